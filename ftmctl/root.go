@@ -1,0 +1,24 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// newRootCmd builds the command tree; every subcommand writes to out and err
+// so tests can capture what a user would see.
+func newRootCmd(out, errOut io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ftmctl",
+		Short: "Run and inspect FTM-in-Go nodes",
+		Long: `ftmctl runs FTM-in-Go nodes and programs, inspects every layer of a running
+node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetOut(out)
+	root.SetErr(errOut)
+	root.AddCommand(newVersionCmd())
+	return root
+}
