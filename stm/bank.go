@@ -1,0 +1,223 @@
+package stm
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+)
+
+// Config configures a primary bank. The zero value is valid.
+type Config struct {
+	// Logger receives structured events; nil means zap.NewNop().
+	Logger *zap.Logger
+	// Failpoint, when set, is called at every named phase boundary (see
+	// Failpoints). A non-nil return simulates the machine dying there: the
+	// operation stops, the mirror is closed and the bank answers ErrCrashed
+	// from then on. Nil in production. It must not call back into the bank.
+	Failpoint func(name string) error
+}
+
+func (c Config) logger() *zap.Logger {
+	if c.Logger == nil {
+		return zap.NewNop()
+	}
+	return c.Logger
+}
+
+type bankState uint8
+
+const (
+	live bankState = iota
+	crashed
+	fenced
+)
+
+// object is one committed version. data is never modified in place once
+// committed, so snapshots and readers may share it.
+type object struct {
+	data []byte
+	seq  uint64 // commit sequence of the transaction that wrote it
+}
+
+// Bank is the primary bank: the committed objects in this node's memory,
+// the running transactions and the link to the backup bank.
+type Bank struct {
+	cfg Config
+	log *zap.Logger
+
+	// mirrorMu is held shared while a commit talks to the mirror and then
+	// changes local state, and exclusively while a new mirror is swapped in,
+	// so a joining backup never misses a transaction.
+	mirrorMu sync.RWMutex
+	mirror   Mirror // guarded by mirrorMu (and mu for Close on crash)
+
+	mu      sync.Mutex          // guards every field below
+	state   bankState           // live, crashed or fenced
+	epoch   uint64              // fencing epoch; a takeover increments it
+	objs    map[ID]*object      // committed versions
+	locks   map[ID]*Tx          // write locks: the transaction holding a new version
+	groups  map[GroupID]*group  // groups with members or a decision
+	seq     uint64              // last commit sequence handed out
+	nextID  ID                  // next id for Tx.Create
+	nextTx  TxID                // last transaction id handed out
+	running map[TxID]*Tx        // transactions not yet finished
+	joining bool                // a backup is receiving its full copy
+	// mirrorBroken: the last exchange with the mirror failed, so the
+	// backup's state is unknown; commits are refused until Attach.
+	mirrorBroken bool
+	stats   Stats               // counters
+}
+
+// Stats are a bank's counters.
+type Stats struct {
+	Epoch     uint64
+	Objects   int
+	Running   int
+	Committed uint64
+	Aborted   uint64
+	Conflicts uint64
+	Seq       uint64
+	Joining   bool
+}
+
+// NewBank returns an empty primary bank with epoch 1 and no backup; attach
+// one with Attach before committing.
+func NewBank(cfg Config) *Bank {
+	return newBank(cfg, 1, make(map[ID]*object), 0, FirstAllocatedID)
+}
+
+func newBank(cfg Config, epoch uint64, objs map[ID]*object, seq uint64, next ID) *Bank {
+	return &Bank{
+		cfg:     cfg,
+		log:     cfg.logger(),
+		epoch:   epoch,
+		objs:    objs,
+		locks:   make(map[ID]*Tx),
+		groups:  make(map[GroupID]*group),
+		running: make(map[TxID]*Tx),
+		seq:     seq,
+		nextID:  next,
+	}
+}
+
+// Epoch returns the bank's fencing epoch.
+func (b *Bank) Epoch() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.epoch
+}
+
+// Stats returns a snapshot of the bank's counters.
+func (b *Bank) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.stats
+	s.Epoch, s.Objects, s.Running, s.Seq, s.Joining = b.epoch, len(b.objs), len(b.running), b.seq, b.joining
+	return s
+}
+
+// Dump returns a copy of every committed object (for tests and inspection).
+func (b *Bank) Dump() map[ID][]byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return dumpObjects(b.objs)
+}
+
+func dumpObjects(objs map[ID]*object) map[ID][]byte {
+	out := make(map[ID][]byte, len(objs))
+	for id, o := range objs {
+		out[id] = append([]byte(nil), o.data...)
+	}
+	return out
+}
+
+// Close stops the bank: running transactions can no longer commit and the
+// mirror is closed.
+func (b *Bank) Close() error {
+	b.stop(crashed)
+	return nil
+}
+
+// stop moves the bank out of the live state and closes the mirror, so a
+// simulated crash sends nothing more to the backup.
+func (b *Bank) stop(s bankState) {
+	b.mu.Lock()
+	if b.state == live {
+		b.state = s
+	}
+	m := b.mirror
+	b.mu.Unlock()
+	if m != nil && s == crashed {
+		_ = m.Close()
+	}
+}
+
+// fail runs the failpoint hook at name; an error crashes the bank.
+func (b *Bank) fail(name string) error {
+	if b.cfg.Failpoint == nil {
+		return nil
+	}
+	err := b.cfg.Failpoint(name)
+	if err == nil {
+		return nil
+	}
+	b.log.Info("failpoint crash", zap.String("point", name))
+	b.stop(crashed)
+	return fmt.Errorf("%w: failpoint %s: %w", ErrCrashed, name, err)
+}
+
+// liveErr reports why the bank accepts no work; mu must be held.
+func (b *Bank) liveErr() error {
+	switch b.state {
+	case crashed:
+		return ErrCrashed
+	case fenced:
+		return ErrFenced
+	}
+	return nil
+}
+
+// Begin starts a read-write transaction.
+func (b *Bank) Begin() *Tx { return b.begin(false) }
+
+func (b *Bank) begin(readOnly bool) *Tx {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.nextTx++
+	tx := &Tx{b: b, id: b.nextTx, readOnly: readOnly, done: make(chan struct{})}
+	b.running[tx.id] = tx
+	return tx
+}
+
+// Update runs fn in a new transaction and commits it when fn returns nil;
+// it aborts when fn returns an error or panics (the panic is re-raised).
+func (b *Bank) Update(ctx context.Context, fn func(tx *Tx) error) (err error) {
+	tx := b.Begin()
+	defer abortOnPanic(tx)
+	if err := fn(tx); err != nil {
+		tx.Abort()
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// View runs fn in a read-only transaction; it validates the reads at the
+// end so fn saw a consistent (serializable) state, or returns ErrConflict.
+func (b *Bank) View(ctx context.Context, fn func(tx *Tx) error) error {
+	tx := b.begin(true)
+	defer abortOnPanic(tx)
+	if err := fn(tx); err != nil {
+		tx.Abort()
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+func abortOnPanic(tx *Tx) {
+	if r := recover(); r != nil {
+		tx.Abort()
+		panic(r)
+	}
+}

@@ -1,0 +1,44 @@
+// Package stm is Stable Transactional Memory, the software STM of the FTM
+// paper (ftm-lessons.txt §3.3, Figure 5): stable objects that survive the
+// crash of one machine, changed only by transactions, kept in a primary bank
+// in this node's memory and mirrored to a backup bank on the partner node.
+//
+// Objects are byte ranges (8 KiB pages for the RVM pager, handed over with
+// Put without a copy) or typed values (Get/Set/Create, msgpack-encoded), each
+// named by a stable ID. Transactions (Begin, Bytes/ReadAt, Put/WriteAt,
+// Create/Insert/Delete, Commit/Abort; Update and View as closures) run
+// concurrently. A transaction may instead Precommit into a group; the group
+// commits or aborts as a whole when Decide is called (the checkpoint
+// protocol's atomic action).
+//
+// Versions (Figure 5): the first write allocates a new version (working
+// phase); phase 1 ships the new versions to the backup through the Mirror
+// (one round trip, batched), after which the backup holds old and new;
+// phase 2 waits for the group decision; phase 3 propagates it and both banks
+// drop the losing version. A transaction in no group fuses phases 1 and 3:
+// its decision is known when phase 1 leaves, so the backup applies on
+// receipt and the commit costs one round trip. The primary keeps the old
+// versions until phase 3, so an abort works even after the backup died.
+//
+// Takeover (Backup.Takeover): the backup becomes the primary with the next
+// epoch; working-phase and phase-1 transactions are lost (old versions win),
+// phase-2 transactions wait for their group decision, decided ones are
+// complete. A stale primary is fenced: the promoted backup refuses its
+// messages (ErrFenced). Commit is refused (ErrNoBackup) when no backup is
+// reachable. Attach gives a running primary a new backup and streams it a
+// full copy while commits go on.
+//
+// Conflicts: write-write conflicts fail at once with ErrConflict (no
+// waiting, no deadlock); reads are validated at commit. Committed
+// transactions are serializable in the order of Tx.Seq.
+//
+// Invariants: a committed version is never modified in place (snapshots and
+// readers share it); an object has at most one new version, owned by the
+// transaction holding its write lock; the backup holds at most two versions
+// of an object; a transaction is reported committed only after the backup
+// acknowledged its new versions (standalone) or its group decision.
+//
+// Lock order: Bank.mirrorMu before Bank.mu; Bank.mu is never held while
+// calling the Mirror. Backup.mu is a leaf (its failpoint hook runs under it).
+// RemoteMirror: sendMu before mu.
+package stm
