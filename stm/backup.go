@@ -39,14 +39,14 @@ type Backup struct {
 	cfg BackupConfig
 	log *zap.Logger
 
-	mu       sync.Mutex          // guards every field below
-	state    backupState         // see backupState
-	epoch    uint64              // epoch of the primary it mirrors
-	objs     map[ID]*object      // committed versions
-	tomb     map[ID]uint64       // deletions seen while loading (id → seq)
-	prepared map[TxID]*Prepare   // phase 2: new versions awaiting a decision
-	seq      uint64              // highest commit sequence seen
-	nextID   ID                  // highest id allocator seen
+	mu       sync.Mutex        // guards every field below
+	state    backupState       // see backupState
+	epoch    uint64            // epoch of the primary it mirrors
+	objs     map[ID]*object    // committed versions
+	tomb     map[ID]uint64     // deletions seen while loading (id → seq)
+	prepared map[TxID]*Prepare // phase 2: new versions awaiting a decision
+	seq      uint64            // highest commit sequence seen
+	nextID   ID                // highest id allocator seen
 }
 
 // NewBackup returns an empty backup bank, waiting for a primary to Attach.

@@ -53,21 +53,21 @@ type Bank struct {
 	mirrorMu sync.RWMutex
 	mirror   Mirror // guarded by mirrorMu (and mu for Close on crash)
 
-	mu      sync.Mutex          // guards every field below
-	state   bankState           // live, crashed or fenced
-	epoch   uint64              // fencing epoch; a takeover increments it
-	objs    map[ID]*object      // committed versions
-	locks   map[ID]*Tx          // write locks: the transaction holding a new version
-	groups  map[GroupID]*group  // groups with members or a decision
-	seq     uint64              // last commit sequence handed out
-	nextID  ID                  // next id for Tx.Create
-	nextTx  TxID                // last transaction id handed out
-	running map[TxID]*Tx        // transactions not yet finished
-	joining bool                // a backup is receiving its full copy
+	mu      sync.Mutex         // guards every field below
+	state   bankState          // live, crashed or fenced
+	epoch   uint64             // fencing epoch; a takeover increments it
+	objs    map[ID]*object     // committed versions
+	locks   map[ID]*Tx         // write locks: the transaction holding a new version
+	groups  map[GroupID]*group // groups with members or a decision
+	seq     uint64             // last commit sequence handed out
+	nextID  ID                 // next id for Tx.Create
+	nextTx  TxID               // last transaction id handed out
+	running map[TxID]*Tx       // transactions not yet finished
+	joining bool               // a backup is receiving its full copy
 	// mirrorBroken: the last exchange with the mirror failed, so the
 	// backup's state is unknown; commits are refused until Attach.
 	mirrorBroken bool
-	stats   Stats               // counters
+	stats        Stats // counters
 }
 
 // Stats are a bank's counters.
