@@ -1,0 +1,43 @@
+package main
+
+import (
+	"fmt"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func newCrashCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "crash NODE",
+		Short: "Kill a node process with SIGKILL (needs a pair started with --allow-faults)",
+		Long: `crash kills the named node of the pair with SIGKILL, as a machine crash would:
+no shutdown code runs. Its partner detects the death and takes over.
+Refused unless the pair was started with 'ftmctl pair up --allow-faults'.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := loadPair(dir)
+			if err != nil {
+				return err
+			}
+			if !st.AllowFaults {
+				return fmt.Errorf("fault injection is off for this pair (restart it with `ftmctl pair up --allow-faults`)")
+			}
+			n, err := st.node(args[0])
+			if err != nil {
+				return err
+			}
+			if !alive(n.PID) {
+				return fmt.Errorf("node %s (pid %d) is not running", n.Name, n.PID)
+			}
+			if err := syscall.Kill(n.PID, syscall.SIGKILL); err != nil {
+				return fmt.Errorf("kill node %s (pid %d): %w", n.Name, n.PID, err)
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "node %s (pid %d) killed with SIGKILL\n", n.Name, n.PID)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
+	return cmd
+}
