@@ -137,6 +137,7 @@ func (k *Backup) prepare(p *Prepare) error {
 		return err
 	}
 	k.nextID = max(k.nextID, p.NextID)
+	k.seq = max(k.seq, p.commitSeq())
 	if p.Commit {
 		k.applyLocked(p.Writes)
 	} else {

@@ -1,0 +1,181 @@
+package stm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// errInjected is what an armed failpoint returns.
+var errInjected = errors.New("injected crash")
+
+// failAt returns a failpoint hook that crashes at point once armed.
+func failAt(point string, armed *atomic.Bool) func(string) error {
+	return func(name string) error {
+		if name == point && armed.Load() {
+			armed.Store(false)
+			return errInjected
+		}
+		return nil
+	}
+}
+
+var (
+	oldState = map[ID]string{1: "old1", 2: "old2"}
+	newState = map[ID]string{1: "new1", 2: "new2"}
+)
+
+// runStandalone commits one transaction writing objects 1 and 2.
+func runStandalone(ctx context.Context, b *Bank) error {
+	return b.Update(ctx, func(tx *Tx) error {
+		if err := tx.Put(1, []byte("new1")); err != nil {
+			return err
+		}
+		return tx.Put(2, []byte("new2"))
+	})
+}
+
+// runGroup precommits two transactions (one per object) into group 5 and
+// decides commit.
+func runGroup(ctx context.Context, b *Bank) error {
+	for id := ID(1); id <= 2; id++ {
+		tx := b.Begin()
+		if err := tx.Put(id, fmt.Appendf(nil, "new%d", id)); err != nil {
+			return err
+		}
+		if err := tx.Precommit(ctx, 5); err != nil {
+			return err
+		}
+	}
+	return b.Decide(ctx, 5, true)
+}
+
+type crashCase struct {
+	point   string
+	group   bool
+	want    map[ID]string // what the survivor holds once resolved
+	inDoubt int           // members of group 5 the survivor finds in phase 2
+	decide  bool          // the group decision the test supplies after takeover
+}
+
+// Reference: §3.3, Figure 5 — "failure of the primary machine in working
+// phase or phase 1: the transaction is aborted ... in phase 2: the backup
+// machine ... resumes waiting for the group decision ... in phase 3: the
+// backup machine can complete the phase."
+func TestFig5PrimaryCrashAtEveryPhaseBoundary(t *testing.T) {
+	cases := []crashCase{
+		{point: FPValidated, want: oldState},
+		{point: FPPhase1Shipped, want: newState},
+		{point: FPPhase3Applied, want: newState},
+		{point: FPValidated, group: true, want: oldState},
+		// t1 shipped, t2 never began phase 1: no decision was ever taken,
+		// so the initiator aborts the group.
+		{point: FPPhase1Shipped, group: true, want: oldState, inDoubt: 1, decide: false},
+		{point: FPPhase2Decided, group: true, want: newState, inDoubt: 2, decide: true},
+		{point: FPPhase3Shipped, group: true, want: newState},
+		{point: FPPhase3Applied, group: true, want: newState},
+	}
+	for _, c := range cases {
+		t.Run(caseName(c), func(t *testing.T) { primaryCrashCase(t, c) })
+	}
+}
+
+func caseName(c crashCase) string {
+	if c.group {
+		return "group/" + c.point
+	}
+	return "alone/" + c.point
+}
+
+func primaryCrashCase(t *testing.T, c crashCase) {
+	ctx := context.Background()
+	var armed atomic.Bool
+	p := newPair(t, Config{Failpoint: failAt(c.point, &armed)}, BackupConfig{})
+	put(t, p.b, 1, "old1")
+	put(t, p.b, 2, "old2")
+	armed.Store(true)
+	run := runStandalone
+	if c.group {
+		run = runGroup
+	}
+	err := run(ctx, p.b)
+	require.ErrorIs(t, err, ErrCrashed)
+	require.False(t, armed.Load(), "failpoint %s never reached", c.point)
+
+	nb, rep, err := p.k.Takeover(ctx, Config{})
+	require.NoError(t, err)
+	require.Len(t, rep.InDoubt[5], c.inDoubt)
+	if c.inDoubt > 0 {
+		// Old versions are visible and the in-doubt objects stay locked.
+		require.Equal(t, oldState, strMap(nb.Dump()))
+		require.NoError(t, nb.Attach(ctx, NewLocalMirror(NewBackup(BackupConfig{}))))
+		err := nb.Update(ctx, func(tx *Tx) error { return tx.Put(1, nil) })
+		require.ErrorIs(t, err, ErrConflict)
+		require.NoError(t, nb.Decide(ctx, 5, c.decide))
+	}
+	require.Equal(t, c.want, strMap(nb.Dump()))
+	want := maps.Clone(c.want)
+	// The stale primary is fenced and the survivor works normally.
+	require.Error(t, runStandalone(ctx, p.b))
+	k2 := NewBackup(BackupConfig{})
+	require.NoError(t, nb.Attach(ctx, NewLocalMirror(k2)))
+	put(t, nb, 3, "after")
+	want[3] = "after"
+	require.Equal(t, want, strMap(k2.Dump()))
+}
+
+// Reference: §3.3 — "failure of the backup machine ... does not affect the
+// primary machine": a transaction whose phase 1 did not get the backup's
+// acknowledgement is aborted (commit refused); a decision that reached the
+// primary stands, and the primary keeps serving once a new backup joins.
+func TestFig5BackupCrashAtEveryPhaseBoundary(t *testing.T) {
+	cases := []struct {
+		crashCase
+		errIs error
+	}{
+		{crashCase{point: FPBackupPrepareReceived, want: oldState}, ErrNoBackup},
+		{crashCase{point: FPBackupPrepareStored, want: oldState}, ErrNoBackup},
+		{crashCase{point: FPBackupPrepareReceived, group: true, want: oldState}, ErrNoBackup},
+		{crashCase{point: FPBackupPrepareStored, group: true, want: oldState}, ErrNoBackup},
+		{crashCase{point: FPBackupDecideReceived, group: true, want: newState}, ErrBackupLost},
+		{crashCase{point: FPBackupDecideApplied, group: true, want: newState}, ErrBackupLost},
+	}
+	for _, c := range cases {
+		t.Run(caseName(c.crashCase), func(t *testing.T) { backupCrashCase(t, c.crashCase, c.errIs) })
+	}
+}
+
+func backupCrashCase(t *testing.T, c crashCase, errIs error) {
+	ctx := context.Background()
+	var armed atomic.Bool
+	p := newPair(t, Config{}, BackupConfig{Failpoint: failAt(c.point, &armed)})
+	put(t, p.b, 1, "old1")
+	put(t, p.b, 2, "old2")
+	armed.Store(true)
+	run := runStandalone
+	if c.group {
+		run = runGroup
+	}
+	err := run(ctx, p.b)
+	require.ErrorIs(t, err, errIs)
+	require.False(t, armed.Load(), "failpoint %s never reached", c.point)
+	if c.group && errIs == ErrNoBackup {
+		// The group cannot commit; the initiator aborts it from the
+		// primary's old versions.
+		require.NoError(t, p.b.Decide(ctx, 5, false))
+	}
+	require.Equal(t, c.want, strMap(p.b.Dump()))
+	require.Empty(t, p.b.Stats().Running)
+	require.ErrorIs(t, runStandalone(ctx, p.b), ErrNoBackup, "no commit without a backup")
+	k2 := NewBackup(BackupConfig{})
+	require.NoError(t, p.b.Attach(ctx, NewLocalMirror(k2)))
+	put(t, p.b, 3, "after")
+	want := maps.Clone(c.want)
+	want[3] = "after"
+	require.Equal(t, want, strMap(k2.Dump()))
+}
