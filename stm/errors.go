@@ -43,3 +43,6 @@ var (
 	// ErrBadRange: a byte range outside the object.
 	ErrBadRange = errors.New("stm: byte range outside the object")
 )
+
+func isFenced(err error) bool  { return errors.Is(err, ErrFenced) }
+func isCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }

@@ -34,6 +34,8 @@ type world struct {
 	h      history
 	intent sync.Map // GroupID → bool: the decision an initiator took
 	groups atomic.Uint64
+	remote bool          // mirror over loopback TCP instead of in-process
+	served chan struct{} // closed when the current ServeBackup returned
 }
 
 const randomObjects = 6
@@ -56,7 +58,11 @@ func (w *world) hook(primary bool) func(string) error {
 
 func (w *world) attachNewBackup(ctx context.Context) {
 	k := NewBackup(BackupConfig{Failpoint: w.hook(false)})
-	require.NoError(w.t, w.b.Attach(ctx, NewLocalMirror(k)), "seed %d", w.seed)
+	var m Mirror = NewLocalMirror(k)
+	if w.remote {
+		m, w.served = serveRemote(w.t, k, RemoteConfig{})
+	}
+	require.NoError(w.t, w.b.Attach(ctx, m), "seed %d", w.seed)
 	w.k = k
 }
 
@@ -67,7 +73,12 @@ func (w *world) attachNewBackup(ctx context.Context) {
 // the crash and are proven committed by their marker), and the history is
 // serializable. Rerun a failure with FTM_STM_SEED=<seed>; FTM_SOAK=1 runs
 // longer.
-func TestRandomizedCrashesAndTakeovers(t *testing.T) {
+func TestRandomizedCrashesAndTakeovers(t *testing.T) { randomized(t, false) }
+
+// The same over a RemoteMirror on loopback TCP.
+func TestRandomizedCrashesAndTakeoversRemote(t *testing.T) { randomized(t, true) }
+
+func randomized(t *testing.T, remote bool) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("FTM_STM_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -76,11 +87,14 @@ func TestRandomizedCrashesAndTakeovers(t *testing.T) {
 	}
 	t.Logf("seed %d (rerun: FTM_STM_SEED=%d go test -run TestRandomizedCrashesAndTakeovers ./stm/)", seed, seed)
 	rounds, ops := 40, 40
+	if remote {
+		rounds = 20
+	}
 	if os.Getenv("FTM_SOAK") != "" {
 		rounds, ops = 300, 200
 	}
 	ctx := context.Background()
-	w := &world{t: t, seed: seed}
+	w := &world{t: t, seed: seed, remote: remote}
 	w.b = NewBank(Config{Failpoint: w.hook(true)})
 	w.attachNewBackup(ctx)
 	rng := rand.New(rand.NewPCG(seed, 0))
@@ -233,6 +247,9 @@ func (w *world) failover(ctx context.Context, primaryDied bool) {
 	if !primaryDied {
 		w.attachNewBackup(ctx)
 		return
+	}
+	if w.remote {
+		<-w.served // the backup notices the link died before taking over
 	}
 	nb, rep, err := w.k.Takeover(ctx, Config{Failpoint: w.hook(true)})
 	require.NoError(w.t, err, "seed %d", w.seed)

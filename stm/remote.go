@@ -1,0 +1,205 @@
+package stm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/ftm-in-go/ftm/kernel/link"
+	"go.uber.org/zap"
+)
+
+// RemoteConfig configures a RemoteMirror. The zero value is valid.
+type RemoteConfig struct {
+	// Logger receives structured events; nil means zap.NewNop().
+	Logger *zap.Logger
+	// MaxFrame bounds one frame body (default 1 MiB, minimum 4 KiB); it must
+	// not exceed the link's frame limit. Bigger requests stream as several
+	// frames and are still acknowledged once.
+	MaxFrame int
+}
+
+// RemoteMirror is the Mirror of a backup bank in another process, reached
+// over a link.Link (service link.ServiceSTM). Each call is one request —
+// its objects batched into as few frames as the frame limit allows, each
+// frame checksummed — and one acknowledgement: one round trip per phase.
+// Calls from many goroutines are pipelined on the link.
+type RemoteMirror struct {
+	l   link.Link
+	log *zap.Logger
+
+	sendMu sync.Mutex // held while one request's frames go out (before mu)
+	enc    encoder    // guarded by sendMu
+
+	mu      sync.Mutex            // guards the fields below
+	waiters map[uint64]chan error // requests awaiting their ack
+	nextSeq uint64
+	err     error // set once the link failed
+}
+
+var _ Mirror = (*RemoteMirror)(nil)
+
+// NewRemoteMirror starts a mirror over l; it owns l from now on.
+func NewRemoteMirror(l link.Link, cfg RemoteConfig) *RemoteMirror {
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	maxFrame := cfg.MaxFrame
+	if maxFrame == 0 {
+		maxFrame = 1 << 20
+	}
+	m := &RemoteMirror{l: l, log: log, waiters: make(map[uint64]chan error)}
+	m.enc.max = max(maxFrame, 4096)
+	go m.readAcks()
+	return m
+}
+
+// Prepare ships phase 1.
+func (m *RemoteMirror) Prepare(ctx context.Context, p *Prepare) error {
+	return m.call(ctx, kindPrepare, prepareHead(p), p.Writes)
+}
+
+// Decide ships a group decision.
+func (m *RemoteMirror) Decide(ctx context.Context, d *Decision) error {
+	return m.call(ctx, kindDecide, decisionHead(d), nil)
+}
+
+// Load ships one chunk of a full copy.
+func (m *RemoteMirror) Load(ctx context.Context, c *Chunk) error {
+	return m.call(ctx, kindLoad, chunkHead(c), c.Objects)
+}
+
+// Close closes the link; pending calls fail.
+func (m *RemoteMirror) Close() error {
+	err := m.l.Close()
+	m.failAll(fmt.Errorf("%w: mirror closed", ErrNoBackup))
+	return err
+}
+
+// call sends one request and waits for its ack. If the request could not
+// be sent whole, or the wait is cancelled, the backup's state is unknown and
+// the link is closed.
+func (m *RemoteMirror) call(ctx context.Context, kind uint8, h wireHead, ws []Write) error {
+	seq, ch, err := m.register()
+	if err != nil {
+		return err
+	}
+	if err := m.send(ctx, kind, seq, h, ws); err != nil {
+		_ = m.Close()
+		return fmt.Errorf("%w: send: %w", ErrNoBackup, err)
+	}
+	select {
+	case err := <-ch:
+		return err
+	case <-ctx.Done():
+		_ = m.Close()
+		return fmt.Errorf("%w: waiting for the backup: %w", ErrNoBackup, ctx.Err())
+	}
+}
+
+func (m *RemoteMirror) register() (uint64, chan error, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err != nil {
+		return 0, nil, m.err
+	}
+	m.nextSeq++
+	ch := make(chan error, 1)
+	m.waiters[m.nextSeq] = ch
+	return m.nextSeq, ch, nil
+}
+
+func (m *RemoteMirror) send(ctx context.Context, kind uint8, seq uint64, h wireHead, ws []Write) error {
+	m.sendMu.Lock()
+	defer m.sendMu.Unlock()
+	m.enc.emit = func(body []byte) error {
+		return m.l.Send(ctx, link.Frame{Service: link.ServiceSTM, Kind: kind, Seq: seq, Body: body})
+	}
+	return m.enc.encode(h, ws)
+}
+
+// readAcks delivers acks to their callers until the link fails.
+func (m *RemoteMirror) readAcks() {
+	for {
+		f, err := m.l.Recv(context.Background())
+		if err != nil {
+			m.failAll(fmt.Errorf("%w: link: %w", ErrNoBackup, err))
+			return
+		}
+		if f.Service != link.ServiceSTM || f.Kind != kindAck {
+			continue
+		}
+		m.mu.Lock()
+		ch := m.waiters[f.Seq]
+		delete(m.waiters, f.Seq)
+		m.mu.Unlock()
+		if ch != nil {
+			ch <- decodeAck(f.Body)
+		}
+	}
+}
+
+func (m *RemoteMirror) failAll(err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.err == nil {
+		m.err = err
+	}
+	for seq, ch := range m.waiters {
+		ch <- m.err
+		delete(m.waiters, seq)
+	}
+}
+
+// ServeBackup answers a primary's mirror requests arriving on l, applying
+// them to k, until the link fails, ctx ends or k dies (a failpoint); then it
+// closes l and returns why. A corrupt frame is answered with ErrCorrupt and
+// ends the link: nothing of that request is applied. The caller decides
+// what the end of the link means (its failure detector may call Takeover).
+func ServeBackup(ctx context.Context, l link.Link, k *Backup) error {
+	defer l.Close()
+	var asm assembler
+	var ack []byte
+	for {
+		f, err := l.Recv(ctx)
+		if err != nil {
+			return err
+		}
+		if f.Service != link.ServiceSTM {
+			continue
+		}
+		msg, err := asm.add(f.Kind, f.Body)
+		if msg == nil && err == nil {
+			continue // more frames to come
+		}
+		if err == nil {
+			err = k.apply(msg)
+		}
+		ack = encodeAck(ack, err)
+		if serr := l.Send(ctx, link.Frame{Service: link.ServiceSTM, Kind: kindAck, Seq: f.Seq, Body: ack}); serr != nil {
+			return serr
+		}
+		if errors.Is(err, ErrCorrupt) || errors.Is(err, ErrCrashed) {
+			k.log.Warn("mirror stream ended", zap.Error(err))
+			return err
+		}
+	}
+}
+
+// apply hands a decoded request to the backup bank.
+func (k *Backup) apply(msg *message) error {
+	h := msg.head
+	switch msg.kind {
+	case kindPrepare:
+		return k.prepare(&Prepare{Epoch: h.epoch, Tx: TxID(h.tx), Group: GroupID(h.group),
+			Commit: h.flags&flagCommit != 0, NextID: ID(h.next), Writes: msg.writes})
+	case kindDecide:
+		return k.decide(&Decision{Epoch: h.epoch, Group: GroupID(h.group), Commit: h.flags&flagCommit != 0})
+	case kindLoad:
+		return k.load(&Chunk{Epoch: h.epoch, First: h.flags&flagFirst != 0, Last: h.flags&flagLast != 0,
+			NextID: ID(h.next), Seq: h.seq, Objects: msg.writes})
+	}
+	return fmt.Errorf("unknown request kind %d: %w", msg.kind, ErrCorrupt)
+}
