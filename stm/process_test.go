@@ -1,0 +1,191 @@
+package stm
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftm-in-go/ftm/stm/internal/connlink"
+	"github.com/stretchr/testify/require"
+)
+
+// The two-process test: this test binary re-executes itself as a backup
+// process and as a primary process (TestHelperProcess with FTM_STM_ROLE).
+const (
+	envRole = "FTM_STM_ROLE"
+	envAddr = "FTM_STM_ADDR"
+	envDump = "FTM_STM_DUMP"
+)
+
+// TestHelperProcess is not a test: it is the body of a child process.
+func TestHelperProcess(t *testing.T) {
+	var err error
+	switch os.Getenv(envRole) {
+	case "backup":
+		err = backupProcess()
+	case "primary":
+		err = primaryProcess()
+	default:
+		t.Skip("helper process body; run by TestTwoProcessPrimaryKilled")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "helper:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// backupProcess serves one primary; when the link dies it takes over and
+// dumps what it holds to the file named by FTM_STM_DUMP.
+func backupProcess() error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("addr %s\n", ln.Addr())
+	conn, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	k := NewBackup(BackupConfig{})
+	serveErr := ServeBackup(context.Background(), connlink.New(conn, "primary"), k)
+	nb, rep, err := k.Takeover(context.Background(), Config{})
+	if err != nil {
+		return fmt.Errorf("takeover after %v: %w", serveErr, err)
+	}
+	if len(rep.InDoubt) != 0 {
+		return fmt.Errorf("unexpected in-doubt groups %v", rep.InDoubt)
+	}
+	out, err := json.Marshal(strMapKeys(nb.Dump()))
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(os.Getenv(envDump), out, 0o600)
+}
+
+func strMapKeys(m map[ID][]byte) map[string]string {
+	out := make(map[string]string, len(m))
+	for id, v := range m {
+		out[strconv.FormatUint(uint64(id), 10)] = string(v)
+	}
+	return out
+}
+
+// procTx is transaction i of the stream: the counter, one of 20 slots, and
+// every fifth time a 64 KiB blob, all set to i.
+func procTx(tx *Tx, i int) error {
+	v := []byte(strconv.Itoa(i))
+	if err := tx.Put(1, v); err != nil {
+		return err
+	}
+	if err := tx.Put(ID(10+i%20), v); err != nil {
+		return err
+	}
+	if i%5 == 0 {
+		return tx.Put(2, []byte(strings.Repeat(string(v)+",", 64<<10/(len(v)+1))))
+	}
+	return nil
+}
+
+// primaryProcess streams transactions forever, printing each one reported
+// committed, until it is killed.
+func primaryProcess() error {
+	conn, err := net.Dial("tcp", os.Getenv(envAddr))
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	b := NewBank(Config{})
+	if err := b.Attach(ctx, NewRemoteMirror(connlink.New(conn, "backup"), RemoteConfig{})); err != nil {
+		return err
+	}
+	for i := 1; ; i++ {
+		if err := b.Update(ctx, func(tx *Tx) error { return procTx(tx, i) }); err != nil {
+			return err
+		}
+		fmt.Printf("committed %d\n", i)
+	}
+}
+
+func helperCmd(ctx context.Context, role string, env ...string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
+	cmd.Env = append(os.Environ(), append(env, envRole+"="+role)...)
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// Reference: §3.3 — "failure of the primary machine": the primary process
+// is killed with SIGKILL in the middle of a stream of transactions; the
+// backup process takes over and holds exactly the transactions reported
+// committed (plus, at most, the one whose commit was in flight and had
+// already reached it), none partially.
+func TestTwoProcessPrimaryKilled(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	dump := filepath.Join(t.TempDir(), "backup.json")
+	backup := helperCmd(ctx, "backup", envDump+"="+dump)
+	bout, err := backup.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, backup.Start())
+	bsc := bufio.NewScanner(bout)
+	require.True(t, bsc.Scan(), "backup printed no address")
+	addr, ok := strings.CutPrefix(bsc.Text(), "addr ")
+	require.True(t, ok, "backup said %q", bsc.Text())
+
+	primary := helperCmd(ctx, "primary", envAddr+"="+addr)
+	pout, err := primary.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, primary.Start())
+	psc := bufio.NewScanner(pout)
+	last := 0
+	for last < 300 && psc.Scan() {
+		last = parseCommitted(t, psc.Text())
+	}
+	require.NoError(t, primary.Process.Kill()) // SIGKILL, mid-stream
+	for psc.Scan() {                           // lines already in the pipe
+		last = parseCommitted(t, psc.Text())
+	}
+	_ = primary.Wait()
+	require.NoError(t, backup.Wait(), "backup process failed")
+
+	raw, err := os.ReadFile(dump)
+	require.NoError(t, err)
+	var got map[string]string
+	require.NoError(t, json.Unmarshal(raw, &got))
+	n, err := strconv.Atoi(got["1"])
+	require.NoError(t, err)
+	t.Logf("primary reported %d committed; backup holds %d", last, n)
+	require.GreaterOrEqual(t, n, last, "a transaction reported committed was lost")
+	require.LessOrEqual(t, n, last+1, "the backup holds a transaction never sent")
+	require.Equal(t, procModel(t, n), got, "backup state is not exactly transactions 1..%d", n)
+}
+
+func parseCommitted(t *testing.T, line string) int {
+	s, ok := strings.CutPrefix(line, "committed ")
+	require.True(t, ok, "primary said %q", line)
+	i, err := strconv.Atoi(s)
+	require.NoError(t, err)
+	return i
+}
+
+// procModel is the state after transactions 1..n of procTx.
+func procModel(t *testing.T, n int) map[string]string {
+	ctx := context.Background()
+	p := newPair(t, Config{}, BackupConfig{})
+	for i := 1; i <= n; i++ {
+		require.NoError(t, p.b.Update(ctx, func(tx *Tx) error { return procTx(tx, i) }))
+	}
+	return strMapKeys(p.b.Dump())
+}
