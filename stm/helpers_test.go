@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
 
@@ -42,3 +43,5 @@ func strMap(m map[ID][]byte) map[ID]string {
 	}
 	return out
 }
+
+func nopLogger() *zap.Logger { return zap.NewNop() }

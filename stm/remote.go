@@ -24,7 +24,9 @@ type RemoteConfig struct {
 // over a link.Link (service link.ServiceSTM). Each call is one request —
 // its objects batched into as few frames as the frame limit allows, each
 // frame checksummed — and one acknowledgement: one round trip per phase.
-// Calls from many goroutines are pipelined on the link.
+// Calls from many goroutines are pipelined on the link. There is no reader
+// goroutine: one waiting caller at a time reads acks from the link and hands
+// the others theirs, so a lone commit wakes no other goroutine.
 type RemoteMirror struct {
 	l   link.Link
 	log *zap.Logger
@@ -35,7 +37,9 @@ type RemoteMirror struct {
 	mu      sync.Mutex            // guards the fields below
 	waiters map[uint64]chan error // requests awaiting their ack
 	nextSeq uint64
-	err     error // set once the link failed
+	reading bool          // a caller is reading acks from the link
+	turn    chan struct{} // closed (and replaced) when the reader stops
+	err     error         // set once the link failed
 }
 
 var _ Mirror = (*RemoteMirror)(nil)
@@ -50,9 +54,8 @@ func NewRemoteMirror(l link.Link, cfg RemoteConfig) *RemoteMirror {
 	if maxFrame == 0 {
 		maxFrame = 1 << 20
 	}
-	m := &RemoteMirror{l: l, log: log, waiters: make(map[uint64]chan error)}
+	m := &RemoteMirror{l: l, log: log, waiters: make(map[uint64]chan error), turn: make(chan struct{})}
 	m.enc.max = max(maxFrame, 4096)
-	go m.readAcks()
 	return m
 }
 
@@ -90,13 +93,13 @@ func (m *RemoteMirror) call(ctx context.Context, kind uint8, h wireHead, ws []Wr
 		_ = m.Close()
 		return fmt.Errorf("%w: send: %w", ErrNoBackup, err)
 	}
-	select {
-	case err := <-ch:
-		return err
-	case <-ctx.Done():
-		_ = m.Close()
+	stop := context.AfterFunc(ctx, func() { _ = m.Close() })
+	defer stop()
+	err = m.await(seq, ch)
+	if ctx.Err() != nil {
 		return fmt.Errorf("%w: waiting for the backup: %w", ErrNoBackup, ctx.Err())
 	}
+	return err
 }
 
 func (m *RemoteMirror) register() (uint64, chan error, error) {
@@ -120,25 +123,64 @@ func (m *RemoteMirror) send(ctx context.Context, kind uint8, seq uint64, h wireH
 	return m.enc.encode(h, ws)
 }
 
-// readAcks delivers acks to their callers until the link fails.
-func (m *RemoteMirror) readAcks() {
+// await returns the ack of request seq: it reads acks itself when no other
+// caller is reading, else waits to be handed its ack or the reader's turn.
+func (m *RemoteMirror) await(seq uint64, ch chan error) error {
+	for {
+		m.mu.Lock()
+		select {
+		case err := <-ch:
+			m.mu.Unlock()
+			return err
+		default:
+		}
+		if !m.reading {
+			m.reading = true
+			m.mu.Unlock()
+			return m.readUntil(seq, ch)
+		}
+		turn := m.turn
+		m.mu.Unlock()
+		select {
+		case err := <-ch:
+			return err
+		case <-turn:
+		}
+	}
+}
+
+// readUntil reads acks, delivering each to its waiter, until seq's arrives
+// (or the link fails), then passes the reader's turn on.
+func (m *RemoteMirror) readUntil(seq uint64, ch chan error) error {
+	defer m.passTurn()
 	for {
 		f, err := m.l.Recv(context.Background())
 		if err != nil {
 			m.failAll(fmt.Errorf("%w: link: %w", ErrNoBackup, err))
-			return
+			return <-ch
 		}
 		if f.Service != link.ServiceSTM || f.Kind != kindAck {
 			continue
 		}
 		m.mu.Lock()
-		ch := m.waiters[f.Seq]
+		wch := m.waiters[f.Seq]
 		delete(m.waiters, f.Seq)
 		m.mu.Unlock()
-		if ch != nil {
-			ch <- decodeAck(f.Body)
+		if wch != nil {
+			wch <- decodeAck(f.Body)
+		}
+		if f.Seq == seq {
+			return <-ch
 		}
 	}
+}
+
+func (m *RemoteMirror) passTurn() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.reading = false
+	close(m.turn)
+	m.turn = make(chan struct{})
 }
 
 func (m *RemoteMirror) failAll(err error) {

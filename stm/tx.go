@@ -183,7 +183,8 @@ func (tx *Tx) WriteAt(id ID, off int, p []byte) error {
 		return err
 	}
 	if first {
-		v.data = append(make([]byte, 0, max(len(committed), off+len(p))), committed...)
+		v.data = newVersion(committed, off, p)
+		return nil
 	}
 	if end := off + len(p); end > len(v.data) {
 		v.data = append(v.data, make([]byte, end-len(v.data))...)
@@ -295,4 +296,20 @@ func (b *Bank) unlockWrites(tx *Tx) {
 func (b *Bank) finishLocked(tx *Tx) {
 	delete(b.running, tx.id)
 	close(tx.done)
+}
+
+// newVersion builds the new version of an object from its committed
+// version with p written at off, copying each byte once.
+func newVersion(committed []byte, off int, p []byte) []byte {
+	end := off + len(p)
+	if off == 0 && end >= len(committed) {
+		return append([]byte(nil), p...) // whole object rewritten: no zeroing
+	}
+	data := make([]byte, max(len(committed), end))
+	copy(data, committed[:min(off, len(committed))])
+	copy(data[off:], p)
+	if end < len(committed) {
+		copy(data[end:], committed[end:])
+	}
+	return data
 }
