@@ -228,7 +228,7 @@ func (k *Backup) resetLocked(c *Chunk) error {
 	if k.state == backupCrashed {
 		return ErrCrashed
 	}
-	if k.state == backupPromoted || c.Epoch < k.epoch {
+	if c.Epoch < k.epoch || (k.state == backupPromoted && c.Epoch == k.epoch) {
 		return fmt.Errorf("attach at epoch %d, backup at %d: %w", c.Epoch, k.epoch, ErrFenced)
 	}
 	k.state, k.epoch = backupLoading, c.Epoch

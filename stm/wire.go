@@ -81,15 +81,18 @@ func chunkHead(c *Chunk) wireHead {
 }
 
 // encoder cuts one request into frames of at most max bytes, each sealed
-// with its CRC, handing every frame body to emit (which must not keep it).
+// with its CRC, handing every frame to emit (which must not keep it). The
+// first prefix bytes of what emit gets are left for the caller's own header
+// (the file log's record header), so a record is written with one call.
 type encoder struct {
-	buf  []byte
-	max  int
-	emit func(body []byte) error
+	buf    []byte
+	max    int
+	prefix int
+	emit   func(frame []byte) error
 }
 
 func (e *encoder) start(h wireHead) {
-	b := e.buf[:0]
+	b := append(e.buf[:0], make([]byte, e.prefix)...)
 	b = append(b, h.flags)
 	for _, v := range [...]uint64{h.epoch, h.tx, h.group, h.next, h.seq} {
 		b = binary.LittleEndian.AppendUint64(b, v)
@@ -107,7 +110,7 @@ func (e *encoder) encode(h wireHead, ws []Write) error {
 		w := &ws[i]
 		for off := 0; ; {
 			rest := len(w.Data) - off
-			room := e.max - len(e.buf) - entryLen - crcLen
+			room := e.max - (len(e.buf) - e.prefix) - entryLen - crcLen
 			if count > 0 && (room < 0 || (room < rest && (rest <= fresh || room < 512))) {
 				if err := e.seal(h, count, true); err != nil {
 					return err
@@ -142,13 +145,14 @@ func (e *encoder) appendEntry(w *Write, off, n int) {
 }
 
 func (e *encoder) seal(h wireHead, count uint32, more bool) error {
+	body := e.buf[e.prefix:]
 	if more {
-		e.buf[0] = h.flags | flagMore
+		body[0] = h.flags | flagMore
 	} else {
-		e.buf[0] = h.flags &^ flagMore
+		body[0] = h.flags &^ flagMore
 	}
-	binary.LittleEndian.PutUint32(e.buf[headLen-4:], count)
-	e.buf = binary.LittleEndian.AppendUint32(e.buf, crc32.Checksum(e.buf, castagnoli))
+	binary.LittleEndian.PutUint32(body[headLen-4:], count)
+	e.buf = binary.LittleEndian.AppendUint32(e.buf, crc32.Checksum(body, castagnoli))
 	return e.emit(e.buf)
 }
 

@@ -1,0 +1,243 @@
+package stm
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+	"sync"
+
+	"go.uber.org/zap"
+)
+
+// FileConfig configures a FileMirror. The zero value is valid.
+type FileConfig struct {
+	// Logger receives structured events; nil means zap.NewNop().
+	Logger *zap.Logger
+	// CompactBytes: the log is rewritten as a snapshot once it exceeds this
+	// size and twice the live data (default 64 MiB).
+	CompactBytes int64
+	// RepairTornTail lets OpenFile drop an incomplete last record (a write
+	// torn by a power cut before its fdatasync, hence never acknowledged)
+	// instead of failing with ErrTornTail. A record that is complete but
+	// fails its checksum is never repaired.
+	RepairTornTail bool
+}
+
+// ErrTornTail: the log ends in the middle of a record.
+var ErrTornTail = fmt.Errorf("%w: log ends inside a record (torn write)", ErrCorrupt)
+
+// FileMirror is the optional file-backed bank (for power loss, off by
+// default): a Mirror that appends every message to a write-ahead log and
+// fdatasyncs it before acknowledging, so a commit is on disk when Commit
+// returns. It keeps the log's state in memory (a Backup sharing the
+// primary's immutable versions, so no extra copy) for recovery and
+// compaction. Use it alone, or beside a remote backup with Tee.
+//
+// Log record: len(4) kind(1) crc32c(4) over those five bytes, then len bytes
+// of the mirror wire format (which carries its own CRC-32C). OpenFile
+// refuses a log with a bad record (ErrCorrupt) and never loads it silently.
+type FileMirror struct {
+	cfg  FileConfig
+	log  *zap.Logger
+	path string
+
+	mu     sync.Mutex // guards every field below; held across write+sync
+	f      *os.File
+	size   int64   // bytes in the log
+	k      *Backup // the state the log describes
+	enc    encoder
+	broken error // set when a write or sync failed: the log may lack a record
+}
+
+var _ Mirror = (*FileMirror)(nil)
+
+const recHeadLen = 4 + 1 + 4
+
+// OpenFile opens (or creates) the log at path and replays it. A log that
+// ends in a complete copy yields a Backup ready to take over (Recovered).
+func OpenFile(path string, cfg FileConfig) (*FileMirror, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.CompactBytes == 0 {
+		cfg.CompactBytes = 64 << 20
+	}
+	fm := &FileMirror{cfg: cfg, log: cfg.Logger, path: path, k: NewBackup(BackupConfig{Logger: cfg.Logger})}
+	fm.enc.max, fm.enc.prefix = 1<<62, recHeadLen
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("stm: open log: %w", err)
+	}
+	good, err := fm.replay(f)
+	if err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("stm: log %s: %w", path, err)
+	}
+	if err := fm.openAppend(f, good); err != nil {
+		_ = f.Close()
+		return nil, err
+	}
+	return fm, nil
+}
+
+// openAppend truncates a repaired torn tail and positions for appending.
+func (fm *FileMirror) openAppend(f *os.File, good int64) error {
+	if st, err := f.Stat(); err == nil && st.Size() != good {
+		if err := f.Truncate(good); err != nil {
+			return fmt.Errorf("stm: truncate torn log tail: %w", err)
+		}
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		return fmt.Errorf("stm: seek log: %w", err)
+	}
+	fm.f, fm.size = f, good
+	return nil
+}
+
+// replay applies every record to fm.k and returns the length of the good
+// prefix of the log.
+func (fm *FileMirror) replay(f *os.File) (int64, error) {
+	r := bufio.NewReaderSize(f, 256<<10)
+	var off int64
+	for {
+		kind, body, err := readRecord(r)
+		if errors.Is(err, io.EOF) {
+			return off, nil
+		}
+		if errors.Is(err, ErrTornTail) && fm.cfg.RepairTornTail {
+			fm.log.Warn("dropping torn last log record", zap.Int64("offset", off))
+			return off, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("record at offset %d: %w", off, err)
+		}
+		if err := fm.replayOne(kind, body); err != nil {
+			return 0, fmt.Errorf("record at offset %d: %w", off, err)
+		}
+		off += int64(recHeadLen + len(body))
+	}
+}
+
+func (fm *FileMirror) replayOne(kind uint8, body []byte) error {
+	var a assembler
+	msg, err := a.add(kind, body)
+	if err == nil && msg == nil {
+		err = fmt.Errorf("record continues: %w", ErrCorrupt)
+	}
+	if err != nil {
+		return err
+	}
+	if err := fm.k.apply(msg); err != nil {
+		return fmt.Errorf("%w: record refused on replay: %w", ErrCorrupt, err)
+	}
+	return nil
+}
+
+// readRecord reads one record; io.EOF at a clean end, ErrTornTail when the
+// log stops inside a record, ErrCorrupt when a checksum fails.
+func readRecord(r *bufio.Reader) (uint8, []byte, error) {
+	var h [recHeadLen]byte
+	n, err := io.ReadFull(r, h[:])
+	if err == io.EOF {
+		return 0, nil, io.EOF
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("%w (%d header bytes)", ErrTornTail, n)
+	}
+	if crc32.Checksum(h[:5], castagnoli) != binary.LittleEndian.Uint32(h[5:]) {
+		return 0, nil, fmt.Errorf("record header checksum: %w", ErrCorrupt)
+	}
+	body := make([]byte, binary.LittleEndian.Uint32(h[:4]))
+	if _, err := io.ReadFull(r, body); err != nil {
+		return 0, nil, fmt.Errorf("%w (body of %d bytes)", ErrTornTail, len(body))
+	}
+	return h[4], body, nil
+}
+
+// Recovered returns the backup bank the log describes; after a restart,
+// Takeover on it yields the primary bank (then Attach this FileMirror again).
+func (fm *FileMirror) Recovered() *Backup { return fm.k }
+
+// Prepare applies phase 1 to the in-memory image, then logs it and syncs.
+func (fm *FileMirror) Prepare(ctx context.Context, p *Prepare) error {
+	return fm.do(ctx, kindPrepare, prepareHead(p), p.Writes, func() error { return fm.k.prepare(p) })
+}
+
+// Decide logs a group decision.
+func (fm *FileMirror) Decide(ctx context.Context, d *Decision) error {
+	return fm.do(ctx, kindDecide, decisionHead(d), nil, func() error { return fm.k.decide(d) })
+}
+
+// Load logs one chunk of a full copy (a re-attach after a restart, say).
+func (fm *FileMirror) Load(ctx context.Context, c *Chunk) error {
+	return fm.do(ctx, kindLoad, chunkHead(c), c.Objects, func() error { return fm.k.load(c) })
+}
+
+// Close flushes and closes the log.
+func (fm *FileMirror) Close() error {
+	fm.mu.Lock()
+	defer fm.mu.Unlock()
+	if fm.f == nil {
+		return nil
+	}
+	err := fm.f.Close()
+	fm.f = nil
+	if fm.broken == nil {
+		fm.broken = fmt.Errorf("%w: log closed", ErrNoBackup)
+	}
+	return err
+}
+
+// do checks the message against the in-memory image (epoch, state), then
+// appends it and syncs. A failed write breaks the mirror: the primary must
+// attach a new one (the image may now be ahead of the disk).
+func (fm *FileMirror) do(ctx context.Context, kind uint8, h wireHead, ws []Write, apply func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	fm.mu.Lock()
+	defer fm.mu.Unlock()
+	if fm.broken != nil {
+		return fm.broken
+	}
+	if err := apply(); err != nil {
+		return err
+	}
+	if err := fm.appendSync(kind, h, ws); err != nil {
+		fm.broken = fmt.Errorf("%w: log write: %w", ErrNoBackup, err)
+		return fm.broken
+	}
+	if fm.size > fm.cfg.CompactBytes {
+		fm.maybeCompact()
+	}
+	return nil
+}
+
+// appendSync writes one record with a single write and fdatasyncs; fm.mu
+// held.
+func (fm *FileMirror) appendSync(kind uint8, h wireHead, ws []Write) error {
+	if err := fm.appendRecord(fm.f, kind, h, ws); err != nil {
+		return err
+	}
+	return syncData(fm.f)
+}
+
+// appendRecord encodes one record (header in the encoder's prefix) and
+// writes it to w.
+func (fm *FileMirror) appendRecord(w io.Writer, kind uint8, h wireHead, ws []Write) error {
+	fm.enc.emit = func(rec []byte) error {
+		rh := rec[:recHeadLen]
+		binary.LittleEndian.PutUint32(rh[:4], uint32(len(rec)-recHeadLen))
+		rh[4] = kind
+		binary.LittleEndian.PutUint32(rh[5:], crc32.Checksum(rh[:5], castagnoli))
+		_, err := w.Write(rec)
+		fm.size += int64(len(rec))
+		return err
+	}
+	return fm.enc.encode(h, ws)
+}
