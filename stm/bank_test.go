@@ -241,3 +241,16 @@ func TestAttachWhileCommitting(t *testing.T) {
 	require.True(t, k2.Ready())
 	require.Equal(t, strMap(p.b.Dump()), strMap(k2.Dump()))
 }
+
+func TestInspect(t *testing.T) {
+	p := newPair(t, Config{}, BackupConfig{})
+	ctx := context.Background()
+	put(t, p.b, 1, "abc")
+	tx := p.b.Begin()
+	require.NoError(t, tx.Put(1, []byte("x")))
+	require.NoError(t, tx.Precommit(ctx, 4))
+	require.Equal(t, []ObjectInfo{{ID: 1, Size: 3, Seq: 1, Locked: tx.ID()}}, p.b.Objects())
+	require.Equal(t, []TxInfo{{ID: tx.ID(), Phase: Phase2, Group: 4, Seq: 2, Writes: 1}}, p.b.Transactions())
+	require.NoError(t, p.b.Decide(ctx, 4, false))
+	require.Empty(t, p.b.Transactions())
+}

@@ -135,3 +135,19 @@ func TestWireDetectsEveryByteFlip(t *testing.T) {
 	require.ErrorIs(t, err, ErrCorrupt, "truncated frame")
 	require.ErrorIs(t, decodeAck([]byte{0, 1, 2}), ErrCorrupt)
 }
+
+// Reference: §2.2 — a stale primary whose backup took over while the link
+// still worked (a partition seen from one side) is refused with ErrFenced.
+func TestRemoteStalePrimaryFenced(t *testing.T) {
+	ctx := context.Background()
+	k := NewBackup(BackupConfig{})
+	m, _ := serveRemote(t, k, RemoteConfig{})
+	b := NewBank(Config{})
+	require.NoError(t, b.Attach(ctx, m))
+	put(t, b, 1, "a")
+	nb, _, err := k.Takeover(ctx, Config{})
+	require.NoError(t, err)
+	err = b.Update(ctx, func(tx *Tx) error { return tx.Put(1, []byte("stale")) })
+	require.ErrorIs(t, err, ErrFenced)
+	require.Equal(t, map[ID]string{1: "a"}, strMap(nb.Dump()))
+}
