@@ -58,7 +58,8 @@ type Bank struct {
 	epoch   uint64             // fencing epoch; a takeover increments it
 	objs    map[ID]*object     // committed versions
 	locks   map[ID]*Tx         // write locks: the transaction holding a new version
-	groups  map[GroupID]*group // groups with members or a decision
+	groups  map[GroupID]*group // groups with members or a recent decision
+	decided []GroupID          // decided groups, oldest first (bounded)
 	seq     uint64             // last commit sequence handed out
 	nextID  ID                 // next id for Tx.Create
 	nextTx  TxID               // last transaction id handed out

@@ -116,7 +116,8 @@ func (b *Bank) closeGroup(ctx context.Context, g GroupID) ([]*Tx, error) {
 		}
 		gr := b.groupLocked(g)
 		if gr.shipping == 0 {
-			gr.decided = true // kept, so a late member is refused
+			gr.decided = true // kept a while, so a late member is refused
+			b.rememberDecidedLocked(g)
 			members := make([]*Tx, 0, len(gr.members))
 			for _, tx := range gr.members {
 				members = append(members, tx)
@@ -163,6 +164,23 @@ func (b *Bank) resolveLocal(members []*Tx, commit bool) {
 			b.applyLocked(tx)
 		} else {
 			b.abortLocked(tx)
+		}
+	}
+}
+
+// decidedKept is how many decided groups a bank remembers (to refuse late
+// members); older ones are forgotten.
+const decidedKept = 4096
+
+// rememberDecidedLocked records g as decided and forgets the oldest decided
+// groups beyond decidedKept; b.mu held.
+func (b *Bank) rememberDecidedLocked(g GroupID) {
+	b.decided = append(b.decided, g)
+	for len(b.decided) > decidedKept {
+		old := b.decided[0]
+		b.decided = b.decided[1:]
+		if gr := b.groups[old]; gr != nil && gr.decided && len(gr.members) == 0 {
+			delete(b.groups, old)
 		}
 	}
 }

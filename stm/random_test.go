@@ -102,7 +102,8 @@ func randomized(t *testing.T, remote bool) {
 	for r := range rounds {
 		plan := w.newPlan(rng, ops)
 		w.plan.Store(plan)
-		w.runWorkers(ctx, r, ops)
+		join := plan.point == "" && rng.IntN(2) == 0
+		w.runWorkers(ctx, r, ops, join)
 		w.plan.Store(nil)
 		if plan.fired.Load() {
 			w.failover(ctx, plan.primary)
@@ -131,8 +132,13 @@ func (w *world) newPlan(rng *rand.Rand, ops int) *crashPlan {
 	return p
 }
 
-func (w *world) runWorkers(ctx context.Context, round, ops int) {
+// runWorkers runs 4 workers; with join, a new backup joins meanwhile
+// (a full copy while commits and groups go on).
+func (w *world) runWorkers(ctx context.Context, round, ops int, join bool) {
 	var wg sync.WaitGroup
+	if join {
+		wg.Go(func() { w.attachNewBackup(ctx) })
+	}
 	for i := range 4 {
 		rng := rand.New(rand.NewPCG(w.seed, uint64(round*16+i+1)))
 		wg.Go(func() {
