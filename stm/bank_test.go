@@ -254,3 +254,19 @@ func TestInspect(t *testing.T) {
 	require.NoError(t, p.b.Decide(ctx, 4, false))
 	require.Empty(t, p.b.Transactions())
 }
+
+// A writer still in its working phase does not make readers fail: they
+// serialize before it. A writer already validated (phase 2) does.
+func TestReadersAndLongWriters(t *testing.T) {
+	p := newPair(t, Config{}, BackupConfig{})
+	ctx := context.Background()
+	put(t, p.b, 1, "v1")
+	long := p.b.Begin()
+	require.NoError(t, long.Put(1, []byte("v2")))
+	read := func() error { return p.b.View(ctx, func(tx *Tx) error { _, err := tx.Bytes(1); return err }) }
+	require.NoError(t, read())
+	require.NoError(t, long.Precommit(ctx, 3))
+	require.ErrorIs(t, read(), ErrConflict)
+	require.NoError(t, p.b.Decide(ctx, 3, true))
+	require.NoError(t, read())
+}

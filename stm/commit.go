@@ -136,8 +136,11 @@ func (b *Bank) validate(tx *Tx, g GroupID, alone bool) (*Prepare, error) {
 	return b.prepareLocked(tx, alone), nil
 }
 
-// checkReads aborts tx with ErrConflict if an object it read has changed or
-// is being written by another transaction; b.mu held.
+// checkReads aborts tx with ErrConflict if an object it read has changed,
+// or is held by another transaction already validated (in phase 1 or 2:
+// it precedes tx in Seq order, so tx should have seen its version). A
+// writer still in its working phase will be validated after tx, hence
+// serialized after it, and does not conflict. b.mu held.
 func (b *Bank) checkReads(tx *Tx) error {
 	for id, s := range tx.reads {
 		var cur uint64
@@ -145,7 +148,7 @@ func (b *Bank) checkReads(tx *Tx) error {
 			cur = o.seq
 		}
 		owner := b.locks[id]
-		if cur != s || (owner != nil && owner != tx) {
+		if cur != s || (owner != nil && owner != tx && owner.phase != Working) {
 			b.stats.Conflicts++
 			b.abortLocked(tx)
 			return fmt.Errorf("tx %d read object %d, since changed: %w", tx.id, id, ErrConflict)

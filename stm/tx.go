@@ -17,9 +17,11 @@ type version struct {
 // Concurrency control: a write takes the object's write lock at once and a
 // second writer gets ErrConflict immediately (no waiting, so no deadlock);
 // reads see the last committed version and are validated at commit (the
-// object must not have changed nor be locked by another transaction),
-// otherwise the commit fails with ErrConflict. Committed transactions are
-// therefore serializable in the order of their commit sequence numbers.
+// object must not have changed, nor be held by another transaction that is
+// itself committing), otherwise the commit fails with ErrConflict. A
+// long-running writer in its working phase (a recovery unit's transaction)
+// does not disturb readers. Committed transactions are serializable in the
+// order of their commit sequence numbers (Seq).
 type Tx struct {
 	b        *Bank
 	id       TxID
