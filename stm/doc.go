@@ -29,8 +29,9 @@
 // full copy while commits go on.
 //
 // Conflicts: write-write conflicts fail at once with ErrConflict (no
-// waiting, no deadlock); reads are validated at commit. Committed
-// transactions are serializable in the order of Tx.Seq.
+// waiting, no deadlock); reads are validated at commit against changes and
+// against writers already committing. Committed transactions are
+// serializable in the order of Tx.Seq.
 //
 // Invariants: a committed version is never modified in place (snapshots and
 // readers share it); an object has at most one new version, owned by the
