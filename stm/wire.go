@@ -40,6 +40,10 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+// MaxObjectSize bounds one object on the wire and in the log; a decoder
+// refuses larger claims rather than allocating them.
+const MaxObjectSize = 1 << 30
+
 // wireHead is the fixed part of every request frame.
 type wireHead struct {
 	flags                       byte
@@ -216,7 +220,7 @@ func (a *assembler) entries(b []byte, count uint32) error {
 		del := b[16] == 1
 		total, off, n := int(binary.LittleEndian.Uint32(b[17:])), int(binary.LittleEndian.Uint32(b[21:])), int(binary.LittleEndian.Uint32(b[25:]))
 		b = b[entryLen:]
-		if n > len(b) || off+n > total {
+		if n > len(b) || off+n > total || total > MaxObjectSize {
 			return fmt.Errorf("entry for object %d overruns: %w", id, ErrCorrupt)
 		}
 		if err := a.place(Write{ID: id, Seq: seq, Deleted: del}, total, off, b[:n:n]); err != nil {
