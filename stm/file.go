@@ -21,6 +21,10 @@ type FileConfig struct {
 	// CompactBytes: the log is rewritten as a snapshot once it exceeds this
 	// size and twice the live data (default 64 MiB).
 	CompactBytes int64
+	// MaxRecord bounds one log record (default 1 MiB): a larger commit is
+	// written as several records, streamed, and replayed only if all are
+	// there.
+	MaxRecord int
 	// RepairTornTail lets OpenFile drop an incomplete last record (a write
 	// torn by a power cut before its fdatasync, hence never acknowledged)
 	// instead of failing with ErrTornTail. A record that is complete but
@@ -67,8 +71,12 @@ func OpenFile(path string, cfg FileConfig) (*FileMirror, error) {
 	if cfg.CompactBytes == 0 {
 		cfg.CompactBytes = 64 << 20
 	}
+	if cfg.MaxRecord == 0 {
+		cfg.MaxRecord = 1 << 20
+	}
+	cfg.MaxRecord = max(cfg.MaxRecord, 4096)
 	fm := &FileMirror{cfg: cfg, log: cfg.Logger, path: path, k: NewBackup(BackupConfig{Logger: cfg.Logger})}
-	fm.enc.max, fm.enc.prefix = 1<<62, recHeadLen
+	fm.enc.max, fm.enc.prefix = cfg.MaxRecord, recHeadLen
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("stm: open log: %w", err)
@@ -99,37 +107,41 @@ func (fm *FileMirror) openAppend(f *os.File, good int64) error {
 	return nil
 }
 
-// replay applies every record to fm.k and returns the length of the good
-// prefix of the log.
+// replay applies every message of the log to fm.k and returns the length
+// of the good prefix. A message larger than a record spans several records
+// (flagMore); a log ending inside one is a torn tail too.
 func (fm *FileMirror) replay(f *os.File) (int64, error) {
 	r := bufio.NewReaderSize(f, 256<<10)
-	var off int64
+	var a assembler
+	var off, msgStart int64
 	for {
+		if a.msg == nil {
+			msgStart = off
+		}
 		kind, body, err := readRecord(r)
 		if errors.Is(err, io.EOF) {
-			return off, nil
+			if a.msg == nil {
+				return off, nil
+			}
+			err = fmt.Errorf("%w: the last message is incomplete", ErrTornTail)
 		}
 		if errors.Is(err, ErrTornTail) && fm.cfg.RepairTornTail {
-			fm.log.Warn("dropping torn last log record", zap.Int64("offset", off))
-			return off, nil
+			fm.log.Warn("dropping torn last log message", zap.Int64("offset", msgStart))
+			return msgStart, nil
+		}
+		if err == nil {
+			err = fm.replayOne(&a, kind, body)
 		}
 		if err != nil {
-			return 0, fmt.Errorf("record at offset %d: %w", off, err)
-		}
-		if err := fm.replayOne(kind, body); err != nil {
 			return 0, fmt.Errorf("record at offset %d: %w", off, err)
 		}
 		off += int64(recHeadLen + len(body))
 	}
 }
 
-func (fm *FileMirror) replayOne(kind uint8, body []byte) error {
-	var a assembler
+func (fm *FileMirror) replayOne(a *assembler, kind uint8, body []byte) error {
 	msg, err := a.add(kind, body)
-	if err == nil && msg == nil {
-		err = fmt.Errorf("record continues: %w", ErrCorrupt)
-	}
-	if err != nil {
+	if err != nil || msg == nil {
 		return err
 	}
 	if err := fm.k.apply(msg); err != nil {
@@ -218,8 +230,8 @@ func (fm *FileMirror) do(ctx context.Context, kind uint8, h wireHead, ws []Write
 	return nil
 }
 
-// appendSync writes one record with a single write and fdatasyncs; fm.mu
-// held.
+// appendSync writes the message's records (one write each) and
+// fdatasyncs once; fm.mu held.
 func (fm *FileMirror) appendSync(kind uint8, h wireHead, ws []Write) error {
 	if err := fm.appendRecord(fm.f, kind, h, ws); err != nil {
 		return err

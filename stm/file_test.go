@@ -147,3 +147,38 @@ func TestTeeRemoteAndFile(t *testing.T) {
 	require.Equal(t, b.Dump(), k.Dump())
 	require.Equal(t, b.Dump(), fm.Recovered().Dump())
 }
+
+// A commit larger than a record streams as several records; a log cut
+// inside it loses exactly that (unacknowledged) commit on repair.
+func TestFileMultiRecordCommitTorn(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "stm.log")
+	cfg := FileConfig{MaxRecord: 16 << 10}
+	fm, b := openFileBank(t, path, cfg)
+	put(t, b, 1, "one")
+	size1 := fileSize(t, path)
+	big := bytes.Repeat([]byte("b"), 100_000)
+	require.NoError(t, b.Update(context.Background(), func(tx *Tx) error { return tx.Put(2, big) }))
+	require.NoError(t, fm.Close())
+	good, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Greater(t, int64(len(good))-size1, int64(len(big)))
+
+	fm2, err := OpenFile(path, cfg)
+	require.NoError(t, err)
+	require.Equal(t, big, fm2.Recovered().Dump()[2])
+	require.NoError(t, fm2.Close())
+
+	cut := filepath.Join(t.TempDir(), "cut.log")
+	for _, n := range []int64{size1 + 20_000, size1 + 16<<10 + recHeadLen, int64(len(good)) - 1} {
+		require.NoError(t, os.WriteFile(cut, good[:n], 0o600))
+		_, err := OpenFile(cut, cfg)
+		require.ErrorIs(t, err, ErrTornTail, "cut at %d", n)
+		rcfg := cfg
+		rcfg.RepairTornTail = true
+		fm, err := OpenFile(cut, rcfg)
+		require.NoError(t, err)
+		require.Equal(t, map[ID]string{1: "one"}, strMap(fm.Recovered().Dump()), "cut at %d", n)
+		require.NoError(t, fm.Close())
+		require.Equal(t, size1, fileSize(t, cut))
+	}
+}
