@@ -270,3 +270,16 @@ func TestReadersAndLongWriters(t *testing.T) {
 	require.NoError(t, p.b.Decide(ctx, 3, true))
 	require.NoError(t, read())
 }
+
+// A resent decision is accepted; the opposite decision is refused.
+func TestDecideIdempotent(t *testing.T) {
+	p := newPair(t, Config{}, BackupConfig{})
+	ctx := context.Background()
+	tx := p.b.Begin()
+	require.NoError(t, tx.Put(1, []byte("x")))
+	require.NoError(t, tx.Precommit(ctx, 8))
+	require.NoError(t, p.b.Decide(ctx, 8, true))
+	require.NoError(t, p.b.Decide(ctx, 8, true))
+	require.ErrorIs(t, p.b.Decide(ctx, 8, false), ErrGroupDecided)
+	require.Equal(t, map[ID]string{1: "x"}, strMap(p.k.Dump()))
+}

@@ -13,6 +13,14 @@ type group struct {
 	shipping int           // members in phase 1
 	changed  chan struct{} // closed (and replaced) when shipping drops
 	decided  bool
+	commit   bool // the decision, once decided
+}
+
+func decisionName(commit bool) string {
+	if commit {
+		return "commit"
+	}
+	return "abort"
 }
 
 func (b *Bank) groupLocked(g GroupID) *group {
@@ -77,7 +85,7 @@ func (b *Bank) enterPhase2(tx *Tx) {
 // the backup is still applied on the primary (the decision is final) and
 // reported with ErrBackupLost; a fenced (stale) primary applies nothing.
 func (b *Bank) Decide(ctx context.Context, g GroupID, commit bool) error {
-	members, err := b.closeGroup(ctx, g)
+	members, err := b.closeGroup(ctx, g, commit)
 	if err != nil {
 		return err
 	}
@@ -106,8 +114,9 @@ func (b *Bank) Decide(ctx context.Context, g GroupID, commit bool) error {
 }
 
 // closeGroup waits until no member of g is in phase 1, then marks the group
-// decided and returns its members.
-func (b *Bank) closeGroup(ctx context.Context, g GroupID) ([]*Tx, error) {
+// decided and returns its members. Deciding again the same way is allowed
+// (a resent decision); the other way is ErrGroupDecided.
+func (b *Bank) closeGroup(ctx context.Context, g GroupID, commit bool) ([]*Tx, error) {
 	for {
 		b.mu.Lock()
 		if err := b.liveErr(); err != nil {
@@ -115,9 +124,15 @@ func (b *Bank) closeGroup(ctx context.Context, g GroupID) ([]*Tx, error) {
 			return nil, err
 		}
 		gr := b.groupLocked(g)
+		if gr.decided && gr.commit != commit {
+			b.mu.Unlock()
+			return nil, fmt.Errorf("group %d decided %s before: %w", g, decisionName(gr.commit), ErrGroupDecided)
+		}
 		if gr.shipping == 0 {
-			gr.decided = true // kept a while, so a late member is refused
-			b.rememberDecidedLocked(g)
+			if !gr.decided {
+				gr.decided, gr.commit = true, commit // kept a while, so a late member is refused
+				b.rememberDecidedLocked(g)
+			}
 			members := make([]*Tx, 0, len(gr.members))
 			for _, tx := range gr.members {
 				members = append(members, tx)

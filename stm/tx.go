@@ -281,6 +281,9 @@ func (b *Bank) applyLocked(tx *Tx) {
 		}
 	}
 	b.unlockWrites(tx)
+	if gr := b.groups[tx.group]; gr != nil && tx.group != 0 {
+		delete(gr.members, tx.id)
+	}
 	tx.phase = Committed
 	tx.outcome = nil
 	b.stats.Committed++
