@@ -80,22 +80,28 @@ func TestFig5PrimaryCrashAtEveryPhaseBoundary(t *testing.T) {
 		{point: FPPhase3Shipped, group: true, want: newState},
 		{point: FPPhase3Applied, group: true, want: newState},
 	}
-	for _, c := range cases {
-		t.Run(caseName(c), func(t *testing.T) { primaryCrashCase(t, c) })
+	for _, remote := range []bool{false, true} {
+		for _, c := range cases {
+			t.Run(caseName(c, remote), func(t *testing.T) { primaryCrashCase(t, c, remote) })
+		}
 	}
 }
 
-func caseName(c crashCase) string {
+func caseName(c crashCase, remote bool) string {
+	prefix := "local/"
+	if remote {
+		prefix = "remote/"
+	}
 	if c.group {
-		return "group/" + c.point
+		return prefix + "group/" + c.point
 	}
-	return "alone/" + c.point
+	return prefix + "alone/" + c.point
 }
 
-func primaryCrashCase(t *testing.T, c crashCase) {
+func primaryCrashCase(t *testing.T, c crashCase, remote bool) {
 	ctx := context.Background()
 	var armed atomic.Bool
-	p := newPair(t, Config{Failpoint: failAt(c.point, &armed)}, BackupConfig{})
+	p := newPairOver(t, remote, Config{Failpoint: failAt(c.point, &armed)}, BackupConfig{})
 	put(t, p.b, 1, "old1")
 	put(t, p.b, 2, "old2")
 	armed.Store(true)
@@ -107,6 +113,7 @@ func primaryCrashCase(t *testing.T, c crashCase) {
 	require.ErrorIs(t, err, ErrCrashed)
 	require.False(t, armed.Load(), "failpoint %s never reached", c.point)
 
+	p.waitBackupAlone()
 	nb, rep, err := p.k.Takeover(ctx, Config{})
 	require.NoError(t, err)
 	require.Len(t, rep.InDoubt[5], c.inDoubt)
@@ -145,15 +152,17 @@ func TestFig5BackupCrashAtEveryPhaseBoundary(t *testing.T) {
 		{crashCase{point: FPBackupDecideReceived, group: true, want: newState}, ErrBackupLost},
 		{crashCase{point: FPBackupDecideApplied, group: true, want: newState}, ErrBackupLost},
 	}
-	for _, c := range cases {
-		t.Run(caseName(c.crashCase), func(t *testing.T) { backupCrashCase(t, c.crashCase, c.errIs) })
+	for _, remote := range []bool{false, true} {
+		for _, c := range cases {
+			t.Run(caseName(c.crashCase, remote), func(t *testing.T) { backupCrashCase(t, c.crashCase, c.errIs, remote) })
+		}
 	}
 }
 
-func backupCrashCase(t *testing.T, c crashCase, errIs error) {
+func backupCrashCase(t *testing.T, c crashCase, errIs error, remote bool) {
 	ctx := context.Background()
 	var armed atomic.Bool
-	p := newPair(t, Config{}, BackupConfig{Failpoint: failAt(c.point, &armed)})
+	p := newPairOver(t, remote, Config{}, BackupConfig{Failpoint: failAt(c.point, &armed)})
 	put(t, p.b, 1, "old1")
 	put(t, p.b, 2, "old2")
 	armed.Store(true)

@@ -8,11 +8,36 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-// pair is a primary bank mirrored in-process to a backup bank.
+// pair is a primary bank mirrored to a backup bank, in-process (lm) or
+// over loopback TCP (served is closed once ServeBackup returned).
 type pair struct {
-	b  *Bank
-	k  *Backup
-	lm *LocalMirror
+	b      *Bank
+	k      *Backup
+	lm     *LocalMirror
+	served chan struct{}
+}
+
+// newPairOver builds a pair whose mirror is in-process or remote.
+func newPairOver(t testing.TB, remote bool, cfg Config, kcfg BackupConfig) *pair {
+	t.Helper()
+	if !remote {
+		return newPair(t, cfg, kcfg)
+	}
+	b := NewBank(cfg)
+	k := NewBackup(kcfg)
+	m, served := serveRemote(t, k, RemoteConfig{})
+	if err := b.Attach(context.Background(), m); err != nil {
+		t.Fatalf("attach: %v", err)
+	}
+	return &pair{b: b, k: k, served: served}
+}
+
+// waitBackupAlone waits, for a remote pair, until the backup has seen the
+// link die (as its failure detector would) before it takes over.
+func (p *pair) waitBackupAlone() {
+	if p.served != nil {
+		<-p.served
+	}
 }
 
 func newPair(t testing.TB, cfg Config, kcfg BackupConfig) *pair {
