@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -34,9 +35,20 @@ type world struct {
 	h      history
 	intent sync.Map // GroupID → bool: the decision an initiator took
 	groups atomic.Uint64
-	remote bool          // mirror over loopback TCP instead of in-process
-	served chan struct{} // closed when the current ServeBackup returned
+	mode   mirrorMode
+	served chan struct{} // remote: closed when the current ServeBackup returned
+	path   string        // file: the log
+	fm     *FileMirror   // file: the current log mirror
 }
+
+// mirrorMode is what stands behind the primary's Mirror.
+type mirrorMode int
+
+const (
+	inProcess mirrorMode = iota // LocalMirror
+	overTCP                     // RemoteMirror over loopback TCP
+	onFile                      // FileMirror: a takeover replays the log
+)
 
 const randomObjects = 6
 
@@ -57,13 +69,29 @@ func (w *world) hook(primary bool) func(string) error {
 }
 
 func (w *world) attachNewBackup(ctx context.Context) {
+	if w.mode == onFile {
+		w.attachFile(ctx)
+		return
+	}
 	k := NewBackup(BackupConfig{Failpoint: w.hook(false)})
 	var m Mirror = NewLocalMirror(k)
-	if w.remote {
+	if w.mode == overTCP {
 		m, w.served = serveRemote(w.t, k, RemoteConfig{})
 	}
 	require.NoError(w.t, w.b.Attach(ctx, m), "seed %d", w.seed)
 	w.k = k
+}
+
+// attachFile (re)attaches the log, opening it first if needed.
+func (w *world) attachFile(ctx context.Context) {
+	if w.fm == nil {
+		fm, err := OpenFile(w.path, FileConfig{MaxRecord: 4096})
+		require.NoError(w.t, err, "seed %d", w.seed)
+		w.fm = fm
+		w.t.Cleanup(func() { _ = fm.Close() })
+	}
+	require.NoError(w.t, w.b.Attach(ctx, w.fm), "seed %d", w.seed)
+	w.k = w.fm.Recovered()
 }
 
 // Reference: §3.3, Figure 5 — random concurrent transactions and groups,
@@ -73,12 +101,17 @@ func (w *world) attachNewBackup(ctx context.Context) {
 // the crash and are proven committed by their marker), and the history is
 // serializable. Rerun a failure with FTM_STM_SEED=<seed>; FTM_SOAK=1 runs
 // longer.
-func TestRandomizedCrashesAndTakeovers(t *testing.T) { randomized(t, false) }
+func TestRandomizedCrashesAndTakeovers(t *testing.T) { randomized(t, inProcess) }
 
 // The same over a RemoteMirror on loopback TCP.
-func TestRandomizedCrashesAndTakeoversRemote(t *testing.T) { randomized(t, true) }
+func TestRandomizedCrashesAndTakeoversRemote(t *testing.T) { randomized(t, overTCP) }
 
-func randomized(t *testing.T, remote bool) {
+// The same with the file-backed bank: each primary crash is followed by a
+// replay of the log (a restart after power loss), which must hold exactly
+// the committed transactions.
+func TestRandomizedCrashesFileReplay(t *testing.T) { randomized(t, onFile) }
+
+func randomized(t *testing.T, mode mirrorMode) {
 	seed := uint64(time.Now().UnixNano())
 	if s := os.Getenv("FTM_STM_SEED"); s != "" {
 		v, err := strconv.ParseUint(s, 10, 64)
@@ -86,15 +119,12 @@ func randomized(t *testing.T, remote bool) {
 		seed = v
 	}
 	t.Logf("seed %d (rerun: FTM_STM_SEED=%d go test -run TestRandomizedCrashesAndTakeovers ./stm/)", seed, seed)
-	rounds, ops := 40, 40
-	if remote {
-		rounds = 20
-	}
+	rounds, ops := [...]int{40, 20, 10}[mode], [...]int{40, 40, 12}[mode]
 	if os.Getenv("FTM_SOAK") != "" {
 		rounds, ops = 300, 200
 	}
 	ctx := context.Background()
-	w := &world{t: t, seed: seed, remote: remote}
+	w := &world{t: t, seed: seed, mode: mode, path: filepath.Join(t.TempDir(), "stm.log")}
 	w.b = NewBank(Config{Failpoint: w.hook(true)})
 	w.attachNewBackup(ctx)
 	rng := rand.New(rand.NewPCG(seed, 0))
@@ -119,7 +149,7 @@ func randomized(t *testing.T, remote bool) {
 }
 
 func (w *world) newPlan(rng *rand.Rand, ops int) *crashPlan {
-	p := &crashPlan{primary: rng.IntN(2) == 0}
+	p := &crashPlan{primary: rng.IntN(2) == 0 || w.mode == onFile}
 	if rng.IntN(5) == 0 {
 		return p // no crash this round
 	}
@@ -254,8 +284,11 @@ func (w *world) failover(ctx context.Context, primaryDied bool) {
 		w.attachNewBackup(ctx)
 		return
 	}
-	if w.remote {
+	switch w.mode {
+	case overTCP:
 		<-w.served // the backup notices the link died before taking over
+	case onFile:
+		w.reopenLog()
 	}
 	nb, rep, err := w.k.Takeover(ctx, Config{Failpoint: w.hook(true)})
 	require.NoError(w.t, err, "seed %d", w.seed)
@@ -267,6 +300,15 @@ func (w *world) failover(ctx context.Context, primaryDied bool) {
 		err := nb.Decide(ctx, g, commit == true)
 		require.NoError(w.t, err, "seed %d: decide in-doubt group %d", w.seed, g)
 	}
+}
+
+// reopenLog replays the log from disk, as a restart would.
+func (w *world) reopenLog() {
+	_ = w.fm.Close()
+	fm, err := OpenFile(w.path, FileConfig{MaxRecord: 4096})
+	require.NoError(w.t, err, "seed %d: replay", w.seed)
+	w.fm, w.k = fm, fm.Recovered()
+	w.t.Cleanup(func() { _ = fm.Close() })
 }
 
 // verify checks the survivor against the model and the backup against the
