@@ -75,19 +75,14 @@ func (m *LocalMirror) Close() error {
 	return nil
 }
 
-// copyWrites copies every version into one contiguous allocation.
+// copyWrites copies every version, each in its own allocation, so a
+// version the backup keeps never pins the memory of others.
 func copyWrites(ws []Write) []Write {
-	n := 0
-	for i := range ws {
-		n += len(ws[i].Data)
-	}
-	buf := make([]byte, n)
 	out := make([]Write, len(ws))
 	for i, w := range ws {
 		out[i] = w
 		if w.Data != nil {
-			k := copy(buf, w.Data)
-			out[i].Data, buf = buf[:k:k], buf[k:]
+			out[i].Data = append([]byte(nil), w.Data...)
 		}
 	}
 	return out

@@ -96,7 +96,7 @@ func (m *RemoteMirror) call(ctx context.Context, kind uint8, h wireHead, ws []Wr
 	stop := context.AfterFunc(ctx, func() { _ = m.Close() })
 	defer stop()
 	err = m.await(seq, ch)
-	if ctx.Err() != nil {
+	if err != nil && ctx.Err() != nil {
 		return fmt.Errorf("%w: waiting for the backup: %w", ErrNoBackup, ctx.Err())
 	}
 	return err
@@ -227,6 +227,9 @@ func ServeBackup(ctx context.Context, l link.Link, k *Backup) error {
 			k.log.Warn("mirror stream ended", zap.Error(err))
 			return err
 		}
+		if err == nil && len(msg.shared) > 0 {
+			k.unshare(msg)
+		}
 	}
 }
 
@@ -244,4 +247,25 @@ func (k *Backup) apply(msg *message) error {
 			NextID: ID(h.next), Seq: h.seq, Objects: msg.writes})
 	}
 	return fmt.Errorf("unknown request kind %d: %w", msg.kind, ErrCorrupt)
+}
+
+// unshare gives every version of msg that aliases a shared frame its own
+// memory, once the request has been acknowledged (off the commit's critical
+// path). Versions already replaced are skipped.
+func (k *Backup) unshare(msg *message) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	for _, i := range msg.shared {
+		w := &msg.writes[i]
+		own := append([]byte(nil), w.Data...)
+		if o := k.objs[w.ID]; o != nil && sameBytes(o.data, w.Data) {
+			o.data = own
+		}
+		w.Data = own // the Prepare held in phase 2 shares msg.writes
+	}
+}
+
+// sameBytes reports whether a and b are the same (non-empty) memory.
+func sameBytes(a, b []byte) bool {
+	return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0]
 }

@@ -96,8 +96,13 @@ func (c *corruptLink) Send(ctx context.Context, f link.Frame) error {
 func TestRemoteCorruptStreamNeverApplied(t *testing.T) {
 	ctx := context.Background()
 	k := NewBackup(BackupConfig{})
+	// Frames: first load, last load, one small commit, then the big commit in
+	// three frames; the last of them is corrupted (corrupting an earlier one
+	// can make the primary see the link close before the backup's answer).
+	cl := &corruptLink{at: 6}
 	m, done := serveRemoteWrapped(t, k, RemoteConfig{MaxFrame: 16 << 10}, func(l link.Link) link.Link {
-		return &corruptLink{Link: l, at: 4} // first load, last load, one commit, then this
+		cl.Link = l
+		return cl
 	})
 	b := NewBank(Config{})
 	require.NoError(t, b.Attach(ctx, m))
@@ -106,6 +111,7 @@ func TestRemoteCorruptStreamNeverApplied(t *testing.T) {
 		_ = tx.Put(2, bytes.Repeat([]byte("x"), 40_000))
 		return tx.Put(3, []byte("three"))
 	})
+	require.Equal(t, 6, cl.n, "frames sent")
 	require.ErrorIs(t, err, ErrCorrupt)
 	require.ErrorIs(t, err, ErrNoBackup)
 	<-done

@@ -55,6 +55,7 @@ type message struct {
 	kind   uint8
 	head   wireHead
 	writes []Write
+	shared []int // writes whose Data aliases a frame shared with others
 }
 
 func prepareHead(p *Prepare) wireHead {
@@ -172,11 +173,15 @@ func checkCRC(body []byte) ([]byte, error) {
 	return body[:n], nil
 }
 
-// assembler rebuilds requests from frames. The decoded versions alias the
-// frame bodies when an object fits in one frame (no copy).
+// assembler rebuilds requests from frames. Whole versions alias the frame
+// body (no copy on the critical path); those sharing a frame with others are
+// listed in message.shared, and the backup copies them out after it has
+// acknowledged (Backup.unshare), so a version it keeps never pins the
+// memory of the others.
 type assembler struct {
 	msg     *message
 	partial map[int]int // index in msg.writes → bytes still missing
+	shared  bool        // the current frame carries several entries
 }
 
 // add decodes one frame; it returns the request once its last frame is in.
@@ -190,7 +195,9 @@ func (a *assembler) add(kind uint8, body []byte) (*message, error) {
 	if a.msg == nil {
 		a.msg, a.partial = &message{kind: kind, head: h}, nil
 	}
-	if err := a.entries(b[headLen:], binary.LittleEndian.Uint32(b[headLen-4:])); err != nil {
+	count := binary.LittleEndian.Uint32(b[headLen-4:])
+	a.shared = count > 1
+	if err := a.entries(b[headLen:], count); err != nil {
 		a.msg = nil
 		return nil, err
 	}
@@ -241,6 +248,9 @@ func (a *assembler) place(w Write, total, off int, data []byte) error {
 	if off == 0 && len(data) == total {
 		if total > 0 {
 			w.Data = data
+			if a.shared {
+				m.shared = append(m.shared, len(m.writes))
+			}
 		}
 		m.writes = append(m.writes, w)
 		return nil
