@@ -190,6 +190,7 @@ func (k *Backup) applyLocked(ws []Write) {
 		if t, ok := k.tomb[w.ID]; ok && t > w.Seq {
 			continue
 		}
+		k.releaseLocked(w.ID)
 		if w.Deleted {
 			delete(k.objs, w.ID)
 			if k.tomb != nil {
@@ -197,7 +198,11 @@ func (k *Backup) applyLocked(ws []Write) {
 			}
 			continue
 		}
-		k.objs[w.ID] = &object{data: w.Data, seq: w.Seq}
+		k.objs[w.ID] = &object{data: w.Data, seq: w.Seq, mem: w.mem}
+		if w.mem != nil {
+			w.mem.live += len(w.Data)
+			w.mem.ids = append(w.mem.ids, w.ID)
+		}
 	}
 }
 
@@ -309,4 +314,36 @@ func (p *Prepare) commitSeq() uint64 {
 		return 0
 	}
 	return p.Writes[0].Seq
+}
+
+// frameMem is a received frame body that several versions alias, so no
+// version is copied on the commit's path. Guarded by Backup.mu.
+type frameMem struct {
+	size int  // bytes of the frame
+	live int  // bytes of committed versions still aliasing it
+	ids  []ID // objects that aliased it (some may have moved on)
+}
+
+// releaseLocked drops object id's claim on its frame; once less than half
+// of a frame is live, the surviving versions are copied out so the frame
+// can be freed. Each byte is thus copied at most once, and not at all when
+// a frame's versions are replaced together (a checkpoint rewriting its
+// pages). k.mu held.
+func (k *Backup) releaseLocked(id ID) {
+	o := k.objs[id]
+	if o == nil || o.mem == nil {
+		return
+	}
+	mem := o.mem
+	o.mem = nil
+	mem.live -= len(o.data)
+	if mem.live*2 >= mem.size {
+		return
+	}
+	for _, other := range mem.ids {
+		if oo := k.objs[other]; oo != nil && oo.mem == mem {
+			oo.data, oo.mem = append([]byte(nil), oo.data...), nil
+		}
+	}
+	mem.ids, mem.live = nil, 0
 }

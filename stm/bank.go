@@ -38,7 +38,8 @@ const (
 // committed, so snapshots and readers may share it.
 type object struct {
 	data []byte
-	seq  uint64 // commit sequence of the transaction that wrote it
+	seq  uint64    // commit sequence of the transaction that wrote it
+	mem  *frameMem // backup only: the received frame data aliases, if shared
 }
 
 // Bank is the primary bank: the committed objects in this node's memory,

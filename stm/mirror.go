@@ -32,6 +32,8 @@ type Write struct {
 	Seq     uint64 // commit sequence of the transaction that wrote it
 	Deleted bool
 	Data    []byte // the new version; the receiver must copy or own it
+
+	mem *frameMem // set by the decoder when Data aliases a shared frame
 }
 
 // Prepare is the phase 1 message of one transaction.

@@ -10,6 +10,14 @@ import (
 	"go.uber.org/zap"
 )
 
+// VectorSender is an optional extension of link.Link: send one frame whose
+// body is the concatenation of parts, without copying them first (writev).
+// RemoteMirror uses it when the link has it, so pages go from the primary's
+// versions to the socket without an extra copy.
+type VectorSender interface {
+	SendVec(ctx context.Context, f link.Frame, parts [][]byte) error
+}
+
 // RemoteConfig configures a RemoteMirror. The zero value is valid.
 type RemoteConfig struct {
 	// Logger receives structured events; nil means zap.NewNop().
@@ -117,8 +125,14 @@ func (m *RemoteMirror) register() (uint64, chan error, error) {
 func (m *RemoteMirror) send(ctx context.Context, kind uint8, seq uint64, h wireHead, ws []Write) error {
 	m.sendMu.Lock()
 	defer m.sendMu.Unlock()
+	f := link.Frame{Service: link.ServiceSTM, Kind: kind, Seq: seq}
 	m.enc.emit = func(body []byte) error {
-		return m.l.Send(ctx, link.Frame{Service: link.ServiceSTM, Kind: kind, Seq: seq, Body: body})
+		f.Body = body
+		return m.l.Send(ctx, f)
+	}
+	m.enc.emitVec = nil
+	if vs, ok := m.l.(VectorSender); ok {
+		m.enc.emitVec = func(parts [][]byte) error { return vs.SendVec(ctx, f, parts) }
 	}
 	return m.enc.encode(h, ws)
 }
@@ -227,9 +241,6 @@ func ServeBackup(ctx context.Context, l link.Link, k *Backup) error {
 			k.log.Warn("mirror stream ended", zap.Error(err))
 			return err
 		}
-		if err == nil && len(msg.shared) > 0 {
-			k.unshare(msg)
-		}
 	}
 }
 
@@ -247,25 +258,4 @@ func (k *Backup) apply(msg *message) error {
 			NextID: ID(h.next), Seq: h.seq, Objects: msg.writes})
 	}
 	return fmt.Errorf("unknown request kind %d: %w", msg.kind, ErrCorrupt)
-}
-
-// unshare gives every version of msg that aliases a shared frame its own
-// memory, once the request has been acknowledged (off the commit's critical
-// path). Versions already replaced are skipped.
-func (k *Backup) unshare(msg *message) {
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	for _, i := range msg.shared {
-		w := &msg.writes[i]
-		own := append([]byte(nil), w.Data...)
-		if o := k.objs[w.ID]; o != nil && sameBytes(o.data, w.Data) {
-			o.data = own
-		}
-		w.Data = own // the Prepare held in phase 2 shares msg.writes
-	}
-}
-
-// sameBytes reports whether a and b are the same (non-empty) memory.
-func sameBytes(a, b []byte) bool {
-	return len(a) > 0 && len(a) == len(b) && &a[0] == &b[0]
 }

@@ -130,6 +130,9 @@ func TestWireDetectsEveryByteFlip(t *testing.T) {
 	var a assembler
 	msg, err := a.add(kindPrepare, frames[0])
 	require.NoError(t, err)
+	for i := range msg.writes {
+		msg.writes[i].mem = nil
+	}
 	require.Equal(t, p.Writes, msg.writes)
 	for i := range frames[0] {
 		bad := append([]byte(nil), frames[0]...)
@@ -156,4 +159,41 @@ func TestRemoteStalePrimaryFenced(t *testing.T) {
 	err = b.Update(ctx, func(tx *Tx) error { return tx.Put(1, []byte("stale")) })
 	require.ErrorIs(t, err, ErrFenced)
 	require.Equal(t, map[ID]string{1: "a"}, strMap(nb.Dump()))
+}
+
+// Versions received in one frame alias it; once most of the frame is dead
+// the survivors are copied out, so a long-lived version never pins a large
+// frame.
+func TestBackupReleasesSharedFrames(t *testing.T) {
+	k := NewBackup(BackupConfig{})
+	require.NoError(t, k.load(&Chunk{Epoch: 1, First: true, Last: true}))
+	ship := func(seq uint64, ids ...ID) *frameMem {
+		var body []byte
+		e := encoder{max: 1 << 20, emit: func(b []byte) error { body = append([]byte(nil), b...); return nil }}
+		p := &Prepare{Epoch: 1, Tx: TxID(seq), Commit: true}
+		for _, id := range ids {
+			p.Writes = append(p.Writes, Write{ID: id, Seq: seq, Data: bytes.Repeat([]byte{byte(seq)}, 8192)})
+		}
+		require.NoError(t, e.encode(prepareHead(p), p.Writes))
+		var a assembler
+		msg, err := a.add(kindPrepare, body)
+		require.NoError(t, err)
+		require.NoError(t, k.apply(msg))
+		return msg.writes[0].mem
+	}
+	ids := make([]ID, 8)
+	for i := range ids {
+		ids[i] = ID(i + 1)
+	}
+	mem := ship(1, ids...)
+	require.NotNil(t, mem)
+	require.Equal(t, 8*8192, mem.live)
+	ship(2, ids[:3]...) // 5 of 8 still alive: more than half
+	require.Same(t, mem, k.objs[8].mem)
+	ship(3, ids[3]) // 4 of 8 (minus headers): below half, survivors copied out
+	for _, id := range ids[4:] {
+		require.Nil(t, k.objs[id].mem, "object %d still pins the frame", id)
+		require.Equal(t, bytes.Repeat([]byte{1}, 8192), k.objs[id].data)
+	}
+	require.Equal(t, bytes.Repeat([]byte{3}, 8192), k.objs[4].data)
 }

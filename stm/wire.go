@@ -55,7 +55,6 @@ type message struct {
 	kind   uint8
 	head   wireHead
 	writes []Write
-	shared []int // writes whose Data aliases a frame shared with others
 }
 
 func prepareHead(p *Prepare) wireHead {
@@ -86,23 +85,40 @@ func chunkHead(c *Chunk) wireHead {
 }
 
 // encoder cuts one request into frames of at most max bytes, each sealed
-// with its CRC, handing every frame to emit (which must not keep it). The
-// first prefix bytes of what emit gets are left for the caller's own header
-// (the file log's record header), so a record is written with one call.
+// with its CRC. A frame is kept as segments — headers in the encoder's meta
+// buffer, object bytes referenced where they are — so a link that can send
+// a vector of buffers (VectorSender) ships pages without copying them.
+// Otherwise the frame is flattened and handed to emit, which must not keep
+// it. The first prefix bytes of a frame are left for the caller's own header
+// (the file log's record header) and are not covered by the CRC.
 type encoder struct {
-	buf    []byte
-	max    int
-	prefix int
-	emit   func(frame []byte) error
+	max     int
+	prefix  int
+	emit    func(frame []byte) error   // flat frames
+	emitVec func(parts [][]byte) error // vectored frames (preferred when set)
+
+	meta  []byte   // prefix, head, entry headers and CRC of the current frame
+	segs  []seg    // the current frame in order
+	size  int      // bytes in the current frame after the prefix
+	parts [][]byte // reused by seal
+	flat  []byte   // reused by seal when flattening
+}
+
+// seg is a piece of a frame: object bytes, or the range [lo, hi) of meta.
+type seg struct {
+	data   []byte
+	lo, hi int
 }
 
 func (e *encoder) start(h wireHead) {
-	b := append(e.buf[:0], make([]byte, e.prefix)...)
-	b = append(b, h.flags)
+	e.meta = append(e.meta[:0], make([]byte, e.prefix)...)
+	e.meta = append(e.meta, h.flags)
 	for _, v := range [...]uint64{h.epoch, h.tx, h.group, h.next, h.seq} {
-		b = binary.LittleEndian.AppendUint64(b, v)
+		e.meta = binary.LittleEndian.AppendUint64(e.meta, v)
 	}
-	e.buf = append(b, 0, 0, 0, 0) // count, patched by seal
+	e.meta = append(e.meta, 0, 0, 0, 0) // count, patched by seal
+	e.segs = append(e.segs[:0], seg{lo: 0, hi: len(e.meta)})
+	e.size = headLen
 }
 
 // encode emits the whole request. An object that fits in a frame is never
@@ -115,7 +131,7 @@ func (e *encoder) encode(h wireHead, ws []Write) error {
 		w := &ws[i]
 		for off := 0; ; {
 			rest := len(w.Data) - off
-			room := e.max - (len(e.buf) - e.prefix) - entryLen - crcLen
+			room := e.max - e.size - entryLen - crcLen
 			if count > 0 && (room < 0 || (room < rest && (rest <= fresh || room < 512))) {
 				if err := e.seal(h, count, true); err != nil {
 					return err
@@ -136,7 +152,8 @@ func (e *encoder) encode(h wireHead, ws []Write) error {
 }
 
 func (e *encoder) appendEntry(w *Write, off, n int) {
-	b := binary.LittleEndian.AppendUint64(e.buf, uint64(w.ID))
+	lo := len(e.meta)
+	b := binary.LittleEndian.AppendUint64(e.meta, uint64(w.ID))
 	b = binary.LittleEndian.AppendUint64(b, w.Seq)
 	del := byte(0)
 	if w.Deleted {
@@ -145,20 +162,69 @@ func (e *encoder) appendEntry(w *Write, off, n int) {
 	b = append(b, del)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(w.Data)))
 	b = binary.LittleEndian.AppendUint32(b, uint32(off))
-	b = binary.LittleEndian.AppendUint32(b, uint32(n))
-	e.buf = append(b, w.Data[off:off+n]...)
+	e.meta = binary.LittleEndian.AppendUint32(b, uint32(n))
+	e.addMeta(lo)
+	if n > 0 {
+		e.segs = append(e.segs, seg{data: w.Data[off : off+n]})
+	}
+	e.size += entryLen + n
+}
+
+// addMeta records meta[lo:] as the next segment, merging with a preceding
+// meta segment.
+func (e *encoder) addMeta(lo int) {
+	if last := &e.segs[len(e.segs)-1]; last.data == nil && last.hi == lo {
+		last.hi = len(e.meta)
+		return
+	}
+	e.segs = append(e.segs, seg{lo: lo, hi: len(e.meta)})
 }
 
 func (e *encoder) seal(h wireHead, count uint32, more bool) error {
-	body := e.buf[e.prefix:]
+	head := e.meta[e.prefix:]
+	head[0] = h.flags &^ flagMore
 	if more {
-		body[0] = h.flags | flagMore
-	} else {
-		body[0] = h.flags &^ flagMore
+		head[0] |= flagMore
 	}
-	binary.LittleEndian.PutUint32(body[headLen-4:], count)
-	e.buf = binary.LittleEndian.AppendUint32(e.buf, crc32.Checksum(body, castagnoli))
-	return e.emit(e.buf)
+	binary.LittleEndian.PutUint32(head[headLen-4:], count)
+	crc := uint32(0)
+	e.parts = e.parts[:0]
+	for i, sg := range e.segs {
+		part := sg.data
+		if part == nil {
+			part = e.meta[sg.lo:sg.hi]
+		}
+		if i == 0 {
+			crc = crc32.Update(crc, castagnoli, part[e.prefix:])
+		} else {
+			crc = crc32.Update(crc, castagnoli, part)
+		}
+		e.parts = append(e.parts, part)
+	}
+	lo := len(e.meta)
+	e.meta = binary.LittleEndian.AppendUint32(e.meta, crc)
+	e.parts = append(e.parts, e.meta[lo:])
+	return e.emitParts()
+}
+
+// emitParts hands the sealed frame to emitVec, or flattened to emit. meta
+// may have grown (moved) while sealing, so meta segments are re-sliced.
+func (e *encoder) emitParts() error {
+	j := 0
+	for _, sg := range e.segs {
+		if sg.data == nil {
+			e.parts[j] = e.meta[sg.lo:sg.hi]
+		}
+		j++
+	}
+	if e.emitVec != nil {
+		return e.emitVec(e.parts)
+	}
+	e.flat = e.flat[:0]
+	for _, p := range e.parts {
+		e.flat = append(e.flat, p...)
+	}
+	return e.emit(e.flat)
 }
 
 // checkCRC verifies a frame body and returns it without its CRC.
@@ -174,14 +240,13 @@ func checkCRC(body []byte) ([]byte, error) {
 }
 
 // assembler rebuilds requests from frames. Whole versions alias the frame
-// body (no copy on the critical path); those sharing a frame with others are
-// listed in message.shared, and the backup copies them out after it has
-// acknowledged (Backup.unshare), so a version it keeps never pins the
-// memory of the others.
+// body (no copy); when several share a frame they carry its frameMem, so
+// the backup can copy the survivors out once most of the frame is dead
+// (see Backup.releaseLocked).
 type assembler struct {
 	msg     *message
 	partial map[int]int // index in msg.writes → bytes still missing
-	shared  bool        // the current frame carries several entries
+	mem     *frameMem   // the current frame, when it carries several entries
 }
 
 // add decodes one frame; it returns the request once its last frame is in.
@@ -196,7 +261,10 @@ func (a *assembler) add(kind uint8, body []byte) (*message, error) {
 		a.msg, a.partial = &message{kind: kind, head: h}, nil
 	}
 	count := binary.LittleEndian.Uint32(b[headLen-4:])
-	a.shared = count > 1
+	a.mem = nil
+	if count > 1 {
+		a.mem = &frameMem{size: len(body)}
+	}
 	if err := a.entries(b[headLen:], count); err != nil {
 		a.msg = nil
 		return nil, err
@@ -247,10 +315,7 @@ func (a *assembler) place(w Write, total, off int, data []byte) error {
 	m := a.msg
 	if off == 0 && len(data) == total {
 		if total > 0 {
-			w.Data = data
-			if a.shared {
-				m.shared = append(m.shared, len(m.writes))
-			}
+			w.Data, w.mem = data, a.mem
 		}
 		m.writes = append(m.writes, w)
 		return nil

@@ -60,6 +60,33 @@ func (l *Conn) Send(ctx context.Context, f link.Frame) error {
 	return nil
 }
 
+// SendVec writes one frame whose body is the concatenation of parts, with
+// a single writev and no copy (stm.VectorSender).
+func (l *Conn) SendVec(ctx context.Context, f link.Frame, parts [][]byte) error {
+	if err := l.alive(ctx); err != nil {
+		return err
+	}
+	n := 0
+	for _, p := range parts {
+		n += len(p)
+	}
+	if n+headerLen > MaxFrame {
+		return fmt.Errorf("send %d bytes: %w", n, link.ErrFrameTooLarge)
+	}
+	l.sendMu.Lock()
+	defer l.sendMu.Unlock()
+	h := l.hdr[:]
+	binary.BigEndian.PutUint32(h[0:], uint32(headerLen-4+n))
+	h[4], h[5] = byte(f.Service), f.Kind
+	binary.BigEndian.PutUint64(h[6:], f.Seq)
+	bufs := make(net.Buffers, 0, len(parts)+1)
+	bufs = append(append(bufs, h), parts...)
+	if _, err := bufs.WriteTo(l.c); err != nil {
+		return l.fail(err)
+	}
+	return nil
+}
+
 // Recv reads the next frame; its Body is freshly allocated and owned by the
 // caller.
 func (l *Conn) Recv(ctx context.Context) (link.Frame, error) {
