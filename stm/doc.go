@@ -36,9 +36,9 @@
 // Invariants: a committed version is never modified in place (snapshots and
 // readers share it); an object has at most one new version, owned by the
 // transaction holding its write lock; the backup holds at most two versions
-// of an object; a received frame that backup versions alias (no copy) is
-// always at least half live, else its survivors are copied out, so aliasing
-// costs at most 2x memory; a transaction is reported committed only after the backup
+// of an object; backup versions alias the frame they arrived in (no copy)
+// until less than half of that frame is live, then the survivors are copied
+// out; a transaction is reported committed only after the backup
 // acknowledged its new versions (standalone) or its group decision.
 //
 // Lock order: Bank.mirrorMu before Bank.mu; Bank.mu is never held while
