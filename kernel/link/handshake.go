@@ -1,0 +1,143 @@
+package link
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/hashicorp/go-msgpack/v2/codec"
+)
+
+// The handshake authenticates both ends with the shared secret and never
+// sends it: each side sends a hello with its name and a fresh 32-byte nonce,
+// then proves knowledge of the secret with an HMAC-SHA256 over both nonces,
+// both names and its role, which the other side checks. A role byte in the
+// MAC stops a proof from being reflected back. The listener proves first.
+const (
+	handshakeMagic = "FTM-LINK-1"
+	kindHello      = 1
+	kindProof      = 2
+	maxHandshake   = 4 << 10
+	nonceLen       = 32
+)
+
+type role byte
+
+const (
+	roleDialer   role = 'D'
+	roleListener role = 'L'
+)
+
+type hello struct {
+	Magic string `codec:"m"`
+	Name  string `codec:"n"`
+	Nonce []byte `codec:"x"`
+}
+
+var mh codec.MsgpackHandle
+
+func handshake(ctx context.Context, conn net.Conn, cfg Config, me role) (string, error) {
+	dl := time.Now().Add(cfg.HandshakeTimeout)
+	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
+		dl = d
+	}
+	_ = conn.SetDeadline(dl)
+	defer conn.SetDeadline(time.Time{})
+
+	mine := hello{Magic: handshakeMagic, Name: cfg.Name, Nonce: make([]byte, nonceLen)}
+	if _, err := rand.Read(mine.Nonce); err != nil {
+		return "", err
+	}
+	if err := writeMsg(conn, kindHello, &mine); err != nil {
+		return "", fmt.Errorf("%w: send hello: %v", ErrAuth, err)
+	}
+	var theirs hello
+	if err := readMsg(conn, kindHello, &theirs); err != nil {
+		return "", fmt.Errorf("%w: read hello: %v", ErrAuth, err)
+	}
+	if theirs.Magic != handshakeMagic || len(theirs.Nonce) != nonceLen || theirs.Name == "" {
+		return "", fmt.Errorf("%w: peer is not an FTM link (bad hello)", ErrAuth)
+	}
+	if bytes.Equal(theirs.Nonce, mine.Nonce) {
+		return "", fmt.Errorf("%w: peer echoed our nonce", ErrAuth)
+	}
+	if err := exchangeProofs(conn, cfg.Secret, me, &mine, &theirs); err != nil {
+		return "", err
+	}
+	return theirs.Name, nil
+}
+
+// exchangeProofs: the listener sends its proof first, then checks the
+// dialer's; the dialer checks, then answers. Proofs are bound to both fresh
+// nonces, so nothing seen in one handshake can be replayed in another.
+func exchangeProofs(conn net.Conn, secret []byte, me role, mine, theirs *hello) error {
+	other := roleListener
+	if me == roleListener {
+		other = roleDialer
+	}
+	myProof := proof(secret, me, mine, theirs)
+	want := proof(secret, other, theirs, mine)
+	send := func() error { return writeMsg(conn, kindProof, myProof) }
+	check := func() error {
+		var got []byte
+		if err := readMsg(conn, kindProof, &got); err != nil {
+			return fmt.Errorf("%w: read proof from %q: %v", ErrAuth, theirs.Name, err)
+		}
+		if !hmac.Equal(got, want) {
+			return fmt.Errorf("%w: %q does not know the pair's secret", ErrAuth, theirs.Name)
+		}
+		return nil
+	}
+	if me == roleListener {
+		if err := send(); err != nil {
+			return fmt.Errorf("%w: send proof: %v", ErrAuth, err)
+		}
+		return check()
+	}
+	// The dialer answers even when the listener's proof is wrong, so the
+	// listener's log names the peer that failed instead of seeing a hang-up.
+	err := check()
+	if serr := send(); err == nil && serr != nil {
+		err = fmt.Errorf("%w: send proof: %v", ErrAuth, serr)
+	}
+	return err
+}
+
+// proof is what side r (with hello own, talking to peer) sends.
+func proof(secret []byte, r role, own, peer *hello) []byte {
+	m := hmac.New(sha256.New, secret)
+	m.Write([]byte(handshakeMagic))
+	m.Write([]byte{byte(r)})
+	for _, p := range [][]byte{own.Nonce, peer.Nonce, []byte(own.Name), []byte(peer.Name)} {
+		var n [4]byte
+		n[0], n[1], n[2], n[3] = byte(len(p)>>24), byte(len(p)>>16), byte(len(p)>>8), byte(len(p))
+		m.Write(n[:])
+		m.Write(p)
+	}
+	return m.Sum(nil)
+}
+
+func writeMsg(conn net.Conn, kind uint8, v any) error {
+	var body []byte
+	if err := codec.NewEncoderBytes(&body, &mh).Encode(v); err != nil {
+		return err
+	}
+	_, err := conn.Write(AppendFrame(nil, &Frame{Kind: kind, Body: body}))
+	return err
+}
+
+func readMsg(conn net.Conn, kind uint8, v any) error {
+	f, err := ReadFrame(conn, maxHandshake)
+	if err != nil {
+		return err
+	}
+	if f.Service != 0 || f.Kind != kind {
+		return fmt.Errorf("unexpected frame (service %d, kind %d)", f.Service, f.Kind)
+	}
+	return codec.NewDecoderBytes(f.Body, &mh).Decode(v)
+}
