@@ -1,0 +1,33 @@
+// Package kernel is the tiny Mach-style kernel of FTM in Go (paper §2.3,
+// distributed-os-survey.txt on ports and capabilities): nodes, tasks, ports
+// and rights, messages, port sets, notifications, and the netmsg proxy that
+// carries port messages between nodes over a link.
+//
+// A Node is one kernel instance. A Task is an execution context with its own
+// name space: it names the rights it holds by task-local Names, so a task can
+// reach only the ports it was given a right to — rights are the capabilities.
+// A port is a kernel-protected message queue with exactly one receive right,
+// any number of send rights (reference counted per name) and send-once
+// rights (each under its own name). When a port dies, every name for it
+// becomes a dead name.
+//
+// Messages carry a header (destination, reply port, id, the sender's
+// recovery-unit id), an inline body, rights with their dispositions
+// (move/copy/make send, make/move send-once, move receive), and out-of-line
+// regions handed over without a copy. The *Message passed to Send belongs to
+// the kernel from then on and is the one the receiver gets: a small local
+// message costs no allocation in the kernel.
+//
+// Invariants, checked by the property tests:
+//   - a live port has exactly one receive right (held by one task, or in
+//     transit in exactly one message); a dead port has none;
+//   - a port's send-right count equals the send references held in name
+//     spaces plus those in transit in messages, and is never negative;
+//     no-senders fires when it drops to zero;
+//   - a message is delivered at most once, and in FIFO order per sender
+//     and port; on a healthy link, exactly once.
+//
+// Lock order: Node.mu guards every name space, port and queue of the node;
+// it is never held while blocking, sending on a link, or calling user code.
+// netmsg.mu (proxy tables) is taken after Node.mu when both are needed.
+package kernel

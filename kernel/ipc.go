@@ -1,0 +1,241 @@
+package kernel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Send queues m on the port named by m.Dest. It blocks while the port's
+// queue is full, until ctx ends (ErrTimedOut when its deadline passed). On
+// success m belongs to the kernel. On error nothing was sent and the sender
+// keeps every right it named.
+func (t *Task) Send(ctx context.Context, m *Message) error {
+	return t.send(ctx, m, true)
+}
+
+// TrySend is Send that fails with ErrQueueFull instead of waiting.
+func (t *Task) TrySend(m *Message) error {
+	return t.send(context.Background(), m, false)
+}
+
+func (t *Task) send(ctx context.Context, m *Message, wait bool) error {
+	if m == nil {
+		return fmt.Errorf("send: %w: nil message", ErrInvalidValue)
+	}
+	if len(m.Body) > t.node.cfg.MaxBody || len(m.Rights) > t.node.cfg.MaxRights {
+		return fmt.Errorf("send %d bytes, %d rights: %w", len(m.Body), len(m.Rights), ErrMsgTooLarge)
+	}
+	for {
+		wake, remote, err := t.trySend(m)
+		if wake == nil || err != nil {
+			if err == nil && remote != nil {
+				return t.node.net.forward(ctx, remote, m)
+			}
+			return err
+		}
+		if !wait {
+			return fmt.Errorf("send to %d: %w", m.Dest, ErrQueueFull)
+		}
+		err = t.block(ctx, wake, "send")
+		t.node.mu.Lock()
+		m.dst.sendWait--
+		m.dst = nil
+		t.node.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	}
+}
+
+// trySend enqueues m if there is room. When the queue is full it returns a
+// channel to wait on (the sender is counted in sendWait). For a proxy port
+// it copies the rights in and returns the proxy, for the caller to forward
+// once the node lock is released.
+func (t *Task) trySend(m *Message) (chan struct{}, *port, error) {
+	if err := t.lock(); err != nil {
+		return nil, nil, err
+	}
+	defer t.unlock()
+	e, err := t.lookup(m.Dest)
+	if err != nil {
+		return nil, nil, fmt.Errorf("send: %w", err)
+	}
+	t.settle(e)
+	p := e.p
+	if p == nil || (e.dead > 0 && p.dead) {
+		if p != nil && p.dead {
+			return nil, nil, fmt.Errorf("send to %d: %w", m.Dest, ErrPortDead)
+		}
+		return nil, nil, fmt.Errorf("send to %d: %w: a port set", m.Dest, ErrInvalidRight)
+	}
+	if p.remote == nil && p.q.n >= p.limit && m.DestDisp != MoveSendOnce && !e.sendOnce {
+		if p.sendWake == nil {
+			p.sendWake = make(chan struct{})
+		}
+		p.sendWait++
+		m.dst = p
+		return p.sendWake, nil, nil
+	}
+	m.dst = nil
+	if err := t.copyinMessage(m); err != nil {
+		return nil, nil, err
+	}
+	if p.remote != nil {
+		return nil, p, nil
+	}
+	p.enqueue(m)
+	t.consumeDest(xright{p: p, kind: m.destKind})
+	return nil, nil, nil
+}
+
+// copyinMessage moves the destination, reply and carried rights into
+// transit, all or nothing. node.mu held.
+func (t *Task) copyinMessage(m *Message) error {
+	dst, dd, err := t.copyin(m.Dest, m.DestDisp, roleDest)
+	if err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	var rep xright
+	var rd Disposition
+	if m.Reply != NameNull {
+		if rep, rd, err = t.copyin(m.Reply, m.ReplyDisp, roleReply); err != nil {
+			t.untake(m.Dest, dd, dst)
+			return fmt.Errorf("send: reply port: %w", err)
+		}
+	}
+	var xrs []xright
+	if len(m.Rights) > 0 {
+		xrs = make([]xright, len(m.Rights))
+		for i, r := range m.Rights {
+			x, d, err := t.copyin(r.Name, r.Disp, roleCarried)
+			if err != nil {
+				for j := i - 1; j >= 0; j-- {
+					t.untake(m.Rights[j].Name, m.Rights[j].Disp, xrs[j])
+				}
+				if m.Reply != NameNull {
+					t.untake(m.Reply, rd, rep)
+				}
+				t.untake(m.Dest, dd, dst)
+				return fmt.Errorf("send: right %d: %w", i, err)
+			}
+			m.Rights[i].Disp = d
+			xrs[i] = x
+		}
+	}
+	// The destination right itself is consumed by the send: a copied or made
+	// send right was counted by copyin and is released here.
+	m.dst, m.rep, m.xrs = dst.p, rep, xrs
+	m.destKind = dst.kind
+	return nil
+}
+
+// consumeDest releases the destination right that travelled with the
+// message to its own port: a send reference is released, a send-once right
+// is used up (it produces no send-once notification). node.mu held.
+func (t *Task) consumeDest(x xright) {
+	switch x.kind {
+	case RightSend:
+		x.p.releaseSend()
+	case RightSendOnce:
+		x.p.sonces--
+	}
+}
+
+// Receive takes the next message from the port or port set named name,
+// blocking until one arrives or ctx ends.
+func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
+	for {
+		m, wake, err := t.tryReceive(name)
+		if m != nil || err != nil {
+			return m, err
+		}
+		if err := t.block(ctx, wake, "receive"); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// TryReceive returns the next message, or ErrTimedOut at once if none waits.
+func (t *Task) TryReceive(name Name) (*Message, error) {
+	m, _, err := t.tryReceive(name)
+	if m == nil && err == nil {
+		return nil, fmt.Errorf("receive on %d: %w: no message", name, ErrTimedOut)
+	}
+	return m, err
+}
+
+// ReceiveTimeout is Receive bounded by d on the node's clock.
+func (t *Task) ReceiveTimeout(ctx context.Context, name Name, d time.Duration) (*Message, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := t.node.cfg.Clock.AfterFunc(d, func() { cancel(ErrTimedOut) })
+	defer timer.Stop()
+	return t.Receive(ctx, name)
+}
+
+func (t *Task) tryReceive(name Name) (*Message, chan struct{}, error) {
+	if err := t.lock(); err != nil {
+		return nil, nil, err
+	}
+	defer t.unlock()
+	e, err := t.lookup(name)
+	if err != nil {
+		return nil, nil, fmt.Errorf("receive: %w", err)
+	}
+	var p *port
+	var wake chan struct{}
+	switch {
+	case e.set != nil:
+		p, wake = e.set.ready(), e.set.wakeCh
+	case e.recv:
+		p, wake = e.p, e.p.recvWake
+		if p.q.n == 0 {
+			p = nil
+		}
+	default:
+		return nil, nil, fmt.Errorf("receive on %d: %w: not a receive right or port set", name, ErrInvalidRight)
+	}
+	if p == nil {
+		return nil, wake, nil
+	}
+	m := p.dequeue()
+	t.copyoutMessage(m, p)
+	return m, nil, nil
+}
+
+// copyoutMessage gives the receiver the rights the message carries and
+// rewrites the header with the receiver's names. node.mu held.
+func (t *Task) copyoutMessage(m *Message, p *port) {
+	m.Dest = p.recvName
+	m.Reply, m.ReplyType = NameNull, RightNone
+	if m.rep.p != nil {
+		m.Reply, m.ReplyType = t.copyout(m.rep)
+	}
+	for i, x := range m.xrs {
+		m.Rights[i].Name, m.Rights[i].Type = t.copyout(x)
+	}
+	m.dst, m.rep, m.xrs = nil, xright{}, nil
+}
+
+// block waits for wake, ctx or the task's end.
+func (t *Task) block(ctx context.Context, wake chan struct{}, op string) error {
+	select {
+	case <-wake:
+		return nil
+	case <-t.done:
+		return ErrTaskDead
+	case <-ctx.Done():
+		return ctxErr(ctx, op)
+	}
+}
+
+// ctxErr maps a context's end to the kernel's errors.
+func ctxErr(ctx context.Context, op string) error {
+	cause := context.Cause(ctx)
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(cause, ErrTimedOut) {
+		return fmt.Errorf("%s: %w", op, ErrTimedOut)
+	}
+	return fmt.Errorf("%s: %w", op, ctx.Err())
+}
