@@ -31,7 +31,9 @@ type entry struct {
 	deadReq  bool     // a dead-name request is registered on this name
 }
 
-func (e *entry) empty() bool { return !e.recv && e.send == 0 && !e.sendOnce && e.dead == 0 && e.set == nil }
+func (e *entry) empty() bool {
+	return !e.recv && e.send == 0 && !e.sendOnce && e.dead == 0 && e.set == nil
+}
 
 func (e *entry) rightType() RightType {
 	switch {

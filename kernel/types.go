@@ -97,8 +97,8 @@ type Message struct {
 	dst      *port
 	destKind RightType // the destination right the message consumes
 	rep      xright
-	xrs  []xright
-	next *Message // free-list / queue link (unused outside the kernel)
+	xrs      []xright
+	next     *Message // free-list / queue link (unused outside the kernel)
 }
 
 // xright is a right in transit.
