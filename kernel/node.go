@@ -34,6 +34,7 @@ type Node struct {
 
 	mu      sync.Mutex // guards everything below and every port and name space of the node
 	tasks   map[uint64]*Task
+	ports   map[*port]struct{} // every live port, for introspection and checks
 	nextID  uint64
 	down    bool
 	nextPID uint64
@@ -61,7 +62,7 @@ func NewNode(cfg Config) *Node {
 	if cfg.MaxRights <= 0 {
 		cfg.MaxRights = DefaultMaxRights
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Name)), tasks: map[uint64]*Task{}}
+	n := &Node{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Name)), tasks: map[uint64]*Task{}, ports: map[*port]struct{}{}}
 	n.ctx, n.stop = context.WithCancel(context.Background())
 	n.net = newNetmsg(n)
 	return n

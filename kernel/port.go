@@ -31,7 +31,9 @@ type deadReq struct {
 }
 
 func (n *Node) newPort() *port {
-	return &port{node: n, limit: n.cfg.QueueLimit, recvWake: make(chan struct{}, 1)}
+	p := &port{node: n, limit: n.cfg.QueueLimit, recvWake: make(chan struct{}, 1)}
+	n.ports[p] = struct{}{}
+	return p
 }
 
 // queue is a FIFO of messages linked through Message.next.
@@ -145,6 +147,7 @@ func (p *port) destroy() {
 		return
 	}
 	p.dead = true
+	delete(p.node.ports, p)
 	p.receiver, p.recvName = nil, NameNull
 	if p.set != nil {
 		p.set.remove(p)

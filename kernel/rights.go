@@ -54,8 +54,8 @@ func (t *Task) copyin(name Name, d Disposition, role int) (xright, Disposition, 
 	if d == DispAuto {
 		d = autoDisp(e, role)
 	}
-	if role == roleDest && (d == MoveReceive || d == MakeSend || d == MakeSendOnce) && !e.recv {
-		return xright{}, d, fmt.Errorf("destination %d with %s: %w", name, d, ErrInvalidRight)
+	if role == roleDest && d == MoveReceive {
+		return xright{}, d, fmt.Errorf("destination %d with %s: %w: a destination takes a send or send-once right", name, d, ErrInvalidRight)
 	}
 	x, err := t.take(name, e, d)
 	return x, d, err

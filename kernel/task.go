@@ -91,6 +91,7 @@ func (t *Task) lookup(name Name) (*entry, error) {
 	if e == nil || name == NameNull {
 		return nil, fmt.Errorf("%w: %d in task %s", ErrInvalidName, name, t.name)
 	}
+	t.settle(e)
 	return e, nil
 }
 
@@ -306,6 +307,7 @@ func (t *Task) Names() ([]NameInfo, error) {
 	defer t.unlock()
 	infos := make([]NameInfo, 0, len(t.names))
 	for name, e := range t.names {
+		t.settle(e)
 		infos = append(infos, e.info(name))
 	}
 	sort.Slice(infos, func(i, j int) bool { return infos[i].Name < infos[j].Name })
