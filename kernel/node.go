@@ -32,12 +32,14 @@ type Node struct {
 	cfg Config
 	log *zap.Logger
 
-	mu      sync.Mutex // guards everything below and every port and name space of the node
-	tasks   map[uint64]*Task
-	ports   map[*port]struct{} // every live port, for introspection and checks
-	nextID  uint64
-	down    bool
-	nextPID uint64
+	mu          sync.Mutex // guards everything below and every port and name space of the node
+	tasks       map[uint64]*Task
+	ports       map[*port]struct{} // every live port, for introspection and checks
+	freeEntries *entry             // recycled name entries
+	nFree       int
+	nextID      uint64
+	down        bool
+	nextPID     uint64
 
 	wg   sync.WaitGroup // spawned task goroutines and link goroutines
 	net  *netmsg

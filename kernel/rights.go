@@ -153,7 +153,9 @@ func (t *Task) copyout(x xright) (Name, RightType) {
 			return t.insertDead(nil), RightDeadName
 		}
 		name := t.newName()
-		t.names[name] = &entry{p: p, sendOnce: true}
+		e := t.node.newEntry()
+		e.p, e.sendOnce = p, true
+		t.names[name] = e
 		return name, RightSendOnce
 	}
 	if x.kind == RightSend && p.dead {

@@ -29,6 +29,7 @@ type entry struct {
 	sendOnce bool     // the name denotes one send-once right
 	dead     uint32   // dead-name user references (p is dead)
 	deadReq  bool     // a dead-name request is registered on this name
+	nextFree *entry   // free list link while unused
 }
 
 func (e *entry) empty() bool {
@@ -297,7 +298,33 @@ func (t *Task) forgetIfEmpty(name Name, e *entry) {
 	if e.deadReq && e.p != nil {
 		e.p.cancelDeadReq(t, name)
 	}
+	t.node.freeEntry(e)
 }
+
+// newEntry takes an entry from the node's free list (send-once rights come
+// and go with every RPC; reusing their entries keeps the reply path free of
+// allocations). node.mu held.
+func (n *Node) newEntry() *entry {
+	if e := n.freeEntries; e != nil {
+		n.freeEntries = e.nextFree
+		n.nFree--
+		*e = entry{}
+		return e
+	}
+	return &entry{}
+}
+
+// freeEntry returns an entry no name refers to any more. node.mu held.
+func (n *Node) freeEntry(e *entry) {
+	if n.nFree >= maxFreeEntries {
+		return
+	}
+	*e = entry{nextFree: n.freeEntries}
+	n.freeEntries = e
+	n.nFree++
+}
+
+const maxFreeEntries = 1024
 
 // Names lists what the task holds, sorted by name.
 func (t *Task) Names() ([]NameInfo, error) {
