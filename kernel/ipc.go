@@ -79,6 +79,11 @@ func (t *Task) trySend(m *Message) (chan struct{}, *port, error) {
 		return p.sendWake, nil, nil
 	}
 	m.dst = nil
+	if p.remote != nil {
+		if err := checkRemotable(m); err != nil {
+			return nil, nil, err
+		}
+	}
 	if err := t.copyinMessage(m); err != nil {
 		return nil, nil, err
 	}

@@ -2,33 +2,624 @@ package kernel
 
 import (
 	"context"
+	"crypto/rand"
+
+	"fmt"
 	"sync"
+
+	"github.com/hashicorp/go-msgpack/v2/codec"
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel/clock"
+	"github.com/ftm-in-go/ftm/kernel/link"
+)
+
+// The netmsg service (Mach's netmsgserver): port messages to a port on
+// another node are proxied over the link to that node. A port that is
+// reachable from a peer is exported under a random 128-bit identifier; the
+// peer holds a proxy port for it, and sending to the proxy forwards the
+// message. Send and send-once rights travel as identifiers; receive rights
+// never leave their node (ErrInvalidRight).
+//
+// Reference counting across nodes: every send right handed to a peer adds
+// one reference held by the export; when the peer's proxy has no local
+// holders left it tells us (kindRelease) and those references are released,
+// so no-senders works across nodes. When a link is lost, its proxies become
+// dead names after Config.LinkTimeout, and its exports release their rights.
+
+// Frame kinds on link.ServicePorts.
+const (
+	kindMsg         uint8 = 1 // a port message
+	kindDead        uint8 = 2 // the port with this id is dead or unknown
+	kindRelease     uint8 = 3 // the peer dropped its proxy: release N references
+	kindLookup      uint8 = 4 // resolve a registered name
+	kindLookupReply uint8 = 5
 )
 
 // proxy marks a port that stands for a port on another node.
 type proxy struct {
-	peer string
-	id   portID
+	peer    string
+	id      portID
+	granted int // send references the home node holds for us
 }
 
 // portID is a node-independent, unguessable port identifier.
 type portID [16]byte
 
-// netmsg is the node's netmsgserver: it proxies port messages to and from
-// the node's links.
-type netmsg struct {
-	n  *Node
-	mu sync.Mutex
+func newPortID() portID {
+	var id portID
+	_, _ = rand.Read(id[:])
+	return id
 }
 
-func newNetmsg(n *Node) *netmsg { return &netmsg{n: n} }
+// export is a local port reachable from one peer. Guarded by node.mu.
+type export struct {
+	p        *port
+	refs     int  // send references held on the peer's behalf
+	sendOnce bool // a one-shot export for a send-once right
+}
 
-func (nm *netmsg) shutdown() {}
+// peerState is everything netmsg keeps for one peer. Guarded by node.mu.
+type peerState struct {
+	name    string
+	l       link.Link
+	exports map[portID]*export
+	byPort  map[*port]portID          // send exports, one id per port
+	proxies map[portID]*port          // proxies for the peer's ports
+	lookups map[uint64]chan wireRight // pending name lookups
+	death   clock.Timer               // pending dead-name conversion after link loss
+}
 
-func (nm *netmsg) forward(ctx context.Context, p *port, m *Message) error { return ErrNoLink }
+type netmsg struct {
+	n        *Node
+	mh       codec.MsgpackHandle
+	peers    map[string]*peerState // guarded by node.mu
+	registry map[string]*port      // names published with Register; guarded by node.mu
+	nextReq  uint64                // guarded by node.mu
+	wg       sync.WaitGroup
+}
 
-func (nm *netmsg) forwardLocked(m *Message) {}
+func newNetmsg(n *Node) *netmsg {
+	nm := &netmsg{n: n, peers: map[string]*peerState{}, registry: map[string]*port{}}
+	nm.mh.WriteExt = true
+	return nm
+}
 
-func (nm *netmsg) proxyUnused(p *port) {}
+// wireRight is a right on the wire: the identifier of a port homed at Home.
+type wireRight struct {
+	ID   portID    `codec:"i"`
+	Home string    `codec:"h"`
+	Kind RightType `codec:"k"`
+}
 
+type wireMsg struct {
+	Dest   portID      `codec:"d"`
+	Reply  *wireRight  `codec:"r,omitempty"`
+	ID     uint32      `codec:"n"`
+	RU     uint64      `codec:"u"`
+	Body   []byte      `codec:"b"`
+	Rights []wireRight `codec:"x,omitempty"`
+	OOL    [][]byte    `codec:"o,omitempty"`
+}
+
+type wireCtl struct {
+	ID    portID    `codec:"i,omitempty"`
+	N     int       `codec:"n,omitempty"`
+	Req   uint64    `codec:"q,omitempty"`
+	Name  string    `codec:"s,omitempty"`
+	Right wireRight `codec:"r,omitempty"`
+	Found bool      `codec:"f,omitempty"`
+}
+
+// AttachLink connects the node to a peer node over l (the caller gives it
+// the link's ServicePorts channel, or a link used for nothing else). Ports
+// can then be looked up on the peer and messages flow to its ports. The
+// link is served until it fails or the node shuts down; a later AttachLink
+// for the same peer replaces it.
+func (n *Node) AttachLink(l link.Link) error {
+	nm := n.net
+	n.mu.Lock()
+	if n.down {
+		n.mu.Unlock()
+		return ErrNodeDown
+	}
+	ps := nm.peers[l.Peer()]
+	if ps == nil {
+		ps = &peerState{name: l.Peer(), exports: map[portID]*export{}, byPort: map[*port]portID{},
+			proxies: map[portID]*port{}, lookups: map[uint64]chan wireRight{}}
+		nm.peers[l.Peer()] = ps
+	}
+	if ps.death != nil {
+		ps.death.Stop()
+		ps.death = nil
+	}
+	old := ps.l
+	ps.l = l
+	n.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	n.log.Info("link attached", zap.String("peer", l.Peer()))
+	nm.wg.Add(1)
+	go nm.serve(ps, l)
+	return nil
+}
+
+// serve reads frames from l until it fails, then schedules the peer's death.
+func (nm *netmsg) serve(ps *peerState, l link.Link) {
+	defer nm.wg.Done()
+	for {
+		f, err := l.Recv(nm.n.ctx)
+		if err != nil {
+			nm.linkLost(ps, l, err)
+			return
+		}
+		if err := nm.handle(ps, l, f); err != nil {
+			nm.n.log.Warn("bad frame from peer; closing link", zap.String("peer", ps.name), zap.Error(err))
+			_ = l.Close()
+		}
+	}
+}
+
+func (nm *netmsg) handle(ps *peerState, l link.Link, f link.Frame) error {
+	switch f.Kind {
+	case kindMsg:
+		var w wireMsg
+		if err := codec.NewDecoderBytes(f.Body, &nm.mh).Decode(&w); err != nil {
+			return fmt.Errorf("decode message: %w", err)
+		}
+		return nm.deliver(ps, l, &w)
+	case kindDead, kindRelease, kindLookup, kindLookupReply:
+		var c wireCtl
+		if err := codec.NewDecoderBytes(f.Body, &nm.mh).Decode(&c); err != nil {
+			return fmt.Errorf("decode control: %w", err)
+		}
+		nm.control(ps, l, f.Kind, &c)
+		return nil
+	}
+	return fmt.Errorf("unknown frame kind %d", f.Kind)
+}
+
+// linkLost ends a link: after the link timeout, unless a new link for the
+// peer was attached, the peer's proxies die and its exports are released.
+func (nm *netmsg) linkLost(ps *peerState, l link.Link, cause error) {
+	n := nm.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if ps.l != l {
+		return // replaced already
+	}
+	ps.l = nil
+	for req, ch := range ps.lookups {
+		close(ch)
+		delete(ps.lookups, req)
+	}
+	if n.down {
+		nm.peerDead(ps)
+		return
+	}
+	n.log.Warn("link lost", zap.String("peer", ps.name), zap.Error(cause), zap.Duration("dead_after", n.cfg.LinkTimeout))
+	ps.death = n.cfg.Clock.AfterFunc(n.cfg.LinkTimeout, func() {
+		n.mu.Lock()
+		defer n.mu.Unlock()
+		if ps.l == nil {
+			nm.peerDead(ps)
+		}
+	})
+}
+
+// peerDead turns the peer's proxies into dead names and releases what its
+// exports held. node.mu held.
+func (nm *netmsg) peerDead(ps *peerState) {
+	nm.n.log.Warn("peer's ports are now dead names", zap.String("peer", ps.name), zap.Int("proxies", len(ps.proxies)))
+	for id, p := range ps.proxies {
+		delete(ps.proxies, id)
+		p.remote = nil
+		p.destroy()
+	}
+	for id, e := range ps.exports {
+		delete(ps.exports, id)
+		nm.releaseExport(e)
+	}
+	ps.byPort = map[*port]portID{}
+	ps.death = nil
+}
+
+func (nm *netmsg) releaseExport(e *export) {
+	if e.sendOnce {
+		e.p.releaseSendOnce()
+		return
+	}
+	for ; e.refs > 0; e.refs-- {
+		e.p.releaseSend()
+	}
+}
+
+func (nm *netmsg) shutdown() {
+	n := nm.n
+	n.mu.Lock()
+	var links []link.Link
+	for _, ps := range nm.peers {
+		if ps.l != nil {
+			links = append(links, ps.l)
+		}
+		if ps.death != nil {
+			ps.death.Stop()
+		}
+	}
+	n.mu.Unlock()
+	for _, l := range links {
+		_ = l.Close()
+	}
+	nm.wg.Wait()
+}
+
+// checkRemotable refuses a message to a remote port that would carry a
+// receive right off its node. node.mu held, before copyin.
+func checkRemotable(m *Message) error {
+	if m.Reply != NameNull && m.ReplyDisp == MoveReceive {
+		return fmt.Errorf("send to a remote port: %w: receive rights cannot leave their node", ErrInvalidRight)
+	}
+	for _, r := range m.Rights {
+		if r.Disp == MoveReceive {
+			return fmt.Errorf("send to a remote port: %w: receive rights cannot leave their node", ErrInvalidRight)
+		}
+	}
+	return nil
+}
+
+// forward sends a message whose rights are in transit to the proxy p's
+// home node. The message is consumed whatever happens: on a lost link it is
+// dropped, like a datagram to a dead machine, and its rights released.
+func (nm *netmsg) forward(ctx context.Context, p *port, m *Message) error {
+	n := nm.n
+	n.mu.Lock()
+	ps := nm.peers[p.remote.peer]
+	w := nm.toWire(ps, p, m)
+	l := ps.l
+	n.mu.Unlock()
+	if l == nil {
+		return fmt.Errorf("send to remote port: %w: link to %s is down", ErrPortDead, ps.name)
+	}
+	return nm.sendWire(ctx, l, kindMsg, w)
+}
+
+// forwardLocked forwards a kernel notification to a remote port. node.mu held.
+func (nm *netmsg) forwardLocked(m *Message) {
+	p := m.dst
+	ps := nm.peers[p.remote.peer]
+	w := nm.toWire(ps, p, m)
+	if l := ps.l; l != nil {
+		go func() { _ = nm.sendWire(nm.n.ctx, l, kindMsg, w) }()
+	}
+}
+
+// toWire translates a message in transit for the peer and consumes its
+// local rights. node.mu held.
+func (nm *netmsg) toWire(ps *peerState, p *port, m *Message) *wireMsg {
+	w := &wireMsg{Dest: p.remote.id, ID: m.ID, RU: m.RU, Body: m.Body, OOL: m.OOL}
+	if m.rep.p != nil {
+		r := nm.exportRight(ps, m.rep)
+		w.Reply = &r
+	}
+	for _, x := range m.xrs {
+		w.Rights = append(w.Rights, nm.exportRight(ps, x))
+	}
+	n := nm.n
+	if m.destKind == RightSendOnce {
+		p.sonces--
+		nm.proxyUnused(p)
+	} else if m.destKind == RightSend {
+		p.releaseSend()
+	}
+	m.dst, m.rep, m.xrs = nil, xright{}, nil
+	_ = n
+	return w
+}
+
+// exportRight turns a right in transit into its wire form. A right to one
+// of the peer's own ports goes home as its identifier; a local port is
+// exported. node.mu held.
+func (nm *netmsg) exportRight(ps *peerState, x xright) wireRight {
+	p := x.p
+	if p.remote != nil {
+		r := wireRight{ID: p.remote.id, Home: p.remote.peer, Kind: x.kind}
+		nm.n.releaseTransit(x)
+		return r
+	}
+	r := wireRight{Home: nm.n.cfg.Name, Kind: x.kind}
+	if x.kind == RightSendOnce {
+		r.ID = newPortID()
+		ps.exports[r.ID] = &export{p: p, sendOnce: true} // holds the transit send-once
+		return r
+	}
+	id, ok := ps.byPort[p]
+	if !ok {
+		id = newPortID()
+		ps.byPort[p] = id
+		ps.exports[id] = &export{p: p}
+	}
+	ps.exports[id].refs++ // the transit send reference now belongs to the export
+	r.ID = id
+	return r
+}
+
+func (nm *netmsg) sendWire(ctx context.Context, l link.Link, kind uint8, v any) error {
+	var body []byte
+	if err := codec.NewEncoderBytes(&body, &nm.mh).Encode(v); err != nil {
+		return fmt.Errorf("netmsg encode: %w", err)
+	}
+	if err := l.Send(ctx, link.Frame{Service: link.ServicePorts, Kind: kind, Body: body}); err != nil {
+		if ctx.Err() != nil {
+			return ctxErr(ctx, "send to remote port")
+		}
+		return fmt.Errorf("send to remote port: %w: %v", ErrPortDead, err)
+	}
+	return nil
+}
+
+// deliver queues a message from the peer on a local port, waiting while
+// the port's queue is full (the link is flow-controlled by its receivers).
+func (nm *netmsg) deliver(ps *peerState, l link.Link, w *wireMsg) error {
+	n := nm.n
+	for {
+		n.mu.Lock()
+		e := ps.exports[w.Dest]
+		if e == nil || e.p.dead {
+			delete(ps.exports, w.Dest)
+			n.mu.Unlock()
+			return nm.sendWire(n.ctx, l, kindDead, &wireCtl{ID: w.Dest})
+		}
+		p := e.p
+		if e.sendOnce || p.q.n < p.limit {
+			nm.enqueueFromWire(ps, e, w)
+			n.mu.Unlock()
+			return nil
+		}
+		if p.sendWake == nil {
+			p.sendWake = make(chan struct{})
+		}
+		p.sendWait++
+		wake := p.sendWake
+		n.mu.Unlock()
+		select {
+		case <-wake:
+		case <-n.ctx.Done():
+		}
+		n.mu.Lock()
+		p.sendWait--
+		n.mu.Unlock()
+		if n.ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// enqueueFromWire builds the local message and queues it. node.mu held.
+func (nm *netmsg) enqueueFromWire(ps *peerState, e *export, w *wireMsg) {
+	m := &Message{ID: w.ID, RU: w.RU, Body: w.Body, OOL: w.OOL, dst: e.p}
+	if w.Reply != nil {
+		m.rep = nm.importRight(ps, *w.Reply)
+	}
+	if len(w.Rights) > 0 {
+		m.Rights = make([]PortRight, len(w.Rights))
+		m.xrs = make([]xright, len(w.Rights))
+		for i, r := range w.Rights {
+			m.xrs[i] = nm.importRight(ps, r)
+		}
+	}
+	e.p.enqueue(m)
+	if e.sendOnce {
+		delete(ps.exports, w.Dest)
+		e.p.sonces-- // the one-shot right is used up
+	}
+}
+
+// importRight turns a wire right into a right in transit on this node.
+// node.mu held.
+func (nm *netmsg) importRight(ps *peerState, r wireRight) xright {
+	if r.Home == nm.n.cfg.Name {
+		if e := ps.exports[r.ID]; e != nil && !e.p.dead {
+			if r.Kind == RightSendOnce {
+				e.p.sonces++
+			} else {
+				e.p.srefs++
+			}
+			return xright{p: e.p, kind: r.Kind}
+		}
+		return nm.deadTransit(r.Kind)
+	}
+	if r.Home != ps.name {
+		nm.n.log.Warn("right homed on a third node dropped", zap.String("home", r.Home))
+		return nm.deadTransit(r.Kind)
+	}
+	p := ps.proxies[r.ID]
+	if p == nil || r.Kind == RightSendOnce {
+		p = nm.n.newPort()
+		p.remote = &proxy{peer: ps.name, id: r.ID}
+		if r.Kind != RightSendOnce {
+			ps.proxies[r.ID] = p
+		}
+	}
+	if r.Kind == RightSendOnce {
+		p.sonces++
+	} else {
+		p.srefs++
+		p.remote.granted++
+	}
+	return xright{p: p, kind: r.Kind}
+}
+
+// deadTransit is a right to a port that no longer exists: it arrives as a
+// dead name.
+func (nm *netmsg) deadTransit(kind RightType) xright {
+	p := nm.n.newPort()
+	p.dead = true
+	delete(nm.n.ports, p)
+	if kind == RightSendOnce {
+		p.sonces++
+	} else {
+		p.srefs++
+	}
+	return xright{p: p, kind: kind}
+}
+
+// proxyUnused is called when a proxy may have no rights left on this node:
+// it is dropped and the home node releases what it held for us. node.mu held.
+func (nm *netmsg) proxyUnused(p *port) {
+	if p.srefs > 0 || p.sonces > 0 || p.dead {
+		return
+	}
+	ps := nm.peers[p.remote.peer]
+	granted := p.remote.granted
+	if ps.proxies[p.remote.id] == p {
+		delete(ps.proxies, p.remote.id)
+	}
+	id := p.remote.id
+	p.remote = nil
+	p.destroy()
+	if granted > 0 && ps.l != nil {
+		l := ps.l
+		go func() { _ = nm.sendWire(nm.n.ctx, l, kindRelease, &wireCtl{ID: id, N: granted}) }()
+	}
+}
+
+// proxyDead is called when a proxy port is destroyed.
 func (nm *netmsg) proxyDead(p *port) {}
+
+// control handles the small control frames. Runs on the link's goroutine.
+func (nm *netmsg) control(ps *peerState, l link.Link, kind uint8, c *wireCtl) {
+	n := nm.n
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	switch kind {
+	case kindDead:
+		if p := ps.proxies[c.ID]; p != nil {
+			delete(ps.proxies, c.ID)
+			p.remote = nil
+			p.destroy()
+		}
+	case kindRelease:
+		if e := ps.exports[c.ID]; e != nil && !e.sendOnce {
+			k := min(c.N, e.refs)
+			e.refs -= k
+			for ; k > 0; k-- {
+				e.p.releaseSend()
+			}
+		}
+	case kindLookup:
+		reply := wireCtl{Req: c.Req}
+		if p := nm.registry[c.Name]; p != nil && !p.dead {
+			p.srefs++
+			reply.Right, reply.Found = nm.exportRight(ps, xright{p: p, kind: RightSend}), true
+		}
+		go func() { _ = nm.sendWire(n.ctx, l, kindLookupReply, &reply) }()
+	case kindLookupReply:
+		if ch := ps.lookups[c.Req]; ch != nil {
+			delete(ps.lookups, c.Req)
+			if c.Found {
+				ch <- c.Right
+			}
+			close(ch)
+		}
+	}
+}
+
+// Register publishes a send right to the port named name in t under key,
+// so tasks on peer nodes can find it with Lookup.
+func (t *Task) Register(key string, name Name) error {
+	if err := t.lock(); err != nil {
+		return err
+	}
+	defer t.unlock()
+	e, err := t.lookup(name)
+	if err != nil {
+		return err
+	}
+	if e.p == nil || e.p.dead || e.p.remote != nil || (!e.recv && e.send == 0) {
+		return fmt.Errorf("register %q: %w: need a receive or send right to a local port", key, ErrInvalidRight)
+	}
+	nm := t.node.net
+	if old := nm.registry[key]; old != nil {
+		old.releaseSend()
+	}
+	e.p.srefs++ // the registry holds a send right
+	nm.registry[key] = e.p
+	return nil
+}
+
+// Lookup finds the port registered under key on node peer (this node when
+// peer is its own name) and gives t a send right to it.
+func (t *Task) Lookup(ctx context.Context, peer, key string) (Name, error) {
+	n := t.node
+	if peer == n.cfg.Name {
+		return t.lookupLocal(key)
+	}
+	if err := t.lock(); err != nil {
+		return NameNull, err
+	}
+	ps := n.net.peers[peer]
+	if ps == nil || ps.l == nil {
+		t.unlock()
+		return NameNull, fmt.Errorf("lookup %q on %s: %w", key, peer, ErrNoLink)
+	}
+	n.net.nextReq++
+	req, ch, l := n.net.nextReq, make(chan wireRight, 1), ps.l
+	ps.lookups[req] = ch
+	t.unlock()
+	if err := n.net.sendWire(ctx, l, kindLookup, &wireCtl{Req: req, Name: key}); err != nil {
+		return NameNull, err
+	}
+	select {
+	case r, ok := <-ch:
+		if !ok {
+			return NameNull, fmt.Errorf("lookup %q on %s: %w", key, peer, ErrNotRegistered)
+		}
+		return t.adoptWire(ps, r)
+	case <-ctx.Done():
+		n.mu.Lock()
+		delete(ps.lookups, req)
+		n.mu.Unlock()
+		return NameNull, ctxErr(ctx, "lookup")
+	}
+}
+
+func (t *Task) lookupLocal(key string) (Name, error) {
+	if err := t.lock(); err != nil {
+		return NameNull, err
+	}
+	defer t.unlock()
+	p := t.node.net.registry[key]
+	if p == nil || p.dead {
+		return NameNull, fmt.Errorf("lookup %q: %w", key, ErrNotRegistered)
+	}
+	p.srefs++
+	name, _ := t.copyout(xright{p: p, kind: RightSend})
+	return name, nil
+}
+
+func (t *Task) adoptWire(ps *peerState, r wireRight) (Name, error) {
+	if err := t.lock(); err != nil {
+		return NameNull, err
+	}
+	defer t.unlock()
+	x := t.node.net.importRight(ps, r)
+	name, typ := t.copyout(x)
+	if typ == RightDeadName {
+		return name, fmt.Errorf("lookup: %w", ErrPortDead)
+	}
+	return name, nil
+}
+
+// Peers lists the nodes this node has a link to.
+func (n *Node) Peers() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []string
+	for name, ps := range n.net.peers {
+		if ps.l != nil {
+			out = append(out, name)
+		}
+	}
+	return out
+}

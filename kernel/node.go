@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -12,9 +13,10 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultQueueLimit = 64
-	DefaultMaxBody    = 1 << 20
-	DefaultMaxRights  = 64
+	DefaultQueueLimit  = 64
+	DefaultMaxBody     = 1 << 20
+	DefaultMaxRights   = 64
+	DefaultLinkTimeout = 100 * time.Millisecond
 )
 
 // Config configures a node.
@@ -25,6 +27,9 @@ type Config struct {
 	QueueLimit int         // default queue limit of new ports
 	MaxBody    int         // largest inline body accepted by Send
 	MaxRights  int         // most rights one message may carry
+	// LinkTimeout is how long after a link is lost its remote ports turn
+	// into dead names (default 100ms); a link attached again in time keeps them.
+	LinkTimeout time.Duration
 }
 
 // Node is one kernel instance: its tasks, their ports, and its links.
@@ -63,6 +68,9 @@ func NewNode(cfg Config) *Node {
 	}
 	if cfg.MaxRights <= 0 {
 		cfg.MaxRights = DefaultMaxRights
+	}
+	if cfg.LinkTimeout <= 0 {
+		cfg.LinkTimeout = DefaultLinkTimeout
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Name)), tasks: map[uint64]*Task{}, ports: map[*port]struct{}{}}
 	n.ctx, n.stop = context.WithCancel(context.Background())

@@ -130,6 +130,9 @@ func (p *port) releaseSendOnce() {
 	if !p.dead {
 		p.node.notify(p, NotifySendOnce, p.receiverName(), nil)
 	}
+	if p.remote != nil {
+		p.node.net.proxyUnused(p)
+	}
 }
 
 func (p *port) receiverName() Name {

@@ -1,13 +1,33 @@
 // Package link carries frames between two nodes: the transport under the
-// kernel's netmsg proxy (remote ports), STM mirroring and heartbeats.
+// kernel's netmsg proxy (remote ports), STM mirroring and heartbeats. It plays
+// the part of FTM's dedicated point-to-point link between the primary and
+// the backup processor (ftm-lessons.txt §3.3.1, "Implementation of the Fast
+// Serial Link") and of the Mach netmsgserver's transport: one ordered,
+// authenticated channel per pair of nodes, with no general-purpose protocol
+// above it.
 //
-// Implementations: a TCP link with length-prefixed msgpack frames, a frame size
-// limit and a shared-secret challenge-response handshake; and an in-memory link
-// with deterministic fault injection (drop, delay, duplicate, reorder, cut) for
-// tests. A Mux splits one link into per-Service channels.
+// Implementations:
+//   - TCP (Dial, Listen): a frame is a 4-byte big-endian length followed by
+//     the msgpack array [service, kind, seq, body] (codec.go); a frame size
+//     limit (Config.MaxFrame); a shared-secret challenge-response handshake
+//     (handshake.go: HMAC-SHA256 over both nonces, both names and the
+//     prover's role; both directions authenticated; the secret never travels).
+//   - MemLink (NewMemPair): in memory, with deterministic fault injection
+//     (drop, delay on the injected clock, duplicate, reorder, cut) chosen by a
+//     seeded generator or a script, for tests.
+//   - Mux: one sub-link per Service over a single link, so ports, STM
+//     mirroring, heartbeats and control share one connection.
 //
-// Invariants: frames are delivered in order and at most once on a healthy link;
-// a frame larger than the limit, or one that does not decode, ends the link
-// with an error and is never delivered; a link never allocates more than the
-// frame limit for one frame.
+// Invariants: frames are delivered in order and at most once on a healthy
+// link; a frame larger than the limit, or one that does not decode, ends the
+// link with an error wrapping ErrFrameTooLarge or ErrCorruptFrame and is never
+// delivered; the decoder never allocates more than the frame limit for one
+// frame and never panics; a peer that fails authentication never gets a
+// link (ErrAuth, logged). Library code logs through the configured
+// *zap.Logger only.
+//
+// Lock order: TCP.sendMu before TCP.mu (fail takes mu from inside Send);
+// memShared.mu and memQueue.mu are never held together (Send decides under
+// memShared.mu, then pushes); Mux.mu is a leaf. No lock is held while
+// blocking on a channel or the network, except TCP.sendMu around one write.
 package link

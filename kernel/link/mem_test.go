@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/ftm-in-go/ftm/kernel/clock"
 )
@@ -94,7 +96,8 @@ func TestMemLinkSendCopiesBody(t *testing.T) {
 
 func TestMuxRoutesByService(t *testing.T) {
 	a, b := NewMemPair("a", "b", MemConfig{})
-	ma, mb := NewMux(a, nil), NewMux(b, nil)
+	core, logs := observer.New(zap.WarnLevel)
+	ma, mb := NewMux(a, zap.New(core)), NewMux(b, nil)
 	defer ma.Close()
 	hbA, err := ma.Channel(ServiceHeartbeat)
 	require.NoError(t, err)
@@ -116,6 +119,13 @@ func TestMuxRoutesByService(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), f.Seq)
 	require.Equal(t, ServiceHeartbeat, f.Service)
+	require.NoError(t, hbB.Send(ctx, Frame{Seq: 5})) // routed after the dropped one
+	f, err = hbA.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(5), f.Seq)
+	dropped := logs.FilterMessage("frame for a service nobody opened dropped").All()
+	require.Len(t, dropped, 1)
+	require.EqualValues(t, ServiceControl, dropped[0].ContextMap()["service"])
 
 	require.NoError(t, stA.Close())
 	<-stA.Done()

@@ -1,10 +1,8 @@
 package link
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"testing"
 	"time"
@@ -139,80 +137,4 @@ func TestTCPCorruptStreamEndsLink(t *testing.T) {
 	require.NoError(t, err)
 	_, err = a.Recv(ctx)
 	require.ErrorIs(t, err, ErrCorruptFrame)
-}
-
-// BenchmarkTCPLinkPingPong: a 64-byte frame and its answer over an
-// authenticated link, against a raw TCP ping-pong of the same 64 bytes
-// measured in the same run. Metric x-tcp = link / raw.
-func BenchmarkTCPLinkPingPong(b *testing.B) {
-	raw := measure(b, rawTCPPingPong)
-	lnk := measure(b, linkPingPong)
-	b.ReportMetric(float64(lnk.Nanoseconds())/float64(b.N), "ns/link-rtt")
-	b.ReportMetric(float64(raw.Nanoseconds())/float64(b.N), "ns/raw-rtt")
-	b.ReportMetric(float64(lnk)/float64(raw), "x-tcp")
-}
-
-func measure(b *testing.B, f func(b *testing.B) time.Duration) time.Duration { return f(b) }
-
-func linkPingPong(b *testing.B) time.Duration {
-	d, a := tcpPair(b, Config{Name: "alpha", Secret: secret}, Config{Name: "beta", Secret: secret})
-	defer d.Close()
-	defer a.Close()
-	ctx := context.Background()
-	go func() {
-		for {
-			f, err := a.Recv(ctx)
-			if err != nil || a.Send(ctx, f) != nil {
-				return
-			}
-		}
-	}()
-	body := make([]byte, 64)
-	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		if err := d.Send(ctx, Frame{Service: ServicePorts, Seq: uint64(i), Body: body}); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := d.Recv(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return time.Since(start)
-}
-
-func rawTCPPingPong(b *testing.B) time.Duration {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(b, err)
-	defer lis.Close()
-	go func() {
-		c, err := lis.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 64)
-		for {
-			if _, err := io.ReadFull(c, buf); err != nil {
-				return
-			}
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	c, err := net.Dial("tcp", lis.Addr().String())
-	require.NoError(b, err)
-	defer c.Close()
-	buf := bytes.Repeat([]byte{1}, 64)
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		if _, err := c.Write(buf); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return time.Since(start)
 }
