@@ -140,7 +140,7 @@ func (fm *FileMirror) replay(f *os.File) (int64, error) {
 }
 
 func (fm *FileMirror) replayOne(a *assembler, kind uint8, body []byte) error {
-	msg, err := a.add(kind, body)
+	msg, err := a.add(0, kind, body)
 	if err != nil || msg == nil {
 		return err
 	}

@@ -93,11 +93,8 @@ func (m *RemoteMirror) Close() error {
 // be sent whole, or the wait is cancelled, the backup's state is unknown and
 // the link is closed.
 func (m *RemoteMirror) call(ctx context.Context, kind uint8, h wireHead, ws []Write) error {
-	seq, ch, err := m.register()
+	seq, ch, err := m.send(ctx, kind, h, ws)
 	if err != nil {
-		return err
-	}
-	if err := m.send(ctx, kind, seq, h, ws); err != nil {
 		_ = m.Close()
 		return fmt.Errorf("%w: send: %w", ErrNoBackup, err)
 	}
@@ -122,9 +119,19 @@ func (m *RemoteMirror) register() (uint64, chan error, error) {
 	return m.nextSeq, ch, nil
 }
 
-func (m *RemoteMirror) send(ctx context.Context, kind uint8, seq uint64, h wireHead, ws []Write) error {
+// send registers the request and sends it; the sequence number is taken
+// under sendMu so requests leave in sequence order (the backup checks it).
+func (m *RemoteMirror) send(ctx context.Context, kind uint8, h wireHead, ws []Write) (uint64, chan error, error) {
 	m.sendMu.Lock()
 	defer m.sendMu.Unlock()
+	seq, ch, err := m.register()
+	if err != nil {
+		return 0, nil, err
+	}
+	return seq, ch, m.sendLocked(ctx, kind, seq, h, ws)
+}
+
+func (m *RemoteMirror) sendLocked(ctx context.Context, kind uint8, seq uint64, h wireHead, ws []Write) error {
 	f := link.Frame{Service: link.ServiceSTM, Kind: kind, Seq: seq}
 	m.enc.emit = func(body []byte) error {
 		f.Body = body
@@ -216,7 +223,7 @@ func (m *RemoteMirror) failAll(err error) {
 // what the end of the link means (its failure detector may call Takeover).
 func ServeBackup(ctx context.Context, l link.Link, k *Backup) error {
 	defer l.Close()
-	var asm assembler
+	asm := assembler{ordered: true}
 	var ack []byte
 	for {
 		f, err := l.Recv(ctx)
@@ -226,7 +233,7 @@ func ServeBackup(ctx context.Context, l link.Link, k *Backup) error {
 		if f.Service != link.ServiceSTM {
 			continue
 		}
-		msg, err := asm.add(f.Kind, f.Body)
+		msg, err := asm.add(f.Seq, f.Kind, f.Body)
 		if msg == nil && err == nil {
 			continue // more frames to come
 		}

@@ -128,7 +128,7 @@ func TestWireDetectsEveryByteFlip(t *testing.T) {
 	require.NoError(t, e.encode(prepareHead(p), p.Writes))
 	require.Len(t, frames, 1)
 	var a assembler
-	msg, err := a.add(kindPrepare, frames[0])
+	msg, err := a.add(1, kindPrepare, frames[0])
 	require.NoError(t, err)
 	for i := range msg.writes {
 		msg.writes[i].mem = nil
@@ -137,10 +137,10 @@ func TestWireDetectsEveryByteFlip(t *testing.T) {
 	for i := range frames[0] {
 		bad := append([]byte(nil), frames[0]...)
 		bad[i] ^= 1
-		_, err := a.add(kindPrepare, bad)
+		_, err := a.add(1, kindPrepare, bad)
 		require.True(t, errors.Is(err, ErrCorrupt), "flip at byte %d not detected", i)
 	}
-	_, err = a.add(kindPrepare, frames[0][:10])
+	_, err = a.add(1, kindPrepare, frames[0][:10])
 	require.ErrorIs(t, err, ErrCorrupt, "truncated frame")
 	require.ErrorIs(t, decodeAck([]byte{0, 1, 2}), ErrCorrupt)
 }
@@ -176,7 +176,7 @@ func TestBackupReleasesSharedFrames(t *testing.T) {
 		}
 		require.NoError(t, e.encode(prepareHead(p), p.Writes))
 		var a assembler
-		msg, err := a.add(kindPrepare, body)
+		msg, err := a.add(1, kindPrepare, body)
 		require.NoError(t, err)
 		require.NoError(t, k.apply(msg))
 		return msg.writes[0].mem

@@ -9,12 +9,16 @@ import (
 // The mirror stream (RemoteMirror ↔ ServeBackup). One request is one or more
 // frames with the same Seq; the last has no flagMore. Every frame body is
 //
-//	flags(1) epoch(8) tx(8) group(8) nextID(8) seq(8) count(4) entries… crc32c(4)
+//	flags(1) epoch(8) tx(8) group(8) nextID(8) seq(8) frame(4) count(4) entries… crc32c(4)
 //
 // and every entry is id(8) seq(8) deleted(1) total(4) off(4) n(4) data(n): an
 // object larger than a frame travels as several fragments. The CRC-32C
 // (Castagnoli) covers the whole body before it; a mismatch is ErrCorrupt and
-// the request is never applied. An ack frame is status(1) text… crc32c(4).
+// the request is never applied. frame numbers a request's frames from 0, and
+// requests carry increasing link sequence numbers, so a frame lost,
+// duplicated or reordered by a faulty link is detected (ErrCorrupt) instead
+// of assembling a partial transaction. An ack frame is status(1) text…
+// crc32c(4).
 
 // Frame kinds on link.ServiceSTM.
 const (
@@ -33,7 +37,7 @@ const (
 )
 
 const (
-	headLen  = 1 + 5*8 + 4
+	headLen  = 1 + 5*8 + 4 + 4
 	entryLen = 8 + 8 + 1 + 4 + 4 + 4
 	crcLen   = 4
 )
@@ -93,6 +97,7 @@ func chunkHead(c *Chunk) wireHead {
 // (the file log's record header) and are not covered by the CRC.
 type encoder struct {
 	max     int
+	frame   uint32 // number of the current frame within the request
 	prefix  int
 	emit    func(frame []byte) error   // flat frames
 	emitVec func(parts [][]byte) error // vectored frames (preferred when set)
@@ -116,6 +121,7 @@ func (e *encoder) start(h wireHead) {
 	for _, v := range [...]uint64{h.epoch, h.tx, h.group, h.next, h.seq} {
 		e.meta = binary.LittleEndian.AppendUint64(e.meta, v)
 	}
+	e.meta = binary.LittleEndian.AppendUint32(e.meta, e.frame)
 	e.meta = append(e.meta, 0, 0, 0, 0) // count, patched by seal
 	e.segs = append(e.segs[:0], seg{lo: 0, hi: len(e.meta)})
 	e.size = headLen
@@ -124,6 +130,7 @@ func (e *encoder) start(h wireHead) {
 // encode emits the whole request. An object that fits in a frame is never
 // split (the receiver can then alias it); larger ones are fragmented.
 func (e *encoder) encode(h wireHead, ws []Write) error {
+	e.frame = 0
 	e.start(h)
 	count := uint32(0)
 	fresh := e.max - headLen - entryLen - crcLen
@@ -136,6 +143,7 @@ func (e *encoder) encode(h wireHead, ws []Write) error {
 				if err := e.seal(h, count, true); err != nil {
 					return err
 				}
+				e.frame++
 				e.start(h)
 				count = 0
 				continue
@@ -247,18 +255,27 @@ type assembler struct {
 	msg     *message
 	partial map[int]int // index in msg.writes → bytes still missing
 	mem     *frameMem   // the current frame, when it carries several entries
+	ordered bool        // requests must come with increasing seq (a link)
+	seq     uint64      // seq of the request being assembled
+	next    uint32      // its next frame number
+	lastSeq uint64      // seq of the last request started
 }
 
-// add decodes one frame; it returns the request once its last frame is in.
-func (a *assembler) add(kind uint8, body []byte) (*message, error) {
+// add decodes one frame of link sequence number seq; it returns the
+// request once its last frame is in.
+func (a *assembler) add(seq uint64, kind uint8, body []byte) (*message, error) {
 	b, err := checkCRC(body)
 	if err != nil || len(b) < headLen {
 		a.msg = nil
 		return nil, fmt.Errorf("request frame: %w", ErrCorrupt)
 	}
 	h := decodeHead(b)
-	if a.msg == nil {
-		a.msg, a.partial = &message{kind: kind, head: h}, nil
+	if err := a.inOrder(seq, kind, binary.LittleEndian.Uint32(b[headLen-8:])); err != nil {
+		a.msg = nil
+		return nil, err
+	}
+	if a.next == 1 {
+		a.msg.head = h // the request's first frame
 	}
 	count := binary.LittleEndian.Uint32(b[headLen-4:])
 	a.mem = nil
@@ -279,6 +296,24 @@ func (a *assembler) add(kind uint8, body []byte) (*message, error) {
 	}
 	m.head.flags = h.flags
 	return m, nil
+}
+
+// inOrder checks that a frame continues the current request (same seq and
+// kind, next frame number) or starts a new one (frame 0 and, on a link, a
+// higher seq than the last request).
+func (a *assembler) inOrder(seq uint64, kind uint8, frame uint32) error {
+	if a.msg == nil {
+		if frame != 0 || (a.ordered && seq <= a.lastSeq) {
+			return fmt.Errorf("request %d frame %d out of order (last request %d): %w", seq, frame, a.lastSeq, ErrCorrupt)
+		}
+		a.msg, a.partial, a.next, a.seq, a.lastSeq = &message{kind: kind}, nil, 1, seq, seq
+		return nil
+	}
+	if seq != a.seq || kind != a.msg.kind || frame != a.next {
+		return fmt.Errorf("frame %d of request %d where frame %d of request %d was due: %w", frame, seq, a.next, a.seq, ErrCorrupt)
+	}
+	a.next++
+	return nil
 }
 
 func decodeHead(b []byte) wireHead {

@@ -17,9 +17,9 @@ func FuzzAssembler(f *testing.F) {
 		sealed := binary.LittleEndian.AppendUint32(append([]byte(nil), body...), crc32.Checksum(body, castagnoli))
 		var a assembler
 		for range 3 {
-			_, _ = a.add(kindPrepare, sealed)
+			_, _ = a.add(1, kindPrepare, sealed)
 		}
-		_, _ = a.add(kindLoad, body)
+		_, _ = a.add(1, kindLoad, body)
 		_ = decodeAck(body)
 	})
 }
