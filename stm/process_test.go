@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,12 +13,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ftm-in-go/ftm/stm/internal/connlink"
+	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/stretchr/testify/require"
 )
 
 // The two-process test: this test binary re-executes itself as a backup
-// process and as a primary process (TestHelperProcess with FTM_STM_ROLE).
+// process and as a primary process (TestHelperProcess with FTM_STM_ROLE),
+// joined by kernel/link's authenticated TCP link on loopback, STM on the
+// link's Mux channel for link.ServiceSTM.
 const (
 	envRole = "FTM_STM_ROLE"
 	envAddr = "FTM_STM_ADDR"
@@ -44,21 +45,37 @@ func TestHelperProcess(t *testing.T) {
 	os.Exit(0)
 }
 
+// linkConfig is the node link configuration of the two helper processes:
+// kernel/link's authenticated TCP link, STM on its own Mux channel.
+func linkConfig(name string) link.Config {
+	return link.Config{Name: name, Secret: []byte("two-process-test-shared-secret!!")}
+}
+
+// stmChannel opens the STM service channel of a node link.
+func stmChannel(l link.Link) (link.Link, error) {
+	return link.NewMux(l, nil).Channel(link.ServiceSTM)
+}
+
 // backupProcess serves one primary; when the link dies it takes over and
 // dumps what it holds to the file named by FTM_STM_DUMP.
 func backupProcess() error {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ctx := context.Background()
+	ln, err := link.Listen("127.0.0.1:0", linkConfig("backup"))
 	if err != nil {
 		return err
 	}
 	fmt.Printf("addr %s\n", ln.Addr())
-	conn, err := ln.Accept()
+	node, err := ln.Accept(ctx)
+	if err != nil {
+		return err
+	}
+	ch, err := stmChannel(node)
 	if err != nil {
 		return err
 	}
 	k := NewBackup(BackupConfig{})
-	serveErr := ServeBackup(context.Background(), connlink.New(conn, "primary"), k)
-	nb, rep, err := k.Takeover(context.Background(), Config{})
+	serveErr := ServeBackup(ctx, ch, k)
+	nb, rep, err := k.Takeover(ctx, Config{})
 	if err != nil {
 		return fmt.Errorf("takeover after %v: %w", serveErr, err)
 	}
@@ -99,13 +116,17 @@ func procTx(tx *Tx, i int) error {
 // primaryProcess streams transactions forever, printing each one reported
 // committed, until it is killed.
 func primaryProcess() error {
-	conn, err := net.Dial("tcp", os.Getenv(envAddr))
+	ctx := context.Background()
+	node, err := link.Dial(ctx, os.Getenv(envAddr), linkConfig("primary"))
 	if err != nil {
 		return err
 	}
-	ctx := context.Background()
+	ch, err := stmChannel(node)
+	if err != nil {
+		return err
+	}
 	b := NewBank(Config{})
-	if err := b.Attach(ctx, NewRemoteMirror(connlink.New(conn, "backup"), RemoteConfig{})); err != nil {
+	if err := b.Attach(ctx, NewRemoteMirror(ch, RemoteConfig{})); err != nil {
 		return err
 	}
 	for i := 1; ; i++ {
