@@ -2,7 +2,9 @@ package stm
 
 import (
 	"context"
+
 	"encoding/binary"
+	"github.com/ftm-in-go/ftm/kernel/link"
 	"io"
 	"net"
 	"os"
@@ -118,21 +120,71 @@ func BenchmarkCommitLocal(b *testing.B) {
 
 // BenchmarkCommitRemote: commit with the backup bank behind ServeBackup on
 // a real loopback TCP link (in this process), against a raw TCP round trip
-// carrying the same bytes.
+// carrying the same bytes. The plain sub-benchmarks use stm's minimal
+// vectored TCP link (internal/connlink); the kernel-link/ ones go through
+// kernel/link's authenticated TCP link and its Mux, as production does.
 func BenchmarkCommitRemote(b *testing.B) {
-	for _, s := range benchShapes {
-		b.Run(s.name, func(b *testing.B) {
-			k := NewBackup(BackupConfig{})
-			m, _ := serveRemote(b, k, RemoteConfig{})
-			bank := NewBank(Config{})
-			if err := bank.Attach(context.Background(), m); err != nil {
-				b.Fatal(err)
+	for _, kernelLink := range []bool{false, true} {
+		for _, s := range benchShapes {
+			name := s.name
+			if kernelLink {
+				name = "kernel-link/" + s.name
 			}
-			data := shapeData(s)
-			b.SetBytes(int64(s.objects * s.size))
-			ratioBench(b, "x-tcp", tcpRoundTrip(b, s.objects*s.size), commitOp(b, bank, s, data))
-		})
+			b.Run(name, func(b *testing.B) { benchRemote(b, s, kernelLink) })
+		}
 	}
+}
+
+func benchRemote(b *testing.B, s benchShape, kernelLink bool) {
+	k := NewBackup(BackupConfig{})
+	var m *RemoteMirror
+	if kernelLink {
+		m = serveKernelLink(b, k)
+	} else {
+		m, _ = serveRemote(b, k, RemoteConfig{})
+	}
+	bank := NewBank(Config{})
+	if err := bank.Attach(context.Background(), m); err != nil {
+		b.Fatal(err)
+	}
+	data := shapeData(s)
+	b.SetBytes(int64(s.objects * s.size))
+	ratioBench(b, "x-tcp", tcpRoundTrip(b, s.objects*s.size), commitOp(b, bank, s, data))
+}
+
+// serveKernelLink serves k over kernel/link's TCP link and Mux channel.
+func serveKernelLink(b *testing.B, k *Backup) *RemoteMirror {
+	ctx := context.Background()
+	cfg := func(name string) link.Config {
+		return link.Config{Name: name, Secret: []byte("benchmark-shared-secret-0123456")}
+	}
+	ln, err := link.Listen("127.0.0.1:0", cfg("backup"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan link.Link, 1)
+	go func() {
+		node, err := ln.Accept(ctx)
+		if err != nil {
+			accepted <- nil
+			return
+		}
+		accepted <- node
+	}()
+	pnode, err := link.Dial(ctx, ln.Addr(), cfg("primary"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	bnode := <-accepted
+	if bnode == nil {
+		b.Fatal("accept failed")
+	}
+	pch, _ := link.NewMux(pnode, nil).Channel(link.ServiceSTM)
+	bch, _ := link.NewMux(bnode, nil).Channel(link.ServiceSTM)
+	go func() { _ = ServeBackup(ctx, bch, k) }()
+	b.Cleanup(func() { _ = pnode.Close(); _ = bnode.Close() })
+	return NewRemoteMirror(pch, RemoteConfig{})
 }
 
 // tcpRoundTrip is the baseline of BenchmarkCommitRemote: send n bytes
