@@ -42,6 +42,12 @@
 // acknowledged its new versions (standalone) or its group decision.
 //
 // Lock order: Bank.mirrorMu before Bank.mu; Bank.mu is never held while
-// calling the Mirror. Backup.mu is a leaf (its failpoint hook runs under it).
+// calling the Mirror. FileMirror.mu before Backup.mu (the log's in-memory
+// image). Backup.mu is otherwise a leaf (its failpoint hook runs under it).
 // RemoteMirror: sendMu before mu.
+//
+// Files: bank.go, tx.go, typed.go, commit.go, group.go (the primary);
+// backup.go (the backup bank, takeover); mirror.go, local.go, remote.go,
+// wire.go, tee.go (mirrors and the wire format); attach.go (a backup
+// joining); file.go, compact.go (the file-backed bank); inspect.go.
 package stm
