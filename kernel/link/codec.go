@@ -69,23 +69,57 @@ func appendBinHeader(dst []byte, n int) []byte {
 // ReadFrame reads one frame from r. It never allocates more than max bytes
 // for it: a length over max is refused with ErrFrameTooLarge before the body
 // is read. The returned Body aliases a buffer owned by the caller from then on.
+// A clean end of r before a frame starts is io.EOF; an end inside a frame is
+// ErrCorruptFrame.
 func ReadFrame(r io.Reader, max int) (Frame, error) {
-	var hdr [4]byte
-	if _, err := io.ReadFull(r, hdr[:]); err != nil {
-		return Frame{}, err
-	}
-	n := binary.BigEndian.Uint32(hdr[:])
-	if uint64(n) > uint64(max) {
-		return Frame{}, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
-	}
-	buf := make([]byte, n)
-	if _, err := io.ReadFull(r, buf); err != nil {
-		if err == io.EOF {
-			err = io.ErrUnexpectedEOF
+	var fr frameReader
+	return fr.read(r, max)
+}
+
+// frameReader reads one frame in as many calls as it takes: an error from r
+// (a read deadline, say) leaves the bytes read so far in place for the next
+// call. The zero value is ready.
+type frameReader struct {
+	hdr  [4]byte
+	nh   int    // header bytes read
+	body []byte // allocated once the header is in and checked
+	nb   int    // body bytes read
+}
+
+func (fr *frameReader) read(r io.Reader, max int) (Frame, error) {
+	for fr.nh < len(fr.hdr) {
+		n, err := r.Read(fr.hdr[fr.nh:])
+		fr.nh += n
+		if err != nil && fr.nh < len(fr.hdr) {
+			return Frame{}, fr.cut(err, fr.nh > 0)
 		}
-		return Frame{}, fmt.Errorf("%w: truncated: %v", ErrCorruptFrame, err)
 	}
-	return DecodeFrame(buf)
+	if fr.body == nil {
+		n := binary.BigEndian.Uint32(fr.hdr[:])
+		if uint64(n) > uint64(max) {
+			return Frame{}, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
+		}
+		fr.body = make([]byte, n)
+	}
+	for fr.nb < len(fr.body) {
+		n, err := r.Read(fr.body[fr.nb:])
+		fr.nb += n
+		if err != nil && fr.nb < len(fr.body) {
+			return Frame{}, fr.cut(err, true)
+		}
+	}
+	b := fr.body
+	*fr = frameReader{}
+	return DecodeFrame(b)
+}
+
+// cut turns an end of input inside a frame into ErrCorruptFrame; other
+// errors (a deadline, a reset) pass through and keep the partial frame.
+func (fr *frameReader) cut(err error, inside bool) error {
+	if err == io.EOF && inside {
+		return fmt.Errorf("%w: truncated at %d header + %d body bytes", ErrCorruptFrame, fr.nh, fr.nb)
+	}
+	return err
 }
 
 // DecodeFrame decodes the msgpack array of one frame (without its length

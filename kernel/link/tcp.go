@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"time"
 
@@ -23,8 +24,6 @@ type Config struct {
 	MaxFrame int
 	// HandshakeTimeout bounds the authentication exchange (default 5s).
 	HandshakeTimeout time.Duration
-	// RecvBuffer is how many received frames may wait for Recv (default 256).
-	RecvBuffer int
 	// Logger receives refused peers and link failures (default: none).
 	Logger *zap.Logger
 }
@@ -35,9 +34,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 5 * time.Second
-	}
-	if c.RecvBuffer <= 0 {
-		c.RecvBuffer = 256
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -56,15 +52,26 @@ func (c Config) check() error {
 }
 
 // TCP is a Link over one authenticated TCP connection.
+//
+// There is no reader goroutine: Recv reads the socket itself, so a frame
+// reaches its receiver without a goroutine hand-off. A link therefore
+// notices that its peer has gone while a Recv is waiting (the Mux and the
+// kernel's proxy always keep one waiting) or when a Send fails.
 type TCP struct {
 	conn net.Conn
 	peer string
 	max  int
 	log  *zap.Logger
-	in   chan Frame // filled by the reader goroutine
 
-	sendMu sync.Mutex // guards w and buf
-	w      *bufio.Writer
+	recvTok chan struct{} // capacity 1: held by the one Recv reading conn
+	r       *bufio.Reader // owned by the recvTok holder
+	partial frameReader   // a frame cut short by a cancelled Recv; owned by the recvTok holder
+
+	dlMu    sync.Mutex // guards dlArmed and dlFired
+	dlArmed bool       // a Recv may be interrupted by its context
+	dlFired bool       // the interruption set a read deadline to clear
+
+	sendMu sync.Mutex // guards buf and writes to conn
 	buf    []byte
 
 	once sync.Once     // closes done
@@ -147,31 +154,14 @@ func newTCP(conn net.Conn, peer string, cfg Config) *TCP {
 	if tc, ok := conn.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
-	t := &TCP{
+	return &TCP{
 		conn: conn, peer: peer, max: cfg.MaxFrame, log: cfg.Logger.With(zap.String("peer", peer)),
-		in: make(chan Frame, cfg.RecvBuffer), w: bufio.NewWriterSize(conn, 64<<10), done: make(chan struct{}),
-	}
-	go t.readLoop(bufio.NewReaderSize(conn, 64<<10))
-	return t
-}
-
-// readLoop decodes frames until the connection fails.
-func (t *TCP) readLoop(r *bufio.Reader) {
-	for {
-		f, err := ReadFrame(r, t.max)
-		if err != nil {
-			t.fail(err)
-			return
-		}
-		select {
-		case t.in <- f:
-		case <-t.done:
-			return
-		}
+		recvTok: make(chan struct{}, 1), r: bufio.NewReaderSize(conn, 64<<10), done: make(chan struct{}),
 	}
 }
 
-// Send writes f and flushes it to the socket.
+// Send writes f to the socket in one write. Concurrent Sends are serialized;
+// a Send with a deadline gives up (and ends the link) when it passes.
 func (t *TCP) Send(ctx context.Context, f Frame) error {
 	if err := t.Err(); err != nil {
 		return err
@@ -186,10 +176,7 @@ func (t *TCP) Send(ctx context.Context, f Frame) error {
 		defer t.conn.SetWriteDeadline(time.Time{})
 	}
 	t.buf = AppendFrame(t.buf[:0], &f)
-	_, err := t.w.Write(t.buf)
-	if err == nil {
-		err = t.w.Flush()
-	}
+	_, err := t.conn.Write(t.buf)
 	if cap(t.buf) > 1<<20 {
 		t.buf = nil // do not pin a large frame's buffer
 	}
@@ -200,25 +187,76 @@ func (t *TCP) Send(ctx context.Context, f Frame) error {
 	return nil
 }
 
-// Recv returns the next frame from the peer.
+// Recv reads the next frame from the peer. Frames come in order; a frame
+// cut short by ctx is finished by the next Recv.
 func (t *TCP) Recv(ctx context.Context) (Frame, error) {
 	select {
-	case f := <-t.in:
-		return f, nil
+	case t.recvTok <- struct{}{}:
 	default:
-	}
-	select {
-	case f := <-t.in:
-		return f, nil
-	case <-t.done:
-		select { // frames that arrived before the failure are still delivered
-		case f := <-t.in:
-			return f, nil
-		default:
-			return Frame{}, t.Err()
+		if err := t.waitRecvTurn(ctx); err != nil {
+			return Frame{}, err
 		}
-	case <-ctx.Done():
+	}
+	defer func() { <-t.recvTok }()
+	if err := t.Err(); err != nil {
+		return Frame{}, err
+	}
+	stop := t.armInterrupt(ctx)
+	f, err := t.partial.read(t.r, t.max)
+	t.disarmInterrupt(stop)
+	if err == nil {
+		return f, nil
+	}
+	if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
 		return Frame{}, ctx.Err()
+	}
+	t.fail(err)
+	return Frame{}, t.Err()
+}
+
+// waitRecvTurn waits for another Recv to finish.
+func (t *TCP) waitRecvTurn(ctx context.Context) error {
+	select {
+	case t.recvTok <- struct{}{}:
+		return nil
+	case <-t.done:
+		return t.Err()
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// armInterrupt makes the end of ctx interrupt the read in progress (by a
+// read deadline in the past). It returns nil when ctx cannot end.
+func (t *TCP) armInterrupt(ctx context.Context) func() bool {
+	if ctx.Done() == nil {
+		return nil
+	}
+	t.dlMu.Lock()
+	t.dlArmed = true
+	t.dlMu.Unlock()
+	return context.AfterFunc(ctx, func() {
+		t.dlMu.Lock()
+		defer t.dlMu.Unlock()
+		if t.dlArmed {
+			_ = t.conn.SetReadDeadline(time.Now())
+			t.dlFired = true
+		}
+	})
+}
+
+// disarmInterrupt undoes armInterrupt once the read is over, clearing the
+// deadline if the interruption fired (even too late to matter).
+func (t *TCP) disarmInterrupt(stop func() bool) {
+	if stop == nil || stop() {
+		return
+	}
+	t.dlMu.Lock()
+	defer t.dlMu.Unlock()
+	t.dlArmed = false
+	if t.dlFired {
+		_ = t.conn.SetReadDeadline(time.Time{})
+		t.dlFired = false
 	}
 }
 

@@ -117,7 +117,68 @@ func TestTCPFrameLimit(t *testing.T) {
 	require.NoError(t, d.Send(ctx, Frame{Body: make([]byte, 4<<10)}), "under the sender's limit, over the receiver's")
 	_, err := a.Recv(ctx)
 	require.ErrorIs(t, err, ErrFrameTooLarge)
-	<-d.Done() // the receiver closed the link
+	_, err = d.Recv(ctx) // the receiver closed the link
+	require.ErrorIs(t, err, ErrClosed)
+	<-d.Done()
+}
+
+// A Recv whose context ends mid-frame leaves the link intact: the next Recv
+// finishes the frame, and the read deadline used to interrupt is cleared.
+func TestTCPRecvCancelledMidFrameResumes(t *testing.T) {
+	d, a := tcpPair(t, Config{Name: "alpha", Secret: secret}, Config{Name: "beta", Secret: secret})
+	wire := AppendFrame(nil, &Frame{Service: ServicePorts, Kind: 9, Seq: 77, Body: []byte("split across two Recvs")})
+	for _, part := range [][]byte{nil, wire[:2], wire[2:10]} {
+		if len(part) > 0 {
+			_, err := d.conn.Write(part)
+			require.NoError(t, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
+		_, err := a.Recv(ctx)
+		cancel()
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+		require.NoError(t, a.Err(), "a cancelled Recv does not end the link")
+	}
+	_, err := d.conn.Write(wire[10:])
+	require.NoError(t, err)
+	f, err := a.Recv(ctxT(t))
+	require.NoError(t, err)
+	require.Equal(t, "split across two Recvs", string(f.Body))
+	require.Equal(t, uint64(77), f.Seq)
+	// The interruption's deadline is gone: a later frame still arrives.
+	require.NoError(t, d.Send(ctxT(t), Frame{Seq: 78}))
+	f, err = a.Recv(ctxT(t))
+	require.NoError(t, err)
+	require.Equal(t, uint64(78), f.Seq)
+}
+
+// Concurrent Sends and Recvs from several goroutines: every frame arrives
+// once, and each sender's frames stay in order.
+func TestTCPConcurrentSendersKeepPerSenderOrder(t *testing.T) {
+	d, a := tcpPair(t, Config{Name: "alpha", Secret: secret}, Config{Name: "beta", Secret: secret})
+	const senders, each = 4, 200
+	ctx := ctxT(t)
+	errs := make(chan error, senders)
+	for s := 0; s < senders; s++ {
+		go func() {
+			for i := 0; i < each; i++ {
+				if err := d.Send(ctx, Frame{Kind: uint8(s), Seq: uint64(i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	next := make([]uint64, senders)
+	for n := 0; n < senders*each; n++ {
+		f, err := a.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, next[f.Kind], f.Seq, "sender %d out of order", f.Kind)
+		next[f.Kind]++
+	}
+	for s := 0; s < senders; s++ {
+		require.NoError(t, <-errs)
+	}
 }
 
 func TestTCPCorruptStreamEndsLink(t *testing.T) {
