@@ -1,0 +1,159 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/heartbeat"
+	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/servers/pair"
+)
+
+func newNodeCmd() *cobra.Command {
+	var dir, name string
+	cmd := &cobra.Command{
+		Use:   "node",
+		Short: "Run one node of a pair in the foreground (ftmctl pair up starts two)",
+		Long: `node runs one node of the pair described by DIR/pair.json: it links to its
+partner over authenticated TCP on 127.0.0.1, watches it with heartbeats, and
+serves the control socket DIR/NAME.sock that the other ftmctl commands use.
+It logs JSON lines to stderr. SIGTERM or SIGINT stops it cleanly.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return runNode(ctx, dir, name)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
+	cmd.Flags().StringVar(&name, "name", "", "this node's name (one of the pair's nodes)")
+	_ = cmd.MarkFlagRequired("name")
+	return cmd
+}
+
+func newNodeLogger() (*zap.Logger, error) {
+	cfg := zap.NewProductionConfig()
+	cfg.Sampling = nil
+	cfg.OutputPaths = []string{"stderr"}
+	return cfg.Build()
+}
+
+func runNode(ctx context.Context, dir, name string) error {
+	st, err := loadPair(dir)
+	if err != nil {
+		return err
+	}
+	self, err := st.node(name)
+	if err != nil {
+		return err
+	}
+	partner, err := st.partner(name)
+	if err != nil {
+		return err
+	}
+	secret, err := readOrCreateSecret(dir)
+	if err != nil {
+		return err
+	}
+	hb, err := time.ParseDuration(st.Heartbeat)
+	if err != nil {
+		hb = heartbeat.DefaultPeriod
+	}
+	log, err := newNodeLogger()
+	if err != nil {
+		return err
+	}
+	defer func() { _ = log.Sync() }()
+
+	lis, err := listenLink(self.Addr, name, secret, log)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", self.Addr, err)
+	}
+	defer lis.Close()
+	k := kernel.NewNode(kernel.Config{Name: name, Logger: log})
+	defer k.Shutdown()
+	n, err := pair.New(pair.Config{
+		Name: name, PartnerName: partner.Name, PartnerAddr: partner.Addr,
+		Heartbeat: heartbeat.Config{Period: hb},
+		Listener:  lis,
+		Dial:      dialLink(name, secret, log),
+		Logger:    log,
+		Hooks:     kernelHooks(k, log),
+	})
+	if err != nil {
+		return err
+	}
+	stopControl, err := serveControl(filepath.Join(dir, name+".sock"), n, log)
+	if err != nil {
+		return err
+	}
+	defer stopControl()
+	log.Info("node started", zap.Int("pid", os.Getpid()), zap.String("addr", self.Addr), zap.String("partner", partner.Name))
+	err = n.Run(ctx)
+	log.Info("node stopping", zap.Error(err))
+	return err
+}
+
+// kernelHooks attaches the kernel's netmsg service to each new partner link.
+func kernelHooks(k *kernel.Node, log *zap.Logger) pair.Hooks {
+	return pair.Hooks{
+		PartnerJoined: func(_ context.Context, mux *link.Mux, _ uint64) {
+			ports, err := mux.Channel(link.ServicePorts)
+			if err == nil {
+				err = k.AttachLink(ports)
+			}
+			if err != nil {
+				log.Error("cannot serve ports on the partner link", zap.Error(err))
+			}
+		},
+	}
+}
+
+// nodeStatus is what a node's control socket answers to GET /status.
+type nodeStatus struct {
+	pair.Status
+	PID     int    `json:"pid"`
+	Version string `json:"version"`
+}
+
+// serveControl serves the node's control endpoint on a Unix socket that only
+// the pair's owner can reach (the directory is 0700, the socket 0600).
+func serveControl(path string, n *pair.Node, log *zap.Logger) (func(), error) {
+	_ = os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
+		writeJSON(w, nodeStatus{Status: n.Status(), PID: os.Getpid(), Version: version})
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("control socket failed", zap.Error(err))
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		_ = os.Remove(path)
+	}, nil
+}

@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+func newPairCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "pair",
+		Short: "Start and stop a stable node pair (two node processes)",
+	}
+	cmd.AddCommand(newPairUpCmd(), newPairDownCmd())
+	return cmd
+}
+
+type pairUpOptions struct {
+	dir         string
+	names       []string
+	allowFaults bool
+	heartbeat   time.Duration
+	wait        time.Duration
+}
+
+func newPairUpCmd() *cobra.Command {
+	o := pairUpOptions{}
+	cmd := &cobra.Command{
+		Use:   "up",
+		Short: "Start both nodes of a pair in the background",
+		Long: `up starts two node processes on 127.0.0.1 in the background, each primary for
+its own work and backup for its partner's. Their state, secret and logs live in
+--dir (default .ftm, or $FTM_DIR); 'ftmctl pair down' stops them. Run against a
+pair whose node was killed, up restarts that node and it rejoins its partner.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error { return pairUp(cmd, o) },
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dir, "dir", defaultDir(), "state and log directory")
+	f.StringSliceVar(&o.names, "nodes", []string{"alpha", "beta"}, "the two node names")
+	f.BoolVar(&o.allowFaults, "allow-faults", false, "allow fault injection (ftmctl crash, partition, slow)")
+	f.DurationVar(&o.heartbeat, "heartbeat", 20*time.Millisecond, "heartbeat period between the nodes")
+	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the nodes to link up")
+	return cmd
+}
+
+func pairUp(cmd *cobra.Command, o pairUpOptions) error {
+	if len(o.names) != 2 || o.names[0] == o.names[1] {
+		return fmt.Errorf("--nodes needs two different names, got %v", o.names)
+	}
+	if st, err := loadPair(o.dir); err == nil && anyAlive(st) {
+		return restartDead(cmd, o.dir, st)
+	}
+	if err := os.MkdirAll(o.dir, 0o700); err != nil {
+		return err
+	}
+	if _, err := readOrCreateSecret(o.dir); err != nil {
+		return fmt.Errorf("pair secret: %w", err)
+	}
+	st := &pairState{AllowFaults: o.allowFaults, Heartbeat: o.heartbeat.String(), Created: time.Now().UTC()}
+	for _, name := range o.names {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			return err
+		}
+		st.Nodes = append(st.Nodes, nodeState{Name: name, Addr: addr, Log: filepath.Join(o.dir, name+".log")})
+	}
+	if err := savePair(o.dir, st); err != nil {
+		return err
+	}
+	for i := range st.Nodes {
+		pid, err := startNode(o.dir, &st.Nodes[i])
+		if err != nil {
+			return err
+		}
+		st.Nodes[i].PID = pid
+	}
+	if err := savePair(o.dir, st); err != nil {
+		return err
+	}
+	for _, n := range st.Nodes {
+		fmt.Fprintf(cmd.OutOrStdout(), "node %-8s pid %-7d link %s  log %s\n", n.Name, n.PID, n.Addr, n.Log)
+	}
+	return nil
+}
+
+// restartDead starts again the nodes of a running pair that died, so they
+// rejoin their partner; with both nodes alive there is nothing to do.
+func restartDead(cmd *cobra.Command, dir string, st *pairState) error {
+	restarted := 0
+	for i := range st.Nodes {
+		n := &st.Nodes[i]
+		if alive(n.PID) {
+			continue
+		}
+		pid, err := startNode(dir, n)
+		if err != nil {
+			return err
+		}
+		n.PID = pid
+		restarted++
+		fmt.Fprintf(cmd.OutOrStdout(), "node %-8s pid %-7d restarted; it rejoins its partner\n", n.Name, n.PID)
+	}
+	if restarted == 0 {
+		return fmt.Errorf("the pair in %s is already up (stop it with `ftmctl pair down --dir %s`)", dir, dir)
+	}
+	return savePair(dir, st)
+}
+
+// startNode starts `ftmctl node` for n in its own session, so it outlives
+// this command and a Ctrl-C in the user's terminal does not reach it.
+func startNode(dir string, n *nodeState) (int, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return 0, err
+	}
+	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
+	c := exec.Command(self, "node", "--dir", dir, "--name", n.Name)
+	c.Stdout, c.Stderr = logf, logf
+	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := c.Start(); err != nil {
+		return 0, fmt.Errorf("start node %s: %w", n.Name, err)
+	}
+	pid := c.Process.Pid
+	_ = c.Process.Release()
+	return pid, nil
+}
+
+// freeLoopbackAddr asks the OS for a free port on 127.0.0.1.
+func freeLoopbackAddr() (string, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer l.Close()
+	return l.Addr().String(), nil
+}
+
+func anyAlive(st *pairState) bool {
+	for _, n := range st.Nodes {
+		if alive(n.PID) {
+			return true
+		}
+	}
+	return false
+}
+
+func newPairDownCmd() *cobra.Command {
+	var dir string
+	var grace time.Duration
+	cmd := &cobra.Command{
+		Use:   "down",
+		Short: "Stop both nodes of the pair (SIGTERM, then SIGKILL after --grace)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := loadPair(dir)
+			if err != nil {
+				return err
+			}
+			for _, n := range st.Nodes {
+				fmt.Fprintf(cmd.OutOrStdout(), "node %s: %s\n", n.Name, stopProcess(cmd.Context(), n.PID, grace))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
+	cmd.Flags().DurationVar(&grace, "grace", 5*time.Second, "time to wait after SIGTERM before SIGKILL")
+	return cmd
+}
+
+// stopProcess terminates pid politely, then forcibly, and says what happened.
+func stopProcess(ctx context.Context, pid int, grace time.Duration) string {
+	if !alive(pid) {
+		return "not running"
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
+	deadline := time.Now().Add(grace)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if !alive(pid) {
+			return "stopped"
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_ = syscall.Kill(pid, syscall.SIGKILL)
+	return "killed after grace period"
+}

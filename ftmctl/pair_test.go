@@ -1,0 +1,106 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// buildFtmctl compiles the real binary once per test run.
+func buildFtmctl(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ftmctl")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin
+}
+
+func ftmctl(t *testing.T, bin string, args ...string) (string, error) {
+	t.Helper()
+	out, err := exec.Command(bin, args...).CombinedOutput()
+	return string(out), err
+}
+
+func statusRows(t *testing.T, bin, dir string) []statusRow {
+	t.Helper()
+	out, err := ftmctl(t, bin, "status", "--dir", dir, "-o", "json")
+	require.NoError(t, err, out)
+	var rows []statusRow
+	require.NoError(t, json.Unmarshal([]byte(out), &rows), out)
+	return rows
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func linked(rows []statusRow, node string) bool {
+	for _, r := range rows {
+		if r.Node == node && r.Status != nil && r.Status.Linked {
+			return true
+		}
+	}
+	return false
+}
+
+// End to end with real processes: a pair comes up and links, one node is
+// killed with SIGKILL, its partner sees the loss, the node is restarted and
+// rejoins, and the pair goes down.
+func TestPairLifecycleWithRealProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := buildFtmctl(t)
+	dir := filepath.Join(t.TempDir(), "pair")
+	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir, "--allow-faults", "--nodes", "n1,n2")
+	require.NoError(t, err, out)
+	t.Cleanup(func() { _, _ = ftmctl(t, bin, "pair", "down", "--dir", dir, "--grace", "1s") })
+	require.Contains(t, out, "node n1")
+	eventually(t, "both nodes are linked", func() bool {
+		rows := statusRows(t, bin, dir)
+		return linked(rows, "n1") && linked(rows, "n2")
+	})
+	table, err := ftmctl(t, bin, "status", "--dir", dir)
+	require.NoError(t, err)
+	require.Regexp(t, `n1\s+\d+\s+running\s+n2\s+up\s+0`, table)
+
+	_, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
+	require.ErrorContains(t, err, "exit status 1", "a running pair is not started twice")
+
+	out, err = ftmctl(t, bin, "crash", "n2", "--dir", dir)
+	require.NoError(t, err, out)
+	eventually(t, "n1 sees its partner gone", func() bool {
+		rows := statusRows(t, bin, dir)
+		return rows[0].Status != nil && !rows[0].Status.Linked && rows[0].Status.Epoch == 1 && !rows[1].Running
+	})
+	log, err := os.ReadFile(filepath.Join(dir, "n1.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(log), "partner lost")
+
+	out, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "restarted")
+	eventually(t, "n2 rejoined", func() bool {
+		rows := statusRows(t, bin, dir)
+		return linked(rows, "n1") && linked(rows, "n2")
+	})
+
+	out, err = ftmctl(t, bin, "pair", "down", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Equal(t, 2, strings.Count(out, "stopped"), out)
+	_, err = ftmctl(t, bin, "status", "--dir", filepath.Join(dir, "nothing"))
+	require.ErrorContains(t, err, "exit status 1")
+}

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+)
+
+// statusRow is one node as `ftmctl status` reports it.
+type statusRow struct {
+	Node    string      `json:"node"`
+	PID     int         `json:"pid"`
+	Running bool        `json:"running"`
+	Addr    string      `json:"addr"`
+	Status  *nodeStatus `json:"status,omitempty"`
+	Error   string      `json:"error,omitempty"`
+}
+
+func newStatusCmd() *cobra.Command {
+	var dir, output string
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Show the pair: nodes, link health, epochs, uptime",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			st, err := loadPair(dir)
+			if err != nil {
+				return err
+			}
+			rows := make([]statusRow, 0, len(st.Nodes))
+			for _, n := range st.Nodes {
+				rows = append(rows, queryStatus(cmd, dir, n))
+			}
+			return printStatus(cmd.OutOrStdout(), output, rows)
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
+	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	return cmd
+}
+
+func queryStatus(cmd *cobra.Command, dir string, n nodeState) statusRow {
+	row := statusRow{Node: n.Name, PID: n.PID, Addr: n.Addr, Running: alive(n.PID)}
+	if !row.Running {
+		row.Error = "not running"
+		return row
+	}
+	var s nodeStatus
+	if err := newControlClient(dir, n.Name).get(cmd.Context(), "/status", &s); err != nil {
+		row.Error = err.Error()
+		return row
+	}
+	row.Status = &s
+	return row
+}
+
+func printStatus(w io.Writer, output string, rows []statusRow) error {
+	switch output {
+	case "json":
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rows)
+	case "table", "":
+	default:
+		return fmt.Errorf("unknown output format %q (want table or json)", output)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tPID\tSTATE\tPARTNER\tLINK\tEPOCH\tLOST\tUPTIME")
+	for _, r := range rows {
+		if r.Status == nil {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\t-\t-\n", r.Node, r.PID, r.Error)
+			continue
+		}
+		s := r.Status
+		link := "down"
+		if s.Linked {
+			link = "up"
+		}
+		up := time.Since(s.StartedAt).Round(time.Second)
+		fmt.Fprintf(tw, "%s\t%d\trunning\t%s\t%s\t%d\t%d\t%s\n", r.Node, r.PID, s.Partner, link, s.Epoch, s.LostCount, up)
+	}
+	return tw.Flush()
+}
