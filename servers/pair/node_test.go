@@ -133,7 +133,7 @@ func TestConfigErrors(t *testing.T) {
 	for _, c := range []Config{
 		{},
 		{Name: "a", PartnerName: "a"},
-		{Name: "a", PartnerName: "b"},                   // dials, but no dialer
+		{Name: "a", PartnerName: "b"}, // dials, but no dialer
 		{Name: "b", PartnerName: "a", PartnerAddr: "x"}, // accepts, but no listener
 	} {
 		_, err := New(c)
