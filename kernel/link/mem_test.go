@@ -111,7 +111,7 @@ func TestMuxRoutesByService(t *testing.T) {
 	ctx := ctxT(t)
 	require.NoError(t, hbB.Send(ctx, Frame{Service: ServiceSTM, Seq: 1})) // tag forced to heartbeat
 	require.NoError(t, stB.Send(ctx, Frame{Seq: 2}))
-	require.NoError(t, b.Send(ctx, Frame{Service: ServiceControl, Seq: 3})) // nobody listens: dropped
+	require.NoError(t, b.Send(ctx, Frame{Service: ServiceControl, Seq: 3})) // not opened yet: held
 	f, err := stA.Recv(ctx)
 	require.NoError(t, err)
 	require.Equal(t, uint64(2), f.Seq)
@@ -119,24 +119,54 @@ func TestMuxRoutesByService(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), f.Seq)
 	require.Equal(t, ServiceHeartbeat, f.Service)
-	require.NoError(t, hbB.Send(ctx, Frame{Seq: 5})) // routed after the dropped one
-	f, err = hbA.Recv(ctx)
+
+	ctlA, err := ma.Channel(ServiceControl)
 	require.NoError(t, err)
-	require.Equal(t, uint64(5), f.Seq)
-	dropped := logs.FilterMessage("frame for a service nobody opened dropped").All()
-	require.Len(t, dropped, 1)
-	require.EqualValues(t, ServiceControl, dropped[0].ContextMap()["service"])
+	f, err = ctlA.Recv(ctx)
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), f.Seq, "a frame that came before its channel opened is handed over")
 
 	require.NoError(t, stA.Close())
 	<-stA.Done()
 	require.ErrorIs(t, stA.Send(ctx, Frame{}), ErrClosed)
-	require.NoError(t, hbA.Send(ctx, Frame{Seq: 4}), "closing one channel leaves the others up")
-	f, err = hbB.Recv(ctx)
+	require.NoError(t, stB.Send(ctx, Frame{Seq: 4})) // for a closed channel: dropped
+	require.NoError(t, hbB.Send(ctx, Frame{Seq: 5})) // routed after it
+	f, err = hbA.Recv(ctx)
 	require.NoError(t, err)
-	require.Equal(t, uint64(4), f.Seq)
+	require.Equal(t, uint64(5), f.Seq, "closing one channel leaves the others up")
+	dropped := logs.FilterMessage("frame for a service nobody opened dropped").All()
+	require.Len(t, dropped, 1)
+	require.EqualValues(t, ServiceSTM, dropped[0].ContextMap()["service"])
+	require.Equal(t, "channel closed", dropped[0].ContextMap()["why"])
 
 	a.Cut()
 	_, err = hbB.Recv(ctx)
 	require.ErrorIs(t, err, ErrClosed)
 	<-hbA.Done()
+}
+
+// Frames held for a service nobody opened are bounded; past the bound they
+// are dropped and logged, and the held ones still arrive in order.
+func TestMuxHoldsBoundedFramesForUnopenedServices(t *testing.T) {
+	a, b := NewMemPair("a", "b", MemConfig{})
+	core, logs := observer.New(zap.WarnLevel)
+	ma := NewMux(a, zap.New(core))
+	defer ma.Close()
+	ctx := ctxT(t)
+	for i := 0; i < MuxHoldFrames+3; i++ {
+		require.NoError(t, b.Send(ctx, Frame{Service: ServiceControl, Seq: uint64(i)}))
+	}
+	require.NoError(t, b.Send(ctx, Frame{Service: ServiceHeartbeat, Seq: 99})) // also held: the bound is reached
+	require.NoError(t, b.Close())
+	<-ma.Done()
+	ctl, err := ma.Channel(ServiceControl)
+	require.NoError(t, err)
+	for i := 0; i < MuxHoldFrames; i++ {
+		f, err := ctl.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, uint64(i), f.Seq)
+	}
+	_, err = ctl.Recv(ctx)
+	require.ErrorIs(t, err, ErrClosed)
+	require.Equal(t, 4, logs.FilterMessage("frame for a service nobody opened dropped").Len())
 }

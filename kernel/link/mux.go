@@ -9,23 +9,38 @@ import (
 )
 
 // Mux splits one Link into one sub-link per Service. A single goroutine
-// reads the parent link and routes each frame to its service's queue;
-// frames for a service nobody opened are dropped and logged.
+// reads the parent link and routes each frame to its service's queue.
+//
+// A frame for a service not opened yet is held (up to MuxHoldFrames frames
+// and MuxHoldBytes of bodies in all) and handed to the channel when it
+// opens, so a peer may start talking before this side has opened every
+// channel. Frames past those bounds, and frames for a channel that was
+// closed, are dropped and logged.
 type Mux struct {
-	l   Link
-	log *zap.Logger
+	l      Link
+	log    *zap.Logger
+	routed chan struct{} // closed when the parent link has ended and every frame it gave was routed
 
-	mu   sync.Mutex // guards subs
-	subs map[Service]*muxLink
-	once sync.Once
+	mu        sync.Mutex // guards the fields below
+	subs      map[Service]*muxLink
+	held      map[Service][]Frame // frames for services not opened yet
+	heldN     int                 // frames in held
+	heldBytes int                 // body bytes in held
+	closed    map[Service]bool    // services whose channel was closed
 }
+
+// Bounds on frames a Mux holds for services not opened yet.
+const (
+	MuxHoldFrames = 1024
+	MuxHoldBytes  = 4 << 20
+)
 
 // NewMux starts routing l's frames. Closing the Mux closes l.
 func NewMux(l Link, log *zap.Logger) *Mux {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	m := &Mux{l: l, log: log, subs: map[Service]*muxLink{}}
+	m := &Mux{l: l, log: log, routed: make(chan struct{}), subs: map[Service]*muxLink{}, held: map[Service][]Frame{}, closed: map[Service]bool{}}
 	go m.route()
 	return m
 }
@@ -42,11 +57,18 @@ func (m *Mux) Channel(s Service) (Link, error) {
 		return nil, fmt.Errorf("%w: service %d", ErrServiceOpen, s)
 	}
 	c := &muxLink{m: m, svc: s, q: newMemQueue(), closed: make(chan struct{}), done: make(chan struct{})}
+	for _, f := range m.held[s] {
+		c.q.push(f)
+		m.heldN--
+		m.heldBytes -= len(f.Body)
+	}
+	delete(m.held, s)
+	delete(m.closed, s)
 	m.subs[s] = c
 	go func() { // done follows whichever ends first: the channel or the link
 		select {
 		case <-c.closed:
-		case <-m.l.Done():
+		case <-m.routed:
 		}
 		close(c.done)
 	}()
@@ -59,21 +81,45 @@ func (m *Mux) Close() error { return m.l.Close() }
 // Link is the parent link.
 func (m *Mux) Link() Link { return m.l }
 
+// Done is closed once the parent link has ended and all its frames have
+// been routed to their channels.
+func (m *Mux) Done() <-chan struct{} { return m.routed }
+
 func (m *Mux) route() {
+	defer close(m.routed)
 	for {
 		f, err := m.l.Recv(context.Background())
 		if err != nil {
 			return
 		}
-		m.mu.Lock()
-		c := m.subs[f.Service]
-		m.mu.Unlock()
-		if c == nil {
-			m.log.Warn("frame for a service nobody opened dropped", zap.Uint8("service", uint8(f.Service)), zap.Uint8("kind", f.Kind))
-			continue
+		if c := m.lookup(f); c != nil {
+			c.q.push(f)
 		}
-		c.q.push(f)
 	}
+}
+
+// lookup returns the channel for f, or nil after holding or dropping f.
+func (m *Mux) lookup(f Frame) *muxLink {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.subs[f.Service]; c != nil {
+		return c
+	}
+	why := ""
+	switch {
+	case m.closed[f.Service]:
+		why = "channel closed"
+	case m.heldN >= MuxHoldFrames || m.heldBytes+len(f.Body) > MuxHoldBytes:
+		why = "too many frames held for services not opened"
+	default:
+		m.held[f.Service] = append(m.held[f.Service], f)
+		m.heldN++
+		m.heldBytes += len(f.Body)
+		return nil
+	}
+	m.log.Warn("frame for a service nobody opened dropped", zap.Uint8("service", uint8(f.Service)),
+		zap.Uint8("kind", f.Kind), zap.String("why", why))
+	return nil
 }
 
 // muxLink is one service's view of the parent link.
@@ -105,7 +151,7 @@ func (c *muxLink) Recv(ctx context.Context) (Frame, error) {
 		case <-c.q.wake:
 		case <-c.closed:
 			return Frame{}, ErrClosed
-		case <-c.m.l.Done():
+		case <-c.m.routed:
 			if f, ok := c.q.pop(); ok {
 				return f, nil
 			}
@@ -116,12 +162,14 @@ func (c *muxLink) Recv(ctx context.Context) (Frame, error) {
 	}
 }
 
-// Close closes this channel only; frames for it are dropped from then on.
+// Close closes this channel only; frames for it are dropped from then on
+// (until the service is opened again).
 func (c *muxLink) Close() error {
 	c.once.Do(func() {
 		close(c.closed)
 		c.m.mu.Lock()
 		delete(c.m.subs, c.svc)
+		c.m.closed[c.svc] = true
 		c.m.mu.Unlock()
 	})
 	return nil
