@@ -40,6 +40,7 @@ lint:
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $${FUZZTIME:-30s} ./kernel/link/
+	$(GO) test -run '^$$' -fuzz FuzzAssembler -fuzztime $${FUZZTIME:-30s} ./stm/
 
 clean:
 	rm -rf bin
