@@ -1,0 +1,205 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/link"
+)
+
+// linkTimeout is how long after losing the link node A's kernel turns node
+// B's ports into dead names.
+const linkTimeout = 300 * time.Millisecond
+
+// runA is node A: it starts node B, talks to it, moves a right to it, kills
+// it, and waits for the dead-name notification.
+func runA(ctx context.Context, out io.Writer, log *zap.Logger) error {
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		return err
+	}
+	lis, err := link.Listen("127.0.0.1:0", link.Config{Name: "a", Secret: secret, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer lis.Close()
+	say(out, "node A: running as process %d; listening on %s; starting node B as a separate process", os.Getpid(), lis.Addr())
+	b, err := startB(lis.Addr(), secret)
+	if err != nil {
+		return err
+	}
+	defer b.kill() // on every path; a no-op once B is reaped
+	l, err := lis.Accept(ctx)
+	if err != nil {
+		return fmt.Errorf("node A: waiting for node B: %w", err)
+	}
+	say(out, "node A: authenticated link to node %s (process %d) is up", l.Peer(), b.cmd.Process.Pid)
+	node := kernel.NewNode(kernel.Config{Name: "a", Logger: log, LinkTimeout: linkTimeout})
+	defer node.Shutdown()
+	mux := link.NewMux(l, log)
+	defer mux.Close()
+	ports, err := mux.Channel(link.ServicePorts)
+	if err == nil {
+		err = node.AttachLink(ports)
+	}
+	if err != nil {
+		return err
+	}
+	return scenario(ctx, out, node, b)
+}
+
+// scenario is the story: messages, a moved right, a SIGKILL, a dead name.
+func scenario(ctx context.Context, out io.Writer, node *kernel.Node, b *child) error {
+	t, err := node.NewTask("client")
+	if err != nil {
+		return err
+	}
+	echo, err := t.Lookup(ctx, "b", "echo")
+	if err != nil {
+		return fmt.Errorf("node A: lookup of \"echo\" on node b: %w", err)
+	}
+	say(out, "node A: looked up port \"echo\" on node b; holding a send right to it as name %d", echo)
+	if err := exchange(ctx, out, t, echo); err != nil {
+		return err
+	}
+	if err := moveRight(ctx, out, t, echo); err != nil {
+		return err
+	}
+	return killAndWatch(ctx, out, t, echo, b)
+}
+
+// exchange sends two requests to echo, each with a send-once reply right,
+// and prints the replies.
+func exchange(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.Name) error {
+	reply, err := t.AllocatePort()
+	if err != nil {
+		return err
+	}
+	for _, text := range []string{"hello, node B", "what time is it over there?"} {
+		err := t.Send(ctx, &kernel.Message{Dest: echo, Reply: reply, ReplyDisp: kernel.MakeSendOnce, ID: msgEcho, Body: []byte(text)})
+		if err != nil {
+			return fmt.Errorf("node A: send to echo: %w", err)
+		}
+		m, err := t.Receive(ctx, reply)
+		if err != nil {
+			return fmt.Errorf("node A: waiting for echo's reply: %w", err)
+		}
+		say(out, "node A: sent %q to node b's \"echo\", reply: %q", text, m.Body)
+	}
+	return t.Destroy(reply)
+}
+
+// moveRight moves a send right to A's port "inbox" to node B, then receives
+// what B sends through it.
+func moveRight(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.Name) error {
+	inbox, err := t.AllocatePort()
+	if err != nil {
+		return err
+	}
+	if err := t.MakeSend(inbox); err != nil {
+		return err
+	}
+	err = t.Send(ctx, &kernel.Message{Dest: echo, ID: msgTakeRight, Body: []byte(`port "inbox"`),
+		Rights: []kernel.PortRight{{Name: inbox, Disp: kernel.MoveSend}}})
+	if err != nil {
+		return fmt.Errorf("node A: moving the right: %w", err)
+	}
+	st, err := t.Status(inbox)
+	if err != nil {
+		return err
+	}
+	say(out, "node A: moved its send right to port \"inbox\" (name %d) to node b; node A now holds only the receive right (send rights in existence: %d, held remotely)", inbox, st.SendRights)
+	m, err := t.Receive(ctx, inbox)
+	if err != nil {
+		return fmt.Errorf("node A: waiting on inbox: %w", err)
+	}
+	say(out, "node A: port \"inbox\" received from node b: %q", m.Body)
+	return nil
+}
+
+// killAndWatch requests a dead-name notification on echo, SIGKILLs node B,
+// and waits for the notification.
+func killAndWatch(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.Name, b *child) error {
+	notify, err := t.AllocatePort()
+	if err != nil {
+		return err
+	}
+	if err := t.RequestNotification(echo, kernel.NotifyDeadName, notify); err != nil {
+		return err
+	}
+	say(out, "node A: requested a dead-name notification for name %d (node b's \"echo\")", echo)
+	say(out, "node A: killing node B (process %d) with SIGKILL", b.cmd.Process.Pid)
+	state, err := b.killWait()
+	if err != nil {
+		return err
+	}
+	say(out, "node A: node B is gone (%s); its ports turn into dead names after the link timeout (%v)", state, linkTimeout)
+	m, err := t.Receive(ctx, notify)
+	if err != nil {
+		return fmt.Errorf("node A: waiting for the dead-name notification: %w", err)
+	}
+	if kernel.NotifyKind(m.ID) != kernel.NotifyDeadName || kernel.NotifyName(m) != echo {
+		return fmt.Errorf("node A: expected a dead-name notification for %d, got id %d about %d", echo, m.ID, kernel.NotifyName(m))
+	}
+	if typ, err := t.Type(echo); err != nil || typ != kernel.RightDeadName {
+		return fmt.Errorf("node A: name %d after the notification: %v, %v", echo, typ, err)
+	}
+	say(out, "node A: dead-name notification: name %d (node b's \"echo\") is now a dead name", echo)
+	say(out, "node A: demo complete, exiting 0")
+	return nil
+}
+
+// child is node B's process.
+type child struct {
+	cmd    *exec.Cmd
+	reaped bool
+}
+
+// startB re-executes this program as node B, with the secret on its stdin
+// and its stdout shared with ours.
+func startB(addr string, secret []byte) (*child, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd.Env = append(os.Environ(), envRole+"=b", envAddr+"="+addr)
+	cmd.Stdin = strings.NewReader(hex.EncodeToString(secret) + "\n")
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("node A: starting node B: %w", err)
+	}
+	return &child{cmd: cmd}, nil
+}
+
+// killWait sends SIGKILL and reaps the process.
+func (c *child) killWait() (string, error) {
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		return "", fmt.Errorf("node A: SIGKILL node B: %w", err)
+	}
+	err := c.cmd.Wait()
+	c.reaped = true
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) {
+		return "", fmt.Errorf("node A: node B did not die of the signal: %v", err)
+	}
+	return ee.ProcessState.String(), nil
+}
+
+func (c *child) kill() {
+	if !c.reaped {
+		_, _ = c.killWait()
+	}
+}
