@@ -36,6 +36,10 @@ func (t *Task) send(ctx context.Context, m *Message, wait bool) error {
 			return err
 		}
 		if !wait {
+			t.node.mu.Lock()
+			m.dst.sendWait--
+			m.dst = nil
+			t.node.mu.Unlock()
 			return fmt.Errorf("send to %d: %w", m.Dest, ErrQueueFull)
 		}
 		err = t.block(ctx, wake, "send")

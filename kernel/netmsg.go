@@ -274,6 +274,11 @@ func checkRemotable(m *Message) error {
 func (nm *netmsg) forward(ctx context.Context, p *port, m *Message) error {
 	n := nm.n
 	n.mu.Lock()
+	if p.remote == nil || p.dead { // the peer died since the rights were copied in
+		n.destroyMessage(m)
+		n.mu.Unlock()
+		return fmt.Errorf("send to remote port: %w", ErrPortDead)
+	}
 	ps := nm.peers[p.remote.peer]
 	w := nm.toWire(ps, p, m)
 	l := ps.l
@@ -290,8 +295,18 @@ func (nm *netmsg) forwardLocked(m *Message) {
 	ps := nm.peers[p.remote.peer]
 	w := nm.toWire(ps, p, m)
 	if l := ps.l; l != nil {
-		go func() { _ = nm.sendWire(nm.n.ctx, l, kindMsg, w) }()
+		nm.async(func() { _ = nm.sendWire(nm.n.ctx, l, kindMsg, w) })
 	}
+}
+
+// async runs a frame send that must not happen under node.mu; Shutdown
+// waits for it.
+func (nm *netmsg) async(f func()) {
+	nm.wg.Add(1)
+	go func() {
+		defer nm.wg.Done()
+		f()
+	}()
 }
 
 // toWire translates a message in transit for the peer and consumes its
@@ -303,9 +318,12 @@ func (nm *netmsg) toWire(ps *peerState, p *port, m *Message) *wireMsg {
 		w.Reply = &r
 	}
 	for _, x := range m.xrs {
+		if x.kind == RightReceive { // only a port-destroyed notification carries one
+			nm.n.releaseTransit(x)
+			continue
+		}
 		w.Rights = append(w.Rights, nm.exportRight(ps, x))
 	}
-	n := nm.n
 	if m.destKind == RightSendOnce {
 		p.sonces--
 		nm.proxyUnused(p)
@@ -313,7 +331,6 @@ func (nm *netmsg) toWire(ps *peerState, p *port, m *Message) *wireMsg {
 		p.releaseSend()
 	}
 	m.dst, m.rep, m.xrs = nil, xright{}, nil
-	_ = n
 	return w
 }
 
@@ -418,6 +435,12 @@ func (nm *netmsg) enqueueFromWire(ps *peerState, e *export, w *wireMsg) {
 // importRight turns a wire right into a right in transit on this node.
 // node.mu held.
 func (nm *netmsg) importRight(ps *peerState, r wireRight) xright {
+	if r.Kind != RightSend && r.Kind != RightSendOnce {
+		// Only send and send-once rights travel; anything else from a peer
+		// is refused (a receive right must never be conjured up).
+		nm.n.log.Warn("peer sent a right of a kind that cannot travel", zap.String("peer", ps.name), zap.Stringer("kind", r.Kind))
+		return nm.deadTransit(RightSend)
+	}
 	if r.Home == nm.n.cfg.Name {
 		if e := ps.exports[r.ID]; e != nil && !e.p.dead {
 			if r.Kind == RightSendOnce {
@@ -480,7 +503,7 @@ func (nm *netmsg) proxyUnused(p *port) {
 	p.destroy()
 	if granted > 0 && ps.l != nil {
 		l := ps.l
-		go func() { _ = nm.sendWire(nm.n.ctx, l, kindRelease, &wireCtl{ID: id, N: granted}) }()
+		nm.async(func() { _ = nm.sendWire(nm.n.ctx, l, kindRelease, &wireCtl{ID: id, N: granted}) })
 	}
 }
 
@@ -513,7 +536,7 @@ func (nm *netmsg) control(ps *peerState, l link.Link, kind uint8, c *wireCtl) {
 			p.srefs++
 			reply.Right, reply.Found = nm.exportRight(ps, xright{p: p, kind: RightSend}), true
 		}
-		go func() { _ = nm.sendWire(n.ctx, l, kindLookupReply, &reply) }()
+		nm.async(func() { _ = nm.sendWire(n.ctx, l, kindLookupReply, &reply) })
 	case kindLookupReply:
 		if ch := ps.lookups[c.Req]; ch != nil {
 			delete(ps.lookups, c.Req)
