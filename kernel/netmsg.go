@@ -73,6 +73,7 @@ type peerState struct {
 type netmsg struct {
 	n        *Node
 	mh       codec.MsgpackHandle
+	encoders sync.Pool // *wireEncoder
 	peers    map[string]*peerState // guarded by node.mu
 	registry map[string]*port      // names published with Register; guarded by node.mu
 	nextReq  uint64                // guarded by node.mu
@@ -82,8 +83,13 @@ type netmsg struct {
 func newNetmsg(n *Node) *netmsg {
 	nm := &netmsg{n: n, peers: map[string]*peerState{}, registry: map[string]*port{}}
 	nm.mh.WriteExt = true
+	nm.encoders.New = func() any { return &wireEncoder{e: codec.NewEncoderBytes(nil, &nm.mh)} }
 	return nm
 }
+
+// wireEncoder is a reusable msgpack encoder (building one costs more than
+// encoding a small message).
+type wireEncoder struct{ e *codec.Encoder }
 
 // wireRight is a right on the wire: the identifier of a port homed at Home.
 type wireRight struct {
@@ -148,30 +154,32 @@ func (n *Node) AttachLink(l link.Link) error {
 // serve reads frames from l until it fails, then schedules the peer's death.
 func (nm *netmsg) serve(ps *peerState, l link.Link) {
 	defer nm.wg.Done()
+	dec := codec.NewDecoderBytes(nil, &nm.mh) // reused for every frame of this link
 	for {
 		f, err := l.Recv(nm.n.ctx)
 		if err != nil {
 			nm.linkLost(ps, l, err)
 			return
 		}
-		if err := nm.handle(ps, l, f); err != nil {
+		if err := nm.handle(ps, l, dec, f); err != nil {
 			nm.n.log.Warn("bad frame from peer; closing link", zap.String("peer", ps.name), zap.Error(err))
 			_ = l.Close()
 		}
 	}
 }
 
-func (nm *netmsg) handle(ps *peerState, l link.Link, f link.Frame) error {
+func (nm *netmsg) handle(ps *peerState, l link.Link, dec *codec.Decoder, f link.Frame) error {
+	dec.ResetBytes(f.Body)
 	switch f.Kind {
 	case kindMsg:
 		var w wireMsg
-		if err := codec.NewDecoderBytes(f.Body, &nm.mh).Decode(&w); err != nil {
+		if err := dec.Decode(&w); err != nil {
 			return fmt.Errorf("decode message: %w", err)
 		}
 		return nm.deliver(ps, l, &w)
 	case kindDead, kindRelease, kindLookup, kindLookupReply:
 		var c wireCtl
-		if err := codec.NewDecoderBytes(f.Body, &nm.mh).Decode(&c); err != nil {
+		if err := dec.Decode(&c); err != nil {
 			return fmt.Errorf("decode control: %w", err)
 		}
 		nm.control(ps, l, f.Kind, &c)
@@ -362,8 +370,11 @@ func (nm *netmsg) exportRight(ps *peerState, x xright) wireRight {
 }
 
 func (nm *netmsg) sendWire(ctx context.Context, l link.Link, kind uint8, v any) error {
+	enc := nm.encoders.Get().(*wireEncoder)
+	defer nm.encoders.Put(enc)
 	var body []byte
-	if err := codec.NewEncoderBytes(&body, &nm.mh).Encode(v); err != nil {
+	enc.e.ResetBytes(&body)
+	if err := enc.e.Encode(v); err != nil {
 		return fmt.Errorf("netmsg encode: %w", err)
 	}
 	if err := l.Send(ctx, link.Frame{Service: link.ServicePorts, Kind: kind, Body: body}); err != nil {
