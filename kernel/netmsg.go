@@ -73,7 +73,7 @@ type peerState struct {
 type netmsg struct {
 	n        *Node
 	mh       codec.MsgpackHandle
-	encoders sync.Pool // *wireEncoder
+	encoders sync.Pool             // *wireEncoder
 	peers    map[string]*peerState // guarded by node.mu
 	registry map[string]*port      // names published with Register; guarded by node.mu
 	nextReq  uint64                // guarded by node.mu
