@@ -19,7 +19,18 @@ const benchChunk = 256
 // bytes measured in the same run, interleaved in chunks. ns/op is the link's
 // round trip; metric x-tcp = link time / raw time.
 func BenchmarkTCPLinkPingPong(b *testing.B) {
-	ctx := context.Background()
+	benchPingPong(b, context.Background())
+}
+
+// BenchmarkTCPLinkPingPongCancellable is BenchmarkTCPLinkPingPong with a
+// context that can end (as the kernel's is): each Recv arms an interrupt.
+func BenchmarkTCPLinkPingPongCancellable(b *testing.B) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	benchPingPong(b, ctx)
+}
+
+func benchPingPong(b *testing.B, ctx context.Context) {
 	lnk := newLinkPingPong(b)
 	raw := newRawPingPong(b)
 	var tLink, tRaw time.Duration
