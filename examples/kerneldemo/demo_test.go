@@ -24,6 +24,23 @@ func TestHelperProcess(t *testing.T) {
 	os.Exit(run(os.Stdout, os.Stderr))
 }
 
+// When node B dies before it links up, node A says so and exits 1 instead of
+// waiting for it.
+func TestDemoNodeBFailsEarly(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*demoTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$")
+	cmd.Env = append(os.Environ(), envHelper+"=1", envFailpoint+"=b-before-dial")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	cmd.WaitDelay = 5 * time.Second
+	err := cmd.Run()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, "stderr:\n%s", stderr.String())
+	require.Equal(t, 1, ee.ExitCode())
+	require.Contains(t, stderr.String(), "node B exited early")
+}
+
 // TestDemo runs the real demo: node A and node B as two OS processes on
 // loopback, messages both ways, a send right moved from A to B, B killed
 // with SIGKILL, A reporting the dead-name notification and exiting 0.

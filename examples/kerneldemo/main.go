@@ -15,6 +15,9 @@ const (
 	envRole = "FTM_DEMO_ROLE" // "b" in the child
 	envAddr = "FTM_DEMO_ADDR" // node A's listening address, for the child
 	envLog  = "FTM_DEMO_LOG"  // "1": structured logs on stderr
+	// envFailpoint names a failpoint for tests: "b-before-dial" makes node
+	// B exit with an error before it dials node A.
+	envFailpoint = "FTM_DEMO_FAILPOINT"
 )
 
 // Message ids of the demo's little protocol on B's "echo" port.

@@ -41,9 +41,11 @@ func runA(ctx context.Context, out io.Writer, log *zap.Logger) error {
 		return err
 	}
 	defer b.kill() // on every path; a no-op once B is reaped
-	l, err := lis.Accept(ctx)
+	actx, stop := b.watch(ctx)
+	l, err := lis.Accept(actx)
+	stop()
 	if err != nil {
-		return fmt.Errorf("node A: waiting for node B: %w", err)
+		return fmt.Errorf("node A: waiting for node B: %w", context.Cause(actx))
 	}
 	say(out, "node A: authenticated link to node %s (process %d) is up", l.Peer(), b.cmd.Process.Pid)
 	node := kernel.NewNode(kernel.Config{Name: "a", Logger: log, LinkTimeout: linkTimeout})
@@ -164,7 +166,8 @@ func killAndWatch(ctx context.Context, out io.Writer, t *kernel.Task, echo kerne
 // child is node B's process.
 type child struct {
 	cmd    *exec.Cmd
-	reaped bool
+	exited chan struct{} // closed once the process has been reaped
+	err    error         // what Wait said; read after exited is closed
 }
 
 // startB re-executes this program as node B, with the secret on its stdin
@@ -181,25 +184,40 @@ func startB(addr string, secret []byte) (*child, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("node A: starting node B: %w", err)
 	}
-	return &child{cmd: cmd}, nil
+	c := &child{cmd: cmd, exited: make(chan struct{})}
+	go func() { c.err = cmd.Wait(); close(c.exited) }()
+	return c, nil
 }
 
-// killWait sends SIGKILL and reaps the process.
+// watch returns a context that ends when ctx does or when node B exits, so
+// node A does not wait for a child that failed to start.
+func (c *child) watch(ctx context.Context) (context.Context, context.CancelFunc) {
+	wctx, cancel := context.WithCancelCause(ctx)
+	go func() {
+		select {
+		case <-c.exited:
+			cancel(fmt.Errorf("node B exited early: %v", c.err))
+		case <-wctx.Done():
+		}
+	}()
+	return wctx, func() { cancel(nil) }
+}
+
+// killWait sends SIGKILL and waits until the process is reaped.
 func (c *child) killWait() (string, error) {
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		return "", fmt.Errorf("node A: SIGKILL node B: %w", err)
+		select {
+		case <-c.exited: // already gone
+		default:
+			return "", fmt.Errorf("node A: SIGKILL node B: %w", err)
+		}
 	}
-	err := c.cmd.Wait()
-	c.reaped = true
+	<-c.exited
 	var ee *exec.ExitError
-	if !errors.As(err, &ee) {
-		return "", fmt.Errorf("node A: node B did not die of the signal: %v", err)
+	if !errors.As(c.err, &ee) {
+		return "", fmt.Errorf("node A: node B did not die of the signal: %v", c.err)
 	}
 	return ee.ProcessState.String(), nil
 }
 
-func (c *child) kill() {
-	if !c.reaped {
-		_, _ = c.killWait()
-	}
-}
+func (c *child) kill() { _, _ = c.killWait() }

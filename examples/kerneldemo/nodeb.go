@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -34,6 +35,9 @@ func runB(ctx context.Context, out io.Writer, log *zap.Logger) error {
 	}
 	if err := t.Register("echo", echo); err != nil {
 		return err
+	}
+	if os.Getenv(envFailpoint) == "b-before-dial" {
+		return errors.New("node B: failpoint b-before-dial")
 	}
 	l, err := link.Dial(ctx, os.Getenv(envAddr), link.Config{Name: "b", Secret: secret, Logger: log})
 	if err != nil {
