@@ -39,7 +39,9 @@ type Link interface {
 	Recv(ctx context.Context) (Frame, error)
 	// Close tears the link down; the peer sees ErrClosed.
 	Close() error
-	// Done is closed when the link has failed or been closed.
+	// Done is closed when the link has failed or been closed. A link
+	// notices that its peer is gone while a Recv is waiting (keep one
+	// waiting, as the Mux and the kernel's proxy do) or when a Send fails.
 	Done() <-chan struct{}
 	// Err says why the link ended (nil while it is alive).
 	Err() error
