@@ -77,12 +77,16 @@ func BenchmarkLocalRPC(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		if err := client.Send(ctx, &Message{Dest: to, Reply: reply, Body: body}); err != nil {
+		m := NewMessage()
+		m.Dest, m.Reply, m.Body = to, reply, body
+		if err := client.Send(ctx, m); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := client.Receive(ctx, reply); err != nil {
+		r, err := client.Receive(ctx, reply)
+		if err != nil {
 			b.Fatal(err)
 		}
+		r.Free()
 	}
 	elapsed := time.Since(start)
 	b.StopTimer()
@@ -92,9 +96,9 @@ func BenchmarkLocalRPC(b *testing.B) {
 }
 
 // BenchmarkLocalOneWay: one-way messages from one task to another, 64-byte
-// body, queue limit 64. x-chan = its time over a buffered channel of the
-// same capacity in the same run. Target ≤ 3 and at most one allocation per
-// message (the Message itself).
+// body, queue limit 64, messages recycled with NewMessage/Free. x-chan =
+// its time over a buffered channel of the same capacity in the same run.
+// Target ≤ 3 and at most one allocation per message.
 func BenchmarkLocalOneWay(b *testing.B) {
 	n := NewNode(Config{Name: "bench"})
 	defer n.Shutdown()
@@ -106,9 +110,11 @@ func BenchmarkLocalOneWay(b *testing.B) {
 	done := make(chan struct{})
 	go func() {
 		for i := 0; i < b.N; i++ {
-			if _, err := rcv.Receive(ctx, p); err != nil {
+			m, err := rcv.Receive(ctx, p)
+			if err != nil {
 				break
 			}
+			m.Free()
 		}
 		close(done)
 	}()
@@ -118,7 +124,9 @@ func BenchmarkLocalOneWay(b *testing.B) {
 	b.ResetTimer()
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
-		if err := snd.Send(ctx, &Message{Dest: to, Body: body}); err != nil {
+		m := NewMessage()
+		m.Dest, m.Body = to, body
+		if err := snd.Send(ctx, m); err != nil {
 			b.Fatal(err)
 		}
 	}

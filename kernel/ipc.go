@@ -88,7 +88,7 @@ func (t *Task) trySend(m *Message) (chan struct{}, *port, error) {
 			return nil, nil, err
 		}
 	}
-	if err := t.copyinMessage(m); err != nil {
+	if err := t.copyinMessage(m, e); err != nil {
 		return nil, nil, err
 	}
 	if p.remote != nil {
@@ -101,8 +101,8 @@ func (t *Task) trySend(m *Message) (chan struct{}, *port, error) {
 
 // copyinMessage moves the destination, reply and carried rights into
 // transit, all or nothing. node.mu held.
-func (t *Task) copyinMessage(m *Message) error {
-	dst, dd, err := t.copyin(m.Dest, m.DestDisp, roleDest)
+func (t *Task) copyinMessage(m *Message, de *entry) error {
+	dst, dd, err := t.copyinEntry(m.Dest, de, m.DestDisp, roleDest)
 	if err != nil {
 		return fmt.Errorf("send: %w", err)
 	}

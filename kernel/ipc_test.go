@@ -251,3 +251,20 @@ func TestConcurrentSendersLoseNothing(t *testing.T) {
 	_, err := rcv.TryReceive(p)
 	require.True(t, errors.Is(err, ErrTimedOut), "nothing duplicated")
 }
+
+func TestNewMessageAndFreeRecycle(t *testing.T) {
+	n := newTestNode(t, "n")
+	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	p, _ := b.AllocatePort()
+	to := giveSend(t, b, p, a)
+	m := NewMessage()
+	require.Equal(t, Message{}, *m)
+	m.Dest, m.ID, m.Body = to, 3, []byte("x")
+	require.NoError(t, a.Send(ctxT(t), m))
+	got := recv(t, b, p)
+	require.Equal(t, uint32(3), got.ID)
+	got.Free()
+	require.Equal(t, Message{}, *got, "a freed message is cleared")
+	var nilMsg *Message
+	nilMsg.Free() // no panic
+}

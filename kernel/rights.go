@@ -47,7 +47,11 @@ func (t *Task) copyin(name Name, d Disposition, role int) (xright, Disposition, 
 	if err != nil {
 		return xright{}, d, err
 	}
-	t.settle(e)
+	return t.copyinEntry(name, e, d, role)
+}
+
+// copyinEntry is copyin for an entry already looked up. node.mu held.
+func (t *Task) copyinEntry(name Name, e *entry, d Disposition, role int) (xright, Disposition, error) {
 	if e.dead > 0 && e.p != nil && e.p.dead {
 		return xright{}, d, fmt.Errorf("name %d: %w", name, ErrPortDead)
 	}
