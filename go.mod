@@ -1,6 +1,6 @@
 module github.com/ftm-in-go/ftm
 
-go 1.26
+go 1.26.0
 
 require github.com/stretchr/testify v1.12.1
 
@@ -13,5 +13,6 @@ require (
 	go.uber.org/multierr v1.10.0 // indirect
 	go.uber.org/zap v1.28.0 // indirect
 	go.yaml.in/yaml/v3 v3.0.5 // indirect
+	golang.org/x/sys v0.49.0 // indirect
 	pgregory.net/rapid v1.3.0 // indirect
 )
