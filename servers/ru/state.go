@@ -1,0 +1,153 @@
+package ru
+
+import (
+	"errors"
+	"maps"
+	"sync"
+)
+
+// Phase is where a recovery unit stands in the checkpoint protocol.
+type Phase uint8
+
+const (
+	Running      Phase = iota // normal execution
+	Building                  // phase 1, build_atomic_action
+	Precommitted              // phase 2 done locally: waits for the decision
+)
+
+func (p Phase) String() string { return [...]string{"running", "building", "precommitted"}[p] }
+
+type child struct {
+	Act     Action // the action the child belongs to (its own, for an adopted root)
+	Replied bool
+	OK      bool
+	Adopted bool // a merged initiator (add_dependency), not a wave child
+}
+
+type grantKey struct {
+	Origin ID
+	Call   uint64
+}
+
+type authState uint8
+
+const (
+	authAsked authState = iota + 1
+	authServe
+	authDefer
+)
+
+type doneRec struct {
+	To    ID
+	Preds []ID
+}
+
+// State is everything a unit keeps in stable storage (the paper keeps it in
+// STM, in short transactions independent of the RU's own transaction). The
+// Store seam saves it after every step, before any message of the step is sent.
+type State struct {
+	Name     string
+	Inc      uint64
+	Preds    idSet // RUs the current RU depends on (predecessors)
+	Succs    idSet // RUs that depend on the current RU (successors)
+	Modified bool  // the server state was updated in the current RU
+	Outcomes map[uint64]Outcome
+	Want     bool   // a checkpoint was requested and the RU has not ended yet
+	Seq      uint64 // attempts started by this unit as initiator
+
+	Phase    Phase
+	Act      Action // the action this unit joined (its own if it initiated)
+	Parent   ID     // its node in the tree; zero for a root
+	Root     bool   // initiator of Act and not (yet) merged under another
+	Acked    bool   // phase-1 ack sent up (or, for a merged root, adopted)
+	Failed   bool
+	Joining  Action // root waiting to be adopted by this smaller action
+	Children map[ID]child
+	Touched  actionSet // actions met through negative acks (merge needed)
+	Absorbed actionSet // actions merged into this subtree
+	Settled  actionSet // touched actions known to have committed
+	Grants   map[grantKey]bool
+	Auth     map[uint64]authState
+	NewPreds idSet // predecessors added after the phase-1 ack
+	PCWait   idSet // children whose precommit ack is awaited
+	MustAbrt bool  // an abort wave reached this precommitted unit
+
+	// Kept across actions: a granter waits for Done even if this unit's
+	// own attempt ended meanwhile.
+	Granter map[uint64]ID // calls served under authorization → granter
+	Done    map[uint64]doneRec
+
+	AbortWait map[ID]ID      // successor → aborted RU, until AbortAck
+	Calling   map[string]int // servers with an outgoing call in progress (write-ahead)
+}
+
+func newState(name string) *State {
+	s := &State{Name: name, Preds: idSet{}, Succs: idSet{}, Outcomes: map[uint64]Outcome{},
+		AbortWait: map[ID]ID{}, Granter: map[uint64]ID{}, Done: map[uint64]doneRec{},
+		Calling: map[string]int{}}
+	s.resetAction()
+	return s
+}
+
+func (s *State) resetAction() {
+	s.Phase, s.Act, s.Parent, s.Root, s.Acked, s.Failed = Running, Action{}, ID{}, false, false, false
+	s.Joining = Action{}
+	s.Children = map[ID]child{}
+	s.Touched, s.Absorbed, s.Settled = actionSet{}, actionSet{}, actionSet{}
+	s.Grants, s.Auth = map[grantKey]bool{}, map[uint64]authState{}
+	s.NewPreds, s.PCWait = idSet{}, idSet{}
+	s.MustAbrt = false
+}
+
+// Clone deep-copies the state (maps; the slices inside are never mutated).
+func (s *State) Clone() *State {
+	c := *s
+	c.Preds, c.Succs, c.Outcomes = maps.Clone(s.Preds), maps.Clone(s.Succs), maps.Clone(s.Outcomes)
+	c.Children, c.Touched, c.Absorbed = maps.Clone(s.Children), maps.Clone(s.Touched), maps.Clone(s.Absorbed)
+	c.Settled, c.Grants, c.Auth = maps.Clone(s.Settled), maps.Clone(s.Grants), maps.Clone(s.Auth)
+	c.Granter, c.NewPreds, c.Done = maps.Clone(s.Granter), maps.Clone(s.NewPreds), maps.Clone(s.Done)
+	c.PCWait, c.AbortWait = maps.Clone(s.PCWait), maps.Clone(s.AbortWait)
+	c.Calling = maps.Clone(s.Calling)
+	return &c
+}
+
+// ErrNoState is returned by Store.Load for a unit never saved.
+var ErrNoState = errors.New("ru: no saved state")
+
+// Store is the stable-storage seam: the in-memory MemStore now, short STM
+// transactions later. Save must be atomic: after a crash Load returns either
+// the previous or the new state, never a mix.
+type Store interface {
+	Save(s *State) error
+	Load(name string) (*State, error)
+}
+
+// MemStore is an in-memory Store; it copies on Save and Load.
+type MemStore struct {
+	mu sync.Mutex        // guards m
+	m  map[string]*State // name → last saved state
+}
+
+var _ Store = (*MemStore)(nil)
+
+// NewMemStore returns an empty store.
+func NewMemStore() *MemStore { return &MemStore{m: map[string]*State{}} }
+
+// Save stores a copy of s.
+func (m *MemStore) Save(s *State) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.m[s.Name] = s.Clone()
+	return nil
+}
+
+// Load returns a copy of the last saved state of name.
+func (m *MemStore) Load(name string) (*State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, ok := m.m[name]
+	if !ok {
+		return nil, ErrNoState
+	}
+	return s.Clone(), nil
+}

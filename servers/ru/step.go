@@ -1,0 +1,326 @@
+package ru
+
+// Step feeds one message to the unit.
+func (u *Unit) Step(m Msg) {
+	u.dirty = true
+	if m.To.Name != u.s.Name || m.To.Inc > u.s.Inc {
+		return
+	}
+	if m.Kind == MsgAbort && m.To.Inc == 0 {
+		u.onCondAbort(m)
+		return
+	}
+	if m.Kind == MsgAbortAck { // the wave outlives the aborted incarnation
+		if u.s.AbortWait[m.From] == m.To {
+			delete(u.s.AbortWait, m.From)
+		}
+		return
+	}
+	if m.To.Inc < u.s.Inc {
+		u.stepOld(m, u.s.Outcomes[m.To.Inc])
+		return
+	}
+	switch m.Kind {
+	case MsgBuild:
+		u.onBuild(m)
+	case MsgBuildReply:
+		u.onBuildReply(m)
+	case MsgAuthRq:
+		u.onAuthRq(m)
+	case MsgAuthReply:
+		u.onAuthReply(m)
+	case MsgDone:
+		u.onDone(m)
+	case MsgDoneAck:
+		delete(u.s.Done, m.Call)
+	default:
+		u.stepWave(m)
+	}
+}
+
+func (u *Unit) stepWave(m Msg) {
+	switch m.Kind {
+	case MsgMerge:
+		u.onMerge(m)
+	case MsgAddDep:
+		u.onAddDep(m)
+	case MsgAdopted:
+		u.onAdopted(m)
+	case MsgResolved:
+		u.onResolved(m)
+	case MsgPrecommit:
+		u.onPrecommit(m)
+	case MsgPrecommitAck:
+		u.onPrecommitAck(m)
+	case MsgDecision:
+		u.onDecision(m)
+	case MsgQuery:
+		u.onQuery(m)
+	case MsgAbort:
+		u.onAbort(m)
+	}
+}
+
+// stepOld answers a message for an ended incarnation from its recorded outcome.
+func (u *Unit) stepOld(m Msg, o Outcome) {
+	r := ReplyAborted
+	if o == Committed {
+		r = ReplyCommitted
+	}
+	switch m.Kind {
+	case MsgBuild:
+		u.send(Msg{Kind: MsgBuildReply, From: m.To, To: m.From, Action: m.Action, Reply: r})
+	case MsgPrecommit:
+		u.send(Msg{Kind: MsgPrecommitAck, From: m.To, To: m.From, Action: m.Action, Reply: r})
+	case MsgQuery:
+		u.send(Msg{Kind: MsgDecision, From: m.To, To: m.From, Action: m.Action, Outcome: o})
+	case MsgMerge, MsgAddDep:
+		if !m.Fwd {
+			u.resolved(m, o)
+		}
+	case MsgDone:
+		u.send(Msg{Kind: MsgDoneAck, From: m.To, To: m.From, Call: m.Call})
+	case MsgAbort:
+		u.send(Msg{Kind: MsgAbortAck, From: m.To, To: m.From})
+	}
+}
+
+// resolved tells whoever waits on a Merge or AddDep that the action ended.
+func (u *Unit) resolved(m Msg, o Outcome) {
+	if m.Kind == MsgMerge {
+		u.send(Msg{Kind: MsgResolved, From: m.To, To: m.Target.Root, Action: m.Target,
+			Subject: m.Subject, Outcome: o})
+		return
+	}
+	u.send(Msg{Kind: MsgResolved, From: m.To, To: m.Origin, Action: m.Subject,
+		Subject: m.Action, Outcome: o})
+}
+
+func (u *Unit) onBuild(m Msg) {
+	s := u.s
+	switch {
+	case m.Action.Root.Name == s.Name && !(s.Root && s.Act == m.Action):
+		// A late wave of an attempt this unit started and already ended.
+		u.send(Msg{Kind: MsgBuildReply, To: m.From, Action: m.Action, Reply: ReplyFailed})
+	case s.Phase == Running:
+		u.enterBuild(m.Action, m.From, false)
+	case s.Phase == Precommitted:
+		// Answered after the outcome, when the sender resends.
+	case s.Act != m.Action:
+		u.send(Msg{Kind: MsgBuildReply, To: m.From, Action: m.Action, Reply: ReplyInAction, InAction: s.Act})
+	case s.Parent != m.From:
+		u.send(Msg{Kind: MsgBuildReply, To: m.From, Action: m.Action, Reply: ReplySame})
+	case s.Acked:
+		u.sendAck(!s.Failed) // duplicate: re-acknowledge
+	}
+}
+
+func (u *Unit) onBuildReply(m Msg) {
+	s := u.s
+	c, ok := s.Children[m.From]
+	if s.Phase == Running || c.Act != m.Action || !ok || (c.Replied && !c.OK) {
+		if m.Reply == ReplyOK { // joined through a late or duplicate wave: not in this tree
+			u.send(Msg{Kind: MsgDecision, From: m.To, To: m.From, Action: m.Action, Outcome: Cancelled})
+		}
+		return
+	}
+	if c.Replied || s.Phase != Building {
+		if m.Reply == ReplyAborted || m.Reply == ReplyFailed {
+			u.fail()
+		}
+		return
+	}
+	u.childReplied(m, c)
+	u.tryComplete()
+}
+
+func (u *Unit) childReplied(m Msg, c child) {
+	s := u.s
+	c.Replied = true
+	switch m.Reply {
+	case ReplyOK:
+		c.OK = true
+		s.Touched.addAll(m.Touched)
+		s.Absorbed.addAll(m.Absorbed)
+	case ReplyInAction:
+		s.Touched[m.InAction] = true
+	case ReplyFailed, ReplyAborted:
+		defer u.fail()
+	}
+	s.Children[m.From] = c
+}
+
+// Admit is called when call arrives at this (server) unit. Serve means run
+// it now (the driver must call CallEnded later); Wait means ask again later.
+func (u *Unit) Admit(call uint64) Admission {
+	s := u.s
+	switch {
+	case s.Phase == Running || (s.Phase == Building && !u.acked()):
+		u.openIn++
+		return Serve
+	case s.Phase == Precommitted:
+		return Wait
+	}
+	switch s.Auth[call] {
+	case authServe:
+		u.openIn++
+		return Serve
+	case 0:
+		u.dirty = true
+		s.Auth[call] = authAsked
+		u.sendAuthRq(call)
+	}
+	return Wait
+}
+
+// acked reports whether phase 1 completed at this node (ack sent, or a root
+// waiting to be adopted): from then on calls need the initiator's authorization.
+func (u *Unit) acked() bool { return u.s.Acked || !u.s.Joining.IsZero() }
+
+func (u *Unit) up() ID {
+	if !u.s.Joining.IsZero() {
+		return u.s.Joining.Root
+	}
+	return u.s.Parent
+}
+
+func (u *Unit) sendAuthRq(call uint64) {
+	u.send(Msg{Kind: MsgAuthRq, To: u.up(), Action: u.s.Act, Call: call, Origin: u.ID()})
+}
+
+func (u *Unit) onAuthRq(m Msg) {
+	s := u.s
+	switch {
+	case s.Phase == Building && !u.acked():
+		s.Grants[grantKey{m.Origin, m.Call}] = true
+		u.send(Msg{Kind: MsgAuthReply, To: m.Origin, Action: m.Action, Call: m.Call, Reply: ReplyOK})
+	case s.Phase == Building:
+		m.To, m.From = u.up(), u.ID()
+		u.send(m)
+	case s.Phase == Precommitted:
+		u.send(Msg{Kind: MsgAuthReply, To: m.Origin, Action: m.Action, Call: m.Call, Reply: ReplyDefer})
+	}
+}
+
+func (u *Unit) onAuthReply(m Msg) {
+	s := u.s
+	if m.Reply == ReplyOK && s.Auth[m.Call] != authAsked && s.Granter[m.Call] != m.From {
+		u.release(m) // a duplicate grant for a call no longer waiting
+		return
+	}
+	if s.Phase != Building || s.Act != m.Action || s.Auth[m.Call] != authAsked {
+		return
+	}
+	if m.Reply == ReplyDefer {
+		s.Auth[m.Call] = authDefer
+		return
+	}
+	s.Auth[m.Call] = authServe
+	s.Granter[m.Call] = m.From
+}
+
+// CallEnded is called when a call admitted with Serve has returned.
+func (u *Unit) CallEnded(call uint64) {
+	u.dirty = true
+	u.openIn--
+	s := u.s
+	if g, ok := s.Granter[call]; ok {
+		d := doneRec{To: g, Preds: s.NewPreds.list()}
+		s.NewPreds = idSet{}
+		delete(s.Granter, call)
+		s.Done[call] = d
+		u.send(Msg{Kind: MsgDone, To: g, Call: call, Origin: u.ID(), Preds: d.Preds})
+	}
+	u.tryComplete()
+}
+
+func (u *Unit) onDone(m Msg) {
+	s := u.s
+	key := grantKey{m.Origin, m.Call &^ releaseBit}
+	if s.Grants[key] {
+		delete(s.Grants, key)
+		if s.Phase == Building && !u.acked() {
+			for _, p := range m.Preds {
+				u.addChild(p)
+			}
+		}
+	}
+	u.send(Msg{Kind: MsgDoneAck, To: m.From, Call: m.Call})
+	u.tryComplete()
+}
+
+// OutCallStarted and OutCallEnded bracket an outgoing call of this unit to
+// server. The driver persists the state (Host.Persist) before sending the
+// request: if this RU aborts before it could record the dependency the
+// reply creates, the abort wave still reaches that server (§4.2.4).
+func (u *Unit) OutCallStarted(server string) {
+	u.dirty = true
+	u.openOu++
+	u.s.Calling[server]++
+}
+
+// OutCallEnded: see OutCallStarted.
+func (u *Unit) OutCallEnded(server string) {
+	u.dirty = true
+	if u.openOu > 0 {
+		u.openOu--
+	}
+	if u.s.Calling[server] > 1 {
+		u.s.Calling[server]--
+	} else {
+		delete(u.s.Calling, server)
+	}
+	u.tryComplete()
+}
+
+// AddPred records p → this RU (p is a predecessor). During phase 1 the new
+// predecessor joins the action: directly before the ack, through the
+// granter's Done after it (§4.2.2).
+func (u *Unit) AddPred(p ID) {
+	s := u.s
+	u.dirty = true
+	if p.Name == s.Name || s.Preds[p] {
+		return
+	}
+	s.Preds[p] = true
+	switch {
+	case s.Phase != Building:
+	case !u.acked():
+		u.addChild(p)
+	default:
+		s.NewPreds[p] = true
+	}
+}
+
+// AddSucc records this RU → q (q is a successor).
+func (u *Unit) AddSucc(q ID) {
+	if q.Name != u.s.Name {
+		u.dirty = true
+		u.s.Succs[q] = true
+	}
+}
+
+// MarkModified records that an update changed the server state in this RU.
+func (u *Unit) MarkModified() {
+	u.dirty = true
+	u.s.Modified = true
+}
+
+// onCondAbort: an aborted client that may have called this server without
+// recording the dependency: abort only if the client is a predecessor.
+func (u *Unit) onCondAbort(m Msg) {
+	if u.s.Preds[m.From] {
+		m.To = u.ID()
+		u.onAbort(m)
+	}
+	u.send(Msg{Kind: MsgAbortAck, From: ID{Name: u.s.Name}, To: m.From})
+}
+
+// releaseBit marks the Done that returns an unused grant.
+const releaseBit = 1 << 63
+
+func (u *Unit) release(m Msg) {
+	key := m.Call | releaseBit
+	u.s.Done[key] = doneRec{To: m.From}
+	u.send(Msg{Kind: MsgDone, To: m.From, Call: key, Origin: u.ID()})
+}

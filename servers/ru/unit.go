@@ -1,0 +1,338 @@
+package ru
+
+import (
+	"maps"
+	"slices"
+)
+
+// Config tunes a Unit. The zero value is usable.
+type Config struct {
+	// ResendTicks is how many Ticks pass between resends of unacknowledged
+	// waves, queries and requests (default 4).
+	ResendTicks int
+}
+
+// Admission answers a call arriving at a server unit.
+type Admission uint8
+
+const (
+	Serve Admission = iota // run the call now
+	Wait                   // deferred, or waiting for the initiator's authorization: ask again later
+)
+
+// Event reports the end of a recovery unit (or a cancelled attempt) to the driver.
+type Event struct {
+	Outcome Outcome
+	RU      ID
+	Action  Action
+}
+
+// Unit is one process's recovery-unit state machine (§4.2). It reads no
+// clock, starts no goroutine and does no I/O: inputs are Step, Tick and the
+// call hooks; outputs are collected by Ready. Not safe for concurrent use:
+// one driver goroutine (or a Host) owns it.
+type Unit struct {
+	s      *State // persisted by the driver after each input, via Ready
+	cfg    Config
+	out    []Msg
+	events []Event
+	dirty  bool
+	openIn int // calls being served (volatile: a crash aborts them)
+	openOu int // outgoing calls awaiting their reply
+	ticks  int
+}
+
+// NewUnit returns a fresh unit (incarnation 1) for process name.
+func NewUnit(name string, cfg Config) *Unit {
+	s := newState(name)
+	s.Inc = 1
+	return newUnit(s, cfg)
+}
+
+func newUnit(s *State, cfg Config) *Unit {
+	if cfg.ResendTicks <= 0 {
+		cfg.ResendTicks = 4
+	}
+	return &Unit{s: s, cfg: cfg, dirty: true}
+}
+
+// Restart rebuilds a unit after a crash from its saved state (§4.2.4): a
+// precommitted unit waits for the decision; any other loses its volatile
+// work, so its RU aborts and the abort wave starts over its successors.
+func Restart(s *State, cfg Config) *Unit {
+	u := newUnit(s, cfg)
+	if s.Phase != Precommitted {
+		u.abortRU()
+	}
+	return u
+}
+
+// ID returns the current recovery unit.
+func (u *Unit) ID() ID { return ID{u.s.Name, u.s.Inc} }
+
+// Phase returns the current protocol phase; user tasks stop (safe point)
+// whenever it is not Running.
+func (u *Unit) Phase() Phase { return u.s.Phase }
+
+// State returns the live state (read-only for callers).
+func (u *Unit) State() *State { return u.s }
+
+// Quiescent reports whether the unit has no call in progress.
+func (u *Unit) Quiescent() bool { return u.openIn == 0 && u.openOu == 0 }
+
+// Ready hands out the messages to send, the events, and (if changed) the
+// state to persist. The driver must save the state before sending.
+func (u *Unit) Ready() (msgs []Msg, events []Event, persist *State) {
+	msgs, events = u.out, u.events
+	u.out, u.events = nil, nil
+	if u.dirty {
+		persist, u.dirty = u.s, false
+	}
+	return msgs, events, persist
+}
+
+func (u *Unit) send(m Msg) {
+	if m.From.IsZero() {
+		m.From = u.ID()
+	}
+	u.out = append(u.out, m)
+}
+
+func (u *Unit) event(o Outcome, ru ID, a Action) {
+	u.events = append(u.events, Event{Outcome: o, RU: ru, Action: a})
+}
+
+// Checkpoint asks for a checkpoint of the current RU; the unit becomes an
+// initiator now if it is running, or later if its current action fails.
+func (u *Unit) Checkpoint() {
+	u.dirty = true
+	u.s.Want = true
+	if u.s.Phase == Running {
+		u.startAction()
+	}
+}
+
+func (u *Unit) startAction() {
+	u.s.Seq++
+	u.enterBuild(Action{Root: u.ID(), Seq: u.s.Seq}, ID{}, true)
+}
+
+func (u *Unit) enterBuild(a Action, parent ID, root bool) {
+	u.s.resetAction()
+	u.s.Phase, u.s.Act, u.s.Parent, u.s.Root = Building, a, parent, root
+	for _, p := range u.s.Preds.list() {
+		u.addChild(p)
+	}
+	u.tryComplete()
+}
+
+func (u *Unit) addChild(p ID) {
+	if p.Name == u.s.Name {
+		return
+	}
+	if _, ok := u.s.Children[p]; ok {
+		return
+	}
+	u.s.Children[p] = child{Act: u.s.Act}
+	u.send(Msg{Kind: MsgBuild, To: p, Action: u.s.Act})
+}
+
+// outstanding lists touched actions not yet unified with, or resolved for, this one.
+func (u *Unit) outstanding() []Action {
+	var out []Action
+	for _, a := range u.s.Touched.list() {
+		if a != u.s.Act && !u.s.Absorbed[a] && !u.s.Settled[a] {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// tryComplete ends phase 1 at this node when its subtree is complete.
+func (u *Unit) tryComplete() {
+	s := u.s
+	if s.Phase != Building || s.Acked || !s.Joining.IsZero() || !u.subtreeDone() {
+		return
+	}
+	if !s.Root {
+		u.sendAck(!s.Failed)
+		return
+	}
+	if s.Failed {
+		u.cancelAction()
+		return
+	}
+	out := u.outstanding()
+	switch {
+	case len(out) == 0:
+		u.beginPrecommit()
+	case out[0].Less(s.Act):
+		u.join(out[0])
+	default:
+		u.sendMerges(out)
+	}
+}
+
+func (u *Unit) subtreeDone() bool {
+	for _, c := range u.s.Children {
+		if !c.Replied {
+			return false
+		}
+	}
+	return u.Quiescent() && len(u.s.Grants) == 0
+}
+
+func (u *Unit) sendAck(ok bool) {
+	u.s.Acked = true
+	r := ReplyOK
+	if !ok {
+		r = ReplyFailed
+	}
+	u.send(Msg{Kind: MsgBuildReply, To: u.s.Parent, Action: u.s.Act, Reply: r,
+		Touched: u.s.Touched.list(), Absorbed: u.s.Absorbed.list()})
+}
+
+// join makes this root a sub-node of the smaller action w (add_dependency).
+func (u *Unit) join(w Action) {
+	u.s.Joining = w
+	u.sendAddDep()
+}
+
+func (u *Unit) sendAddDep() {
+	w := u.s.Joining
+	var touched []Action
+	for _, a := range u.s.Touched.list() {
+		if !u.s.Settled[a] {
+			touched = append(touched, a)
+		}
+	}
+	u.send(Msg{Kind: MsgAddDep, To: w.Root, Action: w, Subject: u.s.Act, Origin: u.ID(),
+		Touched: touched, Absorbed: u.s.Absorbed.list()})
+}
+
+// sendMerges asks each larger touched action to unify with this one.
+func (u *Unit) sendMerges(out []Action) {
+	for _, t := range out {
+		u.send(Msg{Kind: MsgMerge, To: t.Root, Action: t, Subject: t, Target: u.s.Act})
+	}
+}
+
+// fail marks the action failed; a root cancels it, a node tells its parent.
+func (u *Unit) fail() {
+	s := u.s
+	if s.Phase != Building {
+		return
+	}
+	s.Failed = true
+	switch {
+	case s.Root:
+		u.cancelAction()
+	case !s.Acked:
+		u.sendAck(false)
+	}
+}
+
+func (u *Unit) cancelAction() {
+	u.decideChildren(Cancelled)
+	u.event(Cancelled, u.ID(), u.s.Act)
+	u.s.resetAction()
+}
+
+func (u *Unit) decideChildren(o Outcome) {
+	for _, id := range sortedChildren(u.s.Children) {
+		c := u.s.Children[id]
+		if c.Replied && !c.OK {
+			continue
+		}
+		u.send(Msg{Kind: MsgDecision, To: id, Action: c.Act, Outcome: o})
+	}
+}
+
+func sortedChildren(m map[ID]child) []ID {
+	s := idSet{}
+	for id := range m {
+		s[id] = true
+	}
+	return s.list()
+}
+
+func (u *Unit) beginPrecommit() {
+	s := u.s
+	s.Phase = Precommitted
+	for _, id := range sortedChildren(s.Children) {
+		if c := s.Children[id]; c.OK {
+			s.PCWait[id] = true
+			u.send(Msg{Kind: MsgPrecommit, To: id, Action: c.Act})
+		}
+	}
+	u.precommitDone()
+}
+
+func (u *Unit) precommitDone() {
+	if len(u.s.PCWait) > 0 {
+		return
+	}
+	if u.s.Root {
+		u.decide(map[bool]Outcome{false: Committed, true: Aborted}[u.s.MustAbrt])
+		return
+	}
+	u.send(Msg{Kind: MsgPrecommitAck, To: u.s.Parent, Action: u.s.Act, Reply: ReplyOK})
+}
+
+// decide is the initiator's decision at the end of phase 2.
+func (u *Unit) decide(o Outcome) {
+	u.decideChildren(o)
+	if o == Committed {
+		u.commitRU()
+		return
+	}
+	u.abortRU()
+}
+
+func (u *Unit) commitRU() {
+	s := u.s
+	old := u.ID()
+	s.Outcomes[s.Inc] = Committed
+	u.event(Committed, old, s.Act)
+	u.newIncarnation()
+}
+
+func (u *Unit) newIncarnation() {
+	s := u.s
+	s.Inc++
+	s.Preds, s.Succs, s.Modified, s.Want = idSet{}, idSet{}, false, false
+	s.resetAction()
+}
+
+// abortRU aborts the current RU: outcome recorded, abort wave over its
+// successors, tree members told, new incarnation.
+func (u *Unit) abortRU() {
+	s := u.s
+	u.dirty = true
+	old := u.ID()
+	s.Outcomes[s.Inc] = Aborted
+	for _, id := range s.Succs.list() {
+		s.AbortWait[id] = old
+		u.send(Msg{Kind: MsgAbort, From: old, To: id})
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.Calling)) {
+		id := ID{Name: name} // incarnation 0: abort if it depends on old
+		s.AbortWait[id] = old
+		u.send(Msg{Kind: MsgAbort, From: old, To: id})
+	}
+	s.Calling = map[string]int{}
+	if s.Phase == Building {
+		u.leaveBuildingOnAbort(old)
+	}
+	u.event(Aborted, old, s.Act)
+	u.newIncarnation()
+}
+
+func (u *Unit) leaveBuildingOnAbort(old ID) {
+	s := u.s
+	if s.Root {
+		u.decideChildren(Cancelled)
+		return
+	}
+	u.send(Msg{Kind: MsgBuildReply, From: old, To: s.Parent, Action: s.Act, Reply: ReplyAborted})
+}
