@@ -1,0 +1,360 @@
+package pair
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel/clock"
+	"github.com/ftm-in-go/ftm/kernel/heartbeat"
+	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// StableConfig configures the STM side of one pair member.
+type StableConfig struct {
+	Name        string // this node; its own bank has this name
+	PartnerName string // the partner node; its bank has this name
+	// HelloTimeout bounds the bank inventory exchange at the start of a
+	// link (default 5s); a partner that does not answer in time is dropped.
+	HelloTimeout time.Duration
+	// Resolve decides a group found in doubt (phase 2) by a takeover, for
+	// the layer that initiated it (paper §3.3: the survivor waits for the
+	// group decision). Nil: abort (presumed abort).
+	Resolve func(ctx context.Context, bank string, g stm.GroupID) bool
+	Bank    stm.Config       // for the banks this node holds (Logger defaults to Logger)
+	Backup  stm.BackupConfig // for the partner's backup banks
+	Remote  stm.RemoteConfig // for the mirrors to the partner
+	Clock   clock.Clock
+	Logger  *zap.Logger
+}
+
+// Mirror states of a bank this node holds as primary.
+const (
+	MirrorNone     = "none"     // no partner linked: commits are refused (stm.ErrNoBackup)
+	MirrorCopying  = "copying"  // Bank.Attach is streaming the full copy to the partner
+	MirrorAttached = "attached" // the partner's backup bank holds a full copy
+	MirrorLost     = "lost"     // the attach failed or the mirror closed while linked
+)
+
+// Bank roles in StableStatus.
+const (
+	RoleOwn       = "own"        // this node's bank, held as primary
+	RoleTakenOver = "taken-over" // the partner's bank, held as primary after a takeover
+	RoleBackup    = "backup"     // the partner's bank, held as its backup
+)
+
+// heldBank is a bank this node holds as primary.
+type heldBank struct {
+	bank   *stm.Bank
+	mirror string // Mirror* state
+	since  time.Time
+}
+
+// Stable makes a pair member primary for its own STM bank and backup for
+// its partner's, over the pair link (paper §2.2, §3.3). Install its Hooks in
+// the pair Node's Config; call Close after Node.Run has returned.
+type Stable struct {
+	cfg StableConfig
+	log *zap.Logger
+
+	mu        sync.Mutex             // guards the fields below (before any Bank's lock)
+	banks     map[string]*heldBank   // banks held as primary, by name
+	backups   map[string]*stm.Backup // partner banks backed up on the current link
+	sess      *session               // the current link's session, nil when unlinked
+	takeovers int                    // takeovers completed
+	last      *TakeoverTiming        // the latest takeover
+	closed    bool
+}
+
+// session is the STM work on one partner link.
+type session struct {
+	mux *link.Mux
+	wg  sync.WaitGroup // the session's goroutines
+}
+
+// ErrStableConfig is returned by NewStable for unusable names.
+var ErrStableConfig = errors.New("pair: bad stable configuration")
+
+// NewStable returns a member holding a fresh, empty own bank. The bank
+// refuses commits (stm.ErrNoBackup) until the partner has linked and holds
+// its backup copy: the paper's rule that a primary without a backup does
+// not commit.
+func NewStable(cfg StableConfig) (*Stable, error) {
+	if cfg.Name == "" || cfg.PartnerName == "" || cfg.Name == cfg.PartnerName {
+		return nil, fmt.Errorf("%w: names %q and %q", ErrStableConfig, cfg.Name, cfg.PartnerName)
+	}
+	if cfg.HelloTimeout <= 0 {
+		cfg.HelloTimeout = 5 * time.Second
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	s := &Stable{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Name)),
+		banks: map[string]*heldBank{}, backups: map[string]*stm.Backup{}}
+	s.banks[cfg.Name] = &heldBank{bank: stm.NewBank(s.bankConfig(cfg.Name)), mirror: MirrorNone, since: cfg.Clock.Now()}
+	return s, nil
+}
+
+func (s *Stable) bankConfig(name string) stm.Config {
+	c := s.cfg.Bank
+	if c.Logger == nil {
+		c.Logger = s.log.With(zap.String("bank", name))
+	}
+	return c
+}
+
+// Hooks returns the pair hooks that drive mirroring and takeover.
+func (s *Stable) Hooks() Hooks {
+	return Hooks{PartnerJoined: s.joined, PartnerLost: s.lost}
+}
+
+// Bank returns the bank of that name if this node holds it as primary (its
+// own, or its partner's after a takeover), else nil. A bank changes hands
+// on takeover and on rejoin: callers look it up again after such events.
+func (s *Stable) Bank(name string) *stm.Bank {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.banks[name]; h != nil {
+		return h.bank
+	}
+	return nil
+}
+
+// Own is Bank(Name).
+func (s *Stable) Own() *stm.Bank { return s.Bank(s.cfg.Name) }
+
+// Close ends the current session and closes every bank held. Call it once
+// the pair Node's Run has returned.
+func (s *Stable) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	sess := s.sess
+	s.sess = nil
+	banks := s.banks
+	s.banks = map[string]*heldBank{}
+	s.mu.Unlock()
+	if sess != nil {
+		_ = sess.mux.Close()
+		sess.wg.Wait()
+	}
+	for _, h := range banks {
+		_ = h.bank.Close()
+	}
+	return nil
+}
+
+// joined starts the STM session of a new link; it returns at once so the
+// heartbeats start while banks are exchanged and copied.
+func (s *Stable) joined(ctx context.Context, mux *link.Mux, _ uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return
+	}
+	sess := &session{mux: mux}
+	s.sess = sess
+	sess.wg.Add(1)
+	go func() {
+		defer sess.wg.Done()
+		if err := s.runSession(ctx, sess); err != nil && ctx.Err() == nil {
+			s.log.Error("STM session failed; dropping the link", zap.Error(err))
+			_ = mux.Close()
+		}
+	}()
+}
+
+// runSession exchanges bank inventories, then mirrors the banks this node
+// keeps and backs up those the partner keeps.
+func (s *Stable) runSession(ctx context.Context, sess *session) error {
+	chans, err := s.openChannels(sess.mux)
+	if err != nil {
+		return err
+	}
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.HelloTimeout)
+	theirs, err := exchangeHello(hctx, chans[link.ServiceSTM], s.inventory())
+	cancel()
+	if err != nil {
+		return err
+	}
+	if theirs.Node != s.cfg.PartnerName {
+		return fmt.Errorf("%w: hello from %q, partner is %q", ErrHello, theirs.Node, s.cfg.PartnerName)
+	}
+	p := resolve(s.cfg.Name, s.cfg.PartnerName, s.inventory().Banks, theirs.Banks)
+	s.log.Info("STM banks resolved", zap.Strings("keep", p.keep), zap.Strings("drop", p.drop),
+		zap.Strings("backup", p.serve))
+	s.start(ctx, sess, p, chans)
+	return nil
+}
+
+// openChannels opens the two STM services, each presented to stm as
+// link.ServiceSTM.
+func (s *Stable) openChannels(mux *link.Mux) (map[link.Service]link.Link, error) {
+	chans := map[link.Service]link.Link{}
+	for _, svc := range []link.Service{link.ServiceSTM, link.ServiceSTMPeer} {
+		ch, err := mux.Channel(svc)
+		if err != nil {
+			return nil, fmt.Errorf("open STM service %d: %w", svc, err)
+		}
+		chans[svc] = stmLink{ch}
+	}
+	return chans, nil
+}
+
+// inventory lists the banks held as primary.
+func (s *Stable) inventory() hello {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	h := hello{Node: s.cfg.Name}
+	for name, hb := range s.banks {
+		st := hb.bank.Stats()
+		h.Banks = append(h.Banks, bankClaim{Name: name, Epoch: st.Epoch, Seq: st.Seq})
+	}
+	sort.Slice(h.Banks, func(i, j int) bool { return h.Banks[i].Name < h.Banks[j].Name })
+	return h
+}
+
+// start carries out the plan: superseded banks are closed, the partner's
+// banks get a fresh backup each, ours are attached to the partner's.
+func (s *Stable) start(ctx context.Context, sess *session, p plan, chans map[link.Service]link.Link) {
+	for _, name := range p.drop {
+		s.dropBank(name)
+	}
+	used := map[link.Service]bool{}
+	for _, name := range p.serve {
+		ch := chans[s.service(name)]
+		used[s.service(name)] = true
+		bk := s.newBackup(name)
+		sess.wg.Add(1)
+		go func() { defer sess.wg.Done(); s.serveBackup(ctx, name, ch, bk) }()
+	}
+	for _, name := range p.keep {
+		ch := chans[s.service(name)]
+		used[s.service(name)] = true
+		sess.wg.Add(1)
+		go func() { defer sess.wg.Done(); s.attach(ctx, sess, name, ch) }()
+	}
+	for svc, ch := range chans {
+		if !used[svc] {
+			_ = ch.Close()
+		}
+	}
+}
+
+func (s *Stable) service(bank string) link.Service {
+	return bankService(bank, s.cfg.Name, s.cfg.PartnerName)
+}
+
+// dropBank closes a bank whose partner copy has a newer epoch (ours was
+// fenced by the partner's takeover during a partition, or is a restarted
+// node's empty bank).
+func (s *Stable) dropBank(name string) {
+	s.mu.Lock()
+	h := s.banks[name]
+	delete(s.banks, name)
+	s.mu.Unlock()
+	if h == nil {
+		return
+	}
+	st := h.bank.Stats()
+	s.log.Warn("bank superseded by the partner's copy; closing ours", zap.String("bank", name),
+		zap.Uint64("epoch", st.Epoch), zap.Uint64("seq", st.Seq), zap.Int("objects", st.Objects))
+	_ = h.bank.Close()
+}
+
+func (s *Stable) newBackup(name string) *stm.Backup {
+	c := s.cfg.Backup
+	if c.Logger == nil {
+		c.Logger = s.log.With(zap.String("backup_of", name))
+	}
+	bk := stm.NewBackup(c)
+	s.mu.Lock()
+	s.backups[name] = bk
+	s.mu.Unlock()
+	return bk
+}
+
+func (s *Stable) serveBackup(ctx context.Context, name string, ch link.Link, bk *stm.Backup) {
+	err := stm.ServeBackup(ctx, ch, bk)
+	s.log.Info("backup stream ended", zap.String("bank", name), zap.Bool("ready", bk.Ready()), zap.Error(err))
+}
+
+// attach gives our bank the partner's backup (a full copy streams while
+// commits go on), then watches the mirror channel.
+func (s *Stable) attach(ctx context.Context, sess *session, name string, ch link.Link) {
+	b := s.Bank(name)
+	if b == nil {
+		_ = ch.Close()
+		return
+	}
+	start := s.cfg.Clock.Now()
+	s.setMirror(sess, name, MirrorCopying)
+	if err := b.Attach(ctx, stm.NewRemoteMirror(ch, s.remoteConfig(name))); err != nil {
+		s.setMirror(sess, name, MirrorLost)
+		s.log.Warn("cannot attach the partner's backup", zap.String("bank", name), zap.Error(err))
+		return
+	}
+	st := b.Stats()
+	s.setMirror(sess, name, MirrorAttached)
+	s.log.Info("bank protected: partner holds its backup", zap.String("bank", name),
+		zap.Int("objects", st.Objects), zap.Uint64("seq", st.Seq), zap.Duration("copy", s.cfg.Clock.Now().Sub(start)))
+	select {
+	case <-ch.Done():
+		s.setMirror(sess, name, MirrorLost)
+	case <-ctx.Done():
+	}
+}
+
+func (s *Stable) remoteConfig(name string) stm.RemoteConfig {
+	c := s.cfg.Remote
+	if c.Logger == nil {
+		c.Logger = s.log.With(zap.String("mirror_of", name))
+	}
+	return c
+}
+
+// setMirror records a bank's mirror state if sess is still the live one.
+func (s *Stable) setMirror(sess *session, name, state string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if h := s.banks[name]; h != nil && s.sess == sess && h.mirror != state {
+		h.mirror, h.since = state, s.cfg.Clock.Now()
+	}
+}
+
+// lost takes over every partner bank this node backs up, once the link's
+// STM streams have stopped.
+func (s *Stable) lost(ctx context.Context, d *heartbeat.Death, _ uint64) {
+	s.mu.Lock()
+	sess := s.sess
+	s.sess = nil
+	s.mu.Unlock()
+	if sess != nil {
+		_ = sess.mux.Close() // already closed by the Node; makes sure
+		sess.wg.Wait()
+	}
+	s.mu.Lock()
+	now := s.cfg.Clock.Now()
+	for _, h := range s.banks {
+		h.mirror, h.since = MirrorNone, now
+	}
+	backups := s.backups
+	s.backups = map[string]*stm.Backup{}
+	s.mu.Unlock()
+	names := make([]string, 0, len(backups))
+	for name := range backups {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		s.takeover(ctx, d, name, backups[name])
+	}
+}

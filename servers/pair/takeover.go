@@ -1,0 +1,148 @@
+package pair
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel/heartbeat"
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// TakeoverTiming reports one takeover step by step (issue 7: each step
+// logged with its timing).
+type TakeoverTiming struct {
+	Bank  string    `json:"bank"`
+	Epoch uint64    `json:"epoch"` // the bank's new epoch
+	At    time.Time `json:"at"`    // when the takeover finished
+	// Detection is the partner's silence until it was declared dead (near
+	// zero when the link broke, up to the heartbeat timeout when it hung).
+	Detection time.Duration `json:"detection_ns"`
+	// Takeover is Backup.Takeover: the backup bank becoming the primary.
+	Takeover time.Duration `json:"takeover_ns"`
+	// Resolution is deciding the groups found in doubt (phase 2).
+	Resolution time.Duration `json:"resolution_ns"`
+	// Total runs from the partner last heard to the bank resolved.
+	Total     time.Duration `json:"total_ns"`
+	Objects   int           `json:"objects"`
+	InDoubt   int           `json:"in_doubt_groups"`
+	Committed int           `json:"in_doubt_committed"`
+	Aborted   int           `json:"phase1_aborted"`
+}
+
+// takeover promotes the partner's backup bank to a bank this node holds
+// (paper §3.3, failure of the primary machine): working-phase and phase-1
+// transactions are lost, phase-2 groups are decided by Resolve (abort by
+// default), decided ones are complete. A backup without a complete copy
+// cannot take over: that bank is lost, and logged so.
+func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, bk *stm.Backup) {
+	t0 := s.cfg.Clock.Now()
+	b, rep, err := bk.Takeover(ctx, s.bankConfig(name))
+	if err != nil {
+		s.log.Error("cannot take over the partner's bank", zap.String("bank", name), zap.Error(err))
+		return
+	}
+	t1 := s.cfg.Clock.Now()
+	committed := s.resolveInDoubt(ctx, name, b, rep)
+	t2 := s.cfg.Clock.Now()
+	tm := TakeoverTiming{Bank: name, Epoch: rep.Epoch, At: t2, Detection: d.Silence,
+		Takeover: t1.Sub(t0), Resolution: t2.Sub(t1), Total: t2.Sub(d.At.Add(-d.Silence)),
+		Objects: b.Stats().Objects, InDoubt: len(rep.InDoubt), Committed: committed, Aborted: len(rep.Aborted)}
+	s.mu.Lock()
+	if old := s.banks[name]; old != nil { // cannot happen: resolve gives a bank one holder
+		_ = old.bank.Close()
+	}
+	s.banks[name] = &heldBank{bank: b, mirror: MirrorNone, since: t2}
+	s.takeovers++
+	s.last = &tm
+	s.mu.Unlock()
+	s.log.Warn("took over the partner's bank; commits wait for a new backup", zap.String("bank", name),
+		zap.Uint64("epoch", tm.Epoch), zap.Int("objects", tm.Objects),
+		zap.Duration("detection", tm.Detection), zap.Duration("takeover", tm.Takeover),
+		zap.Duration("resolution", tm.Resolution), zap.Duration("total", tm.Total),
+		zap.Int("in_doubt_groups", tm.InDoubt), zap.Int("in_doubt_committed", tm.Committed),
+		zap.Int("phase1_aborted", tm.Aborted))
+}
+
+// resolveInDoubt decides every group the takeover found in phase 2 and
+// returns how many were committed. With no backup yet, a commit applies on
+// the new primary only (stm.ErrBackupLost) until the next Attach copies it.
+func (s *Stable) resolveInDoubt(ctx context.Context, name string, b *stm.Bank, rep stm.TakeoverReport) int {
+	groups := make([]stm.GroupID, 0, len(rep.InDoubt))
+	for g := range rep.InDoubt {
+		groups = append(groups, g)
+	}
+	sort.Slice(groups, func(i, j int) bool { return groups[i] < groups[j] })
+	committed := 0
+	for _, g := range groups {
+		commit := s.cfg.Resolve != nil && s.cfg.Resolve(ctx, name, g)
+		err := b.Decide(ctx, g, commit)
+		if err != nil && !errors.Is(err, stm.ErrBackupLost) {
+			s.log.Error("cannot resolve an in-doubt group", zap.String("bank", name), zap.Uint64("group", uint64(g)), zap.Error(err))
+			continue
+		}
+		if commit {
+			committed++
+		}
+		s.log.Info("in-doubt group resolved", zap.String("bank", name), zap.Uint64("group", uint64(g)),
+			zap.Bool("commit", commit), zap.Int("transactions", len(rep.InDoubt[g])))
+	}
+	return committed
+}
+
+// BankStatus is one bank in StableStatus.
+type BankStatus struct {
+	Name    string `json:"name"`
+	Role    string `json:"role"` // RoleOwn, RoleTakenOver or RoleBackup
+	Epoch   uint64 `json:"epoch,omitempty"`
+	Objects int    `json:"objects,omitempty"`
+	Seq     uint64 `json:"last_commit_seq,omitempty"`
+	// Mirror (primaries): MirrorNone, MirrorCopying, MirrorAttached or
+	// MirrorLost. Commits are refused unless it is attached or copying.
+	Mirror      string    `json:"mirror,omitempty"`
+	MirrorSince time.Time `json:"mirror_since,omitzero"`
+	// Ready (backups): the backup holds a complete copy and can take over.
+	Ready bool `json:"ready,omitempty"`
+}
+
+// StableStatus is a snapshot of a member's banks for operators.
+type StableStatus struct {
+	Banks        []BankStatus    `json:"banks"`
+	Takeovers    int             `json:"takeovers"`
+	LastTakeover *TakeoverTiming `json:"last_takeover,omitempty"`
+}
+
+// Status returns the banks held (primaries first, then backups, by name),
+// the takeover count and the last takeover's timings.
+func (s *Stable) Status() StableStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := StableStatus{Takeovers: s.takeovers}
+	if s.last != nil {
+		last := *s.last
+		st.LastTakeover = &last
+	}
+	for name, h := range s.banks {
+		bs := h.bank.Stats()
+		role := RoleOwn
+		if name != s.cfg.Name {
+			role = RoleTakenOver
+		}
+		st.Banks = append(st.Banks, BankStatus{Name: name, Role: role, Epoch: bs.Epoch, Objects: bs.Objects,
+			Seq: bs.Seq, Mirror: h.mirror, MirrorSince: h.since})
+	}
+	for name, bk := range s.backups {
+		st.Banks = append(st.Banks, BankStatus{Name: name, Role: RoleBackup, Ready: bk.Ready()})
+	}
+	sort.Slice(st.Banks, func(i, j int) bool {
+		a, b := st.Banks[i], st.Banks[j]
+		if (a.Role == RoleBackup) != (b.Role == RoleBackup) {
+			return b.Role == RoleBackup
+		}
+		return a.Name < b.Name
+	})
+	return st
+}
