@@ -252,7 +252,7 @@ func TestResolveIsSymmetric(t *testing.T) {
 		{a: []bankClaim{{"alpha", 1, 5}, {"beta", 2, 3}}, b: []bankClaim{{"alpha", 2, 5}, {"beta", 1, 7}}, wantAKeep: []string{"beta"}},
 		{a: []bankClaim{{"alpha", 3, 5}}, b: []bankClaim{{"alpha", 3, 6}}, wantAKeep: nil},
 		{a: []bankClaim{{"beta", 3, 5}}, b: []bankClaim{{"beta", 3, 5}}, wantAKeep: nil}, // tie: the owner
-		{a: []bankClaim{{"gamma", 9, 9}}, b: nil, wantAKeep: nil},                          // not a bank of this pair
+		{a: []bankClaim{{"gamma", 9, 9}}, b: nil, wantAKeep: nil},                        // not a bank of this pair
 	}
 	for i, c := range cases {
 		pa := resolve("alpha", "beta", c.a, c.b)
