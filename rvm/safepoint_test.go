@@ -1,0 +1,54 @@
+package rvm
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// A task that polls is checkpointed with a consistent image: the two words
+// it keeps equal are equal in every checkpoint.
+func TestCheckpointTaskAtSafePoint(t *testing.T) {
+	s := newSeg(t, Compare, 2)
+	words := s.Uint32s()
+	var sp SafePoint
+	var stop atomic.Bool
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := uint32(1); !stop.Load(); i++ {
+			words[0] = i
+			words[ps/4] = i // another page
+			sp.Poll()
+		}
+	}()
+	store := NewMemStore()
+	for k := 0; k < 20; k++ {
+		tc, err := CheckpointTask(context.Background(), &sp, 5*time.Second, store, s)
+		require.NoError(t, err)
+		require.Equal(t, 1, tc.Segments)
+		pages, err := store.LoadPages(context.Background(), "data")
+		require.NoError(t, err)
+		if len(pages) == 2 {
+			a := uint32(pages[0][0]) | uint32(pages[0][1])<<8 | uint32(pages[0][2])<<16 | uint32(pages[0][3])<<24
+			b := uint32(pages[1][0]) | uint32(pages[1][1])<<8 | uint32(pages[1][2])<<16 | uint32(pages[1][3])<<24
+			require.Equal(t, a, b, "checkpoint %d saw a half-done step", k)
+		}
+	}
+	stop.Store(true)
+	<-done
+}
+
+func TestTaskThatNeverPollsIsReported(t *testing.T) {
+	var sp SafePoint
+	_, err := CheckpointTask(context.Background(), &sp, 20*time.Millisecond, NewMemStore())
+	require.ErrorIs(t, err, ErrNoSafePoint)
+	sp.Poll() // not stopped any more: returns at once
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	require.ErrorIs(t, sp.Stop(ctx, time.Second), context.Canceled)
+	sp.Resume() // harmless
+}
