@@ -1,0 +1,120 @@
+package rvm
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"hash/crc32"
+
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// STM layout of checkpointed pages: segment k (in the order segments were
+// first saved) keeps page p in the object segBase(k)+p, below
+// stm.FirstAllocatedID; the directory object lists the segments. Each page
+// object is the page image followed by its CRC-32C.
+const (
+	dirID          stm.ID = 1 << 31
+	maxSegPages           = 1 << 20
+	maxSTMSegments        = (1<<31)/maxSegPages - 2
+)
+
+func segBase(k int) stm.ID { return stm.ID(k+1) * maxSegPages }
+
+// STMStore is a PageStore over an STM bank: a checkpoint is one transaction,
+// mirrored to the backup bank like any other (paper §4.1: the pager keeps a
+// persistent copy of pages in STM).
+type STMStore struct {
+	bank *stm.Bank
+}
+
+var _ PageStore = (*STMStore)(nil)
+
+// NewSTMStore uses bank (which may already hold pages, e.g. after a takeover).
+func NewSTMStore(bank *stm.Bank) *STMStore { return &STMStore{bank: bank} }
+
+// segEntry is one segment in the directory object.
+type segEntry struct {
+	Index int `codec:"i"`
+	Pages int `codec:"p"`
+}
+
+var segDir = stm.Var[map[string]segEntry]{ID: dirID}
+
+// entry returns the segment's directory entry; with npages > 0 it is added
+// (or its page count updated) in tx.
+func (s *STMStore) entry(tx *stm.Tx, seg string, npages int) (segEntry, bool, error) {
+	dir, err := segDir.Get(tx)
+	if err != nil || dir == nil {
+		dir = map[string]segEntry{}
+	}
+	e, ok := dir[seg]
+	if npages == 0 || (ok && e.Pages == npages) {
+		return e, ok, nil
+	}
+	if !ok {
+		if len(dir) >= maxSTMSegments {
+			return e, false, fmt.Errorf("rvm: too many segments in one STM bank")
+		}
+		e.Index = len(dir)
+	}
+	e.Pages = npages
+	dir[seg] = e
+	return e, true, segDir.Set(tx, dir)
+}
+
+// SavePages implements PageStore: one STM transaction for the whole save.
+func (s *STMStore) SavePages(ctx context.Context, seg string, npages int, pages map[int][]byte) error {
+	if npages > maxSegPages {
+		return fmt.Errorf("rvm: segment %q has %d pages, at most %d fit in STM", seg, npages, maxSegPages)
+	}
+	return s.bank.Update(ctx, func(tx *stm.Tx) error {
+		e, _, err := s.entry(tx, seg, npages)
+		if err != nil {
+			return err
+		}
+		k := e.Index
+		for p, img := range pages {
+			obj := make([]byte, len(img)+4)
+			copy(obj, img)
+			binary.LittleEndian.PutUint32(obj[len(img):], crc32.Checksum(img, castagnoli))
+			if err := tx.Put(segBase(k)+stm.ID(p), obj); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// LoadPages implements PageStore.
+func (s *STMStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, error) {
+	out := map[int][]byte{}
+	err := s.bank.View(ctx, func(tx *stm.Tx) error {
+		e, ok, err := s.entry(tx, seg, 0)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return fmt.Errorf("segment %q: %w", seg, ErrNoImage)
+		}
+		for p := 0; p < e.Pages; p++ {
+			id := segBase(e.Index) + stm.ID(p)
+			if exists, err := tx.Exists(id); err != nil || !exists {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			obj, err := tx.Bytes(id)
+			if err != nil {
+				return err
+			}
+			if len(obj) < 4 || crc32.Checksum(obj[:len(obj)-4], castagnoli) != binary.LittleEndian.Uint32(obj[len(obj)-4:]) {
+				return fmt.Errorf("segment %q page %d: %w", seg, p, ErrCorruptPage)
+			}
+			out[p] = append([]byte(nil), obj[:len(obj)-4]...)
+		}
+		return nil
+	})
+	return out, err
+}
