@@ -67,7 +67,8 @@ type Msg struct {
 	Preds    []ID     // Done: predecessors added during the served call
 	Call     uint64   // AuthRq, AuthReply, Done: call id
 	Origin   ID       // AuthRq, Done, AddDep: the unit that started a forwarded request
-	Fwd      bool     // Merge, AddDep: forwarded beyond the first hop
+	Fwd      bool     // Merge, AddDep, AuthRq: forwarded beyond the first hop
+	Via      Action   // forwarded: the action the receiving hop must still be in
 }
 
 func (m Msg) String() string {

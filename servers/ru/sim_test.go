@@ -505,6 +505,9 @@ func TestSimRandomSchedules(t *testing.T) {
 	if v := os.Getenv("FTM_SEED"); v != "" {
 		fmt.Sscan(v, &base)
 	}
+	if v := os.Getenv("FTM_SEED_BASE"); v != "" {
+		fmt.Sscan(v, &base)
+	}
 	n := simRuns()
 	if os.Getenv("FTM_SEED") != "" {
 		n = 1

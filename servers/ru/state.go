@@ -58,6 +58,7 @@ type State struct {
 	Phase    Phase
 	Act      Action // the action this unit joined (its own if it initiated)
 	Parent   ID     // its node in the tree; zero for a root
+	ParentAt Action // the action Parent was in when it took this unit
 	Root     bool   // initiator of Act and not (yet) merged under another
 	Acked    bool   // phase-1 ack sent up (or, for a merged root, adopted)
 	Failed   bool
@@ -91,6 +92,7 @@ func newState(name string) *State {
 
 func (s *State) resetAction() {
 	s.Phase, s.Act, s.Parent, s.Root, s.Acked, s.Failed = Running, Action{}, ID{}, false, false, false
+	s.ParentAt = Action{}
 	s.Joining = Action{}
 	s.Children = map[ID]child{}
 	s.Touched, s.Absorbed, s.Settled = actionSet{}, actionSet{}, actionSet{}

@@ -177,26 +177,39 @@ func (u *Unit) Admit(call uint64) Admission {
 // waiting to be adopted): from then on calls need the initiator's authorization.
 func (u *Unit) acked() bool { return u.s.Acked || !u.s.Joining.IsZero() }
 
-func (u *Unit) up() ID {
+// up returns the next hop toward the current initiator and the action that
+// hop must still be in for the link to be valid.
+func (u *Unit) up() (ID, Action) {
 	if !u.s.Joining.IsZero() {
-		return u.s.Joining.Root
+		return u.s.Joining.Root, u.s.Joining
 	}
-	return u.s.Parent
+	return u.s.Parent, u.s.ParentAt
 }
 
+// forward sends m one hop up, toward the current initiator.
+func (u *Unit) forward(m Msg) {
+	m.To, m.Via = u.up()
+	m.From, m.Fwd = u.ID(), true
+	u.send(m)
+}
+
+// staleHop reports a forwarded message that followed a link of an ended attempt.
+func (u *Unit) staleHop(m Msg) bool { return m.Fwd && !u.inAction(m.Via) }
+
 func (u *Unit) sendAuthRq(call uint64) {
-	u.send(Msg{Kind: MsgAuthRq, To: u.up(), Action: u.s.Act, Call: call, Origin: u.ID()})
+	to, via := u.up()
+	u.send(Msg{Kind: MsgAuthRq, To: to, Via: via, Fwd: true, Action: u.s.Act, Call: call, Origin: u.ID()})
 }
 
 func (u *Unit) onAuthRq(m Msg) {
 	s := u.s
 	switch {
+	case u.staleHop(m):
 	case s.Phase == Building && !u.acked():
 		s.Grants[grantKey{m.Origin, m.Call}] = true
 		u.send(Msg{Kind: MsgAuthReply, To: m.Origin, Action: m.Action, Call: m.Call, Reply: ReplyOK})
 	case s.Phase == Building:
-		m.To, m.From = u.up(), u.ID()
-		u.send(m)
+		u.forward(m)
 	case s.Phase == Precommitted:
 		u.send(Msg{Kind: MsgAuthReply, To: m.Origin, Action: m.Action, Call: m.Call, Reply: ReplyDefer})
 	}

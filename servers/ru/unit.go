@@ -120,6 +120,7 @@ func (u *Unit) startAction() {
 func (u *Unit) enterBuild(a Action, parent ID, root bool) {
 	u.s.resetAction()
 	u.s.Phase, u.s.Act, u.s.Parent, u.s.Root = Building, a, parent, root
+	u.s.ParentAt = a
 	for _, p := range u.s.Preds.list() {
 		u.addChild(p)
 	}
@@ -127,8 +128,8 @@ func (u *Unit) enterBuild(a Action, parent ID, root bool) {
 }
 
 func (u *Unit) addChild(p ID) {
-	if p.Name == u.s.Name {
-		return
+	if p.Name == u.s.Name || p == u.s.Parent || p == u.s.Act.Root {
+		return // the node and the initiator are in the action already
 	}
 	if _, ok := u.s.Children[p]; ok {
 		return
@@ -164,6 +165,8 @@ func (u *Unit) tryComplete() {
 	}
 	out := u.outstanding()
 	switch {
+	case len(out) > 0 && u.ownOldAttempt(out):
+		u.cancelAction() // a member still sits in an attempt of ours that ended
 	case len(out) == 0:
 		u.beginPrecommit()
 	case out[0].Less(s.Act):
@@ -335,4 +338,13 @@ func (u *Unit) leaveBuildingOnAbort(old ID) {
 		return
 	}
 	u.send(Msg{Kind: MsgBuildReply, From: old, To: s.Parent, Action: s.Act, Reply: ReplyAborted})
+}
+
+func (u *Unit) ownOldAttempt(out []Action) bool {
+	for _, a := range out {
+		if a.Root.Name == u.s.Name {
+			return true
+		}
+	}
+	return false
 }

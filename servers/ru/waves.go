@@ -18,7 +18,7 @@ func (u *Unit) onMerge(m Msg) {
 		return
 	}
 	switch {
-	case s.Phase != Building:
+	case s.Phase != Building || u.staleHop(m):
 		// Precommitted: answered after the outcome, when the sender resends.
 	case s.Root && s.Joining.IsZero():
 		if m.Target == s.Act && m.Fwd {
@@ -32,8 +32,7 @@ func (u *Unit) onMerge(m Msg) {
 			s.Touched[m.Target] = true
 		}
 	default:
-		m.To, m.From, m.Fwd = u.up(), u.ID(), true
-		u.send(m)
+		u.forward(m)
 	}
 }
 
@@ -46,14 +45,14 @@ func (u *Unit) onAddDep(m Msg) {
 	}
 	c, adopted := s.Children[m.Origin]
 	switch {
+	case u.staleHop(m):
 	case adopted && c.Adopted && c.Act == m.Subject:
-		u.send(Msg{Kind: MsgAdopted, To: m.Origin, Action: m.Subject})
+		u.send(Msg{Kind: MsgAdopted, To: m.Origin, Action: m.Subject, Target: s.Act})
 	case s.Phase != Building:
 	case !u.acked():
 		u.adopt(m)
 	default:
-		m.To, m.From, m.Fwd = u.up(), u.ID(), true
-		u.send(m)
+		u.forward(m)
 	}
 }
 
@@ -63,7 +62,7 @@ func (u *Unit) adopt(m Msg) {
 	s.Touched.addAll(m.Touched)
 	s.Absorbed.addAll(m.Absorbed)
 	s.Absorbed[m.Subject] = true
-	u.send(Msg{Kind: MsgAdopted, To: m.Origin, Action: m.Subject})
+	u.send(Msg{Kind: MsgAdopted, To: m.Origin, Action: m.Subject, Target: s.Act})
 	u.tryComplete()
 }
 
@@ -72,7 +71,7 @@ func (u *Unit) onAdopted(m Msg) {
 	if s.Phase != Building || s.Joining.IsZero() || m.Action != s.Act {
 		return
 	}
-	s.Parent, s.Root, s.Joining, s.Acked = m.From, false, Action{}, true
+	s.Parent, s.ParentAt, s.Root, s.Joining, s.Acked = m.From, m.Target, false, Action{}, true
 }
 
 func (u *Unit) onResolved(m Msg) {
