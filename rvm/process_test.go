@@ -185,4 +185,3 @@ func checkpointImage(n int) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
-
