@@ -234,11 +234,11 @@ func (s *Segment) Checkpoint(ctx context.Context, store PageStore) (CheckpointSt
 	if err != nil {
 		return CheckpointStats{}, err
 	}
+	// The store is handed the live pages (the task is stopped); it copies
+	// what it keeps, so each page is copied once.
 	pages := make(map[int][]byte, len(set))
 	for p := range set {
-		img := make([]byte, s.pageSize)
-		copy(img, s.mem[p*s.pageSize:])
-		pages[p] = img
+		pages[p] = s.mem[p*s.pageSize : (p+1)*s.pageSize : (p+1)*s.pageSize]
 	}
 	if err := store.SavePages(ctx, s.name, s.Pages(), pages); err != nil {
 		return CheckpointStats{}, fmt.Errorf("rvm: checkpoint %q: %w", s.name, err)

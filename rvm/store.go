@@ -11,7 +11,9 @@ import (
 // here, STM page objects in a node (the pager).
 type PageStore interface {
 	// SavePages atomically records pages (page index → image) as the
-	// segment's new checkpoint; pages not named keep their saved image.
+	// segment's new checkpoint; pages not named keep their saved image. The
+	// images are the segment's live memory: the store copies what it keeps
+	// before it returns.
 	SavePages(ctx context.Context, segment string, npages int, pages map[int][]byte) error
 	// LoadPages returns every page saved for the segment, checksums checked.
 	LoadPages(ctx context.Context, segment string) (map[int][]byte, error)
@@ -46,6 +48,7 @@ func (m *MemStore) SavePages(_ context.Context, seg string, _ int, pages map[int
 		m.segs[seg] = sp
 	}
 	for p, img := range pages {
+		img = append([]byte(nil), img...)
 		sp[p] = savedPage{img: img, sum: crc32.Checksum(img, castagnoli)}
 	}
 	return nil
