@@ -93,6 +93,10 @@ func (e *goldenEnv) run(t *testing.T, d *datadriven.TestData) string {
 		}
 		e.flush()
 	case "deliver":
+		if d.HasArg("from") {
+			e.cmdDeliverFrom(t, d)
+			break
+		}
 		n := 1
 		if len(d.CmdArgs) > 0 {
 			d.ScanArgs(t, "n", &n)
@@ -122,6 +126,22 @@ func (e *goldenEnv) run(t *testing.T, d *datadriven.TestData) string {
 		t.Fatalf("unknown command %q", d.Cmd)
 	}
 	return e.out.String()
+}
+
+// cmdDeliverFrom delivers the first envelope from one host to another, out
+// of FIFO order (a delay of the others).
+func (e *goldenEnv) cmdDeliverFrom(t *testing.T, d *datadriven.TestData) {
+	var from, to string
+	d.ScanArgs(t, "from", &from)
+	d.ScanArgs(t, "to", &to)
+	for i, env := range e.net {
+		if env.From == from && env.To == to {
+			e.net = append(append([]Envelope{env}, e.net[:i]...), e.net[i+1:]...)
+			e.deliver()
+			return
+		}
+	}
+	t.Fatalf("no envelope %s → %s in flight", from, to)
 }
 
 func (e *goldenEnv) cmdUnit(t *testing.T, d *datadriven.TestData) {

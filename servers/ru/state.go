@@ -48,12 +48,12 @@ type doneRec struct {
 type State struct {
 	Name     string
 	Inc      uint64
-	Preds    idSet // RUs the current RU depends on (predecessors)
-	Succs    idSet // RUs that depend on the current RU (successors)
-	Modified bool  // the server state was updated in the current RU
-	Outcomes map[uint64]Outcome
-	Want     bool   // a checkpoint was requested and the RU has not ended yet
-	Seq      uint64 // attempts started by this unit as initiator
+	Preds    idSet           // RUs the current RU depends on (predecessors)
+	Succs    idSet           // RUs that depend on the current RU (successors)
+	Modified bool            // the server state was updated in the current RU
+	Aborted  map[uint64]bool // ended incarnations that aborted; every other ended one committed
+	Want     bool            // a checkpoint was requested and the RU has not ended yet
+	Seq      uint64          // attempts started by this unit as initiator
 
 	Phase    Phase
 	Act      Action // the action this unit joined (its own if it initiated)
@@ -83,7 +83,7 @@ type State struct {
 }
 
 func newState(name string) *State {
-	s := &State{Name: name, Preds: idSet{}, Succs: idSet{}, Outcomes: map[uint64]Outcome{},
+	s := &State{Name: name, Preds: idSet{}, Succs: idSet{}, Aborted: map[uint64]bool{},
 		AbortWait: map[ID]ID{}, Granter: map[uint64]ID{}, Done: map[uint64]doneRec{},
 		Calling: map[string]int{}}
 	s.resetAction()
@@ -104,7 +104,7 @@ func (s *State) resetAction() {
 // Clone deep-copies the state (maps; the slices inside are never mutated).
 func (s *State) Clone() *State {
 	c := *s
-	c.Preds, c.Succs, c.Outcomes = maps.Clone(s.Preds), maps.Clone(s.Succs), maps.Clone(s.Outcomes)
+	c.Preds, c.Succs, c.Aborted = maps.Clone(s.Preds), maps.Clone(s.Succs), maps.Clone(s.Aborted)
 	c.Children, c.Touched, c.Absorbed = maps.Clone(s.Children), maps.Clone(s.Touched), maps.Clone(s.Absorbed)
 	c.Settled, c.Grants, c.Auth = maps.Clone(s.Settled), maps.Clone(s.Grants), maps.Clone(s.Auth)
 	c.Granter, c.NewPreds, c.Done = maps.Clone(s.Granter), maps.Clone(s.NewPreds), maps.Clone(s.Done)
@@ -152,4 +152,12 @@ func (m *MemStore) Load(name string) (*State, error) {
 		return nil, ErrNoState
 	}
 	return s.Clone(), nil
+}
+
+// outcome returns how an ended incarnation (inc < Inc) ended.
+func (s *State) outcome(inc uint64) Outcome {
+	if s.Aborted[inc] {
+		return Aborted
+	}
+	return Committed
 }

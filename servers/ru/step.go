@@ -17,7 +17,7 @@ func (u *Unit) Step(m Msg) {
 		return
 	}
 	if m.To.Inc < u.s.Inc {
-		u.stepOld(m, u.s.Outcomes[m.To.Inc])
+		u.stepOld(m, u.s.outcome(m.To.Inc))
 		return
 	}
 	switch m.Kind {

@@ -295,7 +295,6 @@ func (u *Unit) decide(o Outcome) {
 func (u *Unit) commitRU() {
 	s := u.s
 	old := u.ID()
-	s.Outcomes[s.Inc] = Committed
 	u.event(Committed, old, s.Act)
 	u.newIncarnation()
 }
@@ -313,7 +312,7 @@ func (u *Unit) abortRU() {
 	s := u.s
 	u.dirty = true
 	old := u.ID()
-	s.Outcomes[s.Inc] = Aborted
+	s.Aborted[s.Inc] = true
 	for _, id := range s.Succs.list() {
 		s.AbortWait[id] = old
 		u.send(Msg{Kind: MsgAbort, From: old, To: id})

@@ -1,0 +1,119 @@
+package ru
+
+import "testing"
+
+// ckptRig is the paper's test configuration (§6.1): an application RU on
+// its own host and three segment RUs (data, stack, heap) served by one RVM
+// server host.
+type ckptRig struct {
+	hosts  map[string]*Host
+	net    []Envelope
+	envs   int // transport messages (envelopes)
+	msgs   int // protocol messages inside them
+	segs   []string
+	app    *Unit
+	hostOf map[string]string
+}
+
+func newCkptRig(batch bool) *ckptRig {
+	r := &ckptRig{hosts: map[string]*Host{}, segs: []string{"data", "stack", "heap"},
+		hostOf: map[string]string{"app": "app", "data": "rvm", "stack": "rvm", "heap": "rvm"}}
+	store := NewMemStore()
+	for _, h := range []string{"app", "rvm"} {
+		r.hosts[h] = NewHost(HostConfig{Name: h, Store: store, Batch: batch,
+			HostOf: func(u string) string { return r.hostOf[u] }})
+	}
+	r.app = r.hosts["app"].Add("app")
+	for _, s := range r.segs {
+		r.hosts["rvm"].Add(s)
+	}
+	return r
+}
+
+// touchSegments records the app's dependencies on its segments (the paper's
+// checkpoint always involves the three segment RUs).
+func (r *ckptRig) touchSegments() {
+	for _, s := range r.segs {
+		seg := r.hosts["rvm"].Unit(s)
+		r.app.AddPred(seg.ID())
+		seg.AddSucc(r.app.ID())
+		r.hosts["rvm"].Touch(s)
+	}
+	r.hosts["app"].Touch("app")
+}
+
+func (r *ckptRig) flush() {
+	for _, h := range []string{"app", "rvm"} {
+		envs, _ := r.hosts[h].Flush()
+		r.net = append(r.net, envs...)
+	}
+}
+
+// checkpoint runs one checkpoint to completion and reports whether it committed.
+func (r *ckptRig) checkpoint() bool {
+	inc := r.app.ID().Inc
+	r.app.Checkpoint()
+	r.hosts["app"].Touch("app")
+	r.flush()
+	for len(r.net) > 0 {
+		env := r.net[0]
+		r.net = r.net[1:]
+		r.envs++
+		r.msgs += len(env.Msgs)
+		r.hosts[env.To].Deliver(env)
+		r.flush()
+	}
+	return r.app.ID().Inc == inc+1
+}
+
+// BenchmarkCheckpoint4RU measures the pure protocol for the paper's 4-RU
+// configuration with nothing dirty: transport messages per checkpoint with
+// batching (§6.5; the paper had 15, target ≤ 5), the unbatched count measured
+// in the same run as the baseline, and the latency of the pure machine.
+// Reference: §6.1, §6.5.
+func BenchmarkCheckpoint4RU(b *testing.B) {
+	base := newCkptRig(false)
+	base.touchSegments()
+	if !base.checkpoint() {
+		b.Fatal("baseline checkpoint did not commit")
+	}
+	r := newCkptRig(true)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		r.touchSegments()
+		if !r.checkpoint() {
+			b.Fatal("checkpoint did not commit")
+		}
+	}
+	b.StopTimer()
+	perCkpt := float64(r.envs) / float64(b.N)
+	b.ReportMetric(perCkpt, "msgs/ckpt")
+	b.ReportMetric(float64(r.msgs)/float64(b.N), "protomsgs/ckpt")
+	b.ReportMetric(float64(base.envs), "msgs-unbatched/ckpt")
+	b.ReportMetric(float64(base.envs)/perCkpt, "x-unbatched")
+}
+
+// TestCheckpoint4RUMessageCount pins the counts the benchmark reports:
+// 15 transport messages without batching (the paper's figure), 5 with it.
+// Reference: §6.1, §6.5.
+func TestCheckpoint4RUMessageCount(t *testing.T) {
+	for _, c := range []struct {
+		batch bool
+		want  int
+	}{{false, 15}, {true, 5}} {
+		r := newCkptRig(c.batch)
+		r.touchSegments()
+		if !r.checkpoint() {
+			t.Fatalf("batch=%v: checkpoint did not commit", c.batch)
+		}
+		if r.envs != c.want {
+			t.Errorf("batch=%v: %d messages per checkpoint, want %d", c.batch, r.envs, c.want)
+		}
+		for _, s := range r.segs {
+			if got := r.hosts["rvm"].Unit(s).ID().Inc; got != 2 {
+				t.Errorf("segment %s at incarnation %d after the checkpoint, want 2", s, got)
+			}
+		}
+	}
+}
