@@ -1,0 +1,130 @@
+package rvm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"sort"
+	"sync"
+)
+
+// ErrCrashed is returned by a CrashStore that a failpoint crashed, until
+// Recover.
+var ErrCrashed = errors.New("rvm: page store crashed")
+
+// Failpoints of a CrashStore's SavePages, in the order they are reached.
+const (
+	FailBeforeSave   = "before-save"   // nothing staged yet
+	FailMidSave      = "mid-save"      // after each staged page
+	FailBeforeCommit = "before-commit" // every page staged, not yet visible
+	FailAfterCommit  = "after-commit"  // the checkpoint is durable; the caller sees an error
+)
+
+// CrashStore is a PageStore for crash tests: SavePages stages the pages one
+// by one and makes them visible in one step (the commit), and a failpoint
+// hook can crash it at any named point. A crash loses whatever was staged
+// and not committed; the store answers ErrCrashed until Recover.
+type CrashStore struct {
+	// Failpoint, when non-nil, is called at each failpoint with its name;
+	// returning true crashes the store there. nil in production.
+	Failpoint func(name string) bool
+
+	mu      sync.Mutex
+	segs    map[string]map[int]savedPage // guarded by mu: committed pages
+	crashed bool                         // guarded by mu
+}
+
+var _ PageStore = (*CrashStore)(nil)
+
+// NewCrashStore returns an empty store.
+func NewCrashStore() *CrashStore { return &CrashStore{segs: map[string]map[int]savedPage{}} }
+
+func (c *CrashStore) hit(name string) bool {
+	if c.Failpoint != nil && c.Failpoint(name) {
+		c.crashed = true
+		return true
+	}
+	return false
+}
+
+// SavePages implements PageStore.
+func (c *CrashStore) SavePages(_ context.Context, seg string, _ int, pages map[int][]byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.crashed || c.hit(FailBeforeSave) {
+		return ErrCrashed
+	}
+	staged := make(map[int]savedPage, len(pages))
+	order := make([]int, 0, len(pages))
+	for p := range pages {
+		order = append(order, p)
+	}
+	sort.Ints(order)
+	for _, p := range order {
+		img := append([]byte(nil), pages[p]...)
+		staged[p] = savedPage{img: img, sum: crc32.Checksum(img, castagnoli)}
+		if c.hit(FailMidSave) {
+			return ErrCrashed
+		}
+	}
+	if c.hit(FailBeforeCommit) {
+		return ErrCrashed
+	}
+	c.commit(seg, staged)
+	if c.hit(FailAfterCommit) {
+		return ErrCrashed
+	}
+	return nil
+}
+
+func (c *CrashStore) commit(seg string, staged map[int]savedPage) {
+	sp := c.segs[seg]
+	if sp == nil {
+		sp = map[int]savedPage{}
+		c.segs[seg] = sp
+	}
+	for p, s := range staged {
+		sp[p] = s
+	}
+}
+
+// Recover brings a crashed store back with its committed pages only.
+func (c *CrashStore) Recover() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.crashed = false
+}
+
+// LoadPages implements PageStore.
+func (c *CrashStore) LoadPages(_ context.Context, seg string) (map[int][]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.crashed {
+		return nil, ErrCrashed
+	}
+	sp, ok := c.segs[seg]
+	if !ok {
+		return nil, fmt.Errorf("segment %q: %w", seg, ErrNoImage)
+	}
+	out := make(map[int][]byte, len(sp))
+	for p, s := range sp {
+		if crc32.Checksum(s.img, castagnoli) != s.sum {
+			return nil, fmt.Errorf("segment %q page %d: %w", seg, p, ErrCorruptPage)
+		}
+		out[p] = append([]byte(nil), s.img...)
+	}
+	return out, nil
+}
+
+// Corrupt flips one bit of a committed page, as a bad disk or wire would
+// (tests).
+func (c *CrashStore) Corrupt(seg string, page int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.segs[seg][page]
+	if ok {
+		s.img[len(s.img)/2] ^= 0x10
+	}
+	return ok
+}

@@ -1,0 +1,137 @@
+package rvm
+
+import (
+	"bytes"
+	"context"
+	"math/rand"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+var failpoints = []string{FailBeforeSave, FailMidSave, FailBeforeCommit, FailAfterCommit}
+
+// crashAt arms store to crash at the n-th hit of failpoint name.
+func crashAt(store *CrashStore, name string, n int) {
+	store.Failpoint = func(fp string) bool {
+		if fp != name {
+			return false
+		}
+		n--
+		return n < 0
+	}
+}
+
+// A task writes, checkpoints, and the store crashes at random failpoints in
+// the middle of checkpoints. After each crash the task is restarted from
+// the store on a fresh segment: it must hold exactly the last committed
+// checkpoint (the in-flight one only if the crash came after its commit),
+// and go on from there. Reference: §4.1 (the pager's pages are saved as
+// part of an atomic action), §4.2.4 (crashes while committing).
+func TestCrashStoreRestoreIsLastCommittedCheckpoint(t *testing.T) {
+	rounds := 40
+	if os.Getenv("FTM_SOAK") != "" {
+		rounds = 2000
+	}
+	for _, m := range methods() {
+		t.Run(m.String(), func(t *testing.T) {
+			seed := rand.Int63()
+			t.Logf("seed %d (rerun: set seed in the test)", seed)
+			rng := rand.New(rand.NewSource(seed))
+			runCrashRounds(t, rng, m, rounds)
+		})
+	}
+}
+
+func runCrashRounds(t *testing.T, rng *rand.Rand, m Method, rounds int) {
+	ctx := context.Background()
+	const pages = 24
+	store := NewCrashStore()
+	seg := newSeg(t, m, pages)
+	committed := make([]byte, len(seg.Bytes())) // zero: nothing saved yet
+	for round := 0; round < rounds; round++ {
+		for i := rng.Intn(300); i > 0; i-- {
+			seg.Bytes()[rng.Intn(len(seg.Bytes()))] = byte(rng.Intn(256))
+		}
+		inflight := bytes.Clone(seg.Bytes())
+		fp := ""
+		if rng.Intn(3) == 0 {
+			fp = failpoints[rng.Intn(len(failpoints))]
+			crashAt(store, fp, rng.Intn(3))
+		}
+		_, err := seg.Checkpoint(ctx, store)
+		store.Failpoint = nil
+		if err == nil {
+			committed = inflight
+			continue
+		}
+		require.ErrorIs(t, err, ErrCrashed, "round %d at %s", round, fp)
+		if fp == FailAfterCommit {
+			committed = inflight
+		}
+		store.Recover()
+		if rng.Intn(2) == 0 { // only the store failed: the same task retries later
+			continue
+		}
+		seg = newSeg(t, m, pages) // the task restarts from the store
+		err = seg.Restore(ctx, store)
+		if err != nil {
+			require.ErrorIs(t, err, ErrNoImage)
+			require.Equal(t, make([]byte, len(committed)), committed, "no image only if nothing was committed")
+			continue
+		}
+		require.True(t, bytes.Equal(committed, seg.Bytes()), "round %d: crash at %s", round, fp)
+	}
+	_, err := seg.Checkpoint(ctx, store)
+	require.NoError(t, err)
+	final := newSeg(t, m, pages)
+	require.NoError(t, final.Restore(ctx, store))
+	require.True(t, bytes.Equal(seg.Bytes(), final.Bytes()), "a clean checkpoint after the crashes saves everything carried over")
+}
+
+// Each failpoint, one at a time: exactly which image survives.
+func TestCrashStoreEachFailpoint(t *testing.T) {
+	ctx := context.Background()
+	for _, fp := range failpoints {
+		t.Run(fp, func(t *testing.T) {
+			store := NewCrashStore()
+			seg := newSeg(t, Compare, 4)
+			seg.Bytes()[0], seg.Bytes()[2*ps] = 1, 1
+			_, err := seg.Checkpoint(ctx, store)
+			require.NoError(t, err)
+			old := bytes.Clone(seg.Bytes())
+			seg.Bytes()[ps], seg.Bytes()[2*ps], seg.Bytes()[3*ps] = 2, 2, 2
+			crashAt(store, fp, 1) // mid-save: after the second of three pages
+			if fp != FailMidSave {
+				crashAt(store, fp, 0)
+			}
+			_, err = seg.Checkpoint(ctx, store)
+			require.ErrorIs(t, err, ErrCrashed)
+			_, err = store.LoadPages(ctx, "data")
+			require.ErrorIs(t, err, ErrCrashed, "a crashed store answers nothing until it recovers")
+			store.Recover()
+			want := old
+			if fp == FailAfterCommit {
+				want = seg.Bytes()
+			}
+			after := newNamedSeg(t, "data", Compare, 4)
+			require.NoError(t, after.Restore(ctx, store))
+			require.Equal(t, want, after.Bytes())
+		})
+	}
+}
+
+func TestCrashStoreDetectsCorruptPage(t *testing.T) {
+	ctx := context.Background()
+	store := NewCrashStore()
+	seg := newSeg(t, Compare, 4)
+	seg.Bytes()[3*ps+5] = 9
+	_, err := seg.Checkpoint(ctx, store)
+	require.NoError(t, err)
+	require.False(t, store.Corrupt("data", 0), "page 0 was never saved")
+	require.True(t, store.Corrupt("data", 3))
+	after := newNamedSeg(t, "data", Compare, 4)
+	require.ErrorIs(t, after.Restore(ctx, store), ErrCorruptPage)
+	require.Equal(t, make([]byte, 4*ps), after.Bytes(), "a failed restore writes nothing")
+}
