@@ -84,18 +84,23 @@ func runNode(ctx context.Context, dir, name string) error {
 	defer lis.Close()
 	k := kernel.NewNode(kernel.Config{Name: name, Logger: log})
 	defer k.Shutdown()
+	stable, err := pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log})
+	if err != nil {
+		return err
+	}
+	defer stable.Close() // after n.Run has returned
 	n, err := pair.New(pair.Config{
 		Name: name, PartnerName: partner.Name, PartnerAddr: partner.Addr,
 		Heartbeat: heartbeat.Config{Period: hb},
 		Listener:  lis,
 		Dial:      dialLink(name, secret, log),
 		Logger:    log,
-		Hooks:     kernelHooks(k, log),
+		Hooks:     pair.ChainHooks(kernelHooks(k, log), stable.Hooks()),
 	})
 	if err != nil {
 		return err
 	}
-	stopControl, err := serveControl(filepath.Join(dir, name+".sock"), n, log)
+	stopControl, err := serveControl(filepath.Join(dir, name+".sock"), n, stable, log)
 	if err != nil {
 		return err
 	}
@@ -126,11 +131,14 @@ type nodeStatus struct {
 	pair.Status
 	PID     int    `json:"pid"`
 	Version string `json:"version"`
+	// STM: the banks this node holds (own, taken over, partner's backup)
+	// and its takeovers. A bank commits only while its backup is attached.
+	STM *pair.StableStatus `json:"stm,omitempty"`
 }
 
 // serveControl serves the node's control endpoint on a Unix socket that only
 // the pair's owner can reach (the directory is 0700, the socket 0600).
-func serveControl(path string, n *pair.Node, log *zap.Logger) (func(), error) {
+func serveControl(path string, n *pair.Node, stable *pair.Stable, log *zap.Logger) (func(), error) {
 	_ = os.Remove(path)
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -142,7 +150,8 @@ func serveControl(path string, n *pair.Node, log *zap.Logger) (func(), error) {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, nodeStatus{Status: n.Status(), PID: os.Getpid(), Version: version})
+		stm := stable.Status()
+		writeJSON(w, nodeStatus{Status: n.Status(), PID: os.Getpid(), Version: version, STM: &stm})
 	})
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {

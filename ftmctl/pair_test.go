@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/servers/pair"
 )
 
 // buildFtmctl compiles the real binary once per test run.
@@ -47,6 +50,44 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// banks returns node's STM banks by name as role/mirror-or-ready.
+func banks(rows []statusRow, node string) map[string]string {
+	out := map[string]string{}
+	for _, r := range rows {
+		if r.Node != node || r.Status == nil || r.Status.STM == nil {
+			continue
+		}
+		for _, b := range r.Status.STM.Banks {
+			state := b.Mirror
+			if b.Role == pair.RoleBackup {
+				state = map[bool]string{true: "ready", false: "copying"}[b.Ready]
+			}
+			out[b.Name] = b.Role + "/" + state
+		}
+	}
+	return out
+}
+
+func takeovers(rows []statusRow, node string) int {
+	for _, r := range rows {
+		if r.Node == node && r.Status != nil && r.Status.STM != nil {
+			return r.Status.STM.Takeovers
+		}
+	}
+	return -1
+}
+
+// dumpLogsOnFailure shows the nodes' logs of a failed test.
+func dumpLogsOnFailure(t *testing.T, dir string, nodes ...string) {
+	if !t.Failed() {
+		return
+	}
+	for _, n := range nodes {
+		b, _ := os.ReadFile(filepath.Join(dir, n+".log"))
+		t.Logf("--- %s.log:\n%s", n, b)
+	}
+}
+
 func linked(rows []statusRow, node string) bool {
 	for _, r := range rows {
 		if r.Node == node && r.Status != nil && r.Status.Linked {
@@ -68,14 +109,18 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir, "--allow-faults", "--nodes", "n1,n2")
 	require.NoError(t, err, out)
 	t.Cleanup(func() { _, _ = ftmctl(t, bin, "pair", "down", "--dir", dir, "--grace", "1s") })
+	t.Cleanup(func() { dumpLogsOnFailure(t, dir, "n1", "n2") })
 	require.Contains(t, out, "node n1")
-	eventually(t, "both nodes are linked", func() bool {
+	eventually(t, "both nodes are linked, each bank backed up by the partner", func() bool {
 		rows := statusRows(t, bin, dir)
-		return linked(rows, "n1") && linked(rows, "n2")
+		return linked(rows, "n1") && linked(rows, "n2") &&
+			fmt.Sprint(banks(rows, "n1")) == "map[n1:own/attached n2:backup/ready]" &&
+			fmt.Sprint(banks(rows, "n2")) == "map[n1:backup/ready n2:own/attached]"
 	})
 	table, err := ftmctl(t, bin, "status", "--dir", dir)
 	require.NoError(t, err)
 	require.Regexp(t, `n1\s+\d+\s+running\s+n2\s+up\s+0`, table)
+	require.Regexp(t, `0 objs, seq 0\s+yes \(attached\)\s+backup held\s+0\s+-`, table)
 
 	_, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
 	require.ErrorContains(t, err, "exit status 1", "a running pair is not started twice")
@@ -86,16 +131,23 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 		rows := statusRows(t, bin, dir)
 		return rows[0].Status != nil && !rows[0].Status.Linked && rows[0].Status.Epoch == 1 && !rows[1].Running
 	})
+	eventually(t, "n1 took n2's bank over", func() bool {
+		rows := statusRows(t, bin, dir)
+		return takeovers(rows, "n1") == 1 && fmt.Sprint(banks(rows, "n1")) == "map[n1:own/none n2:taken-over/none]"
+	})
 	log, err := os.ReadFile(filepath.Join(dir, "n1.log"))
 	require.NoError(t, err)
 	require.Contains(t, string(log), "partner lost")
+	require.Contains(t, string(log), "took over the partner's bank")
 
 	out, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
 	require.NoError(t, err, out)
 	require.Contains(t, out, "restarted")
-	eventually(t, "n2 rejoined", func() bool {
+	eventually(t, "n2 rejoined as the backup of both banks", func() bool {
 		rows := statusRows(t, bin, dir)
-		return linked(rows, "n1") && linked(rows, "n2")
+		return linked(rows, "n1") && linked(rows, "n2") &&
+			fmt.Sprint(banks(rows, "n1")) == "map[n1:own/attached n2:taken-over/attached]" &&
+			fmt.Sprint(banks(rows, "n2")) == "map[n1:backup/ready n2:backup/ready]"
 	})
 
 	out, err = ftmctl(t, bin, "pair", "down", "--dir", dir)

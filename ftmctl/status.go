@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ftm-in-go/ftm/servers/pair"
 )
 
 // statusRow is one node as `ftmctl status` reports it.
@@ -69,10 +71,10 @@ func printStatus(w io.Writer, output string, rows []statusRow) error {
 		return fmt.Errorf("unknown output format %q (want table or json)", output)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPID\tSTATE\tPARTNER\tLINK\tEPOCH\tLOST\tUPTIME")
+	fmt.Fprintln(tw, "NODE\tPID\tSTATE\tPARTNER\tLINK\tEPOCH\tLOST\tUPTIME\tOWN BANK\tBACKED UP\tPARTNER BANK\tTAKEOVERS\tLAST TAKEOVER")
 	for _, r := range rows {
 		if r.Status == nil {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\t-\t-\n", r.Node, r.PID, r.Error)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Node, r.PID, r.Error)
 			continue
 		}
 		s := r.Status
@@ -81,7 +83,46 @@ func printStatus(w io.Writer, output string, rows []statusRow) error {
 			link = "up"
 		}
 		up := time.Since(s.StartedAt).Round(time.Second)
-		fmt.Fprintf(tw, "%s\t%d\trunning\t%s\t%s\t%d\t%d\t%s\n", r.Node, r.PID, s.Partner, link, s.Epoch, s.LostCount, up)
+		c := stmColumns(s)
+		fmt.Fprintf(tw, "%s\t%d\trunning\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, r.PID, s.Partner, link, s.Epoch,
+			s.LostCount, up, c.own, c.backedUp, c.partner, c.takeovers, c.last)
 	}
 	return tw.Flush()
+}
+
+// stmCells are a node's STM columns in the status table.
+type stmCells struct{ own, backedUp, partner, takeovers, last string }
+
+// stmColumns summarizes the node's banks: its own (objects, last commit
+// sequence, whether the partner holds its backup: commits are refused
+// until it does), the partner's (held as backup or taken over), and its
+// takeovers.
+func stmColumns(s *nodeStatus) stmCells {
+	c := stmCells{own: "-", backedUp: "-", partner: "-", takeovers: "-", last: "-"}
+	if s.STM == nil {
+		return c
+	}
+	c.takeovers = fmt.Sprint(s.STM.Takeovers)
+	if t := s.STM.LastTakeover; t != nil {
+		c.last = fmt.Sprintf("%s (%s)", t.Total.Round(time.Microsecond), t.Bank)
+	}
+	for _, b := range s.STM.Banks {
+		switch {
+		case b.Name == s.Name && b.Role != pair.RoleBackup:
+			c.own = fmt.Sprintf("%d objs, seq %d", b.Objects, b.Seq)
+			c.backedUp = yesNo(b.Mirror == pair.MirrorAttached) + " (" + b.Mirror + ")"
+		case b.Name == s.Partner && b.Role == pair.RoleBackup:
+			c.partner = "backup held" + map[bool]string{true: "", false: " (copying)"}[b.Ready]
+		case b.Name == s.Partner:
+			c.partner = fmt.Sprintf("taken over: %d objs, seq %d, backup %s", b.Objects, b.Seq, b.Mirror)
+		}
+	}
+	return c
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -145,13 +145,17 @@ func (n *Node) connect(ctx context.Context) (link.Link, error) {
 		}
 		return l, nil
 	}
+	authFailures := 0
 	for attempt := 1; ; attempt++ {
 		l, err := n.cfg.Dial(ctx, n.cfg.PartnerAddr)
 		if err == nil {
 			return l, nil
 		}
-		if errors.Is(err, link.ErrAuth) {
-			return nil, fmt.Errorf("pair: partner %s refused us: %w", n.cfg.PartnerName, err)
+		// A partner dying during the handshake also looks like an
+		// authentication failure (kernel/link reports the reset as
+		// ErrAuth), so only repeated refusals are final.
+		if authFailures = authFailuresAfter(authFailures, err); authFailures >= maxAuthFailures {
+			return nil, fmt.Errorf("pair: partner %s refused us %d times: %w", n.cfg.PartnerName, authFailures, err)
 		}
 		if attempt == 1 || attempt%100 == 0 {
 			n.log.Info("partner not reachable yet", zap.String("addr", n.cfg.PartnerAddr), zap.Int("attempt", attempt), zap.Error(err))
@@ -162,6 +166,16 @@ func (n *Node) connect(ctx context.Context) (link.Link, error) {
 		case <-n.cfg.Clock.After(n.cfg.Redial):
 		}
 	}
+}
+
+// maxAuthFailures is how many consecutive authentication failures end Run.
+const maxAuthFailures = 5
+
+func authFailuresAfter(n int, err error) int {
+	if errors.Is(err, link.ErrAuth) {
+		return n + 1
+	}
+	return 0
 }
 
 // serve runs one link's life: joined hook, heartbeats, lost hook.

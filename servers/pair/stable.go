@@ -59,6 +59,23 @@ type heldBank struct {
 // Stable makes a pair member primary for its own STM bank and backup for
 // its partner's, over the pair link (paper §2.2, §3.3). Install its Hooks in
 // the pair Node's Config; call Close after Node.Run has returned.
+//
+// On each new link both sides send a hello listing the banks they hold as
+// primary (name, epoch, last commit sequence) and resolve them identically
+// (resolve): a bank claimed twice goes to the higher epoch and the other
+// copy is closed. Then each side serves a fresh stm.Backup for every bank
+// the partner keeps and attaches (Bank.Attach, full copy while commits go
+// on) a RemoteMirror for every bank it keeps. When the partner is declared
+// dead, every backup holding a complete copy takes over (Backup.Takeover,
+// in-doubt groups decided by StableConfig.Resolve) and the bank is held as
+// primary from then on; the next partner to link becomes its backup.
+//
+// Invariants: after a hello, each of the pair's two banks has exactly one
+// holder; a bank held as primary commits only while its mirror is attached
+// or copying; takeover starts only after the link's STM streams stopped.
+//
+// Lock order: Stable.mu before Bank.mu and Backup.mu (Stats, Ready); it is
+// never held across Attach, Takeover, Decide or link I/O.
 type Stable struct {
 	cfg StableConfig
 	log *zap.Logger
@@ -179,8 +196,11 @@ func (s *Stable) runSession(ctx context.Context, sess *session) error {
 	if err != nil {
 		return err
 	}
+	// Both sides resolve from the two hellos as sent, so they agree even
+	// if commits move our sequence numbers meanwhile.
+	mine := s.inventory()
 	hctx, cancel := context.WithTimeout(ctx, s.cfg.HelloTimeout)
-	theirs, err := exchangeHello(hctx, chans[link.ServiceSTM], s.inventory())
+	theirs, err := exchangeHello(hctx, chans[link.ServiceSTM], mine)
 	cancel()
 	if err != nil {
 		return err
@@ -188,7 +208,7 @@ func (s *Stable) runSession(ctx context.Context, sess *session) error {
 	if theirs.Node != s.cfg.PartnerName {
 		return fmt.Errorf("%w: hello from %q, partner is %q", ErrHello, theirs.Node, s.cfg.PartnerName)
 	}
-	p := resolve(s.cfg.Name, s.cfg.PartnerName, s.inventory().Banks, theirs.Banks)
+	p := resolve(s.cfg.Name, s.cfg.PartnerName, mine.Banks, theirs.Banks)
 	s.log.Info("STM banks resolved", zap.Strings("keep", p.keep), zap.Strings("drop", p.drop),
 		zap.Strings("backup", p.serve))
 	s.start(ctx, sess, p, chans)
