@@ -101,23 +101,17 @@ type TaskCheckpoint struct {
 }
 
 // CheckpointTask stops the task at its safe point (within timeout), saves
-// the dirty pages of each of its segments, and lets it go on.
+// the dirty pages of its segments (atomically with a BatchStore), and lets
+// it go on.
 func CheckpointTask(ctx context.Context, sp *SafePoint, timeout time.Duration, store PageStore, segs ...*Segment) (TaskCheckpoint, error) {
 	if err := sp.Stop(ctx, timeout); err != nil {
 		return TaskCheckpoint{}, err
 	}
 	start := time.Now()
 	defer sp.Resume()
-	var tc TaskCheckpoint
-	for _, s := range segs {
-		st, err := s.Checkpoint(ctx, store)
-		if err != nil {
-			return tc, err
-		}
-		tc.Segments++
-		tc.Pages += st.Pages
-		tc.Bytes += st.Bytes
+	st, err := Checkpoint(ctx, store, segs...)
+	if err != nil {
+		return TaskCheckpoint{}, err
 	}
-	tc.Stopped = time.Since(start)
-	return tc, nil
+	return TaskCheckpoint{Segments: len(segs), Pages: st.Pages, Bytes: st.Bytes, Stopped: time.Since(start)}, nil
 }

@@ -225,31 +225,85 @@ type CheckpointStats struct {
 // as one atomic save. The task must be stopped. On error nothing is lost:
 // the pages stay dirty for the next checkpoint.
 func (s *Segment) Checkpoint(ctx context.Context, store PageStore) (CheckpointStats, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	return Checkpoint(ctx, store, s)
+}
+
+// Checkpoint saves the dirty pages of several segments of one task. With a
+// BatchStore the save is atomic across the segments (a restore never mixes
+// two checkpoints); with a plain PageStore each segment is saved on its own.
+func Checkpoint(ctx context.Context, store PageStore, segs ...*Segment) (CheckpointStats, error) {
+	seen := make(map[*Segment]bool, len(segs))
+	for _, s := range segs {
+		if seen[s] {
+			return CheckpointStats{}, fmt.Errorf("%w: segment %q named twice in one checkpoint", ErrBadConfig, s.name)
+		}
+		seen[s] = true
+	}
+	for _, s := range segs {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
+	batch := make([]SegmentPages, 0, len(segs))
+	var st CheckpointStats
+	for _, s := range segs {
+		sp, err := s.collectLocked()
+		if err != nil {
+			return CheckpointStats{}, err
+		}
+		batch = append(batch, sp)
+		st.Pages += len(sp.Pages)
+		st.Bytes += len(sp.Pages) * s.pageSize
+	}
+	if err := saveBatch(ctx, store, batch); err != nil {
+		return CheckpointStats{}, err
+	}
+	for i, s := range segs {
+		s.savedLocked(batch[i].Pages)
+	}
+	return st, nil
+}
+
+func saveBatch(ctx context.Context, store PageStore, batch []SegmentPages) error {
+	if bs, ok := store.(BatchStore); ok {
+		if err := bs.SaveBatch(ctx, batch); err != nil {
+			return fmt.Errorf("rvm: checkpoint: %w", err)
+		}
+		return nil
+	}
+	for _, sp := range batch {
+		if err := store.SavePages(ctx, sp.Segment, sp.NPages, sp.Pages); err != nil {
+			return fmt.Errorf("rvm: checkpoint %q: %w", sp.Segment, err)
+		}
+	}
+	return nil
+}
+
+// collectLocked finds the dirty pages and hands them over as the live
+// memory of the stopped task: the store copies what it keeps, so each page
+// is copied once.
+func (s *Segment) collectLocked() (SegmentPages, error) {
 	if s.closed {
-		return CheckpointStats{}, ErrClosed
+		return SegmentPages{}, ErrClosed
 	}
 	set, err := s.dirtyLocked(true)
 	if err != nil {
-		return CheckpointStats{}, err
+		return SegmentPages{}, err
 	}
-	// The store is handed the live pages (the task is stopped); it copies
-	// what it keeps, so each page is copied once.
 	pages := make(map[int][]byte, len(set))
 	for p := range set {
 		pages[p] = s.mem[p*s.pageSize : (p+1)*s.pageSize : (p+1)*s.pageSize]
 	}
-	if err := store.SavePages(ctx, s.name, s.Pages(), pages); err != nil {
-		return CheckpointStats{}, fmt.Errorf("rvm: checkpoint %q: %w", s.name, err)
-	}
+	return SegmentPages{Segment: s.name, NPages: s.Pages(), Pages: pages}, nil
+}
+
+// savedLocked records that pages reached the store.
+func (s *Segment) savedLocked(pages map[int][]byte) {
 	for p, img := range pages {
 		if s.shadow != nil {
 			copy(s.shadow[p*s.pageSize:], img)
 		}
 		delete(s.carry, p)
 	}
-	return CheckpointStats{Pages: len(pages), Bytes: len(pages) * s.pageSize}, nil
 }
 
 // Restore fills the segment with its last checkpoint from store (pages never

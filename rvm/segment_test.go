@@ -9,6 +9,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/ftm-in-go/ftm/stm"
 )
 
 const ps = DefaultPageSize
@@ -207,4 +209,24 @@ func TestViewsAndErrors(t *testing.T) {
 	require.NoError(t, s.Close())
 	_, err = s.Dirty()
 	require.ErrorIs(t, err, ErrClosed)
+}
+
+func TestCheckpointSeveralSegmentsAtomically(t *testing.T) {
+	ctx := context.Background()
+	bank, backup := newMirroredBank(t)
+	a, b := newNamedSeg(t, "a", Compare, 2), newNamedSeg(t, "b", Compare, 2)
+	a.Bytes()[0], b.Bytes()[ps] = 1, 2
+	st, err := Checkpoint(ctx, NewSTMStore(bank), a, b)
+	require.NoError(t, err)
+	require.Equal(t, 2, st.Pages)
+	_, err = Checkpoint(ctx, NewSTMStore(bank), a, a)
+	require.ErrorIs(t, err, ErrBadConfig)
+	survivor, _, err := backup.Takeover(ctx, stm.Config{})
+	require.NoError(t, err)
+	pa, err := NewSTMStore(survivor).LoadPages(ctx, "a")
+	require.NoError(t, err)
+	pb, err := NewSTMStore(survivor).LoadPages(ctx, "b")
+	require.NoError(t, err)
+	require.Equal(t, byte(1), pa[0][0])
+	require.Equal(t, byte(2), pb[1][0])
 }

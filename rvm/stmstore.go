@@ -28,7 +28,7 @@ type STMStore struct {
 	bank *stm.Bank
 }
 
-var _ PageStore = (*STMStore)(nil)
+var _ BatchStore = (*STMStore)(nil)
 
 // NewSTMStore uses bank (which may already hold pages, e.g. after a takeover).
 func NewSTMStore(bank *stm.Bank) *STMStore { return &STMStore{bank: bank} }
@@ -63,27 +63,44 @@ func (s *STMStore) entry(tx *stm.Tx, seg string, npages int) (segEntry, bool, er
 	return e, true, segDir.Set(tx, dir)
 }
 
-// SavePages implements PageStore: one STM transaction for the whole save.
+// SavePages implements PageStore: one STM transaction.
 func (s *STMStore) SavePages(ctx context.Context, seg string, npages int, pages map[int][]byte) error {
-	if npages > maxSegPages {
-		return fmt.Errorf("rvm: segment %q has %d pages, at most %d fit in STM", seg, npages, maxSegPages)
+	return s.SaveBatch(ctx, []SegmentPages{{Segment: seg, NPages: npages, Pages: pages}})
+}
+
+// SaveBatch implements BatchStore: the pages of every segment in one STM
+// transaction, so a task's segments always come back from the same
+// checkpoint.
+func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
+	for _, sp := range batch {
+		if sp.NPages > maxSegPages {
+			return fmt.Errorf("rvm: segment %q has %d pages, at most %d fit in STM", sp.Segment, sp.NPages, maxSegPages)
+		}
 	}
 	return s.bank.Update(ctx, func(tx *stm.Tx) error {
-		e, _, err := s.entry(tx, seg, npages)
-		if err != nil {
-			return err
-		}
-		k := e.Index
-		for p, img := range pages {
-			obj := make([]byte, len(img)+4)
-			copy(obj, img)
-			binary.LittleEndian.PutUint32(obj[len(img):], crc32.Checksum(img, castagnoli))
-			if err := tx.Put(segBase(k)+stm.ID(p), obj); err != nil {
+		for _, sp := range batch {
+			if err := s.putPages(tx, sp); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+}
+
+func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
+	e, _, err := s.entry(tx, sp.Segment, sp.NPages)
+	if err != nil {
+		return err
+	}
+	for p, img := range sp.Pages {
+		obj := make([]byte, len(img)+4)
+		copy(obj, img)
+		binary.LittleEndian.PutUint32(obj[len(img):], crc32.Checksum(img, castagnoli))
+		if err := tx.Put(segBase(e.Index)+stm.ID(p), obj); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // LoadPages implements PageStore.

@@ -19,6 +19,19 @@ type PageStore interface {
 	LoadPages(ctx context.Context, segment string) (map[int][]byte, error)
 }
 
+// SegmentPages is one segment's share of a checkpoint.
+type SegmentPages struct {
+	Segment string
+	NPages  int
+	Pages   map[int][]byte // live page images; the store copies them
+}
+
+// BatchStore saves the pages of several segments atomically.
+type BatchStore interface {
+	PageStore
+	SaveBatch(ctx context.Context, batch []SegmentPages) error
+}
+
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // savedPage is a page image and its CRC-32C.
