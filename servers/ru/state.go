@@ -64,10 +64,10 @@ type State struct {
 	Failed   bool
 	Joining  Action // root waiting to be adopted by this smaller action
 	Children map[ID]child
-	Touched  actionSet // actions met through negative acks (merge needed)
-	Absorbed actionSet // actions merged into this subtree
-	Settled  actionSet // touched actions known to have committed
-	Grants   map[grantKey]bool
+	Touched  actionSet         // actions met through negative acks (merge needed)
+	Absorbed actionSet         // actions merged into this subtree
+	Settled  actionSet         // touched actions known to have committed
+	Grants   map[grantKey]bool // true: granted, Done awaited; false: returned
 	Auth     map[uint64]authState
 	NewPreds idSet // predecessors added after the phase-1 ack
 	PCWait   idSet // children whose precommit ack is awaited

@@ -206,7 +206,11 @@ func (u *Unit) onAuthRq(m Msg) {
 	switch {
 	case u.staleHop(m):
 	case s.Phase == Building && !u.acked():
-		s.Grants[grantKey{m.Origin, m.Call}] = true
+		key := grantKey{m.Origin, m.Call}
+		if outstanding, seen := s.Grants[key]; seen && !outstanding {
+			break // already returned: never granted twice
+		}
+		s.Grants[key] = true
 		u.send(Msg{Kind: MsgAuthReply, To: m.Origin, Action: m.Action, Call: m.Call, Reply: ReplyOK})
 	case s.Phase == Building:
 		u.forward(m)
@@ -217,8 +221,8 @@ func (u *Unit) onAuthRq(m Msg) {
 
 func (u *Unit) onAuthReply(m Msg) {
 	s := u.s
-	if m.Reply == ReplyOK && s.Auth[m.Call] != authAsked && s.Granter[m.Call] != m.From {
-		u.release(m) // a duplicate grant for a call no longer waiting
+	if m.Reply == ReplyOK && s.Auth[m.Call] != authAsked && !u.usesGrant(m.Call, m.From) {
+		u.release(m) // a second grant, or one for a call that stopped waiting
 		return
 	}
 	if s.Phase != Building || s.Act != m.Action || s.Auth[m.Call] != authAsked {
@@ -251,7 +255,7 @@ func (u *Unit) onDone(m Msg) {
 	s := u.s
 	key := grantKey{m.Origin, m.Call &^ releaseBit}
 	if s.Grants[key] {
-		delete(s.Grants, key)
+		s.Grants[key] = false // returned; kept so a late AuthRq is not granted again
 		if s.Phase == Building && !u.acked() {
 			for _, p := range m.Preds {
 				u.addChild(p)
@@ -327,6 +331,13 @@ func (u *Unit) onCondAbort(m Msg) {
 		u.onAbort(m)
 	}
 	u.send(Msg{Kind: MsgAbortAck, From: ID{Name: u.s.Name}, To: m.From})
+}
+
+// usesGrant reports that call runs, or ran, under granter's grant and
+// its Done is still to be acknowledged (then the Done returns the grant).
+func (u *Unit) usesGrant(call uint64, granter ID) bool {
+	d, done := u.s.Done[call]
+	return u.s.Granter[call] == granter || (done && d.To == granter)
 }
 
 // releaseBit marks the Done that returns an unused grant.

@@ -182,7 +182,12 @@ func (u *Unit) subtreeDone() bool {
 			return false
 		}
 	}
-	return u.Quiescent() && len(u.s.Grants) == 0
+	for _, outstanding := range u.s.Grants {
+		if outstanding {
+			return false
+		}
+	}
+	return u.Quiescent()
 }
 
 func (u *Unit) sendAck(ok bool) {
