@@ -35,7 +35,7 @@ type CrashStore struct {
 	crashed bool                         // guarded by mu
 }
 
-var _ PageStore = (*CrashStore)(nil)
+var _ BatchStore = (*CrashStore)(nil)
 
 // NewCrashStore returns an empty store.
 func NewCrashStore() *CrashStore { return &CrashStore{segs: map[string]map[int]savedPage{}} }
@@ -49,12 +49,39 @@ func (c *CrashStore) hit(name string) bool {
 }
 
 // SavePages implements PageStore.
-func (c *CrashStore) SavePages(_ context.Context, seg string, _ int, pages map[int][]byte) error {
+func (c *CrashStore) SavePages(ctx context.Context, seg string, npages int, pages map[int][]byte) error {
+	return c.SaveBatch(ctx, []SegmentPages{{Segment: seg, NPages: npages, Pages: pages}})
+}
+
+// SaveBatch implements BatchStore: every segment's pages are staged, then
+// made visible together.
+func (c *CrashStore) SaveBatch(_ context.Context, batch []SegmentPages) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.crashed || c.hit(FailBeforeSave) {
 		return ErrCrashed
 	}
+	staged := make([]map[int]savedPage, len(batch))
+	for i, sp := range batch {
+		var ok bool
+		if staged[i], ok = c.stage(sp.Pages); !ok {
+			return ErrCrashed
+		}
+	}
+	if c.hit(FailBeforeCommit) {
+		return ErrCrashed
+	}
+	for i, sp := range batch {
+		c.commit(sp.Segment, staged[i])
+	}
+	if c.hit(FailAfterCommit) {
+		return ErrCrashed
+	}
+	return nil
+}
+
+// stage copies pages in page order, with the mid-save failpoint after each.
+func (c *CrashStore) stage(pages map[int][]byte) (map[int]savedPage, bool) {
 	staged := make(map[int]savedPage, len(pages))
 	order := make([]int, 0, len(pages))
 	for p := range pages {
@@ -65,17 +92,10 @@ func (c *CrashStore) SavePages(_ context.Context, seg string, _ int, pages map[i
 		img := append([]byte(nil), pages[p]...)
 		staged[p] = savedPage{img: img, sum: crc32.Checksum(img, castagnoli)}
 		if c.hit(FailMidSave) {
-			return ErrCrashed
+			return nil, false
 		}
 	}
-	if c.hit(FailBeforeCommit) {
-		return ErrCrashed
-	}
-	c.commit(seg, staged)
-	if c.hit(FailAfterCommit) {
-		return ErrCrashed
-	}
-	return nil
+	return staged, true
 }
 
 func (c *CrashStore) commit(seg string, staged map[int]savedPage) {

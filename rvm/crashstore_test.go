@@ -135,3 +135,46 @@ func TestCrashStoreDetectsCorruptPage(t *testing.T) {
 	require.ErrorIs(t, after.Restore(ctx, store), ErrCorruptPage)
 	require.Equal(t, make([]byte, 4*ps), after.Bytes(), "a failed restore writes nothing")
 }
+
+// A task with three segments (data, heap, progress) is checkpointed as one
+// batch; a crash anywhere in the batch brings all three back from the same
+// checkpoint, never a mix. Reference: §4.1 (one atomic action per task
+// checkpoint).
+func TestCrashStoreTaskSegmentsComeBackFromOneCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	names := []string{"data", "heap", "progress"}
+	for _, fp := range failpoints {
+		t.Run(fp, func(t *testing.T) {
+			store := NewCrashStore()
+			segs := make([]*Segment, len(names))
+			for i, n := range names {
+				segs[i] = newNamedSeg(t, n, Compare, 3)
+			}
+			write := func(v byte) {
+				for _, s := range segs {
+					s.Bytes()[ps+7] = v
+				}
+			}
+			write(1)
+			_, err := Checkpoint(ctx, store, segs...)
+			require.NoError(t, err)
+			write(2)
+			crashAt(store, fp, 1) // mid-save: after the second segment's page
+			if fp != FailMidSave {
+				crashAt(store, fp, 0)
+			}
+			_, err = Checkpoint(ctx, store, segs...)
+			require.ErrorIs(t, err, ErrCrashed)
+			store.Recover()
+			want := byte(1)
+			if fp == FailAfterCommit {
+				want = 2
+			}
+			for _, n := range names {
+				after := newNamedSeg(t, n, Compare, 3)
+				require.NoError(t, after.Restore(ctx, store))
+				require.Equal(t, want, after.Bytes()[ps+7], "segment %s", n)
+			}
+		})
+	}
+}
