@@ -293,3 +293,62 @@ func TestStableConfigErrors(t *testing.T) {
 		require.True(t, errors.Is(err, ErrStableConfig), "%+v", c)
 	}
 }
+
+// Reference: §3.3 — beta crashes in the middle of a stream of concurrent
+// commits on both banks: alpha's takeover holds every commit beta reported
+// and at most the one in flight per writer (it reached the backup, its
+// reply did not come back); alpha's own bank holds exactly its reported
+// commits (the ones refused for want of a backup were aborted).
+func TestStableCrashDuringConcurrentCommits(t *testing.T) {
+	net := newMemNet()
+	a := startMember(t, net, "alpha", nil)
+	b := startMember(t, net, "beta", nil)
+	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
+	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
+
+	const writers = 3
+	type result struct {
+		bank string
+		id   stm.ID
+		last int // last value reported committed (0: none)
+	}
+	results := make(chan result, 2*writers)
+	started := make(chan struct{}, 2*writers)
+	write := func(bank *stm.Bank, name string, id stm.ID) {
+		last := 0
+		for v := 1; ; v++ {
+			err := bank.Update(context.Background(), func(tx *stm.Tx) error { return tx.Put(id, []byte(fmt.Sprint(v))) })
+			if err != nil {
+				break
+			}
+			if last = v; v == 10 {
+				started <- struct{}{}
+			}
+		}
+		results <- result{name, id, last}
+	}
+	for w := range writers {
+		go write(b.st.Own(), "beta", stm.ID(w+1))
+		go write(a.st.Own(), "alpha", stm.ID(w+1))
+	}
+	for range 2 * writers {
+		<-started
+	}
+	net.setRefuse(true)
+	b.crash()
+	waitFor(t, a, "taken over", func(st StableStatus) bool { return st.Takeovers == 1 })
+	var rs []result
+	for range 2 * writers {
+		rs = append(rs, <-results) // every writer has stopped
+	}
+	got := map[string]model{"alpha": dump(a.st.Own()), "beta": dump(a.st.Bank("beta"))}
+	for _, r := range rs {
+		v := string(got[r.bank][r.id])
+		ok := v == fmt.Sprint(r.last) || (r.bank == "beta" && v == fmt.Sprint(r.last+1))
+		require.True(t, ok, "bank %s object %d holds %q, last reported commit %d", r.bank, r.id, v, r.last)
+		delete(got[r.bank], r.id)
+	}
+	require.Empty(t, got["alpha"])
+	require.Empty(t, got["beta"])
+	a.crash()
+}
