@@ -1,0 +1,179 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/bits"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel/clock"
+	"github.com/ftm-in-go/ftm/rvm"
+)
+
+// Policy says when a task is checkpointed. Several may be combined; the
+// zero Policy checkpoints only when the task asks.
+type Policy struct {
+	// Every checkpoints at the first safe point after this much time.
+	Every time.Duration
+	// PowerOfTwo checkpoints when the work done (Progress) reaches a power
+	// of two, like the paper's prime computation (§6.2).
+	PowerOfTwo bool
+	// Percent checkpoints every Percent% of the total work (Progress).
+	Percent int
+}
+
+// Config describes a stable task.
+type Config struct {
+	Name   string
+	Store  rvm.PageStore // where checkpoints go; nil runs without fault tolerance
+	Policy Policy
+	Clock  clock.Clock
+	Logger *zap.Logger
+	// PageSize of the task's segments (default rvm.DefaultPageSize).
+	PageSize int
+}
+
+// Stats is what a run of the task did.
+type Stats struct {
+	Restored     bool          `json:"restored"`      // the task resumed from a checkpoint
+	Checkpoints  int           `json:"checkpoints"`   // checkpoints taken in this run
+	PagesSaved   int           `json:"pages_saved"`   // pages written to the store
+	BytesSaved   int64         `json:"bytes_saved"`   // their size
+	TimeStopped  time.Duration `json:"time_stopped"`  // time spent checkpointing
+	LastProgress int64         `json:"last_progress"` // work done at the last checkpoint
+}
+
+// Task is a running stable task. Its methods are for the task's own
+// goroutine.
+type Task struct {
+	cfg   Config
+	log   *zap.Logger
+	segs  []*rvm.Segment
+	stats Stats
+
+	done, total  int64
+	nextWork     int64 // work at which the next work-based checkpoint is due
+	nextDeadline time.Time
+}
+
+// ErrNoFaultTolerance is returned by Checkpoint for a task without a store.
+var ErrNoFaultTolerance = errors.New("task: no checkpoint store (fault tolerance is off)")
+
+// Run runs entry as the stable task cfg.Name until it returns. A task with
+// a store takes a last checkpoint when entry returns nil.
+func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Task) error) (Stats, error) {
+	if cfg.Clock == nil {
+		cfg.Clock = clock.Real{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	t := &Task{cfg: cfg, log: cfg.Logger.With(zap.String("task", cfg.Name))}
+	t.nextDeadline = cfg.Clock.Now().Add(cfg.Policy.Every)
+	defer t.close()
+	err := entry(ctx, t)
+	if err == nil && cfg.Store != nil {
+		err = t.Checkpoint(ctx)
+	}
+	return t.stats, err
+}
+
+func (t *Task) close() {
+	for _, s := range t.segs {
+		_ = s.Close()
+	}
+}
+
+// Segment maps the task's segment name of size bytes. When a checkpoint of
+// it exists it comes back as it was then, and Restored reports true.
+func (t *Task) Segment(ctx context.Context, name string, size int) (*rvm.Segment, error) {
+	s, err := rvm.NewSegment(name, size, rvm.Config{PageSize: t.cfg.PageSize, Logger: t.log})
+	if err != nil {
+		return nil, err
+	}
+	if t.cfg.Store != nil {
+		switch err := s.Restore(ctx, t.cfg.Store); {
+		case err == nil:
+			t.stats.Restored = true
+			t.log.Info("segment restored from its last checkpoint", zap.String("segment", name))
+		case errors.Is(err, rvm.ErrNoImage):
+		default:
+			_ = s.Close()
+			return nil, err
+		}
+	}
+	t.segs = append(t.segs, s)
+	return s, nil
+}
+
+// Restored reports whether the task resumed from a checkpoint.
+func (t *Task) Restored() bool { return t.stats.Restored }
+
+// Stats is what the task did so far in this run.
+func (t *Task) Stats() Stats { return t.stats }
+
+// Progress tells the policy how much of the work is done.
+func (t *Task) Progress(done, total int64) {
+	t.done, t.total = done, total
+	if t.nextWork == 0 {
+		t.nextWork = t.nextThreshold(t.stats.LastProgress)
+	}
+}
+
+// nextThreshold is the amount of work at which the next work-based
+// checkpoint falls, after done.
+func (t *Task) nextThreshold(done int64) int64 {
+	next := int64(0)
+	if t.cfg.Policy.PowerOfTwo {
+		next = int64(1) << bits.Len64(uint64(done))
+	}
+	if p := t.cfg.Policy.Percent; p > 0 && t.total > 0 {
+		step := max(t.total*int64(p)/100, 1)
+		pct := (done/step + 1) * step
+		if next == 0 || pct < next {
+			next = pct
+		}
+	}
+	return next
+}
+
+// Poll is a safe point: if the policy says a checkpoint is due, it is taken
+// now.
+func (t *Task) Poll(ctx context.Context) error {
+	if t.cfg.Store == nil || !t.due() {
+		return nil
+	}
+	return t.Checkpoint(ctx)
+}
+
+func (t *Task) due() bool {
+	if t.nextWork > 0 && t.done >= t.nextWork {
+		return true
+	}
+	return t.cfg.Policy.Every > 0 && !t.cfg.Clock.Now().Before(t.nextDeadline)
+}
+
+// Checkpoint saves the task's segments now.
+func (t *Task) Checkpoint(ctx context.Context) error {
+	if t.cfg.Store == nil {
+		return ErrNoFaultTolerance
+	}
+	start := t.cfg.Clock.Now()
+	st, err := rvm.Checkpoint(ctx, t.cfg.Store, t.segs...)
+	if err != nil {
+		return fmt.Errorf("task %s: checkpoint: %w", t.cfg.Name, err)
+	}
+	now := t.cfg.Clock.Now()
+	t.stats.Checkpoints++
+	t.stats.PagesSaved += st.Pages
+	t.stats.BytesSaved += int64(st.Bytes)
+	t.stats.TimeStopped += now.Sub(start)
+	t.stats.LastProgress = t.done
+	t.nextDeadline = now.Add(t.cfg.Policy.Every)
+	t.nextWork = t.nextThreshold(t.done)
+	t.log.Debug("checkpoint", zap.Int("pages", st.Pages), zap.Int64("progress", t.done), zap.Duration("took", now.Sub(start)))
+	return nil
+}
