@@ -139,6 +139,9 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(log), "partner lost")
 	require.Contains(t, string(log), "took over the partner's bank")
+	table, err = ftmctl(t, bin, "status", "--dir", dir)
+	require.NoError(t, err)
+	require.Contains(t, table, "note: n1 holds bank n1, n2 with no backup attached: its commits are refused")
 
 	out, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
 	require.NoError(t, err, out)
@@ -148,6 +151,22 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 		return linked(rows, "n1") && linked(rows, "n2") &&
 			fmt.Sprint(banks(rows, "n1")) == "map[n1:own/attached n2:taken-over/attached]" &&
 			fmt.Sprint(banks(rows, "n2")) == "map[n1:backup/ready n2:backup/ready]"
+	})
+
+	// A second failure after re-protection: n2 takes both banks over, and
+	// a restarted n1 protects them again.
+	out, err = ftmctl(t, bin, "crash", "n1", "--dir", dir)
+	require.NoError(t, err, out)
+	eventually(t, "n2 took both banks over", func() bool {
+		rows := statusRows(t, bin, dir)
+		return takeovers(rows, "n2") == 2 && fmt.Sprint(banks(rows, "n2")) == "map[n1:taken-over/none n2:own/none]"
+	})
+	out, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
+	require.NoError(t, err, out)
+	eventually(t, "n1 rejoined as the backup of both banks", func() bool {
+		rows := statusRows(t, bin, dir)
+		return fmt.Sprint(banks(rows, "n2")) == "map[n1:taken-over/attached n2:own/attached]" &&
+			fmt.Sprint(banks(rows, "n1")) == "map[n1:backup/ready n2:backup/ready]"
 	})
 
 	out, err = ftmctl(t, bin, "pair", "down", "--dir", dir)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -87,7 +88,30 @@ func printStatus(w io.Writer, output string, rows []statusRow) error {
 		fmt.Fprintf(tw, "%s\t%d\trunning\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, r.PID, s.Partner, link, s.Epoch,
 			s.LostCount, up, c.own, c.backedUp, c.partner, c.takeovers, c.last)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if refused := refusedBanks(r.Status); len(refused) > 0 {
+			fmt.Fprintf(w, "note: %s holds bank %s with no backup attached: its commits are refused (stm.ErrNoBackup) until the partner links\n",
+				r.Node, strings.Join(refused, ", "))
+		}
+	}
+	return nil
+}
+
+// refusedBanks lists the banks a node holds whose commits are refused.
+func refusedBanks(s *nodeStatus) []string {
+	if s == nil || s.STM == nil {
+		return nil
+	}
+	var out []string
+	for _, b := range s.STM.Banks {
+		if b.CommitsRefused {
+			out = append(out, b.Name)
+		}
+	}
+	return out
 }
 
 // stmCells are a node's STM columns in the status table.

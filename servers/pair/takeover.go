@@ -104,6 +104,10 @@ type BankStatus struct {
 	// MirrorLost. Commits are refused unless it is attached or copying.
 	Mirror      string    `json:"mirror,omitempty"`
 	MirrorSince time.Time `json:"mirror_since,omitzero"`
+	// CommitsRefused (primaries): no backup holds the bank, so stm refuses
+	// its commits (stm.ErrNoBackup) until the partner links: the paper's
+	// rule that a primary without a backup does not commit.
+	CommitsRefused bool `json:"commits_refused,omitempty"`
 	// Ready (backups): the backup holds a complete copy and can take over.
 	Ready bool `json:"ready,omitempty"`
 }
@@ -132,7 +136,8 @@ func (s *Stable) Status() StableStatus {
 			role = RoleTakenOver
 		}
 		st.Banks = append(st.Banks, BankStatus{Name: name, Role: role, Epoch: bs.Epoch, Objects: bs.Objects,
-			Seq: bs.Seq, Mirror: h.mirror, MirrorSince: h.since})
+			Seq: bs.Seq, Mirror: h.mirror, MirrorSince: h.since,
+			CommitsRefused: h.mirror != MirrorAttached && h.mirror != MirrorCopying})
 	}
 	for name, bk := range s.backups {
 		st.Banks = append(st.Banks, BankStatus{Name: name, Role: RoleBackup, Ready: bk.Ready()})
