@@ -1,7 +1,6 @@
 package rvm
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -54,12 +53,11 @@ type Segment struct {
 	method   Method
 	log      *zap.Logger
 
-	mu     sync.Mutex    // guards everything below (not the memory itself)
-	mem    []byte        // the mapping the task uses
-	shadow []byte        // Compare: the image of the last checkpoint
-	wt     *writeTracker // WriteTrack
-	carry  map[int]bool  // pages found dirty, not yet saved by a checkpoint
-	hints  map[int]bool  // pages the task said it wrote
+	mu     sync.Mutex   // guards everything below (not the memory itself)
+	mem    []byte       // the mapping the task uses
+	tr     Tracker      // finds the written pages
+	carry  map[int]bool // pages found dirty, not yet saved by a checkpoint
+	hints  map[int]bool // pages the task said it wrote
 	closed bool
 }
 
@@ -92,14 +90,14 @@ func (s *Segment) chooseTracker(m Method) {
 	if m != Compare {
 		wt, err := newWriteTracker(s.mem)
 		if err == nil {
-			s.wt, s.method = wt, WriteTrack
+			s.tr, s.method = &osTracker{wt: wt, pageSize: s.pageSize}, WriteTrack
 			s.log.Info("dirty pages tracked by the OS", zap.String("method", "userfaultfd async write-protect + PAGEMAP_SCAN"))
 			return
 		}
 		s.log.Info("OS write tracking unavailable; comparing with the last checkpoint", zap.Error(err))
 	}
 	s.method = Compare
-	s.shadow = make([]byte, len(s.mem))
+	s.tr = newCompareTracker(s.mem, s.pageSize)
 }
 
 // Name, PageSize, Pages and Method describe the segment.
@@ -164,32 +162,13 @@ func (s *Segment) dirtyLocked(take bool) (map[int]bool, error) {
 	for p := range s.hints {
 		set[p] = true
 	}
-	if s.wt != nil {
-		_, err := s.wt.scan(func(off, n int) {
-			for p := off / s.pageSize; p*s.pageSize < off+n; p++ {
-				set[p] = true
-			}
-		}, take)
-		if err != nil {
-			return nil, fmt.Errorf("rvm: scan written pages of %q: %w", s.name, err)
-		}
-	} else {
-		s.compare(set)
+	if err := s.tr.Written(set, take); err != nil {
+		return nil, fmt.Errorf("rvm: find written pages of %q: %w", s.name, err)
 	}
 	if take {
 		s.carry, s.hints = set, map[int]bool{}
 	}
 	return set, nil
-}
-
-// compare adds every page that differs from the shadow image.
-func (s *Segment) compare(set map[int]bool) {
-	ps := s.pageSize
-	for p, off := 0, 0; off < len(s.mem); p, off = p+1, off+ps {
-		if !set[p] && !bytes.Equal(s.mem[off:off+ps], s.shadow[off:off+ps]) {
-			set[p] = true
-		}
-	}
 }
 
 func sortedPages(set map[int]bool) []int {
@@ -209,9 +188,7 @@ func (s *Segment) Close() error {
 		return nil
 	}
 	s.closed = true
-	if s.wt != nil {
-		s.wt.close()
-	}
+	s.tr.Close()
 	return unix.Munmap(s.mem)
 }
 
@@ -299,9 +276,7 @@ func (s *Segment) collectLocked() (SegmentPages, error) {
 // savedLocked records that pages reached the store.
 func (s *Segment) savedLocked(pages map[int][]byte) {
 	for p, img := range pages {
-		if s.shadow != nil {
-			copy(s.shadow[p*s.pageSize:], img)
-		}
+		s.tr.Saved(p, img)
 		delete(s.carry, p)
 	}
 }
@@ -327,13 +302,8 @@ func (s *Segment) Restore(ctx context.Context, store PageStore) error {
 	for p, img := range pages {
 		copy(s.mem[p*s.pageSize:], img)
 	}
-	if s.shadow != nil {
-		copy(s.shadow, s.mem)
-	}
-	if s.wt != nil {
-		if _, err := s.wt.scan(nil, true); err != nil { // the restore itself is not a change
-			return err
-		}
+	if err := s.tr.Baseline(); err != nil { // the restore itself is not a change
+		return fmt.Errorf("rvm: restore %q: %w", s.name, err)
 	}
 	s.carry, s.hints = map[int]bool{}, map[int]bool{}
 	return nil

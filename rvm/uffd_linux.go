@@ -1,7 +1,6 @@
 package rvm
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"sync"
@@ -44,9 +43,6 @@ type pmScanArg struct {
 	CategoryInverted, CategoryMask, CategoryAnyofMask, ReturnMask uint64
 }
 type pageRegion struct{ Start, End, Categories uint64 }
-
-// ErrNoWriteTracking says the kernel cannot track writes for us.
-var ErrNoWriteTracking = errors.New("rvm: OS write tracking unavailable")
 
 var (
 	pagemapOnce sync.Once
