@@ -190,6 +190,7 @@ func (e *goldenEnv) cmdEnd(t *testing.T, name string) {
 		t.Fatalf("call %s is not being served", name)
 	}
 	su, cu := e.unit(c.server), e.unit(c.client)
+	cru := cu.ID()
 	deps := CallDeps(c.op, su.State().Modified)
 	if c.op == Update {
 		su.MarkModified()
@@ -204,7 +205,7 @@ func (e *goldenEnv) cmdEnd(t *testing.T, name string) {
 	}
 	e.printf("%s: %s %s %s returns: %s", name, c.client, c.op, c.server, depString(deps, c))
 	su.CallEnded(c.id)
-	cu.OutCallEnded(c.server)
+	cu.OutCallEnded(c.server, cru)
 	e.host(e.hostOf[c.server]).Touch(c.server)
 	e.host(e.hostOf[c.client]).Touch(c.client)
 	delete(e.calls, name)

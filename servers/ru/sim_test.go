@@ -56,6 +56,7 @@ type sim struct {
 	userSeq  map[string]int
 	inflight map[string]bool // user has a top-level call in progress
 	msgs     int
+	kinds    map[Kind]int // protocol messages delivered, by kind
 	trace    []string
 }
 
@@ -65,7 +66,7 @@ func newSim(seed uint64, cfg simConfig) *sim {
 	s := &sim{cfg: cfg, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 		hosts: map[string]*Host{}, hostOf: map[string]string{}, down: map[string]int{},
 		edges: map[[2]ID]bool{}, outcome: map[ID]Outcome{}, logs: map[string]*srvLog{},
-		userReq: map[string]string{}, userSeq: map[string]int{}, inflight: map[string]bool{}, crashOK: true}
+		kinds: map[Kind]int{}, userReq: map[string]string{}, userSeq: map[string]int{}, inflight: map[string]bool{}, crashOK: true}
 	store := NewMemStore()
 	for i := 0; i < cfg.Hosts; i++ {
 		h := fmt.Sprintf("h%d", i)
@@ -174,6 +175,7 @@ func (s *sim) deliverOne(faults bool) {
 		s.net = append(s.net, e)
 	}
 	for _, m := range e.Msgs {
+		s.kinds[m.Kind]++
 		s.trace = append(s.trace, "msg "+m.String())
 	}
 	s.hosts[e.To].Deliver(e)
@@ -276,7 +278,7 @@ func (s *sim) failCall(c *simCall) {
 
 func (s *sim) clientDone(c *simCall) {
 	if c.clientU == s.unit(c.client) {
-		c.clientU.OutCallEnded(c.server)
+		c.clientU.OutCallEnded(c.server, c.clientRU)
 		s.touch(c.client)
 	}
 	if c.outer != nil {
@@ -518,6 +520,7 @@ func TestSimRandomSchedules(t *testing.T) {
 		{Hosts: 4, Users: 4, Servers: 5, Steps: 400, Drop: 0.1, Dup: 0.1, Crash: 0.02, FailPoint: 0.005, Batch: true},
 	}
 	var commits, aborts int
+	kinds := map[Kind]int{}
 	for i := 0; i < n; i++ {
 		seed := base + uint64(i)
 		cfg := cfgs[int(seed)%len(cfgs)]
@@ -527,6 +530,9 @@ func TestSimRandomSchedules(t *testing.T) {
 				t.Log(strings.Join(s.trace, "\n"))
 			}
 			t.Fatalf("seed %d (rerun: FTM_SEED=%d go test -run TestSimRandomSchedules ./servers/ru): %v", seed, seed, err)
+		}
+		for k, c := range s.kinds {
+			kinds[k] += c
 		}
 		for _, o := range s.outcome {
 			if o == Committed {
@@ -539,5 +545,10 @@ func TestSimRandomSchedules(t *testing.T) {
 	if commits == 0 || aborts == 0 {
 		t.Fatalf("simulation exercised nothing: %d commits, %d aborts", commits, aborts)
 	}
-	t.Logf("%d schedules: %d RU commits, %d RU aborts", n, commits, aborts)
+	for _, k := range []Kind{MsgAuthRq, MsgDone, MsgMerge, MsgAddDep, MsgAdopted, MsgResolved, MsgAbort, MsgQuery} {
+		if kinds[k] == 0 && os.Getenv("FTM_SEED") == "" {
+			t.Errorf("no %s message in %d schedules: that path is not exercised", k, n)
+		}
+	}
+	t.Logf("%d schedules: %d RU commits, %d RU aborts; messages by kind: %v", n, commits, aborts, kinds)
 }

@@ -276,15 +276,19 @@ func (u *Unit) OutCallStarted(server string) {
 	u.s.Calling[server]++
 }
 
-// OutCallEnded: see OutCallStarted.
-func (u *Unit) OutCallEnded(server string) {
+// OutCallEnded: see OutCallStarted. ru is the RU that started the call: a
+// call of an ended incarnation no longer counts in Calling (its abort wave
+// was sent already).
+func (u *Unit) OutCallEnded(server string, ru ID) {
 	u.dirty = true
 	if u.openOu > 0 {
 		u.openOu--
 	}
-	if u.s.Calling[server] > 1 {
+	switch {
+	case ru != u.ID():
+	case u.s.Calling[server] > 1:
 		u.s.Calling[server]--
-	} else {
+	default:
 		delete(u.s.Calling, server)
 	}
 	u.tryComplete()
