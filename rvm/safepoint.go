@@ -7,6 +7,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/ftm-in-go/ftm/kernel/clock"
 )
 
 // ErrNoSafePoint is returned when a task did not reach a safe point in time.
@@ -16,6 +18,9 @@ var ErrNoSafePoint = errors.New("rvm: task did not reach a safe point")
 // Poll often (an atomic load when nobody wants it to stop); a checkpointer
 // calls Stop, does its work, and calls Resume.
 type SafePoint struct {
+	// Clock times Stop's timeout and the stop; nil means clock.Real.
+	Clock clock.Clock
+
 	want atomic.Bool
 
 	mu      sync.Mutex
@@ -53,21 +58,27 @@ func (sp *SafePoint) Stop(ctx context.Context, timeout time.Duration) error {
 	sp.parked, sp.resume = parked, make(chan struct{})
 	sp.want.Store(true)
 	sp.mu.Unlock()
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	expired := sp.clock().After(timeout)
 	select {
 	case <-parked:
 		sp.mu.Lock()
 		sp.stopped = true
 		sp.mu.Unlock()
 		return nil
-	case <-timer.C:
+	case <-expired:
 		sp.cancel(parked)
 		return fmt.Errorf("%w within %v", ErrNoSafePoint, timeout)
 	case <-ctx.Done():
 		sp.cancel(parked)
 		return ctx.Err()
 	}
+}
+
+func (sp *SafePoint) clock() clock.Clock {
+	if sp.Clock == nil {
+		return clock.Real{}
+	}
+	return sp.Clock
 }
 
 // cancel withdraws a Stop the task never answered (it may park just now: it
@@ -107,11 +118,11 @@ func CheckpointTask(ctx context.Context, sp *SafePoint, timeout time.Duration, s
 	if err := sp.Stop(ctx, timeout); err != nil {
 		return TaskCheckpoint{}, err
 	}
-	start := time.Now()
+	start := sp.clock().Now()
 	defer sp.Resume()
 	st, err := Checkpoint(ctx, store, segs...)
 	if err != nil {
 		return TaskCheckpoint{}, err
 	}
-	return TaskCheckpoint{Segments: len(segs), Pages: st.Pages, Bytes: st.Bytes, Stopped: time.Since(start)}, nil
+	return TaskCheckpoint{Segments: len(segs), Pages: st.Pages, Bytes: st.Bytes, Stopped: sp.clock().Now().Sub(start)}, nil
 }

@@ -2,10 +2,12 @@ package rvm
 
 import (
 	"context"
+	"runtime"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/ftm-in-go/ftm/kernel/clock"
 	"github.com/stretchr/testify/require"
 )
 
@@ -51,4 +53,25 @@ func TestTaskThatNeverPollsIsReported(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, sp.Stop(ctx, time.Second), context.Canceled)
 	sp.Resume() // harmless
+}
+
+// The timeout runs on the injected clock: nothing is reported until the
+// clock passes it, and then the stop is withdrawn.
+func TestSafePointTimeoutOnManualClock(t *testing.T) {
+	clk := clock.NewManual(time.Unix(0, 0))
+	sp := SafePoint{Clock: clk}
+	errc := make(chan error, 1)
+	go func() { errc <- sp.Stop(context.Background(), time.Minute) }()
+	for clk.Pending() == 0 {
+		runtime.Gosched()
+	}
+	clk.Advance(59 * time.Second)
+	select {
+	case err := <-errc:
+		t.Fatalf("Stop returned %v before its timeout", err)
+	default:
+	}
+	clk.Advance(time.Second)
+	require.ErrorIs(t, <-errc, ErrNoSafePoint)
+	sp.Poll() // the stop was withdrawn: returns at once
 }
