@@ -46,23 +46,36 @@ type MemStore struct {
 	segs map[string]map[int]savedPage
 }
 
-var _ PageStore = (*MemStore)(nil)
+var _ BatchStore = (*MemStore)(nil)
 
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore { return &MemStore{segs: map[string]map[int]savedPage{}} }
 
 // SavePages implements PageStore.
-func (m *MemStore) SavePages(_ context.Context, seg string, _ int, pages map[int][]byte) error {
+func (m *MemStore) SavePages(ctx context.Context, seg string, npages int, pages map[int][]byte) error {
+	return m.SaveBatch(ctx, []SegmentPages{{Segment: seg, NPages: npages, Pages: pages}})
+}
+
+// SaveBatch implements BatchStore: all segments under one lock. A page
+// saved before is overwritten in place (LoadPages hands out copies), so a
+// steady checkpoint allocates nothing per page.
+func (m *MemStore) SaveBatch(_ context.Context, batch []SegmentPages) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	sp := m.segs[seg]
-	if sp == nil {
-		sp = map[int]savedPage{}
-		m.segs[seg] = sp
-	}
-	for p, img := range pages {
-		img = append([]byte(nil), img...)
-		sp[p] = savedPage{img: img, sum: crc32.Checksum(img, castagnoli)}
+	for _, b := range batch {
+		sp := m.segs[b.Segment]
+		if sp == nil {
+			sp = map[int]savedPage{}
+			m.segs[b.Segment] = sp
+		}
+		for p, img := range b.Pages {
+			keep := sp[p].img
+			if len(keep) != len(img) {
+				keep = make([]byte, len(img))
+			}
+			copy(keep, img)
+			sp[p] = savedPage{img: keep, sum: crc32.Checksum(keep, castagnoli)}
+		}
 	}
 	return nil
 }
