@@ -1,0 +1,92 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers/task"
+)
+
+// failingStore fails its n-th save: the machine dies during that checkpoint.
+type failingStore struct {
+	rvm.BatchStore
+	n, saves int
+}
+
+var errDied = errors.New("node died during the checkpoint")
+
+func (f *failingStore) SaveBatch(ctx context.Context, b []rvm.SegmentPages) error {
+	f.saves++
+	if f.saves == f.n {
+		return errDied
+	}
+	return f.BatchStore.SaveBatch(ctx, b)
+}
+
+func compute(t *testing.T, store rvm.PageStore, n int) (uint32, task.Stats, error) {
+	t.Helper()
+	var nth uint32
+	st, err := task.Run(context.Background(), task.Config{Name: "primes", Store: store, Policy: task.Policy{PowerOfTwo: true}},
+		func(ctx context.Context, tk *task.Task) error {
+			var err error
+			nth, err = Compute(ctx, tk, n, true)
+			return err
+		})
+	return nth, st, err
+}
+
+func TestPrimesWithoutFaultTolerance(t *testing.T) {
+	nth, st, err := compute(t, nil, 10000)
+	require.NoError(t, err)
+	require.Equal(t, uint32(104729), nth)
+	require.Zero(t, st.Checkpoints)
+}
+
+// Reference: §6.2 — the computation dies during its fourth checkpoint, is
+// started again, resumes from the third, and prints the right prime.
+func TestPrimesResumeAfterDyingMidCheckpoint(t *testing.T) {
+	store := rvm.NewMemStore()
+	wrapped := &failingStore{BatchStore: memBatch{store}, n: 4}
+	_, st, err := compute(t, wrapped, 10000)
+	require.ErrorIs(t, err, errDied)
+	require.Equal(t, 3, st.Checkpoints)
+
+	nth, st, err := compute(t, store, 10000)
+	require.NoError(t, err)
+	require.True(t, st.Restored)
+	require.Equal(t, uint32(104729), nth)
+}
+
+func TestBothMethodsAgree(t *testing.T) {
+	for _, byPrimes := range []bool{true, false} {
+		st, err := task.Run(context.Background(), task.Config{Name: "p"}, func(ctx context.Context, tk *task.Task) error {
+			nth, err := Compute(ctx, tk, 2000, byPrimes)
+			require.Equal(t, uint32(17389), nth)
+			return err
+		})
+		require.NoError(t, err)
+		require.Zero(t, st.Checkpoints)
+	}
+}
+
+// memBatch makes a MemStore a BatchStore (segment by segment).
+type memBatch struct{ *rvm.MemStore }
+
+func (m memBatch) SaveBatch(ctx context.Context, b []rvm.SegmentPages) error {
+	for _, sp := range b {
+		if err := m.SavePages(ctx, sp.Segment, sp.NPages, sp.Pages); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func TestRunRejectsBadFlags(t *testing.T) {
+	require.ErrorContains(t, run(0, "pow2", 0, 1, false, true), "at least 1")
+	require.ErrorContains(t, run(10, "sometimes", 0, 1, false, true), "unknown -policy")
+	require.NoError(t, run(100, "percent", 0, 10, true, true))
+}
