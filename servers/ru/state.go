@@ -24,6 +24,12 @@ type child struct {
 	Adopted bool // a merged initiator (add_dependency), not a wave child
 }
 
+// AbortEdge is one edge of the abort wave: the aborted RU and a successor
+// (Inc 0: any RU of that process that depends on the aborted one).
+type AbortEdge struct {
+	From, To ID
+}
+
 type grantKey struct {
 	Origin ID
 	Call   uint64
@@ -78,13 +84,13 @@ type State struct {
 	Granter map[uint64]ID // calls served under authorization → granter
 	Done    map[uint64]doneRec
 
-	AbortWait map[ID]ID      // successor → aborted RU, until AbortAck
-	Calling   map[string]int // servers with an outgoing call in progress (write-ahead)
+	AbortWait map[AbortEdge]bool // abort messages sent, until AbortAck
+	Calling   map[string]int     // servers with an outgoing call in progress (write-ahead)
 }
 
 func newState(name string) *State {
 	s := &State{Name: name, Preds: idSet{}, Succs: idSet{}, Aborted: map[uint64]bool{},
-		AbortWait: map[ID]ID{}, Granter: map[uint64]ID{}, Done: map[uint64]doneRec{},
+		AbortWait: map[AbortEdge]bool{}, Granter: map[uint64]ID{}, Done: map[uint64]doneRec{},
 		Calling: map[string]int{}}
 	s.resetAction()
 	return s

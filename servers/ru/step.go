@@ -11,9 +11,7 @@ func (u *Unit) Step(m Msg) {
 		return
 	}
 	if m.Kind == MsgAbortAck { // the wave outlives the aborted incarnation
-		if u.s.AbortWait[m.From] == m.To {
-			delete(u.s.AbortWait, m.From)
-		}
+		delete(u.s.AbortWait, AbortEdge{From: m.To, To: m.From})
 		return
 	}
 	if m.To.Inc < u.s.Inc {

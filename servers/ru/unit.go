@@ -319,12 +319,12 @@ func (u *Unit) abortRU() {
 	old := u.ID()
 	s.Aborted[s.Inc] = true
 	for _, id := range s.Succs.list() {
-		s.AbortWait[id] = old
+		s.AbortWait[AbortEdge{old, id}] = true
 		u.send(Msg{Kind: MsgAbort, From: old, To: id})
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.Calling)) {
 		id := ID{Name: name} // incarnation 0: abort if it depends on old
-		s.AbortWait[id] = old
+		s.AbortWait[AbortEdge{old, id}] = true
 		u.send(Msg{Kind: MsgAbort, From: old, To: id})
 	}
 	s.Calling = map[string]int{}

@@ -190,17 +190,23 @@ func (u *Unit) Tick() {
 }
 
 func (u *Unit) resendAborts() {
-	for _, to := range sortedKeys(u.s.AbortWait) {
-		u.send(Msg{Kind: MsgAbort, From: u.s.AbortWait[to], To: to})
+	for _, e := range sortedEdges(u.s.AbortWait) {
+		u.send(Msg{Kind: MsgAbort, From: e.From, To: e.To})
 	}
 }
 
-func sortedKeys(m map[ID]ID) []ID {
-	s := idSet{}
-	for k := range m {
-		s[k] = true
+func sortedEdges(m map[AbortEdge]bool) []AbortEdge {
+	out := make([]AbortEdge, 0, len(m))
+	for e := range m {
+		out = append(out, e)
 	}
-	return s.list()
+	slices.SortFunc(out, func(a, b AbortEdge) int {
+		if a.From != b.From {
+			return map[bool]int{true: -1, false: 1}[a.From.Less(b.From)]
+		}
+		return map[bool]int{true: -1, false: 1}[a.To.Less(b.To)]
+	})
+	return out
 }
 
 func (u *Unit) resendBuilding() {
