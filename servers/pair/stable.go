@@ -51,9 +51,10 @@ const (
 
 // heldBank is a bank this node holds as primary.
 type heldBank struct {
-	bank   *stm.Bank
-	mirror string // Mirror* state
-	since  time.Time
+	bank     *stm.Bank
+	mirror   string // Mirror* state
+	since    time.Time
+	attaches int // successful attaches of a partner's backup
 }
 
 // Stable makes a pair member primary for its own STM bank and backup for
@@ -83,6 +84,7 @@ type Stable struct {
 	mu        sync.Mutex             // guards the fields below (before any Bank's lock)
 	banks     map[string]*heldBank   // banks held as primary, by name
 	backups   map[string]*stm.Backup // partner banks backed up on the current link
+	fallback  map[string]*stm.Backup // the last complete copy while a re-attach copies anew
 	sess      *session               // the current link's session, nil when unlinked
 	takeovers int                    // takeovers completed
 	last      *TakeoverTiming        // the latest takeover
@@ -116,7 +118,7 @@ func NewStable(cfg StableConfig) (*Stable, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	s := &Stable{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Name)),
-		banks: map[string]*heldBank{}, backups: map[string]*stm.Backup{}}
+		banks: map[string]*heldBank{}, backups: map[string]*stm.Backup{}, fallback: map[string]*stm.Backup{}}
 	s.banks[cfg.Name] = &heldBank{bank: stm.NewBank(s.bankConfig(cfg.Name)), mirror: MirrorNone, since: cfg.Clock.Now()}
 	return s, nil
 }
@@ -254,7 +256,7 @@ func (s *Stable) start(ctx context.Context, sess *session, p plan, chans map[lin
 		used[s.service(name)] = true
 		bk := s.newBackup(name)
 		sess.wg.Add(1)
-		go func() { defer sess.wg.Done(); s.serveBackup(ctx, name, ch, bk) }()
+		go func() { defer sess.wg.Done(); s.serveBackup(ctx, sess, name, ch, bk) }()
 	}
 	for _, name := range p.keep {
 		ch := chans[s.service(name)]
@@ -302,37 +304,6 @@ func (s *Stable) newBackup(name string) *stm.Backup {
 	return bk
 }
 
-func (s *Stable) serveBackup(ctx context.Context, name string, ch link.Link, bk *stm.Backup) {
-	err := stm.ServeBackup(ctx, ch, bk)
-	s.log.Info("backup stream ended", zap.String("bank", name), zap.Bool("ready", bk.Ready()), zap.Error(err))
-}
-
-// attach gives our bank the partner's backup (a full copy streams while
-// commits go on), then watches the mirror channel.
-func (s *Stable) attach(ctx context.Context, sess *session, name string, ch link.Link) {
-	b := s.Bank(name)
-	if b == nil {
-		_ = ch.Close()
-		return
-	}
-	start := s.cfg.Clock.Now()
-	s.setMirror(sess, name, MirrorCopying)
-	if err := b.Attach(ctx, stm.NewRemoteMirror(ch, s.remoteConfig(name))); err != nil {
-		s.setMirror(sess, name, MirrorLost)
-		s.log.Warn("cannot attach the partner's backup", zap.String("bank", name), zap.Error(err))
-		return
-	}
-	st := b.Stats()
-	s.setMirror(sess, name, MirrorAttached)
-	s.log.Info("bank protected: partner holds its backup", zap.String("bank", name),
-		zap.Int("objects", st.Objects), zap.Uint64("seq", st.Seq), zap.Duration("copy", s.cfg.Clock.Now().Sub(start)))
-	select {
-	case <-ch.Done():
-		s.setMirror(sess, name, MirrorLost)
-	case <-ctx.Done():
-	}
-}
-
 func (s *Stable) remoteConfig(name string) stm.RemoteConfig {
 	c := s.cfg.Remote
 	if c.Logger == nil {
@@ -347,6 +318,9 @@ func (s *Stable) setMirror(sess *session, name, state string) {
 	defer s.mu.Unlock()
 	if h := s.banks[name]; h != nil && s.sess == sess && h.mirror != state {
 		h.mirror, h.since = state, s.cfg.Clock.Now()
+		if state == MirrorAttached {
+			h.attaches++
+		}
 	}
 }
 
@@ -366,8 +340,8 @@ func (s *Stable) lost(ctx context.Context, d *heartbeat.Death, _ uint64) {
 	for _, h := range s.banks {
 		h.mirror, h.since = MirrorNone, now
 	}
-	backups := s.backups
-	s.backups = map[string]*stm.Backup{}
+	backups, fallback := s.backups, s.fallback
+	s.backups, s.fallback = map[string]*stm.Backup{}, map[string]*stm.Backup{}
 	s.mu.Unlock()
 	names := make([]string, 0, len(backups))
 	for name := range backups {
@@ -375,6 +349,17 @@ func (s *Stable) lost(ctx context.Context, d *heartbeat.Death, _ uint64) {
 	}
 	sort.Strings(names)
 	for _, name := range names {
-		s.takeover(ctx, d, name, backups[name])
+		s.takeover(ctx, d, name, s.bestCopy(name, backups[name], fallback[name]))
 	}
+}
+
+// bestCopy is the backup to take over: the current one, or, if a
+// re-attach was still copying into it, the previous complete copy (it
+// lacks only commits made during that copy).
+func (s *Stable) bestCopy(name string, cur, prev *stm.Backup) *stm.Backup {
+	if cur.Ready() || prev == nil || !prev.Ready() {
+		return cur
+	}
+	s.log.Warn("the partner's new backup copy is incomplete; taking over the previous complete copy", zap.String("bank", name))
+	return prev
 }

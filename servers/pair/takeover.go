@@ -108,6 +108,9 @@ type BankStatus struct {
 	// its commits (stm.ErrNoBackup) until the partner links: the paper's
 	// rule that a primary without a backup does not commit.
 	CommitsRefused bool `json:"commits_refused,omitempty"`
+	// Attaches counts the partner backups attached to this bank while this
+	// node held it (relinks and re-attaches after a mirror closed).
+	Attaches int `json:"attaches,omitempty"`
 	// Ready (backups): the backup holds a complete copy and can take over.
 	Ready bool `json:"ready,omitempty"`
 }
@@ -137,7 +140,7 @@ func (s *Stable) Status() StableStatus {
 		}
 		st.Banks = append(st.Banks, BankStatus{Name: name, Role: role, Epoch: bs.Epoch, Objects: bs.Objects,
 			Seq: bs.Seq, Mirror: h.mirror, MirrorSince: h.since,
-			CommitsRefused: h.mirror != MirrorAttached && h.mirror != MirrorCopying})
+			CommitsRefused: h.mirror != MirrorAttached && h.mirror != MirrorCopying, Attaches: h.attaches})
 	}
 	for name, bk := range s.backups {
 		st.Banks = append(st.Banks, BankStatus{Name: name, Role: RoleBackup, Ready: bk.Ready()})

@@ -1,0 +1,147 @@
+package pair
+
+import (
+	"context"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// A bank's mirror channel can close while the pair link lives: stm's
+// RemoteMirror closes it when a commit's context ends while it waits for
+// the backup, and the bank then refuses commits until a backup is attached
+// again. So both sides restart mirroring on that service: the primary
+// reopens its channel and attaches again (after a pause, with a timeout,
+// since frames sent while the partner's channel was closed are dropped);
+// the backup side, whose ServeBackup refuses the new mirror's restarted
+// sequence numbers (stm.ErrCorrupt) and returns, reopens at once and
+// serves a fresh backup bank, keeping the last complete copy as a fallback
+// until the new one is complete.
+
+// reattachPause is the primary's first pause before attaching again; it
+// grows with consecutive failures up to reattachMaxPause.
+const (
+	reattachPause    = 20 * time.Millisecond
+	reattachMaxPause = time.Second
+)
+
+// serveBackup serves the partner's mirror of bank name until the link ends,
+// serving a fresh backup each time the partner restarts its mirror.
+func (s *Stable) serveBackup(ctx context.Context, sess *session, name string, ch link.Link, bk *stm.Backup) {
+	for {
+		err := stm.ServeBackup(ctx, ch, bk)
+		s.log.Info("backup stream ended", zap.String("bank", name), zap.Bool("ready", bk.Ready()), zap.Error(err))
+		var ok bool
+		if ch, ok = s.reopen(ctx, sess, name, ch, 0); !ok {
+			return
+		}
+		bk = s.renewBackup(name, bk)
+		s.log.Info("serving a fresh backup for the partner's restarted mirror", zap.String("bank", name))
+	}
+}
+
+// renewBackup replaces the backup of bank name, keeping the old one as the
+// fallback if it is complete.
+func (s *Stable) renewBackup(name string, old *stm.Backup) *stm.Backup {
+	bk := s.newBackup(name)
+	if old.Ready() {
+		s.mu.Lock()
+		s.fallback[name] = old
+		s.mu.Unlock()
+	}
+	return bk
+}
+
+// attach keeps the partner's backup attached to our bank name for as long
+// as the link lives.
+func (s *Stable) attach(ctx context.Context, sess *session, name string, ch link.Link) {
+	fails := 0
+	for attempt := 1; ; attempt++ {
+		if s.Bank(name) == nil { // closed
+			_ = ch.Close()
+			return
+		}
+		if s.attachOnce(ctx, sess, name, ch, attempt) {
+			fails = 0
+		} else {
+			fails++
+		}
+		pause := min(reattachPause*time.Duration(max(fails, 1)), reattachMaxPause)
+		var ok bool
+		if ch, ok = s.reopen(ctx, sess, name, ch, pause); !ok {
+			return
+		}
+	}
+}
+
+// attachOnce attaches the partner's backup over ch and waits until the
+// mirror channel ends; it reports whether the attach succeeded.
+func (s *Stable) attachOnce(ctx context.Context, sess *session, name string, ch link.Link, attempt int) bool {
+	b := s.Bank(name)
+	if b == nil {
+		return false
+	}
+	actx, cancel := ctx, context.CancelFunc(func() {})
+	if attempt > 1 { // the partner may have dropped our first frames
+		actx, cancel = context.WithTimeout(ctx, s.cfg.HelloTimeout)
+	}
+	start := s.cfg.Clock.Now()
+	s.setMirror(sess, name, MirrorCopying)
+	err := b.Attach(actx, stm.NewRemoteMirror(ch, s.remoteConfig(name)))
+	cancel()
+	if err != nil {
+		s.setMirror(sess, name, MirrorLost)
+		s.log.Warn("cannot attach the partner's backup", zap.String("bank", name), zap.Int("attempt", attempt), zap.Error(err))
+		return false
+	}
+	st := b.Stats()
+	s.setMirror(sess, name, MirrorAttached)
+	s.log.Info("bank protected: partner holds its backup", zap.String("bank", name), zap.Int("attempt", attempt),
+		zap.Int("objects", st.Objects), zap.Uint64("seq", st.Seq), zap.Duration("copy", s.cfg.Clock.Now().Sub(start)))
+	select {
+	case <-ch.Done():
+		s.setMirror(sess, name, MirrorLost)
+		if !s.linkEnded(ctx, sess) {
+			s.log.Warn("mirror closed while the partner is linked (a commit's context ended?); attaching again", zap.String("bank", name))
+		}
+	case <-ctx.Done():
+	}
+	return true
+}
+
+// reopen closes ch and, unless the link or ctx ended, opens bank name's
+// service again after pause.
+func (s *Stable) reopen(ctx context.Context, sess *session, name string, ch link.Link, pause time.Duration) (link.Link, bool) {
+	_ = ch.Close() // before reopening: closing a channel unregisters its service
+	if pause > 0 {
+		select {
+		case <-ctx.Done():
+		case <-sess.mux.Link().Done():
+		case <-s.cfg.Clock.After(pause):
+		}
+	}
+	if s.linkEnded(ctx, sess) {
+		return nil, false
+	}
+	nc, err := sess.mux.Channel(s.service(name))
+	if err != nil {
+		s.log.Error("cannot reopen the STM service", zap.String("bank", name), zap.Error(err))
+		return nil, false
+	}
+	return stmLink{nc}, true
+}
+
+// linkEnded reports whether the session's link or ctx has ended.
+func (s *Stable) linkEnded(ctx context.Context, sess *session) bool {
+	select {
+	case <-ctx.Done():
+		return true
+	case <-sess.mux.Link().Done():
+		return true
+	default:
+		return false
+	}
+}
