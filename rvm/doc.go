@@ -5,28 +5,53 @@
 //
 // A Segment is page-granular memory (8 KiB pages by default, like the
 // paper) mapped outside the Go heap with mmap, which the task reads and
-// writes as a plain []byte or through typed views. Finding the pages to save
-// needs no annotation of writes. Two trackers exist:
+// writes as a plain []byte or through typed views (Uint32s, View[T] for a
+// pointer-free struct). A segment is named; a restore fills the segment of
+// the same name at the same offsets.
+//
+// Finding the pages to save needs no annotation of writes. A Tracker does
+// it; two exist, chosen per segment at creation with a log line saying which
+// runs and why (Config.Method: Auto, Compare, WriteTrack):
 //
 //   - Compare: each page is compared with the image saved at the last
 //     checkpoint (bytes.Equal, vectorised), at memory bandwidth. A write that
-//     restores a page's old bytes leaves it clean.
+//     restores a page's old bytes leaves it clean. Costs a shadow copy of
+//     the segment.
 //   - WriteTrack: the kernel tracks writes: userfaultfd write-protection in
-//     asynchronous mode (UFFD_FEATURE_WP_ASYNC) and the PAGEMAP_SCAN ioctl,
-//     which reports written pages and write-protects them again in one call.
-//     A write that restores old bytes still counts as dirty. Chosen when the
-//     kernel offers it (Linux 6.7+, root or vm.unprivileged_userfaultfd),
-//     with a log line saying which tracker runs and why.
+//     asynchronous mode (UFFD_FEATURE_WP_ASYNC: a write unprotects the page
+//     in the kernel, no handler thread) and the PAGEMAP_SCAN ioctl on
+//     /proc/self/pagemap, which reports written pages and write-protects them
+//     again in one call. A write that restores old bytes still counts as
+//     dirty. Linux 6.7+, root or vm.unprivileged_userfaultfd; elsewhere Auto
+//     falls back to Compare.
 //
-// An optional Hint(off, n) tells the segment a range was written; it makes
-// nothing cheaper for WriteTrack and is never needed for correctness.
+// An optional Hint(off, n) says a range was written; Compare then saves
+// those pages without comparing them. It is never needed for correctness.
+//
+// Checkpoint(ctx, store, segs...) saves a task's dirty pages; with a
+// BatchStore (MemStore, CrashStore, STMStore) all its segments are saved as
+// one atomic batch, so a restore never mixes two checkpoints. STMStore keeps
+// each page as an STM object (image + CRC-32C) and a checkpoint is one STM
+// transaction, mirrored to the backup bank. CrashStore has named failpoints
+// for crash tests. A task is stopped for a checkpoint at a SafePoint: Poll is
+// an atomic load when nobody waits; Stop reports ErrNoSafePoint when the task
+// does not poll within the timeout (on the injected kernel/clock Clock).
 //
 // Invariants: after Checkpoint returns nil, the store holds, for every page,
-// exactly the bytes the segment held when the checkpoint began; a page
-// reported dirty stays dirty (carried over) until a checkpoint saved it;
-// Restore fills the segment from the store or fails with an error, never
-// with a partial image; a corrupt saved page is detected by its checksum.
+// exactly the bytes the segment held when the checkpoint began; a page found
+// dirty stays dirty (carried over) until a checkpoint saved it, so a failed
+// save loses nothing; Restore fills the segment from the store or fails with
+// an error and leaves the segment untouched, never a partial image; a
+// corrupt saved page is detected by its checksum (ErrCorruptPage).
+//
+// Concurrency: the task writes segment memory without locks; checkpoint,
+// restore and Dirty must run while the task is stopped (at a safe point, or
+// not yet started). Segment.mu guards the tracker and the dirty sets.
+// Lock order: SafePoint.mu is never held while a Segment.mu is taken;
+// Checkpoint takes the Segment.mu of its segments in argument order, then
+// the store's own lock (MemStore.mu, CrashStore.mu) or STM's.
 //
 // A goroutine's stack is not captured: a task is re-entered from its entry
-// function after a restore and finds its progress in its segments.
+// function after a restore and finds its progress in its segments (see
+// README.md).
 package rvm
