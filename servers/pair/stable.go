@@ -22,6 +22,7 @@ type StableConfig struct {
 	PartnerName string // the partner node; its bank has this name
 	// HelloTimeout bounds the bank inventory exchange at the start of a
 	// link (default 5s); a partner that does not answer in time is dropped.
+	// It also bounds each re-attach of a mirror closed while linked.
 	HelloTimeout time.Duration
 	// Resolve decides a group found in doubt (phase 2) by a takeover, for
 	// the layer that initiated it (paper §3.3: the survivor waits for the

@@ -28,11 +28,23 @@ type member struct {
 	done   chan struct{}
 }
 
-func startMember(t *testing.T, net *memNet, name string, resolve func(context.Context, string, stm.GroupID) bool) *member {
+// testNet hands out the partner links: memNet, or scriptNet with faults.
+type testNet interface {
+	Listener
+	dial(ctx context.Context, addr string) (link.Link, error)
+}
+
+func startMember(t *testing.T, net testNet, name string, resolve func(context.Context, string, stm.GroupID) bool) *member {
+	return startMemberCfg(t, net, StableConfig{Name: name, Resolve: resolve})
+}
+
+func startMemberCfg(t *testing.T, net testNet, sc StableConfig) *member {
 	t.Helper()
+	name := sc.Name
 	partner := map[string]string{"alpha": "beta", "beta": "alpha"}[name]
 	log := zaptest.NewLogger(t).Named(name)
-	st, err := NewStable(StableConfig{Name: name, PartnerName: partner, Logger: log, Resolve: resolve})
+	sc.PartnerName, sc.Logger = partner, log
+	st, err := NewStable(sc)
 	require.NoError(t, err)
 	cfg := Config{Name: name, PartnerName: partner, Heartbeat: testHB, Hooks: st.Hooks(), Logger: log, Redial: 10 * time.Millisecond}
 	if name < partner {
