@@ -395,10 +395,16 @@ func (s *sim) settle(bound int) error {
 		if s.idle() {
 			return nil
 		}
-		switch {
-		case len(s.net) > 0 && s.rng.IntN(4) != 0:
+		// A fair network: what is sent is delivered before the next timeout
+		// fires, except now and then (a timeout racing a slow message).
+		switch r := s.rng.IntN(50); {
+		case r == 0:
+			s.tick()
+		case len(s.calls) > 0 && r < 10:
+			s.progressCall(false)
+		case len(s.net) > 0:
 			s.deliverOne(false)
-		case len(s.calls) > 0 && s.rng.IntN(2) == 0:
+		case len(s.calls) > 0:
 			s.progressCall(false)
 		default:
 			s.tick()
