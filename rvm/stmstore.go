@@ -1,6 +1,7 @@
 package rvm
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"fmt"
@@ -11,8 +12,10 @@ import (
 
 // STM layout of checkpointed pages: segment k (in the order segments were
 // first saved) keeps page p in the object segBase(k)+p, below
-// stm.FirstAllocatedID; the directory object lists the segments. Each page
-// object is the page image followed by its CRC-32C.
+// stm.FirstAllocatedID, and the CRC-32C of every page in one checksum
+// object, sumID(k) (4 bytes per page, little-endian, at 4*p); the directory
+// object lists the segments. A page object is exactly the page image, so
+// saving one is a single copy with nothing to zero.
 const (
 	dirID          stm.ID = 1 << 31
 	maxSegPages           = 1 << 20
@@ -20,6 +23,9 @@ const (
 )
 
 func segBase(k int) stm.ID { return stm.ID(k+1) * maxSegPages }
+
+// sumID is the checksum object of segment k, after its last possible page.
+func sumID(k int) stm.ID { return segBase(k) + maxSegPages - 1 }
 
 // STMStore is a PageStore over an STM bank: a checkpoint is one transaction,
 // mirrored to the backup bank like any other (paper §4.1: the pager keeps a
@@ -73,8 +79,8 @@ func (s *STMStore) SavePages(ctx context.Context, seg string, npages int, pages 
 // checkpoint.
 func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 	for _, sp := range batch {
-		if sp.NPages > maxSegPages {
-			return fmt.Errorf("rvm: segment %q has %d pages, at most %d fit in STM", sp.Segment, sp.NPages, maxSegPages)
+		if sp.NPages > maxSegPages-1 {
+			return fmt.Errorf("rvm: segment %q has %d pages, at most %d fit in STM", sp.Segment, sp.NPages, maxSegPages-1)
 		}
 	}
 	return s.bank.Update(ctx, func(tx *stm.Tx) error {
@@ -93,10 +99,12 @@ func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
 		return err
 	}
 	for p, img := range sp.Pages {
-		obj := make([]byte, len(img)+4)
-		copy(obj, img)
-		binary.LittleEndian.PutUint32(obj[len(img):], crc32.Checksum(img, castagnoli))
-		if err := tx.Put(segBase(e.Index)+stm.ID(p), obj); err != nil {
+		var sum [4]byte
+		binary.LittleEndian.PutUint32(sum[:], crc32.Checksum(img, castagnoli))
+		if err := tx.WriteAt(sumID(e.Index), 4*p, sum[:]); err != nil {
+			return err
+		}
+		if err := tx.Put(segBase(e.Index)+stm.ID(p), bytes.Clone(img)); err != nil {
 			return err
 		}
 	}
@@ -114,6 +122,10 @@ func (s *STMStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, e
 		if !ok {
 			return fmt.Errorf("segment %q: %w", seg, ErrNoImage)
 		}
+		sums, err := s.sums(tx, e.Index)
+		if err != nil {
+			return err
+		}
 		for p := 0; p < e.Pages; p++ {
 			id := segBase(e.Index) + stm.ID(p)
 			if exists, err := tx.Exists(id); err != nil || !exists {
@@ -126,12 +138,21 @@ func (s *STMStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, e
 			if err != nil {
 				return err
 			}
-			if len(obj) < 4 || crc32.Checksum(obj[:len(obj)-4], castagnoli) != binary.LittleEndian.Uint32(obj[len(obj)-4:]) {
+			if 4*p+4 > len(sums) || crc32.Checksum(obj, castagnoli) != binary.LittleEndian.Uint32(sums[4*p:]) {
 				return fmt.Errorf("segment %q page %d: %w", seg, p, ErrCorruptPage)
 			}
-			out[p] = append([]byte(nil), obj[:len(obj)-4]...)
+			out[p] = bytes.Clone(obj)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// sums returns segment k's checksum object (empty if none was saved).
+func (s *STMStore) sums(tx *stm.Tx, k int) ([]byte, error) {
+	ok, err := tx.Exists(sumID(k))
+	if err != nil || !ok {
+		return nil, err
+	}
+	return tx.Bytes(sumID(k))
 }
