@@ -135,6 +135,8 @@ func stmColumns(s *nodeStatus) stmCells {
 		case b.Name == s.Name && b.Role != pair.RoleBackup:
 			c.own = fmt.Sprintf("%d objs, seq %d", b.Objects, b.Seq)
 			c.backedUp = yesNo(b.Mirror == pair.MirrorAttached) + " (" + b.Mirror + ")"
+		case b.Name == s.Name: // our bank, taken over by the partner: we are its backup
+			c.own = "held by partner, backup here"
 		case b.Name == s.Partner && b.Role == pair.RoleBackup:
 			c.partner = "backup held" + map[bool]string{true: "", false: " (copying)"}[b.Ready]
 		case b.Name == s.Partner:
