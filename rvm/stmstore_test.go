@@ -70,3 +70,21 @@ func TestSTMStoreDetectsCorruptPage(t *testing.T) {
 	_, err = store.LoadPages(ctx, "never-saved")
 	require.ErrorIs(t, err, ErrNoImage)
 }
+
+// A page whose checksum is lost or wrong is reported, not restored.
+func TestSTMStoreDetectsBadChecksumObject(t *testing.T) {
+	ctx := context.Background()
+	bank, _ := newMirroredBank(t)
+	store := NewSTMStore(bank)
+	s := newSeg(t, Compare, 3)
+	s.Bytes()[2*ps] = 1
+	_, err := s.Checkpoint(ctx, store)
+	require.NoError(t, err)
+	require.NoError(t, s.Restore(ctx, store))
+	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error {
+		return tx.WriteAt(sumID(0), 4*2, []byte{0, 0, 0, 0})
+	}))
+	require.ErrorIs(t, s.Restore(ctx, store), ErrCorruptPage)
+	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error { return tx.Delete(sumID(0)) }))
+	require.ErrorIs(t, s.Restore(ctx, store), ErrCorruptPage)
+}
