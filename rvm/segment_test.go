@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"math/rand"
 	"testing"
 
@@ -229,4 +230,31 @@ func TestCheckpointSeveralSegmentsAtomically(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, byte(1), pa[0][0])
 	require.Equal(t, byte(2), pb[1][0])
+}
+
+// Page size is configurable: with 4 KiB and 16 KiB pages the dirty set is
+// in segment pages, whatever the OS page size the tracker sees.
+func TestDirtySetsWithOtherPageSizes(t *testing.T) {
+	for _, m := range methods() {
+		for _, size := range []int{4 << 10, 16 << 10} {
+			t.Run(fmt.Sprintf("%s/%d", m, size), func(t *testing.T) {
+				s, err := NewSegment("data", 8*size, Config{PageSize: size, Method: m, Logger: zaptest.NewLogger(t)})
+				require.NoError(t, err)
+				defer s.Close()
+				if s.Method() != m {
+					t.Skip("no OS write tracking here")
+				}
+				require.Equal(t, 8, s.Pages())
+				s.Bytes()[size-1] = 1        // last byte of page 0
+				s.Bytes()[3*size+size/2] = 1 // middle of page 3
+				s.Bytes()[8*size-4096] = 1   // last OS page of page 7
+				got, err := s.Dirty()
+				require.NoError(t, err)
+				require.Equal(t, []int{0, 3, 7}, got)
+				st, err := s.Checkpoint(context.Background(), NewMemStore())
+				require.NoError(t, err)
+				require.Equal(t, 3*size, st.Bytes)
+			})
+		}
+	}
 }
