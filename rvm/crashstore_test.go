@@ -36,10 +36,7 @@ func TestCrashStoreRestoreIsLastCommittedCheckpoint(t *testing.T) {
 	}
 	for _, m := range methods() {
 		t.Run(m.String(), func(t *testing.T) {
-			seed := rand.Int63()
-			t.Logf("seed %d (rerun: set seed in the test)", seed)
-			rng := rand.New(rand.NewSource(seed))
-			runCrashRounds(t, rng, m, rounds)
+			runCrashRounds(t, testRand(t), m, rounds)
 		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -112,9 +111,7 @@ func TestFirstCheckpointOfFreshSegment(t *testing.T) {
 func TestRestoreIsByteIdenticalAtEveryCheckpoint(t *testing.T) {
 	for _, m := range methods() {
 		t.Run(m.String(), func(t *testing.T) {
-			seed := rand.Int63()
-			t.Logf("seed %d", seed)
-			rng := rand.New(rand.NewSource(seed))
+			rng := testRand(t)
 			s := newSeg(t, m, 32)
 			store := NewMemStore()
 			for round := 0; round < 8; round++ {

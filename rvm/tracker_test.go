@@ -17,12 +17,7 @@ import (
 // to (a superset: it also reports pages whose old bytes were put back).
 // Rerun a failure with FTM_SEED=<seed>.
 func TestTrackersAgainstModel(t *testing.T) {
-	seed := rand.Int63()
-	if s := os.Getenv("FTM_SEED"); s != "" {
-		seed, _ = strconv.ParseInt(s, 10, 64)
-	}
-	t.Logf("seed %d (rerun with FTM_SEED=%d)", seed, seed)
-	rng := rand.New(rand.NewSource(seed))
+	rng := testRand(t)
 	const pages = 40
 	cmp := newNamedSeg(t, "cmp", Compare, pages)
 	wt := newNamedSeg(t, "wt", WriteTrack, pages)
@@ -68,4 +63,16 @@ func orEmpty(p []int) []int {
 		return []int{}
 	}
 	return p
+}
+
+// testRand is a seeded source for randomized tests: the seed is logged
+// (shown on failure) and FTM_SEED=<seed> reruns it.
+func testRand(t *testing.T) *rand.Rand {
+	t.Helper()
+	seed := rand.Int63()
+	if s := os.Getenv("FTM_SEED"); s != "" {
+		seed, _ = strconv.ParseInt(s, 10, 64)
+	}
+	t.Logf("seed %d (rerun with FTM_SEED=%d)", seed, seed)
+	return rand.New(rand.NewSource(seed))
 }
