@@ -35,6 +35,11 @@ type grantKey struct {
 	Call   uint64
 }
 
+type grant struct {
+	Out bool   // granted and not yet returned by a Done (a returned one is kept: never granted twice)
+	Act Action // the requester's action, to resend the grant
+}
+
 type authState uint8
 
 const (
@@ -70,10 +75,10 @@ type State struct {
 	Failed   bool
 	Joining  Action // root waiting to be adopted by this smaller action
 	Children map[ID]child
-	Touched  actionSet         // actions met through negative acks (merge needed)
-	Absorbed actionSet         // actions merged into this subtree
-	Settled  actionSet         // touched actions known to have committed
-	Grants   map[grantKey]bool // true: granted, Done awaited; false: returned
+	Touched  actionSet          // actions met through negative acks (merge needed)
+	Absorbed actionSet          // actions merged into this subtree
+	Settled  actionSet          // touched actions known to have committed
+	Grants   map[grantKey]grant // authorizations this node gave
 	Auth     map[uint64]authState
 	NewPreds idSet // predecessors added after the phase-1 ack
 	PCWait   idSet // children whose precommit ack is awaited
@@ -102,7 +107,7 @@ func (s *State) resetAction() {
 	s.Joining = Action{}
 	s.Children = map[ID]child{}
 	s.Touched, s.Absorbed, s.Settled = actionSet{}, actionSet{}, actionSet{}
-	s.Grants, s.Auth = map[grantKey]bool{}, map[uint64]authState{}
+	s.Grants, s.Auth = map[grantKey]grant{}, map[uint64]authState{}
 	s.NewPreds, s.PCWait = idSet{}, idSet{}
 	s.MustAbrt = false
 }

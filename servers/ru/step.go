@@ -78,6 +78,10 @@ func (u *Unit) stepOld(m Msg, o Outcome) {
 		}
 	case MsgDone:
 		u.send(Msg{Kind: MsgDoneAck, From: m.To, To: m.From, Call: m.Call})
+	case MsgAuthReply:
+		if m.Reply == ReplyOK { // the call died with this incarnation: return the grant
+			u.send(Msg{Kind: MsgDone, From: m.To, To: m.From, Call: m.Call | releaseBit, Origin: m.To})
+		}
 	case MsgAbort:
 		u.send(Msg{Kind: MsgAbortAck, From: m.To, To: m.From})
 	}
@@ -205,10 +209,10 @@ func (u *Unit) onAuthRq(m Msg) {
 	case u.staleHop(m):
 	case s.Phase == Building && !u.acked():
 		key := grantKey{m.Origin, m.Call}
-		if outstanding, seen := s.Grants[key]; seen && !outstanding {
+		if g, seen := s.Grants[key]; seen && !g.Out {
 			break // already returned: never granted twice
 		}
-		s.Grants[key] = true
+		s.Grants[key] = grant{Out: true, Act: m.Action}
 		u.send(Msg{Kind: MsgAuthReply, To: m.Origin, Action: m.Action, Call: m.Call, Reply: ReplyOK})
 	case s.Phase == Building:
 		u.forward(m)
@@ -219,19 +223,16 @@ func (u *Unit) onAuthRq(m Msg) {
 
 func (u *Unit) onAuthReply(m Msg) {
 	s := u.s
-	if m.Reply == ReplyOK && s.Auth[m.Call] != authAsked && !u.usesGrant(m.Call, m.From) {
-		u.release(m) // a second grant, or one for a call that stopped waiting
-		return
-	}
-	if s.Phase != Building || s.Act != m.Action || s.Auth[m.Call] != authAsked {
-		return
-	}
-	if m.Reply == ReplyDefer {
+	waiting := s.Phase == Building && s.Act == m.Action && s.Auth[m.Call] == authAsked
+	switch {
+	case waiting && m.Reply == ReplyDefer:
 		s.Auth[m.Call] = authDefer
-		return
+	case waiting:
+		s.Auth[m.Call] = authServe
+		s.Granter[m.Call] = m.From
+	case m.Reply == ReplyOK && !u.usesGrant(m.Call, m.From):
+		u.release(m) // a second grant, or one for a call that stopped waiting
 	}
-	s.Auth[m.Call] = authServe
-	s.Granter[m.Call] = m.From
 }
 
 // CallEnded is called when a call admitted with Serve has returned.
@@ -252,8 +253,8 @@ func (u *Unit) CallEnded(call uint64) {
 func (u *Unit) onDone(m Msg) {
 	s := u.s
 	key := grantKey{m.Origin, m.Call &^ releaseBit}
-	if s.Grants[key] {
-		s.Grants[key] = false // returned; kept so a late AuthRq is not granted again
+	if g := s.Grants[key]; g.Out {
+		s.Grants[key] = grant{Act: g.Act} // returned; kept so a late AuthRq is not granted again
 		if s.Phase == Building && !u.acked() {
 			for _, p := range m.Preds {
 				u.addChild(p)

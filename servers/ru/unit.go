@@ -182,8 +182,8 @@ func (u *Unit) subtreeDone() bool {
 			return false
 		}
 	}
-	for _, outstanding := range u.s.Grants {
-		if outstanding {
+	for _, g := range u.s.Grants {
+		if g.Out {
 			return false
 		}
 	}

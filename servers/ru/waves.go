@@ -1,6 +1,7 @@
 package ru
 
 import (
+	"cmp"
 	"maps"
 	"slices"
 )
@@ -216,6 +217,7 @@ func (u *Unit) resendBuilding() {
 			u.send(Msg{Kind: MsgBuild, To: id, Action: c.Act})
 		}
 	}
+	u.resendGrants()
 	for _, call := range slices.Sorted(maps.Keys(s.Auth)) {
 		if s.Auth[call] == authAsked {
 			u.sendAuthRq(call)
@@ -278,4 +280,21 @@ func (u *Unit) query() {
 		to = u.s.Parent
 	}
 	u.send(Msg{Kind: MsgQuery, To: to, Action: u.s.Act})
+}
+
+// resendGrants repeats every outstanding authorization: a requester that
+// no longer needs it (its attempt ended, its RU died) returns it, so a lost
+// reply cannot block phase 1 forever.
+func (u *Unit) resendGrants() {
+	keys := slices.SortedFunc(maps.Keys(u.s.Grants), func(a, b grantKey) int {
+		if a.Origin != b.Origin {
+			return map[bool]int{true: -1, false: 1}[a.Origin.Less(b.Origin)]
+		}
+		return cmp.Compare(a.Call, b.Call)
+	})
+	for _, k := range keys {
+		if g := u.s.Grants[k]; g.Out {
+			u.send(Msg{Kind: MsgAuthReply, To: k.Origin, Action: g.Act, Call: k.Call, Reply: ReplyOK})
+		}
+	}
 }
