@@ -1,3 +1,7 @@
+// Command primes runs the paper's prime computation (§6.2, package sieve)
+// as a stable task in this process, with its checkpoints mirrored to an
+// in-process backup bank, or with no fault tolerance (-ft=false) as the
+// baseline.
 package main
 
 import (
@@ -7,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ftm-in-go/ftm/examples/primes/sieve"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/servers/task"
 	"github.com/ftm-in-go/ftm/stm"
@@ -54,13 +59,13 @@ func run(n int, policy string, every time.Duration, percent int, ft, byPrimes bo
 	var nth uint32
 	st, err := task.Run(ctx, cfg, func(ctx context.Context, t *task.Task) error {
 		var err error
-		nth, err = Compute(ctx, t, n, byPrimes)
+		nth, err = sieve.Compute(ctx, t, n, byPrimes)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Println(report(nth, n, st))
+	fmt.Println(sieve.Report(nth, n, st))
 	fmt.Printf("elapsed %v (fault tolerance %v)\n", time.Since(start).Round(time.Millisecond), ft)
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftm-in-go/ftm/examples/primes/sieve"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/servers/task"
 )
@@ -33,7 +34,7 @@ func compute(t *testing.T, store rvm.PageStore, n int) (uint32, task.Stats, erro
 	st, err := task.Run(context.Background(), task.Config{Name: "primes", Store: store, Policy: task.Policy{PowerOfTwo: true}},
 		func(ctx context.Context, tk *task.Task) error {
 			var err error
-			nth, err = Compute(ctx, tk, n, true)
+			nth, err = sieve.Compute(ctx, tk, n, true)
 			return err
 		})
 	return nth, st, err
@@ -64,7 +65,7 @@ func TestPrimesResumeAfterDyingMidCheckpoint(t *testing.T) {
 func TestBothMethodsAgree(t *testing.T) {
 	for _, byPrimes := range []bool{true, false} {
 		st, err := task.Run(context.Background(), task.Config{Name: "p"}, func(ctx context.Context, tk *task.Task) error {
-			nth, err := Compute(ctx, tk, 2000, byPrimes)
+			nth, err := sieve.Compute(ctx, tk, 2000, byPrimes)
 			require.Equal(t, uint32(17389), nth)
 			return err
 		})

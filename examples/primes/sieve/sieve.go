@@ -1,10 +1,11 @@
-// Command primes is the paper's prime computation (§6.2): it finds the
-// first N primes by trial division by the primes found so far, keeping them
-// in an RVM segment (2,048 four-byte primes per 8 KiB page), and is
-// checkpointed by a policy. It is an ordinary Go program: it has no
-// failure-handling code. Started again after a crash, it finds its primes
-// and its progress in its restored segments and goes on.
-package main
+// Package sieve is the paper's prime computation (§6.2): it finds the first
+// N primes by trial division, keeping them in an RVM segment (2,048
+// four-byte primes per 8 KiB page), and is checkpointed by a policy. It is
+// an ordinary Go program: it has no failure-handling code. Started again
+// after a crash, it finds its primes and its progress in its restored
+// segments and goes on. Command primes runs it on its own; a node runs it
+// as a stable task ("ftmctl run primes").
+package sieve
 
 import (
 	"context"
@@ -89,8 +90,8 @@ func isPrimeOdd(c uint64) bool {
 	return true
 }
 
-// report is what the program prints at the end.
-func report(nth uint32, n int, st task.Stats) string {
+// Report is what the program prints at the end.
+func Report(nth uint32, n int, st task.Stats) string {
 	return fmt.Sprintf("prime %d is %d\ncheckpoints %d, pages saved %d (%d KiB), time stopped %v, resumed from a checkpoint: %v",
 		n, nth, st.Checkpoints, st.PagesSaved, st.BytesSaved>>10, st.TimeStopped, st.Restored)
 }
