@@ -270,7 +270,7 @@ func (u *Unit) beginPrecommit() {
 	for _, id := range sortedChildren(s.Children) {
 		if c := s.Children[id]; c.OK {
 			s.PCWait[id] = true
-			u.send(Msg{Kind: MsgPrecommit, To: id, Action: c.Act})
+			u.send(Msg{Kind: MsgPrecommit, To: id, Action: c.Act, Target: s.Act})
 		}
 	}
 	u.precommitDone()

@@ -50,6 +50,9 @@ func (u *Unit) onAddDep(m Msg) {
 	case adopted && c.Adopted && c.Act == m.Subject:
 		u.send(Msg{Kind: MsgAdopted, To: m.Origin, Action: m.Subject, Target: s.Act})
 	case s.Phase != Building:
+		if !s.Root { // the adopter may be above: let it repeat its Adopted
+			u.forward(m)
+		}
 	case !u.acked():
 		u.adopt(m)
 	default:
@@ -98,6 +101,10 @@ func (u *Unit) onResolved(m Msg) {
 
 func (u *Unit) onPrecommit(m Msg) {
 	s := u.s
+	if !s.Joining.IsZero() && s.Act == m.Action && s.Phase == Building {
+		// Our Adopted reply was lost: the precommit wave proves the adoption.
+		s.Parent, s.ParentAt, s.Root, s.Joining, s.Acked = m.From, m.Target, false, Action{}, true
+	}
 	switch {
 	case s.Phase == Building && s.Act == m.Action && s.Acked && s.Parent == m.From:
 		if s.MustAbrt || s.Failed {
@@ -248,7 +255,7 @@ func (u *Unit) resendUp() {
 func (u *Unit) resendPrecommit() {
 	s := u.s
 	for _, id := range s.PCWait.list() {
-		u.send(Msg{Kind: MsgPrecommit, To: id, Action: s.Children[id].Act})
+		u.send(Msg{Kind: MsgPrecommit, To: id, Action: s.Children[id].Act, Target: s.Act})
 	}
 	if !s.Root {
 		u.query()
