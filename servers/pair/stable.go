@@ -28,11 +28,15 @@ type StableConfig struct {
 	// the layer that initiated it (paper §3.3: the survivor waits for the
 	// group decision). Nil: abort (presumed abort).
 	Resolve func(ctx context.Context, bank string, g stm.GroupID) bool
-	Bank    stm.Config       // for the banks this node holds (Logger defaults to Logger)
-	Backup  stm.BackupConfig // for the partner's backup banks
-	Remote  stm.RemoteConfig // for the mirrors to the partner
-	Clock   clock.Clock
-	Logger  *zap.Logger
+	// OnTakeover, when set, is called after the partner's bank named bank
+	// was taken over and is held by this node as b: the layer above
+	// restarts the partner's stable tasks from it (paper §2.2).
+	OnTakeover func(ctx context.Context, bank string, b *stm.Bank)
+	Bank       stm.Config       // for the banks this node holds (Logger defaults to Logger)
+	Backup     stm.BackupConfig // for the partner's backup banks
+	Remote     stm.RemoteConfig // for the mirrors to the partner
+	Clock      clock.Clock
+	Logger     *zap.Logger
 }
 
 // Mirror states of a bank this node holds as primary.

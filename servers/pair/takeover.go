@@ -65,6 +65,9 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 		zap.Duration("resolution", tm.Resolution), zap.Duration("total", tm.Total),
 		zap.Int("in_doubt_groups", tm.InDoubt), zap.Int("in_doubt_committed", tm.Committed),
 		zap.Int("phase1_aborted", tm.Aborted))
+	if f := s.cfg.OnTakeover; f != nil {
+		f(ctx, name, b)
+	}
 }
 
 // resolveInDoubt decides every group the takeover found in phase 2 and

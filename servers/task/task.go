@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/kernel/clock"
 	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/stm"
 )
 
 // Policy says when a task is checkpointed. Several may be combined; the
@@ -44,14 +46,17 @@ type Stats struct {
 	BytesSaved   int64         `json:"bytes_saved"`   // their size
 	TimeStopped  time.Duration `json:"time_stopped"`  // time spent checkpointing
 	LastProgress int64         `json:"last_progress"` // work done at the last checkpoint
+	Skipped      int           `json:"skipped"`       // checkpoints refused for want of a backup
 }
 
 // Task is a running stable task. Its methods are for the task's own
 // goroutine.
 type Task struct {
-	cfg   Config
-	log   *zap.Logger
-	segs  []*rvm.Segment
+	cfg  Config
+	log  *zap.Logger
+	segs []*rvm.Segment
+
+	mu    sync.Mutex // guards stats, which the task server reads from other goroutines
 	stats Stats
 
 	done, total  int64
@@ -78,7 +83,7 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 	if err == nil && cfg.Store != nil {
 		err = t.Checkpoint(ctx)
 	}
-	return t.stats, err
+	return t.Stats(), err
 }
 
 func (t *Task) close() {
@@ -97,7 +102,7 @@ func (t *Task) Segment(ctx context.Context, name string, size int) (*rvm.Segment
 	if t.cfg.Store != nil {
 		switch err := s.Restore(ctx, t.cfg.Store); {
 		case err == nil:
-			t.stats.Restored = true
+			t.updateStats(func(st *Stats) { st.Restored = true })
 			t.log.Info("segment restored from its last checkpoint", zap.String("segment", name))
 		case errors.Is(err, rvm.ErrNoImage):
 		default:
@@ -110,16 +115,27 @@ func (t *Task) Segment(ctx context.Context, name string, size int) (*rvm.Segment
 }
 
 // Restored reports whether the task resumed from a checkpoint.
-func (t *Task) Restored() bool { return t.stats.Restored }
+func (t *Task) Restored() bool { return t.Stats().Restored }
 
-// Stats is what the task did so far in this run.
-func (t *Task) Stats() Stats { return t.stats }
+// Stats is what the task did so far in this run. Safe from any goroutine.
+func (t *Task) Stats() Stats {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.stats
+}
+
+// updateStats changes the stats under their lock.
+func (t *Task) updateStats(f func(st *Stats)) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	f(&t.stats)
+}
 
 // Progress tells the policy how much of the work is done.
 func (t *Task) Progress(done, total int64) {
 	t.done, t.total = done, total
 	if t.nextWork == 0 {
-		t.nextWork = t.nextThreshold(t.stats.LastProgress)
+		t.nextWork = t.nextThreshold(t.Stats().LastProgress)
 	}
 }
 
@@ -141,12 +157,24 @@ func (t *Task) nextThreshold(done int64) int64 {
 }
 
 // Poll is a safe point: if the policy says a checkpoint is due, it is taken
-// now.
+// now. A checkpoint refused because the bank has no backup (the partner is
+// down: stm.ErrNoBackup) does not stop the task: it runs on unprotected and
+// tries again at the next due point.
 func (t *Task) Poll(ctx context.Context) error {
 	if t.cfg.Store == nil || !t.due() {
 		return nil
 	}
-	return t.Checkpoint(ctx)
+	err := t.Checkpoint(ctx)
+	if errors.Is(err, stm.ErrNoBackup) {
+		if t.Stats().Skipped == 0 {
+			t.log.Warn("checkpoint refused: no backup; running unprotected until one is attached", zap.Error(err))
+		}
+		t.updateStats(func(st *Stats) { st.Skipped++ })
+		t.nextDeadline = t.cfg.Clock.Now().Add(t.cfg.Policy.Every)
+		t.nextWork = t.nextThreshold(t.done)
+		return nil
+	}
+	return err
 }
 
 func (t *Task) due() bool {
@@ -167,11 +195,13 @@ func (t *Task) Checkpoint(ctx context.Context) error {
 		return fmt.Errorf("task %s: checkpoint: %w", t.cfg.Name, err)
 	}
 	now := t.cfg.Clock.Now()
-	t.stats.Checkpoints++
-	t.stats.PagesSaved += st.Pages
-	t.stats.BytesSaved += int64(st.Bytes)
-	t.stats.TimeStopped += now.Sub(start)
-	t.stats.LastProgress = t.done
+	t.updateStats(func(s *Stats) {
+		s.Checkpoints++
+		s.PagesSaved += st.Pages
+		s.BytesSaved += int64(st.Bytes)
+		s.TimeStopped += now.Sub(start)
+		s.LastProgress = t.done
+	})
 	t.nextDeadline = now.Add(t.cfg.Policy.Every)
 	t.nextWork = t.nextThreshold(t.done)
 	t.log.Debug("checkpoint", zap.Int("pages", st.Pages), zap.Int64("progress", t.done), zap.Duration("took", now.Sub(start)))

@@ -1,0 +1,233 @@
+package task
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// Program is the code of a stable task, known to every node under a name
+// (Go cannot ship code: both nodes of a pair carry the same programs). It
+// returns a one-line result.
+type Program func(ctx context.Context, t *Task, args []string) (string, error)
+
+// Task states in a Record.
+const (
+	StateRunning = "running"
+	StateDone    = "done"
+	StateFailed  = "failed"
+)
+
+// Record is a stable task as the task server keeps it in STM: enough to
+// restart it on the backup (paper §4.3: a stable task records how to
+// restart it; its memory is in its segments).
+type Record struct {
+	ID      uint64    `codec:"i" json:"id"`
+	Program string    `codec:"p" json:"program"`
+	Args    []string  `codec:"a" json:"args,omitempty"`
+	State   string    `codec:"s" json:"state"`
+	Result  string    `codec:"r" json:"result,omitempty"`
+	Error   string    `codec:"e" json:"error,omitempty"`
+	Started time.Time `codec:"t" json:"started"`
+	// Set by the server for listing (not stored).
+	Bank     string `codec:"-" json:"bank"`
+	Node     string `codec:"-" json:"node"`
+	Stats    Stats  `codec:"-" json:"stats"`
+	Restarts int    `codec:"n" json:"restarts"`
+}
+
+// taskTable is the STM object holding a bank's task records.
+var taskTable = stm.Var[[]Record]{ID: 1 << 30}
+
+// ServerConfig configures a task server.
+type ServerConfig struct {
+	Node     string             // this node's name, for listings
+	Programs map[string]Program // what this node can run
+	Policy   Policy             // checkpoint policy of every task
+	Logger   *zap.Logger
+}
+
+// Server is a node's task server: it starts stable tasks in a bank and
+// restarts a bank's tasks after a takeover.
+type Server struct {
+	cfg ServerConfig
+	log *zap.Logger
+	ctx context.Context
+	wg  sync.WaitGroup
+
+	mu    sync.Mutex          // guards tasks
+	tasks map[string]*running // by bank/id
+}
+
+type running struct {
+	bank string
+	rec  Record
+	task *Task // nil until started and after it ended
+}
+
+// ErrUnknownProgram is returned for a program this node does not carry.
+var ErrUnknownProgram = errors.New("task: unknown program")
+
+// NewServer returns a task server; tasks run until ctx ends.
+func NewServer(ctx context.Context, cfg ServerConfig) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, tasks: map[string]*running{}}
+}
+
+// Wait waits for every task goroutine (after ctx ended).
+func (s *Server) Wait() { s.wg.Wait() }
+
+// Start records a new stable task in bank (one STM commit: refused when the
+// bank has no backup) and runs it.
+func (s *Server) Start(ctx context.Context, bankName string, bank *stm.Bank, program string, args []string) (Record, error) {
+	if s.cfg.Programs[program] == nil {
+		return Record{}, fmt.Errorf("%w %q (this node runs: %v)", ErrUnknownProgram, program, s.programNames())
+	}
+	var rec Record
+	err := bank.Update(ctx, func(tx *stm.Tx) error {
+		recs, _ := taskTable.Get(tx)
+		rec = Record{ID: uint64(len(recs) + 1), Program: program, Args: args, State: StateRunning, Started: time.Now().UTC()}
+		return taskTable.Set(tx, append(recs, rec))
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("record task %s: %w", program, err)
+	}
+	s.run(bankName, bank, rec)
+	return rec, nil
+}
+
+// Resume restarts every task of bank still running in its records: after a
+// takeover, from their last checkpoints.
+func (s *Server) Resume(ctx context.Context, bankName string, bank *stm.Bank) {
+	var recs []Record
+	_ = bank.View(ctx, func(tx *stm.Tx) error {
+		recs, _ = taskTable.Get(tx)
+		return nil
+	})
+	for _, rec := range recs {
+		if rec.State == StateRunning {
+			rec.Restarts++
+			s.log.Info("restarting stable task from its last checkpoint", zap.String("bank", bankName), zap.Uint64("task", rec.ID), zap.String("program", rec.Program))
+			s.run(bankName, bank, rec)
+		}
+	}
+}
+
+func (s *Server) run(bankName string, bank *stm.Bank, rec Record) {
+	key := fmt.Sprintf("%s/%d", bankName, rec.ID)
+	r := &running{bank: bankName, rec: rec}
+	s.mu.Lock()
+	s.tasks[key] = r
+	s.mu.Unlock()
+	prog := s.cfg.Programs[rec.Program]
+	cfg := Config{Name: key, Store: prefixStore{BatchStore: rvm.NewSTMStore(bank), prefix: fmt.Sprintf("task%d/", rec.ID)},
+		Policy: s.cfg.Policy, Logger: s.log}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		var result string
+		st, err := Run(s.ctx, cfg, func(ctx context.Context, t *Task) error {
+			s.mu.Lock()
+			r.task = t
+			s.mu.Unlock()
+			var err error
+			result, err = prog(ctx, t, rec.Args)
+			return err
+		})
+		s.finish(bankName, bank, r, result, st, err)
+	}()
+}
+
+// finish records a task's end in its bank (best effort: with no backup the
+// record stays "running" in STM and the task would run again after a
+// takeover, which its checkpoints make cheap).
+func (s *Server) finish(bankName string, bank *stm.Bank, r *running, result string, st Stats, err error) {
+	if s.ctx.Err() != nil {
+		return // the node is stopping: the task is not finished
+	}
+	s.mu.Lock()
+	r.rec.State, r.rec.Result, r.rec.Stats, r.task = StateDone, result, st, nil
+	if err != nil {
+		r.rec.State, r.rec.Error = StateFailed, err.Error()
+	}
+	rec := r.rec
+	s.mu.Unlock()
+	s.log.Info("stable task ended", zap.String("bank", bankName), zap.Uint64("task", rec.ID), zap.String("state", rec.State),
+		zap.String("result", rec.Result), zap.String("error", rec.Error), zap.Int("checkpoints", st.Checkpoints))
+	uerr := bank.Update(s.ctx, func(tx *stm.Tx) error {
+		recs, _ := taskTable.Get(tx)
+		for i := range recs {
+			if recs[i].ID == rec.ID {
+				recs[i].State, recs[i].Result, recs[i].Error = rec.State, rec.Result, rec.Error
+			}
+		}
+		return taskTable.Set(tx, recs)
+	})
+	if uerr != nil {
+		s.log.Warn("could not record the task's end in STM", zap.Error(uerr))
+	}
+}
+
+// List returns the tasks this node runs or ran, by bank and id.
+func (s *Server) List() []Record {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Record, 0, len(s.tasks))
+	for _, r := range s.tasks {
+		rec := r.rec
+		rec.Bank, rec.Node = r.bank, s.cfg.Node
+		if r.task != nil {
+			rec.Stats = r.task.Stats()
+		}
+		out = append(out, rec)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Bank != out[j].Bank {
+			return out[i].Bank < out[j].Bank
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}
+
+func (s *Server) programNames() []string {
+	names := make([]string, 0, len(s.cfg.Programs))
+	for n := range s.cfg.Programs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// prefixStore keeps each task's segments apart in a shared bank.
+type prefixStore struct {
+	rvm.BatchStore
+	prefix string
+}
+
+func (p prefixStore) SavePages(ctx context.Context, seg string, n int, pages map[int][]byte) error {
+	return p.BatchStore.SavePages(ctx, p.prefix+seg, n, pages)
+}
+
+func (p prefixStore) SaveBatch(ctx context.Context, batch []rvm.SegmentPages) error {
+	renamed := make([]rvm.SegmentPages, len(batch))
+	for i, sp := range batch {
+		sp.Segment = p.prefix + sp.Segment
+		renamed[i] = sp
+	}
+	return p.BatchStore.SaveBatch(ctx, renamed)
+}
+
+func (p prefixStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, error) {
+	return p.BatchStore.LoadPages(ctx, p.prefix+seg)
+}

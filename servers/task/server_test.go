@@ -1,0 +1,121 @@
+package task
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// sum adds 1..n in a segment, one Poll per step: a stand-in for a program.
+func sum(ctx context.Context, t *Task, args []string) (string, error) {
+	var n int64
+	if _, err := fmt.Sscan(args[0], &n); err != nil {
+		return "", err
+	}
+	seg, err := t.Segment(ctx, "state", 64)
+	if err != nil {
+		return "", err
+	}
+	st, err := rvm.View[struct{ I, Sum int64 }](seg, 0)
+	if err != nil {
+		return "", err
+	}
+	for st.I < n {
+		st.I++
+		st.Sum += st.I
+		t.Progress(st.I, n)
+		if err := ctx.Err(); err != nil {
+			return "", err
+		}
+		if err := t.Poll(ctx); err != nil {
+			return "", err
+		}
+	}
+	return fmt.Sprint(st.Sum), nil
+}
+
+func mirrored(t *testing.T) (*stm.Bank, *stm.Backup) {
+	t.Helper()
+	bank, backup := stm.NewBank(stm.Config{}), stm.NewBackup(stm.BackupConfig{})
+	require.NoError(t, bank.Attach(context.Background(), stm.NewLocalMirror(backup)))
+	return bank, backup
+}
+
+func waitState(t *testing.T, s *Server, want string) Record {
+	t.Helper()
+	var rec Record
+	require.Eventually(t, func() bool {
+		l := s.List()
+		if len(l) == 0 {
+			return false
+		}
+		rec = l[0]
+		return rec.State == want
+	}, 20*time.Second, 5*time.Millisecond)
+	return rec
+}
+
+func TestServerRunsTaskToCompletion(t *testing.T) {
+	bank, _ := mirrored(t)
+	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 10}, Logger: zaptest.NewLogger(t)})
+	_, err := s.Start(context.Background(), "n", bank, "nothing", nil)
+	require.ErrorIs(t, err, ErrUnknownProgram)
+	rec, err := s.Start(context.Background(), "n", bank, "sum", []string{"1000"})
+	require.NoError(t, err)
+	require.Equal(t, uint64(1), rec.ID)
+	done := waitState(t, s, StateDone)
+	require.Equal(t, "500500", done.Result)
+	require.Equal(t, 11, done.Stats.Checkpoints)
+	s.Wait()
+	var recs []Record
+	require.NoError(t, bank.View(context.Background(), func(tx *stm.Tx) error {
+		var err error
+		recs, err = taskTable.Get(tx)
+		return err
+	}))
+	require.Equal(t, StateDone, recs[0].State, "the end is recorded in STM")
+}
+
+// Reference: §2.2, §4.3 — the node running a stable task dies; its backup
+// bank is taken over and the task server restarts the task there from its
+// last checkpoint; it finishes with the right result, having redone only the
+// work since that checkpoint.
+func TestServerRestartsTasksAfterTakeover(t *testing.T) {
+	bank, backup := mirrored(t)
+	ctx, crash := context.WithCancel(context.Background())
+	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
+	_, err := s.Start(context.Background(), "a", bank, "sum", []string{"2000000"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.List()[0].Stats.Checkpoints >= 3 }, 20*time.Second, time.Millisecond)
+	crash() // node a dies
+	s.Wait()
+
+	survivor, _, err := backup.Takeover(context.Background(), stm.Config{})
+	require.NoError(t, err)
+	_ = survivor.Attach(context.Background(), stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))) // re-protected
+	s2 := NewServer(context.Background(), ServerConfig{Node: "b", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
+	s2.Resume(context.Background(), "a", survivor)
+	done := waitState(t, s2, StateDone)
+	require.Equal(t, fmt.Sprint(int64(2000000)*2000001/2), done.Result)
+	require.Equal(t, 1, done.Restarts)
+	require.Equal(t, "b", done.Node)
+	s2.Wait()
+}
+
+func TestTaskRunsUnprotectedWithoutBackup(t *testing.T) {
+	bank := stm.NewBank(stm.Config{}) // no backup attached: every commit is refused
+	st, err := Run(context.Background(), Config{Name: "x", Store: rvm.NewSTMStore(bank), Policy: Policy{Percent: 25}, Logger: zaptest.NewLogger(t)},
+		func(ctx context.Context, tk *Task) error {
+			_, err := sum(ctx, tk, []string{"100"})
+			return err
+		})
+	require.ErrorIs(t, err, stm.ErrNoBackup, "the final checkpoint reports it")
+	require.Equal(t, 4, st.Skipped, "the due checkpoints were skipped, the task went on")
+}
