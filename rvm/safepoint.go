@@ -30,10 +30,15 @@ type SafePoint struct {
 }
 
 // Poll parks the task if a checkpoint wants it stopped, until Resume.
+// The fast path is small enough to be inlined into the task's loop.
 func (sp *SafePoint) Poll() {
-	if !sp.want.Load() {
-		return
+	if sp.want.Load() {
+		sp.park()
 	}
+}
+
+// park is Poll's slow path.
+func (sp *SafePoint) park() {
 	sp.mu.Lock()
 	if !sp.want.Load() || sp.parked == nil {
 		sp.mu.Unlock()
