@@ -19,6 +19,8 @@ import (
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/stm"
 )
 
 func newNodeCmd() *cobra.Command {
@@ -84,7 +86,10 @@ func runNode(ctx context.Context, dir, name string) error {
 	defer lis.Close()
 	k := kernel.NewNode(kernel.Config{Name: name, Logger: log})
 	defer k.Shutdown()
-	stable, err := pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log})
+	tasks := task.NewServer(ctx, task.ServerConfig{Node: name, Programs: programs(), Policy: taskPolicy, Logger: log})
+	defer tasks.Wait()
+	stable, err := pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log,
+		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { tasks.Resume(ctx, bank, b) }})
 	if err != nil {
 		return err
 	}
@@ -100,7 +105,7 @@ func runNode(ctx context.Context, dir, name string) error {
 	if err != nil {
 		return err
 	}
-	stopControl, err := serveControl(filepath.Join(dir, name+".sock"), n, stable, log)
+	stopControl, err := serveControl(filepath.Join(dir, name+".sock"), n, stable, log, taskRoutes(name, stable, tasks))
 	if err != nil {
 		return err
 	}
@@ -138,7 +143,7 @@ type nodeStatus struct {
 
 // serveControl serves the node's control endpoint on a Unix socket that only
 // the pair's owner can reach (the directory is 0700, the socket 0600).
-func serveControl(path string, n *pair.Node, stable *pair.Stable, log *zap.Logger) (func(), error) {
+func serveControl(path string, n *pair.Node, stable *pair.Stable, log *zap.Logger, routes func(*http.ServeMux)) (func(), error) {
 	_ = os.Remove(path)
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -153,6 +158,7 @@ func serveControl(path string, n *pair.Node, stable *pair.Stable, log *zap.Logge
 		stm := stable.Status()
 		writeJSON(w, nodeStatus{Status: n.Status(), PID: os.Getpid(), Version: version, STM: &stm})
 	})
+	routes(mux)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
