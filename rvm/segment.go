@@ -211,6 +211,9 @@ func (s *Segment) Checkpoint(ctx context.Context, store PageStore) (CheckpointSt
 func Checkpoint(ctx context.Context, store PageStore, segs ...*Segment) (CheckpointStats, error) {
 	seen := make(map[*Segment]bool, len(segs))
 	for _, s := range segs {
+		if s == nil {
+			return CheckpointStats{}, fmt.Errorf("%w: nil segment in a checkpoint", ErrBadConfig)
+		}
 		if seen[s] {
 			return CheckpointStats{}, fmt.Errorf("%w: segment %q named twice in one checkpoint", ErrBadConfig, s.name)
 		}

@@ -255,3 +255,14 @@ func TestDirtySetsWithOtherPageSizes(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckpointRejectsRepeatedSegment(t *testing.T) {
+	a := newNamedSeg(t, "a", Compare, 1)
+	b := newNamedSeg(t, "b", Compare, 1)
+	_, err := Checkpoint(context.Background(), NewMemStore(), a, b, a)
+	require.ErrorIs(t, err, ErrBadConfig)
+	_, err = Checkpoint(context.Background(), NewMemStore(), a, nil)
+	require.ErrorIs(t, err, ErrBadConfig)
+	_, err = Checkpoint(context.Background(), NewMemStore(), a, b)
+	require.NoError(t, err)
+}
