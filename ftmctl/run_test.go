@@ -1,0 +1,73 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/servers/task"
+)
+
+func psRows(t *testing.T, bin, dir string) []task.Record {
+	t.Helper()
+	out, err := ftmctl(t, bin, "ps", "--dir", dir, "-o", "json")
+	require.NoError(t, err, out)
+	var recs []task.Record
+	require.NoError(t, json.Unmarshal([]byte(out), &recs), out)
+	return recs
+}
+
+// Reference: §2.2 and §6.2, with real processes — the sieve runs as a stable
+// task on node n1, n1 is killed with SIGKILL part-way, n2 takes over its
+// bank, restarts the task from its last checkpoint, and prints the right
+// prime.
+func TestSieveSurvivesSIGKILLOfItsNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := buildFtmctl(t)
+	dir := filepath.Join(t.TempDir(), "pair")
+	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir, "--allow-faults", "--nodes", "n1,n2")
+	require.NoError(t, err, out)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, n := range []string{"n1", "n2"} {
+				b, _ := os.ReadFile(filepath.Join(dir, n+".log"))
+				t.Logf("%s.log:\n%s", n, b)
+			}
+		}
+		_, _ = ftmctl(t, bin, "pair", "down", "--dir", dir, "--grace", "1s")
+	})
+	eventually(t, "both nodes are linked and backed up", func() bool {
+		out, err := ftmctl(t, bin, "run", "primes", "200000", "--dir", dir)
+		return err == nil && strings.Contains(out, "started on node n1")
+	})
+	eventually(t, "the task checkpointed", func() bool {
+		recs := psRows(t, bin, dir)
+		return len(recs) == 1 && recs[0].Stats.Checkpoints >= 2
+	})
+	out, err = ftmctl(t, bin, "crash", "n1", "--dir", dir)
+	require.NoError(t, err, out)
+	var rec task.Record
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if recs := psRows(t, bin, dir); len(recs) == 1 && recs[0].Node == "n2" && recs[0].State != task.StateRunning {
+			rec = recs[0]
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Equal(t, task.StateDone, rec.State, "%+v", rec)
+	require.Equal(t, "prime 200000 is 2750159", rec.Result)
+	require.Equal(t, 1, rec.Restarts)
+	require.True(t, rec.Stats.Restored, "restarted from a checkpoint, not from scratch")
+	require.Equal(t, "n1", rec.Bank)
+
+	_, err = ftmctl(t, bin, "run", "nosuch", "--dir", dir, "--node", "n2")
+	require.ErrorContains(t, err, "exit status 1")
+}
