@@ -1,6 +1,7 @@
 package ru
 
 import (
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -57,6 +58,7 @@ type sim struct {
 	inflight map[string]bool // user has a top-level call in progress
 	msgs     int
 	kinds    map[Kind]int // protocol messages delivered, by kind
+	err      error        // a protocol message with no destination
 	trace    []string
 }
 
@@ -125,6 +127,10 @@ func (s *sim) flush() {
 			s.record(ev)
 		}
 		for _, e := range envs {
+			if s.hosts[e.To] == nil && s.err == nil {
+				s.err = fmt.Errorf("message to no unit: %v", e.Msgs)
+				continue
+			}
 			s.msgs++
 			s.net = append(s.net, e)
 		}
@@ -485,11 +491,14 @@ func (s *sim) check() error {
 
 func runSim(seed uint64, cfg simConfig) (*sim, error) {
 	s := newSim(seed, cfg)
-	for i := 0; i < cfg.Steps; i++ {
+	for i := 0; i < cfg.Steps && s.err == nil; i++ {
 		s.randomStep()
 	}
-	if err := s.settle(40000); err != nil {
-		return s, err
+	if s.err != nil {
+		return s, s.err
+	}
+	if err := s.settle(40000); err != nil || s.err != nil {
+		return s, errors.Join(err, s.err)
 	}
 	return s, s.check()
 }
@@ -569,7 +578,7 @@ func TestSimRandomSchedules(t *testing.T) {
 func TestSimRegressionSeeds(t *testing.T) {
 	cfgs := simConfigs()
 	for _, seed := range []uint64{2, 9, 26, 291, 312, 480, 423, 929, 1619, 2609, 6126, 100280,
-		116864, 122285, 127851, 149549, 172992} {
+		116864, 122285, 127851, 149549, 172992, 185230} {
 		if _, err := runSim(seed, cfgs[int(seed)%len(cfgs)]); err != nil {
 			t.Fatalf("seed %d: %v", seed, err)
 		}

@@ -226,7 +226,7 @@ func (u *Unit) resendBuilding() {
 	}
 	u.resendGrants()
 	for _, call := range slices.Sorted(maps.Keys(s.Auth)) {
-		if s.Auth[call] == authAsked {
+		if s.Auth[call] == authAsked && u.acked() { // else Admit serves it now
 			u.sendAuthRq(call)
 		}
 	}
