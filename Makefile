@@ -20,9 +20,13 @@ test:
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
-## demo: the headline demonstration (two node processes, one killed with SIGKILL)
+## demo: two node processes exchange port messages and one is killed (kernel);
+## then the prime computation survives the SIGKILL of its node (stable pair)
 demo:
 	$(GO) run ./examples/kerneldemo
+	@echo
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmctl ./ftmctl
+	$(GO) run ./examples/failover -ftmctl bin/ftmctl
 
 ## bench: every benchmark, each reporting its ratio to a same-run baseline
 bench:
