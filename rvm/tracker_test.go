@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // Random writes into two segments, one per tracker, checked against an
@@ -75,4 +77,24 @@ func testRand(t *testing.T) *rand.Rand {
 	}
 	t.Logf("seed %d (rerun with FTM_SEED=%d)", seed, seed)
 	return rand.New(rand.NewSource(seed))
+}
+
+// Auto says which tracker it chose, in one log line with the reason.
+func TestAutoLogsItsChoice(t *testing.T) {
+	core, logs := observer.New(zap.InfoLevel)
+	s, err := NewSegment("auto", ps, Config{Logger: zap.New(core)})
+	require.NoError(t, err)
+	defer s.Close()
+	entries := logs.All()
+	require.Len(t, entries, 1)
+	switch s.Method() {
+	case WriteTrack:
+		require.Equal(t, "dirty pages tracked by the OS", entries[0].Message)
+	case Compare:
+		require.Contains(t, entries[0].Message, "OS write tracking unavailable")
+		require.Contains(t, entries[0].ContextMap(), "error")
+	default:
+		t.Fatalf("Auto chose %v", s.Method())
+	}
+	require.Equal(t, "auto", entries[0].ContextMap()["segment"])
 }
