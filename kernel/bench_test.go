@@ -6,24 +6,34 @@ import (
 	"time"
 )
 
-// chanRoundTrip times n request/reply exchanges over raw unbuffered Go
-// channels between two goroutines: the baseline of BenchmarkLocalRPC.
-func chanRoundTrip(n int) time.Duration {
-	req, rep := make(chan []byte), make(chan []byte)
+// localChunk is how many operations run before switching between the
+// kernel and its channel baseline, so machine load weighs on both alike.
+const localChunk = 4096
+
+// chanRPC is a raw unbuffered Go channel round trip between two
+// goroutines: the baseline of BenchmarkLocalRPC.
+type chanRPC struct{ req, rep chan []byte }
+
+func newChanRPC(b *testing.B) *chanRPC {
+	c := &chanRPC{req: make(chan []byte), rep: make(chan []byte)}
 	go func() {
-		for b := range req {
-			rep <- b
+		for m := range c.req {
+			c.rep <- m
 		}
 	}()
+	b.Cleanup(func() { close(c.req) })
+	return c
+}
+
+// run times n request/reply exchanges.
+func (c *chanRPC) run(n int) time.Duration {
 	body := make([]byte, 64)
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		req <- body
-		body = <-rep
+		c.req <- body
+		body = <-c.rep
 	}
-	d := time.Since(start)
-	close(req)
-	return d
+	return time.Since(start)
 }
 
 // chanOneWay times n sends through a buffered channel to a draining
@@ -48,7 +58,8 @@ func chanOneWay(n, limit int) time.Duration {
 
 // BenchmarkLocalRPC: request + reply between two tasks of one node, 64-byte
 // body, reply by send-once right. x-chan = its time over a raw unbuffered
-// Go channel round trip measured in the same run. Target ≤ 3.
+// Go channel round trip measured in the same run, interleaved in chunks of
+// localChunk. Target ≤ 3.
 func BenchmarkLocalRPC(b *testing.B) {
 	n := NewNode(Config{Name: "bench"})
 	defer n.Shutdown()
@@ -72,23 +83,30 @@ func BenchmarkLocalRPC(b *testing.B) {
 		}
 	}()
 	body := make([]byte, 64)
-	base := chanRoundTrip(b.N)
+	raw := newChanRPC(b)
+	var elapsed, base time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		m := NewMessage()
-		m.Dest, m.Reply, m.Body = to, reply, body
-		if err := client.Send(ctx, m); err != nil {
-			b.Fatal(err)
+	for done := 0; done < b.N; done += localChunk {
+		k := min(localChunk, b.N-done)
+		start := time.Now()
+		for i := 0; i < k; i++ {
+			m := NewMessage()
+			m.Dest, m.Reply, m.Body = to, reply, body
+			if err := client.Send(ctx, m); err != nil {
+				b.Fatal(err)
+			}
+			r, err := client.Receive(ctx, reply)
+			if err != nil {
+				b.Fatal(err)
+			}
+			r.Free()
 		}
-		r, err := client.Receive(ctx, reply)
-		if err != nil {
-			b.Fatal(err)
-		}
-		r.Free()
+		elapsed += time.Since(start)
+		b.StopTimer()
+		base += raw.run(k)
+		b.StartTimer()
 	}
-	elapsed := time.Since(start)
 	b.StopTimer()
 	server.Terminate()
 	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "ns/chan-rtt")
@@ -97,7 +115,8 @@ func BenchmarkLocalRPC(b *testing.B) {
 
 // BenchmarkLocalOneWay: one-way messages from one task to another, 64-byte
 // body, queue limit 64, messages recycled with NewMessage/Free. x-chan =
-// its time over a buffered channel of the same capacity in the same run.
+// its time over a buffered channel of the same capacity in the same run,
+// interleaved in chunks of localChunk.
 // Target ≤ 3 and at most one allocation per message.
 func BenchmarkLocalOneWay(b *testing.B) {
 	n := NewNode(Config{Name: "bench"})
@@ -107,31 +126,42 @@ func BenchmarkLocalOneWay(b *testing.B) {
 	p, _ := rcv.AllocatePort()
 	to, _ := rcv.InsertRight(snd, p, MakeSend, NameNull)
 	ctx := context.Background()
-	done := make(chan struct{})
-	go func() {
-		for i := 0; i < b.N; i++ {
-			m, err := rcv.Receive(ctx, p)
-			if err != nil {
-				break
+	chunks, done := make(chan int), make(chan struct{})
+	go func() { // receives each chunk, then says so
+		defer close(done)
+		for k := range chunks {
+			for i := 0; i < k; i++ {
+				m, err := rcv.Receive(ctx, p)
+				if err != nil {
+					return
+				}
+				m.Free()
 			}
-			m.Free()
+			done <- struct{}{}
 		}
-		close(done)
 	}()
-	base := chanOneWay(b.N, DefaultQueueLimit)
+	defer close(chunks)
 	body := make([]byte, 64)
+	var elapsed, base time.Duration
 	b.ReportAllocs()
 	b.ResetTimer()
-	start := time.Now()
-	for i := 0; i < b.N; i++ {
-		m := NewMessage()
-		m.Dest, m.Body = to, body
-		if err := snd.Send(ctx, m); err != nil {
-			b.Fatal(err)
+	for sent := 0; sent < b.N; sent += localChunk {
+		k := min(localChunk, b.N-sent)
+		start := time.Now()
+		chunks <- k
+		for i := 0; i < k; i++ {
+			m := NewMessage()
+			m.Dest, m.Body = to, body
+			if err := snd.Send(ctx, m); err != nil {
+				b.Fatal(err)
+			}
 		}
+		<-done
+		elapsed += time.Since(start)
+		b.StopTimer()
+		base += chanOneWay(k, DefaultQueueLimit)
+		b.StartTimer()
 	}
-	<-done
-	elapsed := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "ns/chan-msg")
 	b.ReportMetric(float64(elapsed)/float64(base), "x-chan")
