@@ -15,6 +15,16 @@ func (t *Task) Send(ctx context.Context, m *Message) error {
 	return t.send(ctx, m, true)
 }
 
+// SendTimeout is Send bounded by d on the node's clock: a sender still
+// blocked on a full queue after d gets ErrTimedOut (and keeps its rights).
+func (t *Task) SendTimeout(ctx context.Context, m *Message, d time.Duration) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	timer := t.node.cfg.Clock.AfterFunc(d, func() { cancel(ErrTimedOut) })
+	defer timer.Stop()
+	return t.Send(ctx, m)
+}
+
 // TrySend is Send that fails with ErrQueueFull instead of waiting.
 func (t *Task) TrySend(m *Message) error {
 	return t.send(context.Background(), m, false)

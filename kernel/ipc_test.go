@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/ftm-in-go/ftm/kernel/clock"
 )
 
 func TestRPCRoundTripWithSendOnceReply(t *testing.T) {
@@ -94,6 +97,46 @@ func TestReceiveTimeoutsAndCancel(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	_, err = task.ReceiveTimeout(context.Background(), p, time.Millisecond)
 	require.ErrorIs(t, err, ErrTimedOut)
+}
+
+// SendTimeout and ReceiveTimeout run on the node's clock: nothing times out
+// until the manual clock passes the bound.
+func TestTimeoutsFollowTheNodeClock(t *testing.T) {
+	clk := clock.NewManual(time.Unix(0, 0))
+	n := NewNode(Config{Name: "n", Clock: clk, Logger: zaptest.NewLogger(t)})
+	t.Cleanup(n.Shutdown)
+	rcv, snd := newTask(t, n, "r"), newTask(t, n, "s")
+	p, _ := rcv.AllocatePort()
+	to := giveSend(t, rcv, p, snd)
+	require.NoError(t, rcv.SetQueueLimit(p, 1))
+	require.NoError(t, snd.SendTimeout(ctxT(t), &Message{Dest: to, ID: 1}, time.Second))
+
+	sent := make(chan error, 1)
+	go func() { sent <- snd.SendTimeout(ctxT(t), &Message{Dest: to, ID: 2}, time.Second) }()
+	waitPending(t, clk, 1)
+	clk.Advance(999 * time.Millisecond)
+	select {
+	case err := <-sent:
+		t.Fatalf("send ended before its timeout: %v", err)
+	default:
+	}
+	clk.Advance(time.Millisecond)
+	require.ErrorIs(t, <-sent, ErrTimedOut)
+	require.Equal(t, 1, status(t, rcv, p).QueueLen)
+	require.Equal(t, 1, status(t, rcv, p).SendRights, "a timed-out send keeps the sender's right")
+
+	require.Equal(t, uint32(1), recv(t, rcv, p).ID)
+	got := make(chan error, 1)
+	go func() { _, err := rcv.ReceiveTimeout(ctxT(t), p, time.Second); got <- err }()
+	waitPending(t, clk, 1)
+	clk.Advance(time.Second)
+	require.ErrorIs(t, <-got, ErrTimedOut)
+}
+
+// waitPending waits until k timers are armed on clk.
+func waitPending(t *testing.T, clk *clock.Manual, k int) {
+	t.Helper()
+	require.Eventually(t, func() bool { return clk.Pending() >= k }, 5*time.Second, time.Millisecond)
 }
 
 func TestSendErrorsLeaveRightsUntouched(t *testing.T) {
