@@ -170,7 +170,7 @@ func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
 		if m != nil || err != nil {
 			return m, err
 		}
-		if err := t.block(ctx, wake, "receive"); err != nil {
+		if err := t.waitReceive(ctx, wake); err != nil {
 			return nil, err
 		}
 	}
@@ -236,6 +236,20 @@ func (t *Task) copyoutMessage(m *Message, p *port) {
 		m.Rights[i].Name, m.Rights[i].Type = t.copyout(x)
 	}
 	m.dst, m.rep, m.xrs = nil, xright{}, nil
+}
+
+// waitReceive blocks a receiver until wake. With a ctx that cannot end it
+// waits on wake alone, without a select (the local RPC fast path): the
+// task's end still reaches it, because terminating destroys the task's
+// receive rights and port sets, which closes their wake channels, and
+// moving a receive right out of the task pokes its channel (take). The
+// caller's retry then sees ErrTaskDead or ErrInvalidName.
+func (t *Task) waitReceive(ctx context.Context, wake chan struct{}) error {
+	if ctx.Done() == nil {
+		<-wake
+		return nil
+	}
+	return t.block(ctx, wake, "receive")
 }
 
 // block waits for wake, ctx or the task's end.

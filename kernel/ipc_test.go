@@ -139,6 +139,30 @@ func waitPending(t *testing.T, clk *clock.Manual, k int) {
 	require.Eventually(t, func() bool { return clk.Pending() >= k }, 5*time.Second, time.Millisecond)
 }
 
+// A receiver blocked with a context that cannot end still returns when its
+// task terminates or when the receive right leaves the task.
+func TestUncancellableReceiveEnds(t *testing.T) {
+	n := newTestNode(t, "n")
+	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	p, _ := a.AllocatePort()
+	got := make(chan error, 1)
+	go func() { _, err := a.Receive(context.Background(), p); got <- err }()
+	time.Sleep(time.Millisecond) // let it block (passes either way)
+	_, err := a.InsertRight(b, p, MoveReceive, NameNull)
+	require.NoError(t, err)
+	require.ErrorIs(t, <-got, ErrInvalidName)
+
+	q, _ := a.AllocatePort()
+	set, _ := a.AllocatePortSet()
+	for _, name := range []Name{q, set} {
+		go func() { _, err := a.Receive(context.Background(), name); got <- err }()
+	}
+	time.Sleep(time.Millisecond) // let them block (either order passes)
+	a.Terminate()
+	require.ErrorIs(t, <-got, ErrTaskDead)
+	require.ErrorIs(t, <-got, ErrTaskDead)
+}
+
 func TestSendErrorsLeaveRightsUntouched(t *testing.T) {
 	n := newTestNode(t, "n")
 	a, b := newTask(t, n, "a"), newTask(t, n, "b")
