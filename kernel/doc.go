@@ -27,6 +27,11 @@
 //   - a message is delivered at most once, and in FIFO order per sender
 //     and port; on a healthy link, exactly once.
 //
+// Blocking: a port (and a port set) has a cap-1 wake channel; a blocked
+// receiver waits on it, with a select on ctx and the task's end only when
+// ctx can end. Termination wakes receivers by closing the wake channels of
+// the rights it destroys. No timer is armed unless a timeout is asked for.
+//
 // Lock order: Node.mu guards every name space, port and queue of the node;
 // it is never held while blocking, sending on a link, or calling user code.
 // netmsg.mu (proxy tables) is taken after Node.mu when both are needed.
