@@ -71,8 +71,9 @@ type TCP struct {
 	dlArmed bool       // a Recv may be interrupted by its context
 	dlFired bool       // the interruption set a read deadline to clear
 
-	sendMu sync.Mutex // guards buf and writes to conn
-	buf    []byte
+	sendMu sync.Mutex  // guards buf, vec and writes to conn
+	buf    []byte      // Send's frame, SendVec's frame head
+	vec    net.Buffers // SendVec's write vector (cleared after each write)
 
 	once sync.Once     // closes done
 	done chan struct{} // closed when the link ends
