@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 )
 
 func newPairCmd() *cobra.Command {
@@ -46,7 +48,7 @@ pair whose node was killed, up restarts that node and it rejoins its partner.`,
 	f.StringVar(&o.dir, "dir", defaultDir(), "state and log directory")
 	f.StringSliceVar(&o.names, "nodes", []string{"alpha", "beta"}, "the two node names")
 	f.BoolVar(&o.allowFaults, "allow-faults", false, "allow fault injection (ftmctl crash, partition, slow)")
-	f.DurationVar(&o.heartbeat, "heartbeat", 20*time.Millisecond, "heartbeat period between the nodes")
+	f.DurationVar(&o.heartbeat, "heartbeat", heartbeat.DefaultPeriod, "heartbeat period between the nodes (silence for 20 periods means death)")
 	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the nodes to link up")
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"time"
 )
@@ -20,8 +21,16 @@ import (
 func main() {
 	bin := flag.String("ftmctl", "bin/ftmctl", "the ftmctl binary")
 	n := flag.Int("n", 400000, "how many primes to find")
+	kills := flag.Int("kills", 1, "repeat the scenario this many times and report takeover times")
 	flag.Parse()
-	if err := run(*bin, *n); err != nil {
+	if *kills > 1 {
+		if err := measure(*bin, *n, *kills); err != nil {
+			fmt.Fprintln(os.Stderr, "failover demo:", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if _, err := run(*bin, *n, true); err != nil {
 		fmt.Fprintln(os.Stderr, "failover demo:", err)
 		os.Exit(1)
 	}
@@ -43,6 +52,7 @@ func (d demo) ftmctl(args ...string) (string, error) {
 type taskRow struct {
 	Node, Bank, State, Result string
 	Restarts                  int
+	Since                     time.Time `json:"running_since"`
 	Stats                     struct {
 		Checkpoints  int   `json:"checkpoints"`
 		PagesSaved   int   `json:"pages_saved"`
@@ -62,68 +72,112 @@ func (d demo) ps() ([]taskRow, error) {
 
 func (d demo) waitFor(what string, timeout time.Duration, cond func([]taskRow) bool) ([]taskRow, error) {
 	deadline := time.Now().Add(timeout)
+	var rows []taskRow
+	var err error
 	for time.Now().Before(deadline) {
-		rows, err := d.ps()
+		rows, err = d.ps()
 		if err == nil && cond(rows) {
 			return rows, nil
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return nil, fmt.Errorf("timed out waiting until %s", what)
+	return nil, fmt.Errorf("timed out waiting until %s (last seen: %+v, %v; logs in %s)", what, rows, err, d.dir)
 }
 
-func run(bin string, n int) error {
+// run plays the scenario once and returns the takeover time: from the
+// SIGKILL to the task running again on the survivor.
+func run(bin string, n int, verbose bool) (time.Duration, error) {
+	say := func(s string) {
+		if verbose {
+			fmt.Println("==> " + s)
+		}
+	}
+	show := func(s string) {
+		if verbose {
+			fmt.Print(indent(s))
+		}
+	}
 	if _, err := os.Stat(bin); err != nil {
-		return fmt.Errorf("no ftmctl binary at %s (run `make build`): %w", bin, err)
+		return 0, fmt.Errorf("no ftmctl binary at %s (run `make build`): %w", bin, err)
 	}
 	tmp, err := os.MkdirTemp("", "ftm-demo-")
 	if err != nil {
-		return err
+		return 0, err
 	}
-	defer os.RemoveAll(tmp)
 	d := demo{bin: bin, dir: filepath.Join(tmp, "pair")}
 	say("starting a stable pair: nodes alpha and beta, two processes on 127.0.0.1")
 	out, err := d.ftmctl("pair", "up", "--allow-faults")
 	if err != nil {
-		return err
+		return 0, err
 	}
 	defer d.ftmctl("pair", "down", "--grace", "1s") //nolint:errcheck
-	fmt.Print(indent(out))
+	keep := true                                    // the logs stay when the run fails
+	defer func() {
+		if !keep {
+			os.RemoveAll(tmp)
+		}
+	}()
+	show(out)
 	if err := retry(10*time.Second, func() error { _, err := d.ftmctl("run", "primes", fmt.Sprint(n)); return err }); err != nil {
-		return err
+		return 0, err
 	}
 	say(fmt.Sprintf("running the prime computation (first %d primes) as a stable task on alpha", n))
-	rows, err := d.waitFor("a few checkpoints", 60*time.Second, func(r []taskRow) bool {
-		return len(r) == 1 && r[0].Stats.Checkpoints >= 7
+	rows, err := d.waitFor("a quarter of the work checkpointed", 60*time.Second, func(r []taskRow) bool {
+		return len(r) == 1 && (r[0].Stats.LastProgress >= int64(n/2048/4) || r[0].State != "running")
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	say(fmt.Sprintf("alpha has taken %d checkpoints (%d pages saved, last at page %d); killing alpha with SIGKILL",
-		rows[0].Stats.Checkpoints, rows[0].Stats.PagesSaved, rows[0].Stats.LastProgress))
+	if rows[0].State != "running" {
+		return 0, fmt.Errorf("the task ended (%s %s) before it could be killed; try a larger -n", rows[0].State, rows[0].Result)
+	}
+	say(fmt.Sprintf("alpha has taken %d checkpoints (%d pages saved, last at page %d of %d); killing alpha with SIGKILL",
+		rows[0].Stats.Checkpoints, rows[0].Stats.PagesSaved, rows[0].Stats.LastProgress, (n+2047)/2048))
 	killed := time.Now()
 	if _, err := d.ftmctl("crash", "alpha"); err != nil {
-		return err
+		return 0, err
 	}
-	if _, err := d.waitFor("beta restarts the task", 30*time.Second, func(r []taskRow) bool {
+	rows, err = d.waitFor("beta restarts the task", 30*time.Second, func(r []taskRow) bool {
 		return len(r) == 1 && r[0].Node == "beta"
-	}); err != nil {
-		return err
+	})
+	if err != nil {
+		return 0, err
 	}
-	restarted := time.Since(killed)
-	say(fmt.Sprintf("beta took over alpha's bank and restarted the task from its last checkpoint %v after the kill", restarted.Round(time.Millisecond)))
+	takeover := rows[0].Since.Sub(killed)
+	say(fmt.Sprintf("beta took over alpha's bank and restarted the task from its last checkpoint %v after the kill", takeover.Round(100*time.Microsecond)))
 	rows, err = d.waitFor("the task finishes", 120*time.Second, func(r []taskRow) bool {
 		return len(r) == 1 && r[0].State != "running"
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if rows[0].State != "done" {
-		return errors.New("the task failed on beta: " + rows[0].Result)
+		return 0, errors.New("the task failed on beta: " + rows[0].Result)
 	}
 	status, _ := d.ftmctl("status")
-	fmt.Print(indent(status))
+	show(status)
 	say(fmt.Sprintf("result on beta: %s (restarts: %d, resumed from a checkpoint: %v)", rows[0].Result, rows[0].Restarts, rows[0].Stats.Restored))
+	if !strings.HasPrefix(rows[0].Result, fmt.Sprintf("prime %d is ", n)) {
+		return 0, fmt.Errorf("unexpected result %q", rows[0].Result)
+	}
+	keep = false
+	return takeover, nil
+}
+
+// measure repeats the scenario and prints the median and maximum takeover.
+func measure(bin string, n, kills int) error {
+	var ts []time.Duration
+	for i := 0; i < kills; i++ {
+		t, err := run(bin, n, false)
+		if err != nil {
+			return fmt.Errorf("kill %d: %w", i+1, err)
+		}
+		ts = append(ts, t)
+		fmt.Printf("kill %2d: task running again on the survivor %v after SIGKILL\n", i+1, t.Round(100*time.Microsecond))
+	}
+	sort.Slice(ts, func(i, j int) bool { return ts[i] < ts[j] })
+	fmt.Printf("takeover over %d kills: min %v, median %v, max %v\n", kills, ts[0].Round(100*time.Microsecond),
+		ts[len(ts)/2].Round(100*time.Microsecond), ts[len(ts)-1].Round(100*time.Microsecond))
 	return nil
 }
 
@@ -137,8 +191,6 @@ func retry(timeout time.Duration, f func() error) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-func say(s string) { fmt.Println("==> " + s) }
 
 func indent(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")

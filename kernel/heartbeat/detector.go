@@ -6,15 +6,17 @@ import (
 
 // Defaults for Config fields left zero.
 const (
-	DefaultPeriod       = 20 * time.Millisecond
-	DefaultMissedPeriod = 5
+	DefaultPeriod       = 50 * time.Millisecond
+	DefaultMissedPeriod = 20
 )
 
 // Config sets how often heartbeats go out and how long silence means death.
 type Config struct {
-	// Period between two heartbeats sent to the partner (default 20ms).
+	// Period between two heartbeats sent to the partner (default 50ms).
 	Period time.Duration
-	// Timeout of silence after which the partner is dead (default 5 periods).
+	// Timeout of silence after which the partner is dead (default 20
+	// periods: a loaded machine can stall a process for a few hundred ms, and
+	// a killed partner is noticed at once anyway, when its link breaks).
 	Timeout time.Duration
 }
 

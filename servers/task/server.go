@@ -38,10 +38,11 @@ type Record struct {
 	Error   string    `codec:"e" json:"error,omitempty"`
 	Started time.Time `codec:"t" json:"started"`
 	// Set by the server for listing (not stored).
-	Bank     string `codec:"-" json:"bank"`
-	Node     string `codec:"-" json:"node"`
-	Stats    Stats  `codec:"-" json:"stats"`
-	Restarts int    `codec:"n" json:"restarts"`
+	Bank     string    `codec:"-" json:"bank"`
+	Node     string    `codec:"-" json:"node"`
+	Stats    Stats     `codec:"-" json:"stats"`
+	Since    time.Time `codec:"-" json:"running_since"` // when this node (re)started it
+	Restarts int       `codec:"n" json:"restarts"`
 }
 
 // taskTable is the STM object holding a bank's task records.
@@ -125,6 +126,7 @@ func (s *Server) Resume(ctx context.Context, bankName string, bank *stm.Bank) {
 
 func (s *Server) run(bankName string, bank *stm.Bank, rec Record) {
 	key := fmt.Sprintf("%s/%d", bankName, rec.ID)
+	rec.Since = time.Now()
 	r := &running{bank: bankName, rec: rec}
 	s.mu.Lock()
 	s.tasks[key] = r
