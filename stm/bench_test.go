@@ -1,16 +1,19 @@
 package stm
 
 import (
+	"bufio"
 	"context"
-
 	"encoding/binary"
-	"github.com/ftm-in-go/ftm/kernel/link"
+	"fmt"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/stm/internal/connlink"
 )
 
 // benchShape is one sub-benchmark: n objects of size bytes each.
@@ -118,88 +121,170 @@ func BenchmarkCommitLocal(b *testing.B) {
 	}
 }
 
-// BenchmarkCommitRemote: commit with the backup bank behind ServeBackup on
-// a real loopback TCP link (in this process), against a raw TCP round trip
-// carrying the same bytes. The plain sub-benchmarks use stm's minimal
-// vectored TCP link (internal/connlink); the kernel-link/ ones go through
-// kernel/link's authenticated TCP link and its Mux, as production does.
+// BenchmarkCommitRemote: commit with the backup bank in another OS process
+// (this test binary re-executed, see benchBackupProcess) on loopback TCP,
+// against a raw TCP round trip carrying the same bytes to an echo server in
+// that same process, measured in the same run. The plain sub-benchmarks
+// (small, page, 64pages, 64pages-writeat) go through kernel/link's
+// authenticated TCP link and its Mux channel for link.ServiceSTM, as a node
+// does; the connlink/ ones use stm's minimal vectored test link
+// (internal/connlink) instead, for comparison.
 func BenchmarkCommitRemote(b *testing.B) {
-	for _, kernelLink := range []bool{false, true} {
+	for _, via := range []string{benchViaKernelLink, benchViaConnlink} {
 		for _, s := range benchShapes {
 			name := s.name
-			if kernelLink {
-				name = "kernel-link/" + s.name
+			if via == benchViaConnlink {
+				name = "connlink/" + s.name
 			}
-			b.Run(name, func(b *testing.B) { benchRemote(b, s, kernelLink) })
+			b.Run(name, func(b *testing.B) { benchRemote(b, s, via) })
 		}
 	}
 }
 
-func benchRemote(b *testing.B, s benchShape, kernelLink bool) {
-	k := NewBackup(BackupConfig{})
-	var m *RemoteMirror
-	if kernelLink {
-		m = serveKernelLink(b, k)
-	} else {
-		m, _ = serveRemote(b, k, RemoteConfig{})
-	}
+// How the benchmark reaches the backup process.
+const (
+	benchViaKernelLink = "kernel-link" // link.TCP + Mux channel
+	benchViaConnlink   = "connlink"    // stm/internal/connlink on a plain socket
+)
+
+func benchRemote(b *testing.B, s benchShape, via string) {
+	proc := startBenchBackup(b, via)
+	m := proc.mirror(b)
 	bank := NewBank(Config{})
 	if err := bank.Attach(context.Background(), m); err != nil {
 		b.Fatal(err)
 	}
 	data := shapeData(s)
 	b.SetBytes(int64(s.objects * s.size))
-	ratioBench(b, "x-tcp", tcpRoundTrip(b, s.objects*s.size), commitOp(b, bank, s, data))
+	ratioBench(b, "x-tcp", tcpRoundTrip(b, proc.rawAddr, s.objects*s.size), commitOp(b, bank, s, data))
 }
 
-// serveKernelLink serves k over kernel/link's TCP link and Mux channel.
-func serveKernelLink(b *testing.B, k *Backup) *RemoteMirror {
+// The benchmark's backup process: TestBenchBackupProcess run by the test
+// binary itself (helperCmd of the two-process test), told how to serve by
+// FTM_STM_VIA.
+const envVia = "FTM_STM_VIA"
+
+// benchBackup is the parent's view of a running backup process.
+type benchBackup struct {
+	via      string
+	linkAddr string // where the backup bank is served
+	rawAddr  string // the raw TCP echo server of the baseline
+}
+
+// startBenchBackup starts the backup process and reads its two addresses;
+// the process is killed when the benchmark ends.
+func startBenchBackup(b *testing.B, via string) *benchBackup {
+	cmd := helperCmd(context.Background(), "bench-backup", envVia+"="+via)
+	cmd.Args = append(cmd.Args, "-test.run=^TestBenchBackupProcess$") // the last -test.run wins
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() {
+		b.Fatal("backup process printed no addresses")
+	}
+	p := &benchBackup{via: via}
+	if _, err := fmt.Sscanf(sc.Text(), "addr %s %s", &p.linkAddr, &p.rawAddr); err != nil {
+		b.Fatalf("backup process said %q: %v", sc.Text(), err)
+	}
+	return p
+}
+
+// mirror connects to the backup process the way p.via says.
+func (p *benchBackup) mirror(b *testing.B) *RemoteMirror {
 	ctx := context.Background()
-	cfg := func(name string) link.Config {
-		return link.Config{Name: name, Secret: []byte("benchmark-shared-secret-0123456")}
-	}
-	ln, err := link.Listen("127.0.0.1:0", cfg("backup"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan link.Link, 1)
-	go func() {
-		node, err := ln.Accept(ctx)
+	var ch link.Link
+	if p.via == benchViaConnlink {
+		conn, err := net.Dial("tcp", p.linkAddr)
 		if err != nil {
-			accepted <- nil
-			return
+			b.Fatal(err)
 		}
-		accepted <- node
-	}()
-	pnode, err := link.Dial(ctx, ln.Addr(), cfg("primary"))
+		ch = connlink.New(conn, "backup")
+	} else {
+		node, err := link.Dial(ctx, p.linkAddr, linkConfig("primary"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		if ch, err = stmChannel(node); err != nil {
+			b.Fatal(err)
+		}
+	}
+	m := NewRemoteMirror(ch, RemoteConfig{})
+	b.Cleanup(func() { _ = m.Close() })
+	return m
+}
+
+// TestBenchBackupProcess is not a test: it is the body of the backup
+// process of BenchmarkCommitRemote.
+func TestBenchBackupProcess(t *testing.T) {
+	if os.Getenv(envRole) != "bench-backup" {
+		t.Skip("helper process body; run by BenchmarkCommitRemote")
+	}
+	if err := benchBackupProcess(os.Getenv(envVia)); err != nil {
+		fmt.Fprintln(os.Stderr, "bench backup:", err)
+		os.Exit(1)
+	}
+	os.Exit(0)
+}
+
+// benchBackupProcess prints "addr <backup> <raw echo>", serves one primary
+// with a fresh backup bank and answers raw round trips beside it, until the
+// primary's link ends.
+func benchBackupProcess(via string) error {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		b.Fatal(err)
+		return err
 	}
-	bnode := <-accepted
-	if bnode == nil {
-		b.Fatal("accept failed")
+	go echoAcks(raw)
+	if via == benchViaConnlink {
+		return serveConnlinkBackup(raw.Addr().String())
 	}
-	pch, _ := link.NewMux(pnode, nil).Channel(link.ServiceSTM)
-	bch, _ := link.NewMux(bnode, nil).Channel(link.ServiceSTM)
-	go func() { _ = ServeBackup(ctx, bch, k) }()
-	b.Cleanup(func() { _ = pnode.Close(); _ = bnode.Close() })
-	return NewRemoteMirror(pch, RemoteConfig{})
+	ln, err := link.Listen("127.0.0.1:0", linkConfig("backup"))
+	if err != nil {
+		return err
+	}
+	fmt.Printf("addr %s %s\n", ln.Addr(), raw.Addr())
+	ctx := context.Background()
+	node, err := ln.Accept(ctx)
+	if err != nil {
+		return err
+	}
+	ch, err := stmChannel(node)
+	if err != nil {
+		return err
+	}
+	_ = ServeBackup(ctx, ch, NewBackup(BackupConfig{}))
+	return nil
+}
+
+func serveConnlinkBackup(rawAddr string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("addr %s %s\n", ln.Addr(), rawAddr)
+	conn, err := ln.Accept()
+	if err != nil {
+		return err
+	}
+	_ = ServeBackup(context.Background(), connlink.New(conn, "primary"), NewBackup(BackupConfig{}))
+	return nil
 }
 
 // tcpRoundTrip is the baseline of BenchmarkCommitRemote: send n bytes
-// (length-prefixed) over loopback TCP and wait for a one-byte ack.
-func tcpRoundTrip(b *testing.B, n int) func() {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// (length-prefixed) over loopback TCP to the echo server at addr and wait
+// for its one-byte ack.
+func tcpRoundTrip(b *testing.B, addr string, n int) func() {
+	conn, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}
-	go echoAcks(ln)
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = conn.Close(); _ = ln.Close() })
+	b.Cleanup(func() { _ = conn.Close() })
 	msg := make([]byte, 4+n)
 	binary.BigEndian.PutUint32(msg, uint32(n))
 	ack := make([]byte, 1)
@@ -213,21 +298,29 @@ func tcpRoundTrip(b *testing.B, n int) func() {
 	}
 }
 
+// echoAcks answers every connection to ln: read a length-prefixed message,
+// reply one byte.
 func echoAcks(ln net.Listener) {
-	conn, err := ln.Accept()
-	if err != nil {
-		return
-	}
-	defer conn.Close()
-	var hdr [4]byte
-	var buf []byte
 	for {
-		if _, err := io.ReadFull(conn, hdr[:]); err != nil {
+		conn, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		go echoConn(conn)
+	}
+}
+
+func echoConn(conn net.Conn) {
+	defer conn.Close()
+	r := bufio.NewReaderSize(conn, 64<<10) // as the links read
+	var hdr [4]byte
+	for {
+		if _, err := io.ReadFull(r, hdr[:]); err != nil {
 			return
 		}
 		n := int(binary.BigEndian.Uint32(hdr[:]))
-		buf = make([]byte, n) // the backup allocates its copy too
-		if _, err := io.ReadFull(conn, buf); err != nil {
+		buf := make([]byte, n) // the backup allocates its copy too
+		if _, err := io.ReadFull(r, buf); err != nil {
 			return
 		}
 		if _, err := conn.Write(hdr[:1]); err != nil {
