@@ -114,7 +114,7 @@ func (t *Task) armReceiveNotify(p *port, kind NotifyKind, target *port) {
 		slot = &p.destroyed
 	}
 	if *slot != nil {
-		(*slot).sonces-- // the old request is replaced
+		(*slot).dropKernelSendOnce() // the old request is replaced
 	}
 	*slot = target
 	if kind == NotifyNoSenders && p.srefs == 0 {
@@ -132,7 +132,13 @@ func (t *Task) requestDeadName(name Name, e *entry, target *port) error {
 		t.node.notify(target, NotifyDeadName, name, nil)
 		return nil
 	}
-	if e.deadReq {
+	if e.deadReq { // a new request replaces the old one
+		for i, r := range e.p.deadReqs {
+			if r.t == t && r.name == name {
+				r.notify.sonces-- // the old request's send-once right, never used
+				e.p.deadReqs[i].notify = target
+			}
+		}
 		return nil
 	}
 	e.deadReq = true
@@ -162,5 +168,15 @@ func (p *port) cancelDeadReq(t *Task, name Name) {
 			p.deadReqs = append(p.deadReqs[:i], p.deadReqs[i+1:]...)
 			return
 		}
+	}
+}
+
+// dropKernelSendOnce releases a send-once right the kernel held for a
+// notification request that is replaced or cancelled without a message
+// (no send-once notification). node.mu held.
+func (p *port) dropKernelSendOnce() {
+	p.sonces--
+	if p.remote != nil {
+		p.node.net.proxyUnused(p)
 	}
 }
