@@ -220,6 +220,9 @@ func (t *Task) tryReceive(name Name) (*Message, chan struct{}, error) {
 		return nil, wake, nil
 	}
 	m := p.dequeue()
+	if e.set != nil && e.set.pending() {
+		e.set.wake() // another receiver of the set may be waiting
+	}
 	t.copyoutMessage(m, p)
 	return m, nil, nil
 }

@@ -28,6 +28,16 @@ func (s *portSet) ready() *port {
 	return nil
 }
 
+// pending reports whether any member has a message.
+func (s *portSet) pending() bool {
+	for _, p := range s.members {
+		if p.q.n > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 func (s *portSet) remove(p *port) {
 	for i, m := range s.members {
 		if m == p {
