@@ -1,7 +1,9 @@
 package kernel
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -110,4 +112,35 @@ func mustInsert(t *testing.T, from *Task, name Name, to *Task) Name {
 	got, err := from.InsertRight(to, name, CopySend, NameNull)
 	require.NoError(t, err)
 	return got
+}
+
+// Receivers of a task blocked on a port whose receive right moves away all
+// return (the name no longer holds the receive right), and they do not
+// swallow the wake-up of the new holder's receiver.
+func TestMovedReceiveRightWakesStaleWaitersOnly(t *testing.T) {
+	n := newTestNode(t, "n")
+	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	p, _ := a.AllocatePort()
+	toP := giveSend(t, a, p, a)
+	bport, _ := b.AllocatePort()
+	toB := giveSend(t, b, bport, a)
+	stale := make(chan error, 2)
+	for i := 0; i < 2; i++ {
+		go func() { _, err := a.Receive(context.Background(), p); stale <- err }()
+	}
+	time.Sleep(2 * time.Millisecond) // let them block (passes either way)
+	require.NoError(t, a.Send(ctxT(t), &Message{Dest: toB, Rights: []PortRight{{Name: p, Disp: MoveReceive}}}))
+	carried := recv(t, b, bport).Rights[0].Name
+	for i := 0; i < 2; i++ {
+		require.ErrorIs(t, <-stale, ErrInvalidRight, "a keeps only a send right")
+	}
+	got := make(chan uint32, 1)
+	go func() {
+		if m, err := b.Receive(ctxT(t), carried); err == nil {
+			got <- m.ID
+		}
+	}()
+	time.Sleep(2 * time.Millisecond)
+	require.NoError(t, a.Send(ctxT(t), &Message{Dest: toP, ID: 7}))
+	require.Equal(t, uint32(7), <-got)
 }

@@ -206,8 +206,23 @@ func (p *port) receiveLost() {
 		target := p.destroyed
 		p.destroyed = nil
 		p.receiver, p.recvName = nil, NameNull
+		if p.set != nil {
+			p.set.remove(p)
+		}
+		p.receiverLeft()
 		p.node.notify(target, NotifyPortDestroyed, NameNull, &xright{p: p, kind: RightReceive})
 		return
 	}
 	p.destroy()
+}
+
+// receiverLeft is called when p's receive right leaves the task that held
+// it (moved, or carried off in a port-destroyed notification). Closing the
+// wake channel wakes every goroutine of that task blocked on p (their retry
+// fails on the name); the next holder's receivers get a fresh channel, so a
+// stale waiter can neither sleep for ever nor swallow their wake-up.
+// node.mu held.
+func (p *port) receiverLeft() {
+	close(p.recvWake)
+	p.recvWake = make(chan struct{}, 1)
 }

@@ -78,10 +78,7 @@ func (t *Task) take(name Name, e *entry, d Disposition) (xright, error) {
 		}
 		e.recv = false
 		p.receiver, p.recvName = nil, NameNull
-		select { // a goroutine of ours blocked on this port must not wait on for ever
-		case p.recvWake <- struct{}{}:
-		default:
-		}
+		p.receiverLeft()
 		if p.set != nil {
 			p.set.remove(p)
 		}
