@@ -88,6 +88,20 @@ func dumpLogsOnFailure(t *testing.T, dir string, nodes ...string) {
 	}
 }
 
+// startPair builds ftmctl and starts a pair of nodes n1 and n2 with faults
+// allowed; the pair goes down (its logs printed on failure) when the test
+// ends.
+func startPair(t *testing.T) (bin, dir, out string) {
+	t.Helper()
+	bin = buildFtmctl(t)
+	dir = filepath.Join(t.TempDir(), "pair")
+	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir, "--allow-faults", "--nodes", "n1,n2")
+	require.NoError(t, err, out)
+	t.Cleanup(func() { _, _ = ftmctl(t, bin, "pair", "down", "--dir", dir, "--grace", "1s") })
+	t.Cleanup(func() { dumpLogsOnFailure(t, dir, "n1", "n2") })
+	return bin, dir, out
+}
+
 func linked(rows []statusRow, node string) bool {
 	for _, r := range rows {
 		if r.Node == node && r.Status != nil && r.Status.Linked {
@@ -104,12 +118,7 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	bin := buildFtmctl(t)
-	dir := filepath.Join(t.TempDir(), "pair")
-	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir, "--allow-faults", "--nodes", "n1,n2")
-	require.NoError(t, err, out)
-	t.Cleanup(func() { _, _ = ftmctl(t, bin, "pair", "down", "--dir", dir, "--grace", "1s") })
-	t.Cleanup(func() { dumpLogsOnFailure(t, dir, "n1", "n2") })
+	bin, dir, out := startPair(t)
 	require.Contains(t, out, "node n1")
 	eventually(t, "both nodes are linked, each bank backed up by the partner", func() bool {
 		rows := statusRows(t, bin, dir)

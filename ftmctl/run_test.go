@@ -2,8 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,19 +28,7 @@ func TestSieveSurvivesSIGKILLOfItsNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	bin := buildFtmctl(t)
-	dir := filepath.Join(t.TempDir(), "pair")
-	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir, "--allow-faults", "--nodes", "n1,n2")
-	require.NoError(t, err, out)
-	t.Cleanup(func() {
-		if t.Failed() {
-			for _, n := range []string{"n1", "n2"} {
-				b, _ := os.ReadFile(filepath.Join(dir, n+".log"))
-				t.Logf("%s.log:\n%s", n, b)
-			}
-		}
-		_, _ = ftmctl(t, bin, "pair", "down", "--dir", dir, "--grace", "1s")
-	})
+	bin, dir, _ := startPair(t)
 	eventually(t, "both nodes are linked and backed up", func() bool {
 		out, err := ftmctl(t, bin, "run", "primes", "200000", "--dir", dir)
 		return err == nil && strings.Contains(out, "started on node n1")
@@ -51,7 +37,7 @@ func TestSieveSurvivesSIGKILLOfItsNode(t *testing.T) {
 		recs := psRows(t, bin, dir)
 		return len(recs) == 1 && recs[0].Stats.Checkpoints >= 2
 	})
-	out, err = ftmctl(t, bin, "crash", "n1", "--dir", dir)
+	out, err := ftmctl(t, bin, "crash", "n1", "--dir", dir)
 	require.NoError(t, err, out)
 	var rec task.Record
 	deadline := time.Now().Add(60 * time.Second)
