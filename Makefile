@@ -32,9 +32,12 @@ demo:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-1s} $(PKGS)
 
-## soak: long randomized, crash and kill-loop runs (FTM_SOAK=1 raises iteration counts)
+## soak: long randomized, crash and kill-loop runs (FTM_SOAK=1 raises iteration counts),
+## then 100 SIGKILLs of the node running the sieve, each on a fresh pair
 soak:
 	FTM_SOAK=1 $(GO) test -race -count=1 -timeout 120m $(PKGS)
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmctl ./ftmctl
+	$(GO) run ./examples/failover -ftmctl bin/ftmctl -kills 100
 
 ## lint: formatting and vet
 lint:
