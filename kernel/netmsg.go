@@ -534,7 +534,7 @@ func (nm *netmsg) control(ps *peerState, l link.Link, kind uint8, c *wireCtl) {
 			p.destroy()
 		}
 	case kindRelease:
-		if e := ps.exports[c.ID]; e != nil && !e.sendOnce {
+		if e := ps.exports[c.ID]; e != nil && !e.sendOnce && c.N > 0 { // a hostile N <= 0 would inflate refs
 			k := min(c.N, e.refs)
 			e.refs -= k
 			for ; k > 0; k-- {
