@@ -454,6 +454,10 @@ func (nm *netmsg) importRight(ps *peerState, r wireRight) xright {
 	}
 	if r.Home == nm.n.cfg.Name {
 		if e := ps.exports[r.ID]; e != nil && !e.p.dead {
+			if e.sendOnce { // the one-shot right comes home: the export's right is the one in transit
+				delete(ps.exports, r.ID)
+				return xright{p: e.p, kind: RightSendOnce}
+			}
 			if r.Kind == RightSendOnce {
 				e.p.sonces++
 			} else {

@@ -1,0 +1,79 @@
+package kernel
+
+import (
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/ftm-in-go/ftm/kernel/clock"
+	"github.com/ftm-in-go/ftm/kernel/link"
+)
+
+// rawPeerClock is rawPeer on a manual clock, so the test decides when a
+// lost link's exports are released.
+func rawPeerClock(t *testing.T, clk clock.Clock) (*Node, *link.MemLink) {
+	t.Helper()
+	a := NewNode(Config{Name: "a", Clock: clk, Logger: zaptest.NewLogger(t)})
+	t.Cleanup(a.Shutdown)
+	la, lb := link.NewMemPair("a", "b", link.MemConfig{Clock: clk})
+	require.NoError(t, a.AttachLink(la))
+	return a, lb
+}
+
+// rawSync waits until a has handled every frame the peer sent before: the
+// frames of one link are handled in order, and a lookup is answered.
+func rawSync(t *testing.T, peer link.Link, req uint64) {
+	t.Helper()
+	rawSend(t, peer, kindLookup, &wireCtl{Req: req, Name: "no such name"})
+	var c wireCtl
+	require.Equal(t, kindLookupReply, rawRecv(t, peer, &c))
+	require.Equal(t, req, c.Req)
+}
+
+// A hostile peer releasing a negative number of references must not
+// inflate the export's count (which, released when the link dies, drove
+// the port's send-right count negative).
+func TestHostileNegativeReleaseIsIgnored(t *testing.T) {
+	clk := clock.NewManual(time.Unix(0, 0))
+	a, peer := rawPeerClock(t, clk)
+	server := newTask(t, a, "server")
+	svc, _ := server.AllocatePort()
+	require.NoError(t, server.Register("svc", svc))
+	rawSend(t, peer, kindLookup, &wireCtl{Req: 1, Name: "svc"})
+	var reply wireCtl
+	require.Equal(t, kindLookupReply, rawRecv(t, peer, &reply))
+	require.Equal(t, 2, status(t, server, svc).SendRights, "the registry's and the peer's")
+	rawSend(t, peer, kindRelease, &wireCtl{ID: reply.Right.ID, N: -5})
+	rawSync(t, peer, 2)
+	require.Equal(t, 2, status(t, server, svc).SendRights)
+	peer.Cut()
+	require.Eventually(t, func() bool { return clk.Pending() > 0 }, 5*time.Second, time.Millisecond)
+	clk.Advance(DefaultLinkTimeout)
+	require.Equal(t, 1, status(t, server, svc).SendRights, "only the registry's is left")
+}
+
+// A send-once right exported to a peer and sent back home must arrive as
+// the one right it is, not as a second one beside the export's.
+// Reference: netmsg reference counting across nodes.
+func TestSendOnceBouncedHomeCountsOnce(t *testing.T) {
+	a, b, _, _ := linkedNodes(t, nil)
+	server, svc, client, to := remoteService(t, a, b)
+	reply, _ := client.AllocatePort()
+	inbox, _ := client.AllocatePort()
+	require.NoError(t, client.Send(ctxT(t), &Message{Dest: to, Reply: reply, ReplyDisp: MakeSendOnce,
+		Rights: []PortRight{{Name: inbox, Disp: MakeSend}}}))
+	req := recv(t, server, svc)
+	require.Equal(t, RightSendOnce, req.ReplyType)
+	require.Equal(t, 1, status(t, client, reply).SendOnce)
+	// The server hands the send-once right back to the client's node.
+	require.NoError(t, server.Send(ctxT(t), &Message{Dest: req.Rights[0].Name,
+		Rights: []PortRight{{Name: req.Reply, Disp: MoveSendOnce}}}))
+	m := recv(t, client, inbox)
+	require.Equal(t, RightSendOnce, m.Rights[0].Type)
+	require.Equal(t, 1, status(t, client, reply).SendOnce, "one send-once right exists")
+	require.NoError(t, client.Send(ctxT(t), &Message{Dest: m.Rights[0].Name, ID: 9}))
+	require.Equal(t, uint32(9), recv(t, client, reply).ID)
+	require.Equal(t, 0, status(t, client, reply).SendOnce)
+}
