@@ -349,7 +349,7 @@ func (nm *netmsg) exportRight(ps *peerState, x xright) wireRight {
 	p := x.p
 	if p.remote != nil {
 		r := wireRight{ID: p.remote.id, Home: p.remote.peer, Kind: x.kind}
-		nm.n.releaseTransit(x)
+		nm.handedHome(x)
 		return r
 	}
 	r := wireRight{Home: nm.n.cfg.Name, Kind: x.kind}
@@ -486,6 +486,20 @@ func (nm *netmsg) importRight(ps *peerState, r wireRight) xright {
 		p.remote.granted++
 	}
 	return xright{p: p, kind: r.Kind}
+}
+
+// handedHome drops the local side of a right to a proxy that travels home
+// as the peer's own identifier. It is moved, not destroyed: a send-once
+// right must not fire a send-once notification here (it would reach the
+// home port beside the right itself and use up its one-shot export).
+// node.mu held.
+func (nm *netmsg) handedHome(x xright) {
+	if x.kind != RightSendOnce {
+		nm.n.releaseTransit(x)
+		return
+	}
+	x.p.sonces--
+	nm.proxyUnused(x.p)
 }
 
 // deadTransit is a right to a port that no longer exists: it arrives as a
