@@ -145,6 +145,13 @@ func (t *Task) copyinMessage(m *Message, de *entry) error {
 	}
 	// The destination right itself is consumed by the send: a copied or made
 	// send right was counted by copyin and is released here.
+	t.commit(m.Dest, dd, dst)
+	if m.Reply != NameNull {
+		t.commit(m.Reply, rd, rep)
+	}
+	for i, r := range m.Rights {
+		t.commit(r.Name, r.Disp, xrs[i])
+	}
 	m.dst, m.rep, m.xrs = dst.p, rep, xrs
 	m.destKind = dst.kind
 	return nil

@@ -65,84 +65,78 @@ func (t *Task) copyinEntry(name Name, e *entry, d Disposition, role int) (xright
 	return x, d, err
 }
 
-// take performs one disposition on e. node.mu held.
+// take performs one disposition on e, on the counts only: the name stays
+// (possibly empty) and a moved receive right stays wired to the task until
+// commit, so that untake can undo it without side effects. node.mu held.
 func (t *Task) take(name Name, e *entry, d Disposition) (xright, error) {
 	bad := func(why string) (xright, error) {
 		return xright{}, fmt.Errorf("%s on name %d: %w: %s", d, name, ErrInvalidRight, why)
 	}
 	p := e.p
 	switch d {
-	case MoveReceive:
+	case MoveReceive, MakeSend, MakeSendOnce:
 		if !e.recv {
 			return bad("no receive right")
 		}
+	case MoveSend, CopySend:
+		if e.send == 0 {
+			return bad("no send right")
+		}
+	case MoveSendOnce:
+		if !e.sendOnce {
+			return bad("no send-once right")
+		}
+	default:
+		return bad("unknown disposition")
+	}
+	switch d {
+	case MoveReceive:
 		e.recv = false
+		return xright{p: p, kind: RightReceive}, nil
+	case MoveSend:
+		e.send--
+	case CopySend, MakeSend:
+		p.srefs++
+	case MoveSendOnce:
+		e.sendOnce = false
+		return xright{p: p, kind: RightSendOnce}, nil
+	case MakeSendOnce:
+		p.sonces++
+		return xright{p: p, kind: RightSendOnce}, nil
+	}
+	return xright{p: p, kind: RightSend}, nil
+}
+
+// commit finishes a take once the whole operation succeeded: a moved
+// receive right leaves the task (its set, its waiters), and a name left
+// empty is forgotten (cancelling its dead-name request). node.mu held.
+func (t *Task) commit(name Name, d Disposition, x xright) {
+	if d == MoveReceive {
+		p := x.p
 		p.receiver, p.recvName = nil, NameNull
 		p.receiverLeft()
 		if p.set != nil {
 			p.set.remove(p)
 		}
-		t.forgetIfEmpty(name, e)
-		return xright{p: p, kind: RightReceive}, nil
-	case MoveSend:
-		if e.send == 0 {
-			return bad("no send right")
-		}
-		e.send--
-		t.forgetIfEmpty(name, e)
-		return xright{p: p, kind: RightSend}, nil
-	case CopySend:
-		if e.send == 0 {
-			return bad("no send right")
-		}
-		p.srefs++
-		return xright{p: p, kind: RightSend}, nil
-	case MakeSend:
-		if !e.recv {
-			return bad("no receive right")
-		}
-		p.srefs++
-		return xright{p: p, kind: RightSend}, nil
-	case MoveSendOnce:
-		if !e.sendOnce {
-			return bad("no send-once right")
-		}
-		e.sendOnce = false
-		t.forgetIfEmpty(name, e)
-		return xright{p: p, kind: RightSendOnce}, nil
-	case MakeSendOnce:
-		if !e.recv {
-			return bad("no receive right")
-		}
-		p.sonces++
-		return xright{p: p, kind: RightSendOnce}, nil
 	}
-	return bad("unknown disposition")
+	if e := t.names[name]; e != nil {
+		t.forgetIfEmpty(name, e)
+	}
 }
 
-// untake reverses take (used when a later right of the same message fails).
+// untake reverses take (used when a later right of the same message
+// fails). The entry is still in place: take forgets nothing. node.mu held.
 func (t *Task) untake(name Name, d Disposition, x xright) {
+	e := t.names[name]
 	switch d {
 	case CopySend, MakeSend:
 		x.p.srefs--
-		return
 	case MakeSendOnce:
 		x.p.sonces--
-		return
-	}
-	e := t.names[name]
-	if e == nil {
-		e = &entry{p: x.p}
-		t.names[name] = e
-	}
-	switch d {
 	case MoveReceive:
 		e.recv = true
-		x.p.receiver, x.p.recvName = t, name
-		t.byPort[x.p] = name
 	case MoveSend:
 		e.send++
-		t.byPort[x.p] = name
 	case MoveSendOnce:
 		e.sendOnce = true
 	}
@@ -231,9 +225,11 @@ func (t *Task) InsertRight(dst *Task, name Name, d Disposition, want Name) (Name
 			t.untake(name, d, x)
 			return NameNull, fmt.Errorf("insert right as %d: %w: task already names that port %d", want, ErrNameExists, other)
 		}
+		t.commit(name, d, x)
 		dst.nextNameHint(want, x)
 		return want, nil
 	}
+	t.commit(name, d, x)
 	got, _ := dst.copyout(x)
 	return got, nil
 }
