@@ -62,12 +62,13 @@ type taskRow struct {
 }
 
 func (d demo) ps() ([]taskRow, error) {
-	out, err := d.ftmctl("ps", "-o", "json")
+	// Standard output only: a node dying right now is reported on stderr.
+	out, err := exec.Command(d.bin, "ps", "-o", "json", "--dir", d.dir).Output()
 	if err != nil {
 		return nil, err
 	}
 	var rows []taskRow
-	return rows, json.Unmarshal([]byte(out), &rows)
+	return rows, json.Unmarshal(out, &rows)
 }
 
 func (d demo) waitFor(what string, timeout time.Duration, cond func([]taskRow) bool) ([]taskRow, error) {
