@@ -179,3 +179,19 @@ func TestFailedSendKeepsSetMembership(t *testing.T) {
 	require.True(t, status(t, a, p).InSet)
 	require.NoError(t, checkInvariants(n))
 }
+
+// ModRefs with a delta beyond a uint32 reference count used to wrap the
+// name's count while the port counted the full delta.
+func TestModRefsOverflowRefused(t *testing.T) {
+	n := newTestNode(t, "n")
+	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	p, _ := b.AllocatePort()
+	to := giveSend(t, b, p, a)
+	require.ErrorIs(t, a.ModRefs(to, RightSend, 1<<32), ErrInvalidValue)
+	require.ErrorIs(t, a.ModRefs(to, RightSend, -(1<<32)), ErrInvalidValue)
+	require.NoError(t, checkInvariants(n))
+	require.Equal(t, 1, status(t, b, p).SendRights)
+	require.NoError(t, b.Destroy(p))
+	require.ErrorIs(t, a.ModRefs(to, RightDeadName, 1<<32), ErrInvalidValue)
+	require.Equal(t, uint32(1), nameInfo(t, a, to).DeadRefs)
+}

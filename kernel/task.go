@@ -2,6 +2,7 @@ package kernel
 
 import (
 	"fmt"
+	"math"
 	"sort"
 )
 
@@ -202,11 +203,17 @@ func (t *Task) ModRefs(name Name, right RightType, delta int) error {
 	return fmt.Errorf("modrefs %s on %d: %w", right, name, ErrInvalidRight)
 }
 
+// refsFit reports whether delta applied to a uint32 count stays in range.
+func refsFit(count uint32, delta int) bool {
+	next := int64(count) + int64(delta)
+	return next >= 0 && next <= math.MaxUint32
+}
+
 func (t *Task) modSend(name Name, e *entry, delta int) error {
 	if e.send == 0 {
 		return fmt.Errorf("modrefs send on %d: %w: no send right", name, ErrInvalidRight)
 	}
-	if delta < 0 && uint32(-delta) > e.send {
+	if !refsFit(e.send, delta) {
 		return fmt.Errorf("modrefs send on %d by %d: %w: only %d references", name, delta, ErrInvalidValue, e.send)
 	}
 	if delta > 0 {
@@ -222,7 +229,7 @@ func (t *Task) modDead(name Name, e *entry, delta int) error {
 	if e.dead == 0 {
 		return fmt.Errorf("modrefs dead-name on %d: %w: not a dead name", name, ErrInvalidRight)
 	}
-	if delta < 0 && uint32(-delta) > e.dead {
+	if !refsFit(e.dead, delta) {
 		return fmt.Errorf("modrefs dead-name on %d by %d: %w", name, delta, ErrInvalidValue)
 	}
 	if delta > 0 {
