@@ -141,12 +141,12 @@ func (n *Node) AttachLink(l link.Link) error {
 	}
 	old := ps.l
 	ps.l = l
+	nm.wg.Add(1) // under n.mu: a Shutdown that closes l also waits for serve
 	n.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
 	}
 	n.log.Info("link attached", zap.String("peer", l.Peer()))
-	nm.wg.Add(1)
 	go nm.serve(ps, l)
 	return nil
 }

@@ -83,11 +83,19 @@ func (n *Node) Name() string { return n.cfg.Name }
 
 // NewTask creates a task with an empty name space. The caller runs it; see
 // Spawn for a task with its own goroutine.
-func (n *Node) NewTask(name string) (*Task, error) {
+func (n *Node) NewTask(name string) (*Task, error) { return n.newTask(name, false) }
+
+// newTask creates a task; for a spawned one it also counts the goroutine
+// in n.wg under n.mu, so that a Shutdown that saw the task also waits for
+// its goroutine (Add never races Wait).
+func (n *Node) newTask(name string, spawned bool) (*Task, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.down {
 		return nil, ErrNodeDown
+	}
+	if spawned {
+		n.wg.Add(1)
 	}
 	n.nextID++
 	t := &Task{node: n, id: n.nextID, name: name, names: map[Name]*entry{}, byPort: map[*port]Name{}, done: make(chan struct{})}
@@ -99,11 +107,10 @@ func (n *Node) NewTask(name string) (*Task, error) {
 // when fn returns (releasing its rights) or when the node shuts down (ctx
 // ends). fn's error is logged.
 func (n *Node) Spawn(name string, fn func(ctx context.Context, t *Task) error) (*Task, error) {
-	t, err := n.NewTask(name)
+	t, err := n.newTask(name, true)
 	if err != nil {
 		return nil, err
 	}
-	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		defer t.Terminate()
