@@ -64,10 +64,26 @@ type peerState struct {
 	name    string
 	l       link.Link
 	exports map[portID]*export
-	byPort  map[*port]portID          // send exports, one id per port
-	proxies map[portID]*port          // proxies for the peer's ports
-	lookups map[uint64]chan wireRight // pending name lookups
-	death   clock.Timer               // pending dead-name conversion after link loss
+	byPort  map[*port]portID             // send exports, one id per port
+	proxies map[portID]*port             // proxies for the peer's ports
+	lookups map[uint64]chan lookupResult // pending name lookups, sent over l
+	death   clock.Timer                  // pending dead-name conversion after link loss
+}
+
+// lookupResult answers a pending lookup; a closed channel without one
+// means the link it was sent over is gone.
+type lookupResult struct {
+	right wireRight
+	found bool
+}
+
+// failLookups ends the lookups pending on the peer's current link.
+// node.mu held.
+func (ps *peerState) failLookups() {
+	for req, ch := range ps.lookups {
+		close(ch)
+		delete(ps.lookups, req)
+	}
 }
 
 type netmsg struct {
@@ -132,7 +148,7 @@ func (n *Node) AttachLink(l link.Link) error {
 	ps := nm.peers[l.Peer()]
 	if ps == nil {
 		ps = &peerState{name: l.Peer(), exports: map[portID]*export{}, byPort: map[*port]portID{},
-			proxies: map[portID]*port{}, lookups: map[uint64]chan wireRight{}}
+			proxies: map[portID]*port{}, lookups: map[uint64]chan lookupResult{}}
 		nm.peers[l.Peer()] = ps
 	}
 	if ps.death != nil {
@@ -141,7 +157,8 @@ func (n *Node) AttachLink(l link.Link) error {
 	}
 	old := ps.l
 	ps.l = l
-	nm.wg.Add(1) // under n.mu: a Shutdown that closes l also waits for serve
+	ps.failLookups() // their requests went over the old link
+	nm.wg.Add(1)     // under n.mu: a Shutdown that closes l also waits for serve
 	n.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
@@ -198,10 +215,7 @@ func (nm *netmsg) linkLost(ps *peerState, l link.Link, cause error) {
 		return // replaced already
 	}
 	ps.l = nil
-	for req, ch := range ps.lookups {
-		close(ch)
-		delete(ps.lookups, req)
-	}
+	ps.failLookups()
 	if n.down {
 		nm.peerDead(ps)
 		return
@@ -569,9 +583,7 @@ func (nm *netmsg) control(ps *peerState, l link.Link, kind uint8, c *wireCtl) {
 	case kindLookupReply:
 		if ch := ps.lookups[c.Req]; ch != nil {
 			delete(ps.lookups, c.Req)
-			if c.Found {
-				ch <- c.Right
-			}
+			ch <- lookupResult{right: c.Right, found: c.Found}
 			close(ch)
 		}
 	}
@@ -616,18 +628,24 @@ func (t *Task) Lookup(ctx context.Context, peer, key string) (Name, error) {
 		return NameNull, fmt.Errorf("lookup %q on %s: %w", key, peer, ErrNoLink)
 	}
 	n.net.nextReq++
-	req, ch, l := n.net.nextReq, make(chan wireRight, 1), ps.l
+	req, ch, l := n.net.nextReq, make(chan lookupResult, 1), ps.l
 	ps.lookups[req] = ch
 	t.unlock()
 	if err := n.net.sendWire(ctx, l, kindLookup, &wireCtl{Req: req, Name: key}); err != nil {
+		n.mu.Lock()
+		delete(ps.lookups, req)
+		n.mu.Unlock()
 		return NameNull, err
 	}
 	select {
 	case r, ok := <-ch:
 		if !ok {
+			return NameNull, fmt.Errorf("lookup %q on %s: %w: the link was lost or replaced", key, peer, ErrNoLink)
+		}
+		if !r.found {
 			return NameNull, fmt.Errorf("lookup %q on %s: %w", key, peer, ErrNotRegistered)
 		}
-		return t.adoptWire(ps, r)
+		return t.adoptWire(ps, r.right)
 	case <-ctx.Done():
 		n.mu.Lock()
 		delete(ps.lookups, req)

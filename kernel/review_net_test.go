@@ -1,6 +1,7 @@
 package kernel
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -76,4 +77,19 @@ func TestSendOnceBouncedHomeCountsOnce(t *testing.T) {
 	require.NoError(t, client.Send(ctxT(t), &Message{Dest: m.Rights[0].Name, ID: 9}))
 	require.Equal(t, uint32(9), recv(t, client, reply).ID)
 	require.Equal(t, 0, status(t, client, reply).SendOnce)
+}
+
+// A lookup waiting for its reply when the peer's link is replaced must
+// end (its request went over the old link and will never be answered),
+// not wait for ever.
+func TestLookupEndsWhenLinkReplaced(t *testing.T) {
+	a, peer := rawPeer(t)
+	client := newTask(t, a, "client")
+	done := make(chan error, 1)
+	go func() { _, err := client.Lookup(context.Background(), "b", "svc"); done <- err }()
+	var c wireCtl
+	require.Equal(t, kindLookup, rawRecv(t, peer, &c), "the request went out")
+	la2, _ := link.NewMemPair("a", "b", link.MemConfig{})
+	require.NoError(t, a.AttachLink(la2))
+	require.ErrorIs(t, waitDone(t, done, "lookup over a replaced link"), ErrNoLink)
 }
