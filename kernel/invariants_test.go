@@ -82,6 +82,7 @@ func checkInvariants(n *Node) error {
 		get(p)
 		visitQueue(p)
 	}
+	kernelHeld(n, get)
 	for p, c := range counts {
 		if p.dead {
 			if c.recv != 0 {
@@ -98,11 +99,29 @@ func checkInvariants(n *Node) error {
 		if c.send != p.srefs {
 			return fmt.Errorf("port counts %d send rights, name spaces and queues hold %d", p.srefs, c.send)
 		}
-		if c.sonce > p.sonces {
-			return fmt.Errorf("port counts %d send-once rights, %d exist", p.sonces, c.sonce)
+		if c.sonce != p.sonces {
+			return fmt.Errorf("port counts %d send-once rights, name spaces, queues and requests hold %d", p.sonces, c.sonce)
 		}
 	}
 	return nil
+}
+
+// kernelHeld counts the send-once rights the kernel holds for armed
+// notification requests (no-senders, port-destroyed, dead-name) on live
+// ports. node.mu held.
+func kernelHeld(n *Node, get func(*port) *portCount) {
+	for p := range n.ports {
+		for _, target := range []*port{p.noSenders, p.destroyed} {
+			if target != nil && !target.dead {
+				get(target).sonce++
+			}
+		}
+		for _, r := range p.deadReqs {
+			if !r.notify.dead {
+				get(r.notify).sonce++
+			}
+		}
+	}
 }
 
 // TestRightsInvariantsProperty runs random sequences of right operations
@@ -163,12 +182,14 @@ func (w *world) pick(rt *rapid.T, t *Task, label string) Name {
 	return rapid.SampledFrom(ns).Draw(rt, label)
 }
 
+var notifyKinds = []NotifyKind{NotifyDeadName, NotifyNoSenders, NotifyPortDestroyed, NotifySendOnce, 0}
+
 var allDisps = []Disposition{DispAuto, MoveReceive, MoveSend, CopySend, MakeSend, MoveSendOnce, MakeSendOnce}
 
 func (w *world) step(rt *rapid.T) {
 	t := w.tasks[rapid.IntRange(0, len(w.tasks)-1).Draw(rt, "task")]
 	other := w.tasks[rapid.IntRange(0, len(w.tasks)-1).Draw(rt, "other")]
-	switch rapid.IntRange(0, 9).Draw(rt, "op") {
+	switch rapid.IntRange(0, 13).Draw(rt, "op") {
 	case 0:
 		_, _ = t.AllocatePort()
 	case 1:
@@ -192,6 +213,20 @@ func (w *world) step(rt *rapid.T) {
 		} else {
 			_ = t.Destroy(w.pick(rt, t, "name"))
 		}
+	case 10:
+		_, _ = t.AllocatePortSet()
+	case 11:
+		set := w.pick(rt, t, "set")
+		if rapid.IntRange(0, 3).Draw(rt, "leave") == 0 {
+			set = NameNull
+		}
+		_ = t.MoveMember(w.pick(rt, t, "member"), set)
+	case 12:
+		kind := rapid.SampledFrom(notifyKinds).Draw(rt, "kind")
+		_ = t.RequestNotification(w.pick(rt, t, "name"), kind, w.pick(rt, t, "notify"))
+	case 13:
+		want := Name(rapid.IntRange(0, 60).Draw(rt, "want"))
+		_, _ = t.InsertRight(other, w.pick(rt, t, "name"), rapid.SampledFrom(allDisps).Draw(rt, "disp"), want)
 	}
 }
 
