@@ -66,6 +66,9 @@ func (n *Node) notify(target *port, kind NotifyKind, name Name, carry *xright) {
 	}
 	if target.remote != nil {
 		n.net.forwardLocked(m)
+		if target.remote != nil && kind != NotifySendOnce { // the kernel's right may have been its last
+			n.net.proxyUnused(target)
+		}
 		return
 	}
 	target.enqueue(m)
@@ -135,7 +138,7 @@ func (t *Task) requestDeadName(name Name, e *entry, target *port) error {
 	if e.deadReq { // a new request replaces the old one
 		for i, r := range e.p.deadReqs {
 			if r.t == t && r.name == name {
-				r.notify.sonces-- // the old request's send-once right, never used
+				r.notify.dropKernelSendOnce() // the old request's send-once right, never used
 				e.p.deadReqs[i].notify = target
 			}
 		}
@@ -153,7 +156,7 @@ func (t *Task) deadNameFired(r deadReq, p *port) {
 		e.deadReq = false
 	}
 	if t.dead || e == nil {
-		r.notify.sonces--
+		r.notify.dropKernelSendOnce()
 		return
 	}
 	t.node.notify(r.notify, NotifyDeadName, r.name, nil)

@@ -93,3 +93,24 @@ func TestLookupEndsWhenLinkReplaced(t *testing.T) {
 	require.NoError(t, a.AttachLink(la2))
 	require.ErrorIs(t, waitDone(t, done, "lookup over a replaced link"), ErrNoLink)
 }
+
+// A notification request whose notify port is a proxy holds the proxy's
+// only right once the task lets its send right go; when the notification
+// fires and travels, the proxy must be released so the home port's send
+// count (and no-senders) comes back.
+func TestFiredNotificationReleasesRemoteNotifyProxy(t *testing.T) {
+	a, b, _, _ := linkedNodes(t, nil)
+	server, svc, client, to := remoteService(t, a, b)
+	require.Equal(t, 2, status(t, server, svc).SendRights, "the registry's and the client's proxy's")
+	watched, _ := client.AllocatePort()
+	ws := giveSend(t, client, watched, client)
+	require.NoError(t, client.RequestNotification(ws, NotifyPortDestroyed, to))
+	require.NoError(t, client.RequestNotification(ws, NotifyNoSenders, to))
+	require.NoError(t, client.Deallocate(to))
+	require.NoError(t, client.Deallocate(ws)) // no-senders fires and travels
+	require.Equal(t, uint32(NotifyNoSenders), recv(t, server, svc).ID)
+	require.NoError(t, client.Destroy(watched)) // port-destroyed: the right dies with it on the wire
+	require.Equal(t, uint32(NotifyPortDestroyed), recv(t, server, svc).ID)
+	require.Eventually(t, func() bool { return status(t, server, svc).SendRights == 1 }, 5*time.Second, time.Millisecond,
+		"the client's proxy was released")
+}
