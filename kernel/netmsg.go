@@ -68,6 +68,9 @@ type peerState struct {
 	proxies map[portID]*port             // proxies for the peer's ports
 	lookups map[uint64]chan lookupResult // pending name lookups, sent over l
 	death   clock.Timer                  // pending dead-name conversion after link loss
+	// releases owed to the peer for proxies dropped while the link was
+	// down; sent when a link is attached again in time.
+	owed map[portID]int
 }
 
 // lookupResult answers a pending lookup; a closed channel without one
@@ -158,7 +161,8 @@ func (n *Node) AttachLink(l link.Link) error {
 	old := ps.l
 	ps.l = l
 	ps.failLookups() // their requests went over the old link
-	nm.wg.Add(1)     // under n.mu: a Shutdown that closes l also waits for serve
+	nm.payOwed(ps)
+	nm.wg.Add(1) // under n.mu: a Shutdown that closes l also waits for serve
 	n.mu.Unlock()
 	if old != nil {
 		_ = old.Close()
@@ -244,6 +248,7 @@ func (nm *netmsg) peerDead(ps *peerState) {
 		nm.releaseExport(e)
 	}
 	ps.byPort = map[*port]portID{}
+	ps.owed = nil // the peer's exports die with its side of the link
 	ps.death = nil
 }
 
@@ -544,9 +549,25 @@ func (nm *netmsg) proxyUnused(p *port) {
 	id := p.remote.id
 	p.remote = nil
 	p.destroy()
-	if granted > 0 && ps.l != nil {
-		l := ps.l
-		nm.async(func() { _ = nm.sendWire(nm.n.ctx, l, kindRelease, &wireCtl{ID: id, N: granted}) })
+	if granted > 0 {
+		if ps.owed == nil {
+			ps.owed = map[portID]int{}
+		}
+		ps.owed[id] += granted
+		nm.payOwed(ps)
+	}
+}
+
+// payOwed sends the peer the releases owed to it, if its link is up.
+// node.mu held.
+func (nm *netmsg) payOwed(ps *peerState) {
+	l := ps.l
+	if l == nil {
+		return
+	}
+	for id, k := range ps.owed {
+		delete(ps.owed, id)
+		nm.async(func() { _ = nm.sendWire(nm.n.ctx, l, kindRelease, &wireCtl{ID: id, N: k}) })
 	}
 }
 

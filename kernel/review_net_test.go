@@ -114,3 +114,21 @@ func TestFiredNotificationReleasesRemoteNotifyProxy(t *testing.T) {
 	require.Eventually(t, func() bool { return status(t, server, svc).SendRights == 1 }, 5*time.Second, time.Millisecond,
 		"the client's proxy was released")
 }
+
+// A proxy dropped while its link is down (and attached again before the
+// link timeout) must still release the references the home node holds for
+// it, once the link is back; they used to leak, and no-senders never fired.
+func TestReleaseDuringLinkOutageSentOnReattach(t *testing.T) {
+	clk := clock.NewManual(time.Unix(0, 0))
+	a, b, la, _ := linkedNodes(t, clk)
+	server, svc, client, to := remoteService(t, a, b)
+	require.Equal(t, 2, status(t, server, svc).SendRights)
+	la.Cut()
+	require.Eventually(t, func() bool { return clk.Pending() >= 2 }, 5*time.Second, time.Millisecond, "both ends saw the loss")
+	require.NoError(t, client.Deallocate(to))
+	la2, lb2 := link.NewMemPair("a", "b", link.MemConfig{Clock: clk})
+	require.NoError(t, a.AttachLink(la2))
+	require.NoError(t, b.AttachLink(lb2))
+	require.Eventually(t, func() bool { return status(t, server, svc).SendRights == 1 }, 5*time.Second, time.Millisecond,
+		"the release reached the home node over the new link")
+}
