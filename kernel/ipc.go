@@ -72,6 +72,9 @@ func (t *Task) trySend(m *Message) (chan struct{}, *port, error) {
 		return nil, nil, err
 	}
 	defer t.unlock()
+	if m.dst != nil { // still queued: it belongs to the kernel
+		return nil, nil, fmt.Errorf("send: %w: message already sent and not yet received", ErrInvalidValue)
+	}
 	e, err := t.lookup(m.Dest)
 	if err != nil {
 		return nil, nil, fmt.Errorf("send: %w", err)

@@ -260,3 +260,21 @@ func TestConcurrentRPCAndTermination(t *testing.T) {
 	n.Shutdown()
 	require.Greater(t, served, 900, "the surviving clients' RPCs were served")
 }
+
+// Sending a message that still sits in a queue (a caller bug: it belongs
+// to the kernel) used to link it into the queue twice, making a cycle: the
+// receiver got it twice and the queue was corrupt. It is refused now.
+func TestResendingAQueuedMessageIsRefused(t *testing.T) {
+	n := newTestNode(t, "n")
+	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	p, _ := b.AllocatePort()
+	to := giveSend(t, b, p, a)
+	m := &Message{Dest: to, ID: 1}
+	require.NoError(t, a.Send(ctxT(t), m))
+	require.ErrorIs(t, a.Send(ctxT(t), m), ErrInvalidValue)
+	require.Equal(t, 1, status(t, b, p).QueueLen)
+	require.Equal(t, uint32(1), recv(t, b, p).ID)
+	_, err := b.TryReceive(p)
+	require.ErrorIs(t, err, ErrTimedOut)
+	require.NoError(t, checkInvariants(n))
+}
