@@ -445,6 +445,9 @@ func (nm *netmsg) deliver(ps *peerState, l link.Link, w *wireMsg) error {
 // enqueueFromWire builds the local message and queues it. node.mu held.
 func (nm *netmsg) enqueueFromWire(ps *peerState, e *export, w *wireMsg) {
 	m := &Message{ID: w.ID, RU: w.RU, Body: w.Body, OOL: w.OOL, dst: e.p}
+	if e.sendOnce { // used up by this message: the rights it carries cannot name it again
+		delete(ps.exports, w.Dest)
+	}
 	if w.Reply != nil {
 		m.rep = nm.importRight(ps, *w.Reply)
 	}
@@ -457,7 +460,6 @@ func (nm *netmsg) enqueueFromWire(ps *peerState, e *export, w *wireMsg) {
 	}
 	e.p.enqueue(m)
 	if e.sendOnce {
-		delete(ps.exports, w.Dest)
 		e.p.sonces-- // the one-shot right is used up
 	}
 }
