@@ -608,8 +608,16 @@ func (nm *netmsg) control(ps *peerState, l link.Link, kind uint8, c *wireCtl) {
 			delete(ps.lookups, c.Req)
 			ch <- lookupResult{right: c.Right, found: c.Found}
 			close(ch)
+		} else if c.Found { // its caller gave up: hand the right back
+			nm.dropWire(ps, c.Right)
 		}
 	}
+}
+
+// dropWire releases a right that arrived for no one: imported and dropped
+// at once, so a proxy's references go back to the home node. node.mu held.
+func (nm *netmsg) dropWire(ps *peerState, r wireRight) {
+	nm.n.releaseTransit(nm.importRight(ps, r))
 }
 
 // Register publishes a send right to the port named name in t under key,
@@ -672,6 +680,13 @@ func (t *Task) Lookup(ctx context.Context, peer, key string) (Name, error) {
 	case <-ctx.Done():
 		n.mu.Lock()
 		delete(ps.lookups, req)
+		select { // answered meanwhile: hand the right back
+		case r, ok := <-ch:
+			if ok && r.found {
+				n.net.dropWire(ps, r.right)
+			}
+		default:
+		}
 		n.mu.Unlock()
 		return NameNull, ctxErr(ctx, "lookup")
 	}
@@ -692,10 +707,12 @@ func (t *Task) lookupLocal(key string) (Name, error) {
 }
 
 func (t *Task) adoptWire(ps *peerState, r wireRight) (Name, error) {
-	if err := t.lock(); err != nil {
-		return NameNull, err
+	t.node.mu.Lock()
+	defer t.node.mu.Unlock()
+	if t.dead { // terminated while waiting: hand the right back
+		t.node.net.dropWire(ps, r)
+		return NameNull, ErrTaskDead
 	}
-	defer t.unlock()
 	x := t.node.net.importRight(ps, r)
 	name, typ := t.copyout(x)
 	if typ == RightDeadName {

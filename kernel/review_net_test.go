@@ -161,3 +161,24 @@ func TestHostileSendOnceExportUsedTwiceInOneMessage(t *testing.T) {
 	require.Equal(t, RightDeadName, m.ReplyType, "the right was used up as the destination")
 	require.Equal(t, 0, status(t, server, reply).SendOnce)
 }
+
+// A lookup answered after its caller gave up (ctx ended) must hand the
+// found send right back to its home node, or the home's export holds a
+// reference no one will ever release.
+func TestLateLookupReplyIsReleased(t *testing.T) {
+	a, peer := rawPeer(t)
+	client := newTask(t, a, "client")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { _, err := client.Lookup(ctx, "b", "svc"); done <- err }()
+	var req wireCtl
+	require.Equal(t, kindLookup, rawRecv(t, peer, &req))
+	cancel()
+	require.ErrorIs(t, waitDone(t, done, "cancelled lookup"), context.Canceled)
+	id := newPortID()
+	rawSend(t, peer, kindLookupReply, &wireCtl{Req: req.Req, Found: true, Right: wireRight{ID: id, Home: "b", Kind: RightSend}})
+	var rel wireCtl
+	require.Equal(t, kindRelease, rawRecv(t, peer, &rel))
+	require.Equal(t, id, rel.ID)
+	require.Equal(t, 1, rel.N)
+}
