@@ -278,3 +278,20 @@ func TestResendingAQueuedMessageIsRefused(t *testing.T) {
 	require.ErrorIs(t, err, ErrTimedOut)
 	require.NoError(t, checkInvariants(n))
 }
+
+// InsertRight into the task's own space under a new name, moving the
+// name's last send reference, renames the right (copyin frees the old
+// name before copyout, as in Mach).
+func TestInsertRightRenamesOwnLastSendRef(t *testing.T) {
+	n := newTestNode(t, "n")
+	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	p, _ := b.AllocatePort()
+	to := giveSend(t, b, p, a)
+	got, err := a.InsertRight(a, to, MoveSend, 77)
+	require.NoError(t, err)
+	require.Equal(t, Name(77), got)
+	require.Equal(t, RightSend, mustType(t, a, 77))
+	_, err = a.Type(to)
+	require.ErrorIs(t, err, ErrInvalidName)
+	require.NoError(t, checkInvariants(n))
+}

@@ -221,7 +221,7 @@ func (t *Task) InsertRight(dst *Task, name Name, d Disposition, want Name) (Name
 		return NameNull, err
 	}
 	if want != NameNull {
-		if other, ok := dst.byPort[x.p]; ok && x.kind != RightSendOnce {
+		if other, ok := dst.byPort[x.p]; ok && x.kind != RightSendOnce && !t.freedByCommit(dst, other, name) {
 			t.untake(name, d, x)
 			return NameNull, fmt.Errorf("insert right as %d: %w: task already names that port %d", want, ErrNameExists, other)
 		}
@@ -232,6 +232,14 @@ func (t *Task) InsertRight(dst *Task, name Name, d Disposition, want Name) (Name
 	t.commit(name, d, x)
 	got, _ := dst.copyout(x)
 	return got, nil
+}
+
+// freedByCommit reports whether the name other, which dst has for the
+// port, is the name a move out of t's own space is about to empty (commit
+// forgets it, so the right may take a new name). node.mu held.
+func (t *Task) freedByCommit(dst *Task, other, name Name) bool {
+	e := t.names[name]
+	return dst == t && other == name && e != nil && e.empty()
 }
 
 // nextNameHint copies x out under the chosen name. node.mu held.
