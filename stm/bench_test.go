@@ -127,14 +127,16 @@ func BenchmarkCommitLocal(b *testing.B) {
 // that same process, measured in the same run. The plain sub-benchmarks
 // (small, page, 64pages, 64pages-writeat) go through kernel/link's
 // authenticated TCP link and its Mux channel for link.ServiceSTM, as a node
-// does; the connlink/ ones use stm's minimal vectored test link
-// (internal/connlink) instead, for comparison.
+// does. For comparison, the nomux/ ones use the same link without the Mux
+// (RemoteMirror and ServeBackup on the link.TCP itself: no routing
+// goroutine), the connlink/ ones stm's minimal vectored test link
+// (internal/connlink).
 func BenchmarkCommitRemote(b *testing.B) {
-	for _, via := range []string{benchViaKernelLink, benchViaConnlink} {
+	for _, via := range []string{benchViaKernelLink, benchViaNoMux, benchViaConnlink} {
 		for _, s := range benchShapes {
 			name := s.name
-			if via == benchViaConnlink {
-				name = "connlink/" + s.name
+			if via != benchViaKernelLink {
+				name = via + "/" + s.name
 			}
 			b.Run(name, func(b *testing.B) { benchRemote(b, s, via) })
 		}
@@ -144,6 +146,7 @@ func BenchmarkCommitRemote(b *testing.B) {
 // How the benchmark reaches the backup process.
 const (
 	benchViaKernelLink = "kernel-link" // link.TCP + Mux channel
+	benchViaNoMux      = "nomux"       // link.TCP alone
 	benchViaConnlink   = "connlink"    // stm/internal/connlink on a plain socket
 )
 
@@ -210,7 +213,7 @@ func (p *benchBackup) mirror(b *testing.B) *RemoteMirror {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if ch, err = stmChannel(node); err != nil {
+		if ch, err = viaChannel(p.via, node); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -254,12 +257,21 @@ func benchBackupProcess(via string) error {
 	if err != nil {
 		return err
 	}
-	ch, err := stmChannel(node)
+	ch, err := viaChannel(via, node)
 	if err != nil {
 		return err
 	}
 	_ = ServeBackup(ctx, ch, NewBackup(BackupConfig{}))
 	return nil
+}
+
+// viaChannel is the STM channel of node: its Mux channel, or with
+// benchViaNoMux the link itself.
+func viaChannel(via string, node link.Link) (link.Link, error) {
+	if via == benchViaNoMux {
+		return node, nil
+	}
+	return stmChannel(node)
 }
 
 func serveConnlinkBackup(rawAddr string) error {
