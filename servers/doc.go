@@ -11,6 +11,11 @@
 // protocol, its invariants, what the simulation checks and the message
 // counts per checkpoint.
 //
+// Subpackage pair runs one member of a stable node pair (link, heartbeats,
+// STM mirroring both ways, takeover, re-protection), and subpackage task
+// runs stable tasks (RVM segments checkpointed by a policy, re-entered from
+// the last checkpoint, restarted by the task server after a takeover).
+//
 // Not yet here (needs kernel and stm): the typed stubs and dispatch around
 // a programmer's resource type, persistent ports and the name server, the
 // duplicate table kept in the server's STM state, and the driver that runs
