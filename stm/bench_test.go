@@ -183,6 +183,9 @@ func startBenchBackup(b *testing.B, via string) *benchBackup {
 	if err != nil {
 		b.Fatal(err)
 	}
+	if _, err := cmd.StdinPipe(); err != nil { // closed when this process dies
+		b.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
@@ -237,8 +240,12 @@ func TestBenchBackupProcess(t *testing.T) {
 
 // benchBackupProcess prints "addr <backup> <raw echo>", serves one primary
 // with a fresh backup bank and answers raw round trips beside it, until the
-// primary's link ends.
+// primary's link ends or its parent goes (stdin closes).
 func benchBackupProcess(via string) error {
+	go func() {
+		_, _ = io.Copy(io.Discard, os.Stdin)
+		os.Exit(0)
+	}()
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err
