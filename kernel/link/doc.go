@@ -26,7 +26,12 @@
 // link (ErrAuth, logged). Library code logs through the configured
 // *zap.Logger only.
 //
+// SendVec (vec.go) sends one frame whose body is the concatenation of the
+// caller's parts with a single writev, without copying them (STM ships page
+// versions this way); Mux channels pass it to the parent link.
+//
 // Lock order: TCP.sendMu before TCP.mu (fail takes mu from inside Send);
+// TCP.sendMu guards the reusable write vector of SendVec;
 // memShared.mu and memQueue.mu are never held together (Send decides under
 // memShared.mu, then pushes); Mux.mu is a leaf. No lock is held while
 // blocking on a channel or the network, except TCP.sendMu around one write.
