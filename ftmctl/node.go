@@ -52,27 +52,40 @@ func newNodeLogger() (*zap.Logger, error) {
 	return cfg.Build()
 }
 
-func runNode(ctx context.Context, dir, name string) error {
+// nodeSetup is what a node reads from the pair's directory.
+type nodeSetup struct {
+	self, partner *nodeState
+	secret        []byte
+	heartbeat     time.Duration
+}
+
+func loadNodeSetup(dir, name string) (*nodeSetup, error) {
 	st, err := loadPair(dir)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	self, err := st.node(name)
+	ns := &nodeSetup{}
+	if ns.self, err = st.node(name); err != nil {
+		return nil, err
+	}
+	if ns.partner, err = st.partner(name); err != nil {
+		return nil, err
+	}
+	if ns.secret, err = readOrCreateSecret(dir); err != nil {
+		return nil, err
+	}
+	if ns.heartbeat, err = time.ParseDuration(st.Heartbeat); err != nil {
+		ns.heartbeat = heartbeat.DefaultPeriod
+	}
+	return ns, nil
+}
+
+func runNode(ctx context.Context, dir, name string) error {
+	ns, err := loadNodeSetup(dir, name)
 	if err != nil {
 		return err
 	}
-	partner, err := st.partner(name)
-	if err != nil {
-		return err
-	}
-	secret, err := readOrCreateSecret(dir)
-	if err != nil {
-		return err
-	}
-	hb, err := time.ParseDuration(st.Heartbeat)
-	if err != nil {
-		hb = heartbeat.DefaultPeriod
-	}
+	self, partner, secret, hb := ns.self, ns.partner, ns.secret, ns.heartbeat
 	log, err := newNodeLogger()
 	if err != nil {
 		return err

@@ -98,27 +98,12 @@ func run(bin string, n int, verbose bool) (time.Duration, error) {
 			fmt.Print(indent(s))
 		}
 	}
-	if _, err := os.Stat(bin); err != nil {
-		return 0, fmt.Errorf("no ftmctl binary at %s (run `make build`): %w", bin, err)
-	}
-	tmp, err := os.MkdirTemp("", "ftm-demo-")
+	d, cleanup, err := startPair(bin, say, show)
 	if err != nil {
 		return 0, err
 	}
-	d := demo{bin: bin, dir: filepath.Join(tmp, "pair")}
-	say("starting a stable pair: nodes alpha and beta, two processes on 127.0.0.1")
-	out, err := d.ftmctl("pair", "up", "--allow-faults")
-	if err != nil {
-		return 0, err
-	}
-	defer d.ftmctl("pair", "down", "--grace", "1s") //nolint:errcheck
-	keep := true                                    // the logs stay when the run fails
-	defer func() {
-		if !keep {
-			os.RemoveAll(tmp)
-		}
-	}()
-	show(out)
+	keep := true // the logs stay when the run fails
+	defer func() { cleanup(keep) }()
 	if err := retry(10*time.Second, func() error { _, err := d.ftmctl("run", "primes", fmt.Sprint(n)); return err }); err != nil {
 		return 0, err
 	}
@@ -163,6 +148,33 @@ func run(bin string, n int, verbose bool) (time.Duration, error) {
 	}
 	keep = false
 	return takeover, nil
+}
+
+// startPair brings a pair up in a temporary directory; cleanup stops it and,
+// unless keep, removes the directory.
+func startPair(bin string, say, show func(string)) (demo, func(keep bool), error) {
+	if _, err := os.Stat(bin); err != nil {
+		return demo{}, nil, fmt.Errorf("no ftmctl binary at %s (run `make build`): %w", bin, err)
+	}
+	tmp, err := os.MkdirTemp("", "ftm-demo-")
+	if err != nil {
+		return demo{}, nil, err
+	}
+	d := demo{bin: bin, dir: filepath.Join(tmp, "pair")}
+	cleanup := func(keep bool) {
+		_, _ = d.ftmctl("pair", "down", "--grace", "1s")
+		if !keep {
+			os.RemoveAll(tmp)
+		}
+	}
+	say("starting a stable pair: nodes alpha and beta, two processes on 127.0.0.1")
+	out, err := d.ftmctl("pair", "up", "--allow-faults")
+	if err != nil {
+		cleanup(true)
+		return demo{}, nil, err
+	}
+	show(out)
+	return d, cleanup, nil
 }
 
 // measure repeats the scenario and prints the median and maximum takeover.
