@@ -142,6 +142,9 @@ type wireCtl struct {
 // link is served until it fails or the node shuts down; a later AttachLink
 // for the same peer replaces it.
 func (n *Node) AttachLink(l link.Link) error {
+	if l == nil {
+		return fmt.Errorf("attach link: %w: nil link", ErrInvalidValue)
+	}
 	nm := n.net
 	n.mu.Lock()
 	if n.down {

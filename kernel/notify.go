@@ -40,7 +40,7 @@ func (k NotifyKind) String() string {
 
 // NotifyName decodes the name a notification is about.
 func NotifyName(m *Message) Name {
-	if len(m.Body) < 4 {
+	if m == nil || len(m.Body) < 4 {
 		return NameNull
 	}
 	return Name(binary.BigEndian.Uint32(m.Body))

@@ -295,3 +295,10 @@ func TestInsertRightRenamesOwnLastSendRef(t *testing.T) {
 	require.ErrorIs(t, err, ErrInvalidName)
 	require.NoError(t, checkInvariants(n))
 }
+
+// Nil arguments on the public API return an error instead of panicking.
+func TestNilArgumentsDoNotPanic(t *testing.T) {
+	n := newTestNode(t, "n")
+	require.ErrorIs(t, n.AttachLink(nil), ErrInvalidValue)
+	require.Equal(t, NameNull, NotifyName(nil))
+}
