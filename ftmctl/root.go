@@ -19,6 +19,6 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newVersionCmd(), newCrashCmd(), newNodeCmd(), newPairCmd(), newStatusCmd(), newLogsCmd(), newRunCmd(), newPsCmd())
+	root.AddCommand(newVersionCmd(), newCrashCmd(), newNodeCmd(), newPairCmd(), newStatusCmd(), newLogsCmd(), newRunCmd(), newPsCmd(), newSTMCmd())
 	return root
 }

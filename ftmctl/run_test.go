@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftm-in-go/ftm/servers/pair"
 	"github.com/ftm-in-go/ftm/servers/task"
 )
 
@@ -59,6 +60,22 @@ func TestSieveSurvivesSIGKILLOfItsNode(t *testing.T) {
 	require.True(t, rec.Stats.Restored, "restarted from a checkpoint, not from scratch")
 	require.Equal(t, "n1", rec.Bank)
 
+	out, err = ftmctl(t, bin, "stm", "--dir", dir, "-o", "json")
+	require.NoError(t, err, out)
+	var banks []stmRow
+	require.NoError(t, json.Unmarshal([]byte(out), &banks), out)
+	require.Contains(t, banks, stmRow{Node: "n2", BankStatus: bankOf(banks, "n2", "n1")})
+	require.Equal(t, "taken-over", bankOf(banks, "n2", "n1").Role, "n2 holds n1's bank as primary")
+
 	_, err = ftmctl(t, bin, "run", "nosuch", "--dir", dir, "--node", "n2")
 	require.ErrorContains(t, err, "exit status 1")
+}
+
+func bankOf(rows []stmRow, node, bank string) pair.BankStatus {
+	for _, r := range rows {
+		if r.Node == node && r.Name == bank {
+			return r.BankStatus
+		}
+	}
+	return pair.BankStatus{}
 }
