@@ -626,24 +626,18 @@ func (nm *netmsg) dropWire(ps *peerState, r wireRight) {
 // Register publishes a send right to the port named name in t under key,
 // so tasks on peer nodes can find it with Lookup.
 func (t *Task) Register(key string, name Name) error {
-	if err := t.lock(); err != nil {
-		return err
-	}
-	defer t.unlock()
-	e, err := t.lookup(name)
-	if err != nil {
-		return err
-	}
-	if e.p == nil || e.p.dead || e.p.remote != nil || (!e.recv && e.send == 0) {
-		return fmt.Errorf("register %q: %w: need a receive or send right to a local port", key, ErrInvalidRight)
-	}
-	nm := t.node.net
-	if old := nm.registry[key]; old != nil {
-		old.releaseSend()
-	}
-	e.p.srefs++ // the registry holds a send right
-	nm.registry[key] = e.p
-	return nil
+	return t.withEntry(name, func(e *entry) error {
+		if e.p == nil || e.p.dead || e.p.remote != nil || (!e.recv && e.send == 0) {
+			return fmt.Errorf("register %q: %w: need a receive or send right to a local port", key, ErrInvalidRight)
+		}
+		nm := t.node.net
+		if old := nm.registry[key]; old != nil {
+			old.releaseSend()
+		}
+		e.p.srefs++ // the registry holds a send right
+		nm.registry[key] = e.p
+		return nil
+	})
 }
 
 // Lookup finds the port registered under key on node peer (this node when

@@ -80,35 +80,29 @@ func (n *Node) notify(target *port, kind NotifyKind, name Name, carry *xright) {
 //     the port is already dead;
 //   - NotifyNoSenders, NotifyPortDestroyed: name is a receive right.
 func (t *Task) RequestNotification(name Name, kind NotifyKind, notify Name) error {
-	if err := t.lock(); err != nil {
-		return err
-	}
-	defer t.unlock()
-	e, err := t.lookup(name)
-	if err != nil {
-		return err
-	}
-	ne, err := t.lookup(notify)
-	if err != nil {
-		return fmt.Errorf("notify port: %w", err)
-	}
-	if ne.p == nil || (!ne.recv && ne.send == 0) || ne.p.dead {
-		return fmt.Errorf("notify port %d: %w", notify, ErrInvalidRight)
-	}
-	target := ne.p
-	t.settle(e)
-	switch kind {
-	case NotifyDeadName:
-		return t.requestDeadName(name, e, target)
-	case NotifyNoSenders, NotifyPortDestroyed:
-		if !e.recv {
-			return fmt.Errorf("%s on %d: %w: not a receive right", kind, name, ErrInvalidRight)
+	return t.withEntry(name, func(e *entry) error {
+		ne, err := t.lookup(notify)
+		if err != nil {
+			return fmt.Errorf("notify port: %w", err)
 		}
-		target.sonces++
-		t.armReceiveNotify(e.p, kind, target)
-		return nil
-	}
-	return fmt.Errorf("notification %d: %w", kind, ErrInvalidValue)
+		if ne.p == nil || (!ne.recv && ne.send == 0) || ne.p.dead {
+			return fmt.Errorf("notify port %d: %w", notify, ErrInvalidRight)
+		}
+		target := ne.p
+		t.settle(e)
+		switch kind {
+		case NotifyDeadName:
+			return t.requestDeadName(name, e, target)
+		case NotifyNoSenders, NotifyPortDestroyed:
+			if !e.recv {
+				return fmt.Errorf("%s on %d: %w: not a receive right", kind, name, ErrInvalidRight)
+			}
+			target.sonces++
+			t.armReceiveNotify(e.p, kind, target)
+			return nil
+		}
+		return fmt.Errorf("notification %d: %w", kind, ErrInvalidValue)
+	})
 }
 
 func (t *Task) armReceiveNotify(p *port, kind NotifyKind, target *port) {

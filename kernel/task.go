@@ -111,9 +111,9 @@ func (t *Task) AllocatePort() (Name, error) {
 	return name, nil
 }
 
-// MakeSend adds a send reference under the receive right's name (Mach's
-// mach_port_insert_right with MAKE_SEND on one's own port).
-func (t *Task) MakeSend(name Name) error {
+// withEntry runs fn under the node lock on the entry name denotes in t's
+// name space (ErrTaskDead, ErrInvalidName otherwise).
+func (t *Task) withEntry(name Name, fn func(e *entry) error) error {
 	if err := t.lock(); err != nil {
 		return err
 	}
@@ -122,39 +122,41 @@ func (t *Task) MakeSend(name Name) error {
 	if err != nil {
 		return err
 	}
-	if !e.recv {
-		return fmt.Errorf("make send on %d: %w: not a receive right", name, ErrInvalidRight)
-	}
-	e.send++
-	e.p.srefs++
-	return nil
+	return fn(e)
+}
+
+// MakeSend adds a send reference under the receive right's name (Mach's
+// mach_port_insert_right with MAKE_SEND on one's own port).
+func (t *Task) MakeSend(name Name) error {
+	return t.withEntry(name, func(e *entry) error {
+		if !e.recv {
+			return fmt.Errorf("make send on %d: %w: not a receive right", name, ErrInvalidRight)
+		}
+		e.send++
+		e.p.srefs++
+		return nil
+	})
 }
 
 // Deallocate releases one user reference of a send right, a send-once
 // right, or a dead name, or destroys a port set. Use Destroy for receive
 // rights.
 func (t *Task) Deallocate(name Name) error {
-	if err := t.lock(); err != nil {
-		return err
-	}
-	defer t.unlock()
-	e, err := t.lookup(name)
-	if err != nil {
-		return err
-	}
-	switch {
-	case e.set != nil:
-		t.destroySet(name, e)
-	case e.send > 0:
-		t.dropSend(name, e, 1)
-	case e.sendOnce:
-		t.dropSendOnce(name, e)
-	case e.dead > 0:
-		t.dropDead(name, e, 1)
-	default:
-		return fmt.Errorf("deallocate %d: %w: only a receive right (use Destroy)", name, ErrInvalidRight)
-	}
-	return nil
+	return t.withEntry(name, func(e *entry) error {
+		switch {
+		case e.set != nil:
+			t.destroySet(name, e)
+		case e.send > 0:
+			t.dropSend(name, e, 1)
+		case e.sendOnce:
+			t.dropSendOnce(name, e)
+		case e.dead > 0:
+			t.dropDead(name, e, 1)
+		default:
+			return fmt.Errorf("deallocate %d: %w: only a receive right (use Destroy)", name, ErrInvalidRight)
+		}
+		return nil
+	})
 }
 
 // Destroy destroys every right under name: a receive right kills the port
@@ -174,33 +176,27 @@ func (t *Task) Destroy(name Name) error {
 // ModRefs adds delta user references of right (send or dead name) to name;
 // a receive right can only be removed (delta -1), which destroys the port.
 func (t *Task) ModRefs(name Name, right RightType, delta int) error {
-	if err := t.lock(); err != nil {
-		return err
-	}
-	defer t.unlock()
-	e, err := t.lookup(name)
-	if err != nil {
-		return err
-	}
-	switch right {
-	case RightSend:
-		return t.modSend(name, e, delta)
-	case RightDeadName:
-		return t.modDead(name, e, delta)
-	case RightReceive:
-		if !e.recv || delta != -1 {
-			return fmt.Errorf("modrefs receive on %d by %d: %w", name, delta, ErrInvalidValue)
+	return t.withEntry(name, func(e *entry) error {
+		switch right {
+		case RightSend:
+			return t.modSend(name, e, delta)
+		case RightDeadName:
+			return t.modDead(name, e, delta)
+		case RightReceive:
+			if !e.recv || delta != -1 {
+				return fmt.Errorf("modrefs receive on %d by %d: %w", name, delta, ErrInvalidValue)
+			}
+			t.dropReceive(name, e)
+			return nil
+		case RightSendOnce:
+			if !e.sendOnce || delta != -1 {
+				return fmt.Errorf("modrefs send-once on %d by %d: %w", name, delta, ErrInvalidValue)
+			}
+			t.dropSendOnce(name, e)
+			return nil
 		}
-		t.dropReceive(name, e)
-		return nil
-	case RightSendOnce:
-		if !e.sendOnce || delta != -1 {
-			return fmt.Errorf("modrefs send-once on %d by %d: %w", name, delta, ErrInvalidValue)
-		}
-		t.dropSendOnce(name, e)
-		return nil
-	}
-	return fmt.Errorf("modrefs %s on %d: %w", right, name, ErrInvalidRight)
+		return fmt.Errorf("modrefs %s on %d: %w", right, name, ErrInvalidRight)
+	})
 }
 
 // refsFit reports whether delta applied to a uint32 count stays in range.
@@ -392,20 +388,14 @@ func (t *Task) SetQueueLimit(name Name, limit int) error {
 	if limit <= 0 {
 		return fmt.Errorf("queue limit %d: %w", limit, ErrInvalidValue)
 	}
-	if err := t.lock(); err != nil {
-		return err
-	}
-	defer t.unlock()
-	e, err := t.lookup(name)
-	if err != nil {
-		return err
-	}
-	if !e.recv {
-		return fmt.Errorf("set queue limit on %d: %w: not a receive right", name, ErrInvalidRight)
-	}
-	e.p.limit = limit
-	e.p.wakeSenders()
-	return nil
+	return t.withEntry(name, func(e *entry) error {
+		if !e.recv {
+			return fmt.Errorf("set queue limit on %d: %w: not a receive right", name, ErrInvalidRight)
+		}
+		e.p.limit = limit
+		e.p.wakeSenders()
+		return nil
+	})
 }
 
 // Terminate ends the task: every right it holds is released (ports it
