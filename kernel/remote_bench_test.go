@@ -2,12 +2,11 @@ package kernel
 
 import (
 	"context"
-	"io"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/kernel/link/linktest"
 )
 
 var benchSecret = []byte("bench-secret-0123456789")
@@ -36,57 +35,6 @@ func tcpLinkedNodes(b *testing.B) (*Node, *Node) {
 		b.Fatal(err)
 	}
 	return a, bn
-}
-
-// rawTCP is a plain TCP ping-pong of 64 bytes: the baseline of
-// BenchmarkRemoteRPC.
-type rawTCP struct {
-	c   net.Conn
-	buf []byte
-}
-
-func newRawTCP(b *testing.B) *rawTCP {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { lis.Close() })
-	go func() {
-		c, err := lis.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 64)
-		for {
-			if _, err := io.ReadFull(c, buf); err != nil {
-				return
-			}
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	c, err := net.Dial("tcp", lis.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { c.Close() })
-	return &rawTCP{c: c, buf: make([]byte, 64)}
-}
-
-// run times n ping-pongs.
-func (r *rawTCP) run(b *testing.B, n int) time.Duration {
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		if _, err := r.c.Write(r.buf); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(r.c, r.buf); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return time.Since(start)
 }
 
 // remoteChunk is how many round trips run before switching between the
@@ -126,7 +74,7 @@ func BenchmarkRemoteRPC(b *testing.B) {
 		}
 	}()
 	body := make([]byte, 64)
-	raw := newRawTCP(b)
+	raw := linktest.NewRawPingPong(b, 64)
 	var elapsed, base time.Duration
 	b.ResetTimer()
 	for done := 0; done < b.N; done += remoteChunk {
@@ -142,7 +90,7 @@ func BenchmarkRemoteRPC(b *testing.B) {
 		}
 		elapsed += time.Since(start)
 		b.StopTimer()
-		base += raw.run(b, k)
+		base += raw.Run(b, k)
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "ns/tcp-rtt")

@@ -2,12 +2,10 @@ package link
 
 import (
 	"context"
-	"io"
-	"net"
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
+	"github.com/ftm-in-go/ftm/kernel/link/linktest"
 )
 
 // benchChunk is how many round trips run before switching between the link
@@ -32,14 +30,14 @@ func BenchmarkTCPLinkPingPongCancellable(b *testing.B) {
 
 func benchPingPong(b *testing.B, ctx context.Context) {
 	lnk := newLinkPingPong(b)
-	raw := newRawPingPong(b)
+	raw := linktest.NewRawPingPong(b, 64)
 	var tLink, tRaw time.Duration
 	b.ResetTimer()
 	for done := 0; done < b.N; done += benchChunk {
 		n := min(benchChunk, b.N-done)
 		tLink += lnk.run(b, ctx, n)
 		b.StopTimer()
-		tRaw += raw.run(b, n)
+		tRaw += raw.Run(b, n)
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(tRaw.Nanoseconds())/float64(b.N), "ns/raw-rtt")
@@ -72,50 +70,6 @@ func (p *linkPingPong) run(b *testing.B, ctx context.Context, n int) time.Durati
 			b.Fatal(err)
 		}
 		if _, err := p.d.Recv(ctx); err != nil {
-			b.Fatal(err)
-		}
-	}
-	return time.Since(start)
-}
-
-type rawPingPong struct {
-	c   net.Conn
-	buf []byte
-}
-
-func newRawPingPong(b *testing.B) *rawPingPong {
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(b, err)
-	b.Cleanup(func() { lis.Close() })
-	go func() { // echo server
-		c, err := lis.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 64)
-		for {
-			if _, err := io.ReadFull(c, buf); err != nil {
-				return
-			}
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	c, err := net.Dial("tcp", lis.Addr().String())
-	require.NoError(b, err)
-	b.Cleanup(func() { c.Close() })
-	return &rawPingPong{c: c, buf: make([]byte, 64)}
-}
-
-func (p *rawPingPong) run(b *testing.B, n int) time.Duration {
-	start := time.Now()
-	for i := 0; i < n; i++ {
-		if _, err := p.c.Write(p.buf); err != nil {
-			b.Fatal(err)
-		}
-		if _, err := io.ReadFull(p.c, p.buf); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"github.com/ftm-in-go/ftm/kernel/link/linktest"
 	"testing"
 	"time"
 )
@@ -24,7 +25,7 @@ func BenchmarkMuxPingPong(b *testing.B) {
 			}
 		}
 	}()
-	raw := newRawPingPong(b)
+	raw := linktest.NewRawPingPong(b, 64)
 	body := make([]byte, 64)
 	var tMux, tRaw time.Duration
 	b.ResetTimer()
@@ -41,7 +42,7 @@ func BenchmarkMuxPingPong(b *testing.B) {
 		}
 		tMux += time.Since(start)
 		b.StopTimer()
-		tRaw += raw.run(b, n)
+		tRaw += raw.Run(b, n)
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(tRaw.Nanoseconds())/float64(b.N), "ns/raw-rtt")
