@@ -88,16 +88,7 @@ func (d demo) waitFor(what string, timeout time.Duration, cond func([]taskRow) b
 // run plays the scenario once and returns the takeover time: from the
 // SIGKILL to the task running again on the survivor.
 func run(bin string, n int, verbose bool) (time.Duration, error) {
-	say := func(s string) {
-		if verbose {
-			fmt.Println("==> " + s)
-		}
-	}
-	show := func(s string) {
-		if verbose {
-			fmt.Print(indent(s))
-		}
-	}
+	say, show := reporter(verbose)
 	d, cleanup, err := startPair(bin, say, show)
 	if err != nil {
 		return 0, err
@@ -148,6 +139,22 @@ func run(bin string, n int, verbose bool) (time.Duration, error) {
 	}
 	keep = false
 	return takeover, nil
+}
+
+// reporter returns what prints a step and what prints a command's output,
+// both silent unless verbose.
+func reporter(verbose bool) (say, show func(string)) {
+	say = func(s string) {
+		if verbose {
+			fmt.Println("==> " + s)
+		}
+	}
+	show = func(s string) {
+		if verbose {
+			fmt.Print(indent(s))
+		}
+	}
+	return say, show
 }
 
 // startPair brings a pair up in a temporary directory; cleanup stops it and,
