@@ -1,0 +1,273 @@
+package link
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Faults injects network faults into real links on purpose (ftmctl
+// partition and slow): every link wrapped with Wrap obeys the same switch.
+//
+//   - A partition holds frames in both directions, like a network that
+//     silently drops packets while TCP retransmits: nothing is lost or
+//     reordered, the frames flow again when the partition ends, unless the
+//     peers' failure detectors gave up first and closed the link. Callers
+//     should refuse new links while Partitioned (see Partitioned).
+//   - A delay holds every frame sent for that long before it goes out, in
+//     order (one-way latency added to this side's sends).
+//
+// With no fault switched on and nothing held, a wrapped link sends and
+// receives straight through. Safe for concurrent use.
+type Faults struct {
+	mu             sync.Mutex // guards the fields below
+	partitionUntil time.Time
+	delay          time.Duration
+	delayUntil     time.Time
+	changed        chan struct{} // closed and replaced at every change
+
+	lastRecv atomic.Int64 // unix nanoseconds of the last frame received on any wrapped link
+}
+
+// ErrPartitioned is returned for a link refused during a partition.
+var ErrPartitioned = errors.New("link: partitioned (fault injection)")
+
+// FaultState is what is switched on now.
+type FaultState struct {
+	Partitioned   bool          `json:"partitioned"`
+	PartitionLeft time.Duration `json:"partition_left,omitempty"`
+	Delay         time.Duration `json:"delay,omitempty"`
+	DelayLeft     time.Duration `json:"delay_left,omitempty"`
+}
+
+// NewFaults returns a switch with no fault on.
+func NewFaults() *Faults { return &Faults{changed: make(chan struct{})} }
+
+// forever stands for a fault with no end.
+const forever = 100 * 365 * 24 * time.Hour
+
+func (fs *Faults) set(f func(now time.Time)) {
+	fs.mu.Lock()
+	f(time.Now())
+	close(fs.changed)
+	fs.changed = make(chan struct{})
+	fs.mu.Unlock()
+}
+
+// Partition cuts every wrapped link for d (until Heal when d <= 0).
+func (fs *Faults) Partition(d time.Duration) {
+	if d <= 0 {
+		d = forever
+	}
+	fs.set(func(now time.Time) { fs.partitionUntil = now.Add(d) })
+}
+
+// Slow delays every frame sent by delay, for d (until Heal when d <= 0).
+func (fs *Faults) Slow(delay, d time.Duration) {
+	if d <= 0 {
+		d = forever
+	}
+	fs.set(func(now time.Time) { fs.delay, fs.delayUntil = delay, now.Add(d) })
+}
+
+// Heal switches every fault off.
+func (fs *Faults) Heal() {
+	fs.set(func(time.Time) { fs.partitionUntil, fs.delay, fs.delayUntil = time.Time{}, 0, time.Time{} })
+}
+
+// State says which faults are on.
+func (fs *Faults) State() FaultState {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	now := time.Now()
+	var st FaultState
+	if now.Before(fs.partitionUntil) {
+		st.Partitioned, st.PartitionLeft = true, fs.partitionUntil.Sub(now)
+	}
+	if fs.delay > 0 && now.Before(fs.delayUntil) {
+		st.Delay, st.DelayLeft = fs.delay, fs.delayUntil.Sub(now)
+	}
+	return st
+}
+
+// Partitioned reports whether a partition is on.
+func (fs *Faults) Partitioned() bool { return fs.State().Partitioned }
+
+// LastRecv is when a wrapped link last delivered a received frame (zero
+// if never): a partition holds frames, so it ages while one is on.
+func (fs *Faults) LastRecv() time.Time {
+	n := fs.lastRecv.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// now returns the current delay, whether a partition is on, when the
+// current state next changes by itself, and the channel closed at the
+// next explicit change.
+func (fs *Faults) now() (delay time.Duration, partitioned bool, next time.Time, changed <-chan struct{}) {
+	fs.mu.Lock()
+	defer fs.mu.Unlock()
+	t := time.Now()
+	if t.Before(fs.partitionUntil) {
+		partitioned, next = true, fs.partitionUntil
+	}
+	if fs.delay > 0 && t.Before(fs.delayUntil) {
+		delay = fs.delay
+		if next.IsZero() || fs.delayUntil.Before(next) {
+			next = fs.delayUntil
+		}
+	}
+	return delay, partitioned, next, fs.changed
+}
+
+// waitHealed blocks until no partition is on (or ctx or done ends).
+func (fs *Faults) waitHealed(ctx context.Context, done <-chan struct{}) error {
+	for {
+		_, partitioned, next, changed := fs.now()
+		if !partitioned {
+			return nil
+		}
+		timer := time.NewTimer(time.Until(next))
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		case <-done:
+			timer.Stop()
+			return ErrClosed
+		case <-changed:
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// Wrap returns l obeying fs.
+func (fs *Faults) Wrap(l Link) Link {
+	return &faultLink{Link: l, fs: fs, queue: make(chan heldFrame, faultQueue)}
+}
+
+// faultQueue bounds the frames one link holds; Send blocks beyond it.
+const faultQueue = 4096
+
+type heldFrame struct {
+	f   Frame
+	due time.Time
+}
+
+type faultLink struct {
+	Link
+	fs       *Faults
+	queue    chan heldFrame
+	inflight atomic.Int64 // frames queued and not yet sent
+	pump     sync.Once
+
+	recvMu  sync.Mutex // one Recv at a time may hold a frame
+	pending *Frame     // received during a partition, not yet returned
+}
+
+var _ VectorSender = (*faultLink)(nil)
+
+func (l *faultLink) Send(ctx context.Context, f Frame) error {
+	delay, partitioned, _, _ := l.fs.now()
+	if !partitioned && delay == 0 && l.inflight.Load() == 0 {
+		return l.Link.Send(ctx, f)
+	}
+	f.Body = append([]byte(nil), f.Body...) // the caller may reuse it once Send returns
+	return l.hold(ctx, f, delay)
+}
+
+// SendVec sends through the wrapped link's SendVec when no fault is on.
+func (l *faultLink) SendVec(ctx context.Context, f Frame, parts [][]byte) error {
+	delay, partitioned, _, _ := l.fs.now()
+	if vs, ok := l.Link.(VectorSender); ok && !partitioned && delay == 0 && l.inflight.Load() == 0 {
+		return vs.SendVec(ctx, f, parts)
+	}
+	f.Body = make([]byte, 0, partsLen(parts))
+	for _, p := range parts {
+		f.Body = append(f.Body, p...)
+	}
+	if !partitioned && delay == 0 && l.inflight.Load() == 0 {
+		return l.Link.Send(ctx, f)
+	}
+	return l.hold(ctx, f, delay)
+}
+
+// hold queues f for the pump, which sends it once due and not partitioned.
+func (l *faultLink) hold(ctx context.Context, f Frame, delay time.Duration) error {
+	l.pump.Do(func() { go l.runPump() })
+	l.inflight.Add(1)
+	select {
+	case l.queue <- heldFrame{f: f, due: time.Now().Add(delay)}:
+		return nil
+	case <-ctx.Done():
+		l.inflight.Add(-1)
+		return ctx.Err()
+	case <-l.Done():
+		l.inflight.Add(-1)
+		return l.Err()
+	}
+}
+
+// runPump sends the held frames in order until the link ends.
+func (l *faultLink) runPump() {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-l.Done()
+		cancel()
+	}()
+	for {
+		select {
+		case <-l.Done():
+			return
+		case h := <-l.queue:
+			if err := l.sendHeld(ctx, h); err != nil {
+				_ = l.Close() // a frame of an ordered, reliable link is lost: the link must fail
+				return
+			}
+			l.inflight.Add(-1)
+		}
+	}
+}
+
+func (l *faultLink) sendHeld(ctx context.Context, h heldFrame) error {
+	if d := time.Until(h.due); d > 0 {
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		}
+	}
+	if err := l.fs.waitHealed(ctx, l.Done()); err != nil {
+		return err
+	}
+	return l.Link.Send(ctx, h.f)
+}
+
+// Recv returns the next frame, held while a partition is on.
+func (l *faultLink) Recv(ctx context.Context) (Frame, error) {
+	l.recvMu.Lock()
+	defer l.recvMu.Unlock()
+	var f Frame
+	if l.pending != nil {
+		f, l.pending = *l.pending, nil
+	} else {
+		var err error
+		if f, err = l.Link.Recv(ctx); err != nil {
+			return Frame{}, err
+		}
+	}
+	if err := l.fs.waitHealed(ctx, l.Done()); err != nil {
+		l.pending = &f // not lost: the next Recv returns it
+		return Frame{}, err
+	}
+	l.fs.lastRecv.Store(time.Now().UnixNano())
+	return f, nil
+}
