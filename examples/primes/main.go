@@ -1,11 +1,15 @@
 // Command primes runs the paper's prime computation (§6.2, package sieve)
-// as a stable task in this process, with its checkpoints mirrored to an
-// in-process backup bank, or with no fault tolerance (-ft=false) as the
-// baseline.
+// as a stable task in this process, with its checkpoints committed to an
+// STM bank whose backup is in another process (-backup process, the
+// default: this program started again as the partner node of a stable
+// pair, linked over authenticated TCP on 127.0.0.1), or in this process
+// (-backup local), or with no fault tolerance at all (-ft=false), the
+// baseline of the overhead figures (BENCH.md).
 package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -17,55 +21,106 @@ import (
 	"github.com/ftm-in-go/ftm/stm"
 )
 
+// options are the command's flags.
+type options struct {
+	n        int
+	policy   string
+	every    time.Duration
+	percent  int
+	ft       bool
+	byPrimes bool
+	backup   string // "process" or "local"
+	verbose  bool
+}
+
 func main() {
-	n := flag.Int("n", 400000, "how many primes to find")
-	policy := flag.String("policy", "pow2", "checkpoint policy: pow2 (every power-of-two pages, like the paper), every, percent, or none")
-	every := flag.Duration("every", time.Second, "with -policy every: checkpoint period")
-	percent := flag.Int("percent", 1, "with -policy percent: checkpoint every k% of the work")
-	byPrimes := flag.Bool("by-primes", false, "divide by the primes found so far (fast) instead of by every number up to the square root")
-	ft := flag.Bool("ft", true, "run with fault tolerance (checkpoints into STM mirrored to a backup bank); -ft=false is the baseline")
+	var o options
+	flag.IntVar(&o.n, "n", 400000, "how many primes to find")
+	flag.StringVar(&o.policy, "policy", "pow2", "checkpoint policy: pow2 (every power-of-two pages, like the paper), every, percent, or none")
+	flag.DurationVar(&o.every, "every", time.Second, "with -policy every: checkpoint period")
+	flag.IntVar(&o.percent, "percent", 1, "with -policy percent: checkpoint every k% of the work")
+	flag.BoolVar(&o.byPrimes, "by-primes", false, "divide by the primes found so far (fast) instead of by every number up to the square root")
+	flag.BoolVar(&o.ft, "ft", true, "run with fault tolerance (checkpoints into STM mirrored to a backup bank); -ft=false is the baseline")
+	flag.StringVar(&o.backup, "backup", "process", "where the backup bank is: process (a partner node in another process) or local (this process)")
+	flag.BoolVar(&o.verbose, "v", false, "log the pair's events to stderr")
+	serve := flag.Bool("serve-backup", false, "internal: be the backup node of a primes process (reads its secret from the environment, exits when stdin closes)")
 	flag.Parse()
-	if err := run(*n, *policy, *every, *percent, *ft, *byPrimes); err != nil {
+	var err error
+	if *serve {
+		err = serveBackup(o.verbose)
+	} else {
+		err = run(o)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "primes:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n int, policy string, every time.Duration, percent int, ft, byPrimes bool) error {
-	if n < 1 {
-		return fmt.Errorf("-n must be at least 1")
-	}
+func (o options) taskConfig() (task.Config, error) {
 	cfg := task.Config{Name: "primes"}
-	switch policy {
+	if o.n < 1 {
+		return cfg, errors.New("-n must be at least 1")
+	}
+	switch o.policy {
 	case "pow2":
 		cfg.Policy.PowerOfTwo = true
 	case "every":
-		cfg.Policy.Every = every
+		cfg.Policy.Every = o.every
 	case "percent":
-		cfg.Policy.Percent = percent
+		cfg.Policy.Percent = o.percent
 	case "none":
 	default:
-		return fmt.Errorf("unknown -policy %q (want pow2, every, percent or none)", policy)
+		return cfg, fmt.Errorf("unknown -policy %q (want pow2, every, percent or none)", o.policy)
 	}
-	ctx := context.Background()
-	if ft {
-		bank := stm.NewBank(stm.Config{})
-		if err := bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {
-			return err
-		}
-		cfg.Store = rvm.NewSTMStore(bank)
+	if o.backup != "process" && o.backup != "local" {
+		return cfg, fmt.Errorf("unknown -backup %q (want process or local)", o.backup)
+	}
+	return cfg, nil
+}
+
+func run(o options) error {
+	cfg, err := o.taskConfig()
+	if err != nil {
+		return err
 	}
 	start := time.Now()
+	ctx := context.Background()
+	if o.ft {
+		bank, stop, err := o.protectedBank(ctx)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.Store = rvm.NewSTMStore(bank)
+	}
 	var nth uint32
 	st, err := task.Run(ctx, cfg, func(ctx context.Context, t *task.Task) error {
 		var err error
-		nth, err = sieve.Compute(ctx, t, n, byPrimes)
+		nth, err = sieve.Compute(ctx, t, o.n, o.byPrimes)
 		return err
 	})
 	if err != nil {
 		return err
 	}
-	fmt.Println(sieve.Report(nth, n, st))
-	fmt.Printf("elapsed %v (fault tolerance %v)\n", time.Since(start).Round(time.Millisecond), ft)
+	fmt.Println(sieve.Report(nth, o.n, st))
+	where := "none"
+	if o.ft {
+		where = "backup in " + map[string]string{"process": "another process", "local": "this process"}[o.backup]
+	}
+	fmt.Printf("elapsed %v (fault tolerance: %s)\n", time.Since(start).Round(time.Millisecond), where)
 	return nil
+}
+
+// protectedBank returns a bank whose backup holds a full copy, and what
+// stops it.
+func (o options) protectedBank(ctx context.Context) (*stm.Bank, func(), error) {
+	if o.backup == "process" {
+		return startPair(ctx, o.verbose)
+	}
+	bank := stm.NewBank(stm.Config{})
+	if err := bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {
+		return nil, nil, err
+	}
+	return bank, func() { _ = bank.Close() }, nil
 }

@@ -87,7 +87,12 @@ func (m memBatch) SaveBatch(ctx context.Context, b []rvm.SegmentPages) error {
 }
 
 func TestRunRejectsBadFlags(t *testing.T) {
-	require.ErrorContains(t, run(0, "pow2", 0, 1, false, true), "at least 1")
-	require.ErrorContains(t, run(10, "sometimes", 0, 1, false, true), "unknown -policy")
-	require.NoError(t, run(100, "percent", 0, 10, true, true))
+	o := options{n: 100, policy: "percent", percent: 10, backup: "local", byPrimes: true}
+	bad := func(f func(*options)) options { c := o; f(&c); return c }
+	require.ErrorContains(t, run(bad(func(o *options) { o.n = 0 })), "at least 1")
+	require.ErrorContains(t, run(bad(func(o *options) { o.policy = "sometimes" })), "unknown -policy")
+	require.ErrorContains(t, run(bad(func(o *options) { o.backup = "cloud" })), "unknown -backup")
+	require.NoError(t, run(o))
+	o.ft = true
+	require.NoError(t, run(o))
 }

@@ -152,9 +152,8 @@ func (t *Task) nextThreshold(done int64) int64 {
 	if t.cfg.Policy.PowerOfTwo {
 		next = int64(1) << bits.Len64(uint64(done))
 	}
-	if p := t.cfg.Policy.Percent; p > 0 && t.total > 0 {
-		step := max(t.total*int64(p)/100, 1)
-		pct := (done/step + 1) * step
+	if p := int64(t.cfg.Policy.Percent); p > 0 && t.total > 0 {
+		pct := percentThreshold(done, t.total, p)
 		if next == 0 || pct < next {
 			next = pct
 		}
@@ -212,4 +211,13 @@ func (t *Task) Checkpoint(ctx context.Context) error {
 	t.nextWork = t.nextThreshold(t.done)
 	t.log.Debug("checkpoint", zap.Int("pages", st.Pages), zap.Int64("progress", t.done), zap.Duration("took", now.Sub(start)))
 	return nil
+}
+
+// percentThreshold is the first work count above done at a multiple of p%
+// of total, rounded up to whole units: with 196 pages and 1%, every 1.96
+// pages (2, 4, 6, 8, 10, 12, ...), so about 100 checkpoints, not one per
+// page as a step rounded down to 1 would give.
+func percentThreshold(done, total, p int64) int64 {
+	k := done*100/(total*p) + 1 // the first multiple of p% above done
+	return (k*total*p + 99) / 100
 }

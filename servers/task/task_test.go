@@ -106,3 +106,20 @@ func TestWithoutStoreNoCheckpoints(t *testing.T) {
 	require.ErrorIs(t, err, ErrNoFaultTolerance)
 	require.Zero(t, st.Checkpoints)
 }
+
+// Reference: issue 7 — "about 100 checkpoints" for the 1% policy: the
+// sieve's 196 pages at 1% give a checkpoint every 1.96 pages rounded up,
+// not one per page.
+func TestPercentThresholdsRoundUpFractionalSteps(t *testing.T) {
+	var got []int64
+	for done := int64(0); done < 196; done = percentThreshold(done, 196, 1) {
+		got = append(got, percentThreshold(done, 196, 1))
+	}
+	require.Len(t, got, 100)
+	require.Equal(t, []int64{2, 4, 6, 8, 10}, got[:5])
+	require.Equal(t, int64(196), got[len(got)-1])
+	require.Equal(t, int64(100), percentThreshold(0, 1000, 10))
+	require.Equal(t, int64(200), percentThreshold(100, 1000, 10))
+	require.Equal(t, int64(1), percentThreshold(0, 3, 25), "at least one unit")
+	require.Equal(t, int64(2), percentThreshold(0, 3, 50))
+}
