@@ -9,7 +9,10 @@ import (
 	"io"
 	"math/rand"
 	"net"
+	"os"
+	"runtime/pprof"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +33,13 @@ func backupProcess() error {
 		return err
 	}
 	fmt.Printf("addr %s raw %s\n", ln.Addr(), raw.Addr())
+	if path := os.Getenv(envBackupProfile); path != "" {
+		stop, err := profileFor(path, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	go sink(raw)
 	for {
 		node, err := ln.Accept(ctx)
@@ -43,6 +53,28 @@ func backupProcess() error {
 			}
 		}()
 	}
+}
+
+// envBackupProfile names a file for a CPU profile of the backup process's
+// first 30 seconds (FTM_RVM_BACKUP_CPUPROFILE=/tmp/backup.prof go test
+// -bench ...): the backup's share of a checkpoint is not in the
+// benchmark's own -cpuprofile.
+const envBackupProfile = "FTM_RVM_BACKUP_CPUPROFILE"
+
+// profileFor writes a CPU profile to path for d (or until stop).
+func profileFor(path string, d time.Duration) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	var once sync.Once
+	stop = func() { once.Do(func() { pprof.StopCPUProfile(); f.Close() }) }
+	time.AfterFunc(d, stop)
+	return stop, nil
 }
 
 func sink(l net.Listener) {

@@ -3,6 +3,8 @@ package rvm
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
+	"hash/crc32"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -86,5 +88,44 @@ func TestSTMStoreDetectsBadChecksumObject(t *testing.T) {
 	}))
 	require.ErrorIs(t, s.Restore(ctx, store), ErrCorruptPage)
 	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error { return tx.Delete(sumID(0)) }))
+	require.ErrorIs(t, s.Restore(ctx, store), ErrCorruptPage)
+}
+
+// A directory written before IEEE page checksums (no sum kind: CRC-32C)
+// still restores, and is still checked.
+func TestSTMStoreReadsCastagnoliSums(t *testing.T) {
+	ctx := context.Background()
+	bank, _ := newMirroredBank(t)
+	store := NewSTMStore(bank)
+	s := newSeg(t, Compare, 3)
+	copy(s.Bytes()[ps:], "legacy")
+	_, err := s.Checkpoint(ctx, store)
+	require.NoError(t, err)
+	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error { // rewrite as an old store would have
+		dir, err := segDir.Get(tx)
+		if err != nil {
+			return err
+		}
+		e := dir["data"]
+		require.Equal(t, sumIEEE, e.Sum)
+		e.Sum = sumCastagnoli
+		dir["data"] = e
+		page, err := tx.Bytes(segBase(0) + 1)
+		if err != nil {
+			return err
+		}
+		sums := make([]byte, 12)
+		binary.LittleEndian.PutUint32(sums[4:], crc32.Checksum(page, castagnoli))
+		if err := tx.Put(sumID(0), sums); err != nil {
+			return err
+		}
+		return segDir.Set(tx, dir)
+	}))
+	clear(s.Bytes())
+	require.NoError(t, s.Restore(ctx, store))
+	require.Equal(t, "legacy", string(s.Bytes()[ps:ps+6]))
+	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error {
+		return tx.WriteAt(sumID(0), 4, []byte{1, 2, 3, 4})
+	}))
 	require.ErrorIs(t, s.Restore(ctx, store), ErrCorruptPage)
 }

@@ -180,7 +180,10 @@ func (k *Backup) resolveLocked(g GroupID, commit bool) {
 
 // applyLocked installs new versions, never replacing a newer one (a full
 // copy racing with commits may deliver an object after its next version).
+// Frames whose versions were replaced are compacted once the whole batch
+// is in, so versions the same batch replaces are never copied out first.
 func (k *Backup) applyLocked(ws []Write) {
+	var dropped []*frameMem
 	for i := range ws {
 		w := &ws[i]
 		k.seq = max(k.seq, w.Seq)
@@ -190,7 +193,9 @@ func (k *Backup) applyLocked(ws []Write) {
 		if t, ok := k.tomb[w.ID]; ok && t > w.Seq {
 			continue
 		}
-		k.releaseLocked(w.ID)
+		if mem := k.releaseLocked(w.ID); mem != nil {
+			dropped = append(dropped, mem)
+		}
 		if w.Deleted {
 			delete(k.objs, w.ID)
 			if k.tomb != nil {
@@ -203,6 +208,9 @@ func (k *Backup) applyLocked(ws []Write) {
 			w.mem.live += len(w.Data)
 			w.mem.ids = append(w.mem.ids, w.ID)
 		}
+	}
+	for _, mem := range dropped {
+		k.compactLocked(mem)
 	}
 }
 
@@ -324,21 +332,31 @@ type frameMem struct {
 	ids  []ID // objects that aliased it (some may have moved on)
 }
 
-// releaseLocked drops object id's claim on its frame; once less than half
-// of a frame is live, the surviving versions are copied out so the frame
-// can be freed. Each byte is thus copied at most once, and not at all when
-// a frame's versions are replaced together (a checkpoint rewriting its
-// pages). k.mu held.
-func (k *Backup) releaseLocked(id ID) {
+// releaseLocked drops object id's claim on its frame and returns the frame
+// if it lost its last claim or fell below half live (for compactLocked).
+// k.mu held.
+func (k *Backup) releaseLocked(id ID) *frameMem {
 	o := k.objs[id]
 	if o == nil || o.mem == nil {
-		return
+		return nil
 	}
 	mem := o.mem
 	o.mem = nil
 	mem.live -= len(o.data)
-	if mem.live*2 >= mem.size {
-		return
+	if mem.live*2 >= mem.size || mem.ids == nil {
+		return nil
+	}
+	return mem
+}
+
+// compactLocked copies the surviving versions out of a frame less than half
+// live, so the frame can be freed. Each byte is thus copied at most once,
+// and not at all when a frame's versions are replaced together (a
+// checkpoint rewriting its pages: applyLocked compacts after the batch).
+// k.mu held.
+func (k *Backup) compactLocked(mem *frameMem) {
+	if mem.ids == nil || mem.live*2 >= mem.size {
+		return // compacted already, or live again (an id re-aliased it)
 	}
 	for _, other := range mem.ids {
 		if oo := k.objs[other]; oo != nil && oo.mem == mem {

@@ -250,7 +250,7 @@ func checkCRC(body []byte) ([]byte, error) {
 // assembler rebuilds requests from frames. Whole versions alias the frame
 // body (no copy); when several share a frame they carry its frameMem, so
 // the backup can copy the survivors out once most of the frame is dead
-// (see Backup.releaseLocked).
+// (see Backup.compactLocked).
 type assembler struct {
 	msg     *message
 	partial map[int]int // index in msg.writes → bytes still missing
