@@ -1,0 +1,223 @@
+package servers
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ftm-in-go/ftm/servers/ru"
+	"go.uber.org/zap"
+)
+
+// admit asks the server's unit to admit a call, waiting while the call is
+// deferred (phase 2) or waits for the initiator's authorization (§4.2.2).
+func (d *Driver) admit(ctx context.Context, name string, req request, owner interface{ setBusy(bool) }) (*ru.Unit, ru.ID, uint64, error) {
+	d.mu.Lock()
+	d.nextID++
+	call := d.nextID
+	d.learn(req.RU.Name, req.Host)
+	for {
+		if d.closed {
+			d.mu.Unlock()
+			return nil, ru.ID{}, 0, ErrClosed
+		}
+		u := d.host.Unit(name)
+		if u != nil && u.Admit(call) == ru.Serve {
+			owner.setBusy(true)
+			id := u.ID()
+			d.mu.Unlock()
+			return u, id, call, nil
+		}
+		if u != nil {
+			d.host.Touch(name)
+		}
+		envs := d.flushLocked()
+		ch := d.changed
+		d.mu.Unlock()
+		d.send(envs)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ru.ID{}, 0, ctx.Err()
+		}
+		d.mu.Lock()
+	}
+}
+
+// endCall records the call's dependencies at this level (§4.1), persists
+// the server's unit before the reply leaves, and ends the call. ok is
+// false when the server's RU aborted during the call (S rolled back).
+func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req request, op Op,
+	owner interface{ setBusy(bool) }) (deps ru.Deps, ok bool) {
+	d.mu.Lock()
+	owner.setBusy(false)
+	ui := d.units[name]
+	cur := d.host.Unit(name)
+	switch {
+	case ui == nil:
+	case cur != u || u.ID() != ruAt: // aborted or restarted during the call
+		if cur == u {
+			u.CallEnded(call)
+			d.host.Touch(name)
+		}
+		if ui.reload {
+			d.reloadLocked(ui)
+		}
+	default:
+		deps = ru.CallDeps(op, u.State().Modified)
+		if op == Update {
+			u.MarkModified()
+		}
+		if !req.RU.IsZero() {
+			if deps.ServerToClient {
+				u.AddSucc(req.RU)
+			}
+			if deps.ClientToServer {
+				u.AddPred(req.RU)
+			}
+		}
+		if op == Update || deps.ServerToClient || deps.ClientToServer {
+			if err := d.persistLocked(name); err != nil {
+				d.log.Warn("persist before reply failed", zap.Error(err))
+				d.host.Crash(name)
+				break
+			}
+		}
+		u.CallEnded(call)
+		d.host.Touch(name)
+		ok = true
+	}
+	envs := d.flushLocked()
+	d.mu.Unlock()
+	d.send(envs)
+	return deps, ok
+}
+
+// beginOut is the client side of a call: wait for the safe point (a top
+// level call starts only while the unit is Running), record the call
+// write-ahead and persist it before the request is sent (§4.2.4).
+func (d *Driver) beginOut(ctx context.Context, unit, server string, nested bool) (*ru.Unit, ru.ID, error) {
+	d.mu.Lock()
+	for {
+		if d.closed {
+			d.mu.Unlock()
+			return nil, ru.ID{}, ErrClosed
+		}
+		u := d.host.Unit(unit)
+		if u != nil && (nested || u.Phase() == ru.Running) {
+			u.OutCallStarted(server)
+			err := d.persistLocked(unit)
+			id := u.ID()
+			d.mu.Unlock()
+			if err != nil {
+				return nil, ru.ID{}, err
+			}
+			return u, id, nil
+		}
+		ch := d.changed
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, ru.ID{}, ctx.Err()
+		}
+		d.mu.Lock()
+	}
+}
+
+// endOut records the reply's dependencies in the client's unit (before
+// the call returns to the caller) and ends the call. It returns
+// ErrAborted when the client's RU ended during the call.
+func (d *Driver) endOut(unit string, u *ru.Unit, ruAt ru.ID, server string, rep *reply) error {
+	d.mu.Lock()
+	var envs []ru.Envelope
+	if rep != nil {
+		d.learn(server, rep.Host)
+	}
+	executed := rep != nil && (rep.Status == statusOK || rep.Status == statusAppError)
+	cur := d.host.Unit(unit)
+	alive := cur == u && u.ID() == ruAt
+	switch {
+	case executed && alive:
+		if rep.Deps.ServerToClient {
+			u.AddPred(rep.ServerRU)
+		}
+		if rep.Deps.ClientToServer {
+			u.AddSucc(rep.ServerRU)
+		}
+	case executed && rep.Deps.ClientToServer:
+		// The update came from an RU that is gone: the server's RU must
+		// abort too (the conditional abort may have reached it before the call).
+		m := ru.Msg{Kind: ru.MsgAbort, From: ruAt, To: rep.ServerRU}
+		if d.units[server] != nil {
+			d.host.Deliver(ru.Envelope{From: d.hostKey(), To: d.hostKey(), Msgs: []ru.Msg{m}})
+		} else {
+			envs = append(envs, ru.Envelope{From: d.hostKey(), To: d.unitHost(server), Msgs: []ru.Msg{m}})
+		}
+	}
+	var err error
+	if cur == u {
+		u.OutCallEnded(server, ruAt)
+		err = d.persistLocked(unit)
+	}
+	envs = append(envs, d.flushLocked()...)
+	d.mu.Unlock()
+	d.send(envs)
+	if !alive {
+		return fmt.Errorf("call %s: %w", server, ErrAborted)
+	}
+	return err
+}
+
+// checkpoint asks unit for a checkpoint and waits for its RU to end.
+func (d *Driver) checkpoint(ctx context.Context, unit string) error {
+	d.mu.Lock()
+	u := d.host.Unit(unit)
+	if u == nil {
+		d.mu.Unlock()
+		return fmt.Errorf("servers: checkpoint: unit %q not running here", unit)
+	}
+	id := u.ID()
+	d.mu.Unlock()
+	return d.commitOf(ctx, id)
+}
+
+// commitOf makes sure a checkpoint of id's process is requested and waits
+// until id ended: nil if it committed, ErrAborted if it aborted. Waiting
+// replies of several calls share one checkpoint (output commit, batched).
+func (d *Driver) commitOf(ctx context.Context, id ru.ID) error {
+	d.mu.Lock()
+	for {
+		if d.closed {
+			d.mu.Unlock()
+			return ErrClosed
+		}
+		if u := d.host.Unit(id.Name); u != nil {
+			st := u.State()
+			if st.Inc > id.Inc {
+				aborted := st.Aborted[id.Inc]
+				d.mu.Unlock()
+				if aborted {
+					return fmt.Errorf("ru %s: %w", id, ErrAborted)
+				}
+				return nil
+			}
+			if !st.Want {
+				u.Checkpoint()
+				d.host.Touch(id.Name)
+				envs := d.flushLocked()
+				d.mu.Unlock()
+				d.send(envs)
+				d.mu.Lock()
+				continue
+			}
+		}
+		ch := d.changed
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		d.mu.Lock()
+	}
+}

@@ -1,0 +1,299 @@
+package servers
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/servers/names"
+	"github.com/ftm-in-go/ftm/servers/ru"
+	"github.com/ftm-in-go/ftm/stm"
+	"go.uber.org/zap"
+)
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// Name is the client's recovery-unit name when Driver is set (an
+	// application RU, unique in the system), else only a label.
+	Name    string
+	Driver  *Driver       // runs the client's RU; nil: an external (non-recoverable) client
+	Task    *kernel.Task  // the task making calls (default: the driver's); Names must resolve into it
+	Names   names.Service // default: the driver's
+	Timeout time.Duration // per attempt (default 2 s); a dead server port is noticed at once
+	Retries int           // attempts per call (default 50)
+	Backoff time.Duration // pause between attempts (default 5 ms)
+	Logger  *zap.Logger
+}
+
+// Client makes reliable calls. A client with a Driver owns an application
+// recovery unit: every call records the dependencies its reply carries,
+// and Checkpoint commits the RU with everything it depends on. Without a
+// Driver it is an external client: a server makes an update durable before
+// it answers it (output commit). A retried request keeps its sequence
+// number, so a server executes it at most once. Calls are serialized.
+type Client struct {
+	cfg    ClientConfig
+	unit   string // RU name ("" for an external client)
+	nested bool   // calls made by a server inside a served call
+	id     string // duplicate-table key: name plus a per-instance nonce
+
+	mu      sync.Mutex // one call at a time; guards the fields below
+	seq     uint64
+	low     uint64 // requests below low were answered
+	reply   kernel.Name
+	watched map[kernel.Name]bool
+}
+
+// RemoteError is an error returned by the server's handler.
+type RemoteError struct{ Server, Method, Msg string }
+
+func (e *RemoteError) Error() string { return fmt.Sprintf("%s.%s: %s", e.Server, e.Method, e.Msg) }
+
+// ErrBadRequest is returned for a request the server could not decode or
+// a method it does not have.
+var ErrBadRequest = errors.New("servers: bad request")
+
+// NewClient returns a client; with a Driver it attaches the client's RU
+// (restarted from its saved state if it had one).
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Name == "" {
+		return nil, fmt.Errorf("servers: client needs a Name")
+	}
+	if cfg.Driver != nil {
+		if cfg.Task == nil {
+			cfg.Task = cfg.Driver.cfg.Task
+		}
+		if cfg.Names == nil {
+			cfg.Names = cfg.Driver.cfg.Names
+		}
+	}
+	if cfg.Task == nil || cfg.Names == nil {
+		return nil, fmt.Errorf("servers: client %q needs a Task and Names (or a Driver)", cfg.Name)
+	}
+	c := newClient(cfg, false)
+	if cfg.Driver != nil {
+		c.unit = cfg.Name
+		if err := cfg.Driver.attach(cfg.Name, nil); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func newClient(cfg ClientConfig, nested bool) *Client {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 2 * time.Second
+	}
+	if cfg.Retries <= 0 {
+		cfg.Retries = 50
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = 5 * time.Millisecond
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	var nonce [8]byte
+	_, _ = rand.Read(nonce[:])
+	c := &Client{cfg: cfg, nested: nested, id: cfg.Name + "/" + hex.EncodeToString(nonce[:]),
+		watched: map[kernel.Name]bool{}}
+	if nested {
+		c.unit = cfg.Name
+	}
+	return c
+}
+
+// RU returns the client's current recovery unit (zero for an external client).
+func (c *Client) RU() ru.ID {
+	if c.unit == "" {
+		return ru.ID{}
+	}
+	d := c.cfg.Driver
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if u := d.host.Unit(c.unit); u != nil {
+		return u.ID()
+	}
+	return ru.ID{}
+}
+
+// Checkpoint commits the client's RU together with every RU it depends
+// on (the checkpoint protocol, started by this RU), and waits for the end.
+func (c *Client) Checkpoint(ctx context.Context) error {
+	if c.unit == "" {
+		return fmt.Errorf("servers: external client %q has no recovery unit", c.cfg.Name)
+	}
+	return c.cfg.Driver.checkpoint(ctx, c.unit)
+}
+
+// Close releases the client's reply port and detaches its RU (its saved
+// state stays in the bank).
+func (c *Client) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reply != kernel.NameNull {
+		_ = c.cfg.Task.Destroy(c.reply)
+		c.reply = kernel.NameNull
+	}
+	if c.unit != "" && !c.nested {
+		c.cfg.Driver.detach(c.unit)
+	}
+}
+
+// Method is a typed client stub for one server method.
+type Method[Req, Resp any] struct {
+	Server string // persistent port name of the server
+	Name   string // method name given to Handle
+}
+
+// Call calls the method through c: resolve, send, retry on a dead port or
+// an aborted server RU with the same request id, decode the reply.
+func (m Method[Req, Resp]) Call(ctx context.Context, c *Client, req Req) (Resp, error) {
+	var zero Resp
+	body, err := stm.Encode(req)
+	if err != nil {
+		return zero, err
+	}
+	out, err := c.call(ctx, m.Server, m.Name, body)
+	if err != nil {
+		return zero, err
+	}
+	resp, err := decodeAny[Resp](out)
+	if err != nil {
+		return zero, fmt.Errorf("%s.%s: %w", m.Server, m.Name, err)
+	}
+	return resp, nil
+}
+
+func (c *Client) call(ctx context.Context, server, method string, body []byte) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.reply == kernel.NameNull {
+		p, err := c.cfg.Task.AllocatePort()
+		if err != nil {
+			return nil, err
+		}
+		c.reply = p
+	}
+	c.seq++
+	req := request{Method: method, Client: c.id, Seq: c.seq, Low: c.low + 1, Body: body}
+	if c.cfg.Driver != nil {
+		req.Host = c.cfg.Driver.hostKey()
+	}
+	var last error
+	for attempt := 0; attempt < c.cfg.Retries; attempt++ {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(c.cfg.Backoff):
+			}
+		}
+		rep, err := c.attempt(ctx, server, req)
+		if err != nil {
+			if errors.Is(err, ErrAborted) || ctx.Err() != nil {
+				return nil, err
+			}
+			last = err
+			continue
+		}
+		switch rep.Status {
+		case statusOK:
+			c.low = req.Seq
+			return rep.Body, nil
+		case statusAppError:
+			c.low = req.Seq
+			return nil, &RemoteError{Server: server, Method: method, Msg: rep.Err}
+		case statusBad:
+			c.low = req.Seq
+			return nil, fmt.Errorf("%s.%s: %w: %s", server, method, ErrBadRequest, rep.Err)
+		}
+		last = fmt.Errorf("%s.%s: %s", server, method, rep.Err)
+	}
+	return nil, fmt.Errorf("servers: call %s.%s gave up after %d attempts: %w", server, method, c.cfg.Retries, last)
+}
+
+// attempt sends req once and waits for its reply, inside the client's RU
+// bookkeeping when it has one.
+func (c *Client) attempt(ctx context.Context, server string, req request) (*reply, error) {
+	var u *ru.Unit
+	var ruAt ru.ID
+	d := c.cfg.Driver
+	if c.unit != "" {
+		var err error
+		if u, ruAt, err = d.beginOut(ctx, c.unit, server, c.nested); err != nil {
+			return nil, err
+		}
+		req.RU = ruAt
+	}
+	rep, err := c.roundTrip(ctx, server, req)
+	if c.unit != "" {
+		if e := d.endOut(c.unit, u, ruAt, server, rep); e != nil {
+			return nil, e
+		}
+	}
+	return rep, err
+}
+
+func (c *Client) roundTrip(ctx context.Context, server string, req request) (*reply, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.cfg.Timeout)
+	defer cancel()
+	port, err := c.cfg.Names.Resolve(ctx, server)
+	if err != nil {
+		return nil, err
+	}
+	if !c.watched[port] {
+		if err := c.cfg.Task.RequestNotification(port, kernel.NotifyDeadName, c.reply); err != nil {
+			c.cfg.Names.Forget(server, port)
+			return nil, err
+		}
+		c.watched[port] = true
+	}
+	body, err := stm.Encode(req)
+	if err != nil {
+		return nil, err
+	}
+	m := kernel.NewMessage()
+	m.Dest, m.Reply, m.ReplyDisp, m.ID, m.Body = port, c.reply, kernel.MakeSendOnce, msgRequest, body
+	if err := c.cfg.Task.Send(ctx, m); err != nil {
+		m.Free()
+		c.forget(server, port)
+		return nil, err
+	}
+	for {
+		r, err := c.cfg.Task.Receive(ctx, c.reply)
+		if err != nil {
+			return nil, err
+		}
+		id, rb := r.ID, r.Body
+		if id == uint32(kernel.NotifyDeadName) {
+			dead := kernel.NotifyName(r)
+			r.Free()
+			delete(c.watched, dead)
+			if dead == port {
+				c.forget(server, port)
+				return nil, fmt.Errorf("servers: %s: %w", server, kernel.ErrPortDead)
+			}
+			continue
+		}
+		r.Free()
+		if id != msgReply {
+			continue
+		}
+		rep, err := decodeAny[reply](rb)
+		if err != nil || rep.Seq != req.Seq {
+			continue // stale reply of an earlier attempt, or garbage
+		}
+		return &rep, nil
+	}
+}
+
+func (c *Client) forget(server string, port kernel.Name) {
+	delete(c.watched, port)
+	c.cfg.Names.Forget(server, port)
+}

@@ -1,0 +1,271 @@
+package servers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/servers/names"
+	"github.com/ftm-in-go/ftm/servers/ru"
+	"github.com/ftm-in-go/ftm/stm"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+)
+
+// counters is the state of the test server: named counters and a log of
+// applied request tags (to check exactly-once).
+type counters struct {
+	N   map[string]int
+	Log []string
+}
+
+type addReq struct {
+	Key string
+	By  int
+	Tag string
+}
+
+var (
+	mAdd = func(srv string) Method[addReq, int] { return Method[addReq, int]{Server: srv, Name: "add"} }
+	mGet = func(srv string) Method[string, int] { return Method[string, int]{Server: srv, Name: "get"} }
+	mFwd = func(srv string) Method[fwdReq, int] { return Method[fwdReq, int]{Server: srv, Name: "fwd"} }
+)
+
+// fwdReq makes the server call another server (a nested call).
+type fwdReq struct {
+	To  string
+	Add addReq
+	Get bool
+}
+
+func newCounters() counters { return counters{N: map[string]int{}} }
+
+func newCounterServer(cfg Config) *Server[counters] {
+	srv := NewServer(cfg, newCounters)
+	Handle(srv, "add", Update, func(c *Call, s *counters, r addReq) (int, error) {
+		if r.Key == "" {
+			return 0, errors.New("empty key")
+		}
+		s.N[r.Key] += r.By
+		if r.Tag != "" {
+			s.Log = append(s.Log, r.Tag)
+		}
+		return s.N[r.Key], nil
+	})
+	Handle(srv, "get", Read, func(c *Call, s *counters, key string) (int, error) {
+		return s.N[key], nil
+	})
+	Handle(srv, "fwd", Read, func(c *Call, s *counters, r fwdReq) (int, error) {
+		if r.Get {
+			return mGet(r.To).Call(c.Context(), c.Client(), r.Add.Key)
+		}
+		return mAdd(r.To).Call(c.Context(), c.Client(), r.Add)
+	})
+	return srv
+}
+
+// world is one kernel node with one STM bank (mirrored to a local backup)
+// and one driver per "host"; every host has its own task and name service.
+type world struct {
+	t     testing.TB
+	ctx   context.Context
+	node  *kernel.Node
+	bank  *stm.Bank
+	log   *zap.Logger
+	hosts map[string]*hostRig
+	fail  ru.Failpoint
+}
+
+type hostRig struct {
+	task   *kernel.Task
+	names  *names.Kernel
+	driver *Driver
+	cancel map[string]context.CancelFunc
+	done   map[string]chan error
+}
+
+func newWorld(t testing.TB) *world {
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &world{t: t, ctx: ctx, node: kernel.NewNode(kernel.Config{Name: "n1"}), hosts: map[string]*hostRig{}}
+	if tt, ok := t.(*testing.T); ok {
+		w.log = zaptest.NewLogger(tt, zaptest.Level(zap.WarnLevel))
+	} else {
+		w.log = zap.NewNop()
+	}
+	w.bank = stm.NewBank(stm.Config{Logger: w.log})
+	if err := w.bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for _, h := range w.hosts {
+			w.stopHost(h)
+		}
+		cancel()
+		w.node.Shutdown()
+	})
+	return w
+}
+
+func (w *world) host(name string) *hostRig {
+	if h := w.hosts[name]; h != nil {
+		return h
+	}
+	task, err := w.node.NewTask(name)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	h := &hostRig{task: task, names: names.NewKernel(task, w.log), cancel: map[string]context.CancelFunc{},
+		done: map[string]chan error{}}
+	h.driver = w.newDriver(name, h)
+	w.hosts[name] = h
+	return h
+}
+
+func (w *world) newDriver(name string, h *hostRig) *Driver {
+	d, err := NewDriver(DriverConfig{Host: name, Task: h.task, Bank: w.bank, Names: h.names,
+		TickPeriod: 2 * time.Millisecond, Logger: w.log, Fail: w.fail})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	d.Start()
+	return d
+}
+
+// serve runs a counter server on host h.
+func (w *world) serve(hostName, name string) {
+	h := w.host(hostName)
+	srv := newCounterServer(Config{Name: name, Driver: h.driver, Logger: w.log})
+	ctx, cancel := context.WithCancel(w.ctx)
+	done := make(chan error, 1)
+	h.cancel[name], h.done[name] = cancel, done
+	go func() { done <- srv.Run(ctx) }()
+	w.waitBound(h, name)
+}
+
+// waitBound waits until the server's name resolves and its unit runs.
+func (w *world) waitBound(h *hostRig, name string) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		h.names.Forget(name, kernel.NameNull)
+		if _, err := h.names.Resolve(w.ctx, name); err == nil {
+			h.driver.mu.Lock()
+			up := h.driver.host.Unit(name) != nil
+			h.driver.mu.Unlock()
+			if up {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	w.t.Fatalf("server %s never bound", name)
+}
+
+func (w *world) stopServer(hostName, name string) {
+	h := w.hosts[hostName]
+	h.cancel[name]()
+	if err := <-h.done[name]; err != nil {
+		w.t.Errorf("server %s: %v", name, err)
+	}
+	delete(h.cancel, name)
+	delete(h.done, name)
+}
+
+func (w *world) stopHost(h *hostRig) {
+	for name, cancel := range h.cancel {
+		cancel()
+		<-h.done[name]
+	}
+	h.cancel, h.done = map[string]context.CancelFunc{}, map[string]chan error{}
+	h.driver.Close()
+}
+
+// crashHost drops everything in memory of a host (driver, servers, their
+// S) and starts a new driver over the same bank; servers are run again by
+// the caller.
+func (w *world) crashHost(name string) *hostRig {
+	h := w.hosts[name]
+	w.stopHost(h)
+	h.task.Terminate()
+	delete(w.hosts, name)
+	return w.host(name)
+}
+
+func (w *world) client(hostName, name string) *Client {
+	h := w.host(hostName)
+	c, err := NewClient(ClientConfig{Name: name, Driver: h.driver, Logger: w.log, Timeout: time.Second})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(c.Close)
+	return c
+}
+
+func (w *world) external(hostName, name string) *Client {
+	h := w.host(hostName)
+	c, err := NewClient(ClientConfig{Name: name, Task: h.task, Names: h.names, Logger: w.log, Timeout: time.Second})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(c.Close)
+	return c
+}
+
+// committed reads a server's committed state from the bank.
+func (w *world) committed(name string) counters {
+	tx := w.bank.Begin()
+	defer tx.Abort()
+	b, err := tx.Bytes(objectID("data:" + name))
+	if errors.Is(err, stm.ErrNotFound) {
+		return newCounters()
+	}
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	st, err := stm.Decode[stable[counters]](b)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return st.State
+}
+
+// unitState returns a unit's saved protocol state.
+func (w *world) unitState(name string) *ru.State {
+	tx := w.bank.Begin()
+	defer tx.Abort()
+	b, err := tx.Bytes(objectID("ru:" + name))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	rec, err := stm.Decode[unitRecord](b)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return rec.State
+}
+
+func (w *world) liveID(hostName, unit string) ru.ID {
+	d := w.hosts[hostName].driver
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if u := d.host.Unit(unit); u != nil {
+		return u.ID()
+	}
+	return ru.ID{}
+}
+
+func (w *world) liveState(hostName, unit string) *ru.State {
+	d := w.hosts[hostName].driver
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if u := d.host.Unit(unit); u != nil {
+		return u.State().Clone()
+	}
+	return nil
+}
+
+var _ = fmt.Sprint
+var _ sync.Mutex

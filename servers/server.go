@@ -1,0 +1,354 @@
+package servers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/servers/names"
+	"github.com/ftm-in-go/ftm/servers/ru"
+	"github.com/ftm-in-go/ftm/stm"
+	"go.uber.org/zap"
+)
+
+// Op is the attribute of a server operation (§4.1): Read or Update.
+type Op = ru.Op
+
+// Operation attributes.
+const (
+	Read   = ru.Read
+	Update = ru.Update
+)
+
+// Config configures a reliable server.
+type Config struct {
+	Name   string        // persistent port name and recovery-unit name; unique in the system
+	Driver *Driver       // runs the server's recovery unit (shared by the servers of a node)
+	Task   *kernel.Task  // the task receiving calls (default: the driver's task)
+	Names  names.Service // where the persistent port is bound (default: the driver's)
+	Logger *zap.Logger
+}
+
+// Hooks are the overridable parts of the default protocol handlers (the
+// paper's redefinable restart method). All are optional; they run with the
+// driver's lock held, so they must only touch s (no calls, no checkpoint).
+type Hooks[S any] struct {
+	Restart          func(s *S) // after S was restored: process restart or RU abort
+	BeforeCheckpoint func(s *S) // before S is precommitted into a checkpoint
+	AfterCheckpoint  func(s *S) // after the checkpoint containing S committed
+}
+
+// stable is what a server keeps in its STM object: the state and the
+// duplicate table (client → request seq → saved reply) that makes a
+// retried update execute at most once.
+type stable[S any] struct {
+	State S
+	Dups  map[string]map[uint64][]byte
+}
+
+// Server is a reliable server around a plain Go state type S
+// (msgpack-encodable). Calls are served one at a time (the paper's cyclic
+// server); each runs inside the server's current recovery unit.
+type Server[S any] struct {
+	cfg     Config
+	log     *zap.Logger
+	init    func() S
+	hooks   Hooks[S]
+	dataID  stm.ID
+	methods map[string]*handler[S]
+
+	callMu sync.Mutex  // one call at a time; held while st is used by a call
+	st     stable[S]   // guarded by callMu during a call, by the driver's mu otherwise
+	busy   atomic.Bool // a call is being served (read under the driver's mu)
+	port   kernel.Name // service receive right
+	nested *Client     // nested calls of served calls, in the server's RU
+	ran    atomic.Bool
+	outWG  sync.WaitGroup // replies waiting for output commit
+}
+
+type handler[S any] struct {
+	op Op
+	fn func(c *Call, s *S, body []byte) ([]byte, error)
+}
+
+// Call is the context of one served call.
+type Call struct {
+	ctx    context.Context
+	server string
+	driver *Driver
+	client *Client // nested calls, made in the server's RU
+	Caller ru.ID   // the caller's RU (zero for an external client)
+	Op     Op
+}
+
+// Context returns the call's context.
+func (c *Call) Context() context.Context { return c.ctx }
+
+// Client returns a client for nested calls, made inside the server's RU
+// (each nested call applies the dependency rules at its own level).
+func (c *Call) Client() *Client { return c.client }
+
+// NewServer returns a server; register methods with Handle, then Run.
+func NewServer[S any](cfg Config, init func() S) *Server[S] {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Driver != nil {
+		if cfg.Task == nil {
+			cfg.Task = cfg.Driver.cfg.Task
+		}
+		if cfg.Names == nil {
+			cfg.Names = cfg.Driver.cfg.Names
+		}
+	}
+	return &Server[S]{cfg: cfg, log: cfg.Logger.With(zap.String("server", cfg.Name)), init: init,
+		dataID: objectID("data:" + cfg.Name), methods: map[string]*handler[S]{}}
+}
+
+// SetHooks installs the overridable protocol hooks; call before Run.
+func (s *Server[S]) SetHooks(h Hooks[S]) { s.hooks = h }
+
+// Handle registers method with its attribute. fn runs in the server's
+// recovery unit with exclusive access to the state.
+func Handle[S, Req, Resp any](srv *Server[S], method string, op Op,
+	fn func(c *Call, s *S, req Req) (Resp, error)) {
+	srv.methods[method] = &handler[S]{op: op, fn: func(c *Call, s *S, body []byte) ([]byte, error) {
+		req, err := decodeAny[Req](body)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
+		}
+		resp, err := fn(c, s, req)
+		if err != nil {
+			return nil, err
+		}
+		return stm.Encode(resp)
+	}}
+}
+
+// Run restores S (from the last committed version in STM, or init for a
+// new server), binds the persistent port name to a fresh port and serves
+// calls until ctx ends. A server that crashed is restarted by calling Run
+// again on a new Server over the same bank.
+func (s *Server[S]) Run(ctx context.Context) error {
+	if s.cfg.Driver == nil || s.cfg.Name == "" || s.init == nil {
+		return fmt.Errorf("servers: server needs Name, Driver and init")
+	}
+	if s.ran.Swap(true) {
+		return fmt.Errorf("servers: server %q already ran", s.cfg.Name)
+	}
+	p, err := s.cfg.Task.AllocatePort()
+	if err != nil {
+		return err
+	}
+	s.port = p
+	d := s.cfg.Driver
+	s.nested = newClient(ClientConfig{Name: s.cfg.Name, Driver: d, Task: s.cfg.Task, Names: s.cfg.Names, Logger: s.log}, true)
+	defer s.nested.Close()
+	if err := d.attach(s.cfg.Name, s); err != nil {
+		_ = s.cfg.Task.Destroy(p)
+		return err
+	}
+	defer d.detach(s.cfg.Name)
+	defer s.outWG.Wait()
+	defer func() { _ = s.cfg.Task.Destroy(p) }()
+	if err := s.cfg.Names.Register(s.cfg.Name, p); err != nil {
+		return err
+	}
+	s.log.Debug("serving")
+	for {
+		m, err := s.cfg.Task.Receive(ctx, p)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		s.serve(ctx, m)
+	}
+}
+
+// Checkpoint starts a checkpoint of the server's RU (an I/O server may
+// want its state stable now) and waits until it committed.
+func (s *Server[S]) Checkpoint(ctx context.Context) error {
+	return s.cfg.Driver.checkpoint(ctx, s.cfg.Name)
+}
+
+// serve runs one call: admission, execution in the RU, dependencies,
+// persist, reply (after output commit for an external client).
+func (s *Server[S]) serve(ctx context.Context, m *kernel.Message) {
+	replyTo, body, id := m.Reply, m.Body, m.ID
+	m.Free()
+	if replyTo == kernel.NameNull {
+		return
+	}
+	if id != msgRequest {
+		s.reply(replyTo, reply{Status: statusBad, Err: "servers: unknown message id"})
+		return
+	}
+	req, err := decodeRequest(body)
+	if err != nil {
+		s.reply(replyTo, reply{Status: statusBad, Err: err.Error()})
+		return
+	}
+	h := s.methods[req.Method]
+	if h == nil {
+		s.reply(replyTo, reply{Status: statusBad, Seq: req.Seq, Err: fmt.Sprintf("servers: %s has no method %q", s.cfg.Name, req.Method)})
+		return
+	}
+	rep, waitRU := s.execute(ctx, req, h)
+	rep.Seq = req.Seq
+	if waitRU.IsZero() {
+		s.reply(replyTo, rep)
+		return
+	}
+	s.outWG.Add(1) // output commit: the reply waits for the RU's commit
+	go func() {
+		defer s.outWG.Done()
+		if err := s.cfg.Driver.commitOf(ctx, waitRU); err != nil {
+			rep = reply{Status: statusRetry, Seq: req.Seq, Err: err.Error()}
+		}
+		s.reply(replyTo, rep)
+	}()
+}
+
+// execute runs a call inside the RU. It returns the reply and, for an
+// external client whose reply depends on this RU, the RU to wait for.
+func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (reply, ru.ID) {
+	d := s.cfg.Driver
+	s.callMu.Lock()
+	defer s.callMu.Unlock()
+	u, ruAt, call, err := d.admit(ctx, s.cfg.Name, req, s)
+	if err != nil {
+		return reply{Status: statusRetry, Err: err.Error()}, ru.ID{}
+	}
+	c := &Call{ctx: ctx, server: s.cfg.Name, driver: d, Caller: req.RU, Op: h.op, client: s.nested}
+	out, status, errText := s.run(c, req, h)
+	rep := reply{Status: status, Err: errText, Body: out, ServerRU: ruAt, Host: d.hostKey()}
+	deps, ok := d.endCall(s.cfg.Name, u, ruAt, call, req, h.op, s)
+	if !ok {
+		return reply{Status: statusRetry, Err: ErrAborted.Error()}, ru.ID{}
+	}
+	rep.Deps = deps
+	if req.RU.IsZero() && (deps.ServerToClient || deps.ClientToServer) {
+		return rep, ruAt
+	}
+	return rep, ru.ID{}
+}
+
+// run executes the handler with the duplicate table. callMu held.
+func (s *Server[S]) run(c *Call, req request, h *handler[S]) ([]byte, uint8, string) {
+	if s.st.Dups == nil {
+		s.st.Dups = map[string]map[uint64][]byte{}
+	}
+	tbl := s.st.Dups[req.Client]
+	for seq := range tbl {
+		if seq < req.Low {
+			delete(tbl, seq)
+		}
+	}
+	if saved, ok := tbl[req.Seq]; ok && h.op == Update {
+		return decodeSaved(saved)
+	}
+	out, err := h.fn(c, &s.st.State, req.Body)
+	status, errText := statusOK, ""
+	switch {
+	case errors.Is(err, errBadRequest):
+		status, errText = statusBad, err.Error()
+	case err != nil:
+		status, errText = statusAppError, err.Error()
+	}
+	if h.op == Update {
+		if tbl == nil {
+			tbl = map[uint64][]byte{}
+			s.st.Dups[req.Client] = tbl
+		}
+		saved, _ := stm.Encode(reply{Status: status, Err: errText, Body: out})
+		tbl[req.Seq] = saved
+	}
+	return out, status, errText
+}
+
+func decodeSaved(b []byte) ([]byte, uint8, string) {
+	r, err := decodeAny[reply](b)
+	if err != nil {
+		return nil, statusAppError, err.Error()
+	}
+	return r.Body, r.Status, r.Err
+}
+
+func (s *Server[S]) reply(to kernel.Name, r reply) {
+	body, err := stm.Encode(r)
+	if err != nil {
+		s.log.Warn("encode reply", zap.Error(err))
+		return
+	}
+	m := kernel.NewMessage()
+	m.Dest, m.DestDisp, m.ID, m.Body = to, kernel.MoveSendOnce, msgReply, body
+	if err := s.cfg.Task.TrySend(m); err != nil {
+		m.Free()
+		s.log.Debug("reply lost", zap.Error(err))
+		_ = s.cfg.Task.Deallocate(to)
+	}
+}
+
+// stateOwner, called by the driver with its mu held.
+
+func (s *Server[S]) inCall() bool { return s.busy.Load() }
+
+func (s *Server[S]) setBusy(b bool) { s.busy.Store(b) }
+
+func (s *Server[S]) precommitState(ctx context.Context, g stm.GroupID) error {
+	if s.hooks.BeforeCheckpoint != nil {
+		s.hooks.BeforeCheckpoint(&s.st.State)
+	}
+	tx := s.cfg.Driver.cfg.Bank.Begin()
+	b, err := stm.Encode(&s.st)
+	if err == nil {
+		err = tx.Put(s.dataID, b)
+	}
+	if err == nil {
+		err = tx.Precommit(ctx, g)
+	}
+	if err != nil {
+		tx.Abort()
+		return fmt.Errorf("servers: precommit %s: %w", s.cfg.Name, err)
+	}
+	return nil
+}
+
+func (s *Server[S]) reloadState(context.Context) error {
+	tx := s.cfg.Driver.cfg.Bank.Begin()
+	defer tx.Abort()
+	b, err := tx.Bytes(s.dataID)
+	if errors.Is(err, stm.ErrNotFound) {
+		s.st = stable[S]{State: s.init(), Dups: map[string]map[uint64][]byte{}}
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	st, err := decodeAny[stable[S]](b)
+	if err != nil {
+		return err
+	}
+	if st.Dups == nil {
+		st.Dups = map[string]map[uint64][]byte{}
+	}
+	s.st = st
+	return nil
+}
+
+func (s *Server[S]) afterCheckpoint() {
+	if s.hooks.AfterCheckpoint != nil {
+		s.hooks.AfterCheckpoint(&s.st.State)
+	}
+}
+
+func (s *Server[S]) restarted() {
+	if s.hooks.Restart != nil {
+		s.hooks.Restart(&s.st.State)
+	}
+}
