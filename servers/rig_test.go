@@ -269,3 +269,8 @@ func (w *world) liveState(hostName, unit string) *ru.State {
 
 var _ = fmt.Sprint
 var _ sync.Mutex
+
+const (
+	waitFor = 10 * time.Second
+	tick    = time.Millisecond
+)
