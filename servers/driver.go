@@ -74,19 +74,21 @@ type Driver struct {
 
 // unitInfo is the driver's view of one local unit.
 type unitInfo struct {
-	name   string
-	recID  stm.ID
-	saved  []byte      // last saved record (skip identical saves)
-	group  stm.GroupID // group S was precommitted into, and for which incarnation
-	gInc   uint64
-	srv    stateOwner // nil for a client (application) unit
-	stale  bool       // S must be reloaded at the next decision (restarted while precommitted)
-	reload bool       // S must be reloaded when the current call ends
+	name     string
+	recID    stm.ID
+	saved    []byte      // last saved record (skip identical saves)
+	savedInc uint64      // incarnation in the last saved record
+	group    stm.GroupID // group S was precommitted into, and for which incarnation
+	gInc     uint64
+	srv      stateOwner // nil for a client (application) unit
+	stale    bool       // S must be reloaded at the next decision (restarted while precommitted)
+	reload   bool       // S must be reloaded when the current call ends
 }
 
 // stateOwner is what the driver needs of a Server[S].
 type stateOwner interface {
 	precommitState(ctx context.Context, g stm.GroupID) error // encode S into a tx precommitted into g
+	commitState(ctx context.Context) error                   // encode S into a standalone tx
 	reloadState(ctx context.Context) error                   // S := last committed version (or init)
 	inCall() bool
 	afterCheckpoint()
@@ -279,7 +281,7 @@ func (d *Driver) handleEvents(evs []ru.Event) {
 		}
 		d.log.Debug("ru ended", zap.Stringer("ru", ev.RU), zap.Stringer("outcome", ev.Outcome))
 		commit := ev.Outcome == ru.Committed
-		if commit && ev.Action.Root == ev.RU && (ui.srv == nil || ui.gInc != ev.RU.Inc) {
+		if commit && ev.Action.Root == ev.RU && ui.srv == nil {
 			// The initiator's commit is the decision for the whole group:
 			// apply it to the members precommitted in this bank now.
 			if err := d.cfg.Bank.Decide(d.ctx, groupOf(ev.Action), true); err != nil {
@@ -453,7 +455,7 @@ func (d *Driver) loadRecord(ui *unitInfo) (unitRecord, error) {
 	if rec.State == nil || rec.State.Name != ui.name {
 		return rec, fmt.Errorf("servers: load unit %s: record names another unit", ui.name)
 	}
-	ui.saved = b
+	ui.saved, ui.savedInc = b, rec.State.Inc
 	return rec, nil
 }
 
@@ -516,6 +518,14 @@ func (s *driverStore) Save(st *ru.State) error {
 		return fmt.Errorf("servers: save of unknown unit %q", st.Name)
 	}
 	rec := unitRecord{State: st, Group: uint64(ui.group), GroupInc: ui.gInc}
+	if ui.srv != nil && ui.savedInc != 0 && st.Inc > ui.savedInc && !st.Aborted[ui.savedInc] && ui.gInc != ui.savedInc {
+		// The RU committed within one step (a lone initiator: nothing to
+		// wait for), so S was never precommitted: S becomes stable first,
+		// then the record that says the RU committed.
+		if err := ui.srv.commitState(d.ctx); err != nil {
+			return err
+		}
+	}
 	if st.Phase == ru.Precommitted && ui.srv != nil {
 		g := groupOf(st.Act)
 		if ui.gInc != st.Inc || ui.group != g {
@@ -537,12 +547,13 @@ func (s *driverStore) Save(st *ru.State) error {
 		return err
 	}
 	if bytes.Equal(b, ui.saved) {
+		ui.savedInc = st.Inc
 		return nil
 	}
 	if err := d.cfg.Bank.Update(d.ctx, func(tx *stm.Tx) error { return tx.Put(ui.recID, b) }); err != nil {
 		return fmt.Errorf("servers: save unit %s: %w", st.Name, err)
 	}
-	ui.saved = b
+	ui.saved, ui.savedInc = b, st.Inc
 	return nil
 }
 

@@ -319,6 +319,20 @@ func (s *Server[S]) precommitState(ctx context.Context, g stm.GroupID) error {
 	return nil
 }
 
+func (s *Server[S]) commitState(ctx context.Context) error {
+	if s.hooks.BeforeCheckpoint != nil {
+		s.hooks.BeforeCheckpoint(&s.st.State)
+	}
+	b, err := stm.Encode(&s.st)
+	if err == nil {
+		err = s.cfg.Driver.cfg.Bank.Update(ctx, func(tx *stm.Tx) error { return tx.Put(s.dataID, b) })
+	}
+	if err != nil {
+		return fmt.Errorf("servers: commit %s: %w", s.cfg.Name, err)
+	}
+	return nil
+}
+
 func (s *Server[S]) reloadState(context.Context) error {
 	tx := s.cfg.Driver.cfg.Bank.Begin()
 	defer tx.Abort()
