@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -20,8 +21,10 @@ func writeJSON(w http.ResponseWriter, v any) {
 
 // controlClient talks to one node's control socket.
 type controlClient struct {
-	node string
-	http *http.Client
+	node    string
+	http    *http.Client
+	token   string
+	authErr error // the secret could not be read: every request fails with it
 }
 
 func newControlClient(dir, node string) *controlClient {
@@ -30,7 +33,54 @@ func newControlClient(dir, node string) *controlClient {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", sock)
 	}}
-	return &controlClient{node: node, http: &http.Client{Transport: tr, Timeout: 3 * time.Second}}
+	c := &controlClient{node: node, http: &http.Client{Transport: tr, Timeout: 3 * time.Second}}
+	secret, err := readSecret(dir)
+	if err != nil {
+		c.authErr = fmt.Errorf("node %s: %w (%v)", node, errAuth, err)
+	} else {
+		c.token = authScheme + hex.EncodeToString(controlToken(secret, node))
+	}
+	return c
+}
+
+// withTimeout returns a client whose requests may take up to d (ckpt now
+// waits for a checkpoint).
+func (c *controlClient) withTimeout(d time.Duration) *controlClient {
+	cc := *c
+	h := *c.http
+	h.Timeout = d
+	cc.http = &h
+	return &cc
+}
+
+// do sends req and returns the answer's body, or the node's one-line
+// refusal.
+func (c *controlClient) do(req *http.Request) (io.ReadCloser, error) {
+	if c.authErr != nil {
+		return nil, c.authErr
+	}
+	req.Header.Set(authHeader, c.token)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		if req.Context().Err() != nil {
+			return nil, req.Context().Err()
+		}
+		return nil, fmt.Errorf("node %s is not answering on its control socket (is the pair up?)", c.node)
+	}
+	if resp.StatusCode == http.StatusUnauthorized {
+		resp.Body.Close()
+		return nil, fmt.Errorf("node %s: %w", c.node, errAuth)
+	}
+	if resp.StatusCode != http.StatusOK {
+		defer resp.Body.Close()
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		line, _, _ := strings.Cut(strings.TrimSpace(string(msg)), "\n")
+		if line == "" {
+			line = req.URL.Path + " " + resp.Status
+		}
+		return nil, fmt.Errorf("node %s: %s", c.node, line)
+	}
+	return resp.Body, nil
 }
 
 // post sends body as JSON to path and decodes the JSON answer into v; a
@@ -45,16 +95,12 @@ func (c *controlClient) post(ctx context.Context, path string, body, v any) erro
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := c.http.Do(req)
+	rc, err := c.do(req)
 	if err != nil {
-		return fmt.Errorf("node %s is not answering on its control socket (is the pair up?)", c.node)
+		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("node %s: %s", c.node, strings.TrimSpace(string(msg)))
-	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	defer rc.Close()
+	return json.NewDecoder(rc).Decode(v)
 }
 
 // get fetches path from the node and decodes the JSON answer into v.
@@ -63,13 +109,24 @@ func (c *controlClient) get(ctx context.Context, path string, v any) error {
 	if err != nil {
 		return err
 	}
-	resp, err := c.http.Do(req)
+	rc, err := c.do(req)
 	if err != nil {
-		return fmt.Errorf("node %s is not answering on its control socket (is the pair up?)", c.node)
+		return err
 	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("node %s: %s %s", c.node, path, resp.Status)
+	defer rc.Close()
+	return json.NewDecoder(rc).Decode(v)
+}
+
+// getRaw fetches path and returns the answer as it is (at most 16 MiB).
+func (c *controlClient) getRaw(ctx context.Context, path string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://node"+path, nil)
+	if err != nil {
+		return nil, err
 	}
-	return json.NewDecoder(resp.Body).Decode(v)
+	rc, err := c.do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return io.ReadAll(io.LimitReader(rc, 16<<20))
 }

@@ -24,23 +24,31 @@ import (
 )
 
 func newNodeCmd() *cobra.Command {
-	var dir, name string
+	var dir, name, metricsAddr string
 	cmd := &cobra.Command{
 		Use:   "node",
 		Short: "Run one node of a pair in the foreground (ftmctl pair up starts two)",
 		Long: `node runs one node of the pair described by DIR/pair.json: it links to its
 partner over authenticated TCP on 127.0.0.1, watches it with heartbeats, and
-serves the control socket DIR/NAME.sock that the other ftmctl commands use.
-It logs JSON lines to stderr. SIGTERM or SIGINT stops it cleanly.`,
+serves the control socket DIR/NAME.sock that the other ftmctl commands use
+(each request must carry a token derived from DIR/secret). With
+--metrics-addr it also serves its figures in the Prometheus text format at
+http://ADDR/metrics (loopback addresses only; port 0 picks a free port, shown
+by 'ftmctl status'). It logs JSON lines to stderr. SIGTERM or SIGINT stops it
+cleanly.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkLoopback(metricsAddr); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
-			return runNode(ctx, dir, name)
+			return runNode(ctx, dir, name, metricsAddr)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
 	cmd.Flags().StringVar(&name, "name", "", "this node's name (one of the pair's nodes)")
+	cmd.Flags().StringVar(&metricsAddr, "metrics-addr", "", "serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:0)")
 	_ = cmd.MarkFlagRequired("name")
 	return cmd
 }
@@ -57,6 +65,7 @@ type nodeSetup struct {
 	self, partner *nodeState
 	secret        []byte
 	heartbeat     time.Duration
+	allowFaults   bool
 }
 
 func loadNodeSetup(dir, name string) (*nodeSetup, error) {
@@ -64,7 +73,7 @@ func loadNodeSetup(dir, name string) (*nodeSetup, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns := &nodeSetup{}
+	ns := &nodeSetup{allowFaults: st.AllowFaults}
 	if ns.self, err = st.node(name); err != nil {
 		return nil, err
 	}
@@ -80,7 +89,7 @@ func loadNodeSetup(dir, name string) (*nodeSetup, error) {
 	return ns, nil
 }
 
-func runNode(ctx context.Context, dir, name string) error {
+func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	ns, err := loadNodeSetup(dir, name)
 	if err != nil {
 		return err
@@ -92,39 +101,54 @@ func runNode(ctx context.Context, dir, name string) error {
 	}
 	defer func() { _ = log.Sync() }()
 
-	lis, err := listenLink(self.Addr, name, secret, log)
+	rt := &nodeRuntime{name: name, allowFaults: ns.allowFaults, faults: link.NewFaults(), log: log, started: time.Now()}
+	lis, err := listenLink(self.Addr, name, secret, rt.faults, log)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", self.Addr, err)
 	}
 	defer lis.Close()
-	k := kernel.NewNode(kernel.Config{Name: name, Logger: log})
-	defer k.Shutdown()
-	tasks := task.NewServer(ctx, task.ServerConfig{Node: name, Programs: programs(), Policy: taskPolicy, Logger: log})
-	defer tasks.Wait()
-	stable, err := pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log,
-		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { tasks.Resume(ctx, bank, b) }})
+	rt.kernel = kernel.NewNode(kernel.Config{Name: name, Logger: log})
+	defer rt.kernel.Shutdown()
+	if err := rt.startControlTask(); err != nil {
+		return err
+	}
+	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: programs(), Policy: taskPolicy, Logger: log})
+	defer rt.tasks.Wait()
+	rt.stable, err = pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log,
+		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, bank, b) }})
 	if err != nil {
 		return err
 	}
-	defer stable.Close() // after n.Run has returned
-	n, err := pair.New(pair.Config{
+	defer rt.stable.Close() // after n.Run has returned
+	rt.pair, err = pair.New(pair.Config{
 		Name: name, PartnerName: partner.Name, PartnerAddr: partner.Addr,
 		Heartbeat: heartbeat.Config{Period: hb},
 		Listener:  lis,
-		Dial:      dialLink(name, secret, log),
+		Dial:      dialLink(name, secret, rt.faults, log),
 		Logger:    log,
-		Hooks:     pair.ChainHooks(kernelHooks(k, log), stable.Hooks()),
+		Hooks:     pair.ChainHooks(kernelHooks(rt.kernel, log), rt.stable.Hooks()),
 	})
 	if err != nil {
 		return err
 	}
-	stopControl, err := serveControl(filepath.Join(dir, name+".sock"), n, stable, log, taskRoutes(name, stable, tasks))
+	rt.ckpts = newCkptLog(name, ckptLogSize)
+	rt.metrics = newNodeMetrics(rt)
+	go rt.ckpts.run(ctx, rt.tasks.List, rt.metrics.observeCheckpoint)
+	if metricsAddr != "" {
+		stopMetrics, err := rt.metrics.serve(metricsAddr)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
+	}
+	stopControl, err := serveControl(filepath.Join(dir, name+".sock"), secret, rt, log)
 	if err != nil {
 		return err
 	}
 	defer stopControl()
-	log.Info("node started", zap.Int("pid", os.Getpid()), zap.String("addr", self.Addr), zap.String("partner", partner.Name))
-	err = n.Run(ctx)
+	log.Info("node started", zap.Int("pid", os.Getpid()), zap.String("addr", self.Addr), zap.String("partner", partner.Name),
+		zap.String("metrics", rt.metrics.addr()))
+	err = rt.pair.Run(ctx)
 	log.Info("node stopping", zap.Error(err))
 	return err
 }
@@ -152,11 +176,21 @@ type nodeStatus struct {
 	// STM: the banks this node holds (own, taken over, partner's backup)
 	// and its takeovers. A bank commits only while its backup is attached.
 	STM *pair.StableStatus `json:"stm,omitempty"`
+	// HeartbeatAge: time since a frame last came from the partner (its
+	// heartbeats keep it under one period while the link is healthy).
+	HeartbeatAge time.Duration `json:"heartbeat_age,omitempty"`
+	// Faults switched on by ftmctl partition or slow, and whether the pair
+	// allows them.
+	Faults      link.FaultState `json:"faults"`
+	AllowFaults bool            `json:"allow_faults"`
+	// MetricsAddr is where the node serves /metrics over HTTP, if it does.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
 }
 
 // serveControl serves the node's control endpoint on a Unix socket that only
-// the pair's owner can reach (the directory is 0700, the socket 0600).
-func serveControl(path string, n *pair.Node, stable *pair.Stable, log *zap.Logger, routes func(*http.ServeMux)) (func(), error) {
+// the pair's owner can reach (the directory is 0700, the socket 0600); every
+// request must carry the token derived from the pair's secret.
+func serveControl(path string, secret []byte, rt *nodeRuntime, log *zap.Logger) (func(), error) {
 	_ = os.Remove(path)
 	l, err := net.Listen("unix", path)
 	if err != nil {
@@ -167,12 +201,10 @@ func serveControl(path string, n *pair.Node, stable *pair.Stable, log *zap.Logge
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) {
-		stm := stable.Status()
-		writeJSON(w, nodeStatus{Status: n.Status(), PID: os.Getpid(), Version: version, STM: &stm})
-	})
-	routes(mux)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, rt.status()) })
+	taskRoutes(rt.name, rt.stable, rt.tasks)(mux)
+	rt.routes(mux)
+	srv := &http.Server{Handler: requireToken(secret, rt.name, mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("control socket failed", zap.Error(err))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -30,6 +31,7 @@ type pairUpOptions struct {
 	allowFaults bool
 	heartbeat   time.Duration
 	wait        time.Duration
+	metricsAddr string
 }
 
 func newPairUpCmd() *cobra.Command {
@@ -50,12 +52,16 @@ pair whose node was killed, up restarts that node and it rejoins its partner.`,
 	f.BoolVar(&o.allowFaults, "allow-faults", false, "allow fault injection (ftmctl crash, partition, slow)")
 	f.DurationVar(&o.heartbeat, "heartbeat", heartbeat.DefaultPeriod, "heartbeat period between the nodes (silence for 20 periods means death)")
 	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the nodes to link up")
+	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics over HTTP on this loopback address (port 0: each node picks one; port P: the nodes take P and P+1)")
 	return cmd
 }
 
 func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	if len(o.names) != 2 || o.names[0] == o.names[1] {
 		return fmt.Errorf("--nodes needs two different names, got %v", o.names)
+	}
+	if err := checkLoopback(o.metricsAddr); err != nil {
+		return err
 	}
 	if st, err := loadPair(o.dir); err == nil && anyAlive(st) {
 		return restartDead(cmd, o.dir, st)
@@ -67,12 +73,16 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 		return fmt.Errorf("pair secret: %w", err)
 	}
 	st := &pairState{AllowFaults: o.allowFaults, Heartbeat: o.heartbeat.String(), Created: time.Now().UTC()}
-	for _, name := range o.names {
+	for i, name := range o.names {
 		addr, err := freeLoopbackAddr()
 		if err != nil {
 			return err
 		}
-		st.Nodes = append(st.Nodes, nodeState{Name: name, Addr: addr, Log: filepath.Join(o.dir, name+".log")})
+		metrics, err := nthAddr(o.metricsAddr, i)
+		if err != nil {
+			return err
+		}
+		st.Nodes = append(st.Nodes, nodeState{Name: name, Addr: addr, Log: filepath.Join(o.dir, name+".log"), MetricsAddr: metrics})
 	}
 	if err := savePair(o.dir, st); err != nil {
 		return err
@@ -128,7 +138,11 @@ func startNode(dir string, n *nodeState) (int, error) {
 		return 0, err
 	}
 	defer logf.Close()
-	c := exec.Command(self, "node", "--dir", dir, "--name", n.Name)
+	args := []string{"node", "--dir", dir, "--name", n.Name}
+	if n.MetricsAddr != "" {
+		args = append(args, "--metrics-addr", n.MetricsAddr)
+	}
+	c := exec.Command(self, args...)
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Start(); err != nil {
@@ -137,6 +151,26 @@ func startNode(dir string, n *nodeState) (int, error) {
 	pid := c.Process.Pid
 	_ = c.Process.Release()
 	return pid, nil
+}
+
+// nthAddr is the metrics address of the pair's node i: port 0 stays 0 (the
+// node picks one), a fixed port P becomes P+i.
+func nthAddr(addr string, i int) (string, error) {
+	if addr == "" {
+		return "", nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	p, err := strconv.Atoi(port)
+	if err != nil || p < 0 || p+i > 65535 {
+		return "", fmt.Errorf("--metrics-addr %q: bad port", addr)
+	}
+	if p == 0 {
+		return addr, nil
+	}
+	return net.JoinHostPort(host, strconv.Itoa(p+i)), nil
 }
 
 // freeLoopbackAddr asks the OS for a free port on 127.0.0.1.

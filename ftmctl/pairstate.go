@@ -36,6 +36,8 @@ type nodeState struct {
 	Addr string `json:"addr"` // link address on 127.0.0.1
 	PID  int    `json:"pid"`
 	Log  string `json:"log"`
+	// MetricsAddr is the --metrics-addr the node was started with.
+	MetricsAddr string `json:"metrics_addr,omitempty"`
 }
 
 const (

@@ -20,5 +20,12 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	root.SetOut(out)
 	root.SetErr(errOut)
 	root.AddCommand(newVersionCmd(), newCrashCmd(), newNodeCmd(), newPairCmd(), newStatusCmd(), newLogsCmd(), newRunCmd(), newPsCmd(), newSTMCmd())
+	root.AddCommand(newPortsCmd())
+	root.AddCommand(newCkptCmd())
+	root.AddCommand(newPartitionCmd())
+	root.AddCommand(newSlowCmd())
+	root.AddCommand(newHealCmd())
+	root.AddCommand(newMetricsCmd())
+	root.AddCommand(newWatchCmd())
 	return root
 }

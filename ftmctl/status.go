@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -21,6 +23,18 @@ type statusRow struct {
 	Addr    string      `json:"addr"`
 	Status  *nodeStatus `json:"status,omitempty"`
 	Error   string      `json:"error,omitempty"`
+	err     error
+}
+
+// authFailure is the first refused row: a wrong secret is an error, not a
+// row of the table.
+func authFailure(rows []statusRow) error {
+	for _, r := range rows {
+		if errors.Is(r.err, errAuth) {
+			return r.err
+		}
+	}
+	return nil
 }
 
 func newStatusCmd() *cobra.Command {
@@ -38,6 +52,9 @@ func newStatusCmd() *cobra.Command {
 			for _, n := range st.Nodes {
 				rows = append(rows, queryStatus(cmd, dir, n))
 			}
+			if err := authFailure(rows); err != nil {
+				return err
+			}
 			return printStatus(cmd.OutOrStdout(), output, rows)
 		},
 	}
@@ -47,14 +64,18 @@ func newStatusCmd() *cobra.Command {
 }
 
 func queryStatus(cmd *cobra.Command, dir string, n nodeState) statusRow {
+	return queryStatusCtx(cmd.Context(), dir, n)
+}
+
+func queryStatusCtx(ctx context.Context, dir string, n nodeState) statusRow {
 	row := statusRow{Node: n.Name, PID: n.PID, Addr: n.Addr, Running: alive(n.PID)}
 	if !row.Running {
 		row.Error = "not running"
 		return row
 	}
 	var s nodeStatus
-	if err := newControlClient(dir, n.Name).get(cmd.Context(), "/status", &s); err != nil {
-		row.Error = err.Error()
+	if err := newControlClient(dir, n.Name).get(ctx, "/status", &s); err != nil {
+		row.Error, row.err = err.Error(), err
 		return row
 	}
 	row.Status = &s
@@ -72,10 +93,10 @@ func printStatus(w io.Writer, output string, rows []statusRow) error {
 		return fmt.Errorf("unknown output format %q (want table or json)", output)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPID\tSTATE\tPARTNER\tLINK\tEPOCH\tLOST\tUPTIME\tOWN BANK\tBACKED UP\tPARTNER BANK\tTAKEOVERS\tLAST TAKEOVER")
+	fmt.Fprintln(tw, "NODE\tPID\tSTATE\tPARTNER\tLINK\tEPOCH\tLOST\tUPTIME\tHB AGE\tOWN BANK\tBACKED UP\tPARTNER BANK\tTAKEOVERS\tLAST TAKEOVER")
 	for _, r := range rows {
 		if r.Status == nil {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Node, r.PID, r.Error)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Node, r.PID, r.Error)
 			continue
 		}
 		s := r.Status
@@ -85,13 +106,26 @@ func printStatus(w io.Writer, output string, rows []statusRow) error {
 		}
 		up := time.Since(s.StartedAt).Round(time.Second)
 		c := stmColumns(s)
-		fmt.Fprintf(tw, "%s\t%d\trunning\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, r.PID, s.Partner, link, s.Epoch,
-			s.LostCount, up, c.own, c.backedUp, c.partner, c.takeovers, c.last)
+		hb := "-"
+		if s.Linked && s.HeartbeatAge > 0 {
+			hb = s.HeartbeatAge.Round(time.Millisecond).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\trunning\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, r.PID, s.Partner, link, s.Epoch,
+			s.LostCount, up, hb, c.own, c.backedUp, c.partner, c.takeovers, c.last)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	for _, r := range rows {
+		if r.Status != nil && r.Status.Faults.Partitioned {
+			fmt.Fprintf(w, "fault: %s is partitioned from its partner for %s more (ftmctl heal ends it)\n", r.Node, left(true, r.Status.Faults.PartitionLeft))
+		}
+		if r.Status != nil && r.Status.Faults.Delay > 0 {
+			fmt.Fprintf(w, "fault: %s delays its frames by %s for %s more\n", r.Node, r.Status.Faults.Delay, left(true, r.Status.Faults.DelayLeft))
+		}
+		if r.Status != nil && r.Status.MetricsAddr != "" {
+			fmt.Fprintf(w, "metrics: %s serves http://%s/metrics\n", r.Node, r.Status.MetricsAddr)
+		}
 		if refused := refusedBanks(r.Status); len(refused) > 0 {
 			fmt.Fprintf(w, "note: %s holds bank %s with no backup attached: its commits are refused (stm.ErrNoBackup) until the partner links\n",
 				r.Node, strings.Join(refused, ", "))

@@ -35,6 +35,9 @@ backup (ready once it holds a full copy and could take over).`,
 			var rows []stmRow
 			for _, n := range st.Nodes {
 				r := queryStatus(cmd, dir, n)
+				if err := authFailure([]statusRow{r}); err != nil {
+					return err
+				}
 				if r.Status == nil || r.Status.STM == nil {
 					continue
 				}

@@ -132,6 +132,9 @@ func newPsCmd() *cobra.Command {
 				}
 				var recs []task.Record
 				if err := newControlClient(dir, n.Name).get(cmd.Context(), "/ps", &recs); err != nil {
+					if errors.Is(err, errAuth) {
+						return err
+					}
 					// A node dying right now: list what the other one runs.
 					fmt.Fprintf(cmd.ErrOrStderr(), "ftmctl: %v; its tasks are not listed\n", err)
 					continue

@@ -1,0 +1,154 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ftm-in-go/ftm/kernel/link"
+)
+
+// faultRow is one node's fault switch after a partition, slow or heal.
+type faultRow struct {
+	Node   string          `json:"node"`
+	Faults link.FaultState `json:"faults"`
+}
+
+var errFaultsOff = fmt.Errorf("fault injection is off for this pair (restart it with `ftmctl pair up --allow-faults`)")
+
+func newPartitionCmd() *cobra.Command {
+	var dir, output, node string
+	var d time.Duration
+	cmd := &cobra.Command{
+		Use:   "partition",
+		Short: "Cut the pair link for a while (needs a pair started with --allow-faults)",
+		Long: `partition cuts the link between the two nodes for --for (0: until 'ftmctl heal'):
+each node holds every frame it would send and every frame it receives, and
+refuses new links from or to its partner, like a network that drops packets
+while TCP retransmits. If the partition outlasts the failure detector (20
+heartbeat periods), each node declares its partner dead and takes its bank
+over; the pair relinks when the partition ends. Shorter, nothing is lost:
+the held frames flow again. --node cuts only that node's side (the link is
+cut all the same). Refused unless the pair was started with
+'ftmctl pair up --allow-faults'.`,
+		Example: "  ftmctl partition --for 2s\n  ftmctl partition --for 0 && ftmctl heal",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if d < 0 {
+				return fmt.Errorf("--for must not be negative, got %s", d)
+			}
+			return injectFault(cmd, dir, output, node, faultRequest{Kind: "partition", For: d})
+		},
+	}
+	addPairFlags(cmd, &dir, &output)
+	cmd.Flags().StringVar(&node, "node", "", "cut only this node's side")
+	cmd.Flags().DurationVar(&d, "for", 5*time.Second, "how long the partition lasts (0: until ftmctl heal)")
+	return cmd
+}
+
+func newSlowCmd() *cobra.Command {
+	var dir, output, node string
+	var delay, d time.Duration
+	cmd := &cobra.Command{
+		Use:   "slow --delay D",
+		Short: "Delay every frame on the pair link (needs a pair started with --allow-faults)",
+		Long: `slow holds every frame a node sends on the pair link for --delay before it goes
+out, in order, for --for (0: until 'ftmctl heal'); by default both nodes, so
+a round trip takes two delays longer. A delay longer than the failure
+detector's timeout (20 heartbeat periods) makes the nodes declare each other
+dead. Refused unless the pair was started with 'ftmctl pair up --allow-faults'.`,
+		Example: "  ftmctl slow --delay 20ms --for 10s",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if delay <= 0 {
+				return fmt.Errorf("--delay must be positive, got %s", delay)
+			}
+			if d < 0 {
+				return fmt.Errorf("--for must not be negative, got %s", d)
+			}
+			return injectFault(cmd, dir, output, node, faultRequest{Kind: "slow", Delay: delay, For: d})
+		},
+	}
+	addPairFlags(cmd, &dir, &output)
+	cmd.Flags().StringVar(&node, "node", "", "slow only this node's sends")
+	cmd.Flags().DurationVar(&delay, "delay", 0, "delay added to every frame sent (required)")
+	cmd.Flags().DurationVar(&d, "for", 30*time.Second, "how long the delay lasts (0: until ftmctl heal)")
+	_ = cmd.MarkFlagRequired("delay")
+	return cmd
+}
+
+func newHealCmd() *cobra.Command {
+	var dir, output, node string
+	cmd := &cobra.Command{
+		Use:   "heal",
+		Short: "End a partition or delay started by ftmctl partition or slow",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return injectFault(cmd, dir, output, node, faultRequest{Kind: "heal"})
+		},
+	}
+	addPairFlags(cmd, &dir, &output)
+	cmd.Flags().StringVar(&node, "node", "", "heal only this node")
+	return cmd
+}
+
+// injectFault sends req to the chosen running nodes and prints their state.
+func injectFault(cmd *cobra.Command, dir, output, node string, req faultRequest) error {
+	if err := checkOutput(output, "table", "json"); err != nil {
+		return err
+	}
+	st, err := loadPair(dir)
+	if err != nil {
+		return err
+	}
+	if !st.AllowFaults {
+		return errFaultsOff
+	}
+	nodes, err := nodesToAsk(st, node)
+	if err != nil {
+		return err
+	}
+	var rows []faultRow
+	for _, n := range nodes {
+		var fs link.FaultState
+		if err := newControlClient(dir, n.Name).post(cmd.Context(), "/fault", req, &fs); err != nil {
+			return err
+		}
+		rows = append(rows, faultRow{Node: n.Name, Faults: fs})
+	}
+	return printFaults(cmd.OutOrStdout(), output, rows)
+}
+
+func printFaults(w io.Writer, output string, rows []faultRow) error {
+	if output == "json" {
+		return printJSON(w, rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NODE\tPARTITIONED\tFOR\tDELAY\tFOR")
+	for _, r := range rows {
+		f := r.Faults
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.Node, yesNo(f.Partitioned), left(f.Partitioned, f.PartitionLeft),
+			orDash(f.Delay > 0, f.Delay.String()), left(f.Delay > 0, f.DelayLeft))
+	}
+	return tw.Flush()
+}
+
+func left(on bool, d time.Duration) string {
+	switch {
+	case !on:
+		return "-"
+	case d > 24*time.Hour:
+		return "until healed"
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+func orDash(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return "-"
+}

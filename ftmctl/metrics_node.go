@@ -1,0 +1,265 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/servers/task"
+)
+
+// nodeMetrics are a node's figures in a private Prometheus registry: the
+// pair, STM banks and tasks are read when scraped; checkpoints are counted
+// as the node's checkpoint log sees them.
+type nodeMetrics struct {
+	rt  *nodeRuntime
+	reg *prometheus.Registry
+
+	ckpts     prometheus.Counter
+	ckptPages prometheus.Counter
+	ckptBytes prometheus.Counter
+	ckptDur   prometheus.Histogram
+
+	mu     sync.Mutex // guards listen
+	listen string     // where /metrics is served over HTTP ("" if not)
+}
+
+func newNodeMetrics(rt *nodeRuntime) *nodeMetrics {
+	m := &nodeMetrics{rt: rt, reg: prometheus.NewRegistry(),
+		ckpts: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftm_checkpoints_total",
+			Help: "Checkpoints of stable tasks taken on this node."}),
+		ckptPages: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftm_checkpoint_pages_total",
+			Help: "Pages written by the checkpoints of stable tasks on this node."}),
+		ckptBytes: prometheus.NewCounter(prometheus.CounterOpts{Name: "ftm_checkpoint_bytes_total",
+			Help: "Bytes written by the checkpoints of stable tasks on this node."}),
+		ckptDur: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ftm_checkpoint_duration_seconds",
+			Help:    "Time a stable task was stopped for one checkpoint.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
+	}
+	m.reg.MustRegister(m.ckpts, m.ckptPages, m.ckptBytes, m.ckptDur, &nodeCollector{rt: rt})
+	return m
+}
+
+// observeCheckpoint counts a checkpoint log entry.
+func (m *nodeMetrics) observeCheckpoint(e ckptEntry) {
+	m.ckpts.Add(float64(e.Count))
+	m.ckptPages.Add(float64(e.Pages))
+	m.ckptBytes.Add(float64(e.Bytes))
+	for range e.Count { // several checkpoints in one entry: each gets the mean
+		m.ckptDur.Observe(e.Duration.Seconds() / float64(e.Count))
+	}
+}
+
+func (m *nodeMetrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+func (m *nodeMetrics) addr() string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.listen
+}
+
+// checkLoopback refuses a metrics address that is not on a loopback
+// interface: the figures are not authenticated.
+func checkLoopback(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-addr %q: %w", addr, err)
+	}
+	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("--metrics-addr %q is not a loopback address (use 127.0.0.1:PORT; metrics are not authenticated)", addr)
+	}
+	return nil
+}
+
+// serve serves /metrics over HTTP on addr until the returned func is called.
+func (m *nodeMetrics) serve(addr string) (func(), error) {
+	if err := checkLoopback(addr); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	m.mu.Lock()
+	m.listen = l.Addr().String()
+	m.mu.Unlock()
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.rt.log.Error("metrics server failed", zap.Error(err))
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
+
+// metricFamily is a gathered metric family for `ftmctl metrics -o json`.
+type metricFamily struct {
+	Name    string         `json:"name"`
+	Type    string         `json:"type"`
+	Help    string         `json:"help"`
+	Samples []metricSample `json:"samples"`
+}
+
+type metricSample struct {
+	Labels map[string]string `json:"labels,omitempty"`
+	Value  float64           `json:"value"`
+	// Histograms: the count and sum, and the cumulative bucket counts by
+	// upper bound.
+	Count   uint64             `json:"count,omitempty"`
+	Buckets map[string]float64 `json:"buckets,omitempty"`
+}
+
+func (m *nodeMetrics) families() ([]metricFamily, error) {
+	fams, err := m.reg.Gather()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]metricFamily, 0, len(fams))
+	for _, f := range fams {
+		mf := metricFamily{Name: f.GetName(), Type: f.GetType().String(), Help: f.GetHelp()}
+		for _, s := range f.GetMetric() {
+			mf.Samples = append(mf.Samples, sampleOf(s))
+		}
+		out = append(out, mf)
+	}
+	return out, nil
+}
+
+func sampleOf(s *dto.Metric) metricSample {
+	ms := metricSample{}
+	if len(s.GetLabel()) > 0 {
+		ms.Labels = map[string]string{}
+		for _, l := range s.GetLabel() {
+			ms.Labels[l.GetName()] = l.GetValue()
+		}
+	}
+	switch {
+	case s.Gauge != nil:
+		ms.Value = s.GetGauge().GetValue()
+	case s.Counter != nil:
+		ms.Value = s.GetCounter().GetValue()
+	case s.Histogram != nil:
+		h := s.GetHistogram()
+		ms.Value, ms.Count = h.GetSampleSum(), h.GetSampleCount()
+		ms.Buckets = map[string]float64{}
+		for _, b := range h.GetBucket() {
+			ms.Buckets[fmt.Sprint(b.GetUpperBound())] = float64(b.GetCumulativeCount())
+		}
+	case s.Untyped != nil:
+		ms.Value = s.GetUntyped().GetValue()
+	}
+	return ms
+}
+
+// nodeCollector reads the node's state at every scrape.
+type nodeCollector struct{ rt *nodeRuntime }
+
+var (
+	descInfo        = prometheus.NewDesc("ftm_node_info", "The node: its name, partner and build (always 1).", []string{"node", "partner", "version"}, nil)
+	descUptime      = prometheus.NewDesc("ftm_node_uptime_seconds", "Time since the node started.", nil, nil)
+	descLinkUp      = prometheus.NewDesc("ftm_pair_link_up", "1 while the node is linked to its partner.", nil, nil)
+	descEpoch       = prometheus.NewDesc("ftm_pair_epoch", "The pair epoch: incremented at every link loss.", nil, nil)
+	descHeartbeat   = prometheus.NewDesc("ftm_pair_heartbeat_age_seconds", "Time since a frame last came from the partner (only while linked).", nil, nil)
+	descLosses      = prometheus.NewDesc("ftm_pair_partner_losses_total", "Times the partner was declared lost.", nil, nil)
+	descJoins       = prometheus.NewDesc("ftm_pair_joins_total", "Times the partner linked.", nil, nil)
+	descTakeovers   = prometheus.NewDesc("ftm_pair_takeovers_total", "Partner banks this node took over.", nil, nil)
+	descLastTO      = prometheus.NewDesc("ftm_pair_last_takeover_seconds", "Duration of the last takeover, from the partner's last sign of life.", nil, nil)
+	descRole        = prometheus.NewDesc("ftm_stm_bank_info", "A bank this node holds, with its role (own, taken-over, backup) (always 1).", []string{"bank", "role"}, nil)
+	descObjects     = prometheus.NewDesc("ftm_stm_bank_objects", "Committed objects in a bank this node holds as primary.", []string{"bank"}, nil)
+	descBytes       = prometheus.NewDesc("ftm_stm_bank_bytes", "Bytes of the committed objects in a bank this node holds as primary.", []string{"bank"}, nil)
+	descCommits     = prometheus.NewDesc("ftm_stm_bank_commits_total", "Transactions committed in a bank since this node has held it.", []string{"bank"}, nil)
+	descRefused     = prometheus.NewDesc("ftm_stm_bank_commits_refused", "1 while a primary bank has no backup attached, so its commits are refused.", []string{"bank"}, nil)
+	descBackupReady = prometheus.NewDesc("ftm_stm_backup_ready", "1 once a backup bank holds a full copy and could take over.", []string{"bank"}, nil)
+	descTasks       = prometheus.NewDesc("ftm_tasks", "Stable tasks on this node by state.", []string{"state"}, nil)
+	descPartitioned = prometheus.NewDesc("ftm_fault_partitioned", "1 while ftmctl partition cuts the pair link.", nil, nil)
+	descDelay       = prometheus.NewDesc("ftm_fault_link_delay_seconds", "Delay ftmctl slow adds to every frame this node sends.", nil, nil)
+)
+
+func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descInfo, descUptime, descLinkUp, descEpoch, descHeartbeat, descLosses, descJoins,
+		descTakeovers, descLastTO, descRole, descObjects, descBytes, descCommits, descRefused, descBackupReady, descTasks,
+		descPartitioned, descDelay} {
+		ch <- d
+	}
+}
+
+func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
+	rt := c.rt
+	s := rt.status()
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	counter := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v, labels...)
+	}
+	gauge(descInfo, 1, s.Name, s.Partner, s.Version)
+	gauge(descUptime, time.Since(s.StartedAt).Seconds())
+	gauge(descLinkUp, b2f(s.Linked))
+	gauge(descEpoch, float64(s.Epoch))
+	if s.Linked && s.HeartbeatAge > 0 {
+		gauge(descHeartbeat, s.HeartbeatAge.Seconds())
+	}
+	counter(descLosses, float64(s.LostCount))
+	counter(descJoins, float64(s.JoinsCount))
+	counter(descTakeovers, float64(s.STM.Takeovers))
+	if t := s.STM.LastTakeover; t != nil {
+		gauge(descLastTO, t.Total.Seconds())
+	}
+	for _, b := range s.STM.Banks {
+		gauge(descRole, 1, b.Name, b.Role)
+		if b.Role == pair.RoleBackup {
+			gauge(descBackupReady, b2f(b.Ready), b.Name)
+			continue
+		}
+		gauge(descRefused, b2f(b.CommitsRefused), b.Name)
+		bank := rt.stable.Bank(b.Name)
+		if bank == nil {
+			continue
+		}
+		objs := bank.Objects()
+		var size int
+		for _, o := range objs {
+			size += o.Size
+		}
+		gauge(descObjects, float64(len(objs)), b.Name)
+		gauge(descBytes, float64(size), b.Name)
+		counter(descCommits, float64(bank.Stats().Committed), b.Name)
+	}
+	states := map[string]int{task.StateRunning: 0, task.StateDone: 0, task.StateFailed: 0}
+	for _, r := range rt.tasks.List() {
+		states[r.State]++
+	}
+	for st, n := range states {
+		gauge(descTasks, float64(n), st)
+	}
+	gauge(descPartitioned, b2f(s.Faults.Partitioned))
+	gauge(descDelay, s.Faults.Delay.Seconds())
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

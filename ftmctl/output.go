@@ -1,0 +1,67 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// checkOutput refuses an -o value not in allowed (the first is the default).
+func checkOutput(output string, allowed ...string) error {
+	if output == "" || slices.Contains(allowed, output) {
+		return nil
+	}
+	return fmt.Errorf("unknown output format %q (want %s)", output, strings.Join(allowed, " or "))
+}
+
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// addPairFlags adds --dir and -o to cmd.
+func addPairFlags(cmd *cobra.Command, dir, output *string) {
+	cmd.Flags().StringVar(dir, "dir", defaultDir(), "the pair's state directory")
+	cmd.Flags().StringVarP(output, "output", "o", "table", "output format: table or json")
+}
+
+// nodesToAsk returns the pair's running nodes, or only the one named (an
+// error if it is unknown or not running).
+func nodesToAsk(st *pairState, only string) ([]nodeState, error) {
+	if only != "" {
+		n, err := st.node(only)
+		if err != nil {
+			return nil, err
+		}
+		if !alive(n.PID) {
+			return nil, fmt.Errorf("node %s (pid %d) is not running", n.Name, n.PID)
+		}
+		return []nodeState{*n}, nil
+	}
+	var out []nodeState
+	for _, n := range st.Nodes {
+		if alive(n.PID) {
+			out = append(out, n)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no node of the pair is running (start it with `ftmctl pair up`)")
+	}
+	return out, nil
+}
+
+// humanBytes prints n bytes in KiB/MiB.
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/servers/task"
+)
+
+// nodeRuntime is everything a running node holds, for its control socket
+// and its metrics.
+type nodeRuntime struct {
+	name        string
+	allowFaults bool
+	started     time.Time
+	log         *zap.Logger
+
+	kernel  *kernel.Node
+	tasks   *task.Server
+	stable  *pair.Stable
+	pair    *pair.Node
+	faults  *link.Faults
+	ckpts   *ckptLog
+	metrics *nodeMetrics
+}
+
+// controlTaskName is the node's own kernel task: it holds the receive right
+// of the port registered as ftmctl/NODE, so the partner can look the node
+// up through netmsg.
+const controlTaskName = "ftmctl-control"
+
+func (rt *nodeRuntime) startControlTask() error {
+	t, err := rt.kernel.NewTask(controlTaskName)
+	if err != nil {
+		return err
+	}
+	p, err := t.AllocatePort()
+	if err != nil {
+		return err
+	}
+	return t.Register("ftmctl/"+rt.name, p)
+}
+
+func (rt *nodeRuntime) status() nodeStatus {
+	st := rt.stable.Status()
+	s := nodeStatus{Status: rt.pair.Status(), PID: os.Getpid(), Version: version, STM: &st,
+		Faults: rt.faults.State(), AllowFaults: rt.allowFaults, MetricsAddr: rt.metrics.addr()}
+	if last := rt.faults.LastRecv(); s.Linked && !last.IsZero() {
+		s.HeartbeatAge = time.Since(last)
+	}
+	return s
+}
+
+// routes serves the node's inspection and fault endpoints.
+func (rt *nodeRuntime) routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET /ports", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, rt.kernelTasks()) })
+	mux.HandleFunc("GET /ckpt", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, rt.ckpts.entries()) })
+	mux.HandleFunc("POST /ckpt", rt.serveCkptNow)
+	mux.HandleFunc("POST /fault", rt.serveFault)
+	mux.Handle("GET /metrics", rt.metrics.handler())
+	mux.HandleFunc("GET /metrics.json", func(w http.ResponseWriter, _ *http.Request) {
+		fams, err := rt.metrics.families()
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		writeJSON(w, fams)
+	})
+}
+
+// decodeBody reads a small JSON request body into v.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
+	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(v); err != nil {
+		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+// kernelTask is one kernel task and the names in its port name space.
+type kernelTask struct {
+	ID    uint64     `json:"id"`
+	Name  string     `json:"name"`
+	Names []portName `json:"names"`
+	Error string     `json:"error,omitempty"`
+}
+
+// portName is kernel.NameInfo for operators.
+type portName struct {
+	Name     uint64 `json:"name"`
+	Type     string `json:"type"`
+	Receive  bool   `json:"receive"`
+	SendRefs uint32 `json:"send_refs"`
+	SendOnce bool   `json:"send_once"`
+	DeadRefs uint32 `json:"dead_refs"`
+	Members  int    `json:"members,omitempty"`
+}
+
+func (rt *nodeRuntime) kernelTasks() []kernelTask {
+	out := []kernelTask{}
+	for _, t := range rt.kernel.Tasks() {
+		kt := kernelTask{ID: t.ID(), Name: t.Name(), Names: []portName{}}
+		infos, err := t.Names()
+		if err != nil {
+			if errors.Is(err, kernel.ErrTaskDead) {
+				continue
+			}
+			kt.Error = err.Error()
+		}
+		for _, ni := range infos {
+			kt.Names = append(kt.Names, portName{Name: uint64(ni.Name), Type: ni.Type.String(), Receive: ni.Receive,
+				SendRefs: ni.SendRefs, SendOnce: ni.SendOnce, DeadRefs: ni.DeadRefs, Members: ni.Members})
+		}
+		out = append(out, kt)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// faultRequest switches a fault on or off on one node.
+type faultRequest struct {
+	Kind  string        `json:"kind"` // "partition", "slow" or "heal"
+	Delay time.Duration `json:"delay,omitempty"`
+	For   time.Duration `json:"for,omitempty"` // 0: until healed
+}
+
+func (rt *nodeRuntime) serveFault(w http.ResponseWriter, r *http.Request) {
+	var req faultRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	if !rt.allowFaults {
+		http.Error(w, "fault injection is off for this pair (restart it with `ftmctl pair up --allow-faults`)", http.StatusForbidden)
+		return
+	}
+	switch req.Kind {
+	case "partition":
+		rt.faults.Partition(req.For)
+	case "slow":
+		if req.Delay <= 0 {
+			http.Error(w, "slow needs a positive delay", http.StatusBadRequest)
+			return
+		}
+		rt.faults.Slow(req.Delay, req.For)
+	case "heal":
+		rt.faults.Heal()
+	default:
+		http.Error(w, fmt.Sprintf("unknown fault %q", req.Kind), http.StatusBadRequest)
+		return
+	}
+	rt.log.Warn("fault injected by ftmctl", zap.String("fault", req.Kind), zap.Duration("delay", req.Delay), zap.Duration("for", req.For))
+	writeJSON(w, rt.faults.State())
+}

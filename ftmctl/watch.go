@@ -1,0 +1,281 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/spf13/cobra"
+
+	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/servers/task"
+)
+
+// watchFrame is one refresh of `ftmctl watch`.
+type watchFrame struct {
+	Time        time.Time     `json:"time"`
+	Dir         string        `json:"dir"`
+	Nodes       []statusRow   `json:"nodes"`
+	Tasks       []task.Record `json:"tasks"`
+	Checkpoints []ckptEntry   `json:"checkpoints"` // the latest few, oldest first
+	Progress    []progressBar `json:"progress"`
+}
+
+// progressBar is a long-running activity: a state transfer to a new
+// backup, or a task's time since its last checkpoint against its policy.
+type progressBar struct {
+	What     string        `json:"what"`
+	Elapsed  time.Duration `json:"elapsed"`
+	Of       time.Duration `json:"of,omitempty"` // expected length; 0 when unknown
+	Overdue  bool          `json:"overdue,omitempty"`
+	Activity string        `json:"activity"` // "state-transfer" or "checkpoint"
+}
+
+const watchCheckpoints = 8
+
+func newWatchCmd() *cobra.Command {
+	var dir, output string
+	var once bool
+	var every time.Duration
+	cmd := &cobra.Command{
+		Use:   "watch",
+		Short: "A live view of the pair: nodes, tasks, checkpoints, progress (q or Ctrl-C quits)",
+		Long: `watch redraws, every --interval, the pair's nodes (link, epoch, heartbeat age,
+banks, takeovers, faults), its stable tasks, their latest checkpoints and
+progress bars for long activities: a state transfer to a new backup (its
+elapsed time: the copy's size is not known ahead) and, per running task, the
+time since its last checkpoint against its policy's 500ms (a bar that runs
+over means a long checkpoint, or checkpoints refused for want of a backup).
+q, Esc or Ctrl-C quits and restores the terminal. --once prints one frame
+and exits (-o json prints it as JSON), for scripts and tests.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, "table", "json"); err != nil {
+				return err
+			}
+			if every < 100*time.Millisecond {
+				return fmt.Errorf("--interval must be at least 100ms, got %s", every)
+			}
+			if _, err := loadPair(dir); err != nil {
+				return err
+			}
+			fetch := func(ctx context.Context) (watchFrame, error) { return fetchFrame(ctx, dir) }
+			if once {
+				f, err := fetch(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if output == "json" {
+					return printJSON(cmd.OutOrStdout(), f)
+				}
+				_, err = io.WriteString(cmd.OutOrStdout(), renderFrame(f, every))
+				return err
+			}
+			if output == "json" {
+				return errors.New("-o json needs --once")
+			}
+			return runWatch(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), every, fetch)
+		},
+	}
+	addPairFlags(cmd, &dir, &output)
+	cmd.Flags().BoolVar(&once, "once", false, "print one frame and exit")
+	cmd.Flags().DurationVar(&every, "interval", time.Second, "time between refreshes")
+	return cmd
+}
+
+// fetchFrame reads the pair's state from its running nodes.
+func fetchFrame(ctx context.Context, dir string) (watchFrame, error) {
+	st, err := loadPair(dir)
+	if err != nil {
+		return watchFrame{}, err
+	}
+	f := watchFrame{Time: time.Now(), Dir: dir, Tasks: []task.Record{}, Checkpoints: []ckptEntry{}, Progress: []progressBar{}}
+	for _, n := range st.Nodes {
+		row := queryStatusCtx(ctx, dir, n)
+		if errors.Is(row.err, errAuth) {
+			return watchFrame{}, row.err
+		}
+		f.Nodes = append(f.Nodes, row)
+		if row.Status == nil {
+			continue
+		}
+		c := newControlClient(dir, n.Name)
+		var recs []task.Record
+		if err := c.get(ctx, "/ps", &recs); err == nil {
+			f.Tasks = append(f.Tasks, recs...)
+		}
+		var es []ckptEntry
+		if err := c.get(ctx, "/ckpt", &es); err == nil {
+			f.Checkpoints = append(f.Checkpoints, es...)
+		}
+	}
+	sort.SliceStable(f.Checkpoints, func(i, j int) bool { return f.Checkpoints[i].Time.Before(f.Checkpoints[j].Time) })
+	f.Progress = progressBars(f)
+	if len(f.Checkpoints) > watchCheckpoints {
+		f.Checkpoints = f.Checkpoints[len(f.Checkpoints)-watchCheckpoints:]
+	}
+	return f, nil
+}
+
+// progressBars finds the long activities of a frame.
+func progressBars(f watchFrame) []progressBar {
+	bars := []progressBar{}
+	for _, r := range f.Nodes {
+		if r.Status == nil || r.Status.STM == nil {
+			continue
+		}
+		for _, b := range r.Status.STM.Banks {
+			if b.Role != pair.RoleBackup && b.Mirror == pair.MirrorCopying {
+				bars = append(bars, progressBar{Activity: "state-transfer",
+					What:    fmt.Sprintf("bank %s: %s copies it to its new backup on %s", b.Name, r.Node, r.Status.Partner),
+					Elapsed: f.Time.Sub(b.MirrorSince)})
+			}
+		}
+	}
+	last := map[string]time.Time{}
+	for _, e := range f.Checkpoints {
+		last[taskKey(e.Bank, e.Task)] = e.Time
+	}
+	for _, t := range f.Tasks {
+		if t.State != task.StateRunning {
+			continue
+		}
+		key := taskKey(t.Bank, t.ID)
+		since, ok := last[key]
+		if !ok || since.Before(t.Since) {
+			since = t.Since
+		}
+		el := f.Time.Sub(since)
+		bars = append(bars, progressBar{Activity: "checkpoint", What: fmt.Sprintf("task %s (%s) on %s: since its last checkpoint", key, t.Program, t.Node),
+			Elapsed: el, Of: taskPolicy.Every, Overdue: el > 2*taskPolicy.Every})
+	}
+	return bars
+}
+
+// renderFrame draws a frame as text.
+func renderFrame(f watchFrame, every time.Duration) string {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "ftmctl watch  %s  pair %s  every %s  (q quits)\n\n", f.Time.Format("15:04:05"), f.Dir, every)
+	_ = printStatus(&b, "table", f.Nodes)
+	for _, r := range f.Nodes {
+		if r.Status != nil && (r.Status.Faults.Partitioned || r.Status.Faults.Delay > 0) {
+			fmt.Fprintf(&b, "fault: %s partitioned=%s delay=%s\n", r.Node, yesNo(r.Status.Faults.Partitioned), r.Status.Faults.Delay)
+		}
+	}
+	b.WriteString("\nTASKS\n")
+	_ = printTasks(&b, "table", f.Tasks)
+	b.WriteString("\nPROGRESS\n")
+	if len(f.Progress) == 0 {
+		b.WriteString("  (nothing in progress)\n")
+	}
+	for _, p := range f.Progress {
+		fmt.Fprintf(&b, "  %s %s  %s\n", bar(p, f.Time, 24), p.Elapsed.Round(time.Millisecond), p.What)
+	}
+	b.WriteString("\nLATEST CHECKPOINTS\n")
+	_ = printCkptLog(&b, "table", f.Checkpoints)
+	return b.String()
+}
+
+// bar draws p as [#####-----]; an activity of unknown length shows a block
+// moving with time, an overdue one a full bar marked '!'.
+func bar(p progressBar, now time.Time, width int) string {
+	cells := make([]byte, width)
+	for i := range cells {
+		cells[i] = '-'
+	}
+	switch {
+	case p.Of <= 0:
+		pos := int(now.UnixMilli()/250) % width
+		for i := range 4 {
+			cells[(pos+i)%width] = '#'
+		}
+	default:
+		n := min(int(int64(width)*int64(p.Elapsed)/int64(p.Of)), width)
+		for i := range n {
+			cells[i] = '#'
+		}
+		if p.Overdue {
+			cells[width-1] = '!'
+		}
+	}
+	return "[" + string(cells) + "]"
+}
+
+// The live view: a bubbletea program that fetches a frame every interval.
+
+type frameMsg struct {
+	f   watchFrame
+	err error
+}
+
+type tickMsg struct{}
+
+type watchModel struct {
+	ctx   context.Context
+	every time.Duration
+	fetch func(context.Context) (watchFrame, error)
+	frame *watchFrame
+	err   error
+}
+
+func (m watchModel) load() tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(m.ctx, 5*time.Second)
+		defer cancel()
+		f, err := m.fetch(ctx)
+		return frameMsg{f: f, err: err}
+	}
+}
+
+func (m watchModel) Init() tea.Cmd { return m.load() }
+
+func (m watchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
+	switch msg := msg.(type) {
+	case tea.KeyMsg:
+		switch msg.String() {
+		case "q", "esc", "ctrl+c":
+			return m, tea.Quit
+		}
+	case frameMsg:
+		if msg.err != nil {
+			m.err = msg.err
+		} else {
+			m.frame, m.err = &msg.f, nil
+		}
+		return m, tea.Tick(m.every, func(time.Time) tea.Msg { return tickMsg{} })
+	case tickMsg:
+		return m, m.load()
+	}
+	return m, nil
+}
+
+func (m watchModel) View() string {
+	var s strings.Builder
+	if m.frame != nil {
+		s.WriteString(renderFrame(*m.frame, m.every))
+	} else if m.err == nil {
+		s.WriteString("ftmctl watch: asking the nodes...\n")
+	}
+	if m.err != nil {
+		fmt.Fprintf(&s, "\nftmctl: %v (retrying)\n", m.err)
+	}
+	return s.String()
+}
+
+// runWatch runs the live view until q, Esc, Ctrl-C or ctx ends; bubbletea
+// restores the terminal on the way out.
+func runWatch(ctx context.Context, in io.Reader, out io.Writer, every time.Duration, fetch func(context.Context) (watchFrame, error)) error {
+	p := tea.NewProgram(watchModel{ctx: ctx, every: every, fetch: fetch},
+		tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out), tea.WithAltScreen())
+	_, err := p.Run()
+	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
