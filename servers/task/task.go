@@ -62,6 +62,9 @@ type Task struct {
 	done, total  int64
 	nextWork     int64 // work at which the next work-based checkpoint is due
 	nextDeadline time.Time
+
+	inflight *flight            // the checkpoint being committed, if any (flight.go)
+	carry    []rvm.SegmentPages // pages of a refused commit, for the next checkpoint
 }
 
 // ErrNoFaultTolerance is returned by Checkpoint for a task without a store.
@@ -81,11 +84,11 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 	t.nextDeadline = cfg.Clock.Now().Add(cfg.Policy.Every)
 	defer t.close()
 	err := entry(ctx, t)
+	t.drain() // the stats returned include a checkpoint committed meanwhile
 	if err == nil && cfg.Store != nil {
 		err = t.Checkpoint(ctx)
 		if errors.Is(err, stm.ErrNoBackup) { // finished, but unprotected: nothing is lost by saying so
-			t.log.Warn("final checkpoint refused: no backup attached", zap.Error(err))
-			t.updateStats(func(st *Stats) { st.Skipped++ })
+			t.log.Warn("final checkpoint refused: no backup attached", zap.Error(err)) // counted in Skipped
 			err = nil
 		}
 	}
@@ -93,6 +96,7 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 }
 
 func (t *Task) close() {
+	t.drain()
 	for _, s := range t.segs {
 		_ = s.Close()
 	}
@@ -162,24 +166,40 @@ func (t *Task) nextThreshold(done int64) int64 {
 }
 
 // Poll is a safe point: if the policy says a checkpoint is due, it is taken
-// now. A checkpoint refused because the bank has no backup (the partner is
-// down: stm.ErrNoBackup) does not stop the task: it runs on unprotected and
-// tries again at the next due point.
+// now: the task stops while its dirty pages are copied, and the copy is
+// committed in the background (flight.go). A checkpoint refused because the
+// bank has no backup (the partner is down: stm.ErrNoBackup) does not stop
+// the task: it runs on unprotected and tries again at the next due point.
 func (t *Task) Poll(ctx context.Context) error {
 	if t.cfg.Store == nil || !t.due() {
 		return nil
 	}
-	err := t.Checkpoint(ctx)
-	if errors.Is(err, stm.ErrNoBackup) {
-		if t.Stats().Skipped == 0 {
-			t.log.Warn("checkpoint refused: no backup; running unprotected until one is attached", zap.Error(err))
+	start := t.cfg.Clock.Now()
+	err := t.settle(ctx)
+	if err == nil {
+		var f *flight
+		if f, err = t.capture(ctx); err == nil {
+			t.launch(ctx, f)
 		}
-		t.updateStats(func(st *Stats) { st.Skipped++ })
-		t.nextDeadline = t.cfg.Clock.Now().Add(t.cfg.Policy.Every)
-		t.nextWork = t.nextThreshold(t.done)
-		return nil
 	}
-	return err
+	now := t.cfg.Clock.Now()
+	t.stopped(now.Sub(start))
+	t.nextDeadline = now.Add(t.cfg.Policy.Every)
+	t.nextWork = t.nextThreshold(t.done)
+	if err != nil {
+		return fmt.Errorf("task %s: checkpoint: %w", t.cfg.Name, err)
+	}
+	return nil
+}
+
+func isNoBackup(err error) bool { return errors.Is(err, stm.ErrNoBackup) }
+
+// skipped counts a checkpoint refused for want of a backup.
+func (t *Task) skipped(err error) {
+	if t.Stats().Skipped == 0 {
+		t.log.Warn("checkpoint refused: no backup; running unprotected until one is attached", zap.Error(err))
+	}
+	t.updateStats(func(st *Stats) { st.Skipped++ })
 }
 
 func (t *Task) due() bool {
@@ -189,27 +209,32 @@ func (t *Task) due() bool {
 	return t.cfg.Policy.Every > 0 && !t.cfg.Clock.Now().Before(t.nextDeadline)
 }
 
-// Checkpoint saves the task's segments now.
+// Checkpoint saves the task's segments now and returns once the store has
+// them (after the commit in flight, if any).
 func (t *Task) Checkpoint(ctx context.Context) error {
 	if t.cfg.Store == nil {
 		return ErrNoFaultTolerance
 	}
 	start := t.cfg.Clock.Now()
-	st, err := rvm.Checkpoint(ctx, t.cfg.Store, t.segs...)
+	err := t.settle(ctx)
+	if err == nil {
+		var f *flight
+		if f, err = t.capture(ctx); err == nil {
+			t.launch(ctx, f)
+			err = t.settle(ctx)
+		}
+	}
+	now := t.cfg.Clock.Now()
+	t.stopped(now.Sub(start))
+	t.nextDeadline = now.Add(t.cfg.Policy.Every)
+	t.nextWork = t.nextThreshold(t.done)
 	if err != nil {
 		return fmt.Errorf("task %s: checkpoint: %w", t.cfg.Name, err)
 	}
-	now := t.cfg.Clock.Now()
-	t.updateStats(func(s *Stats) {
-		s.Checkpoints++
-		s.PagesSaved += st.Pages
-		s.BytesSaved += int64(st.Bytes)
-		s.TimeStopped += now.Sub(start)
-		s.LastProgress = t.done
-	})
-	t.nextDeadline = now.Add(t.cfg.Policy.Every)
-	t.nextWork = t.nextThreshold(t.done)
-	t.log.Debug("checkpoint", zap.Int("pages", st.Pages), zap.Int64("progress", t.done), zap.Duration("took", now.Sub(start)))
+	if t.carry != nil {
+		return fmt.Errorf("task %s: checkpoint: %w", t.cfg.Name, stm.ErrNoBackup)
+	}
+	t.log.Debug("checkpoint", zap.Int64("progress", t.done), zap.Duration("took", now.Sub(start)))
 	return nil
 }
 
