@@ -47,6 +47,7 @@ type Client struct {
 	low     uint64 // requests below low were answered
 	reply   kernel.Name
 	watched map[kernel.Name]bool
+	lastRU  ru.ID // the RU the last attempt ran in
 }
 
 // RemoteError is an error returned by the server's handler.
@@ -230,6 +231,7 @@ func (c *Client) attempt(ctx context.Context, server string, req request) (*repl
 			return nil, err
 		}
 		req.RU = ruAt
+		c.lastRU = ruAt
 	}
 	rep, err := c.roundTrip(ctx, server, req)
 	if c.unit != "" {
