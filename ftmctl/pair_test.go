@@ -89,13 +89,13 @@ func dumpLogsOnFailure(t *testing.T, dir string, nodes ...string) {
 }
 
 // startPair builds ftmctl and starts a pair of nodes n1 and n2 with faults
-// allowed; the pair goes down (its logs printed on failure) when the test
-// ends.
-func startPair(t *testing.T) (bin, dir, out string) {
+// allowed (and the extra `pair up` flags); the pair goes down (its logs
+// printed on failure) when the test ends.
+func startPair(t *testing.T, extra ...string) (bin, dir, out string) {
 	t.Helper()
 	bin = buildFtmctl(t)
 	dir = filepath.Join(t.TempDir(), "pair")
-	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir, "--allow-faults", "--nodes", "n1,n2")
+	out, err := ftmctl(t, bin, append([]string{"pair", "up", "--dir", dir, "--allow-faults", "--nodes", "n1,n2"}, extra...)...)
 	require.NoError(t, err, out)
 	t.Cleanup(func() { _, _ = ftmctl(t, bin, "pair", "down", "--dir", dir, "--grace", "1s") })
 	t.Cleanup(func() { dumpLogsOnFailure(t, dir, "n1", "n2") })

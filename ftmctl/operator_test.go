@@ -1,0 +1,455 @@
+package main
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/servers/task"
+)
+
+// stdoutJSON runs ftmctl and decodes its stdout (errors go to stderr).
+func stdoutJSON(t *testing.T, bin string, v any, args ...string) {
+	t.Helper()
+	c := exec.Command(bin, args...)
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	out, err := c.Output()
+	require.NoError(t, err, "ftmctl %v: %s", args, stderr.String())
+	require.NoError(t, json.Unmarshal(out, v), "ftmctl %v: %.2000s", args, out)
+}
+
+// oneLineError runs ftmctl expecting a failure reported as one line
+// "ftmctl: ..." on stderr and exit status 1; it returns that line.
+func oneLineError(t *testing.T, bin string, args ...string) string {
+	t.Helper()
+	c := exec.Command(bin, args...)
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	out, err := c.Output()
+	require.Error(t, err, "ftmctl %v should fail; it printed %.500s", args, out)
+	var exit *exec.ExitError
+	require.ErrorAs(t, err, &exit)
+	require.Equal(t, 1, exit.ExitCode())
+	line := stderr.String()
+	require.Equal(t, 1, strings.Count(line, "\n"), "one line: %q", line)
+	require.True(t, strings.HasPrefix(line, "ftmctl: "), line)
+	require.NotContains(t, line, "goroutine", "no stack trace")
+	return strings.TrimSpace(line)
+}
+
+func ckptEntries(t *testing.T, bin, dir string) []ckptEntry {
+	t.Helper()
+	var es []ckptEntry
+	stdoutJSON(t, bin, &es, "ckpt", "log", "--dir", dir, "-o", "json")
+	return es
+}
+
+// The operator commands of issue 9 against one real pair (two node
+// processes) running the sieve as a stable task: each command's table and
+// JSON, and its one-line errors.
+func TestOperatorCommandsOnARealPair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin, dir, _ := startPair(t, "--metrics-addr", "127.0.0.1:0")
+	eventually(t, "both nodes are linked and backed up", func() bool {
+		out, err := ftmctl(t, bin, "run", "primes", "3000000", "--dir", dir)
+		return err == nil && strings.Contains(out, "started on node n1")
+	})
+	eventually(t, "the task checkpointed", func() bool {
+		recs := psRows(t, bin, dir)
+		return len(recs) == 1 && recs[0].Stats.Checkpoints >= 1
+	})
+
+	t.Run("auth", func(t *testing.T) { checkAuth(t, bin, dir) })
+	t.Run("ports", func(t *testing.T) { checkPorts(t, bin, dir) })
+	t.Run("ckpt", func(t *testing.T) { checkCkpt(t, bin, dir) })
+	t.Run("metrics", func(t *testing.T) { checkMetrics(t, bin, dir) })
+	t.Run("watch", func(t *testing.T) { checkWatch(t, bin, dir) })
+	t.Run("faults", func(t *testing.T) { checkFaults(t, bin, dir) })
+}
+
+func checkAuth(t *testing.T, bin, dir string) {
+	secretPath := filepath.Join(dir, secretFile)
+	good, err := os.ReadFile(secretPath)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, os.WriteFile(secretPath, good, 0o600)) }()
+
+	require.NoError(t, os.WriteFile(secretPath, []byte(hex.EncodeToString([]byte("not the pair's secret"))), 0o600))
+	for _, args := range [][]string{{"status"}, {"ps"}, {"stm"}, {"ports"}, {"ckpt", "log"}, {"metrics"}, {"watch", "--once"}, {"slow", "--delay", "1s"}} {
+		require.Equal(t, "ftmctl: node n1: authentication failed", oneLineError(t, bin, append(args, "--dir", dir)...), "%v", args)
+	}
+	require.NoError(t, os.Remove(secretPath))
+	require.Contains(t, oneLineError(t, bin, "status", "--dir", dir), "node n1: authentication failed (read the pair's secret")
+	require.NoError(t, os.WriteFile(secretPath, good, 0o600))
+	_, err = ftmctl(t, bin, "status", "--dir", dir)
+	require.NoError(t, err, "the right secret is accepted again")
+}
+
+func checkPorts(t *testing.T, bin, dir string) {
+	out, err := ftmctl(t, bin, "ports", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Regexp(t, `NODE\s+TASK ID\s+TASK\s+NAMES`, out)
+	require.Regexp(t, `n1\s+\d+\s+ftmctl-control\s+1\s+1\s+0\s+0\s+0`, out)
+	require.Regexp(t, `n2\s+\d+\s+ftmctl-control\s+1\s+1\s+0\s+0\s+0`, out)
+	var all []nodeKernelTasks
+	stdoutJSON(t, bin, &all, "ports", "--dir", dir, "-o", "json")
+	require.Len(t, all, 2)
+	for _, n := range all {
+		require.Len(t, n.Tasks, 1, n.Node)
+		require.Equal(t, controlTaskName, n.Tasks[0].Name)
+	}
+
+	out, err = ftmctl(t, bin, "ports", "ftmctl-control", "--node", "n1", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Regexp(t, `NAME\s+RIGHT\s+RECEIVE\s+SEND REFS`, out)
+	require.Regexp(t, `n1\s+ftmctl-control\s+\d+\s+receive\s+yes\s+0\s+no\s+0\s+0`, out)
+	require.NotContains(t, out, "n2")
+	var one []nodeKernelTasks
+	stdoutJSON(t, bin, &one, "ports", "ftmctl-control", "--node", "n2", "--dir", dir, "-o", "json")
+	require.Len(t, one, 1)
+	require.Equal(t, "n2", one[0].Node)
+	require.Equal(t, []portName{{Name: one[0].Tasks[0].Names[0].Name, Type: "receive", Receive: true}}, one[0].Tasks[0].Names)
+
+	require.Contains(t, oneLineError(t, bin, "ports", "1", "--dir", dir), "task 1 is a stable task (primes on n1): stable tasks own no kernel task")
+	require.Contains(t, oneLineError(t, bin, "ports", "nosuch", "--dir", dir), `unknown task "nosuch" (kernel tasks: n1:ftmctl-control, n2:ftmctl-control)`)
+	require.Contains(t, oneLineError(t, bin, "ports", "--node", "n3", "--dir", dir), `unknown node "n3"`)
+	require.Contains(t, oneLineError(t, bin, "ports", "-o", "yaml", "--dir", dir), "unknown output format")
+}
+
+func checkCkpt(t *testing.T, bin, dir string) {
+	es := ckptEntries(t, bin, dir)
+	require.NotEmpty(t, es)
+	e := es[0]
+	require.Equal(t, "n1", e.Node)
+	require.Equal(t, "n1", e.Bank)
+	require.Equal(t, uint64(1), e.Task)
+	require.Equal(t, "primes", e.Program)
+	require.Equal(t, "policy", e.Initiator)
+	require.GreaterOrEqual(t, e.Count, 1)
+	require.Positive(t, e.Pages)
+	require.Positive(t, e.Bytes)
+	require.Positive(t, e.Duration)
+	out, err := ftmctl(t, bin, "ckpt", "log", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Regexp(t, `TIME\s+NODE\s+TASK\s+PROGRAM\s+RUN\s+INITIATOR\s+N\s+NUMBER\s+PAGES\s+BYTES\s+DURATION`, out)
+	require.Regexp(t, `\d\d:\d\d:\d\d\.\d{3}\s+n1\s+n1/1\s+primes\s+0\s+policy\s+\d+\s+\d+\s+\d+\s+[\d.]+ (B|KiB|MiB)\s+\S+s`, out)
+
+	out, err = ftmctl(t, bin, "ckpt", "now", "1", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Regexp(t, `^task n1/1 \(primes\) on node n1: checkpoint \d+ of this run, \d+ pages, [\d.]+ (B|KiB|MiB), task stopped \S+; taken \S+ after the request, by its policy\n$`, out)
+	var rep ckptNowReply
+	stdoutJSON(t, bin, &rep, "ckpt", "now", "n1/1", "--dir", dir, "-o", "json")
+	require.True(t, rep.Awaited)
+	require.Equal(t, "n1/1", taskKey(rep.Bank, rep.Task))
+	require.Greater(t, rep.Number, e.Number)
+	require.Positive(t, rep.Waited)
+	var awaited bool
+	for _, x := range ckptEntries(t, bin, dir) {
+		awaited = awaited || (x.Seq == rep.Seq && x.Awaited)
+	}
+	require.True(t, awaited, "the log marks the checkpoint ckpt now waited for")
+	out, err = ftmctl(t, bin, "ckpt", "log", "--node", "n1", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "policy (ckpt now)")
+
+	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "99", "--dir", dir), `unknown task "99" (running stable tasks: n1/1)`)
+	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "n2/1", "--dir", dir), `unknown task "n2/1"`)
+	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "one", "--dir", dir), `bad task "one"`)
+	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "--dir", dir), "accepts 1 arg")
+}
+
+func checkMetrics(t *testing.T, bin, dir string) {
+	out, err := ftmctl(t, bin, "metrics", "n1", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "# TYPE ftm_checkpoint_duration_seconds histogram")
+	require.Contains(t, out, `ftm_node_info{node="n1",partner="n2",version="dev"} 1`)
+	require.Contains(t, out, "ftm_pair_link_up 1\n")
+	require.Contains(t, out, `ftm_stm_bank_info{bank="n1",role="own"} 1`)
+	require.Contains(t, out, `ftm_stm_bank_info{bank="n2",role="backup"} 1`)
+	require.Contains(t, out, `ftm_tasks{state="running"} 1`)
+	require.Regexp(t, `ftm_checkpoints_total [1-9]`, out)
+	require.Regexp(t, `ftm_stm_bank_bytes\{bank="n1"\} [1-9]`, out)
+	require.Regexp(t, `ftm_pair_heartbeat_age_seconds \d`, out)
+
+	both, err := ftmctl(t, bin, "metrics", "--dir", dir)
+	require.NoError(t, err, both)
+	require.Contains(t, both, "# ftmctl: node n1\n")
+	require.Contains(t, both, "# ftmctl: node n2\n")
+
+	var rows []nodeMetricsRow
+	stdoutJSON(t, bin, &rows, "metrics", "--dir", dir, "-o", "json")
+	require.Len(t, rows, 2)
+	fam := func(node, name string) metricFamily {
+		for _, r := range rows {
+			for _, f := range r.Families {
+				if r.Node == node && f.Name == name {
+					return f
+				}
+			}
+		}
+		t.Fatalf("no %s on %s", name, node)
+		return metricFamily{}
+	}
+	require.Equal(t, "HISTOGRAM", fam("n1", "ftm_checkpoint_duration_seconds").Type)
+	require.Positive(t, fam("n1", "ftm_checkpoint_duration_seconds").Samples[0].Count)
+	require.Equal(t, 1.0, fam("n2", "ftm_pair_link_up").Samples[0].Value)
+	require.Equal(t, 0.0, fam("n2", "ftm_checkpoints_total").Samples[0].Value, "n2 runs no task")
+
+	table, err := ftmctl(t, bin, "metrics", "--dir", dir, "-o", "table")
+	require.NoError(t, err, table)
+	require.Regexp(t, `NODE\s+METRIC\s+LABELS\s+VALUE`, table)
+	require.Regexp(t, `n2\s+ftm_pair_link_up\s+-\s+1\n`, table)
+	require.Regexp(t, `n1\s+ftm_checkpoint_duration_seconds\s+-\s+count [1-9]\d*, sum `, table)
+
+	// The same over HTTP, on the loopback address each node chose.
+	rs := statusRows(t, bin, dir)
+	for _, r := range rs {
+		require.NotNil(t, r.Status, r.Node)
+		require.Regexp(t, `^127\.0\.0\.1:\d+$`, r.Status.MetricsAddr)
+		resp, err := http.Get("http://" + r.Status.MetricsAddr + "/metrics")
+		require.NoError(t, err)
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		require.Contains(t, string(body), `ftm_node_info{node="`+r.Node+`"`)
+	}
+
+	require.Contains(t, oneLineError(t, bin, "metrics", "n3", "--dir", dir), `unknown node "n3"`)
+	require.Contains(t, oneLineError(t, bin, "metrics", "-o", "yaml", "--dir", dir), `unknown output format "yaml" (want prom or table or json)`)
+	require.Contains(t, oneLineError(t, bin, "pair", "up", "--metrics-addr", "0.0.0.0:0", "--dir", filepath.Join(t.TempDir(), "p")), "is not a loopback address")
+}
+
+func checkWatch(t *testing.T, bin, dir string) {
+	out, err := ftmctl(t, bin, "watch", "--once", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Regexp(t, `^ftmctl watch  \d\d:\d\d:\d\d  pair `, out)
+	require.Regexp(t, `n1\s+\d+\s+running\s+n2\s+up`, out)
+	require.Contains(t, out, "\nTASKS\n")
+	require.Regexp(t, `n1\s+n1\s+1\s+primes\s+running`, out)
+	require.Contains(t, out, "\nPROGRESS\n")
+	require.Regexp(t, `\[[#!-]{24}\] \S+\s+task n1/1 \(primes\) on n1: since its last checkpoint`, out)
+	require.Contains(t, out, "\nLATEST CHECKPOINTS\n")
+	require.Regexp(t, `n1\s+n1/1\s+primes\s+0\s+policy`, out)
+
+	var f watchFrame
+	stdoutJSON(t, bin, &f, "watch", "--once", "--dir", dir, "-o", "json")
+	require.Len(t, f.Nodes, 2)
+	require.Len(t, f.Tasks, 1)
+	require.NotEmpty(t, f.Checkpoints)
+	require.LessOrEqual(t, len(f.Checkpoints), watchCheckpoints)
+	require.Len(t, f.Progress, 1)
+	require.Equal(t, "checkpoint", f.Progress[0].Activity)
+	require.Equal(t, taskPolicy.Every, f.Progress[0].Of)
+
+	// The live view, driven through a pipe: it draws, and q quits with
+	// status 0.
+	c := exec.Command(bin, "watch", "--dir", dir, "--interval", "100ms")
+	in, err := c.StdinPipe()
+	require.NoError(t, err)
+	var screen strings.Builder
+	c.Stdout = &screen
+	require.NoError(t, c.Start())
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	time.Sleep(300 * time.Millisecond) // let it draw once; the test holds either way
+	_, err = in.Write([]byte("q"))
+	require.NoError(t, err)
+	select {
+	case err := <-done:
+		require.NoError(t, err, screen.String())
+	case <-time.After(20 * time.Second):
+		_ = c.Process.Kill()
+		t.Fatal("watch did not quit on q")
+	}
+	require.Contains(t, oneLineError(t, bin, "watch", "-o", "json", "--dir", dir), "-o json needs --once")
+	require.Contains(t, oneLineError(t, bin, "watch", "--once", "--dir", filepath.Join(dir, "nothing")), "no pair is running there")
+}
+
+func checkFaults(t *testing.T, bin, dir string) {
+	var rows []faultRow
+	stdoutJSON(t, bin, &rows, "slow", "--delay", "20ms", "--for", "0", "--dir", dir, "-o", "json")
+	require.Len(t, rows, 2)
+	for _, r := range rows {
+		require.Equal(t, 20*time.Millisecond, r.Faults.Delay)
+		require.False(t, r.Faults.Partitioned)
+	}
+	table, err := ftmctl(t, bin, "status", "--dir", dir)
+	require.NoError(t, err, table)
+	require.Contains(t, table, "fault: n1 delays its frames by 20ms for until healed more")
+	out, err := ftmctl(t, bin, "metrics", "n2", "--dir", dir)
+	require.NoError(t, err)
+	require.Contains(t, out, "ftm_fault_link_delay_seconds 0.02\n")
+	out, err = ftmctl(t, bin, "ckpt", "now", "1", "--dir", dir)
+	require.NoError(t, err, "the task still checkpoints through a slow link: %s", out)
+
+	out, err = ftmctl(t, bin, "heal", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Regexp(t, `n1\s+no\s+-\s+-\s+-`, out)
+
+	out, err = ftmctl(t, bin, "partition", "--for", "0", "--node", "n2", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Regexp(t, `NODE\s+PARTITIONED\s+FOR\s+DELAY\s+FOR\n\s*n2\s+yes\s+until healed\s+-\s+-\n$`, out)
+	rs := statusRows(t, bin, dir)
+	require.True(t, rs[1].Status.Faults.Partitioned)
+	require.False(t, rs[0].Status.Faults.Partitioned)
+	_, err = ftmctl(t, bin, "heal", "--dir", dir)
+	require.NoError(t, err)
+
+	// A partition with a duration ends by itself, and the pair is linked
+	// again (after a takeover if it outlasted the failure detector).
+	out, err = ftmctl(t, bin, "partition", "--for", "200ms", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Regexp(t, `n1\s+yes\s+\d+ms`, out)
+	eventually(t, "the partition ended and the nodes are linked", func() bool {
+		rs := statusRows(t, bin, dir)
+		return linked(rs, "n1") && linked(rs, "n2") && !rs[0].Status.Faults.Partitioned && !rs[1].Status.Faults.Partitioned
+	})
+
+	require.Contains(t, oneLineError(t, bin, "slow", "--dir", dir), `required flag(s) "delay" not set`)
+	require.Contains(t, oneLineError(t, bin, "slow", "--delay", "-1s", "--dir", dir), "--delay must be positive")
+	require.Contains(t, oneLineError(t, bin, "partition", "--for", "-1s", "--dir", dir), "--for must not be negative")
+	require.Contains(t, oneLineError(t, bin, "partition", "--node", "n3", "--dir", dir), `unknown node "n3"`)
+
+	// A pair started without --allow-faults refuses them.
+	st, err := loadPair(dir)
+	require.NoError(t, err)
+	st.AllowFaults = false
+	off := t.TempDir()
+	require.NoError(t, savePair(off, st))
+	require.Contains(t, oneLineError(t, bin, "partition", "--dir", off), "fault injection is off for this pair")
+	require.Contains(t, oneLineError(t, bin, "slow", "--delay", "1ms", "--dir", off), "fault injection is off for this pair")
+}
+
+func TestFaultRequestRefusedByANodeWithoutFaults(t *testing.T) {
+	rt := &nodeRuntime{name: "a", faults: link.NewFaults(), log: zap.NewNop()}
+	for _, allow := range []bool{false, true} {
+		rt.allowFaults = allow
+		w := httpRecorder(t, rt.serveFault, `{"kind":"partition","for":1000000000}`)
+		if !allow {
+			require.Equal(t, http.StatusForbidden, w.code)
+			require.Contains(t, w.body, "--allow-faults")
+			require.False(t, rt.faults.Partitioned())
+			continue
+		}
+		require.Equal(t, http.StatusOK, w.code, w.body)
+		require.True(t, rt.faults.Partitioned())
+	}
+	require.Equal(t, http.StatusBadRequest, httpRecorder(t, rt.serveFault, `{"kind":"flood"}`).code)
+	require.Equal(t, http.StatusBadRequest, httpRecorder(t, rt.serveFault, `{"kind":"slow"}`).code)
+	require.Equal(t, http.StatusBadRequest, httpRecorder(t, rt.serveFault, `not json`).code)
+}
+
+func TestCkptLogEntries(t *testing.T) {
+	c := newCkptLog("a", 3)
+	run1 := time.Now()
+	rec := func(since time.Time, n, pages int) task.Record {
+		return task.Record{ID: 1, Bank: "a", Program: "p", State: task.StateRunning, Since: since,
+			Stats: task.Stats{Checkpoints: n, PagesSaved: pages, BytesSaved: int64(pages) * 8, TimeStopped: time.Duration(n) * time.Millisecond}}
+	}
+	require.Empty(t, c.poll([]task.Record{rec(run1, 0, 0)}))
+	added := c.poll([]task.Record{rec(run1, 2, 5)})
+	require.Len(t, added, 1)
+	require.Equal(t, ckptEntry{Seq: 1, Time: added[0].Time, Node: "a", Bank: "a", Task: 1, Program: "p", Initiator: "policy",
+		Count: 2, Number: 2, Pages: 5, Bytes: 40, Duration: 2 * time.Millisecond}, added[0])
+	require.Empty(t, c.poll([]task.Record{rec(run1, 2, 5)}), "nothing new")
+
+	ch, stop := c.await("a/1")
+	defer stop()
+	c.poll([]task.Record{rec(run1, 3, 7)})
+	got := <-ch
+	require.True(t, got.Awaited)
+	require.Equal(t, 2, got.Pages)
+
+	// A restart (new run) counts from zero again.
+	run2 := run1.Add(time.Second)
+	added = c.poll([]task.Record{rec(run2, 1, 4)})
+	require.Len(t, added, 1)
+	require.Equal(t, 4, added[0].Pages)
+	c.poll([]task.Record{rec(run2, 2, 6)})
+	es := c.entries()
+	require.Len(t, es, 3, "the ring keeps the last 3")
+	require.Equal(t, []uint64{2, 3, 4}, []uint64{es[0].Seq, es[1].Seq, es[2].Seq})
+}
+
+func TestControlTokenIsChecked(t *testing.T) {
+	secret := []byte("s3cret")
+	h := requireToken(secret, "a", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
+	for _, tc := range []struct {
+		header string
+		code   int
+	}{
+		{"", http.StatusUnauthorized},
+		{authScheme + "zz", http.StatusUnauthorized},
+		{authScheme + hex.EncodeToString(controlToken([]byte("other"), "a")), http.StatusUnauthorized},
+		{authScheme + hex.EncodeToString(controlToken(secret, "b")), http.StatusUnauthorized},
+		{hex.EncodeToString(controlToken(secret, "a")), http.StatusUnauthorized},
+		{authScheme + hex.EncodeToString(controlToken(secret, "a")), http.StatusOK},
+	} {
+		w := serve(t, h, tc.header)
+		require.Equal(t, tc.code, w.code, "header %q", tc.header)
+	}
+}
+
+func TestMetricsAddrMustBeLoopback(t *testing.T) {
+	for _, ok := range []string{"", "127.0.0.1:0", "[::1]:9100", "localhost:9100", "127.0.0.2:80"} {
+		require.NoError(t, checkLoopback(ok), ok)
+	}
+	for _, bad := range []string{"0.0.0.0:0", ":9100", "10.0.0.1:80", "example.com:80", "127.0.0.1"} {
+		require.Error(t, checkLoopback(bad), bad)
+	}
+	a, err := nthAddr("127.0.0.1:9100", 1)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:9101", a)
+	a, err = nthAddr("127.0.0.1:0", 1)
+	require.NoError(t, err)
+	require.Equal(t, "127.0.0.1:0", a)
+}
+
+func TestProgressBar(t *testing.T) {
+	now := time.Now()
+	require.Equal(t, "[#####-----]", bar(progressBar{Elapsed: 250 * time.Millisecond, Of: 500 * time.Millisecond}, now, 10))
+	require.Equal(t, "[#########!]", bar(progressBar{Elapsed: 2 * time.Second, Of: 500 * time.Millisecond, Overdue: true}, now, 10))
+	require.Regexp(t, regexp.MustCompile(`^\[-*#{1,4}-*#{0,3}\]$`), bar(progressBar{Elapsed: time.Second}, now, 10))
+}
+
+type recorded struct {
+	code int
+	body string
+}
+
+func serve(t *testing.T, h http.Handler, authz string) recorded {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://node/status", nil)
+	require.NoError(t, err)
+	if authz != "" {
+		req.Header.Set(authHeader, authz)
+	}
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return recorded{code: w.Code, body: w.Body.String()}
+}
+
+func httpRecorder(t *testing.T, h http.HandlerFunc, body string) recorded {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, "http://node/fault", strings.NewReader(body))
+	require.NoError(t, err)
+	w := httptest.NewRecorder()
+	h(w, req)
+	return recorded{code: w.Code, body: w.Body.String()}
+}
