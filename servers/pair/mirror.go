@@ -7,6 +7,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -88,6 +89,7 @@ func (s *Stable) attachOnce(ctx context.Context, sess *session, name string, ch 
 	if attempt > 1 { // the partner may have dropped our first frames
 		actx, cancel = context.WithTimeout(ctx, s.cfg.HelloTimeout)
 	}
+	s.cfg.Failpoints.Hit(failpoint.AttachBegin)
 	start := s.cfg.Clock.Now()
 	s.setMirror(sess, name, MirrorCopying)
 	err := b.Attach(actx, stm.NewRemoteMirror(ch, s.remoteConfig(name)))

@@ -13,6 +13,7 @@ import (
 	"github.com/ftm-in-go/ftm/kernel/clock"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -32,6 +33,15 @@ type StableConfig struct {
 	// was taken over and is held by this node as b: the layer above
 	// restarts the partner's stable tasks from it (paper §2.2).
 	OnTakeover func(ctx context.Context, bank string, b *stm.Bank)
+	// OnDrop, when set, is called when bank b, held by this node, is
+	// superseded by the partner's copy on relinking (after a partition, the
+	// side whose copy has the lower epoch), just before b is closed: the
+	// layer above stops the work it runs on b and discards its uncommitted
+	// state, so a task runs on one side only (fencing, doc.go).
+	OnDrop func(ctx context.Context, bank string, b *stm.Bank)
+	// Failpoints, for real-process crash tests; nil reads FTM_FAILPOINTS
+	// (package failpoint), which is normally unset: no failpoint.
+	Failpoints *failpoint.Set
 	Bank       stm.Config       // for the banks this node holds (Logger defaults to Logger)
 	Backup     stm.BackupConfig // for the partner's backup banks
 	Remote     stm.RemoteConfig // for the mirrors to the partner
@@ -122,6 +132,9 @@ func NewStable(cfg StableConfig) (*Stable, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.Failpoints == nil {
+		cfg.Failpoints = failpoint.FromEnv(cfg.Name, cfg.Logger)
+	}
 	s := &Stable{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Name)),
 		banks: map[string]*heldBank{}, backups: map[string]*stm.Backup{}, fallback: map[string]*stm.Backup{}}
 	s.banks[cfg.Name] = &heldBank{bank: stm.NewBank(s.bankConfig(cfg.Name)), mirror: MirrorNone, since: cfg.Clock.Now()}
@@ -132,6 +145,9 @@ func (s *Stable) bankConfig(name string) stm.Config {
 	c := s.cfg.Bank
 	if c.Logger == nil {
 		c.Logger = s.log.With(zap.String("bank", name))
+	}
+	if c.Failpoint == nil {
+		c.Failpoint = s.cfg.Failpoints.Hook()
 	}
 	return c
 }
@@ -253,7 +269,7 @@ func (s *Stable) inventory() hello {
 // banks get a fresh backup each, ours are attached to the partner's.
 func (s *Stable) start(ctx context.Context, sess *session, p plan, chans map[link.Service]link.Link) {
 	for _, name := range p.drop {
-		s.dropBank(name)
+		s.dropBank(ctx, name)
 	}
 	used := map[link.Service]bool{}
 	for _, name := range p.serve {
@@ -283,7 +299,7 @@ func (s *Stable) service(bank string) link.Service {
 // dropBank closes a bank whose partner copy has a newer epoch (ours was
 // fenced by the partner's takeover during a partition, or is a restarted
 // node's empty bank).
-func (s *Stable) dropBank(name string) {
+func (s *Stable) dropBank(ctx context.Context, name string) {
 	s.mu.Lock()
 	h := s.banks[name]
 	delete(s.banks, name)
@@ -292,8 +308,11 @@ func (s *Stable) dropBank(name string) {
 		return
 	}
 	st := h.bank.Stats()
-	s.log.Warn("bank superseded by the partner's copy; closing ours", zap.String("bank", name),
+	s.log.Warn("bank superseded by the partner's copy; stopping its work and closing ours", zap.String("bank", name),
 		zap.Uint64("epoch", st.Epoch), zap.Uint64("seq", st.Seq), zap.Int("objects", st.Objects))
+	if f := s.cfg.OnDrop; f != nil {
+		f(ctx, name, h.bank)
+	}
 	_ = h.bank.Close()
 }
 
@@ -301,6 +320,9 @@ func (s *Stable) newBackup(name string) *stm.Backup {
 	c := s.cfg.Backup
 	if c.Logger == nil {
 		c.Logger = s.log.With(zap.String("backup_of", name))
+	}
+	if c.Failpoint == nil {
+		c.Failpoint = s.cfg.Failpoints.Hook()
 	}
 	bk := stm.NewBackup(c)
 	s.mu.Lock()

@@ -9,6 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
+	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -39,12 +40,14 @@ type TakeoverTiming struct {
 // default), decided ones are complete. A backup without a complete copy
 // cannot take over: that bank is lost, and logged so.
 func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, bk *stm.Backup) {
+	s.cfg.Failpoints.Hit(failpoint.TakeoverBegin)
 	t0 := s.cfg.Clock.Now()
 	b, rep, err := bk.Takeover(ctx, s.bankConfig(name))
 	if err != nil {
 		s.log.Error("cannot take over the partner's bank", zap.String("bank", name), zap.Error(err))
 		return
 	}
+	s.cfg.Failpoints.Hit(failpoint.TakeoverTaken)
 	t1 := s.cfg.Clock.Now()
 	committed := s.resolveInDoubt(ctx, name, b, rep)
 	t2 := s.cfg.Clock.Now()
@@ -65,6 +68,7 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 		zap.Duration("resolution", tm.Resolution), zap.Duration("total", tm.Total),
 		zap.Int("in_doubt_groups", tm.InDoubt), zap.Int("in_doubt_committed", tm.Committed),
 		zap.Int("phase1_aborted", tm.Aborted))
+	s.cfg.Failpoints.Hit(failpoint.TakeoverResolved)
 	if f := s.cfg.OnTakeover; f != nil {
 		f(ctx, name, b)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
 )
 
 // A checkpoint taken at a Poll is committed in the background (§6.2's
@@ -110,10 +111,19 @@ func (t *Task) capture(ctx context.Context) (*flight, error) {
 
 // commit saves f's pages in the store, atomically when it is a BatchStore.
 func (t *Task) commit(ctx context.Context, f *flight) error {
-	if bs, ok := t.cfg.Store.(rvm.BatchStore); ok {
-		return bs.SaveBatch(ctx, f.batch)
+	t.cfg.Failpoints.Hit(failpoint.TaskCheckpointSave)
+	if err := t.save(ctx, f.batch); err != nil {
+		return err
 	}
-	for _, sp := range f.batch {
+	t.cfg.Failpoints.Hit(failpoint.TaskCheckpointSaved)
+	return nil
+}
+
+func (t *Task) save(ctx context.Context, batch []rvm.SegmentPages) error {
+	if bs, ok := t.cfg.Store.(rvm.BatchStore); ok {
+		return bs.SaveBatch(ctx, batch)
+	}
+	for _, sp := range batch {
 		if err := t.cfg.Store.SavePages(ctx, sp.Segment, sp.NPages, sp.Pages); err != nil {
 			return err
 		}

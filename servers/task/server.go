@@ -11,6 +11,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -54,6 +55,9 @@ type ServerConfig struct {
 	Programs map[string]Program // what this node can run
 	Policy   Policy             // checkpoint policy of every task
 	Logger   *zap.Logger
+	// Failpoints, for real-process crash tests; nil reads FTM_FAILPOINTS
+	// (package failpoint), which is normally unset: no failpoint.
+	Failpoints *failpoint.Set
 }
 
 // Server is a node's task server: it starts stable tasks in a bank and
@@ -69,9 +73,15 @@ type Server struct {
 }
 
 type running struct {
-	bank string
-	rec  Record
-	task *Task // nil until started and after it ended
+	bank   string
+	store  *stm.Bank // the bank the task checkpoints into
+	rec    Record
+	task   *Task              // nil until started and after it ended
+	cancel context.CancelFunc // stops the task (Abandon)
+	done   chan struct{}      // closed when the task's goroutine ends
+	// abandoned: its bank went to the partner's copy; the task is stopped
+	// and forgotten, nothing is recorded.
+	abandoned bool
 }
 
 // ErrUnknownProgram is returned for a program this node does not carry.
@@ -81,6 +91,9 @@ var ErrUnknownProgram = errors.New("task: unknown program")
 func NewServer(ctx context.Context, cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Failpoints == nil {
+		cfg.Failpoints = failpoint.FromEnv(cfg.Node, cfg.Logger)
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, tasks: map[string]*running{}}
 }
@@ -127,18 +140,21 @@ func (s *Server) Resume(ctx context.Context, bankName string, bank *stm.Bank) {
 func (s *Server) run(bankName string, bank *stm.Bank, rec Record) {
 	key := fmt.Sprintf("%s/%d", bankName, rec.ID)
 	rec.Since = time.Now()
-	r := &running{bank: bankName, rec: rec}
+	ctx, cancel := context.WithCancel(s.ctx)
+	r := &running{bank: bankName, store: bank, rec: rec, cancel: cancel, done: make(chan struct{})}
 	s.mu.Lock()
 	s.tasks[key] = r
 	s.mu.Unlock()
 	prog := s.cfg.Programs[rec.Program]
 	cfg := Config{Name: key, Store: prefixStore{BatchStore: rvm.NewSTMStore(bank), prefix: fmt.Sprintf("task%d/", rec.ID)},
-		Policy: s.cfg.Policy, Logger: s.log}
+		Policy: s.cfg.Policy, Logger: s.log, Failpoints: s.cfg.Failpoints}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer close(r.done)
+		defer cancel()
 		var result string
-		st, err := Run(s.ctx, cfg, func(ctx context.Context, t *Task) error {
+		st, err := Run(ctx, cfg, func(ctx context.Context, t *Task) error {
 			s.mu.Lock()
 			r.task = t
 			s.mu.Unlock()
@@ -146,27 +162,68 @@ func (s *Server) run(bankName string, bank *stm.Bank, rec Record) {
 			result, err = prog(ctx, t, rec.Args)
 			return err
 		})
-		s.finish(bankName, bank, r, result, st, err)
+		s.finish(key, r, result, st, err)
 	}()
+}
+
+// Abandon stops every task checkpointing into bank and forgets it, without
+// recording anything: the bank was superseded by the partner's copy (a
+// partition healed and the partner's epoch won), where the same tasks go on
+// from their own checkpoints. What the stopped tasks computed since their
+// last checkpoint is discarded. It returns once they have stopped, with
+// how many there were.
+func (s *Server) Abandon(bank *stm.Bank) int {
+	var stopped []*running
+	s.mu.Lock()
+	for _, r := range s.tasks {
+		if r.store == bank && !r.abandoned {
+			r.abandoned = true
+			r.cancel()
+			stopped = append(stopped, r)
+		}
+	}
+	s.mu.Unlock()
+	for _, r := range stopped {
+		<-r.done
+		s.log.Warn("stable task stopped: its bank is held by the partner, which runs it", zap.String("bank", r.bank), zap.Uint64("task", r.rec.ID))
+	}
+	return len(stopped)
+}
+
+// superseded reports whether err says the task's bank can no longer commit
+// because this node lost it (closed when the partner's copy won, or fenced
+// by a newer epoch).
+func superseded(err error) bool {
+	return errors.Is(err, stm.ErrCrashed) || errors.Is(err, stm.ErrFenced)
 }
 
 // finish records a task's end in its bank (best effort: with no backup the
 // record stays "running" in STM and the task would run again after a
-// takeover, which its checkpoints make cheap).
-func (s *Server) finish(bankName string, bank *stm.Bank, r *running, result string, st Stats, err error) {
+// takeover, which its checkpoints make cheap). A task abandoned, or whose
+// bank was lost under it, is forgotten instead.
+func (s *Server) finish(key string, r *running, result string, st Stats, err error) {
 	if s.ctx.Err() != nil {
 		return // the node is stopping: the task is not finished
 	}
 	s.mu.Lock()
+	if r.abandoned || (err != nil && superseded(err)) {
+		if s.tasks[key] == r {
+			delete(s.tasks, key)
+		}
+		s.mu.Unlock()
+		s.log.Warn("stable task stopped: this node no longer holds its bank", zap.String("bank", r.bank),
+			zap.Uint64("task", r.rec.ID), zap.Error(err))
+		return
+	}
 	r.rec.State, r.rec.Result, r.rec.Stats, r.task = StateDone, result, st, nil
 	if err != nil {
 		r.rec.State, r.rec.Error = StateFailed, err.Error()
 	}
 	rec := r.rec
 	s.mu.Unlock()
-	s.log.Info("stable task ended", zap.String("bank", bankName), zap.Uint64("task", rec.ID), zap.String("state", rec.State),
+	s.log.Info("stable task ended", zap.String("bank", r.bank), zap.Uint64("task", rec.ID), zap.String("state", rec.State),
 		zap.String("result", rec.Result), zap.String("error", rec.Error), zap.Int("checkpoints", st.Checkpoints))
-	uerr := bank.Update(s.ctx, func(tx *stm.Tx) error {
+	uerr := r.store.Update(s.ctx, func(tx *stm.Tx) error {
 		recs, _ := taskTable.Get(tx)
 		for i := range recs {
 			if recs[i].ID == rec.ID {

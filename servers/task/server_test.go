@@ -119,3 +119,18 @@ func TestTaskRunsUnprotectedWithoutBackup(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 5, st.Skipped, "the due checkpoints and the final one were skipped, the task went on")
 }
+
+// Reference: fencing (servers/pair doc.go) — a task whose bank is closed
+// under it (the partner's copy won) stops at its next checkpoint and is
+// forgotten: nothing is recorded as failed.
+func TestServerForgetsTaskWhoseBankWasClosed(t *testing.T) {
+	bank, _ := mirrored(t)
+	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
+	_, err := s.Start(context.Background(), "n", bank, "sum", []string{"100000000"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.List()[0].Stats.Checkpoints >= 1 }, 20*time.Second, time.Millisecond)
+	require.NoError(t, bank.Close())
+	require.Eventually(t, func() bool { return len(s.List()) == 0 }, 20*time.Second, time.Millisecond)
+	s.Wait()
+	require.Zero(t, s.Abandon(bank), "nothing left to abandon")
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ftm-in-go/ftm/kernel/clock"
 	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -36,6 +37,9 @@ type Config struct {
 	Logger *zap.Logger
 	// PageSize of the task's segments (default rvm.DefaultPageSize).
 	PageSize int
+	// Failpoints reached at each checkpoint commit (real-process crash
+	// tests); nil: none.
+	Failpoints *failpoint.Set
 }
 
 // Stats is what a run of the task did.
