@@ -1,6 +1,7 @@
 package servers
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -78,6 +79,7 @@ type world struct {
 	log   *zap.Logger
 	hosts map[string]*hostRig
 	fail  ru.Failpoint
+	tick  time.Duration // driver tick period (default 2 ms)
 }
 
 type hostRig struct {
@@ -127,7 +129,7 @@ func (w *world) host(name string) *hostRig {
 
 func (w *world) newDriver(name string, h *hostRig) *Driver {
 	d, err := NewDriver(DriverConfig{Host: name, Task: h.task, Bank: w.bank, Names: h.names,
-		TickPeriod: 2 * time.Millisecond, Logger: w.log, Fail: w.fail})
+		TickPeriod: cmp.Or(w.tick, 2*time.Millisecond), Logger: w.log, Fail: w.fail})
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -1,0 +1,205 @@
+package servers
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/stm"
+	"github.com/stretchr/testify/require"
+)
+
+// benchChunk is how many calls run before switching between the reliable
+// call and its plain-kernel baseline, so machine load weighs on both alike.
+const benchChunk = 256
+
+// plainKV is the baseline: the same call (msgpack request and reply, the
+// same handler on the same state) served as a plain kernel RPC.
+func plainKV(b *testing.B, w *world) (call func(op Op) error) {
+	server, err := w.node.NewTask("plain-server")
+	require.NoError(b, err)
+	client, err := w.node.NewTask("plain-client")
+	require.NoError(b, err)
+	svc, _ := server.AllocatePort()
+	to, _ := server.InsertRight(client, svc, kernel.MakeSend, kernel.NameNull)
+	replyPort, _ := client.AllocatePort()
+	st := newCounters()
+	ctx := context.Background()
+	go func() {
+		for {
+			m, err := server.Receive(ctx, svc)
+			if err != nil {
+				return
+			}
+			req, _ := decodeRequest(m.Body)
+			var out int
+			if req.Method == "add" {
+				a, _ := decodeAny[addReq](req.Body)
+				st.N[a.Key] += a.By
+				out = st.N[a.Key]
+			} else {
+				k, _ := decodeAny[string](req.Body)
+				out = st.N[k]
+			}
+			ob, _ := stm.Encode(out)
+			rb, _ := stm.Encode(reply{Seq: req.Seq, Body: ob})
+			r := m.Reply
+			m.Dest, m.DestDisp, m.Reply, m.Body = r, kernel.MoveSendOnce, kernel.NameNull, rb
+			if server.Send(ctx, m) != nil {
+				return
+			}
+		}
+	}()
+	seq := uint64(0)
+	return func(op Op) error {
+		seq++
+		var body []byte
+		req := request{Method: "get", Client: "plain", Seq: seq}
+		if op == Update {
+			req.Method = "add"
+			body, _ = stm.Encode(addReq{Key: "k", By: 1})
+		} else {
+			body, _ = stm.Encode("k")
+		}
+		req.Body = body
+		rb, _ := stm.Encode(req)
+		m := kernel.NewMessage()
+		m.Dest, m.Reply, m.ReplyDisp, m.ID, m.Body = to, replyPort, kernel.MakeSendOnce, msgRequest, rb
+		if err := client.Send(ctx, m); err != nil {
+			return err
+		}
+		r, err := client.Receive(ctx, replyPort)
+		if err != nil {
+			return err
+		}
+		rep, err := decodeAny[reply](r.Body)
+		r.Free()
+		if err != nil {
+			return err
+		}
+		_, err = decodeAny[int](rep.Body)
+		return err
+	}
+}
+
+// BenchmarkReliableRPC: a read and an update call from an application RU
+// through the reliable path (write-ahead call record, admission, the
+// dependencies of §4.1 saved in STM on both sides, duplicate table),
+// against the same call as a plain kernel RPC in the same run (x-kernel,
+// target ≤ 1.5). The bank is mirrored to an in-process backup.
+func BenchmarkReliableRPC(b *testing.B) {
+	for _, op := range []Op{Read, Update} {
+		b.Run(op.String(), func(b *testing.B) {
+			w := newWorld(b)
+			w.serve("s", "kv")
+			c := w.client("a", "app")
+			plain := plainKV(b, w)
+			ctx := context.Background()
+			reliable := func() error {
+				if op == Update {
+					_, err := mAdd("kv").Call(ctx, c, addReq{Key: "k", By: 1})
+					return err
+				}
+				_, err := mGet("kv").Call(ctx, c, "k")
+				return err
+			}
+			var tRel, tPlain time.Duration
+			b.ReportAllocs()
+			b.ResetTimer()
+			for done := 0; done < b.N; {
+				n := min(benchChunk, b.N-done)
+				start := time.Now()
+				for range n {
+					if err := reliable(); err != nil {
+						b.Fatal(err)
+					}
+				}
+				tRel += time.Since(start)
+				start = time.Now()
+				for range n {
+					if err := plain(op); err != nil {
+						b.Fatal(err)
+					}
+				}
+				tPlain += time.Since(start)
+				done += n
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(tRel.Nanoseconds())/float64(b.N), "reliable-ns/call")
+			b.ReportMetric(float64(tPlain.Nanoseconds())/float64(b.N), "kernel-ns/call")
+			b.ReportMetric(float64(tRel)/float64(tPlain), "x-kernel")
+		})
+	}
+}
+
+// BenchmarkCheckpoint4RU is the paper's configuration end to end (§6.1,
+// §6.5): one application RU on its own driver and three segment RUs
+// (data, stack, heap) served by one driver, nothing dirty (the segment
+// calls change no data, but make the app and the segments depend on each
+// other as the paper's checkpoint does). msgs/ckpt counts transport
+// messages (envelopes) of both drivers per checkpoint (paper 15, target
+// ≤ 5); ns/op is the latency of one checkpoint through kernel and STM.
+func BenchmarkCheckpoint4RU(b *testing.B) {
+	w := newWorld(b)
+	w.tick = time.Second // no resend timeout inside a checkpoint
+	segs := []string{"data", "stack", "heap"}
+	rvm := w.host("rvm")
+	for _, s := range segs {
+		srv := NewServer(Config{Name: s, Driver: rvm.driver, Logger: w.log}, newCounters)
+		Handle(srv, "touch", Update, func(c *Call, s *counters, _ int) (int, error) { return 0, nil })
+		ctx, cancel := context.WithCancel(w.ctx)
+		done := make(chan error, 1)
+		rvm.cancel[s], rvm.done[s] = cancel, done
+		go func() { done <- srv.Run(ctx) }()
+		w.waitBound(rvm, s)
+	}
+	app := w.client("app", "app")
+	ctx := context.Background()
+	touch := func() {
+		for _, s := range segs {
+			if _, err := (Method[int, int]{Server: s, Name: "touch"}).Call(ctx, app, 0); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	settled := func(inc uint64) {
+		for _, s := range segs {
+			for w.liveID("rvm", s).Inc < inc {
+				time.Sleep(10 * time.Microsecond)
+			}
+		}
+	}
+	var envs, msgs int64
+	b.ResetTimer()
+	for range b.N {
+		b.StopTimer()
+		touch()
+		inc := w.liveID("rvm", "data").Inc + 1
+		e0, m0 := w.totals()
+		b.StartTimer()
+		if err := app.Checkpoint(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		settled(inc)
+		e1, m1 := w.totals()
+		envs, msgs = envs+e1-e0, msgs+m1-m0
+		b.StartTimer()
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(envs)/float64(b.N), "msgs/ckpt")
+	b.ReportMetric(float64(msgs)/float64(b.N), "ru-msgs/ckpt")
+}
+
+// totals sums the envelopes and protocol messages every driver sent.
+func (w *world) totals() (envs, msgs int64) {
+	for _, h := range w.hosts {
+		e, m := h.driver.Stats()
+		envs, msgs = envs+e, msgs+m
+	}
+	return envs, msgs
+}
+
+var _ = fmt.Sprint
