@@ -221,3 +221,18 @@ func (d *Driver) commitOf(ctx context.Context, id ru.ID) error {
 		d.mu.Lock()
 	}
 }
+
+// outcome reports how RU id of a unit on this driver ended (Pending while
+// it runs, or when the unit is not here).
+func (d *Driver) outcome(id ru.ID) ru.Outcome {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	u := d.host.Unit(id.Name)
+	if u == nil || u.State().Inc <= id.Inc {
+		return ru.Pending
+	}
+	if u.State().Aborted[id.Inc] {
+		return ru.Aborted
+	}
+	return ru.Committed
+}

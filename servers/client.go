@@ -123,6 +123,15 @@ func (c *Client) RU() ru.ID {
 	return ru.ID{}
 }
 
+// Outcome reports how one of the client's recovery units ended: Pending
+// while it runs, Committed or Aborted.
+func (c *Client) Outcome(id ru.ID) ru.Outcome {
+	if c.unit == "" || id.Name != c.unit {
+		return ru.Pending
+	}
+	return c.cfg.Driver.outcome(id)
+}
+
 // Checkpoint commits the client's RU together with every RU it depends
 // on (the checkpoint protocol, started by this RU), and waits for the end.
 func (c *Client) Checkpoint(ctx context.Context) error {
