@@ -31,6 +31,7 @@ func (t *Task) TrySend(m *Message) error {
 }
 
 func (t *Task) send(ctx context.Context, m *Message, wait bool) error {
+	t.safePoint()
 	if m == nil {
 		return fmt.Errorf("send: %w: nil message", ErrInvalidValue)
 	}
@@ -175,6 +176,7 @@ func (t *Task) consumeDest(x xright) {
 // Receive takes the next message from the port or port set named name,
 // blocking until one arrives or ctx ends.
 func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
+	t.safePoint()
 	for {
 		m, wake, err := t.tryReceive(name)
 		if m != nil || err != nil {
@@ -188,6 +190,7 @@ func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
 
 // TryReceive returns the next message, or ErrTimedOut at once if none waits.
 func (t *Task) TryReceive(name Name) (*Message, error) {
+	t.safePoint()
 	m, _, err := t.tryReceive(name)
 	if m == nil && err == nil {
 		return nil, fmt.Errorf("receive on %d: %w: no message", name, ErrTimedOut)
@@ -259,14 +262,17 @@ func (t *Task) copyoutMessage(m *Message, p *port) {
 // caller's retry then sees ErrTaskDead or ErrInvalidName.
 func (t *Task) waitReceive(ctx context.Context, wake chan struct{}) error {
 	if ctx.Done() == nil {
+		h := t.enterBlocked()
 		<-wake
+		h.leave()
 		return nil
 	}
 	return t.block(ctx, wake, "receive")
 }
 
-// block waits for wake, ctx or the task's end.
+// block waits for wake, ctx or the task's end (a safe point meanwhile).
 func (t *Task) block(ctx context.Context, wake chan struct{}, op string) error {
+	defer t.enterBlocked().leave()
 	select {
 	case <-wake:
 		return nil

@@ -19,6 +19,8 @@ type Task struct {
 	nextName Name
 	dead     bool
 	done     chan struct{} // closed at termination
+
+	sp safePointSlot // SetSafePoint's hook (safepoint.go)
 }
 
 // entry is what a task holds under one name. Guarded by node.mu.

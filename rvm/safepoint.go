@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/clock"
 )
 
@@ -15,18 +16,36 @@ import (
 var ErrNoSafePoint = errors.New("rvm: task did not reach a safe point")
 
 // SafePoint is where a task can be stopped for a checkpoint: the task calls
-// Poll often (an atomic load when nobody wants it to stop); a checkpointer
-// calls Stop, does its work, and calls Resume.
+// Poll often (an atomic load when nobody wants it to stop), and every kernel
+// call of a task wired with AttachTask is a safe point too (a task blocked
+// in Receive, or waiting for room to Send, is stopped where it waits); a
+// checkpointer calls Stop, does its work, and calls Resume. It implements
+// kernel.SafePoint.
 type SafePoint struct {
 	// Clock times Stop's timeout and the stop; nil means clock.Real.
 	Clock clock.Clock
+	// Name names the task in errors (AttachTask sets it to the task's name).
+	Name string
 
 	want atomic.Bool
 
 	mu      sync.Mutex
-	parked  chan struct{} // closed when the task parks
+	parked  chan struct{} // closed when the task parks (nil once it has)
 	resume  chan struct{} // closed to let it go on
 	stopped bool          // a Stop succeeded and Resume has not been called
+	blocked int           // kernel calls of the task waiting (Blocked, not yet Unblocked)
+}
+
+var _ kernel.SafePoint = (*SafePoint)(nil)
+
+// AttachTask makes every kernel call of t a safe point (kernel.SetSafePoint).
+func (sp *SafePoint) AttachTask(t *kernel.Task) {
+	sp.mu.Lock()
+	if sp.Name == "" {
+		sp.Name = t.Name()
+	}
+	sp.mu.Unlock()
+	t.SetSafePoint(sp)
 }
 
 // Poll parks the task if a checkpoint wants it stopped, until Resume.
@@ -37,31 +56,66 @@ func (sp *SafePoint) Poll() {
 	}
 }
 
-// park is Poll's slow path.
+// park is Poll's slow path: it tells a waiting Stop that the task is
+// stopped (if nobody has yet) and waits for Resume.
 func (sp *SafePoint) park() {
 	sp.mu.Lock()
-	if !sp.want.Load() || sp.parked == nil {
+	if !sp.want.Load() {
 		sp.mu.Unlock()
 		return
 	}
-	parked, resume := sp.parked, sp.resume
-	sp.parked = nil
-	close(parked)
+	resume := sp.resume
+	sp.signalLocked()
 	sp.mu.Unlock()
 	<-resume
 }
 
-// Stop asks the task to stop and waits until it is parked in Poll, at most
-// timeout. A task that does not get there is reported, not waited for.
+// signalLocked tells a Stop waiting for the task that it is stopped.
+func (sp *SafePoint) signalLocked() {
+	if sp.parked != nil {
+		close(sp.parked)
+		sp.parked = nil
+	}
+}
+
+// Blocked implements kernel.SafePoint: a kernel call of the task is about
+// to wait; until Unblocked the task counts as stopped.
+func (sp *SafePoint) Blocked() {
+	sp.mu.Lock()
+	defer sp.mu.Unlock()
+	sp.blocked++
+	if sp.want.Load() {
+		sp.signalLocked()
+	}
+}
+
+// Unblocked implements kernel.SafePoint: the wait is over; the task stays
+// in the kernel while a checkpoint holds it.
+func (sp *SafePoint) Unblocked() {
+	sp.mu.Lock()
+	sp.blocked--
+	sp.mu.Unlock()
+	sp.Poll()
+}
+
+// Stop asks the task to stop and waits until it is parked in Poll or
+// waiting in a kernel call, at most timeout. A task that does not get there
+// is reported (ErrNoSafePoint, naming the task and the time waited), not
+// waited for.
 func (sp *SafePoint) Stop(ctx context.Context, timeout time.Duration) error {
 	sp.mu.Lock()
-	if sp.stopped || sp.parked != nil {
+	if sp.stopped || sp.want.Load() {
 		sp.mu.Unlock()
 		return errors.New("rvm: safe point already stopping")
 	}
 	parked := make(chan struct{})
 	sp.parked, sp.resume = parked, make(chan struct{})
 	sp.want.Store(true)
+	if sp.blocked > 0 { // waiting in the kernel: stopped already
+		sp.parked, sp.stopped = nil, true
+		sp.mu.Unlock()
+		return nil
+	}
 	sp.mu.Unlock()
 	expired := sp.clock().After(timeout)
 	select {
@@ -71,10 +125,10 @@ func (sp *SafePoint) Stop(ctx context.Context, timeout time.Duration) error {
 		sp.mu.Unlock()
 		return nil
 	case <-expired:
-		sp.cancel(parked)
-		return fmt.Errorf("%w within %v", ErrNoSafePoint, timeout)
+		sp.cancel()
+		return fmt.Errorf("%w: task %q not stopped within %v", ErrNoSafePoint, sp.Name, timeout)
 	case <-ctx.Done():
-		sp.cancel(parked)
+		sp.cancel()
 		return ctx.Err()
 	}
 }
@@ -88,7 +142,7 @@ func (sp *SafePoint) clock() clock.Clock {
 
 // cancel withdraws a Stop the task never answered (it may park just now: it
 // is then let go at once).
-func (sp *SafePoint) cancel(parked chan struct{}) {
+func (sp *SafePoint) cancel() {
 	sp.mu.Lock()
 	defer sp.mu.Unlock()
 	sp.want.Store(false)

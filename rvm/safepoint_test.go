@@ -45,9 +45,11 @@ func TestCheckpointTaskAtSafePoint(t *testing.T) {
 }
 
 func TestTaskThatNeverPollsIsReported(t *testing.T) {
-	var sp SafePoint
+	sp := SafePoint{Name: "editor"}
 	_, err := CheckpointTask(context.Background(), &sp, 20*time.Millisecond, NewMemStore())
 	require.ErrorIs(t, err, ErrNoSafePoint)
+	require.Contains(t, err.Error(), `task "editor"`)
+	require.Contains(t, err.Error(), "20ms")
 	sp.Poll() // not stopped any more: returns at once
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
