@@ -34,8 +34,12 @@
 // each page as an STM object (image + CRC-32C) and a checkpoint is one STM
 // transaction, mirrored to the backup bank. CrashStore has named failpoints
 // for crash tests. A task is stopped for a checkpoint at a SafePoint: Poll is
-// an atomic load when nobody waits; Stop reports ErrNoSafePoint when the task
-// does not poll within the timeout (on the injected kernel/clock Clock).
+// an atomic load when nobody waits, and with AttachTask every kernel call of
+// the task is one (kernel.Task.SetSafePoint: the entry of Send and Receive,
+// and the whole time they wait, so a task blocked in Receive is checkpointed
+// where it waits and held there until Resume). Stop reports ErrNoSafePoint,
+// naming the task and the time waited, when the task reaches none within the
+// timeout (on the injected kernel/clock Clock).
 //
 // Invariants: after Checkpoint returns nil, the store holds, for every page,
 // exactly the bytes the segment held when the checkpoint began; a page found
