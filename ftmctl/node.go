@@ -115,7 +115,8 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: programs(), Policy: taskPolicy, Logger: log})
 	defer rt.tasks.Wait()
 	rt.stable, err = pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log,
-		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, bank, b) }})
+		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, bank, b) },
+		OnDrop:     func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b) }})
 	if err != nil {
 		return err
 	}

@@ -291,7 +291,7 @@ func checkFaults(t *testing.T, bin, dir string) {
 	}
 	table, err := ftmctl(t, bin, "status", "--dir", dir)
 	require.NoError(t, err, table)
-	require.Contains(t, table, "fault: n1 delays its frames by 20ms for until healed more")
+	require.Contains(t, table, "fault: n1 delays its frames by 20ms until healed\n")
 	out, err := ftmctl(t, bin, "metrics", "n2", "--dir", dir)
 	require.NoError(t, err)
 	require.Contains(t, out, "ftm_fault_link_delay_seconds 0.02\n")

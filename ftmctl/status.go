@@ -118,10 +118,10 @@ func printStatus(w io.Writer, output string, rows []statusRow) error {
 	}
 	for _, r := range rows {
 		if r.Status != nil && r.Status.Faults.Partitioned {
-			fmt.Fprintf(w, "fault: %s is partitioned from its partner for %s more (ftmctl heal ends it)\n", r.Node, left(true, r.Status.Faults.PartitionLeft))
+			fmt.Fprintf(w, "fault: %s is partitioned from its partner %s (ftmctl heal ends it)\n", r.Node, forMore(r.Status.Faults.PartitionLeft))
 		}
 		if r.Status != nil && r.Status.Faults.Delay > 0 {
-			fmt.Fprintf(w, "fault: %s delays its frames by %s for %s more\n", r.Node, r.Status.Faults.Delay, left(true, r.Status.Faults.DelayLeft))
+			fmt.Fprintf(w, "fault: %s delays its frames by %s %s\n", r.Node, r.Status.Faults.Delay, forMore(r.Status.Faults.DelayLeft))
 		}
 		if r.Status != nil && r.Status.MetricsAddr != "" {
 			fmt.Fprintf(w, "metrics: %s serves http://%s/metrics\n", r.Node, r.Status.MetricsAddr)
@@ -185,4 +185,12 @@ func yesNo(b bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// forMore says how long a fault lasts: "for 1.2s more" or "until healed".
+func forMore(d time.Duration) string {
+	if l := left(true, d); l != "until healed" {
+		return "for " + l + " more"
+	}
+	return "until healed"
 }

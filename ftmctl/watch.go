@@ -10,7 +10,7 @@ import (
 	"strings"
 	"time"
 
-	tea "github.com/charmbracelet/bubbletea"
+	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
 	"github.com/ftm-in-go/ftm/servers/pair"
@@ -163,11 +163,6 @@ func renderFrame(f watchFrame, every time.Duration) string {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "ftmctl watch  %s  pair %s  every %s  (q quits)\n\n", f.Time.Format("15:04:05"), f.Dir, every)
 	_ = printStatus(&b, "table", f.Nodes)
-	for _, r := range f.Nodes {
-		if r.Status != nil && (r.Status.Faults.Partitioned || r.Status.Faults.Delay > 0) {
-			fmt.Fprintf(&b, "fault: %s partitioned=%s delay=%s\n", r.Node, yesNo(r.Status.Faults.Partitioned), r.Status.Faults.Delay)
-		}
-	}
 	b.WriteString("\nTASKS\n")
 	_ = printTasks(&b, "table", f.Tasks)
 	b.WriteString("\nPROGRESS\n")
@@ -237,7 +232,7 @@ func (m watchModel) Init() tea.Cmd { return m.load() }
 
 func (m watchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
-	case tea.KeyMsg:
+	case tea.KeyPressMsg:
 		switch msg.String() {
 		case "q", "esc", "ctrl+c":
 			return m, tea.Quit
@@ -255,7 +250,7 @@ func (m watchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
-func (m watchModel) View() string {
+func (m watchModel) View() tea.View {
 	var s strings.Builder
 	if m.frame != nil {
 		s.WriteString(renderFrame(*m.frame, m.every))
@@ -265,14 +260,16 @@ func (m watchModel) View() string {
 	if m.err != nil {
 		fmt.Fprintf(&s, "\nftmctl: %v (retrying)\n", m.err)
 	}
-	return s.String()
+	v := tea.NewView(s.String())
+	v.AltScreen = true
+	return v
 }
 
 // runWatch runs the live view until q, Esc, Ctrl-C or ctx ends; bubbletea
 // restores the terminal on the way out.
 func runWatch(ctx context.Context, in io.Reader, out io.Writer, every time.Duration, fetch func(context.Context) (watchFrame, error)) error {
 	p := tea.NewProgram(watchModel{ctx: ctx, every: every, fetch: fetch},
-		tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out), tea.WithAltScreen())
+		tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
 	_, err := p.Run()
 	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
 		return nil
