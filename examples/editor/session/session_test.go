@@ -1,0 +1,138 @@
+package session
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers/files"
+	"github.com/ftm-in-go/ftm/servers/screen"
+	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// terminal is what the user sees: a screen image fed by the client.
+type terminal struct {
+	mu  sync.Mutex
+	img *screen.Image
+}
+
+func (tt *terminal) Write(p []byte) (int, error) {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	return tt.img.Write(p)
+}
+
+func (tt *terminal) text() string {
+	tt.mu.Lock()
+	defer tt.mu.Unlock()
+	var rows []string
+	for y := 0; y < tt.img.H; y++ {
+		rows = append(rows, tt.img.Text(y))
+	}
+	return strings.Join(rows, "\n")
+}
+
+// node is one incarnation of the editor: a bank, its task, its servers.
+type node struct {
+	bank   *stm.Bank
+	mirror *stm.LocalMirror
+	backup *stm.Backup
+	scr    *screen.Server
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startNode(t *testing.T, bank *stm.Bank, file string) *node {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{bank: bank, backup: stm.NewBackup(stm.BackupConfig{}), cancel: cancel, done: make(chan error, 1)}
+	n.mirror = stm.NewLocalMirror(n.backup)
+	require.NoError(t, bank.Attach(ctx, n.mirror))
+	fs := files.New(files.Config{Bank: bank})
+	require.NoError(t, fs.Recover(ctx))
+	var err error
+	n.scr, err = screen.NewServer(ctx, screen.ServerConfig{Width: 40, Height: 8, Store: screen.NewBankStore(bank, "ed")})
+	require.NoError(t, err)
+	go func() {
+		_, err := task.Run(ctx, task.Config{Name: "editor", Store: rvm.NewSTMStore(bank)}, func(ctx context.Context, tk *task.Task) error {
+			return Run(ctx, tk, Config{File: file, Width: 40, Height: 8, Screen: n.scr, Files: Files(ctx, fs)})
+		})
+		n.done <- err
+	}()
+	return n
+}
+
+// attach connects the client to n's screen server in the background.
+func attach(ctx context.Context, c *screen.Client, n *node, keys chan []byte, tt *terminal) chan error {
+	a, b := net.Pipe()
+	go func() { _ = n.scr.Serve(ctx, a) }()
+	errc := make(chan error, 1)
+	go func() { errc <- c.Session(ctx, b, keys, tt) }()
+	return errc
+}
+
+func waitFor(t *testing.T, tt *terminal, want string) {
+	t.Helper()
+	require.Eventually(t, func() bool { return strings.Contains(tt.text(), want) }, 10*time.Second, 5*time.Millisecond,
+		"the terminal never showed %q; it shows:\n%s", want, tt.text())
+}
+
+// TestTakeoverKeepsEveryEchoedKeystroke: type, crash the primary (its
+// mirror cut, its task stopped), take the backup bank over, restart the
+// editor there and reconnect: the screen shows every keystroke echoed
+// before the crash, editing goes on, and a save reaches the disk.
+// Reference: ftm-lessons.txt §6.4 (the screen is consistent with the
+// editor's state after crash recovery).
+func TestTakeoverKeepsEveryEchoedKeystroke(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	require.NoError(t, os.WriteFile(path, []byte("first line\n"), 0o644))
+	n1 := startNode(t, stm.NewBank(stm.Config{}), path)
+	tt := &terminal{img: screen.New(40, 8)}
+	keys := make(chan []byte, 100)
+	var c screen.Client
+	s1 := attach(ctx, &c, n1, keys, tt)
+	waitFor(t, tt, "first line")
+	for _, k := range []string{"\x1b>", "h", "e", "l", "l", "o", " ", "w", "o", "r", "l", "d"} {
+		keys <- []byte(k)
+	}
+	waitFor(t, tt, "hello world")
+	// Crash: nothing more reaches the backup; the task and its servers die.
+	n1.mirror.Cut()
+	keys <- []byte("!") // echoed, perhaps never checkpointed
+	waitFor(t, tt, "hello world!")
+	n1.cancel()
+	<-n1.done
+	n1.scr.Close()
+	<-s1
+	// The survivor takes the bank over and restarts the editor.
+	bank2, _, err := n1.backup.Takeover(ctx, stm.Config{})
+	require.NoError(t, err)
+	n2 := startNode(t, bank2, path)
+	tt.mu.Lock()
+	tt.img = screen.New(40, 8) // a fresh terminal: everything must be redrawn
+	tt.mu.Unlock()
+	s2 := attach(ctx, &c, n2, keys, tt)
+	waitFor(t, tt, "hello world!")
+	keys <- []byte(" again\x18\x13")
+	waitFor(t, tt, "Wrote")
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "first line\nhello world! again", string(got))
+	require.NotContains(t, tt.text(), "hello world!!", "the resent keystroke is applied once")
+	keys <- []byte("\x18\x03")
+	require.NoError(t, <-n2.done)
+	n2.scr.Close()
+	require.ErrorIs(t, <-s2, screen.ErrBye)
+	require.Equal(t, 0, c.Pending())
+}

@@ -1,0 +1,134 @@
+package screen
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+func mirrored(t *testing.T) (*stm.Bank, *stm.Backup) {
+	t.Helper()
+	bank, backup := stm.NewBank(stm.Config{}), stm.NewBackup(stm.BackupConfig{})
+	require.NoError(t, bank.Attach(context.Background(), stm.NewLocalMirror(backup)))
+	return bank, backup
+}
+
+// The image saved in STM comes back on the backup after a takeover, and
+// only the rows that changed are written by a checkpoint.
+// Reference: ftm-lessons.txt §6.4 ("the screen is updated with the old
+// version of the screen stored in the backup bank").
+func TestBankStoreSurvivesTakeover(t *testing.T) {
+	ctx := context.Background()
+	bank, backup := mirrored(t)
+	s, err := NewServer(ctx, ServerConfig{Width: 20, Height: 5, Store: NewBankStore(bank, "a")})
+	require.NoError(t, err)
+	require.False(t, s.Restored())
+	_, _ = s.Write([]byte("\x1b[2;3r\x1b[1mhello\x1b[3;2Hworld \xce\xbb\x1b7\x1b[31"))
+	require.NoError(t, s.Checkpoint(ctx))
+	_, _ = s.Write([]byte("m!"))
+	require.Equal(t, []int{2}, s.im.DirtyRows(), "only the row written is shipped")
+	require.NoError(t, s.Checkpoint(ctx))
+	want := s.Snapshot()
+	bank2, _, err := backup.Takeover(ctx, stm.Config{})
+	require.NoError(t, err)
+	s2, err := NewServer(ctx, ServerConfig{Width: 80, Height: 24, Store: NewBankStore(bank2, "a")})
+	require.NoError(t, err)
+	require.True(t, s2.Restored())
+	got := s2.Snapshot()
+	require.True(t, got.Equal(want), "restored:\n%s\nsaved:\n%s", dump(got), dump(want))
+	require.Equal(t, want.Parse.State, got.Parse.State, "the parser state is restored too")
+	_, err = NewBankStore(bank2, "b").Load(ctx)
+	require.ErrorIs(t, err, ErrNoImage)
+}
+
+func TestPushQueuesEachInputOnce(t *testing.T) {
+	s, err := NewServer(context.Background(), ServerConfig{Width: 10, Height: 3})
+	require.NoError(t, err)
+	require.True(t, s.Push(Input{Seq: 1, Data: []byte("a")}))
+	require.False(t, s.Push(Input{Seq: 1, Data: []byte("a")}))
+	s.SetApplied(3) // a restarted program had applied up to 3
+	require.False(t, s.Push(Input{Seq: 2}))
+	require.True(t, s.Push(Input{Seq: 4, Data: []byte("d")}))
+	in, err := s.ReadInput(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, []Input{{Seq: 4, Data: []byte("d")}}, in)
+}
+
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A client attaching gets the size and a full redraw, then live output;
+// its input reaches the program numbered, and what is acked is forgotten.
+func TestAttachRedrawsAndCarriesInput(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := NewServer(ctx, ServerConfig{Width: 10, Height: 3})
+	require.NoError(t, err)
+	_, _ = s.Write([]byte("before"))
+	a, b := net.Pipe()
+	go func() { _ = s.Serve(ctx, a) }()
+	var c Client
+	out := &syncBuf{}
+	keys := make(chan []byte, 4)
+	done := make(chan error, 1)
+	go func() { done <- c.Session(ctx, b, keys, out) }()
+	require.Eventually(t, func() bool { return bytes.Contains([]byte(out.String()), []byte("before")) }, 5*time.Second, time.Millisecond)
+	w, h := c.Size()
+	require.Equal(t, [2]int{10, 3}, [2]int{w, h})
+	keys <- []byte("x")
+	keys <- []byte("y")
+	var got []Input
+	for len(got) < 2 {
+		in, err := s.ReadInput(ctx)
+		require.NoError(t, err)
+		got = append(got, in...)
+	}
+	require.Equal(t, []Input{{Seq: 1, Data: []byte("x")}, {Seq: 2, Data: []byte("y")}}, got)
+	_, _ = s.Write([]byte(" after"))
+	require.Eventually(t, func() bool { return bytes.Contains([]byte(out.String()), []byte(" after")) }, 5*time.Second, time.Millisecond)
+	require.Equal(t, 2, c.Pending())
+	s.Ack(1)
+	require.Eventually(t, func() bool { return c.Pending() == 1 }, 5*time.Second, time.Millisecond)
+	s.Close()
+	require.ErrorIs(t, <-done, ErrBye)
+	img := New(10, 3)
+	_, _ = img.WriteString(out.String())
+	require.Equal(t, "before aft", img.Text(0))
+	require.Equal(t, "er", img.Text(1))
+}
+
+func TestFrameRoundTripAndLimits(t *testing.T) {
+	var buf bytes.Buffer
+	require.NoError(t, WriteFrame(&buf, Frame{Kind: FrameInput, Seq: 1 << 40, Data: []byte("abc")}))
+	buf.Write([]byte{FrameOutput, 1, 0xff, 0xff, 0xff, 0xff, 0x0f}) // 4 GiB: refused
+	r := bufioReader(&buf)
+	f, err := ReadFrame(r)
+	require.NoError(t, err)
+	require.Equal(t, Frame{Kind: FrameInput, Seq: 1 << 40, Data: []byte("abc")}, f)
+	_, err = ReadFrame(r)
+	require.ErrorIs(t, err, ErrFrame)
+}
+
+func bufioReader(b *bytes.Buffer) *bufio.Reader { return bufio.NewReader(b) }

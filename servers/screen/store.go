@@ -1,0 +1,175 @@
+package screen
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// Store keeps a screen image durable. BankStore keeps it in STM; the
+// interface is what the server needs, so the image can move onto the
+// reliable-server framework without the server changing.
+type Store interface {
+	// Save stores the image's header and the rows changed since the
+	// last Save (DirtyRows) in one transaction, then clears them.
+	Save(ctx context.Context, im *Image) error
+	// Load returns the stored image, or ErrNoImage.
+	Load(ctx context.Context) (*Image, error)
+}
+
+// ErrNoImage is returned by Load when nothing was stored yet.
+var ErrNoImage = errors.New("screen: no stored image")
+
+// DirID is the well-known STM object naming each stored screen of a bank
+// (name → header object). It sits above the ids rvm and servers/task use.
+const DirID stm.ID = 0xC000_0002
+
+var screenDir = stm.Var[map[string]stm.ID]{ID: DirID}
+
+// stored is a screen's header object: the image without its cells, and
+// the object of each row.
+type stored struct {
+	Image Image    `codec:"i"`
+	Rows  []stm.ID `codec:"r"`
+}
+
+// BankStore keeps the image named name in an STM bank: a header object
+// and one object per row, so a checkpoint ships only the rows that
+// changed (with the header: cursor, modes, parser).
+type BankStore struct {
+	bank *stm.Bank
+	name string
+}
+
+var _ Store = (*BankStore)(nil)
+
+// NewBankStore returns the store of screen name in bank.
+func NewBankStore(bank *stm.Bank, name string) *BankStore {
+	return &BankStore{bank: bank, name: name}
+}
+
+// Save implements Store.
+func (s *BankStore) Save(ctx context.Context, im *Image) error {
+	err := s.bank.Update(ctx, func(tx *stm.Tx) error {
+		id, st, err := s.header(tx)
+		if err != nil {
+			return err
+		}
+		rows := im.DirtyRows()
+		if len(st.Rows) != im.H { // first save: one object per row
+			st.Rows, rows = make([]stm.ID, im.H), allRows(im.H)
+			for y := range st.Rows {
+				if st.Rows[y], err = tx.Create(nil); err != nil {
+					return err
+				}
+			}
+		}
+		for _, y := range rows {
+			if err := tx.Put(st.Rows[y], encodeRow(im.Row(y))); err != nil {
+				return err
+			}
+		}
+		st.Image = *im
+		st.Image.Cells = nil
+		return stm.Set(tx, id, st)
+	})
+	if err != nil {
+		return fmt.Errorf("screen: save %s: %w", s.name, err)
+	}
+	im.ClearDirty()
+	return nil
+}
+
+// header returns the screen's header object, created on first use.
+func (s *BankStore) header(tx *stm.Tx) (stm.ID, stored, error) {
+	dir, _ := screenDir.Get(tx)
+	if id, ok := dir[s.name]; ok {
+		st, err := stm.Get[stored](tx, id)
+		return id, st, err
+	}
+	id, err := stm.Create(tx, stored{})
+	if err != nil {
+		return 0, stored{}, err
+	}
+	if dir == nil {
+		dir = map[string]stm.ID{}
+	}
+	dir[s.name] = id
+	return id, stored{}, screenDir.Set(tx, dir)
+}
+
+func allRows(h int) []int {
+	rows := make([]int, h)
+	for i := range rows {
+		rows[i] = i
+	}
+	return rows
+}
+
+// Load implements Store.
+func (s *BankStore) Load(ctx context.Context) (*Image, error) {
+	var im *Image
+	err := s.bank.View(ctx, func(tx *stm.Tx) error {
+		dir, _ := screenDir.Get(tx)
+		id, ok := dir[s.name]
+		if !ok {
+			return ErrNoImage
+		}
+		st, err := stm.Get[stored](tx, id)
+		if err != nil {
+			return err
+		}
+		if len(st.Rows) != st.Image.H || st.Image.W < 1 || st.Image.W > MaxWidth || st.Image.H > MaxHeight {
+			return fmt.Errorf("screen: stored image %s is damaged (%dx%d, %d rows)", s.name, st.Image.W, st.Image.H, len(st.Rows))
+		}
+		im = &st.Image
+		im.Cells = make([]Cell, im.W*im.H)
+		for y, rid := range st.Rows {
+			data, err := tx.Bytes(rid)
+			if err != nil {
+				return err
+			}
+			decodeRow(data, im.Cells[y*im.W:(y+1)*im.W])
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(im.Tabs) != im.W {
+		im.Tabs = defaultTabs(im.W)
+	}
+	im.dirty = make([]bool, im.H)
+	return im, nil
+}
+
+const cellBytes = 9
+
+// encodeRow packs cells: rune (4 bytes), flags, foreground, background (2).
+func encodeRow(cells []Cell) []byte {
+	b := make([]byte, len(cells)*cellBytes)
+	for i, c := range cells {
+		o := b[i*cellBytes:]
+		binary.LittleEndian.PutUint32(o, uint32(c.R))
+		o[4] = byte(c.Pen.Flags)
+		binary.LittleEndian.PutUint16(o[5:], c.Pen.FG)
+		binary.LittleEndian.PutUint16(o[7:], c.Pen.BG)
+	}
+	return b
+}
+
+// decodeRow unpacks what encodeRow packed; missing cells are blank.
+func decodeRow(b []byte, cells []Cell) {
+	for i := range cells {
+		if (i+1)*cellBytes > len(b) {
+			cells[i] = blank(Pen{})
+			continue
+		}
+		o := b[i*cellBytes:]
+		cells[i] = Cell{R: rune(binary.LittleEndian.Uint32(o)), Pen: Pen{Flags: Flag(o[4]),
+			FG: binary.LittleEndian.Uint16(o[5:]), BG: binary.LittleEndian.Uint16(o[7:])}}
+	}
+}
