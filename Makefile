@@ -33,11 +33,13 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-1s} $(PKGS)
 
 ## soak: long randomized, crash and kill-loop runs (FTM_SOAK=1 raises iteration counts),
-## then 100 SIGKILLs of the node running the sieve, each on a fresh pair
+## then the pair kill loop: SOAK_RUNS (default 100) fresh pairs running the sieve, killed
+## with SIGKILL at random moments, during checkpoints (both sides), during a takeover, and
+## a second time after re-protection; every run must end with the right prime
 soak:
 	FTM_SOAK=1 $(GO) test -race -count=1 -timeout 120m $(PKGS)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmctl ./ftmctl
-	$(GO) run ./examples/failover -ftmctl bin/ftmctl -kills 100
+	$(GO) run ./examples/failover -ftmctl bin/ftmctl -soak $${SOAK_RUNS:-100}
 
 ## lint: formatting and vet
 lint:

@@ -22,7 +22,16 @@ func main() {
 	bin := flag.String("ftmctl", "bin/ftmctl", "the ftmctl binary")
 	n := flag.Int("n", 400000, "how many primes to find")
 	kills := flag.Int("kills", 1, "repeat the scenario this many times and report takeover times")
+	soakRuns := flag.Int("soak", 0, "run the kill loop this many times instead (soak.go: kills at random moments, during checkpoints, during takeovers, and second failures after re-protection)")
+	soakN := flag.Int("soak-n", 100000, "with -soak: primes per run (checked against a plain computation); second-failure runs use 4x")
 	flag.Parse()
+	if *soakRuns > 0 {
+		if err := soak(*bin, *soakN, *soakRuns); err != nil {
+			fmt.Fprintln(os.Stderr, "soak:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *kills > 1 {
 		if err := measure(*bin, *n, *kills); err != nil {
 			fmt.Fprintln(os.Stderr, "failover demo:", err)
@@ -38,10 +47,13 @@ func main() {
 
 type demo struct {
 	bin, dir string
+	env      []string // added to the environment of ftmctl (and so of the nodes pair up starts)
 }
 
 func (d demo) ftmctl(args ...string) (string, error) {
-	out, err := exec.Command(d.bin, append(args, "--dir", d.dir)...).CombinedOutput()
+	cmd := exec.Command(d.bin, append(args, "--dir", d.dir)...)
+	cmd.Env = append(os.Environ(), d.env...)
+	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("ftmctl %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
 	}
@@ -89,7 +101,7 @@ func (d demo) waitFor(what string, timeout time.Duration, cond func([]taskRow) b
 // SIGKILL to the task running again on the survivor.
 func run(bin string, n int, verbose bool) (time.Duration, error) {
 	say, show := reporter(verbose)
-	d, cleanup, err := startPair(bin, say, show)
+	d, cleanup, err := startPair(bin, nil, say, show)
 	if err != nil {
 		return 0, err
 	}
@@ -159,7 +171,7 @@ func reporter(verbose bool) (say, show func(string)) {
 
 // startPair brings a pair up in a temporary directory; cleanup stops it and,
 // unless keep, removes the directory.
-func startPair(bin string, say, show func(string)) (demo, func(keep bool), error) {
+func startPair(bin string, env []string, say, show func(string)) (demo, func(keep bool), error) {
 	if _, err := os.Stat(bin); err != nil {
 		return demo{}, nil, fmt.Errorf("no ftmctl binary at %s (run `make build`): %w", bin, err)
 	}
@@ -167,7 +179,7 @@ func startPair(bin string, say, show func(string)) (demo, func(keep bool), error
 	if err != nil {
 		return demo{}, nil, err
 	}
-	d := demo{bin: bin, dir: filepath.Join(tmp, "pair")}
+	d := demo{bin: bin, dir: filepath.Join(tmp, "pair"), env: env}
 	cleanup := func(keep bool) {
 		_, _ = d.ftmctl("pair", "down", "--grace", "1s")
 		if !keep {

@@ -18,6 +18,34 @@
 // each step timed); when a node rejoins, both banks are attached to it again
 // (re-protection), so a second failure is survived too.
 //
+// Fencing (partitions). When the link is cut while both nodes live, each
+// declares the other dead and takes its bank over, so for a while both
+// sides hold both banks and a stable task may run on both: its owner's copy
+// and the copy the partner restarted from the last checkpoint. Two
+// histories can still not diverge, for three reasons. (1) A bank commits
+// only while its backup holds a copy (stm refuses otherwise:
+// stm.ErrNoBackup), and each side's backups went with the link, so during
+// the partition neither side commits anything: tasks run unprotected, their
+// checkpoints refused, nothing they compute is reported committed. (2) A
+// takeover raises the bank's epoch, so on relinking the hello exchange
+// gives each bank to the copy with the higher epoch: the one taken over,
+// which holds every commit its old primary reported (a primary cannot
+// commit past a dead backup). (3) The loser's copy is closed (it can never
+// commit again) and, before that, StableConfig.OnDrop tells the layer above,
+// which stops the tasks running on it and discards their uncommitted work
+// (task.Server.Abandon); a task that reaches its next checkpoint on a
+// closed bank stops too. So after relinking each task runs on exactly one
+// side, from the winner's state. If a side's backup had no complete copy
+// when the link went (a re-attach in progress), it cannot take over and
+// the owner's copy, alone, wins. Tested in-process (fencing_test.go, a cut
+// of the in-memory link); real processes rely on the same code.
+//
+// Failpoints. Real node processes honour FTM_FAILPOINTS (package
+// failpoint): they SIGKILL themselves or stall at a named step (stm's
+// commit phases, a task's checkpoint commit, the takeover's steps), so the
+// kill loop of `make soak` (examples/failover, soak.go) can kill a node
+// during a checkpoint or during its partner's takeover. Off by default.
+//
 // Invariants: at most one partner link is live at a time; every link that
 // ends produces exactly one PartnerLost event; the epoch grows by one each
 // time a partner is lost; a bank has exactly one holder once the hello of a

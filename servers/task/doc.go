@@ -10,7 +10,19 @@
 // it calls Poll at convenient points (a safe point) and, optionally,
 // Progress so a work-based policy knows how far it is.
 //
+// A checkpoint due at a Poll stops the task only while its dirty pages are
+// found and copied; the copy is committed in the background, one commit in
+// flight at most (flight.go). Checkpoint, and the last checkpoint of Run,
+// wait for the commit.
+//
+// The task server (Server) records tasks in their node's STM bank, restarts
+// a bank's running tasks after a takeover (Resume), and stops and forgets
+// the tasks of a bank superseded by the partner's copy after a partition
+// (Abandon; servers/pair doc.go, fencing).
+//
 // Invariants: a checkpoint is taken only inside Poll or Checkpoint, on the
 // task's own goroutine, so it never sees a half-done step; the segments of
-// a task are saved atomically when the store is an rvm.BatchStore.
+// a task are saved atomically when the store is an rvm.BatchStore; the
+// store holds, at every moment, the whole of one checkpoint (the pages of a
+// refused commit are carried into the next).
 package task

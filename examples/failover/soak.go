@@ -1,0 +1,396 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"sort"
+	"strings"
+	"time"
+
+	"context"
+
+	"github.com/ftm-in-go/ftm/examples/primes/sieve"
+	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
+	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// The kill loop of `make soak` (issue 7): each run starts a fresh pair
+// (two ftmctl node processes), runs the prime computation as a stable task
+// on alpha, kills a node with SIGKILL at a chosen moment, and checks that
+// the task ends once, with the prime a plain computation gives. The
+// moments, in turn:
+//
+//   - random: alpha at a random moment after its first checkpoint;
+//   - checkpoint: alpha in the middle of a checkpoint, at a failpoint
+//     (FTM_FAILPOINTS, package failpoint) before the commit, after its
+//     validation, after the backup applied it, or after the
+//     acknowledgement;
+//   - backup-checkpoint: beta, the backup, as a checkpoint reaches it;
+//     alpha runs on unprotected, beta is restarted and re-protects it;
+//   - takeover: alpha, then alpha again once restarted, while beta is
+//     still taking alpha's bank over (a failpoint stalls beta's takeover
+//     so the second kill lands inside it);
+//   - second-failure: alpha; beta takes over; alpha is restarted, rejoins
+//     as the backup of both banks and receives their state; then beta is
+//     killed and alpha finishes the task.
+
+// scenario is one kind of run.
+type scenario struct {
+	name string
+	run  func(r *soakRun) error
+}
+
+// soakRun is one run's pair and expectations.
+type soakRun struct {
+	demo
+	n    int
+	want string // "prime N is P", from a plain computation
+	rng  *rand.Rand
+	note string // what the run did, for the log line
+}
+
+var scenarios = []scenario{
+	{"random", (*soakRun).randomKill},
+	{"checkpoint", (*soakRun).killInCheckpoint},
+	{"backup-checkpoint", (*soakRun).killBackupInCheckpoint},
+	{"takeover", (*soakRun).killDuringTakeover},
+	{"second-failure", (*soakRun).secondFailure},
+}
+
+// checkpointPoints are where alpha dies during a checkpoint, and the
+// range of hits to die at (stm points count every commit of alpha's banks:
+// the task's record is the first).
+var checkpointPoints = []struct {
+	point    string
+	min, max int
+}{
+	{failpoint.TaskCheckpointSave, 1, 4},
+	{stm.FPValidated, 2, 5},
+	{stm.FPPhase1Shipped, 2, 5},
+	{failpoint.TaskCheckpointSaved, 1, 4},
+}
+
+// soak runs the loop and fails at the first wrong run.
+func soak(bin string, n, runs int) error {
+	want := map[int]string{}
+	for _, m := range []int{n, 4 * n} {
+		w, err := plainPrimes(m)
+		if err != nil {
+			return err
+		}
+		want[m] = w
+	}
+	counts := map[string]int{}
+	start := time.Now()
+	for i := 0; i < runs; i++ {
+		sc := scenarios[i%len(scenarios)]
+		m := n
+		if sc.name == "second-failure" {
+			m = 4 * n
+		}
+		r := &soakRun{n: m, want: want[m], rng: rand.New(rand.NewPCG(uint64(i), 7))}
+		note, err := soakOnce(bin, sc, r, r.envFor(sc.name))
+		if err != nil {
+			return fmt.Errorf("run %d (%s): %w", i+1, sc.name, err)
+		}
+		counts[sc.name]++
+		fmt.Printf("run %3d %-18s ok  %s\n", i+1, sc.name, note)
+	}
+	names := make([]string, 0, len(counts))
+	for k := range counts {
+		names = append(names, fmt.Sprintf("%s %d", k, counts[k]))
+	}
+	sort.Strings(names)
+	fmt.Printf("soak: %d runs, every one ended with the right prime (%s) in %v\n", runs, strings.Join(names, ", "), time.Since(start).Round(time.Second))
+	return nil
+}
+
+// soakOnce plays one scenario on a fresh pair whose nodes start with env;
+// its logs stay when it fails.
+func soakOnce(bin string, sc scenario, r *soakRun, env []string) (string, error) {
+	d, cleanup, err := startPair(bin, env, func(string) {}, func(string) {})
+	if err != nil {
+		return "", err
+	}
+	r.demo = d
+	keep := true
+	defer func() { cleanup(keep) }()
+	if err := sc.run(r); err != nil {
+		return "", fmt.Errorf("%w (logs in %s)", err, d.dir)
+	}
+	keep = false
+	return r.note, nil
+}
+
+// envFor arms the failpoints of a scenario (the nodes inherit ftmctl's
+// environment).
+func (r *soakRun) envFor(name string) []string {
+	switch name {
+	case "checkpoint":
+		p := checkpointPoints[r.rng.IntN(len(checkpointPoints))]
+		k := p.min + r.rng.IntN(p.max-p.min+1)
+		r.note = fmt.Sprintf("alpha killed at %s, hit %d", p.point, k)
+		return []string{fmt.Sprintf("%s=alpha:%s=kill@%d", failpoint.EnvVar, p.point, k)}
+	case "backup-checkpoint":
+		k := 2 + r.rng.IntN(4)
+		r.note = fmt.Sprintf("beta killed at %s, hit %d", stm.FPBackupPrepareReceived, k)
+		return []string{fmt.Sprintf("%s=beta:%s=kill@%d", failpoint.EnvVar, stm.FPBackupPrepareReceived, k)}
+	case "takeover":
+		return []string{fmt.Sprintf("%s=beta:%s=sleep(600ms)", failpoint.EnvVar, failpoint.TakeoverTaken)}
+	}
+	return nil
+}
+
+func plainPrimes(n int) (string, error) {
+	var nth uint32
+	_, err := task.Run(context.Background(), task.Config{Name: "plain"}, func(ctx context.Context, t *task.Task) error {
+		var err error
+		nth, err = sieve.Compute(ctx, t, n, false)
+		return err
+	})
+	return fmt.Sprintf("prime %d is %d", n, nth), err
+}
+
+// startTask starts the computation on alpha once the pair accepts it.
+func (r *soakRun) startTask() error {
+	return retry(10*time.Second, func() error { _, err := r.ftmctl("run", "primes", fmt.Sprint(r.n)); return err })
+}
+
+func (r *soakRun) checkpointed(min int) error {
+	_, err := r.waitFor(fmt.Sprintf("%d checkpoints", min), 60*time.Second, func(rows []taskRow) bool {
+		return len(rows) == 1 && (rows[0].Stats.Checkpoints >= min || rows[0].State != "running")
+	})
+	return err
+}
+
+// finish waits for the task to end and checks it ended once, on node,
+// after restarts restarts (unless negative), with the right prime.
+func (r *soakRun) finish(node string, restarts int) error {
+	rows, err := r.waitFor("the task ends", 120*time.Second, func(rows []taskRow) bool {
+		return len(rows) >= 1 && rows[0].State != "running"
+	})
+	if err != nil {
+		return err
+	}
+	if len(rows) != 1 {
+		return fmt.Errorf("the task is listed %d times: %+v", len(rows), rows)
+	}
+	t := rows[0]
+	switch {
+	case t.State != "done" || t.Result != r.want:
+		return fmt.Errorf("task ended %s with %q, want %q", t.State, t.Result, r.want)
+	case t.Node != node || (restarts >= 0 && t.Restarts != restarts):
+		return fmt.Errorf("task ended on %s after %d restarts, want %s after %d", t.Node, t.Restarts, node, restarts)
+	}
+	return nil
+}
+
+// nodeStatus is the part of `ftmctl status -o json` the soak reads.
+type nodeStatus struct {
+	Node    string `json:"node"`
+	Running bool   `json:"running"`
+	Status  *struct {
+		STM *pair.StableStatus `json:"stm"`
+	} `json:"status"`
+}
+
+func (r *soakRun) status() (map[string]nodeStatus, error) {
+	out, err := exec.Command(r.bin, "status", "-o", "json", "--dir", r.dir).Output()
+	if err != nil && len(out) == 0 {
+		return nil, err
+	}
+	var rows []nodeStatus
+	if err := json.Unmarshal(out, &rows); err != nil {
+		return nil, err
+	}
+	m := map[string]nodeStatus{}
+	for _, row := range rows {
+		m[row.Node] = row
+	}
+	return m, nil
+}
+
+// waitStatus polls the pair's status until ok holds.
+func (r *soakRun) waitStatus(what string, ok func(map[string]nodeStatus) bool) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if st, err := r.status(); err == nil && ok(st) {
+			return nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	st, _ := r.status()
+	return fmt.Errorf("timed out waiting until %s (last status %+v)", what, st)
+}
+
+// crash kills node with SIGKILL (ftmctl crash) and waits until it is gone,
+// so a `pair up` that follows restarts it.
+func (r *soakRun) crash(node string) error {
+	if _, err := r.ftmctl("crash", node); err != nil {
+		return err
+	}
+	return r.waitStatus(node+" is gone", dead(node))
+}
+
+func dead(node string) func(map[string]nodeStatus) bool {
+	return func(st map[string]nodeStatus) bool { return !st[node].Running }
+}
+
+// banks returns a node's banks as name → role/mirror (or role/ready).
+func banks(st map[string]nodeStatus, node string) map[string]string {
+	out := map[string]string{}
+	s := st[node]
+	if !s.Running || s.Status == nil || s.Status.STM == nil {
+		return out
+	}
+	for _, b := range s.Status.STM.Banks {
+		v := b.Mirror
+		if b.Role == pair.RoleBackup {
+			v = fmt.Sprint(b.Ready)
+		}
+		out[b.Name] = b.Role + "/" + v
+	}
+	return out
+}
+
+// protectedBy says survivor holds both banks attached and backup holds a
+// ready copy of each: the pair is re-protected.
+func protectedBy(survivor, backup string) func(map[string]nodeStatus) bool {
+	return func(st map[string]nodeStatus) bool {
+		s, b := banks(st, survivor), banks(st, backup)
+		for _, name := range []string{"alpha", "beta"} {
+			if !strings.HasSuffix(s[name], "/"+pair.MirrorAttached) || b[name] != pair.RoleBackup+"/true" {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func (r *soakRun) randomKill() error {
+	if err := r.startTask(); err != nil {
+		return err
+	}
+	if err := r.checkpointed(1); err != nil {
+		return err
+	}
+	pause := time.Duration(r.rng.Int64N(int64(200 * time.Millisecond)))
+	time.Sleep(pause)
+	if err := r.crash("alpha"); err != nil {
+		return err
+	}
+	r.note = fmt.Sprintf("alpha killed %v after its first checkpoint", pause.Round(time.Millisecond))
+	return r.finish("beta", 1)
+}
+
+func (r *soakRun) killInCheckpoint() error {
+	if err := r.startTask(); err != nil {
+		return err
+	}
+	if err := r.waitStatus("alpha killed itself during a checkpoint", dead("alpha")); err != nil {
+		return err
+	}
+	return r.finish("beta", 1)
+}
+
+func (r *soakRun) killBackupInCheckpoint() error {
+	if err := r.startTask(); err != nil {
+		return err
+	}
+	if err := r.waitStatus("beta killed itself as a checkpoint reached it", dead("beta")); err != nil {
+		return err
+	}
+	r.env = nil // beta comes back without failpoints
+	if _, err := r.ftmctl("pair", "up"); err != nil {
+		return err
+	}
+	if err := r.waitStatus("beta back as the backup of alpha's bank", protectedOwn); err != nil {
+		return err
+	}
+	return r.finish("alpha", 0)
+}
+
+// protectedOwn: each node holds its own bank and the other's backup.
+func protectedOwn(st map[string]nodeStatus) bool {
+	a, b := banks(st, "alpha"), banks(st, "beta")
+	return a["alpha"] == pair.RoleOwn+"/"+pair.MirrorAttached && b["alpha"] == pair.RoleBackup+"/true"
+}
+
+func (r *soakRun) killDuringTakeover() error {
+	if err := r.startTask(); err != nil {
+		return err
+	}
+	if err := r.checkpointed(1); err != nil {
+		return err
+	}
+	if err := r.crash("alpha"); err != nil {
+		return err
+	}
+	if _, err := r.ftmctl("pair", "up"); err != nil { // alpha restarted while beta takes over
+		return err
+	}
+	time.Sleep(time.Duration(r.rng.Int64N(int64(150 * time.Millisecond))))
+	st, err := r.status()
+	if err != nil {
+		return err
+	}
+	inside := st["beta"].Status != nil && st["beta"].Status.STM != nil && st["beta"].Status.STM.Takeovers == 0
+	if err := r.crash("alpha"); err != nil {
+		return err
+	}
+	r.note = fmt.Sprintf("restarted alpha killed again, inside beta's takeover: %v", inside)
+	if !inside {
+		return errors.New("the second kill came after beta's takeover (the failpoint's stall did not hold it)")
+	}
+	if _, err := r.ftmctl("pair", "up"); err != nil {
+		return err
+	}
+	if err := r.finish("beta", 1); err != nil {
+		return err
+	}
+	return r.waitStatus("alpha back as the backup of both banks", protectedBy("beta", "alpha"))
+}
+
+func (r *soakRun) secondFailure() error {
+	if err := r.startTask(); err != nil {
+		return err
+	}
+	if err := r.checkpointed(1); err != nil {
+		return err
+	}
+	time.Sleep(time.Duration(r.rng.Int64N(int64(100 * time.Millisecond))))
+	if err := r.crash("alpha"); err != nil {
+		return err
+	}
+	if _, err := r.waitFor("beta resumes the task", 30*time.Second, func(rows []taskRow) bool {
+		return len(rows) == 1 && rows[0].Node == "beta"
+	}); err != nil {
+		return err
+	}
+	if _, err := r.ftmctl("pair", "up"); err != nil {
+		return err
+	}
+	t0 := time.Now()
+	if err := r.waitStatus("alpha rejoined as the backup of both banks", protectedBy("beta", "alpha")); err != nil {
+		return err
+	}
+	reprotect := time.Since(t0)
+	rows, err := r.ps()
+	if err != nil {
+		return err
+	}
+	if len(rows) != 1 || rows[0].State != "running" {
+		return fmt.Errorf("the task ended before the second failure (%+v): raise -soak-n", rows)
+	}
+	time.Sleep(time.Duration(r.rng.Int64N(int64(100 * time.Millisecond))))
+	if err := r.crash("beta"); err != nil {
+		return err
+	}
+	r.note = fmt.Sprintf("re-protected %v after alpha's restart, then beta killed", reprotect.Round(time.Millisecond))
+	return r.finish("alpha", -1) // the restart count is not persisted without a backup
+}

@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// buildFtmctl compiles the real binary the nodes run.
+func buildFtmctl(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "ftmctl")
+	out, err := exec.Command("go", "build", "-o", bin, "../../ftmctl").CombinedOutput()
+	require.NoError(t, err, string(out))
+	return bin
+}
+
+// Reference: §6.2 and issue 7 (the short version of `make soak`), with real
+// processes and SIGKILL — alpha dies in the middle of a checkpoint (after
+// the backup applied it, before alpha heard so), beta takes over and ends
+// the computation with the right prime; then, on a fresh pair, alpha is
+// killed, beta takes over, alpha is restarted and re-protects both banks,
+// beta is killed, and alpha finishes: the 400,000th prime is 5,800,079.
+func TestKillDuringCheckpointAndSecondFailure(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := buildFtmctl(t)
+	r := &soakRun{n: 100000, want: "prime 100000 is 1299709", rng: rand.New(rand.NewPCG(1, 2))}
+	env := []string{fmt.Sprintf("%s=alpha:%s=kill@3", failpoint.EnvVar, stm.FPPhase1Shipped)}
+	note, err := soakOnce(bin, scenario{"checkpoint", (*soakRun).killInCheckpoint}, r, env)
+	require.NoError(t, err)
+	t.Log(note)
+
+	r = &soakRun{n: 400000, want: "prime 400000 is 5800079", rng: rand.New(rand.NewPCG(3, 4))}
+	note, err = soakOnce(bin, scenario{"second-failure", (*soakRun).secondFailure}, r, nil)
+	require.NoError(t, err)
+	t.Log(note)
+}
