@@ -99,3 +99,41 @@ func TestFaultsSendVecHeld(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "abcd", string(f.Body))
 }
+
+// BenchmarkFaultsOff: a ping-pong over an in-memory link pair, raw and
+// wrapped by a Faults with nothing switched on (what every node of an
+// ftmctl pair runs); the ratio is the wrapper's cost.
+func BenchmarkFaultsOff(b *testing.B) {
+	pingPong := func(b *testing.B, wrap bool) time.Duration {
+		a, c := NewMemPair("a", "c", MemConfig{})
+		var la, lc Link = a, c
+		if wrap {
+			la, lc = NewFaults().Wrap(a), NewFaults().Wrap(c)
+		}
+		defer la.Close()
+		ctx := context.Background()
+		go func() {
+			for {
+				f, err := lc.Recv(ctx)
+				if err != nil || lc.Send(ctx, f) != nil {
+					return
+				}
+			}
+		}()
+		body := make([]byte, 256)
+		start := time.Now()
+		for i := 0; i < b.N; i++ {
+			if err := la.Send(ctx, Frame{Seq: uint64(i), Body: body}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := la.Recv(ctx); err != nil {
+				b.Fatal(err)
+			}
+		}
+		return time.Since(start)
+	}
+	raw := pingPong(b, false)
+	b.ResetTimer()
+	wrapped := pingPong(b, true)
+	b.ReportMetric(float64(wrapped)/float64(raw), "x-raw")
+}
