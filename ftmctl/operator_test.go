@@ -81,6 +81,19 @@ func TestOperatorCommandsOnARealPair(t *testing.T) {
 	t.Run("metrics", func(t *testing.T) { checkMetrics(t, bin, dir) })
 	t.Run("watch", func(t *testing.T) { checkWatch(t, bin, dir) })
 	t.Run("faults", func(t *testing.T) { checkFaults(t, bin, dir) })
+	t.Run("stopped", func(t *testing.T) {
+		out, err := ftmctl(t, bin, "pair", "down", "--dir", dir)
+		require.NoError(t, err, out)
+		for _, args := range [][]string{{"ports"}, {"ckpt", "log"}, {"ckpt", "now", "1"}, {"metrics"}, {"partition"}, {"slow", "--delay", "1ms"}, {"heal"}} {
+			require.Equal(t, "ftmctl: no node of the pair is running (start it with `ftmctl pair up`)",
+				oneLineError(t, bin, append(args, "--dir", dir)...), "%v", args)
+		}
+		require.Contains(t, oneLineError(t, bin, "metrics", "n1", "--dir", dir), "node n1 (pid ")
+		var f watchFrame
+		stdoutJSON(t, bin, &f, "watch", "--once", "-o", "json", "--dir", dir)
+		require.Len(t, f.Nodes, 2)
+		require.Equal(t, "not running", f.Nodes[0].Error)
+	})
 }
 
 func checkAuth(t *testing.T, bin, dir string) {
