@@ -37,7 +37,11 @@ import (
 //     so the second kill lands inside it);
 //   - second-failure: alpha; beta takes over; alpha is restarted, rejoins
 //     as the backup of both banks and receives their state; then beta is
-//     killed and alpha finishes the task.
+//     killed and alpha finishes the task;
+//   - partition: no kill; the link is cut (ftmctl partition) long enough
+//     for both nodes to take each other's bank over, so the task runs on
+//     both; after the relink the higher epoch wins, alpha's stale copy is
+//     stopped, and the task ends once, on beta (fencing).
 
 // scenario is one kind of run.
 type scenario struct {
@@ -60,6 +64,7 @@ var scenarios = []scenario{
 	{"backup-checkpoint", (*soakRun).killBackupInCheckpoint},
 	{"takeover", (*soakRun).killDuringTakeover},
 	{"second-failure", (*soakRun).secondFailure},
+	{"partition", (*soakRun).partition},
 }
 
 // checkpointPoints are where alpha dies during a checkpoint, and the
@@ -78,7 +83,7 @@ var checkpointPoints = []struct {
 // soak runs the loop and fails at the first wrong run.
 func soak(bin string, n, runs int) error {
 	want := map[int]string{}
-	for _, m := range []int{n, 4 * n} {
+	for _, m := range []int{n, 4 * n, 6 * n} {
 		w, err := plainPrimes(m)
 		if err != nil {
 			return err
@@ -90,8 +95,11 @@ func soak(bin string, n, runs int) error {
 	for i := 0; i < runs; i++ {
 		sc := scenarios[i%len(scenarios)]
 		m := n
-		if sc.name == "second-failure" {
+		switch sc.name {
+		case "second-failure":
 			m = 4 * n
+		case "partition":
+			m = 6 * n
 		}
 		r := &soakRun{n: m, want: want[m], rng: rand.New(rand.NewPCG(uint64(i), 7))}
 		note, err := soakOnce(bin, sc, r, r.envFor(sc.name))
@@ -171,14 +179,11 @@ func (r *soakRun) checkpointed(min int) error {
 // finish waits for the task to end and checks it ended once, on node,
 // after restarts restarts (unless negative), with the right prime.
 func (r *soakRun) finish(node string, restarts int) error {
-	rows, err := r.waitFor("the task ends", 120*time.Second, func(rows []taskRow) bool {
-		return len(rows) >= 1 && rows[0].State != "running"
+	rows, err := r.waitFor("the task ends, listed once", 120*time.Second, func(rows []taskRow) bool {
+		return len(rows) == 1 && rows[0].State != "running"
 	})
 	if err != nil {
 		return err
-	}
-	if len(rows) != 1 {
-		return fmt.Errorf("the task is listed %d times: %+v", len(rows), rows)
 	}
 	t := rows[0]
 	switch {
@@ -195,7 +200,8 @@ type nodeStatus struct {
 	Node    string `json:"node"`
 	Running bool   `json:"running"`
 	Status  *struct {
-		STM *pair.StableStatus `json:"stm"`
+		Linked bool               `json:"linked"`
+		STM    *pair.StableStatus `json:"stm"`
 	} `json:"status"`
 }
 
@@ -226,6 +232,39 @@ func (r *soakRun) waitStatus(what string, ok func(map[string]nodeStatus) bool) e
 	}
 	st, _ := r.status()
 	return fmt.Errorf("timed out waiting until %s (last status %+v)", what, st)
+}
+
+// restart starts node again (ftmctl pair up) and waits until it links to
+// its partner. A restarted node can fail to bind its address (the partner's
+// redials hold it for an instant: "address already in use"); then it is
+// started again.
+func (r *soakRun) restart(node string) error { return r.startAgain(node, true) }
+
+// startAgain is restart; unless link, it returns once node runs.
+func (r *soakRun) startAgain(node string, link bool) error {
+	var last error
+	for attempt := 0; attempt < 5; attempt++ {
+		if _, err := r.ftmctl("pair", "up"); err != nil {
+			return err
+		}
+		last = nil
+		deadline := time.Now().Add(10 * time.Second)
+		for time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+			st, err := r.status()
+			if err == nil && !st[node].Running {
+				last = fmt.Errorf("%s exited at once after its restart", node)
+				break
+			}
+			if err == nil && (!link || (st[node].Status != nil && st[node].Status.Linked)) {
+				return nil
+			}
+		}
+		if last == nil {
+			return fmt.Errorf("%s restarted but did not link", node)
+		}
+	}
+	return last
 }
 
 // crash kills node with SIGKILL (ftmctl crash) and waits until it is gone,
@@ -306,7 +345,7 @@ func (r *soakRun) killBackupInCheckpoint() error {
 		return err
 	}
 	r.env = nil // beta comes back without failpoints
-	if _, err := r.ftmctl("pair", "up"); err != nil {
+	if err := r.restart("beta"); err != nil {
 		return err
 	}
 	if err := r.waitStatus("beta back as the backup of alpha's bank", protectedOwn); err != nil {
@@ -331,7 +370,7 @@ func (r *soakRun) killDuringTakeover() error {
 	if err := r.crash("alpha"); err != nil {
 		return err
 	}
-	if _, err := r.ftmctl("pair", "up"); err != nil { // alpha restarted while beta takes over
+	if err := r.startAgain("alpha", false); err != nil { // while beta takes over
 		return err
 	}
 	time.Sleep(time.Duration(r.rng.Int64N(int64(150 * time.Millisecond))))
@@ -347,7 +386,7 @@ func (r *soakRun) killDuringTakeover() error {
 	if !inside {
 		return errors.New("the second kill came after beta's takeover (the failpoint's stall did not hold it)")
 	}
-	if _, err := r.ftmctl("pair", "up"); err != nil {
+	if err := r.restart("alpha"); err != nil {
 		return err
 	}
 	if err := r.finish("beta", 1); err != nil {
@@ -372,10 +411,10 @@ func (r *soakRun) secondFailure() error {
 	}); err != nil {
 		return err
 	}
-	if _, err := r.ftmctl("pair", "up"); err != nil {
+	t0 := time.Now()
+	if err := r.restart("alpha"); err != nil {
 		return err
 	}
-	t0 := time.Now()
 	if err := r.waitStatus("alpha rejoined as the backup of both banks", protectedBy("beta", "alpha")); err != nil {
 		return err
 	}
@@ -393,4 +432,46 @@ func (r *soakRun) secondFailure() error {
 	}
 	r.note = fmt.Sprintf("re-protected %v after alpha's restart, then beta killed", reprotect.Round(time.Millisecond))
 	return r.finish("alpha", -1) // the restart count is not persisted without a backup
+}
+
+func (r *soakRun) partition() error {
+	if err := r.startTask(); err != nil {
+		return err
+	}
+	if err := r.checkpointed(1); err != nil {
+		return err
+	}
+	if _, err := r.ftmctl("partition", "--for", "1500ms"); err != nil {
+		return err
+	}
+	if err := r.waitStatus("each node took the other's bank over", func(st map[string]nodeStatus) bool {
+		for _, n := range []string{"alpha", "beta"} {
+			if s := st[n].Status; s == nil || s.STM == nil || s.STM.Takeovers != 1 {
+				return false
+			}
+		}
+		return true
+	}); err != nil {
+		return err
+	}
+	rows, err := r.ps()
+	if err != nil {
+		return err
+	}
+	both := len(rows) == 2
+	if err := r.waitStatus("relinked and protected, each bank held once", func(st map[string]nodeStatus) bool {
+		return protectedOwn(st) || protectedCross(st)
+	}); err != nil {
+		return err
+	}
+	r.note = fmt.Sprintf("both nodes took over; the task ran on both sides: %v", both)
+	return r.finish("beta", 1)
+}
+
+// protectedCross: after a partition, each node holds the other's bank
+// (taken over, higher epoch) and backs up its own old bank.
+func protectedCross(st map[string]nodeStatus) bool {
+	a, b := banks(st, "alpha"), banks(st, "beta")
+	return b["alpha"] == pair.RoleTakenOver+"/"+pair.MirrorAttached && a["alpha"] == pair.RoleBackup+"/true" &&
+		a["beta"] == pair.RoleTakenOver+"/"+pair.MirrorAttached && b["beta"] == pair.RoleBackup+"/true"
 }

@@ -44,3 +44,20 @@ func TestKillDuringCheckpointAndSecondFailure(t *testing.T) {
 	require.NoError(t, err)
 	t.Log(note)
 }
+
+// Reference: issue 7 item 2 (fencing), with real processes — the pair link
+// is cut (ftmctl partition) while the sieve runs on alpha, long enough for
+// both nodes to take each other's bank over, so the task runs on both
+// sides; after the relink the higher epoch wins, alpha's stale copy is
+// stopped and forgotten, and the task ends once, on beta, with the right
+// prime.
+func TestPartitionEndsWithOneTaskAndTheRightPrime(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := buildFtmctl(t)
+	r := &soakRun{n: 600000, want: "prime 600000 is 8960453", rng: rand.New(rand.NewPCG(5, 6))}
+	note, err := soakOnce(bin, scenario{"partition", (*soakRun).partition}, r, nil)
+	require.NoError(t, err)
+	t.Log(note)
+}

@@ -73,6 +73,7 @@ type Server struct {
 }
 
 type running struct {
+	key    string // in Server.tasks
 	bank   string
 	store  *stm.Bank // the bank the task checkpoints into
 	rec    Record
@@ -141,7 +142,7 @@ func (s *Server) run(bankName string, bank *stm.Bank, rec Record) {
 	key := fmt.Sprintf("%s/%d", bankName, rec.ID)
 	rec.Since = time.Now()
 	ctx, cancel := context.WithCancel(s.ctx)
-	r := &running{bank: bankName, store: bank, rec: rec, cancel: cancel, done: make(chan struct{})}
+	r := &running{key: key, bank: bankName, store: bank, rec: rec, cancel: cancel, done: make(chan struct{})}
 	s.mu.Lock()
 	s.tasks[key] = r
 	s.mu.Unlock()
@@ -185,6 +186,11 @@ func (s *Server) Abandon(bank *stm.Bank) int {
 	s.mu.Unlock()
 	for _, r := range stopped {
 		<-r.done
+		s.mu.Lock()
+		if s.tasks[r.key] == r { // a task that had ended is forgotten too
+			delete(s.tasks, r.key)
+		}
+		s.mu.Unlock()
 		s.log.Warn("stable task stopped: its bank is held by the partner, which runs it", zap.String("bank", r.bank), zap.Uint64("task", r.rec.ID))
 	}
 	return len(stopped)

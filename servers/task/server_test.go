@@ -134,3 +134,25 @@ func TestServerForgetsTaskWhoseBankWasClosed(t *testing.T) {
 	s.Wait()
 	require.Zero(t, s.Abandon(bank), "nothing left to abandon")
 }
+
+// Reference: fencing — a task that ended while its node was cut off (its
+// end unrecorded: no backup) is forgotten too when its bank is superseded;
+// the partner's copy is the one that counts.
+func TestAbandonForgetsEndedTasksOfTheBank(t *testing.T) {
+	bank, _ := mirrored(t)
+	other, _ := mirrored(t)
+	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 50}, Logger: zaptest.NewLogger(t)})
+	_, err := s.Start(context.Background(), "n", bank, "sum", []string{"10"})
+	require.NoError(t, err)
+	_, err = s.Start(context.Background(), "m", other, "sum", []string{"10"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		l := s.List()
+		return len(l) == 2 && l[0].State == StateDone && l[1].State == StateDone
+	}, 20*time.Second, time.Millisecond)
+	require.Equal(t, 1, s.Abandon(bank))
+	l := s.List()
+	require.Len(t, l, 1)
+	require.Equal(t, "m", l[0].Bank, "only the superseded bank's task is forgotten")
+	s.Wait()
+}
