@@ -60,14 +60,18 @@ func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req r
 			d.host.Touch(name)
 		}
 		if ui.reload {
-			d.reloadLocked(ui)
+			d.reloadLocked(ui, ui.hook)
 		}
 	default:
-		deps = ru.CallDeps(op, u.State().Modified)
+		st := u.State()
+		deps = ru.CallDeps(op, st.Modified)
+		ext := req.RU.IsZero()
+		changed := u.Dirty() || (op == Update && !st.Modified) ||
+			(!ext && deps.ServerToClient && !st.Succs[req.RU]) || (!ext && deps.ClientToServer && !st.Preds[req.RU])
 		if op == Update {
 			u.MarkModified()
 		}
-		if !req.RU.IsZero() {
+		if !ext {
 			if deps.ServerToClient {
 				u.AddSucc(req.RU)
 			}
@@ -75,14 +79,18 @@ func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req r
 				u.AddPred(req.RU)
 			}
 		}
-		if op == Update || deps.ServerToClient || deps.ClientToServer {
+		if changed {
 			if err := d.persistLocked(name); err != nil {
 				d.log.Warn("persist before reply failed", zap.Error(err))
 				d.host.Crash(name)
 				break
 			}
 		}
+		before, running := u.ID(), u.Phase() == ru.Running
 		u.CallEnded(call)
+		if !changed && running && u.Phase() == ru.Running && u.ID() == before {
+			u.MarkClean() // nothing to save: the dependencies were recorded already
+		}
 		d.host.Touch(name)
 		ok = true
 	}
@@ -136,8 +144,13 @@ func (d *Driver) endOut(unit string, u *ru.Unit, ruAt ru.ID, server string, rep 
 	executed := rep != nil && (rep.Status == statusOK || rep.Status == statusAppError)
 	cur := d.host.Unit(unit)
 	alive := cur == u && u.ID() == ruAt
+	clean := alive && !u.Dirty() && u.Phase() == ru.Running
 	switch {
 	case executed && alive:
+		st := u.State()
+		if (rep.Deps.ServerToClient && !st.Preds[rep.ServerRU]) || (rep.Deps.ClientToServer && !st.Succs[rep.ServerRU]) {
+			clean = false
+		}
 		if rep.Deps.ServerToClient {
 			u.AddPred(rep.ServerRU)
 		}
@@ -155,7 +168,17 @@ func (d *Driver) endOut(unit string, u *ru.Unit, ruAt ru.ID, server string, rep 
 		}
 	}
 	var err error
-	if cur == u {
+	switch {
+	case cur == u && clean:
+		// No new dependency: the saved state already has everything but the
+		// end of this call, which recovery does not need (ru.MarkClean).
+		u.OutCallEnded(server, ruAt)
+		if u.Phase() == ru.Running && u.ID() == ruAt {
+			u.MarkClean()
+		} else {
+			err = d.persistLocked(unit)
+		}
+	case cur == u:
 		u.OutCallEnded(server, ruAt)
 		err = d.persistLocked(unit)
 	}

@@ -16,8 +16,20 @@
 // runs stable tasks (RVM segments checkpointed by a policy, re-entered from
 // the last checkpoint, restarted by the task server after a takeover).
 //
-// Not yet here (needs kernel and stm): the typed stubs and dispatch around
-// a programmer's resource type, persistent ports and the name server, the
-// duplicate table kept in the server's STM state, and the driver that runs
-// ru.Host over kernel ports with a kernel/clock ticker.
+// The programming model (server.go, client.go): a server is a plain Go
+// state type S and functions registered with Handle, each marked Read or
+// Update; Method[Req, Resp] is the typed client stub. A Driver (driver.go,
+// calls.go) runs the ru.Host of a node over kernel ports: protocol
+// envelopes on a protocol port found through the name service (subpackage
+// names: persistent port names re-bound after a restart), ticks from the
+// injected clock, unit states saved in short STM transactions, and S
+// precommitted into the checkpoint's STM group. SERVERS.md describes the
+// call path, the mapping onto STM, output commit for external clients and
+// what the tests check; BENCH.md has the figures.
+//
+// Concurrency: a Driver's mu guards its ru.Host and unit table and is
+// never held while sending or waiting; a Server serves one call at a time
+// (callMu), S being touched by a call only between its admission and its
+// end, and by the driver (precommit, reload) only when no call runs. A
+// Client makes one call at a time (mu).
 package servers

@@ -83,6 +83,7 @@ type unitInfo struct {
 	srv      stateOwner // nil for a client (application) unit
 	stale    bool       // S must be reloaded at the next decision (restarted while precommitted)
 	reload   bool       // S must be reloaded when the current call ends
+	hook     func()     // run after that reload
 }
 
 // stateOwner is what the driver needs of a Server[S].
@@ -268,6 +269,9 @@ func (d *Driver) flushLocked() []ru.Envelope {
 // persistLocked saves a unit now (write-ahead in the call path).
 func (d *Driver) persistLocked(name string) error {
 	evs, err := d.host.Persist(name)
+	if u := d.host.Unit(name); err == nil && u != nil {
+		u.MarkClean() // saved as it is now: the next Flush need not save it again
+	}
 	d.handleEvents(evs)
 	return err
 }
@@ -307,11 +311,9 @@ func (d *Driver) handleEvents(evs []ru.Event) {
 		}
 		switch {
 		case !commit:
-			d.reloadLocked(ui)
-			ui.srv.restarted()
+			d.reloadLocked(ui, ui.srv.restarted)
 		case ui.stale:
-			d.reloadLocked(ui)
-			ui.srv.afterCheckpoint()
+			d.reloadLocked(ui, ui.srv.afterCheckpoint)
 		default:
 			ui.srv.afterCheckpoint()
 		}
@@ -321,14 +323,17 @@ func (d *Driver) handleEvents(evs []ru.Event) {
 
 // reloadLocked rolls S back to its last committed version, now or when
 // the call in progress ends. mu held.
-func (d *Driver) reloadLocked(ui *unitInfo) {
+func (d *Driver) reloadLocked(ui *unitInfo, hook func()) {
 	if ui.srv.inCall() {
-		ui.reload = true
+		ui.reload, ui.hook = true, hook
 		return
 	}
-	ui.reload = false
+	ui.reload, ui.hook = false, nil
 	if err := ui.srv.reloadState(d.ctx); err != nil {
 		d.log.Warn("reload state failed", zap.String("unit", ui.name), zap.Error(err))
+	}
+	if hook != nil {
+		hook()
 	}
 }
 
@@ -428,11 +433,7 @@ func (d *Driver) restartLocked(ui *unitInfo) error {
 		return err
 	}
 	if ui.srv != nil {
-		ui.reload = false
-		if err := ui.srv.reloadState(d.ctx); err != nil {
-			return err
-		}
-		ui.srv.restarted()
+		d.reloadLocked(ui, ui.srv.restarted)
 	}
 	return nil
 }
