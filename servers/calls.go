@@ -112,8 +112,14 @@ func (d *Driver) beginOut(ctx context.Context, unit, server string, nested bool)
 		}
 		u := d.host.Unit(unit)
 		if u != nil && (nested || u.Phase() == ru.Running) {
+			clean := !u.Dirty() && u.Phase() == ru.Running && d.units[unit].savedCalling[server]
 			u.OutCallStarted(server)
-			err := d.persistLocked(unit)
+			var err error
+			if clean {
+				u.MarkClean() // the saved state records a call to server already
+			} else {
+				err = d.persistLocked(unit)
+			}
 			id := u.ID()
 			d.mu.Unlock()
 			if err != nil {

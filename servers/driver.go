@@ -84,6 +84,8 @@ type unitInfo struct {
 	stale    bool       // S must be reloaded at the next decision (restarted while precommitted)
 	reload   bool       // S must be reloaded when the current call ends
 	hook     func()     // run after that reload
+	// savedCalling: servers the saved state records an outgoing call to.
+	savedCalling map[string]bool
 }
 
 // stateOwner is what the driver needs of a Server[S].
@@ -457,6 +459,7 @@ func (d *Driver) loadRecord(ui *unitInfo) (unitRecord, error) {
 		return rec, fmt.Errorf("servers: load unit %s: record names another unit", ui.name)
 	}
 	ui.saved, ui.savedInc = b, rec.State.Inc
+	ui.noteCalling(rec.State)
 	return rec, nil
 }
 
@@ -549,13 +552,26 @@ func (s *driverStore) Save(st *ru.State) error {
 	}
 	if bytes.Equal(b, ui.saved) {
 		ui.savedInc = st.Inc
+		ui.noteCalling(st)
 		return nil
 	}
 	if err := d.cfg.Bank.Update(d.ctx, func(tx *stm.Tx) error { return tx.Put(ui.recID, b) }); err != nil {
 		return fmt.Errorf("servers: save unit %s: %w", st.Name, err)
 	}
 	ui.saved, ui.savedInc = b, st.Inc
+	ui.noteCalling(st)
 	return nil
+}
+
+// noteCalling remembers which servers the saved state records calls to.
+func (ui *unitInfo) noteCalling(st *ru.State) {
+	clear(ui.savedCalling)
+	if ui.savedCalling == nil {
+		ui.savedCalling = map[string]bool{}
+	}
+	for s := range st.Calling {
+		ui.savedCalling[s] = true
+	}
 }
 
 func (s *driverStore) Load(name string) (*ru.State, error) {

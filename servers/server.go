@@ -46,7 +46,14 @@ type Hooks[S any] struct {
 // retried update execute at most once.
 type stable[S any] struct {
 	State S
-	Dups  map[string]map[uint64][]byte
+	Dups  map[string]map[uint64]savedReply
+}
+
+// savedReply is a duplicate-table entry: the reply an update gave.
+type savedReply struct {
+	Status uint8
+	Err    string
+	Body   []byte
 }
 
 // Server is a reliable server around a plain Go state type S
@@ -241,7 +248,7 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 // run executes the handler with the duplicate table. callMu held.
 func (s *Server[S]) run(c *Call, req request, h *handler[S]) ([]byte, uint8, string) {
 	if s.st.Dups == nil {
-		s.st.Dups = map[string]map[uint64][]byte{}
+		s.st.Dups = map[string]map[uint64]savedReply{}
 	}
 	tbl := s.st.Dups[req.Client]
 	for seq := range tbl {
@@ -250,7 +257,7 @@ func (s *Server[S]) run(c *Call, req request, h *handler[S]) ([]byte, uint8, str
 		}
 	}
 	if saved, ok := tbl[req.Seq]; ok && h.op == Update {
-		return decodeSaved(saved)
+		return saved.Body, saved.Status, saved.Err
 	}
 	out, err := h.fn(c, &s.st.State, req.Body)
 	status, errText := statusOK, ""
@@ -262,21 +269,12 @@ func (s *Server[S]) run(c *Call, req request, h *handler[S]) ([]byte, uint8, str
 	}
 	if h.op == Update {
 		if tbl == nil {
-			tbl = map[uint64][]byte{}
+			tbl = map[uint64]savedReply{}
 			s.st.Dups[req.Client] = tbl
 		}
-		saved, _ := stm.Encode(reply{Status: status, Err: errText, Body: out})
-		tbl[req.Seq] = saved
+		tbl[req.Seq] = savedReply{Status: status, Err: errText, Body: out}
 	}
 	return out, status, errText
-}
-
-func decodeSaved(b []byte) ([]byte, uint8, string) {
-	r, err := decodeAny[reply](b)
-	if err != nil {
-		return nil, statusAppError, err.Error()
-	}
-	return r.Body, r.Status, r.Err
 }
 
 func (s *Server[S]) reply(to kernel.Name, r reply) {
@@ -338,7 +336,7 @@ func (s *Server[S]) reloadState(context.Context) error {
 	defer tx.Abort()
 	b, err := tx.Bytes(s.dataID)
 	if errors.Is(err, stm.ErrNotFound) {
-		s.st = stable[S]{State: s.init(), Dups: map[string]map[uint64][]byte{}}
+		s.st = stable[S]{State: s.init(), Dups: map[string]map[uint64]savedReply{}}
 		return nil
 	}
 	if err != nil {
@@ -349,7 +347,7 @@ func (s *Server[S]) reloadState(context.Context) error {
 		return err
 	}
 	if st.Dups == nil {
-		st.Dups = map[string]map[uint64][]byte{}
+		st.Dups = map[string]map[uint64]savedReply{}
 	}
 	s.st = st
 	return nil

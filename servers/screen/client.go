@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 )
 
@@ -70,7 +69,7 @@ var ErrBye = errors.New("screen: the program ended")
 // keys as they come and writes the server's output to out, until the
 // connection breaks (an error: reconnect and call Session again), the
 // program ends (ErrBye) or ctx ends.
-func (c *Client) Session(ctx context.Context, nc net.Conn, keys <-chan []byte, out io.Writer) error {
+func (c *Client) Session(ctx context.Context, nc io.ReadWriteCloser, keys <-chan []byte, out io.Writer) error {
 	defer nc.Close()
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
 	defer stop()
@@ -105,7 +104,7 @@ func (c *Client) Session(ctx context.Context, nc net.Conn, keys <-chan []byte, o
 	}
 }
 
-func (c *Client) read(nc net.Conn, out io.Writer) error {
+func (c *Client) read(nc io.Reader, out io.Writer) error {
 	r := bufio.NewReader(nc)
 	for {
 		f, err := ReadFrame(r)

@@ -54,7 +54,7 @@ type Server struct {
 // conn is one attached terminal. Its writes are serialised by mu.
 type conn struct {
 	mu sync.Mutex
-	c  net.Conn
+	c  io.ReadWriteCloser
 }
 
 func (c *conn) send(f Frame) error {
@@ -227,7 +227,7 @@ func (s *Server) detach(c *conn) {
 // Serve runs one attached terminal until its connection ends: the size,
 // the last ack and a full redraw of the image first, then the program's
 // output as it comes; input frames go to the queue.
-func (s *Server) Serve(ctx context.Context, nc net.Conn) error {
+func (s *Server) Serve(ctx context.Context, nc io.ReadWriteCloser) error {
 	c := &conn{c: nc}
 	s.mu.Lock()
 	if s.done {
@@ -265,5 +265,17 @@ func (s *Server) Serve(ctx context.Context, nc net.Conn) error {
 		if f.Kind == FrameInput && f.Seq > 0 {
 			s.Push(Input{Seq: f.Seq, Data: f.Data})
 		}
+	}
+}
+
+// Drop closes every attached terminal's connection without a goodbye (the
+// node is going away, not the program): the clients reconnect, to the
+// survivor after a takeover.
+func (s *Server) Drop() {
+	s.mu.Lock()
+	clients := s.clientList()
+	s.mu.Unlock()
+	for _, c := range clients {
+		s.detach(c)
 	}
 }
