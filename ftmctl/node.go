@@ -112,7 +112,7 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	if err := rt.startControlTask(); err != nil {
 		return err
 	}
-	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: programs(), Policy: taskPolicy, Logger: log})
+	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: withEditor(rt, programs()), Policy: taskPolicy, Logger: log})
 	defer rt.tasks.Wait()
 	rt.stable, err = pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log,
 		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, bank, b) },
@@ -205,6 +205,7 @@ func serveControl(path string, secret []byte, rt *nodeRuntime, log *zap.Logger) 
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, rt.status()) })
 	taskRoutes(rt.name, rt.stable, rt.tasks)(mux)
 	rt.routes(mux)
+	editRoutes(mux)
 	srv := &http.Server{Handler: requireToken(secret, rt.name, mux), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -27,5 +27,6 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	root.AddCommand(newHealCmd())
 	root.AddCommand(newMetricsCmd())
 	root.AddCommand(newWatchCmd())
+	root.AddCommand(newEditCmd(), newAttachCmd())
 	return root
 }

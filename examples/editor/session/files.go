@@ -2,9 +2,11 @@ package session
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ftm-in-go/ftm/examples/editor/emacs"
 	"github.com/ftm-in-go/ftm/servers/files"
+	"github.com/ftm-in-go/ftm/stm"
 )
 
 // Files adapts a reliable file server to the editor.
@@ -17,4 +19,13 @@ type serverFiles struct {
 
 func (f serverFiles) Open(path string) ([]byte, error) { return f.s.Open(f.ctx, path) }
 
-func (f serverFiles) Save(path string, data []byte) error { return f.s.Save(f.ctx, path, data) }
+// errUnprotected is what the user reads when a save cannot commit.
+var errUnprotected = errors.New("no backup node to protect the save; it works again once the partner is back (ftmctl pair up)")
+
+func (f serverFiles) Save(path string, data []byte) error {
+	err := f.s.Save(f.ctx, path, data)
+	if errors.Is(err, stm.ErrNoBackup) {
+		return errUnprotected
+	}
+	return err
+}

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// tmuxPane drives a terminal: keys in with send-keys, the screen out with
+// capture-pane.
+type tmuxPane struct {
+	t      *testing.T
+	socket string
+}
+
+func (p tmuxPane) run(args ...string) (string, error) {
+	out, err := exec.Command("tmux", append([]string{"-L", p.socket}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+func (p tmuxPane) screen() string {
+	out, _ := p.run("capture-pane", "-p", "-t", "ed")
+	return out
+}
+
+// keys sends tmux key names (C-x, M->) and literal text (-l).
+func (p tmuxPane) keys(names ...string) {
+	_, err := p.run(append([]string{"send-keys", "-t", "ed"}, names...)...)
+	require.NoError(p.t, err)
+}
+
+func (p tmuxPane) text(s string) {
+	_, err := p.run("send-keys", "-t", "ed", "-l", s)
+	require.NoError(p.t, err)
+}
+
+func (p tmuxPane) waitFor(what string, cond func(screen string) bool) {
+	p.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond(p.screen()) {
+		if time.Now().After(deadline) {
+			p.t.Fatalf("timed out waiting for %s; the terminal shows:\n%s", what, p.screen())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func (p tmuxPane) waitLine(y int, want string) {
+	p.t.Helper()
+	p.waitFor("line "+want, func(s string) bool {
+		lines := strings.Split(s, "\n")
+		return y < len(lines) && strings.TrimRight(lines[y], " ") == want
+	})
+}
+
+// TestEditSurvivesSIGKILLInTmux drives the real editor through a real
+// terminal: ftmctl edit in tmux on a real pair; text is typed, the node
+// running the editor is killed with SIGKILL right after its screen echoed
+// the last keys, and the screen comes back on the survivor with every
+// echoed keystroke, once; editing goes on, the killed node is restarted
+// (so commits have a backup again), the file is saved and is complete on
+// disk, and C-x C-c ends the session.
+// Reference: ftm-lessons.txt §6.4; issue 8 (done when).
+func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
+	}
+	bin, dir, _ := startPair(t)
+	eventually(t, "n2 holds n1's backup", func() bool { return banks(statusRows(t, bin, dir), "n2")["n1"] == "backup/ready" })
+	file := filepath.Join(t.TempDir(), "notes.txt")
+	require.NoError(t, os.WriteFile(file, []byte("first line\n"), 0o644))
+	p := tmuxPane{t: t, socket: "ftmedit" + filepath.Base(t.TempDir())}
+	_, err := p.run("new-session", "-d", "-s", "ed", "-x", "70", "-y", "12", bin+" edit --dir "+dir+" "+file+"; sleep 60")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = p.run("kill-server") })
+	p.waitFor("the editor shows the file", func(s string) bool { return strings.Contains(s, "uEmacs: "+file) })
+	p.waitLine(0, "first line")
+
+	p.keys("M->")
+	p.text("typed before")
+	p.waitLine(1, "typed before")
+	p.text(" the crash")
+	p.waitLine(1, "typed before the crash") // echoed: now it must survive
+	st, err := loadPair(dir)
+	require.NoError(t, err)
+	n1, err := st.node("n1")
+	require.NoError(t, err)
+	require.NoError(t, syscall.Kill(n1.PID, syscall.SIGKILL))
+	p.text("; after")
+	p.waitLine(1, "typed before the crash; after")
+	require.NotContains(t, p.screen(), "crash crash", "no keystroke applied twice")
+
+	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
+	require.NoError(t, err, out)
+	eventually(t, "n1 rejoins", func() bool { return linked(statusRows(t, bin, dir), "n2") })
+	p.keys("C-x", "C-s")
+	p.waitFor("the save", func(s string) bool { return strings.Contains(s, "Wrote 40 characters to ") })
+	got, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, "first line\ntyped before the crash; after", string(got))
+
+	p.keys("C-x", "C-c")
+	p.waitFor("the editor to quit", func(s string) bool { return !strings.Contains(s, "uEmacs") })
+	time.Sleep(100 * time.Millisecond)
+	require.NotContains(t, p.screen(), "typed before")
+}
