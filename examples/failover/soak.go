@@ -83,7 +83,7 @@ var checkpointPoints = []struct {
 // soak runs the loop and fails at the first wrong run.
 func soak(bin string, n, runs int) error {
 	want := map[int]string{}
-	for _, m := range []int{n, 4 * n, 6 * n} {
+	for _, m := range []int{n, 2 * n, 3 * n} {
 		w, err := plainPrimes(m)
 		if err != nil {
 			return err
@@ -97,9 +97,9 @@ func soak(bin string, n, runs int) error {
 		m := n
 		switch sc.name {
 		case "second-failure":
-			m = 4 * n
+			m = 2 * n
 		case "partition":
-			m = 6 * n
+			m = 3 * n
 		}
 		r := &soakRun{n: m, want: want[m], rng: rand.New(rand.NewPCG(uint64(i), 7))}
 		note, err := soakOnce(bin, sc, r, r.envFor(sc.name))
@@ -270,6 +270,14 @@ func (r *soakRun) startAgain(node string, link bool) error {
 // crash kills node with SIGKILL (ftmctl crash) and waits until it is gone,
 // so a `pair up` that follows restarts it.
 func (r *soakRun) crash(node string) error {
+	if rows, err := r.ps(); err == nil && (len(rows) != 1 || rows[0].State != "running") {
+		return fmt.Errorf("the task was not running when %s was to be killed (%+v): raise -soak-n", node, rows)
+	}
+	return r.kill(node)
+}
+
+// kill is crash whatever the task does.
+func (r *soakRun) kill(node string) error {
 	if _, err := r.ftmctl("crash", node); err != nil {
 		return err
 	}
@@ -379,7 +387,7 @@ func (r *soakRun) killDuringTakeover() error {
 		return err
 	}
 	inside := st["beta"].Status != nil && st["beta"].Status.STM != nil && st["beta"].Status.STM.Takeovers == 0
-	if err := r.crash("alpha"); err != nil {
+	if err := r.kill("alpha"); err != nil {
 		return err
 	}
 	r.note = fmt.Sprintf("restarted alpha killed again, inside beta's takeover: %v", inside)

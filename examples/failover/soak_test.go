@@ -33,7 +33,7 @@ func TestKillDuringCheckpointAndSecondFailure(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	bin := buildFtmctl(t)
-	r := &soakRun{n: 100000, want: "prime 100000 is 1299709", rng: rand.New(rand.NewPCG(1, 2))}
+	r := &soakRun{n: 200000, want: "prime 200000 is 2750159", rng: rand.New(rand.NewPCG(1, 2))}
 	env := []string{fmt.Sprintf("%s=alpha:%s=kill@3", failpoint.EnvVar, stm.FPPhase1Shipped)}
 	note, err := soakOnce(bin, scenario{"checkpoint", (*soakRun).killInCheckpoint}, r, env)
 	require.NoError(t, err)
