@@ -30,6 +30,7 @@ type options struct {
 	ft       bool
 	byPrimes bool
 	backup   string // "process" or "local"
+	wait     bool   // wait for the backup process to hold a copy before computing
 	verbose  bool
 }
 
@@ -42,6 +43,7 @@ func main() {
 	flag.BoolVar(&o.byPrimes, "by-primes", false, "divide by the primes found so far (fast) instead of by every number up to the square root")
 	flag.BoolVar(&o.ft, "ft", true, "run with fault tolerance (checkpoints into STM mirrored to a backup bank); -ft=false is the baseline")
 	flag.StringVar(&o.backup, "backup", "process", "where the backup bank is: process (a partner node in another process) or local (this process)")
+	flag.BoolVar(&o.wait, "wait-backup", false, "with -backup process: start computing only once the backup holds a copy (default: at once; checkpoints due before are carried into the first one after)")
 	flag.BoolVar(&o.verbose, "v", false, "log the pair's events to stderr")
 	serve := flag.Bool("serve-backup", false, "internal: be the backup node of a primes process (reads its secret from the environment, exits when stdin closes)")
 	flag.Parse()
@@ -108,7 +110,8 @@ func run(o options) error {
 	if o.ft {
 		where = "backup in " + map[string]string{"process": "another process", "local": "this process"}[o.backup]
 	}
-	fmt.Printf("elapsed %v (fault tolerance: %s)\n", time.Since(start).Round(time.Millisecond), where)
+	fmt.Printf("elapsed %v (fault tolerance: %s; checkpoints refused before the backup held a copy: %d)\n",
+		time.Since(start).Round(time.Millisecond), where, st.Skipped)
 	return nil
 }
 
@@ -116,7 +119,7 @@ func run(o options) error {
 // stops it.
 func (o options) protectedBank(ctx context.Context) (*stm.Bank, func(), error) {
 	if o.backup == "process" {
-		return startPair(ctx, o.verbose)
+		return startPair(ctx, o.verbose, o.wait)
 	}
 	bank := stm.NewBank(stm.Config{})
 	if err := bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {

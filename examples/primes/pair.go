@@ -72,9 +72,13 @@ func (m *member) stop() error {
 	return err
 }
 
-// startPair starts the backup process and returns alpha's bank once beta
-// holds its backup copy.
-func startPair(ctx context.Context, verbose bool) (*stm.Bank, func(), error) {
+// startPair starts the backup process and returns alpha's bank: at once,
+// or, with wait, once beta holds its backup copy. Without wait the
+// computation starts while the backup process starts and links; the
+// checkpoints due before it holds a copy are refused and their pages
+// carried into the first one after (package task), so the program only
+// runs unprotected for those first milliseconds.
+func startPair(ctx context.Context, verbose, wait bool) (*stm.Bank, func(), error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, nil, err
@@ -84,16 +88,18 @@ func startPair(ctx context.Context, verbose bool) (*stm.Bank, func(), error) {
 		return nil, nil, err
 	}
 	log := pairLogger(verbose).Named("alpha")
-	m, err := startMember(ctx, pair.Config{Name: "alpha", PartnerName: "beta", PartnerAddr: addr,
+	m, err := startMember(ctx, pair.Config{Name: "alpha", PartnerName: "beta", PartnerAddr: addr, Redial: time.Millisecond,
 		Dial: pair.TCPDialer(link.Config{Name: "alpha", Secret: secret, Logger: log})}, log)
 	if err != nil {
 		child.stop()
 		return nil, nil, err
 	}
 	stop := func() { _ = m.stop(); child.stop() }
-	if err := waitProtected(ctx, m.stable, "alpha", 30*time.Second); err != nil {
-		stop()
-		return nil, nil, err
+	if wait {
+		if err := waitProtected(ctx, m.stable, "alpha", 30*time.Second); err != nil {
+			stop()
+			return nil, nil, err
+		}
 	}
 	return m.stable.Own(), stop, nil
 }
