@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"os/exec"
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -95,4 +97,27 @@ func TestRunRejectsBadFlags(t *testing.T) {
 	require.NoError(t, run(o))
 	o.ft = true
 	require.NoError(t, run(o))
+}
+
+// Reference: §6.2 with the backup in another process — the program starts
+// itself again as the backup node of a pair (-backup process), mirrors its
+// checkpoints there over an authenticated TCP link, and prints the right
+// prime; the backup process exits with it.
+func TestBackupInAnotherProcess(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin := filepath.Join(t.TempDir(), "primes")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, string(out))
+	for _, wait := range []string{"-wait-backup=true", "-wait-backup=false"} {
+		out, err = exec.Command(bin, "-n", "30000", "-policy", "percent", "-percent", "10", wait).CombinedOutput()
+		require.NoError(t, err, string(out))
+		require.Contains(t, string(out), "prime 30000 is 350377")
+		require.Contains(t, string(out), "backup in another process")
+		require.Regexp(t, `checkpoints ([3-9]|1[01]), `, string(out), "every 10%% and at the end, less the refused ones (carried)")
+	}
+	out, err = exec.Command(bin, "-serve-backup").CombinedOutput()
+	require.Error(t, err, "no secret, no backup")
+	require.Contains(t, string(out), "FTM_PRIMES_SECRET")
 }
