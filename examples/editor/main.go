@@ -1,0 +1,123 @@
+// Command editor is the demo editor of ftm-lessons.txt §6.4 (package
+// emacs) run in this terminal, in this process: as a stable task whose
+// checkpoints go to a bank mirrored to an in-process backup bank, with its
+// screen on a reliable screen server and its files on the reliable file
+// server (-ft, the default), or with no fault tolerance (-ft=false, the
+// baseline). To see it survive a machine crash, run it on a pair instead:
+// ftmctl pair up; ftmctl edit FILE; kill -9 the node running it.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+
+	"github.com/ftm-in-go/ftm/examples/editor/emacs"
+	"github.com/ftm-in-go/ftm/examples/editor/session"
+	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers/files"
+	"github.com/ftm-in-go/ftm/servers/screen"
+	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+func main() {
+	ft := flag.Bool("ft", true, "run as a stable task checkpointed into STM mirrored to a backup bank; -ft=false is the baseline")
+	flag.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: editor [-ft=false] FILE\nkeys: C-x C-s save, C-x C-c quit, C-s search, C-k kill, C-y yank")
+		flag.PrintDefaults()
+	}
+	flag.Parse()
+	if flag.NArg() != 1 {
+		flag.Usage()
+		os.Exit(2)
+	}
+	if err := run(flag.Arg(0), *ft); err != nil {
+		fmt.Fprintln(os.Stderr, "editor:", err)
+		os.Exit(1)
+	}
+}
+
+func run(file string, ft bool) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	w, h, err := screen.TermSize(int(os.Stdin.Fd()))
+	if err != nil {
+		return fmt.Errorf("run me in a terminal: %w", err)
+	}
+	w, h = min(w, emacs.MaxWidth), min(h, emacs.MaxHeight)
+	var (
+		store screen.Store
+		pages rvm.PageStore
+		fs    emacs.Files = plainFiles{}
+	)
+	if ft {
+		bank := stm.NewBank(stm.Config{})
+		if err := bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {
+			return err
+		}
+		store, pages = screen.NewBankStore(bank, "editor"), rvm.NewSTMStore(bank)
+		fs = session.Files(ctx, files.New(files.Config{Bank: bank}))
+	}
+	scr, err := screen.NewServer(ctx, screen.ServerConfig{Width: w, Height: h, Store: store})
+	if err != nil {
+		return err
+	}
+	restore, err := screen.MakeRaw(int(os.Stdin.Fd()))
+	if err != nil {
+		return err
+	}
+	defer func() { _ = restore() }()
+	done := make(chan error, 1)
+	go func() {
+		_, err := task.Run(ctx, task.Config{Name: "editor", Store: pages}, func(ctx context.Context, t *task.Task) error {
+			return session.Run(ctx, t, session.Config{File: file, Width: w, Height: h, Screen: scr, Files: fs})
+		})
+		scr.Close()
+		done <- err
+	}()
+	return attach(ctx, scr, done)
+}
+
+// attach connects this terminal to the screen server until the editor
+// ends.
+func attach(ctx context.Context, scr *screen.Server, done <-chan error) error {
+	a, b := net.Pipe()
+	go func() { _ = scr.Serve(ctx, a) }()
+	keys := make(chan []byte, 64)
+	go func() {
+		buf := make([]byte, 256)
+		for {
+			n, err := os.Stdin.Read(buf)
+			if n > 0 {
+				keys <- append([]byte(nil), buf[:n]...)
+			}
+			if err != nil {
+				close(keys)
+				return
+			}
+		}
+	}()
+	var c screen.Client
+	err := c.Session(ctx, b, keys, os.Stdout)
+	if errors.Is(err, screen.ErrBye) {
+		return <-done
+	}
+	return err
+}
+
+// plainFiles is the baseline's file access: the host file system.
+type plainFiles struct{}
+
+func (plainFiles) Open(p string) ([]byte, error) {
+	data, err := os.ReadFile(p)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return data, err
+}
+
+func (plainFiles) Save(p string, d []byte) error { return files.WriteAtomic(p, d, nil) }
