@@ -29,6 +29,7 @@ func (d *Driver) admit(ctx context.Context, name string, req request, owner inte
 		}
 		if u != nil {
 			d.host.Touch(name)
+			d.waits.Add(1)
 		}
 		envs := d.flushLocked()
 		ch := d.changed

@@ -70,6 +70,8 @@ type Driver struct {
 
 	envs atomic.Int64 // envelopes sent
 	msgs atomic.Int64 // protocol messages inside them
+	// waits counts admissions answered Wait (deferred, or waiting for authorization).
+	waits atomic.Int64
 }
 
 // unitInfo is the driver's view of one local unit.

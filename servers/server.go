@@ -43,7 +43,7 @@ type Hooks[S any] struct {
 
 // stable is what a server keeps in its STM object: the state and the
 // duplicate table (client → request seq → saved reply) that makes a
-// retried update execute at most once.
+// retried request execute at most once.
 type stable[S any] struct {
 	State S
 	Dups  map[string]map[uint64]savedReply
@@ -256,7 +256,7 @@ func (s *Server[S]) run(c *Call, req request, h *handler[S]) ([]byte, uint8, str
 			delete(tbl, seq)
 		}
 	}
-	if saved, ok := tbl[req.Seq]; ok && h.op == Update {
+	if saved, ok := tbl[req.Seq]; ok {
 		return saved.Body, saved.Status, saved.Err
 	}
 	out, err := h.fn(c, &s.st.State, req.Body)
@@ -267,13 +267,13 @@ func (s *Server[S]) run(c *Call, req request, h *handler[S]) ([]byte, uint8, str
 	case err != nil:
 		status, errText = statusAppError, err.Error()
 	}
-	if h.op == Update {
-		if tbl == nil {
-			tbl = map[uint64]savedReply{}
-			s.st.Dups[req.Client] = tbl
-		}
-		tbl[req.Seq] = savedReply{Status: status, Err: errText, Body: out}
+	// Reads are kept too: a read may have made nested updates, which a
+	// re-execution would repeat.
+	if tbl == nil {
+		tbl = map[uint64]savedReply{}
+		s.st.Dups[req.Client] = tbl
 	}
+	tbl[req.Seq] = savedReply{Status: status, Err: errText, Body: out}
 	return out, status, errText
 }
 
