@@ -98,6 +98,9 @@ func attachTerminal(ctx context.Context, dir, name string, in *os.File, out, err
 	case errors.Is(context.Cause(ctx), errDetached):
 		fmt.Fprintf(errOut, "\r\ndetached from %s (ftmctl attach %s to come back)\r\n", name, name)
 		return nil
+	case ctx.Err() != nil:
+		fmt.Fprintf(errOut, "\r\nattach interrupted; %s goes on (ftmctl attach %s to come back)\r\n", name, name)
+		return nil
 	}
 	return err
 }

@@ -67,6 +67,26 @@ func (p tmuxPane) waitLine(y int, want string) {
 // (so commits have a backup again), the file is saved and is complete on
 // disk, and C-x C-c ends the session.
 // Reference: ftm-lessons.txt §6.4; issue 8 (done when).
+func TestParseEditArgs(t *testing.T) {
+	a, err := parseEditArgs([]string{"n1", "ed-1", "80", "24", "/tmp/f"})
+	require.NoError(t, err)
+	require.Equal(t, editArgs{bank: "n1", session: "ed-1", width: 80, height: 24, file: "/tmp/f"}, a)
+	_, err = parseEditArgs([]string{"n1", "ed-1", "wide", "24", "/tmp/f"})
+	require.ErrorContains(t, err, "bad screen size")
+	_, err = parseEditArgs([]string{"/tmp/f"})
+	require.ErrorContains(t, err, "want BANK SESSION WIDTH HEIGHT FILE")
+}
+
+func TestAttachWithoutSessionSaysHowToStartOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin, dir, _ := startPair(t)
+	out, err := ftmctl(t, bin, "attach", "--dir", dir)
+	require.Error(t, err)
+	require.Contains(t, out, "no editing session is running (start one with ftmctl edit FILE)")
+}
+
 func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -101,7 +121,9 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 
 	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
 	require.NoError(t, err, out)
-	eventually(t, "n1 rejoins", func() bool { return linked(statusRows(t, bin, dir), "n2") })
+	eventually(t, "n1 rejoins and backs up its old bank", func() bool {
+		return banks(statusRows(t, bin, dir), "n1")["n1"] == "backup/ready"
+	})
 	p.keys("C-x", "C-s")
 	p.waitFor("the save", func(s string) bool { return strings.Contains(s, "Wrote 40 characters to ") })
 	got, err := os.ReadFile(file)

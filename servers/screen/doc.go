@@ -15,14 +15,26 @@
 // in two). Render (render.go) redraws a full image as escape sequences, so
 // a terminal attached after a takeover shows exactly the saved screen.
 //
-// Server (server.go) keeps an image in an STM bank, one object per row and
-// a header, and ships only the rows changed since the last checkpoint.
-// Keyboard input from the terminal client carries sequence numbers; the
-// server records the last one applied in the same transaction as the
-// screen, so input resent by a client after a takeover is applied exactly
-// once.
+// Server (server.go) holds the image the program draws on, forwards the
+// program's output to the attached terminals, and keeps the image durable
+// through a Store: BankStore (store.go) keeps it in an STM bank, one object
+// per row and a header, and ships only the rows changed since the last
+// checkpoint. A terminal attaching (Serve) gets a full redraw of the image
+// first — after a takeover, the image saved in the backup bank. Keyboard
+// input carries sequence numbers given by the terminal side (Client,
+// client.go): the server queues each number once, the program records the
+// last one it applied in its own checkpointed state, tells the server after
+// each checkpoint (Ack), and the client forgets only acked input; it sends
+// the rest again after reconnecting, and the restarted program, told the
+// restored number (SetApplied), applies each input exactly once. Frames
+// (wire.go): kind, uvarint sequence, uvarint length, data. MakeRaw and
+// TermSize (tty.go) set up the user's terminal.
 //
-// Invariants: Write never fails and never panics on any input; the cursor
+// Limits: one screen size for the image's life (no SIGWINCH resize); every
+// character one column wide.
+//
+// Lock order: Server.mu before conn.mu; no lock is held while waiting on
+// the program. Invariants: Write never fails and never panics on any input; the cursor
 // is always on the screen; Cursor.WrapPending implies the cursor is in the
 // last column; in origin mode the cursor is inside the scroll region;
 // Render of an image, written to a fresh image of the same size, gives an
