@@ -1,0 +1,77 @@
+package servers
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/servers/names"
+	"github.com/ftm-in-go/ftm/stm"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
+)
+
+// The server and the application on two kernel nodes joined by a link,
+// each node with its own bank: requests, replies and protocol envelopes
+// cross netmsg, names resolve on the peer, and a checkpoint started on one
+// node commits the server's state in the other node's bank.
+func TestAcrossTwoNodes(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	na, nb := kernel.NewNode(kernel.Config{Name: "a"}), kernel.NewNode(kernel.Config{Name: "b"})
+	defer na.Shutdown()
+	defer nb.Shutdown()
+	la, lb := link.NewMemPair("a", "b", link.MemConfig{})
+	require.NoError(t, na.AttachLink(la))
+	require.NoError(t, nb.AttachLink(lb))
+	driver := func(n *kernel.Node, host string) (*Driver, *stm.Bank) {
+		bank := stm.NewBank(stm.Config{})
+		require.NoError(t, bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
+		task, err := n.NewTask(host)
+		require.NoError(t, err)
+		d, err := NewDriver(DriverConfig{Host: host, Task: task, Bank: bank, Names: names.NewKernel(task, nil),
+			TickPeriod: 2 * time.Millisecond, Logger: zap.NewNop()})
+		require.NoError(t, err)
+		d.Start()
+		t.Cleanup(d.Close)
+		return d, bank
+	}
+	da, bankA := driver(na, "ha")
+	db, _ := driver(nb, "hb")
+	srv := newCounterServer(Config{Name: "kv", Driver: da})
+	done := make(chan error, 1)
+	sctx, stop := context.WithCancel(ctx)
+	go func() { done <- srv.Run(sctx) }()
+	defer func() { stop(); <-done }()
+
+	app, err := NewClient(ClientConfig{Name: "app", Driver: db})
+	require.NoError(t, err)
+	defer app.Close()
+	var n int
+	require.Eventually(t, func() bool {
+		n, err = mAdd("kv").Call(ctx, app, addReq{Key: "x", By: 4, Tag: "t1"})
+		return err == nil
+	}, waitFor, 5*time.Millisecond, "the server never answered across the link")
+	require.Equal(t, 4, n)
+	before := app.RU()
+	require.NoError(t, app.Checkpoint(ctx))
+	require.Equal(t, before.Inc+1, app.RU().Inc)
+
+	// The decision travels to the server's node; its bank commits S then.
+	require.Eventually(t, func() bool {
+		tx := bankA.Begin()
+		defer tx.Abort()
+		b, err := tx.Bytes(objectID("data:kv"))
+		if err != nil {
+			return false
+		}
+		st, err := stm.Decode[stable[counters]](b)
+		return err == nil && st.State.N["x"] == 4
+	}, waitFor, time.Millisecond, "committed in the server's bank on the other node")
+	ea, _ := da.Stats()
+	eb, _ := db.Stats()
+	require.Positive(t, ea)
+	require.Positive(t, eb)
+}
