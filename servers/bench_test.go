@@ -13,7 +13,7 @@ import (
 
 // benchChunk is how many calls run before switching between the reliable
 // call and its plain-kernel baseline, so machine load weighs on both alike.
-const benchChunk = 256
+const benchChunk = 16
 
 // plainKV is the baseline: the same call (msgpack request and reply, the
 // same handler on the same state) served as a plain kernel RPC.
