@@ -207,6 +207,9 @@ func (t *Task) skipped(err error) {
 }
 
 func (t *Task) due() bool {
+	if t.requested() { // RequestCheckpoint (request.go)
+		return true
+	}
 	if t.nextWork > 0 && t.done >= t.nextWork {
 		return true
 	}
