@@ -84,11 +84,9 @@ type handler[S any] struct {
 // Call is the context of one served call.
 type Call struct {
 	ctx    context.Context
-	server string
-	driver *Driver
 	client *Client // nested calls, made in the server's RU
 	Caller ru.ID   // the caller's RU (zero for an external client)
-	Op     Op
+	Op     Op      // the attribute of the method being served
 }
 
 // Context returns the call's context.
@@ -178,7 +176,8 @@ func (s *Server[S]) Run(ctx context.Context) error {
 }
 
 // Checkpoint starts a checkpoint of the server's RU (an I/O server may
-// want its state stable now) and waits until it committed.
+// want its state stable now) and waits until it committed (ErrAborted if
+// it aborted). Not from a handler: the RU cannot commit while a call runs.
 func (s *Server[S]) Checkpoint(ctx context.Context) error {
 	return s.cfg.Driver.checkpoint(ctx, s.cfg.Name)
 }
@@ -231,7 +230,7 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 	if err != nil {
 		return reply{Status: statusRetry, Err: err.Error()}, ru.ID{}
 	}
-	c := &Call{ctx: ctx, server: s.cfg.Name, driver: d, Caller: req.RU, Op: h.op, client: s.nested}
+	c := &Call{ctx: ctx, Caller: req.RU, Op: h.op, client: s.nested}
 	out, status, errText := s.run(c, req, h)
 	rep := reply{Status: status, Err: errText, Body: out, ServerRU: ruAt, Host: d.hostKey()}
 	deps, ok := d.endCall(s.cfg.Name, u, ruAt, call, req, h.op, s)
