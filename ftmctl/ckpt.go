@@ -17,7 +17,7 @@ import (
 func newCkptCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ckpt",
-		Short: "Checkpoints of stable tasks: their history, and one on demand",
+		Short: "Checkpoints of stable tasks and recovery units: their history, and one on demand",
 	}
 	cmd.AddCommand(newCkptLogCmd(), newCkptNowCmd())
 	return cmd
@@ -78,7 +78,7 @@ func printCkptLog(w io.Writer, output string, es []ckptEntry) error {
 	for _, e := range es {
 		init := e.Initiator
 		if e.Awaited {
-			init += " (ckpt now)"
+			init = "ckpt now"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t%d\n", e.Time.Format("15:04:05.000"), e.Node, taskKey(e.Bank, e.Task),
 			e.Program, e.Run, init, e.Count, e.Number, e.Pages, humanBytes(e.Bytes), e.Duration.Round(time.Microsecond), e.Progress)
@@ -90,18 +90,20 @@ func newCkptNowCmd() *cobra.Command {
 	var dir, output string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "now TASK",
-		Short: "Report the next checkpoint of a running stable task (TASK: ID or BANK/ID)",
-		Long: `now waits for the next checkpoint of the running stable task TASK (its id as
-'ftmctl ps' shows it, or BANK/ID when both banks have a task with that id)
-and reports it: pages, bytes, how long the task was stopped, and how long
-after the request it came.
+		Use:   "now TASK|RU",
+		Short: "Take a checkpoint now: of a stable task (ID or BANK/ID) or of a recovery unit (e.g. kv, n1/app)",
+		Long: `now takes a checkpoint now and reports it.
 
-A task is checkpointed only on its own goroutine, at a safe point (Poll)
-where its policy says one is due; the task server has no way yet to make a
-policy due from outside. So 'now' does not force a checkpoint: on a pair
-started by ftmctl the policy takes one at least every 500ms, and 'now'
-reports the first one taken after the request.`,
+For a stable task TASK (its id as 'ftmctl ps' shows it, or BANK/ID when both
+banks have a task with that id) the task takes it at its next safe point, as
+if its policy had said one was due (a task is checkpointed only on its own
+goroutine); 'now' reports pages, bytes, how long the task was stopped, and
+how long after the request it came.
+
+For a recovery unit (a unit name as 'ftmctl ru' shows it, e.g. n1/kv or
+n2/app; a short name like kv means that unit on every bank) it starts the
+checkpoint protocol with that unit as initiator: its current RU commits
+together with every RU it depends on, and the unit goes on in a new RU.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "table", "json"); err != nil {
@@ -110,6 +112,9 @@ reports the first one taken after the request.`,
 			st, err := loadPair(dir)
 			if err != nil {
 				return err
+			}
+			if !isTaskArg(args[0]) {
+				return ckptNowRU(cmd, dir, output, args[0], timeout)
 			}
 			rec, err := findRunningTask(cmd, dir, st, args[0])
 			if err != nil {
@@ -123,7 +128,7 @@ reports the first one taken after the request.`,
 			if output == "json" {
 				return printJSON(cmd.OutOrStdout(), rep)
 			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "task %s (%s) on node %s: checkpoint %d of this run, %d pages, %s, task stopped %s; taken %s after the request, by its policy\n",
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "task %s (%s) on node %s: checkpoint %d of this run, %d pages, %s, task stopped %s; taken %s after the request\n",
 				taskKey(rep.Bank, rep.Task), rep.Program, rep.Node, rep.Number, rep.Pages, humanBytes(rep.Bytes),
 				rep.Duration.Round(time.Microsecond), rep.Waited.Round(time.Millisecond))
 			return err
@@ -132,6 +137,62 @@ reports the first one taken after the request.`,
 	addPairFlags(cmd, &dir, &output)
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the checkpoint")
 	return cmd
+}
+
+// isTaskArg says whether arg names a stable task (ID or BANK/ID, ID a
+// number) rather than a recovery unit.
+func isTaskArg(arg string) bool {
+	_, idStr, hasBank := strings.Cut(arg, "/")
+	if !hasBank {
+		idStr = arg
+	}
+	_, err := strconv.ParseUint(idStr, 10, 64)
+	return err == nil
+}
+
+// ckptNowRU checkpoints the recovery units named unit (a full name, or a
+// short one matching that unit on every bank).
+func ckptNowRU(cmd *cobra.Command, dir, output, unit string, timeout time.Duration) error {
+	nodes, err := fetchRU(cmd, dir, "")
+	if err != nil {
+		return err
+	}
+	type target struct{ node, unit string }
+	var targets []target
+	var all []string
+	for _, n := range nodes {
+		for _, h := range n.Hosts {
+			for _, u := range h.Units {
+				all = append(all, u.Unit)
+				if u.Unit == unit || strings.HasSuffix(u.Unit, "/"+unit) {
+					targets = append(targets, target{n.Node, u.Unit})
+				}
+			}
+		}
+	}
+	if len(targets) == 0 {
+		sort.Strings(all)
+		return fmt.Errorf("unknown task or recovery unit %q (recovery units: %s)", unit, listOrNone(all))
+	}
+	reps := []ruCkptReply{}
+	for _, t := range targets {
+		var rep ruCkptReply
+		c := newControlClient(dir, t.node).withTimeout(timeout + 3*time.Second)
+		if err := c.post(cmd.Context(), "/ru/ckpt", ruCkptRequest{Unit: t.unit, Timeout: timeout}, &rep); err != nil {
+			return err
+		}
+		reps = append(reps, rep)
+	}
+	if output == "json" {
+		return printJSON(cmd.OutOrStdout(), reps)
+	}
+	for _, r := range reps {
+		if _, err := fmt.Fprintf(cmd.OutOrStdout(), "recovery unit %s on node %s: RU %s committed in %s (%d protocol messages sent by %s); now in RU %s\n",
+			r.Unit, r.Node, r.RU, r.Took.Round(time.Microsecond), r.Msgs, r.Node, r.NextRU); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // findRunningTask finds the running stable task arg (ID or BANK/ID) on the

@@ -31,9 +31,11 @@ type ckptEntry struct {
 	Program string `json:"program"`
 	Run     int    `json:"run"`
 	// Initiator is who asked: the task's checkpoint policy at one of its
-	// safe points (the only way a task is checkpointed today).
+	// safe points. (A checkpoint forced by ftmctl ckpt now is Awaited.)
 	Initiator string `json:"initiator"`
-	// Awaited: an operator's `ftmctl ckpt now` was waiting for it.
+	// Awaited: an operator's `ftmctl ckpt now` asked for it (the first
+	// checkpoint after the request: the forced one, unless the policy's
+	// came first).
 	Awaited bool `json:"awaited,omitempty"`
 	// Count is the number of checkpoints in this entry; Number the task's
 	// checkpoint count in this run once they were taken.
@@ -200,6 +202,10 @@ func (rt *nodeRuntime) serveCkptNow(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	ch, stop := rt.ckpts.await(key)
 	defer stop()
+	if err := rt.tasks.RequestCheckpoint(req.Bank, req.Task); err != nil { // taken at the task's next safe point
+		http.Error(w, fmt.Sprintf("task %s: %v", key, err), http.StatusConflict)
+		return
+	}
 	t := time.NewTimer(req.Timeout)
 	defer t.Stop()
 	select {

@@ -114,9 +114,10 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	}
 	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: withEditor(rt, programs()), Policy: taskPolicy, Logger: log})
 	defer rt.tasks.Wait()
+	rt.servers = newReliableServers(name, rt.kernel, log) // reliable.go
 	rt.stable, err = pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log,
-		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, bank, b) },
-		OnDrop:     func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b) }})
+		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, bank, b); rt.servers.poke() },
+		OnDrop:     func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
 	if err != nil {
 		return err
 	}
@@ -132,6 +133,7 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	if err != nil {
 		return err
 	}
+	defer rt.servers.start(ctx, rt.stable)() // stopped before the banks close
 	rt.ckpts = newCkptLog(name, ckptLogSize)
 	rt.metrics = newNodeMetrics(rt)
 	go rt.ckpts.run(ctx, rt.tasks.List, rt.metrics.observeCheckpoint)

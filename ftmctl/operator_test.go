@@ -84,7 +84,7 @@ func TestOperatorCommandsOnARealPair(t *testing.T) {
 	t.Run("stopped", func(t *testing.T) {
 		out, err := ftmctl(t, bin, "pair", "down", "--dir", dir)
 		require.NoError(t, err, out)
-		for _, args := range [][]string{{"ports"}, {"ckpt", "log"}, {"ckpt", "now", "1"}, {"metrics"}, {"partition"}, {"slow", "--delay", "1ms"}, {"heal"}} {
+		for _, args := range [][]string{{"ports"}, {"ckpt", "log"}, {"ckpt", "now", "1"}, {"ru"}, {"ru", "graph"}, {"kv", "get", "a"}, {"metrics"}, {"partition"}, {"slow", "--delay", "1ms"}, {"heal"}} {
 			require.Equal(t, "ftmctl: no node of the pair is running (start it with `ftmctl pair up`)",
 				oneLineError(t, bin, append(args, "--dir", dir)...), "%v", args)
 		}
@@ -114,6 +114,7 @@ func checkAuth(t *testing.T, bin, dir string) {
 }
 
 func checkPorts(t *testing.T, bin, dir string) {
+	waitServers(t, bin, dir, "n1", "n2")
 	out, err := ftmctl(t, bin, "ports", "--dir", dir)
 	require.NoError(t, err, out)
 	require.Regexp(t, `NODE\s+TASK ID\s+TASK\s+NAMES`, out)
@@ -123,8 +124,12 @@ func checkPorts(t *testing.T, bin, dir string) {
 	stdoutJSON(t, bin, &all, "ports", "--dir", dir, "-o", "json")
 	require.Len(t, all, 2)
 	for _, n := range all {
-		require.Len(t, n.Tasks, 1, n.Node)
-		require.Equal(t, controlTaskName, n.Tasks[0].Name)
+		var tasks []string
+		for _, kt := range n.Tasks {
+			tasks = append(tasks, kt.Name)
+		}
+		// the control task, and the task of the reliable servers of the node's bank (reliable.go)
+		require.Equal(t, []string{controlTaskName, "servers/" + n.Node}, tasks, n.Node)
 	}
 
 	out, err = ftmctl(t, bin, "ports", "ftmctl-control", "--node", "n1", "--dir", dir)
@@ -139,7 +144,7 @@ func checkPorts(t *testing.T, bin, dir string) {
 	require.Equal(t, []portName{{Name: one[0].Tasks[0].Names[0].Name, Type: "receive", Receive: true}}, one[0].Tasks[0].Names)
 
 	require.Contains(t, oneLineError(t, bin, "ports", "1", "--dir", dir), "task 1 is a stable task (primes on n1): stable tasks own no kernel task")
-	require.Contains(t, oneLineError(t, bin, "ports", "nosuch", "--dir", dir), `unknown task "nosuch" (kernel tasks: n1:ftmctl-control, n2:ftmctl-control)`)
+	require.Contains(t, oneLineError(t, bin, "ports", "nosuch", "--dir", dir), `unknown task "nosuch" (kernel tasks: n1:ftmctl-control, n1:servers/n1, n2:ftmctl-control, n2:servers/n2)`)
 	require.Contains(t, oneLineError(t, bin, "ports", "--node", "n3", "--dir", dir), `unknown node "n3"`)
 	require.Contains(t, oneLineError(t, bin, "ports", "-o", "yaml", "--dir", dir), "unknown output format")
 }
@@ -164,7 +169,7 @@ func checkCkpt(t *testing.T, bin, dir string) {
 
 	out, err = ftmctl(t, bin, "ckpt", "now", "1", "--dir", dir)
 	require.NoError(t, err, out)
-	require.Regexp(t, `^task n1/1 \(primes\) on node n1: checkpoint \d+ of this run, \d+ pages, [\d.]+ (B|KiB|MiB), task stopped \S+; taken \S+ after the request, by its policy\n$`, out)
+	require.Regexp(t, `^task n1/1 \(primes\) on node n1: checkpoint \d+ of this run, \d+ pages, [\d.]+ (B|KiB|MiB), task stopped \S+; taken \S+ after the request\n$`, out)
 	var rep ckptNowReply
 	stdoutJSON(t, bin, &rep, "ckpt", "now", "n1/1", "--dir", dir, "-o", "json")
 	require.True(t, rep.Awaited)
@@ -178,11 +183,11 @@ func checkCkpt(t *testing.T, bin, dir string) {
 	require.True(t, awaited, "the log marks the checkpoint ckpt now waited for")
 	out, err = ftmctl(t, bin, "ckpt", "log", "--node", "n1", "--dir", dir)
 	require.NoError(t, err, out)
-	require.Contains(t, out, "policy (ckpt now)")
+	require.Regexp(t, `n1/1\s+primes\s+0\s+ckpt now\s`, out)
 
 	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "99", "--dir", dir), `unknown task "99" (running stable tasks: n1/1)`)
 	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "n2/1", "--dir", dir), `unknown task "n2/1"`)
-	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "one", "--dir", dir), `bad task "one"`)
+	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "one", "--dir", dir), `unknown task or recovery unit "one" (recovery units: n1/app, n1/kv, n2/app, n2/kv)`)
 	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "--dir", dir), "accepts 1 arg")
 }
 

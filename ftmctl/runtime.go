@@ -33,6 +33,7 @@ type nodeRuntime struct {
 	faults  *link.Faults
 	ckpts   *ckptLog
 	metrics *nodeMetrics
+	servers *reliableServers // reliable servers of the banks held (reliable.go)
 }
 
 // controlTaskName is the node's own kernel task: it holds the receive right
@@ -68,6 +69,7 @@ func (rt *nodeRuntime) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ckpt", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, rt.ckpts.entries()) })
 	mux.HandleFunc("POST /ckpt", rt.serveCkptNow)
 	mux.HandleFunc("POST /fault", rt.serveFault)
+	rt.servers.routes(mux)
 	mux.Handle("GET /metrics", rt.metrics.handler())
 	mux.HandleFunc("GET /metrics.json", func(w http.ResponseWriter, _ *http.Request) {
 		fams, err := rt.metrics.families()
