@@ -117,10 +117,13 @@ func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 	})
 }
 
-// putPages copies the segment's dirty pages into new page objects and
-// their checksums into the checksum object, in page order (so the mirror's
-// frames carry consecutive pages). The copies and checksums are computed in
-// parallel (the task is stopped; they are the checkpoint's own CPU work).
+// putPages hands the segment's dirty pages to the transaction as new page
+// objects, in page order (so the mirror's frames carry consecutive pages),
+// and their checksums as the checksum object. The pages are lent
+// (stm.Tx.PutBorrowed): they are the live memory of the stopped task, which
+// does not change until the checkpoint returns, so STM ships them from there
+// and copies them into its own versions while the backup receives them. The
+// checksums are computed in parallel beforehand.
 func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
 	e, _, err := s.entry(tx, sp.Segment, sp.NPages)
 	if err != nil {
@@ -131,13 +134,10 @@ func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
 		idx = append(idx, p)
 	}
 	slices.Sort(idx)
-	imgs := make([][]byte, len(idx))
 	sums := make([]uint32, len(idx))
 	parallel(len(idx), func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			img := sp.Pages[idx[i]]
-			sums[i] = e.Sum.of(img)
-			imgs[i] = bytes.Clone(img)
+			sums[i] = e.Sum.of(sp.Pages[idx[i]])
 		}
 	})
 	old, err := s.sums(tx, e.Index)
@@ -148,7 +148,7 @@ func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
 	copy(obj, old)
 	for i, p := range idx {
 		binary.LittleEndian.PutUint32(obj[4*p:], sums[i])
-		if err := tx.Put(segBase(e.Index)+stm.ID(p), imgs[i]); err != nil {
+		if err := tx.PutBorrowed(segBase(e.Index)+stm.ID(p), sp.Pages[p]); err != nil {
 			return err
 		}
 	}

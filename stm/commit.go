@@ -57,7 +57,10 @@ func (tx *Tx) Commit(ctx context.Context) error {
 	if err := b.fail(FPValidated); err != nil {
 		return err
 	}
+	lent := tx.copyBorrowed()
+	defer lent.wait()
 	return b.ship(ctx, tx, p, func() error {
+		lent.install(b)
 		if err := b.fail(FPPhase1Shipped); err != nil {
 			return err
 		}
@@ -88,7 +91,10 @@ func (tx *Tx) Precommit(ctx context.Context, g GroupID) error {
 		b.enterPhase2(tx)
 		return b.fail(FPPhase1Shipped)
 	}
+	lent := tx.copyBorrowed()
+	defer lent.wait()
 	return b.ship(ctx, tx, p, func() error {
+		lent.install(b)
 		b.enterPhase2(tx)
 		return b.fail(FPPhase1Shipped)
 	})

@@ -7,8 +7,9 @@ import (
 // version is a transaction's new version of one object (Figure 5: allocated
 // on the first write, working phase).
 type version struct {
-	data    []byte
-	deleted bool
+	data     []byte
+	deleted  bool
+	borrowed bool // data is lent by the caller until commit (borrow.go)
 }
 
 // Tx is a transaction on a bank. A Tx is used by one goroutine at a time;
@@ -141,7 +142,7 @@ func (tx *Tx) Put(id ID, data []byte) error {
 	if err != nil {
 		return err
 	}
-	v.data, v.deleted = data, false
+	v.data, v.deleted, v.borrowed = data, false, false
 	return nil
 }
 
@@ -188,6 +189,9 @@ func (tx *Tx) WriteAt(id ID, off int, p []byte) error {
 		v.data = newVersion(committed, off, p)
 		return nil
 	}
+	if v.borrowed { // never write into the lender's memory
+		v.data, v.borrowed = append([]byte(nil), v.data...), false
+	}
 	if end := off + len(p); end > len(v.data) {
 		v.data = append(v.data, make([]byte, end-len(v.data))...)
 	}
@@ -202,7 +206,7 @@ func (tx *Tx) Delete(id ID) error {
 	if err != nil {
 		return err
 	}
-	v.data, v.deleted = nil, true
+	v.data, v.deleted, v.borrowed = nil, true, false
 	return nil
 }
 
