@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/bits"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -67,6 +68,12 @@ type Task struct {
 	nextWork     int64 // work at which the next work-based checkpoint is due
 	nextDeadline time.Time
 
+	// maybeDue is all Poll reads while nothing is due: set by Progress
+	// when done reaches nextWork and by a timer at nextDeadline (from the
+	// clock's goroutine); poll recomputes it.
+	maybeDue atomic.Bool
+	timer    clock.Timer // pending timer, nil without Policy.Every
+
 	inflight *flight            // the checkpoint being committed, if any (flight.go)
 	carry    []rvm.SegmentPages // pages of a refused commit, for the next checkpoint
 }
@@ -85,7 +92,7 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 		cfg.Logger = zap.NewNop()
 	}
 	t := &Task{cfg: cfg, log: cfg.Logger.With(zap.String("task", cfg.Name))}
-	t.nextDeadline = cfg.Clock.Now().Add(cfg.Policy.Every)
+	t.scheduleNext(cfg.Clock.Now())
 	defer t.close()
 	err := entry(ctx, t)
 	t.drain() // the stats returned include a checkpoint committed meanwhile
@@ -100,6 +107,9 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 }
 
 func (t *Task) close() {
+	if t.timer != nil {
+		t.timer.Stop()
+	}
 	t.drain()
 	for _, s := range t.segs {
 		_ = s.Close()
@@ -151,6 +161,9 @@ func (t *Task) Progress(done, total int64) {
 	if t.nextWork == 0 {
 		t.nextWork = t.nextThreshold(t.Stats().LastProgress)
 	}
+	if t.nextWork > 0 && done >= t.nextWork {
+		t.maybeDue.Store(true)
+	}
 }
 
 // nextThreshold is the amount of work at which the next work-based
@@ -174,8 +187,19 @@ func (t *Task) nextThreshold(done int64) int64 {
 // committed in the background (flight.go). A checkpoint refused because the
 // bank has no backup (the partner is down: stm.ErrNoBackup) does not stop
 // the task: it runs on unprotected and tries again at the next due point.
+// While nothing is due, Poll costs a few loads and no call, so a
+// program may call it in its innermost loop.
 func (t *Task) Poll(ctx context.Context) error {
+	if !t.maybeDue.Load() && forcedPending.Load() == 0 {
+		return nil
+	}
+	return t.poll(ctx)
+}
+
+// poll is Poll once something may be due.
+func (t *Task) poll(ctx context.Context) error {
 	if t.cfg.Store == nil || !t.due() {
+		t.maybeDue.Store(t.nextWork > 0 && t.done >= t.nextWork) // a timer may set it again
 		return nil
 	}
 	start := t.cfg.Clock.Now()
@@ -188,12 +212,26 @@ func (t *Task) Poll(ctx context.Context) error {
 	}
 	now := t.cfg.Clock.Now()
 	t.stopped(now.Sub(start))
-	t.nextDeadline = now.Add(t.cfg.Policy.Every)
-	t.nextWork = t.nextThreshold(t.done)
+	t.scheduleNext(now)
 	if err != nil {
 		return fmt.Errorf("task %s: checkpoint: %w", t.cfg.Name, err)
 	}
 	return nil
+}
+
+// scheduleNext sets when the next checkpoint falls due, after one taken (or
+// attempted) at now.
+func (t *Task) scheduleNext(now time.Time) {
+	t.nextDeadline = now.Add(t.cfg.Policy.Every)
+	t.nextWork = t.nextThreshold(t.done)
+	if t.timer != nil {
+		t.timer.Stop()
+		t.timer = nil
+	}
+	t.maybeDue.Store(false)
+	if t.cfg.Policy.Every > 0 && t.cfg.Store != nil {
+		t.timer = t.cfg.Clock.AfterFunc(t.cfg.Policy.Every, func() { t.maybeDue.Store(true) })
+	}
 }
 
 func isNoBackup(err error) bool { return errors.Is(err, stm.ErrNoBackup) }
@@ -233,8 +271,7 @@ func (t *Task) Checkpoint(ctx context.Context) error {
 	}
 	now := t.cfg.Clock.Now()
 	t.stopped(now.Sub(start))
-	t.nextDeadline = now.Add(t.cfg.Policy.Every)
-	t.nextWork = t.nextThreshold(t.done)
+	t.scheduleNext(now)
 	if err != nil {
 		return fmt.Errorf("task %s: checkpoint: %w", t.cfg.Name, err)
 	}
