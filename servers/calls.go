@@ -151,7 +151,7 @@ func (d *Driver) endOut(unit string, u *ru.Unit, ruAt ru.ID, server string, rep 
 	executed := rep != nil && (rep.Status == statusOK || rep.Status == statusAppError)
 	cur := d.host.Unit(unit)
 	alive := cur == u && u.ID() == ruAt
-	clean := alive && !u.Dirty() && u.Phase() == ru.Running
+	clean := alive && rep != nil && !u.Dirty() && u.Phase() == ru.Running
 	switch {
 	case executed && alive:
 		st := u.State()
@@ -187,6 +187,9 @@ func (d *Driver) endOut(unit string, u *ru.Unit, ruAt ru.ID, server string, rep 
 		}
 	case cur == u:
 		u.OutCallEnded(server, ruAt)
+		if rep == nil && alive {
+			u.KeepCallRecord(server) // the server may still run it
+		}
 		err = d.persistLocked(unit)
 	}
 	envs = append(envs, d.flushLocked()...)

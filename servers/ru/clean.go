@@ -10,3 +10,16 @@ func (u *Unit) Dirty() bool { return u.dirty }
 // is over (Calling, which a restart turns into a conditional abort, the
 // same as a crash just before the save would).
 func (u *Unit) MarkClean() { u.dirty = false }
+
+// KeepCallRecord keeps server in the current RU's write-ahead call record
+// after OutCallEnded, for a call that ended without a reply (timed out,
+// abandoned): the server may still run it and make this RU a predecessor,
+// so an abort of this RU must still send it the conditional abort. The
+// record is conservative: a conditional abort aborts nothing at a server
+// that does not depend on the aborted RU.
+func (u *Unit) KeepCallRecord(server string) {
+	if u.s.Calling[server] == 0 {
+		u.s.Calling[server] = 1
+		u.dirty = true
+	}
+}
