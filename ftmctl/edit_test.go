@@ -65,7 +65,8 @@ func (p tmuxPane) waitLine(y int, want string) {
 // the last keys, and the screen comes back on the survivor with every
 // echoed keystroke, once; editing goes on, the killed node is restarted
 // (so commits have a backup again), the file is saved and is complete on
-// disk, and C-x C-c ends the session.
+// disk; then the node the editor moved to is killed too and it comes back
+// on the first; and C-x C-c ends the session.
 // Reference: ftm-lessons.txt §6.4; issue 8 (done when).
 func TestParseEditArgs(t *testing.T) {
 	a, err := parseEditArgs([]string{"n1", "ed-1", "80", "24", "/tmp/f"})
@@ -129,6 +130,27 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	got, err := os.ReadFile(file)
 	require.NoError(t, err)
 	require.Equal(t, "first line\ntyped before the crash; after", string(got))
+
+	// The editor now runs on n2; kill that one too: it comes back on n1.
+	st, err = loadPair(dir)
+	require.NoError(t, err)
+	n2, err := st.node("n2")
+	require.NoError(t, err)
+	p.text(" and")
+	p.waitLine(1, "typed before the crash; after and")
+	require.NoError(t, syscall.Kill(n2.PID, syscall.SIGKILL))
+	p.text(" again")
+	p.waitLine(1, "typed before the crash; after and again")
+	out, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
+	require.NoError(t, err, out)
+	eventually(t, "n2 rejoins and backs up the editor's bank", func() bool {
+		return banks(statusRows(t, bin, dir), "n2")["n1"] == "backup/ready"
+	})
+	p.keys("C-x", "C-s")
+	p.waitFor("the second save", func(s string) bool { return strings.Contains(s, "Wrote 50 characters to ") })
+	got, err = os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, "first line\ntyped before the crash; after and again", string(got))
 
 	p.keys("C-x", "C-c")
 	p.waitFor("the editor to quit", func(s string) bool { return !strings.Contains(s, "uEmacs") })
