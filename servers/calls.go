@@ -144,7 +144,6 @@ func (d *Driver) beginOut(ctx context.Context, unit, server string, nested bool)
 // ErrAborted when the client's RU ended during the call.
 func (d *Driver) endOut(unit string, u *ru.Unit, ruAt ru.ID, server string, rep *reply) error {
 	d.mu.Lock()
-	var envs []ru.Envelope
 	if rep != nil {
 		d.learn(server, rep.Host)
 	}
@@ -164,15 +163,12 @@ func (d *Driver) endOut(unit string, u *ru.Unit, ruAt ru.ID, server string, rep 
 		if rep.Deps.ClientToServer {
 			u.AddSucc(rep.ServerRU)
 		}
-	case executed && rep.Deps.ClientToServer:
+	case executed && rep.Deps.ClientToServer && cur != nil:
 		// The update came from an RU that is gone: the server's RU must
-		// abort too (the conditional abort may have reached it before the call).
-		m := ru.Msg{Kind: ru.MsgAbort, From: ruAt, To: rep.ServerRU}
-		if d.units[server] != nil {
-			d.host.Deliver(ru.Envelope{From: d.hostKey(), To: d.hostKey(), Msgs: []ru.Msg{m}})
-		} else {
-			envs = append(envs, ru.Envelope{From: d.hostKey(), To: d.unitHost(server), Msgs: []ru.Msg{m}})
-		}
+		// abort too (the conditional abort may have reached it before the
+		// call). The abort wave of the old RU is extended to it.
+		cur.AbortLate(ruAt, rep.ServerRU)
+		d.host.Touch(unit)
 	}
 	var err error
 	switch {
@@ -192,7 +188,7 @@ func (d *Driver) endOut(unit string, u *ru.Unit, ruAt ru.ID, server string, rep 
 		}
 		err = d.persistLocked(unit)
 	}
-	envs = append(envs, d.flushLocked()...)
+	envs := d.flushLocked()
 	d.mu.Unlock()
 	d.send(envs)
 	if !alive {
