@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -27,24 +28,32 @@ func TestConcurrentCallsAndCheckpoints(t *testing.T) {
 // The same with the servers' units crashing (S dropped, restarted from the
 // bank) at random driver steps: 1 in 40 failpoint checks.
 func TestConcurrentCallsCheckpointsAndCrashes(t *testing.T) {
-	w := newWorld(t)
-	var mu sync.Mutex
-	rng := rand.New(rand.NewPCG(42, 1))
-	crashes := 0
-	w.fail = func(point, unit string) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		if unit[0] != 'k' && unit != "front" || rng.IntN(40) != 0 {
-			return false
-		}
-		crashes++
-		return true
+	runs := 1
+	if os.Getenv("FTM_SOAK") != "" {
+		runs = 200
 	}
-	concurrentScenario(t, w)
-	mu.Lock()
-	defer mu.Unlock()
-	t.Logf("%d crashes", crashes)
-	require.Positive(t, crashes)
+	for seed := range runs {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			w := newWorld(t)
+			var mu sync.Mutex
+			rng := rand.New(rand.NewPCG(42, uint64(seed)))
+			crashes := 0
+			w.fail = func(point, unit string) bool {
+				mu.Lock()
+				defer mu.Unlock()
+				if unit[0] != 'k' && unit != "front" || rng.IntN(40) != 0 {
+					return false
+				}
+				crashes++
+				return true
+			}
+			concurrentScenario(t, w)
+			mu.Lock()
+			defer mu.Unlock()
+			t.Logf("%d crashes", crashes)
+			require.Positive(t, crashes)
+		})
+	}
 }
 
 func concurrentScenario(t *testing.T, w *world) {
