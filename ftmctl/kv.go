@@ -95,6 +95,9 @@ durable until a checkpoint commits them: 'ftmctl ckpt now BANK2/app'.`,
 func runningHost(nodes []ruNode, bank string) (string, error) {
 	var why []string
 	for _, n := range nodes {
+		if n.Off != "" {
+			why = append(why, fmt.Sprintf("node %s runs none: %s", n.Node, n.Off))
+		}
 		for _, h := range n.Hosts {
 			if h.Bank != bank {
 				continue

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/servers/names"
 	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -61,6 +63,7 @@ type reliableServers struct {
 	waiting map[string]string        // bank → why its servers do not run
 	ext     *servers.Client          // external client of ftmctl kv (made on first use)
 	closed  bool
+	off     string // why this node runs no servers at all ("" when it does)
 }
 
 func newReliableServers(node string, k *kernel.Node, log *zap.Logger) *reliableServers {
@@ -73,6 +76,15 @@ func newReliableServers(node string, k *kernel.Node, log *zap.Logger) *reliableS
 // is stopped.
 func (r *reliableServers) start(ctx context.Context, st *pair.Stable) func() {
 	r.stable = st
+	if os.Getenv(failpoint.EnvVar) != "" {
+		// A failpoint fires at the Nth hit of an STM commit step on either
+		// node; the servers' own commits would move it off its target.
+		r.mu.Lock()
+		r.off = failpoint.EnvVar + " is set (the servers' STM commits would shift the failpoints' hit counts)"
+		r.mu.Unlock()
+		r.log.Info("reliable servers off", zap.String("why", r.off))
+		return func() {}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
@@ -356,6 +368,7 @@ type ruHost struct {
 type ruNode struct {
 	Node  string   `json:"node"`
 	Hosts []ruHost `json:"hosts"`
+	Off   string   `json:"off,omitempty"`   // why the node runs no reliable servers at all
 	Error string   `json:"error,omitempty"` // set by ftmctl for a node that did not answer
 }
 
@@ -365,7 +378,7 @@ func (r *reliableServers) inspect() ruNode {
 	for _, h := range r.hosts {
 		hosts = append(hosts, h)
 	}
-	out := ruNode{Node: r.node, Hosts: []ruHost{}}
+	out := ruNode{Node: r.node, Hosts: []ruHost{}, Off: r.off}
 	for bank, why := range r.waiting {
 		if r.hosts[bank] == nil {
 			out.Hosts = append(out.Hosts, ruHost{Bank: bank, Waiting: why,

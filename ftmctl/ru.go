@@ -97,6 +97,9 @@ func printRUTable(w io.Writer, nodes []ruNode) error {
 		if n.Error != "" {
 			notes = append(notes, fmt.Sprintf("note: %s", n.Error))
 		}
+		if n.Off != "" {
+			notes = append(notes, fmt.Sprintf("note: node %s runs no reliable servers: %s", n.Node, n.Off))
+		}
 		for _, h := range n.Hosts {
 			if !h.Running {
 				notes = append(notes, fmt.Sprintf("note: node %s holds bank %s but does not run its servers: %s", n.Node, h.Bank, h.Waiting))
