@@ -32,7 +32,12 @@ func backupProcess() error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("addr %s raw %s\n", ln.Addr(), raw.Addr())
+	floor, err := link.Listen("127.0.0.1:0", link.Config{Name: "backup", Secret: testSecret})
+	if err != nil {
+		return err
+	}
+	go linkSink(ctx, floor)
+	fmt.Printf("addr %s raw %s floor %s\n", ln.Addr(), raw.Addr(), floor.Addr())
 	if path := os.Getenv(envBackupProfile); path != "" {
 		stop, err := profileFor(path, 8*time.Second)
 		if err != nil {
@@ -77,6 +82,85 @@ func profileFor(path string, d time.Duration) (stop func(), err error) {
 	return stop, nil
 }
 
+// Frame kinds of the link sink: a frame of a transfer, its last frame.
+const (
+	floorPart = 1
+	floorLast = 2
+)
+
+// linkSink is the transport alone: it receives frames on the STM channel of
+// a Mux, as the backup does, keeps their bodies until the last frame of a
+// transfer (a backup keeps the pages it receives), then answers one frame.
+func linkSink(ctx context.Context, ln *link.Listener) {
+	for {
+		node, err := ln.Accept(ctx)
+		if err != nil {
+			return
+		}
+		go func() {
+			ch, err := link.NewMux(node, nil).Channel(link.ServiceSTM)
+			if err != nil {
+				return
+			}
+			var kept [][]byte
+			for {
+				f, err := ch.Recv(ctx)
+				if err != nil {
+					return
+				}
+				kept = append(kept, f.Body)
+				if f.Kind == floorLast {
+					kept = nil
+					if ch.Send(ctx, link.Frame{Service: link.ServiceSTM, Kind: floorLast}) != nil {
+						return
+					}
+				}
+			}
+		}()
+	}
+}
+
+// linkSender sends a segment's pages to the link sink in frames of 128
+// pages (1 MiB, as the STM mirror cuts them), each one vectored write from
+// the pages themselves, and waits for the answer.
+type linkSender struct {
+	ch    link.Link
+	parts [][]byte
+}
+
+func newLinkSender(b *testing.B, addr string) *linkSender {
+	l, err := link.Dial(context.Background(), addr, link.Config{Name: "primary", Secret: testSecret})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { l.Close() })
+	ch, err := link.NewMux(l, nil).Channel(link.ServiceSTM)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return &linkSender{ch: ch}
+}
+
+func (ls *linkSender) roundTrip(s *Segment) error {
+	ctx := context.Background()
+	vs := ls.ch.(link.VectorSender)
+	for p := 0; p < s.Pages(); p += 128 {
+		ls.parts = ls.parts[:0]
+		for q := p; q < min(p+128, s.Pages()); q++ {
+			ls.parts = append(ls.parts, s.Bytes()[q*s.PageSize():(q+1)*s.PageSize()])
+		}
+		kind := uint8(floorPart)
+		if p+128 >= s.Pages() {
+			kind = floorLast
+		}
+		if err := vs.SendVec(ctx, link.Frame{Service: link.ServiceSTM, Kind: kind}, ls.parts); err != nil {
+			return err
+		}
+	}
+	_, err := ls.ch.Recv(ctx)
+	return err
+}
+
 func sink(l net.Listener) {
 	for {
 		c, err := l.Accept()
@@ -102,9 +186,9 @@ func sink(l net.Listener) {
 	}
 }
 
-// remoteBackup starts the backup process and returns its link and sink
-// addresses.
-func remoteBackup(b *testing.B) (string, string) {
+// remoteBackup starts the backup process and returns the addresses of its
+// backup bank, raw TCP sink and link sink.
+func remoteBackup(b *testing.B) (addr, rawAddr, floorAddr string) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := helperCmd(ctx, "backup")
 	out, err := cmd.StdoutPipe()
@@ -119,11 +203,10 @@ func remoteBackup(b *testing.B) (string, string) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	var addr, rawAddr string
-	if _, err := fmt.Sscanf(strings.TrimSpace(line), "addr %s raw %s", &addr, &rawAddr); err != nil {
+	if _, err := fmt.Sscanf(strings.TrimSpace(line), "addr %s raw %s floor %s", &addr, &rawAddr, &floorAddr); err != nil {
 		b.Fatalf("backup said %q: %v", line, err)
 	}
-	return addr, rawAddr
+	return addr, rawAddr, floorAddr
 }
 
 // rawSender sends n bytes over plain TCP and waits for the one-byte answer.
@@ -270,7 +353,7 @@ func benchStore(b *testing.B, where string) PageStore {
 		bank, _ := newMirroredBank(b)
 		return NewSTMStore(bank)
 	}
-	addr, _ := remoteBackup(b)
+	addr, _, _ := remoteBackup(b)
 	bank, err := remoteBank(context.Background(), addr)
 	if err != nil {
 		b.Fatal(err)
@@ -281,9 +364,12 @@ func benchStore(b *testing.B, where string) PageStore {
 // BenchmarkCheckpointScale: checkpoints of 1 to 8192 dirty pages into STM
 // mirrored to a backup in another process; MB/s, and x-tcp against sending
 // the same bytes over plain TCP to the same process and waiting for an
-// answer, same run.
+// answer, same run. x-link is the transport alone against the same raw TCP:
+// the same pages sent over kernel/link + Mux to that process in 1 MiB
+// frames, kept there until the last one, as the backup keeps them (no STM,
+// no checksum); it is the floor under x-tcp on this link.
 func BenchmarkCheckpointScale(b *testing.B) {
-	addr, rawAddr := remoteBackup(b)
+	addr, rawAddr, floorAddr := remoteBackup(b)
 	for _, n := range []int{1, 64, 1024, 8192} {
 		b.Run(fmt.Sprintf("pages=%d", n), func(b *testing.B) {
 			bank, err := remoteBank(context.Background(), addr)
@@ -297,7 +383,8 @@ func BenchmarkCheckpointScale(b *testing.B) {
 			}
 			defer s.Close()
 			raw := newRawSender(b, rawAddr, n*DefaultPageSize)
-			var ckpt, base time.Duration
+			floor := newLinkSender(b, floorAddr)
+			var ckpt, base, lnk time.Duration
 			for i := 0; i < b.N; i++ {
 				for p := 0; p < n; p++ {
 					s.Bytes()[p*DefaultPageSize+i%DefaultPageSize]++
@@ -313,11 +400,17 @@ func BenchmarkCheckpointScale(b *testing.B) {
 					b.Fatal(err)
 				}
 				base += time.Since(start)
+				start = time.Now()
+				if err := floor.roundTrip(s); err != nil {
+					b.Fatal(err)
+				}
+				lnk += time.Since(start)
 			}
 			mb := float64(n*DefaultPageSize) / (1 << 20)
 			b.ReportMetric(mb*float64(b.N)/ckpt.Seconds(), "MB/s")
 			b.ReportMetric(float64(ckpt.Nanoseconds())/float64(b.N), "ns/ckpt")
 			b.ReportMetric(float64(ckpt)/float64(base), "x-tcp")
+			b.ReportMetric(float64(lnk)/float64(base), "x-link")
 		})
 	}
 }
