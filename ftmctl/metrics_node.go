@@ -46,7 +46,7 @@ func newNodeMetrics(rt *nodeRuntime) *nodeMetrics {
 			Help:    "Time a stable task was stopped for one checkpoint.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
 	}
-	m.reg.MustRegister(m.ckpts, m.ckptPages, m.ckptBytes, m.ckptDur, &nodeCollector{rt: rt})
+	m.reg.MustRegister(m.ckpts, m.ckptPages, m.ckptBytes, m.ckptDur, &nodeCollector{rt: rt}, &ruCollector{rt: rt})
 	return m
 }
 

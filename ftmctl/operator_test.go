@@ -202,6 +202,9 @@ func checkMetrics(t *testing.T, bin, dir string) {
 	require.Contains(t, out, `ftm_tasks{state="running"} 1`)
 	require.Regexp(t, `ftm_checkpoints_total [1-9]`, out)
 	require.Regexp(t, `ftm_stm_bank_bytes\{bank="n1"\} [1-9]`, out)
+	require.Contains(t, out, `ftm_ru_units{bank="n1",phase="running"} 2`)
+	require.Contains(t, out, `ftm_ru_incarnation{unit="n1/kv"} `)
+	require.Contains(t, out, "# TYPE ftm_ru_protocol_messages_total counter")
 	require.Regexp(t, `ftm_pair_heartbeat_age_seconds \d`, out)
 
 	both, err := ftmctl(t, bin, "metrics", "--dir", dir)
@@ -264,6 +267,8 @@ func checkWatch(t *testing.T, bin, dir string) {
 	require.Regexp(t, `\[[#!-]{24}\] \S+\s+task n1/1 \(primes\) on n1: since its last checkpoint`, out)
 	require.Contains(t, out, "\nLATEST CHECKPOINTS\n")
 	require.Regexp(t, `n1\s+n1/1\s+primes\s+0\s+policy`, out)
+	require.Contains(t, out, "\nRECOVERY UNITS\n")
+	require.Regexp(t, `n2\s+n2/kv\s+n2/kv\.\d+\s+running`, out)
 
 	var f watchFrame
 	stdoutJSON(t, bin, &f, "watch", "--once", "--dir", dir, "-o", "json")

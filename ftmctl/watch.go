@@ -25,6 +25,7 @@ type watchFrame struct {
 	Tasks       []task.Record `json:"tasks"`
 	Checkpoints []ckptEntry   `json:"checkpoints"` // the latest few, oldest first
 	Progress    []progressBar `json:"progress"`
+	RU          []ruNode      `json:"ru"` // the recovery units of each running node
 }
 
 // progressBar is a long-running activity: a state transfer to a new
@@ -47,7 +48,8 @@ func newWatchCmd() *cobra.Command {
 		Use:   "watch",
 		Short: "A live view of the pair: nodes, tasks, checkpoints, progress (q or Ctrl-C quits)",
 		Long: `watch redraws, every --interval, the pair's nodes (link, epoch, heartbeat age,
-banks, takeovers, faults), its stable tasks, their latest checkpoints and
+banks, takeovers, faults), its stable tasks, their latest checkpoints, the
+recovery units of the reliable servers (as 'ftmctl ru' lists them) and
 progress bars for long activities: a state transfer to a new backup (its
 elapsed time: the copy's size is not known ahead) and, per running task, the
 time since its last checkpoint against its policy's 500ms (a bar that runs
@@ -95,7 +97,7 @@ func fetchFrame(ctx context.Context, dir string) (watchFrame, error) {
 	if err != nil {
 		return watchFrame{}, err
 	}
-	f := watchFrame{Time: time.Now(), Dir: dir, Tasks: []task.Record{}, Checkpoints: []ckptEntry{}, Progress: []progressBar{}}
+	f := watchFrame{Time: time.Now(), Dir: dir, Tasks: []task.Record{}, Checkpoints: []ckptEntry{}, Progress: []progressBar{}, RU: []ruNode{}}
 	for _, n := range st.Nodes {
 		row := queryStatusCtx(ctx, dir, n)
 		if errors.Is(row.err, errAuth) {
@@ -113,6 +115,10 @@ func fetchFrame(ctx context.Context, dir string) (watchFrame, error) {
 		var es []ckptEntry
 		if err := c.get(ctx, "/ckpt", &es); err == nil {
 			f.Checkpoints = append(f.Checkpoints, es...)
+		}
+		var rn ruNode
+		if err := c.get(ctx, "/ru", &rn); err == nil {
+			f.RU = append(f.RU, rn)
 		}
 	}
 	sort.SliceStable(f.Checkpoints, func(i, j int) bool { return f.Checkpoints[i].Time.Before(f.Checkpoints[j].Time) })
@@ -174,6 +180,8 @@ func renderFrame(f watchFrame, every time.Duration) string {
 	}
 	b.WriteString("\nLATEST CHECKPOINTS\n")
 	_ = printCkptLog(&b, "table", f.Checkpoints)
+	b.WriteString("\nRECOVERY UNITS\n")
+	_ = printRUTable(&b, f.RU)
 	return b.String()
 }
 
