@@ -172,7 +172,15 @@ func ckptNowRU(cmd *cobra.Command, dir, output, unit string, timeout time.Durati
 	}
 	if len(targets) == 0 {
 		sort.Strings(all)
-		return fmt.Errorf("unknown task or recovery unit %q (recovery units: %s)", unit, listOrNone(all))
+		var stopped []string
+		for _, n := range nodes {
+			for _, h := range n.Hosts {
+				if !h.Running {
+					stopped = append(stopped, fmt.Sprintf("; the servers of bank %s on node %s are stopped: %s", h.Bank, n.Node, h.Waiting))
+				}
+			}
+		}
+		return fmt.Errorf("unknown task or recovery unit %q (recovery units: %s)%s", unit, listOrNone(all), strings.Join(stopped, ""))
 	}
 	reps := []ruCkptReply{}
 	for _, t := range targets {
