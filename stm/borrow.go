@@ -46,13 +46,27 @@ func (tx *Tx) copyBorrowed() *lentCopy {
 		return nil
 	}
 	lc.copies = make([][]byte, len(lc.vs))
-	go func() {
-		defer close(lc.done)
-		for i, v := range lc.vs {
-			lc.copies[i] = bytes.Clone(v.data)
-		}
-	}()
+	total := 0
+	for _, v := range lc.vs {
+		total += len(v.data)
+	}
+	if total < lendAsync { // cheaper than a goroutine hand-off
+		lc.copyAll()
+		return lc
+	}
+	go lc.copyAll()
 	return lc
+}
+
+// lendAsync is the amount of lent data from which the copy runs on its own
+// goroutine; below it (a few pages) the copy costs less than waking one.
+const lendAsync = 256 << 10
+
+func (lc *lentCopy) copyAll() {
+	defer close(lc.done)
+	for i, v := range lc.vs {
+		lc.copies[i] = bytes.Clone(v.data)
+	}
 }
 
 // wait returns once the copying goroutine has finished (it reads the lent

@@ -68,3 +68,33 @@ func TestPutBorrowedCommitFails(t *testing.T) {
 	copy(lent, "XXX")
 	require.Equal(t, map[ID]string{1: "old"}, strMap(p.b.Dump()))
 }
+
+// Enough lent data to be copied on another goroutine (lendAsync), over both
+// mirrors: the bank and the backup keep the bytes as they were at Commit.
+func TestPutBorrowedCopiedConcurrently(t *testing.T) {
+	for _, remote := range []bool{false, true} {
+		p := newPairOver(t, remote, Config{Logger: nopLogger()}, BackupConfig{})
+		mem := make([]byte, 2*lendAsync)
+		for i := range mem {
+			mem[i] = byte(i * 7)
+		}
+		want := bytes.Clone(mem)
+		const page = 8192
+		require.NoError(t, p.b.Update(context.Background(), func(tx *Tx) error {
+			for off := 0; off < len(mem); off += page {
+				if err := tx.PutBorrowed(ID(1+off/page), mem[off:off+page:off+page]); err != nil {
+					return err
+				}
+			}
+			return nil
+		}))
+		clear(mem)
+		for name, objs := range map[string]map[ID][]byte{"primary": p.b.Dump(), "backup": p.k.Dump()} {
+			require.Len(t, objs, len(mem)/page, name)
+			for id, data := range objs {
+				off := int(id-1) * page
+				require.True(t, bytes.Equal(want[off:off+page], data), "%s object %d differs from the lent page", name, id)
+			}
+		}
+	}
+}

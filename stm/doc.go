@@ -4,8 +4,9 @@
 // in this node's memory and mirrored to a backup bank on the partner node.
 //
 // Objects are byte ranges (8 KiB pages for the RVM pager, handed over with
-// Put without a copy) or typed values (Get/Set/Create, msgpack-encoded), each
-// named by a stable ID. Transactions (Begin, Bytes/ReadAt, Put/WriteAt,
+// Put without a copy, or lent with PutBorrowed: shipped from the caller's
+// memory and copied into the bank during the round trip) or typed values
+// (Get/Set/Create, msgpack-encoded), each named by a stable ID. Transactions (Begin, Bytes/ReadAt, Put/WriteAt,
 // Create/Insert/Delete, Commit/Abort; Update and View as closures) run
 // concurrently. A transaction may instead Precommit into a group; the group
 // commits or aborts as a whole when Decide is called (the checkpoint
@@ -37,8 +38,10 @@
 // readers share it); an object has at most one new version, owned by the
 // transaction holding its write lock; the backup holds at most two versions
 // of an object; backup versions alias the frame they arrived in (no copy)
-// until less than half of that frame is live, then the survivors are copied
-// out; a transaction is reported committed only after the backup
+// until less than half of that frame is live (checked once a whole request
+// is applied), then the survivors are copied out; lent data (PutBorrowed)
+// is replaced by the bank's own copy before it is applied or waits in phase
+// 2, and Commit/Precommit return only once nothing reads it; a transaction is reported committed only after the backup
 // acknowledged its new versions (standalone) or its group decision.
 //
 // Lock order: Bank.mirrorMu before Bank.mu; Bank.mu is never held while
@@ -46,8 +49,9 @@
 // image). Backup.mu is otherwise a leaf (its failpoint hook runs under it).
 // RemoteMirror: sendMu before mu.
 //
-// Files: bank.go, tx.go, typed.go, commit.go, group.go (the primary);
-// backup.go (the backup bank, takeover); mirror.go, local.go, remote.go,
-// wire.go, tee.go (mirrors and the wire format); attach.go (a backup
-// joining); file.go, compact.go (the file-backed bank); inspect.go.
+// Files: bank.go, tx.go, borrow.go, typed.go, commit.go, group.go (the
+// primary); backup.go (the backup bank, takeover); mirror.go, local.go,
+// remote.go, wire.go, tee.go (mirrors and the wire format; frame CRCs by
+// internal/crc32c); attach.go (a backup joining); file.go, compact.go (the
+// file-backed bank); inspect.go.
 package stm
