@@ -31,7 +31,8 @@
 // Checkpoint(ctx, store, segs...) saves a task's dirty pages; with a
 // BatchStore (MemStore, CrashStore, STMStore) all its segments are saved as
 // one atomic batch, so a restore never mixes two checkpoints. STMStore keeps
-// each page as an STM object (image + CRC-32C) and a checkpoint is one STM
+// each page as an STM object (the image, lent to STM with PutBorrowed, and
+// its CRC-32 in a checksum object) and a checkpoint is one STM
 // transaction, mirrored to the backup bank. CrashStore has named failpoints
 // for crash tests. A task is stopped for a checkpoint at a SafePoint: Poll is
 // an atomic load when nobody waits, and with AttachTask every kernel call of
