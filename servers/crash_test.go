@@ -3,6 +3,7 @@ package servers
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"testing"
 
@@ -48,8 +49,12 @@ type appTag struct {
 func TestCrashAtEveryDriverStep(t *testing.T) {
 	points := []string{"ru.before-persist", "ru.after-persist", FPAfterPrecommit, FPBeforeDecide, FPAfterDecide}
 	fired, ran := map[string]int{}, map[string]bool{}
+	maxN := 8
+	if os.Getenv("FTM_SOAK") != "" {
+		maxN = 60
+	}
 	for _, point := range points {
-		for n := 1; n <= 8; n++ {
+		for n := 1; n <= maxN; n++ {
 			t.Run(fmt.Sprintf("%s/%d", point, n), func(t *testing.T) {
 				ran[point] = true
 				f := &oneCrash{point: point, unit: "kv", n: n}
