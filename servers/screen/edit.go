@@ -166,22 +166,24 @@ func (im *Image) deleteChars(n int) {
 	im.markRows(c.Y, c.Y)
 }
 
-// insertLines is IL: only inside the scroll region.
+// insertLines is IL: only inside the scroll region. The cursor stays
+// where it is (as in tmux and the VT102 manual; the VT510 moves it to the
+// first column).
 func (im *Image) insertLines(n int) {
 	if im.Cur.Y < im.Top || im.Cur.Y > im.Bot {
 		return
 	}
 	im.scrollDown(im.Cur.Y, im.Bot, n)
-	im.carriageReturn()
+	im.Cur.WrapPending = false
 }
 
-// deleteLines is DL: only inside the scroll region.
+// deleteLines is DL: only inside the scroll region; the cursor stays.
 func (im *Image) deleteLines(n int) {
 	if im.Cur.Y < im.Top || im.Cur.Y > im.Bot {
 		return
 	}
 	im.scrollUp(im.Cur.Y, im.Bot, n)
-	im.carriageReturn()
+	im.Cur.WrapPending = false
 }
 
 // moveTo puts the cursor at column x, row y of the screen, or of the
@@ -197,13 +199,24 @@ func (im *Image) moveTo(x, y int) {
 }
 
 // moveRows moves the cursor n rows (negative: up), stopping at the scroll
-// region's margin when it starts inside the region.
+// region's bottom margin when it starts above it, at its top margin when
+// it starts below that (as xterm and tmux do).
 func (im *Image) moveRows(n int) {
-	top, bot := 0, im.H-1
-	if im.Cur.Y >= im.Top && im.Cur.Y <= im.Bot {
-		top, bot = im.Top, im.Bot
+	y := im.Cur.Y + n
+	if n > 0 {
+		bot := im.H - 1
+		if im.Cur.Y <= im.Bot {
+			bot = im.Bot
+		}
+		y = min(y, bot)
+	} else {
+		top := 0
+		if im.Cur.Y >= im.Top {
+			top = im.Top
+		}
+		y = max(y, top)
 	}
-	im.Cur.Y = clamp(im.Cur.Y+n, top, bot)
+	im.Cur.Y = clamp(y, 0, im.H-1)
 	im.Cur.WrapPending = false
 }
 

@@ -14,7 +14,9 @@ import (
 //
 //	new w=20 h=5     a fresh screen
 //	write            the input (Go string escapes, \e for ESC; lines are
-//	                 concatenated), then prints the screen and the cursor
+//	                 concatenated), then prints the screen and the cursor;
+//	                 with tmux-differs, TestAgainstTmux does not compare it
+//	                 (nor what follows until the next new)
 //	attrs            the non-default pens, as runs per row
 //	render           checks that Render redraws an equal image
 //
