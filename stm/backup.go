@@ -47,6 +47,7 @@ type Backup struct {
 	prepared map[TxID]*Prepare // phase 2: new versions awaiting a decision
 	seq      uint64            // highest commit sequence seen
 	nextID   ID                // highest id allocator seen
+	copied   int               // bytes compactLocked copied out of frames (tests)
 }
 
 // NewBackup returns an empty backup bank, waiting for a primary to Attach.
@@ -361,6 +362,7 @@ func (k *Backup) compactLocked(mem *frameMem) {
 	for _, other := range mem.ids {
 		if oo := k.objs[other]; oo != nil && oo.mem == mem {
 			oo.data, oo.mem = append([]byte(nil), oo.data...), nil
+			k.copied += len(oo.data)
 		}
 	}
 	mem.ids, mem.live = nil, 0
