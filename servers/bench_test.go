@@ -3,6 +3,7 @@ package servers
 import (
 	"context"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,6 +107,7 @@ func BenchmarkReliableRPC(b *testing.B) {
 				return err
 			}
 			var tRel, tPlain time.Duration
+			var ratios []float64
 			b.ReportAllocs()
 			b.ResetTimer()
 			for done := 0; done < b.N; {
@@ -116,20 +118,26 @@ func BenchmarkReliableRPC(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				tRel += time.Since(start)
+				rel := time.Since(start)
 				start = time.Now()
 				for range n {
 					if err := plain(op); err != nil {
 						b.Fatal(err)
 					}
 				}
-				tPlain += time.Since(start)
+				pl := time.Since(start)
+				tRel, tPlain = tRel+rel, tPlain+pl
+				ratios = append(ratios, float64(rel)/float64(pl))
 				done += n
 			}
 			b.StopTimer()
+			slices.Sort(ratios)
 			b.ReportMetric(float64(tRel.Nanoseconds())/float64(b.N), "reliable-ns/call")
 			b.ReportMetric(float64(tPlain.Nanoseconds())/float64(b.N), "kernel-ns/call")
-			b.ReportMetric(float64(tRel)/float64(tPlain), "x-kernel")
+			// The median of per-chunk ratios: a load spike on this shared
+			// machine spoils a chunk, not the figure.
+			b.ReportMetric(ratios[len(ratios)/2], "x-kernel")
+			b.ReportMetric(float64(tRel)/float64(tPlain), "x-kernel-total")
 		})
 	}
 }

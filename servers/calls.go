@@ -89,11 +89,15 @@ func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req r
 		}
 		before, running := u.ID(), u.Phase() == ru.Running
 		u.CallEnded(call)
+		ok = true
 		if !changed && running && u.Phase() == ru.Running && u.ID() == before {
-			u.MarkClean() // nothing to save: the dependencies were recorded already
+			// Nothing to save (the dependencies were recorded already),
+			// nothing to send, nobody to wake: a call in a Running RU.
+			u.MarkClean()
+			d.mu.Unlock()
+			return deps, ok
 		}
 		d.host.Touch(name)
-		ok = true
 	}
 	envs := d.flushLocked()
 	d.mu.Unlock()
@@ -177,10 +181,11 @@ func (d *Driver) endOut(unit string, u *ru.Unit, ruAt ru.ID, server string, rep 
 		// end of this call, which recovery does not need (ru.MarkClean).
 		u.OutCallEnded(server, ruAt)
 		if u.Phase() == ru.Running && u.ID() == ruAt {
-			u.MarkClean()
-		} else {
-			err = d.persistLocked(unit)
+			u.MarkClean() // and nothing to send or wake
+			d.mu.Unlock()
+			return nil
 		}
+		err = d.persistLocked(unit)
 	case cur == u:
 		u.OutCallEnded(server, ruAt)
 		if rep == nil && alive {
