@@ -199,7 +199,10 @@ func (t *Task) Poll(ctx context.Context) error {
 // poll is Poll once something may be due.
 func (t *Task) poll(ctx context.Context) error {
 	if t.cfg.Store == nil || !t.due() {
-		t.maybeDue.Store(t.nextWork > 0 && t.done >= t.nextWork) // a timer may set it again
+		t.maybeDue.Store(t.nextWork > 0 && t.done >= t.nextWork)
+		if t.cfg.Policy.Every > 0 && !t.cfg.Clock.Now().Before(t.nextDeadline) {
+			t.maybeDue.Store(true) // the timer fired as we cleared the flag
+		}
 		return nil
 	}
 	start := t.cfg.Clock.Now()
