@@ -157,3 +157,43 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	require.NotContains(t, p.screen(), "typed before")
 }
+
+// TestDetachRestoresTheTerminalAndReattach: C-] leaves ftmctl edit with
+// the terminal back in cooked mode and the editor running; ftmctl attach
+// (no session named: the only one) redraws it, and editing goes on.
+func TestDetachRestoresTheTerminalAndReattach(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
+	}
+	bin, dir, _ := startPair(t)
+	eventually(t, "n2 holds n1's backup", func() bool { return banks(statusRows(t, bin, dir), "n2")["n1"] == "backup/ready" })
+	tmp := t.TempDir()
+	file, modes := filepath.Join(tmp, "d.txt"), filepath.Join(tmp, "stty")
+	p := tmuxPane{t: t, socket: "ftmdetach" + filepath.Base(tmp)}
+	cmd := bin + " edit --dir " + dir + " " + file + "; stty -a > " + modes + "; " + bin + " attach --dir " + dir + "; sleep 60"
+	_, err := p.run("new-session", "-d", "-s", "ed", "-x", "70", "-y", "10", cmd)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = p.run("kill-server") })
+	p.waitFor("the editor", func(s string) bool { return strings.Contains(s, "uEmacs: ") })
+	p.text("kept")
+	p.waitLine(0, "kept")
+	p.keys("C-]")
+	eventually(t, "the terminal modes after the detach", func() bool {
+		b, err := os.ReadFile(modes)
+		return err == nil && len(b) > 0
+	})
+	b, err := os.ReadFile(modes)
+	require.NoError(t, err)
+	require.Regexp(t, `(^|\s)icanon(\s|$)`, string(b), "cooked mode again")
+	require.Regexp(t, `(^|\s)echo(\s|$)`, string(b))
+	p.waitLine(0, "kept") // attach redrew the screen
+	p.text(" on")
+	p.waitLine(0, "kept on")
+	p.keys("C-x", "C-s")
+	p.waitFor("the save", func(s string) bool { return strings.Contains(s, "Wrote 7 characters") })
+	p.keys("C-x", "C-c")
+	p.waitFor("the editor to quit", func(s string) bool { return !strings.Contains(s, "uEmacs") })
+}

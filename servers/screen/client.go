@@ -73,8 +73,12 @@ func (c *Client) Session(ctx context.Context, nc io.ReadWriteCloser, keys <-chan
 	defer nc.Close()
 	stop := context.AfterFunc(ctx, func() { _ = nc.Close() })
 	defer stop()
+	r := bufio.NewReader(nc)
+	if err := c.hello(r); err != nil {
+		return err
+	}
 	readErr := make(chan error, 1)
-	go func() { readErr <- c.read(nc, out) }()
+	go func() { readErr <- c.read(r, out) }()
 	var wmu sync.Mutex // the writer: resend, then live keys
 	send := func(in Input) error {
 		wmu.Lock()
@@ -104,8 +108,23 @@ func (c *Client) Session(ctx context.Context, nc io.ReadWriteCloser, keys <-chan
 	}
 }
 
-func (c *Client) read(nc io.Reader, out io.Writer) error {
-	r := bufio.NewReader(nc)
+// hello reads the server's first frame: a client new to the session (a
+// second ftmctl attach) numbers its input after what the server has.
+func (c *Client) hello(r *bufio.Reader) error {
+	f, err := ReadFrame(r)
+	if err != nil {
+		return err
+	}
+	if f.Kind != FrameHello {
+		return fmt.Errorf("%w: %q first, want a hello", ErrFrame, f.Kind)
+	}
+	c.mu.Lock()
+	c.last = max(c.last, f.Seq)
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *Client) read(r *bufio.Reader, out io.Writer) error {
 	for {
 		f, err := ReadFrame(r)
 		if err != nil {

@@ -224,8 +224,9 @@ func (s *Server) detach(c *conn) {
 	_ = c.c.Close()
 }
 
-// Serve runs one attached terminal until its connection ends: the size,
-// the last ack and a full redraw of the image first, then the program's
+// Serve runs one attached terminal until its connection ends: the last
+// input number queued, the size, the last ack and a full redraw of the
+// image first, then the program's
 // output as it comes; input frames go to the queue.
 func (s *Server) Serve(ctx context.Context, nc io.ReadWriteCloser) error {
 	c := &conn{c: nc}
@@ -241,7 +242,8 @@ func (s *Server) Serve(ctx context.Context, nc io.ReadWriteCloser) error {
 	c.mu.Lock()
 	s.clients[c] = true
 	size := uint64(s.im.W)<<16 | uint64(s.im.H)
-	err := errors.Join(WriteFrame(nc, Frame{Kind: FrameSize, Seq: size}),
+	err := errors.Join(WriteFrame(nc, Frame{Kind: FrameHello, Seq: s.received}),
+		WriteFrame(nc, Frame{Kind: FrameSize, Seq: size}),
 		WriteFrame(nc, Frame{Kind: FrameAck, Seq: s.acked}),
 		WriteFrame(nc, Frame{Kind: FrameOutput, Data: s.im.Render()}))
 	c.mu.Unlock()

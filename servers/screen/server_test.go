@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"io"
 	"net"
 	"sync"
 	"testing"
@@ -132,3 +133,26 @@ func TestFrameRoundTripAndLimits(t *testing.T) {
 }
 
 func bufioReader(b *bytes.Buffer) *bufio.Reader { return bufio.NewReader(b) }
+
+// A second client (a new ftmctl attach after the first one went) numbers
+// its input after what the server already queued, so none of it is taken
+// for a duplicate.
+func TestNewClientNumbersOnFromTheServer(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := NewServer(ctx, ServerConfig{Width: 10, Height: 3})
+	require.NoError(t, err)
+	s.Push(Input{Seq: 1, Data: []byte("a")})
+	s.Push(Input{Seq: 2, Data: []byte("b")})
+	_, err = s.ReadInput(ctx)
+	require.NoError(t, err)
+	a, b := net.Pipe()
+	go func() { _ = s.Serve(ctx, a) }()
+	var c Client
+	keys := make(chan []byte, 1)
+	go func() { _ = c.Session(ctx, b, keys, io.Discard) }()
+	keys <- []byte("c")
+	in, err := s.ReadInput(ctx)
+	require.NoError(t, err)
+	require.Equal(t, []Input{{Seq: 3, Data: []byte("c")}}, in)
+}

@@ -21,6 +21,9 @@ const (
 	FrameSize byte = 's'
 	// FrameBye (server → client): the program ended; do not reconnect.
 	FrameBye byte = 'q'
+	// FrameHello (server → client, first): Seq is the last input number
+	// the server queued, so a new client numbers on from there.
+	FrameHello byte = 'h'
 )
 
 // maxFrame bounds a frame's data.
