@@ -31,7 +31,8 @@
 // TermSize (tty.go) set up the user's terminal.
 //
 // Limits: one screen size for the image's life (no SIGWINCH resize); every
-// character one column wide.
+// character one column wide; keys from one terminal at a time (two
+// clients typing at once would number their input alike).
 //
 // Lock order: Server.mu before conn.mu; no lock is held while waiting on
 // the program. Invariants: Write never fails and never panics on any input; the cursor
