@@ -24,7 +24,8 @@ var ErrNoSafePoint = errors.New("rvm: task did not reach a safe point")
 type SafePoint struct {
 	// Clock times Stop's timeout and the stop; nil means clock.Real.
 	Clock clock.Clock
-	// Name names the task in errors (AttachTask sets it to the task's name).
+	// Name names the task in errors (AttachTask sets it to the task's name
+	// if empty; guarded by mu once the SafePoint is in use).
 	Name string
 
 	want atomic.Bool
@@ -126,7 +127,10 @@ func (sp *SafePoint) Stop(ctx context.Context, timeout time.Duration) error {
 		return nil
 	case <-expired:
 		sp.cancel()
-		return fmt.Errorf("%w: task %q not stopped within %v", ErrNoSafePoint, sp.Name, timeout)
+		sp.mu.Lock()
+		name := sp.Name
+		sp.mu.Unlock()
+		return fmt.Errorf("%w: task %q not stopped within %v", ErrNoSafePoint, name, timeout)
 	case <-ctx.Done():
 		sp.cancel()
 		return ctx.Err()
