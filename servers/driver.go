@@ -68,8 +68,9 @@ type Driver struct {
 	nextID  uint64            // call ids given to ru.Admit
 	closed  bool
 
-	envs atomic.Int64 // envelopes sent
-	msgs atomic.Int64 // protocol messages inside them
+	envs    atomic.Int64 // envelopes sent
+	msgs    atomic.Int64 // protocol messages inside them
+	decided decidedSet   // groups this driver decided
 	// waits counts admissions answered Wait (deferred, or waiting for authorization).
 	waits atomic.Int64
 }
@@ -292,7 +293,7 @@ func (d *Driver) handleEvents(evs []ru.Event) {
 		if commit && ev.Action.Root == ev.RU && ui.srv == nil {
 			// The initiator's commit is the decision for the whole group:
 			// apply it to the members precommitted in this bank now.
-			if err := d.cfg.Bank.Decide(d.ctx, groupOf(ev.Action), true); err != nil {
+			if err := d.decided.decide(d.ctx, d.cfg.Bank, groupOf(ev.Action), true); err != nil {
 				d.log.Warn("decide failed", zap.String("unit", ui.name), zap.Error(err))
 			}
 		}
@@ -304,7 +305,7 @@ func (d *Driver) handleEvents(evs []ru.Event) {
 				d.host.Crash(ui.name)
 				continue
 			}
-			if err := d.cfg.Bank.Decide(d.ctx, ui.group, commit); err != nil {
+			if err := d.decided.decide(d.ctx, d.cfg.Bank, ui.group, commit); err != nil {
 				d.log.Warn("decide failed", zap.String("unit", ui.name), zap.Error(err))
 			}
 			ui.group, ui.gInc = 0, 0
