@@ -32,6 +32,11 @@ func newCkptLogCmd() *cobra.Command {
 (its last 512): when, which bank and task, who initiated it, how many pages
 and bytes went to the backup, and how long the task was stopped.
 
+It also lists the checkpoints of recovery units taken by 'ftmctl ckpt now RU'
+(PROGRAM ru, TASK the initiating unit, NUMBER the RU committed): how long the
+protocol took, the protocol messages the initiator's node sent (MSGS) and the
+RUs committed with it as that node knew them (MEMBERS).
+
 A node learns of checkpoints by reading its task server's statistics every
 20ms; two checkpoints within one such interval are one line with N > 1. A
 node's history starts when it starts: after a takeover, the survivor's log
@@ -74,13 +79,18 @@ func printCkptLog(w io.Writer, output string, es []ckptEntry) error {
 		return printJSON(w, es)
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TIME\tNODE\tTASK\tPROGRAM\tRUN\tINITIATOR\tN\tNUMBER\tPAGES\tBYTES\tDURATION\tPROGRESS")
+	fmt.Fprintln(tw, "TIME\tNODE\tTASK\tPROGRAM\tRUN\tINITIATOR\tN\tNUMBER\tPAGES\tBYTES\tDURATION\tPROGRESS\tMSGS\tMEMBERS")
 	for _, e := range es {
 		init := e.Initiator
 		if e.Awaited {
 			init = "ckpt now"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t%d\n", e.Time.Format("15:04:05.000"), e.Node, taskKey(e.Bank, e.Task),
+		if e.Unit != "" { // a checkpoint of recovery units
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t-\t%s\t%d\t%d\t-\t-\t%s\t-\t%d\t%s\n", e.Time.Format("15:04:05.000"), e.Node, e.Unit,
+				e.Program, init, e.Count, e.Number, e.Duration.Round(time.Microsecond), e.Msgs, dash(e.Members))
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%d\t%d\t%d\t%s\t%s\t%d\t-\t-\n", e.Time.Format("15:04:05.000"), e.Node, taskKey(e.Bank, e.Task),
 			e.Program, e.Run, init, e.Count, e.Number, e.Pages, humanBytes(e.Bytes), e.Duration.Round(time.Microsecond), e.Progress)
 	}
 	return tw.Flush()
@@ -195,8 +205,18 @@ func ckptNowRU(cmd *cobra.Command, dir, output, unit string, timeout time.Durati
 		return printJSON(cmd.OutOrStdout(), reps)
 	}
 	for _, r := range reps {
-		if _, err := fmt.Fprintf(cmd.OutOrStdout(), "recovery unit %s on node %s: RU %s committed in %s (%d protocol messages sent by %s); now in RU %s\n",
-			r.Unit, r.Node, r.RU, r.Took.Round(time.Microsecond), r.Msgs, r.Node, r.NextRU); err != nil {
+		var with []string
+		for _, m := range r.Members {
+			if m != r.RU {
+				with = append(with, m)
+			}
+		}
+		also := ""
+		if len(with) > 0 {
+			also = " with " + strings.Join(with, ", ")
+		}
+		if _, err := fmt.Fprintf(cmd.OutOrStdout(), "recovery unit %s on node %s: RU %s committed%s in %s (%d protocol messages sent by %s); now in RU %s\n",
+			r.Unit, r.Node, r.RU, also, r.Took.Round(time.Microsecond), r.Msgs, r.Node, r.NextRU); err != nil {
 			return err
 		}
 	}

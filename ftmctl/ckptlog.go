@@ -45,6 +45,16 @@ type ckptEntry struct {
 	Bytes    int64         `json:"bytes"`
 	Duration time.Duration `json:"duration"` // the task was stopped this long
 	Progress int64         `json:"progress"` // work done at the checkpoint (the task's Progress)
+	// A checkpoint of recovery units (ftmctl ckpt now RU) instead of a
+	// task: Unit is the initiating unit, Number the RU it committed,
+	// Duration the protocol's time from start to commit, Msgs the protocol
+	// messages this node's driver sent meanwhile, Members the RUs
+	// committed with it as this node knew them (the initiator and its
+	// predecessors, transitively; another node's units' own predecessors
+	// are not known here).
+	Unit    string   `json:"unit,omitempty"`
+	Msgs    int64    `json:"msgs,omitempty"`
+	Members []string `json:"members,omitempty"`
 }
 
 type ckptSeen struct {
@@ -118,6 +128,19 @@ func (c *ckptLog) poll(recs []task.Record) []ckptEntry {
 		added = append(added, e)
 	}
 	return added
+}
+
+// addRU records a checkpoint of recovery units and returns it as kept.
+func (c *ckptLog) addRU(e ckptEntry) ckptEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.seq++
+	e.Seq, e.Node = c.seq, c.node
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	c.add(e)
+	return e
 }
 
 func (c *ckptLog) add(e ckptEntry) {

@@ -135,6 +135,7 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	}
 	defer rt.servers.start(ctx, rt.stable)() // stopped before the banks close
 	rt.ckpts = newCkptLog(name, ckptLogSize)
+	rt.servers.logCkpt = rt.ckpts.addRU
 	rt.metrics = newNodeMetrics(rt)
 	go rt.ckpts.run(ctx, rt.tasks.List, rt.metrics.observeCheckpoint)
 	if metricsAddr != "" {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,6 +65,8 @@ type reliableServers struct {
 	ext     *servers.Client          // external client of ftmctl kv (made on first use)
 	closed  bool
 	off     string // why this node runs no servers at all ("" when it does)
+	// logCkpt records a checkpoint taken by ftmctl ckpt now RU (the node's ckpt log).
+	logCkpt func(ckptEntry) ckptEntry
 }
 
 func newReliableServers(node string, k *kernel.Node, log *zap.Logger) *reliableServers {
@@ -486,6 +489,9 @@ type ruCkptReply struct {
 	NextRU string        `json:"next_ru"` // the unit's RU now
 	Took   time.Duration `json:"took"`
 	Msgs   int64         `json:"msgs"` // protocol messages this node's driver sent meanwhile
+	// Members: the RUs committed with it as this node knew them (ckptEntry.Members).
+	Members []string `json:"members"`
+	Seq     uint64   `json:"seq,omitempty"` // its entry in the node's ckpt log
 }
 
 func (r *reliableServers) serveRUCkpt(w http.ResponseWriter, req *http.Request) {
@@ -513,6 +519,7 @@ func (r *reliableServers) serveRUCkpt(w http.ResponseWriter, req *http.Request) 
 	ctx, cancel := context.WithTimeout(req.Context(), cr.Timeout)
 	defer cancel()
 	rep := ruCkptReply{Node: r.node, Unit: cr.Unit, RU: ruOf()}
+	members := r.members(rep.RU)
 	_, msgs0 := h.driver.Stats()
 	start := time.Now()
 	var err error
@@ -528,7 +535,49 @@ func (r *reliableServers) serveRUCkpt(w http.ResponseWriter, req *http.Request) 
 		http.Error(w, fmt.Sprintf("checkpoint of %s: %s", rep.RU, oneLine(err)), http.StatusConflict)
 		return
 	}
+	rep.Members = members
+	if r.logCkpt != nil {
+		var inc int
+		if i := strings.LastIndex(rep.RU, "."); i > 0 {
+			inc, _ = strconv.Atoi(rep.RU[i+1:])
+		}
+		e := r.logCkpt(ckptEntry{Time: start.Add(rep.Took), Bank: bank, Program: "ru", Unit: cr.Unit, Initiator: "ckpt now",
+			Count: 1, Number: inc, Duration: rep.Took, Msgs: rep.Msgs, Members: members})
+		rep.Seq = e.Seq
+	}
 	writeJSON(w, rep)
+}
+
+// members is what this node knows of the RUs a checkpoint of ru commits:
+// ru and its predecessors, transitively, skipping local RUs that already
+// ended (a remote RU's own predecessors are not known here).
+func (r *reliableServers) members(ru string) []string {
+	preds, current := map[string][]string{}, map[string]string{}
+	for _, h := range r.inspect().Hosts {
+		for _, u := range h.Units {
+			preds[u.RU], current[u.Unit] = u.Preds, u.RU
+		}
+	}
+	ended := func(id string) bool {
+		i := strings.LastIndex(id, ".")
+		cur, local := current[id[:max(i, 0)]]
+		return local && cur != id
+	}
+	seen := map[string]bool{ru: true}
+	for queue := []string{ru}; len(queue) > 0; queue = queue[1:] {
+		for _, p := range preds[queue[0]] {
+			if !seen[p] && !ended(p) {
+				seen[p] = true
+				queue = append(queue, p)
+			}
+		}
+	}
+	out := make([]string, 0, len(seen))
+	for id := range seen {
+		out = append(out, id)
+	}
+	sort.Strings(out)
+	return out
 }
 
 func oneLine(err error) string {

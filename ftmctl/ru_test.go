@@ -131,7 +131,18 @@ func TestRecoveryUnitsOnARealPair(t *testing.T) {
 	// Checkpoint n2/app: its RU commits with n1/kv's (its predecessor);
 	// n1/app keeps its edge to that committed RU until it checkpoints too.
 	out = run("ckpt", "now", "n2/app")
-	require.Regexp(t, `^recovery unit n2/app on node n2: RU n2/app\.1 committed in \S+ \(\d+ protocol messages sent by n2\); now in RU n2/app\.2\n$`, out)
+	require.Regexp(t, fmt.Sprintf(`^recovery unit n2/app on node n2: RU n2/app\.1 committed with %s in \S+ \(\d+ protocol messages sent by n2\); now in RU n2/app\.2\n$`, regexp.QuoteMeta(kvRU)), out)
+	es := ckptEntries(t, bin, dir)
+	require.NotEmpty(t, es)
+	last := es[len(es)-1]
+	require.Equal(t, "n2/app", last.Unit)
+	require.Equal(t, "ru", last.Program)
+	require.Equal(t, "ckpt now", last.Initiator)
+	require.Equal(t, 1, last.Number)
+	require.Equal(t, []string{kvRU, "n2/app.1"}, last.Members)
+	require.Positive(t, last.Msgs)
+	out = run("ckpt", "log")
+	require.Regexp(t, fmt.Sprintf(`n2\s+n2/app\s+ru\s+-\s+ckpt now\s+1\s+1\s+-\s+-\s+\S+s\s+-\s+\d+\s+%s,n2/app\.1\n`, regexp.QuoteMeta(kvRU)), out)
 	eventually(t, "n1/kv's RU ended with the checkpoint", func() bool {
 		_, kv := unitIn(ruNodes(t, bin, dir), "n1/kv")
 		return kv.RU != kvRU && kv.LastOutcome == "committed"
