@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/servers/pair"
 	"github.com/ftm-in-go/ftm/stm"
@@ -49,7 +50,14 @@ type member struct {
 	done   chan error
 }
 
+// heartbeatTimeout is long: the two processes share a machine, where a
+// killed process is noticed at once by its broken link, while a loaded
+// machine can stall one for a second; a false death would hand alpha's
+// bank to beta (fencing) and end the computation.
+const heartbeatTimeout = 30 * time.Second
+
 func startMember(ctx context.Context, pc pair.Config, log *zap.Logger) (*member, error) {
+	pc.Heartbeat = heartbeat.Config{Timeout: heartbeatTimeout}
 	st, err := pair.NewStable(pair.StableConfig{Name: pc.Name, PartnerName: pc.PartnerName, Logger: log})
 	if err != nil {
 		return nil, err
