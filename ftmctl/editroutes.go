@@ -122,6 +122,9 @@ func runEditor(ctx context.Context, rt *nodeRuntime, t *task.Task, args []string
 		return "", err
 	}
 	scr.Close() // the user quit: the terminal detaches
+	if err := scr.Forget(ctx); err != nil {
+		log.Warn("could not delete the editor's screen image", zap.Error(err))
+	}
 	return "edited " + a.file, nil
 }
 

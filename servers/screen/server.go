@@ -270,6 +270,14 @@ func (s *Server) Serve(ctx context.Context, nc io.ReadWriteCloser) error {
 	}
 }
 
+// Forget deletes the stored image: the program ended for good.
+func (s *Server) Forget(ctx context.Context) error {
+	if s.store == nil {
+		return nil
+	}
+	return s.store.Drop(ctx)
+}
+
 // Drop closes every attached terminal's connection without a goodbye (the
 // node is going away, not the program): the clients reconnect, to the
 // survivor after a takeover.

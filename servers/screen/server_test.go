@@ -48,6 +48,12 @@ func TestBankStoreSurvivesTakeover(t *testing.T) {
 	require.Equal(t, want.Parse.State, got.Parse.State, "the parser state is restored too")
 	_, err = NewBankStore(bank2, "b").Load(ctx)
 	require.ErrorIs(t, err, ErrNoImage)
+	require.NoError(t, bank2.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
+	objects := len(bank2.Dump())
+	require.NoError(t, s2.Forget(ctx))
+	_, err = NewBankStore(bank2, "a").Load(ctx)
+	require.ErrorIs(t, err, ErrNoImage)
+	require.Equal(t, objects-6, len(bank2.Dump()), "the header and the 5 rows are deleted")
 }
 
 func TestPushQueuesEachInputOnce(t *testing.T) {

@@ -18,6 +18,8 @@ type Store interface {
 	Save(ctx context.Context, im *Image) error
 	// Load returns the stored image, or ErrNoImage.
 	Load(ctx context.Context) (*Image, error)
+	// Drop deletes the stored image (the program ended).
+	Drop(ctx context.Context) error
 }
 
 // ErrNoImage is returned by Load when nothing was stored yet.
@@ -144,6 +146,31 @@ func (s *BankStore) Load(ctx context.Context) (*Image, error) {
 	}
 	im.dirty = make([]bool, im.H)
 	return im, nil
+}
+
+// Drop implements Store: the header, the rows and the directory entry go.
+func (s *BankStore) Drop(ctx context.Context) error {
+	return s.bank.Update(ctx, func(tx *stm.Tx) error {
+		dir, _ := screenDir.Get(tx)
+		id, ok := dir[s.name]
+		if !ok {
+			return nil
+		}
+		st, err := stm.Get[stored](tx, id)
+		if err != nil {
+			return err
+		}
+		for _, rid := range st.Rows {
+			if err := tx.Delete(rid); err != nil {
+				return err
+			}
+		}
+		delete(dir, s.name)
+		if err := tx.Delete(id); err != nil {
+			return err
+		}
+		return screenDir.Set(tx, dir)
+	})
 }
 
 const cellBytes = 9
