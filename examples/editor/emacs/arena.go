@@ -82,7 +82,8 @@ type Editor struct {
 	files  Files
 	// full: the next Redisplay clears and redraws the whole screen (set
 	// at New: after a restore the terminal may show anything).
-	full bool
+	full     bool
+	restored bool // the arena was in use before New
 }
 
 // ErrArena is returned for an arena too small or misaligned.
@@ -111,7 +112,8 @@ func New(mem []byte, w, h int, files Files) (*Editor, error) {
 	e.kill = u32s(mem[killOff:shadowOff])
 	e.shadow = u32s(mem[shadowOff:textOff])
 	e.text = u32s(mem[textOff:])
-	if e.h.Magic != magic {
+	e.restored = e.h.Magic == magic
+	if !e.restored {
 		if w < 10 || h < 3 || w > MaxWidth || h > MaxHeight {
 			return nil, fmt.Errorf("emacs: screen %dx%d out of range (10x3 to %dx%d)", w, h, MaxWidth, MaxHeight)
 		}
@@ -125,7 +127,7 @@ func u32s(b []byte) []uint32 {
 }
 
 // Restored reports whether the editor went on from an existing arena.
-func (e *Editor) Restored() bool { return e.h.Applied > 0 || e.Len() > 0 || e.h.NameLen > 0 }
+func (e *Editor) Restored() bool { return e.restored }
 
 // Size is the screen size.
 func (e *Editor) Size() (w, h int) { return int(e.h.W), int(e.h.H) }
