@@ -101,7 +101,7 @@ func (d demo) waitFor(what string, timeout time.Duration, cond func([]taskRow) b
 // SIGKILL to the task running again on the survivor.
 func run(bin string, n int, verbose bool) (time.Duration, error) {
 	say, show := reporter(verbose)
-	d, cleanup, err := startPair(bin, nil, say, show)
+	d, cleanup, err := startPair(bin, nil, nil, say, show)
 	if err != nil {
 		return 0, err
 	}
@@ -171,7 +171,7 @@ func reporter(verbose bool) (say, show func(string)) {
 
 // startPair brings a pair up in a temporary directory; cleanup stops it and,
 // unless keep, removes the directory.
-func startPair(bin string, env []string, say, show func(string)) (demo, func(keep bool), error) {
+func startPair(bin string, env, upArgs []string, say, show func(string)) (demo, func(keep bool), error) {
 	if _, err := os.Stat(bin); err != nil {
 		return demo{}, nil, fmt.Errorf("no ftmctl binary at %s (run `make build`): %w", bin, err)
 	}
@@ -187,7 +187,7 @@ func startPair(bin string, env []string, say, show func(string)) (demo, func(kee
 		}
 	}
 	say("starting a stable pair: nodes alpha and beta, two processes on 127.0.0.1")
-	out, err := d.ftmctl("pair", "up", "--allow-faults")
+	out, err := d.ftmctl(append([]string{"pair", "up", "--allow-faults"}, upArgs...)...)
 	if err != nil {
 		cleanup(true)
 		return demo{}, nil, err

@@ -43,6 +43,15 @@ import (
 //     both; after the relink the higher epoch wins, alpha's stale copy is
 //     stopped, and the task ends once, on beta (fencing).
 
+// soakHeartbeat is the pairs' heartbeat period: dead after 20 silent
+// periods, 2 s, so a machine loaded by other work does not stall a node
+// into a false death (a SIGKILLed node is noticed at once anyway: its link
+// breaks). The partition lasts longer than that.
+const (
+	soakHeartbeat = 100 * time.Millisecond
+	soakPartition = 3 * time.Second
+)
+
 // scenario is one kind of run.
 type scenario struct {
 	name string
@@ -121,7 +130,7 @@ func soak(bin string, n, runs int) error {
 // soakOnce plays one scenario on a fresh pair whose nodes start with env;
 // its logs stay when it fails.
 func soakOnce(bin string, sc scenario, r *soakRun, env []string) (string, error) {
-	d, cleanup, err := startPair(bin, env, func(string) {}, func(string) {})
+	d, cleanup, err := startPair(bin, env, []string{"--heartbeat", soakHeartbeat.String()}, func(string) {}, func(string) {})
 	if err != nil {
 		return "", err
 	}
@@ -449,7 +458,7 @@ func (r *soakRun) partition() error {
 	if err := r.checkpointed(1); err != nil {
 		return err
 	}
-	if _, err := r.ftmctl("partition", "--for", "1500ms"); err != nil {
+	if _, err := r.ftmctl("partition", "--for", soakPartition.String()); err != nil {
 		return err
 	}
 	if err := r.waitStatus("each node took the other's bank over", func(st map[string]nodeStatus) bool {
