@@ -123,7 +123,7 @@ func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 // (stm.Tx.PutBorrowed): they are the live memory of the stopped task, which
 // does not change until the checkpoint returns, so STM ships them from there
 // and copies them into its own versions while the backup receives them. The
-// checksums are computed in parallel beforehand.
+// checksums are computed on every core while the pages are handed over.
 func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
 	e, _, err := s.entry(tx, sp.Segment, sp.NPages)
 	if err != nil {
@@ -135,11 +135,30 @@ func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
 	}
 	slices.Sort(idx)
 	sums := make([]uint32, len(idx))
-	parallel(len(idx), func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			sums[i] = e.Sum.of(sp.Pages[idx[i]])
+	summed := make(chan struct{}) // the checksums are computed while the pages are handed over
+	sumAll := func() {
+		defer close(summed)
+		parallel(len(idx), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				sums[i] = e.Sum.of(sp.Pages[idx[i]])
+			}
+		})
+	}
+	if len(idx) < 2*minShare {
+		sumAll() // a few pages: not worth a goroutine
+	} else {
+		go sumAll()
+	}
+	var err2 error
+	for _, p := range idx {
+		if err2 = tx.PutBorrowed(segBase(e.Index)+stm.ID(p), sp.Pages[p]); err2 != nil {
+			break
 		}
-	})
+	}
+	<-summed
+	if err2 != nil {
+		return err2
+	}
 	old, err := s.sums(tx, e.Index)
 	if err != nil {
 		return err
@@ -148,17 +167,16 @@ func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
 	copy(obj, old)
 	for i, p := range idx {
 		binary.LittleEndian.PutUint32(obj[4*p:], sums[i])
-		if err := tx.PutBorrowed(segBase(e.Index)+stm.ID(p), sp.Pages[p]); err != nil {
-			return err
-		}
 	}
 	return tx.Put(sumID(e.Index), obj)
 }
 
+// minShare is the fewest pages worth a goroutine of their own.
+const minShare = 64
+
 // parallel runs fn over [0, n) split among GOMAXPROCS goroutines when n is
 // large enough to pay for them.
 func parallel(n int, fn func(lo, hi int)) {
-	const minShare = 64 // pages
 	w := min(runtime.GOMAXPROCS(0), n/minShare)
 	if w <= 1 {
 		fn(0, n)
