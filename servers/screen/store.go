@@ -141,10 +141,7 @@ func (s *BankStore) Load(ctx context.Context) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	if len(im.Tabs) != im.W {
-		im.Tabs = defaultTabs(im.W)
-	}
-	im.dirty = make([]bool, im.H)
+	im.repair()
 	return im, nil
 }
 
@@ -171,6 +168,25 @@ func (s *BankStore) Drop(ctx context.Context) error {
 		}
 		return screenDir.Set(tx, dir)
 	})
+}
+
+// repair makes a loaded image safe to use whatever its header said:
+// cursors on the screen, a valid region, tab stops and parser state.
+func (im *Image) repair() {
+	if len(im.Tabs) != im.W {
+		im.Tabs = defaultTabs(im.W)
+	}
+	if im.Top < 0 || im.Bot >= im.H || im.Top >= im.Bot {
+		im.Top, im.Bot = 0, im.H-1
+	}
+	for _, c := range []*Cursor{&im.Cur, &im.Saved} {
+		c.X, c.Y = clamp(c.X, 0, im.W-1), clamp(c.Y, 0, im.H-1)
+		c.WrapPending = c.WrapPending && c.X == im.W-1
+	}
+	if im.Parse.UTF8N < 0 || im.Parse.UTF8N > 3 || len(im.Parse.Params) > maxParams {
+		im.Parse = Parser{}
+	}
+	im.dirty = make([]bool, im.H)
 }
 
 const cellBytes = 9

@@ -244,6 +244,7 @@ func TestInputAppliedExactlyOnce(t *testing.T) {
 // first Redisplay redraws the whole screen.
 func TestStateLivesInTheArena(t *testing.T) {
 	tm := newTerm(t, 30, 8)
+	require.False(t, tm.e.Restored())
 	tm.files["f"] = "alpha\nbeta\ngamma\n"
 	tm.keys(cX + cF + "f\r" + cN + cE + " ray" + cSp + cA + cK)
 	mem := append([]byte(nil), tm.e.mem...)
