@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/servers/pair"
 )
 
 // tmuxPane drives a terminal: keys in with send-keys, the screen out with
@@ -196,4 +199,65 @@ func TestDetachRestoresTheTerminalAndReattach(t *testing.T) {
 	p.waitFor("the save", func(s string) bool { return strings.Contains(s, "Wrote 7 characters") })
 	p.keys("C-x", "C-c")
 	p.waitFor("the editor to quit", func(s string) bool { return !strings.Contains(s, "uEmacs") })
+}
+
+// primaryOf returns the node holding bank as primary, its own or taken
+// over ("" if none answers).
+func primaryOf(t *testing.T, bin, dir, bank string) string {
+	for _, node := range []string{"n1", "n2"} {
+		role, _, _ := strings.Cut(banks(statusRows(t, bin, dir), node)[bank], "/")
+		if role == pair.RoleOwn || role == pair.RoleTakenOver {
+			return node
+		}
+	}
+	return ""
+}
+
+// TestEditKillLoopInTmux (FTM_SOAK=1): words typed in a real terminal
+// while the node running the editor is killed with SIGKILL at random
+// moments, ten times, each time restarted to protect the bank again; the
+// saved file holds every word typed, each once, in order.
+func TestEditKillLoopInTmux(t *testing.T) {
+	if os.Getenv("FTM_SOAK") == "" {
+		t.Skip("soak test: FTM_SOAK=1")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
+	}
+	bin, dir, _ := startPair(t)
+	eventually(t, "n2 holds n1's backup", func() bool { return banks(statusRows(t, bin, dir), "n2")["n1"] == "backup/ready" })
+	file := filepath.Join(t.TempDir(), "loop.txt")
+	p := tmuxPane{t: t, socket: "ftmloop" + filepath.Base(t.TempDir())}
+	_, err := p.run("new-session", "-d", "-s", "ed", "-x", "70", "-y", "12", bin+" edit --dir "+dir+" "+file+"; sleep 120")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = p.run("kill-server") })
+	p.waitFor("the editor", func(s string) bool { return strings.Contains(s, "uEmacs: ") })
+	var want strings.Builder
+	for round := 0; round < 10; round++ {
+		word := fmt.Sprintf("word%d-", round)
+		for _, c := range word {
+			p.text(string(c))
+		}
+		want.WriteString(word)
+		time.Sleep(time.Duration(round%4) * 7 * time.Millisecond)
+		victim := primaryOf(t, bin, dir, "n1")
+		require.NotEmpty(t, victim)
+		st, err := loadPair(dir)
+		require.NoError(t, err)
+		n, err := st.node(victim)
+		require.NoError(t, err)
+		require.NoError(t, syscall.Kill(n.PID, syscall.SIGKILL))
+		p.text("+")
+		want.WriteString("+")
+		out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
+		require.NoError(t, err, out)
+		eventually(t, "the restarted node backs up the editor's bank", func() bool {
+			return banks(statusRows(t, bin, dir), victim)["n1"] == "backup/ready"
+		})
+	}
+	p.keys("C-x", "C-s")
+	p.waitFor("the save", func(s string) bool { return strings.Contains(s, "Wrote ") })
+	got, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, want.String(), string(got))
 }
