@@ -249,6 +249,7 @@ func TestEditKillLoopInTmux(t *testing.T) {
 		require.NoError(t, syscall.Kill(n.PID, syscall.SIGKILL))
 		p.text("+")
 		want.WriteString("+")
+		eventually(t, "the killed node is gone", func() bool { return !alive(n.PID) })
 		out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
 		require.NoError(t, err, out)
 		eventually(t, "the restarted node backs up the editor's bank", func() bool {
