@@ -34,8 +34,9 @@ import (
 // unit could save nothing. Nothing of this is on a stable task's path: the
 // servers commit only when they are called or checkpointed.
 
-// ruTickPeriod is the drivers' protocol tick (resends after 4 ticks).
-const ruTickPeriod = 20 * time.Millisecond
+// ruTickPeriod is the drivers' protocol tick: unacknowledged protocol
+// messages are resent after 4 ticks; nothing else waits for a tick.
+const ruTickPeriod = 50 * time.Millisecond
 
 // reliableHost is what runs for one bank.
 type reliableHost struct {
