@@ -93,8 +93,7 @@ func merge(carried, newer []rvm.SegmentPages) []rvm.SegmentPages {
 // pages of a refused commit carried in.
 func (t *Task) capture(ctx context.Context) (*flight, error) {
 	var c captureStore
-	st, err := rvm.Checkpoint(ctx, &c, t.segs...)
-	if err != nil {
+	if _, err := rvm.Checkpoint(ctx, &c, t.segs...); err != nil {
 		return nil, err
 	}
 	f := &flight{done: make(chan struct{}), batch: merge(t.carry, c.batch), progress: t.done}
@@ -105,7 +104,6 @@ func (t *Task) capture(ctx context.Context) (*flight, error) {
 			f.bytes += int64(len(img))
 		}
 	}
-	_ = st
 	return f, nil
 }
 
