@@ -123,6 +123,7 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	p.waitLine(1, "typed before the crash; after")
 	require.NotContains(t, p.screen(), "crash crash", "no keystroke applied twice")
 
+	eventually(t, "n1 is gone", func() bool { return !alive(n1.PID) })
 	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
 	require.NoError(t, err, out)
 	eventually(t, "n1 rejoins and backs up its old bank", func() bool {
@@ -144,6 +145,7 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	require.NoError(t, syscall.Kill(n2.PID, syscall.SIGKILL))
 	p.text(" again")
 	p.waitLine(1, "typed before the crash; after and again")
+	eventually(t, "n2 is gone", func() bool { return !alive(n2.PID) })
 	out, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
 	require.NoError(t, err, out)
 	eventually(t, "n2 rejoins and backs up the editor's bank", func() bool {
