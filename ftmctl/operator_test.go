@@ -103,7 +103,8 @@ func checkAuth(t *testing.T, bin, dir string) {
 	defer func() { require.NoError(t, os.WriteFile(secretPath, good, 0o600)) }()
 
 	require.NoError(t, os.WriteFile(secretPath, []byte(hex.EncodeToString([]byte("not the pair's secret"))), 0o600))
-	for _, args := range [][]string{{"status"}, {"ps"}, {"stm"}, {"ports"}, {"ckpt", "log"}, {"metrics"}, {"watch", "--once"}, {"slow", "--delay", "1s"}} {
+	for _, args := range [][]string{{"status"}, {"ps"}, {"stm"}, {"ports"}, {"ckpt", "log"}, {"metrics"}, {"watch", "--once"}, {"slow", "--delay", "1s"},
+		{"ru"}, {"ru", "graph", "--dot"}, {"kv", "get", "a"}, {"ckpt", "now", "kv"}} {
 		require.Equal(t, "ftmctl: node n1: authentication failed", oneLineError(t, bin, append(args, "--dir", dir)...), "%v", args)
 	}
 	require.NoError(t, os.Remove(secretPath))
