@@ -2,7 +2,8 @@
 
 package crc32c
 
-const (
+// No folding here: Update is hash/crc32's CRC-32C.
+var (
 	canFold   = false
 	useAVX512 = false
 )
