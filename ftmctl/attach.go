@@ -95,6 +95,9 @@ func attachTerminal(ctx context.Context, dir, name string, in *os.File, out, err
 	switch {
 	case errors.Is(err, screen.ErrBye):
 		return nil
+	case errors.Is(err, io.EOF): // the keyboard closed (input from a pipe)
+		fmt.Fprintf(errOut, "\r\nno more input; %s goes on (ftmctl attach %s to come back)\r\n", name, name)
+		return nil
 	case errors.Is(context.Cause(ctx), errDetached):
 		fmt.Fprintf(errOut, "\r\ndetached from %s (ftmctl attach %s to come back)\r\n", name, name)
 		return nil
