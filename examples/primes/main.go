@@ -88,12 +88,13 @@ func run(o options) error {
 	}
 	start := time.Now()
 	ctx := context.Background()
+	stop := func() error { return nil }
 	if o.ft {
-		bank, stop, err := o.protectedBank(ctx)
+		bank, stopPair, err := o.protectedBank(ctx)
 		if err != nil {
 			return err
 		}
-		defer stop()
+		stop = stopPair
 		cfg.Store = rvm.NewSTMStore(bank)
 	}
 	var nth uint32
@@ -102,6 +103,9 @@ func run(o options) error {
 		nth, err = sieve.Compute(ctx, t, o.n, o.byPrimes)
 		return err
 	})
+	if serr := stop(); err == nil {
+		err = serr
+	}
 	if err != nil {
 		return err
 	}
@@ -117,7 +121,7 @@ func run(o options) error {
 
 // protectedBank returns a bank whose backup holds a full copy, and what
 // stops it.
-func (o options) protectedBank(ctx context.Context) (*stm.Bank, func(), error) {
+func (o options) protectedBank(ctx context.Context) (*stm.Bank, func() error, error) {
 	if o.backup == "process" {
 		return startPair(ctx, o.verbose, o.wait)
 	}
@@ -125,5 +129,5 @@ func (o options) protectedBank(ctx context.Context) (*stm.Bank, func(), error) {
 	if err := bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {
 		return nil, nil, err
 	}
-	return bank, func() { _ = bank.Close() }, nil
+	return bank, bank.Close, nil
 }

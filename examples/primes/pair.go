@@ -57,14 +57,20 @@ type member struct {
 const heartbeatTimeout = 30 * time.Second
 
 func startMember(ctx context.Context, pc pair.Config, log *zap.Logger) (*member, error) {
-	pc.Heartbeat = heartbeat.Config{Timeout: heartbeatTimeout}
 	st, err := pair.NewStable(pair.StableConfig{Name: pc.Name, PartnerName: pc.PartnerName, Logger: log})
 	if err != nil {
 		return nil, err
 	}
+	return runMember(ctx, pc, st, log)
+}
+
+// runMember runs the pair node of st.
+func runMember(ctx context.Context, pc pair.Config, st *pair.Stable, log *zap.Logger) (*member, error) {
+	pc.Heartbeat = heartbeat.Config{Timeout: heartbeatTimeout}
 	pc.Hooks, pc.Logger = st.Hooks(), log
 	n, err := pair.New(pc)
 	if err != nil {
+		_ = st.Close()
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -80,36 +86,74 @@ func (m *member) stop() error {
 	return err
 }
 
-// startPair starts the backup process and returns alpha's bank: at once,
-// or, with wait, once beta holds its backup copy. Without wait the
-// computation starts while the backup process starts and links; the
-// checkpoints due before it holds a copy are refused and their pages
-// carried into the first one after (package task), so the program only
-// runs unprotected for those first milliseconds.
-func startPair(ctx context.Context, verbose, wait bool) (*stm.Bank, func(), error) {
+// alphaNode is the computation's side of the pair, set up in the
+// background: the backup process is started, its address read, the link
+// dialled, while the computation runs.
+type alphaNode struct {
+	ready chan struct{} // closed once the fields below are set
+	m     *member
+	child backupProcess
+	err   error
+}
+
+// startPair returns alpha's bank at once, the backup process being started
+// in the background, or, with wait, once beta holds its backup copy.
+// Without wait the computation starts at once; the checkpoints due before
+// the backup holds a copy are refused and their pages carried into the
+// first one after (package task): the program runs unprotected for its
+// first milliseconds only. stop ends both nodes and reports a backup
+// process that could not be started.
+func startPair(ctx context.Context, verbose, wait bool) (*stm.Bank, func() error, error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, nil, err
 	}
-	child, addr, err := startBackupProcess(secret, verbose)
-	if err != nil {
-		return nil, nil, err
-	}
 	log := pairLogger(verbose).Named("alpha")
-	m, err := startMember(ctx, pair.Config{Name: "alpha", PartnerName: "beta", PartnerAddr: addr, Redial: time.Millisecond,
-		Dial: pair.TCPDialer(link.Config{Name: "alpha", Secret: secret, Logger: log})}, log)
+	st, err := pair.NewStable(pair.StableConfig{Name: "alpha", PartnerName: "beta", Logger: log})
 	if err != nil {
-		child.stop()
 		return nil, nil, err
 	}
-	stop := func() { _ = m.stop(); child.stop() }
+	a := &alphaNode{ready: make(chan struct{})}
+	go a.start(ctx, st, secret, verbose, log)
+	bank := st.Own()
 	if wait {
-		if err := waitProtected(ctx, m.stable, "alpha", 30*time.Second); err != nil {
-			stop()
-			return nil, nil, err
+		<-a.ready
+		if a.err == nil {
+			a.err = waitProtected(ctx, st, "alpha", 30*time.Second)
+		}
+		if a.err != nil {
+			return nil, nil, errors.Join(a.err, a.stop())
 		}
 	}
-	return m.stable.Own(), stop, nil
+	return bank, a.stop, nil
+}
+
+func (a *alphaNode) start(ctx context.Context, st *pair.Stable, secret []byte, verbose bool, log *zap.Logger) {
+	defer close(a.ready)
+	child, addr, err := startBackupProcess(secret, verbose)
+	if err != nil {
+		a.err = err
+		_ = st.Close()
+		return
+	}
+	a.child = child
+	a.m, a.err = runMember(ctx, pair.Config{Name: "alpha", PartnerName: "beta", PartnerAddr: addr, Redial: time.Millisecond,
+		Dial: pair.TCPDialer(link.Config{Name: "alpha", Secret: secret, Logger: log})}, st, log)
+}
+
+// stop ends alpha's node, then the backup process.
+func (a *alphaNode) stop() error {
+	<-a.ready
+	if a.m != nil {
+		_ = a.m.stop()
+	}
+	if a.child.cmd != nil {
+		a.child.stop()
+	}
+	if a.err != nil {
+		return fmt.Errorf("the backup process: %w (the computation ran unprotected)", a.err)
+	}
+	return nil
 }
 
 // waitProtected waits until bank name's mirror is attached.
