@@ -179,13 +179,14 @@ func BenchmarkCheckpoint4RU(b *testing.B) {
 			}
 		}
 	}
-	var envs, msgs int64
+	var envs, msgs, commits int64
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
 		touch()
 		inc := w.liveID("rvm", "data").Inc + 1
 		e0, m0 := w.totals()
+		c0 := w.bank.Stats().Committed
 		b.StartTimer()
 		if err := app.Checkpoint(ctx); err != nil {
 			b.Fatal(err)
@@ -194,11 +195,13 @@ func BenchmarkCheckpoint4RU(b *testing.B) {
 		settled(inc)
 		e1, m1 := w.totals()
 		envs, msgs = envs+e1-e0, msgs+m1-m0
+		commits += int64(w.bank.Stats().Committed - c0)
 		b.StartTimer()
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(envs)/float64(b.N), "msgs/ckpt")
 	b.ReportMetric(float64(msgs)/float64(b.N), "ru-msgs/ckpt")
+	b.ReportMetric(float64(commits)/float64(b.N), "stm-tx/ckpt")
 }
 
 // totals sums the envelopes and protocol messages every driver sent.

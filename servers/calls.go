@@ -24,6 +24,8 @@ func (d *Driver) admit(ctx context.Context, name string, req request, owner inte
 		if u != nil && u.Admit(call) == ru.Serve {
 			owner.setBusy(true)
 			id := u.ID()
+			d.log.Debug("admitted", zap.String("unit", name), zap.Stringer("ru", id), zap.Uint64("call", call),
+				zap.String("client", req.Client), zap.Uint64("seq", req.Seq), zap.Stringer("phase", u.Phase()))
 			d.mu.Unlock()
 			return u, id, call, nil
 		}
@@ -56,6 +58,8 @@ func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req r
 	switch {
 	case ui == nil:
 	case cur != u || u.ID() != ruAt: // aborted or restarted during the call
+		d.log.Debug("call outlived its RU", zap.String("unit", name), zap.Stringer("ru", ruAt),
+			zap.Uint64("call", call), zap.Bool("restarted", cur != u), zap.Bool("reload", ui.reload))
 		if cur == u {
 			u.CallEnded(call)
 			d.host.Touch(name)
@@ -108,7 +112,13 @@ func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req r
 // beginOut is the client side of a call: wait for the safe point (a top
 // level call starts only while the unit is Running), record the call
 // write-ahead and persist it before the request is sent (§4.2.4).
-func (d *Driver) beginOut(ctx context.Context, unit, server string, nested bool) (*ru.Unit, ru.ID, error) {
+//
+// A nested call (within a served call) is made in the RU the served call
+// was admitted in (in): if that RU ended or the unit restarted meanwhile,
+// the nested call fails with ErrAborted instead of running in a new RU,
+// whose commit would then keep the effects of an aborted call.
+func (d *Driver) beginOut(ctx context.Context, unit, server string, in *servedIn) (*ru.Unit, ru.ID, error) {
+	nested := in != nil
 	d.mu.Lock()
 	for {
 		if d.closed {
@@ -116,6 +126,10 @@ func (d *Driver) beginOut(ctx context.Context, unit, server string, nested bool)
 			return nil, ru.ID{}, ErrClosed
 		}
 		u := d.host.Unit(unit)
+		if nested && (u != in.unit || u.ID() != in.ru) {
+			d.mu.Unlock()
+			return nil, ru.ID{}, fmt.Errorf("nested call from %s: %w", in.ru, ErrAborted)
+		}
 		if u != nil && (nested || u.Phase() == ru.Running) {
 			clean := !u.Dirty() && u.Phase() == ru.Running && d.units[unit].savedCalling[server]
 			u.OutCallStarted(server)
@@ -141,6 +155,12 @@ func (d *Driver) beginOut(ctx context.Context, unit, server string, nested bool)
 		}
 		d.mu.Lock()
 	}
+}
+
+// servedIn is the RU a served call was admitted in.
+type servedIn struct {
+	unit *ru.Unit
+	ru   ru.ID
 }
 
 // endOut records the reply's dependencies in the client's unit (before

@@ -47,7 +47,8 @@ type Client struct {
 	low     uint64 // requests below low were answered
 	reply   kernel.Name
 	watched map[kernel.Name]bool
-	lastRU  ru.ID // the RU the last attempt ran in
+	lastRU  ru.ID     // the RU the last attempt ran in
+	in      *servedIn // nested: the RU of the served call in progress (set by the server)
 }
 
 // RemoteError is an error returned by the server's handler.
@@ -236,7 +237,11 @@ func (c *Client) attempt(ctx context.Context, server string, req request) (*repl
 	d := c.cfg.Driver
 	if c.unit != "" {
 		var err error
-		if u, ruAt, err = d.beginOut(ctx, c.unit, server, c.nested); err != nil {
+		var in *servedIn
+		if c.nested {
+			in = c.in
+		}
+		if u, ruAt, err = d.beginOut(ctx, c.unit, server, in); err != nil {
 			return nil, err
 		}
 		req.RU = ruAt

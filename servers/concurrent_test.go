@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 	"math/rand/v2"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -35,6 +38,9 @@ func TestConcurrentCallsCheckpointsAndCrashes(t *testing.T) {
 	for seed := range runs {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			w := newWorld(t)
+			core, logs := observer.New(zap.DebugLevel)
+			w.log = zap.New(core)
+			w.logs = logs
 			var mu sync.Mutex
 			rng := rand.New(rand.NewPCG(42, uint64(seed)))
 			crashes := 0
@@ -143,7 +149,21 @@ func concurrentScenario(t *testing.T, w *world) {
 	logs := map[string][]string{"k1": w.committed("k1").Log, "k2": w.committed("k2").Log}
 	for srv, log := range logs {
 		for _, tag := range log {
-			require.Equal(t, 1, count(log, tag), "%s committed twice on %s", tag, srv)
+			if count(log, tag) != 1 {
+				var tr []string
+				for _, x := range w.committed(srv).Trace {
+					if strings.HasPrefix(x, tag+"<") {
+						tr = append(tr, x)
+					}
+				}
+				if w.logs != nil { // the driver's debug trace, last 400 entries
+					all := w.logs.All()
+					for _, e := range all[max(0, len(all)-400):] {
+						t.Logf("%s %v", e.Message, e.ContextMap())
+					}
+				}
+				t.Fatalf("%s committed twice on %s: %v; front aborted %v", tag, srv, tr, w.unitState("front").Aborted)
+			}
 		}
 	}
 	for _, x := range acked {

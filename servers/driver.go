@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -71,6 +72,7 @@ type Driver struct {
 	envs    atomic.Int64 // envelopes sent
 	msgs    atomic.Int64 // protocol messages inside them
 	decided decidedSet   // groups this driver decided
+	batch   *saveBatch   // saves of the Flush in progress (mu held)
 	// waits counts admissions answered Wait (deferred, or waiting for authorization).
 	waits atomic.Int64
 }
@@ -94,7 +96,7 @@ type unitInfo struct {
 // stateOwner is what the driver needs of a Server[S].
 type stateOwner interface {
 	precommitState(ctx context.Context, g stm.GroupID) error // encode S into a tx precommitted into g
-	commitState(ctx context.Context) error                   // encode S into a standalone tx
+	stateBytes() (stm.ID, []byte, error)                     // S's object and its encoding, for a commit
 	reloadState(ctx context.Context) error                   // S := last committed version (or init)
 	inCall() bool
 	afterCheckpoint()
@@ -259,7 +261,22 @@ func (d *Driver) broadcastLocked() {
 func (d *Driver) flushLocked() []ru.Envelope {
 	var out []ru.Envelope
 	for i := 0; i < 8; i++ { // restarts and event handling can make more output
+		d.batch = &saveBatch{}
 		envs, evs := d.host.Flush()
+		b := d.batch
+		d.batch = nil
+		if b != nil && len(b.puts) > 0 {
+			if err := d.commitPuts(b.puts); err != nil {
+				// Nothing of this step is stable: its messages and events are
+				// dropped and its units restart from what the bank holds.
+				d.log.Warn("save failed", zap.Error(err))
+				for _, v := range b.prev {
+					v.restore()
+					d.host.Crash(v.ui.name)
+				}
+				envs, evs = nil, nil
+			}
+		}
 		out = append(out, envs...)
 		d.handleEvents(evs)
 		restarted := d.restartCrashedLocked()
@@ -288,7 +305,8 @@ func (d *Driver) handleEvents(evs []ru.Event) {
 		if ui == nil || ev.Outcome == ru.Cancelled {
 			continue
 		}
-		d.log.Debug("ru ended", zap.Stringer("ru", ev.RU), zap.Stringer("outcome", ev.Outcome))
+		d.log.Debug("ru ended", zap.Stringer("ru", ev.RU), zap.Stringer("outcome", ev.Outcome),
+			zap.Stringer("action", ev.Action), zap.Uint64("gInc", ui.gInc))
 		commit := ev.Outcome == ru.Committed
 		if commit && ev.Action.Root == ev.RU && ui.srv == nil {
 			// The initiator's commit is the decision for the whole group:
@@ -329,6 +347,7 @@ func (d *Driver) handleEvents(evs []ru.Event) {
 // reloadLocked rolls S back to its last committed version, now or when
 // the call in progress ends. mu held.
 func (d *Driver) reloadLocked(ui *unitInfo, hook func()) {
+	d.log.Debug("reload", zap.String("unit", ui.name), zap.Bool("deferred", ui.srv.inCall()))
 	if ui.srv.inCall() {
 		ui.reload, ui.hook = true, hook
 		return
@@ -420,6 +439,8 @@ func (d *Driver) restartLocked(ui *unitInfo) error {
 		return err
 	}
 	st := rec.State
+	d.log.Debug("restart", zap.String("unit", ui.name), zap.Uint64("inc", st.Inc), zap.Stringer("phase", st.Phase),
+		zap.Uint64("group", rec.Group), zap.Uint64("groupInc", rec.GroupInc))
 	ui.group, ui.gInc = 0, 0
 	if ui.srv != nil {
 		switch {
@@ -525,13 +546,16 @@ func (s *driverStore) Save(st *ru.State) error {
 		return fmt.Errorf("servers: save of unknown unit %q", st.Name)
 	}
 	rec := unitRecord{State: st, Group: uint64(ui.group), GroupInc: ui.gInc}
+	var puts []put
 	if ui.srv != nil && ui.savedInc != 0 && st.Inc > ui.savedInc && !st.Aborted[ui.savedInc] && ui.gInc != ui.savedInc {
 		// The RU committed within one step (a lone initiator: nothing to
-		// wait for), so S was never precommitted: S becomes stable first,
-		// then the record that says the RU committed.
-		if err := ui.srv.commitState(d.ctx); err != nil {
+		// wait for), so S was never precommitted: S goes into the same
+		// transaction as the record that says the RU committed.
+		id, b, err := ui.srv.stateBytes()
+		if err != nil {
 			return err
 		}
+		puts = append(puts, put{id, b})
 	}
 	if st.Phase == ru.Precommitted && ui.srv != nil {
 		g := groupOf(st.Act)
@@ -539,6 +563,7 @@ func (s *driverStore) Save(st *ru.State) error {
 			if err := ui.srv.precommitState(d.ctx, g); err != nil {
 				return err
 			}
+			d.log.Debug("precommitted S", zap.String("unit", st.Name), zap.Uint64("inc", st.Inc), zap.Uint64("group", uint64(g)))
 			ui.group, ui.gInc = g, st.Inc
 			rec.Group, rec.GroupInc = uint64(g), st.Inc
 			if d.fail(FPAfterPrecommit, st.Name) {
@@ -553,17 +578,63 @@ func (s *driverStore) Save(st *ru.State) error {
 	if err != nil {
 		return err
 	}
-	if bytes.Equal(b, ui.saved) {
+	if bytes.Equal(b, ui.saved) && len(puts) == 0 {
 		ui.savedInc = st.Inc
 		ui.noteCalling(st)
 		return nil
 	}
-	if err := d.cfg.Bank.Update(d.ctx, func(tx *stm.Tx) error { return tx.Put(ui.recID, b) }); err != nil {
-		return fmt.Errorf("servers: save unit %s: %w", st.Name, err)
-	}
+	puts = append(puts, put{ui.recID, b})
+	prev := savedView{ui: ui, saved: ui.saved, inc: ui.savedInc, calling: maps.Clone(ui.savedCalling)}
 	ui.saved, ui.savedInc = b, st.Inc
 	ui.noteCalling(st)
+	if d.batch != nil { // inside Flush: committed with the other units' saves before anything is sent
+		d.batch.puts = append(d.batch.puts, puts...)
+		d.batch.prev = append(d.batch.prev, prev)
+		return nil
+	}
+	if err := d.commitPuts(puts); err != nil {
+		prev.restore()
+		return fmt.Errorf("servers: save unit %s: %w", st.Name, err)
+	}
 	return nil
+}
+
+// put is one object written by a unit save.
+type put struct {
+	id stm.ID
+	b  []byte
+}
+
+// savedView is what a unitInfo believed saved before a batched save, to
+// restore if the batch fails.
+type savedView struct {
+	ui      *unitInfo
+	saved   []byte
+	inc     uint64
+	calling map[string]bool
+}
+
+func (v savedView) restore() {
+	v.ui.saved, v.ui.savedInc, v.ui.savedCalling = v.saved, v.inc, v.calling
+}
+
+// saveBatch collects the saves of one Host.Flush: one short STM
+// transaction for all the units of this driver (§6.5's batching, applied
+// to stable storage).
+type saveBatch struct {
+	puts []put
+	prev []savedView
+}
+
+func (d *Driver) commitPuts(puts []put) error {
+	return d.cfg.Bank.Update(d.ctx, func(tx *stm.Tx) error {
+		for _, p := range puts {
+			if err := tx.Put(p.id, p.b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 }
 
 // noteCalling remembers which servers the saved state records calls to.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"go.uber.org/zap/zaptest/observer"
 	"sync"
 	"testing"
 	"time"
@@ -20,8 +21,9 @@ import (
 // counters is the state of the test server: named counters and a log of
 // applied request tags (to check exactly-once).
 type counters struct {
-	N   map[string]int
-	Log []string
+	N     map[string]int
+	Log   []string
+	Trace []string // tag<caller RU, for failure reports
 }
 
 type addReq struct {
@@ -54,6 +56,7 @@ func newCounterServer(cfg Config) *Server[counters] {
 		s.N[r.Key] += r.By
 		if r.Tag != "" {
 			s.Log = append(s.Log, r.Tag)
+			s.Trace = append(s.Trace, r.Tag+"<"+c.Caller.String())
 		}
 		return s.N[r.Key], nil
 	})
@@ -80,6 +83,7 @@ type world struct {
 	hosts map[string]*hostRig
 	fail  ru.Failpoint
 	tick  time.Duration // driver tick period (default 2 ms)
+	logs  *observer.ObservedLogs
 }
 
 type hostRig struct {

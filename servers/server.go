@@ -231,6 +231,9 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 		return reply{Status: statusRetry, Err: err.Error()}, ru.ID{}
 	}
 	c := &Call{ctx: ctx, Caller: req.RU, Op: h.op, client: s.nested}
+	s.nested.mu.Lock()
+	s.nested.in = &servedIn{unit: u, ru: ruAt}
+	s.nested.mu.Unlock()
 	out, status, errText := s.run(c, req, h)
 	rep := reply{Status: status, Err: errText, Body: out, ServerRU: ruAt, Host: d.hostKey()}
 	deps, ok := d.endCall(s.cfg.Name, u, ruAt, call, req, h.op, s)
@@ -256,6 +259,7 @@ func (s *Server[S]) run(c *Call, req request, h *handler[S]) ([]byte, uint8, str
 		}
 	}
 	if saved, ok := tbl[req.Seq]; ok {
+		s.log.Debug("duplicate answered", zap.String("client", req.Client), zap.Uint64("seq", req.Seq))
 		return saved.Body, saved.Status, saved.Err
 	}
 	out, err := h.fn(c, &s.st.State, req.Body)
@@ -316,18 +320,15 @@ func (s *Server[S]) precommitState(ctx context.Context, g stm.GroupID) error {
 	return nil
 }
 
-func (s *Server[S]) commitState(ctx context.Context) error {
+func (s *Server[S]) stateBytes() (stm.ID, []byte, error) {
 	if s.hooks.BeforeCheckpoint != nil {
 		s.hooks.BeforeCheckpoint(&s.st.State)
 	}
 	b, err := stm.Encode(&s.st)
-	if err == nil {
-		err = s.cfg.Driver.cfg.Bank.Update(ctx, func(tx *stm.Tx) error { return tx.Put(s.dataID, b) })
-	}
 	if err != nil {
-		return fmt.Errorf("servers: commit %s: %w", s.cfg.Name, err)
+		return 0, nil, fmt.Errorf("servers: encode %s: %w", s.cfg.Name, err)
 	}
-	return nil
+	return s.dataID, b, nil
 }
 
 func (s *Server[S]) reloadState(context.Context) error {
