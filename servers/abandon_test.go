@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/stretchr/testify/require"
 )
 
@@ -53,4 +54,24 @@ func TestAbandonedCallStillAbortsWithClient(t *testing.T) {
 	}, waitFor, tick, "the server's RU that depended on the aborted one aborted")
 	require.NoError(t, srv.Checkpoint(w.ctx))
 	require.NotContains(t, w.committed("slow").Log, "abandoned")
+}
+
+// An application RU aborted between two calls (a server it depended on
+// crashed): the next call reports it once, so the application goes back to
+// its checkpoint instead of computing on in the new RU.
+func TestAbortBetweenCallsIsReported(t *testing.T) {
+	w := newWorld(t)
+	w.serve("s", "kv")
+	app := w.client("a", "app")
+	_, err := mAdd("kv").Call(w.ctx, app, addReq{Key: "k", By: 1})
+	require.NoError(t, err)
+	lost := app.RU()
+	w.crashHost("s")
+	w.serve("s", "kv")
+	require.Eventually(t, func() bool { return app.Outcome(lost) == ru.Aborted }, waitFor, tick)
+	_, err = mGet("kv").Call(w.ctx, app, "k")
+	require.ErrorIs(t, err, ErrAborted, "reported by the next call")
+	n, err := mGet("kv").Call(w.ctx, app, "k")
+	require.NoError(t, err, "once")
+	require.Zero(t, n)
 }

@@ -48,6 +48,7 @@ type Client struct {
 	reply   kernel.Name
 	watched map[kernel.Name]bool
 	lastRU  ru.ID     // the RU the last attempt ran in
+	seen    ru.ID     // the RU at the end of the last call or checkpoint
 	in      *servedIn // nested: the RU of the served call in progress (set by the server)
 }
 
@@ -139,7 +140,27 @@ func (c *Client) Checkpoint(ctx context.Context) error {
 	if c.unit == "" {
 		return fmt.Errorf("servers: external client %q has no recovery unit", c.cfg.Name)
 	}
-	return c.cfg.Driver.checkpoint(ctx, c.unit)
+	err := c.cfg.Driver.checkpoint(ctx, c.unit)
+	c.mu.Lock()
+	c.seen = c.RU() // the outcome is reported here: later calls start afresh
+	c.mu.Unlock()
+	return err
+}
+
+// abortedSince reports (once) that the client's RU aborted since the last
+// call or checkpoint returned: the application computed on state of an RU
+// that is gone and must go back to its last checkpoint, as the paper
+// restarts the process. c.mu held.
+func (c *Client) abortedSince() error {
+	if c.unit == "" || c.nested {
+		return nil
+	}
+	cur, old := c.RU(), c.seen
+	c.seen = cur
+	if old.IsZero() || cur == old || c.cfg.Driver.outcome(old) != ru.Aborted {
+		return nil
+	}
+	return fmt.Errorf("servers: %s aborted since the last call: %w", old, ErrAborted)
 }
 
 // Close releases the client's reply port and detaches its RU (its saved
@@ -191,6 +212,9 @@ func (c *Client) call(ctx context.Context, server, method string, body []byte) (
 		}
 		c.reply = p
 	}
+	if err := c.abortedSince(); err != nil {
+		return nil, err
+	}
 	c.seq++
 	req := request{Method: method, Client: c.id, Seq: c.seq, Low: c.low + 1, Body: body}
 	if c.cfg.Driver != nil {
@@ -207,12 +231,17 @@ func (c *Client) call(ctx context.Context, server, method string, body []byte) (
 		}
 		rep, err := c.attempt(ctx, server, req)
 		if err != nil {
-			if errors.Is(err, ErrAborted) || ctx.Err() != nil {
+			if errors.Is(err, ErrAborted) {
+				c.seen = c.RU() // reported now
+				return nil, err
+			}
+			if ctx.Err() != nil {
 				return nil, err
 			}
 			last = err
 			continue
 		}
+		c.seen = c.lastRU
 		switch rep.Status {
 		case statusOK:
 			c.low = req.Seq
