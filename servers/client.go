@@ -140,7 +140,13 @@ func (c *Client) Checkpoint(ctx context.Context) error {
 	if c.unit == "" {
 		return fmt.Errorf("servers: external client %q has no recovery unit", c.cfg.Name)
 	}
-	err := c.cfg.Driver.checkpoint(ctx, c.unit)
+	c.mu.Lock()
+	err := c.abortedSince()
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	err = c.cfg.Driver.checkpoint(ctx, c.unit)
 	c.mu.Lock()
 	c.seen = c.RU() // the outcome is reported here: later calls start afresh
 	c.mu.Unlock()
