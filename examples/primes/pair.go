@@ -189,7 +189,9 @@ func startBackupProcess(secret []byte, verbose bool) (backupProcess, string, err
 		return backupProcess{}, "", err
 	}
 	cmd := exec.Command(self, "-serve-backup", fmt.Sprintf("-v=%v", verbose))
-	cmd.Env = append(os.Environ(), secretEnv+"="+hex.EncodeToString(secret))
+	// One thread runs the backup's goroutines: its work is light and
+	// waking a second thread per received commit costs the computation CPU.
+	cmd.Env = append(os.Environ(), secretEnv+"="+hex.EncodeToString(secret), "GOMAXPROCS=1")
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
