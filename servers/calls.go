@@ -24,8 +24,10 @@ func (d *Driver) admit(ctx context.Context, name string, req request, owner inte
 		if u != nil && u.Admit(call) == ru.Serve {
 			owner.setBusy(true)
 			id := u.ID()
-			d.log.Debug("admitted", zap.String("unit", name), zap.Stringer("ru", id), zap.Uint64("call", call),
-				zap.String("client", req.Client), zap.Uint64("seq", req.Seq), zap.Stringer("phase", u.Phase()))
+			if ce := d.log.Check(zap.DebugLevel, "admitted"); ce != nil { // no field built when off: hot path
+				ce.Write(zap.String("unit", name), zap.Stringer("ru", id), zap.Uint64("call", call),
+					zap.String("client", req.Client), zap.Uint64("seq", req.Seq), zap.Stringer("phase", u.Phase()))
+			}
 			d.mu.Unlock()
 			return u, id, call, nil
 		}
@@ -117,7 +119,10 @@ func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req r
 // was admitted in (in): if that RU ended or the unit restarted meanwhile,
 // the nested call fails with ErrAborted instead of running in a new RU,
 // whose commit would then keep the effects of an aborted call.
-func (d *Driver) beginOut(ctx context.Context, unit, server string, in *servedIn) (*ru.Unit, ru.ID, error) {
+//
+// A top-level call first reports an abort of the RU seen at the end of the
+// client's last call (ErrAborted, with the current RU as id).
+func (d *Driver) beginOut(ctx context.Context, unit, server string, in *servedIn, seen ru.ID) (*ru.Unit, ru.ID, error) {
 	nested := in != nil
 	d.mu.Lock()
 	for {
@@ -129,6 +134,11 @@ func (d *Driver) beginOut(ctx context.Context, unit, server string, in *servedIn
 		if nested && (u != in.unit || u.ID() != in.ru) {
 			d.mu.Unlock()
 			return nil, ru.ID{}, fmt.Errorf("nested call from %s: %w", in.ru, ErrAborted)
+		}
+		if !nested && u != nil && !seen.IsZero() && u.ID() != seen && u.State().Aborted[seen.Inc] {
+			id := u.ID()
+			d.mu.Unlock()
+			return nil, id, fmt.Errorf("servers: %s aborted since the last call: %w", seen, ErrAborted)
 		}
 		if u != nil && (nested || u.Phase() == ru.Running) {
 			clean := !u.Dirty() && u.Phase() == ru.Running && d.units[unit].savedCalling[server]

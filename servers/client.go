@@ -47,9 +47,9 @@ type Client struct {
 	low     uint64 // requests below low were answered
 	reply   kernel.Name
 	watched map[kernel.Name]bool
-	lastRU  ru.ID     // the RU the last attempt ran in
-	seen    ru.ID     // the RU at the end of the last call or checkpoint
-	in      *servedIn // nested: the RU of the served call in progress (set by the server)
+	lastRU  ru.ID    // the RU the last attempt ran in
+	seen    ru.ID    // the RU at the end of the last call or checkpoint
+	in      servedIn // nested: the RU of the served call in progress (set by the server)
 }
 
 // RemoteError is an error returned by the server's handler.
@@ -218,9 +218,6 @@ func (c *Client) call(ctx context.Context, server, method string, body []byte) (
 		}
 		c.reply = p
 	}
-	if err := c.abortedSince(); err != nil {
-		return nil, err
-	}
 	c.seq++
 	req := request{Method: method, Client: c.id, Seq: c.seq, Low: c.low + 1, Body: body}
 	if c.cfg.Driver != nil {
@@ -238,7 +235,9 @@ func (c *Client) call(ctx context.Context, server, method string, body []byte) (
 		rep, err := c.attempt(ctx, server, req)
 		if err != nil {
 			if errors.Is(err, ErrAborted) {
-				c.seen = c.RU() // reported now
+				if c.unit != "" && !c.nested {
+					c.seen = c.RU() // reported now
+				}
 				return nil, err
 			}
 			if ctx.Err() != nil {
@@ -274,9 +273,9 @@ func (c *Client) attempt(ctx context.Context, server string, req request) (*repl
 		var err error
 		var in *servedIn
 		if c.nested {
-			in = c.in
+			in = &c.in
 		}
-		if u, ruAt, err = d.beginOut(ctx, c.unit, server, in); err != nil {
+		if u, ruAt, err = d.beginOut(ctx, c.unit, server, in, c.seen); err != nil {
 			return nil, err
 		}
 		req.RU = ruAt

@@ -232,7 +232,7 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 	}
 	c := &Call{ctx: ctx, Caller: req.RU, Op: h.op, client: s.nested}
 	s.nested.mu.Lock()
-	s.nested.in = &servedIn{unit: u, ru: ruAt}
+	s.nested.in = servedIn{unit: u, ru: ruAt}
 	s.nested.mu.Unlock()
 	out, status, errText := s.run(c, req, h)
 	rep := reply{Status: status, Err: errText, Body: out, ServerRU: ruAt, Host: d.hostKey()}
