@@ -34,8 +34,9 @@ bench:
 
 ## soak: long randomized, crash and kill-loop runs (FTM_SOAK=1 raises iteration counts),
 ## then the pair kill loop: SOAK_RUNS (default 100) fresh pairs running the sieve, killed
-## with SIGKILL at random moments, during checkpoints (both sides), during a takeover, and
-## a second time after re-protection; every run must end with the right prime
+## with SIGKILL at random moments, during checkpoints (both sides), during a takeover,
+## during re-protection, a second time after re-protection, and cut by a partition;
+## every run must end with the right prime (examples/failover/soak.go)
 soak:
 	FTM_SOAK=1 $(GO) test -race -count=1 -timeout 120m $(PKGS)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmctl ./ftmctl

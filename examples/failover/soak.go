@@ -38,6 +38,9 @@ import (
 //   - second-failure: alpha; beta takes over; alpha is restarted, rejoins
 //     as the backup of both banks and receives their state; then beta is
 //     killed and alpha finishes the task;
+//   - reprotect: alpha; beta takes over; alpha is restarted and killed
+//     again while beta is still copying its banks to it (a failpoint stalls
+//     one copy), then restarted once more and re-protects both banks;
 //   - partition: no kill; the link is cut (ftmctl partition) long enough
 //     for both nodes to take each other's bank over, so the task runs on
 //     both; after the relink the higher epoch wins, alpha's stale copy is
@@ -74,6 +77,7 @@ var scenarios = []scenario{
 	{"takeover", (*soakRun).killDuringTakeover},
 	{"second-failure", (*soakRun).secondFailure},
 	{"partition", (*soakRun).partition},
+	{"reprotect", (*soakRun).killDuringReprotection},
 }
 
 // checkpointPoints are where alpha dies during a checkpoint, and the
@@ -159,6 +163,8 @@ func (r *soakRun) envFor(name string) []string {
 		return []string{fmt.Sprintf("%s=beta:%s=kill@%d", failpoint.EnvVar, stm.FPBackupPrepareReceived, k)}
 	case "takeover":
 		return []string{fmt.Sprintf("%s=beta:%s=sleep(600ms)", failpoint.EnvVar, failpoint.TakeoverTaken)}
+	case "reprotect": // beta's first attach after alpha's restart stalls
+		return []string{fmt.Sprintf("%s=beta:%s=sleep(500ms)@2", failpoint.EnvVar, failpoint.AttachBegin)}
 	}
 	return nil
 }
@@ -491,4 +497,44 @@ func protectedCross(st map[string]nodeStatus) bool {
 	a, b := banks(st, "alpha"), banks(st, "beta")
 	return b["alpha"] == pair.RoleTakenOver+"/"+pair.MirrorAttached && a["alpha"] == pair.RoleBackup+"/true" &&
 		a["beta"] == pair.RoleTakenOver+"/"+pair.MirrorAttached && b["beta"] == pair.RoleBackup+"/true"
+}
+
+func (r *soakRun) killDuringReprotection() error {
+	if err := r.startTask(); err != nil {
+		return err
+	}
+	if err := r.checkpointed(1); err != nil {
+		return err
+	}
+	if err := r.crash("alpha"); err != nil {
+		return err
+	}
+	if _, err := r.waitFor("beta resumes the task", 30*time.Second, func(rows []taskRow) bool {
+		return len(rows) == 1 && rows[0].Node == "beta"
+	}); err != nil {
+		return err
+	}
+	if err := r.restart("alpha"); err != nil {
+		return err
+	}
+	time.Sleep(time.Duration(r.rng.Int64N(int64(200 * time.Millisecond))))
+	st, err := r.status()
+	if err != nil {
+		return err
+	}
+	inside := !protectedBy("beta", "alpha")(st)
+	if err := r.kill("alpha"); err != nil {
+		return err
+	}
+	r.note = fmt.Sprintf("restarted alpha killed again while beta copied its banks to it: %v", inside)
+	if !inside {
+		return errors.New("the second kill came after the re-protection (the failpoint's stall did not hold it)")
+	}
+	if err := r.restart("alpha"); err != nil {
+		return err
+	}
+	if err := r.finish("beta", 1); err != nil {
+		return err
+	}
+	return r.waitStatus("alpha back as the backup of both banks", protectedBy("beta", "alpha"))
 }
