@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 TESTFLAGS ?= -race -count=1 -timeout 9m
 
-.PHONY: all build test demo bench soak lint fuzz clean
+.PHONY: all build test demo bench soak lint fuzz clean tmux
 
 all: build
 
@@ -16,7 +16,7 @@ build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmctl ./ftmctl
 
 ## test: vet, then every test with the race detector (kept under ~10 minutes on 2 cores)
-test:
+test: tmux
 	$(GO) vet $(PKGS)
 	$(GO) test $(TESTFLAGS) $(PKGS)
 
@@ -50,7 +50,19 @@ lint:
 ## fuzz: run each fuzz target for FUZZTIME (default 30s)
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzDecodeFrame -fuzztime $${FUZZTIME:-30s} ./kernel/link/
+	$(GO) test -run '^$$' -fuzz FuzzNetmsgFrame -fuzztime $${FUZZTIME:-30s} ./kernel/
 	$(GO) test -run '^$$' -fuzz FuzzAssembler -fuzztime $${FUZZTIME:-30s} ./stm/
+	$(GO) test -run '^$$' -fuzz FuzzDecodeRequest -fuzztime $${FUZZTIME:-30s} ./servers/
+	$(GO) test -run '^$$' -fuzz FuzzWrite -fuzztime $${FUZZTIME:-30s} ./servers/screen/
+	$(GO) test -run '^$$' -fuzz FuzzInput -fuzztime $${FUZZTIME:-30s} ./examples/editor/emacs/
+
+## tmux: the editor's end-to-end tests drive a real terminal through tmux; install it
+## when missing and possible (Debian), otherwise those tests skip and say why
+tmux:
+	@command -v tmux >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then apt-get install -y -qq tmux >/dev/null 2>&1 || { apt-get update -qq >/dev/null 2>&1 && apt-get install -y -qq tmux >/dev/null 2>&1; }; \
+	  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then sudo -n apt-get install -y -qq tmux >/dev/null 2>&1; fi; \
+	  command -v tmux >/dev/null 2>&1 || echo "tmux not installed: the editor's terminal tests will skip"; }
 
 clean:
 	rm -rf bin
