@@ -38,7 +38,9 @@
 // side, from the winner's state. If a side's backup had no complete copy
 // when the link went (a re-attach in progress), it cannot take over and
 // the owner's copy, alone, wins. Tested in-process (fencing_test.go, a cut
-// of the in-memory link); real processes rely on the same code.
+// of the in-memory link) and with real node processes cut by `ftmctl
+// partition` (examples/failover: TestPartitionEndsWithOneTaskAndTheRightPrime
+// and the soak's partition runs).
 //
 // Failpoints. Real node processes honour FTM_FAILPOINTS (package
 // failpoint): they SIGKILL themselves or stall at a named step (stm's
