@@ -3,6 +3,7 @@ package pair
 import (
 	"context"
 	"fmt"
+	"os"
 	"testing"
 	"time"
 
@@ -144,4 +145,68 @@ func TestPartitionLeavesTheTaskRunningOnOneSide(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, n*(n+1)/2, sum, "result %s", done.Result)
 	require.Empty(t, tasksOf(a.srv, "alpha"))
+}
+
+// Reference: issue 7 item 2 — partitions again and again: each cut makes
+// both nodes take over, each relink gives every bank to its higher epoch,
+// and after each relink the task is listed on exactly one node, the
+// holder of its bank. 3 rounds; 30 with FTM_SOAK=1.
+func TestRepeatedPartitionsKeepOneCopyOfTheTask(t *testing.T) {
+	rounds := 3
+	if os.Getenv("FTM_SOAK") != "" {
+		rounds = 30
+	}
+	release := make(chan struct{})
+	net := newMemNet()
+	a := startTaskMember(t, net, "alpha", gatedSum(release, 0))
+	b := startTaskMember(t, net, "beta", gatedSum(release, 0))
+	defer a.crash()
+	defer b.crash()
+	waitFor(t, a.member, "protected", protects([]string{"alpha"}, []string{"beta"}))
+	waitFor(t, b.member, "protected", protects([]string{"beta"}, []string{"alpha"}))
+	_, err := a.srv.Start(context.Background(), "alpha", a.st.Own(), "sum", nil)
+	require.NoError(t, err)
+	for round := 1; round <= rounds; round++ {
+		net.cutAll()
+		holder, other := b, a // odd rounds: the partner's copy, one epoch up, wins
+		if round%2 == 0 {
+			holder, other = a, b
+		}
+		waitFor(t, holder.member, fmt.Sprintf("round %d: holds bank alpha", round), func(st StableStatus) bool {
+			return st.Takeovers == round && protects([]string{"alpha"}, []string{"beta"})(st)
+		})
+		waitFor(t, other.member, fmt.Sprintf("round %d: backs bank alpha up", round), func(st StableStatus) bool {
+			if st.Takeovers != round {
+				return false
+			}
+			for _, bs := range st.Banks {
+				if bs.Name == "alpha" {
+					return bs.Role == RoleBackup && bs.Ready
+				}
+			}
+			return false
+		})
+		require.Eventually(t, func() bool {
+			return len(tasksOf(holder.srv, "alpha")) == 1 && len(tasksOf(other.srv, "alpha")) == 0
+		}, 15*time.Second, time.Millisecond, "round %d: the task runs on the holder only", round)
+	}
+	close(release)
+	holder := b
+	if rounds%2 == 0 {
+		holder = a
+	}
+	var done task.Record
+	require.Eventually(t, func() bool {
+		r := tasksOf(holder.srv, "alpha")
+		if len(r) == 1 && r[0].State != task.StateRunning {
+			done = r[0]
+			return true
+		}
+		return false
+	}, 15*time.Second, time.Millisecond)
+	require.Equal(t, task.StateDone, done.State, done.Error)
+	var sum, n int64
+	_, err = fmt.Sscanf(done.Result, "%d/%d", &sum, &n)
+	require.NoError(t, err)
+	require.Equal(t, n*(n+1)/2, sum, "result %s", done.Result)
 }
