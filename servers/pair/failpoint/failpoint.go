@@ -13,8 +13,10 @@
 // name such as stm.phase1.shipped, task.checkpoint.save or
 // pair.takeover.begin (see Points); ACTION is kill (SIGKILL this process,
 // the way `ftmctl crash` does) or sleep(DURATION) (stall there, e.g. to
-// widen the window in which the partner is killed); @N fires at the N-th
-// time the point is reached only (default: the first). Example:
+// widen the window in which the partner is killed; at stm's points the
+// stall holds the bank's lock); @N fires at the N-th time the point is
+// reached only (default: the first), counted per layer that reads the
+// variable (pair.Stable, task.Server). Example:
 //
 //	FTM_FAILPOINTS='alpha:stm.phase1.shipped=kill@3;beta:pair.takeover.taken=sleep(300ms)'
 package failpoint
