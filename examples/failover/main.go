@@ -3,6 +3,12 @@
 // task on the first node, kills that node with SIGKILL part-way, and shows
 // the second node take over and finish the computation from the last
 // checkpoint. It drives the real ftmctl binary, as an operator would.
+//
+// With -kills N it repeats that N times and reports the takeover times;
+// with -soak N it runs the kill loop of `make soak` instead (soak.go):
+// kills at random moments, during checkpoints, during takeovers and
+// re-protections, second failures, and partitions, each run checked
+// against a plain computation of the primes.
 package main
 
 import (
