@@ -459,7 +459,14 @@ func (d *Driver) restartLocked(ui *unitInfo) error {
 		return err
 	}
 	if ui.srv != nil {
-		d.reloadLocked(ui, ui.srv.restarted)
+		// A unit that was not precommitted aborts its RU on restart: the
+		// Aborted event reloads S and runs the Restart hook. A precommitted
+		// one waits for the decision with S restored now.
+		var hook func()
+		if st.Phase == ru.Precommitted {
+			hook = ui.srv.restarted
+		}
+		d.reloadLocked(ui, hook)
 	}
 	return nil
 }
