@@ -36,7 +36,7 @@ type Config struct {
 // paper's redefinable restart method). All are optional; they run with the
 // driver's lock held, so they must only touch s (no calls, no checkpoint).
 type Hooks[S any] struct {
-	Restart          func(s *S) // after S was restored: process restart or RU abort
+	Restart          func(s *S) // after S was restored from STM: restart, or RU abort (not a first start)
 	BeforeCheckpoint func(s *S) // before S is precommitted into a checkpoint
 	AfterCheckpoint  func(s *S) // after the checkpoint containing S committed
 }
