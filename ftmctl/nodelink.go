@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
+	"syscall"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -32,8 +35,20 @@ func (l tcpListener) Accept(ctx context.Context) (link.Link, error) {
 	}
 }
 
+// listenRetry is how long a restarted node waits for its address to be
+// released: the process it replaces (SIGKILLed) may still be exiting.
+const listenRetry = 5 * time.Second
+
 func listenLink(addr, name string, secret []byte, faults *link.Faults, log *zap.Logger) (pair.Listener, error) {
-	l, err := link.Listen(addr, link.Config{Name: name, Secret: secret, Logger: log})
+	var l *link.Listener
+	var err error
+	for deadline := time.Now().Add(listenRetry); ; time.Sleep(50 * time.Millisecond) {
+		l, err = link.Listen(addr, link.Config{Name: name, Secret: secret, Logger: log})
+		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
+			break
+		}
+		log.Info("link address still in use, retrying", zap.String("addr", addr))
+	}
 	if err != nil {
 		return nil, err
 	}
