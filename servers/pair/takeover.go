@@ -24,20 +24,25 @@ type TakeoverTiming struct {
 	Detection time.Duration `json:"detection_ns"`
 	// Takeover is Backup.Takeover: the backup bank becoming the primary.
 	Takeover time.Duration `json:"takeover_ns"`
-	// Resolution is deciding the groups found in doubt (phase 2).
+	// Resolution is deciding the groups found in doubt (phase 2) that were
+	// not deferred.
 	Resolution time.Duration `json:"resolution_ns"`
 	// Total runs from the partner last heard to the bank resolved.
 	Total     time.Duration `json:"total_ns"`
 	Objects   int           `json:"objects"`
 	InDoubt   int           `json:"in_doubt_groups"`
 	Committed int           `json:"in_doubt_committed"`
-	Aborted   int           `json:"phase1_aborted"`
+	// Deferred counts the in-doubt groups left undecided for their owner
+	// (StableConfig.Defer): they are decided later on the new primary.
+	Deferred int `json:"in_doubt_deferred"`
+	Aborted  int `json:"phase1_aborted"`
 }
 
 // takeover promotes the partner's backup bank to a bank this node holds
 // (paper §3.3, failure of the primary machine): working-phase and phase-1
-// transactions are lost, phase-2 groups are decided by Resolve (abort by
-// default), decided ones are complete. A backup without a complete copy
+// transactions are lost, phase-2 groups are left in doubt when Defer says
+// so and otherwise decided by Resolve (abort by default), decided ones are
+// complete. A backup without a complete copy
 // cannot take over: that bank is lost, and logged so.
 func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, bk *stm.Backup) {
 	s.cfg.Failpoints.Hit(failpoint.TakeoverBegin)
@@ -49,11 +54,11 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 	}
 	s.cfg.Failpoints.Hit(failpoint.TakeoverTaken)
 	t1 := s.cfg.Clock.Now()
-	committed := s.resolveInDoubt(ctx, name, b, rep)
+	committed, deferred := s.resolveInDoubt(ctx, name, b, rep)
 	t2 := s.cfg.Clock.Now()
 	tm := TakeoverTiming{Bank: name, Epoch: rep.Epoch, At: t2, Detection: d.Silence,
 		Takeover: t1.Sub(t0), Resolution: t2.Sub(t1), Total: t2.Sub(d.At.Add(-d.Silence)),
-		Objects: b.Stats().Objects, InDoubt: len(rep.InDoubt), Committed: committed, Aborted: len(rep.Aborted)}
+		Objects: b.Stats().Objects, InDoubt: len(rep.InDoubt), Committed: committed, Deferred: deferred, Aborted: len(rep.Aborted)}
 	s.mu.Lock()
 	if old := s.banks[name]; old != nil { // cannot happen: resolve gives a bank one holder
 		_ = old.bank.Close()
@@ -67,6 +72,7 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 		zap.Duration("detection", tm.Detection), zap.Duration("takeover", tm.Takeover),
 		zap.Duration("resolution", tm.Resolution), zap.Duration("total", tm.Total),
 		zap.Int("in_doubt_groups", tm.InDoubt), zap.Int("in_doubt_committed", tm.Committed),
+		zap.Int("in_doubt_deferred", tm.Deferred),
 		zap.Int("phase1_aborted", tm.Aborted))
 	s.cfg.Failpoints.Hit(failpoint.TakeoverResolved)
 	if f := s.cfg.OnTakeover; f != nil {
@@ -74,17 +80,26 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 	}
 }
 
-// resolveInDoubt decides every group the takeover found in phase 2 and
-// returns how many were committed. With no backup yet, a commit applies on
-// the new primary only (stm.ErrBackupLost) until the next Attach copies it.
-func (s *Stable) resolveInDoubt(ctx context.Context, name string, b *stm.Bank, rep stm.TakeoverReport) int {
+// resolveInDoubt decides every group the takeover found in phase 2, except
+// those Defer leaves to their owner, and returns how many were committed
+// and how many deferred. With no backup yet, a commit applies on the new
+// primary only (stm.ErrBackupLost) until the next Attach copies it; a
+// deferred group stays in phase 2 in b, is shipped to the next backup
+// attached (Bank.Attach sends phase 2 transactions) and is decided there
+// too when its owner calls Bank.Decide.
+func (s *Stable) resolveInDoubt(ctx context.Context, name string, b *stm.Bank, rep stm.TakeoverReport) (committed, deferred int) {
 	groups := make([]stm.GroupID, 0, len(rep.InDoubt))
 	for g := range rep.InDoubt {
 		groups = append(groups, g)
 	}
 	sort.Slice(groups, func(i, j int) bool { return groups[i] < groups[j] })
-	committed := 0
 	for _, g := range groups {
+		if s.cfg.Defer != nil && s.cfg.Defer(ctx, name, g) {
+			deferred++
+			s.log.Info("in-doubt group left to its owner", zap.String("bank", name), zap.Uint64("group", uint64(g)),
+				zap.Int("transactions", len(rep.InDoubt[g])))
+			continue
+		}
 		commit := s.cfg.Resolve != nil && s.cfg.Resolve(ctx, name, g)
 		err := b.Decide(ctx, g, commit)
 		if err != nil && !errors.Is(err, stm.ErrBackupLost) {
@@ -97,7 +112,7 @@ func (s *Stable) resolveInDoubt(ctx context.Context, name string, b *stm.Bank, r
 		s.log.Info("in-doubt group resolved", zap.String("bank", name), zap.Uint64("group", uint64(g)),
 			zap.Bool("commit", commit), zap.Int("transactions", len(rep.InDoubt[g])))
 	}
-	return committed
+	return committed, deferred
 }
 
 // BankStatus is one bank in StableStatus.

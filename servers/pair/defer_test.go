@@ -1,0 +1,66 @@
+package pair
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// Reference: §3.3 phase 2, issue 5 — a group found in doubt by a takeover
+// and deferred (StableConfig.Defer) stays undecided in the new primary for
+// its owner: decided there later, before or after a new backup attached
+// (re-protection while the group is in doubt), the outcome is the same on
+// the new primary and on the new backup, which a second takeover shows.
+func TestStableDeferredGroupDecidedAfterTakeoverAndReattach(t *testing.T) {
+	net := newMemNet()
+	deferFn := func(_ context.Context, bank string, g stm.GroupID) bool { return bank == "beta" && g != 10 }
+	a := startMemberCfg(t, net, StableConfig{Name: "alpha", Defer: deferFn})
+	b := startMember(t, net, "beta", nil)
+	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
+	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
+	mb := model{}
+	commit(t, b.st.Own(), mb, "b", 1, 5)
+	inDoubt(t, b.st.Own(), 7, 50, []byte("commit after reattach"))
+	inDoubt(t, b.st.Own(), 8, 51, []byte("abort after reattach"))
+	inDoubt(t, b.st.Own(), 9, 52, []byte("commit before reattach"))
+	inDoubt(t, b.st.Own(), 10, 53, []byte("presumed abort"))
+
+	net.setRefuse(true)
+	b.crash()
+	st := waitFor(t, a, "taken over", func(st StableStatus) bool { return st.Takeovers == 1 })
+	require.Equal(t, 4, st.LastTakeover.InDoubt)
+	require.Equal(t, 3, st.LastTakeover.Deferred)
+	require.Equal(t, 0, st.LastTakeover.Committed)
+	require.Equal(t, mb, dump(a.st.Bank("beta")), "deferred groups are not applied yet")
+	ctx := context.Background()
+	held := a.st.Bank("beta")
+	require.ErrorIs(t, held.Decide(ctx, 10, true), stm.ErrGroupDecided, "group 10 was presumed aborted")
+	// Decided with no backup: applied on the primary (the decision is final).
+	require.ErrorIs(t, held.Decide(ctx, 9, true), stm.ErrBackupLost)
+	mb[52] = []byte("commit before reattach")
+	require.Equal(t, mb, dump(held))
+
+	// beta restarts and becomes the backup while groups 7 and 8 are in doubt.
+	net.setRefuse(false)
+	b = startMember(t, net, "beta", nil)
+	waitFor(t, a, "re-protected", protects([]string{"alpha", "beta"}, nil))
+	waitFor(t, b, "backup of both", protects(nil, []string{"alpha", "beta"}))
+	require.NoError(t, held.Decide(ctx, 7, true))
+	require.NoError(t, held.Decide(ctx, 8, false))
+	mb[50] = []byte("commit after reattach")
+	require.Equal(t, mb, dump(held))
+	require.NoError(t, held.Update(ctx, func(tx *stm.Tx) error { return tx.Put(51, []byte("after")) }),
+		"the aborted group released its lock")
+	mb[51] = []byte("after")
+
+	// alpha dies: beta's copy (the new backup) holds the same outcomes.
+	net.setRefuse(true)
+	a.crash()
+	st = waitFor(t, b, "both taken over", func(st StableStatus) bool { return st.Takeovers == 2 })
+	require.Equal(t, 0, st.LastTakeover.InDoubt, "no group left in doubt on the new backup")
+	require.Equal(t, mb, dump(b.st.Bank("beta")))
+	b.crash()
+}
