@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ftm-in-go/ftm/stm"
@@ -16,7 +17,10 @@ import (
 // the new primary and on the new backup, which a second takeover shows.
 func TestStableDeferredGroupDecidedAfterTakeoverAndReattach(t *testing.T) {
 	net := newMemNet()
-	deferFn := func(_ context.Context, bank string, g stm.GroupID) bool { return bank == "beta" && g != 10 }
+	deferFn := func(_ context.Context, bank string, _ *stm.Bank, gs []stm.GroupID) map[stm.GroupID]bool {
+		assert.Equal(t, []stm.GroupID{7, 8, 9, 10}, gs) // not require: runs on the takeover goroutine
+		return map[stm.GroupID]bool{7: bank == "beta", 8: true, 9: true}
+	}
 	a := startMemberCfg(t, net, StableConfig{Name: "alpha", Defer: deferFn})
 	b := startMember(t, net, "beta", nil)
 	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))

@@ -29,14 +29,15 @@ type StableConfig struct {
 	// the layer that initiated it (paper §3.3: the survivor waits for the
 	// group decision). Nil: abort (presumed abort).
 	Resolve func(ctx context.Context, bank string, g stm.GroupID) bool
-	// Defer, when set, is asked first for each group found in doubt by a
-	// takeover: true leaves the group undecided in the new primary (its
-	// transactions keep their write locks and are shipped to the next
-	// backup attached) for its owner to decide later with Bank.Decide,
-	// e.g. a reliable server's driver restarted on the taken-over bank
-	// that asks the checkpoint's initiator (servers.PendingGroups). False
-	// (or nil Defer): Resolve decides it now.
-	Defer func(ctx context.Context, bank string, g stm.GroupID) bool
+	// Defer, when set, is asked first which groups found in doubt by a
+	// takeover of bank (held now as b, not yet in service) to leave
+	// undecided: their transactions keep their write locks in b and are
+	// shipped to the next backup attached, for their owner to decide later
+	// with b.Decide, e.g. a reliable server's driver restarted on the
+	// taken-over bank, which asks the checkpoint's initiator
+	// (servers.PendingGroups tells which groups such drivers own). The
+	// other groups (all of them when Defer is nil) are decided by Resolve.
+	Defer func(ctx context.Context, bank string, b *stm.Bank, inDoubt []stm.GroupID) map[stm.GroupID]bool
 	// OnTakeover, when set, is called after the partner's bank named bank
 	// was taken over and is held by this node as b: the layer above
 	// restarts the partner's stable tasks from it (paper §2.2).

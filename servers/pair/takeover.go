@@ -93,8 +93,12 @@ func (s *Stable) resolveInDoubt(ctx context.Context, name string, b *stm.Bank, r
 		groups = append(groups, g)
 	}
 	sort.Slice(groups, func(i, j int) bool { return groups[i] < groups[j] })
+	var keep map[stm.GroupID]bool
+	if s.cfg.Defer != nil && len(groups) > 0 {
+		keep = s.cfg.Defer(ctx, name, b, groups)
+	}
 	for _, g := range groups {
-		if s.cfg.Defer != nil && s.cfg.Defer(ctx, name, g) {
+		if keep[g] {
 			deferred++
 			s.log.Info("in-doubt group left to its owner", zap.String("bank", name), zap.Uint64("group", uint64(g)),
 				zap.Int("transactions", len(rep.InDoubt[g])))
