@@ -65,6 +65,10 @@ func (c *Client) unacked() []Input {
 // ErrBye is returned by Session when the program ended.
 var ErrBye = errors.New("screen: the program ended")
 
+// ErrDropped is returned by Server.Serve for a connection that arrived
+// after Drop: the node is going away.
+var ErrDropped = errors.New("screen: the node is going away")
+
 // Session runs one connection: it resends the unacked input, then sends
 // keys as they come and writes the server's output to out, until the
 // connection breaks (an error: reconnect and call Session again), the

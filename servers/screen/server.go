@@ -49,6 +49,7 @@ type Server struct {
 	wake     chan struct{}  // closed and replaced when input arrives
 	clients  map[*conn]bool // attached terminals
 	done     bool           // the program ended
+	dropped  bool           // the node is going away: Drop was called
 }
 
 // conn is one attached terminal. Its writes are serialised by mu.
@@ -239,6 +240,11 @@ func (s *Server) Serve(ctx context.Context, nc io.ReadWriteCloser) error {
 	}
 	// Registered under mu with the redraw queued first: no output is lost
 	// or doubled between the redraw and the live stream.
+	if s.dropped { // Drop came first: this connection breaks like the others
+		s.mu.Unlock()
+		_ = nc.Close()
+		return ErrDropped
+	}
 	c.mu.Lock()
 	s.clients[c] = true
 	size := uint64(s.im.W)<<16 | uint64(s.im.H)
@@ -280,9 +286,11 @@ func (s *Server) Forget(ctx context.Context) error {
 
 // Drop closes every attached terminal's connection without a goodbye (the
 // node is going away, not the program): the clients reconnect, to the
-// survivor after a takeover.
+// survivor after a takeover. A Serve that starts after Drop closes its
+// connection at once (ErrDropped).
 func (s *Server) Drop() {
 	s.mu.Lock()
+	s.dropped = true
 	clients := s.clientList()
 	s.mu.Unlock()
 	for _, c := range clients {

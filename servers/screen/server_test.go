@@ -162,3 +162,29 @@ func TestNewClientNumbersOnFromTheServer(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, []Input{{Seq: 3, Data: []byte("c")}}, in)
 }
+
+// TestServeAfterDropBreaksTheConnection: a terminal that connects after the
+// node dropped its clients (a race in the editor's random-takeover test:
+// Drop before Serve registered) is cut at once, so it reconnects to the
+// survivor instead of waiting forever on a server that is going away.
+func TestServeAfterDropBreaksTheConnection(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	s, err := NewServer(ctx, ServerConfig{Width: 10, Height: 3})
+	require.NoError(t, err)
+	s.Drop()
+	a, b := net.Pipe()
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(ctx, a) }()
+	var c Client
+	done := make(chan error, 1)
+	go func() { done <- c.Session(ctx, b, make(chan []byte), &syncBuf{}) }()
+	select {
+	case err := <-done:
+		require.Error(t, err)
+		require.NotErrorIs(t, err, ErrBye, "a dropped node says no goodbye")
+	case <-time.After(10 * time.Second):
+		t.Fatal("the session never ended after Drop")
+	}
+	require.ErrorIs(t, <-served, ErrDropped)
+}
