@@ -46,21 +46,15 @@ shows the restarted task's checkpoints, not the dead node's.`,
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
-			st, err := loadPair(dir)
-			if err != nil {
-				return err
-			}
-			nodes, err := nodesToAsk(st, node)
+			nodes, err := runningNodes(dir, node)
 			if err != nil {
 				return err
 			}
 			var all []ckptEntry
-			for _, n := range nodes {
-				var es []ckptEntry
-				if err := newControlClient(dir, n.Name).get(cmd.Context(), "/ckpt", &es); err != nil {
-					return err
-				}
+			if err := getFromEach(cmd.Context(), dir, nodes, "/ckpt", func(_ string, es []ckptEntry) {
 				all = append(all, es...)
+			}); err != nil {
+				return err
 			}
 			sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
 			return printCkptLog(cmd.OutOrStdout(), output, all)

@@ -67,12 +67,10 @@ Nodes serve the same at http://ADDR/metrics when started with
 				return nil
 			}
 			var rows []nodeMetricsRow
-			for _, n := range nodes {
-				var fams []metricFamily
-				if err := newControlClient(dir, n.Name).get(cmd.Context(), "/metrics.json", &fams); err != nil {
-					return err
-				}
-				rows = append(rows, nodeMetricsRow{Node: n.Name, Families: fams})
+			if err := getFromEach(cmd.Context(), dir, nodes, "/metrics.json", func(name string, fams []metricFamily) {
+				rows = append(rows, nodeMetricsRow{Node: name, Families: fams})
+			}); err != nil {
+				return err
 			}
 			if output == "json" {
 				return printJSON(w, rows)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -64,4 +65,27 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// runningNodes loads the pair in dir and returns its running nodes, or only
+// the one named.
+func runningNodes(dir, only string) ([]nodeState, error) {
+	st, err := loadPair(dir)
+	if err != nil {
+		return nil, err
+	}
+	return nodesToAsk(st, only)
+}
+
+// getFromEach GETs path from each node's control endpoint and hands the
+// answers to use in node order; the first failure ends it.
+func getFromEach[T any](ctx context.Context, dir string, nodes []nodeState, path string, use func(node string, v T)) error {
+	for _, n := range nodes {
+		var v T
+		if err := newControlClient(dir, n.Name).get(ctx, path, &v); err != nil {
+			return err
+		}
+		use(n.Name, v)
+	}
+	return nil
 }

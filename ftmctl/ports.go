@@ -38,21 +38,15 @@ holds the receive right of the port it registers as ftmctl/NODE.`,
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
-			st, err := loadPair(dir)
-			if err != nil {
-				return err
-			}
-			nodes, err := nodesToAsk(st, node)
+			nodes, err := runningNodes(dir, node)
 			if err != nil {
 				return err
 			}
 			var all []nodeKernelTasks
-			for _, n := range nodes {
-				var ts []kernelTask
-				if err := newControlClient(dir, n.Name).get(cmd.Context(), "/ports", &ts); err != nil {
-					return err
-				}
-				all = append(all, nodeKernelTasks{Node: n.Name, Tasks: ts})
+			if err := getFromEach(cmd.Context(), dir, nodes, "/ports", func(name string, ts []kernelTask) {
+				all = append(all, nodeKernelTasks{Node: name, Tasks: ts})
+			}); err != nil {
+				return err
 			}
 			if len(args) == 0 {
 				return printKernelTasks(cmd.OutOrStdout(), output, all)
