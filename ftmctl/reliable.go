@@ -101,6 +101,39 @@ func (r *reliableServers) start(ctx context.Context, st *pair.Stable) func() {
 	}
 }
 
+// deferGroups is the pair's StableConfig.Defer: of the groups a takeover
+// of bank found in doubt, those a reliable server's unit owns (its S
+// precommitted in a checkpoint, servers.PendingGroups) stay undecided in
+// b: the driver started on b once it has a backup decides each as the
+// checkpoint's initiator did, asking it when needed, so a checkpoint the
+// initiator committed keeps the server's S. Other groups are presumed
+// aborted. With the servers off nothing would decide them: none is kept.
+func (r *reliableServers) deferGroups(ctx context.Context, bank string, b *stm.Bank, inDoubt []stm.GroupID) map[stm.GroupID]bool {
+	r.mu.Lock()
+	off := r.off
+	r.mu.Unlock()
+	if off != "" {
+		return nil
+	}
+	pending, err := servers.PendingGroups(ctx, b)
+	if err != nil {
+		r.log.Warn("cannot read the servers' units of a taken-over bank; its in-doubt groups are presumed aborted",
+			zap.String("bank", bank), zap.Error(err))
+		return nil
+	}
+	keep := map[stm.GroupID]bool{}
+	for _, g := range inDoubt {
+		if pending[g] {
+			keep[g] = true
+		}
+	}
+	if len(keep) > 0 {
+		r.log.Info("in-doubt groups left to the reliable servers' restarted units", zap.String("bank", bank),
+			zap.Int("groups", len(keep)), zap.Int("in_doubt", len(inDoubt)))
+	}
+	return keep
+}
+
 // poke makes the supervisor look at the banks now (after a takeover).
 func (r *reliableServers) poke() {
 	select {
