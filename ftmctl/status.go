@@ -163,6 +163,9 @@ func stmColumns(s *nodeStatus) stmCells {
 	c.takeovers = fmt.Sprint(s.STM.Takeovers)
 	if t := s.STM.LastTakeover; t != nil {
 		c.last = fmt.Sprintf("%s (%s)", t.Total.Round(time.Microsecond), t.Bank)
+		if t.Deferred > 0 { // in-doubt groups left to the reliable servers' drivers
+			c.last = fmt.Sprintf("%s (%s, %d in doubt left to servers)", t.Total.Round(time.Microsecond), t.Bank, t.Deferred)
+		}
 	}
 	for _, b := range s.STM.Banks {
 		switch {
