@@ -18,6 +18,16 @@
 // each step timed); when a node rejoins, both banks are attached to it again
 // (re-protection), so a second failure is survived too.
 //
+// In-doubt groups. A takeover finds the groups the dead primary held in
+// phase 2. StableConfig.Defer may leave some undecided for their owner (a
+// reliable server's driver restarted on the bank asks the checkpoint's
+// initiator: servers.PendingGroups); they keep their write locks in the new
+// primary, are shipped to the next backup attached with the other phase 2
+// transactions, and their owner's Bank.Decide applies the outcome on both
+// (before a backup is attached, a commit applies on the primary with
+// stm.ErrBackupLost and the attach copies it). The rest are decided by
+// Resolve, abort by default (presumed abort). TakeoverTiming counts both.
+//
 // Fencing (partitions). When the link is cut while both nodes live, each
 // declares the other dead and takes its bank over, so for a while both
 // sides hold both banks and a stable task may run on both: its owner's copy
