@@ -92,8 +92,9 @@ type heldBank struct {
 // the partner keeps and attaches (Bank.Attach, full copy while commits go
 // on) a RemoteMirror for every bank it keeps. When the partner is declared
 // dead, every backup holding a complete copy takes over (Backup.Takeover,
-// in-doubt groups decided by StableConfig.Resolve) and the bank is held as
-// primary from then on; the next partner to link becomes its backup.
+// in-doubt groups left to their owner by StableConfig.Defer or decided by
+// Resolve) and the bank is held as primary from then on; the next partner
+// to link becomes its backup.
 //
 // Invariants: after a hello, each of the pair's two banks has exactly one
 // holder; a bank held as primary commits only while its mirror is attached
