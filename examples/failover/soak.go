@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
@@ -396,18 +395,29 @@ func (r *soakRun) killDuringTakeover() error {
 	if err := r.startAgain("alpha", false); err != nil { // while beta takes over
 		return err
 	}
-	time.Sleep(time.Duration(r.rng.Int64N(int64(150 * time.Millisecond))))
+	return r.killAlphaAgain(150*time.Millisecond, "inside beta's takeover", "after beta's takeover",
+		func(st map[string]nodeStatus) bool {
+			return st["beta"].Status != nil && st["beta"].Status.STM != nil && st["beta"].Status.STM.Takeovers == 0
+		})
+}
+
+// killAlphaAgain kills the restarted alpha again within max, checks that
+// the kill landed while inside(status) held (a failpoint stall keeps that
+// window open), then restarts alpha and lets beta finish the task with
+// alpha back as the backup of both banks.
+func (r *soakRun) killAlphaAgain(max time.Duration, while, after string, inside func(map[string]nodeStatus) bool) error {
+	time.Sleep(time.Duration(r.rng.Int64N(int64(max))))
 	st, err := r.status()
 	if err != nil {
 		return err
 	}
-	inside := st["beta"].Status != nil && st["beta"].Status.STM != nil && st["beta"].Status.STM.Takeovers == 0
+	in := inside(st)
 	if err := r.kill("alpha"); err != nil {
 		return err
 	}
-	r.note = fmt.Sprintf("restarted alpha killed again, inside beta's takeover: %v", inside)
-	if !inside {
-		return errors.New("the second kill came after beta's takeover (the failpoint's stall did not hold it)")
+	r.note = fmt.Sprintf("restarted alpha killed again %s: %v", while, in)
+	if !in {
+		return fmt.Errorf("the second kill came %s (the failpoint's stall did not hold it)", after)
 	}
 	if err := r.restart("alpha"); err != nil {
 		return err
@@ -517,24 +527,7 @@ func (r *soakRun) killDuringReprotection() error {
 	if err := r.restart("alpha"); err != nil {
 		return err
 	}
-	time.Sleep(time.Duration(r.rng.Int64N(int64(200 * time.Millisecond))))
-	st, err := r.status()
-	if err != nil {
-		return err
-	}
-	inside := !protectedBy("beta", "alpha")(st)
-	if err := r.kill("alpha"); err != nil {
-		return err
-	}
-	r.note = fmt.Sprintf("restarted alpha killed again while beta copied its banks to it: %v", inside)
-	if !inside {
-		return errors.New("the second kill came after the re-protection (the failpoint's stall did not hold it)")
-	}
-	if err := r.restart("alpha"); err != nil {
-		return err
-	}
-	if err := r.finish("beta", 1); err != nil {
-		return err
-	}
-	return r.waitStatus("alpha back as the backup of both banks", protectedBy("beta", "alpha"))
+	protected := protectedBy("beta", "alpha")
+	return r.killAlphaAgain(200*time.Millisecond, "while beta copied its banks to it", "after the re-protection",
+		func(st map[string]nodeStatus) bool { return !protected(st) })
 }
