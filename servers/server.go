@@ -74,6 +74,8 @@ type Server[S any] struct {
 	nested *Client     // nested calls of served calls, in the server's RU
 	ran    atomic.Bool
 	outWG  sync.WaitGroup // replies waiting for output commit
+
+	precommitWrites func(tx *stm.Tx, s *S) error // SetPrecommitWrites (precommitwrites.go)
 }
 
 type handler[S any] struct {
@@ -306,7 +308,14 @@ func (s *Server[S]) precommitState(ctx context.Context, g stm.GroupID) error {
 		s.hooks.BeforeCheckpoint(&s.st.State)
 	}
 	tx := s.cfg.Driver.cfg.Bank.Begin()
-	b, err := stm.Encode(&s.st)
+	var err error
+	if s.precommitWrites != nil {
+		err = s.precommitWrites(tx, &s.st.State)
+	}
+	var b []byte
+	if err == nil {
+		b, err = stm.Encode(&s.st)
+	}
 	if err == nil {
 		err = tx.Put(s.dataID, b)
 	}
