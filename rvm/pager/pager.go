@@ -1,0 +1,175 @@
+package pager
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers"
+)
+
+// DefaultChunkPages is how many pages one save or load call carries at most.
+const DefaultChunkPages = 64
+
+var (
+	saveM = func(unit string) servers.Method[saveReq, int] {
+		return servers.Method[saveReq, int]{Server: unit, Name: "save"}
+	}
+	loadM = func(unit string) servers.Method[loadReq, loadResp] {
+		return servers.Method[loadReq, loadResp]{Server: unit, Name: "load"}
+	}
+)
+
+// Options tune a Pager.
+type Options struct {
+	ChunkPages int           // pages per save or load call (default DefaultChunkPages)
+	Settle     time.Duration // how long Restore waits for a segment unit with unended saves (default 5 s)
+}
+
+// Pager checkpoints and restores the segments of one task through their
+// segment servers, in the atomic actions of the task's application RU.
+type Pager struct {
+	app   *servers.Client
+	task  string
+	segs  []*rvm.Segment
+	pages map[string]int // segment → page size
+	opt   Options
+}
+
+// New returns the pager of task's segments; app is the task's application
+// client (its RU is the task's). app's kernel task must not be one a
+// checkpoint stops (rvm.SafePoint.AttachTask): the pager calls through it
+// while the task is stopped.
+func New(app *servers.Client, task string, opt Options, segs ...*rvm.Segment) (*Pager, error) {
+	if app == nil || task == "" || len(segs) == 0 {
+		return nil, fmt.Errorf("%w: a pager needs a client, a task name and segments", rvm.ErrBadConfig)
+	}
+	if opt.ChunkPages <= 0 {
+		opt.ChunkPages = DefaultChunkPages
+	}
+	if opt.Settle <= 0 {
+		opt.Settle = 5 * time.Second
+	}
+	p := &Pager{app: app, task: task, segs: segs, pages: map[string]int{}, opt: opt}
+	for _, s := range segs {
+		if s == nil {
+			return nil, fmt.Errorf("%w: nil segment", rvm.ErrBadConfig)
+		}
+		if _, dup := p.pages[s.Name()]; dup {
+			return nil, fmt.Errorf("%w: segment %q named twice", rvm.ErrBadConfig, s.Name())
+		}
+		p.pages[s.Name()] = s.PageSize()
+	}
+	return p, nil
+}
+
+// Checkpoint saves the pages written since the last checkpoint of every
+// segment and commits them with the application RU (one atomic action).
+// The task must be stopped (or use CheckpointTask). On error the pages
+// stay dirty; an rvm-wrapped servers.ErrAborted means the action aborted
+// and the task goes back to its last checkpoint (Restore).
+func (p *Pager) Checkpoint(ctx context.Context) (rvm.CheckpointStats, error) {
+	return rvm.Checkpoint(ctx, (*store)(p), p.segs...)
+}
+
+// CheckpointTask stops the task at a safe point, checkpoints and resumes it.
+func (p *Pager) CheckpointTask(ctx context.Context, sp *rvm.SafePoint, timeout time.Duration) (rvm.TaskCheckpoint, error) {
+	return rvm.CheckpointTask(ctx, sp, timeout, (*store)(p), p.segs...)
+}
+
+// Restore fills every segment with its last committed checkpoint (pages
+// never saved are zero). The task must not be running.
+func (p *Pager) Restore(ctx context.Context) error {
+	for _, s := range p.segs {
+		if err := s.Restore(ctx, (*store)(p)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// store is the rvm.BatchStore of a pager: a save is save calls to the
+// segment units, then the application's checkpoint.
+type store Pager
+
+var _ rvm.BatchStore = (*store)(nil)
+
+func (s *store) SavePages(ctx context.Context, seg string, npages int, pages map[int][]byte) error {
+	return s.SaveBatch(ctx, []rvm.SegmentPages{{Segment: seg, NPages: npages, Pages: pages}})
+}
+
+// SaveBatch hands each segment's dirty pages to its unit (Update calls of
+// the app RU), then commits app RU + segment RUs in one checkpoint.
+func (s *store) SaveBatch(ctx context.Context, batch []rvm.SegmentPages) error {
+	for _, sp := range batch {
+		ps, ok := s.pages[sp.Segment]
+		if !ok {
+			return fmt.Errorf("%w: segment %q is not the pager's", rvm.ErrBadConfig, sp.Segment)
+		}
+		idx := make([]int, 0, len(sp.Pages))
+		for pg := range sp.Pages {
+			idx = append(idx, pg)
+		}
+		slices.Sort(idx)
+		unit := UnitName(s.task, sp.Segment)
+		for len(idx) > 0 {
+			n := min(len(idx), s.opt.ChunkPages)
+			req := saveReq{PageSize: ps, NPages: sp.NPages, Pages: make(map[int][]byte, n)}
+			for _, pg := range idx[:n] {
+				req.Pages[pg] = sp.Pages[pg]
+			}
+			idx = idx[n:]
+			if _, err := saveM(unit).Call(ctx, s.app, req); err != nil {
+				return fmt.Errorf("pager: save %s: %w", unit, err)
+			}
+		}
+	}
+	if err := s.app.Checkpoint(ctx); err != nil {
+		return fmt.Errorf("pager: checkpoint of task %s: %w", s.task, err)
+	}
+	return nil
+}
+
+// LoadPages reads the segment's last committed pages from its unit.
+func (s *store) LoadPages(ctx context.Context, seg string) (map[int][]byte, error) {
+	unit := UnitName(s.task, seg)
+	out := map[int][]byte{}
+	deadline := time.Now().Add(s.opt.Settle)
+	aborted := false
+	for from := 0; from >= 0; {
+		resp, err := loadM(unit).Call(ctx, s.app, loadReq{From: from, Max: s.opt.ChunkPages})
+		var re *servers.RemoteError
+		switch {
+		case err == nil:
+		case errors.Is(err, servers.ErrAborted) && !aborted:
+			aborted = true // an abort of the app RU reported once: a load has no effect, ask again
+			continue
+		case errors.As(err, &re) && strings.Contains(re.Msg, msgUnsettled) && time.Now().Before(deadline):
+			select { // the unit's RU has saves of an RU not ended yet: wait for its abort or commit
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(5 * time.Millisecond):
+			}
+			continue
+		case errors.As(err, &re) && strings.Contains(re.Msg, msgCorrupt):
+			return nil, fmt.Errorf("%w: %s", rvm.ErrCorruptPage, re.Msg)
+		default:
+			return nil, fmt.Errorf("pager: load %s: %w", unit, err)
+		}
+		if ps := s.pages[seg]; len(resp.Pages) > 0 && resp.PageSize != ps {
+			return nil, fmt.Errorf("%w: %s keeps pages of %d bytes, the segment's are %d", rvm.ErrCorruptPage, unit, resp.PageSize, ps)
+		}
+		for pg, img := range resp.Pages {
+			out[pg] = img
+		}
+		if resp.Next >= 0 && resp.Next <= from {
+			return nil, fmt.Errorf("pager: load %s: no progress at page %d", unit, from)
+		}
+		from = resp.Next
+	}
+	return out, nil
+}
