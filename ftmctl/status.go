@@ -178,6 +178,9 @@ func stmColumns(s *nodeStatus) stmCells {
 			c.partner = "backup held" + map[bool]string{true: "", false: " (copying)"}[b.Ready]
 		case b.Name == s.Partner:
 			c.partner = fmt.Sprintf("taken over: %d objs, seq %d, backup %s", b.Objects, b.Seq, b.Mirror)
+			if b.InDoubt > 0 {
+				c.partner += fmt.Sprintf(", %d groups in doubt", b.InDoubt)
+			}
 		}
 	}
 	return c

@@ -41,6 +41,11 @@ func TestStableDeferredGroupDecidedAfterTakeoverAndReattach(t *testing.T) {
 	require.Equal(t, mb, dump(a.st.Bank("beta")), "deferred groups are not applied yet")
 	ctx := context.Background()
 	held := a.st.Bank("beta")
+	for _, bs := range st.Banks {
+		if bs.Name == "beta" {
+			require.Equal(t, 3, bs.InDoubt, "deferred groups shown in the status")
+		}
+	}
 	require.ErrorIs(t, held.Decide(ctx, 10, true), stm.ErrGroupDecided, "group 10 was presumed aborted")
 	// Decided with no backup: applied on the primary (the decision is final).
 	require.ErrorIs(t, held.Decide(ctx, 9, true), stm.ErrBackupLost)

@@ -139,6 +139,10 @@ type BankStatus struct {
 	Attaches int `json:"attaches,omitempty"`
 	// Ready (backups): the backup holds a complete copy and can take over.
 	Ready bool `json:"ready,omitempty"`
+	// InDoubt (primaries): groups with transactions in phase 2 now,
+	// waiting for their decision: a checkpoint in progress, or groups a
+	// takeover left to their owner (StableConfig.Defer) not decided yet.
+	InDoubt int `json:"in_doubt_groups,omitempty"`
 }
 
 // StableStatus is a snapshot of a member's banks for operators.
@@ -166,7 +170,8 @@ func (s *Stable) Status() StableStatus {
 		}
 		st.Banks = append(st.Banks, BankStatus{Name: name, Role: role, Epoch: bs.Epoch, Objects: bs.Objects,
 			Seq: bs.Seq, Mirror: h.mirror, MirrorSince: h.since,
-			CommitsRefused: h.mirror != MirrorAttached && h.mirror != MirrorCopying, Attaches: h.attaches})
+			CommitsRefused: h.mirror != MirrorAttached && h.mirror != MirrorCopying, Attaches: h.attaches,
+			InDoubt: phase2Groups(h.bank)})
 	}
 	for name, bk := range s.backups {
 		st.Banks = append(st.Banks, BankStatus{Name: name, Role: RoleBackup, Ready: bk.Ready()})
@@ -179,4 +184,15 @@ func (s *Stable) Status() StableStatus {
 		return a.Name < b.Name
 	})
 	return st
+}
+
+// phase2Groups counts the groups of b with a transaction in phase 2.
+func phase2Groups(b *stm.Bank) int {
+	gs := map[stm.GroupID]bool{}
+	for _, tx := range b.Transactions() {
+		if tx.Phase == stm.Phase2 && tx.Group != 0 {
+			gs[tx.Group] = true
+		}
+	}
+	return len(gs)
 }
