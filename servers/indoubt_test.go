@@ -207,6 +207,10 @@ func takeoverInDoubt(t *testing.T, abort bool, at string) {
 	bkY2 := stm.NewBackup(stm.BackupConfig{})
 	require.NoError(t, bankY2.Attach(ctx, stm.NewLocalMirror(bkY2)))
 
+	// kv's driver restarts on the taken-over bank and asks the initiator.
+	hy2 := newHost(ny, "hy", bankY2, nil)
+	serve(hy2, "kv")
+	defer hy2.stop()
 	select {
 	case err := <-ckpt:
 		if abort {
@@ -218,10 +222,6 @@ func takeoverInDoubt(t *testing.T, abort bool, at string) {
 		t.Fatal("the initiator's checkpoint never ended")
 	}
 
-	// kv's driver restarts on the taken-over bank and asks the initiator.
-	hy2 := newHost(ny, "hy", bankY2, nil)
-	serve(hy2, "kv")
-	defer hy2.stop()
 	want := []string{"t1"}
 	if abort {
 		want = nil
