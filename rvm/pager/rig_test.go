@@ -1,6 +1,7 @@
 package pager
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"testing"
@@ -35,6 +36,7 @@ type rig struct {
 	backup *stm.Backup
 	fail   ru.Failpoint
 	gen    int
+	tick   time.Duration // driver tick (default 2 ms)
 	hosts  map[string]*host
 }
 
@@ -71,7 +73,7 @@ func (r *rig) host(name string) *host {
 	}
 	h := &host{task: task, names: names.NewKernel(task, r.log)}
 	h.driver, err = servers.NewDriver(servers.DriverConfig{Host: name, Task: task, Bank: r.bank, Names: h.names,
-		TickPeriod: 2 * time.Millisecond, Logger: r.log, Fail: r.fail})
+		TickPeriod: cmp.Or(r.tick, 2*time.Millisecond), Logger: r.log, Fail: r.fail})
 	if err != nil {
 		r.t.Fatal(err)
 	}
