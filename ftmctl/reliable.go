@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/servers/names"
@@ -44,7 +45,7 @@ type reliableHost struct {
 	store   *stm.Bank
 	task    *kernel.Task
 	driver  *servers.Driver
-	kv      *servers.Server[kvStore]
+	kv      *servers.Server[kv.Store]
 	app     *servers.Client
 	cancel  context.CancelFunc
 	done    chan error // the kv server's Run
@@ -253,7 +254,7 @@ func (r *reliableServers) startHost(ctx context.Context, bank string, b *stm.Ban
 	if err != nil {
 		return fmt.Errorf("application unit %s: %w", appUnit(bank), err)
 	}
-	h.kv = newKV(servers.Config{Name: kvUnit(bank), Driver: h.driver, Logger: log})
+	h.kv = kv.New(servers.Config{Name: kvUnit(bank), Driver: h.driver, Logger: log})
 	kctx, cancel := context.WithCancel(ctx)
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.kv.Run(kctx) }()
@@ -483,11 +484,11 @@ func (r *reliableServers) serveKV(w http.ResponseWriter, req *http.Request) {
 	srv := kvUnit(kr.Bank)
 	switch kr.Op {
 	case "put":
-		rep.Value, err = kvPut(srv).Call(ctx, c, kvPutReq{Key: kr.Key, Value: kr.Value})
+		rep.Value, err = kv.StubsFor(srv).Put.Call(ctx, c, kv.PutReq{Key: kr.Key, Value: kr.Value})
 	case "add":
-		rep.Value, err = kvAdd(srv).Call(ctx, c, kvAddReq{Key: kr.Key, By: kr.Value})
+		rep.Value, err = kv.StubsFor(srv).Add.Call(ctx, c, kv.AddReq{Key: kr.Key, By: kr.Value})
 	case "get":
-		rep.Value, err = kvGet(srv).Call(ctx, c, kr.Key)
+		rep.Value, err = kv.StubsFor(srv).Get.Call(ctx, c, kr.Key)
 	default:
 		http.Error(w, fmt.Sprintf("unknown kv operation %q (want put, add or get)", kr.Op), http.StatusBadRequest)
 		return
@@ -628,63 +629,5 @@ func (r *reliableServers) routes(mux *http.ServeMux) {
 func kvUnit(bank string) string  { return bank + "/kv" }
 func appUnit(bank string) string { return bank + "/app" }
 
-// The built-in reliable server "kv": the tutorial server of
-// examples/kvstore (package main there, so not importable), the same
-// state and operations.
-
-// kvStore is the whole state of the key-value server.
-type kvStore struct {
-	Values map[string]int64
-	Writes int64 // updates applied
-}
-
-type kvPutReq struct {
-	Key   string
-	Value int64
-}
-
-type kvAddReq struct {
-	Key string
-	By  int64
-}
-
-func kvPut(srv string) servers.Method[kvPutReq, int64] {
-	return servers.Method[kvPutReq, int64]{Server: srv, Name: "put"}
-}
-
-func kvAdd(srv string) servers.Method[kvAddReq, int64] {
-	return servers.Method[kvAddReq, int64]{Server: srv, Name: "add"}
-}
-
-func kvGet(srv string) servers.Method[string, int64] {
-	return servers.Method[string, int64]{Server: srv, Name: "get"}
-}
-
-var errNoKey = errors.New("no such key")
-
-func newKV(cfg servers.Config) *servers.Server[kvStore] {
-	srv := servers.NewServer(cfg, func() kvStore { return kvStore{Values: map[string]int64{}} })
-	servers.Handle(srv, "put", servers.Update, func(_ *servers.Call, s *kvStore, r kvPutReq) (int64, error) {
-		s.Values[r.Key] = r.Value
-		s.Writes++
-		return r.Value, nil
-	})
-	servers.Handle(srv, "add", servers.Update, func(_ *servers.Call, s *kvStore, r kvAddReq) (int64, error) {
-		s.Values[r.Key] += r.By
-		s.Writes++
-		return s.Values[r.Key], nil
-	})
-	servers.Handle(srv, "get", servers.Read, func(_ *servers.Call, s *kvStore, key string) (int64, error) {
-		v, ok := s.Values[key]
-		if !ok {
-			return 0, errNoKey
-		}
-		return v, nil
-	})
-	srv.SetHooks(servers.Hooks[kvStore]{Restart: func(s *kvStore) {
-		if s.Values == nil {
-			s.Values = map[string]int64{}
-		}
-	}})
-	return srv
-}
+// The built-in reliable server "kv" is the tutorial server of
+// examples/kvstore (package kv), one per bank, named BANK/kv.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/servers/names"
@@ -53,7 +54,7 @@ func newHost(node *kernel.Node, bank *stm.Bank, name string) (*host, error) {
 // the server's memory is dropped; the bank keeps what was committed).
 func runKV(ctx context.Context, h *host) func() {
 	ctx, cancel := context.WithCancel(ctx)
-	srv := NewKV(servers.Config{Name: "kv", Driver: h.driver})
+	srv := kv.New(servers.Config{Name: "kv", Driver: h.driver})
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	return func() { cancel(); <-done; h.driver.Close() }
@@ -93,7 +94,7 @@ func demo(ctx context.Context) error {
 	defer ext.Close()
 
 	// 1. The application updates and checkpoints: both RUs commit together.
-	if _, err := call(ctx, Put, app, PutReq{"apples", 10}); err != nil {
+	if _, err := call(ctx, kv.Put, app, kv.PutReq{Key: "apples", Value: 10}); err != nil {
 		return err
 	}
 	if err := app.Checkpoint(ctx); err != nil {
@@ -102,14 +103,14 @@ func demo(ctx context.Context) error {
 	fmt.Println("app: put apples=10, checkpoint committed")
 
 	// 2. An external client's update is durable when it is answered.
-	if _, err := call(ctx, Add, ext, AddReq{"pears", 3}); err != nil {
+	if _, err := call(ctx, kv.Add, ext, kv.AddReq{Key: "pears", By: 3}); err != nil {
 		return err
 	}
 	fmt.Println("external: add pears+3 acknowledged (already in STM)")
 
 	// 3. The application updates again but does not checkpoint...
 	unfinished := app.RU()
-	if _, err := call(ctx, Put, app, PutReq{"apples", 99}); err != nil {
+	if _, err := call(ctx, kv.Put, app, kv.PutReq{Key: "apples", Value: 99}); err != nil {
 		return err
 	}
 	fmt.Println("app: put apples=99, no checkpoint yet")
@@ -132,7 +133,7 @@ func demo(ctx context.Context) error {
 	fmt.Printf("app: recovery unit %s %s with the server's lost one (the app restarts from its checkpoint)\n",
 		unfinished, app.Outcome(unfinished))
 	for _, k := range []string{"apples", "pears"} {
-		v, err := call(ctx, Get, ext, k)
+		v, err := call(ctx, kv.Get, ext, k)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/servers"
@@ -79,7 +80,7 @@ func serveKV(ctx context.Context, node *kernel.Node, bank *stm.Bank, hostName st
 		return err
 	}
 	d.Start()
-	go func() { _ = NewKV(servers.Config{Name: "kv", Driver: d}).Run(ctx) }()
+	go func() { _ = kv.New(servers.Config{Name: "kv", Driver: d}).Run(ctx) }()
 	return nil
 }
 
@@ -156,7 +157,7 @@ func nodeB() error {
 	}
 	for i := 1; i <= calls; i++ {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		_, err := Add.Call(cctx, c, AddReq{Key: fmt.Sprintf("k%d", i), By: 1})
+		_, err := kv.Add.Call(cctx, c, kv.AddReq{Key: fmt.Sprintf("k%d", i), By: 1})
 		cancel()
 		if err != nil {
 			return fmt.Errorf("call %d: %w", i, err)
@@ -172,7 +173,7 @@ func nodeB() error {
 		return errors.New("A was never lost")
 	}
 	for i := 1; i <= calls; i++ {
-		v, err := Get.Call(ctx, c, fmt.Sprintf("k%d", i))
+		v, err := kv.Get.Call(ctx, c, fmt.Sprintf("k%d", i))
 		if err != nil {
 			return fmt.Errorf("get k%d: %w", i, err)
 		}

@@ -1,4 +1,7 @@
-package main
+// Package kv is the tutorial reliable server of docs/programming-guide.md:
+// a key-value store written only against package servers. examples/kvstore
+// runs it; ftmctl runs one per bank as the built-in server BANK/kv.
+package kv
 
 import (
 	"errors"
@@ -25,20 +28,39 @@ type AddReq struct {
 	By  int64
 }
 
-// The typed client stubs: a server name (its persistent port) and a method.
+// Stubs are the typed client stubs of one kv server: its name (its
+// persistent port) and a method each.
+type Stubs struct {
+	Put servers.Method[PutReq, int64]
+	Add servers.Method[AddReq, int64]
+	Get servers.Method[string, int64]
+	Len servers.Method[struct{}, int]
+}
+
+// StubsFor returns the stubs of the kv server named server.
+func StubsFor(server string) Stubs {
+	return Stubs{
+		Put: servers.Method[PutReq, int64]{Server: server, Name: "put"},
+		Add: servers.Method[AddReq, int64]{Server: server, Name: "add"},
+		Get: servers.Method[string, int64]{Server: server, Name: "get"},
+		Len: servers.Method[struct{}, int]{Server: server, Name: "len"},
+	}
+}
+
+// The stubs of the server named "kv".
 var (
-	Put = servers.Method[PutReq, int64]{Server: "kv", Name: "put"}
-	Add = servers.Method[AddReq, int64]{Server: "kv", Name: "add"}
-	Get = servers.Method[string, int64]{Server: "kv", Name: "get"}
-	Len = servers.Method[struct{}, int]{Server: "kv", Name: "len"}
+	Put = StubsFor("kv").Put
+	Add = StubsFor("kv").Add
+	Get = StubsFor("kv").Get
+	Len = StubsFor("kv").Len
 )
 
 // ErrNoKey is returned by Get for a missing key.
 var ErrNoKey = errors.New("no such key")
 
-// NewKV builds the reliable key-value server: each operation is a plain
+// New builds the reliable key-value server: each operation is a plain
 // function of the state, marked read or update (§4.1).
-func NewKV(cfg servers.Config) *servers.Server[Store] {
+func New(cfg servers.Config) *servers.Server[Store] {
 	srv := servers.NewServer(cfg, func() Store { return Store{Values: map[string]int64{}} })
 	servers.Handle(srv, "put", servers.Update, func(_ *servers.Call, s *Store, r PutReq) (int64, error) {
 		s.Values[r.Key] = r.Value
