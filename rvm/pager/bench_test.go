@@ -43,7 +43,7 @@ func BenchmarkPagerCheckpoint(b *testing.B) {
 		for i, s := range segs {
 			for j := range perSeg[i] {
 				p := (k*5 + j*4) % s.Pages()
-				s.Bytes()[p*s.PageSize()+k%s.PageSize()] ^= byte(k + 1)
+				s.Bytes()[p*s.PageSize()+k%s.PageSize()] ^= byte(k%255 + 1) // never 0: the page changes
 			}
 		}
 	}
@@ -94,6 +94,9 @@ func BenchmarkPagerCheckpoint(b *testing.B) {
 		b.StopTimer()
 		if err != nil {
 			b.Fatal(err)
+		}
+		if st.Pages != 8 {
+			b.Fatalf("checkpoint saved %d pages, want 8", st.Pages)
 		}
 		pages += int64(st.Pages)
 		settled(inc)
