@@ -34,6 +34,17 @@
 // checks every checksum (rvm.ErrCorruptPage) and fills the segment
 // byte-identical to the last committed checkpoint.
 //
+// Restore refuses (ErrUnsettled, retried for Options.Settle) while a
+// segment's unit holds saves of an RU that has not ended: after a crash of
+// the task alone, the abort wave of its RU rolls them back first.
+//
+// Limits: a takeover that finds a checkpoint's group in doubt decides it as
+// servers/pair's Resolve does (presumed abort by default, SERVERS.md), so a
+// takeover during a checkpoint is only tested after the action ended; a
+// load's reply (page images) stays in the unit's duplicate table until the
+// same client's next call; each checkpoint costs a save call per segment
+// and the call path's write-ahead unit saves (BENCH.md).
+//
 // Page size is the segment's (rvm.Config.PageSize, 8 KiB default); the
 // segment server is configured with the same size and refuses others.
 package pager
