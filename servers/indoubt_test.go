@@ -170,18 +170,7 @@ func takeoverInDoubt(t *testing.T, abort bool, at string) {
 			return err == nil
 		}, waitFor, 5*time.Millisecond, "kv2 never answered")
 	}
-	require.Eventually(t, func() bool {
-		_, err := mAdd("kv").Call(ctx, app, addReq{Key: "x", By: 4, Tag: "t1"})
-		return err == nil
-	}, waitFor, 5*time.Millisecond, "kv never answered across the link")
-
-	ckpt := make(chan error, 1)
-	go func() { ckpt <- app.Checkpoint(ctx) }()
-	select {
-	case <-frozen:
-	case <-time.After(waitFor):
-		t.Fatal("kv never reached the decision with its S precommitted")
-	}
+	ckpt := addThenFreeze(ctx, t, app, frozen)
 	g := stm.GroupID(recordOf(bankY, "kv").Group)
 	require.NotZero(t, g)
 
@@ -240,4 +229,23 @@ func takeoverInDoubt(t *testing.T, abort bool, at string) {
 	require.Empty(t, rep.InDoubt)
 	require.Equal(t, want, slices.Clip(committedIn(t, bankY3, "kv").Log), "kv's S on the new backup")
 	_ = bankY3.Close()
+}
+
+// addThenFreeze calls kv's add from app until kv answers, starts app's
+// checkpoint and waits until kv is frozen at the decision with its S
+// precommitted; the checkpoint's result comes on the channel returned.
+func addThenFreeze(ctx context.Context, t *testing.T, app *Client, frozen <-chan struct{}) chan error {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		_, err := mAdd("kv").Call(ctx, app, addReq{Key: "x", By: 4, Tag: "t1"})
+		return err == nil
+	}, waitFor, 5*time.Millisecond, "kv never answered")
+	ckpt := make(chan error, 1)
+	go func() { ckpt <- app.Checkpoint(ctx) }()
+	select {
+	case <-frozen:
+	case <-time.After(waitFor):
+		t.Fatal("kv never reached the decision with its S precommitted")
+	}
+	return ckpt
 }

@@ -169,17 +169,7 @@ func TestPairTakeoverLeavesServerGroupToItsDriver(t *testing.T) {
 	app, err := NewClient(ClientConfig{Name: "app", Driver: hx.driver, Logger: log, Timeout: time.Second})
 	require.NoError(t, err)
 	defer app.Close()
-	require.Eventually(t, func() bool {
-		_, err := mAdd("kv").Call(ctx, app, addReq{Key: "x", By: 4, Tag: "t1"})
-		return err == nil
-	}, waitFor, 5*time.Millisecond, "kv never answered")
-	ckpt := make(chan error, 1)
-	go func() { ckpt <- app.Checkpoint(ctx) }()
-	select {
-	case <-frozen:
-	case <-time.After(waitFor):
-		t.Fatal("kv never reached the decision with its S precommitted")
-	}
+	ckpt := addThenFreeze(ctx, t, app, frozen)
 	g := stm.GroupID(recordOf(bankBeta, "kv").Group)
 	require.NotZero(t, g)
 
