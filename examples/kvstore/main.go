@@ -73,25 +73,11 @@ func demo(ctx context.Context) error {
 	}
 	stop := runKV(ctx, srvHost)
 
-	appHost, err := newHost(node, bank, "app-host")
+	app, ext, closeClients, err := newClients(node, bank)
 	if err != nil {
 		return err
 	}
-	defer appHost.driver.Close()
-	app, err := servers.NewClient(servers.ClientConfig{Name: "app", Driver: appHost.driver})
-	if err != nil {
-		return err
-	}
-	defer app.Close()
-	extTask, err := node.NewTask("external")
-	if err != nil {
-		return err
-	}
-	ext, err := servers.NewClient(servers.ClientConfig{Name: "ext", Task: extTask, Names: names.NewKernel(extTask, nil)})
-	if err != nil {
-		return err
-	}
-	defer ext.Close()
+	defer closeClients()
 
 	// 1. The application updates and checkpoints: both RUs commit together.
 	if _, err := call(ctx, kv.Put, app, kv.PutReq{Key: "apples", Value: 10}); err != nil {
@@ -140,6 +126,31 @@ func demo(ctx context.Context) error {
 		fmt.Printf("after restart: %s=%d\n", k, v)
 	}
 	return nil
+}
+
+// newClients returns the demo's two clients: an application client (a
+// recovery unit, on a driver of its own) and an external one (no recovery
+// unit: a task of its own that resolves names through the kernel).
+func newClients(node *kernel.Node, bank *stm.Bank) (app, ext *servers.Client, closeAll func(), err error) {
+	appHost, err := newHost(node, bank, "app-host")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	app, err = servers.NewClient(servers.ClientConfig{Name: "app", Driver: appHost.driver})
+	if err != nil {
+		appHost.driver.Close()
+		return nil, nil, nil, err
+	}
+	closeApp := func() { app.Close(); appHost.driver.Close() }
+	extTask, err := node.NewTask("external")
+	if err == nil {
+		ext, err = servers.NewClient(servers.ClientConfig{Name: "ext", Task: extTask, Names: names.NewKernel(extTask, nil)})
+	}
+	if err != nil {
+		closeApp()
+		return nil, nil, nil, err
+	}
+	return app, ext, func() { ext.Close(); closeApp() }, nil
 }
 
 // call makes one call with a deadline.
