@@ -69,6 +69,11 @@ func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req r
 		if ui.reload {
 			d.reloadLocked(ui, ui.hook)
 		}
+		if cur != nil && cur != u && ui.pinned != 0 { // S is reloaded: the restarted unit may checkpoint
+			cur.CallEnded(ui.pinned)
+			ui.pinned = 0
+			d.host.Touch(name)
+		}
 	default:
 		st := u.State()
 		deps = ru.CallDeps(op, st.Modified)

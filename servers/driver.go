@@ -88,6 +88,7 @@ type unitInfo struct {
 	srv      stateOwner // nil for a client (application) unit
 	stale    bool       // S must be reloaded at the next decision (restarted while precommitted)
 	reload   bool       // S must be reloaded when the current call ends
+	pinned   uint64     // a restarted unit's stand-in for the call still running (0: none)
 	hook     func()     // run after that reload
 	// savedCalling: servers the saved state records an outgoing call to.
 	savedCalling map[string]bool
@@ -458,6 +459,7 @@ func (d *Driver) restartLocked(ui *unitInfo) error {
 	if err := d.host.Restart(ui.name); err != nil {
 		return err
 	}
+	d.pinCallLocked(ui)
 	if ui.srv != nil {
 		// A unit that was not precommitted aborts its RU on restart: the
 		// Aborted event reloads S and runs the Restart hook. A precommitted
@@ -469,6 +471,24 @@ func (d *Driver) restartLocked(ui *unitInfo) error {
 		d.reloadLocked(ui, hook)
 	}
 	return nil
+}
+
+// pinCallLocked keeps a restarted server unit from being quiescent while
+// the handler of its previous incarnation still runs: S holds that call's
+// effects until the call ends and S is reloaded, so no checkpoint may take
+// S before then (it would commit an aborted call, which the client's retry
+// then applies again). The stand-in call is ended by endCall. mu held.
+func (d *Driver) pinCallLocked(ui *unitInfo) {
+	ui.pinned = 0
+	if ui.srv == nil || !ui.srv.inCall() {
+		return
+	}
+	if u := d.host.Unit(ui.name); u != nil {
+		d.nextID++
+		if u.Admit(d.nextID) == ru.Serve {
+			ui.pinned = d.nextID
+		}
+	}
 }
 
 func (d *Driver) loadRecord(ui *unitInfo) (unitRecord, error) {
