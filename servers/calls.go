@@ -154,6 +154,10 @@ func (d *Driver) beginOut(ctx context.Context, unit, server string, in *servedIn
 			} else {
 				err = d.persistLocked(unit)
 			}
+			if err != nil { // the request never leaves: undo, or the unit never gets quiescent again
+				u.OutCallEnded(server, u.ID())
+				d.host.Touch(unit)
+			}
 			id := u.ID()
 			d.mu.Unlock()
 			if err != nil {

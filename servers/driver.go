@@ -398,7 +398,7 @@ func (d *Driver) attach(name string, srv stateOwner) error {
 	ui := &unitInfo{name: name, recID: objectID("ru:" + name), srv: srv}
 	d.units[name] = ui
 	delete(d.hostOf, name)
-	rec, err := d.loadRecord(ui)
+	_, err := d.loadRecord(ui)
 	switch {
 	case errors.Is(err, ru.ErrNoState):
 		d.host.Add(name)
@@ -408,7 +408,6 @@ func (d *Driver) attach(name string, srv stateOwner) error {
 			err = nil
 		}
 	case err == nil:
-		_ = rec
 		err = d.restartLocked(ui)
 	}
 	if err != nil {
@@ -419,10 +418,14 @@ func (d *Driver) attach(name string, srv stateOwner) error {
 	envs := d.flushLocked()
 	d.mu.Unlock()
 	d.send(envs)
-	return d.cfg.Names.Register(unitKey(name), d.port)
+	if err := d.cfg.Names.Register(unitKey(name), d.port); err != nil {
+		d.detach(name) // so that a later Run or NewClient of this name can attach again
+		return err
+	}
+	return nil
 }
 
-// detach removes a unit from the driver (its server stopped). mu held by caller? no.
+// detach removes a unit from the driver (its server stopped). It takes mu.
 func (d *Driver) detach(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
