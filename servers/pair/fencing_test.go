@@ -94,15 +94,7 @@ func tasksOf(s *task.Server, bank string) []task.Record {
 // winner's checkpoints.
 func TestPartitionLeavesTheTaskRunningOnOneSide(t *testing.T) {
 	release := make(chan struct{})
-	net := newMemNet()
-	a := startTaskMember(t, net, "alpha", gatedSum(release, 0))
-	b := startTaskMember(t, net, "beta", gatedSum(release, 0))
-	defer a.crash()
-	defer b.crash()
-	waitFor(t, a.member, "protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b.member, "protected", protects([]string{"beta"}, []string{"alpha"}))
-	_, err := a.srv.Start(context.Background(), "alpha", a.st.Own(), "sum", nil)
-	require.NoError(t, err)
+	net, a, b := startSumOnProtectedPair(t, release)
 	require.Eventually(t, func() bool {
 		r := tasksOf(a.srv, "alpha")
 		return len(r) == 1 && r[0].Stats.Checkpoints >= 2
@@ -144,15 +136,7 @@ func TestRepeatedPartitionsKeepOneCopyOfTheTask(t *testing.T) {
 		rounds = 30
 	}
 	release := make(chan struct{})
-	net := newMemNet()
-	a := startTaskMember(t, net, "alpha", gatedSum(release, 0))
-	b := startTaskMember(t, net, "beta", gatedSum(release, 0))
-	defer a.crash()
-	defer b.crash()
-	waitFor(t, a.member, "protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b.member, "protected", protects([]string{"beta"}, []string{"alpha"}))
-	_, err := a.srv.Start(context.Background(), "alpha", a.st.Own(), "sum", nil)
-	require.NoError(t, err)
+	net, a, b := startSumOnProtectedPair(t, release)
 	for round := 1; round <= rounds; round++ {
 		net.cutAll()
 		holder, other := b, a // odd rounds: the partner's copy, one epoch up, wins
@@ -204,4 +188,21 @@ func requireSumDone(t *testing.T, srv *task.Server) {
 	_, err := fmt.Sscanf(done.Result, "%d/%d", &sum, &n)
 	require.NoError(t, err)
 	require.Equal(t, n*(n+1)/2, sum, "result %s", done.Result)
+}
+
+// startSumOnProtectedPair starts members alpha and beta on an in-memory
+// network, waits until each protects the other's bank, and starts the
+// gated "sum" task in alpha's bank. The members crash at the test's end.
+func startSumOnProtectedPair(t *testing.T, release chan struct{}) (*memNet, *taskMember, *taskMember) {
+	t.Helper()
+	net := newMemNet()
+	a := startTaskMember(t, net, "alpha", gatedSum(release, 0))
+	b := startTaskMember(t, net, "beta", gatedSum(release, 0))
+	t.Cleanup(a.crash)
+	t.Cleanup(b.crash)
+	waitFor(t, a.member, "protected", protects([]string{"alpha"}, []string{"beta"}))
+	waitFor(t, b.member, "protected", protects([]string{"beta"}, []string{"alpha"}))
+	_, err := a.srv.Start(context.Background(), "alpha", a.st.Own(), "sum", nil)
+	require.NoError(t, err)
+	return net, a, b
 }
