@@ -17,28 +17,7 @@ import (
 // cursor as the image: the expected screens of the golden files are not
 // only this package's opinion.
 func TestAgainstTmux(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts tmux")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed: " + err.Error())
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "tmux.conf")
-	if err := os.WriteFile(conf, []byte("set -g status off\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sock := "ftmscreen" + filepath.Base(dir)
-	tmux := func(args ...string) (string, error) {
-		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", conf}, args...)...).CombinedOutput()
-		return string(out), err
-	}
-	defer func() { _, _ = tmux("kill-server") }()
-	// A session that lives as long as the test keeps the server up while
-	// the panes of each case come and go.
-	if out, err := tmux("new-session", "-d", "-s", "keep", "sleep 600"); err != nil {
-		t.Fatalf("tmux: %v: %s", err, out)
-	}
+	tmux, sock, dir := startTmux(t, "ftmscreen")
 	n := 0
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var im *Image
@@ -196,26 +175,7 @@ func wrapSafe(s string, insert bool) bool {
 // TestRandomOutputAgainstTmux: random output of the covered sequences
 // shows the same text and cursor in tmux as in the image.
 func TestRandomOutputAgainstTmux(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts tmux")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed: " + err.Error())
-	}
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "tmux.conf")
-	if err := os.WriteFile(conf, []byte("set -g status off\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	sock := "ftmscreenrnd" + filepath.Base(dir)
-	tmux := func(args ...string) (string, error) {
-		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", conf}, args...)...).CombinedOutput()
-		return string(out), err
-	}
-	defer func() { _, _ = tmux("kill-server") }()
-	if out, err := tmux("new-session", "-d", "-s", "keep", "sleep 600"); err != nil {
-		t.Fatalf("tmux: %v: %s", err, out)
-	}
+	tmux, sock, dir := startTmux(t, "ftmscreenrnd")
 	seeds := uint64(60)
 	if os.Getenv("FTM_SOAK") != "" {
 		seeds = 1000
@@ -231,4 +191,35 @@ func TestRandomOutputAgainstTmux(t *testing.T) {
 			t.Errorf("seed %d (%dx%d) %q:\ntmux shows\n%s\nthe image\n%s", seed, w, h, out, got, want)
 		}
 	}
+}
+
+// startTmux starts a private tmux server (its own socket named after
+// prefix, no status line) for the test, or skips the test without tmux. A
+// session that lives as long as the test keeps the server up while the
+// panes of each case come and go. It returns a function running one tmux
+// command against that server, the socket's name and a scratch directory;
+// the server is killed at the test's end.
+func startTmux(t *testing.T, prefix string) (tmux func(args ...string) (string, error), sock, dir string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts tmux")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed: " + err.Error())
+	}
+	dir = t.TempDir()
+	conf := filepath.Join(dir, "tmux.conf")
+	if err := os.WriteFile(conf, []byte("set -g status off\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	sock = prefix + filepath.Base(dir)
+	tmux = func(args ...string) (string, error) {
+		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", conf}, args...)...).CombinedOutput()
+		return string(out), err
+	}
+	t.Cleanup(func() { _, _ = tmux("kill-server") })
+	if out, err := tmux("new-session", "-d", "-s", "keep", "sleep 600"); err != nil {
+		t.Fatalf("tmux: %v: %s", err, out)
+	}
+	return tmux, sock, dir
 }
