@@ -60,37 +60,10 @@ func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req r
 	switch {
 	case ui == nil:
 	case cur != u || u.ID() != ruAt: // aborted or restarted during the call
-		d.log.Debug("call outlived its RU", zap.String("unit", name), zap.Stringer("ru", ruAt),
-			zap.Uint64("call", call), zap.Bool("restarted", cur != u), zap.Bool("reload", ui.reload))
-		if cur == u {
-			u.CallEnded(call)
-			d.host.Touch(name)
-		}
-		if ui.reload {
-			d.reloadLocked(ui, ui.hook)
-		}
-		if cur != nil && cur != u && ui.pinned != 0 { // S is reloaded: the restarted unit may checkpoint
-			cur.CallEnded(ui.pinned)
-			ui.pinned = 0
-			d.host.Touch(name)
-		}
+		d.outlivedLocked(ui, u, cur, ruAt, call)
 	default:
-		st := u.State()
-		deps = ru.CallDeps(op, st.Modified)
-		ext := req.RU.IsZero()
-		changed := u.Dirty() || (op == Update && !st.Modified) ||
-			(!ext && deps.ServerToClient && !st.Succs[req.RU]) || (!ext && deps.ClientToServer && !st.Preds[req.RU])
-		if op == Update {
-			u.MarkModified()
-		}
-		if !ext {
-			if deps.ServerToClient {
-				u.AddSucc(req.RU)
-			}
-			if deps.ClientToServer {
-				u.AddPred(req.RU)
-			}
-		}
+		var changed bool
+		deps, changed = recordDeps(u, op, req.RU)
 		if changed {
 			if err := d.persistLocked(name); err != nil {
 				d.log.Warn("persist before reply failed", zap.Error(err))
@@ -114,6 +87,49 @@ func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req r
 	d.mu.Unlock()
 	d.send(envs)
 	return deps, ok
+}
+
+// outlivedLocked ends a call whose RU aborted, or whose unit restarted,
+// while it ran: S is rolled back now that no call runs, and a restarted
+// unit's stand-in for the call ends (pinCallLocked). mu held.
+func (d *Driver) outlivedLocked(ui *unitInfo, u, cur *ru.Unit, ruAt ru.ID, call uint64) {
+	d.log.Debug("call outlived its RU", zap.String("unit", ui.name), zap.Stringer("ru", ruAt),
+		zap.Uint64("call", call), zap.Bool("restarted", cur != u), zap.Bool("reload", ui.reload))
+	if cur == u {
+		u.CallEnded(call)
+		d.host.Touch(ui.name)
+	}
+	if ui.reload {
+		d.reloadLocked(ui, ui.hook)
+	}
+	if cur != nil && cur != u && ui.pinned != 0 { // S is reloaded: the restarted unit may checkpoint
+		cur.CallEnded(ui.pinned)
+		ui.pinned = 0
+		d.host.Touch(ui.name)
+	}
+}
+
+// recordDeps applies the dependency rules of §4.1 for one call of op from
+// client (zero: an external client) to the server's unit u, and reports
+// whether that changed anything the unit must save before the reply.
+func recordDeps(u *ru.Unit, op Op, client ru.ID) (deps ru.Deps, changed bool) {
+	st := u.State()
+	deps = ru.CallDeps(op, st.Modified)
+	ext := client.IsZero()
+	changed = u.Dirty() || (op == Update && !st.Modified) ||
+		(!ext && deps.ServerToClient && !st.Succs[client]) || (!ext && deps.ClientToServer && !st.Preds[client])
+	if op == Update {
+		u.MarkModified()
+	}
+	if !ext {
+		if deps.ServerToClient {
+			u.AddSucc(client)
+		}
+		if deps.ClientToServer {
+			u.AddPred(client)
+		}
+	}
+	return deps, changed
 }
 
 // beginOut is the client side of a call: wait for the safe point (a top
