@@ -135,27 +135,40 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 		return err
 	}
 	defer rt.servers.start(ctx, rt.stable)() // stopped before the banks close
-	rt.ckpts = newCkptLog(name, ckptLogSize)
-	rt.servers.logCkpt = rt.ckpts.addRU
-	rt.metrics = newNodeMetrics(rt)
-	go rt.ckpts.run(ctx, rt.tasks.List, rt.metrics.observeCheckpoint)
-	if metricsAddr != "" {
-		stopMetrics, err := rt.metrics.serve(metricsAddr)
-		if err != nil {
-			return err
-		}
-		defer stopMetrics()
-	}
-	stopControl, err := serveControl(filepath.Join(dir, name+".sock"), secret, rt, log)
+	stopObservers, err := rt.observe(ctx, dir, secret, metricsAddr)
 	if err != nil {
 		return err
 	}
-	defer stopControl()
+	defer stopObservers()
 	log.Info("node started", zap.Int("pid", os.Getpid()), zap.String("addr", self.Addr), zap.String("partner", partner.Name),
 		zap.String("metrics", rt.metrics.addr()))
 	err = rt.pair.Run(ctx)
 	log.Info("node stopping", zap.Error(err))
 	return err
+}
+
+// observe starts what operators look through: the checkpoint log, the
+// metrics (also over HTTP when metricsAddr is set) and the control socket
+// DIR/NODE.sock. The function returned stops the endpoints.
+func (rt *nodeRuntime) observe(ctx context.Context, dir string, secret []byte, metricsAddr string) (func(), error) {
+	rt.ckpts = newCkptLog(rt.name, ckptLogSize)
+	rt.servers.logCkpt = rt.ckpts.addRU
+	rt.metrics = newNodeMetrics(rt)
+	go rt.ckpts.run(ctx, rt.tasks.List, rt.metrics.observeCheckpoint)
+	stopMetrics := func() {}
+	if metricsAddr != "" {
+		stop, err := rt.metrics.serve(metricsAddr)
+		if err != nil {
+			return nil, err
+		}
+		stopMetrics = stop
+	}
+	stopControl, err := serveControl(filepath.Join(dir, rt.name+".sock"), secret, rt, rt.log)
+	if err != nil {
+		stopMetrics()
+		return nil, err
+	}
+	return func() { stopControl(); stopMetrics() }, nil
 }
 
 // kernelHooks attaches the kernel's netmsg service to each new partner link.
