@@ -160,6 +160,9 @@ func (r *reliableServers) run(ctx context.Context) {
 	}
 }
 
+// reconcile makes the running hosts match the banks this node holds as
+// primary: it stops hosts whose bank is gone or refuses commits, then
+// starts one for each held bank that has none.
 func (r *reliableServers) reconcile(ctx context.Context) {
 	held := map[string]pair.BankStatus{}
 	for _, b := range r.stable.Status().Banks {
@@ -167,29 +170,7 @@ func (r *reliableServers) reconcile(ctx context.Context) {
 			held[b.Name] = b
 		}
 	}
-	r.mu.Lock()
-	hosts := map[string]*reliableHost{}
-	for k, h := range r.hosts {
-		hosts[k] = h
-	}
-	r.mu.Unlock()
-	for name, h := range hosts {
-		b, ok := held[name]
-		switch {
-		case !ok || r.stable.Bank(name) != h.store:
-			r.stop(h, "")
-		case b.CommitsRefused:
-			r.stop(h, "no backup attached: the bank refuses commits")
-		default:
-			select {
-			case err := <-h.done: // the kv server ended on its own: start it again
-				h.done <- err
-				r.log.Warn("reliable server ended; restarting it", zap.String("bank", name), zap.Error(err))
-				r.stop(h, "")
-			default:
-			}
-		}
-	}
+	r.stopUnheld(held)
 	names := make([]string, 0, len(held))
 	for n := range held {
 		names = append(names, n)
@@ -220,6 +201,35 @@ func (r *reliableServers) reconcile(ctx context.Context) {
 		if err := r.startHost(ctx, name, b); err != nil {
 			r.setWaiting(name, err.Error())
 			r.log.Warn("reliable servers not started", zap.String("bank", name), zap.Error(err))
+		}
+	}
+}
+
+// stopUnheld stops the hosts whose bank this node no longer holds (or
+// holds anew), whose bank refuses commits, or whose kv server ended on its
+// own (reconcile starts it again).
+func (r *reliableServers) stopUnheld(held map[string]pair.BankStatus) {
+	r.mu.Lock()
+	hosts := map[string]*reliableHost{}
+	for k, h := range r.hosts {
+		hosts[k] = h
+	}
+	r.mu.Unlock()
+	for name, h := range hosts {
+		b, ok := held[name]
+		switch {
+		case !ok || r.stable.Bank(name) != h.store:
+			r.stop(h, "")
+		case b.CommitsRefused:
+			r.stop(h, "no backup attached: the bank refuses commits")
+		default:
+			select {
+			case err := <-h.done: // the kv server ended on its own: start it again
+				h.done <- err
+				r.log.Warn("reliable server ended; restarting it", zap.String("bank", name), zap.Error(err))
+				r.stop(h, "")
+			default:
+			}
 		}
 	}
 }
