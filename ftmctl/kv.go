@@ -27,51 +27,13 @@ With --from BANK2 the call is made by the application recovery unit
 BANK2/app instead: an update then creates dependencies both ways between
 BANK2/app's RU and the server's (see 'ftmctl ru graph'), and nothing is
 durable until a checkpoint commits them: 'ftmctl ckpt now BANK2/app'.`,
-		Args: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 0 {
-				return fmt.Errorf("kv needs an operation: put KEY VALUE, add KEY N or get KEY")
-			}
-			want := map[string]int{"put": 3, "add": 3, "get": 2}[args[0]]
-			switch {
-			case want == 0:
-				return fmt.Errorf("unknown kv operation %q (want put, add or get)", args[0])
-			case len(args) != want:
-				return fmt.Errorf("kv %s takes %d argument(s), got %d", args[0], want-1, len(args)-1)
-			}
-			return nil
-		},
+		Args: kvArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
-			req := kvRequest{Op: args[0], Key: args[1], Bank: bank, From: from}
-			if len(args) == 3 {
-				v, err := strconv.ParseInt(args[2], 10, 64)
-				if err != nil {
-					return fmt.Errorf("bad value %q: want an integer", args[2])
-				}
-				req.Value = v
-			}
-			st, err := loadPair(dir)
+			req, node, err := kvRoute(cmd, dir, args, bank, from)
 			if err != nil {
-				return err
-			}
-			if req.Bank == "" {
-				req.Bank = st.Nodes[0].Name
-			}
-			nodes, err := fetchRU(cmd, dir, "")
-			if err != nil {
-				return err
-			}
-			via := req.Bank // an external call goes through the node running the server
-			if from != "" {
-				via = from // a call from BANK2/app is made where that unit runs
-			}
-			node, err := runningHost(nodes, via)
-			if err != nil {
-				return err
-			}
-			if _, err := runningHost(nodes, req.Bank); err != nil {
 				return err
 			}
 			var rep kvReply
@@ -88,6 +50,58 @@ durable until a checkpoint commits them: 'ftmctl ckpt now BANK2/app'.`,
 	cmd.Flags().StringVar(&bank, "bank", "", "the bank whose kv server is called (default: the first node's)")
 	cmd.Flags().StringVar(&from, "from", "", "make the call from the application recovery unit BANK/app (default: an external client)")
 	return cmd
+}
+
+// kvArgs checks a kv command line: an operation and its arguments.
+func kvArgs(_ *cobra.Command, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("kv needs an operation: put KEY VALUE, add KEY N or get KEY")
+	}
+	want := map[string]int{"put": 3, "add": 3, "get": 2}[args[0]]
+	switch {
+	case want == 0:
+		return fmt.Errorf("unknown kv operation %q (want put, add or get)", args[0])
+	case len(args) != want:
+		return fmt.Errorf("kv %s takes %d argument(s), got %d", args[0], want-1, len(args)-1)
+	}
+	return nil
+}
+
+// kvRoute builds the request of a kv command and picks the node to send
+// it to: the one running the server for an external call, the one running
+// BANK2/app for a call --from BANK2.
+func kvRoute(cmd *cobra.Command, dir string, args []string, bank, from string) (kvRequest, string, error) {
+	req := kvRequest{Op: args[0], Key: args[1], Bank: bank, From: from}
+	if len(args) == 3 {
+		v, err := strconv.ParseInt(args[2], 10, 64)
+		if err != nil {
+			return req, "", fmt.Errorf("bad value %q: want an integer", args[2])
+		}
+		req.Value = v
+	}
+	st, err := loadPair(dir)
+	if err != nil {
+		return req, "", err
+	}
+	if req.Bank == "" {
+		req.Bank = st.Nodes[0].Name
+	}
+	nodes, err := fetchRU(cmd, dir, "")
+	if err != nil {
+		return req, "", err
+	}
+	via := req.Bank // an external call goes through the node running the server
+	if from != "" {
+		via = from // a call from BANK2/app is made where that unit runs
+	}
+	node, err := runningHost(nodes, via)
+	if err != nil {
+		return req, "", err
+	}
+	if _, err := runningHost(nodes, req.Bank); err != nil {
+		return req, "", err
+	}
+	return req, node, nil
 }
 
 // runningHost returns the node that runs the reliable servers of bank, or
