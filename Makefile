@@ -53,7 +53,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzNetmsgFrame -fuzztime $${FUZZTIME:-30s} ./kernel/
 	$(GO) test -run '^$$' -fuzz FuzzAssembler -fuzztime $${FUZZTIME:-30s} ./stm/
 	$(GO) test -run '^$$' -fuzz FuzzDecodeRequest -fuzztime $${FUZZTIME:-30s} ./servers/
-	$(GO) test -run '^$$' -fuzz FuzzWrite -fuzztime $${FUZZTIME:-30s} ./servers/screen/
+	$(GO) test -run '^$$' -fuzz FuzzWrite -fuzztime $${FUZZTIME:-30s} ./devices/screen/
 	$(GO) test -run '^$$' -fuzz FuzzInput -fuzztime $${FUZZTIME:-30s} ./examples/editor/emacs/
 
 ## tmux: the editor's end-to-end tests drive a real terminal through tmux; install it

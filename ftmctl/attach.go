@@ -15,7 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ftm-in-go/ftm/servers/screen"
+	"github.com/ftm-in-go/ftm/devices/screen"
 )
 
 // detachKey (C-]) leaves the session running and returns to the shell.

@@ -11,7 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 func newCkptCmd() *cobra.Command {

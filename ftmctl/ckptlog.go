@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // The node keeps the history of its stable tasks' checkpoints in a ring

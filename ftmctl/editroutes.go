@@ -12,17 +12,17 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/devices/files"
+	"github.com/ftm-in-go/ftm/devices/screen"
 	"github.com/ftm-in-go/ftm/examples/editor/session"
-	"github.com/ftm-in-go/ftm/servers/files"
-	"github.com/ftm-in-go/ftm/servers/screen"
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // editProgram is the name the editor runs under as a stable task.
 const editProgram = "edit"
 
 // screenUpgrade is the protocol an attach request upgrades its
-// connection to (servers/screen frames).
+// connection to (devices/screen frames).
 const screenUpgrade = "ftm-screen"
 
 // editors are the screen servers of the editing sessions a node runs,

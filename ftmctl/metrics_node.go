@@ -14,8 +14,8 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
-	"github.com/ftm-in-go/ftm/servers/pair"
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/pair"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // nodeMetrics are a node's figures in a private Prometheus registry: the

@@ -9,7 +9,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/kernel/link"
-	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/pair"
 )
 
 // tcpListener adapts link.Listener to pair.Listener; its links obey the

@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/kernel/link"
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // stdoutJSON runs ftmctl and decodes its stdout (errors go to stderr).

@@ -15,11 +15,11 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
+	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/servers/names"
-	"github.com/ftm-in-go/ftm/servers/pair"
-	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
 )
 

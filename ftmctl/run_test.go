@@ -10,8 +10,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ftm-in-go/ftm/servers/pair"
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/pair"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 func psRows(t *testing.T, bin, dir string) []task.Record {

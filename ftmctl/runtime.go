@@ -14,8 +14,8 @@ import (
 
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/link"
-	"github.com/ftm-in-go/ftm/servers/pair"
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/pair"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // nodeRuntime is everything a running node holds, for its control socket

@@ -12,7 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/pair"
 )
 
 // statusRow is one node as `ftmctl status` reports it.

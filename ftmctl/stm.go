@@ -8,7 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/pair"
 )
 
 // stmRow is one bank as `ftmctl stm` reports it.

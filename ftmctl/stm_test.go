@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/pair"
 )
 
 func TestPrintSTMTableAndJSON(t *testing.T) {

@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ftm-in-go/ftm/examples/primes/sieve"
-	"github.com/ftm-in-go/ftm/servers/pair"
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // taskPolicy checkpoints a node's stable tasks at every power of two of

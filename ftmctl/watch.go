@@ -13,8 +13,8 @@ import (
 	tea "charm.land/bubbletea/v2"
 	"github.com/spf13/cobra"
 
-	"github.com/ftm-in-go/ftm/servers/pair"
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/pair"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // watchFrame is one refresh of `ftmctl watch`.

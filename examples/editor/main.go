@@ -15,13 +15,13 @@ import (
 	"net"
 	"os"
 
+	"github.com/ftm-in-go/ftm/devices/files"
+	"github.com/ftm-in-go/ftm/devices/screen"
 	"github.com/ftm-in-go/ftm/examples/editor/emacs"
 	"github.com/ftm-in-go/ftm/examples/editor/session"
 	"github.com/ftm-in-go/ftm/rvm"
-	"github.com/ftm-in-go/ftm/servers/files"
-	"github.com/ftm-in-go/ftm/servers/screen"
-	"github.com/ftm-in-go/ftm/servers/task"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 func main() {

@@ -12,10 +12,10 @@ import (
 	"context"
 
 	"github.com/ftm-in-go/ftm/examples/primes/sieve"
-	"github.com/ftm-in-go/ftm/servers/pair"
-	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/internal/failpoint"
+	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // The kill loop of `make soak` (issue 7): each run starts a fresh pair

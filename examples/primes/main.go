@@ -17,8 +17,8 @@ import (
 
 	"github.com/ftm-in-go/ftm/examples/primes/sieve"
 	"github.com/ftm-in-go/ftm/rvm"
-	"github.com/ftm-in-go/ftm/servers/task"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // options are the command's flags.

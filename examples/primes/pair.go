@@ -17,7 +17,7 @@ import (
 
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
-	"github.com/ftm-in-go/ftm/servers/pair"
+	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/stm"
 )
 

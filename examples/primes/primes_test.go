@@ -11,7 +11,7 @@ import (
 
 	"github.com/ftm-in-go/ftm/examples/primes/sieve"
 	"github.com/ftm-in-go/ftm/rvm"
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // failingStore fails its n-th save: the machine dies during that checkpoint.

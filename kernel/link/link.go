@@ -15,7 +15,7 @@ const (
 	ServiceSTM       Service = 2 // STM mirroring to the backup bank (package stm)
 	ServiceHeartbeat Service = 3 // failure detection between partner nodes
 	ServiceControl   Service = 4 // control requests (ftmctl)
-	ServiceSTMPeer   Service = 5 // STM mirroring of the second bank of a pair (servers/pair)
+	ServiceSTMPeer   Service = 5 // STM mirroring of the second bank of a pair (pair)
 )
 
 // Frame is one unit on a link. On TCP it travels as a 4-byte big-endian length

@@ -7,7 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ftm-in-go/ftm/servers/screen"
+	"github.com/ftm-in-go/ftm/devices/screen"
 )
 
 type memFiles map[string]string

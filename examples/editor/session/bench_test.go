@@ -15,12 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftm-in-go/ftm/devices/files"
+	"github.com/ftm-in-go/ftm/devices/screen"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/rvm"
-	"github.com/ftm-in-go/ftm/servers/files"
-	"github.com/ftm-in-go/ftm/servers/screen"
-	"github.com/ftm-in-go/ftm/servers/task"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 const envBackup = "FTM_EDITOR_BENCH_BACKUP"

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"github.com/ftm-in-go/ftm/devices/files"
 	"github.com/ftm-in-go/ftm/examples/editor/emacs"
-	"github.com/ftm-in-go/ftm/servers/files"
 	"github.com/ftm-in-go/ftm/stm"
 )
 

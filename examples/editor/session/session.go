@@ -1,7 +1,7 @@
 // Package session runs the demo editor (package emacs) as a stable task
 // (ftm-lessons.txt §6.4): its arena is an RVM segment of the task, its
-// screen is a reliable screen server (servers/screen) and its files come
-// from the reliable file server (servers/files).
+// screen is a reliable screen server (devices/screen) and its files come
+// from the reliable file server (devices/files).
 //
 // Checkpoint policy for an interactive program (issue 8): after each
 // burst of input — everything queued when the editor gets to read — the
@@ -26,10 +26,10 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/devices/screen"
 	"github.com/ftm-in-go/ftm/examples/editor/emacs"
-	"github.com/ftm-in-go/ftm/servers/screen"
-	"github.com/ftm-in-go/ftm/servers/task"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // Config is one editing session.

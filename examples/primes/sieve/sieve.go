@@ -12,7 +12,7 @@ import (
 	"fmt"
 
 	"github.com/ftm-in-go/ftm/rvm"
-	"github.com/ftm-in-go/ftm/servers/task"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // progress is the program's progress record, in its own small segment.

@@ -39,7 +39,7 @@
 // the task alone, the abort wave of its RU rolls them back first.
 //
 // Limits: a takeover that finds a checkpoint's group in doubt decides it as
-// servers/pair's Resolve does (presumed abort by default, SERVERS.md), so a
+// pair's Resolve does (presumed abort by default, SERVERS.md), so a
 // takeover during a checkpoint is only tested after the action ended; a
 // load's reply (page images) stays in the unit's duplicate table until the
 // same client's next call; each checkpoint costs a save call per segment

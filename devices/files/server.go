@@ -15,7 +15,7 @@ import (
 )
 
 // DirID is the well-known STM object listing a bank's open files (path →
-// object id). It sits above the ids rvm and servers/task use.
+// object id). It sits above the ids rvm and task use.
 const DirID stm.ID = 0xC000_0001
 
 var dir = stm.Var[map[string]stm.ID]{ID: DirID}

@@ -18,7 +18,7 @@
 // The task server (Server) records tasks in their node's STM bank, restarts
 // a bank's running tasks after a takeover (Resume), and stops and forgets
 // the tasks of a bank superseded by the partner's copy after a partition
-// (Abandon; servers/pair doc.go, fencing).
+// (Abandon; pair doc.go, fencing).
 //
 // Invariants: a checkpoint is taken only inside Poll or Checkpoint, on the
 // task's own goroutine, so it never sees a half-done step; the segments of

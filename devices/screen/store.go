@@ -26,7 +26,7 @@ type Store interface {
 var ErrNoImage = errors.New("screen: no stored image")
 
 // DirID is the well-known STM object naming each stored screen of a bank
-// (name → header object). It sits above the ids rvm and servers/task use.
+// (name → header object). It sits above the ids rvm and task use.
 const DirID stm.ID = 0xC000_0002
 
 var screenDir = stm.Var[map[string]stm.ID]{ID: DirID}

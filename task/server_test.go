@@ -120,7 +120,7 @@ func TestTaskRunsUnprotectedWithoutBackup(t *testing.T) {
 	require.Equal(t, 5, st.Skipped, "the due checkpoints and the final one were skipped, the task went on")
 }
 
-// Reference: fencing (servers/pair doc.go) — a task whose bank is closed
+// Reference: fencing (pair doc.go) — a task whose bank is closed
 // under it (the partner's copy won) stops at its next checkpoint and is
 // forgotten: nothing is recorded as failed.
 func TestServerForgetsTaskWhoseBankWasClosed(t *testing.T) {

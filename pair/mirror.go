@@ -6,8 +6,8 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/link"
-	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
 )
 

@@ -6,8 +6,8 @@ import (
 	"maps"
 	"time"
 
+	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
-	"github.com/ftm-in-go/ftm/servers/pair/failpoint"
 )
 
 // A checkpoint taken at a Poll is committed in the background (§6.2's

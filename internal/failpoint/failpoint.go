@@ -1,7 +1,7 @@
 // Package failpoint lets a real node process die or stall at a named step,
 // for the kill-loop soak and the crash tests that run real processes with
 // SIGKILL (issue 7). It is off unless the environment variable FTM_FAILPOINTS
-// names points; the layers that honour it (servers/pair, servers/task) read
+// names points; the layers that honour it (pair, task) read
 // it when their own failpoint hook is left nil.
 //
 // The variable holds entries separated by ';', each
