@@ -70,7 +70,7 @@ func (p tmuxPane) waitLine(y int, want string) {
 // (so commits have a backup again), the file is saved and is complete on
 // disk; then the node the editor moved to is killed too and it comes back
 // on the first; and C-x C-c ends the session.
-// Reference: ftm-lessons.txt §6.4; issue 8 (done when).
+// Reference: ftm-lessons.txt §6.4 (the editor survives its node's crash).
 func TestParseEditArgs(t *testing.T) {
 	a, err := parseEditArgs([]string{"n1", "ed-1", "80", "24", "/tmp/f"})
 	require.NoError(t, err)

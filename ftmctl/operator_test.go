@@ -58,7 +58,7 @@ func ckptEntries(t *testing.T, bin, dir string) []ckptEntry {
 	return es
 }
 
-// The operator commands of issue 9 against one real pair (two node
+// The operator commands (docs/ftmctl.md) against one real pair (two node
 // processes) running the sieve as a stable task: each command's table and
 // JSON, and its one-line errors.
 func TestOperatorCommandsOnARealPair(t *testing.T) {

@@ -23,7 +23,7 @@ import (
 	"github.com/ftm-in-go/ftm/stm"
 )
 
-// Reliable servers on a pair node (issue 5 on the pair of issue 9): for
+// Reliable servers on a pair node (the servers framework on a stable pair): for
 // every STM bank the node holds as primary, and while that bank accepts
 // commits (its backup is attached), the node runs a servers.Driver over a
 // kernel task of its own, the built-in key-value server BANK/kv and an

@@ -112,8 +112,9 @@ func TestLookupErrors(t *testing.T) {
 	require.ErrorIs(t, local.Register("x", 999), ErrInvalidName)
 }
 
-// Reference: issue 3 — a lost link turns remote ports into dead names after
-// a configurable timeout, firing dead-name notifications.
+// Reference: README.md, "Across nodes" — a lost link turns remote ports
+// into dead names after a configurable timeout, firing dead-name
+// notifications.
 func TestLostLinkTurnsProxiesIntoDeadNames(t *testing.T) {
 	clk := clock.NewManual(time.Unix(0, 0))
 	a, b, la, _ := linkedNodes(t, clk)

@@ -10,7 +10,7 @@ import (
 	"github.com/ftm-in-go/ftm/stm"
 )
 
-// Reference: §3.3 phase 2, issue 5 — a group found in doubt by a takeover
+// Reference: §3.3 phase 2 — a group found in doubt by a takeover
 // and deferred (StableConfig.Defer) stays undecided in the new primary for
 // its owner: decided there later, before or after a new backup attached
 // (re-protection while the group is in doubt), the outcome is the same on

@@ -85,7 +85,7 @@ func tasksOf(s *task.Server, bank string) []task.Record {
 	return out
 }
 
-// Reference: issue 7 item 2 and DESIGN "Failover" — a partition (link cut,
+// Reference: fencing (doc.go) and DESIGN "Failover" — a partition (link cut,
 // both nodes alive) makes each side take the other's bank over and restart
 // its tasks, so for a while the task runs on both sides (the stale side
 // unprotected: its checkpoints are refused, stm.ErrNoBackup). On relinking
@@ -126,7 +126,7 @@ func TestPartitionLeavesTheTaskRunningOnOneSide(t *testing.T) {
 	require.Empty(t, tasksOf(a.srv, "alpha"))
 }
 
-// Reference: issue 7 item 2 — partitions again and again: each cut makes
+// Reference: fencing (doc.go) — partitions again and again: each cut makes
 // both nodes take over, each relink gives every bank to its higher epoch,
 // and after each relink the task is listed on exactly one node, the
 // holder of its bank. 3 rounds; 30 with FTM_SOAK=1.

@@ -127,8 +127,8 @@ var ErrStableConfig = errors.New("pair: bad stable configuration")
 
 // NewStable returns a member holding a fresh, empty own bank. The bank
 // refuses commits (stm.ErrNoBackup) until the partner has linked and holds
-// its backup copy: the paper's rule that a primary without a backup does
-// not commit.
+// its backup copy: the project's choice, not the paper's, which lets a
+// primary proceed (docs/architecture.md, "No commit without a backup").
 func NewStable(cfg StableConfig) (*Stable, error) {
 	if cfg.Name == "" || cfg.PartnerName == "" || cfg.Name == cfg.PartnerName {
 		return nil, fmt.Errorf("%w: names %q and %q", ErrStableConfig, cfg.Name, cfg.PartnerName)

@@ -157,7 +157,7 @@ func TestStablePairTakeoverReprotectSecondFailure(t *testing.T) {
 	require.Equal(t, 0, st.LastTakeover.Committed)
 	require.Equal(t, mb, dump(a.st.Bank("beta")), "survivor holds exactly beta's reported commits")
 	require.Equal(t, ma, dump(a.st.Own()))
-	// No backup, no commit (the paper's rule), on both banks now held.
+	// No backup, no commit (the project's choice), on both banks now held.
 	for _, name := range []string{"alpha", "beta"} {
 		err := a.st.Bank(name).Update(context.Background(), func(tx *stm.Tx) error { return tx.Put(1, []byte("x")) })
 		require.ErrorIs(t, err, stm.ErrNoBackup, name)
@@ -217,7 +217,7 @@ func TestStableTakeoverResolvesInDoubtByHook(t *testing.T) {
 	a.crash()
 }
 
-// Reference: issue 7 item 2 — a partition (the link cut, both nodes alive)
+// Reference: fencing (doc.go) — a partition (the link cut, both nodes alive)
 // makes each side take the other's bank over; on relinking each bank goes
 // to its copy with the higher epoch, the stale copy is closed, no bank is
 // held twice, nothing reported committed is lost, and commits resume.
@@ -252,7 +252,7 @@ func TestStablePartitionNeverYieldsTwoHistories(t *testing.T) {
 	b.crash()
 }
 
-// Reference: issue 7 item 2 — both sides compute the same owner for every
+// Reference: fencing (doc.go) — both sides compute the same owner for every
 // bank from the two inventories.
 func TestResolveIsSymmetric(t *testing.T) {
 	cases := []struct {

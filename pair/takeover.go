@@ -13,8 +13,8 @@ import (
 	"github.com/ftm-in-go/ftm/stm"
 )
 
-// TakeoverTiming reports one takeover step by step (issue 7: each step
-// logged with its timing).
+// TakeoverTiming reports one takeover step by step, each step logged with
+// its timing.
 type TakeoverTiming struct {
 	Bank  string    `json:"bank"`
 	Epoch uint64    `json:"epoch"` // the bank's new epoch

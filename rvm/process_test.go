@@ -109,7 +109,7 @@ func serveOneBackup(ctx context.Context, ln *link.Listener, k *stm.Backup) error
 	return stm.ServeBackup(ctx, ch, k)
 }
 
-// Reference: §6.1 and issue 6 — a task fills a segment and is checkpointed,
+// Reference: §6.1 — a task fills a segment and is checkpointed,
 // keeps writing, is killed with its node process (SIGKILL), and its segment
 // is restored on the backup with exactly the bytes of a checkpoint it
 // reported (or of the one in flight when it died, which had reached the

@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-// Issue 5/7: a reliable server's bank is taken over while the server's S
+// A reliable server's bank is taken over while the server's S
 // is precommitted in the group of a checkpoint whose initiator runs on the
 // other node. The takeover leaves the group in doubt (PendingGroups names
 // it, as pair's Defer does in ftmctl), the server's driver restarts on the

@@ -107,7 +107,7 @@ func TestWithoutStoreNoCheckpoints(t *testing.T) {
 	require.Zero(t, st.Checkpoints)
 }
 
-// Reference: issue 7 — "about 100 checkpoints" for the 1% policy: the
+// Reference: the 1% policy takes "about 100 checkpoints" of a run: the
 // sieve's 196 pages at 1% give a checkpoint every 1.96 pages rounded up,
 // not one per page.
 func TestPercentThresholdsRoundUpFractionalSteps(t *testing.T) {

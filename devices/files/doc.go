@@ -1,6 +1,7 @@
-// Package files is the reliable file server of the demo editor (issue 8,
-// after ftm-lessons.txt §6.4: "file consistency and availability are not
-// always ensured if a user's machine crashes"). Open files live in STM; a
+// Package files is the demo editor's file store (after ftm-lessons.txt
+// §6.4: "file consistency and availability are not always ensured if a
+// user's machine crashes"). Open files live in STM, in the bank of the
+// stable task that uses them (not a reliable server of package servers); a
 // save is atomic on the host file system and is part of the checkpoint.
 //
 // A save is two steps. First the new content and a new save generation

@@ -18,7 +18,7 @@ import (
 	"github.com/ftm-in-go/ftm/task"
 )
 
-// The kill loop of `make soak` (issue 7): each run starts a fresh pair
+// The kill loop of `make soak`: each run starts a fresh pair
 // (two ftmctl node processes), runs the prime computation as a stable task
 // on alpha, kills a node with SIGKILL at a chosen moment, and checks that
 // the task ends once, with the prime a plain computation gives. The

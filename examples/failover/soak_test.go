@@ -22,7 +22,7 @@ func buildFtmctl(t *testing.T) string {
 	return bin
 }
 
-// Reference: §6.2 and issue 7 (the short version of `make soak`), with real
+// Reference: §6.2, and the short version of `make soak`, with real
 // processes and SIGKILL — alpha dies in the middle of a checkpoint (after
 // the backup applied it, before alpha heard so), beta takes over and ends
 // the computation with the right prime; then, on a fresh pair, alpha is
@@ -45,7 +45,7 @@ func TestKillDuringCheckpointAndSecondFailure(t *testing.T) {
 	t.Log(note)
 }
 
-// Reference: issue 7 item 2 (fencing), with real processes — the pair link
+// Reference: fencing (docs/architecture.md), with real processes — the pair link
 // is cut (ftmctl partition) while the sieve runs on alpha, long enough for
 // both nodes to take each other's bank over, so the task runs on both
 // sides; after the relink the higher epoch wins, alpha's stale copy is

@@ -1,6 +1,6 @@
 // Package failpoint lets a real node process die or stall at a named step,
 // for the kill-loop soak and the crash tests that run real processes with
-// SIGKILL (issue 7). It is off unless the environment variable FTM_FAILPOINTS
+// SIGKILL. It is off unless the environment variable FTM_FAILPOINTS
 // names points; the layers that honour it (pair, task) read
 // it when their own failpoint hook is left nil.
 //

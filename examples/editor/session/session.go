@@ -3,7 +3,7 @@
 // screen is a reliable screen server (devices/screen) and its files come
 // from the reliable file server (devices/files).
 //
-// Checkpoint policy for an interactive program (issue 8): after each
+// Checkpoint policy for an interactive program: after each
 // burst of input — everything queued when the editor gets to read — the
 // editor's segment is checkpointed, then the screen image, then the
 // clients are told (Ack) that the input is safe; a checkpoint that could
