@@ -32,7 +32,12 @@
 // ctx can end. Termination wakes receivers by closing the wake channels of
 // the rights it destroys. No timer is armed unless a timeout is asked for.
 //
-// Lock order: Node.mu guards every name space, port and queue of the node;
-// it is never held while blocking, sending on a link, or calling user code.
-// netmsg.mu (proxy tables) is taken after Node.mu when both are needed.
+// Lock order: Node.mu is the kernel's one lock. It guards every name space,
+// port and queue of the node and netmsg's tables too (peers, exports,
+// proxies, pending lookups, the registry). Under it the kernel may arm or
+// stop a lost link's dead-name timer, which takes the clock's own lock
+// (clock.Manual's mu); the timer's function runs with no clock lock held and
+// takes Node.mu. Node.mu is never held while blocking, sending on or closing
+// a link (frame sends run after it is released, or in a goroutine Shutdown
+// waits for), or calling a SafePoint hook or other user code.
 package kernel
