@@ -46,7 +46,7 @@ type Config struct {
 	Logger    *zap.Logger
 }
 
-// Server is a reliable file server over one STM bank.
+// Server is the file store over one STM bank.
 type Server struct {
 	bank *stm.Bank
 	hook Hook

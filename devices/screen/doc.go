@@ -1,8 +1,9 @@
-// Package screen is the reliable VT100 screen server of the demo editor
-// (ftm-lessons.txt §6.4: "The VT100 server is simply implemented by
+// Package screen is the VT100 screen server of the demo editor, its image
+// kept in STM; it is not a reliable server of package servers. From
+// ftm-lessons.txt §6.4: "The VT100 server is simply implemented by
 // storing a copy of the screen in STM. When it is restarted after a crash
 // on the backup machine, the screen is updated with the old version of the
-// screen stored in the backup bank.").
+// screen stored in the backup bank."
 //
 // Image (image.go, parse.go, edit.go, csi.go) is a pure VT100/ANSI
 // interpreter: cells with attributes and colours, cursor, saved cursor,

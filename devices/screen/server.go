@@ -24,7 +24,7 @@ type ServerConfig struct {
 	Logger        *zap.Logger
 }
 
-// Server is a reliable VT100 screen server: the program writes its
+// Server is the VT100 screen server: the program writes its
 // output to it (Write), reads its keyboard input from it (ReadInput), and
 // terminals attach to it over a connection (Serve). The image is saved
 // by Checkpoint; after a restart it comes back from the store, and every

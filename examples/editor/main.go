@@ -1,8 +1,8 @@
 // Command editor is the demo editor of ftm-lessons.txt §6.4 (package
 // emacs) run in this terminal, in this process: as a stable task whose
 // checkpoints go to a bank mirrored to an in-process backup bank, with its
-// screen on a reliable screen server and its files on the reliable file
-// server (-ft, the default), or with no fault tolerance (-ft=false, the
+// screen image (devices/screen) and its files (devices/files) kept in
+// that bank (-ft, the default), or with no fault tolerance (-ft=false, the
 // baseline). To see it survive a machine crash, run it on a pair instead:
 // ftmctl pair up; ftmctl edit FILE; kill -9 the node running it.
 package main

@@ -14,7 +14,7 @@
 // The core is pure: Input applies keyboard bytes (numbered, so input
 // resent after a takeover is applied once), Redisplay returns the VT100
 // escape sequences that bring the screen up to date, and files come from
-// a Files interface (the reliable file server in a stable task).
+// a Files interface (the file store of devices/files in a stable task).
 //
 // Keys: C-f C-b C-n C-p C-a C-e and the arrow keys move; M-< M-> go to the
 // start and end; C-v M-v page; C-d and DEL delete; C-k kills to the end of

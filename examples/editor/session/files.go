@@ -9,7 +9,7 @@ import (
 	"github.com/ftm-in-go/ftm/stm"
 )
 
-// Files adapts a reliable file server to the editor.
+// Files adapts a file store (devices/files) to the editor.
 func Files(ctx context.Context, s *files.Server) emacs.Files { return serverFiles{ctx: ctx, s: s} }
 
 type serverFiles struct {
