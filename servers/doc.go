@@ -11,10 +11,9 @@
 // protocol, its invariants, what the simulation checks and the message
 // counts per checkpoint.
 //
-// Subpackage pair runs one member of a stable node pair (link, heartbeats,
-// STM mirroring both ways, takeover, re-protection), and subpackage task
-// runs stable tasks (RVM segments checkpointed by a policy, re-entered from
-// the last checkpoint, restarted by the task server after a takeover).
+// Stable node pairs (package pair) and stable tasks (package task) are the
+// layer above (docs/architecture.md, "Layers"); subpackage pager is the RVM
+// pager as a reliable server.
 //
 // The programming model (server.go, client.go): a server is a plain Go
 // state type S and functions registered with Handle, each marked Read or

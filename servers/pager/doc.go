@@ -38,9 +38,9 @@
 // segment's unit holds saves of an RU that has not ended: after a crash of
 // the task alone, the abort wave of its RU rolls them back first.
 //
-// Limits: a takeover that finds a checkpoint's group in doubt decides it as
-// pair's Resolve does (presumed abort by default, SERVERS.md), so a
-// takeover during a checkpoint is only tested after the action ended; a
+// Limits: a group a takeover finds in doubt is handled as for any reliable
+// server (SERVERS.md, "In-doubt groups after a takeover"), but the tests
+// take the bank over only after a checkpoint's action ended; a
 // load's reply (page images) stays in the unit's duplicate table until the
 // same client's next call; each checkpoint costs a save call per segment
 // and the call path's write-ahead unit saves (BENCH.md).
