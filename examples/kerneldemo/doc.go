@@ -1,4 +1,4 @@
-// Command kerneldemo is the interim `make demo`: two kernel nodes as two
+// Command kerneldemo is the first half of `make demo`: two kernel nodes as two
 // separate OS processes on 127.0.0.1, joined by an authenticated TCP link
 // (package kernel/link) that carries port messages through the kernel's
 // netmsg proxy (the Mach netmsgserver's role, ftm-lessons.txt §2.3).
