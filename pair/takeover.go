@@ -131,8 +131,8 @@ type BankStatus struct {
 	Mirror      string    `json:"mirror,omitempty"`
 	MirrorSince time.Time `json:"mirror_since,omitzero"`
 	// CommitsRefused (primaries): no backup holds the bank, so stm refuses
-	// its commits (stm.ErrNoBackup) until the partner links: the paper's
-	// rule that a primary without a backup does not commit.
+	// its commits (stm.ErrNoBackup) until the partner links: the project's
+	// choice, not the paper's (docs/architecture.md, "No commit without a backup").
 	CommitsRefused bool `json:"commits_refused,omitempty"`
 	// Attaches counts the partner backups attached to this bank while this
 	// node held it (relinks and re-attaches after a mirror closed).
