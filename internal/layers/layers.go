@@ -61,6 +61,7 @@ type Violation struct {
 	Reason   string
 }
 
+// String says which import breaks the map and how, in one line.
 func (v Violation) String() string {
 	kind := "imports"
 	if v.Test {
