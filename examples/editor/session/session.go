@@ -1,7 +1,7 @@
 // Package session runs the demo editor (package emacs) as a stable task
 // (ftm-lessons.txt §6.4): its arena is an RVM segment of the task, its
 // screen image (devices/screen) and its open files (devices/files) are
-// STM objects in the task's bank, checkpointed with it.
+// STM objects in the task's bank.
 //
 // Checkpoint policy for an interactive program: after each
 // burst of input — everything queued when the editor gets to read — the
