@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
@@ -112,10 +113,11 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	if err := rt.startControlTask(); err != nil {
 		return err
 	}
-	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: withEditor(rt, programs()), Policy: taskPolicy, Logger: log})
+	fp := failpoint.Arm(os.Getenv(failpoint.EnvVar), name, log) // crash tests only: kill or stall this process
+	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: withEditor(rt, programs()), Policy: taskPolicy, Logger: log, Failpoint: fp})
 	defer rt.tasks.Wait()
 	rt.servers = newReliableServers(name, rt.kernel, log) // reliable.go
-	rt.stable, err = pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log,
+	rt.stable, err = pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log, Failpoint: fp,
 		Defer:      rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
 		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, bank, b); rt.servers.poke() },
 		OnDrop:     func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})

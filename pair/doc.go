@@ -52,11 +52,16 @@
 // partition` (examples/failover: TestPartitionEndsWithOneTaskAndTheRightPrime
 // and the soak's partition runs).
 //
-// Failpoints. Real node processes honour FTM_FAILPOINTS (package
-// failpoint): they SIGKILL themselves or stall at a named step (stm's
-// commit phases, a task's checkpoint commit, the takeover's steps), so the
-// kill loop of `make soak` (examples/failover, soak.go) can kill a node
-// during a checkpoint or during its partner's takeover. Off by default.
+// Failpoints. StableConfig.Failpoint (the one hook type,
+// kernel/failpoint; nil in production) is called at the takeover's and the
+// attach's steps (FPTakeoverBegin ...) and handed on to the stm banks and
+// backups the Stable makes. Tests crash a step by returning an error
+// (failpoint.go says what that abandons); a node binary arms it from
+// FTM_FAILPOINTS (internal/failpoint) to SIGKILL itself or stall at a named
+// step (stm's commit phases, a task's checkpoint commit, the takeover's
+// steps), so the kill loop of `make soak` (examples/failover, soak.go) can
+// kill a node during a checkpoint or during its partner's takeover. The
+// package never reads the environment.
 //
 // Invariants: at most one partner link is live at a time; every link that
 // ends produces exactly one PartnerLost event; the epoch grows by one each

@@ -6,7 +6,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/stm"
 )
@@ -89,7 +88,12 @@ func (s *Stable) attachOnce(ctx context.Context, sess *session, name string, ch 
 	if attempt > 1 { // the partner may have dropped our first frames
 		actx, cancel = context.WithTimeout(ctx, s.cfg.HelloTimeout)
 	}
-	s.cfg.Failpoints.Hit(failpoint.AttachBegin)
+	if err := s.cfg.Failpoint.At(FPAttachBegin, name); err != nil {
+		cancel()
+		s.setMirror(sess, name, MirrorLost)
+		s.log.Warn("attach abandoned at a failpoint", zap.String("bank", name), zap.Int("attempt", attempt), zap.Error(err))
+		return false
+	}
 	start := s.cfg.Clock.Now()
 	s.setMirror(sess, name, MirrorCopying)
 	err := b.Attach(actx, stm.NewRemoteMirror(ch, s.remoteConfig(name)))

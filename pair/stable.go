@@ -10,8 +10,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/clock"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/stm"
@@ -48,14 +48,16 @@ type StableConfig struct {
 	// layer above stops the work it runs on b and discards its uncommitted
 	// state, so a task runs on one side only (fencing, doc.go).
 	OnDrop func(ctx context.Context, bank string, b *stm.Bank)
-	// Failpoints, for real-process crash tests; nil reads FTM_FAILPOINTS
-	// (package failpoint), which is normally unset: no failpoint.
-	Failpoints *failpoint.Set
-	Bank       stm.Config       // for the banks this node holds (Logger defaults to Logger)
-	Backup     stm.BackupConfig // for the partner's backup banks
-	Remote     stm.RemoteConfig // for the mirrors to the partner
-	Clock      clock.Clock
-	Logger     *zap.Logger
+	// Failpoint is called at the pair's steps (FPTakeoverBegin ...) and,
+	// unless Bank or Backup sets its own, at stm's steps of the banks and
+	// backups this node makes. Nil (no failpoint) in production; a binary
+	// arms it for crash tests (internal/failpoint).
+	Failpoint failpoint.Hook
+	Bank      stm.Config       // for the banks this node holds (Logger defaults to Logger)
+	Backup    stm.BackupConfig // for the partner's backup banks
+	Remote    stm.RemoteConfig // for the mirrors to the partner
+	Clock     clock.Clock
+	Logger    *zap.Logger
 }
 
 // Mirror states of a bank this node holds as primary.
@@ -142,9 +144,6 @@ func NewStable(cfg StableConfig) (*Stable, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.Failpoints == nil {
-		cfg.Failpoints = failpoint.FromEnv(cfg.Name, cfg.Logger)
-	}
 	s := &Stable{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Name)),
 		banks: map[string]*heldBank{}, backups: map[string]*stm.Backup{}, fallback: map[string]*stm.Backup{}}
 	s.banks[cfg.Name] = &heldBank{bank: stm.NewBank(s.bankConfig(cfg.Name)), mirror: MirrorNone, since: cfg.Clock.Now()}
@@ -157,7 +156,7 @@ func (s *Stable) bankConfig(name string) stm.Config {
 		c.Logger = s.log.With(zap.String("bank", name))
 	}
 	if c.Failpoint == nil {
-		c.Failpoint = s.cfg.Failpoints.Hook()
+		c.Failpoint = s.cfg.Failpoint
 	}
 	return c
 }
@@ -332,7 +331,7 @@ func (s *Stable) newBackup(name string) *stm.Backup {
 		c.Logger = s.log.With(zap.String("backup_of", name))
 	}
 	if c.Failpoint == nil {
-		c.Failpoint = s.cfg.Failpoints.Hook()
+		c.Failpoint = s.cfg.Failpoint
 	}
 	bk := stm.NewBackup(c)
 	s.mu.Lock()

@@ -8,7 +8,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/stm"
 )
@@ -45,14 +44,18 @@ type TakeoverTiming struct {
 // complete. A backup without a complete copy
 // cannot take over: that bank is lost, and logged so.
 func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, bk *stm.Backup) {
-	s.cfg.Failpoints.Hit(failpoint.TakeoverBegin)
+	if s.takeoverFailed(FPTakeoverBegin, name, nil) {
+		return
+	}
 	t0 := s.cfg.Clock.Now()
 	b, rep, err := bk.Takeover(ctx, s.bankConfig(name))
 	if err != nil {
 		s.log.Error("cannot take over the partner's bank", zap.String("bank", name), zap.Error(err))
 		return
 	}
-	s.cfg.Failpoints.Hit(failpoint.TakeoverTaken)
+	if s.takeoverFailed(FPTakeoverTaken, name, b) {
+		return
+	}
 	t1 := s.cfg.Clock.Now()
 	committed, deferred := s.resolveInDoubt(ctx, name, b, rep)
 	t2 := s.cfg.Clock.Now()
@@ -74,10 +77,32 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 		zap.Int("in_doubt_groups", tm.InDoubt), zap.Int("in_doubt_committed", tm.Committed),
 		zap.Int("in_doubt_deferred", tm.Deferred),
 		zap.Int("phase1_aborted", tm.Aborted))
-	s.cfg.Failpoints.Hit(failpoint.TakeoverResolved)
+	if s.takeoverFailed(FPTakeoverResolved, name, b) {
+		return
+	}
 	if f := s.cfg.OnTakeover; f != nil {
 		f(ctx, name, b)
 	}
+}
+
+// takeoverFailed runs the failpoint hook at point of the takeover of bank
+// name and reports whether it abandoned the takeover there: b, the bank
+// already promoted (nil before), is then closed and no longer held.
+func (s *Stable) takeoverFailed(point, name string, b *stm.Bank) bool {
+	err := s.cfg.Failpoint.At(point, name)
+	if err == nil {
+		return false
+	}
+	s.log.Warn("takeover abandoned at a failpoint", zap.String("bank", name), zap.Error(err))
+	if b != nil {
+		s.mu.Lock()
+		if h := s.banks[name]; h != nil && h.bank == b {
+			delete(s.banks, name)
+		}
+		s.mu.Unlock()
+		_ = b.Close()
+	}
+	return true
 }
 
 // resolveInDoubt decides every group the takeover found in phase 2, except

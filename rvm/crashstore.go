@@ -7,6 +7,8 @@ import (
 	"hash/crc32"
 	"sort"
 	"sync"
+
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 )
 
 // ErrCrashed is returned by a CrashStore that a failpoint crashed, until
@@ -26,9 +28,9 @@ const (
 // hook can crash it at any named point. A crash loses whatever was staged
 // and not committed; the store answers ErrCrashed until Recover.
 type CrashStore struct {
-	// Failpoint, when non-nil, is called at each failpoint with its name;
-	// returning true crashes the store there. nil in production.
-	Failpoint func(name string) bool
+	// Failpoint, when non-nil, is called at each failpoint (subject "");
+	// an error crashes the store there.
+	Failpoint failpoint.Hook
 
 	mu      sync.Mutex
 	segs    map[string]map[int]savedPage // guarded by mu: committed pages
@@ -40,8 +42,10 @@ var _ BatchStore = (*CrashStore)(nil)
 // NewCrashStore returns an empty store.
 func NewCrashStore() *CrashStore { return &CrashStore{segs: map[string]map[int]savedPage{}} }
 
-func (c *CrashStore) hit(name string) bool {
-	if c.Failpoint != nil && c.Failpoint(name) {
+// hit runs the failpoint hook at point and reports whether it crashed the
+// store there.
+func (c *CrashStore) hit(point string) bool {
+	if c.Failpoint.Fires(point, "") {
 		c.crashed = true
 		return true
 	}

@@ -8,19 +8,15 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 )
 
 var failpoints = []string{FailBeforeSave, FailMidSave, FailBeforeCommit, FailAfterCommit}
 
-// crashAt arms store to crash at the n-th hit of failpoint name.
+// crashAt arms store to crash once failpoint name has been passed n times.
 func crashAt(store *CrashStore, name string, n int) {
-	store.Failpoint = func(fp string) bool {
-		if fp != name {
-			return false
-		}
-		n--
-		return n < 0
-	}
+	store.Failpoint = failpoint.Nth(name, "", n+1)
 }
 
 // A task writes, checkpoints, and the store crashes at random failpoints in

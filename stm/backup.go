@@ -6,6 +6,7 @@ import (
 	"sort"
 	"sync"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"go.uber.org/zap"
 )
 
@@ -16,7 +17,7 @@ type BackupConfig struct {
 	// Failpoint, as in Config, at the backup's failpoints (BackupFailpoints).
 	// An error simulates the backup machine dying there. It is called with
 	// the backup's lock held and must not call back into it.
-	Failpoint func(name string) error
+	Failpoint failpoint.Hook
 }
 
 type backupState uint8
@@ -60,15 +61,12 @@ func NewBackup(cfg BackupConfig) *Backup {
 		prepared: make(map[TxID]*Prepare), nextID: FirstAllocatedID}
 }
 
-// failLocked runs the failpoint hook; an error kills the backup.
-func (k *Backup) failLocked(name string) error {
-	if k.cfg.Failpoint == nil {
-		return nil
-	}
-	if err := k.cfg.Failpoint(name); err != nil {
+// failLocked runs the failpoint hook at point; an error kills the backup.
+func (k *Backup) failLocked(point string) error {
+	if err := k.cfg.Failpoint.At(point, ""); err != nil {
 		k.state = backupCrashed
-		k.log.Info("failpoint crash", zap.String("point", name))
-		return fmt.Errorf("%w: backup failpoint %s: %w", ErrCrashed, name, err)
+		k.log.Info("failpoint crash", zap.String("point", point))
+		return fmt.Errorf("%w: backup %w", ErrCrashed, err)
 	}
 	return nil
 }

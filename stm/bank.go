@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"go.uber.org/zap"
 )
 
@@ -12,11 +13,12 @@ import (
 type Config struct {
 	// Logger receives structured events; nil means zap.NewNop().
 	Logger *zap.Logger
-	// Failpoint, when set, is called at every named phase boundary (see
-	// Failpoints). A non-nil return simulates the machine dying there: the
-	// operation stops, the mirror is closed and the bank answers ErrCrashed
-	// from then on. Nil in production. It must not call back into the bank.
-	Failpoint func(name string) error
+	// Failpoint, when set, is called at every named phase boundary
+	// (PrimaryFailpoints), with subject "". A non-nil return simulates the
+	// machine dying there: the operation stops, the mirror is closed and
+	// the bank answers ErrCrashed from then on. Nil in production. It must
+	// not call back into the bank.
+	Failpoint failpoint.Hook
 }
 
 func (c Config) logger() *zap.Logger {
@@ -156,18 +158,15 @@ func (b *Bank) stop(s bankState) {
 	}
 }
 
-// fail runs the failpoint hook at name; an error crashes the bank.
-func (b *Bank) fail(name string) error {
-	if b.cfg.Failpoint == nil {
-		return nil
-	}
-	err := b.cfg.Failpoint(name)
+// fail runs the failpoint hook at point; an error crashes the bank.
+func (b *Bank) fail(point string) error {
+	err := b.cfg.Failpoint.At(point, "")
 	if err == nil {
 		return nil
 	}
-	b.log.Info("failpoint crash", zap.String("point", name))
+	b.log.Info("failpoint crash", zap.String("point", point))
 	b.stop(crashed)
-	return fmt.Errorf("%w: failpoint %s: %w", ErrCrashed, name, err)
+	return fmt.Errorf("%w: %w", ErrCrashed, err)
 }
 
 // liveErr reports why the bank accepts no work; mu must be held.

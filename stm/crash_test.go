@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/stretchr/testify/require"
 )
 
@@ -15,9 +16,9 @@ import (
 var errInjected = errors.New("injected crash")
 
 // failAt returns a failpoint hook that crashes at point once armed.
-func failAt(point string, armed *atomic.Bool) func(string) error {
-	return func(name string) error {
-		if name == point && armed.Load() {
+func failAt(point string, armed *atomic.Bool) failpoint.Hook {
+	return func(p, _ string) error {
+		if p == point && armed.Load() {
 			armed.Store(false)
 			return errInjected
 		}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/stretchr/testify/require"
 )
 
@@ -52,10 +53,10 @@ const (
 
 const randomObjects = 6
 
-func (w *world) hook(primary bool) func(string) error {
-	return func(name string) error {
+func (w *world) hook(primary bool) failpoint.Hook {
+	return func(point, _ string) error {
 		p := w.plan.Load()
-		if p == nil || p.primary != primary || p.point != name || p.fired.Load() {
+		if p == nil || p.primary != primary || p.point != point || p.fired.Load() {
 			return nil
 		}
 		if p.countdown.Add(-1) > 0 {

@@ -20,6 +20,12 @@
 // the tasks of a bank superseded by the partner's copy after a partition
 // (Abandon; pair doc.go, fencing).
 //
+// Failpoints: Config.Failpoint (ServerConfig.Failpoint for a server's
+// tasks; the one hook type, kernel/failpoint; nil in production) is called
+// before and after each checkpoint commit (failpoint.go). A node binary
+// arms it from FTM_FAILPOINTS (internal/failpoint) to kill or stall its
+// process there; the package never reads the environment.
+//
 // Invariants: a checkpoint is taken only inside Poll or Checkpoint, on the
 // task's own goroutine, so it never sees a half-done step; the segments of
 // a task are saved atomically when the store is an rvm.BatchStore; the

@@ -6,7 +6,6 @@ import (
 	"maps"
 	"time"
 
-	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 )
 
@@ -109,12 +108,13 @@ func (t *Task) capture(ctx context.Context) (*flight, error) {
 
 // commit saves f's pages in the store, atomically when it is a BatchStore.
 func (t *Task) commit(ctx context.Context, f *flight) error {
-	t.cfg.Failpoints.Hit(failpoint.TaskCheckpointSave)
+	if err := t.cfg.Failpoint.At(FPCheckpointSave, t.cfg.Name); err != nil {
+		return err
+	}
 	if err := t.save(ctx, f.batch); err != nil {
 		return err
 	}
-	t.cfg.Failpoints.Hit(failpoint.TaskCheckpointSaved)
-	return nil
+	return t.cfg.Failpoint.At(FPCheckpointSaved, t.cfg.Name)
 }
 
 func (t *Task) save(ctx context.Context, batch []rvm.SegmentPages) error {

@@ -10,7 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ftm-in-go/ftm/internal/failpoint"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/stm"
 )
@@ -55,9 +55,9 @@ type ServerConfig struct {
 	Programs map[string]Program // what this node can run
 	Policy   Policy             // checkpoint policy of every task
 	Logger   *zap.Logger
-	// Failpoints, for real-process crash tests; nil reads FTM_FAILPOINTS
-	// (package failpoint), which is normally unset: no failpoint.
-	Failpoints *failpoint.Set
+	// Failpoint is every task's Config.Failpoint; nil (no failpoint) in
+	// production, armed by a binary for crash tests (internal/failpoint).
+	Failpoint failpoint.Hook
 }
 
 // Server is a node's task server: it starts stable tasks in a bank and
@@ -92,9 +92,6 @@ var ErrUnknownProgram = errors.New("task: unknown program")
 func NewServer(ctx context.Context, cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Failpoints == nil {
-		cfg.Failpoints = failpoint.FromEnv(cfg.Node, cfg.Logger)
 	}
 	return &Server{cfg: cfg, log: cfg.Logger, ctx: ctx, tasks: map[string]*running{}}
 }
@@ -148,7 +145,7 @@ func (s *Server) run(bankName string, bank *stm.Bank, rec Record) {
 	s.mu.Unlock()
 	prog := s.cfg.Programs[rec.Program]
 	cfg := Config{Name: key, Store: prefixStore{BatchStore: rvm.NewSTMStore(bank), prefix: fmt.Sprintf("task%d/", rec.ID)},
-		Policy: s.cfg.Policy, Logger: s.log, Failpoints: s.cfg.Failpoints}
+		Policy: s.cfg.Policy, Logger: s.log, Failpoint: s.cfg.Failpoint}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -11,8 +11,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/clock"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/stm"
 )
@@ -38,9 +38,9 @@ type Config struct {
 	Logger *zap.Logger
 	// PageSize of the task's segments (default rvm.DefaultPageSize).
 	PageSize int
-	// Failpoints reached at each checkpoint commit (real-process crash
-	// tests); nil: none.
-	Failpoints *failpoint.Set
+	// Failpoint is called at each checkpoint commit (FPCheckpointSave,
+	// FPCheckpointSaved); nil (no failpoint) in production.
+	Failpoint failpoint.Hook
 }
 
 // Stats is what a run of the task did.

@@ -7,26 +7,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 )
 
 // Failpoint names, in the order WriteAtomic reaches them.
 var Failpoints = []string{
 	"files.save.created", "files.save.half", "files.save.written", "files.save.synced",
 	"files.save.closed", "files.save.renamed", "files.save.dirsynced",
-}
-
-// Hook is called at each failpoint; a non-nil error stops the save there
-// (a test hook may also kill the process). Nil in production.
-type Hook func(name string) error
-
-func (h Hook) at(name string) error {
-	if h == nil {
-		return nil
-	}
-	if err := h(name); err != nil {
-		return fmt.Errorf("files: failpoint %s: %w", name, err)
-	}
-	return nil
 }
 
 // tempPrefix names the temporary files of a save of base.
@@ -36,8 +24,10 @@ func tempPrefix(base string) string { return "." + base + ".ftmsave-" }
 // moment leaves the old content or the new, never a mix: a temporary file
 // in the same directory, written and fsynced, renamed over path, then the
 // directory fsynced so the rename itself survives a power loss. The file
-// keeps its permission bits (0644 for a new file).
-func WriteAtomic(path string, data []byte, hook Hook) (err error) {
+// keeps its permission bits (0644 for a new file). hook is called at each
+// of Failpoints with subject path; an error stops the save there (a test
+// hook may also kill the process). Nil in production.
+func WriteAtomic(path string, data []byte, hook failpoint.Hook) (err error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
@@ -56,23 +46,31 @@ func WriteAtomic(path string, data []byte, hook Hook) (err error) {
 			_ = os.Remove(f.Name())
 		}
 	}()
-	if err = writeSynced(f, data, mode, hook); err != nil {
+	if err = writeSynced(f, data, mode, stepHook{hook, path}); err != nil {
 		return fmt.Errorf("files: save %s: %w", path, err)
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
 		return fmt.Errorf("files: save %s: %w", path, err)
 	}
-	if err := hook.at("files.save.renamed"); err != nil {
+	if err := hook.At("files.save.renamed", path); err != nil {
 		return err // the new content is in place; nothing to remove
 	}
 	if err := syncDir(dir); err != nil {
 		return fmt.Errorf("files: save %s: sync directory: %w", path, err)
 	}
-	return hook.at("files.save.dirsynced")
+	return hook.At("files.save.dirsynced", path)
 }
 
+// stepHook is the failpoint hook of one save, with its subject.
+type stepHook struct {
+	hook failpoint.Hook
+	path string
+}
+
+func (s stepHook) at(point string) error { return s.hook.At(point, s.path) }
+
 // writeSynced writes data into the temporary file f, fsyncs and closes it.
-func writeSynced(f *os.File, data []byte, mode fs.FileMode, hook Hook) error {
+func writeSynced(f *os.File, data []byte, mode fs.FileMode, hook stepHook) error {
 	if err := hook.at("files.save.created"); err != nil {
 		return err
 	}

@@ -20,8 +20,9 @@
 // before it); a save acknowledged to the caller is in STM on both banks;
 // the generation on disk never goes ahead of the committed one.
 //
-// Failpoints (Config.Failpoint, nil in production) name every step of
-// WriteAtomic: files.save.created, files.save.half, files.save.written,
+// Failpoints (Config.Failpoint, the one hook type kernel/failpoint.Hook,
+// called with the file's path as subject; nil in production) name every
+// step of WriteAtomic: files.save.created, files.save.half, files.save.written,
 // files.save.synced, files.save.closed, files.save.renamed,
 // files.save.dirsynced. The crash test kills a real child process at each
 // one with SIGKILL and checks the file.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -95,16 +96,10 @@ func TestTakeoverFinishesACommittedSave(t *testing.T) {
 			path := filepath.Join(dir, "doc.txt")
 			require.NoError(t, os.WriteFile(path, []byte("old"), 0o644))
 			bank, backup := mirrored(t)
-			crash := errors.New("crash")
-			s := New(Config{Bank: bank, Failpoint: func(name string) error {
-				if name == fp {
-					return crash
-				}
-				return nil
-			}})
+			s := New(Config{Bank: bank, Failpoint: failpoint.Once(fp, path)})
 			_, err := s.Open(ctx, path)
 			require.NoError(t, err)
-			require.ErrorIs(t, s.Save(ctx, path, []byte("new")), crash)
+			require.ErrorIs(t, s.Save(ctx, path, []byte("new")), failpoint.ErrCrash)
 			// The primary is gone; its backup takes over.
 			s2 := New(Config{Bank: survivor(t, backup)})
 			require.NoError(t, s2.Recover(ctx))
@@ -167,8 +162,8 @@ func TestCrashChild(t *testing.T) {
 	}
 	data, err := os.ReadFile(path + ".new")
 	require.NoError(t, err)
-	_ = WriteAtomic(path, data, func(name string) error {
-		if name == fp {
+	_ = WriteAtomic(path, data, func(point, subject string) error {
+		if point == fp && subject == path {
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {}
 		}

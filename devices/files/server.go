@@ -11,6 +11,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -42,14 +43,14 @@ var _ Service = (*Server)(nil)
 // Config configures a file server.
 type Config struct {
 	Bank      *stm.Bank
-	Failpoint Hook // nil in production
+	Failpoint failpoint.Hook // at each step of a save (Failpoints); nil in production
 	Logger    *zap.Logger
 }
 
 // Server is the file store over one STM bank.
 type Server struct {
 	bank *stm.Bank
-	hook Hook
+	hook failpoint.Hook
 	log  *zap.Logger
 }
 

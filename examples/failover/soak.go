@@ -86,10 +86,10 @@ var checkpointPoints = []struct {
 	point    string
 	min, max int
 }{
-	{failpoint.TaskCheckpointSave, 1, 4},
+	{task.FPCheckpointSave, 1, 4},
 	{stm.FPValidated, 2, 5},
 	{stm.FPPhase1Shipped, 2, 5},
-	{failpoint.TaskCheckpointSaved, 1, 4},
+	{task.FPCheckpointSaved, 1, 4},
 }
 
 // soak runs the loop and fails at the first wrong run.
@@ -161,9 +161,9 @@ func (r *soakRun) envFor(name string) []string {
 		r.note = fmt.Sprintf("beta killed at %s, hit %d", stm.FPBackupPrepareReceived, k)
 		return []string{fmt.Sprintf("%s=beta:%s=kill@%d", failpoint.EnvVar, stm.FPBackupPrepareReceived, k)}
 	case "takeover":
-		return []string{fmt.Sprintf("%s=beta:%s=sleep(600ms)", failpoint.EnvVar, failpoint.TakeoverTaken)}
+		return []string{fmt.Sprintf("%s=beta:%s=sleep(600ms)", failpoint.EnvVar, pair.FPTakeoverTaken)}
 	case "reprotect": // beta's first attach after alpha's restart stalls
-		return []string{fmt.Sprintf("%s=beta:%s=sleep(500ms)@2", failpoint.EnvVar, failpoint.AttachBegin)}
+		return []string{fmt.Sprintf("%s=beta:%s=sleep(500ms)@2", failpoint.EnvVar, pair.FPAttachBegin)}
 	}
 	return nil
 }

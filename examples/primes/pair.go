@@ -15,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/pair"
@@ -57,7 +58,8 @@ type member struct {
 const heartbeatTimeout = 30 * time.Second
 
 func startMember(ctx context.Context, pc pair.Config, log *zap.Logger) (*member, error) {
-	st, err := pair.NewStable(pair.StableConfig{Name: pc.Name, PartnerName: pc.PartnerName, Logger: log})
+	st, err := pair.NewStable(pair.StableConfig{Name: pc.Name, PartnerName: pc.PartnerName, Logger: log,
+		Failpoint: failpoint.Arm(os.Getenv(failpoint.EnvVar), pc.Name, log)})
 	if err != nil {
 		return nil, err
 	}
@@ -109,7 +111,8 @@ func startPair(ctx context.Context, verbose, wait bool) (*stm.Bank, func() error
 		return nil, nil, err
 	}
 	log := pairLogger(verbose).Named("alpha")
-	st, err := pair.NewStable(pair.StableConfig{Name: "alpha", PartnerName: "beta", Logger: log})
+	st, err := pair.NewStable(pair.StableConfig{Name: "alpha", PartnerName: "beta", Logger: log,
+		Failpoint: failpoint.Arm(os.Getenv(failpoint.EnvVar), "alpha", log)})
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,24 +1,3 @@
-// Package failpoint lets a real node process die or stall at a named step,
-// for the kill-loop soak and the crash tests that run real processes with
-// SIGKILL. It is off unless the environment variable FTM_FAILPOINTS
-// names points; the layers that honour it (pair, task) read
-// it when their own failpoint hook is left nil.
-//
-// The variable holds entries separated by ';', each
-//
-//	[NODE:]POINT=ACTION[@N]
-//
-// NODE limits the entry to the node of that name (both nodes of a pair
-// started by `ftmctl pair up` inherit the same environment); POINT is a step
-// name such as stm.phase1.shipped, task.checkpoint.save or
-// pair.takeover.begin (see Points); ACTION is kill (SIGKILL this process,
-// the way `ftmctl crash` does) or sleep(DURATION) (stall there, e.g. to
-// widen the window in which the partner is killed; at stm's points the
-// stall holds the bank's lock); @N fires at the N-th time the point is
-// reached only (default: the first), counted per layer that reads the
-// variable (pair.Stable, task.Server). Example:
-//
-//	FTM_FAILPOINTS='alpha:stm.phase1.shipped=kill@3;beta:pair.takeover.taken=sleep(300ms)'
 package failpoint
 
 import (
@@ -32,32 +11,12 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	fp "github.com/ftm-in-go/ftm/kernel/failpoint"
 )
 
-// EnvVar is the environment variable read by FromEnv.
+// EnvVar is the environment variable binaries read the spec from.
 const EnvVar = "FTM_FAILPOINTS"
-
-// Points the pair and task layers reach, besides stm's own (stm.Failpoints
-// of the banks a node holds, stm.BackupFailpoints of the backups it serves).
-const (
-	// TaskCheckpointSave: a stable task's pages are copied and about to be
-	// committed to its bank.
-	TaskCheckpointSave = "task.checkpoint.save"
-	// TaskCheckpointSaved: that commit was acknowledged.
-	TaskCheckpointSaved = "task.checkpoint.saved"
-	// TakeoverBegin: the partner was declared dead; its bank is about to be
-	// taken over.
-	TakeoverBegin = "pair.takeover.begin"
-	// TakeoverTaken: the backup bank became a primary; in-doubt groups are
-	// not resolved yet and the partner's tasks not restarted.
-	TakeoverTaken = "pair.takeover.taken"
-	// TakeoverResolved: in-doubt groups resolved; the partner's tasks are
-	// about to be restarted.
-	TakeoverResolved = "pair.takeover.resolved"
-	// AttachBegin: a bank's full copy is about to be streamed to the
-	// partner (re-protection).
-	AttachBegin = "pair.attach.begin"
-)
 
 // ErrSyntax is returned for an unreadable FTM_FAILPOINTS entry.
 var ErrSyntax = errors.New("failpoint: bad entry")
@@ -70,8 +29,8 @@ type action struct {
 	nth   int // fire at this hit only
 }
 
-// Set is one node's failpoints. The nil *Set has none; its methods do
-// nothing.
+// Set is one node's failpoints, with the hits of each point counted
+// (whatever the subject) since the set was parsed. The nil *Set has none.
 type Set struct {
 	log     *zap.Logger
 	actions map[string]action
@@ -105,24 +64,26 @@ func Parse(spec, node string, log *zap.Logger) (*Set, error) {
 	return s, nil
 }
 
-// FromEnv is Parse of $FTM_FAILPOINTS; a bad entry is logged and ignored
-// as a whole (no failpoint fires), never fatal.
-func FromEnv(node string, log *zap.Logger) *Set {
-	spec := os.Getenv(EnvVar)
+// Arm returns the hook of spec for node, nil when spec is empty or names no
+// point of node. A bad entry is logged and the spec ignored as a whole (no
+// failpoint fires), never fatal; an armed hook is logged as a warning.
+func Arm(spec, node string, log *zap.Logger) fp.Hook {
+	if log == nil {
+		log = zap.NewNop()
+	}
 	if spec == "" {
 		return nil
 	}
 	s, err := Parse(spec, node, log)
 	if err != nil {
-		if log != nil {
-			log.Error("ignoring "+EnvVar, zap.Error(err))
-		}
+		log.Error("ignoring "+EnvVar, zap.Error(err))
 		return nil
 	}
-	if s != nil {
-		s.log.Warn("failpoints armed from "+EnvVar, zap.String("node", node), zap.String("spec", spec))
+	if s == nil {
+		return nil
 	}
-	return s
+	log.Warn("failpoints armed from "+EnvVar, zap.String("node", node), zap.String("spec", spec))
+	return s.Hook()
 }
 
 func parseEntry(e string) (action, string, error) {
@@ -163,12 +124,17 @@ func parseEntry(e string) (action, string, error) {
 	return a, strings.TrimSpace(who), nil
 }
 
-// Hit reports that point was reached: if an entry fires there, the process
-// is killed or the caller stalls.
-func (s *Set) Hit(point string) {
+// Hook returns the set as a failpoint hook; nil for the nil set.
+func (s *Set) Hook() fp.Hook {
 	if s == nil {
-		return
+		return nil
 	}
+	return func(point, _ string) error { s.hit(point); return nil }
+}
+
+// hit reports that point was reached: if an entry fires there, the process
+// is killed or the caller stalls.
+func (s *Set) hit(point string) {
 	a, ok := s.actions[point]
 	if !ok {
 		return
@@ -188,14 +154,4 @@ func (s *Set) Hit(point string) {
 	}
 	s.log.Warn("failpoint: stalling", zap.String("point", point), zap.Int("hit", n), zap.Duration("for", a.sleep))
 	time.Sleep(a.sleep)
-}
-
-// Hook adapts the set to stm's failpoint hooks (stm.Config.Failpoint,
-// stm.BackupConfig.Failpoint): it never asks stm to simulate a crash, the
-// process dies for real. Nil for the nil set.
-func (s *Set) Hook() func(name string) error {
-	if s == nil {
-		return nil
-	}
-	return func(name string) error { s.Hit(name); return nil }
 }

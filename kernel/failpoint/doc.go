@@ -10,7 +10,8 @@
 // bank stops, a recovery unit loses its volatile state and restarts from its
 // saved record). Real node processes in crash campaigns use a hook that
 // SIGKILLs the process or stalls it; that hook is built by a binary from
-// its flags or environment, never by a library.
+// its flags or environment (internal/failpoint.Arm), never by a library.
+// Nth crashes at the n-th hit of a point, for tests that count steps.
 //
 // Invariant: a hook is called with no lock of the caller held unless the
 // component documents otherwise (stm's bank and backup call it under their

@@ -3,7 +3,7 @@ package failpoint
 import (
 	"errors"
 	"fmt"
-	"sync"
+	"sync/atomic"
 )
 
 // Hook is consulted at a named step. point names the step
@@ -48,15 +48,18 @@ func Chain(hs ...Hook) Hook {
 // Once returns a hook, safe for concurrent use, that crashes the first time
 // point is reached (for any subject when subject is "", else for that
 // subject only) and never again: the usual shape of a crash test.
-func Once(point, subject string) Hook {
-	var once sync.Once
+func Once(point, subject string) Hook { return Nth(point, subject, 1) }
+
+// Nth returns a hook, safe for concurrent use, that crashes the n-th time
+// point is reached (counting as Once does) and never again; n < 1 never
+// fires.
+func Nth(point, subject string, n int) Hook {
+	var hits atomic.Int64
 	return func(p, s string) error {
 		if p != point || (subject != "" && s != subject) {
 			return nil
 		}
-		fired := false
-		once.Do(func() { fired = true })
-		if fired {
+		if hits.Add(1) == int64(n) {
 			return ErrCrash
 		}
 		return nil

@@ -2,6 +2,8 @@ package failpoint
 
 import (
 	"errors"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -35,5 +37,37 @@ func TestChainStopsAtFirstError(t *testing.T) {
 	}
 	if calls != 1 {
 		t.Fatalf("hooks after the failing one ran: %d calls", calls)
+	}
+}
+
+func TestNthFiresAtTheNthHitOnly(t *testing.T) {
+	h := Nth("p", "", 3)
+	for i := 1; i <= 5; i++ {
+		h.Fires("q", "") // another point does not count
+		if got := h.Fires("p", "u"+string(rune('0'+i))); got != (i == 3) {
+			t.Fatalf("hit %d: fired %v", i, got)
+		}
+	}
+	if Nth("p", "", 0).Fires("p", "") {
+		t.Fatal("n = 0 fired")
+	}
+}
+
+func TestNthFiresOnceUnderConcurrentHits(t *testing.T) {
+	h := Nth("p", "", 50)
+	var fired atomic.Int32
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			for range 100 {
+				if h.Fires("p", "") {
+					fired.Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if fired.Load() != 1 {
+		t.Fatalf("fired %d times, want 1", fired.Load())
 	}
 }
