@@ -61,7 +61,7 @@ func TestAcrossTwoNodes(t *testing.T) {
 // nodesRig is two kernel nodes joined by a link, a driver on each.
 type nodesRig struct {
 	na, nb *kernel.Node
-	da, db *Driver    // host "ha" on a, "hb" on b
+	da, db *Driver   // host "ha" on a, "hb" on b
 	bankA  *stm.Bank // da's bank (db has its own)
 }
 
