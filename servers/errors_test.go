@@ -24,12 +24,12 @@ func TestDeclaredErrorsKeepIdentityAcrossNodes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	r := twoNodes(ctx, t)
-	runOn(ctx, t, r.da, "kv", func(srv *Server[counters]) {
-		Handle(srv, failM, func(_ *Call, _ *counters, what string) (int, error) {
-			return 0, fmt.Errorf("disk on fire: %s", what)
-		})
+	kv := newCounterServer(Config{Name: "kv", Driver: r.da})
+	Handle(kv, failM, func(_ *Call, _ *counters, what string) (int, error) {
+		return 0, fmt.Errorf("disk on fire: %s", what)
 	})
-	runOn(ctx, t, r.da, "kv2", nil)
+	runUntilEnd(ctx, t, kv)
+	runUntilEnd(ctx, t, newCounterServer(Config{Name: "kv2", Driver: r.da}))
 
 	app, err := NewClient(ClientConfig{Name: "app", Driver: r.db})
 	require.NoError(t, err)
@@ -78,13 +78,8 @@ func TestDuplicateAnswerKeepsErrorCode(t *testing.T) {
 	require.Equal(t, first, srv.st.Dups["c"][7], "in the duplicate table, which is saved with S")
 }
 
-// runOn runs a counter server named name on driver d until the test ends;
-// more registers further methods before it runs.
-func runOn(ctx context.Context, t *testing.T, d *Driver, name string, more func(*Server[counters])) {
-	srv := newCounterServer(Config{Name: name, Driver: d})
-	if more != nil {
-		more(srv)
-	}
+// runUntilEnd runs srv until the test ends.
+func runUntilEnd[S any](ctx context.Context, t *testing.T, srv *Server[S]) {
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(sctx) }()
