@@ -53,7 +53,7 @@ type stable[S any] struct {
 type savedReply struct {
 	Status uint8
 	Err    string
-	Code   string // the declared error Err matched (errors.go)
+	Code   string `codec:",omitempty"` // the declared error Err matched (errors.go)
 	Body   []byte
 }
 
