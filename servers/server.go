@@ -58,8 +58,9 @@ type savedReply struct {
 }
 
 // Server is a reliable server around a plain Go state type S, which must
-// survive the codec whole (NewServer checks it). Calls are served one at a time (the paper's cyclic
-// server); each runs inside the server's current recovery unit.
+// survive the codec whole (NewServer checks it). Calls are served one at
+// a time (the paper's cyclic server); each runs inside the server's
+// current recovery unit.
 type Server[S any] struct {
 	cfg     Config
 	log     *zap.Logger
