@@ -70,6 +70,9 @@ type typeWalk struct{ seen map[reflect.Type]bool }
 // walk returns the path of the first lossy place under t (reached by
 // path) and what is wrong with it; why is "" when t is kept whole.
 func (w typeWalk) walk(t reflect.Type, path string) (field, why string) {
+	if t.Kind() == reflect.Interface {
+		return path, fmt.Sprintf("is an interface (%v) whose concrete type is not restored", t)
+	}
 	if w.seen[t] || encodesItself(t) {
 		return "", ""
 	}
@@ -79,8 +82,6 @@ func (w typeWalk) walk(t reflect.Type, path string) (field, why string) {
 		return path, "is a func"
 	case reflect.Chan:
 		return path, "is a channel"
-	case reflect.Interface:
-		return path, fmt.Sprintf("is an interface (%v) whose concrete type is not restored", t)
 	case reflect.Complex64, reflect.Complex128:
 		return path, "is a complex number, which the codec does not keep"
 	case reflect.Uintptr, reflect.UnsafePointer:

@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/stretchr/testify/require"
 )
 
@@ -99,6 +100,7 @@ func TestLossyStateTypesAreRefused(t *testing.T) {
 		{"channel", refuse[struct{ C chan int }](), "C", "is a channel"},
 		{"empty interface", refuse[struct{ V any }](), "V", "is an interface"},
 		{"error", refuse[struct{ Err error }](), "Err", "is an interface (error)"},
+		{"self-encoding interface", refuse[struct{ S codec.Selfer }](), "S", "is an interface"},
 		{"complex", refuse[struct{ C complex128 }](), "C", "is a complex number"},
 		{"address", refuse[struct{ P uintptr }](), "P", "is an address"},
 		{"unsafe pointer", refuse[struct{ P unsafe.Pointer }](), "P", "is an address"},
