@@ -21,6 +21,7 @@ type RemoteError struct {
 	declared error // the declared error of Code, restored by Method.Call
 }
 
+// Error is "server.method: message".
 func (e *RemoteError) Error() string { return fmt.Sprintf("%s.%s: %s", e.Server, e.Method, e.Msg) }
 
 // Unwrap returns the declared error the handler's error matched (nil if
@@ -58,9 +59,13 @@ func restore(declared []error, err error) error {
 	return err
 }
 
-// checkDeclared panics on a nil declared error or two with one code: a
-// Method is declared at package level, and its errors are its contract.
+// checkDeclared panics on an empty method name, a nil declared error or
+// two with one code: a Method is declared at package level, and its name
+// and errors are its contract.
 func checkDeclared(method string, declared []error) {
+	if method == "" {
+		panic("servers: a method needs a name")
+	}
 	seen := map[string]bool{}
 	for _, d := range declared {
 		if d == nil {

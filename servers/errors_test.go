@@ -85,3 +85,13 @@ func runUntilEnd[S any](ctx context.Context, t *testing.T, srv *Server[S]) {
 	go func() { done <- srv.Run(sctx) }()
 	t.Cleanup(func() { stop(); <-done })
 }
+
+// A method's declaration is its contract: a nameless method, a nil
+// declared error or two declared errors of one code are refused at once.
+func TestBadDeclarationsPanic(t *testing.T) {
+	require.PanicsWithValue(t, "servers: a method needs a name", func() { NewMethod[int, int]("", Read) })
+	require.PanicsWithValue(t, `servers: method "m" declares a nil error`, func() { NewMethod[int, int]("m", Read, nil) })
+	require.PanicsWithValue(t, `servers: method "m" declares two errors with the code "x"`,
+		func() { NewMethod[int, int]("m", Read, errors.New("x"), errors.New("x")) })
+	require.NotPanics(t, func() { NewMethod[int, int]("m", Read, errors.New("x"), errors.New("y")) })
+}

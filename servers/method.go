@@ -32,8 +32,9 @@ type methodDecl struct {
 
 // NewMethod declares the method name of attribute op, which may return
 // the errors declared (and any other error, which reaches the client as a
-// *RemoteError with its message only). It panics if a declared error is
-// nil or two have the same message: a Method is a package-level contract.
+// *RemoteError with its message only). It panics if name is empty, a
+// declared error is nil or two have the same message: a Method is a
+// package-level contract.
 func NewMethod[Req, Resp any](name string, op Op, declared ...error) Method[Req, Resp] {
 	checkDeclared(name, declared)
 	return Method[Req, Resp]{decl: &methodDecl{name: name, op: op, declared: declared}}

@@ -29,6 +29,7 @@ type LossyTypeError struct {
 	Where string       // "at every checkpoint", "on the wire"
 }
 
+// Error says which type and field would be lost, and where.
 func (e *LossyTypeError) Error() string {
 	subject := "the type"
 	if e.Field != "" {
