@@ -264,7 +264,9 @@ func (r *reliableServers) startHost(ctx context.Context, bank string, b *stm.Ban
 	if err != nil {
 		return fmt.Errorf("application unit %s: %w", appUnit(bank), err)
 	}
-	h.kv = kv.New(servers.Config{Name: kvUnit(bank), Driver: h.driver, Logger: log})
+	if h.kv, err = kv.New(servers.Config{Name: kvUnit(bank), Driver: h.driver, Logger: log}); err != nil {
+		return fmt.Errorf("kv server %s: %w", kvUnit(bank), err)
+	}
 	kctx, cancel := context.WithCancel(ctx)
 	h.cancel, h.done = cancel, make(chan error, 1)
 	go func() { h.done <- h.kv.Run(kctx) }()
@@ -494,11 +496,11 @@ func (r *reliableServers) serveKV(w http.ResponseWriter, req *http.Request) {
 	srv := kvUnit(kr.Bank)
 	switch kr.Op {
 	case "put":
-		rep.Value, err = kv.StubsFor(srv).Put.Call(ctx, c, kv.PutReq{Key: kr.Key, Value: kr.Value})
+		rep.Value, err = kv.Put.At(srv).Call(ctx, c, kv.PutReq{Key: kr.Key, Value: kr.Value})
 	case "add":
-		rep.Value, err = kv.StubsFor(srv).Add.Call(ctx, c, kv.AddReq{Key: kr.Key, By: kr.Value})
+		rep.Value, err = kv.Add.At(srv).Call(ctx, c, kv.AddReq{Key: kr.Key, By: kr.Value})
 	case "get":
-		rep.Value, err = kv.StubsFor(srv).Get.Call(ctx, c, kr.Key)
+		rep.Value, err = kv.Get.At(srv).Call(ctx, c, kr.Key)
 	default:
 		http.Error(w, fmt.Sprintf("unknown kv operation %q (want put, add or get)", kr.Op), http.StatusBadRequest)
 		return

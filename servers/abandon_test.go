@@ -18,8 +18,8 @@ func TestAbandonedCallStillAbortsWithClient(t *testing.T) {
 	w := newWorld(t)
 	h := w.host("s")
 	gate := make(chan struct{})
-	srv := NewServer(Config{Name: "slow", Driver: h.driver, Logger: w.log}, newCounters)
-	Handle(srv, "add", Update, func(c *Call, s *counters, r addReq) (int, error) {
+	srv := mustServer(NewServer(Config{Name: "slow", Driver: h.driver, Logger: w.log}, newCounters))
+	Handle(srv, addM, func(c *Call, s *counters, r addReq) (int, error) {
 		<-gate
 		s.N[r.Key] += r.By
 		s.Log = append(s.Log, r.Tag)

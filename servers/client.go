@@ -52,15 +52,6 @@ type Client struct {
 	in      servedIn // nested: the RU of the served call in progress (set by the server)
 }
 
-// RemoteError is an error returned by the server's handler.
-type RemoteError struct{ Server, Method, Msg string }
-
-func (e *RemoteError) Error() string { return fmt.Sprintf("%s.%s: %s", e.Server, e.Method, e.Msg) }
-
-// ErrBadRequest is returned for a request the server could not decode or
-// a method it does not have.
-var ErrBadRequest = errors.New("servers: bad request")
-
 // NewClient returns a client; with a Driver it attaches the client's RU
 // (restarted from its saved state if it had one).
 func NewClient(cfg ClientConfig) (*Client, error) {
@@ -183,31 +174,6 @@ func (c *Client) Close() {
 	}
 }
 
-// Method is a typed client stub for one server method.
-type Method[Req, Resp any] struct {
-	Server string // persistent port name of the server
-	Name   string // method name given to Handle
-}
-
-// Call calls the method through c: resolve, send, retry on a dead port or
-// an aborted server RU with the same request id, decode the reply.
-func (m Method[Req, Resp]) Call(ctx context.Context, c *Client, req Req) (Resp, error) {
-	var zero Resp
-	body, err := stm.Encode(req)
-	if err != nil {
-		return zero, err
-	}
-	out, err := c.call(ctx, m.Server, m.Name, body)
-	if err != nil {
-		return zero, err
-	}
-	resp, err := decodeAny[Resp](out)
-	if err != nil {
-		return zero, fmt.Errorf("%s.%s: %w", m.Server, m.Name, err)
-	}
-	return resp, nil
-}
-
 func (c *Client) call(ctx context.Context, server, method string, body []byte) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -253,7 +219,7 @@ func (c *Client) call(ctx context.Context, server, method string, body []byte) (
 			return rep.Body, nil
 		case statusAppError:
 			c.low = req.Seq
-			return nil, &RemoteError{Server: server, Method: method, Msg: rep.Err}
+			return nil, &RemoteError{Server: server, Method: method, Msg: rep.Err, Code: rep.Code}
 		case statusBad:
 			c.low = req.Seq
 			return nil, fmt.Errorf("%s.%s: %w: %s", server, method, ErrBadRequest, rep.Err)

@@ -15,10 +15,17 @@
 // layer above (docs/architecture.md, "Layers"); subpackage pager is the RVM
 // pager as a reliable server.
 //
-// The programming model (server.go, client.go): a server is a plain Go
-// state type S and functions registered with Handle, each marked Read or
-// Update; Method[Req, Resp] is the typed client stub. A Driver (driver.go,
-// calls.go) runs the ru.Host of a node over kernel ports: protocol
+// The programming model (server.go, method.go, errors.go, statecheck.go,
+// client.go): a server is a plain Go state type S and one handler per
+// Method. A Method[Req, Resp] is an operation's one declaration — name,
+// attribute (Read or Update), request and reply types, declared errors —
+// used both by Handle on the server and by Call on the client. Invariants:
+// NewServer refuses a state type the codec would not keep whole (every
+// field of S survives a checkpoint and a restart, or is tagged out on
+// purpose); a handler's error that matches a declared error reaches the
+// client as a *RemoteError that unwraps to it, on any node.
+//
+// A Driver (driver.go, calls.go) runs the ru.Host of a node over kernel ports: protocol
 // envelopes on a protocol port found through the name service (subpackage
 // names: persistent port names re-bound after a restart), ticks from the
 // injected clock, unit states saved in short STM transactions, and S

@@ -20,26 +20,8 @@ import (
 func TestAcrossTwoNodes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	na, nb := kernel.NewNode(kernel.Config{Name: "a"}), kernel.NewNode(kernel.Config{Name: "b"})
-	defer na.Shutdown()
-	defer nb.Shutdown()
-	la, lb := link.NewMemPair("a", "b", link.MemConfig{})
-	require.NoError(t, na.AttachLink(la))
-	require.NoError(t, nb.AttachLink(lb))
-	driver := func(n *kernel.Node, host string) (*Driver, *stm.Bank) {
-		bank := stm.NewBank(stm.Config{})
-		require.NoError(t, bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
-		task, err := n.NewTask(host)
-		require.NoError(t, err)
-		d, err := NewDriver(DriverConfig{Host: host, Task: task, Bank: bank, Names: names.NewKernel(task, nil),
-			TickPeriod: 2 * time.Millisecond, Logger: zap.NewNop()})
-		require.NoError(t, err)
-		d.Start()
-		t.Cleanup(d.Close)
-		return d, bank
-	}
-	da, bankA := driver(na, "ha")
-	db, _ := driver(nb, "hb")
+	r := twoNodes(ctx, t)
+	da, db, bankA := r.da, r.db, r.bankA
 	srv := newCounterServer(Config{Name: "kv", Driver: da})
 	done := make(chan error, 1)
 	sctx, stop := context.WithCancel(ctx)
@@ -74,4 +56,38 @@ func TestAcrossTwoNodes(t *testing.T) {
 	eb, _ := db.Stats()
 	require.Positive(t, ea)
 	require.Positive(t, eb)
+}
+
+// nodesRig is two kernel nodes joined by a link, a driver on each.
+type nodesRig struct {
+	na, nb *kernel.Node
+	da, db *Driver   // host "ha" on a, "hb" on b
+	bankA  *stm.Bank // da's bank (db has its own)
+}
+
+// twoNodes joins kernel nodes a and b by an in-memory link and starts a
+// driver on each, each over its own bank.
+func twoNodes(ctx context.Context, t *testing.T) nodesRig {
+	na, nb := kernel.NewNode(kernel.Config{Name: "a"}), kernel.NewNode(kernel.Config{Name: "b"})
+	t.Cleanup(na.Shutdown)
+	t.Cleanup(nb.Shutdown)
+	la, lb := link.NewMemPair("a", "b", link.MemConfig{})
+	require.NoError(t, na.AttachLink(la))
+	require.NoError(t, nb.AttachLink(lb))
+	driver := func(n *kernel.Node, host string) (*Driver, *stm.Bank) {
+		bank := stm.NewBank(stm.Config{})
+		require.NoError(t, bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
+		task, err := n.NewTask(host)
+		require.NoError(t, err)
+		d, err := NewDriver(DriverConfig{Host: host, Task: task, Bank: bank, Names: names.NewKernel(task, nil),
+			TickPeriod: 2 * time.Millisecond, Logger: zap.NewNop()})
+		require.NoError(t, err)
+		d.Start()
+		t.Cleanup(d.Close)
+		return d, bank
+	}
+	r := nodesRig{na: na, nb: nb}
+	r.da, r.bankA = driver(na, "ha")
+	r.db, _ = driver(nb, "hb")
+	return r
 }

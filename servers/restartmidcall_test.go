@@ -9,6 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// slowAddM is a counter update whose handler the test holds.
+var slowAddM = NewMethod[string, int]("slowadd", Update)
+
 // TestRestartMidCallKeepsTheAbortedCallOutOfCheckpoints: a server's unit
 // crashes and restarts while a handler runs (as a failed batched save
 // does). Until that call ends and S is rolled back, S holds the aborted
@@ -18,13 +21,13 @@ import (
 func TestRestartMidCallKeepsTheAbortedCallOutOfCheckpoints(t *testing.T) {
 	w := newWorld(t)
 	h := w.host("s")
-	srv := NewServer(Config{Name: "kv", Driver: h.driver, Logger: w.log}, newCounters)
+	srv := mustServer(NewServer(Config{Name: "kv", Driver: h.driver, Logger: w.log}, newCounters))
 	entered := make(chan struct{}, 10)
 	release := make(chan struct{})
 	unblock := sync.OnceFunc(func() { close(release) })
 	defer unblock() // a failed assertion must not leave the handler blocked
 	first := true
-	Handle(srv, "slowadd", Update, func(c *Call, s *counters, k string) (int, error) {
+	Handle(srv, slowAddM, func(c *Call, s *counters, k string) (int, error) {
 		s.N[k]++
 		if first {
 			first = false
@@ -41,7 +44,7 @@ func TestRestartMidCallKeepsTheAbortedCallOutOfCheckpoints(t *testing.T) {
 	ext := w.external("c", "ext")
 	res := make(chan error, 1)
 	go func() {
-		_, err := Method[string, int]{Server: "kv", Name: "slowadd"}.Call(w.ctx, ext, "x")
+		_, err := slowAddM.At("kv").Call(w.ctx, ext, "x")
 		res <- err
 	}()
 	<-entered

@@ -32,11 +32,17 @@ type addReq struct {
 	Tag string
 }
 
+// The test server's methods, and their stubs bound to a server by name.
 var (
-	mAdd = func(srv string) Method[addReq, int] { return Method[addReq, int]{Server: srv, Name: "add"} }
-	mGet = func(srv string) Method[string, int] { return Method[string, int]{Server: srv, Name: "get"} }
-	mFwd = func(srv string) Method[fwdReq, int] { return Method[fwdReq, int]{Server: srv, Name: "fwd"} }
+	addM = NewMethod[addReq, int]("add", Update, errEmptyKey)
+	getM = NewMethod[string, int]("get", Read)
+	fwdM = NewMethod[fwdReq, int]("fwd", Read, errEmptyKey)
+
+	mAdd, mGet, mFwd = addM.At, getM.At, fwdM.At
 )
+
+// errEmptyKey is the declared error of add (and of fwd, which passes it on).
+var errEmptyKey = errors.New("counters: empty key")
 
 // fwdReq makes the server call another server (a nested call).
 type fwdReq struct {
@@ -48,10 +54,10 @@ type fwdReq struct {
 func newCounters() counters { return counters{N: map[string]int{}} }
 
 func newCounterServer(cfg Config) *Server[counters] {
-	srv := NewServer(cfg, newCounters)
-	Handle(srv, "add", Update, func(c *Call, s *counters, r addReq) (int, error) {
+	srv := mustServer(NewServer(cfg, newCounters))
+	Handle(srv, addM, func(c *Call, s *counters, r addReq) (int, error) {
 		if r.Key == "" {
-			return 0, errors.New("empty key")
+			return 0, fmt.Errorf("%w (by %d)", errEmptyKey, r.By)
 		}
 		s.N[r.Key] += r.By
 		if r.Tag != "" {
@@ -60,15 +66,24 @@ func newCounterServer(cfg Config) *Server[counters] {
 		}
 		return s.N[r.Key], nil
 	})
-	Handle(srv, "get", Read, func(c *Call, s *counters, key string) (int, error) {
+	Handle(srv, getM, func(c *Call, s *counters, key string) (int, error) {
 		return s.N[key], nil
 	})
-	Handle(srv, "fwd", Read, func(c *Call, s *counters, r fwdReq) (int, error) {
+	Handle(srv, fwdM, func(c *Call, s *counters, r fwdReq) (int, error) {
 		if r.Get {
 			return mGet(r.To).Call(c.Context(), c.Client(), r.Add.Key)
 		}
 		return mAdd(r.To).Call(c.Context(), c.Client(), r.Add)
 	})
+	return srv
+}
+
+// mustServer returns srv, or panics on a server the test rig should never
+// refuse.
+func mustServer[S any](srv *Server[S], err error) *Server[S] {
+	if err != nil {
+		panic(err)
+	}
 	return srv
 }
 

@@ -49,23 +49,27 @@ type stable[S any] struct {
 	Dups  map[string]map[uint64]savedReply
 }
 
-// savedReply is a duplicate-table entry: the reply an update gave.
+// savedReply is a duplicate-table entry: the reply a call gave.
 type savedReply struct {
 	Status uint8
 	Err    string
+	Code   string `codec:",omitempty"` // the declared error Err matched (errors.go)
 	Body   []byte
 }
 
-// Server is a reliable server around a plain Go state type S
-// (msgpack-encodable). Calls are served one at a time (the paper's cyclic
-// server); each runs inside the server's current recovery unit.
+// Server is a reliable server around a plain Go state type S, which must
+// survive the codec whole (NewServer checks it). Calls are served one at
+// a time (the paper's cyclic server); each runs inside the server's
+// current recovery unit.
 type Server[S any] struct {
 	cfg     Config
 	log     *zap.Logger
 	init    func() S
 	hooks   Hooks[S]
 	dataID  stm.ID
-	methods map[string]*handler[S]
+	methods map[string]*handler[S] // registered by Handle (method.go)
+
+	setupErr error // a registration Handle refused; Run returns it
 
 	callMu sync.Mutex  // one call at a time; held while st is used by a call
 	st     stable[S]   // guarded by callMu during a call, by the driver's mu otherwise
@@ -76,11 +80,6 @@ type Server[S any] struct {
 	outWG  sync.WaitGroup // replies waiting for output commit
 
 	precommitWrites func(tx *stm.Tx, s *S) error // SetPrecommitWrites (precommitwrites.go)
-}
-
-type handler[S any] struct {
-	op Op
-	fn func(c *Call, s *S, body []byte) ([]byte, error)
 }
 
 // Call is the context of one served call.
@@ -98,8 +97,25 @@ func (c *Call) Context() context.Context { return c.ctx }
 // (each nested call applies the dependency rules at its own level).
 func (c *Call) Client() *Client { return c.client }
 
-// NewServer returns a server; register methods with Handle, then Run.
-func NewServer[S any](cfg Config, init func() S) *Server[S] {
+// NewServer returns a server whose state starts as init() on its first
+// run; register methods with Handle, then Run. It refuses a state type
+// that would not survive a checkpoint whole — an unexported field, a func,
+// a channel, an interface, ... (a *LossyTypeError naming the type and the
+// field) — and an initial value that changes in an encode/decode round
+// trip.
+func NewServer[S any](cfg Config, init func() S) (*Server[S], error) {
+	if init == nil {
+		return nil, fmt.Errorf("servers: server %q needs an init function", cfg.Name)
+	}
+	if err := checkState(init()); err != nil {
+		return nil, err
+	}
+	return newServer(cfg, init), nil
+}
+
+// newServer builds a server without checking S (a test shows what an
+// unchecked state type lost).
+func newServer[S any](cfg Config, init func() S) *Server[S] {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -118,28 +134,14 @@ func NewServer[S any](cfg Config, init func() S) *Server[S] {
 // SetHooks installs the overridable protocol hooks; call before Run.
 func (s *Server[S]) SetHooks(h Hooks[S]) { s.hooks = h }
 
-// Handle registers method with its attribute. fn runs in the server's
-// recovery unit with exclusive access to the state.
-func Handle[S, Req, Resp any](srv *Server[S], method string, op Op,
-	fn func(c *Call, s *S, req Req) (Resp, error)) {
-	srv.methods[method] = &handler[S]{op: op, fn: func(c *Call, s *S, body []byte) ([]byte, error) {
-		req, err := decodeAny[Req](body)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", errBadRequest, err)
-		}
-		resp, err := fn(c, s, req)
-		if err != nil {
-			return nil, err
-		}
-		return stm.Encode(resp)
-	}}
-}
-
 // Run restores S (from the last committed version in STM, or init for a
 // new server), binds the persistent port name to a fresh port and serves
 // calls until ctx ends. A server that crashed is restarted by calling Run
 // again on a new Server over the same bank.
 func (s *Server[S]) Run(ctx context.Context) error {
+	if s.setupErr != nil {
+		return s.setupErr
+	}
 	if s.cfg.Driver == nil || s.cfg.Name == "" || s.init == nil {
 		return fmt.Errorf("servers: server needs Name, Driver and init")
 	}
@@ -236,8 +238,8 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 	s.nested.mu.Lock()
 	s.nested.in = servedIn{unit: u, ru: ruAt}
 	s.nested.mu.Unlock()
-	out, status, errText := s.run(c, req, h)
-	rep := reply{Status: status, Err: errText, Body: out, ServerRU: ruAt, Host: d.hostKey()}
+	out := s.run(c, req, h)
+	rep := reply{Status: out.Status, Err: out.Err, Code: out.Code, Body: out.Body, ServerRU: ruAt, Host: d.hostKey()}
 	deps, ok := d.endCall(s.cfg.Name, u, ruAt, call, req, h.op, s)
 	if !ok {
 		return reply{Status: statusRetry, Err: ErrAborted.Error()}, ru.ID{}
@@ -250,36 +252,43 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 }
 
 // run executes the handler with the duplicate table. callMu held.
-func (s *Server[S]) run(c *Call, req request, h *handler[S]) ([]byte, uint8, string) {
+func (s *Server[S]) run(c *Call, req request, h *handler[S]) savedReply {
+	tbl := s.dupsOf(req)
+	if saved, ok := tbl[req.Seq]; ok {
+		s.log.Debug("duplicate answered", zap.String("client", req.Client), zap.Uint64("seq", req.Seq))
+		return saved
+	}
+	out, err := h.fn(c, &s.st.State, req.Body)
+	saved := savedReply{Status: statusOK, Body: out}
+	switch {
+	case errors.Is(err, errBadRequest):
+		saved = savedReply{Status: statusBad, Err: err.Error()}
+	case err != nil:
+		saved = savedReply{Status: statusAppError, Err: err.Error(), Code: codeOf(h.declared, err)}
+	}
+	// Reads are kept too: a read may have made nested updates, which a
+	// re-execution would repeat.
+	tbl[req.Seq] = saved
+	return saved
+}
+
+// dupsOf returns the duplicate table of req's client, pruned of the
+// requests it says were answered. callMu held.
+func (s *Server[S]) dupsOf(req request) map[uint64]savedReply {
 	if s.st.Dups == nil {
 		s.st.Dups = map[string]map[uint64]savedReply{}
 	}
 	tbl := s.st.Dups[req.Client]
+	if tbl == nil {
+		tbl = map[uint64]savedReply{}
+		s.st.Dups[req.Client] = tbl
+	}
 	for seq := range tbl {
 		if seq < req.Low {
 			delete(tbl, seq)
 		}
 	}
-	if saved, ok := tbl[req.Seq]; ok {
-		s.log.Debug("duplicate answered", zap.String("client", req.Client), zap.Uint64("seq", req.Seq))
-		return saved.Body, saved.Status, saved.Err
-	}
-	out, err := h.fn(c, &s.st.State, req.Body)
-	status, errText := statusOK, ""
-	switch {
-	case errors.Is(err, errBadRequest):
-		status, errText = statusBad, err.Error()
-	case err != nil:
-		status, errText = statusAppError, err.Error()
-	}
-	// Reads are kept too: a read may have made nested updates, which a
-	// re-execution would repeat.
-	if tbl == nil {
-		tbl = map[uint64]savedReply{}
-		s.st.Dups[req.Client] = tbl
-	}
-	tbl[req.Seq] = savedReply{Status: status, Err: errText, Body: out}
-	return out, status, errText
+	return tbl
 }
 
 func (s *Server[S]) reply(to kernel.Name, r reply) {

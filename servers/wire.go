@@ -41,6 +41,7 @@ const (
 type reply struct {
 	Status   uint8
 	Err      string
+	Code     string `codec:",omitempty"` // statusAppError: the declared error Err matched ("" if none)
 	Seq      uint64
 	ServerRU ru.ID
 	Host     string

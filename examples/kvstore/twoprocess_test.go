@@ -79,8 +79,13 @@ func serveKV(ctx context.Context, node *kernel.Node, bank *stm.Bank, hostName st
 	if err != nil {
 		return err
 	}
+	srv, err := kv.New(servers.Config{Name: kv.Name, Driver: d})
+	if err != nil {
+		d.Close()
+		return err
+	}
 	d.Start()
-	go func() { _ = kv.New(servers.Config{Name: "kv", Driver: d}).Run(ctx) }()
+	go func() { _ = srv.Run(ctx) }()
 	return nil
 }
 

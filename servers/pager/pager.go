@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/ftm-in-go/ftm/rvm"
@@ -14,15 +13,6 @@ import (
 
 // DefaultChunkPages is how many pages one save or load call carries at most.
 const DefaultChunkPages = 64
-
-var (
-	saveM = func(unit string) servers.Method[saveReq, int] {
-		return servers.Method[saveReq, int]{Server: unit, Name: "save"}
-	}
-	loadM = func(unit string) servers.Method[loadReq, loadResp] {
-		return servers.Method[loadReq, loadResp]{Server: unit, Name: "load"}
-	}
-)
 
 // Options tune a Pager.
 type Options struct {
@@ -123,7 +113,7 @@ func (s *store) SaveBatch(ctx context.Context, batch []rvm.SegmentPages) error {
 				req.Pages[pg] = sp.Pages[pg]
 			}
 			idx = idx[n:]
-			if _, err := saveM(unit).Call(ctx, s.app, req); err != nil {
+			if _, err := saveM.At(unit).Call(ctx, s.app, req); err != nil {
 				return fmt.Errorf("pager: save %s: %w", unit, err)
 			}
 		}
@@ -141,21 +131,21 @@ func (s *store) LoadPages(ctx context.Context, seg string) (map[int][]byte, erro
 	deadline := time.Now().Add(s.opt.Settle)
 	aborted := false
 	for from := 0; from >= 0; {
-		resp, err := loadM(unit).Call(ctx, s.app, loadReq{From: from, Max: s.opt.ChunkPages})
+		resp, err := loadM.At(unit).Call(ctx, s.app, loadReq{From: from, Max: s.opt.ChunkPages})
 		var re *servers.RemoteError
 		switch {
 		case err == nil:
 		case errors.Is(err, servers.ErrAborted) && !aborted:
 			aborted = true // an abort of the app RU reported once: a load has no effect, ask again
 			continue
-		case errors.As(err, &re) && strings.Contains(re.Msg, msgUnsettled) && time.Now().Before(deadline):
+		case errors.Is(err, ErrUnsettled) && time.Now().Before(deadline):
 			select { // the unit's RU has saves of an RU not ended yet: wait for its abort or commit
 			case <-ctx.Done():
 				return nil, ctx.Err()
 			case <-time.After(5 * time.Millisecond):
 			}
 			continue
-		case errors.As(err, &re) && strings.Contains(re.Msg, msgCorrupt):
+		case errors.Is(err, errCorrupt) && errors.As(err, &re):
 			return nil, fmt.Errorf("%w: %s", rvm.ErrCorruptPage, re.Msg)
 		default:
 			return nil, fmt.Errorf("pager: load %s: %w", unit, err)

@@ -145,15 +145,18 @@ func (r *rig) client(name string) *servers.Client {
 // RU as its segments: its committed value must always match the segments'.
 func (r *rig) serveProgress() {
 	h := r.host("p")
-	srv := servers.NewServer(servers.Config{Name: "progress", Driver: h.driver, Logger: r.log}, func() int64 { return 0 })
-	servers.Handle(srv, "set", servers.Update, func(_ *servers.Call, s *int64, v int64) (int64, error) { *s = v; return v, nil })
-	servers.Handle(srv, "get", servers.Read, func(_ *servers.Call, s *int64, _ struct{}) (int64, error) { return *s, nil })
+	srv, err := servers.NewServer(servers.Config{Name: "progress", Driver: h.driver, Logger: r.log}, func() int64 { return 0 })
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	servers.Handle(srv, setProgress, func(_ *servers.Call, s *int64, v int64) (int64, error) { *s = v; return v, nil })
+	servers.Handle(srv, getProgress, func(_ *servers.Call, s *int64, _ struct{}) (int64, error) { return *s, nil })
 	r.run(h, "progress", srv.Run)
 }
 
 var (
-	setProgress = servers.Method[int64, int64]{Server: "progress", Name: "set"}
-	getProgress = servers.Method[struct{}, int64]{Server: "progress", Name: "get"}
+	setProgress = servers.NewMethod[int64, int64]("set", servers.Update).At("progress")
+	getProgress = servers.NewMethod[struct{}, int64]("get", servers.Read).At("progress")
 )
 
 // takeover promotes the backup bank (the primary machine died) and mirrors

@@ -60,17 +60,20 @@ type loadResp struct {
 	Next     int // first page index not yet returned; -1 when done
 }
 
-// Messages the server's errors carry, mapped back to errors by the client.
-const (
-	msgCorrupt   = "pager: corrupt page object"
-	msgUnsettled = "pager: segment has saves not checkpointed"
-)
-
 var (
 	// ErrUnsettled: the segment's unit holds saves of an RU that has not
 	// ended; a restore waits for it to commit or abort.
-	ErrUnsettled = errors.New(msgUnsettled)
+	ErrUnsettled = errors.New("pager: segment has saves not checkpointed")
 	errBadSave   = errors.New("pager: bad save")
+	errCorrupt   = errors.New("pager: corrupt page object")
+)
+
+// The segment server's methods, declared once: the server registers them,
+// the pager calls them (bound to the segment's unit) and recognizes their
+// declared errors on its side of the wire.
+var (
+	saveM = servers.NewMethod[saveReq, int]("save", servers.Update, errBadSave)
+	loadM = servers.NewMethod[loadReq, loadResp]("load", servers.Read, ErrUnsettled, errCorrupt)
 )
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -109,12 +112,16 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, name: UnitName(cfg.Task, cfg.Segment), bank: cfg.Driver.Bank()}
 	s.log = cfg.Logger.With(zap.String("pager", s.name))
-	s.srv = servers.NewServer(servers.Config{Name: s.name, Driver: cfg.Driver, Logger: cfg.Logger},
+	var err error
+	s.srv, err = servers.NewServer(servers.Config{Name: s.name, Driver: cfg.Driver, Logger: cfg.Logger},
 		func() segState {
 			return segState{PageSize: cfg.PageSize, IDs: map[int]uint64{}, Pending: map[int][]byte{}}
 		})
-	servers.Handle(s.srv, "save", servers.Update, s.save)
-	servers.Handle(s.srv, "load", servers.Read, s.load)
+	if err != nil {
+		return nil, err
+	}
+	servers.Handle(s.srv, saveM, s.save)
+	servers.Handle(s.srv, loadM, s.load)
 	servers.SetPrecommitWrites(s.srv, s.writePages)
 	s.srv.SetHooks(servers.Hooks[segState]{
 		Restart:         func(st *segState) { s.modified.Store(false); fillMaps(st) },
@@ -229,7 +236,7 @@ func (s *Server) load(c *servers.Call, st *segState, r loadReq) (loadResp, error
 			}
 			if len(obj) != 4+st.PageSize || binary.LittleEndian.Uint32(obj) != pageSum(s.name, p, obj[4:]) {
 				s.log.Warn("corrupt page object", zap.Int("page", p), zap.Uint64("object", st.IDs[p]))
-				return fmt.Errorf("%s: %s page %d (object %d)", msgCorrupt, s.name, p, st.IDs[p])
+				return fmt.Errorf("%w: %s page %d (object %d)", errCorrupt, s.name, p, st.IDs[p])
 			}
 			resp.Pages[p] = obj[4:]
 		}

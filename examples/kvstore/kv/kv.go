@@ -11,7 +11,8 @@ import (
 
 // Store is the whole state of the key-value server: a plain Go type. The
 // framework keeps it in memory during a recovery unit and in STM at every
-// checkpoint; it must be msgpack-encodable (exported fields).
+// checkpoint; NewServer refuses it unless it survives encoding whole
+// (exported fields, no funcs, channels or interfaces).
 type Store struct {
 	Values map[string]int64
 	Writes int64 // updates applied, for the demo's output
@@ -28,58 +29,51 @@ type AddReq struct {
 	By  int64
 }
 
-// Stubs are the typed client stubs of one kv server: its name (its
-// persistent port) and a method each.
-type Stubs struct {
-	Put servers.Method[PutReq, int64]
-	Add servers.Method[AddReq, int64]
-	Get servers.Method[string, int64]
-	Len servers.Method[struct{}, int]
-}
+// Name is the persistent port name of the tutorial's server. ftmctl runs
+// one kv server per bank, named BANK/kv: its clients bind the methods
+// there (kv.Get.At("alpha/kv")).
+const Name = "kv"
 
-// StubsFor returns the stubs of the kv server named server.
-func StubsFor(server string) Stubs {
-	return Stubs{
-		Put: servers.Method[PutReq, int64]{Server: server, Name: "put"},
-		Add: servers.Method[AddReq, int64]{Server: server, Name: "add"},
-		Get: servers.Method[string, int64]{Server: server, Name: "get"},
-		Len: servers.Method[struct{}, int]{Server: server, Name: "len"},
-	}
-}
-
-// The stubs of the server named "kv".
+// The operations of the key-value server, each declared once: its name,
+// its attribute (§4.1), its request and reply types and the errors it
+// declares. New registers their handlers; clients call them, bound to the
+// server named Name (At binds them to another).
 var (
-	Put = StubsFor("kv").Put
-	Add = StubsFor("kv").Add
-	Get = StubsFor("kv").Get
-	Len = StubsFor("kv").Len
+	Put = servers.NewMethod[PutReq, int64]("put", servers.Update).At(Name)
+	Add = servers.NewMethod[AddReq, int64]("add", servers.Update).At(Name)
+	Get = servers.NewMethod[string, int64]("get", servers.Read, ErrNoKey).At(Name)
+	Len = servers.NewMethod[struct{}, int]("len", servers.Read).At(Name)
 )
 
-// ErrNoKey is returned by Get for a missing key.
+// ErrNoKey is returned by Get for a missing key; Get declares it, so a
+// client on any node sees errors.Is(err, ErrNoKey).
 var ErrNoKey = errors.New("no such key")
 
 // New builds the reliable key-value server: each operation is a plain
-// function of the state, marked read or update (§4.1).
-func New(cfg servers.Config) *servers.Server[Store] {
-	srv := servers.NewServer(cfg, func() Store { return Store{Values: map[string]int64{}} })
-	servers.Handle(srv, "put", servers.Update, func(_ *servers.Call, s *Store, r PutReq) (int64, error) {
+// function of the state, registered for its declared method.
+func New(cfg servers.Config) (*servers.Server[Store], error) {
+	srv, err := servers.NewServer(cfg, func() Store { return Store{Values: map[string]int64{}} })
+	if err != nil {
+		return nil, err
+	}
+	servers.Handle(srv, Put, func(_ *servers.Call, s *Store, r PutReq) (int64, error) {
 		s.Values[r.Key] = r.Value
 		s.Writes++
 		return r.Value, nil
 	})
-	servers.Handle(srv, "add", servers.Update, func(_ *servers.Call, s *Store, r AddReq) (int64, error) {
+	servers.Handle(srv, Add, func(_ *servers.Call, s *Store, r AddReq) (int64, error) {
 		s.Values[r.Key] += r.By
 		s.Writes++
 		return s.Values[r.Key], nil
 	})
-	servers.Handle(srv, "get", servers.Read, func(_ *servers.Call, s *Store, key string) (int64, error) {
+	servers.Handle(srv, Get, func(_ *servers.Call, s *Store, key string) (int64, error) {
 		v, ok := s.Values[key]
 		if !ok {
 			return 0, ErrNoKey
 		}
 		return v, nil
 	})
-	servers.Handle(srv, "len", servers.Read, func(_ *servers.Call, s *Store, _ struct{}) (int, error) {
+	servers.Handle(srv, Len, func(_ *servers.Call, s *Store, _ struct{}) (int, error) {
 		return len(s.Values), nil
 	})
 	srv.SetHooks(servers.Hooks[Store]{
@@ -89,5 +83,5 @@ func New(cfg servers.Config) *servers.Server[Store] {
 			}
 		},
 	})
-	return srv
+	return srv, nil
 }
