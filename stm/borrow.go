@@ -12,11 +12,11 @@ import "bytes"
 // not change until the checkpoint returns. Before the transaction commits,
 // its own reads of the object (Bytes) return data itself.
 func (tx *Tx) PutBorrowed(id ID, data []byte) error {
-	v, _, _, err := tx.lockForWrite(id)
+	w, err := tx.lockForWrite(id)
 	if err != nil {
 		return err
 	}
-	v.data, v.deleted, v.borrowed = data, false, true
+	w.v.data, w.v.deleted, w.v.borrowed = data, false, true
 	return nil
 }
 
