@@ -117,7 +117,7 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	rt.servers = newReliableServers(name, rt.kernel, log) // reliable.go
 	rt.stable, err = pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log,
 		Defer:      rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
-		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, bank, b); rt.servers.poke() },
+		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b}); rt.servers.poke() },
 		OnDrop:     func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
 	if err != nil {
 		return err

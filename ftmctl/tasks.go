@@ -65,7 +65,7 @@ func taskRoutes(node string, stable *pair.Stable, tasks *task.Server) func(*http
 				http.Error(w, "node "+node+" holds no bank of its own (it rejoined empty); run the task on its partner", http.StatusConflict)
 				return
 			}
-			rec, err := tasks.Start(r.Context(), node, bank, req.Program, req.Args)
+			rec, err := tasks.Start(r.Context(), task.Bank{Name: node, STM: bank}, req.Program, req.Args)
 			switch {
 			case errors.Is(err, task.ErrUnknownProgram):
 				http.Error(w, err.Error(), http.StatusNotFound)
