@@ -116,9 +116,12 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	defer rt.tasks.Wait()
 	rt.servers = newReliableServers(name, rt.kernel, log) // reliable.go
 	rt.stable, err = pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log,
-		Defer:      rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
-		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b}); rt.servers.poke() },
-		OnDrop:     func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
+		Defer: rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
+		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
+			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
+			rt.servers.poke()
+		},
+		OnDrop: func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
 	if err != nil {
 		return err
 	}
