@@ -50,15 +50,11 @@ func runA(ctx context.Context, out io.Writer, log *zap.Logger) error {
 	say(out, "node A: authenticated link to node %s (process %d) is up", l.Peer(), b.cmd.Process.Pid)
 	node := kernel.NewNode(kernel.Config{Name: "a", Logger: log, LinkTimeout: linkTimeout})
 	defer node.Shutdown()
-	mux := link.NewMux(l, log)
-	defer mux.Close()
-	ports, err := mux.Channel(link.ServicePorts)
-	if err == nil {
-		err = node.AttachLink(ports)
-	}
+	mux, err := attachPorts(node, l, log)
 	if err != nil {
 		return err
 	}
+	defer mux.Close()
 	return scenario(ctx, out, node, b)
 }
 
@@ -73,18 +69,28 @@ func scenario(ctx context.Context, out io.Writer, node *kernel.Node, b *child) e
 		return fmt.Errorf("node A: lookup of \"echo\" on node b: %w", err)
 	}
 	say(out, "node A: looked up port \"echo\" on node b; holding a send right to it as name %d", echo)
-	if err := exchange(ctx, out, t, echo); err != nil {
+	c := client{out: out, t: t, echo: echo}
+	if err := c.exchange(ctx); err != nil {
 		return err
 	}
-	if err := moveRight(ctx, out, t, echo); err != nil {
+	if err := c.moveRight(ctx); err != nil {
 		return err
 	}
-	return killAndWatch(ctx, out, t, echo, b)
+	return c.killAndWatch(ctx, b)
+}
+
+// client is node A's side of the story: the task that talks to node B, its
+// send right to node B's port "echo", and where it tells what happens.
+type client struct {
+	out  io.Writer
+	t    *kernel.Task
+	echo kernel.Name
 }
 
 // exchange sends two requests to echo, each with a send-once reply right,
 // and prints the replies.
-func exchange(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.Name) error {
+func (c client) exchange(ctx context.Context) error {
+	out, t, echo := c.out, c.t, c.echo
 	reply, err := t.AllocatePort()
 	if err != nil {
 		return err
@@ -105,7 +111,8 @@ func exchange(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.Na
 
 // moveRight moves a send right to A's port "inbox" to node B, then receives
 // what B sends through it.
-func moveRight(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.Name) error {
+func (c client) moveRight(ctx context.Context) error {
+	out, t, echo := c.out, c.t, c.echo
 	inbox, err := t.AllocatePort()
 	if err != nil {
 		return err
@@ -133,7 +140,8 @@ func moveRight(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.N
 
 // killAndWatch requests a dead-name notification on echo, SIGKILLs node B,
 // and waits for the notification.
-func killAndWatch(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.Name, b *child) error {
+func (c client) killAndWatch(ctx context.Context, b *child) error {
+	out, t, echo := c.out, c.t, c.echo
 	notify, err := t.AllocatePort()
 	if err != nil {
 		return err
