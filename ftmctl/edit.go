@@ -47,7 +47,7 @@ its screen echoed. Saves are atomic on disk.`,
 			if err := newControlClient(dir, node).post(cmd.Context(), "/run", req, &rec); err != nil {
 				return err
 			}
-			return attachTerminal(cmd.Context(), dir, name, os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return attachTerminal(cmd.Context(), dir, name, cmdTerminal(cmd))
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")

@@ -102,7 +102,8 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	defer func() { _ = log.Sync() }()
 
 	rt := &nodeRuntime{name: name, allowFaults: ns.allowFaults, faults: link.NewFaults(), log: log, started: time.Now()}
-	lis, err := listenLink(self.Addr, name, secret, rt.faults, log)
+	links := nodeLinks{name: name, secret: secret, faults: rt.faults, log: log}
+	lis, err := links.listen(self.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", self.Addr, err)
 	}
@@ -115,14 +116,7 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: withEditor(rt, programs()), Policy: taskPolicy, Logger: log})
 	defer rt.tasks.Wait()
 	rt.servers = newReliableServers(name, rt.kernel, log) // reliable.go
-	rt.stable, err = pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log,
-		Defer: rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
-		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
-			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
-			rt.servers.poke()
-		},
-		OnDrop: func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
-	if err != nil {
+	if rt.stable, err = rt.newStable(partner.Name); err != nil {
 		return err
 	}
 	defer rt.stable.Close() // after n.Run has returned
@@ -130,7 +124,7 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 		Name: name, PartnerName: partner.Name, PartnerAddr: partner.Addr,
 		Heartbeat: heartbeat.Config{Period: hb},
 		Listener:  lis,
-		Dial:      dialLink(name, secret, rt.faults, log),
+		Dial:      links.dialer(),
 		Logger:    log,
 		Hooks:     pair.ChainHooks(kernelHooks(rt.kernel, log), rt.stable.Hooks()),
 	})
@@ -148,6 +142,18 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	err = rt.pair.Run(ctx)
 	log.Info("node stopping", zap.Error(err))
 	return err
+}
+
+// newStable returns the node's stable banks: a bank taken over resumes its
+// stable tasks and wakes its servers; a bank dropped stops them.
+func (rt *nodeRuntime) newStable(partner string) (*pair.Stable, error) {
+	return pair.NewStable(pair.StableConfig{Name: rt.name, PartnerName: partner, Logger: rt.log,
+		Defer: rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
+		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
+			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
+			rt.servers.poke()
+		},
+		OnDrop: func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
 }
 
 // observe starts what operators look through: the checkpoint log, the

@@ -38,12 +38,12 @@ holds the receive right of the port it registers as ftmctl/NODE.`,
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
-			nodes, err := runningNodes(dir, node)
+			pn, err := runningNodes(dir, node)
 			if err != nil {
 				return err
 			}
 			var all []nodeKernelTasks
-			if err := getFromEach(cmd.Context(), dir, nodes, "/ports", func(name string, ts []kernelTask) {
+			if err := getFromEach(cmd.Context(), pn, "/ports", func(name string, ts []kernelTask) {
 				all = append(all, nodeKernelTasks{Node: name, Tasks: ts})
 			}); err != nil {
 				return err
@@ -53,7 +53,7 @@ holds the receive right of the port it registers as ftmctl/NODE.`,
 			}
 			matched := matchKernelTask(all, args[0])
 			if len(matched) == 0 {
-				return noKernelTask(cmd, dir, nodes, all, args[0])
+				return noKernelTask(cmd, pn, all, args[0])
 			}
 			return printPorts(cmd.OutOrStdout(), output, matched)
 		},
@@ -77,16 +77,16 @@ func matchKernelTask(all []nodeKernelTasks, arg string) []nodeKernelTasks {
 }
 
 // noKernelTask explains why arg names no kernel task, in one line.
-func noKernelTask(cmd *cobra.Command, dir string, nodes []nodeState, all []nodeKernelTasks, arg string) error {
+func noKernelTask(cmd *cobra.Command, pn pairNodes, all []nodeKernelTasks, arg string) error {
 	var known []string
 	for _, n := range all {
 		for _, t := range n.Tasks {
 			known = append(known, fmt.Sprintf("%s:%s", n.Node, t.Name))
 		}
 	}
-	for _, n := range nodes {
+	for _, n := range pn.nodes {
 		var recs []task.Record
-		if err := newControlClient(dir, n.Name).get(cmd.Context(), "/ps", &recs); err != nil {
+		if err := pn.client(n).get(cmd.Context(), "/ps", &recs); err != nil {
 			continue
 		}
 		for _, r := range recs {
