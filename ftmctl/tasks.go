@@ -81,6 +81,22 @@ func taskRoutes(node string, stable *pair.Stable, tasks *task.Server) func(*http
 	}
 }
 
+// nodeToRun checks that node is one of the pair's in dir and returns it, or
+// the pair's first node when node is empty.
+func nodeToRun(dir, node string) (string, error) {
+	st, err := loadPair(dir)
+	if err != nil {
+		return "", err
+	}
+	if node == "" {
+		node = st.Nodes[0].Name
+	}
+	if _, err := st.node(node); err != nil {
+		return "", err
+	}
+	return node, nil
+}
+
 func newRunCmd() *cobra.Command {
 	var dir, node string
 	cmd := &cobra.Command{
@@ -91,14 +107,8 @@ default): it is recorded in that node's STM bank, checkpointed as it runs, and
 restarted from its last checkpoint on the partner if the node dies.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := loadPair(dir)
+			node, err := nodeToRun(dir, node)
 			if err != nil {
-				return err
-			}
-			if node == "" {
-				node = st.Nodes[0].Name
-			}
-			if _, err := st.node(node); err != nil {
 				return err
 			}
 			var rec task.Record
