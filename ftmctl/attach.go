@@ -105,18 +105,17 @@ func attachTerminal(ctx context.Context, dir, name string, term terminal) error 
 	go readKeys(term.in, keys, cancel)
 	a := &attachment{dir: dir, name: name, keys: keys, out: term.out}
 	err := a.follow(ctx)
-	errOut := term.errOut
 	switch {
 	case errors.Is(err, screen.ErrBye):
 		return nil
 	case errors.Is(err, io.EOF): // the keyboard closed (input from a pipe)
-		fmt.Fprintf(errOut, "\r\nno more input; %s goes on (ftmctl attach %s to come back)\r\n", name, name)
+		fmt.Fprintf(term.errOut, "\r\nno more input; %s goes on (ftmctl attach %s to come back)\r\n", name, name)
 		return nil
 	case errors.Is(context.Cause(ctx), errDetached):
-		fmt.Fprintf(errOut, "\r\ndetached from %s (ftmctl attach %s to come back)\r\n", name, name)
+		fmt.Fprintf(term.errOut, "\r\ndetached from %s (ftmctl attach %s to come back)\r\n", name, name)
 		return nil
 	case ctx.Err() != nil:
-		fmt.Fprintf(errOut, "\r\nattach interrupted; %s goes on (ftmctl attach %s to come back)\r\n", name, name)
+		fmt.Fprintf(term.errOut, "\r\nattach interrupted; %s goes on (ftmctl attach %s to come back)\r\n", name, name)
 		return nil
 	}
 	return err
@@ -160,10 +159,9 @@ type attachment struct {
 // follow connects to whichever node runs the session, again after every
 // broken connection.
 func (a *attachment) follow(ctx context.Context) error {
-	dir, name := a.dir, a.name
 	lastSeen := time.Now()
 	for {
-		conn, err := findSession(ctx, dir, name)
+		conn, err := findSession(ctx, a.dir, a.name)
 		if err == nil {
 			err = a.client.Session(ctx, conn, a.keys, a.out)
 			lastSeen = time.Now()
@@ -172,7 +170,7 @@ func (a *attachment) follow(ctx context.Context) error {
 			}
 		}
 		if time.Since(lastSeen) > reattachWait {
-			return fmt.Errorf("editing session %s is on no node of the pair (%v)", name, err)
+			return fmt.Errorf("editing session %s is on no node of the pair (%v)", a.name, err)
 		}
 		select {
 		case <-ctx.Done():

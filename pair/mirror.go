@@ -87,8 +87,7 @@ func (s *Stable) attach(ctx context.Context, mc *mirrorChannel) {
 // attachOnce attaches the partner's backup over mc.ch and waits until the
 // mirror channel ends; it reports whether the attach succeeded.
 func (s *Stable) attachOnce(ctx context.Context, mc *mirrorChannel, attempt int) bool {
-	sess, name, ch := mc.sess, mc.bank, mc.ch
-	b := s.Bank(name)
+	b := s.Bank(mc.bank)
 	if b == nil {
 		return false
 	}
@@ -98,23 +97,23 @@ func (s *Stable) attachOnce(ctx context.Context, mc *mirrorChannel, attempt int)
 	}
 	s.cfg.Failpoints.Hit(failpoint.AttachBegin)
 	start := s.cfg.Clock.Now()
-	s.setMirror(sess, name, MirrorCopying)
-	err := b.Attach(actx, stm.NewRemoteMirror(ch, s.remoteConfig(name)))
+	s.setMirror(mc.sess, mc.bank, MirrorCopying)
+	err := b.Attach(actx, stm.NewRemoteMirror(mc.ch, s.remoteConfig(mc.bank)))
 	cancel()
 	if err != nil {
-		s.setMirror(sess, name, MirrorLost)
-		s.log.Warn("cannot attach the partner's backup", zap.String("bank", name), zap.Int("attempt", attempt), zap.Error(err))
+		s.setMirror(mc.sess, mc.bank, MirrorLost)
+		s.log.Warn("cannot attach the partner's backup", zap.String("bank", mc.bank), zap.Int("attempt", attempt), zap.Error(err))
 		return false
 	}
 	st := b.Stats()
-	s.setMirror(sess, name, MirrorAttached)
-	s.log.Info("bank protected: partner holds its backup", zap.String("bank", name), zap.Int("attempt", attempt),
+	s.setMirror(mc.sess, mc.bank, MirrorAttached)
+	s.log.Info("bank protected: partner holds its backup", zap.String("bank", mc.bank), zap.Int("attempt", attempt),
 		zap.Int("objects", st.Objects), zap.Uint64("seq", st.Seq), zap.Duration("copy", s.cfg.Clock.Now().Sub(start)))
 	select {
-	case <-ch.Done():
-		s.setMirror(sess, name, MirrorLost)
-		if !s.linkEnded(ctx, sess) {
-			s.log.Warn("mirror closed while the partner is linked (a commit's context ended?); attaching again", zap.String("bank", name))
+	case <-mc.ch.Done():
+		s.setMirror(mc.sess, mc.bank, MirrorLost)
+		if !s.linkEnded(ctx, mc.sess) {
+			s.log.Warn("mirror closed while the partner is linked (a commit's context ended?); attaching again", zap.String("bank", mc.bank))
 		}
 	case <-ctx.Done():
 	}
