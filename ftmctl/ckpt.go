@@ -24,7 +24,7 @@ func newCkptCmd() *cobra.Command {
 }
 
 func newCkptLogCmd() *cobra.Command {
-	var dir, output, node string
+	var f pairFlags
 	cmd := &cobra.Command{
 		Use:   "log",
 		Short: "Show the checkpoint history of the stable tasks (newest last)",
@@ -43,10 +43,7 @@ node's history starts when it starts: after a takeover, the survivor's log
 shows the restarted task's checkpoints, not the dead node's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
-				return err
-			}
-			pn, err := runningNodes(dir, node)
+			pn, err := f.runningNodes()
 			if err != nil {
 				return err
 			}
@@ -57,11 +54,11 @@ shows the restarted task's checkpoints, not the dead node's.`,
 				return err
 			}
 			sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
-			return printCkptLog(cmd.OutOrStdout(), output, all)
+			return printCkptLog(cmd.OutOrStdout(), f.output, all)
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
-	cmd.Flags().StringVar(&node, "node", "", "ask only this node")
+	f.add(cmd)
+	cmd.Flags().StringVar(&f.node, "node", "", "ask only this node")
 	return cmd
 }
 

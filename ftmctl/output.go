@@ -48,6 +48,15 @@ type pairNodes struct {
 	nodes []nodeState
 }
 
+// runningNodes checks -o and returns the running nodes to ask (only f.node
+// when set).
+func (f *pairFlags) runningNodes() (pairNodes, error) {
+	if err := checkOutput(f.output, "table", "json"); err != nil {
+		return pairNodes{}, err
+	}
+	return runningNodes(f.dir, f.node)
+}
+
 // client is the control client of node n.
 func (pn pairNodes) client(n nodeState) *controlClient { return newControlClient(pn.dir, n.Name) }
 

@@ -19,7 +19,7 @@ type nodeKernelTasks struct {
 }
 
 func newPortsCmd() *cobra.Command {
-	var dir, output, node string
+	var f pairFlags
 	cmd := &cobra.Command{
 		Use:   "ports [TASK]",
 		Short: "List the kernel tasks of each node, or one task's port names and rights",
@@ -35,10 +35,7 @@ holds the receive right of the port it registers as ftmctl/NODE.`,
 		Example: "  ftmctl ports\n  ftmctl ports ftmctl-control --node alpha -o json",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
-				return err
-			}
-			pn, err := runningNodes(dir, node)
+			pn, err := f.runningNodes()
 			if err != nil {
 				return err
 			}
@@ -49,17 +46,17 @@ holds the receive right of the port it registers as ftmctl/NODE.`,
 				return err
 			}
 			if len(args) == 0 {
-				return printKernelTasks(cmd.OutOrStdout(), output, all)
+				return printKernelTasks(cmd.OutOrStdout(), f.output, all)
 			}
 			matched := matchKernelTask(all, args[0])
 			if len(matched) == 0 {
 				return noKernelTask(cmd, pn, all, args[0])
 			}
-			return printPorts(cmd.OutOrStdout(), output, matched)
+			return printPorts(cmd.OutOrStdout(), f.output, matched)
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
-	cmd.Flags().StringVar(&node, "node", "", "ask only this node")
+	f.add(cmd)
+	cmd.Flags().StringVar(&f.node, "node", "", "ask only this node")
 	return cmd
 }
 

@@ -154,23 +154,19 @@ func newPsCmd() *cobra.Command {
 			return printTasks(cmd.OutOrStdout(), output, all)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	addPairFlags(cmd, &dir, &output)
 	return cmd
 }
 
 func printTasks(w io.Writer, output string, recs []task.Record) error {
-	switch output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
+	if output == "json" {
 		if recs == nil {
 			recs = []task.Record{}
 		}
-		return enc.Encode(recs)
-	case "table", "":
-	default:
-		return fmt.Errorf("unknown output format %q (want table or json)", output)
+		return printJSON(w, recs)
+	}
+	if err := checkOutput(output, "table", "json"); err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tBANK\tTASK\tPROGRAM\tSTATE\tRESTARTS\tCHECKPOINTS\tPAGES SAVED\tRESULT")
