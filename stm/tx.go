@@ -138,11 +138,16 @@ func (tx *Tx) usable() error {
 // The transaction takes ownership of data: the caller must not modify it
 // afterwards (this is how a page is handed over without a copy).
 func (tx *Tx) Put(id ID, data []byte) error {
+	return tx.write(id, version{data: data})
+}
+
+// write makes v the transaction's new version of the object id.
+func (tx *Tx) write(id ID, v version) error {
 	w, err := tx.lockForWrite(id)
 	if err != nil {
 		return err
 	}
-	w.v.data, w.v.deleted, w.v.borrowed = data, false, false
+	*w.v = v
 	return nil
 }
 
@@ -203,12 +208,7 @@ func (tx *Tx) WriteAt(id ID, off int, p []byte) error {
 
 // Delete removes the object (at commit).
 func (tx *Tx) Delete(id ID) error {
-	w, err := tx.lockForWrite(id)
-	if err != nil {
-		return err
-	}
-	w.v.data, w.v.deleted, w.v.borrowed = nil, true, false
-	return nil
+	return tx.write(id, version{deleted: true})
 }
 
 // lockedVersion is the new version of an object whose write lock the
