@@ -49,11 +49,24 @@ running; the terminal is restored on exit and on SIGINT, SIGTERM or SIGHUP.`,
 					return err
 				}
 			}
-			return attachTerminal(cmd.Context(), dir, name, os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return attachTerminal(cmd.Context(), dir, name, cmdTerminal(cmd))
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
 	return cmd
+}
+
+// terminal is the user's end of an attach: the keyboard, the screen, and
+// where attach's own messages go.
+type terminal struct {
+	in     *os.File
+	out    io.Writer
+	errOut io.Writer
+}
+
+// cmdTerminal is the terminal a command runs in.
+func cmdTerminal(cmd *cobra.Command) terminal {
+	return terminal{in: os.Stdin, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr()}
 }
 
 // onlySession returns the one editing session running on the pair.
@@ -80,29 +93,29 @@ func onlySession(ctx context.Context, dir string) (string, error) {
 
 // attachTerminal runs the terminal side until the editor quits, the user
 // detaches, or no node has the session for reattachWait.
-func attachTerminal(ctx context.Context, dir, name string, in *os.File, out, errOut io.Writer) error {
+func attachTerminal(ctx context.Context, dir, name string, term terminal) error {
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
-	if restore, err := screen.MakeRaw(int(in.Fd())); err == nil {
+	if restore, err := screen.MakeRaw(int(term.in.Fd())); err == nil {
 		defer func() { _ = restore() }()
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	keys := make(chan []byte, 64)
-	go readKeys(in, keys, cancel)
-	var client screen.Client
-	err := followSession(ctx, dir, name, &client, keys, out)
+	go readKeys(term.in, keys, cancel)
+	a := &attachment{dir: dir, name: name, keys: keys, out: term.out}
+	err := a.follow(ctx)
 	switch {
 	case errors.Is(err, screen.ErrBye):
 		return nil
 	case errors.Is(err, io.EOF): // the keyboard closed (input from a pipe)
-		fmt.Fprintf(errOut, "\r\nno more input; %s goes on (ftmctl attach %s to come back)\r\n", name, name)
+		fmt.Fprintf(term.errOut, "\r\nno more input; %s goes on (ftmctl attach %s to come back)\r\n", name, name)
 		return nil
 	case errors.Is(context.Cause(ctx), errDetached):
-		fmt.Fprintf(errOut, "\r\ndetached from %s (ftmctl attach %s to come back)\r\n", name, name)
+		fmt.Fprintf(term.errOut, "\r\ndetached from %s (ftmctl attach %s to come back)\r\n", name, name)
 		return nil
 	case ctx.Err() != nil:
-		fmt.Fprintf(errOut, "\r\nattach interrupted; %s goes on (ftmctl attach %s to come back)\r\n", name, name)
+		fmt.Fprintf(term.errOut, "\r\nattach interrupted; %s goes on (ftmctl attach %s to come back)\r\n", name, name)
 		return nil
 	}
 	return err
@@ -133,21 +146,31 @@ func readKeys(in io.Reader, keys chan<- []byte, cancel context.CancelCauseFunc) 
 	}
 }
 
-// followSession connects to whichever node runs the session, again after
-// every broken connection.
-func followSession(ctx context.Context, dir, name string, c *screen.Client, keys <-chan []byte, out io.Writer) error {
+// attachment is a terminal attached to the editing session name of the
+// pair in dir: the screen client that draws it, the keys typed and the
+// screen they are drawn on.
+type attachment struct {
+	dir, name string
+	client    screen.Client
+	keys      <-chan []byte
+	out       io.Writer
+}
+
+// follow connects to whichever node runs the session, again after every
+// broken connection.
+func (a *attachment) follow(ctx context.Context) error {
 	lastSeen := time.Now()
 	for {
-		conn, err := findSession(ctx, dir, name)
+		conn, err := findSession(ctx, a.dir, a.name)
 		if err == nil {
-			err = c.Session(ctx, conn, keys, out)
+			err = a.client.Session(ctx, conn, a.keys, a.out)
 			lastSeen = time.Now()
 			if errors.Is(err, screen.ErrBye) || errors.Is(err, io.EOF) || ctx.Err() != nil {
 				return err
 			}
 		}
 		if time.Since(lastSeen) > reattachWait {
-			return fmt.Errorf("editing session %s is on no node of the pair (%v)", name, err)
+			return fmt.Errorf("editing session %s is on no node of the pair (%v)", a.name, err)
 		}
 		select {
 		case <-ctx.Done():

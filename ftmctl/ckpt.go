@@ -24,7 +24,7 @@ func newCkptCmd() *cobra.Command {
 }
 
 func newCkptLogCmd() *cobra.Command {
-	var dir, output, node string
+	var f pairFlags
 	cmd := &cobra.Command{
 		Use:   "log",
 		Short: "Show the checkpoint history of the stable tasks (newest last)",
@@ -43,25 +43,22 @@ node's history starts when it starts: after a takeover, the survivor's log
 shows the restarted task's checkpoints, not the dead node's.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
-				return err
-			}
-			nodes, err := runningNodes(dir, node)
+			pn, err := f.runningNodes()
 			if err != nil {
 				return err
 			}
 			var all []ckptEntry
-			if err := getFromEach(cmd.Context(), dir, nodes, "/ckpt", func(_ string, es []ckptEntry) {
+			if err := getFromEach(cmd.Context(), pn, "/ckpt", func(_ string, es []ckptEntry) {
 				all = append(all, es...)
 			}); err != nil {
 				return err
 			}
 			sort.SliceStable(all, func(i, j int) bool { return all[i].Time.Before(all[j].Time) })
-			return printCkptLog(cmd.OutOrStdout(), output, all)
+			return printCkptLog(cmd.OutOrStdout(), f.output, all)
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
-	cmd.Flags().StringVar(&node, "node", "", "ask only this node")
+	f.add(cmd)
+	cmd.Flags().StringVar(&f.node, "node", "", "ask only this node")
 	return cmd
 }
 
@@ -118,7 +115,7 @@ together with every RU it depends on, and the unit goes on in a new RU.`,
 				return err
 			}
 			if !isTaskArg(args[0]) {
-				return ckptNowRU(cmd, dir, output, args[0], timeout)
+				return ckptNowRU(cmd, pairFlags{dir: dir, output: output}, args[0], timeout)
 			}
 			rec, err := findRunningTask(cmd, dir, st, args[0])
 			if err != nil {
@@ -156,48 +153,65 @@ func isTaskArg(arg string) bool {
 
 // ckptNowRU checkpoints the recovery units named unit (a full name, or a
 // short one matching that unit on every bank).
-func ckptNowRU(cmd *cobra.Command, dir, output, unit string, timeout time.Duration) error {
-	nodes, err := fetchRU(cmd, dir, "")
+func ckptNowRU(cmd *cobra.Command, f pairFlags, unit string, timeout time.Duration) error {
+	nodes, err := fetchRU(cmd, f.dir, "")
 	if err != nil {
 		return err
 	}
-	type target struct{ node, unit string }
-	var targets []target
+	targets, err := ruTargets(nodes, unit)
+	if err != nil {
+		return err
+	}
+	reps := []ruCkptReply{}
+	for _, t := range targets {
+		var rep ruCkptReply
+		c := newControlClient(f.dir, t.node).withTimeout(timeout + 3*time.Second)
+		if err := c.post(cmd.Context(), "/ru/ckpt", ruCkptRequest{Unit: t.unit, Timeout: timeout}, &rep); err != nil {
+			return err
+		}
+		reps = append(reps, rep)
+	}
+	if f.output == "json" {
+		return printJSON(cmd.OutOrStdout(), reps)
+	}
+	return printRUCkpts(cmd.OutOrStdout(), reps)
+}
+
+// ruTarget is a recovery unit and the node that runs it.
+type ruTarget struct{ node, unit string }
+
+// ruTargets finds the recovery units named unit on the nodes, or says in
+// one line which units there are and which banks' servers are stopped.
+func ruTargets(nodes []ruNode, unit string) ([]ruTarget, error) {
+	var targets []ruTarget
 	var all []string
 	for _, n := range nodes {
 		for _, h := range n.Hosts {
 			for _, u := range h.Units {
 				all = append(all, u.Unit)
 				if u.Unit == unit || strings.HasSuffix(u.Unit, "/"+unit) {
-					targets = append(targets, target{n.Node, u.Unit})
+					targets = append(targets, ruTarget{n.Node, u.Unit})
 				}
 			}
 		}
 	}
-	if len(targets) == 0 {
-		sort.Strings(all)
-		var stopped []string
-		for _, n := range nodes {
-			for _, h := range n.Hosts {
-				if !h.Running {
-					stopped = append(stopped, fmt.Sprintf("; the servers of bank %s on node %s are stopped: %s", h.Bank, n.Node, h.Waiting))
-				}
+	if len(targets) > 0 {
+		return targets, nil
+	}
+	sort.Strings(all)
+	var stopped []string
+	for _, n := range nodes {
+		for _, h := range n.Hosts {
+			if !h.Running {
+				stopped = append(stopped, fmt.Sprintf("; the servers of bank %s on node %s are stopped: %s", h.Bank, n.Node, h.Waiting))
 			}
 		}
-		return fmt.Errorf("unknown task or recovery unit %q (recovery units: %s)%s", unit, listOrNone(all), strings.Join(stopped, ""))
 	}
-	reps := []ruCkptReply{}
-	for _, t := range targets {
-		var rep ruCkptReply
-		c := newControlClient(dir, t.node).withTimeout(timeout + 3*time.Second)
-		if err := c.post(cmd.Context(), "/ru/ckpt", ruCkptRequest{Unit: t.unit, Timeout: timeout}, &rep); err != nil {
-			return err
-		}
-		reps = append(reps, rep)
-	}
-	if output == "json" {
-		return printJSON(cmd.OutOrStdout(), reps)
-	}
+	return nil, fmt.Errorf("unknown task or recovery unit %q (recovery units: %s)%s", unit, listOrNone(all), strings.Join(stopped, ""))
+}
+
+// printRUCkpts prints one line per recovery unit checkpointed.
+func printRUCkpts(w io.Writer, reps []ruCkptReply) error {
 	for _, r := range reps {
 		var with []string
 		for _, m := range r.Members {
@@ -209,7 +223,7 @@ func ckptNowRU(cmd *cobra.Command, dir, output, unit string, timeout time.Durati
 		if len(with) > 0 {
 			also = " with " + strings.Join(with, ", ")
 		}
-		if _, err := fmt.Fprintf(cmd.OutOrStdout(), "recovery unit %s on node %s: RU %s committed%s in %s (%d protocol messages sent by %s); now in RU %s\n",
+		if _, err := fmt.Fprintf(w, "recovery unit %s on node %s: RU %s committed%s in %s (%d protocol messages sent by %s); now in RU %s\n",
 			r.Unit, r.Node, r.RU, also, r.Took.Round(time.Microsecond), r.Msgs, r.Node, r.NextRU); err != nil {
 			return err
 		}

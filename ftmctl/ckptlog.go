@@ -198,14 +198,21 @@ type ckptNowReply struct {
 	Waited time.Duration `json:"waited"`
 }
 
+// ckptWait is how long a checkpoint asked for on the control socket may
+// take: d, or 5s when d is unset or over a minute.
+func ckptWait(d time.Duration) time.Duration {
+	if d <= 0 || d > time.Minute {
+		return 5 * time.Second
+	}
+	return d
+}
+
 func (rt *nodeRuntime) serveCkptNow(w http.ResponseWriter, r *http.Request) {
 	var req ckptNowRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}
-	if req.Timeout <= 0 || req.Timeout > time.Minute {
-		req.Timeout = 5 * time.Second
-	}
+	req.Timeout = ckptWait(req.Timeout)
 	key := taskKey(req.Bank, req.Task)
 	var found *task.Record
 	for _, rec := range rt.tasks.List() {

@@ -26,14 +26,8 @@ keys; kill the node under it and it comes back on the survivor with every key
 its screen echoed. Saves are atomic on disk.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := loadPair(dir)
+			node, err := nodeToRun(dir, node)
 			if err != nil {
-				return err
-			}
-			if node == "" {
-				node = st.Nodes[0].Name
-			}
-			if _, err := st.node(node); err != nil {
 				return err
 			}
 			file, err := filepath.Abs(args[0])
@@ -47,7 +41,7 @@ its screen echoed. Saves are atomic on disk.`,
 			if err := newControlClient(dir, node).post(cmd.Context(), "/run", req, &rec); err != nil {
 				return err
 			}
-			return attachTerminal(cmd.Context(), dir, name, os.Stdin, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return attachTerminal(cmd.Context(), dir, name, cmdTerminal(cmd))
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")

@@ -20,7 +20,7 @@ type faultRow struct {
 var errFaultsOff = fmt.Errorf("fault injection is off for this pair (restart it with `ftmctl pair up --allow-faults`)")
 
 func newPartitionCmd() *cobra.Command {
-	var dir, output, node string
+	var f pairFlags
 	var d time.Duration
 	cmd := &cobra.Command{
 		Use:   "partition",
@@ -40,17 +40,17 @@ cut all the same). Refused unless the pair was started with
 			if d < 0 {
 				return fmt.Errorf("--for must not be negative, got %s", d)
 			}
-			return injectFault(cmd, dir, output, node, faultRequest{Kind: "partition", For: d})
+			return injectFault(cmd, f, faultRequest{Kind: "partition", For: d})
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
-	cmd.Flags().StringVar(&node, "node", "", "cut only this node's side")
+	f.add(cmd)
+	cmd.Flags().StringVar(&f.node, "node", "", "cut only this node's side")
 	cmd.Flags().DurationVar(&d, "for", 5*time.Second, "how long the partition lasts (0: until ftmctl heal)")
 	return cmd
 }
 
 func newSlowCmd() *cobra.Command {
-	var dir, output, node string
+	var f pairFlags
 	var delay, d time.Duration
 	cmd := &cobra.Command{
 		Use:   "slow --delay D",
@@ -69,11 +69,11 @@ dead. Refused unless the pair was started with 'ftmctl pair up --allow-faults'.`
 			if d < 0 {
 				return fmt.Errorf("--for must not be negative, got %s", d)
 			}
-			return injectFault(cmd, dir, output, node, faultRequest{Kind: "slow", Delay: delay, For: d})
+			return injectFault(cmd, f, faultRequest{Kind: "slow", Delay: delay, For: d})
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
-	cmd.Flags().StringVar(&node, "node", "", "slow only this node's sends")
+	f.add(cmd)
+	cmd.Flags().StringVar(&f.node, "node", "", "slow only this node's sends")
 	cmd.Flags().DurationVar(&delay, "delay", 0, "delay added to every frame sent (required)")
 	cmd.Flags().DurationVar(&d, "for", 30*time.Second, "how long the delay lasts (0: until ftmctl heal)")
 	_ = cmd.MarkFlagRequired("delay")
@@ -81,45 +81,45 @@ dead. Refused unless the pair was started with 'ftmctl pair up --allow-faults'.`
 }
 
 func newHealCmd() *cobra.Command {
-	var dir, output, node string
+	var f pairFlags
 	cmd := &cobra.Command{
 		Use:   "heal",
 		Short: "End a partition or delay started by ftmctl partition or slow",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return injectFault(cmd, dir, output, node, faultRequest{Kind: "heal"})
+			return injectFault(cmd, f, faultRequest{Kind: "heal"})
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
-	cmd.Flags().StringVar(&node, "node", "", "heal only this node")
+	f.add(cmd)
+	cmd.Flags().StringVar(&f.node, "node", "", "heal only this node")
 	return cmd
 }
 
 // injectFault sends req to the chosen running nodes and prints their state.
-func injectFault(cmd *cobra.Command, dir, output, node string, req faultRequest) error {
-	if err := checkOutput(output, "table", "json"); err != nil {
+func injectFault(cmd *cobra.Command, f pairFlags, req faultRequest) error {
+	if err := checkOutput(f.output, "table", "json"); err != nil {
 		return err
 	}
-	st, err := loadPair(dir)
+	st, err := loadPair(f.dir)
 	if err != nil {
 		return err
 	}
 	if !st.AllowFaults {
 		return errFaultsOff
 	}
-	nodes, err := nodesToAsk(st, node)
+	nodes, err := nodesToAsk(st, f.node)
 	if err != nil {
 		return err
 	}
 	var rows []faultRow
 	for _, n := range nodes {
 		var fs link.FaultState
-		if err := newControlClient(dir, n.Name).post(cmd.Context(), "/fault", req, &fs); err != nil {
+		if err := newControlClient(f.dir, n.Name).post(cmd.Context(), "/fault", req, &fs); err != nil {
 			return err
 		}
 		rows = append(rows, faultRow{Node: n.Name, Faults: fs})
 	}
-	return printFaults(cmd.OutOrStdout(), output, rows)
+	return printFaults(cmd.OutOrStdout(), f.output, rows)
 }
 
 func printFaults(w io.Writer, output string, rows []faultRow) error {

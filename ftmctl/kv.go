@@ -32,7 +32,11 @@ durable until a checkpoint commits them: 'ftmctl ckpt now BANK2/app'.`,
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
-			req, node, err := kvRoute(cmd, dir, args, bank, from)
+			req, err := kvRequestOf(args, bank, from)
+			if err != nil {
+				return err
+			}
+			req, node, err := kvRoute(cmd, dir, req)
 			if err != nil {
 				return err
 			}
@@ -67,18 +71,23 @@ func kvArgs(_ *cobra.Command, args []string) error {
 	return nil
 }
 
-// kvRoute builds the request of a kv command and picks the node to send
-// it to: the one running the server for an external call, the one running
-// BANK2/app for a call --from BANK2.
-func kvRoute(cmd *cobra.Command, dir string, args []string, bank, from string) (kvRequest, string, error) {
+// kvRequestOf builds the request of a kv command line (checked by kvArgs).
+func kvRequestOf(args []string, bank, from string) (kvRequest, error) {
 	req := kvRequest{Op: args[0], Key: args[1], Bank: bank, From: from}
 	if len(args) == 3 {
 		v, err := strconv.ParseInt(args[2], 10, 64)
 		if err != nil {
-			return req, "", fmt.Errorf("bad value %q: want an integer", args[2])
+			return req, fmt.Errorf("bad value %q: want an integer", args[2])
 		}
 		req.Value = v
 	}
+	return req, nil
+}
+
+// kvRoute completes req (its bank defaults to the first node's) and picks
+// the node to send it to: the one running the server for an external call,
+// the one running BANK2/app for a call --from BANK2.
+func kvRoute(cmd *cobra.Command, dir string, req kvRequest) (kvRequest, string, error) {
 	st, err := loadPair(dir)
 	if err != nil {
 		return req, "", err
@@ -91,8 +100,8 @@ func kvRoute(cmd *cobra.Command, dir string, args []string, bank, from string) (
 		return req, "", err
 	}
 	via := req.Bank // an external call goes through the node running the server
-	if from != "" {
-		via = from // a call from BANK2/app is made where that unit runs
+	if req.From != "" {
+		via = req.From // a call from BANK2/app is made where that unit runs
 	}
 	node, err := runningHost(nodes, via)
 	if err != nil {

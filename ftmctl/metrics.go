@@ -38,49 +38,51 @@ Nodes serve the same at http://ADDR/metrics when started with
 			if err := checkOutput(output, "prom", "table", "json"); err != nil {
 				return err
 			}
-			st, err := loadPair(dir)
-			if err != nil {
-				return err
-			}
 			only := ""
 			if len(args) == 1 {
 				only = args[0]
 			}
-			nodes, err := nodesToAsk(st, only)
+			pn, err := runningNodes(dir, only)
 			if err != nil {
 				return err
 			}
-			w := cmd.OutOrStdout()
 			if output == "prom" || output == "" {
-				for _, n := range nodes {
-					b, err := newControlClient(dir, n.Name).getRaw(cmd.Context(), "/metrics")
-					if err != nil {
-						return err
-					}
-					if len(nodes) > 1 {
-						fmt.Fprintf(w, "# ftmctl: node %s\n", n.Name)
-					}
-					if _, err := w.Write(b); err != nil {
-						return err
-					}
-				}
-				return nil
+				return printPromMetrics(cmd, pn)
 			}
 			var rows []nodeMetricsRow
-			if err := getFromEach(cmd.Context(), dir, nodes, "/metrics.json", func(name string, fams []metricFamily) {
+			if err := getFromEach(cmd.Context(), pn, "/metrics.json", func(name string, fams []metricFamily) {
 				rows = append(rows, nodeMetricsRow{Node: name, Families: fams})
 			}); err != nil {
 				return err
 			}
 			if output == "json" {
-				return printJSON(w, rows)
+				return printJSON(cmd.OutOrStdout(), rows)
 			}
-			return printMetricsTable(w, rows)
+			return printMetricsTable(cmd.OutOrStdout(), rows)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
 	cmd.Flags().StringVarP(&output, "output", "o", "prom", "output format: prom, table or json")
 	return cmd
+}
+
+// printPromMetrics prints each node's exposition as a scraper gets it,
+// under a comment naming the node when there are several.
+func printPromMetrics(cmd *cobra.Command, pn pairNodes) error {
+	w := cmd.OutOrStdout()
+	for _, n := range pn.nodes {
+		b, err := pn.client(n).getRaw(cmd.Context(), "/metrics")
+		if err != nil {
+			return err
+		}
+		if len(pn.nodes) > 1 {
+			fmt.Fprintf(w, "# ftmctl: node %s\n", n.Name)
+		}
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func printMetricsTable(w io.Writer, rows []nodeMetricsRow) error {

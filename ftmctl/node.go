@@ -15,8 +15,9 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/ftm-in-go/ftm/internal/failpoint"
+	ifailpoint "github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/pair"
@@ -103,7 +104,8 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	defer func() { _ = log.Sync() }()
 
 	rt := &nodeRuntime{name: name, allowFaults: ns.allowFaults, faults: link.NewFaults(), log: log, started: time.Now()}
-	lis, err := listenLink(self.Addr, name, secret, rt.faults, log)
+	links := nodeLinks{name: name, secret: secret, faults: rt.faults, log: log}
+	lis, err := links.listen(self.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", self.Addr, err)
 	}
@@ -113,15 +115,11 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	if err := rt.startControlTask(); err != nil {
 		return err
 	}
-	fp := failpoint.Arm(os.Getenv(failpoint.EnvVar), name, log) // crash tests only: kill or stall this process
+	fp := ifailpoint.Arm(os.Getenv(ifailpoint.EnvVar), name, log) // crash tests only: kill or stall this process
 	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: withEditor(rt, programs()), Policy: taskPolicy, Logger: log, Failpoint: fp})
 	defer rt.tasks.Wait()
 	rt.servers = newReliableServers(name, rt.kernel, log) // reliable.go
-	rt.stable, err = pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner.Name, Logger: log, Failpoint: fp,
-		Defer:      rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
-		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { rt.tasks.Resume(ctx, bank, b); rt.servers.poke() },
-		OnDrop:     func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
-	if err != nil {
+	if rt.stable, err = rt.newStable(partner.Name, fp); err != nil {
 		return err
 	}
 	defer rt.stable.Close() // after n.Run has returned
@@ -129,7 +127,7 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 		Name: name, PartnerName: partner.Name, PartnerAddr: partner.Addr,
 		Heartbeat: heartbeat.Config{Period: hb},
 		Listener:  lis,
-		Dial:      dialLink(name, secret, rt.faults, log),
+		Dial:      links.dialer(),
 		Logger:    log,
 		Hooks:     pair.ChainHooks(kernelHooks(rt.kernel, log), rt.stable.Hooks()),
 	})
@@ -147,6 +145,18 @@ func runNode(ctx context.Context, dir, name, metricsAddr string) error {
 	err = rt.pair.Run(ctx)
 	log.Info("node stopping", zap.Error(err))
 	return err
+}
+
+// newStable returns the node's stable banks: a bank taken over resumes its
+// stable tasks and wakes its servers; a bank dropped stops them.
+func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stable, error) {
+	return pair.NewStable(pair.StableConfig{Name: rt.name, PartnerName: partner, Logger: rt.log, Failpoint: fp,
+		Defer: rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
+		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
+			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
+			rt.servers.poke()
+		},
+		OnDrop: func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
 }
 
 // observe starts what operators look through: the checkpoint log, the

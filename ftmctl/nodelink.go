@@ -39,31 +39,47 @@ func (l tcpListener) Accept(ctx context.Context) (link.Link, error) {
 // released: the process it replaces (SIGKILLed) may still be exiting.
 const listenRetry = 5 * time.Second
 
-func listenLink(addr, name string, secret []byte, faults *link.Faults, log *zap.Logger) (pair.Listener, error) {
+// nodeLinks makes this node's links to its partner, both ways: each is
+// authenticated as name with the pair's secret and obeys the node's fault
+// switch.
+type nodeLinks struct {
+	name   string
+	secret []byte
+	faults *link.Faults
+	log    *zap.Logger
+}
+
+func (nl nodeLinks) config() link.Config {
+	return link.Config{Name: nl.name, Secret: nl.secret, Logger: nl.log}
+}
+
+// listen listens for the partner on addr.
+func (nl nodeLinks) listen(addr string) (pair.Listener, error) {
 	var l *link.Listener
 	var err error
 	for deadline := time.Now().Add(listenRetry); ; time.Sleep(50 * time.Millisecond) {
-		l, err = link.Listen(addr, link.Config{Name: name, Secret: secret, Logger: log})
+		l, err = link.Listen(addr, nl.config())
 		if err == nil || !errors.Is(err, syscall.EADDRINUSE) || time.Now().After(deadline) {
 			break
 		}
-		log.Info("link address still in use, retrying", zap.String("addr", addr))
+		nl.log.Info("link address still in use, retrying", zap.String("addr", addr))
 	}
 	if err != nil {
 		return nil, err
 	}
-	return tcpListener{Listener: l, faults: faults, log: log}, nil
+	return tcpListener{Listener: l, faults: nl.faults, log: nl.log}, nil
 }
 
-func dialLink(name string, secret []byte, faults *link.Faults, log *zap.Logger) pair.Dialer {
+// dialer dials the partner.
+func (nl nodeLinks) dialer() pair.Dialer {
 	return func(ctx context.Context, addr string) (link.Link, error) {
-		if faults.Partitioned() {
+		if nl.faults.Partitioned() {
 			return nil, link.ErrPartitioned
 		}
-		t, err := link.Dial(ctx, addr, link.Config{Name: name, Secret: secret, Logger: log})
+		t, err := link.Dial(ctx, addr, nl.config())
 		if err != nil {
 			return nil, err
 		}
-		return faults.Wrap(t), nil
+		return nl.faults.Wrap(t), nil
 	}
 }

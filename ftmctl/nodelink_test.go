@@ -16,7 +16,7 @@ func TestListenLinkWaitsForTheAddress(t *testing.T) {
 	require.NoError(t, err)
 	addr := held.Addr().String()
 	go func() { time.Sleep(200 * time.Millisecond); held.Close() }()
-	l, err := listenLink(addr, "n1", []byte("secret-secret-secret"), nil, zap.NewNop())
+	l, err := nodeLinks{name: "n1", secret: []byte("secret-secret-secret"), log: zap.NewNop()}.listen(addr)
 	require.NoError(t, err, "the address was released after 200ms")
 	require.NoError(t, l.(tcpListener).Close())
 }

@@ -31,6 +31,35 @@ func addPairFlags(cmd *cobra.Command, dir, output *string) {
 	cmd.Flags().StringVarP(output, "output", "o", "table", "output format: table or json")
 }
 
+// pairFlags are the flags of a command that asks the pair's nodes: the
+// pair's state directory, the output format and, when not empty, the one
+// node to ask.
+type pairFlags struct {
+	dir, output, node string
+}
+
+// add adds --dir and -o to cmd (--node, whose help differs, is the
+// command's).
+func (f *pairFlags) add(cmd *cobra.Command) { addPairFlags(cmd, &f.dir, &f.output) }
+
+// pairNodes are the running nodes of the pair in dir that a command asks.
+type pairNodes struct {
+	dir   string
+	nodes []nodeState
+}
+
+// runningNodes checks -o and returns the running nodes to ask (only f.node
+// when set).
+func (f *pairFlags) runningNodes() (pairNodes, error) {
+	if err := checkOutput(f.output, "table", "json"); err != nil {
+		return pairNodes{}, err
+	}
+	return runningNodes(f.dir, f.node)
+}
+
+// client is the control client of node n.
+func (pn pairNodes) client(n nodeState) *controlClient { return newControlClient(pn.dir, n.Name) }
+
 // nodesToAsk returns the pair's running nodes, or only the one named (an
 // error if it is unknown or not running).
 func nodesToAsk(st *pairState, only string) ([]nodeState, error) {
@@ -69,20 +98,21 @@ func humanBytes(n int64) string {
 
 // runningNodes loads the pair in dir and returns its running nodes, or only
 // the one named.
-func runningNodes(dir, only string) ([]nodeState, error) {
+func runningNodes(dir, only string) (pairNodes, error) {
 	st, err := loadPair(dir)
 	if err != nil {
-		return nil, err
+		return pairNodes{}, err
 	}
-	return nodesToAsk(st, only)
+	nodes, err := nodesToAsk(st, only)
+	return pairNodes{dir: dir, nodes: nodes}, err
 }
 
 // getFromEach GETs path from each node's control endpoint and hands the
 // answers to use in node order; the first failure ends it.
-func getFromEach[T any](ctx context.Context, dir string, nodes []nodeState, path string, use func(node string, v T)) error {
-	for _, n := range nodes {
+func getFromEach[T any](ctx context.Context, pn pairNodes, path string, use func(node string, v T)) error {
+	for _, n := range pn.nodes {
 		var v T
-		if err := newControlClient(dir, n.Name).get(ctx, path, &v); err != nil {
+		if err := pn.client(n).get(ctx, path, &v); err != nil {
 			return err
 		}
 		use(n.Name, v)

@@ -19,7 +19,7 @@ type nodeKernelTasks struct {
 }
 
 func newPortsCmd() *cobra.Command {
-	var dir, output, node string
+	var f pairFlags
 	cmd := &cobra.Command{
 		Use:   "ports [TASK]",
 		Short: "List the kernel tasks of each node, or one task's port names and rights",
@@ -35,31 +35,28 @@ holds the receive right of the port it registers as ftmctl/NODE.`,
 		Example: "  ftmctl ports\n  ftmctl ports ftmctl-control --node alpha -o json",
 		Args:    cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
-				return err
-			}
-			nodes, err := runningNodes(dir, node)
+			pn, err := f.runningNodes()
 			if err != nil {
 				return err
 			}
 			var all []nodeKernelTasks
-			if err := getFromEach(cmd.Context(), dir, nodes, "/ports", func(name string, ts []kernelTask) {
+			if err := getFromEach(cmd.Context(), pn, "/ports", func(name string, ts []kernelTask) {
 				all = append(all, nodeKernelTasks{Node: name, Tasks: ts})
 			}); err != nil {
 				return err
 			}
 			if len(args) == 0 {
-				return printKernelTasks(cmd.OutOrStdout(), output, all)
+				return printKernelTasks(cmd.OutOrStdout(), f.output, all)
 			}
 			matched := matchKernelTask(all, args[0])
 			if len(matched) == 0 {
-				return noKernelTask(cmd, dir, nodes, all, args[0])
+				return noKernelTask(cmd, pn, all, args[0])
 			}
-			return printPorts(cmd.OutOrStdout(), output, matched)
+			return printPorts(cmd.OutOrStdout(), f.output, matched)
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
-	cmd.Flags().StringVar(&node, "node", "", "ask only this node")
+	f.add(cmd)
+	cmd.Flags().StringVar(&f.node, "node", "", "ask only this node")
 	return cmd
 }
 
@@ -77,16 +74,16 @@ func matchKernelTask(all []nodeKernelTasks, arg string) []nodeKernelTasks {
 }
 
 // noKernelTask explains why arg names no kernel task, in one line.
-func noKernelTask(cmd *cobra.Command, dir string, nodes []nodeState, all []nodeKernelTasks, arg string) error {
+func noKernelTask(cmd *cobra.Command, pn pairNodes, all []nodeKernelTasks, arg string) error {
 	var known []string
 	for _, n := range all {
 		for _, t := range n.Tasks {
 			known = append(known, fmt.Sprintf("%s:%s", n.Node, t.Name))
 		}
 	}
-	for _, n := range nodes {
+	for _, n := range pn.nodes {
 		var recs []task.Record
-		if err := newControlClient(dir, n.Name).get(cmd.Context(), "/ps", &recs); err != nil {
+		if err := pn.client(n).get(cmd.Context(), "/ps", &recs); err != nil {
 			continue
 		}
 		for _, r := range recs {

@@ -546,9 +546,7 @@ func (r *reliableServers) serveRUCkpt(w http.ResponseWriter, req *http.Request) 
 	if !decodeBody(w, req, &cr) {
 		return
 	}
-	if cr.Timeout <= 0 || cr.Timeout > time.Minute {
-		cr.Timeout = 5 * time.Second
-	}
+	cr.Timeout = ckptWait(cr.Timeout)
 	bank, _, _ := strings.Cut(cr.Unit, "/")
 	h := r.host(bank)
 	if h == nil || (cr.Unit != kvUnit(bank) && cr.Unit != appUnit(bank)) {

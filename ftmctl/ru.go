@@ -1,9 +1,11 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strings"
 	"text/tabwriter"
@@ -14,7 +16,7 @@ import (
 )
 
 func newRUCmd() *cobra.Command {
-	var dir, output, node string
+	var f pairFlags
 	cmd := &cobra.Command{
 		Use:   "ru",
 		Short: "List the recovery units of the reliable servers: RU, phase, action, dependencies",
@@ -30,23 +32,29 @@ attached); a note says why a bank's servers are stopped. After a takeover
 the survivor runs them from the bank's saved states.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
-				return err
-			}
-			nodes, err := fetchRU(cmd, dir, node)
+			nodes, err := askRU(cmd, f)
 			if err != nil {
 				return err
 			}
-			if output == "json" {
+			if f.output == "json" {
 				return printJSON(cmd.OutOrStdout(), nodes)
 			}
 			return printRUTable(cmd.OutOrStdout(), nodes)
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
-	cmd.Flags().StringVar(&node, "node", "", "ask only this node")
+	f.add(cmd)
+	cmd.Flags().StringVar(&f.node, "node", "", "ask only this node")
 	cmd.AddCommand(newRUGraphCmd())
 	return cmd
+}
+
+// askRU checks -o and asks the running nodes (or only f.node) for their
+// recovery units.
+func askRU(cmd *cobra.Command, f pairFlags) ([]ruNode, error) {
+	if err := checkOutput(f.output, "table", "json"); err != nil {
+		return nil, err
+	}
+	return fetchRU(cmd, f.dir, f.node)
 }
 
 // fetchRU asks the running nodes (or only one) for their recovery units.
@@ -166,18 +174,14 @@ func graphOf(nodes []ruNode) ruGraph {
 		}
 	}
 	sort.Slice(g.Units, func(i, j int) bool { return g.Units[i].RU < g.Units[j].RU })
-	sort.Slice(g.Edges, func(i, j int) bool {
-		a, b := g.Edges[i], g.Edges[j]
-		if a.From != b.From {
-			return a.From < b.From
-		}
-		return a.To < b.To
+	slices.SortFunc(g.Edges, func(a, b servers.Edge) int {
+		return cmp.Or(cmp.Compare(a.From, b.From), cmp.Compare(a.To, b.To))
 	})
 	return g
 }
 
 func newRUGraphCmd() *cobra.Command {
-	var dir, output, node string
+	var f pairFlags
 	var dot bool
 	cmd := &cobra.Command{
 		Use:   "graph",
@@ -193,17 +197,14 @@ With --dot the graph is written in Graphviz DOT, one cluster per node
 (render it with 'ftmctl ru graph --dot | dot -Tsvg > ru.svg').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
-				return err
-			}
-			nodes, err := fetchRU(cmd, dir, node)
+			nodes, err := askRU(cmd, f)
 			if err != nil {
 				return err
 			}
 			g := graphOf(nodes)
 			w := cmd.OutOrStdout()
 			switch {
-			case output == "json":
+			case f.output == "json":
 				return printJSON(w, g)
 			case dot:
 				return printDOT(w, g)
@@ -220,8 +221,8 @@ With --dot the graph is written in Graphviz DOT, one cluster per node
 			return nil
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
-	cmd.Flags().StringVar(&node, "node", "", "ask only this node")
+	f.add(cmd)
+	cmd.Flags().StringVar(&f.node, "node", "", "ask only this node")
 	cmd.Flags().BoolVar(&dot, "dot", false, "write Graphviz DOT")
 	return cmd
 }

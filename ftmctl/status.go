@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,8 +57,7 @@ func newStatusCmd() *cobra.Command {
 			return printStatus(cmd.OutOrStdout(), output, rows)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	addPairFlags(cmd, &dir, &output)
 	return cmd
 }
 
@@ -83,14 +81,11 @@ func queryStatusCtx(ctx context.Context, dir string, n nodeState) statusRow {
 }
 
 func printStatus(w io.Writer, output string, rows []statusRow) error {
-	switch output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rows)
-	case "table", "":
-	default:
-		return fmt.Errorf("unknown output format %q (want table or json)", output)
+	if output == "json" {
+		return printJSON(w, rows)
+	}
+	if err := checkOutput(output, "table", "json"); err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tPID\tSTATE\tPARTNER\tLINK\tEPOCH\tLOST\tUPTIME\tHB AGE\tOWN BANK\tBACKED UP\tPARTNER BANK\tTAKEOVERS\tLAST TAKEOVER")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"text/tabwriter"
@@ -48,23 +47,19 @@ backup (ready once it holds a full copy and could take over).`,
 			return printSTM(cmd.OutOrStdout(), output, rows)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	addPairFlags(cmd, &dir, &output)
 	return cmd
 }
 
 func printSTM(w io.Writer, output string, rows []stmRow) error {
-	switch output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
+	if output == "json" {
 		if rows == nil {
 			rows = []stmRow{}
 		}
-		return enc.Encode(rows)
-	case "table", "":
-	default:
-		return fmt.Errorf("unknown output format %q (want table or json)", output)
+		return printJSON(w, rows)
+	}
+	if err := checkOutput(output, "table", "json"); err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tBANK\tROLE\tEPOCH\tOBJECTS\tLAST COMMIT\tMIRROR\tCOMMITS")

@@ -65,7 +65,7 @@ func taskRoutes(node string, stable *pair.Stable, tasks *task.Server) func(*http
 				http.Error(w, "node "+node+" holds no bank of its own (it rejoined empty); run the task on its partner", http.StatusConflict)
 				return
 			}
-			rec, err := tasks.Start(r.Context(), node, bank, req.Program, req.Args)
+			rec, err := tasks.Start(r.Context(), task.Bank{Name: node, STM: bank}, req.Program, req.Args)
 			switch {
 			case errors.Is(err, task.ErrUnknownProgram):
 				http.Error(w, err.Error(), http.StatusNotFound)
@@ -81,6 +81,22 @@ func taskRoutes(node string, stable *pair.Stable, tasks *task.Server) func(*http
 	}
 }
 
+// nodeToRun checks that node is one of the pair's in dir and returns it, or
+// the pair's first node when node is empty.
+func nodeToRun(dir, node string) (string, error) {
+	st, err := loadPair(dir)
+	if err != nil {
+		return "", err
+	}
+	if node == "" {
+		node = st.Nodes[0].Name
+	}
+	if _, err := st.node(node); err != nil {
+		return "", err
+	}
+	return node, nil
+}
+
 func newRunCmd() *cobra.Command {
 	var dir, node string
 	cmd := &cobra.Command{
@@ -91,14 +107,8 @@ default): it is recorded in that node's STM bank, checkpointed as it runs, and
 restarted from its last checkpoint on the partner if the node dies.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := loadPair(dir)
+			node, err := nodeToRun(dir, node)
 			if err != nil {
-				return err
-			}
-			if node == "" {
-				node = st.Nodes[0].Name
-			}
-			if _, err := st.node(node); err != nil {
 				return err
 			}
 			var rec task.Record
@@ -144,23 +154,19 @@ func newPsCmd() *cobra.Command {
 			return printTasks(cmd.OutOrStdout(), output, all)
 		},
 	}
-	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	addPairFlags(cmd, &dir, &output)
 	return cmd
 }
 
 func printTasks(w io.Writer, output string, recs []task.Record) error {
-	switch output {
-	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
+	if output == "json" {
 		if recs == nil {
 			recs = []task.Record{}
 		}
-		return enc.Encode(recs)
-	case "table", "":
-	default:
-		return fmt.Errorf("unknown output format %q (want table or json)", output)
+		return printJSON(w, recs)
+	}
+	if err := checkOutput(output, "table", "json"); err != nil {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tBANK\tTASK\tPROGRAM\tSTATE\tRESTARTS\tCHECKPOINTS\tPAGES SAVED\tRESULT")

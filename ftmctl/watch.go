@@ -82,7 +82,7 @@ and exits (-o json prints it as JSON), for scripts and tests.`,
 			if output == "json" {
 				return errors.New("-o json needs --once")
 			}
-			return runWatch(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), every, fetch)
+			return runWatch(watchModel{ctx: cmd.Context(), every: every, fetch: fetch}, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
 	addPairFlags(cmd, &dir, &output)
@@ -273,13 +273,12 @@ func (m watchModel) View() tea.View {
 	return v
 }
 
-// runWatch runs the live view until q, Esc, Ctrl-C or ctx ends; bubbletea
-// restores the terminal on the way out.
-func runWatch(ctx context.Context, in io.Reader, out io.Writer, every time.Duration, fetch func(context.Context) (watchFrame, error)) error {
-	p := tea.NewProgram(watchModel{ctx: ctx, every: every, fetch: fetch},
-		tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out))
+// runWatch runs the live view m on the terminal (in, out) until q, Esc,
+// Ctrl-C or m.ctx ends; bubbletea restores the terminal on the way out.
+func runWatch(m watchModel, in io.Reader, out io.Writer) error {
+	p := tea.NewProgram(m, tea.WithContext(m.ctx), tea.WithInput(in), tea.WithOutput(out))
 	_, err := p.Run()
-	if errors.Is(err, tea.ErrProgramKilled) && ctx.Err() != nil {
+	if errors.Is(err, tea.ErrProgramKilled) && m.ctx.Err() != nil {
 		return nil
 	}
 	return err

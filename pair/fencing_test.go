@@ -64,7 +64,7 @@ func startTaskMember(t *testing.T, net testNet, name string, prog task.Program) 
 	srv := task.NewServer(ctx, task.ServerConfig{Node: name, Programs: map[string]task.Program{"sum": prog},
 		Policy: task.Policy{Every: 20 * time.Millisecond}, Logger: zaptest.NewLogger(t).Named(name + "-tasks")})
 	m := startMemberCfg(t, net, StableConfig{Name: name,
-		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { srv.Resume(ctx, bank, b) },
+		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) { srv.Resume(ctx, task.Bank{Name: bank, STM: b}) },
 		OnDrop:     func(_ context.Context, _ string, b *stm.Bank) { srv.Abandon(b) }})
 	return &taskMember{member: m, srv: srv, stop: stop}
 }
@@ -202,7 +202,7 @@ func startSumOnProtectedPair(t *testing.T, release chan struct{}) (*memNet, *tas
 	t.Cleanup(b.crash)
 	waitFor(t, a.member, "protected", protects([]string{"alpha"}, []string{"beta"}))
 	waitFor(t, b.member, "protected", protects([]string{"beta"}, []string{"alpha"}))
-	_, err := a.srv.Start(context.Background(), "alpha", a.st.Own(), "sum", nil)
+	_, err := a.srv.Start(context.Background(), task.Bank{Name: "alpha", STM: a.st.Own()}, "sum", nil)
 	require.NoError(t, err)
 	return net, a, b
 }

@@ -28,18 +28,25 @@ const (
 	reattachMaxPause = time.Second
 )
 
-// serveBackup serves the partner's mirror of bank name until the link ends,
-// serving a fresh backup each time the partner restarts its mirror.
-func (s *Stable) serveBackup(ctx context.Context, sess *session, name string, ch link.Link, bk *stm.Backup) {
+// mirrorChannel is the channel one bank's mirror runs on, in one session
+// with the partner; reopen replaces ch when it ends.
+type mirrorChannel struct {
+	sess *session
+	bank string
+	ch   link.Link
+}
+
+// serveBackup serves the partner's mirror of bank mc.bank until the link
+// ends, serving a fresh backup each time the partner restarts its mirror.
+func (s *Stable) serveBackup(ctx context.Context, mc *mirrorChannel, bk *stm.Backup) {
 	for {
-		err := stm.ServeBackup(ctx, ch, bk)
-		s.log.Info("backup stream ended", zap.String("bank", name), zap.Bool("ready", bk.Ready()), zap.Error(err))
-		var ok bool
-		if ch, ok = s.reopen(ctx, sess, name, ch, 0); !ok {
+		err := stm.ServeBackup(ctx, mc.ch, bk)
+		s.log.Info("backup stream ended", zap.String("bank", mc.bank), zap.Bool("ready", bk.Ready()), zap.Error(err))
+		if !s.reopen(ctx, mc, 0) {
 			return
 		}
-		bk = s.renewBackup(name, bk)
-		s.log.Info("serving a fresh backup for the partner's restarted mirror", zap.String("bank", name))
+		bk = s.renewBackup(mc.bank, bk)
+		s.log.Info("serving a fresh backup for the partner's restarted mirror", zap.String("bank", mc.bank))
 	}
 }
 
@@ -55,32 +62,31 @@ func (s *Stable) renewBackup(name string, old *stm.Backup) *stm.Backup {
 	return bk
 }
 
-// attach keeps the partner's backup attached to our bank name for as long
-// as the link lives.
-func (s *Stable) attach(ctx context.Context, sess *session, name string, ch link.Link) {
+// attach keeps the partner's backup attached to our bank mc.bank for as
+// long as the link lives.
+func (s *Stable) attach(ctx context.Context, mc *mirrorChannel) {
 	fails := 0
 	for attempt := 1; ; attempt++ {
-		if s.Bank(name) == nil { // closed
-			_ = ch.Close()
+		if s.Bank(mc.bank) == nil { // closed
+			_ = mc.ch.Close()
 			return
 		}
-		if s.attachOnce(ctx, sess, name, ch, attempt) {
+		if s.attachOnce(ctx, mc, attempt) {
 			fails = 0
 		} else {
 			fails++
 		}
 		pause := min(reattachPause*time.Duration(max(fails, 1)), reattachMaxPause)
-		var ok bool
-		if ch, ok = s.reopen(ctx, sess, name, ch, pause); !ok {
+		if !s.reopen(ctx, mc, pause) {
 			return
 		}
 	}
 }
 
-// attachOnce attaches the partner's backup over ch and waits until the
+// attachOnce attaches the partner's backup over mc.ch and waits until the
 // mirror channel ends; it reports whether the attach succeeded.
-func (s *Stable) attachOnce(ctx context.Context, sess *session, name string, ch link.Link, attempt int) bool {
-	b := s.Bank(name)
+func (s *Stable) attachOnce(ctx context.Context, mc *mirrorChannel, attempt int) bool {
+	b := s.Bank(mc.bank)
 	if b == nil {
 		return false
 	}
@@ -88,56 +94,57 @@ func (s *Stable) attachOnce(ctx context.Context, sess *session, name string, ch 
 	if attempt > 1 { // the partner may have dropped our first frames
 		actx, cancel = context.WithTimeout(ctx, s.cfg.HelloTimeout)
 	}
-	if err := s.cfg.Failpoint.At(FPAttachBegin, name); err != nil {
+	if err := s.cfg.Failpoint.At(FPAttachBegin, mc.bank); err != nil {
 		cancel()
-		s.setMirror(sess, name, MirrorLost)
-		s.log.Warn("attach abandoned at a failpoint", zap.String("bank", name), zap.Int("attempt", attempt), zap.Error(err))
+		s.setMirror(mc.sess, mc.bank, MirrorLost)
+		s.log.Warn("attach abandoned at a failpoint", zap.String("bank", mc.bank), zap.Int("attempt", attempt), zap.Error(err))
 		return false
 	}
 	start := s.cfg.Clock.Now()
-	s.setMirror(sess, name, MirrorCopying)
-	err := b.Attach(actx, stm.NewRemoteMirror(ch, s.remoteConfig(name)))
+	s.setMirror(mc.sess, mc.bank, MirrorCopying)
+	err := b.Attach(actx, stm.NewRemoteMirror(mc.ch, s.remoteConfig(mc.bank)))
 	cancel()
 	if err != nil {
-		s.setMirror(sess, name, MirrorLost)
-		s.log.Warn("cannot attach the partner's backup", zap.String("bank", name), zap.Int("attempt", attempt), zap.Error(err))
+		s.setMirror(mc.sess, mc.bank, MirrorLost)
+		s.log.Warn("cannot attach the partner's backup", zap.String("bank", mc.bank), zap.Int("attempt", attempt), zap.Error(err))
 		return false
 	}
 	st := b.Stats()
-	s.setMirror(sess, name, MirrorAttached)
-	s.log.Info("bank protected: partner holds its backup", zap.String("bank", name), zap.Int("attempt", attempt),
+	s.setMirror(mc.sess, mc.bank, MirrorAttached)
+	s.log.Info("bank protected: partner holds its backup", zap.String("bank", mc.bank), zap.Int("attempt", attempt),
 		zap.Int("objects", st.Objects), zap.Uint64("seq", st.Seq), zap.Duration("copy", s.cfg.Clock.Now().Sub(start)))
 	select {
-	case <-ch.Done():
-		s.setMirror(sess, name, MirrorLost)
-		if !s.linkEnded(ctx, sess) {
-			s.log.Warn("mirror closed while the partner is linked (a commit's context ended?); attaching again", zap.String("bank", name))
+	case <-mc.ch.Done():
+		s.setMirror(mc.sess, mc.bank, MirrorLost)
+		if !s.linkEnded(ctx, mc.sess) {
+			s.log.Warn("mirror closed while the partner is linked (a commit's context ended?); attaching again", zap.String("bank", mc.bank))
 		}
 	case <-ctx.Done():
 	}
 	return true
 }
 
-// reopen closes ch and, unless the link or ctx ended, opens bank name's
-// service again after pause.
-func (s *Stable) reopen(ctx context.Context, sess *session, name string, ch link.Link, pause time.Duration) (link.Link, bool) {
-	_ = ch.Close() // before reopening: closing a channel unregisters its service
+// reopen closes mc.ch and, unless the link or ctx ended, opens the bank's
+// service again after pause; it reports whether mc.ch is open again.
+func (s *Stable) reopen(ctx context.Context, mc *mirrorChannel, pause time.Duration) bool {
+	_ = mc.ch.Close() // before reopening: closing a channel unregisters its service
 	if pause > 0 {
 		select {
 		case <-ctx.Done():
-		case <-sess.mux.Link().Done():
+		case <-mc.sess.mux.Link().Done():
 		case <-s.cfg.Clock.After(pause):
 		}
 	}
-	if s.linkEnded(ctx, sess) {
-		return nil, false
+	if s.linkEnded(ctx, mc.sess) {
+		return false
 	}
-	nc, err := sess.mux.Channel(s.service(name))
+	nc, err := mc.sess.mux.Channel(s.service(mc.bank))
 	if err != nil {
-		s.log.Error("cannot reopen the STM service", zap.String("bank", name), zap.Error(err))
-		return nil, false
+		s.log.Error("cannot reopen the STM service", zap.String("bank", mc.bank), zap.Error(err))
+		return false
 	}
-	return stmLink{nc}, true
+	mc.ch = stmLink{nc}
+	return true
 }
 
 // linkEnded reports whether the session's link or ctx has ended.

@@ -196,7 +196,7 @@ func (n *Node) serve(ctx context.Context, l link.Link) {
 	if h := n.cfg.Hooks.PartnerJoined; h != nil {
 		h(ctx, mux, epoch)
 	}
-	d := heartbeat.Watch(ctx, hb, n.cfg.Clock, n.cfg.Heartbeat, n.log)
+	d := heartbeat.Watcher{Clock: n.cfg.Clock, Config: n.cfg.Heartbeat, Log: n.log}.Watch(ctx, hb)
 	_ = mux.Close()
 	if d == nil { // ctx ended: a shutdown, not a death
 		return

@@ -282,17 +282,17 @@ func (s *Stable) start(ctx context.Context, sess *session, p plan, chans map[lin
 	}
 	used := map[link.Service]bool{}
 	for _, name := range p.serve {
-		ch := chans[s.service(name)]
+		mc := &mirrorChannel{sess: sess, bank: name, ch: chans[s.service(name)]}
 		used[s.service(name)] = true
 		bk := s.newBackup(name)
 		sess.wg.Add(1)
-		go func() { defer sess.wg.Done(); s.serveBackup(ctx, sess, name, ch, bk) }()
+		go func() { defer sess.wg.Done(); s.serveBackup(ctx, mc, bk) }()
 	}
 	for _, name := range p.keep {
-		ch := chans[s.service(name)]
+		mc := &mirrorChannel{sess: sess, bank: name, ch: chans[s.service(name)]}
 		used[s.service(name)] = true
 		sess.wg.Add(1)
-		go func() { defer sess.wg.Done(); s.attach(ctx, sess, name, ch) }()
+		go func() { defer sess.wg.Done(); s.attach(ctx, mc) }()
 	}
 	for svc, ch := range chans {
 		if !used[svc] {

@@ -3,7 +3,6 @@ package rvm
 import (
 	"context"
 	"errors"
-	"fmt"
 	"hash/crc32"
 	"sort"
 	"sync"
@@ -127,18 +126,7 @@ func (c *CrashStore) LoadPages(_ context.Context, seg string) (map[int][]byte, e
 	if c.crashed {
 		return nil, ErrCrashed
 	}
-	sp, ok := c.segs[seg]
-	if !ok {
-		return nil, fmt.Errorf("segment %q: %w", seg, ErrNoImage)
-	}
-	out := make(map[int][]byte, len(sp))
-	for p, s := range sp {
-		if crc32.Checksum(s.img, castagnoli) != s.sum {
-			return nil, fmt.Errorf("segment %q page %d: %w", seg, p, ErrCorruptPage)
-		}
-		out[p] = append([]byte(nil), s.img...)
-	}
-	return out, nil
+	return loadPages(c.segs, seg)
 }
 
 // Corrupt flips one bit of a committed page, as a bad disk or wire would

@@ -174,10 +174,10 @@ type TaskCheckpoint struct {
 	Stopped  time.Duration // how long the task was held at its safe point
 }
 
-// CheckpointTask stops the task at its safe point (within timeout), saves
+// CheckpointTask stops the task at its safe point sp (within timeout), saves
 // the dirty pages of its segments (atomically with a BatchStore), and lets
 // it go on.
-func CheckpointTask(ctx context.Context, sp *SafePoint, timeout time.Duration, store PageStore, segs ...*Segment) (TaskCheckpoint, error) {
+func (sp *SafePoint) CheckpointTask(ctx context.Context, timeout time.Duration, store PageStore, segs ...*Segment) (TaskCheckpoint, error) {
 	if err := sp.Stop(ctx, timeout); err != nil {
 		return TaskCheckpoint{}, err
 	}

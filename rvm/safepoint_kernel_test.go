@@ -56,7 +56,7 @@ func TestTaskBlockedInReceiveIsCheckpointed(t *testing.T) {
 
 	store := NewMemStore()
 	// The task now waits in Receive: a short timeout is enough, no Poll is needed.
-	tc, err := CheckpointTask(ctx, &sp, time.Second, store, s)
+	tc, err := sp.CheckpointTask(ctx, time.Second, store, s)
 	require.NoError(t, err)
 	require.Equal(t, 1, tc.Pages)
 	pages, err := store.LoadPages(ctx, "data")
@@ -110,7 +110,7 @@ func TestTaskLoopingOnSendIsCheckpointed(t *testing.T) {
 	}()
 	store := NewMemStore()
 	for k := 0; k < 20; k++ {
-		_, err := CheckpointTask(ctx, &sp, 5*time.Second, store, s)
+		_, err := sp.CheckpointTask(ctx, 5*time.Second, store, s)
 		require.NoError(t, err)
 		pages, err := store.LoadPages(ctx, "data")
 		require.NoError(t, err)

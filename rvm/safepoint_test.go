@@ -29,7 +29,7 @@ func TestCheckpointTaskAtSafePoint(t *testing.T) {
 	}()
 	store := NewMemStore()
 	for k := 0; k < 20; k++ {
-		tc, err := CheckpointTask(context.Background(), &sp, 5*time.Second, store, s)
+		tc, err := sp.CheckpointTask(context.Background(), 5*time.Second, store, s)
 		require.NoError(t, err)
 		require.Equal(t, 1, tc.Segments)
 		pages, err := store.LoadPages(context.Background(), "data")
@@ -46,7 +46,7 @@ func TestCheckpointTaskAtSafePoint(t *testing.T) {
 
 func TestTaskThatNeverPollsIsReported(t *testing.T) {
 	sp := SafePoint{Name: "editor"}
-	_, err := CheckpointTask(context.Background(), &sp, 20*time.Millisecond, NewMemStore())
+	_, err := sp.CheckpointTask(context.Background(), 20*time.Millisecond, NewMemStore())
 	require.ErrorIs(t, err, ErrNoSafePoint)
 	require.Contains(t, err.Error(), `task "editor"`)
 	require.Contains(t, err.Error(), "20ms")

@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -172,11 +173,8 @@ func (s *Segment) dirtyLocked(take bool) (map[int]bool, error) {
 }
 
 func sortedPages(set map[int]bool) []int {
-	out := make([]int, 0, len(set))
-	for p := range set {
-		out = append(out, p)
-	}
-	sort.Ints(out)
+	out := slices.AppendSeq(make([]int, 0, len(set)), maps.Keys(set))
+	slices.Sort(out)
 	return out
 }
 

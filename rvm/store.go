@@ -84,7 +84,13 @@ func (m *MemStore) SaveBatch(_ context.Context, batch []SegmentPages) error {
 func (m *MemStore) LoadPages(_ context.Context, seg string) (map[int][]byte, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	sp, ok := m.segs[seg]
+	return loadPages(m.segs, seg)
+}
+
+// loadPages copies out the saved pages of segment seg, checking each
+// page's checksum.
+func loadPages(segs map[string]map[int]savedPage, seg string) (map[int][]byte, error) {
+	sp, ok := segs[seg]
 	if !ok {
 		return nil, fmt.Errorf("segment %q: %w", seg, ErrNoImage)
 	}

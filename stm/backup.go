@@ -281,7 +281,7 @@ func (k *Backup) Takeover(ctx context.Context, cfg Config) (*Bank, TakeoverRepor
 		return nil, TakeoverReport{}, ErrNotReady
 	}
 	k.state = backupPromoted
-	b := newBank(cfg, k.epoch+1, k.objs, k.seq, k.nextID)
+	b := newBank(cfg, committed{epoch: k.epoch + 1, objs: k.objs, seq: k.seq, nextID: k.nextID})
 	rep := TakeoverReport{Epoch: b.epoch, InDoubt: make(map[GroupID][]TxID)}
 	for _, p := range k.prepared {
 		if p.Group == 0 {

@@ -89,20 +89,29 @@ type Stats struct {
 // NewBank returns an empty primary bank with epoch 1 and no backup; attach
 // one with Attach before committing.
 func NewBank(cfg Config) *Bank {
-	return newBank(cfg, 1, make(map[ID]*object), 0, FirstAllocatedID)
+	return newBank(cfg, committed{epoch: 1, objs: make(map[ID]*object), nextID: FirstAllocatedID})
 }
 
-func newBank(cfg Config, epoch uint64, objs map[ID]*object, seq uint64, next ID) *Bank {
+// committed is the state a primary bank starts from: a new bank's, or what a
+// backup held when it took over.
+type committed struct {
+	epoch  uint64         // fencing epoch
+	objs   map[ID]*object // committed versions
+	seq    uint64         // last commit sequence handed out
+	nextID ID             // next id for Tx.Create
+}
+
+func newBank(cfg Config, c committed) *Bank {
 	return &Bank{
 		cfg:     cfg,
 		log:     cfg.logger(),
-		epoch:   epoch,
-		objs:    objs,
+		epoch:   c.epoch,
+		objs:    c.objs,
 		locks:   make(map[ID]*Tx),
 		groups:  make(map[GroupID]*group),
 		running: make(map[TxID]*Tx),
-		seq:     seq,
-		nextID:  next,
+		seq:     c.seq,
+		nextID:  c.nextID,
 	}
 }
 

@@ -12,12 +12,7 @@ import "bytes"
 // not change until the checkpoint returns. Before the transaction commits,
 // its own reads of the object (Bytes) return data itself.
 func (tx *Tx) PutBorrowed(id ID, data []byte) error {
-	v, _, _, err := tx.lockForWrite(id)
-	if err != nil {
-		return err
-	}
-	v.data, v.deleted, v.borrowed = data, false, true
-	return nil
+	return tx.write(id, version{data: data, borrowed: true})
 }
 
 // lentCopy copies a transaction's borrowed versions on another goroutine

@@ -61,23 +61,23 @@ func (fm *FileMirror) compact() error {
 // phase 2 transactions, last chunk.
 func (fm *FileMirror) writeSnapshot(w io.Writer) error {
 	first, objs, prepared := fm.k.snapshot()
-	if err := fm.appendRecord(w, kindLoad, chunkHead(first), nil); err != nil {
+	if err := fm.appendRecord(w, message{kind: kindLoad, head: chunkHead(first)}); err != nil {
 		return err
 	}
 	for len(objs) > 0 {
 		n := min(len(objs), 1024)
 		c := &Chunk{Epoch: first.Epoch, Objects: objs[:n]}
-		if err := fm.appendRecord(w, kindLoad, chunkHead(c), c.Objects); err != nil {
+		if err := fm.appendRecord(w, chunkMessage(c)); err != nil {
 			return err
 		}
 		objs = objs[n:]
 	}
 	for _, p := range prepared {
-		if err := fm.appendRecord(w, kindPrepare, prepareHead(p), p.Writes); err != nil {
+		if err := fm.appendRecord(w, prepareMessage(p)); err != nil {
 			return err
 		}
 	}
-	return fm.appendRecord(w, kindLoad, chunkHead(&Chunk{Epoch: first.Epoch, Last: true}), nil)
+	return fm.appendRecord(w, chunkMessage(&Chunk{Epoch: first.Epoch, Last: true}))
 }
 
 func syncDir(dir string) error {

@@ -177,17 +177,17 @@ func (fm *FileMirror) Recovered() *Backup { return fm.k }
 
 // Prepare applies phase 1 to the in-memory image, then logs it and syncs.
 func (fm *FileMirror) Prepare(ctx context.Context, p *Prepare) error {
-	return fm.do(ctx, kindPrepare, prepareHead(p), p.Writes, func() error { return fm.k.prepare(p) })
+	return fm.do(ctx, prepareMessage(p), func() error { return fm.k.prepare(p) })
 }
 
 // Decide logs a group decision.
 func (fm *FileMirror) Decide(ctx context.Context, d *Decision) error {
-	return fm.do(ctx, kindDecide, decisionHead(d), nil, func() error { return fm.k.decide(d) })
+	return fm.do(ctx, decisionMessage(d), func() error { return fm.k.decide(d) })
 }
 
 // Load logs one chunk of a full copy (a re-attach after a restart, say).
 func (fm *FileMirror) Load(ctx context.Context, c *Chunk) error {
-	return fm.do(ctx, kindLoad, chunkHead(c), c.Objects, func() error { return fm.k.load(c) })
+	return fm.do(ctx, chunkMessage(c), func() error { return fm.k.load(c) })
 }
 
 // Close flushes and closes the log.
@@ -208,7 +208,7 @@ func (fm *FileMirror) Close() error {
 // do checks the message against the in-memory image (epoch, state), then
 // appends it and syncs. A failed write breaks the mirror: the primary must
 // attach a new one (the image may now be ahead of the disk).
-func (fm *FileMirror) do(ctx context.Context, kind uint8, h wireHead, ws []Write, apply func() error) error {
+func (fm *FileMirror) do(ctx context.Context, msg message, apply func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -220,7 +220,7 @@ func (fm *FileMirror) do(ctx context.Context, kind uint8, h wireHead, ws []Write
 	if err := apply(); err != nil {
 		return err
 	}
-	if err := fm.appendSync(kind, h, ws); err != nil {
+	if err := fm.appendSync(msg); err != nil {
 		fm.broken = fmt.Errorf("%w: log write: %w", ErrNoBackup, err)
 		return fm.broken
 	}
@@ -232,8 +232,8 @@ func (fm *FileMirror) do(ctx context.Context, kind uint8, h wireHead, ws []Write
 
 // appendSync writes the message's records (one write each) and
 // fdatasyncs once; fm.mu held.
-func (fm *FileMirror) appendSync(kind uint8, h wireHead, ws []Write) error {
-	if err := fm.appendRecord(fm.f, kind, h, ws); err != nil {
+func (fm *FileMirror) appendSync(msg message) error {
+	if err := fm.appendRecord(fm.f, msg); err != nil {
 		return err
 	}
 	return syncData(fm.f)
@@ -241,15 +241,15 @@ func (fm *FileMirror) appendSync(kind uint8, h wireHead, ws []Write) error {
 
 // appendRecord encodes one record (header in the encoder's prefix) and
 // writes it to w.
-func (fm *FileMirror) appendRecord(w io.Writer, kind uint8, h wireHead, ws []Write) error {
+func (fm *FileMirror) appendRecord(w io.Writer, msg message) error {
 	fm.enc.emit = func(rec []byte) error {
 		rh := rec[:recHeadLen]
 		binary.LittleEndian.PutUint32(rh[:4], uint32(len(rec)-recHeadLen))
-		rh[4] = kind
+		rh[4] = msg.kind
 		binary.LittleEndian.PutUint32(rh[5:], crc32.Checksum(rh[:5], castagnoli))
 		_, err := w.Write(rec)
 		fm.size += int64(len(rec))
 		return err
 	}
-	return fm.enc.encode(h, ws)
+	return fm.enc.encode(msg.head, msg.writes)
 }

@@ -69,17 +69,17 @@ func NewRemoteMirror(l link.Link, cfg RemoteConfig) *RemoteMirror {
 
 // Prepare ships phase 1.
 func (m *RemoteMirror) Prepare(ctx context.Context, p *Prepare) error {
-	return m.call(ctx, kindPrepare, prepareHead(p), p.Writes)
+	return m.call(ctx, prepareMessage(p))
 }
 
 // Decide ships a group decision.
 func (m *RemoteMirror) Decide(ctx context.Context, d *Decision) error {
-	return m.call(ctx, kindDecide, decisionHead(d), nil)
+	return m.call(ctx, decisionMessage(d))
 }
 
 // Load ships one chunk of a full copy.
 func (m *RemoteMirror) Load(ctx context.Context, c *Chunk) error {
-	return m.call(ctx, kindLoad, chunkHead(c), c.Objects)
+	return m.call(ctx, chunkMessage(c))
 }
 
 // Close closes the link; pending calls fail.
@@ -92,8 +92,8 @@ func (m *RemoteMirror) Close() error {
 // call sends one request and waits for its ack. If the request could not
 // be sent whole, or the wait is cancelled, the backup's state is unknown and
 // the link is closed.
-func (m *RemoteMirror) call(ctx context.Context, kind uint8, h wireHead, ws []Write) error {
-	seq, ch, err := m.send(ctx, kind, h, ws)
+func (m *RemoteMirror) call(ctx context.Context, msg message) error {
+	seq, ch, err := m.send(ctx, msg)
 	if err != nil {
 		_ = m.Close()
 		return fmt.Errorf("%w: send: %w", ErrNoBackup, err)
@@ -121,18 +121,18 @@ func (m *RemoteMirror) register() (uint64, chan error, error) {
 
 // send registers the request and sends it; the sequence number is taken
 // under sendMu so requests leave in sequence order (the backup checks it).
-func (m *RemoteMirror) send(ctx context.Context, kind uint8, h wireHead, ws []Write) (uint64, chan error, error) {
+func (m *RemoteMirror) send(ctx context.Context, msg message) (uint64, chan error, error) {
 	m.sendMu.Lock()
 	defer m.sendMu.Unlock()
 	seq, ch, err := m.register()
 	if err != nil {
 		return 0, nil, err
 	}
-	return seq, ch, m.sendLocked(ctx, kind, seq, h, ws)
+	return seq, ch, m.sendLocked(ctx, seq, msg)
 }
 
-func (m *RemoteMirror) sendLocked(ctx context.Context, kind uint8, seq uint64, h wireHead, ws []Write) error {
-	f := link.Frame{Service: link.ServiceSTM, Kind: kind, Seq: seq}
+func (m *RemoteMirror) sendLocked(ctx context.Context, seq uint64, msg message) error {
+	f := link.Frame{Service: link.ServiceSTM, Kind: msg.kind, Seq: seq}
 	m.enc.emit = func(body []byte) error {
 		f.Body = body
 		return m.l.Send(ctx, f)
@@ -141,7 +141,7 @@ func (m *RemoteMirror) sendLocked(ctx context.Context, kind uint8, seq uint64, h
 	if vs, ok := m.l.(VectorSender); ok {
 		m.enc.emitVec = func(parts [][]byte) error { return vs.SendVec(ctx, f, parts) }
 	}
-	return m.enc.encode(h, ws)
+	return m.enc.encode(msg.head, msg.writes)
 }
 
 // await returns the ack of request seq: it reads acks itself when no other

@@ -138,11 +138,16 @@ func (tx *Tx) usable() error {
 // The transaction takes ownership of data: the caller must not modify it
 // afterwards (this is how a page is handed over without a copy).
 func (tx *Tx) Put(id ID, data []byte) error {
-	v, _, _, err := tx.lockForWrite(id)
+	return tx.write(id, version{data: data})
+}
+
+// write makes v the transaction's new version of the object id.
+func (tx *Tx) write(id ID, v version) error {
+	w, err := tx.lockForWrite(id)
 	if err != nil {
 		return err
 	}
-	v.data, v.deleted, v.borrowed = data, false, false
+	*w.v = v
 	return nil
 }
 
@@ -181,12 +186,13 @@ func (tx *Tx) WriteAt(id ID, off int, p []byte) error {
 	if off < 0 {
 		return fmt.Errorf("object %d offset %d: %w", id, off, ErrBadRange)
 	}
-	v, first, committed, err := tx.lockForWrite(id)
+	w, err := tx.lockForWrite(id)
 	if err != nil {
 		return err
 	}
-	if first {
-		v.data = newVersion(committed, off, p)
+	v := w.v
+	if w.first {
+		v.data = newVersion(w.committed, off, p)
 		return nil
 	}
 	if v.borrowed { // never write into the lender's memory
@@ -202,46 +208,50 @@ func (tx *Tx) WriteAt(id ID, off int, p []byte) error {
 
 // Delete removes the object (at commit).
 func (tx *Tx) Delete(id ID) error {
-	v, _, _, err := tx.lockForWrite(id)
-	if err != nil {
-		return err
-	}
-	v.data, v.deleted, v.borrowed = nil, true, false
-	return nil
+	return tx.write(id, version{deleted: true})
+}
+
+// lockedVersion is the new version of an object whose write lock the
+// transaction holds. first says this write took the lock; committed is then
+// the version it replaces (nil for a new object), which WriteAt copies
+// (Figure 5: a new version on the first write).
+type lockedVersion struct {
+	v         *version
+	first     bool
+	committed []byte
 }
 
 // lockForWrite takes the object's write lock and returns the transaction's
-// new version; on the first write it also returns the committed data so
-// WriteAt can copy it (Figure 5: a new version on the first write).
-func (tx *Tx) lockForWrite(id ID) (v *version, first bool, committed []byte, err error) {
+// new version.
+func (tx *Tx) lockForWrite(id ID) (lockedVersion, error) {
 	b := tx.b
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if err := tx.usable(); err != nil {
-		return nil, false, nil, err
+		return lockedVersion{}, err
 	}
 	if tx.readOnly {
-		return nil, false, nil, ErrReadOnly
+		return lockedVersion{}, ErrReadOnly
 	}
 	if v, ok := tx.writes[id]; ok {
-		return v, false, nil, nil
+		return lockedVersion{v: v}, nil
 	}
 	if owner := b.locks[id]; owner != nil && owner != tx {
 		b.stats.Conflicts++
 		b.abortLocked(tx)
-		return nil, false, nil, fmt.Errorf("object %d held by tx %d: %w", id, owner.id, ErrConflict)
+		return lockedVersion{}, fmt.Errorf("object %d held by tx %d: %w", id, owner.id, ErrConflict)
 	}
 	b.locks[id] = tx
 	if tx.writes == nil {
 		tx.writes = make(map[ID]*version)
 	}
-	v = &version{}
-	tx.writes[id] = v
+	w := lockedVersion{v: &version{}, first: true}
+	tx.writes[id] = w.v
 	tx.order = append(tx.order, id)
 	if o := b.objs[id]; o != nil {
-		committed = o.data
+		w.committed = o.data
 	}
-	return v, true, committed, nil
+	return w, nil
 }
 
 // Abort drops the transaction's new versions (the old ones, still in the

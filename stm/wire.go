@@ -59,11 +59,24 @@ type wireHead struct {
 	epoch, tx, group, next, seq uint64
 }
 
-// message is a decoded request.
+// message is one request to a mirror, decoded or about to be encoded: its
+// kind, its fixed head and the object versions it carries.
 type message struct {
 	kind   uint8
 	head   wireHead
 	writes []Write
+}
+
+func prepareMessage(p *Prepare) message {
+	return message{kind: kindPrepare, head: prepareHead(p), writes: p.Writes}
+}
+
+func decisionMessage(d *Decision) message {
+	return message{kind: kindDecide, head: decisionHead(d)}
+}
+
+func chunkMessage(c *Chunk) message {
+	return message{kind: kindLoad, head: chunkHead(c), writes: c.Objects}
 }
 
 func prepareHead(p *Prepare) wireHead {

@@ -60,7 +60,7 @@ func TestServerPassesItsFailpointToItsTasks(t *testing.T) {
 	bank, _ := mirrored(t)
 	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum},
 		Policy: Policy{Percent: 10}, Logger: zaptest.NewLogger(t), Failpoint: failpoint.Nth(FPCheckpointSaved, "n/1", 3)})
-	_, err := s.Start(context.Background(), "n", bank, "sum", []string{"1000"})
+	_, err := s.Start(context.Background(), Bank{Name: "n", STM: bank}, "sum", []string{"1000"})
 	require.NoError(t, err)
 	rec := waitState(t, s, StateFailed)
 	require.Contains(t, rec.Error, FPCheckpointSaved)

@@ -17,7 +17,7 @@ func TestRequestCheckpointForcesOne(t *testing.T) {
 	defer cancel()
 	s := NewServer(ctx, ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Logger: zaptest.NewLogger(t)})
 	require.ErrorIs(t, s.RequestCheckpoint("n", 1), ErrNotRunning)
-	_, err := s.Start(ctx, "n", bank, "sum", []string{"1000000000000"})
+	_, err := s.Start(ctx, Bank{Name: "n", STM: bank}, "sum", []string{"1000000000000"})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return s.RequestCheckpoint("n", 1) == nil }, 10*time.Second, time.Millisecond)
 	checkpoints := func() int { return s.List()[0].Stats.Checkpoints }

@@ -99,14 +99,21 @@ func NewServer(ctx context.Context, cfg ServerConfig) *Server {
 // Wait waits for every task goroutine (after ctx ended).
 func (s *Server) Wait() { s.wg.Wait() }
 
+// Bank is an STM bank that holds stable tasks, with the name the node pair
+// knows it by: a task records itself in the bank and checkpoints into it.
+type Bank struct {
+	Name string // names the bank's tasks in listings and logs
+	STM  *stm.Bank
+}
+
 // Start records a new stable task in bank (one STM commit: refused when the
 // bank has no backup) and runs it.
-func (s *Server) Start(ctx context.Context, bankName string, bank *stm.Bank, program string, args []string) (Record, error) {
+func (s *Server) Start(ctx context.Context, bank Bank, program string, args []string) (Record, error) {
 	if s.cfg.Programs[program] == nil {
 		return Record{}, fmt.Errorf("%w %q (this node runs: %v)", ErrUnknownProgram, program, s.programNames())
 	}
 	var rec Record
-	err := bank.Update(ctx, func(tx *stm.Tx) error {
+	err := bank.STM.Update(ctx, func(tx *stm.Tx) error {
 		recs, _ := taskTable.Get(tx)
 		rec = Record{ID: uint64(len(recs) + 1), Program: program, Args: args, State: StateRunning, Started: time.Now().UTC()}
 		return taskTable.Set(tx, append(recs, rec))
@@ -114,37 +121,37 @@ func (s *Server) Start(ctx context.Context, bankName string, bank *stm.Bank, pro
 	if err != nil {
 		return Record{}, fmt.Errorf("record task %s: %w", program, err)
 	}
-	s.run(bankName, bank, rec)
+	s.run(bank, rec)
 	return rec, nil
 }
 
 // Resume restarts every task of bank still running in its records: after a
 // takeover, from their last checkpoints.
-func (s *Server) Resume(ctx context.Context, bankName string, bank *stm.Bank) {
+func (s *Server) Resume(ctx context.Context, bank Bank) {
 	var recs []Record
-	_ = bank.View(ctx, func(tx *stm.Tx) error {
+	_ = bank.STM.View(ctx, func(tx *stm.Tx) error {
 		recs, _ = taskTable.Get(tx)
 		return nil
 	})
 	for _, rec := range recs {
 		if rec.State == StateRunning {
 			rec.Restarts++
-			s.log.Info("restarting stable task from its last checkpoint", zap.String("bank", bankName), zap.Uint64("task", rec.ID), zap.String("program", rec.Program))
-			s.run(bankName, bank, rec)
+			s.log.Info("restarting stable task from its last checkpoint", zap.String("bank", bank.Name), zap.Uint64("task", rec.ID), zap.String("program", rec.Program))
+			s.run(bank, rec)
 		}
 	}
 }
 
-func (s *Server) run(bankName string, bank *stm.Bank, rec Record) {
-	key := fmt.Sprintf("%s/%d", bankName, rec.ID)
+func (s *Server) run(bank Bank, rec Record) {
+	key := fmt.Sprintf("%s/%d", bank.Name, rec.ID)
 	rec.Since = time.Now()
 	ctx, cancel := context.WithCancel(s.ctx)
-	r := &running{key: key, bank: bankName, store: bank, rec: rec, cancel: cancel, done: make(chan struct{})}
+	r := &running{key: key, bank: bank.Name, store: bank.STM, rec: rec, cancel: cancel, done: make(chan struct{})}
 	s.mu.Lock()
 	s.tasks[key] = r
 	s.mu.Unlock()
 	prog := s.cfg.Programs[rec.Program]
-	cfg := Config{Name: key, Store: prefixStore{BatchStore: rvm.NewSTMStore(bank), prefix: fmt.Sprintf("task%d/", rec.ID)},
+	cfg := Config{Name: key, Store: prefixStore{BatchStore: rvm.NewSTMStore(bank.STM), prefix: fmt.Sprintf("task%d/", rec.ID)},
 		Policy: s.cfg.Policy, Logger: s.log, Failpoint: s.cfg.Failpoint}
 	s.wg.Add(1)
 	go func() {
@@ -160,7 +167,7 @@ func (s *Server) run(bankName string, bank *stm.Bank, rec Record) {
 			result, err = prog(ctx, t, rec.Args)
 			return err
 		})
-		s.finish(key, r, result, st, err)
+		s.finish(r, result, st, err)
 	}()
 }
 
@@ -204,14 +211,14 @@ func superseded(err error) bool {
 // record stays "running" in STM and the task would run again after a
 // takeover, which its checkpoints make cheap). A task abandoned, or whose
 // bank was lost under it, is forgotten instead.
-func (s *Server) finish(key string, r *running, result string, st Stats, err error) {
+func (s *Server) finish(r *running, result string, st Stats, err error) {
 	if s.ctx.Err() != nil {
 		return // the node is stopping: the task is not finished
 	}
 	s.mu.Lock()
 	if r.abandoned || (err != nil && superseded(err)) {
-		if s.tasks[key] == r {
-			delete(s.tasks, key)
+		if s.tasks[r.key] == r {
+			delete(s.tasks, r.key)
 		}
 		s.mu.Unlock()
 		s.log.Warn("stable task stopped: this node no longer holds its bank", zap.String("bank", r.bank),

@@ -65,9 +65,9 @@ func waitState(t *testing.T, s *Server, want string) Record {
 func TestServerRunsTaskToCompletion(t *testing.T) {
 	bank, _ := mirrored(t)
 	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 10}, Logger: zaptest.NewLogger(t)})
-	_, err := s.Start(context.Background(), "n", bank, "nothing", nil)
+	_, err := s.Start(context.Background(), Bank{Name: "n", STM: bank}, "nothing", nil)
 	require.ErrorIs(t, err, ErrUnknownProgram)
-	rec, err := s.Start(context.Background(), "n", bank, "sum", []string{"1000"})
+	rec, err := s.Start(context.Background(), Bank{Name: "n", STM: bank}, "sum", []string{"1000"})
 	require.NoError(t, err)
 	require.Equal(t, uint64(1), rec.ID)
 	done := waitState(t, s, StateDone)
@@ -91,7 +91,7 @@ func TestServerRestartsTasksAfterTakeover(t *testing.T) {
 	bank, backup := mirrored(t)
 	ctx, crash := context.WithCancel(context.Background())
 	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
-	_, err := s.Start(context.Background(), "a", bank, "sum", []string{"2000000"})
+	_, err := s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{"2000000"})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return s.List()[0].Stats.Checkpoints >= 3 }, 20*time.Second, time.Millisecond)
 	crash() // node a dies
@@ -101,7 +101,7 @@ func TestServerRestartsTasksAfterTakeover(t *testing.T) {
 	require.NoError(t, err)
 	_ = survivor.Attach(context.Background(), stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))) // re-protected
 	s2 := NewServer(context.Background(), ServerConfig{Node: "b", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
-	s2.Resume(context.Background(), "a", survivor)
+	s2.Resume(context.Background(), Bank{Name: "a", STM: survivor})
 	done := waitState(t, s2, StateDone)
 	require.Equal(t, fmt.Sprint(int64(2000000)*2000001/2), done.Result)
 	require.Equal(t, 1, done.Restarts)
@@ -126,7 +126,7 @@ func TestTaskRunsUnprotectedWithoutBackup(t *testing.T) {
 func TestServerForgetsTaskWhoseBankWasClosed(t *testing.T) {
 	bank, _ := mirrored(t)
 	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
-	_, err := s.Start(context.Background(), "n", bank, "sum", []string{"100000000"})
+	_, err := s.Start(context.Background(), Bank{Name: "n", STM: bank}, "sum", []string{"100000000"})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool { return s.List()[0].Stats.Checkpoints >= 1 }, 20*time.Second, time.Millisecond)
 	require.NoError(t, bank.Close())
@@ -142,9 +142,9 @@ func TestAbandonForgetsEndedTasksOfTheBank(t *testing.T) {
 	bank, _ := mirrored(t)
 	other, _ := mirrored(t)
 	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 50}, Logger: zaptest.NewLogger(t)})
-	_, err := s.Start(context.Background(), "n", bank, "sum", []string{"10"})
+	_, err := s.Start(context.Background(), Bank{Name: "n", STM: bank}, "sum", []string{"10"})
 	require.NoError(t, err)
-	_, err = s.Start(context.Background(), "m", other, "sum", []string{"10"})
+	_, err = s.Start(context.Background(), Bank{Name: "m", STM: other}, "sum", []string{"10"})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		l := s.List()

@@ -206,19 +206,27 @@ func (t *Task) poll(ctx context.Context) error {
 		return nil
 	}
 	start := t.cfg.Clock.Now()
-	err := t.settle(ctx)
-	if err == nil {
-		var f *flight
-		if f, err = t.capture(ctx); err == nil {
-			t.launch(ctx, f)
-		}
-	}
+	err := t.takeCheckpoint(ctx)
 	now := t.cfg.Clock.Now()
 	t.stopped(now.Sub(start))
 	t.scheduleNext(now)
 	if err != nil {
 		return fmt.Errorf("task %s: checkpoint: %w", t.cfg.Name, err)
 	}
+	return nil
+}
+
+// takeCheckpoint settles the checkpoint in flight, captures the segments
+// and launches their commit.
+func (t *Task) takeCheckpoint(ctx context.Context) error {
+	if err := t.settle(ctx); err != nil {
+		return err
+	}
+	f, err := t.capture(ctx)
+	if err != nil {
+		return err
+	}
+	t.launch(ctx, f)
 	return nil
 }
 
@@ -264,13 +272,9 @@ func (t *Task) Checkpoint(ctx context.Context) error {
 		return ErrNoFaultTolerance
 	}
 	start := t.cfg.Clock.Now()
-	err := t.settle(ctx)
+	err := t.takeCheckpoint(ctx)
 	if err == nil {
-		var f *flight
-		if f, err = t.capture(ctx); err == nil {
-			t.launch(ctx, f)
-			err = t.settle(ctx)
-		}
+		err = t.settle(ctx)
 	}
 	now := t.cfg.Clock.Now()
 	t.stopped(now.Sub(start))

@@ -106,8 +106,9 @@ func (d demo) waitFor(what string, timeout time.Duration, cond func([]taskRow) b
 // run plays the scenario once and returns the takeover time: from the
 // SIGKILL to the task running again on the survivor.
 func run(bin string, n int, verbose bool) (time.Duration, error) {
-	say, show := reporter(verbose)
-	d, cleanup, err := startPair(bin, nil, nil, say, show)
+	rep := reporter{verbose: verbose}
+	say, show := rep.say, rep.show
+	d, cleanup, err := startPair(bin, nil, nil, rep)
 	if err != nil {
 		return 0, err
 	}
@@ -159,25 +160,27 @@ func run(bin string, n int, verbose bool) (time.Duration, error) {
 	return takeover, nil
 }
 
-// reporter returns what prints a step and what prints a command's output,
-// both silent unless verbose.
-func reporter(verbose bool) (say, show func(string)) {
-	say = func(s string) {
-		if verbose {
-			fmt.Println("==> " + s)
-		}
+// reporter prints the steps of a run and the output of its commands; it is
+// silent unless verbose.
+type reporter struct{ verbose bool }
+
+// say prints a step.
+func (r reporter) say(s string) {
+	if r.verbose {
+		fmt.Println("==> " + s)
 	}
-	show = func(s string) {
-		if verbose {
-			fmt.Print(indent(s))
-		}
+}
+
+// show prints a command's output.
+func (r reporter) show(s string) {
+	if r.verbose {
+		fmt.Print(indent(s))
 	}
-	return say, show
 }
 
 // startPair brings a pair up in a temporary directory; cleanup stops it and,
 // unless keep, removes the directory.
-func startPair(bin string, env, upArgs []string, say, show func(string)) (demo, func(keep bool), error) {
+func startPair(bin string, env, upArgs []string, rep reporter) (demo, func(keep bool), error) {
 	if _, err := os.Stat(bin); err != nil {
 		return demo{}, nil, fmt.Errorf("no ftmctl binary at %s (run `make build`): %w", bin, err)
 	}
@@ -192,13 +195,13 @@ func startPair(bin string, env, upArgs []string, say, show func(string)) (demo, 
 			os.RemoveAll(tmp)
 		}
 	}
-	say("starting a stable pair: nodes alpha and beta, two processes on 127.0.0.1")
+	rep.say("starting a stable pair: nodes alpha and beta, two processes on 127.0.0.1")
 	out, err := d.ftmctl(append([]string{"pair", "up", "--allow-faults"}, upArgs...)...)
 	if err != nil {
 		cleanup(true)
 		return demo{}, nil, err
 	}
-	show(out)
+	rep.show(out)
 	return d, cleanup, nil
 }
 

@@ -133,7 +133,7 @@ func soak(bin string, n, runs int) error {
 // soakOnce plays one scenario on a fresh pair whose nodes start with env;
 // its logs stay when it fails.
 func soakOnce(bin string, sc scenario, r *soakRun, env []string) (string, error) {
-	d, cleanup, err := startPair(bin, env, []string{"--heartbeat", soakHeartbeat.String()}, func(string) {}, func(string) {})
+	d, cleanup, err := startPair(bin, env, []string{"--heartbeat", soakHeartbeat.String()}, reporter{})
 	if err != nil {
 		return "", err
 	}

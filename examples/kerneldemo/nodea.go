@@ -50,15 +50,11 @@ func runA(ctx context.Context, out io.Writer, log *zap.Logger) error {
 	say(out, "node A: authenticated link to node %s (process %d) is up", l.Peer(), b.cmd.Process.Pid)
 	node := kernel.NewNode(kernel.Config{Name: "a", Logger: log, LinkTimeout: linkTimeout})
 	defer node.Shutdown()
-	mux := link.NewMux(l, log)
-	defer mux.Close()
-	ports, err := mux.Channel(link.ServicePorts)
-	if err == nil {
-		err = node.AttachLink(ports)
-	}
+	mux, err := attachPorts(node, l, log)
 	if err != nil {
 		return err
 	}
+	defer mux.Close()
 	return scenario(ctx, out, node, b)
 }
 
@@ -73,93 +69,102 @@ func scenario(ctx context.Context, out io.Writer, node *kernel.Node, b *child) e
 		return fmt.Errorf("node A: lookup of \"echo\" on node b: %w", err)
 	}
 	say(out, "node A: looked up port \"echo\" on node b; holding a send right to it as name %d", echo)
-	if err := exchange(ctx, out, t, echo); err != nil {
+	c := client{out: out, t: t, echo: echo}
+	if err := c.exchange(ctx); err != nil {
 		return err
 	}
-	if err := moveRight(ctx, out, t, echo); err != nil {
+	if err := c.moveRight(ctx); err != nil {
 		return err
 	}
-	return killAndWatch(ctx, out, t, echo, b)
+	return c.killAndWatch(ctx, b)
+}
+
+// client is node A's side of the story: the task that talks to node B, its
+// send right to node B's port "echo", and where it tells what happens.
+type client struct {
+	out  io.Writer
+	t    *kernel.Task
+	echo kernel.Name
 }
 
 // exchange sends two requests to echo, each with a send-once reply right,
 // and prints the replies.
-func exchange(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.Name) error {
-	reply, err := t.AllocatePort()
+func (c client) exchange(ctx context.Context) error {
+	reply, err := c.t.AllocatePort()
 	if err != nil {
 		return err
 	}
 	for _, text := range []string{"hello, node B", "what time is it over there?"} {
-		err := t.Send(ctx, &kernel.Message{Dest: echo, Reply: reply, ReplyDisp: kernel.MakeSendOnce, ID: msgEcho, Body: []byte(text)})
+		err := c.t.Send(ctx, &kernel.Message{Dest: c.echo, Reply: reply, ReplyDisp: kernel.MakeSendOnce, ID: msgEcho, Body: []byte(text)})
 		if err != nil {
 			return fmt.Errorf("node A: send to echo: %w", err)
 		}
-		m, err := t.Receive(ctx, reply)
+		m, err := c.t.Receive(ctx, reply)
 		if err != nil {
 			return fmt.Errorf("node A: waiting for echo's reply: %w", err)
 		}
-		say(out, "node A: sent %q to node b's \"echo\", reply: %q", text, m.Body)
+		say(c.out, "node A: sent %q to node b's \"echo\", reply: %q", text, m.Body)
 	}
-	return t.Destroy(reply)
+	return c.t.Destroy(reply)
 }
 
 // moveRight moves a send right to A's port "inbox" to node B, then receives
 // what B sends through it.
-func moveRight(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.Name) error {
-	inbox, err := t.AllocatePort()
+func (c client) moveRight(ctx context.Context) error {
+	inbox, err := c.t.AllocatePort()
 	if err != nil {
 		return err
 	}
-	if err := t.MakeSend(inbox); err != nil {
+	if err := c.t.MakeSend(inbox); err != nil {
 		return err
 	}
-	err = t.Send(ctx, &kernel.Message{Dest: echo, ID: msgTakeRight, Body: []byte(`port "inbox"`),
+	err = c.t.Send(ctx, &kernel.Message{Dest: c.echo, ID: msgTakeRight, Body: []byte(`port "inbox"`),
 		Rights: []kernel.PortRight{{Name: inbox, Disp: kernel.MoveSend}}})
 	if err != nil {
 		return fmt.Errorf("node A: moving the right: %w", err)
 	}
-	st, err := t.Status(inbox)
+	st, err := c.t.Status(inbox)
 	if err != nil {
 		return err
 	}
-	say(out, "node A: moved its send right to port \"inbox\" (name %d) to node b; node A now holds only the receive right (send rights in existence: %d, held remotely)", inbox, st.SendRights)
-	m, err := t.Receive(ctx, inbox)
+	say(c.out, "node A: moved its send right to port \"inbox\" (name %d) to node b; node A now holds only the receive right (send rights in existence: %d, held remotely)", inbox, st.SendRights)
+	m, err := c.t.Receive(ctx, inbox)
 	if err != nil {
 		return fmt.Errorf("node A: waiting on inbox: %w", err)
 	}
-	say(out, "node A: port \"inbox\" received from node b: %q", m.Body)
+	say(c.out, "node A: port \"inbox\" received from node b: %q", m.Body)
 	return nil
 }
 
 // killAndWatch requests a dead-name notification on echo, SIGKILLs node B,
 // and waits for the notification.
-func killAndWatch(ctx context.Context, out io.Writer, t *kernel.Task, echo kernel.Name, b *child) error {
-	notify, err := t.AllocatePort()
+func (c client) killAndWatch(ctx context.Context, b *child) error {
+	notify, err := c.t.AllocatePort()
 	if err != nil {
 		return err
 	}
-	if err := t.RequestNotification(echo, kernel.NotifyDeadName, notify); err != nil {
+	if err := c.t.RequestNotification(c.echo, kernel.NotifyDeadName, notify); err != nil {
 		return err
 	}
-	say(out, "node A: requested a dead-name notification for name %d (node b's \"echo\")", echo)
-	say(out, "node A: killing node B (process %d) with SIGKILL", b.cmd.Process.Pid)
+	say(c.out, "node A: requested a dead-name notification for name %d (node b's \"echo\")", c.echo)
+	say(c.out, "node A: killing node B (process %d) with SIGKILL", b.cmd.Process.Pid)
 	state, err := b.killWait()
 	if err != nil {
 		return err
 	}
-	say(out, "node A: node B is gone (%s); its ports turn into dead names after the link timeout (%v)", state, linkTimeout)
-	m, err := t.Receive(ctx, notify)
+	say(c.out, "node A: node B is gone (%s); its ports turn into dead names after the link timeout (%v)", state, linkTimeout)
+	m, err := c.t.Receive(ctx, notify)
 	if err != nil {
 		return fmt.Errorf("node A: waiting for the dead-name notification: %w", err)
 	}
-	if kernel.NotifyKind(m.ID) != kernel.NotifyDeadName || kernel.NotifyName(m) != echo {
-		return fmt.Errorf("node A: expected a dead-name notification for %d, got id %d about %d", echo, m.ID, kernel.NotifyName(m))
+	if kernel.NotifyKind(m.ID) != kernel.NotifyDeadName || kernel.NotifyName(m) != c.echo {
+		return fmt.Errorf("node A: expected a dead-name notification for %d, got id %d about %d", c.echo, m.ID, kernel.NotifyName(m))
 	}
-	if typ, err := t.Type(echo); err != nil || typ != kernel.RightDeadName {
-		return fmt.Errorf("node A: name %d after the notification: %v, %v", echo, typ, err)
+	if typ, err := c.t.Type(c.echo); err != nil || typ != kernel.RightDeadName {
+		return fmt.Errorf("node A: name %d after the notification: %v, %v", c.echo, typ, err)
 	}
-	say(out, "node A: dead-name notification: name %d (node b's \"echo\") is now a dead name", echo)
-	say(out, "node A: demo complete, exiting 0")
+	say(c.out, "node A: dead-name notification: name %d (node b's \"echo\") is now a dead name", c.echo)
+	say(c.out, "node A: demo complete, exiting 0")
 	return nil
 }
 

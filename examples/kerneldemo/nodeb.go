@@ -43,20 +43,31 @@ func runB(ctx context.Context, out io.Writer, log *zap.Logger) error {
 	if err != nil {
 		return fmt.Errorf("node B: %w", err)
 	}
-	mux := link.NewMux(l, log)
-	defer mux.Close()
-	ports, err := mux.Channel(link.ServicePorts)
-	if err == nil {
-		err = node.AttachLink(ports)
-	}
+	mux, err := attachPorts(node, l, log)
 	if err != nil {
 		return err
 	}
+	defer mux.Close()
 	say(out, "node B: running as process %d; authenticated link to node %s is up; serving port \"echo\"", os.Getpid(), l.Peer())
 	linkCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() { <-mux.Done(); cancel() }()
 	return serveEcho(linkCtx, out, t, echo)
+}
+
+// attachPorts opens the kernel's ports service over l and attaches it to
+// node; the caller closes the mux it returns.
+func attachPorts(node *kernel.Node, l link.Link, log *zap.Logger) (*link.Mux, error) {
+	mux := link.NewMux(l, log)
+	ports, err := mux.Channel(link.ServicePorts)
+	if err == nil {
+		err = node.AttachLink(ports)
+	}
+	if err != nil {
+		_ = mux.Close()
+		return nil, err
+	}
+	return mux, nil
 }
 
 func readSecret(r io.Reader) ([]byte, error) {

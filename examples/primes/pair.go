@@ -117,7 +117,7 @@ func startPair(ctx context.Context, verbose, wait bool) (*stm.Bank, func() error
 		return nil, nil, err
 	}
 	a := &alphaNode{ready: make(chan struct{})}
-	go a.start(ctx, st, secret, verbose, log)
+	go a.start(ctx, st, alphaLink{secret: secret, verbose: verbose, log: log})
 	bank := st.Own()
 	if wait {
 		<-a.ready
@@ -131,9 +131,18 @@ func startPair(ctx context.Context, verbose, wait bool) (*stm.Bank, func() error
 	return bank, a.stop, nil
 }
 
-func (a *alphaNode) start(ctx context.Context, st *pair.Stable, secret []byte, verbose bool, log *zap.Logger) {
+// alphaLink is how alpha links to its backup: the pair's shared secret,
+// whether the backup process logs, and alpha's own log.
+type alphaLink struct {
+	secret  []byte
+	verbose bool
+	log     *zap.Logger
+}
+
+// start starts the backup process, then alpha's pair node dialling it.
+func (a *alphaNode) start(ctx context.Context, st *pair.Stable, al alphaLink) {
 	defer close(a.ready)
-	child, addr, err := startBackupProcess(secret, verbose)
+	child, addr, err := startBackupProcess(al.secret, al.verbose)
 	if err != nil {
 		a.err = err
 		_ = st.Close()
@@ -141,7 +150,7 @@ func (a *alphaNode) start(ctx context.Context, st *pair.Stable, secret []byte, v
 	}
 	a.child = child
 	a.m, a.err = runMember(ctx, pair.Config{Name: "alpha", PartnerName: "beta", PartnerAddr: addr, Redial: time.Millisecond,
-		Dial: pair.TCPDialer(link.Config{Name: "alpha", Secret: secret, Logger: log})}, st, log)
+		Dial: pair.TCPDialer(link.Config{Name: "alpha", Secret: al.secret, Logger: al.log})}, st, al.log)
 }
 
 // stop ends alpha's node, then the backup process.

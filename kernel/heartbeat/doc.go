@@ -3,7 +3,7 @@
 //
 // Detector is a pure state machine: it is told when a heartbeat was heard and
 // when time passed, and answers whether to send a heartbeat and whether the
-// partner is now considered dead. Watch is the thin driver that runs a Detector
+// partner is now considered dead. Watcher.Watch is the thin driver that runs a Detector
 // over a link.Link (the link's ServiceHeartbeat channel) with an injected clock.
 //
 // Invariants: a Detector declares death at most once, and never before Timeout

@@ -31,14 +31,23 @@ type Death struct {
 	At      time.Time     // when death was declared
 }
 
+// A Watcher watches a partner over a link: the clock it reads, the timing
+// it keeps and where it logs a death. The zero Log discards.
+type Watcher struct {
+	Clock  clock.Clock
+	Config Config
+	Log    *zap.Logger
+}
+
 // Watch runs a detector over l until ctx ends or the partner dies; it returns
 // the Death (nil when ctx ended first). Heartbeats are sent every period and
 // every frame received counts as a sign of life.
-func Watch(ctx context.Context, l link.Link, clk clock.Clock, cfg Config, log *zap.Logger) *Death {
+func (wr Watcher) Watch(ctx context.Context, l link.Link) *Death {
+	log := wr.Log
 	if log == nil {
 		log = zap.NewNop()
 	}
-	w := &watcher{l: l, clk: clk, det: NewDetector(cfg, clk.Now())}
+	w := &watch{l: l, clk: wr.Clock, det: NewDetector(wr.Config, wr.Clock.Now())}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -54,7 +63,8 @@ func Watch(ctx context.Context, l link.Link, clk clock.Clock, cfg Config, log *z
 	return d
 }
 
-type watcher struct {
+// watch is one run of Watch.
+type watch struct {
 	l   link.Link
 	clk clock.Clock
 	mu  sync.Mutex // guards det
@@ -62,7 +72,7 @@ type watcher struct {
 }
 
 // receive marks the partner alive on every frame until the link fails.
-func (w *watcher) receive(ctx context.Context) {
+func (w *watch) receive(ctx context.Context) {
 	for {
 		if _, err := w.l.Recv(ctx); err != nil {
 			return
@@ -73,7 +83,7 @@ func (w *watcher) receive(ctx context.Context) {
 	}
 }
 
-func (w *watcher) loop(ctx context.Context) *Death {
+func (w *watch) loop(ctx context.Context) *Death {
 	for {
 		if d := w.step(ctx); d != nil {
 			return d
@@ -89,7 +99,7 @@ func (w *watcher) loop(ctx context.Context) *Death {
 }
 
 // step ticks the detector once, sending a heartbeat when one is due.
-func (w *watcher) step(ctx context.Context) *Death {
+func (w *watch) step(ctx context.Context) *Death {
 	w.mu.Lock()
 	seq, died := w.det.Tick(w.clk.Now())
 	w.mu.Unlock()
@@ -107,7 +117,7 @@ func (w *watcher) step(ctx context.Context) *Death {
 	return nil
 }
 
-func (w *watcher) death(cause error) *Death {
+func (w *watch) death(cause error) *Death {
 	now := w.clk.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -92,7 +92,7 @@ func TestWatchDeclaresSilentPartnerDead(t *testing.T) {
 	stop := make(chan struct{})
 	defer close(stop)
 	go advanceWhenWaiting(clk, 10*time.Millisecond, stop)
-	d := Watch(context.Background(), a, clk, Config{Period: 10 * time.Millisecond, Timeout: 50 * time.Millisecond}, zaptest.NewLogger(t))
+	d := Watcher{Clock: clk, Config: Config{Period: 10 * time.Millisecond, Timeout: 50 * time.Millisecond}, Log: zaptest.NewLogger(t)}.Watch(context.Background(), a)
 	require.NotNil(t, d)
 	require.ErrorIs(t, d.Cause, ErrSilent)
 	require.Equal(t, "b", d.Peer)
@@ -105,8 +105,8 @@ func TestWatchKeepsLivePartnerAndStopsOnContext(t *testing.T) {
 	cfg := Config{Period: 10 * time.Millisecond, Timeout: 30 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	deaths := make(chan *Death, 2)
-	go func() { deaths <- Watch(ctx, a, clk, cfg, nil) }()
-	go func() { deaths <- Watch(ctx, b, clk, cfg, nil) }()
+	go func() { deaths <- Watcher{Clock: clk, Config: cfg}.Watch(ctx, a) }()
+	go func() { deaths <- Watcher{Clock: clk, Config: cfg}.Watch(ctx, b) }()
 	// Both sides beat each other; a full second of manual time passes.
 	for i := 0; i < 100; i++ {
 		waitArmed(t, clk, 2, deaths)
@@ -146,7 +146,7 @@ func TestWatchReportsLostLinkAtOnce(t *testing.T) {
 	a, b := newPipe()
 	clk := clock.NewManual(t0)
 	require.NoError(t, b.Close())
-	d := Watch(context.Background(), a, clk, Config{Period: time.Hour}, nil)
+	d := Watcher{Clock: clk, Config: Config{Period: time.Hour}}.Watch(context.Background(), a)
 	require.NotNil(t, d)
 	require.True(t, errors.Is(d.Cause, ErrLinkLost), "got %v", d.Cause)
 	require.Zero(t, d.Silence, "no time needed to pass")

@@ -123,33 +123,45 @@ func (fs *Faults) quiet() bool {
 	return u == 0 || time.Now().UnixNano() >= u
 }
 
-// now returns the current delay, whether a partition is on, when the
-// current state next changes by itself, and the channel closed at the
-// next explicit change.
-func (fs *Faults) now() (delay time.Duration, partitioned bool, next time.Time, changed <-chan struct{}) {
+// faultView is what the switch says at one instant: the delay on sends,
+// whether a partition is on, when that state next changes by itself, and
+// the channel closed at the next explicit change.
+type faultView struct {
+	delay       time.Duration
+	partitioned bool
+	next        time.Time
+	changed     <-chan struct{}
+}
+
+// straight reports that a frame may go out at once: no partition, no delay.
+func (v faultView) straight() bool { return !v.partitioned && v.delay == 0 }
+
+// now returns what the switch says at this instant.
+func (fs *Faults) now() faultView {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
 	t := time.Now()
+	v := faultView{changed: fs.changed}
 	if t.Before(fs.partitionUntil) {
-		partitioned, next = true, fs.partitionUntil
+		v.partitioned, v.next = true, fs.partitionUntil
 	}
 	if fs.delay > 0 && t.Before(fs.delayUntil) {
-		delay = fs.delay
-		if next.IsZero() || fs.delayUntil.Before(next) {
-			next = fs.delayUntil
+		v.delay = fs.delay
+		if v.next.IsZero() || fs.delayUntil.Before(v.next) {
+			v.next = fs.delayUntil
 		}
 	}
-	return delay, partitioned, next, fs.changed
+	return v
 }
 
 // waitHealed blocks until no partition is on (or ctx or done ends).
 func (fs *Faults) waitHealed(ctx context.Context, done <-chan struct{}) error {
 	for {
-		_, partitioned, next, changed := fs.now()
-		if !partitioned {
+		v := fs.now()
+		if !v.partitioned {
 			return nil
 		}
-		timer := time.NewTimer(time.Until(next))
+		timer := time.NewTimer(time.Until(v.next))
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -157,7 +169,7 @@ func (fs *Faults) waitHealed(ctx context.Context, done <-chan struct{}) error {
 		case <-done:
 			timer.Stop()
 			return ErrClosed
-		case <-changed:
+		case <-v.changed:
 		case <-timer.C:
 		}
 		timer.Stop()
@@ -194,12 +206,12 @@ func (l *faultLink) Send(ctx context.Context, f Frame) error {
 	if l.inflight.Load() == 0 && l.fs.quiet() {
 		return l.Link.Send(ctx, f)
 	}
-	delay, partitioned, _, _ := l.fs.now()
-	if !partitioned && delay == 0 && l.inflight.Load() == 0 {
+	v := l.fs.now()
+	if v.straight() && l.inflight.Load() == 0 {
 		return l.Link.Send(ctx, f)
 	}
 	f.Body = append([]byte(nil), f.Body...) // the caller may reuse it once Send returns
-	return l.hold(ctx, f, delay)
+	return l.hold(ctx, f, v.delay)
 }
 
 // SendVec sends through the wrapped link's SendVec when no fault is on.
@@ -207,18 +219,18 @@ func (l *faultLink) SendVec(ctx context.Context, f Frame, parts [][]byte) error 
 	if vs, ok := l.Link.(VectorSender); ok && l.inflight.Load() == 0 && l.fs.quiet() {
 		return vs.SendVec(ctx, f, parts)
 	}
-	delay, partitioned, _, _ := l.fs.now()
-	if vs, ok := l.Link.(VectorSender); ok && !partitioned && delay == 0 && l.inflight.Load() == 0 {
+	v := l.fs.now()
+	if vs, ok := l.Link.(VectorSender); ok && v.straight() && l.inflight.Load() == 0 {
 		return vs.SendVec(ctx, f, parts)
 	}
 	f.Body = make([]byte, 0, partsLen(parts))
 	for _, p := range parts {
 		f.Body = append(f.Body, p...)
 	}
-	if !partitioned && delay == 0 && l.inflight.Load() == 0 {
+	if v.straight() && l.inflight.Load() == 0 {
 		return l.Link.Send(ctx, f)
 	}
-	return l.hold(ctx, f, delay)
+	return l.hold(ctx, f, v.delay)
 }
 
 // hold queues f for the pump, which sends it once due and not partitioned.

@@ -66,34 +66,51 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, me role) (string,
 	if bytes.Equal(theirs.Nonce, mine.Nonce) {
 		return "", fmt.Errorf("%w: peer echoed our nonce", ErrAuth)
 	}
-	if err := exchangeProofs(conn, cfg.Secret, me, &mine, &theirs); err != nil {
+	if err := exchangeProofs(conn, cfg.Secret, greeting{me: me, mine: &mine, theirs: &theirs}); err != nil {
 		return "", err
 	}
 	return theirs.Name, nil
 }
 
+// greeting is the first round of a handshake as one side saw it: the role
+// it plays, the hello it sent and the hello it got back. Both proofs are
+// computed from it.
+type greeting struct {
+	me     role
+	mine   *hello
+	theirs *hello
+}
+
+// myProof is the proof this side sends.
+func (g greeting) myProof(secret []byte) []byte { return proof(secret, g.me, g.mine, g.theirs) }
+
+// theirProof is the proof this side expects from the other.
+func (g greeting) theirProof(secret []byte) []byte {
+	other := roleListener
+	if g.me == roleListener {
+		other = roleDialer
+	}
+	return proof(secret, other, g.theirs, g.mine)
+}
+
 // exchangeProofs: the listener sends its proof first, then checks the
 // dialer's; the dialer checks, then answers. Proofs are bound to both fresh
 // nonces, so nothing seen in one handshake can be replayed in another.
-func exchangeProofs(conn net.Conn, secret []byte, me role, mine, theirs *hello) error {
-	other := roleListener
-	if me == roleListener {
-		other = roleDialer
-	}
-	myProof := proof(secret, me, mine, theirs)
-	want := proof(secret, other, theirs, mine)
+func exchangeProofs(conn net.Conn, secret []byte, g greeting) error {
+	myProof := g.myProof(secret)
+	want := g.theirProof(secret)
 	send := func() error { return writeMsg(conn, kindProof, myProof) }
 	check := func() error {
 		var got []byte
 		if err := readMsg(conn, kindProof, &got); err != nil {
-			return fmt.Errorf("%w: read proof from %q: %v", ErrAuth, theirs.Name, err)
+			return fmt.Errorf("%w: read proof from %q: %v", ErrAuth, g.theirs.Name, err)
 		}
 		if !hmac.Equal(got, want) {
-			return fmt.Errorf("%w: %q does not know the pair's secret", ErrAuth, theirs.Name)
+			return fmt.Errorf("%w: %q does not know the pair's secret", ErrAuth, g.theirs.Name)
 		}
 		return nil
 	}
-	if me == roleListener {
+	if g.me == roleListener {
 		if err := send(); err != nil {
 			return fmt.Errorf("%w: send proof: %v", ErrAuth, err)
 		}

@@ -68,7 +68,7 @@ func (p *Pager) Checkpoint(ctx context.Context) (rvm.CheckpointStats, error) {
 
 // CheckpointTask stops the task at a safe point, checkpoints and resumes it.
 func (p *Pager) CheckpointTask(ctx context.Context, sp *rvm.SafePoint, timeout time.Duration) (rvm.TaskCheckpoint, error) {
-	return rvm.CheckpointTask(ctx, sp, timeout, (*store)(p), p.segs...)
+	return sp.CheckpointTask(ctx, timeout, (*store)(p), p.segs...)
 }
 
 // Restore fills every segment with its last committed checkpoint (pages
