@@ -143,7 +143,7 @@ func TestTwoProcessPrimaryKilled(t *testing.T) {
 			break
 		}
 	}
-	require.NoError(t, primary.Kill()) // SIGKILL, mid-stream
+	require.NoError(t, primary.Kill())  // SIGKILL, mid-stream
 	for line := range primary.Lines() { // lines already in the pipe
 		last = parseCommitted(t, line)
 	}
