@@ -16,13 +16,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
 // backupProcess serves backup banks to every primary that connects, and a
 // raw TCP sink (length-prefixed payload in, one byte out) for baselines.
-func backupProcess() error {
+func backupProcess([]string) error {
 	ctx := context.Background()
 	ln, err := link.Listen("127.0.0.1:0", link.Config{Name: "backup", Secret: testSecret})
 	if err != nil {
@@ -189,20 +190,7 @@ func sink(l net.Listener) {
 // remoteBackup starts the backup process and returns the addresses of its
 // backup bank, raw TCP sink and link sink.
 func remoteBackup(b *testing.B) (addr, rawAddr, floorAddr string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := helperCmd(ctx, "backup")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		b.Fatal(err)
-	}
+	line := proctest.Start(b, proctest.Spec{Role: "backup"}).Line()
 	if _, err := fmt.Sscanf(strings.TrimSpace(line), "addr %s raw %s floor %s", &addr, &rawAddr, &floorAddr); err != nil {
 		b.Fatalf("backup said %q: %v", line, err)
 	}

@@ -1,60 +1,37 @@
 package rvm
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
-// Child processes of this test binary (TestHelperProcess with FTM_RVM_ROLE):
+// Child processes of this test binary (proctest roles):
 //   - "primary": a node whose task fills a segment, checkpointing it into
-//     STM mirrored over an authenticated TCP link to FTM_RVM_ADDR, printing
-//     "checkpoint N SHA" after each checkpoint, until it is killed;
+//     STM mirrored over an authenticated TCP link to the address it is
+//     given, printing "checkpoint N SHA" after each checkpoint, until it is
+//     killed;
 //   - "backup": a node that serves a backup bank and a raw TCP sink for the
-//     benchmarks, printing "addr A raw R".
-const (
-	envRole = "FTM_RVM_ROLE"
-	envAddr = "FTM_RVM_ADDR"
-)
+//     benchmarks, printing "addr A raw R floor F", until its parent goes.
+var roles = proctest.Roles{
+	"primary": primaryProcess,
+	"backup":  proctest.BoundToParent(backupProcess),
+}
 
 var testSecret = []byte("rvm-two-process-shared-secret!!!")
 
-// TestHelperProcess is not a test: it is the body of a child process.
-func TestHelperProcess(t *testing.T) {
-	var err error
-	switch os.Getenv(envRole) {
-	case "primary":
-		err = primaryProcess()
-	case "backup":
-		err = backupProcess()
-	default:
-		t.Skip("helper process body")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
-
-func helperCmd(ctx context.Context, role string, env ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), append(env, envRole+"="+role)...)
-	cmd.Stderr = os.Stderr
-	return cmd
-}
+func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }
 
 // remoteBank dials a backup node and returns a bank mirrored to it.
 func remoteBank(ctx context.Context, addr string) (*stm.Bank, error) {
@@ -70,9 +47,9 @@ func remoteBank(ctx context.Context, addr string) (*stm.Bank, error) {
 	return bank, bank.Attach(ctx, stm.NewRemoteMirror(ch, stm.RemoteConfig{}))
 }
 
-func primaryProcess() error {
+func primaryProcess(args []string) error {
 	ctx := context.Background()
-	bank, err := remoteBank(ctx, os.Getenv(envAddr))
+	bank, err := remoteBank(ctx, args[0])
 	if err != nil {
 		return err
 	}
@@ -127,20 +104,19 @@ func TestSegmentRestoredOnBackupAfterSIGKILL(t *testing.T) {
 	served := make(chan error, 1)
 	go func() { served <- serveOneBackup(ctx, ln, k) }()
 
-	primary := helperCmd(ctx, "primary", envAddr+"="+ln.Addr())
-	out, err := primary.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, primary.Start())
+	primary := proctest.Start(t, proctest.Spec{Role: "primary", Args: []string{ln.Addr()}, Timeout: 60 * time.Second})
 	sums := map[int]string{}
-	sc := bufio.NewScanner(out)
 	last := 0
-	for last < 25 && sc.Scan() {
+	for line := range primary.Lines() {
 		var sum string
-		_, err := fmt.Sscanf(sc.Text(), "checkpoint %d %s", &last, &sum)
-		require.NoError(t, err, "primary said %q", sc.Text())
+		_, err := fmt.Sscanf(line, "checkpoint %d %s", &last, &sum)
+		require.NoError(t, err, "primary said %q", line)
 		sums[last] = sum
+		if last >= 25 {
+			break
+		}
 	}
-	require.NoError(t, primary.Process.Kill()) // SIGKILL, while it keeps writing
+	require.NoError(t, primary.Kill()) // SIGKILL, while it keeps writing
 	_ = primary.Wait()
 	<-served
 
