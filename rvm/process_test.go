@@ -15,6 +15,7 @@ import (
 	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
 // Child processes of this test binary (proctest roles):
@@ -33,23 +34,12 @@ var testSecret = []byte("rvm-two-process-shared-secret!!!")
 
 func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }
 
-// remoteBank dials a backup node and returns a bank mirrored to it.
-func remoteBank(ctx context.Context, addr string) (*stm.Bank, error) {
-	l, err := link.Dial(ctx, addr, link.Config{Name: "primary", Secret: testSecret})
-	if err != nil {
-		return nil, err
-	}
-	ch, err := link.NewMux(l, nil).Channel(link.ServiceSTM)
-	if err != nil {
-		return nil, err
-	}
-	bank := stm.NewBank(stm.Config{})
-	return bank, bank.Attach(ctx, stm.NewRemoteMirror(ch, stm.RemoteConfig{}))
-}
+// testLink is the link configuration of a node of these tests.
+func testLink(name string) link.Config { return link.Config{Name: name, Secret: testSecret} }
 
 func primaryProcess(args []string) error {
 	ctx := context.Background()
-	bank, err := remoteBank(ctx, args[0])
+	bank, err := stmtest.DialBank(ctx, args[0], testLink("primary"))
 	if err != nil {
 		return err
 	}
@@ -72,20 +62,6 @@ func primaryProcess(args []string) error {
 	}
 }
 
-// serveOneBackup accepts one primary on l and serves its backup bank until
-// the link dies.
-func serveOneBackup(ctx context.Context, ln *link.Listener, k *stm.Backup) error {
-	node, err := ln.Accept(ctx)
-	if err != nil {
-		return err
-	}
-	ch, err := link.NewMux(node, nil).Channel(link.ServiceSTM)
-	if err != nil {
-		return err
-	}
-	return stm.ServeBackup(ctx, ch, k)
-}
-
 // Reference: §6.1 and issue 6 — a task fills a segment and is checkpointed,
 // keeps writing, is killed with its node process (SIGKILL), and its segment
 // is restored on the backup with exactly the bytes of a checkpoint it
@@ -97,12 +73,12 @@ func TestSegmentRestoredOnBackupAfterSIGKILL(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ln, err := link.Listen("127.0.0.1:0", link.Config{Name: "backup", Secret: testSecret})
+	ln, err := link.Listen("127.0.0.1:0", testLink("backup"))
 	require.NoError(t, err)
 	defer ln.Close()
 	k := stm.NewBackup(stm.BackupConfig{})
 	served := make(chan error, 1)
-	go func() { served <- serveOneBackup(ctx, ln, k) }()
+	go func() { served <- stmtest.ServeOne(ctx, ln, k) }()
 
 	primary := proctest.Start(t, proctest.Spec{Role: "primary", Args: []string{ln.Addr()}, Timeout: 60 * time.Second})
 	sums := map[int]string{}
@@ -120,8 +96,7 @@ func TestSegmentRestoredOnBackupAfterSIGKILL(t *testing.T) {
 	_ = primary.Wait()
 	<-served
 
-	bank, _, err := k.Takeover(ctx, stm.Config{})
-	require.NoError(t, err)
+	bank := stmtest.Takeover(t, k)
 	seg, err := NewSegment("data", 64*DefaultPageSize, Config{})
 	require.NoError(t, err)
 	defer seg.Close()
