@@ -2,12 +2,17 @@ package kernel
 
 import (
 	"context"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/ftm-in-go/ftm/kernel/clock"
+	"github.com/ftm-in-go/ftm/kernel/link"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -52,4 +57,75 @@ func status(t testing.TB, task *Task, name Name) PortStatus {
 	s, err := task.Status(name)
 	require.NoError(t, err)
 	return s
+}
+
+// waitDone fails the test if ch is not closed/sent on soon: it detects a
+// receiver blocked for ever (a deadlock), not a timing property.
+func waitDone[T any](t *testing.T, ch <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s: blocked for ever (lost wake-up)", what)
+	}
+	var zero T
+	return zero
+}
+
+// waitBlocked waits until k goroutines are parked in the kernel's receive
+// wait (read from the runtime's goroutine dump: no hook in the kernel).
+func waitBlocked(t *testing.T, _ *Node, k int) {
+	t.Helper()
+	buf := make([]byte, 1<<20)
+	for i := 0; i < 2000; i++ {
+		dump := string(buf[:runtime.Stack(buf, true)])
+		if strings.Count(dump, "kernel.(*Task).waitReceive") >= k {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatalf("%d receivers never blocked", k)
+}
+
+func nameInfo(t *testing.T, task *Task, name Name) NameInfo {
+	t.Helper()
+	infos, err := task.Names()
+	require.NoError(t, err)
+	for _, in := range infos {
+		if in.Name == name {
+			return in
+		}
+	}
+	t.Fatalf("name %d not in the space", name)
+	return NameInfo{}
+}
+
+// mustInsert copies the send right name of from into to.
+func mustInsert(t *testing.T, from *Task, name Name, to *Task) Name {
+	t.Helper()
+	got, err := from.InsertRight(to, name, CopySend, NameNull)
+	require.NoError(t, err)
+	return got
+}
+
+// rawPeerClock is rawPeer on a manual clock, so the test decides when a
+// lost link's exports are released.
+func rawPeerClock(t *testing.T, clk clock.Clock) (*Node, *link.MemLink) {
+	t.Helper()
+	a := NewNode(Config{Name: "a", Clock: clk, Logger: zaptest.NewLogger(t)})
+	t.Cleanup(a.Shutdown)
+	la, lb := link.NewMemPair("a", "b", link.MemConfig{Clock: clk})
+	require.NoError(t, a.AttachLink(la))
+	return a, lb
+}
+
+// rawSync waits until a has handled every frame the peer sent before: the
+// frames of one link are handled in order, and a lookup is answered.
+func rawSync(t *testing.T, peer link.Link, req uint64) {
+	t.Helper()
+	rawSend(t, peer, kindLookup, &wireCtl{Req: req, Name: "no such name"})
+	var c wireCtl
+	require.Equal(t, kindLookupReply, rawRecv(t, peer, &c))
+	require.Equal(t, req, c.Req)
 }

@@ -190,3 +190,41 @@ func TestShutdownEndsSpawnedTasks(t *testing.T) {
 	_, err = n.NewTask("late")
 	require.ErrorIs(t, err, ErrNodeDown)
 }
+
+// Giving up a right cancels the dead-name request on it: the request's
+// send-once right is destroyed unused (a send-once notification, as in
+// Mach), and the port's later death sends no dead-name notification.
+func TestDeadNameRequestCancelledWithTheRight(t *testing.T) {
+	n := newTestNode(t, "n")
+	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	p, _ := b.AllocatePort()
+	to := giveSend(t, b, p, a)
+	notif, _ := a.AllocatePort()
+	require.NoError(t, a.RequestNotification(to, NotifyDeadName, notif))
+	require.Equal(t, 1, status(t, a, notif).SendOnce)
+	require.NoError(t, a.Deallocate(to))
+	require.Equal(t, 0, status(t, a, notif).SendOnce)
+	m, err := a.TryReceive(notif)
+	require.NoError(t, err)
+	require.Equal(t, uint32(NotifySendOnce), m.ID)
+	require.NoError(t, b.Destroy(p))
+	_, err = a.TryReceive(notif)
+	require.ErrorIs(t, err, ErrTimedOut, "no dead-name notification for a right given up")
+}
+
+// A second dead-name request on the same name must not count a send-once
+// right that nobody holds.
+func TestDeadNameRequestTwiceCountsOneSendOnce(t *testing.T) {
+	n := newTestNode(t, "n")
+	owner, watcher := newTask(t, n, "owner"), newTask(t, n, "watcher")
+	p, _ := owner.AllocatePort()
+	to := giveSend(t, owner, p, watcher)
+	notif, _ := watcher.AllocatePort()
+	require.NoError(t, watcher.RequestNotification(to, NotifyDeadName, notif))
+	require.NoError(t, watcher.RequestNotification(to, NotifyDeadName, notif))
+	require.Equal(t, 1, status(t, watcher, notif).SendOnce)
+	require.NoError(t, owner.Destroy(p))
+	require.Equal(t, uint32(NotifyDeadName), recv(t, watcher, notif).ID)
+	require.Equal(t, 0, status(t, watcher, notif).SendOnce)
+	require.NoError(t, checkInvariants(n))
+}
