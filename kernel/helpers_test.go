@@ -10,9 +10,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
 	"go.uber.org/zap/zaptest"
-
-	"github.com/ftm-in-go/ftm/kernel/clock"
-	"github.com/ftm-in-go/ftm/kernel/link"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -107,25 +104,4 @@ func mustInsert(t *testing.T, from *Task, name Name, to *Task) Name {
 	got, err := from.InsertRight(to, name, CopySend, NameNull)
 	require.NoError(t, err)
 	return got
-}
-
-// rawPeerClock is rawPeer on a manual clock, so the test decides when a
-// lost link's exports are released.
-func rawPeerClock(t *testing.T, clk clock.Clock) (*Node, *link.MemLink) {
-	t.Helper()
-	a := NewNode(Config{Name: "a", Clock: clk, Logger: zaptest.NewLogger(t)})
-	t.Cleanup(a.Shutdown)
-	la, lb := link.NewMemPair("a", "b", link.MemConfig{Clock: clk})
-	require.NoError(t, a.AttachLink(la))
-	return a, lb
-}
-
-// rawSync waits until a has handled every frame the peer sent before: the
-// frames of one link are handled in order, and a lookup is answered.
-func rawSync(t *testing.T, peer link.Link, req uint64) {
-	t.Helper()
-	rawSend(t, peer, kindLookup, &wireCtl{Req: req, Name: "no such name"})
-	var c wireCtl
-	require.Equal(t, kindLookupReply, rawRecv(t, peer, &c))
-	require.Equal(t, req, c.Req)
 }

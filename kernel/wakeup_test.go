@@ -67,6 +67,22 @@ func TestPortDestroyedWakesBlockedReceiver(t *testing.T) {
 // b. The stale waiters must not swallow the wake-up meant for b's
 // receiver.
 func TestMovedReceiveRightStaleWaitersDoNotStealWakeups(t *testing.T) {
+	movedReceiveRightWakes(t, func(n *Node, k int) { waitBlocked(t, n, k) })
+}
+
+// Receivers of a task blocked on a port whose receive right moves away all
+// return (the name no longer holds the receive right), and they do not
+// swallow the wake-up of the new holder's receiver; here the receivers
+// are given a moment to block instead of being seen blocked.
+func TestMovedReceiveRightWakesStaleWaitersOnly(t *testing.T) {
+	movedReceiveRightWakes(t, func(*Node, int) { time.Sleep(2 * time.Millisecond) }) // passes either way
+}
+
+// movedReceiveRightWakes blocks two receivers of task a on port p, moves
+// p's receive right to b, and checks that both stale receivers return
+// ErrInvalidRight and that b's receiver gets the next message. settle
+// waits until k receivers are blocked.
+func movedReceiveRightWakes(t *testing.T, settle func(n *Node, k int)) {
 	n := newTestNode(t, "n")
 	a, b := newTask(t, n, "a"), newTask(t, n, "b")
 	p, _ := a.AllocatePort()
@@ -77,7 +93,7 @@ func TestMovedReceiveRightStaleWaitersDoNotStealWakeups(t *testing.T) {
 	for i := 0; i < 2; i++ {
 		go func() { _, err := a.Receive(context.Background(), p); stale <- err }()
 	}
-	waitBlocked(t, n, 2)
+	settle(n, 2)
 	require.NoError(t, a.Send(ctxT(t), &Message{Dest: toB, Rights: []PortRight{{Name: p, Disp: MoveReceive}}}))
 	carried := recv(t, b, bport).Rights[0].Name
 	for i := 0; i < 2; i++ {
@@ -90,38 +106,7 @@ func TestMovedReceiveRightStaleWaitersDoNotStealWakeups(t *testing.T) {
 			got <- m.ID
 		}
 	}()
-	waitBlocked(t, n, 1)
+	settle(n, 1)
 	require.NoError(t, a.Send(ctxT(t), &Message{Dest: toP, ID: 7}))
 	require.Equal(t, uint32(7), waitDone(t, got, "new holder's receiver"))
-}
-
-// Receivers of a task blocked on a port whose receive right moves away all
-// return (the name no longer holds the receive right), and they do not
-// swallow the wake-up of the new holder's receiver.
-func TestMovedReceiveRightWakesStaleWaitersOnly(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
-	p, _ := a.AllocatePort()
-	toP := giveSend(t, a, p, a)
-	bport, _ := b.AllocatePort()
-	toB := giveSend(t, b, bport, a)
-	stale := make(chan error, 2)
-	for i := 0; i < 2; i++ {
-		go func() { _, err := a.Receive(context.Background(), p); stale <- err }()
-	}
-	time.Sleep(2 * time.Millisecond) // let them block (passes either way)
-	require.NoError(t, a.Send(ctxT(t), &Message{Dest: toB, Rights: []PortRight{{Name: p, Disp: MoveReceive}}}))
-	carried := recv(t, b, bport).Rights[0].Name
-	for i := 0; i < 2; i++ {
-		require.ErrorIs(t, <-stale, ErrInvalidRight, "a keeps only a send right")
-	}
-	got := make(chan uint32, 1)
-	go func() {
-		if m, err := b.Receive(ctxT(t), carried); err == nil {
-			got <- m.ID
-		}
-	}()
-	time.Sleep(2 * time.Millisecond)
-	require.NoError(t, a.Send(ctxT(t), &Message{Dest: toP, ID: 7}))
-	require.Equal(t, uint32(7), <-got)
 }
