@@ -96,9 +96,8 @@ func procTx(tx *Tx, i int) error {
 	return nil
 }
 
-// primaryProcess streams transactions forever, printing each one reported
-// committed, until it is killed.
-// Its argument is the backup's address.
+// primaryProcess streams transactions to the backup at the address it is
+// given forever, printing each one reported committed, until it is killed.
 func primaryProcess(args []string) error {
 	ctx := context.Background()
 	node, err := link.Dial(ctx, args[0], linkConfig("primary"))
