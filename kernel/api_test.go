@@ -22,8 +22,7 @@ func TestAccessors(t *testing.T) {
 }
 
 func TestStatusAndQueueLimitErrors(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	_, err := a.Status(Name(999))

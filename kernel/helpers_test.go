@@ -28,6 +28,13 @@ func newTask(t testing.TB, n *Node, name string) *Task {
 	return task
 }
 
+// twoTasks is a node "n" with two tasks, "a" and "b".
+func twoTasks(t testing.TB) (*Node, *Task, *Task) {
+	t.Helper()
+	n := newTestNode(t, "n")
+	return n, newTask(t, n, "a"), newTask(t, n, "b")
+}
+
 func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	t.Cleanup(cancel)

@@ -29,8 +29,7 @@ func TestDeadNameNotificationWhenReceiverTerminates(t *testing.T) {
 }
 
 func TestDeadNameRequestOnDeadPortFiresAtOnce(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	require.NoError(t, b.Destroy(p))
@@ -97,8 +96,7 @@ func TestPortDestroyedNotificationCarriesReceiveRight(t *testing.T) {
 }
 
 func TestRequestNotificationErrors(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := a.AllocatePort()
 	to := giveSend(t, a, p, b)
 	notif, _ := b.AllocatePort()
@@ -110,8 +108,7 @@ func TestRequestNotificationErrors(t *testing.T) {
 }
 
 func TestTerminationReleasesEverything(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	bp, _ := b.AllocatePort()
 	toB := giveSend(t, b, bp, a)
 	require.NoError(t, a.ModRefs(toB, RightSend, 4))
@@ -144,8 +141,7 @@ func TestModRefsErrors(t *testing.T) {
 }
 
 func TestInsertAndExtractRight(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	n, a, b := twoTasks(t)
 	p, _ := a.AllocatePort()
 	got, err := a.InsertRight(b, p, MakeSend, 77)
 	require.NoError(t, err)
@@ -195,8 +191,7 @@ func TestShutdownEndsSpawnedTasks(t *testing.T) {
 // send-once right is destroyed unused (a send-once notification, as in
 // Mach), and the port's later death sends no dead-name notification.
 func TestDeadNameRequestCancelledWithTheRight(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	notif, _ := a.AllocatePort()

@@ -10,8 +10,7 @@ import (
 // task renames its own last send reference.
 
 func TestModRefsOnDeadNames(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	require.ErrorIs(t, a.ModRefs(to, RightDeadName, 1), ErrInvalidRight, "a live send right is not a dead name")
@@ -30,8 +29,7 @@ func TestModRefsOnDeadNames(t *testing.T) {
 // ModRefs with a delta beyond a uint32 reference count used to wrap the
 // name's count while the port counted the full delta.
 func TestModRefsOverflowRefused(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	n, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	require.ErrorIs(t, a.ModRefs(to, RightSend, 1<<32), ErrInvalidValue)
@@ -47,8 +45,7 @@ func TestModRefsOverflowRefused(t *testing.T) {
 // name's last send reference, renames the right (copyin frees the old
 // name before copyout, as in Mach).
 func TestInsertRightRenamesOwnLastSendRef(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	n, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	got, err := a.InsertRight(a, to, MoveSend, 77)

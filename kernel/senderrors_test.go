@@ -14,8 +14,7 @@ import (
 // the failure rolled the reference back. Reference: "On error nothing was
 // sent and the sender keeps every right it named."
 func TestFailedSendKeepsDeadNameRequest(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	n, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	notif, _ := a.AllocatePort()
@@ -49,8 +48,7 @@ func TestFailedSendKeepsSetMembership(t *testing.T) {
 // to the kernel) used to link it into the queue twice, making a cycle: the
 // receiver got it twice and the queue was corrupt. It is refused now.
 func TestResendingAQueuedMessageIsRefused(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	n, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	m := &Message{Dest: to, ID: 1}

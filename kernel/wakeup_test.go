@@ -17,8 +17,7 @@ import (
 // it must pass the wake-up on, or the other waits for ever with a message
 // queued.
 func TestPortSetTwoReceiversBothWake(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	set, _ := b.AllocatePortSet()
 	p1, _ := b.AllocatePort()
 	p2, _ := b.AllocatePort()
@@ -83,8 +82,7 @@ func TestMovedReceiveRightWakesStaleWaitersOnly(t *testing.T) {
 // ErrInvalidRight and that b's receiver gets the next message. settle
 // waits until k receivers are blocked.
 func movedReceiveRightWakes(t *testing.T, settle func(n *Node, k int)) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	n, a, b := twoTasks(t)
 	p, _ := a.AllocatePort()
 	toP := giveSend(t, a, p, a)
 	bport, _ := b.AllocatePort()
