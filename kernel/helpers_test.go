@@ -49,6 +49,18 @@ func giveSend(t testing.TB, a *Task, rcv Name, b *Task) Name {
 	return name
 }
 
+// watchDeadName allocates a port of owner, gives watcher a send right to
+// it and has watcher request a dead-name notification on that right, sent
+// to a new port of watcher: the port, the right's name and the notify port.
+func watchDeadName(t testing.TB, owner, watcher *Task) (port, to, notif Name) {
+	t.Helper()
+	port, _ = owner.AllocatePort()
+	to = giveSend(t, owner, port, watcher)
+	notif, _ = watcher.AllocatePort()
+	require.NoError(t, watcher.RequestNotification(to, NotifyDeadName, notif))
+	return port, to, notif
+}
+
 func recv(t testing.TB, task *Task, name Name) *Message {
 	t.Helper()
 	m, err := task.Receive(ctxT(t), name)

@@ -10,10 +10,7 @@ import (
 func TestDeadNameNotificationWhenReceiverTerminates(t *testing.T) {
 	n := newTestNode(t, "n")
 	server, client := newTask(t, n, "server"), newTask(t, n, "client")
-	svc, _ := server.AllocatePort()
-	to := giveSend(t, server, svc, client)
-	notif, _ := client.AllocatePort()
-	require.NoError(t, client.RequestNotification(to, NotifyDeadName, notif))
+	_, to, notif := watchDeadName(t, server, client)
 
 	server.Terminate()
 	m := recv(t, client, notif)
@@ -192,10 +189,7 @@ func TestShutdownEndsSpawnedTasks(t *testing.T) {
 // Mach), and the port's later death sends no dead-name notification.
 func TestDeadNameRequestCancelledWithTheRight(t *testing.T) {
 	_, a, b := twoTasks(t)
-	p, _ := b.AllocatePort()
-	to := giveSend(t, b, p, a)
-	notif, _ := a.AllocatePort()
-	require.NoError(t, a.RequestNotification(to, NotifyDeadName, notif))
+	p, to, notif := watchDeadName(t, b, a)
 	require.Equal(t, 1, status(t, a, notif).SendOnce)
 	require.NoError(t, a.Deallocate(to))
 	require.Equal(t, 0, status(t, a, notif).SendOnce)
@@ -212,10 +206,7 @@ func TestDeadNameRequestCancelledWithTheRight(t *testing.T) {
 func TestDeadNameRequestTwiceCountsOneSendOnce(t *testing.T) {
 	n := newTestNode(t, "n")
 	owner, watcher := newTask(t, n, "owner"), newTask(t, n, "watcher")
-	p, _ := owner.AllocatePort()
-	to := giveSend(t, owner, p, watcher)
-	notif, _ := watcher.AllocatePort()
-	require.NoError(t, watcher.RequestNotification(to, NotifyDeadName, notif))
+	p, to, notif := watchDeadName(t, owner, watcher)
 	require.NoError(t, watcher.RequestNotification(to, NotifyDeadName, notif))
 	require.Equal(t, 1, status(t, watcher, notif).SendOnce)
 	require.NoError(t, owner.Destroy(p))

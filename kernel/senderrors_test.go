@@ -15,10 +15,7 @@ import (
 // sent and the sender keeps every right it named."
 func TestFailedSendKeepsDeadNameRequest(t *testing.T) {
 	n, a, b := twoTasks(t)
-	p, _ := b.AllocatePort()
-	to := giveSend(t, b, p, a)
-	notif, _ := a.AllocatePort()
-	require.NoError(t, a.RequestNotification(to, NotifyDeadName, notif))
+	p, to, notif := watchDeadName(t, b, a)
 	err := a.Send(ctxT(t), &Message{Dest: to, DestDisp: MoveSend, Rights: []PortRight{{Name: 999}}})
 	require.ErrorIs(t, err, ErrInvalidName)
 	_, err = a.TryReceive(notif)
