@@ -94,20 +94,53 @@ func nodeA(args []string) error {
 func nodeB(args []string) error {
 	ctx := context.Background()
 	calls, _ := strconv.Atoi(args[0])
-	ln, err := link.Listen("127.0.0.1:0", linkConfig("B"))
+	node, stmCh, err := acceptA(ctx)
 	if err != nil {
 		return err
+	}
+	tookOver := takeOverWhenALeaves(ctx, node, stmCh)
+	c, err := kvClient(node)
+	if err != nil {
+		return err
+	}
+	if err := addEach(ctx, c, calls); err != nil {
+		return err
+	}
+	select {
+	case err := <-tookOver:
+		if err != nil {
+			return err
+		}
+	case <-time.After(30 * time.Second):
+		return errors.New("A was never lost")
+	}
+	if err := printFinal(ctx, c, calls); err != nil {
+		return err
+	}
+	fmt.Println("done")
+	return nil
+}
+
+// acceptA prints B's address, accepts A's link and joins B's kernel node
+// to it; it returns the node and the link's STM channel.
+func acceptA(ctx context.Context) (*kernel.Node, link.Link, error) {
+	ln, err := link.Listen("127.0.0.1:0", linkConfig("B"))
+	if err != nil {
+		return nil, nil, err
 	}
 	fmt.Printf("addr %s\n", ln.Addr())
 	l, err := ln.Accept(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	node := kernel.NewNode(kernel.Config{Name: "B"})
 	stmCh, err := attach(node, l)
-	if err != nil {
-		return err
-	}
+	return node, stmCh, err
+}
+
+// takeOverWhenALeaves serves A's backup bank on stmCh; when A is gone it
+// takes the bank over and restarts kv on it, printing "took over".
+func takeOverWhenALeaves(ctx context.Context, node *kernel.Node, stmCh link.Link) <-chan error {
 	backup := stm.NewBackup(stm.BackupConfig{})
 	tookOver := make(chan error, 1)
 	go func() {
@@ -127,16 +160,22 @@ func nodeB(args []string) error {
 		}
 		tookOver <- err
 	}()
+	return tookOver
+}
 
+// kvClient is the external client on node, retrying every request with
+// the same id until it is answered.
+func kvClient(node *kernel.Node) (*servers.Client, error) {
 	task, err := node.NewTask("client")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c, err := servers.NewClient(servers.ClientConfig{Name: "ext", Task: task, Names: names.NewKernel(task, nil),
+	return servers.NewClient(servers.ClientConfig{Name: "ext", Task: task, Names: names.NewKernel(task, nil),
 		Timeout: time.Second, Retries: 3000, Backoff: 10 * time.Millisecond})
-	if err != nil {
-		return err
-	}
+}
+
+// addEach adds 1 to keys k1..kcalls, printing "ack i" as each is answered.
+func addEach(ctx context.Context, c *servers.Client, calls int) error {
 	for i := 1; i <= calls; i++ {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := kv.Add.Call(cctx, c, kv.AddReq{Key: fmt.Sprintf("k%d", i), By: 1})
@@ -146,14 +185,11 @@ func nodeB(args []string) error {
 		}
 		fmt.Printf("ack %d\n", i)
 	}
-	select {
-	case err := <-tookOver:
-		if err != nil {
-			return err
-		}
-	case <-time.After(30 * time.Second):
-		return errors.New("A was never lost")
-	}
+	return nil
+}
+
+// printFinal prints "final ki v" for each key.
+func printFinal(ctx context.Context, c *servers.Client, calls int) error {
 	for i := 1; i <= calls; i++ {
 		v, err := kv.Get.Call(ctx, c, fmt.Sprintf("k%d", i))
 		if err != nil {
@@ -161,7 +197,6 @@ func nodeB(args []string) error {
 		}
 		fmt.Printf("final k%d %d\n", i, v)
 	}
-	fmt.Println("done")
 	return nil
 }
 
