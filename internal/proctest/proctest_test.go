@@ -93,3 +93,19 @@ func TestCleanupReapsARunningChild(t *testing.T) {
 	})
 	requireSIGKILL(t, p.Wait())
 }
+
+func TestLinesGoOnAfterABreak(t *testing.T) {
+	p := Start(t, Spec{Role: "echo", Args: []string{"1", "2", "3"}, Timeout: time.Minute})
+	var first []string
+	for line := range p.Lines() {
+		first = append(first, line)
+		if len(first) == 2 {
+			break
+		}
+	}
+	require.Equal(t, []string{"1", "2"}, first)
+	require.Equal(t, "3", p.Line())
+	_, more := p.Next()
+	require.False(t, more)
+	require.NoError(t, p.Wait())
+}
