@@ -31,5 +31,7 @@
 //
 // The one environment variable the kit reads is EnvRole, the re-exec
 // marker: test-only plumbing that tells a re-executed test binary which
-// role to play. Role arguments travel on the command line after "--".
+// role to play. A child inherits its parent's environment unread, plus
+// EnvRole and any Spec.Env; role arguments travel on the command line
+// after "--".
 package proctest
