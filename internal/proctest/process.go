@@ -61,9 +61,10 @@ type Process struct {
 func Start(t testing.TB, s Spec) *Process {
 	t.Helper()
 	p := &Process{t: t, role: s.Role, lines: make(chan string), stop: make(chan struct{})}
-	p.ctx, p.cancel = context.WithCancel(context.Background())
 	if s.Timeout > 0 {
 		p.ctx, p.cancel = context.WithTimeout(context.Background(), s.Timeout)
+	} else {
+		p.ctx, p.cancel = context.WithCancel(context.Background())
 	}
 	if err := p.start(s); err != nil {
 		p.cancel()
