@@ -142,8 +142,7 @@ func waitPending(t *testing.T, clk *clock.Manual, k int) {
 // A receiver blocked with a context that cannot end still returns when its
 // task terminates or when the receive right leaves the task.
 func TestUncancellableReceiveEnds(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := a.AllocatePort()
 	got := make(chan error, 1)
 	go func() { _, err := a.Receive(context.Background(), p); got <- err }()
@@ -164,8 +163,7 @@ func TestUncancellableReceiveEnds(t *testing.T) {
 }
 
 func TestSendErrorsLeaveRightsUntouched(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	own, _ := a.AllocatePort()
@@ -195,8 +193,7 @@ func TestSendErrorsLeaveRightsUntouched(t *testing.T) {
 }
 
 func TestCarriedRightsMoveAndCopy(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	inbox, _ := b.AllocatePort()
 	to := giveSend(t, b, inbox, a)
 	x, _ := a.AllocatePort()
@@ -224,8 +221,7 @@ func TestCarriedRightsMoveAndCopy(t *testing.T) {
 }
 
 func TestMovedReceiveRightTakesItsQueue(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := a.AllocatePort()
 	self := giveSend(t, a, p, a)
 	require.NoError(t, a.Send(ctxT(t), &Message{Dest: self, ID: 1}))
@@ -245,8 +241,7 @@ func mustType(t *testing.T, task *Task, name Name) RightType {
 }
 
 func TestOutOfLineRegionsAreNotCopied(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	region := make([]byte, 1<<20)
@@ -257,8 +252,7 @@ func TestOutOfLineRegionsAreNotCopied(t *testing.T) {
 }
 
 func TestPortSetReceivesFromAnyMember(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	set, err := b.AllocatePortSet()
 	require.NoError(t, err)
 	p1, _ := b.AllocatePort()
@@ -320,8 +314,7 @@ func TestConcurrentSendersLoseNothing(t *testing.T) {
 }
 
 func TestNewMessageAndFreeRecycle(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	m := NewMessage()

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hashicorp/go-msgpack/v2/codec"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
@@ -68,21 +67,14 @@ func TestSendRightMovesAcrossNodesAndBack(t *testing.T) {
 	m := recv(t, server, svc)
 	require.Equal(t, RightSend, m.Rights[0].Type)
 	toInbox := m.Rights[0].Name
-	require.True(t, mustStatus(t, server, toInbox).Remote)
+	require.True(t, status(t, server, toInbox).Remote)
 	// The server uses it, and also sends the client back a right to the
 	// client's own port: it arrives as the local port, not a proxy chain.
 	require.NoError(t, server.Send(ctxT(t), &Message{Dest: toInbox, ID: 5, Rights: []PortRight{{Name: toInbox, Disp: CopySend}}}))
 	got := recv(t, client, inbox)
 	require.Equal(t, uint32(5), got.ID)
 	require.Equal(t, inbox, got.Rights[0].Name, "a right to one's own port comes home under its own name")
-	require.False(t, mustStatus(t, client, got.Rights[0].Name).Remote)
-}
-
-func mustStatus(t *testing.T, task *Task, name Name) PortStatus {
-	t.Helper()
-	s, err := task.Status(name)
-	require.NoError(t, err)
-	return s
+	require.False(t, status(t, client, got.Rights[0].Name).Remote)
 }
 
 func TestReceiveRightCannotLeaveItsNode(t *testing.T) {
@@ -175,67 +167,5 @@ func TestRemoteMessagesKeepOrder(t *testing.T) {
 	}()
 	for i := 0; i < n; i++ {
 		require.Equal(t, uint32(i), recv(t, server, svc).ID)
-	}
-}
-
-// rawPeer is a hand-driven peer: it speaks netmsg frames directly, as a
-// buggy or hostile node could.
-func rawPeer(t *testing.T) (*Node, *link.MemLink) {
-	t.Helper()
-	a := NewNode(Config{Name: "a", Logger: zaptest.NewLogger(t)})
-	t.Cleanup(a.Shutdown)
-	la, lb := link.NewMemPair("a", "b", link.MemConfig{})
-	require.NoError(t, a.AttachLink(la))
-	return a, lb
-}
-
-func rawSend(t *testing.T, l link.Link, kind uint8, v any) {
-	t.Helper()
-	var nm netmsg
-	nm.mh.WriteExt = true
-	var body []byte
-	require.NoError(t, codec.NewEncoderBytes(&body, &nm.mh).Encode(v))
-	require.NoError(t, l.Send(ctxT(t), link.Frame{Service: link.ServicePorts, Kind: kind, Body: body}))
-}
-
-func rawRecv(t *testing.T, l link.Link, v any) uint8 {
-	t.Helper()
-	f, err := l.Recv(ctxT(t))
-	require.NoError(t, err)
-	var nm netmsg
-	require.NoError(t, codec.NewDecoderBytes(f.Body, &nm.mh).Decode(v))
-	return f.Kind
-}
-
-func TestPeerCannotConjureAReceiveRight(t *testing.T) {
-	a, peer := rawPeer(t)
-	server := newTask(t, a, "server")
-	svc, _ := server.AllocatePort()
-	require.NoError(t, server.Register("svc", svc))
-	rawSend(t, peer, kindLookup, &wireCtl{Req: 1, Name: "svc"})
-	var reply wireCtl
-	require.Equal(t, kindLookupReply, rawRecv(t, peer, &reply))
-	require.True(t, reply.Found)
-	// Ask for the service's receive right by naming its id with kind receive.
-	rawSend(t, peer, kindMsg, &wireMsg{Dest: reply.Right.ID, Rights: []wireRight{{ID: reply.Right.ID, Home: "a", Kind: RightReceive}}})
-	m := recv(t, server, svc)
-	require.Equal(t, RightDeadName, m.Rights[0].Type, "the forged right arrives dead")
-	require.Equal(t, RightReceive, mustType(t, server, svc))
-}
-
-func TestUnknownPortIDIsAnsweredDead(t *testing.T) {
-	_, peer := rawPeer(t)
-	rawSend(t, peer, kindMsg, &wireMsg{Dest: newPortID()})
-	var c wireCtl
-	require.Equal(t, kindDead, rawRecv(t, peer, &c))
-}
-
-func TestGarbageFrameClosesLink(t *testing.T) {
-	_, peer := rawPeer(t)
-	require.NoError(t, peer.Send(ctxT(t), link.Frame{Service: link.ServicePorts, Kind: kindMsg, Body: []byte{0xc1}}))
-	select {
-	case <-peer.Done():
-	case <-time.After(5 * time.Second):
-		t.Fatal("a corrupt frame did not end the link")
 	}
 }

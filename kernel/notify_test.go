@@ -10,10 +10,7 @@ import (
 func TestDeadNameNotificationWhenReceiverTerminates(t *testing.T) {
 	n := newTestNode(t, "n")
 	server, client := newTask(t, n, "server"), newTask(t, n, "client")
-	svc, _ := server.AllocatePort()
-	to := giveSend(t, server, svc, client)
-	notif, _ := client.AllocatePort()
-	require.NoError(t, client.RequestNotification(to, NotifyDeadName, notif))
+	_, to, notif := watchDeadName(t, server, client)
 
 	server.Terminate()
 	m := recv(t, client, notif)
@@ -29,8 +26,7 @@ func TestDeadNameNotificationWhenReceiverTerminates(t *testing.T) {
 }
 
 func TestDeadNameRequestOnDeadPortFiresAtOnce(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := b.AllocatePort()
 	to := giveSend(t, b, p, a)
 	require.NoError(t, b.Destroy(p))
@@ -97,8 +93,7 @@ func TestPortDestroyedNotificationCarriesReceiveRight(t *testing.T) {
 }
 
 func TestRequestNotificationErrors(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, _ := a.AllocatePort()
 	to := giveSend(t, a, p, b)
 	notif, _ := b.AllocatePort()
@@ -110,8 +105,7 @@ func TestRequestNotificationErrors(t *testing.T) {
 }
 
 func TestTerminationReleasesEverything(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	bp, _ := b.AllocatePort()
 	toB := giveSend(t, b, bp, a)
 	require.NoError(t, a.ModRefs(toB, RightSend, 4))
@@ -144,8 +138,7 @@ func TestModRefsErrors(t *testing.T) {
 }
 
 func TestInsertAndExtractRight(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	n, a, b := twoTasks(t)
 	p, _ := a.AllocatePort()
 	got, err := a.InsertRight(b, p, MakeSend, 77)
 	require.NoError(t, err)
@@ -189,4 +182,35 @@ func TestShutdownEndsSpawnedTasks(t *testing.T) {
 	require.Empty(t, n.Tasks())
 	_, err = n.NewTask("late")
 	require.ErrorIs(t, err, ErrNodeDown)
+}
+
+// Giving up a right cancels the dead-name request on it: the request's
+// send-once right is destroyed unused (a send-once notification, as in
+// Mach), and the port's later death sends no dead-name notification.
+func TestDeadNameRequestCancelledWithTheRight(t *testing.T) {
+	_, a, b := twoTasks(t)
+	p, to, notif := watchDeadName(t, b, a)
+	require.Equal(t, 1, status(t, a, notif).SendOnce)
+	require.NoError(t, a.Deallocate(to))
+	require.Equal(t, 0, status(t, a, notif).SendOnce)
+	m, err := a.TryReceive(notif)
+	require.NoError(t, err)
+	require.Equal(t, uint32(NotifySendOnce), m.ID)
+	require.NoError(t, b.Destroy(p))
+	_, err = a.TryReceive(notif)
+	require.ErrorIs(t, err, ErrTimedOut, "no dead-name notification for a right given up")
+}
+
+// A second dead-name request on the same name must not count a send-once
+// right that nobody holds.
+func TestDeadNameRequestTwiceCountsOneSendOnce(t *testing.T) {
+	n := newTestNode(t, "n")
+	owner, watcher := newTask(t, n, "owner"), newTask(t, n, "watcher")
+	p, to, notif := watchDeadName(t, owner, watcher)
+	require.NoError(t, watcher.RequestNotification(to, NotifyDeadName, notif))
+	require.Equal(t, 1, status(t, watcher, notif).SendOnce)
+	require.NoError(t, owner.Destroy(p))
+	require.Equal(t, uint32(NotifyDeadName), recv(t, watcher, notif).ID)
+	require.Equal(t, 0, status(t, watcher, notif).SendOnce)
+	require.NoError(t, checkInvariants(n))
 }

@@ -43,8 +43,7 @@ func (r *spRecorder) got() []string {
 // reports Blocked before waiting and does not return to the task before
 // Unblocked lets it; SetSafePoint(nil) removes the hook.
 func TestSafePointHookAtKernelCalls(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, err := a.AllocatePort()
 	require.NoError(t, err)
 	to := giveSend(t, a, p, b)
@@ -88,8 +87,7 @@ func TestSafePointHookAtKernelCalls(t *testing.T) {
 
 // A Send waiting for room in a full queue is a safe point too.
 func TestSafePointHookWhileSendWaits(t *testing.T) {
-	n := newTestNode(t, "n")
-	a, b := newTask(t, n, "a"), newTask(t, n, "b")
+	_, a, b := twoTasks(t)
 	p, err := a.AllocatePort()
 	require.NoError(t, err)
 	to := giveSend(t, a, p, b)

@@ -16,15 +16,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
 // backupProcess serves backup banks to every primary that connects, and a
 // raw TCP sink (length-prefixed payload in, one byte out) for baselines.
-func backupProcess() error {
+func backupProcess([]string) error {
 	ctx := context.Background()
-	ln, err := link.Listen("127.0.0.1:0", link.Config{Name: "backup", Secret: testSecret})
+	ln, err := link.Listen("127.0.0.1:0", testLink("backup"))
 	if err != nil {
 		return err
 	}
@@ -32,7 +34,7 @@ func backupProcess() error {
 	if err != nil {
 		return err
 	}
-	floor, err := link.Listen("127.0.0.1:0", link.Config{Name: "backup", Secret: testSecret})
+	floor, err := link.Listen("127.0.0.1:0", testLink("backup"))
 	if err != nil {
 		return err
 	}
@@ -52,7 +54,7 @@ func backupProcess() error {
 			return err
 		}
 		go func() {
-			ch, err := link.NewMux(node, nil).Channel(link.ServiceSTM)
+			ch, err := stmtest.Channel(node)
 			if err == nil {
 				_ = stm.ServeBackup(ctx, ch, stm.NewBackup(stm.BackupConfig{}))
 			}
@@ -98,7 +100,7 @@ func linkSink(ctx context.Context, ln *link.Listener) {
 			return
 		}
 		go func() {
-			ch, err := link.NewMux(node, nil).Channel(link.ServiceSTM)
+			ch, err := stmtest.Channel(node)
 			if err != nil {
 				return
 			}
@@ -129,12 +131,12 @@ type linkSender struct {
 }
 
 func newLinkSender(b *testing.B, addr string) *linkSender {
-	l, err := link.Dial(context.Background(), addr, link.Config{Name: "primary", Secret: testSecret})
+	l, err := link.Dial(context.Background(), addr, testLink("primary"))
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { l.Close() })
-	ch, err := link.NewMux(l, nil).Channel(link.ServiceSTM)
+	ch, err := stmtest.Channel(l)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -189,20 +191,7 @@ func sink(l net.Listener) {
 // remoteBackup starts the backup process and returns the addresses of its
 // backup bank, raw TCP sink and link sink.
 func remoteBackup(b *testing.B) (addr, rawAddr, floorAddr string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := helperCmd(ctx, "backup")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	line, err := bufio.NewReader(out).ReadString('\n')
-	if err != nil {
-		b.Fatal(err)
-	}
+	line := proctest.Start(b, proctest.Spec{Role: "backup"}).Line()
 	if _, err := fmt.Sscanf(strings.TrimSpace(line), "addr %s raw %s floor %s", &addr, &rawAddr, &floorAddr); err != nil {
 		b.Fatalf("backup said %q: %v", line, err)
 	}
@@ -350,11 +339,11 @@ func benchStore(b *testing.B, where string) PageStore {
 	case "memstore":
 		return NewMemStore()
 	case "inproc":
-		bank, _ := newMirroredBank(b)
+		bank, _ := stmtest.Mirrored(b)
 		return NewSTMStore(bank)
 	}
 	addr, _, _ := remoteBackup(b)
-	bank, err := remoteBank(context.Background(), addr)
+	bank, err := stmtest.DialBank(context.Background(), addr, testLink("primary"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -372,7 +361,7 @@ func BenchmarkCheckpointScale(b *testing.B) {
 	addr, rawAddr, floorAddr := remoteBackup(b)
 	for _, n := range []int{1, 64, 1024, 8192} {
 		b.Run(fmt.Sprintf("pages=%d", n), func(b *testing.B) {
-			bank, err := remoteBank(context.Background(), addr)
+			bank, err := stmtest.DialBank(context.Background(), addr, testLink("primary"))
 			if err != nil {
 				b.Fatal(err)
 			}

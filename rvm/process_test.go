@@ -1,78 +1,45 @@
 package rvm
 
 import (
-	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"testing"
 	"time"
 	"unsafe"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
-// Child processes of this test binary (TestHelperProcess with FTM_RVM_ROLE):
+// Child processes of this test binary (proctest roles):
 //   - "primary": a node whose task fills a segment, checkpointing it into
-//     STM mirrored over an authenticated TCP link to FTM_RVM_ADDR, printing
-//     "checkpoint N SHA" after each checkpoint, until it is killed;
+//     STM mirrored over an authenticated TCP link to the address it is
+//     given, printing "checkpoint N SHA" after each checkpoint, until it is
+//     killed;
 //   - "backup": a node that serves a backup bank and a raw TCP sink for the
-//     benchmarks, printing "addr A raw R".
-const (
-	envRole = "FTM_RVM_ROLE"
-	envAddr = "FTM_RVM_ADDR"
-)
+//     benchmarks, printing "addr A raw R floor F", until its parent goes.
+var roles = proctest.Roles{
+	"primary": primaryProcess,
+	"backup":  proctest.BoundToParent(backupProcess),
+}
 
 var testSecret = []byte("rvm-two-process-shared-secret!!!")
 
-// TestHelperProcess is not a test: it is the body of a child process.
-func TestHelperProcess(t *testing.T) {
-	var err error
-	switch os.Getenv(envRole) {
-	case "primary":
-		err = primaryProcess()
-	case "backup":
-		err = backupProcess()
-	default:
-		t.Skip("helper process body")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
+func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }
 
-func helperCmd(ctx context.Context, role string, env ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), append(env, envRole+"="+role)...)
-	cmd.Stderr = os.Stderr
-	return cmd
-}
+// testLink is the link configuration of a node of these tests.
+func testLink(name string) link.Config { return link.Config{Name: name, Secret: testSecret} }
 
-// remoteBank dials a backup node and returns a bank mirrored to it.
-func remoteBank(ctx context.Context, addr string) (*stm.Bank, error) {
-	l, err := link.Dial(ctx, addr, link.Config{Name: "primary", Secret: testSecret})
-	if err != nil {
-		return nil, err
-	}
-	ch, err := link.NewMux(l, nil).Channel(link.ServiceSTM)
-	if err != nil {
-		return nil, err
-	}
-	bank := stm.NewBank(stm.Config{})
-	return bank, bank.Attach(ctx, stm.NewRemoteMirror(ch, stm.RemoteConfig{}))
-}
-
-func primaryProcess() error {
+func primaryProcess(args []string) error {
 	ctx := context.Background()
-	bank, err := remoteBank(ctx, os.Getenv(envAddr))
+	bank, err := stmtest.DialBank(ctx, args[0], testLink("primary"))
 	if err != nil {
 		return err
 	}
@@ -95,20 +62,6 @@ func primaryProcess() error {
 	}
 }
 
-// serveOneBackup accepts one primary on l and serves its backup bank until
-// the link dies.
-func serveOneBackup(ctx context.Context, ln *link.Listener, k *stm.Backup) error {
-	node, err := ln.Accept(ctx)
-	if err != nil {
-		return err
-	}
-	ch, err := link.NewMux(node, nil).Channel(link.ServiceSTM)
-	if err != nil {
-		return err
-	}
-	return stm.ServeBackup(ctx, ch, k)
-}
-
 // Reference: §6.1 — a task fills a segment and is checkpointed,
 // keeps writing, is killed with its node process (SIGKILL), and its segment
 // is restored on the backup with exactly the bytes of a checkpoint it
@@ -120,32 +73,30 @@ func TestSegmentRestoredOnBackupAfterSIGKILL(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	ln, err := link.Listen("127.0.0.1:0", link.Config{Name: "backup", Secret: testSecret})
+	ln, err := link.Listen("127.0.0.1:0", testLink("backup"))
 	require.NoError(t, err)
 	defer ln.Close()
 	k := stm.NewBackup(stm.BackupConfig{})
 	served := make(chan error, 1)
-	go func() { served <- serveOneBackup(ctx, ln, k) }()
+	go func() { served <- stmtest.ServeOne(ctx, ln, k) }()
 
-	primary := helperCmd(ctx, "primary", envAddr+"="+ln.Addr())
-	out, err := primary.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, primary.Start())
+	primary := proctest.Start(t, proctest.Spec{Role: "primary", Args: []string{ln.Addr()}, Timeout: 60 * time.Second})
 	sums := map[int]string{}
-	sc := bufio.NewScanner(out)
 	last := 0
-	for last < 25 && sc.Scan() {
+	for line := range primary.Lines() {
 		var sum string
-		_, err := fmt.Sscanf(sc.Text(), "checkpoint %d %s", &last, &sum)
-		require.NoError(t, err, "primary said %q", sc.Text())
+		_, err := fmt.Sscanf(line, "checkpoint %d %s", &last, &sum)
+		require.NoError(t, err, "primary said %q", line)
 		sums[last] = sum
+		if last >= 25 {
+			break
+		}
 	}
-	require.NoError(t, primary.Process.Kill()) // SIGKILL, while it keeps writing
+	require.NoError(t, primary.Kill()) // SIGKILL, while it keeps writing
 	_ = primary.Wait()
 	<-served
 
-	bank, _, err := k.Takeover(ctx, stm.Config{})
-	require.NoError(t, err)
+	bank := stmtest.Takeover(t, k)
 	seg, err := NewSegment("data", 64*DefaultPageSize, Config{})
 	require.NoError(t, err)
 	defer seg.Close()

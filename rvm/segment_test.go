@@ -10,7 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
 const ps = DefaultPageSize
@@ -211,7 +211,7 @@ func TestViewsAndErrors(t *testing.T) {
 
 func TestCheckpointSeveralSegmentsAtomically(t *testing.T) {
 	ctx := context.Background()
-	bank, backup := newMirroredBank(t)
+	bank, backup := stmtest.Mirrored(t)
 	a, b := newNamedSeg(t, "a", Compare, 2), newNamedSeg(t, "b", Compare, 2)
 	a.Bytes()[0], b.Bytes()[ps] = 1, 2
 	st, err := Checkpoint(ctx, NewSTMStore(bank), a, b)
@@ -219,8 +219,7 @@ func TestCheckpointSeveralSegmentsAtomically(t *testing.T) {
 	require.Equal(t, 2, st.Pages)
 	_, err = Checkpoint(ctx, NewSTMStore(bank), a, a)
 	require.ErrorIs(t, err, ErrBadConfig)
-	survivor, _, err := backup.Takeover(ctx, stm.Config{})
-	require.NoError(t, err)
+	survivor := stmtest.Takeover(t, backup)
 	pa, err := NewSTMStore(survivor).LoadPages(ctx, "a")
 	require.NoError(t, err)
 	pb, err := NewSTMStore(survivor).LoadPages(ctx, "b")

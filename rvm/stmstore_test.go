@@ -10,21 +10,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
-
-// newMirroredBank is a primary bank with an in-process backup bank.
-func newMirroredBank(t testing.TB) (*stm.Bank, *stm.Backup) {
-	t.Helper()
-	bank, backup := stm.NewBank(stm.Config{}), stm.NewBackup(stm.BackupConfig{})
-	require.NoError(t, bank.Attach(context.Background(), stm.NewLocalMirror(backup)))
-	return bank, backup
-}
 
 // Pages checkpointed into STM survive the primary: the backup bank takes
 // over and the segment is restored from it byte for byte. Reference: §4.1.
 func TestSTMStoreSurvivesTakeover(t *testing.T) {
 	ctx := context.Background()
-	bank, backup := newMirroredBank(t)
+	bank, backup := stmtest.Mirrored(t)
 	store := NewSTMStore(bank)
 	data, heap := newNamedSeg(t, "data", Compare, 8), newNamedSeg(t, "heap", Compare, 4)
 	copy(data.Bytes()[3*ps:], "three")
@@ -36,8 +29,7 @@ func TestSTMStoreSurvivesTakeover(t *testing.T) {
 	image := bytes.Clone(data.Bytes())
 	copy(data.Bytes()[5*ps:], "after the checkpoint")
 
-	survivor, _, err := backup.Takeover(ctx, stm.Config{})
-	require.NoError(t, err)
+	survivor := stmtest.Takeover(t, backup)
 	restored, err := NewSegment("data", 8*ps, Config{Method: Compare})
 	require.NoError(t, err)
 	defer restored.Close()
@@ -53,7 +45,7 @@ func TestSTMStoreSurvivesTakeover(t *testing.T) {
 
 func TestSTMStoreDetectsCorruptPage(t *testing.T) {
 	ctx := context.Background()
-	bank, _ := newMirroredBank(t)
+	bank, _ := stmtest.Mirrored(t)
 	store := NewSTMStore(bank)
 	s := newSeg(t, Compare, 2)
 	s.Bytes()[ps] = 1
@@ -76,7 +68,7 @@ func TestSTMStoreDetectsCorruptPage(t *testing.T) {
 // A page whose checksum is lost or wrong is reported, not restored.
 func TestSTMStoreDetectsBadChecksumObject(t *testing.T) {
 	ctx := context.Background()
-	bank, _ := newMirroredBank(t)
+	bank, _ := stmtest.Mirrored(t)
 	store := NewSTMStore(bank)
 	s := newSeg(t, Compare, 3)
 	s.Bytes()[2*ps] = 1
@@ -95,7 +87,7 @@ func TestSTMStoreDetectsBadChecksumObject(t *testing.T) {
 // still restores, and is still checked.
 func TestSTMStoreReadsCastagnoliSums(t *testing.T) {
 	ctx := context.Background()
-	bank, _ := newMirroredBank(t)
+	bank, _ := stmtest.Mirrored(t)
 	store := NewSTMStore(bank)
 	s := newSeg(t, Compare, 3)
 	copy(s.Bytes()[ps:], "legacy")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/stm/internal/connlink"
 )
@@ -162,11 +163,6 @@ func benchRemote(b *testing.B, s benchShape, via string) {
 	ratioBench(b, "x-tcp", tcpRoundTrip(b, proc.rawAddr, s.objects*s.size), commitOp(b, bank, s, data))
 }
 
-// The benchmark's backup process: TestBenchBackupProcess run by the test
-// binary itself (helperCmd of the two-process test), told how to serve by
-// FTM_STM_VIA.
-const envVia = "FTM_STM_VIA"
-
 // benchBackup is the parent's view of a running backup process.
 type benchBackup struct {
 	via      string
@@ -177,26 +173,11 @@ type benchBackup struct {
 // startBenchBackup starts the backup process and reads its two addresses;
 // the process is killed when the benchmark ends.
 func startBenchBackup(b *testing.B, via string) *benchBackup {
-	cmd := helperCmd(context.Background(), "bench-backup", envVia+"="+via)
-	cmd.Args = append(cmd.Args, "-test.run=^TestBenchBackupProcess$") // the last -test.run wins
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := cmd.StdinPipe(); err != nil { // closed when this process dies
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() {
-		b.Fatal("backup process printed no addresses")
-	}
+	proc := proctest.Start(b, proctest.Spec{Role: "bench-backup", Args: []string{via}})
+	line := proc.Line()
 	p := &benchBackup{via: via}
-	if _, err := fmt.Sscanf(sc.Text(), "addr %s %s", &p.linkAddr, &p.rawAddr); err != nil {
-		b.Fatalf("backup process said %q: %v", sc.Text(), err)
+	if _, err := fmt.Sscanf(line, "addr %s %s", &p.linkAddr, &p.rawAddr); err != nil {
+		b.Fatalf("backup process said %q: %v", line, err)
 	}
 	return p
 }
@@ -225,27 +206,12 @@ func (p *benchBackup) mirror(b *testing.B) *RemoteMirror {
 	return m
 }
 
-// TestBenchBackupProcess is not a test: it is the body of the backup
-// process of BenchmarkCommitRemote.
-func TestBenchBackupProcess(t *testing.T) {
-	if os.Getenv(envRole) != "bench-backup" {
-		t.Skip("helper process body; run by BenchmarkCommitRemote")
-	}
-	if err := benchBackupProcess(os.Getenv(envVia)); err != nil {
-		fmt.Fprintln(os.Stderr, "bench backup:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
-
-// benchBackupProcess prints "addr <backup> <raw echo>", serves one primary
-// with a fresh backup bank and answers raw round trips beside it, until the
-// primary's link ends or its parent goes (stdin closes).
-func benchBackupProcess(via string) error {
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}()
+// benchBackupProcess, the backup process of BenchmarkCommitRemote, prints
+// "addr <backup> <raw echo>", serves one primary with a fresh backup bank
+// the way its argument says and answers raw round trips beside it, until
+// the primary's link ends or its parent goes (the role is bound to it).
+func benchBackupProcess(args []string) error {
+	via := args[0]
 	raw, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

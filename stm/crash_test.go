@@ -99,10 +99,19 @@ func caseName(c crashCase, remote bool) string {
 	return prefix + "alone/" + c.point
 }
 
-func primaryCrashCase(t *testing.T, c crashCase, remote bool) {
-	ctx := context.Background()
+// crashAt builds a pair whose primary (or, onBackup, whose backup) fails
+// at c.point, commits the old state, and runs the case's transaction into
+// the failure: it returns the pair and what the run said, having checked
+// that the failpoint was reached.
+func crashAt(t *testing.T, c crashCase, remote, onBackup bool) (*pair, error) {
 	var armed atomic.Bool
-	p := newPairOver(t, remote, Config{Failpoint: failAt(c.point, &armed)}, BackupConfig{})
+	cfg, kcfg := Config{}, BackupConfig{}
+	if onBackup {
+		kcfg.Failpoint = failAt(c.point, &armed)
+	} else {
+		cfg.Failpoint = failAt(c.point, &armed)
+	}
+	p := newPairOver(t, remote, cfg, kcfg)
 	put(t, p.b, 1, "old1")
 	put(t, p.b, 2, "old2")
 	armed.Store(true)
@@ -110,9 +119,27 @@ func primaryCrashCase(t *testing.T, c crashCase, remote bool) {
 	if c.group {
 		run = runGroup
 	}
-	err := run(ctx, p.b)
-	require.ErrorIs(t, err, ErrCrashed)
+	err := run(context.Background(), p.b)
 	require.False(t, armed.Load(), "failpoint %s never reached", c.point)
+	return p, err
+}
+
+// requireServesWithNewBackup attaches a new backup to b, commits one more
+// object and checks that the new backup holds want and that object.
+func requireServesWithNewBackup(t *testing.T, b *Bank, want map[ID]string) {
+	t.Helper()
+	k2 := NewBackup(BackupConfig{})
+	require.NoError(t, b.Attach(context.Background(), NewLocalMirror(k2)))
+	put(t, b, 3, "after")
+	want = maps.Clone(want)
+	want[3] = "after"
+	require.Equal(t, want, strMap(k2.Dump()))
+}
+
+func primaryCrashCase(t *testing.T, c crashCase, remote bool) {
+	ctx := context.Background()
+	p, err := crashAt(t, c, remote, false)
+	require.ErrorIs(t, err, ErrCrashed)
 
 	p.waitBackupAlone()
 	nb, rep, err := p.k.Takeover(ctx, Config{})
@@ -127,14 +154,9 @@ func primaryCrashCase(t *testing.T, c crashCase, remote bool) {
 		require.NoError(t, nb.Decide(ctx, 5, c.decide))
 	}
 	require.Equal(t, c.want, strMap(nb.Dump()))
-	want := maps.Clone(c.want)
 	// The stale primary is fenced and the survivor works normally.
 	require.Error(t, runStandalone(ctx, p.b))
-	k2 := NewBackup(BackupConfig{})
-	require.NoError(t, nb.Attach(ctx, NewLocalMirror(k2)))
-	put(t, nb, 3, "after")
-	want[3] = "after"
-	require.Equal(t, want, strMap(k2.Dump()))
+	requireServesWithNewBackup(t, nb, c.want)
 }
 
 // Reference: §3.3 — "failure of the backup machine ... does not affect the
@@ -162,18 +184,8 @@ func TestFig5BackupCrashAtEveryPhaseBoundary(t *testing.T) {
 
 func backupCrashCase(t *testing.T, c crashCase, errIs error, remote bool) {
 	ctx := context.Background()
-	var armed atomic.Bool
-	p := newPairOver(t, remote, Config{}, BackupConfig{Failpoint: failAt(c.point, &armed)})
-	put(t, p.b, 1, "old1")
-	put(t, p.b, 2, "old2")
-	armed.Store(true)
-	run := runStandalone
-	if c.group {
-		run = runGroup
-	}
-	err := run(ctx, p.b)
+	p, err := crashAt(t, c, remote, true)
 	require.ErrorIs(t, err, errIs)
-	require.False(t, armed.Load(), "failpoint %s never reached", c.point)
 	if c.group && errIs == ErrNoBackup {
 		// The group cannot commit; the initiator aborts it from the
 		// primary's old versions.
@@ -182,10 +194,5 @@ func backupCrashCase(t *testing.T, c crashCase, errIs error, remote bool) {
 	require.Equal(t, c.want, strMap(p.b.Dump()))
 	require.Empty(t, p.b.Stats().Running)
 	require.ErrorIs(t, runStandalone(ctx, p.b), ErrNoBackup, "no commit without a backup")
-	k2 := NewBackup(BackupConfig{})
-	require.NoError(t, p.b.Attach(ctx, NewLocalMirror(k2)))
-	put(t, p.b, 3, "after")
-	want := maps.Clone(c.want)
-	want[3] = "after"
-	require.Equal(t, want, strMap(k2.Dump()))
+	requireServesWithNewBackup(t, p.b, c.want)
 }

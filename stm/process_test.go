@@ -1,49 +1,32 @@
 package stm
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/stretchr/testify/require"
 )
 
 // The two-process test: this test binary re-executes itself as a backup
-// process and as a primary process (TestHelperProcess with FTM_STM_ROLE),
-// joined by kernel/link's authenticated TCP link on loopback, STM on the
-// link's Mux channel for link.ServiceSTM.
-const (
-	envRole = "FTM_STM_ROLE"
-	envAddr = "FTM_STM_ADDR"
-	envDump = "FTM_STM_DUMP"
-)
-
-// TestHelperProcess is not a test: it is the body of a child process.
-func TestHelperProcess(t *testing.T) {
-	var err error
-	switch os.Getenv(envRole) {
-	case "backup":
-		err = backupProcess()
-	case "primary":
-		err = primaryProcess()
-	default:
-		t.Skip("helper process body; run by TestTwoProcessPrimaryKilled")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
+// process and as a primary process (proctest roles), joined by
+// kernel/link's authenticated TCP link on loopback, STM on the link's Mux
+// channel for link.ServiceSTM.
+var roles = proctest.Roles{
+	"backup":       backupProcess,
+	"primary":      primaryProcess,
+	"bench-backup": proctest.BoundToParent(benchBackupProcess),
 }
+
+func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }
 
 // linkConfig is the node link configuration of the two helper processes:
 // kernel/link's authenticated TCP link, STM on its own Mux channel.
@@ -57,8 +40,8 @@ func stmChannel(l link.Link) (link.Link, error) {
 }
 
 // backupProcess serves one primary; when the link dies it takes over and
-// dumps what it holds to the file named by FTM_STM_DUMP.
-func backupProcess() error {
+// dumps what it holds to the file named by its argument.
+func backupProcess(args []string) error {
 	ctx := context.Background()
 	ln, err := link.Listen("127.0.0.1:0", linkConfig("backup"))
 	if err != nil {
@@ -86,7 +69,7 @@ func backupProcess() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(os.Getenv(envDump), out, 0o600)
+	return os.WriteFile(args[0], out, 0o600)
 }
 
 func strMapKeys(m map[ID][]byte) map[string]string {
@@ -113,11 +96,11 @@ func procTx(tx *Tx, i int) error {
 	return nil
 }
 
-// primaryProcess streams transactions forever, printing each one reported
-// committed, until it is killed.
-func primaryProcess() error {
+// primaryProcess streams transactions to the backup at the address it is
+// given forever, printing each one reported committed, until it is killed.
+func primaryProcess(args []string) error {
 	ctx := context.Background()
-	node, err := link.Dial(ctx, os.Getenv(envAddr), linkConfig("primary"))
+	node, err := link.Dial(ctx, args[0], linkConfig("primary"))
 	if err != nil {
 		return err
 	}
@@ -137,13 +120,6 @@ func primaryProcess() error {
 	}
 }
 
-func helperCmd(ctx context.Context, role string, env ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), append(env, envRole+"="+role)...)
-	cmd.Stderr = os.Stderr
-	return cmd
-}
-
 // Reference: §3.3 — "failure of the primary machine": the primary process
 // is killed with SIGKILL in the middle of a stream of transactions; the
 // backup process takes over and holds exactly the transactions reported
@@ -153,30 +129,22 @@ func TestTwoProcessPrimaryKilled(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns processes")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
 	dump := filepath.Join(t.TempDir(), "backup.json")
-	backup := helperCmd(ctx, "backup", envDump+"="+dump)
-	bout, err := backup.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, backup.Start())
-	bsc := bufio.NewScanner(bout)
-	require.True(t, bsc.Scan(), "backup printed no address")
-	addr, ok := strings.CutPrefix(bsc.Text(), "addr ")
-	require.True(t, ok, "backup said %q", bsc.Text())
+	backup := proctest.Start(t, proctest.Spec{Role: "backup", Args: []string{dump}, Timeout: 60 * time.Second})
+	addr, ok := strings.CutPrefix(backup.Line(), "addr ")
+	require.True(t, ok, "backup did not say its address first")
 
-	primary := helperCmd(ctx, "primary", envAddr+"="+addr)
-	pout, err := primary.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, primary.Start())
-	psc := bufio.NewScanner(pout)
+	primary := proctest.Start(t, proctest.Spec{Role: "primary", Args: []string{addr}, Timeout: 60 * time.Second})
 	last := 0
-	for last < 300 && psc.Scan() {
-		last = parseCommitted(t, psc.Text())
+	for line := range primary.Lines() {
+		last = parseCommitted(t, line)
+		if last >= 300 {
+			break
+		}
 	}
-	require.NoError(t, primary.Process.Kill()) // SIGKILL, mid-stream
-	for psc.Scan() {                           // lines already in the pipe
-		last = parseCommitted(t, psc.Text())
+	require.NoError(t, primary.Kill())  // SIGKILL, mid-stream
+	for line := range primary.Lines() { // lines already in the pipe
+		last = parseCommitted(t, line)
 	}
 	_ = primary.Wait()
 	require.NoError(t, backup.Wait(), "backup process failed")

@@ -167,20 +167,7 @@ func TestRemoteStalePrimaryFenced(t *testing.T) {
 func TestBackupReleasesSharedFrames(t *testing.T) {
 	k := NewBackup(BackupConfig{})
 	require.NoError(t, k.load(&Chunk{Epoch: 1, First: true, Last: true}))
-	ship := func(seq uint64, ids ...ID) *frameMem {
-		var body []byte
-		e := encoder{max: 1 << 20, emit: func(b []byte) error { body = append([]byte(nil), b...); return nil }}
-		p := &Prepare{Epoch: 1, Tx: TxID(seq), Commit: true}
-		for _, id := range ids {
-			p.Writes = append(p.Writes, Write{ID: id, Seq: seq, Data: bytes.Repeat([]byte{byte(seq)}, 8192)})
-		}
-		require.NoError(t, e.encode(prepareHead(p), p.Writes))
-		var a assembler
-		msg, err := a.add(1, kindPrepare, body)
-		require.NoError(t, err)
-		require.NoError(t, k.apply(msg))
-		return msg.writes[0].mem
-	}
+	ship := func(seq uint64, ids ...ID) *frameMem { return shipPrepare(t, k, seq, ids) }
 	ids := make([]ID, 8)
 	for i := range ids {
 		ids[i] = ID(i + 1)

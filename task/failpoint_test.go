@@ -9,6 +9,7 @@ import (
 
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
 // storedProgress is the work done recorded in the checkpoint store holds.
@@ -57,7 +58,7 @@ func TestCheckpointFailpointsStopTheTask(t *testing.T) {
 
 // A server hands its Failpoint to every task it runs, named bank/id.
 func TestServerPassesItsFailpointToItsTasks(t *testing.T) {
-	bank, _ := mirrored(t)
+	bank, _ := stmtest.Mirrored(t)
 	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum},
 		Policy: Policy{Percent: 10}, Logger: zaptest.NewLogger(t), Failpoint: failpoint.Nth(FPCheckpointSaved, "n/1", 3)})
 	_, err := s.Start(context.Background(), Bank{Name: "n", STM: bank}, "sum", []string{"1000"})

@@ -7,12 +7,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
 // A task whose policy never checkpoints takes one when asked, at its next
 // safe point, and only one per request.
 func TestRequestCheckpointForcesOne(t *testing.T) {
-	bank, _ := mirrored(t)
+	bank, _ := stmtest.Mirrored(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	s := NewServer(ctx, ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Logger: zaptest.NewLogger(t)})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
 // sum adds 1..n in a segment, one Poll per step: a stand-in for a program.
@@ -41,13 +42,6 @@ func sum(ctx context.Context, t *Task, args []string) (string, error) {
 	return fmt.Sprint(st.Sum), nil
 }
 
-func mirrored(t *testing.T) (*stm.Bank, *stm.Backup) {
-	t.Helper()
-	bank, backup := stm.NewBank(stm.Config{}), stm.NewBackup(stm.BackupConfig{})
-	require.NoError(t, bank.Attach(context.Background(), stm.NewLocalMirror(backup)))
-	return bank, backup
-}
-
 func waitState(t *testing.T, s *Server, want string) Record {
 	t.Helper()
 	var rec Record
@@ -63,7 +57,7 @@ func waitState(t *testing.T, s *Server, want string) Record {
 }
 
 func TestServerRunsTaskToCompletion(t *testing.T) {
-	bank, _ := mirrored(t)
+	bank, _ := stmtest.Mirrored(t)
 	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 10}, Logger: zaptest.NewLogger(t)})
 	_, err := s.Start(context.Background(), Bank{Name: "n", STM: bank}, "nothing", nil)
 	require.ErrorIs(t, err, ErrUnknownProgram)
@@ -88,7 +82,7 @@ func TestServerRunsTaskToCompletion(t *testing.T) {
 // last checkpoint; it finishes with the right result, having redone only the
 // work since that checkpoint.
 func TestServerRestartsTasksAfterTakeover(t *testing.T) {
-	bank, backup := mirrored(t)
+	bank, backup := stmtest.Mirrored(t)
 	ctx, crash := context.WithCancel(context.Background())
 	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
 	_, err := s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{"2000000"})
@@ -97,9 +91,7 @@ func TestServerRestartsTasksAfterTakeover(t *testing.T) {
 	crash() // node a dies
 	s.Wait()
 
-	survivor, _, err := backup.Takeover(context.Background(), stm.Config{})
-	require.NoError(t, err)
-	_ = survivor.Attach(context.Background(), stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))) // re-protected
+	survivor := stmtest.Survivor(t, backup) // re-protected
 	s2 := NewServer(context.Background(), ServerConfig{Node: "b", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
 	s2.Resume(context.Background(), Bank{Name: "a", STM: survivor})
 	done := waitState(t, s2, StateDone)
@@ -124,7 +116,7 @@ func TestTaskRunsUnprotectedWithoutBackup(t *testing.T) {
 // under it (the partner's copy won) stops at its next checkpoint and is
 // forgotten: nothing is recorded as failed.
 func TestServerForgetsTaskWhoseBankWasClosed(t *testing.T) {
-	bank, _ := mirrored(t)
+	bank, _ := stmtest.Mirrored(t)
 	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
 	_, err := s.Start(context.Background(), Bank{Name: "n", STM: bank}, "sum", []string{"100000000"})
 	require.NoError(t, err)
@@ -139,8 +131,8 @@ func TestServerForgetsTaskWhoseBankWasClosed(t *testing.T) {
 // end unrecorded: no backup) is forgotten too when its bank is superseded;
 // the partner's copy is the one that counts.
 func TestAbandonForgetsEndedTasksOfTheBank(t *testing.T) {
-	bank, _ := mirrored(t)
-	other, _ := mirrored(t)
+	bank, _ := stmtest.Mirrored(t)
+	other, _ := stmtest.Mirrored(t)
 	s := NewServer(context.Background(), ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 50}, Logger: zaptest.NewLogger(t)})
 	_, err := s.Start(context.Background(), Bank{Name: "n", STM: bank}, "sum", []string{"10"})
 	require.NoError(t, err)

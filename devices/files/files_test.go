@@ -11,28 +11,15 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
-
-func mirrored(t *testing.T) (*stm.Bank, *stm.Backup) {
-	t.Helper()
-	bank, backup := stm.NewBank(stm.Config{}), stm.NewBackup(stm.BackupConfig{})
-	require.NoError(t, bank.Attach(context.Background(), stm.NewLocalMirror(backup)))
-	return bank, backup
-}
-
-// survivor takes backup over and gives it a fresh backup of its own.
-func survivor(t *testing.T, backup *stm.Backup) *stm.Bank {
-	t.Helper()
-	b, _, err := backup.Takeover(context.Background(), stm.Config{})
-	require.NoError(t, err)
-	require.NoError(t, b.Attach(context.Background(), stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
-	return b
-}
 
 func sum(b []byte) string { return fmt.Sprintf("%x", sha256.Sum256(b))[:12] }
 
@@ -40,7 +27,7 @@ func TestOpenSaveReopen(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "notes.txt")
 	require.NoError(t, os.WriteFile(path, []byte("old"), 0o600))
-	bank, _ := mirrored(t)
+	bank, _ := stmtest.Mirrored(t)
 	s := New(Config{Bank: bank})
 	data, err := s.Open(ctx, path)
 	require.NoError(t, err)
@@ -62,7 +49,7 @@ func TestOpenSaveReopen(t *testing.T) {
 }
 
 func TestOpenMissingFileIsEmpty(t *testing.T) {
-	bank, _ := mirrored(t)
+	bank, _ := stmtest.Mirrored(t)
 	data, err := New(Config{Bank: bank}).Open(context.Background(), filepath.Join(t.TempDir(), "new.txt"))
 	require.NoError(t, err)
 	require.Empty(t, data)
@@ -73,7 +60,7 @@ func TestOpenMissingFileIsEmpty(t *testing.T) {
 func TestSaveTxHappensOnlyIfCommitted(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "f")
-	bank, _ := mirrored(t)
+	bank, _ := stmtest.Mirrored(t)
 	s := New(Config{Bank: bank})
 	err := bank.Update(ctx, func(tx *stm.Tx) error {
 		require.NoError(t, s.SaveTx(tx, path, []byte("never")))
@@ -95,13 +82,13 @@ func TestTakeoverFinishesACommittedSave(t *testing.T) {
 			dir := t.TempDir()
 			path := filepath.Join(dir, "doc.txt")
 			require.NoError(t, os.WriteFile(path, []byte("old"), 0o644))
-			bank, backup := mirrored(t)
+			bank, backup := stmtest.Mirrored(t)
 			s := New(Config{Bank: bank, Failpoint: failpoint.Once(fp, path)})
 			_, err := s.Open(ctx, path)
 			require.NoError(t, err)
 			require.ErrorIs(t, s.Save(ctx, path, []byte("new")), failpoint.ErrCrash)
 			// The primary is gone; its backup takes over.
-			s2 := New(Config{Bank: survivor(t, backup)})
+			s2 := New(Config{Bank: stmtest.Survivor(t, backup)})
 			require.NoError(t, s2.Recover(ctx))
 			got, err := os.ReadFile(path)
 			require.NoError(t, err)
@@ -135,11 +122,9 @@ func TestCrashAtEachStepOfWriteAtomic(t *testing.T) {
 			path := filepath.Join(dir, "doc.txt")
 			require.NoError(t, os.WriteFile(path, oldData, 0o644))
 			require.NoError(t, os.WriteFile(path+".new", newData, 0o644))
-			cmd := exec.Command(os.Args[0], "-test.run=^TestCrashChild$")
-			cmd.Env = append(os.Environ(), "FILES_CRASH_AT="+fp, "FILES_CRASH_PATH="+path)
-			out, err := cmd.CombinedOutput()
+			r := proctest.Run(t, proctest.Spec{Role: "crash", Args: []string{fp, path}, Timeout: time.Minute})
 			var ee *exec.ExitError
-			require.ErrorAs(t, err, &ee, "child should die: %s", out)
+			require.ErrorAs(t, r.Err, &ee, "child should die: %s%s", r.Stdout, r.Stderr)
 			require.Equal(t, syscall.SIGKILL, ee.Sys().(syscall.WaitStatus).Signal())
 			got, err := os.ReadFile(path)
 			require.NoError(t, err)
@@ -154,14 +139,19 @@ func TestCrashAtEachStepOfWriteAtomic(t *testing.T) {
 	}
 }
 
-// TestCrashChild is the child of TestCrashAtEachStepOfWriteAtomic.
-func TestCrashChild(t *testing.T) {
-	fp, path := os.Getenv("FILES_CRASH_AT"), os.Getenv("FILES_CRASH_PATH")
-	if fp == "" {
-		t.Skip("only run as the child of TestCrashAtEachStepOfWriteAtomic")
-	}
+var roles = proctest.Roles{"crash": crashChild}
+
+func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }
+
+// crashChild, the child of TestCrashAtEachStepOfWriteAtomic, saves the
+// content of path+".new" to path (its arguments: a failpoint and the path)
+// and kills itself with SIGKILL at the failpoint.
+func crashChild(args []string) error {
+	fp, path := args[0], args[1]
 	data, err := os.ReadFile(path + ".new")
-	require.NoError(t, err)
+	if err != nil {
+		return err
+	}
 	_ = WriteAtomic(path, data, func(point, subject string) error {
 		if point == fp && subject == path {
 			_ = syscall.Kill(os.Getpid(), syscall.SIGKILL)
@@ -169,5 +159,5 @@ func TestCrashChild(t *testing.T) {
 		}
 		return nil
 	})
-	t.Fatal("the failpoint was not reached")
+	return errors.New("the failpoint was not reached")
 }

@@ -12,15 +12,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
-
-func mirrored(t *testing.T) (*stm.Bank, *stm.Backup) {
-	t.Helper()
-	bank, backup := stm.NewBank(stm.Config{}), stm.NewBackup(stm.BackupConfig{})
-	require.NoError(t, bank.Attach(context.Background(), stm.NewLocalMirror(backup)))
-	return bank, backup
-}
 
 // The image saved in STM comes back on the backup after a takeover, and
 // only the rows that changed are written by a checkpoint.
@@ -28,7 +21,7 @@ func mirrored(t *testing.T) (*stm.Bank, *stm.Backup) {
 // version of the screen stored in the backup bank").
 func TestBankStoreSurvivesTakeover(t *testing.T) {
 	ctx := context.Background()
-	bank, backup := mirrored(t)
+	bank, backup := stmtest.Mirrored(t)
 	s, err := NewServer(ctx, ServerConfig{Width: 20, Height: 5, Store: NewBankStore(bank, "a")})
 	require.NoError(t, err)
 	require.False(t, s.Restored())
@@ -38,8 +31,7 @@ func TestBankStoreSurvivesTakeover(t *testing.T) {
 	require.Equal(t, []int{2}, s.im.DirtyRows(), "only the row written is shipped")
 	require.NoError(t, s.Checkpoint(ctx))
 	want := s.Snapshot()
-	bank2, _, err := backup.Takeover(ctx, stm.Config{})
-	require.NoError(t, err)
+	bank2 := stmtest.Takeover(t, backup)
 	s2, err := NewServer(ctx, ServerConfig{Width: 80, Height: 24, Store: NewBankStore(bank2, "a")})
 	require.NoError(t, err)
 	require.True(t, s2.Restored())
@@ -48,7 +40,7 @@ func TestBankStoreSurvivesTakeover(t *testing.T) {
 	require.Equal(t, want.Parse.State, got.Parse.State, "the parser state is restored too")
 	_, err = NewBankStore(bank2, "b").Load(ctx)
 	require.ErrorIs(t, err, ErrNoImage)
-	require.NoError(t, bank2.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
+	stmtest.Protect(t, bank2)
 	objects := len(bank2.Dump())
 	require.NoError(t, s2.Forget(ctx))
 	_, err = NewBankStore(bank2, "a").Load(ctx)

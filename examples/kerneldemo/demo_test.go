@@ -1,60 +1,45 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"os"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/internal/proctest"
 )
 
-const envHelper = "FTM_DEMO_HELPER"
-
-// TestHelperProcess is the demo's main when the test re-executes itself
-// (node A, which re-executes the same way as node B).
-func TestHelperProcess(t *testing.T) {
-	if os.Getenv(envHelper) != "1" {
-		t.Skip("runs only as a child of TestDemo")
+// The demo's main is the child's role (node A, which re-executes the test
+// binary the same way as node B).
+var roles = proctest.Roles{"demo": func([]string) error {
+	if code := run(os.Stdout, os.Stderr); code != 0 {
+		return proctest.ExitCode(code)
 	}
-	os.Exit(run(os.Stdout, os.Stderr))
-}
+	return nil
+}}
+
+func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }
 
 // When node B dies before it links up, node A says so and exits 1 instead of
 // waiting for it.
 func TestDemoNodeBFailsEarly(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*demoTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$")
-	cmd.Env = append(os.Environ(), envHelper+"=1", envFailpoint+"=b-before-dial")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
+	r := proctest.Run(t, proctest.Spec{Role: "demo", Env: []string{envFailpoint + "=b-before-dial"}, Timeout: 2 * demoTimeout})
 	var ee *exec.ExitError
-	require.ErrorAs(t, err, &ee, "stderr:\n%s", stderr.String())
+	require.ErrorAs(t, r.Err, &ee, "stderr:\n%s", r.Stderr)
 	require.Equal(t, 1, ee.ExitCode())
-	require.Contains(t, stderr.String(), "node B exited early")
+	require.Contains(t, r.Stderr, "node B exited early")
 }
 
 // TestDemo runs the real demo: node A and node B as two OS processes on
 // loopback, messages both ways, a send right moved from A to B, B killed
 // with SIGKILL, A reporting the dead-name notification and exiting 0.
 func TestDemo(t *testing.T) {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*demoTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$")
-	cmd.Env = append(os.Environ(), envHelper+"=1")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	err := cmd.Run()
-	out := stdout.String()
-	require.NoError(t, err, "demo failed\nstdout:\n%s\nstderr:\n%s", out, stderr.String())
+	r := proctest.Run(t, proctest.Spec{Role: "demo", Timeout: 2 * demoTimeout})
+	out := r.Stdout
+	require.NoError(t, r.Err, "demo failed\nstdout:\n%s\nstderr:\n%s", out, r.Stderr)
 
 	// Node A's story, in order.
 	var aLines []string

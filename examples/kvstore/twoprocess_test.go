@@ -1,18 +1,17 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/servers"
@@ -28,28 +27,9 @@ import (
 // SIGKILLs A mid-stream; B takes A's bank over, restarts the kv server on
 // it, and the client, which retries every request with the same id until
 // it is answered, must find each acknowledged update exactly once.
-const (
-	envRole  = "FTM_KV_ROLE"
-	envAddr  = "FTM_KV_ADDR"
-	envCalls = "FTM_KV_CALLS"
-)
+var roles = proctest.Roles{"A": nodeA, "B": nodeB}
 
-func TestHelperProcess(t *testing.T) {
-	var err error
-	switch os.Getenv(envRole) {
-	case "A":
-		err = nodeA()
-	case "B":
-		err = nodeB()
-	default:
-		t.Skip("helper process body; run by TestTwoProcessServerKilledRestartsOnBackup")
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "helper:", err)
-		os.Exit(1)
-	}
-	os.Exit(0)
-}
+func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }
 
 func linkConfig(name string) link.Config {
 	return link.Config{Name: name, Secret: []byte("kvstore-two-process-test-secret!")}
@@ -89,10 +69,11 @@ func serveKV(ctx context.Context, node *kernel.Node, bank *stm.Bank, hostName st
 	return nil
 }
 
-// nodeA serves kv with its bank mirrored to B until it is killed.
-func nodeA() error {
+// nodeA serves kv with its bank mirrored to B (at the address it is
+// given) until it is killed.
+func nodeA(args []string) error {
 	ctx := context.Background()
-	l, err := link.Dial(ctx, os.Getenv(envAddr), linkConfig("A"))
+	l, err := link.Dial(ctx, args[0], linkConfig("A"))
 	if err != nil {
 		return err
 	}
@@ -113,24 +94,58 @@ func nodeA() error {
 }
 
 // nodeB holds A's backup bank and runs the external client; when A dies it
-// takes the bank over and restarts kv on it.
-func nodeB() error {
+// takes the bank over and restarts kv on it. Its argument is the number of
+// calls the client makes.
+func nodeB(args []string) error {
 	ctx := context.Background()
-	calls, _ := strconv.Atoi(os.Getenv(envCalls))
-	ln, err := link.Listen("127.0.0.1:0", linkConfig("B"))
+	calls, _ := strconv.Atoi(args[0])
+	node, stmCh, err := acceptA(ctx)
 	if err != nil {
 		return err
+	}
+	tookOver := takeOverWhenALeaves(ctx, node, stmCh)
+	c, err := kvClient(node)
+	if err != nil {
+		return err
+	}
+	if err := addEach(ctx, c, calls); err != nil {
+		return err
+	}
+	select {
+	case err := <-tookOver:
+		if err != nil {
+			return err
+		}
+	case <-time.After(30 * time.Second):
+		return errors.New("A was never lost")
+	}
+	if err := printFinal(ctx, c, calls); err != nil {
+		return err
+	}
+	fmt.Println("done")
+	return nil
+}
+
+// acceptA prints B's address, accepts A's link and joins B's kernel node
+// to it; it returns the node and the link's STM channel.
+func acceptA(ctx context.Context) (*kernel.Node, link.Link, error) {
+	ln, err := link.Listen("127.0.0.1:0", linkConfig("B"))
+	if err != nil {
+		return nil, nil, err
 	}
 	fmt.Printf("addr %s\n", ln.Addr())
 	l, err := ln.Accept(ctx)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	node := kernel.NewNode(kernel.Config{Name: "B"})
 	stmCh, err := attach(node, l)
-	if err != nil {
-		return err
-	}
+	return node, stmCh, err
+}
+
+// takeOverWhenALeaves serves A's backup bank on stmCh; when A is gone it
+// takes the bank over and restarts kv on it, printing "took over".
+func takeOverWhenALeaves(ctx context.Context, node *kernel.Node, stmCh link.Link) <-chan error {
 	backup := stm.NewBackup(stm.BackupConfig{})
 	tookOver := make(chan error, 1)
 	go func() {
@@ -150,16 +165,22 @@ func nodeB() error {
 		}
 		tookOver <- err
 	}()
+	return tookOver
+}
 
+// kvClient is the external client on node, retrying every request with
+// the same id until it is answered.
+func kvClient(node *kernel.Node) (*servers.Client, error) {
 	task, err := node.NewTask("client")
 	if err != nil {
-		return err
+		return nil, err
 	}
-	c, err := servers.NewClient(servers.ClientConfig{Name: "ext", Task: task, Names: names.NewKernel(task, nil),
+	return servers.NewClient(servers.ClientConfig{Name: "ext", Task: task, Names: names.NewKernel(task, nil),
 		Timeout: time.Second, Retries: 3000, Backoff: 10 * time.Millisecond})
-	if err != nil {
-		return err
-	}
+}
+
+// addEach adds 1 to keys k1..kcalls, printing "ack i" as each is answered.
+func addEach(ctx context.Context, c *servers.Client, calls int) error {
 	for i := 1; i <= calls; i++ {
 		cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 		_, err := kv.Add.Call(cctx, c, kv.AddReq{Key: fmt.Sprintf("k%d", i), By: 1})
@@ -169,14 +190,11 @@ func nodeB() error {
 		}
 		fmt.Printf("ack %d\n", i)
 	}
-	select {
-	case err := <-tookOver:
-		if err != nil {
-			return err
-		}
-	case <-time.After(30 * time.Second):
-		return errors.New("A was never lost")
-	}
+	return nil
+}
+
+// printFinal prints "final ki v" for each key.
+func printFinal(ctx context.Context, c *servers.Client, calls int) error {
 	for i := 1; i <= calls; i++ {
 		v, err := kv.Get.Call(ctx, c, fmt.Sprintf("k%d", i))
 		if err != nil {
@@ -184,15 +202,7 @@ func nodeB() error {
 		}
 		fmt.Printf("final k%d %d\n", i, v)
 	}
-	fmt.Println("done")
 	return nil
-}
-
-func helperCmd(ctx context.Context, role string, env ...string) *exec.Cmd {
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestHelperProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), append(env, envRole+"="+role)...)
-	cmd.Stderr = os.Stderr
-	return cmd
 }
 
 func TestTwoProcessServerKilledRestartsOnBackup(t *testing.T) {
@@ -200,34 +210,21 @@ func TestTwoProcessServerKilledRestartsOnBackup(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	const calls, killAt = 120, 40
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
-	b := helperCmd(ctx, "B", envCalls+"="+strconv.Itoa(calls))
-	bout, err := b.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, b.Start())
-	bsc := bufio.NewScanner(bout)
-	require.True(t, bsc.Scan(), "B printed no address")
-	addr, ok := strings.CutPrefix(bsc.Text(), "addr ")
-	require.True(t, ok, "B said %q", bsc.Text())
+	b := proctest.Start(t, proctest.Spec{Role: "B", Args: []string{strconv.Itoa(calls)}, Timeout: 90 * time.Second})
+	addr, ok := strings.CutPrefix(b.Line(), "addr ")
+	require.True(t, ok, "B did not say its address first")
 
-	a := helperCmd(ctx, "A", envAddr+"="+addr)
-	aout, err := a.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, a.Start())
-	asc := bufio.NewScanner(aout)
-	require.True(t, asc.Scan(), "A printed nothing")
-	require.Equal(t, "serving", asc.Text())
+	a := proctest.Start(t, proctest.Spec{Role: "A", Args: []string{addr}, Timeout: 90 * time.Second})
+	require.Equal(t, "serving", a.Line())
 
 	acked, final, tookOver, killed := map[int]bool{}, map[int]int64{}, false, false
-	for bsc.Scan() {
-		line := bsc.Text()
+	for line := range b.Lines() {
 		switch f := strings.Fields(line); {
 		case len(f) == 2 && f[0] == "ack":
 			i, _ := strconv.Atoi(f[1])
 			acked[i] = true
 			if i == killAt && !killed {
-				require.NoError(t, a.Process.Kill()) // SIGKILL the server's node mid-stream
+				require.NoError(t, a.Kill()) // SIGKILL the server's node mid-stream
 				killed = true
 			}
 		case len(f) == 3 && f[0] == "final":

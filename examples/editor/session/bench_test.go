@@ -1,13 +1,10 @@
 package session
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,82 +14,45 @@ import (
 
 	"github.com/ftm-in-go/ftm/devices/files"
 	"github.com/ftm-in-go/ftm/devices/screen"
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"github.com/ftm-in-go/ftm/task"
 )
-
-const envBackup = "FTM_EDITOR_BENCH_BACKUP"
 
 func benchLinkConfig(name string) link.Config {
 	return link.Config{Name: name, Secret: []byte("editor-benchmark-shared-secret!!")}
 }
 
-// TestEditorBackupProcess is not a test: it is the backup process of the
-// benchmarks (a backup bank served over kernel/link TCP and its Mux, as
-// between the nodes of a pair), until its parent goes.
-func TestEditorBackupProcess(t *testing.T) {
-	if os.Getenv(envBackup) == "" {
-		t.Skip("helper process body; run by BenchmarkEditor")
-	}
-	go func() {
-		_, _ = io.Copy(io.Discard, os.Stdin)
-		os.Exit(0)
-	}()
+// The backup process of the benchmarks: a backup bank served over
+// kernel/link TCP and its Mux, as between the nodes of a pair, until its
+// parent goes.
+var roles = proctest.Roles{"backup": proctest.BoundToParent(backupProcess)}
+
+func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }
+
+// backupProcess prints "addr A" and serves one primary.
+func backupProcess([]string) error {
 	ln, err := link.Listen("127.0.0.1:0", benchLinkConfig("backup"))
 	if err != nil {
-		os.Exit(1)
+		return err
 	}
 	fmt.Printf("addr %s\n", ln.Addr())
-	ctx := context.Background()
-	node, err := ln.Accept(ctx)
-	if err != nil {
-		os.Exit(1)
-	}
-	ch, err := link.NewMux(node, nil).Channel(link.ServiceSTM)
-	if err != nil {
-		os.Exit(1)
-	}
-	_ = stm.ServeBackup(ctx, ch, stm.NewBackup(stm.BackupConfig{}))
-	os.Exit(0)
+	_ = stmtest.ServeOne(context.Background(), ln, stm.NewBackup(stm.BackupConfig{}))
+	return nil
 }
 
 // remoteBank is a bank whose backup is in another process.
 func remoteBank(b *testing.B) *stm.Bank {
-	cmd := exec.Command(os.Args[0], "-test.run=^TestEditorBackupProcess$", "-test.count=1")
-	cmd.Env = append(os.Environ(), envBackup+"=1")
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = stdin.Close(); _ = cmd.Wait() })
-	sc := bufio.NewScanner(stdout)
+	line := proctest.Start(b, proctest.Spec{Role: "backup"}).Line()
 	var addr string
-	if !sc.Scan() {
-		b.Fatal("the backup process printed no address")
+	if _, err := fmt.Sscanf(line, "addr %s", &addr); err != nil {
+		b.Fatalf("backup process said %q", line)
 	}
-	if _, err := fmt.Sscanf(sc.Text(), "addr %s", &addr); err != nil {
-		b.Fatalf("backup process said %q", sc.Text())
-	}
-	ctx := context.Background()
-	node, err := link.Dial(ctx, addr, benchLinkConfig("primary"))
+	bank, err := stmtest.DialBank(context.Background(), addr, benchLinkConfig("primary"))
 	if err != nil {
-		b.Fatal(err)
-	}
-	ch, err := link.NewMux(node, nil).Channel(link.ServiceSTM)
-	if err != nil {
-		b.Fatal(err)
-	}
-	bank := stm.NewBank(stm.Config{})
-	if err := bank.Attach(ctx, stm.NewRemoteMirror(ch, stm.RemoteConfig{})); err != nil {
 		b.Fatal(err)
 	}
 	return bank

@@ -18,6 +18,7 @@ import (
 	"github.com/ftm-in-go/ftm/devices/screen"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"github.com/ftm-in-go/ftm/task"
 )
 
@@ -129,8 +130,7 @@ func TestTakeoverKeepsEveryEchoedKeystroke(t *testing.T) {
 	n1.scr.Drop() // the node is gone: the connection breaks, no goodbye
 	require.Error(t, <-s1)
 	// The survivor takes the bank over and restarts the editor.
-	bank2, _, err := n1.backup.Takeover(ctx, stm.Config{})
-	require.NoError(t, err)
+	bank2 := stmtest.Takeover(t, n1.backup)
 	n2 := startNode(t, bank2, path)
 	tt.mu.Lock()
 	tt.img = screen.New(40, 8) // a fresh terminal: everything must be redrawn
@@ -219,8 +219,7 @@ func randomTakeovers(t *testing.T, seed uint64) {
 		n.scr.Drop()
 		<-sess
 		resent += c.Pending()
-		bank, _, err := n.backup.Takeover(ctx, stm.Config{})
-		require.NoError(t, err)
+		bank := stmtest.Takeover(t, n.backup)
 		n = startNodeHook(t, bank, path, cr.hook)
 		sess = attach(ctx, &c, n, keys, tt)
 	}
