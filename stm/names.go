@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math/rand/v2"
+	"time"
 )
 
 // Naming (bbolt's buckets are the model): a package names its stable
@@ -25,7 +27,7 @@ const RootID ID = FirstAllocatedID - 1
 
 // maxResolveTries bounds Namespace.Resolve's retries after a conflict with
 // another transaction binding a name in the same namespace.
-const maxResolveTries = 16
+const maxResolveTries = 32
 
 // Namespace is one package's directory of named stable objects ("task",
 // "rvm", "files", "screen", "servers"). Its directory is created in the
@@ -99,12 +101,27 @@ func (ns Namespace) Resolve(ctx context.Context, b *Bank, name string) (ID, erro
 			id, err = ns.Bind(tx, name)
 			return err
 		})
-		if err == nil || !errors.Is(err, ErrConflict) || try+1 == maxResolveTries {
-			if err != nil {
-				return 0, fmt.Errorf("bind %q in namespace %q: %w", name, ns, err)
-			}
+		if err == nil {
 			return id, nil
 		}
+		if !errors.Is(err, ErrConflict) || try+1 == maxResolveTries || backOff(ctx, try) != nil {
+			return 0, fmt.Errorf("bind %q in namespace %q: %w", name, ns, err)
+		}
+	}
+}
+
+// backOff waits before retry try+1 of a conflicting binding: a random
+// time up to 20µs·2^try (at most about 10 ms), so binders contending
+// for one directory spread out.
+func backOff(ctx context.Context, try int) error {
+	d := time.Duration(rand.Int64N(int64(20*time.Microsecond) << min(try, 9)))
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
 	}
 }
 
