@@ -52,7 +52,10 @@ func (ns Namespace) Lookup(tx *Tx, name string) (id ID, ok bool, err error) {
 
 // Bind returns the id bound to name in ns, binding a fresh one in tx when
 // there is none: the id is allocated as Tx.Create allocates (no object is
-// created there), and the binding commits or aborts with tx.
+// created there), and the binding commits or aborts with tx. A new binding
+// holds ns's directory until tx ends (another binding in ns meanwhile gets
+// ErrConflict), so bind in short transactions, not in one waiting in a
+// group.
 func (ns Namespace) Bind(tx *Tx, name string) (ID, error) {
 	if id, ok, err := ns.Lookup(tx, name); err != nil || ok {
 		return id, err

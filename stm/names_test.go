@@ -2,6 +2,7 @@ package stm
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -182,4 +183,49 @@ func TestGroupWritesListsAGroupsObjects(t *testing.T) {
 	require.Empty(t, p.b.GroupWrites(43))
 	require.NoError(t, p.b.Decide(ctx, 42, true))
 	require.Empty(t, p.b.GroupWrites(42))
+}
+
+// A binding is old or new with its data after the primary dies: a
+// transaction binding a name and writing its object, caught in phase 2 by
+// a takeover, leaves both when its group commits and neither when it
+// aborts; a binding made while the primary was working is lost with it.
+func TestNamesBindingCommitsWithItsDataAcrossTakeover(t *testing.T) {
+	for _, commit := range []bool{true, false} {
+		t.Run(decisionName(commit), func(t *testing.T) {
+			p := newPair(t, Config{}, BackupConfig{})
+			ctx := context.Background()
+			bind(t, p.b, "files", "old", "o")
+			tx := p.b.Begin()
+			id, err := Namespace("files").Bind(tx, "new")
+			require.NoError(t, err)
+			require.NoError(t, tx.Put(id, []byte("data")))
+			require.NoError(t, tx.Precommit(ctx, 5))
+			working := p.b.Begin() // never leaves the dead primary
+			_, err = Namespace("files").Bind(working, "blocked")
+			require.ErrorIs(t, err, ErrConflict, "the directory is held by the precommitted binding")
+			working = p.b.Begin()
+			_, err = Namespace("screen").Bind(working, "lost")
+			require.NoError(t, err)
+
+			nb, rep, err := p.k.Takeover(ctx, Config{})
+			require.NoError(t, err)
+			defer nb.Close()
+			require.Contains(t, rep.InDoubt, GroupID(5))
+			_, ok := lookup(t, nb, "files", "new")
+			require.False(t, ok, "in doubt: not visible yet")
+			err = nb.Decide(ctx, 5, commit)
+			require.True(t, err == nil || errors.Is(err, ErrBackupLost), "decide: %v", err)
+			got, ok := lookup(t, nb, "files", "new")
+			require.Equal(t, commit, ok, "the binding follows its group")
+			_, has := nb.Dump()[id]
+			require.Equal(t, commit, has, "the data follows its group")
+			if commit {
+				require.Equal(t, id, got)
+			}
+			_, ok = lookup(t, nb, "screen", "lost")
+			require.False(t, ok)
+			_, ok = lookup(t, nb, "files", "old")
+			require.True(t, ok)
+		})
+	}
 }
