@@ -146,7 +146,9 @@ func (s *STMStore) SavePages(ctx context.Context, seg string, npages int, pages 
 
 // SaveBatch implements BatchStore: the pages of every segment in one STM
 // transaction, so a task's segments always come back from the same
-// checkpoint.
+// checkpoint. The transaction is run again after a conflict (another task
+// of the bank created or dropped a segment meanwhile): the pages do not
+// change until SaveBatch returns.
 func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 	for _, sp := range batch {
 		for p := range sp.Pages {
@@ -155,7 +157,7 @@ func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 			}
 		}
 	}
-	return s.bank.Update(ctx, func(tx *stm.Tx) error {
+	return s.bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
 		for _, sp := range batch {
 			if err := putPages(tx, sp); err != nil {
 				return err

@@ -2,11 +2,8 @@ package stm
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"maps"
-	"math/rand/v2"
-	"time"
 )
 
 // Naming (bbolt's buckets are the model): a package names its stable
@@ -24,10 +21,6 @@ import (
 // FirstAllocatedID, so the ids callers choose themselves (tests, tools) stay
 // free up to it.
 const RootID ID = FirstAllocatedID - 1
-
-// maxResolveTries bounds Namespace.Resolve's retries after a conflict with
-// another transaction binding a name in the same namespace.
-const maxResolveTries = 32
 
 // Namespace is one package's directory of named stable objects ("task",
 // "rvm", "files", "screen", "servers"). Its directory is created in the
@@ -93,39 +86,20 @@ func (ns Namespace) Names(tx *Tx) (map[string]ID, error) {
 // ErrNotFound, like no binding. Finding a binding commits nothing, so it
 // works on a bank without a backup; making one needs a commit.
 func (ns Namespace) Resolve(ctx context.Context, b *Bank, name string) (ID, error) {
-	for try := 0; ; try++ {
-		tx := b.Begin() // never committed: a read-only commit needs a backup
-		id, ok, err := ns.Lookup(tx, name)
-		tx.Abort()
-		if err != nil || ok {
-			return id, err
-		}
-		err = b.Update(ctx, func(tx *Tx) error {
-			id, err = ns.Bind(tx, name)
-			return err
-		})
-		if err == nil {
-			return id, nil
-		}
-		if !errors.Is(err, ErrConflict) || try+1 == maxResolveTries || backOff(ctx, try) != nil {
-			return 0, fmt.Errorf("bind %q in namespace %q: %w", name, ns, err)
-		}
+	tx := b.Begin() // never committed: a read-only commit needs a backup
+	id, ok, err := ns.Lookup(tx, name)
+	tx.Abort()
+	if err != nil || ok {
+		return id, err
 	}
-}
-
-// backOff waits before retry try+1 of a conflicting binding: a random
-// time up to 20µs·2^try (at most about 10 ms), so binders contending
-// for one directory spread out.
-func backOff(ctx context.Context, try int) error {
-	d := time.Duration(rand.Int64N(int64(20*time.Microsecond) << min(try, 9)))
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
+	err = b.UpdateRetry(ctx, func(tx *Tx) error {
+		id, err = ns.Bind(tx, name)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("bind %q in namespace %q: %w", name, ns, err)
 	}
+	return id, nil
 }
 
 // dirID returns the id of ns's directory as tx sees it.

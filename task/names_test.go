@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -58,4 +59,48 @@ func TestTaskTableAndManySegmentsShareABank(t *testing.T) {
 		require.NoError(t, err, seg)
 		require.Equal(t, pages(seg), got, seg)
 	}
+}
+
+// Tasks of one bank start, checkpoint and end at the same time: each
+// start, checkpoint and end record lands (the ones meeting on the task
+// table or the segments' directory are run again), every result is right,
+// and the ended tasks' segments are gone from the bank.
+func TestConcurrentTasksEndAndDropTheirSegments(t *testing.T) {
+	ctx := context.Background()
+	bank, _ := mirrored(t)
+	s := NewServer(ctx, ServerConfig{Node: "n", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 2}, Logger: zaptest.NewLogger(t)})
+	const n = 12
+	want := map[uint64]string{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			k := int64(20000 * (i + 1))
+			rec, err := s.Start(ctx, "n", bank, "sum", []string{fmt.Sprint(k)})
+			require.NoError(t, err)
+			mu.Lock()
+			want[rec.ID] = fmt.Sprint(k * (k + 1) / 2)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	s.Wait()
+	var recs []Record
+	var segs map[string]stm.ID
+	require.NoError(t, bank.View(ctx, func(tx *stm.Tx) error {
+		var err error
+		if recs, err = taskTable.Get(tx); err != nil {
+			return err
+		}
+		segs, err = stm.Namespace("rvm").Names(tx)
+		return err
+	}))
+	require.Len(t, recs, n)
+	for _, rec := range recs {
+		require.Equal(t, StateDone, rec.State, "task %d: %s", rec.ID, rec.Error)
+		require.Equal(t, want[rec.ID], rec.Result)
+	}
+	require.Empty(t, segs, "every ended task's segments were dropped")
 }

@@ -136,7 +136,7 @@ func (s *Server) Start(ctx context.Context, bankName string, bank *stm.Bank, pro
 		return Record{}, fmt.Errorf("%w %q (this node runs: %v)", ErrUnknownProgram, program, s.programNames())
 	}
 	var rec Record
-	err := bank.Update(ctx, func(tx *stm.Tx) error {
+	err := bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
 		recs, _ := taskTable.Get(tx)
 		rec = Record{ID: uint64(len(recs) + 1), Program: program, Args: args, State: StateRunning, Started: time.Now().UTC()}
 		return taskTable.Set(tx, append(recs, rec))
@@ -262,31 +262,22 @@ func (s *Server) finish(key string, r *running, result string, st Stats, err err
 	}
 }
 
-// maxEndTries bounds recordEnd's retries after conflicts with other tasks
-// of the bank starting, ending or creating segments.
-const maxEndTries = 8
-
 // recordEnd records rec's end in its bank's task table and drops its
-// segments (it never restarts) in one transaction, retried after a
-// conflict.
+// segments (it never restarts) in one transaction, run again after a
+// conflict with other tasks of the bank starting, ending or checkpointing.
 func recordEnd(ctx context.Context, bank *stm.Bank, rec Record) error {
-	for try := 1; ; try++ {
-		err := bank.Update(ctx, func(tx *stm.Tx) error {
-			recs, _ := taskTable.Get(tx)
-			for i := range recs {
-				if recs[i].ID == rec.ID {
-					recs[i].State, recs[i].Result, recs[i].Error = rec.State, rec.Result, rec.Error
-				}
+	return bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
+		recs, _ := taskTable.Get(tx)
+		for i := range recs {
+			if recs[i].ID == rec.ID {
+				recs[i].State, recs[i].Result, recs[i].Error = rec.State, rec.Result, rec.Error
 			}
-			if err := rvm.DropSegments(tx, segmentPrefix(rec.ID)); err != nil {
-				return err
-			}
-			return taskTable.Set(tx, recs)
-		})
-		if err == nil || !errors.Is(err, stm.ErrConflict) || try == maxEndTries {
+		}
+		if err := rvm.DropSegments(tx, segmentPrefix(rec.ID)); err != nil {
 			return err
 		}
-	}
+		return taskTable.Set(tx, recs)
+	})
 }
 
 // List returns the tasks this node runs or ran, by bank and id.
