@@ -67,5 +67,6 @@
 // primary); backup.go (the backup bank, takeover); mirror.go, local.go,
 // remote.go, wire.go, tee.go (mirrors and the wire format; frame CRCs by
 // internal/crc32c); attach.go (a backup joining); file.go, compact.go (the
-// file-backed bank); names.go (naming); inspect.go.
+// file-backed bank); names.go (naming); retry.go (Bank.UpdateRetry);
+// inspect.go.
 package stm
