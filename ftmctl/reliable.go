@@ -116,17 +116,11 @@ func (r *reliableServers) deferGroups(ctx context.Context, bank string, b *stm.B
 	if off != "" {
 		return nil
 	}
-	pending, err := servers.PendingGroups(ctx, b)
+	keep, err := servers.PendingGroups(ctx, b, inDoubt)
 	if err != nil {
 		r.log.Warn("cannot read the servers' units of a taken-over bank; its in-doubt groups are presumed aborted",
 			zap.String("bank", bank), zap.Error(err))
 		return nil
-	}
-	keep := map[stm.GroupID]bool{}
-	for _, g := range inDoubt {
-		if pending[g] {
-			keep[g] = true
-		}
 	}
 	if len(keep) > 0 {
 		r.log.Info("in-doubt groups left to the reliable servers' restarted units", zap.String("bank", bank),

@@ -33,7 +33,9 @@
 // one atomic batch, so a restore never mixes two checkpoints. STMStore keeps
 // each page as an STM object (the image, lent to STM with PutBorrowed, and
 // its CRC-32 in a checksum object) and a checkpoint is one STM
-// transaction, mirrored to the backup bank. CrashStore has named failpoints
+// transaction, mirrored to the backup bank. Each segment is named in the
+// "rvm" STM namespace and owns the page ids it reserved, so segments never
+// overlap each other or other packages' objects; DropSegments frees them. CrashStore has named failpoints
 // for crash tests. A task is stopped for a checkpoint at a SafePoint: Poll is
 // an atomic load when nobody waits, and with AttachTask every kernel call of
 // the task is one (kernel.Task.SetSafePoint: the entry of Send and Receive,

@@ -4,32 +4,32 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/ftm-in-go/ftm/stm"
 )
 
-// STM layout of checkpointed pages: segment k (in the order segments were
-// first saved) keeps page p in the object segBase(k)+p, below
-// stm.FirstAllocatedID, and the checksum of every page in one checksum
-// object, sumID(k) (4 bytes per page, little-endian, at 4*p); the directory
-// object lists the segments and says which checksum each uses (sumKind). A
-// page object is exactly the page image, so saving one is a single copy with
-// nothing to zero.
-const (
-	dirID          stm.ID = 1 << 31
-	maxSegPages           = 1 << 20
-	maxSTMSegments        = (1<<31)/maxSegPages - 2
-)
+// STM layout of checkpointed pages: each segment is named in the "rvm"
+// namespace (stm.Namespace) and bound to its own object, segObject, which
+// records its page count, its checksum kind, the id of its checksum object
+// (4 bytes per page, little-endian, at 4*p) and the ranges of ids its pages
+// live at. The page ids are reserved from the bank (stm.Tx.Reserve) when the
+// segment is created or grows, so they never overlap another segment's or
+// another package's objects, and a checkpoint writes no directory, only
+// its pages, the checksum object and (when the page count changed) the
+// segment's object. A page object is exactly the page image, so saving one
+// is a single copy with nothing to zero. DropSegments deletes a segment's
+// objects and its name, so a bank holds only the segments in use.
+var segments = stm.Namespace("rvm")
 
-func segBase(k int) stm.ID { return stm.ID(k+1) * maxSegPages }
-
-// sumID is the checksum object of segment k, after its last possible page.
-func sumID(k int) stm.ID { return segBase(k) + maxSegPages - 1 }
+// ErrPageRange is returned for a page saved outside its segment's pages.
+var ErrPageRange = errors.New("rvm: page outside its segment")
 
 // STMStore is a PageStore over an STM bank: a checkpoint is one transaction,
 // mirrored to the backup bank like any other (paper §4.1: the pager keeps a
@@ -43,18 +43,45 @@ var _ BatchStore = (*STMStore)(nil)
 // NewSTMStore uses bank (which may already hold pages, e.g. after a takeover).
 func NewSTMStore(bank *stm.Bank) *STMStore { return &STMStore{bank: bank} }
 
-// segEntry is one segment in the directory object.
-type segEntry struct {
-	Index int     `codec:"i"`
-	Pages int     `codec:"p"`
-	Sum   sumKind `codec:"s"` // absent (0) in directories written before IEEE sums
+// segObject is a segment's own object.
+type segObject struct {
+	Pages  int         `codec:"p"`
+	Sum    sumKind     `codec:"s"`
+	Sums   stm.ID      `codec:"c"` // the checksum object
+	Ranges []pageRange `codec:"r"` // page ids, in page order, covering at least Pages
+}
+
+// pageRange is a run of consecutive page ids: page First+i is at Base+i.
+type pageRange struct {
+	First int    `codec:"f"`
+	Base  stm.ID `codec:"b"`
+	N     int    `codec:"n"`
+}
+
+// covered returns how many pages the ranges give an id.
+func (o *segObject) covered() int {
+	if len(o.Ranges) == 0 {
+		return 0
+	}
+	r := o.Ranges[len(o.Ranges)-1]
+	return r.First + r.N
+}
+
+// pageID returns page p's id; ok is false past the ids reserved.
+func (o *segObject) pageID(p int) (stm.ID, bool) {
+	for _, r := range o.Ranges {
+		if p >= r.First && p < r.First+r.N {
+			return r.Base + stm.ID(p-r.First), true
+		}
+	}
+	return 0, false
 }
 
 // sumKind is the checksum of a segment's pages at rest. Segments created
 // now use CRC-32 (IEEE), which Go computes with carry-less multiplication
 // (AVX-512 VPCLMULQDQ where present: about 4× the speed of CRC-32C's
-// SSE4.2 instruction on the machine of BENCH.md); segments saved before
-// keep CRC-32C.
+// SSE4.2 instruction on the machine of BENCH.md); a segment object whose
+// kind is absent (0) is checked with CRC-32C.
 type sumKind uint8
 
 const (
@@ -69,28 +96,47 @@ func (k sumKind) of(img []byte) uint32 {
 	return crc32.ChecksumIEEE(img)
 }
 
-var segDir = stm.Var[map[string]segEntry]{ID: dirID}
-
-// entry returns the segment's directory entry; with npages > 0 it is added
-// (or its page count updated) in tx.
-func (s *STMStore) entry(tx *stm.Tx, seg string, npages int) (segEntry, bool, error) {
-	dir, err := segDir.Get(tx)
-	if err != nil || dir == nil {
-		dir = map[string]segEntry{}
+// segment returns the segment's object and its id as tx sees it; ok is
+// false when the segment was never saved.
+func segment(tx *stm.Tx, seg string) (stm.ID, segObject, bool, error) {
+	id, ok, err := segments.Lookup(tx, seg)
+	if err != nil || !ok {
+		return 0, segObject{}, false, err
 	}
-	e, ok := dir[seg]
-	if npages == 0 || (ok && e.Pages == npages) {
-		return e, ok, nil
+	o, err := stm.Get[segObject](tx, id)
+	if err != nil {
+		return 0, segObject{}, false, fmt.Errorf("segment %q: %w", seg, err)
+	}
+	return id, o, true, nil
+}
+
+// sized returns the segment's object for a checkpoint of npages pages:
+// created (named, with a checksum object and page ids reserved) when the
+// segment was never saved, written again only when its page count changed
+// (with more page ids reserved when it grew).
+func sized(tx *stm.Tx, seg string, npages int) (segObject, error) {
+	id, o, ok, err := segment(tx, seg)
+	if err != nil || (ok && o.Pages == npages) {
+		return o, err
 	}
 	if !ok {
-		if len(dir) >= maxSTMSegments {
-			return e, false, fmt.Errorf("rvm: too many segments in one STM bank")
+		if id, err = segments.Bind(tx, seg); err != nil {
+			return o, err
 		}
-		e.Index, e.Sum = len(dir), sumIEEE
+		if o.Sums, err = tx.Reserve(1); err != nil {
+			return o, err
+		}
+		o.Sum = sumIEEE
 	}
-	e.Pages = npages
-	dir[seg] = e
-	return e, true, segDir.Set(tx, dir)
+	if n := npages - o.covered(); n > 0 {
+		base, err := tx.Reserve(n)
+		if err != nil {
+			return o, err
+		}
+		o.Ranges = append(o.Ranges, pageRange{First: o.covered(), Base: base, N: n})
+	}
+	o.Pages = npages
+	return o, stm.Set(tx, id, o)
 }
 
 // SavePages implements PageStore: one STM transaction.
@@ -100,16 +146,20 @@ func (s *STMStore) SavePages(ctx context.Context, seg string, npages int, pages 
 
 // SaveBatch implements BatchStore: the pages of every segment in one STM
 // transaction, so a task's segments always come back from the same
-// checkpoint.
+// checkpoint. The transaction is run again after a conflict (another task
+// of the bank created or dropped a segment meanwhile): the pages do not
+// change until SaveBatch returns.
 func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 	for _, sp := range batch {
-		if sp.NPages > maxSegPages-1 {
-			return fmt.Errorf("rvm: segment %q has %d pages, at most %d fit in STM", sp.Segment, sp.NPages, maxSegPages-1)
+		for p := range sp.Pages {
+			if p < 0 || p >= sp.NPages {
+				return fmt.Errorf("rvm: segment %q page %d out of its %d pages: %w", sp.Segment, p, sp.NPages, ErrPageRange)
+			}
 		}
 	}
-	return s.bank.Update(ctx, func(tx *stm.Tx) error {
+	return s.bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
 		for _, sp := range batch {
-			if err := s.putPages(tx, sp); err != nil {
+			if err := putPages(tx, sp); err != nil {
 				return err
 			}
 		}
@@ -124,8 +174,8 @@ func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 // does not change until the checkpoint returns, so STM ships them from there
 // and copies them into its own versions while the backup receives them. The
 // checksums are computed on every core while the pages are handed over.
-func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
-	e, _, err := s.entry(tx, sp.Segment, sp.NPages)
+func putPages(tx *stm.Tx, sp SegmentPages) error {
+	o, err := sized(tx, sp.Segment, sp.NPages)
 	if err != nil {
 		return err
 	}
@@ -140,7 +190,7 @@ func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
 		defer close(summed)
 		parallel(len(idx), func(lo, hi int) {
 			for i := lo; i < hi; i++ {
-				sums[i] = e.Sum.of(sp.Pages[idx[i]])
+				sums[i] = o.Sum.of(sp.Pages[idx[i]])
 			}
 		})
 	}
@@ -149,26 +199,38 @@ func (s *STMStore) putPages(tx *stm.Tx, sp SegmentPages) error {
 	} else {
 		go sumAll()
 	}
-	var err2 error
-	for _, p := range idx {
-		if err2 = tx.PutBorrowed(segBase(e.Index)+stm.ID(p), sp.Pages[p]); err2 != nil {
-			break
-		}
-	}
+	err = lendPages(tx, &o, idx, sp.Pages)
 	<-summed
-	if err2 != nil {
-		return err2
-	}
-	old, err := s.sums(tx, e.Index)
 	if err != nil {
 		return err
 	}
-	obj := make([]byte, max(len(old), 4*e.Pages))
+	return putSums(tx, &o, idx, sums)
+}
+
+// lendPages lends the pages idx (in order) to tx at their ids.
+func lendPages(tx *stm.Tx, o *segObject, idx []int, pages map[int][]byte) error {
+	for _, p := range idx {
+		id, _ := o.pageID(p) // p < o.Pages: SaveBatch checked
+		if err := tx.PutBorrowed(id, pages[p]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// putSums writes the segment's checksum object with the new sums of the
+// pages idx.
+func putSums(tx *stm.Tx, o *segObject, idx []int, sums []uint32) error {
+	old, err := readSums(tx, o)
+	if err != nil {
+		return err
+	}
+	obj := make([]byte, max(len(old), 4*o.Pages))
 	copy(obj, old)
 	for i, p := range idx {
 		binary.LittleEndian.PutUint32(obj[4*p:], sums[i])
 	}
-	return tx.Put(sumID(e.Index), obj)
+	return tx.Put(o.Sums, obj)
 }
 
 // minShare is the fewest pages worth a goroutine of their own.
@@ -197,30 +259,27 @@ func parallel(n int, fn func(lo, hi int)) {
 func (s *STMStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, error) {
 	out := map[int][]byte{}
 	err := s.bank.View(ctx, func(tx *stm.Tx) error {
-		e, ok, err := s.entry(tx, seg, 0)
+		_, o, ok, err := segment(tx, seg)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return fmt.Errorf("segment %q: %w", seg, ErrNoImage)
 		}
-		sums, err := s.sums(tx, e.Index)
+		sums, err := readSums(tx, &o)
 		if err != nil {
 			return err
 		}
-		for p := 0; p < e.Pages; p++ {
-			id := segBase(e.Index) + stm.ID(p)
-			if exists, err := tx.Exists(id); err != nil || !exists {
-				if err != nil {
-					return err
-				}
-				continue
-			}
+		for p := 0; p < o.Pages; p++ {
+			id, _ := o.pageID(p)
 			obj, err := tx.Bytes(id)
+			if errors.Is(err, stm.ErrNotFound) {
+				continue // never saved
+			}
 			if err != nil {
 				return err
 			}
-			if 4*p+4 > len(sums) || e.Sum.of(obj) != binary.LittleEndian.Uint32(sums[4*p:]) {
+			if 4*p+4 > len(sums) || o.Sum.of(obj) != binary.LittleEndian.Uint32(sums[4*p:]) {
 				return fmt.Errorf("segment %q page %d: %w", seg, p, ErrCorruptPage)
 			}
 			out[p] = bytes.Clone(obj)
@@ -230,11 +289,64 @@ func (s *STMStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, e
 	return out, err
 }
 
-// sums returns segment k's checksum object (empty if none was saved).
-func (s *STMStore) sums(tx *stm.Tx, k int) ([]byte, error) {
-	ok, err := tx.Exists(sumID(k))
-	if err != nil || !ok {
-		return nil, err
+// readSums returns the segment's checksum object (empty if none was saved).
+func readSums(tx *stm.Tx, o *segObject) ([]byte, error) {
+	b, err := tx.Bytes(o.Sums)
+	if errors.Is(err, stm.ErrNotFound) {
+		return nil, nil
 	}
-	return tx.Bytes(sumID(k))
+	return b, err
+}
+
+// DropSegments deletes in tx every segment whose name starts with prefix:
+// its pages, its checksum object, its object and its name. A task's
+// segments are dropped in the transaction recording its end, so a bank
+// holds only the segments of tasks that may still restart.
+func DropSegments(tx *stm.Tx, prefix string) error {
+	names, err := segments.Names(tx)
+	if err != nil {
+		return err
+	}
+	var drop []string
+	for name := range names {
+		if strings.HasPrefix(name, prefix) {
+			drop = append(drop, name)
+		}
+	}
+	slices.Sort(drop)
+	for _, name := range drop {
+		if err := dropSegment(tx, name, names[name]); err != nil {
+			return fmt.Errorf("rvm: drop segment %q: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// dropSegment deletes one segment's objects and unbinds its name.
+func dropSegment(tx *stm.Tx, name string, id stm.ID) error {
+	o, err := stm.Get[segObject](tx, id)
+	if err != nil && !errors.Is(err, stm.ErrNotFound) {
+		return err
+	}
+	ids := []stm.ID{id}
+	if err == nil {
+		ids = append(ids, o.Sums)
+		for _, r := range o.Ranges {
+			for i := range r.N {
+				ids = append(ids, r.Base+stm.ID(i))
+			}
+		}
+	}
+	for _, id := range ids {
+		if ok, err := tx.Exists(id); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if err := tx.Delete(id); err != nil {
+			return err
+		}
+	}
+	return segments.Unbind(tx, name)
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"hash/crc32"
 	"testing"
 
@@ -12,6 +13,24 @@ import (
 	"github.com/ftm-in-go/ftm/stm"
 	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
+
+// objectOf returns segment seg's object as tx sees it.
+func objectOf(t testing.TB, tx *stm.Tx, seg string) segObject {
+	t.Helper()
+	_, o, ok, err := segment(tx, seg)
+	require.NoError(t, err)
+	require.True(t, ok, "segment %q saved", seg)
+	return o
+}
+
+// pageOf returns the id of page p of segment seg.
+func pageOf(t testing.TB, tx *stm.Tx, seg string, p int) stm.ID {
+	t.Helper()
+	o := objectOf(t, tx, seg)
+	id, ok := o.pageID(p)
+	require.True(t, ok, "page %d of %q has an id", p, seg)
+	return id
+}
 
 // Pages checkpointed into STM survive the primary: the backup bank takes
 // over and the segment is restored from it byte for byte. Reference: §4.1.
@@ -52,13 +71,14 @@ func TestSTMStoreDetectsCorruptPage(t *testing.T) {
 	_, err := s.Checkpoint(ctx, store)
 	require.NoError(t, err)
 	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error {
-		obj, err := tx.Bytes(segBase(0) + 1)
+		id := pageOf(t, tx, "data", 1)
+		obj, err := tx.Bytes(id)
 		if err != nil {
 			return err
 		}
 		bad := bytes.Clone(obj)
 		bad[0] ^= 0xff
-		return tx.Put(segBase(0)+1, bad)
+		return tx.Put(id, bad)
 	}))
 	require.ErrorIs(t, s.Restore(ctx, store), ErrCorruptPage)
 	_, err = store.LoadPages(ctx, "never-saved")
@@ -76,15 +96,15 @@ func TestSTMStoreDetectsBadChecksumObject(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, s.Restore(ctx, store))
 	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error {
-		return tx.WriteAt(sumID(0), 4*2, []byte{0, 0, 0, 0})
+		return tx.WriteAt(objectOf(t, tx, "data").Sums, 4*2, []byte{0, 0, 0, 0})
 	}))
 	require.ErrorIs(t, s.Restore(ctx, store), ErrCorruptPage)
-	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error { return tx.Delete(sumID(0)) }))
+	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error { return tx.Delete(objectOf(t, tx, "data").Sums) }))
 	require.ErrorIs(t, s.Restore(ctx, store), ErrCorruptPage)
 }
 
-// A directory written before IEEE page checksums (no sum kind: CRC-32C)
-// still restores, and is still checked.
+// A segment object without a sum kind (CRC-32C) still restores, and is
+// still checked.
 func TestSTMStoreReadsCastagnoliSums(t *testing.T) {
 	ctx := context.Background()
 	bank, _ := stmtest.Mirrored(t)
@@ -93,31 +113,92 @@ func TestSTMStoreReadsCastagnoliSums(t *testing.T) {
 	copy(s.Bytes()[ps:], "legacy")
 	_, err := s.Checkpoint(ctx, store)
 	require.NoError(t, err)
-	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error { // rewrite as an old store would have
-		dir, err := segDir.Get(tx)
-		if err != nil {
-			return err
-		}
-		e := dir["data"]
-		require.Equal(t, sumIEEE, e.Sum)
-		e.Sum = sumCastagnoli
-		dir["data"] = e
-		page, err := tx.Bytes(segBase(0) + 1)
+	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error { // rewrite with CRC-32C sums
+		id, o, ok, err := segment(tx, "data")
+		require.NoError(t, err)
+		require.True(t, ok)
+		require.Equal(t, sumIEEE, o.Sum)
+		o.Sum = sumCastagnoli
+		page, err := tx.Bytes(pageOf(t, tx, "data", 1))
 		if err != nil {
 			return err
 		}
 		sums := make([]byte, 12)
 		binary.LittleEndian.PutUint32(sums[4:], crc32.Checksum(page, castagnoli))
-		if err := tx.Put(sumID(0), sums); err != nil {
+		if err := tx.Put(o.Sums, sums); err != nil {
 			return err
 		}
-		return segDir.Set(tx, dir)
+		return stm.Set(tx, id, o)
 	}))
 	clear(s.Bytes())
 	require.NoError(t, s.Restore(ctx, store))
 	require.Equal(t, "legacy", string(s.Bytes()[ps:ps+6]))
 	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error {
-		return tx.WriteAt(sumID(0), 4, []byte{1, 2, 3, 4})
+		return tx.WriteAt(objectOf(t, tx, "data").Sums, 4, []byte{1, 2, 3, 4})
 	}))
 	require.ErrorIs(t, s.Restore(ctx, store), ErrCorruptPage)
+}
+
+// saveSegs saves n segments named prefix+i, two small pages each whose
+// bytes name the segment and the page.
+func saveSegs(t *testing.T, store *STMStore, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		seg := fmt.Sprint(prefix, i)
+		pages := map[int][]byte{0: []byte(seg + "/0"), 1: []byte(seg + "/1")}
+		require.NoError(t, store.SavePages(context.Background(), seg, 2, pages))
+	}
+}
+
+// checkSegs checks that every segment saveSegs wrote loads as written.
+func checkSegs(t *testing.T, store *STMStore, prefix string, n int) {
+	t.Helper()
+	for i := range n {
+		seg := fmt.Sprint(prefix, i)
+		got, err := store.LoadPages(context.Background(), seg)
+		require.NoError(t, err, seg)
+		require.Equal(t, map[int][]byte{0: []byte(seg + "/0"), 1: []byte(seg + "/1")}, got)
+	}
+}
+
+// More segments than the old fixed layout had slots below the other
+// packages' ids: every one keeps its pages, and dropping them leaves the
+// bank as it was (nothing grows without bound).
+func TestSTMStoreManySegmentsAndDrop(t *testing.T) {
+	ctx := context.Background()
+	bank, backup := stmtest.Mirrored(t)
+	store := NewSTMStore(bank)
+	saveSegs(t, store, "keep", 3)
+	before := bank.Stats().Objects
+	saveSegs(t, store, "run/", 1100)
+	checkSegs(t, store, "keep", 3)
+	checkSegs(t, store, "run/", 1100)
+
+	survivor, _, err := backup.Takeover(ctx, stm.Config{})
+	require.NoError(t, err)
+	require.NoError(t, survivor.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
+	checkSegs(t, NewSTMStore(survivor), "run/", 1100)
+
+	require.NoError(t, survivor.Update(ctx, func(tx *stm.Tx) error { return DropSegments(tx, "run/") }))
+	require.Equal(t, before, survivor.Stats().Objects, "the dropped segments left no object behind")
+	_, err = NewSTMStore(survivor).LoadPages(ctx, "run/7")
+	require.ErrorIs(t, err, ErrNoImage)
+	checkSegs(t, NewSTMStore(survivor), "keep", 3)
+}
+
+// A segment saved again with more pages gets ids for them; a page outside
+// the segment is refused.
+func TestSTMStoreSegmentGrows(t *testing.T) {
+	ctx := context.Background()
+	bank, _ := stmtest.Mirrored(t)
+	store := NewSTMStore(bank)
+	require.NoError(t, store.SavePages(ctx, "s", 2, map[int][]byte{1: []byte("one")}))
+	saveSegs(t, store, "other", 2) // takes the ids right after s's
+	require.NoError(t, store.SavePages(ctx, "s", 5, map[int][]byte{4: []byte("four")}))
+	got, err := store.LoadPages(ctx, "s")
+	require.NoError(t, err)
+	require.Equal(t, map[int][]byte{1: []byte("one"), 4: []byte("four")}, got)
+	checkSegs(t, store, "other", 2)
+	err = store.SavePages(ctx, "s", 5, map[int][]byte{5: []byte("five")})
+	require.ErrorIs(t, err, ErrPageRange)
 }

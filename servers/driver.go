@@ -395,10 +395,15 @@ func (d *Driver) attach(name string, srv stateOwner) error {
 		d.mu.Unlock()
 		return fmt.Errorf("servers: unit %q already runs on driver %s", name, d.cfg.Host)
 	}
-	ui := &unitInfo{name: name, recID: objectID("ru:" + name), srv: srv}
+	recID, err := objectID(d.ctx, d.cfg.Bank, "ru:"+name)
+	if err != nil {
+		d.mu.Unlock()
+		return err
+	}
+	ui := &unitInfo{name: name, recID: recID, srv: srv}
 	d.units[name] = ui
 	delete(d.hostOf, name)
-	_, err := d.loadRecord(ui)
+	_, err = d.loadRecord(ui)
 	switch {
 	case errors.Is(err, ru.ErrNoState):
 		d.host.Add(name)
@@ -702,14 +707,17 @@ func groupOf(a ru.Action) stm.GroupID {
 	return stm.GroupID(g)
 }
 
-// objectID maps a stable name to a caller-chosen STM id (below
-// stm.FirstAllocatedID, never 0).
-func objectID(name string) stm.ID {
-	h := fnv.New32a()
-	h.Write([]byte(name))
-	id := stm.ID(h.Sum32())
-	if id == 0 {
-		id = 1
+// stableNames is the servers' STM namespace: "ru:<unit>" names a unit's
+// record, "data:<server>" a server's state.
+const stableNames = stm.Namespace("servers")
+
+// objectID returns the STM id bank binds to a stable name in the servers'
+// namespace, bound in a short transaction of its own the first time (so a
+// new name needs a bank with a backup; a known one does not).
+func objectID(ctx context.Context, bank *stm.Bank, name string) (stm.ID, error) {
+	id, err := stableNames.Resolve(ctx, bank, name)
+	if err != nil {
+		return 0, fmt.Errorf("servers: stable object %q: %w", name, err)
 	}
-	return id
+	return id, nil
 }

@@ -45,7 +45,7 @@ func TestAcrossTwoNodes(t *testing.T) {
 	require.Eventually(t, func() bool {
 		tx := bankA.Begin()
 		defer tx.Abort()
-		b, err := tx.Bytes(objectID("data:kv"))
+		b, err := tx.Bytes(stableID(tx, "data:kv"))
 		if err != nil {
 			return false
 		}

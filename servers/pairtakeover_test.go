@@ -58,15 +58,11 @@ type pairMember struct {
 func startPairMember(t *testing.T, net *memPairNet, name string, log *zap.Logger) *pairMember {
 	partner := map[string]string{"alpha": "beta", "beta": "alpha"}[name]
 	deferFn := func(ctx context.Context, _ string, b *stm.Bank, inDoubt []stm.GroupID) map[stm.GroupID]bool {
-		pending, err := PendingGroups(ctx, b)
+		pending, err := PendingGroups(ctx, b, inDoubt)
 		if err != nil {
 			return nil
 		}
-		keep := map[stm.GroupID]bool{}
-		for _, g := range inDoubt {
-			keep[g] = pending[g]
-		}
-		return keep
+		return pending
 	}
 	st, err := pair.NewStable(pair.StableConfig{Name: name, PartnerName: partner, Defer: deferFn, Logger: log.Named(name)})
 	require.NoError(t, err)

@@ -239,7 +239,7 @@ func (w *world) external(hostName, name string) *Client {
 func (w *world) committed(name string) counters {
 	tx := w.bank.Begin()
 	defer tx.Abort()
-	b, err := tx.Bytes(objectID("data:" + name))
+	b, err := tx.Bytes(stableID(tx, "data:"+name))
 	if errors.Is(err, stm.ErrNotFound) {
 		return newCounters()
 	}
@@ -257,7 +257,7 @@ func (w *world) committed(name string) counters {
 func (w *world) unitState(name string) *ru.State {
 	tx := w.bank.Begin()
 	defer tx.Abort()
-	b, err := tx.Bytes(objectID("ru:" + name))
+	b, err := tx.Bytes(stableID(tx, "ru:"+name))
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -128,7 +128,7 @@ func newServer[S any](cfg Config, init func() S) *Server[S] {
 		}
 	}
 	return &Server[S]{cfg: cfg, log: cfg.Logger.With(zap.String("server", cfg.Name)), init: init,
-		dataID: objectID("data:" + cfg.Name), methods: map[string]*handler[S]{}}
+		methods: map[string]*handler[S]{}}
 }
 
 // SetHooks installs the overridable protocol hooks; call before Run.
@@ -148,6 +148,11 @@ func (s *Server[S]) Run(ctx context.Context) error {
 	if s.ran.Swap(true) {
 		return fmt.Errorf("servers: server %q already ran", s.cfg.Name)
 	}
+	dataID, err := objectID(ctx, s.cfg.Driver.cfg.Bank, "data:"+s.cfg.Name)
+	if err != nil {
+		return err
+	}
+	s.dataID = dataID
 	p, err := s.cfg.Task.AllocatePort()
 	if err != nil {
 		return err

@@ -67,6 +67,7 @@ type Bank struct {
 	nextID  ID                 // next id for Tx.Create
 	nextTx  TxID               // last transaction id handed out
 	running map[TxID]*Tx       // transactions not yet finished
+	dirs    map[ID]dirCache    // decoded committed directories (names.go)
 	joining bool               // a backup is receiving its full copy
 	// mirrorBroken: the last exchange with the mirror failed, so the
 	// backup's state is unknown; commits are refused until Attach.

@@ -21,6 +21,20 @@
 // receipt and the commit costs one round trip. The primary keeps the old
 // versions until phase 3, so an abort works even after the backup died.
 //
+// Naming (names.go; bbolt's buckets are the model): packages name their
+// objects instead of choosing ids. A Namespace ("task", "rvm", "files",
+// "screen", "servers") is a directory object mapping names to ids; the
+// root directory at RootID, the only well-known id, maps namespaces to
+// their directories. Bound ids are allocated by the bank (Tx.Create,
+// Tx.Reserve for a range), so names never share an id. A binding is written
+// in a transaction like any object (with its data, or first by
+// Namespace.Resolve): old or new after a crash, mirrored to the backup. A
+// directory holds one namespace's names, never a large id table (a
+// segment's pages are a range the segment's own object records). Decoded
+// committed directories are cached per bank and keyed by the committed
+// version, so an aborted binding is never cached and a changed directory
+// is decoded again; a lookup still records its read for validation.
+//
 // Takeover (Backup.Takeover): the backup becomes the primary with the next
 // epoch; working-phase and phase-1 transactions are lost (old versions win),
 // phase-2 transactions wait for their group decision, decided ones are
@@ -53,5 +67,6 @@
 // primary); backup.go (the backup bank, takeover); mirror.go, local.go,
 // remote.go, wire.go, tee.go (mirrors and the wire format; frame CRCs by
 // internal/crc32c); attach.go (a backup joining); file.go, compact.go (the
-// file-backed bank); inspect.go.
+// file-backed bank); names.go (naming); retry.go (Bank.UpdateRetry);
+// inspect.go.
 package stm

@@ -3,8 +3,10 @@ package stm
 import "fmt"
 
 // ID names a stable object. It stays the same across commits, takeovers and
-// full copies. Ids below FirstAllocatedID are free for callers' well-known
-// objects (a server's root object, say); Tx.Create allocates ids above it.
+// full copies. Packages name their objects in a Namespace (names.go) and
+// get ids the bank allocated (Tx.Create and Tx.Reserve hand out ids from
+// FirstAllocatedID up). Ids below FirstAllocatedID, except RootID, are left
+// to tests and tools that choose ids themselves.
 type ID uint64
 
 // FirstAllocatedID is the first id Tx.Create hands out.

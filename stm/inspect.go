@@ -1,6 +1,9 @@
 package stm
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // ObjectInfo describes one committed object (for ftmctl and tests).
 type ObjectInfo struct {
@@ -44,5 +47,23 @@ func (b *Bank) Transactions() []TxInfo {
 		out = append(out, TxInfo{ID: tx.id, Phase: tx.phase, Group: tx.group, Seq: tx.seq, Writes: len(tx.order)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// GroupWrites returns the ids written by the running transactions of group
+// g, sorted: what a group found in doubt by a takeover holds. Its cost is
+// the size of the group's transactions, not of the bank.
+func (b *Bank) GroupWrites(g GroupID) []ID {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	gr := b.groups[g]
+	if gr == nil || g == 0 {
+		return nil
+	}
+	var out []ID
+	for _, tx := range gr.members {
+		out = append(out, tx.order...)
+	}
+	slices.Sort(out)
 	return out
 }

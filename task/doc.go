@@ -15,7 +15,10 @@
 // flight at most (flight.go). Checkpoint, and the last checkpoint of Run,
 // wait for the commit.
 //
-// The task server (Server) records tasks in their node's STM bank, restarts
+// The task server (Server) records tasks in their node's STM bank (the
+// object named "table" in the "task" namespace; a task's segments are
+// named "task<id>/<segment>" in rvm's and dropped when its end is
+// recorded), restarts
 // a bank's running tasks after a takeover (Resume), and stops and forgets
 // the tasks of a bank superseded by the partner's copy after a partition
 // (Abandon; pair doc.go, fencing).

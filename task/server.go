@@ -46,8 +46,35 @@ type Record struct {
 	Restarts int       `codec:"n" json:"restarts"`
 }
 
-// taskTable is the STM object holding a bank's task records.
-var taskTable = stm.Var[[]Record]{ID: 1 << 30}
+// taskTable is the STM object holding a bank's task records, named
+// "table" in the "task" namespace.
+var taskTable table
+
+type table struct{}
+
+// tasks is the task package's STM namespace.
+const tasks = stm.Namespace("task")
+
+// Get returns the task records as tx sees them (none before the first).
+func (table) Get(tx *stm.Tx) ([]Record, error) {
+	id, ok, err := tasks.Lookup(tx, "table")
+	if err != nil || !ok {
+		return nil, err
+	}
+	return stm.Get[[]Record](tx, id)
+}
+
+// Set writes the task records in tx, naming the table on first use.
+func (table) Set(tx *stm.Tx, recs []Record) error {
+	id, err := tasks.Bind(tx, "table")
+	if err != nil {
+		return err
+	}
+	return stm.Set(tx, id, recs)
+}
+
+// segmentPrefix names the segments of task id in its bank.
+func segmentPrefix(id uint64) string { return fmt.Sprintf("task%d/", id) }
 
 // ServerConfig configures a task server.
 type ServerConfig struct {
@@ -113,7 +140,7 @@ func (s *Server) Start(ctx context.Context, bank Bank, program string, args []st
 		return Record{}, fmt.Errorf("%w %q (this node runs: %v)", ErrUnknownProgram, program, s.programNames())
 	}
 	var rec Record
-	err := bank.STM.Update(ctx, func(tx *stm.Tx) error {
+	err := bank.STM.UpdateRetry(ctx, func(tx *stm.Tx) error {
 		recs, _ := taskTable.Get(tx)
 		rec = Record{ID: uint64(len(recs) + 1), Program: program, Args: args, State: StateRunning, Started: time.Now().UTC()}
 		return taskTable.Set(tx, append(recs, rec))
@@ -151,7 +178,7 @@ func (s *Server) run(bank Bank, rec Record) {
 	s.tasks[key] = r
 	s.mu.Unlock()
 	prog := s.cfg.Programs[rec.Program]
-	cfg := Config{Name: key, Store: prefixStore{BatchStore: rvm.NewSTMStore(bank.STM), prefix: fmt.Sprintf("task%d/", rec.ID)},
+	cfg := Config{Name: key, Store: prefixStore{BatchStore: rvm.NewSTMStore(bank.STM), prefix: segmentPrefix(rec.ID)},
 		Policy: s.cfg.Policy, Logger: s.log, Failpoint: s.cfg.Failpoint}
 	s.wg.Add(1)
 	go func() {
@@ -209,8 +236,9 @@ func superseded(err error) bool {
 
 // finish records a task's end in its bank (best effort: with no backup the
 // record stays "running" in STM and the task would run again after a
-// takeover, which its checkpoints make cheap). A task abandoned, or whose
-// bank was lost under it, is forgotten instead.
+// takeover, which its checkpoints make cheap); its segments are dropped in
+// the same transaction. A task abandoned, or whose bank was lost under it,
+// is forgotten instead.
 func (s *Server) finish(r *running, result string, st Stats, err error) {
 	if s.ctx.Err() != nil {
 		return // the node is stopping: the task is not finished
@@ -233,18 +261,27 @@ func (s *Server) finish(r *running, result string, st Stats, err error) {
 	s.mu.Unlock()
 	s.log.Info("stable task ended", zap.String("bank", r.bank), zap.Uint64("task", rec.ID), zap.String("state", rec.State),
 		zap.String("result", rec.Result), zap.String("error", rec.Error), zap.Int("checkpoints", st.Checkpoints))
-	uerr := r.store.Update(s.ctx, func(tx *stm.Tx) error {
+	if uerr := recordEnd(s.ctx, r.store, rec); uerr != nil {
+		s.log.Warn("could not record the task's end in STM", zap.Error(uerr))
+	}
+}
+
+// recordEnd records rec's end in its bank's task table and drops its
+// segments (it never restarts) in one transaction, run again after a
+// conflict with other tasks of the bank starting, ending or checkpointing.
+func recordEnd(ctx context.Context, bank *stm.Bank, rec Record) error {
+	return bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
 		recs, _ := taskTable.Get(tx)
 		for i := range recs {
 			if recs[i].ID == rec.ID {
 				recs[i].State, recs[i].Result, recs[i].Error = rec.State, rec.Result, rec.Error
 			}
 		}
+		if err := rvm.DropSegments(tx, segmentPrefix(rec.ID)); err != nil {
+			return err
+		}
 		return taskTable.Set(tx, recs)
 	})
-	if uerr != nil {
-		s.log.Warn("could not record the task's end in STM", zap.Error(uerr))
-	}
 }
 
 // List returns the tasks this node runs or ran, by bank and id.

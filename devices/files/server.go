@@ -15,11 +15,9 @@ import (
 	"github.com/ftm-in-go/ftm/stm"
 )
 
-// DirID is the well-known STM object listing a bank's open files (path →
-// object id). It sits above the ids rvm and task use.
-const DirID stm.ID = 0xC000_0001
-
-var dir = stm.Var[map[string]stm.ID]{ID: DirID}
+// openFiles is the STM namespace naming a bank's open files: path → the
+// file's object.
+const openFiles = stm.Namespace("files")
 
 // File is an open file as the server keeps it in STM.
 type File struct {
@@ -143,11 +141,11 @@ func (s *Server) Flush(ctx context.Context) error {
 func (s *Server) Recover(ctx context.Context) error {
 	var paths []string
 	err := s.bank.View(ctx, func(tx *stm.Tx) error {
-		d, _ := dir.Get(tx)
+		d, err := openFiles.Names(tx)
 		for p := range d {
 			paths = append(paths, p)
 		}
-		return nil
+		return err
 	})
 	if err != nil {
 		return err
@@ -165,7 +163,10 @@ func (s *Server) Recover(ctx context.Context) error {
 func (s *Server) Files(ctx context.Context) ([]File, error) {
 	var out []File
 	err := s.bank.View(ctx, func(tx *stm.Tx) error {
-		d, _ := dir.Get(tx)
+		d, err := openFiles.Names(tx)
+		if err != nil {
+			return err
+		}
 		for _, id := range d {
 			f, err := stm.Get[File](tx, id)
 			if err != nil {
@@ -210,8 +211,10 @@ func (s *Server) write(ctx context.Context, f File) error {
 }
 
 func lookup(tx *stm.Tx, path string) (File, stm.ID, error) {
-	d, _ := dir.Get(tx)
-	id, ok := d[path]
+	id, ok, err := openFiles.Lookup(tx, path)
+	if err != nil {
+		return File{}, 0, err
+	}
 	if !ok {
 		return File{}, 0, fmt.Errorf("%w: %s", ErrNotOpen, path)
 	}
@@ -220,14 +223,9 @@ func lookup(tx *stm.Tx, path string) (File, stm.ID, error) {
 }
 
 func record(tx *stm.Tx, f File) error {
-	id, err := stm.Create(tx, f)
+	id, err := openFiles.Bind(tx, f.Path)
 	if err != nil {
 		return err
 	}
-	d, _ := dir.Get(tx)
-	if d == nil {
-		d = map[string]stm.ID{}
-	}
-	d[f.Path] = id
-	return dir.Set(tx, d)
+	return stm.Set(tx, id, f)
 }

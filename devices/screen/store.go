@@ -25,11 +25,9 @@ type Store interface {
 // ErrNoImage is returned by Load when nothing was stored yet.
 var ErrNoImage = errors.New("screen: no stored image")
 
-// DirID is the well-known STM object naming each stored screen of a bank
-// (name → header object). It sits above the ids rvm and task use.
-const DirID stm.ID = 0xC000_0002
-
-var screenDir = stm.Var[map[string]stm.ID]{ID: DirID}
+// screens is the STM namespace naming each stored screen of a bank: name
+// → its header object.
+const screens = stm.Namespace("screen")
 
 // stored is a screen's header object: the image without its cells, and
 // the object of each row.
@@ -87,20 +85,18 @@ func (s *BankStore) Save(ctx context.Context, im *Image) error {
 
 // header returns the screen's header object, created on first use.
 func (s *BankStore) header(tx *stm.Tx) (stm.ID, stored, error) {
-	dir, _ := screenDir.Get(tx)
-	if id, ok := dir[s.name]; ok {
-		st, err := stm.Get[stored](tx, id)
-		return id, st, err
-	}
-	id, err := stm.Create(tx, stored{})
+	id, ok, err := screens.Lookup(tx, s.name)
 	if err != nil {
 		return 0, stored{}, err
 	}
-	if dir == nil {
-		dir = map[string]stm.ID{}
+	if ok {
+		st, err := stm.Get[stored](tx, id)
+		return id, st, err
 	}
-	dir[s.name] = id
-	return id, stored{}, screenDir.Set(tx, dir)
+	if id, err = screens.Bind(tx, s.name); err != nil {
+		return 0, stored{}, err
+	}
+	return id, stored{}, stm.Set(tx, id, stored{})
 }
 
 func allRows(h int) []int {
@@ -115,8 +111,10 @@ func allRows(h int) []int {
 func (s *BankStore) Load(ctx context.Context) (*Image, error) {
 	var im *Image
 	err := s.bank.View(ctx, func(tx *stm.Tx) error {
-		dir, _ := screenDir.Get(tx)
-		id, ok := dir[s.name]
+		id, ok, err := screens.Lookup(tx, s.name)
+		if err != nil {
+			return err
+		}
 		if !ok {
 			return ErrNoImage
 		}
@@ -148,10 +146,9 @@ func (s *BankStore) Load(ctx context.Context) (*Image, error) {
 // Drop implements Store: the header, the rows and the directory entry go.
 func (s *BankStore) Drop(ctx context.Context) error {
 	return s.bank.Update(ctx, func(tx *stm.Tx) error {
-		dir, _ := screenDir.Get(tx)
-		id, ok := dir[s.name]
-		if !ok {
-			return nil
+		id, ok, err := screens.Lookup(tx, s.name)
+		if err != nil || !ok {
+			return err
 		}
 		st, err := stm.Get[stored](tx, id)
 		if err != nil {
@@ -162,11 +159,10 @@ func (s *BankStore) Drop(ctx context.Context) error {
 				return err
 			}
 		}
-		delete(dir, s.name)
 		if err := tx.Delete(id); err != nil {
 			return err
 		}
-		return screenDir.Set(tx, dir)
+		return screens.Unbind(tx, s.name)
 	})
 }
 
