@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/stretchr/testify/require"
 )
@@ -18,14 +19,17 @@ type oneCrash struct {
 	n, seen     int
 }
 
-func (f *oneCrash) fail(point, unit string) bool {
+func (f *oneCrash) fail(point, unit string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if point != f.point || unit != f.unit {
-		return false
+		return nil
 	}
 	f.seen++
-	return f.seen == f.n
+	if f.seen == f.n {
+		return failpoint.ErrCrash
+	}
+	return nil
 }
 
 func (f *oneCrash) fired() bool {
@@ -47,7 +51,7 @@ type appTag struct {
 // exactly once, every update of a committed application RU present, none
 // of an aborted one (no orphan), nothing twice.
 func TestCrashAtEveryDriverStep(t *testing.T) {
-	points := []string{"ru.before-persist", "ru.after-persist", FPAfterPrecommit, FPBeforeDecide, FPAfterDecide}
+	points := []string{ru.FPBeforePersist, ru.FPAfterPersist, FPAfterPrecommit, FPBeforeDecide, FPAfterDecide}
 	fired, ran := map[string]int{}, map[string]bool{}
 	maxN := 8
 	if os.Getenv("FTM_SOAK") != "" {
@@ -74,7 +78,7 @@ func TestCrashAtEveryDriverStep(t *testing.T) {
 // crashScenario runs updates and checkpoints of an application client and
 // an external client against kv with the failpoint installed, then checks
 // the invariants. It reports whether it ran to the end.
-func crashScenario(t *testing.T, fail ru.Failpoint) bool {
+func crashScenario(t *testing.T, fail failpoint.Hook) bool {
 	w := newWorld(t)
 	w.fail = fail
 	w.serve("s", "kv")

@@ -27,7 +27,7 @@ import (
 // it aborted. Before the fix the takeover presumed abort and the committed
 // checkpoint lost the server's S.
 func TestTakeoverKeepsPrecommittedServerGroupInDoubt(t *testing.T) {
-	for _, at := range []string{"ru.before-persist", FPBeforeDecide} {
+	for _, at := range []string{ru.FPBeforePersist, FPBeforeDecide} {
 		t.Run("commit/"+at, func(t *testing.T) { takeoverInDoubt(t, false, at) })
 		t.Run("abort/"+at, func(t *testing.T) { takeoverInDoubt(t, true, at) })
 	}
@@ -37,7 +37,7 @@ func TestTakeoverKeepsPrecommittedServerGroupInDoubt(t *testing.T) {
 func recordOf(b *stm.Bank, unit string) unitRecord {
 	tx := b.Begin()
 	defer tx.Abort()
-	buf, err := tx.Bytes(objectID("ru:" + unit))
+	buf, err := tx.Bytes(recordID(unit))
 	if err != nil {
 		return unitRecord{}
 	}
@@ -64,7 +64,7 @@ func precommitted(b *stm.Bank, unit string) bool {
 func committedIn(t *testing.T, b *stm.Bank, name string) counters {
 	tx := b.Begin()
 	defer tx.Abort()
-	buf, err := tx.Bytes(objectID("data:" + name))
+	buf, err := tx.Bytes(stateID(name))
 	if errors.Is(err, stm.ErrNotFound) {
 		return newCounters()
 	}
@@ -100,11 +100,11 @@ func takeoverInDoubt(t *testing.T, abort bool, at string) {
 		driver *Driver
 		stop   func()
 	}
-	newHost := func(n *kernel.Node, name string, bank *stm.Bank, fail ru.Failpoint) *host {
+	newHost := func(n *kernel.Node, name string, bank *stm.Bank, fail func(point, unit string) bool) *host {
 		task, err := n.NewTask(name)
 		require.NoError(t, err)
 		d, err := NewDriver(DriverConfig{Host: name, Task: task, Bank: bank, Names: names.NewKernel(task, log),
-			TickPeriod: 2 * time.Millisecond, Logger: log, Fail: fail})
+			TickPeriod: 2 * time.Millisecond, Logger: log, Fail: crashWhen(fail)})
 		require.NoError(t, err)
 		d.Start()
 		return &host{task: task, driver: d}
@@ -123,7 +123,7 @@ func takeoverInDoubt(t *testing.T, abort bool, at string) {
 	frozen, release := make(chan struct{}), make(chan struct{})
 	var freezeOnce sync.Once
 	freeze := func(point, unit string) bool {
-		if point != at || unit != "kv" || (at == "ru.before-persist" && !precommitted(bankY, "kv")) {
+		if point != at || unit != "kv" || (at == ru.FPBeforePersist && !precommitted(bankY, "kv")) {
 			return false
 		}
 		hit := false

@@ -63,7 +63,7 @@ func TestAcrossTwoNodes(t *testing.T) {
 	require.Eventually(t, func() bool {
 		tx := bankA.Begin()
 		defer tx.Abort()
-		b, err := tx.Bytes(objectID("data:kv"))
+		b, err := tx.Bytes(stateID("kv"))
 		if err != nil {
 			return false
 		}

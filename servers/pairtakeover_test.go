@@ -13,6 +13,7 @@ import (
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/servers/names"
+	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/ftm-in-go/ftm/stm"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
@@ -132,7 +133,7 @@ func TestPairTakeoverLeavesServerGroupToItsDriver(t *testing.T) {
 		task, err := n.NewTask(name)
 		require.NoError(t, err)
 		d, err := NewDriver(DriverConfig{Host: name, Task: task, Bank: bank, Names: names.NewKernel(task, log),
-			TickPeriod: 2 * time.Millisecond, Logger: log, Fail: fail})
+			TickPeriod: 2 * time.Millisecond, Logger: log, Fail: crashWhen(fail)})
 		require.NoError(t, err)
 		d.Start()
 		h := &host{task: task, driver: d, stop: d.Close}
@@ -152,7 +153,7 @@ func TestPairTakeoverLeavesServerGroupToItsDriver(t *testing.T) {
 	frozen, release := make(chan struct{}), make(chan struct{})
 	var freezeOnce sync.Once
 	freeze := func(point, unit string) bool {
-		if point != "ru.before-persist" || unit != "kv" || !precommitted(bankBeta, "kv") {
+		if point != ru.FPBeforePersist || unit != "kv" || !precommitted(bankBeta, "kv") {
 			return false
 		}
 		hit := false

@@ -44,7 +44,7 @@ func PendingGroups(ctx context.Context, bank *stm.Bank) (map[stm.GroupID]bool, e
 			continue // deleted since listed
 		}
 		rec, err := decodeAny[unitRecord](b)
-		if err != nil || rec.State == nil || rec.State.Name == "" || objectID("ru:"+rec.State.Name) != o.ID {
+		if err != nil || rec.State == nil || rec.State.Name == "" || recordID(rec.State.Name) != o.ID {
 			continue
 		}
 		if rec.Group != 0 && rec.GroupInc != 0 {

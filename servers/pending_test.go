@@ -36,10 +36,10 @@ func pendingBank(tb testing.TB, n int) *stm.Bank {
 		require.NoError(tb, err)
 		return v
 	}
-	put(objectID("ru:kv"), rec("kv", ru.Precommitted, 3, 7, 3))
-	put(objectID("ru:kv2"), rec("kv2", ru.Running, 4, 8, 3))
-	put(objectID("ru:app"), rec("app", ru.Precommitted, 2, 0, 0))
-	put(objectID("ru:other"), rec("kv3", ru.Precommitted, 2, 9, 2))
+	put(recordID("kv"), rec("kv", ru.Precommitted, 3, 7, 3))
+	put(recordID("kv2"), rec("kv2", ru.Running, 4, 8, 3))
+	put(recordID("app"), rec("app", ru.Precommitted, 2, 0, 0))
+	put(recordID("other"), rec("kv3", ru.Precommitted, 2, 9, 2))
 	require.NoError(tb, b.Update(ctx, func(tx *stm.Tx) error {
 		id, err := tx.Create(rec("kv4", ru.Precommitted, 2, 10, 2))
 		_ = id

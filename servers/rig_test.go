@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/servers/names"
 	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/ftm-in-go/ftm/stm"
@@ -81,7 +82,7 @@ type world struct {
 	bank  *stm.Bank
 	log   *zap.Logger
 	hosts map[string]*hostRig
-	fail  ru.Failpoint
+	fail  failpoint.Hook
 	tick  time.Duration // driver tick period (default 2 ms)
 	logs  *observer.ObservedLogs
 }
@@ -139,6 +140,19 @@ func (w *world) newDriver(name string, h *hostRig) *Driver {
 	}
 	d.Start()
 	return d
+}
+
+// crashWhen adapts a predicate to a failpoint hook: true crashes the unit.
+func crashWhen(f func(point, unit string) bool) failpoint.Hook {
+	if f == nil {
+		return nil
+	}
+	return func(point, unit string) error {
+		if f(point, unit) {
+			return failpoint.ErrCrash
+		}
+		return nil
+	}
 }
 
 // serve runs a counter server on host h.
@@ -224,7 +238,7 @@ func (w *world) external(hostName, name string) *Client {
 func (w *world) committed(name string) counters {
 	tx := w.bank.Begin()
 	defer tx.Abort()
-	b, err := tx.Bytes(objectID("data:" + name))
+	b, err := tx.Bytes(stateID(name))
 	if errors.Is(err, stm.ErrNotFound) {
 		return newCounters()
 	}
@@ -242,7 +256,7 @@ func (w *world) committed(name string) counters {
 func (w *world) unitState(name string) *ru.State {
 	tx := w.bank.Begin()
 	defer tx.Abort()
-	b, err := tx.Bytes(objectID("ru:" + name))
+	b, err := tx.Bytes(recordID(name))
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -40,6 +40,7 @@ type sim struct {
 	cfg     simConfig
 	rng     *rand.Rand
 	hosts   map[string]*Host
+	store   *MemStore // the records, written by execute
 	hostOf  map[string]string
 	names   []string
 	users   []string
@@ -73,8 +74,9 @@ func newSim(seed uint64, cfg simConfig) *sim {
 	for i := 0; i < cfg.Hosts; i++ {
 		h := fmt.Sprintf("h%d", i)
 		s.hosts[h] = NewHost(HostConfig{Name: h, Store: store, Batch: cfg.Batch,
-			HostOf: func(u string) string { return s.hostOf[u] }, Fail: s.failpoint})
+			HostOf: func(u string) string { return s.hostOf[u] }})
 	}
+	s.store = store
 	for i := 0; i < cfg.Users+cfg.Servers; i++ {
 		name := fmt.Sprintf("u%d", i)
 		if i >= cfg.Users {
@@ -87,7 +89,7 @@ func newSim(seed uint64, cfg simConfig) *sim {
 		h := fmt.Sprintf("h%d", s.rng.IntN(cfg.Hosts))
 		s.hostOf[name] = h
 		s.names = append(s.names, name)
-		s.hosts[h].Add(name)
+		s.hosts[h].Add(name, i >= cfg.Users)
 	}
 	return s
 }
@@ -96,13 +98,25 @@ func (s *sim) failpoint(point, unit string) bool {
 	return s.crashOK && s.rng.Float64() < s.cfg.FailPoint
 }
 
+// persist runs the Ready of name's host at once, with no crash point: the
+// write-ahead save of the call path, durable before the call goes on.
 func (s *sim) persist(name string) {
-	evs, err := s.hosts[s.hostOf[name]].Persist(name)
-	if err != nil {
-		panic(err)
-	}
+	s.touch(name)
+	s.collect(execute(s.hosts[s.hostOf[name]], s.store, nil))
+}
+
+// collect puts a Ready's envelopes into the network and its events into the oracle.
+func (s *sim) collect(envs []Envelope, evs []Event) {
 	for _, ev := range evs {
 		s.record(ev)
+	}
+	for _, e := range envs {
+		if s.hosts[e.To] == nil && s.err == nil {
+			s.err = fmt.Errorf("message to no unit: %v", e.Msgs)
+			continue
+		}
+		s.msgs++
+		s.net = append(s.net, e)
 	}
 }
 
@@ -122,18 +136,7 @@ func (s *sim) sortedHosts() []string {
 // flush collects every host's output into the network and the oracle.
 func (s *sim) flush() {
 	for _, h := range s.sortedHosts() {
-		envs, evs := s.hosts[h].Flush()
-		for _, ev := range evs {
-			s.record(ev)
-		}
-		for _, e := range envs {
-			if s.hosts[e.To] == nil && s.err == nil {
-				s.err = fmt.Errorf("message to no unit: %v", e.Msgs)
-				continue
-			}
-			s.msgs++
-			s.net = append(s.net, e)
-		}
+		s.collect(execute(s.hosts[h], s.store, s.failpoint))
 	}
 	for name := range s.down {
 		if s.unit(name) != nil {
@@ -193,7 +196,7 @@ func (s *sim) tick() {
 	}
 	for name, n := range s.down {
 		if n <= 0 {
-			if err := s.hosts[s.hostOf[name]].Restart(name); err == nil {
+			if _, err := s.hosts[s.hostOf[name]].Restart(name, s.logs[name] != nil); err == nil {
 				s.trace = append(s.trace, "restart "+name)
 			}
 			continue
@@ -238,6 +241,9 @@ func (s *sim) newCall(client string, cu *Unit, server, req string, outer *simCal
 		op: op, req: req, outer: outer}
 	cu.OutCallStarted(server)
 	s.persist(client)
+	if st, err := s.store.Load(client); (err != nil || st.Calling[server] == 0) && s.err == nil {
+		s.err = fmt.Errorf("%s's call to %s left before its write-ahead record was durable", client, server)
+	}
 	s.calls = append(s.calls, c)
 	return c
 }
@@ -454,7 +460,7 @@ func (s *sim) dump() string {
 		fmt.Fprintf(&b, "call %d %s→%s open=%v nested=%v\n", c.id, c.client, c.server, c.open, c.nested != nil)
 	}
 	tail := s.trace
-	if len(tail) > 60 {
+	if len(tail) > 60 && os.Getenv("FTM_TRACE") == "" {
 		tail = tail[len(tail)-60:]
 	}
 	b.WriteString(strings.Join(tail, "\n"))
