@@ -37,6 +37,9 @@ type DriverConfig struct {
 	Clock      clock.Clock    // ticks (default clock.Real)
 	TickPeriod time.Duration  // protocol tick (default 10 ms): resends after ru.Config.ResendTicks ticks
 	Unbatched  bool           // one envelope per protocol message (§6.5 baseline)
+	// Transport carries protocol envelopes (default: a KernelTransport
+	// over Task and Names). The driver closes it.
+	Transport Transport
 	Unit       ru.Config      // protocol tuning
 	Fail       failpoint.Hook // tests only
 	Logger     *zap.Logger
@@ -58,7 +61,7 @@ type Driver struct {
 	stop context.CancelFunc
 	wg   sync.WaitGroup
 
-	port kernel.Name // protocol receive right
+	net Transport // protocol envelopes
 
 	mu      sync.Mutex
 	host    *ru.Host
@@ -118,28 +121,25 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	if cfg.Context == nil {
 		cfg.Context = context.Background()
 	}
-	d := &Driver{cfg: cfg, log: cfg.Logger.With(zap.String("host", cfg.Host)),
+	log := cfg.Logger.With(zap.String("host", cfg.Host))
+	if cfg.Transport == nil {
+		t, err := NewKernelTransport(cfg.Task, cfg.Names, cfg.Host, log)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Transport = t
+	}
+	d := &Driver{cfg: cfg, log: log, net: cfg.Transport,
 		units: map[string]*unitInfo{}, hostOf: map[string]string{}, changed: make(chan struct{}),
 		records: newRecordStore(cfg.Bank)}
 	d.ctx, d.stop = context.WithCancel(cfg.Context)
 	d.host = ru.NewHost(ru.HostConfig{Name: d.hostKey(), Unit: cfg.Unit, Store: storeLoader{d.records},
 		HostOf: d.unitHost, Batch: !cfg.Unbatched, Log: d.log})
-	p, err := cfg.Task.AllocatePort()
-	if err != nil {
-		return nil, fmt.Errorf("servers: driver %s: %w", cfg.Host, err)
-	}
-	d.port = p
-	if err := cfg.Names.Register(d.hostKey(), p); err != nil {
-		_ = cfg.Task.Destroy(p)
-		return nil, err
-	}
 	return d, nil
 }
 
-// hostKey is the protocol address of this driver in the name service.
-func (d *Driver) hostKey() string { return "ftm.ru.host:" + d.cfg.Host }
-
-func unitKey(unit string) string { return "ftm.ru.unit:" + unit }
+// hostKey is the protocol address of this driver.
+func (d *Driver) hostKey() string { return d.net.Addr() }
 
 // unitHost is HostConfig.HostOf: the host key of a unit, or the unit's own
 // key when its host is not known yet (it registers that key too). mu held.
@@ -150,7 +150,7 @@ func (d *Driver) unitHost(unit string) string {
 	if h, ok := d.hostOf[unit]; ok {
 		return h
 	}
-	return unitKey(unit)
+	return UnitAddr(unit)
 }
 
 // learn records that unit lives on host key h. mu held.
@@ -178,7 +178,7 @@ func (d *Driver) Close() {
 	d.closed = true
 	d.mu.Unlock()
 	d.stop()
-	_ = d.cfg.Task.Destroy(d.port)
+	_ = d.net.Close()
 	d.wg.Wait()
 	d.mu.Lock()
 	d.broadcastLocked()
@@ -191,22 +191,12 @@ func (d *Driver) Stats() (envelopes, msgs int64) { return d.envs.Load(), d.msgs.
 func (d *Driver) receiveLoop() {
 	defer d.wg.Done()
 	for {
-		m, err := d.cfg.Task.Receive(d.ctx, d.port)
+		env, err := d.net.Receive(d.ctx)
 		if err != nil {
 			if d.ctx.Err() == nil {
-				d.log.Debug("protocol port closed", zap.Error(err))
+				d.log.Debug("transport closed", zap.Error(err))
 			}
 			return
-		}
-		body, id := m.Body, m.ID
-		m.Free()
-		if id != msgEnvelope {
-			continue
-		}
-		env, err := decodeAny[ru.Envelope](body)
-		if err != nil {
-			d.log.Warn("undecodable envelope dropped", zap.Error(err))
-			continue
 		}
 		d.mu.Lock()
 		for _, msg := range env.Msgs {
@@ -266,7 +256,7 @@ func (d *Driver) attach(name string, srv stateOwner) error {
 	envs, _ := d.flushLocked()
 	d.mu.Unlock()
 	d.send(envs)
-	if err := d.cfg.Names.Register(unitKey(name), d.port); err != nil {
+	if err := d.net.Bind(name); err != nil {
 		d.detach(name) // so that a later Run or NewClient of this name can attach again
 		return err
 	}
@@ -330,25 +320,14 @@ func (d *Driver) pinCallLocked(ui *unitInfo) {
 	}
 }
 
-// send delivers envelopes to their hosts' protocol ports. A failed send
-// is dropped (the protocol resends after a timeout); a dead port makes the
-// next send resolve the key again.
+// send hands envelopes to the transport. A lost envelope is dropped (the
+// protocol resends after a timeout), and what routed to its destination is
+// forgotten, so the next send looks the unit up again.
 func (d *Driver) send(envs []ru.Envelope) {
 	for _, env := range envs {
-		body, err := stm.Encode(env)
-		if err != nil {
-			d.log.Warn("encode envelope", zap.Error(err))
-			continue
-		}
-		if err := d.sendTo(env.To, body); err != nil {
+		if err := d.net.Send(d.ctx, env); err != nil {
 			d.log.Debug("envelope lost", zap.String("to", env.To), zap.Error(err))
-			d.mu.Lock()
-			for u, h := range d.hostOf {
-				if h == env.To {
-					delete(d.hostOf, u)
-				}
-			}
-			d.mu.Unlock()
+			d.forgetHost(env.To)
 			continue
 		}
 		d.envs.Add(1)
@@ -356,19 +335,13 @@ func (d *Driver) send(envs []ru.Envelope) {
 	}
 }
 
-func (d *Driver) sendTo(key string, body []byte) error {
-	ctx, cancel := context.WithTimeout(d.ctx, time.Second)
-	defer cancel()
-	p, err := d.cfg.Names.Resolve(ctx, key)
-	if err != nil {
-		return err
+// forgetHost drops the routes learned to host key h.
+func (d *Driver) forgetHost(h string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for u, x := range d.hostOf {
+		if x == h {
+			delete(d.hostOf, u)
+		}
 	}
-	m := kernel.NewMessage()
-	m.Dest, m.ID, m.Body = p, msgEnvelope, body
-	if err := d.cfg.Task.TrySend(m); err != nil {
-		m.Free()
-		d.cfg.Names.Forget(key, p)
-		return err
-	}
-	return nil
 }

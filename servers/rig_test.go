@@ -84,6 +84,7 @@ type world struct {
 	hosts map[string]*hostRig
 	fail  failpoint.Hook
 	tick  time.Duration // driver tick period (default 2 ms)
+	inmem *InmemNetwork // protocol envelopes in memory (nil: kernel ports)
 	logs  *observer.ObservedLogs
 }
 
@@ -134,12 +135,21 @@ func (w *world) host(name string) *hostRig {
 
 func (w *world) newDriver(name string, h *hostRig) *Driver {
 	d, err := NewDriver(DriverConfig{Host: name, Task: h.task, Bank: w.bank, Names: h.names,
-		TickPeriod: cmp.Or(w.tick, 2*time.Millisecond), Logger: w.log, Fail: w.fail})
+		TickPeriod: cmp.Or(w.tick, 2*time.Millisecond), Logger: w.log, Fail: w.fail, Transport: w.transport(name)})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	d.Start()
 	return d
+}
+
+// transport returns the protocol transport of host name's driver: nil
+// (kernel ports) unless the world runs over an in-memory network.
+func (w *world) transport(name string) Transport {
+	if w.inmem == nil {
+		return nil
+	}
+	return w.inmem.Transport(name)
 }
 
 // crashWhen adapts a predicate to a failpoint hook: true crashes the unit.
