@@ -30,20 +30,20 @@ const (
 
 // DriverConfig configures a Driver.
 type DriverConfig struct {
-	Host       string         // unique name of this driver (one per node or per server)
-	Task       *kernel.Task   // the task owning the protocol port
-	Bank       *stm.Bank      // unit states and server states live here
-	Names      names.Service  // resolves protocol ports and servers
-	Clock      clock.Clock    // ticks (default clock.Real)
-	TickPeriod time.Duration  // protocol tick (default 10 ms): resends after ru.Config.ResendTicks ticks
-	Unbatched  bool           // one envelope per protocol message (§6.5 baseline)
+	Host       string        // unique name of this driver (one per node or per server)
+	Task       *kernel.Task  // the task owning the protocol port
+	Bank       *stm.Bank     // unit states and server states live here
+	Names      names.Service // resolves protocol ports and servers
+	Clock      clock.Clock   // ticks (default clock.Real)
+	TickPeriod time.Duration // protocol tick (default 10 ms): resends after ru.Config.ResendTicks ticks
+	Unbatched  bool          // one envelope per protocol message (§6.5 baseline)
 	// Transport carries protocol envelopes (default: a KernelTransport
 	// over Task and Names). The driver closes it.
 	Transport Transport
-	Unit       ru.Config      // protocol tuning
-	Fail       failpoint.Hook // tests only
-	Logger     *zap.Logger
-	Context    context.Context // bounds STM calls made by the driver (default Background)
+	Unit      ru.Config      // protocol tuning
+	Fail      failpoint.Hook // tests only
+	Logger    *zap.Logger
+	Context   context.Context // bounds STM calls made by the driver (default Background)
 }
 
 // Driver runs an ru.Host for the recovery units of one node (or one
