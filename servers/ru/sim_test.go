@@ -228,21 +228,21 @@ func (s *sim) startCall() {
 		s.userReq[user] = req
 	}
 	s.inflight[user] = true
-	s.newCall(user, u, s.servers[s.rng.IntN(len(s.servers))], req, nil)
+	s.newCall(&simCall{client: user, clientU: u, server: s.servers[s.rng.IntN(len(s.servers))], req: req})
 }
 
-func (s *sim) newCall(client string, cu *Unit, server, req string, outer *simCall) *simCall {
+// newCall starts call c (client, clientU, server, req and outer set): an
+// id, a random attribute, and the write-ahead record made durable.
+func (s *sim) newCall(c *simCall) *simCall {
 	s.nextID++
-	op := Read
+	c.id, c.clientRU, c.op = s.nextID, c.clientU.ID(), Read
 	if s.rng.IntN(2) == 0 {
-		op = Update
+		c.op = Update
 	}
-	c := &simCall{id: s.nextID, client: client, clientRU: cu.ID(), clientU: cu, server: server,
-		op: op, req: req, outer: outer}
-	cu.OutCallStarted(server)
-	s.persist(client)
-	if st, err := s.store.Load(client); (err != nil || st.Calling[server] == 0) && s.err == nil {
-		s.err = fmt.Errorf("%s's call to %s left before its write-ahead record was durable", client, server)
+	c.clientU.OutCallStarted(c.server)
+	s.persist(c.client)
+	if st, err := s.store.Load(c.client); (err != nil || st.Calling[c.server] == 0) && s.err == nil {
+		s.err = fmt.Errorf("%s's call to %s left before its write-ahead record was durable", c.client, c.server)
 	}
 	s.calls = append(s.calls, c)
 	return c
@@ -261,7 +261,8 @@ func (s *sim) progressCall(allowNew bool) {
 	if allowNew && c.outer == nil && s.rng.IntN(3) == 0 {
 		other := s.servers[s.rng.IntN(len(s.servers))]
 		if other != c.server && c.serverU == s.unit(c.server) {
-			c.nested = s.newCall(c.server, c.serverU, other, fmt.Sprintf("%s/n%d", c.req, s.nextID), c)
+			c.nested = s.newCall(&simCall{client: c.server, clientU: c.serverU, server: other,
+				req: fmt.Sprintf("%s/n%d", c.req, s.nextID), outer: c})
 			return
 		}
 	}
@@ -330,7 +331,10 @@ func (s *sim) endCall(c *simCall) {
 	}
 	cu := s.unit(c.client)
 	clientAlive := cu != nil && cu == c.clientU && cu.ID() == c.clientRU
-	s.applyDeps(c, deps, su, cu, clientAlive)
+	if !clientAlive {
+		cu = nil
+	}
+	s.applyDeps(c, deps, su, cu)
 	s.persist(c.server) // the server records the dependency before replying
 	if clientAlive && s.crashOK && s.rng.Float64() < s.cfg.FailPoint*20 {
 		s.crash(c.client) // the reply arrives but the client dies before recording it
@@ -356,7 +360,10 @@ func (s *sim) execute(c *simCall, su *Unit) {
 	su.MarkModified()
 }
 
-func (s *sim) applyDeps(c *simCall, d Deps, su, cu *Unit, clientAlive bool) {
+// applyDeps records the dependencies of call c at server unit su and, when
+// it is still alive (non-nil), client unit cu.
+func (s *sim) applyDeps(c *simCall, d Deps, su, cu *Unit) {
+	clientAlive := cu != nil
 	if d.ServerToClient && clientAlive {
 		s.edges[[2]ID{c.serverRU, c.clientRU}] = true
 		cu.AddPred(c.serverRU)
