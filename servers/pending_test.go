@@ -31,17 +31,17 @@ func pendingBank(tb testing.TB, n int) *stm.Bank {
 		}
 		put(stm.ID(1_000_000+i), v)
 	}
-	rec := func(name string, phase ru.Phase, inc, group, gInc uint64) []byte {
-		v, err := stm.Encode(&unitRecord{State: &ru.State{Name: name, Inc: inc, Phase: phase}, Group: group, GroupInc: gInc})
+	rec := func(st ru.State, group, gInc uint64) []byte {
+		v, err := stm.Encode(&unitRecord{State: &st, Group: group, GroupInc: gInc})
 		require.NoError(tb, err)
 		return v
 	}
-	put(recordID("kv"), rec("kv", ru.Precommitted, 3, 7, 3))
-	put(recordID("kv2"), rec("kv2", ru.Running, 4, 8, 3))
-	put(recordID("app"), rec("app", ru.Precommitted, 2, 0, 0))
-	put(recordID("other"), rec("kv3", ru.Precommitted, 2, 9, 2))
+	put(recordID("kv"), rec(ru.State{Name: "kv", Phase: ru.Precommitted, Inc: 3}, 7, 3))
+	put(recordID("kv2"), rec(ru.State{Name: "kv2", Phase: ru.Running, Inc: 4}, 8, 3))
+	put(recordID("app"), rec(ru.State{Name: "app", Phase: ru.Precommitted, Inc: 2}, 0, 0))
+	put(recordID("other"), rec(ru.State{Name: "kv3", Phase: ru.Precommitted, Inc: 2}, 9, 2))
 	require.NoError(tb, b.Update(ctx, func(tx *stm.Tx) error {
-		id, err := tx.Create(rec("kv4", ru.Precommitted, 2, 10, 2))
+		id, err := tx.Create(rec(ru.State{Name: "kv4", Phase: ru.Precommitted, Inc: 2}, 10, 2))
 		_ = id
 		return err
 	}))
