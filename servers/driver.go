@@ -138,6 +138,18 @@ func NewDriver(cfg DriverConfig) (*Driver, error) {
 	return d, nil
 }
 
+// defaults fills a server's or client's task and name service from the
+// driver's when they are not set.
+func (d *Driver) defaults(task *kernel.Task, ns names.Service) (*kernel.Task, names.Service) {
+	if task == nil {
+		task = d.cfg.Task
+	}
+	if ns == nil {
+		ns = d.cfg.Names
+	}
+	return task, ns
+}
+
 // hostKey is the protocol address of this driver.
 func (d *Driver) hostKey() string { return d.net.Addr() }
 

@@ -1,10 +1,6 @@
 package servers
 
-import (
-	"github.com/ftm-in-go/ftm/kernel"
-	"github.com/ftm-in-go/ftm/servers/names"
-	"github.com/ftm-in-go/ftm/stm"
-)
+import "github.com/ftm-in-go/ftm/stm"
 
 // SetPrecommitWrites installs fn, called inside the transaction that
 // precommits S into a checkpoint's group, after the BeforeCheckpoint hook
@@ -22,15 +18,3 @@ func SetPrecommitWrites[S any](srv *Server[S], fn func(tx *stm.Tx, s *S) error) 
 
 // Bank is the STM bank the driver keeps units and server states in.
 func (d *Driver) Bank() *stm.Bank { return d.cfg.Bank }
-
-// defaults fills a server's or client's task and name service from the
-// driver's when they are not set.
-func (d *Driver) defaults(task *kernel.Task, ns names.Service) (*kernel.Task, names.Service) {
-	if task == nil {
-		task = d.cfg.Task
-	}
-	if ns == nil {
-		ns = d.cfg.Names
-	}
-	return task, ns
-}
