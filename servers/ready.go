@@ -18,8 +18,7 @@ import (
 func (d *Driver) flushLocked() ([]ru.Envelope, map[string]error) {
 	var out []ru.Envelope
 	var unsaved map[string]error
-	restarted := map[string]bool{}
-	d.restartCrashedLocked(restarted)
+	restarted, _ := d.restartCrashedLocked(nil)
 	for {
 		envs, failed := d.executeLocked(d.host.Ready())
 		out = append(out, envs...)
@@ -29,7 +28,8 @@ func (d *Driver) flushLocked() ([]ru.Envelope, map[string]error) {
 			}
 			unsaved[name] = err
 		}
-		if !d.restartCrashedLocked(restarted) {
+		var again bool
+		if restarted, again = d.restartCrashedLocked(restarted); !again {
 			break
 		}
 	}
@@ -77,7 +77,7 @@ func (d *Driver) crashAt(point, unit string) bool {
 // action's group, before the record that says so is saved. A unit whose
 // precommit fails, or that crashes around it, is dropped from the Ready.
 func (d *Driver) precommitLocked(parts []ru.UnitReady) []ru.UnitReady {
-	kept := parts[:0:0]
+	kept := parts[:0] // filtered in place: p is read before its slot is written
 	for _, p := range parts {
 		if p.Save != nil && d.crashAt(ru.FPBeforePersist, p.Unit) {
 			continue
@@ -203,17 +203,21 @@ func (d *Driver) reloadLocked(ui *unitInfo, hook func()) {
 }
 
 // restartCrashedLocked restarts, from the bank, the units that crashed and
-// did not restart in this flush yet. mu held.
-func (d *Driver) restartCrashedLocked(restarted map[string]bool) bool {
+// did not restart in this flush yet (restarted, allocated on the first
+// restart). It reports whether it restarted any. mu held.
+func (d *Driver) restartCrashedLocked(restarted map[string]bool) (map[string]bool, bool) {
 	any := false
 	for name, ui := range d.units {
 		if d.host.Unit(name) != nil || restarted[name] {
 			continue
+		}
+		if restarted == nil {
+			restarted = map[string]bool{}
 		}
 		any, restarted[name] = true, true
 		if err := d.restartLocked(ui); err != nil {
 			d.log.Warn("restart failed", zap.String("unit", name), zap.Error(err))
 		}
 	}
-	return any
+	return restarted, any
 }

@@ -74,17 +74,18 @@ func newRecordStore(bank *stm.Bank) *recordStore {
 	return &recordStore{bank: bank, saved: map[string][]byte{}}
 }
 
-// put is one object of a batched write.
+// put is one object of a batched write: a unit's record (unit set) or a
+// server's state.
 type put struct {
-	id stm.ID
-	b  []byte
+	id   stm.ID
+	b    []byte
+	unit string
 }
 
 // recordBatch collects the writes of one Ready: one short STM transaction
 // for all the units of a driver (§6.5's batching, applied to stable storage).
 type recordBatch struct {
-	puts  []put
-	saved map[string][]byte // unit → record written by this batch
+	puts []put
 }
 
 // addRecord adds a unit's record to b unless the store holds it already.
@@ -96,16 +97,12 @@ func (s *recordStore) addRecord(b *recordBatch, st *ru.State) error {
 	if bytes.Equal(enc, s.saved[st.Name]) {
 		return nil
 	}
-	b.puts = append(b.puts, put{recordID(st.Name), enc})
-	if b.saved == nil {
-		b.saved = map[string][]byte{}
-	}
-	b.saved[st.Name] = enc
+	b.puts = append(b.puts, put{id: recordID(st.Name), b: enc, unit: st.Name})
 	return nil
 }
 
 // addObject adds a server's state S to b.
-func (b *recordBatch) addObject(id stm.ID, enc []byte) { b.puts = append(b.puts, put{id, enc}) }
+func (b *recordBatch) addObject(id stm.ID, enc []byte) { b.puts = append(b.puts, put{id: id, b: enc}) }
 
 // write commits b in one transaction; the records become the store's.
 func (s *recordStore) write(ctx context.Context, b *recordBatch) error {
@@ -123,8 +120,10 @@ func (s *recordStore) write(ctx context.Context, b *recordBatch) error {
 	if err != nil {
 		return fmt.Errorf("servers: save records: %w", err)
 	}
-	for name, enc := range b.saved {
-		s.saved[name] = enc
+	for _, p := range b.puts {
+		if p.unit != "" {
+			s.saved[p.unit] = p.b
+		}
 	}
 	return nil
 }

@@ -140,7 +140,13 @@ func (u *Unit) ready() UnitReady {
 func (u *Unit) advance(p *UnitReady) {
 	if p.Save != nil {
 		u.savedInc = p.Save.Inc
-		u.savedCalling = callingSet(p.Save.Calling)
+		if u.savedCalling == nil {
+			u.savedCalling = map[string]bool{}
+		}
+		clear(u.savedCalling)
+		for server := range p.Save.Calling {
+			u.savedCalling[server] = true
+		}
 	}
 	if u.endedPC != 0 && u.s.PCInc == u.endedPC {
 		u.s.PC, u.s.PCInc = Action{}, 0 // decided: the next record says no group
