@@ -44,19 +44,19 @@ func (d *Driver) executeLocked(rd ru.Ready) ([]ru.Envelope, map[string]error) {
 	}
 	parts := d.precommitLocked(rd.Units)
 	parts, unsaved := d.saveLocked(parts)
-	var msgs []ru.Msg
+	var envs []ru.Envelope
 	for i := range parts {
 		p := &parts[i]
 		if d.crashAt(ru.FPAfterPersist, p.Unit) {
-			p.Msgs = nil // persisted, but the step's messages are lost
+			continue // persisted, but the step's messages are lost
 		}
-		msgs = append(msgs, p.Msgs...)
+		envs = d.host.Pack(envs, p.Msgs)
 	}
 	for i := range parts {
 		d.applyLocked(&parts[i])
 	}
 	d.host.Advance(ru.Ready{Units: parts})
-	return d.host.Pack(nil, msgs), unsaved
+	return envs, unsaved
 }
 
 // crashAt hits failpoint point for unit; when it fires, the unit crashes
