@@ -31,7 +31,7 @@ const (
 // DriverConfig configures a Driver.
 type DriverConfig struct {
 	Host       string        // unique name of this driver (one per node or per server)
-	Task       *kernel.Task  // the task owning the protocol port
+	Task       *kernel.Task  // the task of the default transport's port, and of servers and clients
 	Bank       *stm.Bank     // unit states and server states live here
 	Names      names.Service // resolves protocol ports and servers
 	Clock      clock.Clock   // ticks (default clock.Real)
@@ -47,13 +47,15 @@ type DriverConfig struct {
 }
 
 // Driver runs an ru.Host for the recovery units of one node (or one
-// server) over kernel ports: protocol envelopes travel as kernel messages
-// on a protocol port registered through the name service, ticks come from
-// the injected clock, unit states are saved in short STM transactions and
-// each server's state S is precommitted into the checkpoint's STM group.
+// server): the runner over the host's Ready/Advance loop. Envelopes come
+// and go through its Transport, ticks from the injected clock; each step
+// (a delivered envelope, a tick, a call hook) ends with the executor
+// (ready.go) carrying out the host's Ready against the record store
+// (records.go): unit records in short STM transactions, each server's S
+// precommitted into, or committed with, its checkpoint's STM group.
 //
-// Concurrency: mu guards the host, its units and every unitInfo; it is
-// never held while sending on a port or waiting.
+// Concurrency: mu guards the host, its units, every unitInfo and the
+// record store's saved records; it is never held while sending or waiting.
 type Driver struct {
 	cfg  DriverConfig
 	log  *zap.Logger
