@@ -8,188 +8,35 @@ import (
 	"go.uber.org/zap"
 )
 
-// admit asks the server's unit to admit a call, waiting while the call is
-// deferred (phase 2) or waits for the initiator's authorization (§4.2.2).
-func (d *Driver) admit(ctx context.Context, name string, req request, owner interface{ setBusy(bool) }) (*ru.Unit, ru.ID, uint64, error) {
-	d.mu.Lock()
-	d.nextID++
-	call := d.nextID
-	d.learn(req.RU.Name, req.Host)
-	for {
-		if d.closed {
-			d.mu.Unlock()
-			return nil, ru.ID{}, 0, ErrClosed
-		}
-		u := d.host.Unit(name)
-		if u != nil && u.Admit(call) == ru.Serve {
-			owner.setBusy(true)
-			id := u.ID()
-			if ce := d.log.Check(zap.DebugLevel, "admitted"); ce != nil { // no field built when off: hot path
-				ce.Write(zap.String("unit", name), zap.Stringer("ru", id), zap.Uint64("call", call),
-					zap.String("client", req.Client), zap.Uint64("seq", req.Seq), zap.Stringer("phase", u.Phase()))
-			}
-			d.mu.Unlock()
-			return u, id, call, nil
-		}
-		if u != nil {
-			d.host.Touch(name)
-			d.waits.Add(1)
-		}
-		envs := d.flushLocked()
-		ch := d.changed
-		d.mu.Unlock()
-		d.send(envs)
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ru.ID{}, 0, ctx.Err()
-		}
-		d.mu.Lock()
-	}
+// The call path: a served call's admission and end at the server's unit,
+// an outgoing call's write-ahead record and reply at the client's unit,
+// and the output commit of replies to external clients. Each call's state
+// travels as one value, from its start to its end.
+
+// servedCall is one call served by a server's unit, from admission to end.
+type servedCall struct {
+	unit  string   // the server's unit
+	req   request  // the caller's RU and host (zero RU: an external client)
+	op    Op       // the method's attribute
+	owner busyMark // the server, busy from admission to end
+
+	u  *ru.Unit // the unit instance that admitted it
+	ru ru.ID    // the RU it runs in
+	id uint64   // call id given to ru.Admit
 }
 
-// endCall records the call's dependencies at this level (§4.1), persists
-// the server's unit before the reply leaves, and ends the call. ok is
-// false when the server's RU aborted during the call (S rolled back).
-func (d *Driver) endCall(name string, u *ru.Unit, ruAt ru.ID, call uint64, req request, op Op,
-	owner interface{ setBusy(bool) }) (deps ru.Deps, ok bool) {
-	d.mu.Lock()
-	owner.setBusy(false)
-	ui := d.units[name]
-	cur := d.host.Unit(name)
-	switch {
-	case ui == nil:
-	case cur != u || u.ID() != ruAt: // aborted or restarted during the call
-		d.outlivedLocked(ui, u, cur, ruAt, call)
-	default:
-		var changed bool
-		deps, changed = recordDeps(u, op, req.RU)
-		if changed {
-			if err := d.persistLocked(name); err != nil {
-				d.log.Warn("persist before reply failed", zap.Error(err))
-				d.host.Crash(name)
-				break
-			}
-		}
-		before, running := u.ID(), u.Phase() == ru.Running
-		u.CallEnded(call)
-		ok = true
-		if !changed && running && u.Phase() == ru.Running && u.ID() == before {
-			// Nothing to save (the dependencies were recorded already),
-			// nothing to send, nobody to wake: a call in a Running RU.
-			u.MarkClean()
-			d.mu.Unlock()
-			return deps, ok
-		}
-		d.host.Touch(name)
-	}
-	envs := d.flushLocked()
-	d.mu.Unlock()
-	d.send(envs)
-	return deps, ok
-}
+// busyMark is the server's in-call flag, set under the driver's mu.
+type busyMark interface{ setBusy(bool) }
 
-// outlivedLocked ends a call whose RU aborted, or whose unit restarted,
-// while it ran: S is rolled back now that no call runs, and a restarted
-// unit's stand-in for the call ends (pinCallLocked). mu held.
-func (d *Driver) outlivedLocked(ui *unitInfo, u, cur *ru.Unit, ruAt ru.ID, call uint64) {
-	d.log.Debug("call outlived its RU", zap.String("unit", ui.name), zap.Stringer("ru", ruAt),
-		zap.Uint64("call", call), zap.Bool("restarted", cur != u), zap.Bool("reload", ui.reload))
-	if cur == u {
-		u.CallEnded(call)
-		d.host.Touch(ui.name)
-	}
-	if ui.reload {
-		d.reloadLocked(ui, ui.hook)
-	}
-	if cur != nil && cur != u && ui.pinned != 0 { // S is reloaded: the restarted unit may checkpoint
-		cur.CallEnded(ui.pinned)
-		ui.pinned = 0
-		d.host.Touch(ui.name)
-	}
-}
+// outCall is one outgoing call of a unit, from its write-ahead record to
+// its reply.
+type outCall struct {
+	unit, server string
+	in           *servedIn // nested: the RU of the served call that makes it
+	seen         ru.ID     // top level: the RU at the end of the client's last call
 
-// recordDeps applies the dependency rules of §4.1 for one call of op from
-// client (zero: an external client) to the server's unit u, and reports
-// whether that changed anything the unit must save before the reply.
-func recordDeps(u *ru.Unit, op Op, client ru.ID) (deps ru.Deps, changed bool) {
-	st := u.State()
-	deps = ru.CallDeps(op, st.Modified)
-	ext := client.IsZero()
-	changed = u.Dirty() || (op == Update && !st.Modified) ||
-		(!ext && deps.ServerToClient && !st.Succs[client]) || (!ext && deps.ClientToServer && !st.Preds[client])
-	if op == Update {
-		u.MarkModified()
-	}
-	if !ext {
-		if deps.ServerToClient {
-			u.AddSucc(client)
-		}
-		if deps.ClientToServer {
-			u.AddPred(client)
-		}
-	}
-	return deps, changed
-}
-
-// beginOut is the client side of a call: wait for the safe point (a top
-// level call starts only while the unit is Running), record the call
-// write-ahead and persist it before the request is sent (§4.2.4).
-//
-// A nested call (within a served call) is made in the RU the served call
-// was admitted in (in): if that RU ended or the unit restarted meanwhile,
-// the nested call fails with ErrAborted instead of running in a new RU,
-// whose commit would then keep the effects of an aborted call.
-//
-// A top-level call first reports an abort of the RU seen at the end of the
-// client's last call (ErrAborted, with the current RU as id).
-func (d *Driver) beginOut(ctx context.Context, unit, server string, in *servedIn, seen ru.ID) (*ru.Unit, ru.ID, error) {
-	nested := in != nil
-	d.mu.Lock()
-	for {
-		if d.closed {
-			d.mu.Unlock()
-			return nil, ru.ID{}, ErrClosed
-		}
-		u := d.host.Unit(unit)
-		if nested && (u != in.unit || u.ID() != in.ru) {
-			d.mu.Unlock()
-			return nil, ru.ID{}, fmt.Errorf("nested call from %s: %w", in.ru, ErrAborted)
-		}
-		if !nested && u != nil && !seen.IsZero() && u.ID() != seen && u.State().Aborted[seen.Inc] {
-			id := u.ID()
-			d.mu.Unlock()
-			return nil, id, fmt.Errorf("servers: %s aborted since the last call: %w", seen, ErrAborted)
-		}
-		if u != nil && (nested || u.Phase() == ru.Running) {
-			clean := !u.Dirty() && u.Phase() == ru.Running && d.units[unit].savedCalling[server]
-			u.OutCallStarted(server)
-			var err error
-			if clean {
-				u.MarkClean() // the saved state records a call to server already
-			} else {
-				err = d.persistLocked(unit)
-			}
-			if err != nil { // the request never leaves: undo, or the unit never gets quiescent again
-				u.OutCallEnded(server, u.ID())
-				d.host.Touch(unit)
-			}
-			id := u.ID()
-			d.mu.Unlock()
-			if err != nil {
-				return nil, ru.ID{}, err
-			}
-			return u, id, nil
-		}
-		ch := d.changed
-		d.mu.Unlock()
-		select {
-		case <-ch:
-		case <-ctx.Done():
-			return nil, ru.ID{}, ctx.Err()
-		}
-		d.mu.Lock()
-	}
+	u  *ru.Unit // the unit instance that made it
+	ru ru.ID    // the RU it runs in
 }
 
 // servedIn is the RU a served call was admitted in.
@@ -198,63 +45,264 @@ type servedIn struct {
 	ru   ru.ID
 }
 
-// endOut records the reply's dependencies in the client's unit (before
-// the call returns to the caller) and ends the call. It returns
-// ErrAborted when the client's RU ended during the call.
-func (d *Driver) endOut(unit string, u *ru.Unit, ruAt ru.ID, server string, rep *reply) error {
+// admit asks the server's unit to admit c, waiting while the call is
+// deferred (phase 2) or waits for the initiator's authorization (§4.2.2).
+func (d *Driver) admit(ctx context.Context, c *servedCall) error {
 	d.mu.Lock()
-	if rep != nil {
-		d.learn(server, rep.Host)
-	}
-	executed := rep != nil && (rep.Status == statusOK || rep.Status == statusAppError)
-	cur := d.host.Unit(unit)
-	alive := cur == u && u.ID() == ruAt
-	clean := alive && rep != nil && !u.Dirty() && u.Phase() == ru.Running
-	switch {
-	case executed && alive:
-		st := u.State()
-		if (rep.Deps.ServerToClient && !st.Preds[rep.ServerRU]) || (rep.Deps.ClientToServer && !st.Succs[rep.ServerRU]) {
-			clean = false
+	d.nextID++
+	c.id = d.nextID
+	d.learn(c.req.RU.Name, c.req.Host)
+	for {
+		if d.closed {
+			d.mu.Unlock()
+			return ErrClosed
 		}
-		if rep.Deps.ServerToClient {
-			u.AddPred(rep.ServerRU)
-		}
-		if rep.Deps.ClientToServer {
-			u.AddSucc(rep.ServerRU)
-		}
-	case executed && rep.Deps.ClientToServer && cur != nil:
-		// The update came from an RU that is gone: the server's RU must
-		// abort too (the conditional abort may have reached it before the
-		// call). The abort wave of the old RU is extended to it.
-		cur.AbortLate(ruAt, rep.ServerRU)
-		d.host.Touch(unit)
-	}
-	var err error
-	switch {
-	case cur == u && clean:
-		// No new dependency: the saved state already has everything but the
-		// end of this call, which recovery does not need (ru.MarkClean).
-		u.OutCallEnded(server, ruAt)
-		if u.Phase() == ru.Running && u.ID() == ruAt {
-			u.MarkClean() // and nothing to send or wake
+		u := d.host.Unit(c.unit)
+		if u != nil && u.Admit(c.id) == ru.Serve {
+			c.owner.setBusy(true)
+			c.u, c.ru = u, u.ID()
+			if ce := d.log.Check(zap.DebugLevel, "admitted"); ce != nil { // no field built when off: hot path
+				ce.Write(zap.String("unit", c.unit), zap.Stringer("ru", c.ru), zap.Uint64("call", c.id),
+					zap.String("client", c.req.Client), zap.Uint64("seq", c.req.Seq), zap.Stringer("phase", u.Phase()))
+			}
 			d.mu.Unlock()
 			return nil
 		}
-		err = d.persistLocked(unit)
-	case cur == u:
-		u.OutCallEnded(server, ruAt)
-		if rep == nil && alive {
-			u.KeepCallRecord(server) // the server may still run it
+		if u != nil {
+			d.host.Touch(c.unit)
+			d.waits.Add(1)
 		}
-		err = d.persistLocked(unit)
+		envs, _ := d.flushLocked()
+		ch := d.changed
+		d.mu.Unlock()
+		d.send(envs)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		d.mu.Lock()
 	}
-	envs := d.flushLocked()
+}
+
+// endCall records the call's dependencies at this level (§4.1), makes the
+// server's record durable before the reply leaves, and ends the call. ok
+// is false when the server's RU aborted during the call (S rolled back) or
+// its record could not be saved (the unit restarts: the client retries).
+func (d *Driver) endCall(c *servedCall) (deps ru.Deps, ok bool) {
+	d.mu.Lock()
+	c.owner.setBusy(false)
+	ui := d.units[c.unit]
+	cur := d.host.Unit(c.unit)
+	switch {
+	case ui == nil:
+	case cur != c.u || c.u.ID() != c.ru: // aborted or restarted during the call
+		d.outlivedLocked(ui, c, cur)
+	default:
+		deps = recordDeps(c.u, c.op, c.req.RU)
+		c.u.CallEnded(c.id)
+		d.host.Touch(c.unit)
+		if !d.host.HasReady() {
+			// Nothing to save, send or wake: a call in a Running RU whose
+			// dependencies were recorded already (the hot path).
+			d.mu.Unlock()
+			return deps, true
+		}
+		ok = true
+	}
+	envs, unsaved := d.flushLocked()
+	if err := unsaved[c.unit]; err != nil || (ok && d.host.Unit(c.unit) != c.u) {
+		if err != nil && d.host.Unit(c.unit) == c.u {
+			d.log.Warn("save before reply failed", zap.String("unit", c.unit), zap.Error(err))
+			d.host.Crash(c.unit) // its dependencies are not stable: its RU must abort
+			more, _ := d.flushLocked()
+			envs = append(envs, more...)
+		}
+		ok = false
+	}
+	d.mu.Unlock()
+	d.send(envs)
+	return deps, ok
+}
+
+// outlivedLocked ends a call whose RU aborted, or whose unit restarted,
+// while it ran: S is rolled back now that no call runs, and a restarted
+// unit's stand-in for the call ends (pinCallLocked). mu held.
+func (d *Driver) outlivedLocked(ui *unitInfo, c *servedCall, cur *ru.Unit) {
+	d.log.Debug("call outlived its RU", zap.String("unit", ui.name), zap.Stringer("ru", c.ru),
+		zap.Uint64("call", c.id), zap.Bool("restarted", cur != c.u), zap.Bool("reload", ui.reload))
+	if cur == c.u {
+		c.u.CallEnded(c.id)
+		d.host.Touch(ui.name)
+	}
+	if ui.reload {
+		d.reloadLocked(ui, ui.hook)
+	}
+	if cur != nil && cur != c.u && ui.pinned != 0 { // S is reloaded: the restarted unit may checkpoint
+		cur.CallEnded(ui.pinned)
+		ui.pinned = 0
+		d.host.Touch(ui.name)
+	}
+}
+
+// recordDeps applies the dependency rules of §4.1 for one call of op from
+// client (zero: an external client) to the server's unit u. The unit
+// marks itself for saving when a rule adds something its record lacks.
+func recordDeps(u *ru.Unit, op Op, client ru.ID) ru.Deps {
+	deps := ru.CallDeps(op, u.Modified())
+	if op == Update {
+		u.MarkModified()
+	}
+	if !client.IsZero() {
+		if deps.ServerToClient {
+			u.AddSucc(client)
+		}
+		if deps.ClientToServer {
+			u.AddPred(client)
+		}
+	}
+	return deps
+}
+
+// beginOut is the client side of a call: wait for the safe point (a top
+// level call starts only while the unit is Running), record the call
+// write-ahead and make it durable before the request is sent (§4.2.4).
+//
+// A nested call (within a served call) is made in the RU the served call
+// was admitted in (c.in): if that RU ended or the unit restarted
+// meanwhile, the nested call fails with ErrAborted instead of running in a
+// new RU, whose commit would then keep the effects of an aborted call.
+//
+// A top-level call first reports an abort of the RU seen at the end of the
+// client's last call (ErrAborted, with the current RU in c.ru).
+func (d *Driver) beginOut(ctx context.Context, c *outCall) error {
+	d.mu.Lock()
+	for {
+		if d.closed {
+			d.mu.Unlock()
+			return ErrClosed
+		}
+		u := d.host.Unit(c.unit)
+		if err := c.startable(u); err != nil {
+			if u != nil {
+				c.ru = u.ID()
+			}
+			d.mu.Unlock()
+			return err
+		}
+		if u != nil && (c.in != nil || u.Phase() == ru.Running) {
+			envs, again, err := d.writeAheadLocked(c, u)
+			if again {
+				continue // the unit restarted on the way: look again
+			}
+			d.mu.Unlock()
+			d.send(envs)
+			return err
+		}
+		ch := d.changed
+		d.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		d.mu.Lock()
+	}
+}
+
+// startable reports why c may not start in unit u: its served call's RU
+// ended (nested), or the RU of the client's last call aborted since (top
+// level). mu held.
+func (c *outCall) startable(u *ru.Unit) error {
+	if c.in != nil && (u != c.in.unit || u.ID() != c.in.ru) {
+		return fmt.Errorf("nested call from %s: %w", c.in.ru, ErrAborted)
+	}
+	if c.in == nil && u != nil && !c.seen.IsZero() && u.Outcome(c.seen) == ru.Aborted {
+		return fmt.Errorf("servers: %s aborted since the last call: %w", c.seen, ErrAborted)
+	}
+	return nil
+}
+
+// writeAheadLocked records c in u and runs the Ready that makes the
+// record durable. again is true when u crashed on the way (the call did
+// not start). A record that could not be saved undoes the call: the
+// request never leaves. mu held.
+func (d *Driver) writeAheadLocked(c *outCall, u *ru.Unit) (envs []ru.Envelope, again bool, err error) {
+	u.OutCallStarted(c.server)
+	d.host.Touch(c.unit)
+	c.u, c.ru = u, u.ID()
+	if !d.host.HasReady() {
+		return nil, false, nil // the durable record lists a call to server already
+	}
+	envs, unsaved := d.flushLocked()
+	if d.host.Unit(c.unit) != u {
+		return envs, true, nil
+	}
+	if err = unsaved[c.unit]; err != nil { // or the unit never gets quiescent again
+		u.OutCallEnded(c.server, u.ID())
+		d.host.Touch(c.unit)
+		more, _ := d.flushLocked()
+		envs = append(envs, more...)
+	}
+	return envs, false, err
+}
+
+// endOut records the reply's dependencies in the client's unit (durable
+// before the call returns to the caller) and ends the call. It returns
+// ErrAborted when the client's RU ended during the call.
+func (d *Driver) endOut(c *outCall, rep *reply) error {
+	d.mu.Lock()
+	if rep != nil {
+		d.learn(c.server, rep.Host)
+	}
+	cur := d.host.Unit(c.unit)
+	alive := cur == c.u && c.u.ID() == c.ru
+	d.recordReplyLocked(c, rep, cur, alive)
+	if cur == c.u {
+		c.u.OutCallEnded(c.server, c.ru)
+		if rep == nil && alive {
+			c.u.KeepCallRecord(c.server) // the server may still run it
+		}
+		d.host.Touch(c.unit)
+	}
+	var envs []ru.Envelope
+	var err error
+	if d.host.HasReady() {
+		var unsaved map[string]error
+		envs, unsaved = d.flushLocked()
+		err = unsaved[c.unit]
+		alive = alive && d.host.Unit(c.unit) == c.u
+	}
 	d.mu.Unlock()
 	d.send(envs)
 	if !alive {
-		return fmt.Errorf("call %s: %w", server, ErrAborted)
+		return fmt.Errorf("call %s: %w", c.server, ErrAborted)
 	}
 	return err
+}
+
+// recordReplyLocked adds the dependencies a reply carries to the client's
+// RU, or, when that RU is gone, extends its abort wave to the server's RU
+// the call updated. mu held.
+func (d *Driver) recordReplyLocked(c *outCall, rep *reply, cur *ru.Unit, alive bool) {
+	if rep == nil || (rep.Status != statusOK && rep.Status != statusAppError) {
+		return // not executed
+	}
+	switch {
+	case alive:
+		if rep.Deps.ServerToClient {
+			c.u.AddPred(rep.ServerRU)
+		}
+		if rep.Deps.ClientToServer {
+			c.u.AddSucc(rep.ServerRU)
+		}
+	case rep.Deps.ClientToServer && cur != nil:
+		// The update came from an RU that is gone: the server's RU must
+		// abort too (the conditional abort may have reached it before the
+		// call). The abort wave of the old RU is extended to it.
+		cur.AbortLate(c.ru, rep.ServerRU)
+		d.host.Touch(c.unit)
+	}
 }
 
 // checkpoint asks unit for a checkpoint and waits for its RU to end.
@@ -281,19 +329,18 @@ func (d *Driver) commitOf(ctx context.Context, id ru.ID) error {
 			return ErrClosed
 		}
 		if u := d.host.Unit(id.Name); u != nil {
-			st := u.State()
-			if st.Inc > id.Inc {
-				aborted := st.Aborted[id.Inc]
+			switch u.Outcome(id) {
+			case ru.Committed:
 				d.mu.Unlock()
-				if aborted {
-					return fmt.Errorf("ru %s: %w", id, ErrAborted)
-				}
 				return nil
+			case ru.Aborted:
+				d.mu.Unlock()
+				return fmt.Errorf("ru %s: %w", id, ErrAborted)
 			}
-			if !st.Want {
+			if !u.Wants() {
 				u.Checkpoint()
 				d.host.Touch(id.Name)
-				envs := d.flushLocked()
+				envs, _ := d.flushLocked()
 				d.mu.Unlock()
 				d.send(envs)
 				d.mu.Lock()
@@ -316,12 +363,19 @@ func (d *Driver) commitOf(ctx context.Context, id ru.ID) error {
 func (d *Driver) outcome(id ru.ID) ru.Outcome {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	u := d.host.Unit(id.Name)
-	if u == nil || u.State().Inc <= id.Inc {
-		return ru.Pending
+	if u := d.host.Unit(id.Name); u != nil {
+		return u.Outcome(id)
 	}
-	if u.State().Aborted[id.Inc] {
-		return ru.Aborted
+	return ru.Pending
+}
+
+// unitRU returns the current RU of a unit on this driver (zero when it is
+// down or unknown).
+func (d *Driver) unitRU(unit string) ru.ID {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if u := d.host.Unit(unit); u != nil {
+		return u.ID()
 	}
-	return ru.Committed
+	return ru.ID{}
 }

@@ -59,12 +59,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("servers: client needs a Name")
 	}
 	if cfg.Driver != nil {
-		if cfg.Task == nil {
-			cfg.Task = cfg.Driver.cfg.Task
-		}
-		if cfg.Names == nil {
-			cfg.Names = cfg.Driver.cfg.Names
-		}
+		cfg.Task, cfg.Names = cfg.Driver.defaults(cfg.Task, cfg.Names)
 	}
 	if cfg.Task == nil || cfg.Names == nil {
 		return nil, fmt.Errorf("servers: client %q needs a Task and Names (or a Driver)", cfg.Name)
@@ -107,13 +102,15 @@ func (c *Client) RU() ru.ID {
 	if c.unit == "" {
 		return ru.ID{}
 	}
-	d := c.cfg.Driver
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if u := d.host.Unit(c.unit); u != nil {
-		return u.ID()
-	}
-	return ru.ID{}
+	return c.cfg.Driver.unitRU(c.unit)
+}
+
+// serveIn sets the RU of the served call in progress (a server's nested
+// client: its calls run in that RU).
+func (c *Client) serveIn(in servedIn) {
+	c.mu.Lock()
+	c.in = in
+	c.mu.Unlock()
 }
 
 // Outcome reports how one of the client's recovery units ended: Pending
@@ -232,24 +229,21 @@ func (c *Client) call(ctx context.Context, server, method string, body []byte) (
 // attempt sends req once and waits for its reply, inside the client's RU
 // bookkeeping when it has one.
 func (c *Client) attempt(ctx context.Context, server string, req request) (*reply, error) {
-	var u *ru.Unit
-	var ruAt ru.ID
 	d := c.cfg.Driver
+	oc := &outCall{unit: c.unit, server: server, seen: c.seen}
 	if c.unit != "" {
-		var err error
-		var in *servedIn
 		if c.nested {
-			in = &c.in
+			oc.in = &c.in
 		}
-		if u, ruAt, err = d.beginOut(ctx, c.unit, server, in, c.seen); err != nil {
+		if err := d.beginOut(ctx, oc); err != nil {
 			return nil, err
 		}
-		req.RU = ruAt
-		c.lastRU = ruAt
+		req.RU = oc.ru
+		c.lastRU = oc.ru
 	}
 	rep, err := c.roundTrip(ctx, server, req)
 	if c.unit != "" {
-		if e := d.endOut(c.unit, u, ruAt, server, rep); e != nil {
+		if e := d.endOut(oc, rep); e != nil {
 			return nil, e
 		}
 	}

@@ -44,7 +44,7 @@ func TestConcurrentCallsCheckpointsAndCrashes(t *testing.T) {
 			var mu sync.Mutex
 			rng := rand.New(rand.NewPCG(42, uint64(seed)))
 			crashes := 0
-			w.fail = func(point, unit string) bool {
+			w.fail = crashWhen(func(point, unit string) bool {
 				mu.Lock()
 				defer mu.Unlock()
 				if unit[0] != 'k' && unit != "front" || rng.IntN(40) != 0 {
@@ -52,7 +52,7 @@ func TestConcurrentCallsCheckpointsAndCrashes(t *testing.T) {
 				}
 				crashes++
 				return true
-			}
+			})
 			concurrentScenario(t, w)
 			mu.Lock()
 			defer mu.Unlock()

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/stretchr/testify/require"
 )
@@ -18,14 +19,17 @@ type oneCrash struct {
 	n, seen     int
 }
 
-func (f *oneCrash) fail(point, unit string) bool {
+func (f *oneCrash) fail(point, unit string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if point != f.point || unit != f.unit {
-		return false
+		return nil
 	}
 	f.seen++
-	return f.seen == f.n
+	if f.seen == f.n {
+		return failpoint.ErrCrash
+	}
+	return nil
 }
 
 func (f *oneCrash) fired() bool {
@@ -47,7 +51,7 @@ type appTag struct {
 // exactly once, every update of a committed application RU present, none
 // of an aborted one (no orphan), nothing twice.
 func TestCrashAtEveryDriverStep(t *testing.T) {
-	points := []string{"ru.before-persist", "ru.after-persist", FPAfterPrecommit, FPBeforeDecide, FPAfterDecide}
+	points := []string{ru.FPBeforePersist, ru.FPAfterPersist, FPAfterPrecommit, FPBeforeDecide, FPAfterDecide}
 	fired, ran := map[string]int{}, map[string]bool{}
 	maxN := 8
 	if os.Getenv("FTM_SOAK") != "" {
@@ -74,66 +78,79 @@ func TestCrashAtEveryDriverStep(t *testing.T) {
 // crashScenario runs updates and checkpoints of an application client and
 // an external client against kv with the failpoint installed, then checks
 // the invariants. It reports whether it ran to the end.
-func crashScenario(t *testing.T, fail ru.Failpoint) bool {
+func crashScenario(t *testing.T, fail failpoint.Hook) bool {
 	w := newWorld(t)
 	w.fail = fail
 	w.serve("s", "kv")
-	app, ext := w.client("a", "app"), w.external("x", "ext")
-	var tags []appTag
-	var acked []string
-	seq := 0
-	appAdd := func() {
-		seq++
-		tag := fmt.Sprintf("app-%d", seq)
-		_, err := mAdd("kv").Call(w.ctx, app, addReq{Key: "app", By: 1, Tag: tag})
-		id := app.lastRU // the RU the call ran in
-		if err == nil {
-			tags = append(tags, appTag{tag, id})
-		} else if !errors.Is(err, ErrAborted) {
-			t.Fatalf("app call: %v", err)
-		} else {
-			tags = append(tags, appTag{tag, id}) // may have run in the aborted RU
-		}
-	}
-	extAdd := func() {
-		seq++
-		tag := fmt.Sprintf("ext-%d", seq)
-		if _, err := mAdd("kv").Call(w.ctx, ext, addReq{Key: "ext", By: 1, Tag: tag}); err == nil {
-			acked = append(acked, tag)
-		} else {
-			t.Fatalf("external call: %v", err)
-		}
-	}
-	ckpt := func() {
-		if err := app.Checkpoint(w.ctx); err != nil && !errors.Is(err, ErrAborted) {
-			t.Fatalf("checkpoint: %v", err)
-		}
-	}
+	sc := &crashRun{t: t, w: w, app: w.client("a", "app"), ext: w.external("x", "ext")}
 	for range 2 {
-		appAdd()
-		appAdd()
-		extAdd()
-		ckpt()
-		extAdd()
-		appAdd()
-		ckpt()
+		sc.appAdd()
+		sc.appAdd()
+		sc.extAdd()
+		sc.ckpt()
+		sc.extAdd()
+		sc.appAdd()
+		sc.ckpt()
 	}
 	// settle: one more committed checkpoint of the app
 	for i := 0; ; i++ {
 		require.Less(t, i, 20, "the application never committed again")
-		if app.Checkpoint(w.ctx) == nil {
+		if sc.app.Checkpoint(w.ctx) == nil {
 			break
 		}
 	}
-	log := w.committed("kv").Log
+	sc.check(w.committed("kv").Log, w.unitState("app"))
+	return true
+}
+
+// crashRun is the record of one crash scenario: the updates each client
+// made and which were acknowledged.
+type crashRun struct {
+	t        *testing.T
+	w        *world
+	app, ext *Client
+	tags     []appTag // the application's updates, with their RU
+	acked    []string // the external client's acknowledged updates
+	seq      int
+}
+
+func (sc *crashRun) appAdd() {
+	sc.seq++
+	tag := fmt.Sprintf("app-%d", sc.seq)
+	_, err := mAdd("kv").Call(sc.w.ctx, sc.app, addReq{Key: "app", By: 1, Tag: tag})
+	if err != nil && !errors.Is(err, ErrAborted) {
+		sc.t.Fatalf("app call: %v", err)
+	}
+	sc.tags = append(sc.tags, appTag{tag, sc.app.lastRU}) // may have run in an aborted RU
+}
+
+func (sc *crashRun) extAdd() {
+	sc.seq++
+	tag := fmt.Sprintf("ext-%d", sc.seq)
+	if _, err := mAdd("kv").Call(sc.w.ctx, sc.ext, addReq{Key: "ext", By: 1, Tag: tag}); err != nil {
+		sc.t.Fatalf("external call: %v", err)
+	}
+	sc.acked = append(sc.acked, tag)
+}
+
+func (sc *crashRun) ckpt() {
+	if err := sc.app.Checkpoint(sc.w.ctx); err != nil && !errors.Is(err, ErrAborted) {
+		sc.t.Fatalf("checkpoint: %v", err)
+	}
+}
+
+// check verifies the committed log against the app's saved state st:
+// nothing twice, no acknowledged update lost, every update of a committed
+// RU present and none of an aborted one (no orphan).
+func (sc *crashRun) check(log []string, st *ru.State) {
+	t := sc.t
 	for _, tag := range log {
 		require.Equal(t, 1, count(log, tag), "%s committed twice", tag)
 	}
-	for _, tag := range acked {
+	for _, tag := range sc.acked {
 		require.Equal(t, 1, count(log, tag), "acknowledged %s lost", tag)
 	}
-	st := w.unitState("app")
-	for _, x := range tags {
+	for _, x := range sc.tags {
 		switch {
 		case st.Aborted[x.ru.Inc]:
 			require.Zero(t, count(log, x.tag), "%s of aborted %s survived (orphan)", x.tag, x.ru)
@@ -141,7 +158,6 @@ func crashScenario(t *testing.T, fail ru.Failpoint) bool {
 			require.Equal(t, 1, count(log, x.tag), "%s of committed %s missing", x.tag, x.ru)
 		}
 	}
-	return true
 }
 
 // The server's whole host dies (driver, server, S; the bank survives) and

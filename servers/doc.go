@@ -3,13 +3,14 @@
 // and crash-recovery protocols that commit or abort consistent sets of
 // recovery units together.
 //
-// The protocol core lives in subpackage ru as pure state machines (messages
-// and ticks in; messages, events and state to persist out) so that it can
-// be simulated exhaustively before it is wired to the kernel (ports,
-// messages) and to stm (one transaction per server RU, the dependency graph
-// in short transactions). PROTOCOL.md in this directory describes the
-// protocol, its invariants, what the simulation checks and the message
-// counts per checkpoint.
+// The protocol core lives in subpackage ru as pure state machines
+// (messages, ticks and call hooks in; a Ready stating what to save,
+// precommit, send, decide and apply out) so that it can be simulated
+// exhaustively before it is wired to the kernel (ports, messages) and to
+// stm (one transaction per server RU, the dependency graph in short
+// transactions). PROTOCOL.md in this directory describes the protocol, its
+// invariants, what the simulation checks and the message counts per
+// checkpoint.
 //
 // Stable node pairs (package pair) and stable tasks (package task) are the
 // layer above (docs/architecture.md, "Layers"); subpackage pager is the RVM
@@ -25,17 +26,31 @@
 // purpose); a handler's error that matches a declared error reaches the
 // client as a *RemoteError that unwraps to it, on any node.
 //
-// A Driver (driver.go, calls.go) runs the ru.Host of a node over kernel ports: protocol
-// envelopes on a protocol port found through the name service (subpackage
-// names: persistent port names re-bound after a restart), ticks from the
-// injected clock, unit states saved in short STM transactions, and S
-// precommitted into the checkpoint's STM group. SERVERS.md describes the
-// call path, the mapping onto STM, output commit for external clients and
-// what the tests check; BENCH.md has the figures.
+// A Driver runs the ru.Host of a node, one concern per file:
+//   - driver.go, the runner: the receive and tick loops, the unit registry
+//     and restarts;
+//   - ready.go, the executor: it carries out each ru.Ready in its order
+//     (precommit S, save the records in one short STM transaction, send,
+//     decide the STM groups, apply the RU ends to S) and calls Advance;
+//   - records.go, the record store: unit records, server states and
+//     decided groups in the STM bank (writes only what a Ready asks for),
+//     named in the bank's "servers" namespace;
+//   - transport.go, the transport seam: protocol envelopes over kernel
+//     ports found through the name service (subpackage names: persistent
+//     port names re-bound after a restart), or in memory for tests;
+//   - calls.go, the call path: each served or outgoing call's state as one
+//     value, from admission or write-ahead record to its end.
 //
-// Concurrency: a Driver's mu guards its ru.Host and unit table and is
-// never held while sending or waiting; a Server serves one call at a time
-// (callMu), S being touched by a call only between its admission and its
-// end, and by the driver (precommit, reload) only when no call runs. A
-// Client makes one call at a time (mu).
+// SERVERS.md describes the call path, the mapping onto STM, output commit
+// for external clients and what the tests check; BENCH.md has the figures.
+//
+// Concurrency: a Driver's mu guards its ru.Host, its unit table and the
+// record store's saved records, and is never held while sending or
+// waiting; a Server serves one call at a time (callMu), S being touched by
+// a call only between its admission and its end, and by the driver
+// (precommit, reload) only when no call runs. A Client makes one call at a
+// time (mu). Lock order: Server.callMu, then Client.mu (a server's nested
+// client), then Driver.mu, then the record store's decidedSet.mu; no lock
+// is taken under Driver.mu but that last one. Server and Client use the
+// driver through its methods only.
 package servers

@@ -28,7 +28,7 @@ import (
 // it aborted. Before the fix the takeover presumed abort and the committed
 // checkpoint lost the server's S.
 func TestTakeoverKeepsPrecommittedServerGroupInDoubt(t *testing.T) {
-	for _, at := range []string{"ru.before-persist", FPBeforeDecide} {
+	for _, at := range []string{ru.FPBeforePersist, FPBeforeDecide} {
 		t.Run("commit/"+at, func(t *testing.T) { takeoverInDoubt(t, false, at) })
 		t.Run("abort/"+at, func(t *testing.T) { takeoverInDoubt(t, true, at) })
 	}
@@ -38,7 +38,7 @@ func TestTakeoverKeepsPrecommittedServerGroupInDoubt(t *testing.T) {
 func recordOf(b *stm.Bank, unit string) unitRecord {
 	tx := b.Begin()
 	defer tx.Abort()
-	buf, err := tx.Bytes(stableID(tx, "ru:"+unit))
+	buf, err := tx.Bytes(stableID(tx, recordName(unit)))
 	if err != nil {
 		return unitRecord{}
 	}
@@ -65,7 +65,7 @@ func precommitted(b *stm.Bank, unit string) bool {
 func committedIn(t *testing.T, b *stm.Bank, name string) counters {
 	tx := b.Begin()
 	defer tx.Abort()
-	buf, err := tx.Bytes(stableID(tx, "data:"+name))
+	buf, err := tx.Bytes(stableID(tx, stateName(name)))
 	if errors.Is(err, stm.ErrNotFound) {
 		return newCounters()
 	}
@@ -80,126 +80,31 @@ func committedIn(t *testing.T, b *stm.Bank, name string) counters {
 // FPBeforeDecide (the decision saved in the record, the group not decided
 // in STM).
 func takeoverInDoubt(t *testing.T, abort bool, at string) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	nx, ny := kernel.NewNode(kernel.Config{Name: "x"}), kernel.NewNode(kernel.Config{Name: "y"})
-	defer nx.Shutdown()
-	defer ny.Shutdown()
-	lx, ly := link.NewMemPair("x", "y", link.MemConfig{})
-	require.NoError(t, nx.AttachLink(lx))
-	require.NoError(t, ny.AttachLink(ly))
-
-	bankX := stm.NewBank(stm.Config{Logger: log})
-	require.NoError(t, bankX.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
-	bkY := stm.NewBackup(stm.BackupConfig{})
-	bankY := stm.NewBank(stm.Config{Logger: log})
-	require.NoError(t, bankY.Attach(ctx, stm.NewLocalMirror(bkY)))
-
-	type host struct {
-		task   *kernel.Task
-		driver *Driver
-		stop   func()
-	}
-	newHost := func(n *kernel.Node, name string, bank *stm.Bank, fail ru.Failpoint) *host {
-		task, err := n.NewTask(name)
-		require.NoError(t, err)
-		d, err := NewDriver(DriverConfig{Host: name, Task: task, Bank: bank, Names: names.NewKernel(task, log),
-			TickPeriod: 2 * time.Millisecond, Logger: log, Fail: fail})
-		require.NoError(t, err)
-		d.Start()
-		return &host{task: task, driver: d}
-	}
-	serve := func(h *host, name string) {
-		srv := newCounterServer(Config{Name: name, Driver: h.driver, Logger: log})
-		sctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- srv.Run(sctx) }()
-		h.stop = func() { stop(); <-done; h.driver.Close() }
-	}
-
-	// kv's node "dies" at failpoint at once its S is precommitted in bank
-	// Y: the driver blocks there, holding its lock, until the test has
-	// taken bank Y over.
+	r := newInDoubtRig(t)
+	defer r.close()
 	frozen, release := make(chan struct{}), make(chan struct{})
-	var freezeOnce sync.Once
-	freeze := func(point, unit string) bool {
-		if point != at || unit != "kv" || (at == "ru.before-persist" && !precommitted(bankY, "kv")) {
-			return false
-		}
-		hit := false
-		freezeOnce.Do(func() { hit = true })
-		if !hit {
-			return true // the dead node does nothing more
-		}
-		close(frozen)
-		<-release
-		return true
-	}
-	hy := newHost(ny, "hy", bankY, freeze)
-	serve(hy, "kv")
-	hx := newHost(nx, "hx", bankX, nil)
+	hy := r.newHost(r.ny, "hy", r.bankY, freezeAt(at, r.bankY, frozen, release))
+	r.serve(hy, "kv")
+	hx := r.newHost(r.nx, "hx", r.bankX, nil)
 	defer hx.driver.Close()
-	app, err := NewClient(ClientConfig{Name: "app", Driver: hx.driver, Logger: log, Timeout: time.Second})
+	app, err := NewClient(ClientConfig{Name: "app", Driver: hx.driver, Logger: r.log, Timeout: time.Second})
 	require.NoError(t, err)
 	defer app.Close()
-
 	if abort {
-		// A second member of the checkpoint fails its precommit once kv's
-		// is stable: its unit restarts and its RU aborts, so the initiator
-		// decides abort.
-		var once sync.Once
-		crash := func(point, unit string) bool {
-			if point != FPAfterPrecommit || unit != "kv2" {
-				return false
-			}
-			hit := false
-			once.Do(func() { hit = true })
-			if hit {
-				deadline := time.Now().Add(5 * time.Second)
-				for !precommitted(bankY, "kv") && time.Now().Before(deadline) {
-					time.Sleep(time.Millisecond)
-				}
-			}
-			return hit
-		}
-		hx2 := newHost(nx, "hx2", bankX, crash)
-		serve(hx2, "kv2")
-		defer hx2.stop()
-		require.Eventually(t, func() bool {
-			_, err := mAdd("kv2").Call(ctx, app, addReq{Key: "x", By: 1, Tag: "u1"})
-			return err == nil
-		}, waitFor, 5*time.Millisecond, "kv2 never answered")
+		defer r.failSecondMember(app)()
 	}
-	ckpt := addThenFreeze(ctx, t, app, frozen)
-	g := stm.GroupID(recordOf(bankY, "kv").Group)
+	ckpt := addThenFreeze(r.ctx, t, app, frozen)
+	g := stm.GroupID(recordOf(r.bankY, "kv").Group)
 	require.NotZero(t, g)
 
-	// Take bank Y over from its backup: the group is in doubt there, and
-	// PendingGroups says kv's driver owns it, so it is left undecided.
-	bankY2, rep, err := bkY.Takeover(ctx, stm.Config{Logger: log})
-	require.NoError(t, err)
-	require.Contains(t, rep.InDoubt, g)
-	require.True(t, inGroup(bankY2, g))
-	pending, err := PendingGroups(ctx, bankY2, slices.Collect(maps.Keys(rep.InDoubt)))
-	require.NoError(t, err)
-	require.Equal(t, map[stm.GroupID]bool{g: true}, pending)
-	for og := range rep.InDoubt { // what pair's takeover does: presumed abort for the others
-		if !pending[og] {
-			require.NoError(t, bankY2.Decide(ctx, og, false))
-		}
-	}
-	_ = bankY.Close()
+	bankY2, bkY2 := r.takeoverLeavesInDoubt(g)
 	close(release)
 	hy.stop()
 	hy.task.Terminate()
-	// The new primary gets a backup (re-protection) while g is in doubt.
-	bkY2 := stm.NewBackup(stm.BackupConfig{})
-	require.NoError(t, bankY2.Attach(ctx, stm.NewLocalMirror(bkY2)))
 
 	// kv's driver restarts on the taken-over bank and asks the initiator.
-	hy2 := newHost(ny, "hy", bankY2, nil)
-	serve(hy2, "kv")
+	hy2 := r.newHost(r.ny, "hy", bankY2, nil)
+	r.serve(hy2, "kv")
 	defer hy2.stop()
 	select {
 	case err := <-ckpt:
@@ -211,11 +116,165 @@ func takeoverInDoubt(t *testing.T, abort bool, at string) {
 	case <-time.After(waitFor):
 		t.Fatal("the initiator's checkpoint never ended")
 	}
-
 	want := []string{"t1"}
 	if abort {
 		want = nil
 	}
+	r.checkDecisionApplied(bankY2, bkY2, g, want)
+}
+
+// nodesRig is two kernel nodes on a link, x and y, where the multi-node
+// tests run drivers and counter servers.
+type nodesRig struct {
+	t      *testing.T
+	ctx    context.Context
+	cancel context.CancelFunc
+	log    *zap.Logger
+	nx, ny *kernel.Node
+}
+
+// nodeHost is one driver of a nodesRig, with the task it runs in; stop
+// (once) stops its server and closes the driver, at the latest at cleanup.
+type nodeHost struct {
+	task   *kernel.Task
+	driver *Driver
+	stop   func()
+}
+
+func newNodesRig(t *testing.T) *nodesRig {
+	r := &nodesRig{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	r.nx, r.ny = kernel.NewNode(kernel.Config{Name: "x"}), kernel.NewNode(kernel.Config{Name: "y"})
+	lx, ly := link.NewMemPair("x", "y", link.MemConfig{})
+	require.NoError(t, r.nx.AttachLink(lx))
+	require.NoError(t, r.ny.AttachLink(ly))
+	return r
+}
+
+func (r *nodesRig) close() {
+	r.cancel()
+	r.ny.Shutdown()
+	r.nx.Shutdown()
+}
+
+func (r *nodesRig) newHost(n *kernel.Node, name string, bank *stm.Bank, fail func(point, unit string) bool) *nodeHost {
+	task, err := n.NewTask(name)
+	require.NoError(r.t, err)
+	d, err := NewDriver(DriverConfig{Host: name, Task: task, Bank: bank, Names: names.NewKernel(task, r.log),
+		TickPeriod: 2 * time.Millisecond, Logger: r.log, Fail: crashWhen(fail)})
+	require.NoError(r.t, err)
+	d.Start()
+	h := &nodeHost{task: task, driver: d, stop: d.Close}
+	r.t.Cleanup(func() { h.stop() })
+	return h
+}
+
+func (r *nodesRig) serve(h *nodeHost, name string) {
+	srv := newCounterServer(Config{Name: name, Driver: h.driver, Logger: r.log})
+	sctx, stop := context.WithCancel(r.ctx)
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(sctx) }()
+	var once sync.Once
+	h.stop = func() { once.Do(func() { stop(); <-done; h.driver.Close() }) }
+}
+
+// freezeAt is kv's failpoint: its node "dies" at point at once its S is
+// precommitted in bank: the first hit blocks the driver there, holding its
+// lock, until the test has taken the bank over (release); every later hit
+// crashes kv (the dead node does nothing more).
+func freezeAt(at string, bank *stm.Bank, frozen, release chan struct{}) func(point, unit string) bool {
+	var once sync.Once
+	return func(point, unit string) bool {
+		if point != at || unit != "kv" || (at == ru.FPBeforePersist && !precommitted(bank, "kv")) {
+			return false
+		}
+		hit := false
+		once.Do(func() { hit = true })
+		if hit {
+			close(frozen)
+			<-release
+		}
+		return true
+	}
+}
+
+// inDoubtRig runs the application (and, for an abort, a second server)
+// on node x over bank X, and kv on node y over bank Y, mirrored to backup
+// bkY, which the test takes over.
+type inDoubtRig struct {
+	*nodesRig
+	bankX, bankY *stm.Bank
+	bkY          *stm.Backup
+}
+
+func newInDoubtRig(t *testing.T) *inDoubtRig {
+	r := &inDoubtRig{nodesRig: newNodesRig(t)}
+	r.bankX = stm.NewBank(stm.Config{Logger: r.log})
+	require.NoError(t, r.bankX.Attach(r.ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
+	r.bkY = stm.NewBackup(stm.BackupConfig{})
+	r.bankY = stm.NewBank(stm.Config{Logger: r.log})
+	require.NoError(t, r.bankY.Attach(r.ctx, stm.NewLocalMirror(r.bkY)))
+	return r
+}
+
+// failSecondMember serves kv2 on node x, a second member of the checkpoint
+// that fails its precommit once kv's is stable: its unit restarts and its
+// RU aborts, so the initiator decides abort. It returns kv2's stop.
+func (r *inDoubtRig) failSecondMember(app *Client) func() {
+	var once sync.Once
+	crash := func(point, unit string) bool {
+		if point != FPAfterPrecommit || unit != "kv2" {
+			return false
+		}
+		hit := false
+		once.Do(func() { hit = true })
+		if hit {
+			deadline := time.Now().Add(5 * time.Second)
+			for !precommitted(r.bankY, "kv") && time.Now().Before(deadline) {
+				time.Sleep(time.Millisecond)
+			}
+		}
+		return hit
+	}
+	hx2 := r.newHost(r.nx, "hx2", r.bankX, crash)
+	r.serve(hx2, "kv2")
+	require.Eventually(r.t, func() bool {
+		_, err := mAdd("kv2").Call(r.ctx, app, addReq{Key: "x", By: 1, Tag: "u1"})
+		return err == nil
+	}, waitFor, 5*time.Millisecond, "kv2 never answered")
+	return hx2.stop
+}
+
+// takeoverLeavesInDoubt takes bank Y over from its backup: the group g is
+// in doubt there, and PendingGroups says kv's driver owns it, so it is
+// left undecided while the others are presumed aborted (what pair's
+// takeover does). The new primary gets a backup (re-protection) while g
+// is in doubt.
+func (r *inDoubtRig) takeoverLeavesInDoubt(g stm.GroupID) (*stm.Bank, *stm.Backup) {
+	t := r.t
+	bankY2, rep, err := r.bkY.Takeover(r.ctx, stm.Config{Logger: r.log})
+	require.NoError(t, err)
+	require.Contains(t, rep.InDoubt, g)
+	require.True(t, inGroup(bankY2, g))
+	pending, err := PendingGroups(r.ctx, bankY2, slices.Collect(maps.Keys(rep.InDoubt)))
+	require.NoError(t, err)
+	require.Equal(t, map[stm.GroupID]bool{g: true}, pending)
+	for og := range rep.InDoubt { // what pair's takeover does: presumed abort for the others
+		if !pending[og] {
+			require.NoError(t, bankY2.Decide(r.ctx, og, false))
+		}
+	}
+	_ = r.bankY.Close()
+	bkY2 := stm.NewBackup(stm.BackupConfig{})
+	require.NoError(t, bankY2.Attach(r.ctx, stm.NewLocalMirror(bkY2)))
+	return bankY2, bkY2
+}
+
+// checkDecisionApplied waits until kv applied the initiator's decision on
+// bankY2, checks kv's committed S, and that the new backup bkY2 got the
+// same outcome (a second takeover shows it).
+func (r *inDoubtRig) checkDecisionApplied(bankY2 *stm.Bank, bkY2 *stm.Backup, g stm.GroupID, want []string) {
+	t := r.t
 	require.Eventually(t, func() bool {
 		rec := recordOf(bankY2, "kv")
 		return rec.State != nil && rec.State.Phase != ru.Precommitted && !inGroup(bankY2, g)
@@ -223,9 +282,7 @@ func takeoverInDoubt(t *testing.T, abort bool, at string) {
 	st := committedIn(t, bankY2, "kv")
 	require.Equal(t, want, slices.Clip(st.Log), "kv's committed S")
 	require.Equal(t, 4*len(want), st.N["x"])
-
-	// The new backup got the same outcome: a second takeover shows it.
-	bankY3, rep, err := bkY2.Takeover(ctx, stm.Config{Logger: log})
+	bankY3, rep, err := bkY2.Takeover(r.ctx, stm.Config{Logger: r.log})
 	require.NoError(t, err)
 	require.Empty(t, rep.InDoubt)
 	require.Equal(t, want, slices.Clip(committedIn(t, bankY3, "kv").Log), "kv's S on the new backup")

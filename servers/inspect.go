@@ -77,8 +77,8 @@ func (d *Driver) Inspect() DriverStatus {
 		var st *ru.State
 		if u := d.host.Unit(name); u != nil {
 			us.Up, st = true, u.State()
-		} else if rec, err := decodeAny[unitRecord](ui.saved); err == nil && rec.State != nil {
-			st = rec.State
+		} else {
+			st = d.records.lastSaved(name)
 		}
 		if st != nil {
 			fillUnitStatus(&us, st, edges)

@@ -45,7 +45,7 @@ func TestAcrossTwoNodes(t *testing.T) {
 	require.Eventually(t, func() bool {
 		tx := bankA.Begin()
 		defer tx.Abort()
-		b, err := tx.Bytes(stableID(tx, "data:kv"))
+		b, err := tx.Bytes(stableID(tx, stateName("kv")))
 		if err != nil {
 			return false
 		}
@@ -58,8 +58,8 @@ func TestAcrossTwoNodes(t *testing.T) {
 	require.Positive(t, eb)
 }
 
-// nodesRig is two kernel nodes joined by a link, a driver on each.
-type nodesRig struct {
+// twoDrivers is two kernel nodes joined by a link, a driver on each.
+type twoDrivers struct {
 	na, nb *kernel.Node
 	da, db *Driver   // host "ha" on a, "hb" on b
 	bankA  *stm.Bank // da's bank (db has its own)
@@ -67,7 +67,7 @@ type nodesRig struct {
 
 // twoNodes joins kernel nodes a and b by an in-memory link and starts a
 // driver on each, each over its own bank.
-func twoNodes(ctx context.Context, t *testing.T) nodesRig {
+func twoNodes(ctx context.Context, t *testing.T) twoDrivers {
 	na, nb := kernel.NewNode(kernel.Config{Name: "a"}), kernel.NewNode(kernel.Config{Name: "b"})
 	t.Cleanup(na.Shutdown)
 	t.Cleanup(nb.Shutdown)
@@ -86,7 +86,7 @@ func twoNodes(ctx context.Context, t *testing.T) nodesRig {
 		t.Cleanup(d.Close)
 		return d, bank
 	}
-	r := nodesRig{na: na, nb: nb}
+	r := twoDrivers{na: na, nb: nb}
 	r.da, r.bankA = driver(na, "ha")
 	r.db, _ = driver(nb, "hb")
 	return r

@@ -8,15 +8,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/pair"
-	"github.com/ftm-in-go/ftm/servers/names"
+	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/ftm-in-go/ftm/stm"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
 )
 
 // memPairNet hands out in-memory pair links (dialer alpha, listener beta).
@@ -104,96 +102,34 @@ func attached(m *pairMember, banks ...string) bool {
 // taken-over bank: the committed checkpoint has kv's update, exactly once,
 // on the primary and, after a second failure, on the other node.
 func TestPairTakeoverLeavesServerGroupToItsDriver(t *testing.T) {
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
-	net := &memPairNet{pending: make(chan link.Link, 4)}
-	alpha := startPairMember(t, net, "alpha", log)
-	beta := startPairMember(t, net, "beta", log)
-	require.Eventually(t, func() bool { return attached(alpha, "alpha") && attached(beta, "beta") },
+	r := &pairTakeoverRig{nodesRig: newNodesRig(t), net: &memPairNet{pending: make(chan link.Link, 4)}}
+	defer r.close()
+	r.alpha = startPairMember(t, r.net, "alpha", r.log)
+	r.beta = startPairMember(t, r.net, "beta", r.log)
+	require.Eventually(t, func() bool { return attached(r.alpha, "alpha") && attached(r.beta, "beta") },
 		waitFor, time.Millisecond, "own banks protected")
 
-	nx, ny := kernel.NewNode(kernel.Config{Name: "x"}), kernel.NewNode(kernel.Config{Name: "y"})
-	defer nx.Shutdown()
-	defer ny.Shutdown()
-	lx, ly := link.NewMemPair("x", "y", link.MemConfig{})
-	require.NoError(t, nx.AttachLink(lx))
-	require.NoError(t, ny.AttachLink(ly))
-	type host struct {
-		task   *kernel.Task
-		driver *Driver
-		stop   func()
-	}
-	newHost := func(n *kernel.Node, name string, bank *stm.Bank, fail func(string, string) bool) *host {
-		task, err := n.NewTask(name)
-		require.NoError(t, err)
-		d, err := NewDriver(DriverConfig{Host: name, Task: task, Bank: bank, Names: names.NewKernel(task, log),
-			TickPeriod: 2 * time.Millisecond, Logger: log, Fail: fail})
-		require.NoError(t, err)
-		d.Start()
-		h := &host{task: task, driver: d, stop: d.Close}
-		t.Cleanup(func() { h.stop() })
-		return h
-	}
-	serve := func(h *host, name string) {
-		srv := newCounterServer(Config{Name: name, Driver: h.driver, Logger: log})
-		sctx, stop := context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- srv.Run(sctx) }()
-		var once sync.Once
-		h.stop = func() { once.Do(func() { stop(); <-done; h.driver.Close() }) }
-	}
-
-	bankBeta := beta.st.Own()
+	bankBeta := r.beta.st.Own()
 	frozen, release := make(chan struct{}), make(chan struct{})
-	var freezeOnce sync.Once
-	freeze := func(point, unit string) bool {
-		if point != "ru.before-persist" || unit != "kv" || !precommitted(bankBeta, "kv") {
-			return false
-		}
-		hit := false
-		freezeOnce.Do(func() { hit = true })
-		if hit {
-			close(frozen)
-			<-release
-		}
-		return true
-	}
-	hy := newHost(ny, "hy", bankBeta, freeze)
-	serve(hy, "kv")
-	hx := newHost(nx, "hx", alpha.st.Own(), nil)
-	app, err := NewClient(ClientConfig{Name: "app", Driver: hx.driver, Logger: log, Timeout: time.Second})
+	hy := r.newHost(r.ny, "hy", bankBeta, freezeAt(ru.FPBeforePersist, bankBeta, frozen, release))
+	r.serve(hy, "kv")
+	hx := r.newHost(r.nx, "hx", r.alpha.st.Own(), nil)
+	app, err := NewClient(ClientConfig{Name: "app", Driver: hx.driver, Logger: r.log, Timeout: time.Second})
 	require.NoError(t, err)
 	defer app.Close()
-	ckpt := addThenFreeze(ctx, t, app, frozen)
+	ckpt := addThenFreeze(r.ctx, t, app, frozen)
 	g := stm.GroupID(recordOf(bankBeta, "kv").Group)
 	require.NotZero(t, g)
 
-	// beta's machine dies; alpha takes its bank over.
-	net.mu.Lock()
-	net.refuse = true
-	net.mu.Unlock()
-	beta.stop()
-	close(release)
-	hy.stop()
-	hy.task.Terminate()
-	require.Eventually(t, func() bool { return alpha.st.Status().Takeovers == 1 }, waitFor, time.Millisecond)
-	to := alpha.st.Status().LastTakeover
-	require.Equal(t, "beta", to.Bank)
-	require.Equal(t, 1, to.InDoubt)
-	require.Equal(t, 1, to.Deferred, "kv's group is left to its driver")
-	held := alpha.st.Bank("beta")
-	require.True(t, inGroup(held, g))
+	held := r.betaDies(g, func() { close(release); hy.stop(); hy.task.Terminate() })
 
 	// beta comes back empty and becomes the backup of both banks; kv runs
 	// again over the taken-over bank, on the surviving node's kernel.
-	net.mu.Lock()
-	net.refuse = false
-	net.mu.Unlock()
-	beta = startPairMember(t, net, "beta", log)
-	require.Eventually(t, func() bool { return attached(alpha, "alpha", "beta") }, waitFor, time.Millisecond, "re-protected")
-	hy2 := newHost(nx, "hy", held, nil)
-	serve(hy2, "kv")
+	r.refuse(false)
+	r.beta = startPairMember(t, r.net, "beta", r.log)
+	require.Eventually(t, func() bool { return attached(r.alpha, "alpha", "beta") }, waitFor, time.Millisecond, "re-protected")
+	hy2 := r.newHost(r.nx, "hy", held, nil)
+	r.serve(hy2, "kv")
 	select {
 	case err := <-ckpt:
 		require.NoError(t, err, "the initiator committed")
@@ -206,10 +142,41 @@ func TestPairTakeoverLeavesServerGroupToItsDriver(t *testing.T) {
 	hx.stop()
 
 	// alpha dies: beta's copy has the committed S too.
-	net.mu.Lock()
-	net.refuse = true
-	net.mu.Unlock()
-	alpha.stop()
-	require.Eventually(t, func() bool { return beta.st.Status().Takeovers == 2 }, waitFor, time.Millisecond)
-	require.Equal(t, []string{"t1"}, slices.Clip(committedIn(t, beta.st.Bank("beta"), "kv").Log))
+	r.refuse(true)
+	r.alpha.stop()
+	require.Eventually(t, func() bool { return r.beta.st.Status().Takeovers == 2 }, waitFor, time.Millisecond)
+	require.Equal(t, []string{"t1"}, slices.Clip(committedIn(t, r.beta.st.Bank("beta"), "kv").Log))
+}
+
+// pairTakeoverRig is a stable pair (alpha and beta, over net) whose banks
+// the drivers of two kernel nodes use.
+type pairTakeoverRig struct {
+	*nodesRig
+	net         *memPairNet
+	alpha, beta *pairMember
+}
+
+// refuse cuts (or restores) the pair's link.
+func (r *pairTakeoverRig) refuse(on bool) {
+	r.net.mu.Lock()
+	r.net.refuse = on
+	r.net.mu.Unlock()
+}
+
+// betaDies stops beta's machine (and, by kill, kv's node) and checks that
+// alpha took beta's bank over leaving kv's group g in doubt for its driver
+// (Defer). It returns the taken-over bank.
+func (r *pairTakeoverRig) betaDies(g stm.GroupID, kill func()) *stm.Bank {
+	t := r.t
+	r.refuse(true)
+	r.beta.stop()
+	kill()
+	require.Eventually(t, func() bool { return r.alpha.st.Status().Takeovers == 1 }, waitFor, time.Millisecond)
+	to := r.alpha.st.Status().LastTakeover
+	require.Equal(t, "beta", to.Bank)
+	require.Equal(t, 1, to.InDoubt)
+	require.Equal(t, 1, to.Deferred, "kv's group is left to its driver")
+	held := r.alpha.st.Bank("beta")
+	require.True(t, inGroup(held, g))
+	return held
 }

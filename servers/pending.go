@@ -65,7 +65,7 @@ func serverStates(tx *stm.Tx) (map[stm.ID]string, error) {
 	}
 	out := make(map[stm.ID]string, len(names)/2)
 	for name, id := range names {
-		if server, ok := strings.CutPrefix(name, "data:"); ok {
+		if server, ok := strings.CutPrefix(name, statePrefix); ok {
 			out[id] = server
 		}
 	}
@@ -75,7 +75,7 @@ func serverStates(tx *stm.Tx) (map[stm.ID]string, error) {
 // ownsGroup says whether server's unit record names g as the group its S
 // was precommitted into.
 func ownsGroup(tx *stm.Tx, server string, g stm.GroupID) bool {
-	id, ok, err := stableNames.Lookup(tx, "ru:"+server)
+	id, ok, err := stableNames.Lookup(tx, recordName(server))
 	if err != nil || !ok {
 		return false
 	}

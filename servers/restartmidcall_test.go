@@ -51,7 +51,7 @@ func TestRestartMidCallKeepsTheAbortedCallOutOfCheckpoints(t *testing.T) {
 	d := h.driver
 	d.mu.Lock()
 	d.host.Crash("kv")
-	envs := d.flushLocked()
+	envs, _ := d.flushLocked()
 	d.mu.Unlock()
 	d.send(envs)
 	cctx, ccancel := context.WithTimeout(w.ctx, 300*time.Millisecond)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/servers/names"
 	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/ftm-in-go/ftm/stm"
@@ -96,8 +97,9 @@ type world struct {
 	bank  *stm.Bank
 	log   *zap.Logger
 	hosts map[string]*hostRig
-	fail  ru.Failpoint
+	fail  failpoint.Hook
 	tick  time.Duration // driver tick period (default 2 ms)
+	inmem *InmemNetwork // protocol envelopes in memory (nil: kernel ports)
 	logs  *observer.ObservedLogs
 }
 
@@ -148,12 +150,34 @@ func (w *world) host(name string) *hostRig {
 
 func (w *world) newDriver(name string, h *hostRig) *Driver {
 	d, err := NewDriver(DriverConfig{Host: name, Task: h.task, Bank: w.bank, Names: h.names,
-		TickPeriod: cmp.Or(w.tick, 2*time.Millisecond), Logger: w.log, Fail: w.fail})
+		TickPeriod: cmp.Or(w.tick, 2*time.Millisecond), Logger: w.log, Fail: w.fail, Transport: w.transport(name)})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	d.Start()
 	return d
+}
+
+// transport returns the protocol transport of host name's driver: nil
+// (kernel ports) unless the world runs over an in-memory network.
+func (w *world) transport(name string) Transport {
+	if w.inmem == nil {
+		return nil
+	}
+	return w.inmem.Transport(name)
+}
+
+// crashWhen adapts a predicate to a failpoint hook: true crashes the unit.
+func crashWhen(f func(point, unit string) bool) failpoint.Hook {
+	if f == nil {
+		return nil
+	}
+	return func(point, unit string) error {
+		if f(point, unit) {
+			return failpoint.ErrCrash
+		}
+		return nil
+	}
 }
 
 // serve runs a counter server on host h.
@@ -239,7 +263,7 @@ func (w *world) external(hostName, name string) *Client {
 func (w *world) committed(name string) counters {
 	tx := w.bank.Begin()
 	defer tx.Abort()
-	b, err := tx.Bytes(stableID(tx, "data:"+name))
+	b, err := tx.Bytes(stableID(tx, stateName(name)))
 	if errors.Is(err, stm.ErrNotFound) {
 		return newCounters()
 	}
@@ -257,7 +281,7 @@ func (w *world) committed(name string) counters {
 func (w *world) unitState(name string) *ru.State {
 	tx := w.bank.Begin()
 	defer tx.Abort()
-	b, err := tx.Bytes(stableID(tx, "ru:"+name))
+	b, err := tx.Bytes(stableID(tx, recordName(name)))
 	if err != nil {
 		w.t.Fatal(err)
 	}

@@ -120,12 +120,7 @@ func newServer[S any](cfg Config, init func() S) *Server[S] {
 		cfg.Logger = zap.NewNop()
 	}
 	if cfg.Driver != nil {
-		if cfg.Task == nil {
-			cfg.Task = cfg.Driver.cfg.Task
-		}
-		if cfg.Names == nil {
-			cfg.Names = cfg.Driver.cfg.Names
-		}
+		cfg.Task, cfg.Names = cfg.Driver.defaults(cfg.Task, cfg.Names)
 	}
 	return &Server[S]{cfg: cfg, log: cfg.Logger.With(zap.String("server", cfg.Name)), init: init,
 		methods: map[string]*handler[S]{}}
@@ -148,7 +143,7 @@ func (s *Server[S]) Run(ctx context.Context) error {
 	if s.ran.Swap(true) {
 		return fmt.Errorf("servers: server %q already ran", s.cfg.Name)
 	}
-	dataID, err := objectID(ctx, s.cfg.Driver.cfg.Bank, "data:"+s.cfg.Name)
+	dataID, err := objectID(ctx, s.cfg.Driver.Bank(), stateName(s.cfg.Name))
 	if err != nil {
 		return err
 	}
@@ -235,17 +230,16 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 	d := s.cfg.Driver
 	s.callMu.Lock()
 	defer s.callMu.Unlock()
-	u, ruAt, call, err := d.admit(ctx, s.cfg.Name, req, s)
-	if err != nil {
+	sc := &servedCall{unit: s.cfg.Name, req: req, op: h.op, owner: s}
+	if err := d.admit(ctx, sc); err != nil {
 		return reply{Status: statusRetry, Err: err.Error()}, ru.ID{}
 	}
+	ruAt := sc.ru
 	c := &Call{ctx: ctx, Caller: req.RU, Op: h.op, client: s.nested}
-	s.nested.mu.Lock()
-	s.nested.in = servedIn{unit: u, ru: ruAt}
-	s.nested.mu.Unlock()
+	s.nested.serveIn(servedIn{unit: sc.u, ru: ruAt})
 	out := s.run(c, req, h)
 	rep := reply{Status: out.Status, Err: out.Err, Code: out.Code, Body: out.Body, ServerRU: ruAt, Host: d.hostKey()}
-	deps, ok := d.endCall(s.cfg.Name, u, ruAt, call, req, h.op, s)
+	deps, ok := d.endCall(sc)
 	if !ok {
 		return reply{Status: statusRetry, Err: ErrAborted.Error()}, ru.ID{}
 	}
@@ -321,7 +315,7 @@ func (s *Server[S]) precommitState(ctx context.Context, g stm.GroupID) error {
 	if s.hooks.BeforeCheckpoint != nil {
 		s.hooks.BeforeCheckpoint(&s.st.State)
 	}
-	tx := s.cfg.Driver.cfg.Bank.Begin()
+	tx := s.cfg.Driver.Bank().Begin()
 	var err error
 	if s.precommitWrites != nil {
 		err = s.precommitWrites(tx, &s.st.State)
@@ -355,7 +349,7 @@ func (s *Server[S]) stateBytes() (stm.ID, []byte, error) {
 }
 
 func (s *Server[S]) reloadState(context.Context) error {
-	tx := s.cfg.Driver.cfg.Bank.Begin()
+	tx := s.cfg.Driver.Bank().Begin()
 	defer tx.Abort()
 	b, err := tx.Bytes(s.dataID)
 	if errors.Is(err, stm.ErrNotFound) {

@@ -1,6 +1,10 @@
 package pager
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
+)
 
 // oneCrash crashes unit at the n-th time point is reached.
 type oneCrash struct {
@@ -10,17 +14,20 @@ type oneCrash struct {
 	hit         chan struct{} // closed when it fires (may be nil)
 }
 
-func (f *oneCrash) fail(point, unit string) bool {
+func (f *oneCrash) fail(point, unit string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if point != f.point || unit != f.unit {
-		return false
+		return nil
 	}
 	f.seen++
 	if f.seen == f.n && f.hit != nil {
 		close(f.hit)
 	}
-	return f.seen == f.n
+	if f.seen == f.n {
+		return failpoint.ErrCrash
+	}
+	return nil
 }
 
 func (f *oneCrash) fired() bool {

@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/servers/names"
-	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/ftm-in-go/ftm/stm"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -34,7 +34,7 @@ type rig struct {
 	node   *kernel.Node
 	bank   *stm.Bank
 	backup *stm.Backup
-	fail   ru.Failpoint
+	fail   failpoint.Hook
 	gen    int
 	tick   time.Duration // driver tick (default 2 ms)
 	hosts  map[string]*host

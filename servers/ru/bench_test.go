@@ -7,6 +7,8 @@ import "testing"
 // server host.
 type ckptRig struct {
 	hosts  map[string]*Host
+	store  *MemStore // the records, written by execute
+	fail   failFunc  // crash points (crashRig)
 	net    []Envelope
 	envs   int // transport messages (envelopes)
 	msgs   int // protocol messages inside them
@@ -23,9 +25,10 @@ func newCkptRig(batch bool) *ckptRig {
 		r.hosts[h] = NewHost(HostConfig{Name: h, Store: store, Batch: batch,
 			HostOf: func(u string) string { return r.hostOf[u] }})
 	}
-	r.app = r.hosts["app"].Add("app")
+	r.store = store
+	r.app = r.hosts["app"].Add("app", false)
 	for _, s := range r.segs {
-		r.hosts["rvm"].Add(s)
+		r.hosts["rvm"].Add(s, false)
 	}
 	return r
 }
@@ -40,18 +43,18 @@ func (r *ckptRig) touchSegments() {
 		r.app.AddSucc(seg.ID())
 		seg.AddSucc(r.app.ID())
 		seg.AddPred(r.app.ID())
-		if _, err := r.hosts["rvm"].Persist(s); err != nil {
-			panic(err)
-		}
+		r.hosts["rvm"].Touch(s)
 	}
-	if _, err := r.hosts["app"].Persist("app"); err != nil {
-		panic(err)
+	r.hosts["app"].Touch("app")
+	for _, h := range []string{"app", "rvm"} { // write-ahead: never at a crash point
+		envs, _ := execute(r.hosts[h], r.store, nil)
+		r.net = append(r.net, envs...)
 	}
 }
 
 func (r *ckptRig) flush() {
 	for _, h := range []string{"app", "rvm"} {
-		envs, _ := r.hosts[h].Flush()
+		envs, _ := execute(r.hosts[h], r.store, r.fail)
 		r.net = append(r.net, envs...)
 	}
 }

@@ -9,21 +9,21 @@ import (
 // the n-th flush of one unit, at one named point.
 type crashRig struct {
 	*ckptRig
-	store   *MemStore
 	flushes int
 	fired   bool
 	down    string
 }
 
 func newCrashRig(unit, point string, n int) *crashRig {
-	c := &crashRig{store: NewMemStore()}
+	c := &crashRig{}
+	store := NewMemStore()
 	r := &ckptRig{hosts: map[string]*Host{}, segs: []string{"data", "stack", "heap"},
 		hostOf: map[string]string{"app": "app", "data": "rvm", "stack": "rvm", "heap": "rvm"}}
 	fail := func(p, u string) bool {
 		if u != unit || c.fired {
 			return false
 		}
-		if p == "ru.before-persist" {
+		if p == FPBeforePersist {
 			c.flushes++
 		}
 		if p == point && c.flushes == n {
@@ -33,12 +33,13 @@ func newCrashRig(unit, point string, n int) *crashRig {
 		return false
 	}
 	for _, h := range []string{"app", "rvm"} {
-		r.hosts[h] = NewHost(HostConfig{Name: h, Store: c.store, Batch: true, Fail: fail,
+		r.hosts[h] = NewHost(HostConfig{Name: h, Store: store, Batch: true,
 			HostOf: func(u string) string { return r.hostOf[u] }})
 	}
-	r.app = r.hosts["app"].Add("app")
+	r.store, r.fail = store, fail
+	r.app = r.hosts["app"].Add("app", false)
 	for _, s := range r.segs {
-		r.hosts["rvm"].Add(s)
+		r.hosts["rvm"].Add(s, false)
 	}
 	c.ckptRig = r
 	return c
@@ -53,7 +54,7 @@ func (c *crashRig) run() error {
 	for step := 0; step < 2000; step++ {
 		c.flush()
 		if c.down != "" {
-			if err := c.hosts[c.hostOf[c.down]].Restart(c.down); err != nil {
+			if _, err := c.hosts[c.hostOf[c.down]].Restart(c.down, false); err != nil {
 				return err
 			}
 			c.down = ""
@@ -106,7 +107,7 @@ func TestCrashAtEveryStep4RU(t *testing.T) {
 	cases := 0
 	ended := map[Outcome]int{}
 	for _, unit := range []string{"app", "data", "stack", "heap"} {
-		for _, point := range []string{"ru.before-persist", "ru.after-persist"} {
+		for _, point := range []string{FPBeforePersist, FPAfterPersist} {
 			for n := 1; n <= 8; n++ {
 				c := newCrashRig(unit, point, n)
 				if err := c.run(); err != nil {

@@ -13,6 +13,7 @@ import (
 // Envelopes are delivered in FIFO order; every message is printed.
 type goldenEnv struct {
 	hosts  map[string]*Host
+	stores map[string]*MemStore // each host's records, written by execute
 	hostOf map[string]string
 	order  []string // units in creation order
 	net    []Envelope
@@ -30,13 +31,14 @@ type goldenCall struct {
 }
 
 func newGoldenEnv() *goldenEnv {
-	return &goldenEnv{hosts: map[string]*Host{}, hostOf: map[string]string{}, calls: map[string]*goldenCall{}, batch: true}
+	return &goldenEnv{hosts: map[string]*Host{}, stores: map[string]*MemStore{}, hostOf: map[string]string{}, calls: map[string]*goldenCall{}, batch: true}
 }
 
 func (e *goldenEnv) host(name string) *Host {
 	h, ok := e.hosts[name]
 	if !ok {
-		h = NewHost(HostConfig{Name: name, Store: NewMemStore(), Batch: e.batch,
+		e.stores[name] = NewMemStore()
+		h = NewHost(HostConfig{Name: name, Store: e.stores[name], Batch: e.batch,
 			HostOf: func(u string) string { return e.hostOf[u] }})
 		e.hosts[name] = h
 	}
@@ -54,7 +56,7 @@ func (e *goldenEnv) flush() {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		envs, evs := e.hosts[n].Flush()
+		envs, evs := execute(e.hosts[n], e.stores[n], nil)
 		for _, ev := range evs {
 			e.printf("  event: %s %s (action %s)", ev.RU, ev.Outcome, ev.Action)
 		}
@@ -116,7 +118,7 @@ func (e *goldenEnv) run(t *testing.T, d *datadriven.TestData) string {
 	case "crash":
 		e.hosts[e.hostOf[d.CmdArgs[0].Key]].Crash(d.CmdArgs[0].Key)
 	case "restart":
-		if err := e.hosts[e.hostOf[d.CmdArgs[0].Key]].Restart(d.CmdArgs[0].Key); err != nil {
+		if _, err := e.hosts[e.hostOf[d.CmdArgs[0].Key]].Restart(d.CmdArgs[0].Key, false); err != nil {
 			t.Fatal(err)
 		}
 		e.flush()
@@ -151,7 +153,7 @@ func (e *goldenEnv) cmdUnit(t *testing.T, d *datadriven.TestData) {
 	}
 	e.hostOf[d.CmdArgs[0].Key] = h
 	e.order = append(e.order, d.CmdArgs[0].Key)
-	e.host(h).Add(d.CmdArgs[0].Key)
+	e.host(h).Add(d.CmdArgs[0].Key, false)
 }
 
 func (e *goldenEnv) cmdBegin(t *testing.T, d *datadriven.TestData) {

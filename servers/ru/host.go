@@ -1,7 +1,9 @@
 package ru
 
 import (
+	"errors"
 	"fmt"
+	"maps"
 	"sort"
 
 	"go.uber.org/zap"
@@ -15,28 +17,33 @@ type Envelope struct {
 	Msgs     []Msg
 }
 
-// Failpoint is consulted at named steps ("ru.before-persist",
-// "ru.after-persist"); returning true crashes the unit there. Nil in production.
-type Failpoint func(point, unit string) bool
+// Failpoints the caller of a Host hits while it executes a Ready (the Host
+// itself does no I/O): before a unit's record is saved, and after it is
+// durable but before the unit's messages leave. A hook that fires there
+// crashes the unit (Host.Crash), and the caller restarts it from its record.
+const (
+	FPBeforePersist = "ru.before-persist"
+	FPAfterPersist  = "ru.after-persist"
+)
 
 // HostConfig configures a Host.
 type HostConfig struct {
 	Name   string
 	Unit   Config
-	Store  Store
+	Store  Store                    // loads records at Restart; the Host never writes it
 	HostOf func(unit string) string // which host serves a unit
 	Batch  bool                     // group messages per destination host (§6.5)
-	Fail   Failpoint
 	Log    *zap.Logger
 }
 
-// Host runs the units of one server (or node): it steps them, persists their
-// state before sending, and packs their messages into envelopes. It is pure
-// too: the driver moves envelopes and calls Tick.
+// Host runs the units of one server (or node): it steps them and hands
+// their output to its caller as a Ready, in the manner of etcd-raft: the
+// caller saves, precommits, sends, decides and applies what the Ready
+// says, then calls Advance. It is pure too: it does no I/O.
 type Host struct {
 	cfg   HostConfig
 	units map[string]*Unit // live units; a crashed unit is absent until Restart
-	dirty map[string]bool  // units stepped since the last Flush
+	dirty map[string]bool  // units stepped since the last Ready
 }
 
 // NewHost returns an empty host.
@@ -47,38 +54,21 @@ func NewHost(cfg HostConfig) *Host {
 	return &Host{cfg: cfg, units: map[string]*Unit{}, dirty: map[string]bool{}}
 }
 
-// Add creates a fresh unit on this host.
-func (h *Host) Add(name string) *Unit {
+// Add creates a fresh unit on this host; the next Ready saves its first
+// record. A server unit owns a server state S, which the Ready's
+// precommits, commits and reloads follow.
+func (h *Host) Add(name string, server bool) *Unit {
 	u := NewUnit(name, h.cfg.Unit)
-	h.units[name] = u
-	if _, _, st := u.Ready(); st != nil {
-		if err := h.cfg.Store.Save(st); err != nil {
-			h.cfg.Log.Warn("save failed", zap.String("unit", name), zap.Error(err))
-		}
-	}
+	u.server = server
+	h.units[name], h.dirty[name] = u, true
 	return u
 }
 
 // Unit returns a live unit, or nil if it is down or unknown.
 func (h *Host) Unit(name string) *Unit { return h.units[name] }
 
-// Touch marks a unit changed by a call hook, so Flush collects its output.
+// Touch marks a unit changed by a call hook, so Ready collects its output.
 func (h *Host) Touch(name string) { h.dirty[name] = true }
-
-// Persist saves a unit's state now (write-ahead in the call path) and
-// returns the events that the saved state made durable.
-func (h *Host) Persist(name string) ([]Event, error) {
-	u := h.units[name]
-	if u == nil {
-		return nil, nil
-	}
-	if err := h.cfg.Store.Save(u.s); err != nil {
-		return nil, fmt.Errorf("persist %s: %w", name, err)
-	}
-	evs := u.events
-	u.events = nil
-	return evs, nil
-}
 
 // Deliver steps every message of env into its unit; messages to a down
 // unit are lost.
@@ -106,31 +96,165 @@ func (h *Host) Crash(name string) {
 	delete(h.dirty, name)
 }
 
-// Restart rebuilds a crashed unit from the store (§4.2.4).
-func (h *Host) Restart(name string) error {
-	s, err := h.cfg.Store.Load(name)
-	if err != nil {
-		return fmt.Errorf("restart %s: %w", name, err)
-	}
-	h.units[name], h.dirty[name] = Restart(s, h.cfg.Unit), true
-	return nil
+// Recovery is what the caller does at once for a restarted server unit,
+// before its next Ready (§4.2.4).
+type Recovery struct {
+	// Decides are the STM groups the crash left undecided: one whose
+	// decision the record holds but may not have been applied, or the
+	// group of an action the unit was building in (S may have been
+	// precommitted before the record said so: that can only abort).
+	Decides []Decide
+	// Precommitted: the unit waits for its action's decision with S in the
+	// group: restore S from its last committed version now and run the
+	// restart hook. Otherwise the restart aborts the RU and the Aborted
+	// outcome of the next Ready restores S.
+	Precommitted bool
 }
 
-// Flush persists every changed unit, then returns the envelopes to send and
-// the events. A failpoint may crash a unit before or after its save.
-func (h *Host) Flush() ([]Envelope, []Event) {
-	var envs []Envelope
-	var events []Event
+// Restart rebuilds a crashed unit from the store (§4.2.4). Its restart
+// output (the abort wave of a unit that was not precommitted) comes with
+// the next Ready. A unit whose first record never became durable starts
+// afresh: nothing of it left the host.
+func (h *Host) Restart(name string, server bool) (Recovery, error) {
+	s, err := h.cfg.Store.Load(name)
+	if errors.Is(err, ErrNoState) {
+		h.Add(name, server)
+		return Recovery{}, nil
+	}
+	if err != nil {
+		return Recovery{}, fmt.Errorf("restart %s: %w", name, err)
+	}
+	var rec Recovery
+	if server {
+		rec = recoverGroups(s)
+	}
+	u := Restart(s, h.cfg.Unit)
+	u.server, u.stale = server, rec.Precommitted
+	u.savedInc, u.savedCalling = s.Inc, callingSet(s.Calling)
+	h.units[name], h.dirty[name] = u, true
+	return rec, nil
+}
+
+// recoverGroups decides, from a server unit's loaded record, the groups its
+// crash left undecided, and keeps the precommit mark only for a unit that
+// waits for its decision.
+func recoverGroups(s *State) Recovery {
+	var rec Recovery
+	switch {
+	case s.PCInc != 0 && s.Inc > s.PCInc: // decided, maybe not applied to STM
+		rec.Decides = []Decide{{Action: s.PC, Commit: !s.Aborted[s.PCInc]}}
+	case s.Phase == Precommitted: // waits for the decision: S stays in the group
+		rec.Precommitted = true
+		s.PC, s.PCInc = s.Act, s.Inc
+		return rec
+	case s.Phase == Building && !s.Act.IsZero():
+		rec.Decides = []Decide{{Action: s.Act, Commit: false}}
+	}
+	s.PC, s.PCInc = Action{}, 0
+	return rec
+}
+
+// Ready is one round of a Host's output, as etcd-raft's Ready is: what the
+// caller must make durable, send, decide and apply, stated per unit. The
+// caller executes each UnitReady in this order:
+//  1. Precommit: precommit the unit's S into the action's STM group;
+//  2. Save: write the record (with S when CommitS), all the Saves of the
+//     Ready in one atomic write, durable before anything below;
+//  3. send the unit's Msgs (Host.Pack packs them into envelopes);
+//  4. Decides: decide the STM groups;
+//  5. Events: apply each RU's end to S (reload it when Reload says so).
+//
+// Then it calls Advance with the parts it executed. A part it could not
+// make durable goes to SaveFailed; a part whose unit crashed at a
+// failpoint goes nowhere (the unit restarts from its record).
+type Ready struct {
+	Units []UnitReady
+}
+
+// UnitReady is one unit's part of a Ready.
+type UnitReady struct {
+	Unit string
+	// Save is the record to write; nil when the saved one is as good for
+	// recovery. It is the unit's live state: encode it before the unit's
+	// next input.
+	Save *State
+	// CommitS: the RU committed within this step without a precommit (a
+	// lone initiator: nothing to wait for), so S was never precommitted;
+	// S goes in the same atomic write as the record saying it committed.
+	CommitS bool
+	// Precommit, when set, is the action into whose group S is
+	// precommitted before Save (Save.PC says so).
+	Precommit Action
+	Msgs      []Msg
+	Decides   []Decide
+	Events    []Event
+}
+
+// Decide is one STM group to decide: the group of Action's checkpoint.
+type Decide struct {
+	Action Action
+	Commit bool
+}
+
+// effects reports whether the part carries anything beyond its record:
+// what the unit did in memory and cannot take back once its save failed.
+func (p *UnitReady) effects() bool {
+	return len(p.Msgs) > 0 || len(p.Events) > 0 || len(p.Decides) > 0 || !p.Precommit.IsZero()
+}
+
+// HasReady reports whether a Ready would carry anything: a cheap check for
+// the call path, which then skips the whole round.
+func (h *Host) HasReady() bool {
+	for name := range h.dirty {
+		if u := h.units[name]; u != nil && u.hasReady() {
+			return true
+		}
+	}
+	return false
+}
+
+// Ready collects the output of every unit stepped since the last Ready.
+func (h *Host) Ready() Ready {
+	var rd Ready
 	for _, name := range h.dirtyNames() {
-		msgs, evs, ok := h.flushUnit(name)
-		if !ok {
+		u := h.units[name]
+		if u == nil {
 			continue
 		}
-		events = append(events, evs...)
-		envs = h.pack(envs, msgs)
+		if p := u.ready(); p.Save != nil || p.effects() {
+			p.Unit = name
+			rd.Units = append(rd.Units, p)
+		}
 	}
-	h.dirty = map[string]bool{}
-	return envs, events
+	clear(h.dirty)
+	return rd
+}
+
+// Advance tells the host that the parts of rd it is given were executed:
+// their records are durable and their groups decided.
+func (h *Host) Advance(rd Ready) {
+	for i := range rd.Units {
+		p := &rd.Units[i]
+		if u := h.units[p.Unit]; u != nil {
+			u.advance(p)
+		}
+	}
+}
+
+// SaveFailed tells the host that p's record could not be made durable. A
+// unit whose part carries effects (messages, outcomes, decides, a
+// precommit) crashes: those happened in memory only. A unit whose part is
+// its record alone keeps running; the next Ready saves it again.
+func (h *Host) SaveFailed(p UnitReady) {
+	u := h.units[p.Unit]
+	if u == nil {
+		return
+	}
+	if p.effects() {
+		h.Crash(p.Unit)
+		return
+	}
+	u.dirty, h.dirty[p.Unit] = true, true
 }
 
 func (h *Host) dirtyNames() []string {
@@ -142,35 +266,9 @@ func (h *Host) dirtyNames() []string {
 	return names
 }
 
-func (h *Host) flushUnit(name string) ([]Msg, []Event, bool) {
-	u := h.units[name]
-	if u == nil {
-		return nil, nil, false
-	}
-	msgs, evs, st := u.Ready()
-	if st != nil {
-		if h.fail("ru.before-persist", name) {
-			h.Crash(name)
-			return nil, nil, false
-		}
-		if err := h.cfg.Store.Save(st); err != nil {
-			h.cfg.Log.Warn("save failed", zap.String("unit", name), zap.Error(err))
-			h.Crash(name)
-			return nil, nil, false
-		}
-	}
-	if h.fail("ru.after-persist", name) {
-		h.Crash(name) // persisted, but the step's messages are lost
-		return nil, evs, true
-	}
-	return msgs, evs, true
-}
-
-func (h *Host) fail(point, name string) bool {
-	return h.cfg.Fail != nil && h.cfg.Fail(point, name)
-}
-
-func (h *Host) pack(envs []Envelope, msgs []Msg) []Envelope {
+// Pack packs messages into envelopes, one per destination host when
+// batching, one per message otherwise.
+func (h *Host) Pack(envs []Envelope, msgs []Msg) []Envelope {
 	for _, m := range msgs {
 		to := h.cfg.HostOf(m.To.Name)
 		if h.cfg.Batch {
@@ -191,4 +289,12 @@ func findEnv(envs []Envelope, to string) int {
 		}
 	}
 	return -1
+}
+
+func callingSet(m map[string]int) map[string]bool {
+	out := make(map[string]bool, len(m))
+	for k := range maps.Keys(m) {
+		out[k] = true
+	}
+	return out
 }

@@ -40,6 +40,7 @@ type sim struct {
 	cfg     simConfig
 	rng     *rand.Rand
 	hosts   map[string]*Host
+	store   *MemStore // the records, written by execute
 	hostOf  map[string]string
 	names   []string
 	users   []string
@@ -73,8 +74,9 @@ func newSim(seed uint64, cfg simConfig) *sim {
 	for i := 0; i < cfg.Hosts; i++ {
 		h := fmt.Sprintf("h%d", i)
 		s.hosts[h] = NewHost(HostConfig{Name: h, Store: store, Batch: cfg.Batch,
-			HostOf: func(u string) string { return s.hostOf[u] }, Fail: s.failpoint})
+			HostOf: func(u string) string { return s.hostOf[u] }})
 	}
+	s.store = store
 	for i := 0; i < cfg.Users+cfg.Servers; i++ {
 		name := fmt.Sprintf("u%d", i)
 		if i >= cfg.Users {
@@ -87,7 +89,7 @@ func newSim(seed uint64, cfg simConfig) *sim {
 		h := fmt.Sprintf("h%d", s.rng.IntN(cfg.Hosts))
 		s.hostOf[name] = h
 		s.names = append(s.names, name)
-		s.hosts[h].Add(name)
+		s.hosts[h].Add(name, i >= cfg.Users)
 	}
 	return s
 }
@@ -96,13 +98,25 @@ func (s *sim) failpoint(point, unit string) bool {
 	return s.crashOK && s.rng.Float64() < s.cfg.FailPoint
 }
 
+// persist runs the Ready of name's host at once, with no crash point: the
+// write-ahead save of the call path, durable before the call goes on.
 func (s *sim) persist(name string) {
-	evs, err := s.hosts[s.hostOf[name]].Persist(name)
-	if err != nil {
-		panic(err)
-	}
+	s.touch(name)
+	s.collect(execute(s.hosts[s.hostOf[name]], s.store, nil))
+}
+
+// collect puts a Ready's envelopes into the network and its events into the oracle.
+func (s *sim) collect(envs []Envelope, evs []Event) {
 	for _, ev := range evs {
 		s.record(ev)
+	}
+	for _, e := range envs {
+		if s.hosts[e.To] == nil && s.err == nil {
+			s.err = fmt.Errorf("message to no unit: %v", e.Msgs)
+			continue
+		}
+		s.msgs++
+		s.net = append(s.net, e)
 	}
 }
 
@@ -122,18 +136,7 @@ func (s *sim) sortedHosts() []string {
 // flush collects every host's output into the network and the oracle.
 func (s *sim) flush() {
 	for _, h := range s.sortedHosts() {
-		envs, evs := s.hosts[h].Flush()
-		for _, ev := range evs {
-			s.record(ev)
-		}
-		for _, e := range envs {
-			if s.hosts[e.To] == nil && s.err == nil {
-				s.err = fmt.Errorf("message to no unit: %v", e.Msgs)
-				continue
-			}
-			s.msgs++
-			s.net = append(s.net, e)
-		}
+		s.collect(execute(s.hosts[h], s.store, s.failpoint))
 	}
 	for name := range s.down {
 		if s.unit(name) != nil {
@@ -193,7 +196,7 @@ func (s *sim) tick() {
 	}
 	for name, n := range s.down {
 		if n <= 0 {
-			if err := s.hosts[s.hostOf[name]].Restart(name); err == nil {
+			if _, err := s.hosts[s.hostOf[name]].Restart(name, s.logs[name] != nil); err == nil {
 				s.trace = append(s.trace, "restart "+name)
 			}
 			continue
@@ -225,19 +228,22 @@ func (s *sim) startCall() {
 		s.userReq[user] = req
 	}
 	s.inflight[user] = true
-	s.newCall(user, u, s.servers[s.rng.IntN(len(s.servers))], req, nil)
+	s.newCall(&simCall{client: user, clientU: u, server: s.servers[s.rng.IntN(len(s.servers))], req: req})
 }
 
-func (s *sim) newCall(client string, cu *Unit, server, req string, outer *simCall) *simCall {
+// newCall starts call c (client, clientU, server, req and outer set): an
+// id, a random attribute, and the write-ahead record made durable.
+func (s *sim) newCall(c *simCall) *simCall {
 	s.nextID++
-	op := Read
+	c.id, c.clientRU, c.op = s.nextID, c.clientU.ID(), Read
 	if s.rng.IntN(2) == 0 {
-		op = Update
+		c.op = Update
 	}
-	c := &simCall{id: s.nextID, client: client, clientRU: cu.ID(), clientU: cu, server: server,
-		op: op, req: req, outer: outer}
-	cu.OutCallStarted(server)
-	s.persist(client)
+	c.clientU.OutCallStarted(c.server)
+	s.persist(c.client)
+	if st, err := s.store.Load(c.client); (err != nil || st.Calling[c.server] == 0) && s.err == nil {
+		s.err = fmt.Errorf("%s's call to %s left before its write-ahead record was durable", c.client, c.server)
+	}
 	s.calls = append(s.calls, c)
 	return c
 }
@@ -255,7 +261,8 @@ func (s *sim) progressCall(allowNew bool) {
 	if allowNew && c.outer == nil && s.rng.IntN(3) == 0 {
 		other := s.servers[s.rng.IntN(len(s.servers))]
 		if other != c.server && c.serverU == s.unit(c.server) {
-			c.nested = s.newCall(c.server, c.serverU, other, fmt.Sprintf("%s/n%d", c.req, s.nextID), c)
+			c.nested = s.newCall(&simCall{client: c.server, clientU: c.serverU, server: other,
+				req: fmt.Sprintf("%s/n%d", c.req, s.nextID), outer: c})
 			return
 		}
 	}
@@ -324,7 +331,10 @@ func (s *sim) endCall(c *simCall) {
 	}
 	cu := s.unit(c.client)
 	clientAlive := cu != nil && cu == c.clientU && cu.ID() == c.clientRU
-	s.applyDeps(c, deps, su, cu, clientAlive)
+	if !clientAlive {
+		cu = nil
+	}
+	s.applyDeps(c, deps, su, cu)
 	s.persist(c.server) // the server records the dependency before replying
 	if clientAlive && s.crashOK && s.rng.Float64() < s.cfg.FailPoint*20 {
 		s.crash(c.client) // the reply arrives but the client dies before recording it
@@ -350,7 +360,10 @@ func (s *sim) execute(c *simCall, su *Unit) {
 	su.MarkModified()
 }
 
-func (s *sim) applyDeps(c *simCall, d Deps, su, cu *Unit, clientAlive bool) {
+// applyDeps records the dependencies of call c at server unit su and, when
+// it is still alive (non-nil), client unit cu.
+func (s *sim) applyDeps(c *simCall, d Deps, su, cu *Unit) {
+	clientAlive := cu != nil
 	if d.ServerToClient && clientAlive {
 		s.edges[[2]ID{c.serverRU, c.clientRU}] = true
 		cu.AddPred(c.serverRU)
@@ -454,7 +467,7 @@ func (s *sim) dump() string {
 		fmt.Fprintf(&b, "call %d %s→%s open=%v nested=%v\n", c.id, c.client, c.server, c.open, c.nested != nil)
 	}
 	tail := s.trace
-	if len(tail) > 60 {
+	if len(tail) > 60 && os.Getenv("FTM_TRACE") == "" {
 		tail = tail[len(tail)-60:]
 	}
 	b.WriteString(strings.Join(tail, "\n"))

@@ -54,8 +54,9 @@ type doneRec struct {
 }
 
 // State is everything a unit keeps in stable storage (the paper keeps it in
-// STM, in short transactions independent of the RU's own transaction). The
-// Store seam saves it after every step, before any message of the step is sent.
+// STM, in short transactions independent of the RU's own transaction).
+// Ready hands it out to be saved after every step that changed it, before
+// any message of the step is sent.
 type State struct {
 	Name     string
 	Inc      uint64
@@ -91,6 +92,13 @@ type State struct {
 
 	AbortWait map[AbortEdge]bool // abort messages sent, until AbortAck
 	Calling   map[string]int     // servers with an outgoing call in progress (write-ahead)
+
+	// PC is the action into whose STM group a server unit's S was
+	// precommitted, by incarnation PCInc (0: none). Kept until the group is
+	// decided, so a restart decides a group whose decision this record
+	// holds (PCInc < Inc) or waits for it (Precommitted).
+	PC    Action
+	PCInc uint64
 }
 
 func newState(name string) *State {
@@ -127,18 +135,19 @@ func (s *State) Clone() *State {
 // ErrNoState is returned by Store.Load for a unit never saved.
 var ErrNoState = errors.New("ru: no saved state")
 
-// Store is the stable-storage seam: the in-memory MemStore now, short STM
-// transactions later. Save must be atomic: after a crash Load returns either
-// the previous or the new state, never a mix.
+// Store is the stable-storage seam as the Host sees it: it only loads, at
+// Restart. Its owner (the driver, or a test harness) writes the records a
+// Ready hands out; a write must be atomic: after a crash Load returns
+// either the previous or the new state, never a mix.
 type Store interface {
-	Save(s *State) error
 	Load(name string) (*State, error)
 }
 
-// MemStore is an in-memory Store; it copies on Save and Load.
+// MemStore is an in-memory Store for tests and simulations; it copies on
+// Put and Load.
 type MemStore struct {
 	mu sync.Mutex        // guards m
-	m  map[string]*State // name → last saved state
+	m  map[string]*State // name → last written state
 }
 
 var _ Store = (*MemStore)(nil)
@@ -146,15 +155,14 @@ var _ Store = (*MemStore)(nil)
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore { return &MemStore{m: map[string]*State{}} }
 
-// Save stores a copy of s.
-func (m *MemStore) Save(s *State) error {
+// Put stores a copy of s (the harness executing a Ready's Save).
+func (m *MemStore) Put(s *State) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.m[s.Name] = s.Clone()
-	return nil
 }
 
-// Load returns a copy of the last saved state of name.
+// Load returns a copy of the last written state of name.
 func (m *MemStore) Load(name string) (*State, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

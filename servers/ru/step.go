@@ -236,11 +236,18 @@ func (u *Unit) onAuthReply(m Msg) {
 }
 
 // CallEnded is called when a call admitted with Serve has returned.
+//
+// A call that ends in a Running RU outside any authorization changes
+// nothing the record holds: the unit stays clean (nothing to save, send or
+// wake), the hot path of reliable calls.
 func (u *Unit) CallEnded(call uint64) {
-	u.dirty = true
 	u.openIn--
 	s := u.s
+	if s.Phase != Running {
+		u.dirty = true
+	}
 	if g, ok := s.Granter[call]; ok {
+		u.dirty = true
 		d := doneRec{To: g, Preds: s.NewPreds.list()}
 		s.NewPreds = idSet{}
 		delete(s.Granter, call)
@@ -266,20 +273,28 @@ func (u *Unit) onDone(m Msg) {
 }
 
 // OutCallStarted and OutCallEnded bracket an outgoing call of this unit to
-// server. The driver persists the state (Host.Persist) before sending the
-// request: if this RU aborts before it could record the dependency the
-// reply creates, the abort wave still reaches that server (§4.2.4).
+// server. The next Ready saves the state (write-ahead) and the driver sends
+// the request only once it is durable: if this RU aborts before it could
+// record the dependency the reply creates, the abort wave still reaches
+// that server (§4.2.4). A Running unit whose durable record lists a call
+// to server already needs no new save.
 func (u *Unit) OutCallStarted(server string) {
-	u.dirty = true
+	if u.s.Phase != Running || !u.savedCalling[server] {
+		u.dirty = true
+	}
 	u.openOu++
 	u.s.Calling[server]++
 }
 
 // OutCallEnded: see OutCallStarted. ru is the RU that started the call: a
 // call of an ended incarnation no longer counts in Calling (its abort wave
-// was sent already).
+// was sent already). In a Running RU the end of a call needs no save: the
+// record's extra entry in Calling only makes a restart send a conditional
+// abort that aborts nothing (KeepCallRecord).
 func (u *Unit) OutCallEnded(server string, ru ID) {
-	u.dirty = true
+	if u.s.Phase != Running {
+		u.dirty = true
+	}
 	if u.openOu > 0 {
 		u.openOu--
 	}
@@ -298,10 +313,10 @@ func (u *Unit) OutCallEnded(server string, ru ID) {
 // granter's Done after it (§4.2.2).
 func (u *Unit) AddPred(p ID) {
 	s := u.s
-	u.dirty = true
 	if p.Name == s.Name || s.Preds[p] {
 		return
 	}
+	u.dirty = true
 	s.Preds[p] = true
 	switch {
 	case s.Phase != Building:
@@ -314,7 +329,7 @@ func (u *Unit) AddPred(p ID) {
 
 // AddSucc records this RU → q (q is a successor).
 func (u *Unit) AddSucc(q ID) {
-	if q.Name != u.s.Name {
+	if q.Name != u.s.Name && !u.s.Succs[q] {
 		u.dirty = true
 		u.s.Succs[q] = true
 	}
@@ -322,8 +337,10 @@ func (u *Unit) AddSucc(q ID) {
 
 // MarkModified records that an update changed the server state in this RU.
 func (u *Unit) MarkModified() {
-	u.dirty = true
-	u.s.Modified = true
+	if !u.s.Modified {
+		u.dirty = true
+		u.s.Modified = true
+	}
 }
 
 // onCondAbort: an aborted client that may have called this server without

@@ -25,6 +25,10 @@ type Event struct {
 	Outcome Outcome
 	RU      ID
 	Action  Action
+	// Reload (server units): S must be restored from its last committed
+	// version: always after an abort, and after a commit of an RU whose S
+	// was restored while precommitted (the group held the newer S).
+	Reload bool
 }
 
 // Unit is one process's recovery-unit state machine (§4.2). It reads no
@@ -32,14 +36,24 @@ type Event struct {
 // call hooks; outputs are collected by Ready. Not safe for concurrent use:
 // one driver goroutine (or a Host) owns it.
 type Unit struct {
-	s      *State // persisted by the driver after each input, via Ready
-	cfg    Config
-	out    []Msg
-	events []Event
-	dirty  bool
-	openIn int // calls being served (volatile: a crash aborts them)
-	openOu int // outgoing calls awaiting their reply
-	ticks  int
+	s       *State // persisted by the driver after each input, via Ready
+	cfg     Config
+	out     []Msg
+	events  []Event
+	decides []Decide
+	dirty   bool
+	openIn  int // calls being served (volatile: a crash aborts them)
+	openOu  int // outgoing calls awaiting their reply
+	ticks   int
+
+	server bool // owns a server state S (precommitted, committed and reloaded with its RU)
+	stale  bool // S was restored while precommitted: reload it at the decision
+
+	// What the last durable record says (Advance): its incarnation and the
+	// servers it records outgoing calls to.
+	savedInc     uint64
+	savedCalling map[string]bool
+	endedPC      uint64 // the precommit mark of this incarnation is cleared at Advance
 }
 
 // NewUnit returns a fresh unit (incarnation 1) for process name.
@@ -77,18 +91,67 @@ func (u *Unit) Phase() Phase { return u.s.Phase }
 // State returns the live state (read-only for callers).
 func (u *Unit) State() *State { return u.s }
 
+// Outcome reports how RU id of this unit ended: Pending while it runs (or
+// for another unit's id), Committed or Aborted once the unit moved on.
+func (u *Unit) Outcome(id ID) Outcome {
+	if id.Name != u.s.Name || id.Inc >= u.s.Inc {
+		return Pending
+	}
+	return u.s.outcome(id.Inc)
+}
+
+// Wants reports whether a checkpoint was asked for and the RU has not ended yet.
+func (u *Unit) Wants() bool { return u.s.Want }
+
+// Modified reports whether an update changed the server state in the current RU.
+func (u *Unit) Modified() bool { return u.s.Modified }
+
 // Quiescent reports whether the unit has no call in progress.
 func (u *Unit) Quiescent() bool { return u.openIn == 0 && u.openOu == 0 }
 
-// Ready hands out the messages to send, the events, and (if changed) the
-// state to persist. The driver must save the state before sending.
-func (u *Unit) Ready() (msgs []Msg, events []Event, persist *State) {
-	msgs, events = u.out, u.events
-	u.out, u.events = nil, nil
-	if u.dirty {
-		persist, u.dirty = u.s, false
+// hasReady reports whether ready would hand out anything.
+func (u *Unit) hasReady() bool {
+	return u.dirty || len(u.out) > 0 || len(u.events) > 0 || len(u.decides) > 0
+}
+
+// ready hands out the unit's part of a Ready: messages, outcomes, groups
+// to decide and, if the state changed, the record to save with what must
+// go with it (S's precommit, or S itself for a commit in one step).
+func (u *Unit) ready() UnitReady {
+	p := UnitReady{Msgs: u.out, Events: u.events, Decides: u.decides}
+	u.out, u.events, u.decides = nil, nil, nil
+	if !u.dirty {
+		return p
 	}
-	return msgs, events, persist
+	u.dirty = false
+	s := u.s
+	if u.server {
+		p.CommitS = u.savedInc != 0 && s.Inc > u.savedInc && !s.Aborted[u.savedInc] && s.PCInc != u.savedInc
+		if s.Phase == Precommitted && (s.PCInc != s.Inc || s.PC != s.Act) {
+			s.PC, s.PCInc = s.Act, s.Inc
+			p.Precommit = s.Act
+		}
+	}
+	p.Save = s
+	return p
+}
+
+// advance records that p was executed: its record is durable, its groups decided.
+func (u *Unit) advance(p *UnitReady) {
+	if p.Save != nil {
+		u.savedInc = p.Save.Inc
+		if u.savedCalling == nil {
+			u.savedCalling = map[string]bool{}
+		}
+		clear(u.savedCalling)
+		for server := range p.Save.Calling {
+			u.savedCalling[server] = true
+		}
+	}
+	if u.endedPC != 0 && u.s.PCInc == u.endedPC {
+		u.s.PC, u.s.PCInc = Action{}, 0 // decided: the next record says no group
+	}
+	u.endedPC = 0
 }
 
 func (u *Unit) send(m Msg) {
@@ -100,6 +163,26 @@ func (u *Unit) send(m Msg) {
 
 func (u *Unit) event(o Outcome, ru ID, a Action) {
 	u.events = append(u.events, Event{Outcome: o, RU: ru, Action: a})
+}
+
+// ended reports the end of RU old (committed or aborted): the event, with
+// whether S must be reloaded, and the STM groups its end decides: the group
+// S was precommitted into by old, and for an application unit's own
+// action the whole action's group (the initiator's commit is the decision).
+func (u *Unit) ended(o Outcome, old ID) {
+	s := u.s
+	ev := Event{Outcome: o, RU: old, Action: s.Act}
+	if u.server {
+		ev.Reload = o == Aborted || u.stale
+		u.stale = false
+		if s.PCInc == old.Inc && s.PCInc != 0 {
+			u.decides = append(u.decides, Decide{Action: s.PC, Commit: o == Committed})
+			u.endedPC = old.Inc
+		}
+	} else if o == Committed && s.Act.Root == old {
+		u.decides = append(u.decides, Decide{Action: s.Act, Commit: true})
+	}
+	u.events = append(u.events, ev)
 }
 
 // Checkpoint asks for a checkpoint of the current RU; the unit becomes an
@@ -298,9 +381,7 @@ func (u *Unit) decide(o Outcome) {
 }
 
 func (u *Unit) commitRU() {
-	s := u.s
-	old := u.ID()
-	u.event(Committed, old, s.Act)
+	u.ended(Committed, u.ID())
 	u.newIncarnation()
 }
 
@@ -331,7 +412,7 @@ func (u *Unit) abortRU() {
 	if s.Phase == Building {
 		u.leaveBuildingOnAbort(old)
 	}
-	u.event(Aborted, old, s.Act)
+	u.ended(Aborted, old)
 	u.newIncarnation()
 }
 
