@@ -49,6 +49,8 @@ type segObject struct {
 	Sum    sumKind     `codec:"s"`
 	Sums   stm.ID      `codec:"c"` // the checksum object
 	Ranges []pageRange `codec:"r"` // page ids, in page order, covering at least Pages
+
+	id stm.ID // the object's own id, as found (not stored)
 }
 
 // pageRange is a run of consecutive page ids: page First+i is at Base+i.
@@ -96,18 +98,19 @@ func (k sumKind) of(img []byte) uint32 {
 	return crc32.ChecksumIEEE(img)
 }
 
-// segment returns the segment's object and its id as tx sees it; ok is
+// segment returns the segment's object (with its id) as tx sees it; ok is
 // false when the segment was never saved.
-func segment(tx *stm.Tx, seg string) (stm.ID, segObject, bool, error) {
+func segment(tx *stm.Tx, seg string) (segObject, bool, error) {
 	id, ok, err := segments.Lookup(tx, seg)
 	if err != nil || !ok {
-		return 0, segObject{}, false, err
+		return segObject{}, false, err
 	}
 	o, err := stm.Get[segObject](tx, id)
 	if err != nil {
-		return 0, segObject{}, false, fmt.Errorf("segment %q: %w", seg, err)
+		return segObject{}, false, fmt.Errorf("segment %q: %w", seg, err)
 	}
-	return id, o, true, nil
+	o.id = id
+	return o, true, nil
 }
 
 // sized returns the segment's object for a checkpoint of npages pages:
@@ -115,12 +118,12 @@ func segment(tx *stm.Tx, seg string) (stm.ID, segObject, bool, error) {
 // segment was never saved, written again only when its page count changed
 // (with more page ids reserved when it grew).
 func sized(tx *stm.Tx, seg string, npages int) (segObject, error) {
-	id, o, ok, err := segment(tx, seg)
+	o, ok, err := segment(tx, seg)
 	if err != nil || (ok && o.Pages == npages) {
 		return o, err
 	}
 	if !ok {
-		if id, err = segments.Bind(tx, seg); err != nil {
+		if o.id, err = segments.Bind(tx, seg); err != nil {
 			return o, err
 		}
 		if o.Sums, err = tx.Reserve(1); err != nil {
@@ -136,7 +139,7 @@ func sized(tx *stm.Tx, seg string, npages int) (segObject, error) {
 		o.Ranges = append(o.Ranges, pageRange{First: o.covered(), Base: base, N: n})
 	}
 	o.Pages = npages
-	return o, stm.Set(tx, id, o)
+	return o, stm.Set(tx, o.id, o)
 }
 
 // SavePages implements PageStore: one STM transaction.
@@ -259,7 +262,7 @@ func parallel(n int, fn func(lo, hi int)) {
 func (s *STMStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, error) {
 	out := map[int][]byte{}
 	err := s.bank.View(ctx, func(tx *stm.Tx) error {
-		_, o, ok, err := segment(tx, seg)
+		o, ok, err := segment(tx, seg)
 		if err != nil {
 			return err
 		}

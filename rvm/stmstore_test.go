@@ -17,7 +17,7 @@ import (
 // objectOf returns segment seg's object as tx sees it.
 func objectOf(t testing.TB, tx *stm.Tx, seg string) segObject {
 	t.Helper()
-	_, o, ok, err := segment(tx, seg)
+	o, ok, err := segment(tx, seg)
 	require.NoError(t, err)
 	require.True(t, ok, "segment %q saved", seg)
 	return o
@@ -114,7 +114,8 @@ func TestSTMStoreReadsCastagnoliSums(t *testing.T) {
 	_, err := s.Checkpoint(ctx, store)
 	require.NoError(t, err)
 	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error { // rewrite with CRC-32C sums
-		id, o, ok, err := segment(tx, "data")
+		o, ok, err := segment(tx, "data")
+		id := o.id
 		require.NoError(t, err)
 		require.True(t, ok)
 		require.Equal(t, sumIEEE, o.Sum)
