@@ -102,7 +102,10 @@ func TestWatchDeclaresSilentPartnerDead(t *testing.T) {
 func TestWatchKeepsLivePartnerAndStopsOnContext(t *testing.T) {
 	a, b := newPipe()
 	clk := clock.NewManual(t0)
-	cfg := Config{Period: 10 * time.Millisecond, Timeout: 30 * time.Millisecond}
+	// The timeout leaves ten periods of slack: a receiver marks a heartbeat
+	// heard a moment after the test saw it taken off the link, and on a
+	// loaded machine that moment may span an Advance or two.
+	cfg := Config{Period: 10 * time.Millisecond, Timeout: 100 * time.Millisecond}
 	ctx, cancel := context.WithCancel(context.Background())
 	deaths := make(chan *Death, 2)
 	go func() { deaths <- Watcher{Clock: clk, Config: cfg}.Watch(ctx, a) }()
@@ -111,7 +114,7 @@ func TestWatchKeepsLivePartnerAndStopsOnContext(t *testing.T) {
 	for i := 0; i < 100; i++ {
 		waitArmed(t, clk, 2, deaths)
 		clk.Advance(10 * time.Millisecond)
-		waitDrained(a, b)
+		waitDrained(t, deaths, a, b)
 	}
 	cancel()
 	require.Nil(t, <-deaths)
@@ -133,11 +136,18 @@ func waitArmed(t *testing.T, clk *clock.Manual, n int, deaths chan *Death) {
 }
 
 // waitDrained waits until both receivers have taken every heartbeat in flight,
-// so the manual clock does not outrun delivery.
-func waitDrained(ps ...*pipeLink) {
+// so the manual clock does not outrun delivery, failing the test (instead
+// of hanging) when a watcher has returned and stopped receiving.
+func waitDrained(t *testing.T, deaths chan *Death, ps ...*pipeLink) {
+	t.Helper()
 	for _, p := range ps {
 		for len(p.in) > 0 {
-			time.Sleep(20 * time.Microsecond)
+			select {
+			case d := <-deaths:
+				t.Fatalf("a watcher returned early: %+v", d)
+			default:
+				time.Sleep(20 * time.Microsecond)
+			}
 		}
 	}
 }
