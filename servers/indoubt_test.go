@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/ftm-in-go/ftm/kernel"
-	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/kernel/kerneltest"
 	"github.com/ftm-in-go/ftm/servers/names"
 	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
@@ -144,10 +145,7 @@ type nodeHost struct {
 func newNodesRig(t *testing.T) *nodesRig {
 	r := &nodesRig{t: t, log: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	r.nx, r.ny = kernel.NewNode(kernel.Config{Name: "x"}), kernel.NewNode(kernel.Config{Name: "y"})
-	lx, ly := link.NewMemPair("x", "y", link.MemConfig{})
-	require.NoError(t, r.nx.AttachLink(lx))
-	require.NoError(t, r.ny.AttachLink(ly))
+	r.nx, r.ny = kerneltest.LinkedNodes(t, "x", "y")
 	return r
 }
 
@@ -210,10 +208,9 @@ type inDoubtRig struct {
 func newInDoubtRig(t *testing.T) *inDoubtRig {
 	r := &inDoubtRig{nodesRig: newNodesRig(t)}
 	r.bankX = stm.NewBank(stm.Config{Logger: r.log})
-	require.NoError(t, r.bankX.Attach(r.ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
-	r.bkY = stm.NewBackup(stm.BackupConfig{})
+	stmtest.Protect(t, r.bankX)
 	r.bankY = stm.NewBank(stm.Config{Logger: r.log})
-	require.NoError(t, r.bankY.Attach(r.ctx, stm.NewLocalMirror(r.bkY)))
+	r.bkY = stmtest.Protect(t, r.bankY)
 	return r
 }
 
@@ -265,8 +262,7 @@ func (r *inDoubtRig) takeoverLeavesInDoubt(g stm.GroupID) (*stm.Bank, *stm.Backu
 		}
 	}
 	_ = r.bankY.Close()
-	bkY2 := stm.NewBackup(stm.BackupConfig{})
-	require.NoError(t, bankY2.Attach(r.ctx, stm.NewLocalMirror(bkY2)))
+	bkY2 := stmtest.Protect(t, bankY2)
 	return bankY2, bkY2
 }
 

@@ -6,9 +6,10 @@ import (
 	"time"
 
 	"github.com/ftm-in-go/ftm/kernel"
-	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/kernel/kerneltest"
 	"github.com/ftm-in-go/ftm/servers/names"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap"
 )
@@ -68,15 +69,9 @@ type twoDrivers struct {
 // twoNodes joins kernel nodes a and b by an in-memory link and starts a
 // driver on each, each over its own bank.
 func twoNodes(ctx context.Context, t *testing.T) twoDrivers {
-	na, nb := kernel.NewNode(kernel.Config{Name: "a"}), kernel.NewNode(kernel.Config{Name: "b"})
-	t.Cleanup(na.Shutdown)
-	t.Cleanup(nb.Shutdown)
-	la, lb := link.NewMemPair("a", "b", link.MemConfig{})
-	require.NoError(t, na.AttachLink(la))
-	require.NoError(t, nb.AttachLink(lb))
+	na, nb := kerneltest.LinkedNodes(t, "a", "b")
 	driver := func(n *kernel.Node, host string) (*Driver, *stm.Bank) {
-		bank := stm.NewBank(stm.Config{})
-		require.NoError(t, bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
+		bank, _ := stmtest.Mirrored(t)
 		task, err := n.NewTask(host)
 		require.NoError(t, err)
 		d, err := NewDriver(DriverConfig{Host: host, Task: task, Bank: bank, Names: names.NewKernel(task, nil),

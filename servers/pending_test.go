@@ -8,6 +8,7 @@ import (
 
 	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -30,8 +31,7 @@ var pendingGroups = []stm.GroupID{7, 8, 9, 10, 11, 12}
 // objects that are no server's S. Only 7 and 8 are the units' own.
 func pendingBank(tb testing.TB, n int) *stm.Bank {
 	ctx := context.Background()
-	b := stm.NewBank(stm.Config{})
-	require.NoError(tb, b.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
+	b, _ := stmtest.Mirrored(tb)
 	rng := rand.New(rand.NewPCG(1, 2))
 	opaque := make([]stm.ID, n)
 	require.NoError(tb, b.Update(ctx, func(tx *stm.Tx) error {

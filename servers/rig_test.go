@@ -15,6 +15,7 @@ import (
 	"github.com/ftm-in-go/ftm/servers/names"
 	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
@@ -120,9 +121,7 @@ func newWorld(t testing.TB) *world {
 		w.log = zap.NewNop()
 	}
 	w.bank = stm.NewBank(stm.Config{Logger: w.log})
-	if err := w.bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {
-		t.Fatal(err)
-	}
+	stmtest.Protect(t, w.bank)
 	t.Cleanup(func() {
 		for _, h := range w.hosts {
 			w.stopHost(h)

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"github.com/ftm-in-go/ftm/kernel"
-	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/kernel/kerneltest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -15,12 +15,7 @@ import (
 // forgets the dead answer resolves the new one.
 func TestRegisterResolveAcrossNodesAndRebind(t *testing.T) {
 	ctx := context.Background()
-	na, nb := kernel.NewNode(kernel.Config{Name: "a"}), kernel.NewNode(kernel.Config{Name: "b"})
-	defer na.Shutdown()
-	defer nb.Shutdown()
-	la, lb := link.NewMemPair("a", "b", link.MemConfig{})
-	require.NoError(t, na.AttachLink(la))
-	require.NoError(t, nb.AttachLink(lb))
+	na, nb := kerneltest.LinkedNodes(t, "a", "b")
 	owner, _ := na.NewTask("owner")
 	client, _ := nb.NewTask("client")
 	so, sc := NewKernel(owner, nil), NewKernel(client, nil)

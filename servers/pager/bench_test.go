@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/ftm-in-go/ftm/rvm"
-	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
 // BenchmarkPagerCheckpoint is the paper's 4-RU configuration made literal
@@ -31,11 +31,8 @@ func BenchmarkPagerCheckpoint(b *testing.B) {
 		b.Fatal(err)
 	}
 	base := newSegs(b, 0, sizes, names...)
-	baseBank := stm.NewBank(stm.Config{})
+	baseBank, _ := stmtest.Mirrored(b)
 	b.Cleanup(func() { _ = baseBank.Close() })
-	if err := baseBank.Attach(r.ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {
-		b.Fatal(err)
-	}
 	baseStore := rvm.NewSTMStore(baseBank)
 	ctx := context.Background()
 	perSeg := []int{3, 3, 2}

@@ -13,6 +13,7 @@ import (
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/servers/names"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 )
@@ -57,10 +58,7 @@ func newRig(t testing.TB) *rig {
 }
 
 func (r *rig) attachBackup() {
-	r.backup = stm.NewBackup(stm.BackupConfig{})
-	if err := r.bank.Attach(r.ctx, stm.NewLocalMirror(r.backup)); err != nil {
-		r.t.Fatal(err)
-	}
+	r.backup = stmtest.Protect(r.t, r.bank)
 }
 
 func (r *rig) host(name string) *host {
