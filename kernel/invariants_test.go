@@ -19,89 +19,163 @@ type portCount struct {
 func checkInvariants(n *Node) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	counts := map[*port]*portCount{}
-	get := func(p *port) *portCount {
-		if counts[p] == nil {
-			counts[p] = &portCount{}
-		}
-		return counts[p]
+	c := newCensus()
+	if err := c.countNameSpaces(n); err != nil {
+		return err
 	}
-	var visitQueue func(p *port)
-	seen := map[*port]bool{}
-	addTransit := func(x xright) {
-		c := get(x.p)
-		switch x.kind {
-		case RightReceive:
-			c.recv++
-		case RightSend:
-			c.send++
-		case RightSendOnce:
-			c.sonce++
-		}
-		visitQueue(x.p)
+	for p := range n.ports { // ports only reachable through their own queue too
+		c.get(p)
+		c.walkQueue(p)
 	}
-	visitQueue = func(p *port) {
-		if seen[p] {
-			return
-		}
-		seen[p] = true
-		for m := p.q.head; m != nil; m = m.next {
-			if m.rep.p != nil {
-				addTransit(m.rep)
-			}
-			for _, x := range m.xrs {
-				addTransit(x)
+	kernelHeld(n, c.get)
+	for p, pc := range c.counts {
+		for _, check := range portInvariants {
+			if err := check(p, pc); err != nil {
+				return err
 			}
 		}
 	}
+	return nil
+}
+
+// census counts, per port, the rights held in name spaces, carried by
+// queued messages and held by the kernel. node.mu held while it is filled.
+type census struct {
+	counts map[*port]*portCount
+	walked map[*port]bool // ports whose queue has been counted
+}
+
+func newCensus() *census {
+	return &census{counts: map[*port]*portCount{}, walked: map[*port]bool{}}
+}
+
+// get returns p's counts, creating them at zero.
+func (c *census) get(p *port) *portCount {
+	if c.counts[p] == nil {
+		c.counts[p] = &portCount{}
+	}
+	return c.counts[p]
+}
+
+// countNameSpaces counts the rights every task's names hold, checking
+// each name entry's own invariants on the way.
+func (c *census) countNameSpaces(n *Node) error {
 	for _, t := range n.tasks {
 		for name, e := range t.names {
 			if e.set != nil || e.p == nil { // port sets; dead names of ports that died in transit
 				continue
 			}
-			if e.send > 0 && e.dead > 0 {
-				return fmt.Errorf("%s name %d is both send and dead", t, name)
+			if err := checkEntry(t, name, e); err != nil {
+				return err
 			}
-			c := get(e.p)
-			if e.recv {
-				c.recv++
-				if e.p.receiver != t || e.p.recvName != name {
-					return fmt.Errorf("%s name %d: receive right's back pointer is wrong", t, name)
-				}
-			}
-			if !e.p.dead {
-				c.send += int(e.send)
-				if e.sendOnce {
-					c.sonce++
-				}
-			}
-			visitQueue(e.p)
+			c.countEntry(e)
+			c.walkQueue(e.p)
 		}
 	}
-	for p := range n.ports { // ports only reachable through their own queue too
-		get(p)
-		visitQueue(p)
+	return nil
+}
+
+// countEntry adds the rights one name entry holds. Send and send-once
+// references to a dead port are dead names, not counted.
+func (c *census) countEntry(e *entry) {
+	pc := c.get(e.p)
+	if e.recv {
+		pc.recv++
 	}
-	kernelHeld(n, get)
-	for p, c := range counts {
-		if p.dead {
-			if c.recv != 0 {
-				return fmt.Errorf("dead port has %d receive rights", c.recv)
-			}
-			continue
+	if !e.p.dead {
+		pc.send += int(e.send)
+		if e.sendOnce {
+			pc.sonce++
 		}
-		if c.recv != 1 {
-			return fmt.Errorf("live port has %d receive rights", c.recv)
+	}
+}
+
+// walkQueue counts the rights carried by the messages queued on p, and
+// those queued on the ports they carry, once per port.
+func (c *census) walkQueue(p *port) {
+	if c.walked[p] {
+		return
+	}
+	c.walked[p] = true
+	for m := p.q.head; m != nil; m = m.next {
+		if m.rep.p != nil {
+			c.addTransit(m.rep)
 		}
-		if p.srefs < 0 || p.sonces < 0 {
-			return fmt.Errorf("negative counts: send %d, send-once %d", p.srefs, p.sonces)
+		for _, x := range m.xrs {
+			c.addTransit(x)
 		}
-		if c.send != p.srefs {
-			return fmt.Errorf("port counts %d send rights, name spaces and queues hold %d", p.srefs, c.send)
-		}
-		if c.sonce != p.sonces {
-			return fmt.Errorf("port counts %d send-once rights, name spaces, queues and requests hold %d", p.sonces, c.sonce)
-		}
+	}
+}
+
+// addTransit counts one right in transit and walks its port's queue.
+func (c *census) addTransit(x xright) {
+	pc := c.get(x.p)
+	switch x.kind {
+	case RightReceive:
+		pc.recv++
+	case RightSend:
+		pc.send++
+	case RightSendOnce:
+		pc.sonce++
+	}
+	c.walkQueue(x.p)
+}
+
+// checkEntry checks the invariants of one name entry: a name is never
+// both a send right and a dead name, and a receive right's port points
+// back at the task and name holding it.
+func checkEntry(t *Task, name Name, e *entry) error {
+	if e.send > 0 && e.dead > 0 {
+		return fmt.Errorf("%s name %d is both send and dead", t, name)
+	}
+	if e.recv && (e.p.receiver != t || e.p.recvName != name) {
+		return fmt.Errorf("%s name %d: receive right's back pointer is wrong", t, name)
+	}
+	return nil
+}
+
+// portInvariants are checked, in order, for every port the census counted.
+var portInvariants = []func(*port, *portCount) error{
+	checkOneReceiveRight,
+	checkCountsNonNegative,
+	checkSendCount,
+	checkSendOnceCount,
+}
+
+// checkOneReceiveRight: a live port has exactly one receive right, a dead
+// one none.
+func checkOneReceiveRight(p *port, c *portCount) error {
+	if p.dead && c.recv != 0 {
+		return fmt.Errorf("dead port has %d receive rights", c.recv)
+	}
+	if !p.dead && c.recv != 1 {
+		return fmt.Errorf("live port has %d receive rights", c.recv)
+	}
+	return nil
+}
+
+// checkCountsNonNegative: a live port's reference counts are never negative.
+func checkCountsNonNegative(p *port, _ *portCount) error {
+	if !p.dead && (p.srefs < 0 || p.sonces < 0) {
+		return fmt.Errorf("negative counts: send %d, send-once %d", p.srefs, p.sonces)
+	}
+	return nil
+}
+
+// checkSendCount: a live port's send count equals the send rights held in
+// name spaces plus those in transit.
+func checkSendCount(p *port, c *portCount) error {
+	if !p.dead && c.send != p.srefs {
+		return fmt.Errorf("port counts %d send rights, name spaces and queues hold %d", p.srefs, c.send)
+	}
+	return nil
+}
+
+// checkSendOnceCount: a live port's send-once count equals the send-once
+// rights held in name spaces, in transit and by armed notification requests.
+func checkSendOnceCount(p *port, c *portCount) error {
+	if !p.dead && c.sonce != p.sonces {
+		return fmt.Errorf("port counts %d send-once rights, name spaces, queues and requests hold %d", p.sonces, c.sonce)
 	}
 	return nil
 }

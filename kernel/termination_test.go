@@ -15,10 +15,39 @@ import (
 func TestConcurrentRPCAndTermination(t *testing.T) {
 	n := NewNode(Config{Name: "n"})
 	defer n.Shutdown()
+	srv := startEchoServer(t, n)
+	done := make(chan struct{}, 8)
+	clients := startRPCClients(t, srv, 6, done)
+	go func() { // terminate half the clients while they run
+		defer func() { done <- struct{}{} }()
+		terminateEveryOther(clients)
+	}()
+	for i := 0; i < 7; i++ {
+		waitDone(t, done, "client")
+	}
+	require.NoError(t, checkInvariants(n))
+	srv.task.Terminate()
+	<-srv.task.Done()
+	require.NoError(t, checkInvariants(n))
+	n.Shutdown()
+	require.Greater(t, srv.served, 900, "the surviving clients' RPCs were served")
+}
+
+// echoServer is a spawned task answering every request on svc, which
+// names its receive right in its own name space.
+type echoServer struct {
+	task   *Task
+	svc    Name
+	served int // read only once task is done
+}
+
+// startEchoServer spawns the server and moves the service port's receive
+// right into it before it starts receiving.
+func startEchoServer(t *testing.T, n *Node) *echoServer {
 	admin := newTask(t, n, "admin")
 	svc, _ := admin.AllocatePort()
+	s := &echoServer{svc: svc}
 	ready := make(chan struct{})
-	var served int
 	server, err := n.Spawn("server", func(ctx context.Context, st *Task) error {
 		<-ready
 		for {
@@ -26,50 +55,55 @@ func TestConcurrentRPCAndTermination(t *testing.T) {
 			if err != nil {
 				return nil
 			}
-			served++
+			s.served++
 			_ = st.TrySend(&Message{Dest: m.Reply, ID: m.ID})
 		}
 	})
 	require.NoError(t, err)
+	s.task = server
 	_, err = admin.InsertRight(server, svc, MoveReceive, svc)
 	require.NoError(t, err)
 	close(ready)
+	return s
+}
+
+// startRPCClients starts count clients, each doing 300 RPCs to srv and
+// signalling done when it finishes or its task is gone.
+func startRPCClients(t *testing.T, srv *echoServer, count int, done chan<- struct{}) []*Task {
 	var clients []*Task
-	done := make(chan struct{}, 8)
-	for i := 0; i < 6; i++ {
-		c := newTask(t, n, "client")
-		to := giveSend(t, server, svc, c)
+	for i := 0; i < count; i++ {
+		c := newTask(t, srv.task.Node(), "client")
+		to := giveSend(t, srv.task, srv.svc, c)
 		clients = append(clients, c)
 		go func() {
 			defer func() { done <- struct{}{} }()
-			reply, err := c.AllocatePort()
-			if err != nil {
-				return
-			}
-			for j := 0; j < 300; j++ {
-				if c.Send(context.Background(), &Message{Dest: to, Reply: reply, ID: uint32(j)}) != nil {
-					return
-				}
-				if _, err := c.ReceiveTimeout(context.Background(), reply, time.Second); err != nil {
-					return
-				}
-			}
+			doRPCs(c, to, 300)
 		}()
 	}
-	go func() { // terminate half the clients while they run
-		defer func() { done <- struct{}{} }()
-		for i := 0; i < 3; i++ {
-			runtime.Gosched()
-			clients[i*2].Terminate()
-		}
-	}()
-	for i := 0; i < 7; i++ {
-		waitDone(t, done, "client")
+	return clients
+}
+
+// doRPCs sends count requests to to, waiting for each reply; it stops at
+// the first failure (the client terminated).
+func doRPCs(c *Task, to Name, count int) {
+	reply, err := c.AllocatePort()
+	if err != nil {
+		return
 	}
-	require.NoError(t, checkInvariants(n))
-	server.Terminate()
-	<-server.Done()
-	require.NoError(t, checkInvariants(n))
-	n.Shutdown()
-	require.Greater(t, served, 900, "the surviving clients' RPCs were served")
+	for j := 0; j < count; j++ {
+		if c.Send(context.Background(), &Message{Dest: to, Reply: reply, ID: uint32(j)}) != nil {
+			return
+		}
+		if _, err := c.ReceiveTimeout(context.Background(), reply, time.Second); err != nil {
+			return
+		}
+	}
+}
+
+// terminateEveryOther terminates clients 0, 2, 4, … yielding between each.
+func terminateEveryOther(clients []*Task) {
+	for i := 0; i < len(clients); i += 2 {
+		runtime.Gosched()
+		clients[i].Terminate()
+	}
 }

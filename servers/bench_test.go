@@ -26,63 +26,86 @@ func plainKV(b *testing.B, w *world) (call func(op Op) error) {
 	svc, _ := server.AllocatePort()
 	to, _ := server.InsertRight(client, svc, kernel.MakeSend, kernel.NameNull)
 	replyPort, _ := client.AllocatePort()
-	st := newCounters()
+	go servePlain(server, svc, newCounters())
+	pc := &plainClient{task: client, to: to, reply: replyPort}
+	return pc.call
+}
+
+// servePlain answers the requests on svc until the task is gone.
+func servePlain(server *kernel.Task, svc kernel.Name, st counters) {
 	ctx := context.Background()
-	go func() {
-		for {
-			m, err := server.Receive(ctx, svc)
-			if err != nil {
-				return
-			}
-			req, _ := decodeRequest(m.Body)
-			var out int
-			if req.Method == "add" {
-				a, _ := decodeAny[addReq](req.Body)
-				st.N[a.Key] += a.By
-				out = st.N[a.Key]
-			} else {
-				k, _ := decodeAny[string](req.Body)
-				out = st.N[k]
-			}
-			ob, _ := stm.Encode(out)
-			rb, _ := stm.Encode(reply{Seq: req.Seq, Body: ob})
-			r := m.Reply
-			m.Dest, m.DestDisp, m.Reply, m.Body = r, kernel.MoveSendOnce, kernel.NameNull, rb
-			if server.Send(ctx, m) != nil {
-				return
-			}
-		}
-	}()
-	seq := uint64(0)
-	return func(op Op) error {
-		seq++
-		var body []byte
-		req := request{Method: "get", Client: "plain", Seq: seq}
-		if op == Update {
-			req.Method = "add"
-			body, _ = stm.Encode(addReq{Key: "k", By: 1})
-		} else {
-			body, _ = stm.Encode("k")
-		}
-		req.Body = body
-		rb, _ := stm.Encode(req)
-		m := kernel.NewMessage()
-		m.Dest, m.Reply, m.ReplyDisp, m.ID, m.Body = to, replyPort, kernel.MakeSendOnce, msgRequest, rb
-		if err := client.Send(ctx, m); err != nil {
-			return err
-		}
-		r, err := client.Receive(ctx, replyPort)
+	for {
+		m, err := server.Receive(ctx, svc)
 		if err != nil {
-			return err
+			return
 		}
-		rep, err := decodeAny[reply](r.Body)
-		r.Free()
-		if err != nil {
-			return err
+		req, _ := decodeRequest(m.Body)
+		ob, _ := stm.Encode(plainHandle(st, req))
+		rb, _ := stm.Encode(reply{Seq: req.Seq, Body: ob})
+		r := m.Reply
+		m.Dest, m.DestDisp, m.Reply, m.Body = r, kernel.MoveSendOnce, kernel.NameNull, rb
+		if server.Send(ctx, m) != nil {
+			return
 		}
-		_, err = decodeAny[int](rep.Body)
+	}
+}
+
+// plainHandle is the kv handler on st: add, or get the key's value.
+func plainHandle(st counters, req request) int {
+	if req.Method == "add" {
+		a, _ := decodeAny[addReq](req.Body)
+		st.N[a.Key] += a.By
+		return st.N[a.Key]
+	}
+	k, _ := decodeAny[string](req.Body)
+	return st.N[k]
+}
+
+// plainClient calls the plain server: a send right to it and its own
+// reply port.
+type plainClient struct {
+	task  *kernel.Task
+	to    kernel.Name
+	reply kernel.Name
+	seq   uint64
+}
+
+// call makes one plain RPC, an add of 1 to "k" or a get of it.
+func (c *plainClient) call(op Op) error {
+	ctx := context.Background()
+	c.seq++
+	m := kernel.NewMessage()
+	m.Dest, m.Reply, m.ReplyDisp, m.ID, m.Body = c.to, c.reply, kernel.MakeSendOnce, msgRequest, plainRequest(c.seq, op)
+	if err := c.task.Send(ctx, m); err != nil {
 		return err
 	}
+	r, err := c.task.Receive(ctx, c.reply)
+	if err != nil {
+		return err
+	}
+	rep, err := decodeAny[reply](r.Body)
+	r.Free()
+	if err != nil {
+		return err
+	}
+	_, err = decodeAny[int](rep.Body)
+	return err
+}
+
+// plainRequest encodes request seq: an add of 1 to "k" for an update, a
+// get of it otherwise.
+func plainRequest(seq uint64, op Op) []byte {
+	var body []byte
+	req := request{Method: "get", Client: "plain", Seq: seq}
+	if op == Update {
+		req.Method = "add"
+		body, _ = stm.Encode(addReq{Key: "k", By: 1})
+	} else {
+		body, _ = stm.Encode("k")
+	}
+	req.Body = body
+	rb, _ := stm.Encode(req)
+	return rb
 }
 
 // BenchmarkReliableRPC: a read and an update call from an application RU

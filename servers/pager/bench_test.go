@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
@@ -19,99 +20,173 @@ import (
 // STMStore over a bank of its own (one STM transaction, also mirrored to a
 // backup): x-rvm is the ratio of the two.
 func BenchmarkPagerCheckpoint(b *testing.B) {
+	pb := newPagerBench(b)
+	ctx := context.Background()
+	pb.warmUp(ctx)
+	b.ResetTimer()
+	for k := range b.N {
+		b.StopTimer()
+		dirtyPages(pb.segs, k+3)
+		dirtyPages(pb.base, k+3)
+		before := pb.mark()
+		b.StartTimer()
+		t0 := time.Now()
+		st, err := pb.pg.Checkpoint(ctx)
+		pb.tPager += time.Since(t0)
+		b.StopTimer()
+		pb.account(st, err, before)
+		pb.tBase += pb.baseCheckpoint(ctx)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	pb.report()
+}
+
+// pagerBenchSegs are the segments of both paths, 16 pages each.
+var pagerBenchSegs = []string{"data", "stack", "heap"}
+
+// pagerBenchDirty is how many pages of each segment a round dirties (8).
+var pagerBenchDirty = []int{3, 3, 2}
+
+// pagerBench is BenchmarkPagerCheckpoint's set-up and its totals over the
+// measured checkpoints.
+type pagerBench struct {
+	b         *testing.B
+	r         *rig
+	pg        *Pager
+	segs      []*rvm.Segment  // checkpointed by the pager
+	base      []*rvm.Segment  // the same pages, checkpointed by rvm.Checkpoint
+	baseStore *rvm.STMStore   // over a mirrored bank of its own
+	pd, ad    *servers.Driver // the segment units' driver and the app's
+
+	tPager, tBase          time.Duration
+	envs, msgs, txs, pages int64
+}
+
+// newPagerBench serves the segment units, makes the pager over its
+// segments and the baseline's segments and store.
+func newPagerBench(b *testing.B) *pagerBench {
 	r := newRig(b)
 	r.tick = time.Second // no resend timeout inside a checkpoint
-	names := []string{"data", "stack", "heap"}
 	sizes := map[string]int{"data": 16 * rvm.DefaultPageSize, "stack": 16 * rvm.DefaultPageSize, "heap": 16 * rvm.DefaultPageSize}
-	r.serve(task, names...)
+	r.serve(task, pagerBenchSegs...)
 	app := r.client("app")
-	segs := newSegs(b, 0, sizes, names...)
+	segs := newSegs(b, 0, sizes, pagerBenchSegs...)
 	pg, err := New(app, task, Options{}, segs...)
 	if err != nil {
 		b.Fatal(err)
 	}
-	base := newSegs(b, 0, sizes, names...)
+	base := newSegs(b, 0, sizes, pagerBenchSegs...)
 	baseBank, _ := stmtest.Mirrored(b)
 	b.Cleanup(func() { _ = baseBank.Close() })
-	baseStore := rvm.NewSTMStore(baseBank)
-	ctx := context.Background()
-	perSeg := []int{3, 3, 2}
-	dirty := func(segs []*rvm.Segment, k int) {
-		for i, s := range segs {
-			for j := range perSeg[i] {
-				p := (k*5 + j*4) % s.Pages()
-				s.Bytes()[p*s.PageSize()+k%s.PageSize()] ^= byte(k%255 + 1) // never 0: the page changes
-			}
+	return &pagerBench{
+		b: b, r: r, pg: pg, segs: segs, base: base,
+		baseStore: rvm.NewSTMStore(baseBank),
+		pd:        r.hosts["p"].driver, ad: r.hosts["a"].driver,
+	}
+}
+
+// dirtyPages changes pagerBenchDirty pages of each segment, which ones
+// depending on round k.
+func dirtyPages(segs []*rvm.Segment, k int) {
+	for i, s := range segs {
+		for j := range pagerBenchDirty[i] {
+			p := (k*5 + j*4) % s.Pages()
+			s.Bytes()[p*s.PageSize()+k%s.PageSize()] ^= byte(k%255 + 1) // never 0: the page changes
 		}
 	}
-	pd, ad := r.hosts["p"].driver, r.hosts["a"].driver
-	incs := func() (min uint64) {
-		for i, u := range pd.Inspect().Units {
-			if i == 0 || u.Inc < min {
-				min = u.Inc
-			}
-		}
-		return min
-	}
-	settled := func(inc uint64) { // the segment units committed (the decision wave reached them)
-		for incs() < inc {
-			time.Sleep(10 * time.Microsecond)
-		}
-	}
-	total := func() (envs, msgs int64) {
-		e1, m1 := pd.Stats()
-		e2, m2 := ad.Stats()
-		return e1 + e2, m1 + m2
-	}
-	// Warm up both paths (first checkpoints create the page objects).
+}
+
+// warmUp checkpoints both paths three times (the first checkpoints create
+// the page objects).
+func (pb *pagerBench) warmUp(ctx context.Context) {
 	for k := range 3 {
-		dirty(segs, k)
-		dirty(base, k)
-		if _, err := pg.Checkpoint(ctx); err != nil {
-			b.Fatal(err)
+		dirtyPages(pb.segs, k)
+		dirtyPages(pb.base, k)
+		if _, err := pb.pg.Checkpoint(ctx); err != nil {
+			pb.b.Fatal(err)
 		}
-		if _, err := rvm.Checkpoint(ctx, baseStore, base...); err != nil {
-			b.Fatal(err)
+		if _, err := rvm.Checkpoint(ctx, pb.baseStore, pb.base...); err != nil {
+			pb.b.Fatal(err)
 		}
 	}
-	var tPager, tBase time.Duration
-	var envs, msgs, txs, pages int64
-	b.ResetTimer()
-	for k := range b.N {
-		b.StopTimer()
-		dirty(segs, k+3)
-		dirty(base, k+3)
-		inc := incs() + 1
-		e0, m0 := total()
-		c0 := r.bank.Stats().Committed
-		b.StartTimer()
-		t0 := time.Now()
-		st, err := pg.Checkpoint(ctx)
-		tPager += time.Since(t0)
-		b.StopTimer()
-		if err != nil {
-			b.Fatal(err)
+}
+
+// minInc is the lowest incarnation of the segment units.
+func (pb *pagerBench) minInc() (min uint64) {
+	for i, u := range pb.pd.Inspect().Units {
+		if i == 0 || u.Inc < min {
+			min = u.Inc
 		}
-		if st.Pages != 8 {
-			b.Fatalf("checkpoint saved %d pages, want 8", st.Pages)
-		}
-		pages += int64(st.Pages)
-		settled(inc)
-		e1, m1 := total()
-		envs, msgs, txs = envs+e1-e0, msgs+m1-m0, txs+int64(r.bank.Stats().Committed-c0)
-		t0 = time.Now()
-		if _, err := rvm.Checkpoint(ctx, baseStore, base...); err != nil {
-			b.Fatal(err)
-		}
-		tBase += time.Since(t0)
-		b.StartTimer()
 	}
-	b.StopTimer()
-	n := float64(b.N)
-	b.ReportMetric(float64(pages)/n, "pages/ckpt")
-	b.ReportMetric(float64(envs)/n, "msgs/ckpt")
-	b.ReportMetric(float64(msgs)/n, "ru-msgs/ckpt")
-	b.ReportMetric(float64(txs)/n, "stm-tx/ckpt")
-	b.ReportMetric(float64(tBase.Nanoseconds())/n, "rvm-ns/ckpt")
-	b.ReportMetric(float64(tPager)/float64(tBase), "x-rvm")
+	return min
+}
+
+// settled waits until the segment units committed (the decision wave
+// reached them).
+func (pb *pagerBench) settled(inc uint64) {
+	for pb.minInc() < inc {
+		time.Sleep(10 * time.Microsecond)
+	}
+}
+
+// transportTotals sums the envelopes and protocol messages both drivers sent.
+func (pb *pagerBench) transportTotals() (envs, msgs int64) {
+	e1, m1 := pb.pd.Stats()
+	e2, m2 := pb.ad.Stats()
+	return e1 + e2, m1 + m2
+}
+
+// benchMark is what the counters said before a measured checkpoint.
+type benchMark struct {
+	inc        uint64 // the segment units' incarnation once it commits
+	envs, msgs int64
+	commits    uint64
+}
+
+// mark reads the counters before a measured checkpoint.
+func (pb *pagerBench) mark() benchMark {
+	m := benchMark{inc: pb.minInc() + 1}
+	m.envs, m.msgs = pb.transportTotals()
+	m.commits = pb.r.bank.Stats().Committed
+	return m
+}
+
+// account checks a measured checkpoint saved the 8 dirty pages, waits for
+// the segment units to commit, and adds its pages, messages and STM
+// transactions to the totals.
+func (pb *pagerBench) account(st rvm.CheckpointStats, err error, before benchMark) {
+	if err != nil {
+		pb.b.Fatal(err)
+	}
+	if st.Pages != 8 {
+		pb.b.Fatalf("checkpoint saved %d pages, want 8", st.Pages)
+	}
+	pb.pages += int64(st.Pages)
+	pb.settled(before.inc)
+	e1, m1 := pb.transportTotals()
+	pb.envs, pb.msgs = pb.envs+e1-before.envs, pb.msgs+m1-before.msgs
+	pb.txs += int64(pb.r.bank.Stats().Committed - before.commits)
+}
+
+// baseCheckpoint checkpoints the baseline's segments and returns how long
+// it took.
+func (pb *pagerBench) baseCheckpoint(ctx context.Context) time.Duration {
+	t0 := time.Now()
+	if _, err := rvm.Checkpoint(ctx, pb.baseStore, pb.base...); err != nil {
+		pb.b.Fatal(err)
+	}
+	return time.Since(t0)
+}
+
+// report reports the per-checkpoint averages and the pager's time over
+// the baseline's (x-rvm).
+func (pb *pagerBench) report() {
+	n := float64(pb.b.N)
+	pb.b.ReportMetric(float64(pb.pages)/n, "pages/ckpt")
+	pb.b.ReportMetric(float64(pb.envs)/n, "msgs/ckpt")
+	pb.b.ReportMetric(float64(pb.msgs)/n, "ru-msgs/ckpt")
+	pb.b.ReportMetric(float64(pb.txs)/n, "stm-tx/ckpt")
+	pb.b.ReportMetric(float64(pb.tBase.Nanoseconds())/n, "rvm-ns/ckpt")
+	pb.b.ReportMetric(float64(pb.tPager)/float64(pb.tBase), "x-rvm")
 }

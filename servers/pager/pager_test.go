@@ -185,71 +185,117 @@ func TestAppAndSegmentsCommitTogether(t *testing.T) {
 	}
 }
 
+// commitScenario runs checkpoints of the application and its segments
+// with f armed, crashes everything, restarts from the bank and checks the
+// segments and the progress server agree on one checkpoint.
 func commitScenario(t *testing.T, f *oneCrash, halt bool) {
-	r := newRig(t)
-	r.fail = f.fail
-	r.serve(task, segNames...)
-	r.serveProgress()
-	app := r.client("app")
-	segs := newSegs(t, 0, segSizes, segNames...)
-	pg, err := New(app, task, Options{}, segs...)
-	require.NoError(t, err)
-	images := map[int64][][32]byte{0: digest(segs)}
-	lastOK, tried, aborts := int64(0), int64(0), 0
-	var halted chan error
-	for stamp := int64(1); stamp <= 6 && halted == nil; stamp++ {
-		round(segs, stamp)
-		images[stamp], tried = digest(segs), stamp
-		if _, err := setProgress.Call(r.ctx, app, stamp); err != nil {
-			require.ErrorIs(t, err, servers.ErrAborted)
-			aborts++
-		}
-		done := make(chan error, 1)
-		go func() { _, err := pg.Checkpoint(r.ctx); done <- err }()
-		var hit <-chan struct{}
-		if halt {
-			hit = f.hit
-		}
-		select {
-		case err = <-done:
-		case <-hit:
-			halted = done
-			continue
-		}
-		if err != nil {
-			require.ErrorIs(t, err, servers.ErrAborted)
-			aborts++
-			continue
-		}
-		lastOK = stamp
+	c := &commitRun{t: t, r: newRig(t), f: f, halt: halt}
+	c.r.fail = f.fail
+	c.startApp()
+	c.images = map[int64][][32]byte{0: digest(c.segs)}
+	for stamp := int64(1); stamp <= 6 && c.halted == nil; stamp++ {
+		c.checkpointRound(stamp)
 	}
-	r.stopAll() // a crash of everything: what is left is the bank
-	if halted != nil {
-		select {
-		case <-halted:
-		case <-time.After(20 * time.Second):
-			t.Fatal("a checkpoint cut by the crash never returned")
-		}
+	c.crashAll()
+	c.r.fail = nil
+	c.startApp()
+	require.NoError(t, c.pg.Restore(c.r.ctx))
+	got := c.checkRestored()
+	t.Logf("fired=%v halted=%v lastOK=%d tried=%d restored=%d aborts=%d", f.fired(), c.halted != nil, c.lastOK, c.tried, got, c.aborts)
+}
+
+// commitRun is one run of commitScenario: the running application and
+// what its checkpoints did.
+type commitRun struct {
+	t    *testing.T
+	r    *rig
+	f    *oneCrash
+	halt bool // crash everything when f fires
+
+	app  *servers.Client
+	pg   *Pager
+	segs []*rvm.Segment
+
+	images        map[int64][][32]byte // the segments' digest at each stamp
+	lastOK, tried int64                // last acknowledged checkpoint; last attempted
+	aborts        int
+	halted        chan error // the checkpoint cut by the crash, if one was
+}
+
+// startApp serves the segment units and the progress server and makes the
+// application's client and pager over fresh segments.
+func (c *commitRun) startApp() {
+	c.r.serve(task, segNames...)
+	c.r.serveProgress()
+	c.app = c.r.client("app")
+	c.segs = newSegs(c.t, 0, segSizes, segNames...)
+	pg, err := New(c.app, task, Options{}, c.segs...)
+	require.NoError(c.t, err)
+	c.pg = pg
+}
+
+// checkpointRound stamps the segments, records the stamp as progress and
+// checkpoints. With halt, a firing failpoint ends the run: the checkpoint
+// it cut is left running in halted.
+func (c *commitRun) checkpointRound(stamp int64) {
+	round(c.segs, stamp)
+	c.images[stamp], c.tried = digest(c.segs), stamp
+	if _, err := setProgress.Call(c.r.ctx, c.app, stamp); err != nil {
+		require.ErrorIs(c.t, err, servers.ErrAborted)
+		c.aborts++
 	}
-	r.fail = nil
-	r.serve(task, segNames...)
-	r.serveProgress()
-	app = r.client("app")
-	segs = newSegs(t, 0, segSizes, segNames...)
-	pg, err = New(app, task, Options{}, segs...)
-	require.NoError(t, err)
-	require.NoError(t, pg.Restore(r.ctx))
-	got := stampOf(segs[0])
-	for _, s := range segs {
+	done := make(chan error, 1)
+	go func() { _, err := c.pg.Checkpoint(c.r.ctx); done <- err }()
+	var hit <-chan struct{}
+	if c.halt {
+		hit = c.f.hit
+	}
+	var err error
+	select {
+	case err = <-done:
+	case <-hit:
+		c.halted = done
+		return
+	}
+	if err != nil {
+		require.ErrorIs(c.t, err, servers.ErrAborted)
+		c.aborts++
+		return
+	}
+	c.lastOK = stamp
+}
+
+// crashAll drops every driver, server and client (what is left is the
+// bank) and waits for a checkpoint the crash cut to return.
+func (c *commitRun) crashAll() {
+	c.r.stopAll()
+	if c.halted == nil {
+		return
+	}
+	select {
+	case <-c.halted:
+	case <-time.After(20 * time.Second):
+		c.t.Fatal("a checkpoint cut by the crash never returned")
+	}
+}
+
+// checkRestored checks the restored segments all carry one stamp, between
+// the last acknowledged and the last attempted checkpoint, byte-identical to
+// the memory checkpointed with it, and that the progress server agrees. It
+// returns the stamp.
+func (c *commitRun) checkRestored() int64 {
+	t := c.t
+	got := stampOf(c.segs[0])
+	for _, s := range c.segs {
 		require.Equal(t, got, stampOf(s), "segments restored from different checkpoints")
 	}
-	require.GreaterOrEqual(t, got, lastOK, "a committed checkpoint was lost")
-	require.LessOrEqual(t, got, tried)
-	require.Equal(t, images[got], digest(segs), "segments not byte-identical to checkpoint %d", got)
-	n, err := getProgress.Call(r.ctx, app, struct{}{})
+	require.GreaterOrEqual(t, got, c.lastOK, "a committed checkpoint was lost")
+	require.LessOrEqual(t, got, c.tried)
+	require.Equal(t, c.images[got], digest(c.segs), "segments not byte-identical to checkpoint %d", got)
+	n, err := getProgress.Call(c.r.ctx, c.app, struct{}{})
 	require.NoError(t, err)
 	require.Equal(t, got, n, "the application's progress and its segments disagree")
-	t.Logf("fired=%v halted=%v lastOK=%d tried=%d restored=%d aborts=%d", f.fired(), halted != nil, lastOK, tried, got, aborts)
+	return got
 }
 
 func TestCorruptPageDetected(t *testing.T) {
