@@ -228,3 +228,40 @@ func TestRepeatedCallNeedsNoReady(t *testing.T) {
 		t.Fatal("a repeated call asked for a save, a message or an event")
 	}
 }
+
+// TestReadyAllocatesOnlyItsParts pins the cost of a Ready on the hot path
+// (every step of every host): a round with nothing to hand out allocates
+// nothing, and one with parts allocates only the slice that holds them,
+// sized once.
+func TestReadyAllocatesOnlyItsParts(t *testing.T) {
+	h := NewHost(HostConfig{Name: "rvm", Store: NewMemStore(),
+		HostOf: func(string) string { return "rvm" }})
+	names := []string{"data", "stack", "heap", "code"}
+	for _, n := range names {
+		h.Add(n, false)
+	}
+	h.Advance(h.Ready()) // the first records
+	clean := testing.AllocsPerRun(100, func() {
+		for _, n := range names {
+			h.Touch(n) // stepped, but nothing changed
+		}
+		if rd := h.Ready(); len(rd.Units) != 0 {
+			t.Fatalf("clean units: %d parts, want none", len(rd.Units))
+		}
+	})
+	if clean != 0 {
+		t.Errorf("a Ready with nothing to hand out allocates %v times, want 0", clean)
+	}
+	dirty := testing.AllocsPerRun(100, func() {
+		for _, n := range names {
+			h.Touch(n)
+			h.Unit(n).dirty = true
+		}
+		if rd := h.Ready(); len(rd.Units) != len(names) {
+			t.Fatalf("dirty units: %d parts, want %d", len(rd.Units), len(names))
+		}
+	})
+	if dirty != 1 {
+		t.Errorf("a Ready of %d parts allocates %v times, want 1 (its Units)", len(names), dirty)
+	}
+}
