@@ -286,19 +286,35 @@ func (h *Host) dirtyNames() []string {
 }
 
 // Pack packs messages into envelopes, one per destination host when
-// batching, one per message otherwise.
+// batching, one per message otherwise. A batch opened here is sized for
+// every message of msgs to its host, so it is allocated once.
 func (h *Host) Pack(envs []Envelope, msgs []Msg) []Envelope {
-	for _, m := range msgs {
+	for i, m := range msgs {
 		to := h.cfg.HostOf(m.To.Name)
-		if h.cfg.Batch {
-			if i := findEnv(envs, to); i >= 0 {
-				envs[i].Msgs = append(envs[i].Msgs, m)
-				continue
-			}
+		if !h.cfg.Batch {
+			envs = append(envs, Envelope{From: h.cfg.Name, To: to, Msgs: []Msg{m}})
+			continue
 		}
-		envs = append(envs, Envelope{From: h.cfg.Name, To: to, Msgs: []Msg{m}})
+		if j := findEnv(envs, to); j >= 0 {
+			envs[j].Msgs = append(envs[j].Msgs, m)
+			continue
+		}
+		batch := make([]Msg, 1, 1+h.countTo(msgs[i+1:], to))
+		batch[0] = m
+		envs = append(envs, Envelope{From: h.cfg.Name, To: to, Msgs: batch})
 	}
 	return envs
+}
+
+// countTo counts the messages of msgs bound for host to.
+func (h *Host) countTo(msgs []Msg, to string) int {
+	n := 0
+	for i := range msgs {
+		if h.cfg.HostOf(msgs[i].To.Name) == to {
+			n++
+		}
+	}
+	return n
 }
 
 func findEnv(envs []Envelope, to string) int {
