@@ -44,6 +44,7 @@ type Host struct {
 	cfg   HostConfig
 	units map[string]*Unit // live units; a crashed unit is absent until Restart
 	dirty map[string]bool  // units stepped since the last Ready
+	names []string         // scratch for dirtyNames, reused by every Ready
 }
 
 // NewHost returns an empty host.
@@ -214,20 +215,35 @@ func (h *Host) HasReady() bool {
 }
 
 // Ready collects the output of every unit stepped since the last Ready.
+// It allocates only the parts it hands out: Units is sized once, to the
+// units that have output.
 func (h *Host) Ready() Ready {
 	var rd Ready
-	for _, name := range h.dirtyNames() {
-		u := h.units[name]
-		if u == nil {
-			continue
-		}
-		if p := u.ready(); p.Save != nil || p.effects() {
-			p.Unit = name
-			rd.Units = append(rd.Units, p)
+	names := h.dirtyNames()
+	if n := h.countReady(names); n > 0 {
+		rd.Units = make([]UnitReady, 0, n)
+		for _, name := range names {
+			if u := h.units[name]; u != nil && u.hasReady() {
+				p := u.ready()
+				p.Unit = name
+				rd.Units = append(rd.Units, p)
+			}
 		}
 	}
 	clear(h.dirty)
 	return rd
+}
+
+// countReady counts the units among names whose part would carry anything
+// (hasReady: a dirty unit saves its record, any other has effects).
+func (h *Host) countReady(names []string) int {
+	n := 0
+	for _, name := range names {
+		if u := h.units[name]; u != nil && u.hasReady() {
+			n++
+		}
+	}
+	return n
 }
 
 // Advance tells the host that the parts of rd it is given were executed:
@@ -257,29 +273,48 @@ func (h *Host) SaveFailed(p UnitReady) {
 	u.dirty, h.dirty[p.Unit] = true, true
 }
 
+// dirtyNames returns the dirty units' names in order, in h.names: valid
+// until the next call.
 func (h *Host) dirtyNames() []string {
-	names := make([]string, 0, len(h.dirty))
+	names := h.names[:0]
 	for n := range h.dirty {
 		names = append(names, n)
 	}
 	sort.Strings(names)
+	h.names = names
 	return names
 }
 
 // Pack packs messages into envelopes, one per destination host when
-// batching, one per message otherwise.
+// batching, one per message otherwise. A batch opened here is sized for
+// every message of msgs to its host, so it is allocated once.
 func (h *Host) Pack(envs []Envelope, msgs []Msg) []Envelope {
-	for _, m := range msgs {
+	for i, m := range msgs {
 		to := h.cfg.HostOf(m.To.Name)
-		if h.cfg.Batch {
-			if i := findEnv(envs, to); i >= 0 {
-				envs[i].Msgs = append(envs[i].Msgs, m)
-				continue
-			}
+		if !h.cfg.Batch {
+			envs = append(envs, Envelope{From: h.cfg.Name, To: to, Msgs: []Msg{m}})
+			continue
 		}
-		envs = append(envs, Envelope{From: h.cfg.Name, To: to, Msgs: []Msg{m}})
+		if j := findEnv(envs, to); j >= 0 {
+			envs[j].Msgs = append(envs[j].Msgs, m)
+			continue
+		}
+		batch := make([]Msg, 1, 1+h.countTo(msgs[i+1:], to))
+		batch[0] = m
+		envs = append(envs, Envelope{From: h.cfg.Name, To: to, Msgs: batch})
 	}
 	return envs
+}
+
+// countTo counts the messages of msgs bound for host to.
+func (h *Host) countTo(msgs []Msg, to string) int {
+	n := 0
+	for i := range msgs {
+		if h.cfg.HostOf(msgs[i].To.Name) == to {
+			n++
+		}
+	}
+	return n
 }
 
 func findEnv(envs []Envelope, to string) int {

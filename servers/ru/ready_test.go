@@ -1,6 +1,7 @@
 package ru
 
 import (
+	"slices"
 	"testing"
 )
 
@@ -226,5 +227,74 @@ func TestRepeatedCallNeedsNoReady(t *testing.T) {
 	r.hosts["app"].Touch("app")
 	if r.hosts["srv"].HasReady() || r.hosts["app"].HasReady() {
 		t.Fatal("a repeated call asked for a save, a message or an event")
+	}
+}
+
+// TestReadyAllocatesOnlyItsParts pins the cost of a Ready on the hot path
+// (every step of every host): a round with nothing to hand out allocates
+// nothing, and one with parts allocates only the slice that holds them,
+// sized once.
+func TestReadyAllocatesOnlyItsParts(t *testing.T) {
+	h := NewHost(HostConfig{Name: "rvm", Store: NewMemStore(),
+		HostOf: func(string) string { return "rvm" }})
+	names := []string{"data", "stack", "heap", "code"}
+	for _, n := range names {
+		h.Add(n, false)
+	}
+	h.Advance(h.Ready()) // the first records
+	clean := testing.AllocsPerRun(100, func() {
+		for _, n := range names {
+			h.Touch(n) // stepped, but nothing changed
+		}
+		if rd := h.Ready(); len(rd.Units) != 0 {
+			t.Fatalf("clean units: %d parts, want none", len(rd.Units))
+		}
+	})
+	if clean != 0 {
+		t.Errorf("a Ready with nothing to hand out allocates %v times, want 0", clean)
+	}
+	dirty := testing.AllocsPerRun(100, func() {
+		for _, n := range names {
+			h.Touch(n)
+			h.Unit(n).dirty = true
+		}
+		if rd := h.Ready(); len(rd.Units) != len(names) {
+			t.Fatalf("dirty units: %d parts, want %d", len(rd.Units), len(names))
+		}
+	})
+	if dirty != 1 {
+		t.Errorf("a Ready of %d parts allocates %v times, want 1 (its Units)", len(names), dirty)
+	}
+}
+
+// TestPackBatchesPerHost: batching packs a part's messages into one
+// envelope per destination host, in the order the hosts first appear and
+// the messages were sent, each batch allocated at its final size; an
+// envelope of an earlier part still takes the later part's messages.
+func TestPackBatchesPerHost(t *testing.T) {
+	hostOf := map[string]string{"app": "app", "data": "rvm", "stack": "rvm", "heap": "rvm"}
+	h := NewHost(HostConfig{Name: "x", Batch: true, HostOf: func(u string) string { return hostOf[u] }})
+	msg := func(to string) Msg { return Msg{Kind: MsgBuild, To: ID{Name: to, Inc: 1}} }
+	envs := h.Pack(nil, []Msg{msg("data"), msg("app"), msg("stack"), msg("heap")})
+	envs = h.Pack(envs, []Msg{msg("app")})
+	want := []struct {
+		to    string
+		units []string
+	}{{"rvm", []string{"data", "stack", "heap"}}, {"app", []string{"app", "app"}}}
+	if len(envs) != len(want) {
+		t.Fatalf("%d envelopes, want %d", len(envs), len(want))
+	}
+	for i, w := range want {
+		e := envs[i]
+		var got []string
+		for _, m := range e.Msgs {
+			got = append(got, m.To.Name)
+		}
+		if e.From != "x" || e.To != w.to || !slices.Equal(got, w.units) {
+			t.Errorf("envelope %d: %s→%s %v, want x→%s %v", i, e.From, e.To, got, w.to, w.units)
+		}
+	}
+	if e := envs[0]; cap(e.Msgs) != len(e.Msgs) {
+		t.Errorf("batch of %d messages has capacity %d: grown, not sized once", len(e.Msgs), cap(e.Msgs))
 	}
 }
