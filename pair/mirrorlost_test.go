@@ -36,7 +36,7 @@ func TestStableReattachesAfterMirrorClosedWhileLinked(t *testing.T) {
 			return st.Banks[0].Attaches == round+2 && protects([]string{"alpha"}, []string{"beta"})(st)
 		})
 		waitFor(t, b, "serving the new mirror", protects([]string{"beta"}, []string{"alpha"}))
-		commit(t, a.st.Own(), ma, batch{"a-again", 10+round*10, 5})
+		commit(t, a.st.Own(), ma, batch{"a-again", 10 + round*10, 5})
 	}
 	commit(t, b.st.Own(), mb, batch{"b-again", 10, 5}) // the other direction was not disturbed
 
