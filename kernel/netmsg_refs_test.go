@@ -17,8 +17,9 @@ import (
 // the one right it is, not as a second one beside the export's.
 // Reference: netmsg reference counting across nodes.
 func TestSendOnceBouncedHomeCountsOnce(t *testing.T) {
-	a, b, _, _ := linkedNodes(t, nil)
-	server, svc, client, to := remoteService(t, a, b)
+	a, b, _ := linkedNodes(t, nil)
+	server, svc := registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
 	reply, _ := client.AllocatePort()
 	inbox, _ := client.AllocatePort()
 	require.NoError(t, client.Send(ctxT(t), &Message{Dest: to, Reply: reply, ReplyDisp: MakeSendOnce,
@@ -42,8 +43,9 @@ func TestSendOnceBouncedHomeCountsOnce(t *testing.T) {
 // it, once the link is back; they used to leak, and no-senders never fired.
 func TestReleaseDuringLinkOutageSentOnReattach(t *testing.T) {
 	clk := clock.NewManual(time.Unix(0, 0))
-	a, b, la, _ := linkedNodes(t, clk)
-	server, svc, client, to := remoteService(t, a, b)
+	a, b, la := linkedNodes(t, clk)
+	server, svc := registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
 	require.Equal(t, 2, status(t, server, svc).SendRights)
 	la.Cut()
 	require.Eventually(t, func() bool { return clk.Pending() >= 2 }, 5*time.Second, time.Millisecond, "both ends saw the loss")
@@ -57,8 +59,9 @@ func TestReleaseDuringLinkOutageSentOnReattach(t *testing.T) {
 
 // A notification whose notify port is on another node travels there.
 func TestNotificationToARemotePort(t *testing.T) {
-	a, b, _, _ := linkedNodes(t, nil)
-	server, svc, client, to := remoteService(t, a, b)
+	a, b, _ := linkedNodes(t, nil)
+	server, svc := registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
 	require.True(t, status(t, client, to).Remote)
 	require.Equal(t, []string{"a"}, b.Peers())
 	watched, _ := client.AllocatePort()
@@ -76,8 +79,9 @@ func TestNotificationToARemotePort(t *testing.T) {
 // fires and travels, the proxy must be released so the home port's send
 // count (and no-senders) comes back.
 func TestFiredNotificationReleasesRemoteNotifyProxy(t *testing.T) {
-	a, b, _, _ := linkedNodes(t, nil)
-	server, svc, client, to := remoteService(t, a, b)
+	a, b, _ := linkedNodes(t, nil)
+	server, svc := registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
 	require.Equal(t, 2, status(t, server, svc).SendRights, "the registry's and the client's proxy's")
 	watched, _ := client.AllocatePort()
 	ws := giveSend(t, client, watched, client)

@@ -12,38 +12,49 @@ import (
 	"github.com/ftm-in-go/ftm/kernel/link"
 )
 
-// linkedNodes returns two nodes joined by an in-memory link.
-func linkedNodes(t *testing.T, clk clock.Clock) (*Node, *Node, *link.MemLink, *link.MemLink) {
+// linkedNodes returns two nodes, a and b, joined by an in-memory link
+// (on clk, or the real clock when nil), and a's end of the link, for
+// tests that cut it.
+func linkedNodes(t *testing.T, clk clock.Clock) (a, b *Node, la *link.MemLink) {
 	t.Helper()
 	if clk == nil {
 		clk = clock.Real{}
 	}
-	a := NewNode(Config{Name: "a", Clock: clk, Logger: zaptest.NewLogger(t)})
-	b := NewNode(Config{Name: "b", Clock: clk, Logger: zaptest.NewLogger(t)})
+	a = NewNode(Config{Name: "a", Clock: clk, Logger: zaptest.NewLogger(t)})
+	b = NewNode(Config{Name: "b", Clock: clk, Logger: zaptest.NewLogger(t)})
 	t.Cleanup(a.Shutdown)
 	t.Cleanup(b.Shutdown)
 	la, lb := link.NewMemPair("a", "b", link.MemConfig{Clock: clk})
 	require.NoError(t, a.AttachLink(la))
 	require.NoError(t, b.AttachLink(lb))
-	return a, b, la, lb
+	return a, b, la
 }
 
-// remoteService starts a server task on node a registered as "echo" and
-// returns a client task on b holding a send right to it.
-func remoteService(t *testing.T, a, b *Node) (server *Task, svc Name, client *Task, to Name) {
+// registerEcho starts a server task on node a and registers its port svc
+// there as "echo".
+func registerEcho(t *testing.T, a *Node) (server *Task, svc Name) {
 	t.Helper()
-	server, client = newTask(t, a, "server"), newTask(t, b, "client")
+	server = newTask(t, a, "server")
 	svc, err := server.AllocatePort()
 	require.NoError(t, err)
 	require.NoError(t, server.Register("echo", svc))
-	to, err = client.Lookup(ctxT(t), "a", "echo")
+	return server, svc
+}
+
+// lookupEcho starts a client task on node b and looks up the "echo"
+// service registered on node home; to is its send right to the service.
+func lookupEcho(t *testing.T, b *Node, home string) (client *Task, to Name) {
+	t.Helper()
+	client = newTask(t, b, "client")
+	to, err := client.Lookup(ctxT(t), home, "echo")
 	require.NoError(t, err)
-	return server, svc, client, to
+	return client, to
 }
 
 func TestRemoteRPCAcrossLink(t *testing.T) {
-	a, b, _, _ := linkedNodes(t, nil)
-	server, svc, client, to := remoteService(t, a, b)
+	a, b, _ := linkedNodes(t, nil)
+	server, svc := registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
 	status := status(t, client, to)
 	require.True(t, status.Remote)
 
@@ -59,8 +70,9 @@ func TestRemoteRPCAcrossLink(t *testing.T) {
 }
 
 func TestSendRightMovesAcrossNodesAndBack(t *testing.T) {
-	a, b, _, _ := linkedNodes(t, nil)
-	server, svc, client, to := remoteService(t, a, b)
+	a, b, _ := linkedNodes(t, nil)
+	server, svc := registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
 	// The client on b hands the server a send right to a port of its own.
 	inbox, _ := client.AllocatePort()
 	require.NoError(t, client.Send(ctxT(t), &Message{Dest: to, Rights: []PortRight{{Name: inbox, Disp: MakeSend}}}))
@@ -78,8 +90,9 @@ func TestSendRightMovesAcrossNodesAndBack(t *testing.T) {
 }
 
 func TestReceiveRightCannotLeaveItsNode(t *testing.T) {
-	a, b, _, _ := linkedNodes(t, nil)
-	_, _, client, to := remoteService(t, a, b)
+	a, b, _ := linkedNodes(t, nil)
+	registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
 	mine, _ := client.AllocatePort()
 	err := client.Send(ctxT(t), &Message{Dest: to, Rights: []PortRight{{Name: mine, Disp: MoveReceive}}})
 	require.ErrorIs(t, err, ErrInvalidRight)
@@ -87,7 +100,7 @@ func TestReceiveRightCannotLeaveItsNode(t *testing.T) {
 }
 
 func TestLookupErrors(t *testing.T) {
-	a, b, _, _ := linkedNodes(t, nil)
+	a, b, _ := linkedNodes(t, nil)
 	client := newTask(t, b, "client")
 	_, err := client.Lookup(ctxT(t), "a", "nothing")
 	require.ErrorIs(t, err, ErrNotRegistered)
@@ -109,8 +122,9 @@ func TestLookupErrors(t *testing.T) {
 // notifications.
 func TestLostLinkTurnsProxiesIntoDeadNames(t *testing.T) {
 	clk := clock.NewManual(time.Unix(0, 0))
-	a, b, la, _ := linkedNodes(t, clk)
-	_, _, client, to := remoteService(t, a, b)
+	a, b, la := linkedNodes(t, clk)
+	registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
 	notif, _ := client.AllocatePort()
 	require.NoError(t, client.RequestNotification(to, NotifyDeadName, notif))
 
@@ -126,8 +140,9 @@ func TestLostLinkTurnsProxiesIntoDeadNames(t *testing.T) {
 }
 
 func TestRemotePortDeathReachesProxies(t *testing.T) {
-	a, b, _, _ := linkedNodes(t, nil)
-	server, svc, client, to := remoteService(t, a, b)
+	a, b, _ := linkedNodes(t, nil)
+	server, svc := registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
 	require.NoError(t, server.Destroy(svc))
 	// The next message to the dead port is answered by a kindDead frame.
 	require.NoError(t, client.Send(ctxT(t), &Message{Dest: to}))
@@ -138,7 +153,7 @@ func TestRemotePortDeathReachesProxies(t *testing.T) {
 }
 
 func TestNoSendersAcrossNodes(t *testing.T) {
-	a, b, _, _ := linkedNodes(t, nil)
+	a, b, _ := linkedNodes(t, nil)
 	server, client := newTask(t, a, "server"), newTask(t, b, "client")
 	svc, _ := server.AllocatePort()
 	notif, _ := server.AllocatePort()
@@ -154,8 +169,9 @@ func TestNoSendersAcrossNodes(t *testing.T) {
 }
 
 func TestRemoteMessagesKeepOrder(t *testing.T) {
-	a, b, _, _ := linkedNodes(t, nil)
-	server, svc, client, to := remoteService(t, a, b)
+	a, b, _ := linkedNodes(t, nil)
+	server, svc := registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
 	require.NoError(t, server.SetQueueLimit(svc, 4)) // forces the link to wait for the receiver
 	const n = 200
 	go func() {

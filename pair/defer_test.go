@@ -26,11 +26,11 @@ func TestStableDeferredGroupDecidedAfterTakeoverAndReattach(t *testing.T) {
 	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
 	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
 	mb := model{}
-	commit(t, b.st.Own(), mb, "b", 1, 5)
-	inDoubt(t, b.st.Own(), 7, 50, []byte("commit after reattach"))
-	inDoubt(t, b.st.Own(), 8, 51, []byte("abort after reattach"))
-	inDoubt(t, b.st.Own(), 9, 52, []byte("commit before reattach"))
-	inDoubt(t, b.st.Own(), 10, 53, []byte("presumed abort"))
+	commit(t, b.st.Own(), mb, batch{"b", 1, 5})
+	inDoubt(t, b.st.Own(), 7, put{50, "commit after reattach"})
+	inDoubt(t, b.st.Own(), 8, put{51, "abort after reattach"})
+	inDoubt(t, b.st.Own(), 9, put{52, "commit before reattach"})
+	inDoubt(t, b.st.Own(), 10, put{53, "presumed abort"})
 
 	net.setRefuse(true)
 	b.crash()

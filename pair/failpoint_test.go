@@ -65,7 +65,7 @@ func TestStableFailpointsAreReachedInOrder(t *testing.T) {
 	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
 	require.Equal(t, []string{FPAttachBegin + " alpha"}, rec.of("pair."))
 
-	commit(t, a.st.Own(), model{}, "a", 1, 1)
+	commit(t, a.st.Own(), model{}, batch{"a", 1, 1})
 	require.Contains(t, rec.of("stm."), stm.FPPhase1Shipped+" ", "the own bank calls the same hook")
 
 	net.setRefuse(true)
@@ -127,7 +127,7 @@ func TestStableAttachRetriedAfterAFailpoint(t *testing.T) {
 	require.Equal(t, []string{FPAttachBegin + " alpha"}, rec.crashes())
 	require.Equal(t, []string{FPAttachBegin + " alpha", FPAttachBegin + " alpha"}, rec.of(FPAttachBegin),
 		"attached at the second attempt")
-	commit(t, a.st.Own(), model{}, "a", 1, 3)
+	commit(t, a.st.Own(), model{}, batch{"a", 1, 3})
 	a.crash()
 	b.crash()
 }

@@ -24,8 +24,8 @@ func TestStableReattachesAfterMirrorClosedWhileLinked(t *testing.T) {
 	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
 	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
 	ma, mb := model{}, model{}
-	commit(t, a.st.Own(), ma, "a", 1, 5)
-	commit(t, b.st.Own(), mb, "b", 1, 5)
+	commit(t, a.st.Own(), ma, batch{"a", 1, 5})
+	commit(t, b.st.Own(), mb, batch{"b", 1, 5})
 
 	for round := range 3 {
 		ctx, cancel := context.WithCancel(context.Background())
@@ -36,9 +36,9 @@ func TestStableReattachesAfterMirrorClosedWhileLinked(t *testing.T) {
 			return st.Banks[0].Attaches == round+2 && protects([]string{"alpha"}, []string{"beta"})(st)
 		})
 		waitFor(t, b, "serving the new mirror", protects([]string{"beta"}, []string{"alpha"}))
-		commit(t, a.st.Own(), ma, "a-again", 10+round*10, 5)
+		commit(t, a.st.Own(), ma, batch{"a-again", 10 + round*10, 5})
 	}
-	commit(t, b.st.Own(), mb, "b-again", 10, 5) // the other direction was not disturbed
+	commit(t, b.st.Own(), mb, batch{"b-again", 10, 5}) // the other direction was not disturbed
 
 	net.setRefuse(true)
 	a.crash()
@@ -87,7 +87,7 @@ func TestStableTakeoverFallsBackToLastCompleteCopy(t *testing.T) {
 	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
 	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
 	ma := model{}
-	commit(t, a.st.Own(), ma, "a", 1, 8)
+	commit(t, a.st.Own(), ma, batch{"a", 1, 8})
 
 	dropping.Store(true)
 	ctx, cancel := context.WithCancel(context.Background())

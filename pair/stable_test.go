@@ -103,23 +103,35 @@ func protects(primaries, backups []string) func(StableStatus) bool {
 // model is what a bank must hold: the values of reported commits.
 type model map[stm.ID][]byte
 
-// commit writes n objects (ids from..from+n-1) in one transaction each and
-// records them in md once the commit is reported.
-func commit(t *testing.T, b *stm.Bank, md model, tag string, from, n int) {
+// batch is n objects, ids from..from+n-1, each written as tag-id.
+type batch struct {
+	tag     string
+	from, n int
+}
+
+// commit writes the batch in one transaction per object and records each
+// value in md once its commit is reported.
+func commit(t *testing.T, b *stm.Bank, md model, w batch) {
 	t.Helper()
-	for i := from; i < from+n; i++ {
-		id, v := stm.ID(i), []byte(fmt.Sprintf("%s-%d", tag, i))
+	for i := w.from; i < w.from+w.n; i++ {
+		id, v := stm.ID(i), []byte(fmt.Sprintf("%s-%d", w.tag, i))
 		require.NoError(t, b.Update(context.Background(), func(tx *stm.Tx) error { return tx.Put(id, v) }))
 		md[id] = v
 	}
 }
 
+// put is one object's new value.
+type put struct {
+	id stm.ID
+	v  string
+}
+
 // inDoubt leaves a transaction of group g in phase 2 on b (its initiator
-// dies before deciding): writes to id, never reported committed.
-func inDoubt(t *testing.T, b *stm.Bank, g stm.GroupID, id stm.ID, v []byte) {
+// dies before deciding): it writes p, never reported committed.
+func inDoubt(t *testing.T, b *stm.Bank, g stm.GroupID, p put) {
 	t.Helper()
 	tx := b.Begin()
-	require.NoError(t, tx.Put(id, v))
+	require.NoError(t, tx.Put(p.id, []byte(p.v)))
 	require.NoError(t, tx.Precommit(context.Background(), g))
 }
 
@@ -143,10 +155,10 @@ func TestStablePairTakeoverReprotectSecondFailure(t *testing.T) {
 	waitFor(t, b, "own bank protected", protects([]string{"beta"}, []string{"alpha"}))
 
 	ma, mb := model{}, model{}
-	commit(t, a.st.Own(), ma, "a1", 1, 20)
-	commit(t, b.st.Own(), mb, "b1", 1, 30)
-	commit(t, b.st.Own(), mb, "b1bis", 5, 3) // overwrite some
-	inDoubt(t, b.st.Own(), 7, 1000, []byte("never reported"))
+	commit(t, a.st.Own(), ma, batch{"a1", 1, 20})
+	commit(t, b.st.Own(), mb, batch{"b1", 1, 30})
+	commit(t, b.st.Own(), mb, batch{"b1bis", 5, 3}) // overwrite some
+	inDoubt(t, b.st.Own(), 7, put{1000, "never reported"})
 
 	// beta's machine dies: alpha takes its bank over.
 	net.setRefuse(true)
@@ -169,9 +181,9 @@ func TestStablePairTakeoverReprotectSecondFailure(t *testing.T) {
 	waitFor(t, a, "both banks re-protected", protects([]string{"alpha", "beta"}, nil))
 	waitFor(t, b, "backup of both banks", protects(nil, []string{"alpha", "beta"}))
 	require.Nil(t, b.st.Own(), "the restarted node's empty bank yields to the taken-over copy")
-	commit(t, a.st.Own(), ma, "a2", 15, 10)
-	commit(t, a.st.Bank("beta"), mb, "b2", 25, 10)
-	inDoubt(t, a.st.Own(), 9, 2000, []byte("never reported either"))
+	commit(t, a.st.Own(), ma, batch{"a2", 15, 10})
+	commit(t, a.st.Bank("beta"), mb, batch{"b2", 25, 10})
+	inDoubt(t, a.st.Own(), 9, put{2000, "never reported either"})
 
 	// Second failure: alpha dies; beta takes over both banks.
 	net.setRefuse(true)
@@ -187,7 +199,7 @@ func TestStablePairTakeoverReprotectSecondFailure(t *testing.T) {
 	net.setRefuse(false)
 	a = startMember(t, net, "alpha", nil)
 	waitFor(t, b, "re-protected again", protects([]string{"alpha", "beta"}, nil))
-	commit(t, b.st.Bank("alpha"), ma, "a3", 100, 2)
+	commit(t, b.st.Bank("alpha"), ma, batch{"a3", 100, 2})
 	waitFor(t, a, "backup of both", protects(nil, []string{"alpha", "beta"}))
 	a.crash()
 	b.crash()
@@ -204,9 +216,9 @@ func TestStableTakeoverResolvesInDoubtByHook(t *testing.T) {
 	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
 	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
 	mb := model{}
-	commit(t, b.st.Own(), mb, "b", 1, 5)
-	inDoubt(t, b.st.Own(), 7, 50, []byte("commit me"))
-	inDoubt(t, b.st.Own(), 8, 51, []byte("abort me"))
+	commit(t, b.st.Own(), mb, batch{"b", 1, 5})
+	inDoubt(t, b.st.Own(), 7, put{50, "commit me"})
+	inDoubt(t, b.st.Own(), 8, put{51, "abort me"})
 	net.setRefuse(true)
 	b.crash()
 	st := waitFor(t, a, "taken over", func(st StableStatus) bool { return st.Takeovers == 1 })
@@ -228,8 +240,8 @@ func TestStablePartitionNeverYieldsTwoHistories(t *testing.T) {
 	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
 	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
 	ma, mb := model{}, model{}
-	commit(t, a.st.Own(), ma, "a", 1, 10)
-	commit(t, b.st.Own(), mb, "b", 1, 10)
+	commit(t, a.st.Own(), ma, batch{"a", 1, 10})
+	commit(t, b.st.Own(), mb, batch{"b", 1, 10})
 	oldA, oldB := a.st.Own(), b.st.Own()
 
 	net.cutAll() // both live: each declares the other dead, then alpha redials
@@ -246,8 +258,8 @@ func TestStablePartitionNeverYieldsTwoHistories(t *testing.T) {
 	}
 	require.Equal(t, ma, dump(b.st.Bank("alpha")))
 	require.Equal(t, mb, dump(a.st.Bank("beta")))
-	commit(t, b.st.Bank("alpha"), ma, "a2", 5, 3)
-	commit(t, a.st.Bank("beta"), mb, "b2", 5, 3)
+	commit(t, b.st.Bank("alpha"), ma, batch{"a2", 5, 3})
+	commit(t, a.st.Bank("beta"), mb, batch{"b2", 5, 3})
 	a.crash()
 	b.crash()
 }

@@ -11,20 +11,29 @@ import (
 	"github.com/ftm-in-go/ftm/kernel"
 )
 
-// kernelPair is a node with a task and a port it receives on, plus a peer
-// task holding a send right to that port.
-func kernelPair(t *testing.T) (task, peer *kernel.Task, port, toPort kernel.Name) {
+// kernelPair is two tasks of one node: worker receives on port, and peer
+// holds toPort, a send right to it.
+type kernelPair struct {
+	worker, peer *kernel.Task
+	port, toPort kernel.Name
+}
+
+// newKernelPair starts the node (shut down at the test's end) and its two
+// tasks.
+func newKernelPair(t *testing.T) *kernelPair {
 	n := kernel.NewNode(kernel.Config{Name: "n"})
 	t.Cleanup(n.Shutdown)
-	task, err := n.NewTask("worker")
+	var kp kernelPair
+	var err error
+	kp.worker, err = n.NewTask("worker")
 	require.NoError(t, err)
-	peer, err = n.NewTask("peer")
+	kp.peer, err = n.NewTask("peer")
 	require.NoError(t, err)
-	port, err = task.AllocatePort()
+	kp.port, err = kp.worker.AllocatePort()
 	require.NoError(t, err)
-	toPort, err = task.InsertRight(peer, port, kernel.MakeSend, kernel.NameNull)
+	kp.toPort, err = kp.worker.InsertRight(kp.peer, kp.port, kernel.MakeSend, kernel.NameNull)
 	require.NoError(t, err)
-	return task, peer, port, toPort
+	return &kp
 }
 
 // A task blocked in Receive is checkpointed without ever calling Poll, and
@@ -32,15 +41,15 @@ func kernelPair(t *testing.T) (task, peer *kernel.Task, port, toPort kernel.Name
 // its message arrives meanwhile.
 func TestTaskBlockedInReceiveIsCheckpointed(t *testing.T) {
 	ctx := context.Background()
-	task, peer, port, toPort := kernelPair(t)
+	kp := newKernelPair(t)
 	s := newSeg(t, Compare, 2)
 	var sp SafePoint
-	sp.AttachTask(task)
+	sp.AttachTask(kp.worker)
 	require.Equal(t, "worker", sp.Name)
 	step := make(chan uint32, 4)
 	go func() {
 		for i := uint32(1); ; i++ {
-			m, err := task.Receive(ctx, port)
+			m, err := kp.worker.Receive(ctx, kp.port)
 			if err != nil {
 				return
 			}
@@ -49,7 +58,7 @@ func TestTaskBlockedInReceiveIsCheckpointed(t *testing.T) {
 		}
 	}()
 	send := func(v uint32) {
-		require.NoError(t, peer.Send(ctx, &kernel.Message{Dest: toPort, Body: binary.LittleEndian.AppendUint32(nil, v)}))
+		require.NoError(t, kp.peer.Send(ctx, &kernel.Message{Dest: kp.toPort, Body: binary.LittleEndian.AppendUint32(nil, v)}))
 	}
 	send(7)
 	require.Equal(t, uint32(1), <-step)
@@ -83,10 +92,10 @@ func TestTaskBlockedInReceiveIsCheckpointed(t *testing.T) {
 func TestTaskLoopingOnSendIsCheckpointed(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sink, task, port, toPort := kernelPair(t) // the peer sends, the task drains
+	kp := newKernelPair(t) // the peer sends, the worker drains
 	go func() {
 		for {
-			m, err := sink.Receive(ctx, port)
+			m, err := kp.worker.Receive(ctx, kp.port)
 			if err != nil {
 				return
 			}
@@ -96,14 +105,14 @@ func TestTaskLoopingOnSendIsCheckpointed(t *testing.T) {
 	s := newSeg(t, Compare, 2)
 	words := s.Uint32s()
 	var sp SafePoint
-	sp.AttachTask(task)
+	sp.AttachTask(kp.peer)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for i := uint32(1); ctx.Err() == nil; i++ {
 			words[0] = i
 			words[ps/4] = i
-			if task.Send(ctx, &kernel.Message{Dest: toPort}) != nil {
+			if kp.peer.Send(ctx, &kernel.Message{Dest: kp.toPort}) != nil {
 				return
 			}
 		}

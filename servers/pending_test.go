@@ -47,8 +47,10 @@ func pendingBank(tb testing.TB, n int) *stm.Bank {
 		}
 		return nil
 	}))
-	rec := func(name string, phase ru.Phase, inc, group, gInc uint64) []byte {
-		v, err := stm.Encode(&unitRecord{State: &ru.State{Name: name, Inc: inc, Phase: phase}, Group: group, GroupInc: gInc})
+	// rec: the record of a unit in state st whose S incarnation gInc
+	// last precommitted into group.
+	rec := func(st ru.State, group, gInc uint64) []byte {
+		v, err := stm.Encode(&unitRecord{State: &st, Group: group, GroupInc: gInc})
 		require.NoError(tb, err)
 		return v
 	}
@@ -57,12 +59,12 @@ func pendingBank(tb testing.TB, n int) *stm.Bank {
 		require.NoError(tb, err)
 		require.NoError(tb, b.Update(ctx, func(tx *stm.Tx) error { return tx.Put(id, v) }))
 	}
-	named("ru:kv", rec("kv", ru.Precommitted, 3, 7, 3))
-	named("ru:kv2", rec("kv2", ru.Running, 4, 8, 3))
-	named("ru:app", rec("app", ru.Precommitted, 2, 0, 0))
-	named("ru:other", rec("kv3", ru.Precommitted, 2, 9, 2))
+	named("ru:kv", rec(ru.State{Name: "kv", Inc: 3, Phase: ru.Precommitted}, 7, 3))
+	named("ru:kv2", rec(ru.State{Name: "kv2", Inc: 4, Phase: ru.Running}, 8, 3))
+	named("ru:app", rec(ru.State{Name: "app", Inc: 2, Phase: ru.Precommitted}, 0, 0))
+	named("ru:other", rec(ru.State{Name: "kv3", Inc: 2, Phase: ru.Precommitted}, 9, 2))
 	require.NoError(tb, b.Update(ctx, func(tx *stm.Tx) error {
-		_, err := tx.Create(rec("kv4", ru.Precommitted, 2, 10, 2))
+		_, err := tx.Create(rec(ru.State{Name: "kv4", Inc: 2, Phase: ru.Precommitted}, 10, 2))
 		return err
 	}))
 	precommit := func(g stm.GroupID, ids ...stm.ID) {

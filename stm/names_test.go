@@ -10,8 +10,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// bind binds name in ns in its own transaction and writes val there.
-func bind(t *testing.T, b *Bank, ns Namespace, name, val string) ID {
+// bind binds name in ns in its own transaction and writes "ns/name" to
+// the bound object, so that a dump shows what each id is bound to.
+func bind(t *testing.T, b *Bank, ns Namespace, name string) ID {
 	t.Helper()
 	var id ID
 	require.NoError(t, b.Update(context.Background(), func(tx *Tx) error {
@@ -19,7 +20,7 @@ func bind(t *testing.T, b *Bank, ns Namespace, name, val string) ID {
 		if id, err = ns.Bind(tx, name); err != nil {
 			return err
 		}
-		return tx.Put(id, []byte(val))
+		return tx.Put(id, []byte(string(ns)+"/"+name))
 	}))
 	return id
 }
@@ -39,11 +40,11 @@ func TestNamesBindAllocatesDistinctIDs(t *testing.T) {
 	for _, ns := range []Namespace{"task", "rvm", "files"} {
 		for i := range 20 {
 			name := fmt.Sprint("obj", i)
-			id := bind(t, p.b, ns, name, string(ns)+"/"+name)
+			id := bind(t, p.b, ns, name)
 			require.GreaterOrEqual(t, id, FirstAllocatedID, "bound ids are allocated")
 			require.NotContains(t, seen, id, "%s/%s shares an id", ns, name)
 			seen[id] = string(ns) + "/" + name
-			again := bind(t, p.b, ns, name, string(ns)+"/"+name)
+			again := bind(t, p.b, ns, name)
 			require.Equal(t, id, again, "a name keeps its id")
 		}
 	}
@@ -58,7 +59,7 @@ func TestNamesBindAllocatesDistinctIDs(t *testing.T) {
 func TestNamesAbortedBindingIsForgotten(t *testing.T) {
 	p := newPair(t, Config{}, BackupConfig{})
 	ctx := context.Background()
-	bind(t, p.b, "servers", "warm", "w") // the directory exists and is cached
+	bind(t, p.b, "servers", "warm") // the directory exists and is cached
 	tx := p.b.Begin()
 	id, err := Namespace("servers").Bind(tx, "cold")
 	require.NoError(t, err)
@@ -71,7 +72,7 @@ func TestNamesAbortedBindingIsForgotten(t *testing.T) {
 	tx.Abort()
 	_, ok = lookup(t, p.b, "servers", "cold")
 	require.False(t, ok, "an aborted binding is gone")
-	again := bind(t, p.b, "servers", "cold", "c")
+	again := bind(t, p.b, "servers", "cold")
 	require.NotEqual(t, id, again, "ids of an aborted transaction are never reused")
 	rid, err := Namespace("servers").Resolve(ctx, p.b, "cold")
 	require.NoError(t, err)
@@ -81,7 +82,7 @@ func TestNamesAbortedBindingIsForgotten(t *testing.T) {
 func TestNamesUnbindInvalidatesCachedLookup(t *testing.T) {
 	p := newPair(t, Config{}, BackupConfig{})
 	ctx := context.Background()
-	id := bind(t, p.b, "rvm", "seg", "pages")
+	id := bind(t, p.b, "rvm", "seg")
 	got, ok := lookup(t, p.b, "rvm", "seg") // cached now
 	require.True(t, ok)
 	require.Equal(t, id, got)
@@ -194,7 +195,7 @@ func TestNamesBindingCommitsWithItsDataAcrossTakeover(t *testing.T) {
 		t.Run(decisionName(commit), func(t *testing.T) {
 			p := newPair(t, Config{}, BackupConfig{})
 			ctx := context.Background()
-			bind(t, p.b, "files", "old", "o")
+			bind(t, p.b, "files", "old")
 			tx := p.b.Begin()
 			id, err := Namespace("files").Bind(tx, "new")
 			require.NoError(t, err)

@@ -17,7 +17,7 @@ import (
 // cursor as the image: the expected screens of the golden files are not
 // only this package's opinion.
 func TestAgainstTmux(t *testing.T) {
-	tmux, sock, dir := startTmux(t, "ftmscreen")
+	tmux := startTmux(t, "ftmscreen")
 	n := 0
 	datadriven.Walk(t, "testdata", func(t *testing.T, path string) {
 		var im *Image
@@ -44,7 +44,7 @@ func TestAgainstTmux(t *testing.T) {
 					return d.Expected
 				}
 				n++
-				got := tmuxScreen(t, tmux, sock, filepath.Join(dir, fmt.Sprint(n)), im.W, im.H, fed.String())
+				got := tmux.screen(fmt.Sprint(n), im.W, im.H, fed.String())
 				if want := textAndCursor(im); got != want {
 					t.Errorf("%s: tmux shows\n%s\nthe image\n%s", d.Pos, got, want)
 				}
@@ -54,33 +54,33 @@ func TestAgainstTmux(t *testing.T) {
 	})
 }
 
-// tmuxScreen writes out in a fresh w×h tmux pane (no output processing)
-// and returns what it shows.
-func tmuxScreen(t *testing.T, tmux func(...string) (string, error), sock, file string, w, h int, out string) string {
-	t.Helper()
+// screen writes out in a fresh w×h tmux pane (no output processing),
+// through a scratch file named name, and returns what the pane shows.
+func (x *tmuxServer) screen(name string, w, h int, out string) string {
+	x.t.Helper()
+	file := filepath.Join(x.dir, name)
 	if err := os.WriteFile(file, []byte(out), 0o600); err != nil {
-		t.Fatal(err)
+		x.t.Fatal(err)
 	}
-	name := filepath.Base(file)
-	cmd := fmt.Sprintf("stty -opost -echo; cat %s; tmux -L %s wait-for -S %s; sleep 30", file, sock, name)
-	_, _ = tmux("kill-session", "-t", "s")
-	if out, err := tmux("new-session", "-d", "-s", "s", "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), cmd); err != nil {
-		t.Fatalf("tmux: %v: %s", err, out)
+	cmd := fmt.Sprintf("stty -opost -echo; cat %s; tmux -L %s wait-for -S %s; sleep 30", file, x.sock, name)
+	_, _ = x.run("kill-session", "-t", "s")
+	if out, err := x.run("new-session", "-d", "-s", "s", "-x", fmt.Sprint(w), "-y", fmt.Sprint(h), cmd); err != nil {
+		x.t.Fatalf("tmux: %v: %s", err, out)
 	}
-	if out, err := tmux("wait-for", name); err != nil {
-		t.Fatalf("tmux wait-for: %v: %s", err, out)
+	if out, err := x.run("wait-for", name); err != nil {
+		x.t.Fatalf("tmux wait-for: %v: %s", err, out)
 	}
-	screen, err := tmux("capture-pane", "-p", "-t", "s")
+	screen, err := x.run("capture-pane", "-p", "-t", "s")
 	if err != nil {
-		t.Fatal(err)
+		x.t.Fatal(err)
 	}
-	cur, err := tmux("display", "-p", "-t", "s", "#{cursor_x},#{cursor_y}")
+	cur, err := x.run("display", "-p", "-t", "s", "#{cursor_x},#{cursor_y}")
 	if err != nil {
-		t.Fatal(err)
+		x.t.Fatal(err)
 	}
 	var cx, cy int
 	if _, err := fmt.Sscanf(strings.TrimSpace(cur), "%d,%d", &cx, &cy); err != nil {
-		t.Fatalf("tmux cursor %q", cur)
+		x.t.Fatalf("tmux cursor %q", cur)
 	}
 	cur = fmt.Sprintf("%d,%d", min(cx, w-1), cy) // past the edge: a wrap pending
 	rows := strings.Split(strings.TrimSuffix(screen, "\n"), "\n")
@@ -175,7 +175,7 @@ func wrapSafe(s string, insert bool) bool {
 // TestRandomOutputAgainstTmux: random output of the covered sequences
 // shows the same text and cursor in tmux as in the image.
 func TestRandomOutputAgainstTmux(t *testing.T) {
-	tmux, sock, dir := startTmux(t, "ftmscreenrnd")
+	tmux := startTmux(t, "ftmscreenrnd")
 	seeds := uint64(60)
 	if os.Getenv("FTM_SOAK") != "" {
 		seeds = 1000
@@ -186,20 +186,27 @@ func TestRandomOutputAgainstTmux(t *testing.T) {
 		out := randomScript(rng, w, h)
 		im := New(w, h)
 		_, _ = im.WriteString(out)
-		got := tmuxScreen(t, tmux, sock, filepath.Join(dir, fmt.Sprint(seed)), w, h, out)
+		got := tmux.screen(fmt.Sprint(seed), w, h, out)
 		if want := textAndCursor(im); got != want {
 			t.Errorf("seed %d (%dx%d) %q:\ntmux shows\n%s\nthe image\n%s", seed, w, h, out, got, want)
 		}
 	}
 }
 
+// tmuxServer is a private tmux server for one test: its own socket and
+// configuration, and a scratch directory for the output each pane shows.
+type tmuxServer struct {
+	t    *testing.T
+	sock string // the socket's name (tmux -L)
+	conf string // the configuration file (tmux -f)
+	dir  string // scratch files
+}
+
 // startTmux starts a private tmux server (its own socket named after
 // prefix, no status line) for the test, or skips the test without tmux. A
 // session that lives as long as the test keeps the server up while the
-// panes of each case come and go. It returns a function running one tmux
-// command against that server, the socket's name and a scratch directory;
-// the server is killed at the test's end.
-func startTmux(t *testing.T, prefix string) (tmux func(args ...string) (string, error), sock, dir string) {
+// panes of each case come and go; the server is killed at the test's end.
+func startTmux(t *testing.T, prefix string) *tmuxServer {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts tmux")
@@ -207,19 +214,21 @@ func startTmux(t *testing.T, prefix string) (tmux func(args ...string) (string, 
 	if _, err := exec.LookPath("tmux"); err != nil {
 		t.Skip("tmux is not installed: " + err.Error())
 	}
-	dir = t.TempDir()
-	conf := filepath.Join(dir, "tmux.conf")
-	if err := os.WriteFile(conf, []byte("set -g status off\n"), 0o600); err != nil {
+	dir := t.TempDir()
+	x := &tmuxServer{t: t, sock: prefix + filepath.Base(dir), conf: filepath.Join(dir, "tmux.conf"), dir: dir}
+	if err := os.WriteFile(x.conf, []byte("set -g status off\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	sock = prefix + filepath.Base(dir)
-	tmux = func(args ...string) (string, error) {
-		out, err := exec.Command("tmux", append([]string{"-L", sock, "-f", conf}, args...)...).CombinedOutput()
-		return string(out), err
-	}
-	t.Cleanup(func() { _, _ = tmux("kill-server") })
-	if out, err := tmux("new-session", "-d", "-s", "keep", "sleep 600"); err != nil {
+	t.Cleanup(func() { _, _ = x.run("kill-server") })
+	if out, err := x.run("new-session", "-d", "-s", "keep", "sleep 600"); err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
-	return tmux, sock, dir
+	return x
+}
+
+// run runs one tmux command against the server and returns its combined
+// output.
+func (x *tmuxServer) run(args ...string) (string, error) {
+	out, err := exec.Command("tmux", append([]string{"-L", x.sock, "-f", x.conf}, args...)...).CombinedOutput()
+	return string(out), err
 }

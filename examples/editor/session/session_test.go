@@ -85,12 +85,28 @@ func startNodeHook(t *testing.T, bank *stm.Bank, file string, onCkpt func(contex
 	return n
 }
 
-// attach connects the client to n's screen server in the background.
-func attach(ctx context.Context, c *screen.Client, n *node, keys chan []byte, tt *terminal) chan error {
+// user is the person at the terminal: the keys typed, the client that
+// sends them and resends what no checkpoint has acknowledged, and the
+// terminal showing what comes back. The user outlives every node.
+type user struct {
+	client screen.Client
+	keys   chan []byte
+	term   *terminal
+}
+
+// newUser returns a user with a 40×8 terminal who can type up to
+// buffered keystrokes ahead of the client.
+func newUser(buffered int) *user {
+	return &user{keys: make(chan []byte, buffered), term: &terminal{img: screen.New(40, 8)}}
+}
+
+// attach connects the user's client to n's screen server in the
+// background; the session's end is sent on the channel returned.
+func (u *user) attach(ctx context.Context, n *node) chan error {
 	a, b := net.Pipe()
 	go func() { _ = n.scr.Serve(ctx, a) }()
 	errc := make(chan error, 1)
-	go func() { errc <- c.Session(ctx, b, keys, tt) }()
+	go func() { errc <- u.client.Session(ctx, b, u.keys, u.term) }()
 	return errc
 }
 
@@ -112,19 +128,17 @@ func TestTakeoverKeepsEveryEchoedKeystroke(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "notes.txt")
 	require.NoError(t, os.WriteFile(path, []byte("first line\n"), 0o644))
 	n1 := startNode(t, stm.NewBank(stm.Config{}), path)
-	tt := &terminal{img: screen.New(40, 8)}
-	keys := make(chan []byte, 100)
-	var c screen.Client
-	s1 := attach(ctx, &c, n1, keys, tt)
-	waitFor(t, tt, "first line")
+	u := newUser(100)
+	s1 := u.attach(ctx, n1)
+	waitFor(t, u.term, "first line")
 	for _, k := range []string{"\x1b>", "h", "e", "l", "l", "o", " ", "w", "o", "r", "l", "d"} {
-		keys <- []byte(k)
+		u.keys <- []byte(k)
 	}
-	waitFor(t, tt, "hello world")
+	waitFor(t, u.term, "hello world")
 	// Crash: nothing more reaches the backup; the task and its servers die.
 	n1.mirror.Cut()
-	keys <- []byte("!") // echoed, perhaps never checkpointed
-	waitFor(t, tt, "hello world!")
+	u.keys <- []byte("!") // echoed, perhaps never checkpointed
+	waitFor(t, u.term, "hello world!")
 	n1.cancel()
 	<-n1.done
 	n1.scr.Drop() // the node is gone: the connection breaks, no goodbye
@@ -132,22 +146,22 @@ func TestTakeoverKeepsEveryEchoedKeystroke(t *testing.T) {
 	// The survivor takes the bank over and restarts the editor.
 	bank2 := stmtest.Takeover(t, n1.backup)
 	n2 := startNode(t, bank2, path)
-	tt.mu.Lock()
-	tt.img = screen.New(40, 8) // a fresh terminal: everything must be redrawn
-	tt.mu.Unlock()
-	s2 := attach(ctx, &c, n2, keys, tt)
-	waitFor(t, tt, "hello world!")
-	keys <- []byte(" again\x18\x13")
-	waitFor(t, tt, "Wrote")
+	u.term.mu.Lock()
+	u.term.img = screen.New(40, 8) // a fresh terminal: everything must be redrawn
+	u.term.mu.Unlock()
+	s2 := u.attach(ctx, n2)
+	waitFor(t, u.term, "hello world!")
+	u.keys <- []byte(" again\x18\x13")
+	waitFor(t, u.term, "Wrote")
 	got, err := os.ReadFile(path)
 	require.NoError(t, err)
 	require.Equal(t, "first line\nhello world! again", string(got))
-	require.NotContains(t, tt.text(), "hello world!!", "the resent keystroke is applied once")
-	keys <- []byte("\x18\x03")
+	require.NotContains(t, u.term.text(), "hello world!!", "the resent keystroke is applied once")
+	u.keys <- []byte("\x18\x03")
 	require.NoError(t, <-n2.done)
 	n2.scr.Close()
 	require.ErrorIs(t, <-s2, screen.ErrBye)
-	require.Equal(t, 0, c.Pending())
+	require.Equal(t, 0, u.client.Pending())
 }
 
 // TestRandomTakeoversLoseNoKeystroke types random bursts and crashes the
@@ -192,10 +206,8 @@ func randomTakeovers(t *testing.T, seed uint64) {
 	path := filepath.Join(t.TempDir(), "typed.txt")
 	cr := &crasher{}
 	n := startNodeHook(t, stm.NewBank(stm.Config{}), path, cr.hook)
-	tt := &terminal{img: screen.New(40, 8)}
-	keys := make(chan []byte, 1000)
-	var c screen.Client
-	sess := attach(ctx, &c, n, keys, tt)
+	u := newUser(1000)
+	sess := u.attach(ctx, n)
 	var typed strings.Builder
 	resent := 0
 	for crash := 0; crash < 6; crash++ {
@@ -206,7 +218,7 @@ func randomTakeovers(t *testing.T, seed uint64) {
 		for burst := rng.IntN(6); burst >= 0; burst-- {
 			k := randomKeys(rng)
 			typed.Write(k)
-			keys <- k
+			u.keys <- k
 			time.Sleep(time.Duration(rng.IntN(400)) * time.Microsecond)
 		}
 		if inHook {
@@ -218,19 +230,19 @@ func randomTakeovers(t *testing.T, seed uint64) {
 		<-n.done
 		n.scr.Drop()
 		<-sess
-		resent += c.Pending()
+		resent += u.client.Pending()
 		bank := stmtest.Takeover(t, n.backup)
 		n = startNodeHook(t, bank, path, cr.hook)
-		sess = attach(ctx, &c, n, keys, tt)
+		sess = u.attach(ctx, n)
 	}
 	require.Positive(t, resent, "some input was resent after a takeover")
-	keys <- []byte("\x18\x13")
+	u.keys <- []byte("\x18\x13")
 	want := strings.ReplaceAll(typed.String(), "\r", "\n")
 	require.Eventually(t, func() bool {
 		got, _ := os.ReadFile(path)
 		return string(got) == want
 	}, 10*time.Second, 5*time.Millisecond, "the file never held exactly what was typed (%d characters)", len(want))
-	keys <- []byte("\x18\x03")
+	u.keys <- []byte("\x18\x03")
 	require.NoError(t, <-n.done)
 }
 
