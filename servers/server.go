@@ -237,7 +237,11 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 	ruAt := sc.ru
 	c := &Call{ctx: ctx, Caller: req.RU, Op: h.op, client: s.nested}
 	s.nested.serveIn(servedIn{unit: sc.u, ru: ruAt})
-	out := s.run(c, req, h)
+	out, p := s.run(c, req, h)
+	if p != nil {
+		s.containPanic(sc, p)
+		return panicReply(s.cfg.Name, req.Method, p), ru.ID{}
+	}
 	rep := reply{Status: out.Status, Err: out.Err, Code: out.Code, Body: out.Body, ServerRU: ruAt, Host: d.hostKey()}
 	deps, ok := d.endCall(sc)
 	if !ok {
@@ -250,14 +254,18 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 	return rep, ru.ID{}
 }
 
-// run executes the handler with the duplicate table. callMu held.
-func (s *Server[S]) run(c *Call, req request, h *handler[S]) savedReply {
+// run executes the handler with the duplicate table. A handler that
+// panicked leaves no entry (p: its RU is to abort). callMu held.
+func (s *Server[S]) run(c *Call, req request, h *handler[S]) (savedReply, *panicked) {
 	tbl := s.dupsOf(req)
 	if saved, ok := tbl[req.Seq]; ok {
 		s.log.Debug("duplicate answered", zap.String("client", req.Client), zap.Uint64("seq", req.Seq))
-		return saved
+		return saved, nil
 	}
-	out, err := h.fn(c, &s.st.State, req.Body)
+	out, err, p := callHandler(h, c, &s.st.State, req.Body)
+	if p != nil {
+		return savedReply{}, p
+	}
 	saved := savedReply{Status: statusOK, Body: out}
 	switch {
 	case errors.Is(err, errBadRequest):
@@ -268,7 +276,7 @@ func (s *Server[S]) run(c *Call, req request, h *handler[S]) savedReply {
 	// Reads are kept too: a read may have made nested updates, which a
 	// re-execution would repeat.
 	tbl[req.Seq] = saved
-	return saved
+	return saved, nil
 }
 
 // dupsOf returns the duplicate table of req's client, pruned of the
