@@ -241,6 +241,7 @@ func (c *Client) attempt(ctx context.Context, server string, req request) (*repl
 		req.RU = oc.ru
 		c.lastRU = oc.ru
 	}
+	req.Timeout = timeLeft(ctx) // measured when it leaves (deadline.go)
 	rep, err := c.roundTrip(ctx, server, req)
 	if c.unit != "" {
 		if e := d.endOut(oc, rep); e != nil {

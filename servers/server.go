@@ -90,7 +90,9 @@ type Call struct {
 	Op     Op      // the attribute of the method being served
 }
 
-// Context returns the call's context.
+// Context returns the call's context: it ends when the server stops or
+// when the deadline of the client's context has passed (deadline.go).
+// Nested calls made with it carry that deadline on.
 func (c *Call) Context() context.Context { return c.ctx }
 
 // Client returns a client for nested calls, made inside the server's RU
@@ -235,7 +237,9 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 		return reply{Status: statusRetry, Err: err.Error()}, ru.ID{}
 	}
 	ruAt := sc.ru
-	c := &Call{ctx: ctx, Caller: req.RU, Op: h.op, client: s.nested}
+	callCtx, cancel := callContext(ctx, req)
+	defer cancel()
+	c := &Call{ctx: callCtx, Caller: req.RU, Op: h.op, client: s.nested}
 	s.nested.serveIn(servedIn{unit: sc.u, ru: ruAt})
 	out, p := s.run(c, req, h)
 	if p != nil {

@@ -1,0 +1,84 @@
+package servers
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// level is the state of the deadline test's servers.
+type level struct{ Calls int }
+
+var (
+	waitM  = NewMethod[string, int]("wait", Update)  // blocks until its call's context ends
+	relayM = NewMethod[string, int]("relay", Update) // calls wait at the server named by the request
+)
+
+// serveLevel runs a server with wait and relay on host hostName; wait
+// reports how its context ended on ended.
+func (w *world) serveLevel(hostName, name string, ended chan<- error) {
+	h := w.host(hostName)
+	srv := mustServer(NewServer(Config{Name: name, Driver: h.driver, Logger: w.log}, func() level { return level{} }))
+	Handle(srv, waitM, func(c *Call, s *level, _ string) (int, error) {
+		s.Calls++
+		<-c.Context().Done()
+		ended <- c.Context().Err()
+		return 0, c.Context().Err()
+	})
+	Handle(srv, relayM, func(c *Call, s *level, to string) (int, error) {
+		s.Calls++
+		return waitM.At(to).Call(c.Context(), c.Client(), "")
+	})
+	ctx, cancel := context.WithCancel(w.ctx)
+	done := make(chan error, 1)
+	h.cancel[name], h.done[name] = cancel, done
+	go func() { done <- srv.Run(ctx) }()
+	w.waitBound(h, name)
+}
+
+// The deadline of the outermost client reaches the handler's context and
+// the nested call it makes: a handler blocked in a nested call returns
+// when the client's deadline passes, and both servers serve again.
+func TestClientDeadlineReachesNestedHandler(t *testing.T) {
+	w := newWorld(t)
+	ended := make(chan error, 4)
+	w.serveLevel("s1", "front", ended)
+	w.serveLevel("s2", "back", ended)
+	ext := w.external("x", "ext")
+
+	ctx, cancel := context.WithTimeout(w.ctx, 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err := relayM.At("front").Call(ctx, ext, "back")
+	require.Error(t, err)
+	select {
+	case err := <-ended:
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the nested handler never saw the client's deadline")
+	}
+	require.Less(t, time.Since(start), 5*time.Second)
+
+	// Both servers are free again: a call with its own deadline is served.
+	ctx2, cancel2 := context.WithTimeout(w.ctx, 100*time.Millisecond)
+	defer cancel2()
+	_, err = waitM.At("back").Call(ctx2, ext, "")
+	require.True(t, err != nil && !errors.Is(err, ErrHandlerPanicked))
+	require.ErrorIs(t, <-ended, context.DeadlineExceeded, "back served the next call")
+}
+
+// A request without a deadline runs under the server's context alone.
+func TestNoDeadlineNoTimeout(t *testing.T) {
+	ctx, cancel := callContext(context.Background(), request{})
+	defer cancel()
+	_, ok := ctx.Deadline()
+	require.False(t, ok)
+	require.Zero(t, timeLeft(context.Background()))
+	dctx, dcancel := context.WithTimeout(context.Background(), time.Hour)
+	defer dcancel()
+	left := timeLeft(dctx)
+	require.True(t, left > 59*time.Minute && left <= time.Hour)
+}
