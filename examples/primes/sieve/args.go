@@ -1,0 +1,35 @@
+package sieve
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/ftm-in-go/ftm/task"
+)
+
+// DefaultN is how many primes the program finds when not told.
+const DefaultN = 400000
+
+// Args declares the primes program's arguments, [N]: a node refuses
+// "primes abc" before it records or starts anything.
+var Args = task.Args{Usage: "[N]", Check: func(args []string) error {
+	_, err := ParseN(args)
+	return err
+}}
+
+// ParseN returns N, how many primes to find, from the program's
+// arguments (DefaultN when there are none).
+func ParseN(args []string) (int, error) {
+	switch len(args) {
+	case 0:
+		return DefaultN, nil
+	case 1:
+	default:
+		return 0, fmt.Errorf("one argument at most, got %d", len(args))
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("N must be a positive number, got %q", args[0])
+	}
+	return n, nil
+}
