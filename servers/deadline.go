@@ -28,10 +28,11 @@ func timeLeft(ctx context.Context) time.Duration {
 }
 
 // callContext is the context of a served call: the server's, ended when
-// the time the request carried has passed.
+// the time the request carried has passed or by cancel (its client's
+// cancel message, cancel.go).
 func callContext(ctx context.Context, req request) (context.Context, context.CancelFunc) {
 	if req.Timeout <= 0 {
-		return ctx, func() {}
+		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, req.Timeout)
 }

@@ -82,3 +82,46 @@ func TestNoDeadlineNoTimeout(t *testing.T) {
 	left := timeLeft(dctx)
 	require.True(t, left > 59*time.Minute && left <= time.Hour)
 }
+
+// A client's cancellation (no deadline) reaches the handler's context and
+// its nested call: the cancel message goes to the front server, whose
+// handler's context ends, and its nested client sends one on to the back.
+func TestClientCancelReachesNestedHandler(t *testing.T) {
+	w := newWorld(t)
+	ended := make(chan error, 4)
+	w.serveLevel("s1", "front", ended)
+	w.serveLevel("s2", "back", ended)
+	ext := w.external("x", "ext")
+
+	ctx, cancel := context.WithCancel(w.ctx)
+	go func() {
+		time.Sleep(100 * time.Millisecond) // the call has reached back
+		cancel()
+	}()
+	_, err := relayM.At("front").Call(ctx, ext, "back")
+	require.ErrorIs(t, err, context.Canceled)
+	select {
+	case err := <-ended:
+		require.ErrorIs(t, err, context.Canceled)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the nested handler never saw the client's cancellation")
+	}
+}
+
+// A cancel that arrives before its call cancels the call as it starts;
+// one for another call is kept apart.
+func TestEarlyCancel(t *testing.T) {
+	var cs cancels
+	cs.cancelCall(callKey{Client: "c", Seq: 2})
+	ctx1, cancel1 := context.WithCancel(context.Background())
+	cs.begin(callKey{Client: "c", Seq: 1}, cancel1)
+	require.NoError(t, ctx1.Err())
+	cs.end()
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	cs.begin(callKey{Client: "c", Seq: 2}, cancel2)
+	require.ErrorIs(t, ctx2.Err(), context.Canceled)
+	cs.end()
+	cs.cancelCall(callKey{Client: "c", Seq: 1}) // no call in progress: kept
+	require.True(t, cs.early[callKey{Client: "c", Seq: 1}])
+	cancel1()
+}

@@ -71,13 +71,14 @@ type Server[S any] struct {
 
 	setupErr error // a registration Handle refused; Run returns it
 
-	callMu sync.Mutex  // one call at a time; held while st is used by a call
-	st     stable[S]   // guarded by callMu during a call, by the driver's mu otherwise
-	busy   atomic.Bool // a call is being served (read under the driver's mu)
-	port   kernel.Name // service receive right
-	nested *Client     // nested calls of served calls, in the server's RU
-	ran    atomic.Bool
-	outWG  sync.WaitGroup // replies waiting for output commit
+	callMu  sync.Mutex  // one call at a time; held while st is used by a call
+	st      stable[S]   // guarded by callMu during a call, by the driver's mu otherwise
+	busy    atomic.Bool // a call is being served (read under the driver's mu)
+	port    kernel.Name // service receive right
+	nested  *Client     // nested calls of served calls, in the server's RU
+	ran     atomic.Bool
+	outWG   sync.WaitGroup // replies waiting for output commit
+	cancels cancels        // the call in progress, for the cancel port (cancel.go)
 
 	precommitWrites func(tx *stm.Tx, s *S) error // SetPrecommitWrites (precommitwrites.go)
 }
@@ -165,6 +166,11 @@ func (s *Server[S]) Run(ctx context.Context) error {
 	defer d.detach(s.cfg.Name)
 	defer s.outWG.Wait()
 	defer func() { _ = s.cfg.Task.Destroy(p) }()
+	stopCancels, err := s.serveCancels(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopCancels()
 	if err := s.cfg.Names.Register(s.cfg.Name, p); err != nil {
 		return err
 	}
@@ -239,6 +245,8 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 	ruAt := sc.ru
 	callCtx, cancel := callContext(ctx, req)
 	defer cancel()
+	s.cancels.begin(callKey{Client: req.Client, Seq: req.Seq}, cancel)
+	defer s.cancels.end()
 	c := &Call{ctx: callCtx, Caller: req.RU, Op: h.op, client: s.nested}
 	s.nested.serveIn(servedIn{unit: sc.u, ru: ruAt})
 	out, p := s.run(c, req, h)
