@@ -18,12 +18,13 @@ var (
 )
 
 // serveLevel runs a server with wait and relay on host hostName; wait
-// reports how its context ended on ended.
-func (w *world) serveLevel(hostName, name string, ended chan<- error) {
+// reports that it began on began and how its context ended on ended.
+func (w *world) serveLevel(hostName, name string, began chan<- struct{}, ended chan<- error) {
 	h := w.host(hostName)
 	srv := mustServer(NewServer(Config{Name: name, Driver: h.driver, Logger: w.log}, func() level { return level{} }))
 	Handle(srv, waitM, func(c *Call, s *level, _ string) (int, error) {
 		s.Calls++
+		began <- struct{}{}
 		<-c.Context().Done()
 		ended <- c.Context().Err()
 		return 0, c.Context().Err()
@@ -44,9 +45,9 @@ func (w *world) serveLevel(hostName, name string, ended chan<- error) {
 // when the client's deadline passes, and both servers serve again.
 func TestClientDeadlineReachesNestedHandler(t *testing.T) {
 	w := newWorld(t)
-	ended := make(chan error, 4)
-	w.serveLevel("s1", "front", ended)
-	w.serveLevel("s2", "back", ended)
+	began, ended := make(chan struct{}, 4), make(chan error, 4)
+	w.serveLevel("s1", "front", began, ended)
+	w.serveLevel("s2", "back", began, ended)
 	ext := w.external("x", "ext")
 
 	ctx, cancel := context.WithTimeout(w.ctx, 200*time.Millisecond)
@@ -88,14 +89,14 @@ func TestNoDeadlineNoTimeout(t *testing.T) {
 // handler's context ends, and its nested client sends one on to the back.
 func TestClientCancelReachesNestedHandler(t *testing.T) {
 	w := newWorld(t)
-	ended := make(chan error, 4)
-	w.serveLevel("s1", "front", ended)
-	w.serveLevel("s2", "back", ended)
+	began, ended := make(chan struct{}, 4), make(chan error, 4)
+	w.serveLevel("s1", "front", began, ended)
+	w.serveLevel("s2", "back", began, ended)
 	ext := w.external("x", "ext")
 
 	ctx, cancel := context.WithCancel(w.ctx)
 	go func() {
-		time.Sleep(100 * time.Millisecond) // the call has reached back
+		<-began // the call has reached back
 		cancel()
 	}()
 	_, err := relayM.At("front").Call(ctx, ext, "back")
