@@ -1,6 +1,7 @@
 package sieve
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 
@@ -32,4 +33,18 @@ func ParseN(args []string) (int, error) {
 		return 0, fmt.Errorf("N must be a positive number, got %q", args[0])
 	}
 	return n, nil
+}
+
+// Run is the primes program as a node registers it, with Args: it finds
+// the first N primes (ParseN) and returns "prime N is P".
+func Run(ctx context.Context, t *task.Task, args []string) (string, error) {
+	n, err := ParseN(args)
+	if err != nil {
+		return "", fmt.Errorf("primes: %w", err)
+	}
+	nth, err := Compute(ctx, t, n, false)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("prime %d is %d", n, nth), nil
 }

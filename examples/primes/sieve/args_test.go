@@ -35,3 +35,14 @@ func TestPrimesArgsRefusedBeforeStart(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, DefaultN, n)
 }
+
+// Run finds the N-th prime in a task.
+func TestRunFindsNthPrime(t *testing.T) {
+	var out string
+	_, err := task.Run(context.Background(), task.Config{Name: "primes"}, func(ctx context.Context, tk *task.Task) (err error) {
+		out, err = Run(ctx, tk, []string{"100"})
+		return err
+	})
+	require.NoError(t, err)
+	require.Equal(t, "prime 100 is 541", out)
+}
