@@ -45,27 +45,60 @@ type callKey struct {
 type cancels struct {
 	mu     sync.Mutex
 	cur    callKey
-	cancel context.CancelFunc // nil: no call in progress
+	cancel context.CancelFunc // cancels the call in progress; nil: no call
+	own    bool               // cancel is the call's own (a deadline): end releases it
 	early  map[callKey]bool   // cancels that came before their call
+
+	// shared is the context of calls without a deadline, reused from call
+	// to call until a cancel ends it: the common call allocates nothing
+	// for it. A handler's goroutine that outlives its call and keeps the
+	// context may see a later call's cancel.
+	shared       context.Context
+	sharedCancel context.CancelFunc
 }
 
-// begin makes the call k the one in progress, cancelled by cancel (at
-// once if its cancel came first).
-func (cs *cancels) begin(k callKey, cancel context.CancelFunc) {
+// begin makes the call of req the one in progress and returns its
+// context: ctx (the server's), ended by the request's deadline
+// (deadline.go) or by its client's cancel message — at once if the
+// cancel came first.
+func (cs *cancels) begin(ctx context.Context, req request) context.Context {
 	cs.mu.Lock()
 	defer cs.mu.Unlock()
-	cs.cur, cs.cancel = k, cancel
-	if cs.early[k] {
-		delete(cs.early, k)
-		cancel()
+	var callCtx context.Context
+	if req.Timeout > 0 {
+		callCtx, cs.cancel = context.WithTimeout(ctx, req.Timeout)
+		cs.own = true
+	} else {
+		if cs.shared == nil || cs.shared.Err() != nil {
+			cs.shared, cs.sharedCancel = context.WithCancel(ctx)
+		}
+		callCtx, cs.cancel, cs.own = cs.shared, cs.sharedCancel, false
 	}
+	cs.cur = callKey{Client: req.Client, Seq: req.Seq}
+	if cs.early[cs.cur] {
+		delete(cs.early, cs.cur)
+		cs.cancel()
+	}
+	return callCtx
 }
 
-// end says no call is in progress.
+// end says the call ended: its own context is released.
 func (cs *cancels) end() {
 	cs.mu.Lock()
-	cs.cur, cs.cancel = callKey{}, nil
-	cs.mu.Unlock()
+	defer cs.mu.Unlock()
+	if cs.own {
+		cs.cancel()
+	}
+	cs.cur, cs.cancel, cs.own = callKey{}, nil, false
+}
+
+// close releases the shared context (the server stops).
+func (cs *cancels) close() {
+	cs.mu.Lock()
+	defer cs.mu.Unlock()
+	if cs.sharedCancel != nil {
+		cs.sharedCancel()
+	}
 }
 
 // cancelCall cancels call k if it is in progress, or keeps k for when it
@@ -124,6 +157,7 @@ func (s *Server[S]) serveCancels(ctx context.Context) (stop func(), err error) {
 	return func() {
 		_ = s.cfg.Task.Destroy(p)
 		<-done
+		s.cancels.close()
 	}, nil
 }
 

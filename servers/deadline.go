@@ -26,13 +26,3 @@ func timeLeft(ctx context.Context) time.Duration {
 	}
 	return max(time.Until(dl), time.Nanosecond)
 }
-
-// callContext is the context of a served call: the server's, ended when
-// the time the request carried has passed or by cancel (its client's
-// cancel message, cancel.go).
-func callContext(ctx context.Context, req request) (context.Context, context.CancelFunc) {
-	if req.Timeout <= 0 {
-		return context.WithCancel(ctx)
-	}
-	return context.WithTimeout(ctx, req.Timeout)
-}

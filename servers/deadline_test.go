@@ -71,12 +71,29 @@ func TestClientDeadlineReachesNestedHandler(t *testing.T) {
 	require.ErrorIs(t, <-ended, context.DeadlineExceeded, "back served the next call")
 }
 
-// A request without a deadline runs under the server's context alone.
-func TestNoDeadlineNoTimeout(t *testing.T) {
-	ctx, cancel := callContext(context.Background(), request{})
-	defer cancel()
+// A request without a deadline runs under the server's context alone,
+// shared with the next call until a cancel ends it; one with a deadline
+// gets its own, released at its end.
+func TestCallContexts(t *testing.T) {
+	var cs cancels
+	ctx := cs.begin(context.Background(), request{Client: "c", Seq: 1})
 	_, ok := ctx.Deadline()
 	require.False(t, ok)
+	cs.end()
+	require.NoError(t, ctx.Err())
+	require.Equal(t, ctx, cs.begin(context.Background(), request{Client: "c", Seq: 2}), "reused")
+	cs.cancelCall(callKey{Client: "c", Seq: 2})
+	require.ErrorIs(t, ctx.Err(), context.Canceled)
+	cs.end()
+	ctx3 := cs.begin(context.Background(), request{Client: "c", Seq: 3, Timeout: time.Hour})
+	require.NotEqual(t, ctx, ctx3)
+	require.NoError(t, ctx3.Err(), "a new context after a cancel")
+	dl, ok := ctx3.Deadline()
+	require.True(t, ok && time.Until(dl) > 59*time.Minute)
+	cs.end()
+	require.ErrorIs(t, ctx3.Err(), context.Canceled, "released at the end of its call")
+	cs.close()
+
 	require.Zero(t, timeLeft(context.Background()))
 	dctx, dcancel := context.WithTimeout(context.Background(), time.Hour)
 	defer dcancel()
@@ -113,16 +130,14 @@ func TestClientCancelReachesNestedHandler(t *testing.T) {
 // one for another call is kept apart.
 func TestEarlyCancel(t *testing.T) {
 	var cs cancels
+	defer cs.close()
 	cs.cancelCall(callKey{Client: "c", Seq: 2})
-	ctx1, cancel1 := context.WithCancel(context.Background())
-	cs.begin(callKey{Client: "c", Seq: 1}, cancel1)
+	ctx1 := cs.begin(context.Background(), request{Client: "c", Seq: 1, Timeout: time.Hour})
 	require.NoError(t, ctx1.Err())
 	cs.end()
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	cs.begin(callKey{Client: "c", Seq: 2}, cancel2)
+	ctx2 := cs.begin(context.Background(), request{Client: "c", Seq: 2})
 	require.ErrorIs(t, ctx2.Err(), context.Canceled)
 	cs.end()
 	cs.cancelCall(callKey{Client: "c", Seq: 1}) // no call in progress: kept
 	require.True(t, cs.early[callKey{Client: "c", Seq: 1}])
-	cancel1()
 }

@@ -243,9 +243,7 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 		return reply{Status: statusRetry, Err: err.Error()}, ru.ID{}
 	}
 	ruAt := sc.ru
-	callCtx, cancel := callContext(ctx, req)
-	defer cancel()
-	s.cancels.begin(callKey{Client: req.Client, Seq: req.Seq}, cancel)
+	callCtx := s.cancels.begin(ctx, req) // deadline.go, cancel.go
 	defer s.cancels.end()
 	c := &Call{ctx: callCtx, Caller: req.RU, Op: h.op, client: s.nested}
 	s.nested.serveIn(servedIn{unit: sc.u, ru: ruAt})
