@@ -48,7 +48,9 @@
 // version); the node, the driver and the other servers run on. Deadlines
 // (deadline.go): a request carries the time left to its caller's
 // deadline, and the handler's context (and so its nested calls) ends
-// when it has passed.
+// when it has passed. Cancellation (cancel.go): a client that gives up
+// sends a cancel message to the server's cancel port ("<name>/cancel"),
+// which ends the context of that call if it is in progress.
 //
 // SERVERS.md describes the call path, the mapping onto STM, output commit
 // for external clients and what the tests check; BENCH.md has the figures.

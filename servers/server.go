@@ -91,9 +91,10 @@ type Call struct {
 	Op     Op      // the attribute of the method being served
 }
 
-// Context returns the call's context: it ends when the server stops or
-// when the deadline of the client's context has passed (deadline.go).
-// Nested calls made with it carry that deadline on.
+// Context returns the call's context: it ends when the server stops,
+// when the deadline of the client's context has passed (deadline.go) or
+// when the client cancels the call (cancel.go). Nested calls made with it
+// carry the deadline and the cancellation on.
 func (c *Call) Context() context.Context { return c.ctx }
 
 // Client returns a client for nested calls, made inside the server's RU
