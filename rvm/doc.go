@@ -5,8 +5,10 @@
 //
 // A Segment is page-granular memory (8 KiB pages by default, like the
 // paper) mapped outside the Go heap with mmap, which the task reads and
-// writes as a plain []byte or through typed views (Uint32s, View[T] for a
-// pointer-free struct). A segment is named; a restore fills the segment of
+// writes as a plain []byte or through typed views (typed.go: Slice[T] and
+// View[T] for plain types — numbers, and arrays and structs of them — no
+// unsafe in the task's code; a type holding a pointer is refused with
+// ErrNotPlain; a view stays valid across a restore). A segment is named; a restore fills the segment of
 // the same name at the same offsets.
 //
 // Finding the pages to save needs no annotation of writes. A Tracker does

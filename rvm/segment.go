@@ -115,9 +115,12 @@ func (s *Segment) Uint32s() []uint32 {
 	return unsafe.Slice((*uint32)(unsafe.Pointer(&s.mem[0])), len(s.mem)/4)
 }
 
-// View returns a *T over the segment at byte offset off. T must hold no
-// pointers (the garbage collector does not scan segments).
+// View returns a *T over the segment at byte offset off. T must be plain
+// (typed.go): a type that holds a pointer is refused with ErrNotPlain.
 func View[T any](s *Segment, off int) (*T, error) {
+	if err := CheckPlain[T](); err != nil {
+		return nil, err
+	}
 	var zero T
 	n := int(unsafe.Sizeof(zero))
 	if off < 0 || off+n > len(s.mem) || off%int(unsafe.Alignof(zero)) != 0 {

@@ -241,7 +241,11 @@ func (c *Client) attempt(ctx context.Context, server string, req request) (*repl
 		req.RU = oc.ru
 		c.lastRU = oc.ru
 	}
+	req.Timeout = timeLeft(ctx) // measured when it leaves (deadline.go)
 	rep, err := c.roundTrip(ctx, server, req)
+	if rep == nil && errors.Is(ctx.Err(), context.Canceled) {
+		c.sendCancel(ctx, server, req.Seq) // the server may be running it (cancel.go)
+	}
 	if c.unit != "" {
 		if e := d.endOut(oc, rep); e != nil {
 			return nil, e

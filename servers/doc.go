@@ -41,6 +41,17 @@
 //   - calls.go, the call path: each served or outgoing call's state as one
 //     value, from admission or write-ahead record to its end.
 //
+// Containment (contain.go): a handler that panics fails its call — the
+// client gets a *RemoteError unwrapping to ErrHandlerPanicked, with the
+// value — and crashes its server's unit only, which restarts at once as a
+// crashed process would (its RU aborts, S goes back to its last committed
+// version); the node, the driver and the other servers run on. Deadlines
+// (deadline.go): a request carries the time left to its caller's
+// deadline, and the handler's context (and so its nested calls) ends
+// when it has passed. Cancellation (cancel.go): a client that gives up
+// sends a cancel message to the server's cancel port ("<name>/cancel"),
+// which ends the context of that call if it is in progress.
+//
 // SERVERS.md describes the call path, the mapping onto STM, output commit
 // for external clients and what the tests check; BENCH.md has the figures.
 //

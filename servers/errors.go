@@ -50,6 +50,10 @@ func restore(declared []error, err error) error {
 	if !errors.As(err, &re) || re.Code == "" {
 		return err
 	}
+	if re.Code == errorCode(ErrHandlerPanicked) {
+		re.declared = ErrHandlerPanicked
+		return err
+	}
 	for _, d := range declared {
 		if errorCode(d) == re.Code {
 			re.declared = d

@@ -71,13 +71,14 @@ type Server[S any] struct {
 
 	setupErr error // a registration Handle refused; Run returns it
 
-	callMu sync.Mutex  // one call at a time; held while st is used by a call
-	st     stable[S]   // guarded by callMu during a call, by the driver's mu otherwise
-	busy   atomic.Bool // a call is being served (read under the driver's mu)
-	port   kernel.Name // service receive right
-	nested *Client     // nested calls of served calls, in the server's RU
-	ran    atomic.Bool
-	outWG  sync.WaitGroup // replies waiting for output commit
+	callMu  sync.Mutex  // one call at a time; held while st is used by a call
+	st      stable[S]   // guarded by callMu during a call, by the driver's mu otherwise
+	busy    atomic.Bool // a call is being served (read under the driver's mu)
+	port    kernel.Name // service receive right
+	nested  *Client     // nested calls of served calls, in the server's RU
+	ran     atomic.Bool
+	outWG   sync.WaitGroup // replies waiting for output commit
+	cancels cancels        // the call in progress, for the cancel port (cancel.go)
 
 	precommitWrites func(tx *stm.Tx, s *S) error // SetPrecommitWrites (precommitwrites.go)
 }
@@ -90,7 +91,10 @@ type Call struct {
 	Op     Op      // the attribute of the method being served
 }
 
-// Context returns the call's context.
+// Context returns the call's context: it ends when the server stops,
+// when the deadline of the client's context has passed (deadline.go) or
+// when the client cancels the call (cancel.go). Nested calls made with it
+// carry the deadline and the cancellation on.
 func (c *Call) Context() context.Context { return c.ctx }
 
 // Client returns a client for nested calls, made inside the server's RU
@@ -163,6 +167,11 @@ func (s *Server[S]) Run(ctx context.Context) error {
 	defer d.detach(s.cfg.Name)
 	defer s.outWG.Wait()
 	defer func() { _ = s.cfg.Task.Destroy(p) }()
+	stopCancels, err := s.serveCancels(ctx)
+	if err != nil {
+		return err
+	}
+	defer stopCancels()
 	if err := s.cfg.Names.Register(s.cfg.Name, p); err != nil {
 		return err
 	}
@@ -235,9 +244,15 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 		return reply{Status: statusRetry, Err: err.Error()}, ru.ID{}
 	}
 	ruAt := sc.ru
-	c := &Call{ctx: ctx, Caller: req.RU, Op: h.op, client: s.nested}
+	callCtx := s.cancels.begin(ctx, req) // deadline.go, cancel.go
+	defer s.cancels.end()
+	c := &Call{ctx: callCtx, Caller: req.RU, Op: h.op, client: s.nested}
 	s.nested.serveIn(servedIn{unit: sc.u, ru: ruAt})
-	out := s.run(c, req, h)
+	out, p := s.run(c, req, h)
+	if p != nil {
+		s.containPanic(sc, p)
+		return panicReply(s.cfg.Name, req.Method, p), ru.ID{}
+	}
 	rep := reply{Status: out.Status, Err: out.Err, Code: out.Code, Body: out.Body, ServerRU: ruAt, Host: d.hostKey()}
 	deps, ok := d.endCall(sc)
 	if !ok {
@@ -250,14 +265,18 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 	return rep, ru.ID{}
 }
 
-// run executes the handler with the duplicate table. callMu held.
-func (s *Server[S]) run(c *Call, req request, h *handler[S]) savedReply {
+// run executes the handler with the duplicate table. A handler that
+// panicked leaves no entry (p: its RU is to abort). callMu held.
+func (s *Server[S]) run(c *Call, req request, h *handler[S]) (savedReply, *panicked) {
 	tbl := s.dupsOf(req)
 	if saved, ok := tbl[req.Seq]; ok {
 		s.log.Debug("duplicate answered", zap.String("client", req.Client), zap.Uint64("seq", req.Seq))
-		return saved
+		return saved, nil
 	}
-	out, err := h.fn(c, &s.st.State, req.Body)
+	out, err, p := callHandler(h, c, &s.st.State, req.Body)
+	if p != nil {
+		return savedReply{}, p
+	}
 	saved := savedReply{Status: statusOK, Body: out}
 	switch {
 	case errors.Is(err, errBadRequest):
@@ -268,7 +287,7 @@ func (s *Server[S]) run(c *Call, req request, h *handler[S]) savedReply {
 	// Reads are kept too: a read may have made nested updates, which a
 	// re-execution would repeat.
 	tbl[req.Seq] = saved
-	return saved
+	return saved, nil
 }
 
 // dupsOf returns the duplicate table of req's client, pruned of the

@@ -3,6 +3,7 @@ package servers
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/ftm-in-go/ftm/servers/ru"
 	"github.com/ftm-in-go/ftm/stm"
@@ -27,7 +28,10 @@ type request struct {
 	Low    uint64 // every request of Client below Low was answered (prunes the table)
 	RU     ru.ID  // the caller's recovery unit; zero for an external client
 	Host   string // the caller's protocol host key, to route protocol messages
-	Body   []byte
+	// Timeout is the time left to the caller's deadline when the request
+	// was sent (0: none); the handler's context ends after it (deadline.go).
+	Timeout time.Duration `codec:",omitempty"`
+	Body    []byte
 }
 
 // Reply status.

@@ -23,6 +23,17 @@
 // the tasks of a bank superseded by the partner's copy after a partition
 // (Abandon; pair doc.go, fencing).
 //
+// Programs (program.go): a program may declare its arguments (Args,
+// ServerConfig.Args): Start refuses arguments the declaration refuses,
+// in one line and before anything is recorded (Check says the same
+// without starting). WithState gives a program its state as one value of
+// a plain type in a segment, refusing at registration a type a
+// checkpoint could not keep (rvm.ErrNotPlain).
+//
+// Containment (contain.go): a program that panics fails its task only —
+// Run returns ErrPanicked with the value, the server records the task as
+// failed with it and logs the stack; the node and its other tasks run on.
+//
 // Failpoints: Config.Failpoint (ServerConfig.Failpoint for a server's
 // tasks; the one hook type, kernel/failpoint; nil in production) is called
 // before and after each checkpoint commit (failpoint.go). A node binary

@@ -80,8 +80,11 @@ func segmentPrefix(id uint64) string { return fmt.Sprintf("task%d/", id) }
 type ServerConfig struct {
 	Node     string             // this node's name, for listings
 	Programs map[string]Program // what this node can run
-	Policy   Policy             // checkpoint policy of every task
-	Logger   *zap.Logger
+	// Args declares the arguments of programs in Programs (program.go);
+	// a program not in it accepts any.
+	Args   map[string]Args
+	Policy Policy // checkpoint policy of every task
+	Logger *zap.Logger
 	// Failpoint is every task's Config.Failpoint; nil (no failpoint) in
 	// production, armed by a binary for crash tests (internal/failpoint).
 	Failpoint failpoint.Hook
@@ -134,10 +137,11 @@ type Bank struct {
 }
 
 // Start records a new stable task in bank (one STM commit: refused when the
-// bank has no backup) and runs it.
+// bank has no backup) and runs it. An unknown program or arguments its
+// declaration refuses (Check) fail before anything is recorded.
 func (s *Server) Start(ctx context.Context, bank Bank, program string, args []string) (Record, error) {
-	if s.cfg.Programs[program] == nil {
-		return Record{}, fmt.Errorf("%w %q (this node runs: %v)", ErrUnknownProgram, program, s.programNames())
+	if err := s.Check(program, args); err != nil {
+		return Record{}, err
 	}
 	var rec Record
 	err := bank.STM.UpdateRetry(ctx, func(tx *stm.Tx) error {

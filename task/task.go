@@ -83,7 +83,9 @@ var ErrNoFaultTolerance = errors.New("task: no checkpoint store (fault tolerance
 
 // Run runs entry as the stable task cfg.Name until it returns. A task with
 // a store takes a last checkpoint when entry returns nil (skipped, like any
-// other, when the bank has no backup).
+// other, when the bank has no backup). A panic of entry (on its own
+// goroutine) fails the task: Run returns ErrPanicked with the value, and
+// nothing is checkpointed after the last checkpoint the task took.
 func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Task) error) (Stats, error) {
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
@@ -94,7 +96,7 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 	t := &Task{cfg: cfg, log: cfg.Logger.With(zap.String("task", cfg.Name))}
 	t.scheduleNext(cfg.Clock.Now())
 	defer t.close()
-	err := entry(ctx, t)
+	err := t.enter(ctx, entry)
 	t.drain() // the stats returned include a checkpoint committed meanwhile
 	if err == nil && cfg.Store != nil {
 		err = t.Checkpoint(ctx)

@@ -41,7 +41,10 @@ func Compute(ctx context.Context, t *task.Task, n int, byPrimes bool) (uint32, e
 	if err != nil {
 		return 0, err
 	}
-	primes := seg.Uint32s()[:n]
+	primes, err := rvm.Slice[uint32](seg, 0, n)
+	if err != nil {
+		return 0, err
+	}
 	if p.Count == 0 {
 		primes[0], p.Count, p.Next = 2, 1, 3
 	}

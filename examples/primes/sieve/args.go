@@ -1,0 +1,50 @@
+package sieve
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+
+	"github.com/ftm-in-go/ftm/task"
+)
+
+// DefaultN is how many primes the program finds when not told.
+const DefaultN = 400000
+
+// Args declares the primes program's arguments, [N]: a node refuses
+// "primes abc" before it records or starts anything.
+var Args = task.Args{Usage: "[N]", Check: func(args []string) error {
+	_, err := ParseN(args)
+	return err
+}}
+
+// ParseN returns N, how many primes to find, from the program's
+// arguments (DefaultN when there are none).
+func ParseN(args []string) (int, error) {
+	switch len(args) {
+	case 0:
+		return DefaultN, nil
+	case 1:
+	default:
+		return 0, fmt.Errorf("one argument at most, got %d", len(args))
+	}
+	n, err := strconv.Atoi(args[0])
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("N must be a positive number, got %q", args[0])
+	}
+	return n, nil
+}
+
+// Run is the primes program as a node registers it, with Args: it finds
+// the first N primes (ParseN) and returns "prime N is P".
+func Run(ctx context.Context, t *task.Task, args []string) (string, error) {
+	n, err := ParseN(args)
+	if err != nil {
+		return "", fmt.Errorf("primes: %w", err)
+	}
+	nth, err := Compute(ctx, t, n, false)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("prime %d is %d", n, nth), nil
+}
