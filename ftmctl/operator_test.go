@@ -126,7 +126,7 @@ func checkPorts(t *testing.T, bin, dir string) {
 		for _, kt := range n.Tasks {
 			tasks = append(tasks, kt.Name)
 		}
-		// the control task, and the task of the reliable servers of the node's bank (reliable.go)
+		// the control task, and the task of the reliable servers of the node's bank (node/reliable.go)
 		require.Equal(t, []string{control.ControlTask, "servers/" + n.Node}, tasks, n.Node)
 	}
 

@@ -11,8 +11,6 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
-
-	ifailpoint "github.com/ftm-in-go/ftm/internal/failpoint"
 )
 
 // Main is the entry point of a node binary, and the one function of the
@@ -22,10 +20,14 @@ import (
 //	func main() { node.Main(node.Program("mp3d", mp3d.Run), node.Server("bank", bank.New)) }
 //
 // It parses the standard node flags (--dir, --name, --metrics-addr: the
-// ones `ftmctl pair up` passes), logs JSON lines to stderr, arms the
-// failpoints of FTM_FAILPOINTS (crash tests), runs the node until SIGTERM
-// or SIGINT, and exits: status 0 once stopped by a signal, 1 with a
+// ones `ftmctl pair up` passes), logs JSON lines to stderr, runs the node
+// until SIGTERM or SIGINT, and exits: status 0 once stopped by a signal, 1 with a
 // one-line error on stderr, 2 for bad flags.
+//
+// Crash tests arm failpoints through the binary's main, the only kind of
+// package that may import internal/failpoint:
+//
+//	node.Failpoints(os.Getenv(failpoint.EnvVar), failpoint.Arm)
 func Main(regs ...Registration) {
 	os.Exit(mainCode(os.Args, os.Stderr, regs))
 }
@@ -44,7 +46,6 @@ func mainCode(args []string, stderr io.Writer, regs []Registration) int {
 	}
 	defer func() { _ = log.Sync() }()
 	cfg.Logger = log
-	cfg.Failpoints = os.Getenv(ifailpoint.EnvVar)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	if err := Run(ctx, cfg, regs...); err != nil {

@@ -12,7 +12,6 @@ import (
 
 	"go.uber.org/zap"
 
-	ifailpoint "github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
@@ -35,10 +34,6 @@ type Config struct {
 	MetricsAddr string
 	// Logger gets the node's logs (nil: none); Run adds the node's name.
 	Logger *zap.Logger
-	// Failpoints is a failpoint spec (internal/failpoint) for crash
-	// tests; when set, the node runs no reliable servers (their STM
-	// commits would move the failpoints off their targets).
-	Failpoints string
 }
 
 // setup is what a node reads from the pair's directory.
@@ -111,13 +106,13 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	if err := rt.startControlTask(); err != nil {
 		return err
 	}
-	fp := ifailpoint.Arm(cfg.Failpoints, name, log) // crash tests only: kill or stall this process
+	fp := reg.armFailpoints(name, log) // crash tests only: kill or stall this process
 	env := Env{Node: name, Logger: log, Bank: func(b string) *stm.Bank { return rt.stable.Bank(b) }}
 	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: reg.taskPrograms(env), Policy: control.DefaultPolicy, Logger: log, Failpoint: fp})
 	defer rt.tasks.Wait()
 	rt.servers = newReliableServers(name, rt.kernel, rt.log, reg.servers) // reliable.go
-	if cfg.Failpoints != "" {
-		rt.servers.turnOff(ifailpoint.EnvVar + " is set (the servers' STM commits would shift the failpoints' hit counts)")
+	if reg.fpSpec != "" {
+		rt.servers.turnOff("failpoints are armed (the servers' STM commits would shift the failpoints' hit counts)")
 	}
 	if rt.stable, err = rt.newStable(ns.partner.Name, fp); err != nil {
 		return err

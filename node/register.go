@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/stm"
 	"github.com/ftm-in-go/ftm/task"
@@ -28,6 +29,7 @@ type Registration struct {
 	server  *serverReg
 	routes  func(*http.ServeMux)
 	version string
+	fp      *failpoints
 }
 
 // Env is what a program registered with ProgramEnv may use of the node
@@ -124,6 +126,23 @@ func Routes(add func(mux *http.ServeMux)) Registration {
 	return Registration{routes: add}
 }
 
+// ArmFunc arms the failpoints of spec for node: internal/failpoint.Arm,
+// which only a binary's main may import.
+type ArmFunc func(spec, node string, log *zap.Logger) failpoint.Hook
+
+type failpoints struct {
+	spec string
+	arm  ArmFunc
+}
+
+// Failpoints arms the failpoints of spec (crash tests: the node kills or
+// stalls its own process at a named step) with arm. While a spec is set,
+// the node runs no reliable servers: their STM commits would move the
+// failpoints' hit counts off their targets. An empty spec arms nothing.
+func Failpoints(spec string, arm ArmFunc) Registration {
+	return Registration{fp: &failpoints{spec: spec, arm: arm}}
+}
+
 // Version sets the build's version the node reports (status, metrics).
 func Version(v string) Registration { return Registration{version: v} }
 
@@ -133,6 +152,8 @@ type registry struct {
 	servers  []*serverReg
 	routes   []func(*http.ServeMux)
 	version  string
+	fpSpec   string
+	fpArm    ArmFunc
 }
 
 // appName is the application recovery unit every bank's host runs
@@ -159,6 +180,11 @@ func newRegistry(regs []Registration) (*registry, error) {
 			r.routes = append(r.routes, g.routes)
 		case g.version != "":
 			r.version = g.version
+		case g.fp != nil:
+			if g.fp.spec != "" && g.fp.arm == nil {
+				return nil, fmt.Errorf("%w: failpoints without a function to arm them", ErrRegistration)
+			}
+			r.fpSpec, r.fpArm = g.fp.spec, g.fp.arm
 		}
 	}
 	return r, nil
@@ -170,6 +196,15 @@ func (r *registry) addProgram(p programReg) error {
 	}
 	r.programs[p.name] = p
 	return nil
+}
+
+// armFailpoints returns the hook of the failpoints registered for node
+// (nil: none).
+func (r *registry) armFailpoints(node string, log *zap.Logger) failpoint.Hook {
+	if r.fpSpec == "" {
+		return nil
+	}
+	return r.fpArm(r.fpSpec, node, log)
 }
 
 // taskPrograms builds the programs for the node's task server.

@@ -10,7 +10,10 @@
 package main
 
 import (
+	"os"
+
 	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
+	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/node"
 )
 
@@ -20,6 +23,7 @@ var version = "dev"
 func main() {
 	node.Main(
 		node.Version(version),
+		node.Failpoints(os.Getenv(failpoint.EnvVar), failpoint.Arm), // crash tests only
 		node.Program("primes", runPrimes),
 		node.ProgramEnv(editProgram, editor),
 		node.Routes(editRoutes),
