@@ -94,8 +94,8 @@ func Run(ctx context.Context, cfg Config, regs ...Registration) error {
 
 // run starts the node's parts in order and stops them in reverse.
 func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *registry) error {
-	log, name := rt.base, rt.name // the kernel, pair, stm and tasks name the node in their logs
-	links := nodeLinks{name: name, secret: ns.secret, faults: rt.faults, log: log}
+	log, name := rt.base, rt.name // the kernel, pair and stm name the node in their logs
+	links := nodeLinks{name: name, secret: ns.secret, faults: rt.faults, log: rt.log}
 	lis, err := links.listen(ns.self.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", ns.self.Addr, err)
@@ -107,8 +107,8 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 		return err
 	}
 	fp := reg.armFailpoints(name, log) // crash tests only: kill or stall this process
-	env := Env{Node: name, Logger: log, Bank: func(b string) *stm.Bank { return rt.stable.Bank(b) }}
-	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: reg.taskPrograms(env), Policy: control.DefaultPolicy, Logger: log, Failpoint: fp})
+	env := Env{Node: name, Logger: rt.log, Bank: func(b string) *stm.Bank { return rt.stable.Bank(b) }}
+	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: reg.taskPrograms(env), Policy: control.DefaultPolicy, Logger: rt.log, Failpoint: fp})
 	defer rt.tasks.Wait()
 	rt.servers = newReliableServers(name, rt.kernel, rt.log, reg.servers) // reliable.go
 	if reg.fpSpec != "" {
@@ -145,7 +145,7 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 // newStable returns the node's stable banks: a bank taken over resumes its
 // stable tasks and wakes its servers; a bank dropped stops them.
 func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stable, error) {
-	return pair.NewStable(pair.StableConfig{Name: rt.name, PartnerName: partner, Logger: rt.log, Failpoint: fp,
+	return pair.NewStable(pair.StableConfig{Name: rt.name, PartnerName: partner, Logger: rt.base, Failpoint: fp,
 		Defer: rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
 		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
 			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
