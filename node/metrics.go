@@ -164,6 +164,7 @@ var (
 	descDelay       = prometheus.NewDesc("ftm_fault_link_delay_seconds", "Delay ftmctl slow adds to every frame this node sends.", nil, nil)
 )
 
+// Describe sends the descriptions of the node's figures.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descUptime, descLinkUp, descEpoch, descHeartbeat, descLosses, descJoins,
 		descTakeovers, descLastTO, descRole, descObjects, descBytes, descCommits, descRefused, descBackupReady, descTasks,
@@ -172,6 +173,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Collect reads the node's state now.
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	rt := c.rt
 	s := rt.status()

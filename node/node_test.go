@@ -209,3 +209,20 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// Main's flags are the ones ftmctl pair up passes; a bad command line
+// exits with status 2 and says why, before anything starts.
+func TestMainFlags(t *testing.T) {
+	var errOut bytes.Buffer
+	require.Equal(t, 2, mainCode([]string{"mynode"}, &errOut, nil))
+	require.Contains(t, errOut.String(), "mynode: --name is required")
+	errOut.Reset()
+	require.Equal(t, 2, mainCode([]string{"mynode", "--name", "n1", "--bogus"}, &errOut, nil))
+	require.Contains(t, errOut.String(), "flag provided but not defined: -bogus")
+	cfg, err := parseFlags("mynode", []string{"--dir", "/d", "--name", "n1", "--metrics-addr", "127.0.0.1:0"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, Config{Dir: "/d", Name: "n1", MetricsAddr: "127.0.0.1:0"}, cfg)
+	errOut.Reset()
+	require.Equal(t, 1, mainCode([]string{"mynode", "--dir", t.TempDir(), "--name", "n1"}, &errOut, nil))
+	require.Contains(t, errOut.String(), "mynode: ", "no pair there: one line, status 1")
+}
