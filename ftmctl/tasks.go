@@ -31,10 +31,11 @@ func newRunCmd() *cobra.Command {
 	var dir, node string
 	cmd := &cobra.Command{
 		Use:   "run PROGRAM [ARGS...]",
-		Short: "Start a program as a stable task on the pair (programs: primes [N])",
-		Long: `run starts PROGRAM as a stable task on a node of the pair (the first node by
-default): it is recorded in that node's STM bank, checkpointed as it runs, and
-restarted from its last checkpoint on the partner if the node dies.`,
+		Short: "Start a registered program as a stable task on the pair (default node binary: primes [N])",
+		Long: `run starts PROGRAM, one the pair's node binary registered (node.Program; the
+default binary's is primes [N]), as a stable task on a node of the pair (the
+first node by default): it is recorded in that node's STM bank, checkpointed as
+it runs, and restarted from its last checkpoint on the partner if the node dies.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			node, err := nodeToRun(dir, node)
