@@ -226,3 +226,59 @@ func TestMainFlags(t *testing.T) {
 	require.Equal(t, 1, mainCode([]string{"mynode", "--dir", t.TempDir(), "--name", "n1"}, &errOut, nil))
 	require.Contains(t, errOut.String(), "mynode: ", "no pair there: one line, status 1")
 }
+
+// runNode runs one library node until the returned stop is called; stop
+// returns Run's error.
+func runNode(t *testing.T, dir, name string, regs []Registration) (stop func() error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, Config{Dir: dir, Name: name, Logger: zap.NewNop()}, regs...) }()
+	return func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(20 * time.Second):
+			t.Fatalf("node %s did not stop after its context ended", name)
+			return nil
+		}
+	}
+}
+
+// call adds by to the counter unit through node's external client and
+// returns the durable total.
+func (c *testClient) add(unit string, by int) (string, error) {
+	var rep control.CallReply
+	err := c.do(http.MethodPost, "/call", control.CallRequest{Server: unit, Op: "add", Arg: json.RawMessage(strconv.Itoa(by))}, &rep)
+	return string(bytes.TrimSpace(rep.Result)), err
+}
+
+// A library node stops; its partner takes its bank over, and once the
+// node is run again (it rejoins as the backup) the partner runs the
+// user's server of the taken-over bank from its state there: an
+// acknowledged update made before the stop is still counted.
+func TestLibraryNodeTakeoverKeepsAUsersServerState(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	dir := newPairDir(t, "n1", "n2")
+	regs := []Registration{Server("counter", newCounter, Op(addOp))}
+	stop1, stop2 := runNode(t, dir, "n1", regs), runNode(t, dir, "n2", regs)
+	defer func() { require.NoError(t, stop2()) }()
+	c1, c2 := newTestClient(dir, "n1"), newTestClient(dir, "n2")
+	eventually(t, "n1 runs n1/counter", func() bool { _, err := c1.add("n1/counter", 0); return err == nil })
+	got, err := c1.add("n1/counter", 12)
+	require.NoError(t, err)
+	require.Equal(t, "12", got)
+
+	require.NoError(t, stop1())
+	eventually(t, "n2 took n1's bank over", func() bool {
+		var st control.Status
+		return c2.do(http.MethodGet, "/status", nil, &st) == nil && st.STM != nil && st.STM.Takeovers == 1
+	})
+	stop1 = runNode(t, dir, "n1", regs)
+	defer func() { require.NoError(t, stop1()) }()
+	eventually(t, "n2 runs n1/counter again, with n1 as the backup", func() bool {
+		got, err = c2.add("n1/counter", 1)
+		return err == nil
+	})
+	require.Equal(t, "13", got, "the acknowledged 12 survived the takeover")
+}
