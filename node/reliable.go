@@ -58,14 +58,14 @@ type hostedServer struct {
 	done chan error // its Run's result
 }
 
-// ended returns the error its Run ended with, if it has ended.
-func (s *hostedServer) ended() (error, bool) {
+// ended reports whether its Run has ended, and with which error.
+func (s *hostedServer) ended() (bool, error) {
 	select {
 	case err := <-s.done:
 		s.done <- err // for the next look and teardown
-		return err, true
+		return true, err
 	default:
-		return nil, false
+		return false, nil
 	}
 }
 
@@ -243,7 +243,7 @@ func (r *reliableServers) stopUnheld(held map[string]pair.BankStatus) {
 			r.stop(h, "no backup attached: the bank refuses commits")
 		default:
 			for _, u := range h.units {
-				if err, ended := u.ended(); ended { // ended on its own: start it again
+				if ended, err := u.ended(); ended { // ended on its own: start it again
 					r.log.Warn("reliable server ended; restarting it", zap.String("bank", name), zap.String("unit", u.unit), zap.Error(err))
 					r.stop(h, "")
 					break
@@ -343,7 +343,7 @@ func waitServing(ctx context.Context, h *reliableHost) error {
 		case <-time.After(10 * time.Millisecond):
 		}
 		for _, u := range h.units {
-			if err, ended := u.ended(); ended {
+			if ended, err := u.ended(); ended {
 				if err == nil {
 					err = errors.New("stopped")
 				}
