@@ -10,10 +10,12 @@ TESTFLAGS ?= -race -count=1 -timeout 9m
 
 all: build
 
-## build: compile every package and the ftmctl binary into ./bin
+## build: compile every package, and into ./bin ftmctl and the default node binary
+## ftmnode that `ftmctl pair up` starts (found next to ftmctl)
 build:
 	$(GO) build $(PKGS)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmctl ./ftmctl
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmnode ./examples/ftmnode
 
 ## test: vet, then every test with the race detector (kept under ~10 minutes on 2 cores)
 test: tmux
@@ -26,6 +28,7 @@ demo:
 	$(GO) run ./examples/kerneldemo
 	@echo
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmctl ./ftmctl
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmnode ./examples/ftmnode
 	$(GO) run ./examples/failover -ftmctl bin/ftmctl
 
 ## bench: every benchmark, each reporting its ratio to a same-run baseline
@@ -40,6 +43,7 @@ bench:
 soak:
 	FTM_SOAK=1 $(GO) test -race -count=1 -timeout 120m $(PKGS)
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmctl ./ftmctl
+	$(GO) build -ldflags "$(LDFLAGS)" -o bin/ftmnode ./examples/ftmnode
 	$(GO) run ./examples/failover -ftmctl bin/ftmctl -soak $${SOAK_RUNS:-100}
 
 ## lint: formatting and vet

@@ -230,3 +230,12 @@ func dialAttach(ctx context.Context, dir, node, name string) (io.ReadWriteCloser
 	}
 	return rwc, nil
 }
+
+// editProgram is the name the editor runs under as a stable task, and
+// screenUpgrade the protocol an attach request upgrades its connection to
+// (devices/screen frames): both as the default node binary registers them
+// (examples/ftmnode/editor.go).
+const (
+	editProgram   = "edit"
+	screenUpgrade = "ftm-screen"
+)

@@ -14,11 +14,6 @@ import (
 	"time"
 )
 
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
-
 // controlClient talks to one node's control socket.
 type controlClient struct {
 	node    string

@@ -24,7 +24,7 @@ Refused unless the pair was started with 'ftmctl pair up --allow-faults'.`,
 			if !st.AllowFaults {
 				return fmt.Errorf("fault injection is off for this pair (restart it with `ftmctl pair up --allow-faults`)")
 			}
-			n, err := st.node(args[0])
+			n, err := st.Node(args[0])
 			if err != nil {
 				return err
 			}

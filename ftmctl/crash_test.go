@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/node/control"
 )
 
 func writePair(t *testing.T, st *pairState) string {
@@ -38,7 +40,7 @@ func TestCrashUnknownNode(t *testing.T) {
 
 func TestCrashCorruptStateFile(t *testing.T) {
 	dir := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(dir, stateFile), []byte("{not json"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, control.StateFile), []byte("{not json"), 0o600))
 	_, _, err := run(t, "crash", "alpha", "--dir", dir)
 	require.ErrorContains(t, err, "corrupt")
 }

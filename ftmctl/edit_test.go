@@ -62,25 +62,6 @@ func (p tmuxPane) waitLine(y int, want string) {
 	})
 }
 
-// TestEditSurvivesSIGKILLInTmux drives the real editor through a real
-// terminal: ftmctl edit in tmux on a real pair; text is typed, the node
-// running the editor is killed with SIGKILL right after its screen echoed
-// the last keys, and the screen comes back on the survivor with every
-// echoed keystroke, once; editing goes on, the killed node is restarted
-// (so commits have a backup again), the file is saved and is complete on
-// disk; then the node the editor moved to is killed too and it comes back
-// on the first; and C-x C-c ends the session.
-// Reference: ftm-lessons.txt §6.4 (the editor survives its node's crash).
-func TestParseEditArgs(t *testing.T) {
-	a, err := parseEditArgs([]string{"n1", "ed-1", "80", "24", "/tmp/f"})
-	require.NoError(t, err)
-	require.Equal(t, editArgs{bank: "n1", session: "ed-1", width: 80, height: 24, file: "/tmp/f"}, a)
-	_, err = parseEditArgs([]string{"n1", "ed-1", "wide", "24", "/tmp/f"})
-	require.ErrorContains(t, err, "bad screen size")
-	_, err = parseEditArgs([]string{"/tmp/f"})
-	require.ErrorContains(t, err, "want BANK SESSION WIDTH HEIGHT FILE")
-}
-
 func TestAttachWithoutSessionSaysHowToStartOne(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -91,6 +72,15 @@ func TestAttachWithoutSessionSaysHowToStartOne(t *testing.T) {
 	require.Contains(t, out, "no editing session is running (start one with ftmctl edit FILE)")
 }
 
+// TestEditSurvivesSIGKILLInTmux drives the real editor through a real
+// terminal: ftmctl edit in tmux on a real pair; text is typed, the node
+// running the editor is killed with SIGKILL right after its screen echoed
+// the last keys, and the screen comes back on the survivor with every
+// echoed keystroke, once; editing goes on, the killed node is restarted
+// (so commits have a backup again), the file is saved and is complete on
+// disk; then the node the editor moved to is killed too and it comes back
+// on the first; and C-x C-c ends the session.
+// Reference: ftm-lessons.txt §6.4 (the editor survives its node's crash).
 func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -116,7 +106,7 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	p.waitLine(1, "typed before the crash") // echoed: now it must survive
 	st, err := loadPair(dir)
 	require.NoError(t, err)
-	n1, err := st.node("n1")
+	n1, err := st.Node("n1")
 	require.NoError(t, err)
 	require.NoError(t, syscall.Kill(n1.PID, syscall.SIGKILL))
 	p.text("; after")
@@ -138,7 +128,7 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	// The editor now runs on n2; kill that one too: it comes back on n1.
 	st, err = loadPair(dir)
 	require.NoError(t, err)
-	n2, err := st.node("n2")
+	n2, err := st.Node("n2")
 	require.NoError(t, err)
 	p.text(" and")
 	p.waitLine(1, "typed before the crash; after and")
@@ -246,7 +236,7 @@ func TestEditKillLoopInTmux(t *testing.T) {
 		require.NotEmpty(t, victim)
 		st, err := loadPair(dir)
 		require.NoError(t, err)
-		n, err := st.node(victim)
+		n, err := st.Node(victim)
 		require.NoError(t, err)
 		require.NoError(t, syscall.Kill(n.PID, syscall.SIGKILL))
 		p.text("+")

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
+	"github.com/ftm-in-go/ftm/node/control"
 )
 
 func newKVCmd() *cobra.Command {
@@ -40,8 +45,8 @@ durable until a checkpoint commits them: 'ftmctl ckpt now BANK2/app'.`,
 			if err != nil {
 				return err
 			}
-			var rep kvReply
-			if err := newControlClient(dir, node).withTimeout(15*time.Second).post(cmd.Context(), "/kv", req, &rep); err != nil {
+			rep, err := callKV(cmd.Context(), newControlClient(dir, node).withTimeout(15*time.Second), req)
+			if err != nil {
 				return err
 			}
 			if output == "json" {
@@ -54,6 +59,57 @@ durable until a checkpoint commits them: 'ftmctl ckpt now BANK2/app'.`,
 	cmd.Flags().StringVar(&bank, "bank", "", "the bank whose kv server is called (default: the first node's)")
 	cmd.Flags().StringVar(&from, "from", "", "make the call from the application recovery unit BANK/app (default: an external client)")
 	return cmd
+}
+
+// kvRequest is one ftmctl kv call.
+type kvRequest struct {
+	Bank  string // the kv server called: BANK/kv
+	Op    string // put, add, get
+	Key   string
+	Value int64  // put: the value; add: the increment
+	From  string // call from BANK/app (an RU) instead of an external client
+}
+
+// kvReply is the answer to a kv call, as ftmctl kv -o json prints it.
+type kvReply struct {
+	Node   string `json:"node"`   // the node that made the call
+	Server string `json:"server"` // BANK/kv
+	Op     string `json:"op"`
+	Key    string `json:"key"`
+	Value  int64  `json:"value"`
+	// Caller is the RU the call was made in ("" for an external client,
+	// whose update is answered only once the server's RU committed).
+	Caller string `json:"caller,omitempty"`
+	// Durable: what the call returned is committed (an external client's
+	// call is answered only once the server's RU committed).
+	Durable bool `json:"durable"`
+}
+
+// callKV makes the call of req through the node's generic call endpoint:
+// its argument is the kv server's request (kv.PutReq, kv.AddReq or the
+// key), its result the value.
+func callKV(ctx context.Context, c *controlClient, req kvRequest) (kvReply, error) {
+	var arg any = req.Key
+	switch req.Op {
+	case "put":
+		arg = kv.PutReq{Key: req.Key, Value: req.Value}
+	case "add":
+		arg = kv.AddReq{Key: req.Key, By: req.Value}
+	}
+	b, err := json.Marshal(arg)
+	if err != nil {
+		return kvReply{}, err
+	}
+	var cr control.CallReply
+	call := control.CallRequest{Server: req.Bank + "/" + kv.Name, Op: req.Op, Arg: b, From: req.From}
+	if err := c.post(ctx, "/call", call, &cr); err != nil {
+		return kvReply{}, err
+	}
+	rep := kvReply{Node: cr.Node, Server: cr.Server, Op: cr.Op, Key: req.Key, Caller: cr.Caller, Durable: cr.Durable}
+	if err := json.Unmarshal(cr.Result, &rep.Value); err != nil {
+		return kvReply{}, fmt.Errorf("node %s: the answer of %s.%s: %w", cr.Node, cr.Server, cr.Op, err)
+	}
+	return rep, nil
 }
 
 // kvArgs checks a kv command line: an operation and its arguments.

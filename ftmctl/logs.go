@@ -23,7 +23,7 @@ func newLogsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := st.node(args[0])
+			n, err := st.Node(args[0])
 			if err != nil {
 				return err
 			}

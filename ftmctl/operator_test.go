@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,10 +14,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap"
 
-	"github.com/ftm-in-go/ftm/kernel/link"
-	"github.com/ftm-in-go/ftm/task"
+	"github.com/ftm-in-go/ftm/node/control"
 )
 
 // stdoutJSON runs ftmctl and decodes its stdout (errors go to stderr).
@@ -97,7 +94,7 @@ func TestOperatorCommandsOnARealPair(t *testing.T) {
 }
 
 func checkAuth(t *testing.T, bin, dir string) {
-	secretPath := filepath.Join(dir, secretFile)
+	secretPath := filepath.Join(dir, control.SecretFile)
 	good, err := os.ReadFile(secretPath)
 	require.NoError(t, err)
 	defer func() { require.NoError(t, os.WriteFile(secretPath, good, 0o600)) }()
@@ -129,8 +126,8 @@ func checkPorts(t *testing.T, bin, dir string) {
 		for _, kt := range n.Tasks {
 			tasks = append(tasks, kt.Name)
 		}
-		// the control task, and the task of the reliable servers of the node's bank (reliable.go)
-		require.Equal(t, []string{controlTaskName, "servers/" + n.Node}, tasks, n.Node)
+		// the control task, and the task of the reliable servers of the node's bank (node/reliable.go)
+		require.Equal(t, []string{control.ControlTask, "servers/" + n.Node}, tasks, n.Node)
 	}
 
 	out, err = ftmctl(t, bin, "ports", "ftmctl-control", "--node", "n1", "--dir", dir)
@@ -360,76 +357,6 @@ func checkFaults(t *testing.T, bin, dir string) {
 	require.Contains(t, oneLineError(t, bin, "slow", "--delay", "1ms", "--dir", off), "fault injection is off for this pair")
 }
 
-func TestFaultRequestRefusedByANodeWithoutFaults(t *testing.T) {
-	rt := &nodeRuntime{name: "a", faults: link.NewFaults(), log: zap.NewNop()}
-	for _, allow := range []bool{false, true} {
-		rt.allowFaults = allow
-		w := httpRecorder(t, rt.serveFault, `{"kind":"partition","for":1000000000}`)
-		if !allow {
-			require.Equal(t, http.StatusForbidden, w.code)
-			require.Contains(t, w.body, "--allow-faults")
-			require.False(t, rt.faults.Partitioned())
-			continue
-		}
-		require.Equal(t, http.StatusOK, w.code, w.body)
-		require.True(t, rt.faults.Partitioned())
-	}
-	require.Equal(t, http.StatusBadRequest, httpRecorder(t, rt.serveFault, `{"kind":"flood"}`).code)
-	require.Equal(t, http.StatusBadRequest, httpRecorder(t, rt.serveFault, `{"kind":"slow"}`).code)
-	require.Equal(t, http.StatusBadRequest, httpRecorder(t, rt.serveFault, `not json`).code)
-}
-
-func TestCkptLogEntries(t *testing.T) {
-	c := newCkptLog("a", 3)
-	run1 := time.Now()
-	rec := func(since time.Time, n, pages int) task.Record {
-		return task.Record{ID: 1, Bank: "a", Program: "p", State: task.StateRunning, Since: since,
-			Stats: task.Stats{Checkpoints: n, PagesSaved: pages, BytesSaved: int64(pages) * 8, TimeStopped: time.Duration(n) * time.Millisecond}}
-	}
-	require.Empty(t, c.poll([]task.Record{rec(run1, 0, 0)}))
-	added := c.poll([]task.Record{rec(run1, 2, 5)})
-	require.Len(t, added, 1)
-	require.Equal(t, ckptEntry{Seq: 1, Time: added[0].Time, Node: "a", Bank: "a", Task: 1, Program: "p", Initiator: "policy",
-		Count: 2, Number: 2, Pages: 5, Bytes: 40, Duration: 2 * time.Millisecond}, added[0])
-	require.Empty(t, c.poll([]task.Record{rec(run1, 2, 5)}), "nothing new")
-
-	ch, stop := c.await("a/1")
-	defer stop()
-	c.poll([]task.Record{rec(run1, 3, 7)})
-	got := <-ch
-	require.True(t, got.Awaited)
-	require.Equal(t, 2, got.Pages)
-
-	// A restart (new run) counts from zero again.
-	run2 := run1.Add(time.Second)
-	added = c.poll([]task.Record{rec(run2, 1, 4)})
-	require.Len(t, added, 1)
-	require.Equal(t, 4, added[0].Pages)
-	c.poll([]task.Record{rec(run2, 2, 6)})
-	es := c.entries()
-	require.Len(t, es, 3, "the ring keeps the last 3")
-	require.Equal(t, []uint64{2, 3, 4}, []uint64{es[0].Seq, es[1].Seq, es[2].Seq})
-}
-
-func TestControlTokenIsChecked(t *testing.T) {
-	secret := []byte("s3cret")
-	h := requireToken(secret, "a", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok") }))
-	for _, tc := range []struct {
-		header string
-		code   int
-	}{
-		{"", http.StatusUnauthorized},
-		{authScheme + "zz", http.StatusUnauthorized},
-		{authScheme + hex.EncodeToString(controlToken([]byte("other"), "a")), http.StatusUnauthorized},
-		{authScheme + hex.EncodeToString(controlToken(secret, "b")), http.StatusUnauthorized},
-		{hex.EncodeToString(controlToken(secret, "a")), http.StatusUnauthorized},
-		{authScheme + hex.EncodeToString(controlToken(secret, "a")), http.StatusOK},
-	} {
-		w := serve(t, h, tc.header)
-		require.Equal(t, tc.code, w.code, "header %q", tc.header)
-	}
-}
-
 func TestMetricsAddrMustBeLoopback(t *testing.T) {
 	for _, ok := range []string{"", "127.0.0.1:0", "[::1]:9100", "localhost:9100", "127.0.0.2:80"} {
 		require.NoError(t, checkLoopback(ok), ok)
@@ -450,30 +377,4 @@ func TestProgressBar(t *testing.T) {
 	require.Equal(t, "[#####-----]", bar(progressBar{Elapsed: 250 * time.Millisecond, Of: 500 * time.Millisecond}, now, 10))
 	require.Equal(t, "[#########!]", bar(progressBar{Elapsed: 2 * time.Second, Of: 500 * time.Millisecond, Overdue: true}, now, 10))
 	require.Regexp(t, regexp.MustCompile(`^\[-*#{1,4}-*#{0,3}\]$`), bar(progressBar{Elapsed: time.Second}, now, 10))
-}
-
-type recorded struct {
-	code int
-	body string
-}
-
-func serve(t *testing.T, h http.Handler, authz string) recorded {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodGet, "http://node/status", nil)
-	require.NoError(t, err)
-	if authz != "" {
-		req.Header.Set(authHeader, authz)
-	}
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, req)
-	return recorded{code: w.Code, body: w.Body.String()}
-}
-
-func httpRecorder(t *testing.T, h http.HandlerFunc, body string) recorded {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, "http://node/fault", strings.NewReader(body))
-	require.NoError(t, err)
-	w := httptest.NewRecorder()
-	h(w, req)
-	return recorded{code: w.Code, body: w.Body.String()}
 }

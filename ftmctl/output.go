@@ -64,7 +64,7 @@ func (pn pairNodes) client(n nodeState) *controlClient { return newControlClient
 // error if it is unknown or not running).
 func nodesToAsk(st *pairState, only string) ([]nodeState, error) {
 	if only != "" {
-		n, err := st.node(only)
+		n, err := st.Node(only)
 		if err != nil {
 			return nil, err
 		}

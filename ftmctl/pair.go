@@ -32,6 +32,7 @@ type pairUpOptions struct {
 	heartbeat   time.Duration
 	wait        time.Duration
 	metricsAddr string
+	exec        string // the node binary ("": the default one next to ftmctl)
 }
 
 func newPairUpCmd() *cobra.Command {
@@ -42,7 +43,12 @@ func newPairUpCmd() *cobra.Command {
 		Long: `up starts two node processes on 127.0.0.1 in the background, each primary for
 its own work and backup for its partner's. Their state, secret and logs live in
 --dir (default .ftm, or $FTM_DIR); 'ftmctl pair down' stops them. Run against a
-pair whose node was killed, up restarts that node and it rejoins its partner.`,
+pair whose node was killed, up restarts that node and it rejoins its partner.
+
+The nodes run the node binary --exec names (any binary whose main calls
+node.Main, carrying its own programs and servers), or by default ftmnode,
+the binary of examples/ftmnode next to ftmctl (make build puts both in
+bin/). The path is kept in DIR/pair.json, so a restart runs the same one.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return pairUp(cmd, o) },
 	}
@@ -52,6 +58,7 @@ pair whose node was killed, up restarts that node and it rejoins its partner.`,
 	f.BoolVar(&o.allowFaults, "allow-faults", false, "allow fault injection (ftmctl crash, partition, slow)")
 	f.DurationVar(&o.heartbeat, "heartbeat", heartbeat.DefaultPeriod, "heartbeat period between the nodes (silence for 20 periods means death)")
 	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the nodes to link up")
+	f.StringVar(&o.exec, "exec", "", "the node binary the nodes run (default: "+defaultNodeBinary+" next to ftmctl)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics over HTTP on this loopback address (port 0: each node picks one; port P: the nodes take P and P+1)")
 	return cmd
 }
@@ -66,13 +73,17 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	if st, err := loadPair(o.dir); err == nil && anyAlive(st) {
 		return restartDead(cmd, o.dir, st)
 	}
+	exe, err := nodeBinary(o.exec)
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(o.dir, 0o700); err != nil {
 		return err
 	}
 	if _, err := readOrCreateSecret(o.dir); err != nil {
 		return fmt.Errorf("pair secret: %w", err)
 	}
-	st := &pairState{AllowFaults: o.allowFaults, Heartbeat: o.heartbeat.String(), Created: time.Now().UTC()}
+	st := &pairState{AllowFaults: o.allowFaults, Heartbeat: o.heartbeat.String(), Created: time.Now().UTC(), Exec: exe}
 	for i, name := range o.names {
 		addr, err := freeLoopbackAddr()
 		if err != nil {
@@ -88,7 +99,7 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 		return err
 	}
 	for i := range st.Nodes {
-		pid, err := startNode(o.dir, &st.Nodes[i])
+		pid, err := startNode(o.dir, exe, &st.Nodes[i])
 		if err != nil {
 			return err
 		}
@@ -106,13 +117,17 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 // restartDead starts again the nodes of a running pair that died, so they
 // rejoin their partner; with both nodes alive there is nothing to do.
 func restartDead(cmd *cobra.Command, dir string, st *pairState) error {
+	exe, err := nodeBinary(st.Exec)
+	if err != nil {
+		return err
+	}
 	restarted := 0
 	for i := range st.Nodes {
 		n := &st.Nodes[i]
 		if alive(n.PID) {
 			continue
 		}
-		pid, err := startNode(dir, n)
+		pid, err := startNode(dir, exe, n)
 		if err != nil {
 			return err
 		}
@@ -126,23 +141,47 @@ func restartDead(cmd *cobra.Command, dir string, st *pairState) error {
 	return savePair(dir, st)
 }
 
-// startNode starts `ftmctl node` for n in its own session, so it outlives
-// this command and a Ctrl-C in the user's terminal does not reach it.
-func startNode(dir string, n *nodeState) (int, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return 0, err
+// defaultNodeBinary is the node binary pair up runs without --exec: the
+// demos' (examples/ftmnode), looked for next to ftmctl.
+const defaultNodeBinary = "ftmnode"
+
+// nodeBinary is the absolute path of the node binary to run: exe, or the
+// default one next to ftmctl when exe is empty; it must exist.
+func nodeBinary(exe string) (string, error) {
+	if exe == "" {
+		self, err := os.Executable()
+		if err != nil {
+			return "", err
+		}
+		exe = filepath.Join(filepath.Dir(self), defaultNodeBinary)
+		if _, err := os.Stat(exe); err != nil {
+			return "", fmt.Errorf("no node binary %s next to ftmctl (build it: go build -o %s ./examples/ftmnode; or pass --exec PATH)", exe, exe)
+		}
 	}
+	abs, err := filepath.Abs(exe)
+	if err != nil {
+		return "", err
+	}
+	if fi, err := os.Stat(abs); err != nil || fi.IsDir() || fi.Mode()&0o111 == 0 {
+		return "", fmt.Errorf("--exec %s: not an executable file", exe)
+	}
+	return abs, nil
+}
+
+// startNode starts the node binary exe for n in its own session, so it
+// outlives this command and a Ctrl-C in the user's terminal does not
+// reach it.
+func startNode(dir, exe string, n *nodeState) (int, error) {
 	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return 0, err
 	}
 	defer logf.Close()
-	args := []string{"node", "--dir", dir, "--name", n.Name}
+	args := []string{"--dir", dir, "--name", n.Name}
 	if n.MetricsAddr != "" {
 		args = append(args, "--metrics-addr", n.MetricsAddr)
 	}
-	c := exec.Command(self, args...)
+	c := exec.Command(exe, args...)
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := c.Start(); err != nil {

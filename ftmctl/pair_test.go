@@ -15,11 +15,15 @@ import (
 	"github.com/ftm-in-go/ftm/pair"
 )
 
-// buildFtmctl compiles the real binary once per test run.
+// buildFtmctl compiles the real binaries once per test run: ftmctl, and
+// next to it the default node binary its pair up starts.
 func buildFtmctl(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ftmctl")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ftmctl")
 	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, string(out))
+	out, err = exec.Command("go", "build", "-o", filepath.Join(dir, "ftmnode"), "../examples/ftmnode").CombinedOutput()
 	require.NoError(t, err, string(out))
 	return bin
 }

@@ -136,3 +136,11 @@ func printPorts(w io.Writer, output string, matched []nodeKernelTasks) error {
 	}
 	return tw.Flush()
 }
+
+// b2f is 1 for true, 0 for false.
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -50,7 +50,7 @@ func gatedSum(release <-chan struct{}, min int64) task.Program {
 	}
 }
 
-// taskMember is a pair member with a task server wired as ftmctl node
+// taskMember is a pair member with a task server wired as package node
 // wires it: a takeover resumes the partner's tasks, a superseded bank's
 // tasks are abandoned.
 type taskMember struct {

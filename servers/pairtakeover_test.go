@@ -47,7 +47,7 @@ func (m *memPairNet) Accept(ctx context.Context) (link.Link, error) {
 func (m *memPairNet) Close() error { return nil }
 
 // pairMember is one pair.Stable member run in this process, its in-doubt
-// server groups deferred as ftmctl node does.
+// server groups deferred as a node (package node) does.
 type pairMember struct {
 	st   *pair.Stable
 	stop func()
@@ -94,7 +94,7 @@ func attached(m *pairMember, banks ...string) bool {
 	return n == len(banks)
 }
 
-// The whole chain of ftmctl node, in process: kv's bank is beta's, the
+// The whole chain of a node (package node), in process: kv's bank is beta's, the
 // initiator app runs over alpha's bank on another kernel node. beta dies
 // with kv's S precommitted and the decision not saved; alpha's pair.Stable
 // takes beta's bank over, its Defer (PendingGroups) leaves kv's group in

@@ -19,7 +19,7 @@ import (
 )
 
 // The kill loop of `make soak`: each run starts a fresh pair
-// (two ftmctl node processes), runs the prime computation as a stable task
+// (two processes of the default node binary, ftmnode), runs the prime computation as a stable task
 // on alpha, kills a node with SIGKILL at a chosen moment, and checks that
 // the task ends once, with the prime a plain computation gives. The
 // moments, in turn:

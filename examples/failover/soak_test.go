@@ -13,11 +13,15 @@ import (
 	"github.com/ftm-in-go/ftm/stm"
 )
 
-// buildFtmctl compiles the real binary the nodes run.
+// buildFtmctl compiles the real binaries: ftmctl, and next to it the
+// default node binary (ftmnode) its pair up starts.
 func buildFtmctl(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "ftmctl")
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "ftmctl")
 	out, err := exec.Command("go", "build", "-o", bin, "../../ftmctl").CombinedOutput()
+	require.NoError(t, err, string(out))
+	out, err = exec.Command("go", "build", "-o", filepath.Join(dir, "ftmnode"), "../ftmnode").CombinedOutput()
 	require.NoError(t, err, string(out))
 	return bin
 }

@@ -25,7 +25,7 @@ import (
 // The two-process mode: this process is node "alpha" of a stable pair, and
 // the same program started with -serve-backup is node "beta", the backup
 // of alpha's bank, linked over authenticated TCP on 127.0.0.1 exactly as
-// two `ftmctl node` processes are (pair.Node heartbeats, pair.Stable
+// two node processes (package node) are (pair.Node heartbeats, pair.Stable
 // mirroring). The backup exits when its standard input closes, so it never
 // outlives the computation, even one killed with SIGKILL.
 

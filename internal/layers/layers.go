@@ -25,7 +25,8 @@ var Map = []Layer{
 	{Name: "stm", Folders: []string{"stm"}},
 	{Name: "rvm", Folders: []string{"rvm"}},
 	{Name: "services", Folders: []string{"servers", "devices"}},
-	{Name: "node", Folders: []string{"pair", "task"}},
+	{Name: "stable", Folders: []string{"pair", "task"}},
+	{Name: "node", Folders: []string{"node"}},
 	{Name: "applications", Folders: []string{"examples"}},
 	{Name: "tools", Folders: []string{"ftmctl"}},
 }

@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,12 +19,14 @@ var (
 		[]string{"bank"}, nil)
 )
 
+// Describe sends the descriptions of the recovery units' figures.
 func (c *ruCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRUUnits, descRUInc, descRUEdges, descRUMsgs, descRUEnvs} {
 		ch <- d
 	}
 }
 
+// Collect reads the reliable servers now.
 func (c *ruCollector) Collect(ch chan<- prometheus.Metric) {
 	if c.rt.servers == nil {
 		return

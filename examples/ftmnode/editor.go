@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -15,6 +16,7 @@ import (
 	"github.com/ftm-in-go/ftm/devices/files"
 	"github.com/ftm-in-go/ftm/devices/screen"
 	"github.com/ftm-in-go/ftm/examples/editor/session"
+	"github.com/ftm-in-go/ftm/node"
 	"github.com/ftm-in-go/ftm/task"
 )
 
@@ -65,12 +67,11 @@ func (e *editors) names() []string {
 	return out
 }
 
-// withEditor adds the editor to a node's programs.
-func withEditor(rt *nodeRuntime, progs map[string]task.Program) map[string]task.Program {
-	progs[editProgram] = func(ctx context.Context, t *task.Task, args []string) (string, error) {
-		return runEditor(ctx, rt, t, args)
+// editor is the editor as a stable program: it needs the node's banks.
+func editor(env node.Env) task.Program {
+	return func(ctx context.Context, t *task.Task, args []string) (string, error) {
+		return runEditor(ctx, env, t, args)
 	}
-	return progs
 }
 
 // editArgs are the editor task's arguments: bank, session, width, height,
@@ -94,16 +95,16 @@ func parseEditArgs(args []string) (editArgs, error) {
 
 // runEditor is the editor as a stable task: its screen and file servers
 // keep their state in the task's bank.
-func runEditor(ctx context.Context, rt *nodeRuntime, t *task.Task, args []string) (string, error) {
+func runEditor(ctx context.Context, env node.Env, t *task.Task, args []string) (string, error) {
 	a, err := parseEditArgs(args)
 	if err != nil {
 		return "", err
 	}
-	bank := rt.stable.Bank(a.bank)
+	bank := env.Bank(a.bank)
 	if bank == nil {
 		return "", fmt.Errorf("edit: this node does not hold bank %s", a.bank)
 	}
-	log := rt.log.With(zap.String("session", a.session))
+	log := env.Logger.With(zap.String("session", a.session))
 	fs := files.New(files.Config{Bank: bank, Logger: log})
 	if err := fs.Recover(ctx); err != nil {
 		log.Warn("could not finish the saves of the last holder", zap.Error(err))
@@ -131,7 +132,10 @@ func runEditor(ctx context.Context, rt *nodeRuntime, t *task.Task, args []string
 // editRoutes serves GET /editors (the sessions this node runs) and GET
 // /attach?session=S (the connection upgrades to screen frames).
 func editRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("GET /editors", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, nodeEditors.names()) })
+	mux.HandleFunc("GET /editors", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(nodeEditors.names())
+	})
 	mux.HandleFunc("GET /attach", serveAttach)
 }
 

@@ -1,4 +1,4 @@
-package main
+package control
 
 import (
 	"bytes"
@@ -13,25 +13,19 @@ import (
 	"time"
 )
 
-// defaultDir is where a pair keeps its state and logs unless --dir says
-// otherwise; FTM_DIR overrides it for every command.
-func defaultDir() string {
-	if d := os.Getenv("FTM_DIR"); d != "" {
-		return d
-	}
-	return ".ftm"
-}
-
-// pairState is DIR/pair.json: what `pair up` started and how to reach it.
-type pairState struct {
-	Nodes       []nodeState `json:"nodes"`
+// PairState is DIR/pair.json: what `pair up` started and how to reach it.
+type PairState struct {
+	Nodes       []NodeState `json:"nodes"`
 	AllowFaults bool        `json:"allow_faults"`
 	Heartbeat   string      `json:"heartbeat"`
 	Created     time.Time   `json:"created"`
+	// Exec is the node binary the pair's nodes run ("" before it was
+	// stored: the default node binary next to ftmctl).
+	Exec string `json:"exec,omitempty"`
 }
 
-// nodeState is one node of the pair.
-type nodeState struct {
+// NodeState is one node of the pair.
+type NodeState struct {
 	Name string `json:"name"`
 	Addr string `json:"addr"` // link address on 127.0.0.1
 	PID  int    `json:"pid"`
@@ -40,41 +34,46 @@ type nodeState struct {
 	MetricsAddr string `json:"metrics_addr,omitempty"`
 }
 
+// The files of a pair's directory.
 const (
-	stateFile  = "pair.json"
-	secretFile = "secret"
+	StateFile  = "pair.json"
+	SecretFile = "secret"
 )
 
-var errNoPair = errors.New("no pair is running there (start one with `ftmctl pair up`)")
+// ErrNoPair: the directory holds no pair.json.
+var ErrNoPair = errors.New("no pair is running there (start one with `ftmctl pair up`)")
 
-func loadPair(dir string) (*pairState, error) {
-	b, err := os.ReadFile(filepath.Join(dir, stateFile))
+// LoadPair reads DIR/pair.json.
+func LoadPair(dir string) (*PairState, error) {
+	b, err := os.ReadFile(filepath.Join(dir, StateFile))
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("%s: %w", dir, errNoPair)
+		return nil, fmt.Errorf("%s: %w", dir, ErrNoPair)
 	}
 	if err != nil {
 		return nil, err
 	}
-	var st pairState
+	var st PairState
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s is corrupt: %w", filepath.Join(dir, stateFile), err)
+		return nil, fmt.Errorf("%s is corrupt: %w", filepath.Join(dir, StateFile), err)
 	}
 	return &st, nil
 }
 
-func savePair(dir string, st *pairState) error {
+// SavePair writes DIR/pair.json whole (a temporary file, then a rename).
+func SavePair(dir string, st *PairState) error {
 	b, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err
 	}
-	tmp := filepath.Join(dir, stateFile+".tmp")
+	tmp := filepath.Join(dir, StateFile+".tmp")
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, filepath.Join(dir, stateFile))
+	return os.Rename(tmp, filepath.Join(dir, StateFile))
 }
 
-func (st *pairState) node(name string) (*nodeState, error) {
+// Node returns the node called name, or an error listing the pair's nodes.
+func (st *PairState) Node(name string) (*NodeState, error) {
 	for i := range st.Nodes {
 		if st.Nodes[i].Name == name {
 			return &st.Nodes[i], nil
@@ -87,8 +86,8 @@ func (st *pairState) node(name string) (*nodeState, error) {
 	return nil, fmt.Errorf("unknown node %q (the pair has %v)", name, names)
 }
 
-// partner returns the other node of the pair.
-func (st *pairState) partner(name string) (*nodeState, error) {
+// Partner returns the other node of the pair.
+func (st *PairState) Partner(name string) (*NodeState, error) {
 	for i := range st.Nodes {
 		if st.Nodes[i].Name != name {
 			return &st.Nodes[i], nil
@@ -97,10 +96,10 @@ func (st *pairState) partner(name string) (*nodeState, error) {
 	return nil, fmt.Errorf("node %q has no partner", name)
 }
 
-// readOrCreateSecret returns the pair's shared link secret, creating a
+// ReadOrCreateSecret returns the pair's shared link secret, creating a
 // random one (mode 0600) the first time.
-func readOrCreateSecret(dir string) ([]byte, error) {
-	p := filepath.Join(dir, secretFile)
+func ReadOrCreateSecret(dir string) ([]byte, error) {
+	p := filepath.Join(dir, SecretFile)
 	b, err := os.ReadFile(p)
 	if err == nil {
 		return hex.DecodeString(string(b))
@@ -115,9 +114,9 @@ func readOrCreateSecret(dir string) ([]byte, error) {
 	return secret, os.WriteFile(p, []byte(hex.EncodeToString(secret)), 0o600)
 }
 
-// alive reports whether pid names a running process; a zombie (dead, not yet
+// Alive reports whether pid names a running process; a zombie (dead, not yet
 // reaped by its new parent) counts as dead.
-func alive(pid int) bool {
+func Alive(pid int) bool {
 	if pid <= 0 || syscall.Kill(pid, 0) != nil {
 		return false
 	}

@@ -1,10 +1,8 @@
-package main
+package node
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"sort"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/node/control"
 	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/task"
 )
@@ -22,9 +21,11 @@ import (
 // and its metrics.
 type nodeRuntime struct {
 	name        string
+	version     string // the build's, as Version registered it
 	allowFaults bool
 	started     time.Time
-	log         *zap.Logger
+	base        *zap.Logger // the logger Run was given (the node's parts add its name)
+	log         *zap.Logger // the node's own logs: base with the node's name
 
 	kernel  *kernel.Node
 	tasks   *task.Server
@@ -36,13 +37,8 @@ type nodeRuntime struct {
 	servers *reliableServers // reliable servers of the banks held (reliable.go)
 }
 
-// controlTaskName is the node's own kernel task: it holds the receive right
-// of the port registered as ftmctl/NODE, so the partner can look the node
-// up through netmsg.
-const controlTaskName = "ftmctl-control"
-
 func (rt *nodeRuntime) startControlTask() error {
-	t, err := rt.kernel.NewTask(controlTaskName)
+	t, err := rt.kernel.NewTask(control.ControlTask)
 	if err != nil {
 		return err
 	}
@@ -53,9 +49,9 @@ func (rt *nodeRuntime) startControlTask() error {
 	return t.Register("ftmctl/"+rt.name, p)
 }
 
-func (rt *nodeRuntime) status() nodeStatus {
+func (rt *nodeRuntime) status() control.Status {
 	st := rt.stable.Status()
-	s := nodeStatus{Status: rt.pair.Status(), PID: os.Getpid(), Version: version, STM: &st,
+	s := control.Status{Status: rt.pair.Status(), PID: os.Getpid(), Version: rt.version, STM: &st,
 		Faults: rt.faults.State(), AllowFaults: rt.allowFaults, MetricsAddr: rt.metrics.addr()}
 	if last := rt.faults.LastRecv(); s.Linked && !last.IsZero() {
 		s.HeartbeatAge = time.Since(last)
@@ -81,38 +77,10 @@ func (rt *nodeRuntime) routes(mux *http.ServeMux) {
 	})
 }
 
-// decodeBody reads a small JSON request body into v.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(io.LimitReader(r.Body, 1<<16)).Decode(v); err != nil {
-		http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
-		return false
-	}
-	return true
-}
-
-// kernelTask is one kernel task and the names in its port name space.
-type kernelTask struct {
-	ID    uint64     `json:"id"`
-	Name  string     `json:"name"`
-	Names []portName `json:"names"`
-	Error string     `json:"error,omitempty"`
-}
-
-// portName is kernel.NameInfo for operators.
-type portName struct {
-	Name     uint64 `json:"name"`
-	Type     string `json:"type"`
-	Receive  bool   `json:"receive"`
-	SendRefs uint32 `json:"send_refs"`
-	SendOnce bool   `json:"send_once"`
-	DeadRefs uint32 `json:"dead_refs"`
-	Members  int    `json:"members,omitempty"`
-}
-
-func (rt *nodeRuntime) kernelTasks() []kernelTask {
-	out := []kernelTask{}
+func (rt *nodeRuntime) kernelTasks() []control.KernelTask {
+	out := []control.KernelTask{}
 	for _, t := range rt.kernel.Tasks() {
-		kt := kernelTask{ID: t.ID(), Name: t.Name(), Names: []portName{}}
+		kt := control.KernelTask{ID: t.ID(), Name: t.Name(), Names: []control.PortName{}}
 		infos, err := t.Names()
 		if err != nil {
 			if errors.Is(err, kernel.ErrTaskDead) {
@@ -121,7 +89,7 @@ func (rt *nodeRuntime) kernelTasks() []kernelTask {
 			kt.Error = err.Error()
 		}
 		for _, ni := range infos {
-			kt.Names = append(kt.Names, portName{Name: uint64(ni.Name), Type: ni.Type.String(), Receive: ni.Receive,
+			kt.Names = append(kt.Names, control.PortName{Name: uint64(ni.Name), Type: ni.Type.String(), Receive: ni.Receive,
 				SendRefs: ni.SendRefs, SendOnce: ni.SendOnce, DeadRefs: ni.DeadRefs, Members: ni.Members})
 		}
 		out = append(out, kt)
@@ -130,15 +98,8 @@ func (rt *nodeRuntime) kernelTasks() []kernelTask {
 	return out
 }
 
-// faultRequest switches a fault on or off on one node.
-type faultRequest struct {
-	Kind  string        `json:"kind"` // "partition", "slow" or "heal"
-	Delay time.Duration `json:"delay,omitempty"`
-	For   time.Duration `json:"for,omitempty"` // 0: until healed
-}
-
 func (rt *nodeRuntime) serveFault(w http.ResponseWriter, r *http.Request) {
-	var req faultRequest
+	var req control.FaultRequest
 	if !decodeBody(w, r, &req) {
 		return
 	}

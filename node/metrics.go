@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/node/control"
 	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/task"
 )
@@ -51,7 +52,7 @@ func newNodeMetrics(rt *nodeRuntime) *nodeMetrics {
 }
 
 // observeCheckpoint counts a checkpoint log entry.
-func (m *nodeMetrics) observeCheckpoint(e ckptEntry) {
+func (m *nodeMetrics) observeCheckpoint(e control.CkptEntry) {
 	m.ckpts.Add(float64(e.Count))
 	m.ckptPages.Add(float64(e.Pages))
 	m.ckptBytes.Add(float64(e.Bytes))
@@ -70,25 +71,9 @@ func (m *nodeMetrics) addr() string {
 	return m.listen
 }
 
-// checkLoopback refuses a metrics address that is not on a loopback
-// interface: the figures are not authenticated.
-func checkLoopback(addr string) error {
-	if addr == "" {
-		return nil
-	}
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return fmt.Errorf("--metrics-addr %q: %w", addr, err)
-	}
-	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("--metrics-addr %q is not a loopback address (use 127.0.0.1:PORT; metrics are not authenticated)", addr)
-	}
-	return nil
-}
-
 // serve serves /metrics over HTTP on addr until the returned func is called.
 func (m *nodeMetrics) serve(addr string) (func(), error) {
-	if err := checkLoopback(addr); err != nil {
+	if err := control.CheckLoopback(addr); err != nil {
 		return nil, err
 	}
 	l, err := net.Listen("tcp", addr)
@@ -113,31 +98,14 @@ func (m *nodeMetrics) serve(addr string) (func(), error) {
 	}, nil
 }
 
-// metricFamily is a gathered metric family for `ftmctl metrics -o json`.
-type metricFamily struct {
-	Name    string         `json:"name"`
-	Type    string         `json:"type"`
-	Help    string         `json:"help"`
-	Samples []metricSample `json:"samples"`
-}
-
-type metricSample struct {
-	Labels map[string]string `json:"labels,omitempty"`
-	Value  float64           `json:"value"`
-	// Histograms: the count and sum, and the cumulative bucket counts by
-	// upper bound.
-	Count   uint64             `json:"count,omitempty"`
-	Buckets map[string]float64 `json:"buckets,omitempty"`
-}
-
-func (m *nodeMetrics) families() ([]metricFamily, error) {
+func (m *nodeMetrics) families() ([]control.MetricFamily, error) {
 	fams, err := m.reg.Gather()
 	if err != nil {
 		return nil, err
 	}
-	out := make([]metricFamily, 0, len(fams))
+	out := make([]control.MetricFamily, 0, len(fams))
 	for _, f := range fams {
-		mf := metricFamily{Name: f.GetName(), Type: f.GetType().String(), Help: f.GetHelp()}
+		mf := control.MetricFamily{Name: f.GetName(), Type: f.GetType().String(), Help: f.GetHelp()}
 		for _, s := range f.GetMetric() {
 			mf.Samples = append(mf.Samples, sampleOf(s))
 		}
@@ -146,8 +114,8 @@ func (m *nodeMetrics) families() ([]metricFamily, error) {
 	return out, nil
 }
 
-func sampleOf(s *dto.Metric) metricSample {
-	ms := metricSample{}
+func sampleOf(s *dto.Metric) control.MetricSample {
+	ms := control.MetricSample{}
 	if len(s.GetLabel()) > 0 {
 		ms.Labels = map[string]string{}
 		for _, l := range s.GetLabel() {
@@ -196,6 +164,7 @@ var (
 	descDelay       = prometheus.NewDesc("ftm_fault_link_delay_seconds", "Delay ftmctl slow adds to every frame this node sends.", nil, nil)
 )
 
+// Describe sends the descriptions of the node's figures.
 func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descInfo, descUptime, descLinkUp, descEpoch, descHeartbeat, descLosses, descJoins,
 		descTakeovers, descLastTO, descRole, descObjects, descBytes, descCommits, descRefused, descBackupReady, descTasks,
@@ -204,6 +173,7 @@ func (c *nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
+// Collect reads the node's state now.
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	rt := c.rt
 	s := rt.status()

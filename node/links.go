@@ -1,4 +1,4 @@
-package main
+package node
 
 import (
 	"context"
@@ -21,6 +21,7 @@ type tcpListener struct {
 	log    *zap.Logger
 }
 
+// Accept returns the next link from the partner that the fault switch lets through.
 func (l tcpListener) Accept(ctx context.Context) (link.Link, error) {
 	for {
 		t, err := l.Listener.Accept(ctx)

@@ -1,11 +1,10 @@
-package main
+package node
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -14,9 +13,8 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
-	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/node/control"
 	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/servers/names"
@@ -26,9 +24,9 @@ import (
 // Reliable servers on a pair node (the servers framework on a stable pair): for
 // every STM bank the node holds as primary, and while that bank accepts
 // commits (its backup is attached), the node runs a servers.Driver over a
-// kernel task of its own, the built-in key-value server BANK/kv and an
-// application recovery unit BANK/app that `ftmctl kv --from BANK` calls
-// through. Their states live in the bank, so when the partner's bank is
+// kernel task of its own, every registered server (BANK/NAME, Server)
+// and an application recovery unit BANK/app that `ftmctl kv --from BANK`
+// calls through. Their states live in the bank, so when the partner's bank is
 // taken over its servers start again here from STM (restarted units abort
 // the RU they were in, unless it was precommitted). A bank that refuses
 // commits (no backup) has its servers stopped until the backup is back: a
@@ -45,12 +43,30 @@ type reliableHost struct {
 	store   *stm.Bank
 	task    *kernel.Task
 	driver  *servers.Driver
-	kv      *servers.Server[kv.Store]
+	units   []*hostedServer // the registered servers, in registration order
 	app     *servers.Client
 	cancel  context.CancelFunc
-	done    chan error // the kv server's Run
 	started time.Time
 	down    sync.Once // teardown
+}
+
+// hostedServer is one registered server running for a bank.
+type hostedServer struct {
+	reg  *serverReg
+	unit string // BANK/NAME
+	svc  Service
+	done chan error // its Run's result
+}
+
+// ended reports whether its Run has ended, and with which error.
+func (s *hostedServer) ended() (bool, error) {
+	select {
+	case err := <-s.done:
+		s.done <- err // for the next look and teardown
+		return true, err
+	default:
+		return false, nil
+	}
 }
 
 // reliableServers supervises the hosts of a node.
@@ -64,16 +80,25 @@ type reliableServers struct {
 	mu      sync.Mutex               // guards the fields below
 	hosts   map[string]*reliableHost // by bank
 	waiting map[string]string        // bank → why its servers do not run
-	ext     *servers.Client          // external client of ftmctl kv (made on first use)
+	ext     *servers.Client          // external client of the node's calls (made on first use)
 	closed  bool
 	off     string // why this node runs no servers at all ("" when it does)
 	// logCkpt records a checkpoint taken by ftmctl ckpt now RU (the node's ckpt log).
-	logCkpt func(ckptEntry) ckptEntry
+	logCkpt func(control.CkptEntry) control.CkptEntry
+	regs    []*serverReg // the registered servers each bank runs
 }
 
-func newReliableServers(node string, k *kernel.Node, log *zap.Logger) *reliableServers {
+func newReliableServers(node string, k *kernel.Node, log *zap.Logger, regs []*serverReg) *reliableServers {
 	return &reliableServers{node: node, kernel: k, log: log.With(zap.String("part", "servers")),
-		kick: make(chan struct{}, 1), hosts: map[string]*reliableHost{}, waiting: map[string]string{}}
+		kick: make(chan struct{}, 1), hosts: map[string]*reliableHost{}, waiting: map[string]string{}, regs: regs}
+}
+
+// turnOff makes the node run no reliable servers at all, for the reason
+// why (before start).
+func (r *reliableServers) turnOff(why string) {
+	r.mu.Lock()
+	r.off = why
+	r.mu.Unlock()
 }
 
 // start supervises the servers of the banks st holds until ctx ends or
@@ -81,13 +106,13 @@ func newReliableServers(node string, k *kernel.Node, log *zap.Logger) *reliableS
 // is stopped.
 func (r *reliableServers) start(ctx context.Context, st *pair.Stable) func() {
 	r.stable = st
-	if os.Getenv(failpoint.EnvVar) != "" {
+	r.mu.Lock()
+	off := r.off
+	r.mu.Unlock()
+	if off != "" {
 		// A failpoint fires at the Nth hit of an STM commit step on either
 		// node; the servers' own commits would move it off its target.
-		r.mu.Lock()
-		r.off = failpoint.EnvVar + " is set (the servers' STM commits would shift the failpoints' hit counts)"
-		r.mu.Unlock()
-		r.log.Info("reliable servers off", zap.String("why", r.off))
+		r.log.Info("reliable servers off", zap.String("why", off))
 		return func() {}
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -200,8 +225,8 @@ func (r *reliableServers) reconcile(ctx context.Context) {
 }
 
 // stopUnheld stops the hosts whose bank this node no longer holds (or
-// holds anew), whose bank refuses commits, or whose kv server ended on its
-// own (reconcile starts it again).
+// holds anew), whose bank refuses commits, or one of whose servers ended
+// on its own (reconcile starts them again).
 func (r *reliableServers) stopUnheld(held map[string]pair.BankStatus) {
 	r.mu.Lock()
 	hosts := map[string]*reliableHost{}
@@ -217,12 +242,12 @@ func (r *reliableServers) stopUnheld(held map[string]pair.BankStatus) {
 		case b.CommitsRefused:
 			r.stop(h, "no backup attached: the bank refuses commits")
 		default:
-			select {
-			case err := <-h.done: // the kv server ended on its own: start it again
-				h.done <- err
-				r.log.Warn("reliable server ended; restarting it", zap.String("bank", name), zap.Error(err))
-				r.stop(h, "")
-			default:
+			for _, u := range h.units {
+				if ended, err := u.ended(); ended { // ended on its own: start it again
+					r.log.Warn("reliable server ended; restarting it", zap.String("bank", name), zap.String("unit", u.unit), zap.Error(err))
+					r.stop(h, "")
+					break
+				}
 			}
 		}
 	}
@@ -234,8 +259,8 @@ func (r *reliableServers) setWaiting(bank, why string) {
 	r.mu.Unlock()
 }
 
-// startHost runs the driver, the kv server and the app unit of bank (restarted
-// from their saved states when the bank has them).
+// startHost runs the driver, the registered servers and the app unit of
+// bank (restarted from their saved states when the bank has them).
 func (r *reliableServers) startHost(ctx context.Context, bank string, b *stm.Bank) (err error) {
 	log := r.log.With(zap.String("bank", bank))
 	h := &reliableHost{bank: bank, store: b, started: time.Now()}
@@ -258,45 +283,92 @@ func (r *reliableServers) startHost(ctx context.Context, bank string, b *stm.Ban
 	if err != nil {
 		return fmt.Errorf("application unit %s: %w", appUnit(bank), err)
 	}
-	if h.kv, err = kv.New(servers.Config{Name: kvUnit(bank), Driver: h.driver, Logger: log}); err != nil {
-		return fmt.Errorf("kv server %s: %w", kvUnit(bank), err)
+	if err := r.startUnits(ctx, h, log); err != nil {
+		return err
 	}
-	kctx, cancel := context.WithCancel(ctx)
-	h.cancel, h.done = cancel, make(chan error, 1)
-	go func() { h.done <- h.kv.Run(kctx) }()
-	if err := waitServing(ctx, h, ns); err != nil {
+	if err := waitServing(ctx, h); err != nil {
 		return err
 	}
 	r.mu.Lock()
 	r.hosts[bank] = h
 	delete(r.waiting, bank)
 	r.mu.Unlock()
-	log.Info("reliable servers running", zap.Strings("units", []string{kvUnit(bank), appUnit(bank)}))
+	log.Info("reliable servers running", zap.Strings("units", h.unitNames()))
 	return nil
 }
 
-// waitServing waits until the kv server's unit runs (or its Run failed).
-func waitServing(ctx context.Context, h *reliableHost, ns *names.Kernel) error {
+// startUnits builds and runs the registered servers of h's bank.
+func (r *reliableServers) startUnits(ctx context.Context, h *reliableHost, log *zap.Logger) error {
+	uctx, cancel := context.WithCancel(ctx)
+	h.cancel = cancel
+	for _, reg := range r.regs {
+		unit := h.bank + "/" + reg.name
+		svc, err := reg.mk(servers.Config{Name: unit, Driver: h.driver, Logger: log})
+		if err != nil {
+			return fmt.Errorf("server %s: %w", unit, err)
+		}
+		u := &hostedServer{reg: reg, unit: unit, svc: svc, done: make(chan error, 1)}
+		h.units = append(h.units, u)
+		go func() { u.done <- u.svc.Run(uctx) }()
+	}
+	return nil
+}
+
+// unitNames are the recovery units h runs: its servers, then BANK/app.
+func (h *reliableHost) unitNames() []string {
+	out := make([]string, 0, len(h.units)+1)
+	for _, u := range h.units {
+		out = append(out, u.unit)
+	}
+	return append(out, appUnit(h.bank))
+}
+
+// unit returns the server h runs as unit, or nil.
+func (h *reliableHost) unit(unit string) *hostedServer {
+	for _, u := range h.units {
+		if u.unit == unit {
+			return u
+		}
+	}
+	return nil
+}
+
+// waitServing waits until every server's unit runs (or one's Run failed).
+func waitServing(ctx context.Context, h *reliableHost) error {
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case err := <-h.done:
-			h.done <- err // for teardown
-			if err == nil {
-				err = errors.New("stopped")
-			}
-			return fmt.Errorf("server %s: %w", kvUnit(h.bank), err)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(10 * time.Millisecond):
 		}
-		for _, u := range h.driver.Inspect().Units {
-			if u.Unit == kvUnit(h.bank) && u.Up {
-				return nil
+		for _, u := range h.units {
+			if ended, err := u.ended(); ended {
+				if err == nil {
+					err = errors.New("stopped")
+				}
+				return fmt.Errorf("server %s: %w", u.unit, err)
 			}
 		}
+		if h.allUp() {
+			return nil
+		}
 	}
-	return fmt.Errorf("server %s did not start within 5s", kvUnit(h.bank))
+	return fmt.Errorf("servers %v did not start within 5s", h.unitNames()[:len(h.units)])
+}
+
+// allUp reports whether the driver runs every server's unit.
+func (h *reliableHost) allUp() bool {
+	up := map[string]bool{}
+	for _, u := range h.driver.Inspect().Units {
+		up[u.Unit] = u.Up
+	}
+	for _, u := range h.units {
+		if !up[u.unit] {
+			return false
+		}
+	}
+	return true
 }
 
 // stop ends a host (its units keep their saved states in the bank).
@@ -321,7 +393,9 @@ func (r *reliableServers) teardown(h *reliableHost) {
 func (h *reliableHost) teardown() {
 	if h.cancel != nil {
 		h.cancel()
-		<-h.done
+		for _, u := range h.units {
+			<-u.done
+		}
 	}
 	if h.app != nil {
 		h.app.Close()
@@ -385,7 +459,7 @@ func (r *reliableServers) external() (*servers.Client, error) {
 	if r.ext != nil {
 		return r.ext, nil
 	}
-	t, err := r.kernel.NewTask("kv-client")
+	t, err := r.kernel.NewTask("external-client")
 	if err != nil {
 		return nil, err
 	}
@@ -399,116 +473,61 @@ func (r *reliableServers) external() (*servers.Client, error) {
 	return c, nil
 }
 
-// ruHost is one bank's driver as GET /ru answers it.
-type ruHost struct {
-	Bank    string    `json:"bank"`
-	Running bool      `json:"running"`
-	Waiting string    `json:"waiting,omitempty"` // why its servers do not run
-	Since   time.Time `json:"since,omitzero"`
-	servers.DriverStatus
-}
-
-// ruNode is a node's answer to GET /ru.
-type ruNode struct {
-	Node  string   `json:"node"`
-	Hosts []ruHost `json:"hosts"`
-	Off   string   `json:"off,omitempty"`   // why the node runs no reliable servers at all
-	Error string   `json:"error,omitempty"` // set by ftmctl for a node that did not answer
-}
-
-func (r *reliableServers) inspect() ruNode {
+func (r *reliableServers) inspect() control.RUNode {
 	r.mu.Lock()
 	hosts := make([]*reliableHost, 0, len(r.hosts))
 	for _, h := range r.hosts {
 		hosts = append(hosts, h)
 	}
-	out := ruNode{Node: r.node, Hosts: []ruHost{}, Off: r.off}
+	out := control.RUNode{Node: r.node, Hosts: []control.RUHost{}, Off: r.off}
 	for bank, why := range r.waiting {
 		if r.hosts[bank] == nil {
-			out.Hosts = append(out.Hosts, ruHost{Bank: bank, Waiting: why,
+			out.Hosts = append(out.Hosts, control.RUHost{Bank: bank, Waiting: why,
 				DriverStatus: servers.DriverStatus{Host: bank, Units: []servers.UnitStatus{}, Edges: []servers.Edge{}}})
 		}
 	}
 	r.mu.Unlock()
 	for _, h := range hosts {
-		out.Hosts = append(out.Hosts, ruHost{Bank: h.bank, Running: true, Since: h.started, DriverStatus: h.driver.Inspect()})
+		out.Hosts = append(out.Hosts, control.RUHost{Bank: h.bank, Running: true, Since: h.started, DriverStatus: h.driver.Inspect()})
 	}
 	sort.Slice(out.Hosts, func(i, j int) bool { return out.Hosts[i].Bank < out.Hosts[j].Bank })
 	return out
 }
 
-// kvRequest is one ftmctl kv call.
-type kvRequest struct {
-	Bank  string `json:"bank"`           // the kv server called: BANK/kv
-	Op    string `json:"op"`             // put, add, get
-	Key   string `json:"key"`            // the key
-	Value int64  `json:"value"`          // put: the value; add: the increment
-	From  string `json:"from,omitempty"` // call from BANK/app (an RU) instead of an external client
-}
-
-// kvReply is the answer to a kv call.
-type kvReply struct {
-	Node   string `json:"node"`   // the node that made the call
-	Server string `json:"server"` // BANK/kv
-	Op     string `json:"op"`
-	Key    string `json:"key"`
-	Value  int64  `json:"value"`
-	// Caller is the RU the call was made in ("" for an external client,
-	// whose update is answered only once the server's RU committed).
-	Caller string `json:"caller,omitempty"`
-	// Durable: what the call returned is committed (an external client's
-	// call: the server answers it only once its RU committed, if the call
-	// updated, or read an update, of that RU).
-	Durable bool `json:"durable"`
-}
-
-func (r *reliableServers) serveKV(w http.ResponseWriter, req *http.Request) {
-	var kr kvRequest
-	if !decodeBody(w, req, &kr) {
+// serveCall calls an operation of a registered server (POST /call): from
+// the node's external client (output commit: the answer is durable), or
+// from BANK/app when the request says From.
+func (r *reliableServers) serveCall(w http.ResponseWriter, req *http.Request) {
+	var cr control.CallRequest
+	if !decodeBody(w, req, &cr) {
 		return
 	}
-	if kr.Key == "" || kr.Bank == "" {
-		http.Error(w, "kv needs a bank and a key", http.StatusBadRequest)
+	op, ok := r.operation(cr.Server, cr.Op)
+	if !ok {
+		http.Error(w, fmt.Sprintf("no operation %q of a server %q is registered on node %s", cr.Op, cr.Server, r.node), http.StatusBadRequest)
 		return
 	}
-	var c *servers.Client
-	var err error
-	if kr.From != "" {
-		h := r.host(kr.From)
-		if h == nil {
-			http.Error(w, fmt.Sprintf("node %s runs no reliable servers for bank %s", r.node, kr.From), http.StatusConflict)
-			return
-		}
-		c = h.app
-	} else if c, err = r.external(); err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+	c, code, err := r.caller(cr.From)
+	if err != nil {
+		http.Error(w, err.Error(), code)
 		return
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
 	defer cancel()
-	rep := kvReply{Node: r.node, Server: kvUnit(kr.Bank), Op: kr.Op, Key: kr.Key}
-	srv := kvUnit(kr.Bank)
-	switch kr.Op {
-	case "put":
-		rep.Value, err = kv.Put.At(srv).Call(ctx, c, kv.PutReq{Key: kr.Key, Value: kr.Value})
-	case "add":
-		rep.Value, err = kv.Add.At(srv).Call(ctx, c, kv.AddReq{Key: kr.Key, By: kr.Value})
-	case "get":
-		rep.Value, err = kv.Get.At(srv).Call(ctx, c, kr.Key)
-	default:
-		http.Error(w, fmt.Sprintf("unknown kv operation %q (want put, add or get)", kr.Op), http.StatusBadRequest)
-		return
-	}
-	if err != nil {
+	rep := control.CallReply{Node: r.node, Server: cr.Server, Op: cr.Op}
+	if rep.Result, err = op.call(ctx, c, cr.Server, cr.Arg); err != nil {
 		var re *servers.RemoteError
-		if errors.As(err, &re) {
+		switch {
+		case errors.As(err, &re):
 			http.Error(w, fmt.Sprintf("%s.%s: %s", re.Server, re.Method, re.Msg), http.StatusNotFound)
-			return
+		case errors.Is(err, errBadArgument):
+			http.Error(w, oneLine(err), http.StatusBadRequest)
+		default:
+			http.Error(w, oneLine(err), http.StatusServiceUnavailable)
 		}
-		http.Error(w, oneLine(err), http.StatusServiceUnavailable)
 		return
 	}
-	if kr.From != "" {
+	if cr.From != "" {
 		rep.Caller = c.RU().String()
 	} else {
 		rep.Durable = true
@@ -516,34 +535,49 @@ func (r *reliableServers) serveKV(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, rep)
 }
 
-// ruCkptRequest asks for a checkpoint of one recovery unit.
-type ruCkptRequest struct {
-	Unit    string        `json:"unit"` // BANK/kv or BANK/app
-	Timeout time.Duration `json:"timeout"`
+// operation finds the registered operation op of the server unit
+// BANK/NAME.
+func (r *reliableServers) operation(unit, op string) (Operation, bool) {
+	bank, name, ok := strings.Cut(unit, "/")
+	if !ok || bank == "" {
+		return Operation{}, false
+	}
+	for _, reg := range r.regs {
+		if reg.name == name {
+			o, ok := reg.ops[op]
+			return o, ok
+		}
+	}
+	return Operation{}, false
 }
 
-// ruCkptReply is how it went.
-type ruCkptReply struct {
-	Node   string        `json:"node"`
-	Unit   string        `json:"unit"`
-	RU     string        `json:"ru"`      // the RU that was checkpointed
-	NextRU string        `json:"next_ru"` // the unit's RU now
-	Took   time.Duration `json:"took"`
-	Msgs   int64         `json:"msgs"` // protocol messages this node's driver sent meanwhile
-	// Members: the RUs committed with it as this node knew them (ckptEntry.Members).
-	Members []string `json:"members"`
-	Seq     uint64   `json:"seq,omitempty"` // its entry in the node's ckpt log
+// caller is the client a call is made through: BANK/app of the bank from
+// (a recovery unit), or the node's external client when from is empty;
+// with the HTTP status of its refusal.
+func (r *reliableServers) caller(from string) (*servers.Client, int, error) {
+	if from != "" {
+		h := r.host(from)
+		if h == nil {
+			return nil, http.StatusConflict, fmt.Errorf("node %s runs no reliable servers for bank %s", r.node, from)
+		}
+		return h.app, 0, nil
+	}
+	c, err := r.external()
+	if err != nil {
+		return nil, http.StatusServiceUnavailable, err
+	}
+	return c, 0, nil
 }
 
 func (r *reliableServers) serveRUCkpt(w http.ResponseWriter, req *http.Request) {
-	var cr ruCkptRequest
+	var cr control.RUCkptRequest
 	if !decodeBody(w, req, &cr) {
 		return
 	}
-	cr.Timeout = ckptWait(cr.Timeout)
+	cr.Timeout = control.CkptWait(cr.Timeout)
 	bank, _, _ := strings.Cut(cr.Unit, "/")
 	h := r.host(bank)
-	if h == nil || (cr.Unit != kvUnit(bank) && cr.Unit != appUnit(bank)) {
+	if h == nil || (h.unit(cr.Unit) == nil && cr.Unit != appUnit(bank)) {
 		http.Error(w, fmt.Sprintf("no recovery unit %s runs on node %s", cr.Unit, r.node), http.StatusNotFound)
 		return
 	}
@@ -557,13 +591,13 @@ func (r *reliableServers) serveRUCkpt(w http.ResponseWriter, req *http.Request) 
 	}
 	ctx, cancel := context.WithTimeout(req.Context(), cr.Timeout)
 	defer cancel()
-	rep := ruCkptReply{Node: r.node, Unit: cr.Unit, RU: ruOf()}
+	rep := control.RUCkptReply{Node: r.node, Unit: cr.Unit, RU: ruOf()}
 	members := r.members(rep.RU)
 	_, msgs0 := h.driver.Stats()
 	start := time.Now()
 	var err error
-	if cr.Unit == kvUnit(bank) {
-		err = h.kv.Checkpoint(ctx)
+	if u := h.unit(cr.Unit); u != nil {
+		err = u.svc.Checkpoint(ctx)
 	} else {
 		err = h.app.Checkpoint(ctx)
 	}
@@ -580,7 +614,7 @@ func (r *reliableServers) serveRUCkpt(w http.ResponseWriter, req *http.Request) 
 		if i := strings.LastIndex(rep.RU, "."); i > 0 {
 			inc, _ = strconv.Atoi(rep.RU[i+1:])
 		}
-		e := r.logCkpt(ckptEntry{Time: start.Add(rep.Took), Bank: bank, Program: "ru", Unit: cr.Unit, Initiator: "ckpt now",
+		e := r.logCkpt(control.CkptEntry{Time: start.Add(rep.Took), Bank: bank, Program: "ru", Unit: cr.Unit, Initiator: "ckpt now",
 			Count: 1, Number: inc, Duration: rep.Took, Msgs: rep.Msgs, Members: members})
 		rep.Seq = e.Seq
 	}
@@ -626,12 +660,9 @@ func oneLine(err error) string {
 
 func (r *reliableServers) routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET /ru", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, r.inspect()) })
-	mux.HandleFunc("POST /kv", r.serveKV)
+	mux.HandleFunc("POST /call", r.serveCall)
 	mux.HandleFunc("POST /ru/ckpt", r.serveRUCkpt)
 }
 
-func kvUnit(bank string) string  { return bank + "/kv" }
-func appUnit(bank string) string { return bank + "/app" }
-
-// The built-in reliable server "kv" is the tutorial server of
-// examples/kvstore (package kv), one per bank, named BANK/kv.
+// appUnit is the application recovery unit of bank.
+func appUnit(bank string) string { return bank + "/" + appName }

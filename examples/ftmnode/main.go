@@ -1,0 +1,32 @@
+// Command ftmnode is the default node binary: one node of a stable pair
+// carrying the demos, registered through the node package's public API as
+// any user's binary registers its own programs and servers. `ftmctl pair
+// up` starts two of them (or two of any node binary given by --exec).
+//
+// It carries the stable programs primes (the paper's prime computation)
+// and edit (the editor; `ftmctl edit` starts it), the control routes the
+// editor's terminal attaches through, and the reliable key-value server of
+// examples/kvstore, BANK/kv on every bank (`ftmctl kv`).
+package main
+
+import (
+	"os"
+
+	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
+	"github.com/ftm-in-go/ftm/internal/failpoint"
+	"github.com/ftm-in-go/ftm/node"
+)
+
+// version is set at link time by the Makefile (-X main.version=...).
+var version = "dev"
+
+func main() {
+	node.Main(
+		node.Version(version),
+		node.Failpoints(os.Getenv(failpoint.EnvVar), failpoint.Arm), // crash tests only
+		node.Program("primes", runPrimes),
+		node.ProgramEnv(editProgram, editor),
+		node.Routes(editRoutes),
+		node.Server(kv.Name, kv.New, node.Op(kv.Put), node.Op(kv.Add), node.Op(kv.Get), node.Op(kv.Len)),
+	)
+}

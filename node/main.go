@@ -1,0 +1,105 @@
+package node
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+
+	"go.uber.org/zap"
+)
+
+// Main is the entry point of a node binary, and the one function of the
+// package that reads the environment, prints and exits; a binary's main
+// calls it and nothing else:
+//
+//	func main() { node.Main(node.Program("mp3d", mp3d.Run), node.Server("bank", bank.New)) }
+//
+// It parses the standard node flags (--dir, --name, --metrics-addr: the
+// ones `ftmctl pair up` passes), logs JSON lines to stderr, runs the node
+// until SIGTERM or SIGINT, and exits: status 0 once stopped by a signal, 1 with a
+// one-line error on stderr, 2 for bad flags.
+//
+// Crash tests arm failpoints through the binary's main, the only kind of
+// package that may import internal/failpoint:
+//
+//	node.Failpoints(os.Getenv(failpoint.EnvVar), failpoint.Arm)
+func Main(regs ...Registration) {
+	os.Exit(mainCode(os.Args, os.Stderr, regs))
+}
+
+// mainCode is Main without the exit: the status it exits with.
+func mainCode(args []string, stderr io.Writer, regs []Registration) int {
+	prog := filepath.Base(args[0])
+	cfg, err := parseFlags(prog, args[1:], stderr)
+	if err != nil {
+		return 2
+	}
+	log, err := newLogger()
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return 1
+	}
+	defer func() { _ = log.Sync() }()
+	cfg.Logger = log
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if err := Run(ctx, cfg, regs...); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return 1
+	}
+	return 0
+}
+
+// parseFlags reads the standard node flags.
+func parseFlags(prog string, args []string, stderr io.Writer) (Config, error) {
+	var cfg Config
+	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, `usage: %s --name NAME [--dir DIR] [--metrics-addr ADDR]
+
+%s runs one node of the pair described by DIR/pair.json (ftmctl pair up
+starts two): it links to its partner over authenticated TCP on 127.0.0.1,
+watches it with heartbeats, and serves the control socket DIR/NAME.sock that
+ftmctl uses (each request must carry a token derived from DIR/secret). With
+--metrics-addr it also serves its figures in the Prometheus text format at
+http://ADDR/metrics (loopback addresses only; port 0 picks a free port). It
+logs JSON lines to stderr. SIGTERM or SIGINT stops it cleanly.
+
+`, prog, prog)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&cfg.Dir, "dir", defaultDir(), "the pair's state directory")
+	fs.StringVar(&cfg.Name, "name", "", "this node's name (one of the pair's nodes)")
+	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:0)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if cfg.Name == "" || fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "%s: --name is required and there are no arguments\n", prog)
+		fs.Usage()
+		return cfg, flag.ErrHelp
+	}
+	return cfg, nil
+}
+
+// defaultDir is the pair's directory unless --dir says: $FTM_DIR, or .ftm.
+func defaultDir() string {
+	if d := os.Getenv("FTM_DIR"); d != "" {
+		return d
+	}
+	return ".ftm"
+}
+
+// newLogger logs JSON lines to stderr, unsampled.
+func newLogger() (*zap.Logger, error) {
+	cfg := zap.NewProductionConfig()
+	cfg.Sampling = nil
+	cfg.OutputPaths = []string{"stderr"}
+	return cfg.Build()
+}

@@ -1,0 +1,237 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
+	"github.com/ftm-in-go/ftm/kernel/heartbeat"
+	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/node/control"
+	"github.com/ftm-in-go/ftm/pair"
+	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/task"
+)
+
+// Config is one node of a pair, as Run starts it.
+type Config struct {
+	// Dir is the pair's directory: pair.json names the two nodes and
+	// their link addresses, secret the pair's shared secret.
+	Dir string
+	// Name is this node's name (one of pair.json's nodes).
+	Name string
+	// MetricsAddr, when set, is a loopback address where the node serves
+	// its figures in the Prometheus text format (port 0: a free port).
+	MetricsAddr string
+	// Logger gets the node's logs (nil: none); Run adds the node's name.
+	Logger *zap.Logger
+}
+
+// setup is what a node reads from the pair's directory.
+type setup struct {
+	self, partner *control.NodeState
+	secret        []byte
+	heartbeat     time.Duration
+	allowFaults   bool
+}
+
+func loadSetup(dir, name string) (*setup, error) {
+	st, err := control.LoadPair(dir)
+	if err != nil {
+		return nil, err
+	}
+	ns := &setup{allowFaults: st.AllowFaults}
+	if ns.self, err = st.Node(name); err != nil {
+		return nil, err
+	}
+	if ns.partner, err = st.Partner(name); err != nil {
+		return nil, err
+	}
+	if ns.secret, err = control.ReadOrCreateSecret(dir); err != nil {
+		return nil, err
+	}
+	if ns.heartbeat, err = time.ParseDuration(st.Heartbeat); err != nil {
+		ns.heartbeat = heartbeat.DefaultPeriod
+	}
+	return ns, nil
+}
+
+// Run runs the node cfg names, carrying regs, until ctx ends or the
+// node fails: it links to its partner, watches it with heartbeats, holds
+// its own bank and backs up the partner's, takes the partner's bank over
+// when it dies (resuming its stable tasks and reliable servers), and
+// serves the control socket DIR/NAME.sock. It returns nil once stopped by
+// ctx.
+func Run(ctx context.Context, cfg Config, regs ...Registration) error {
+	reg, err := newRegistry(regs)
+	if err != nil {
+		return err
+	}
+	if err := control.CheckLoopback(cfg.MetricsAddr); err != nil {
+		return err
+	}
+	ns, err := loadSetup(cfg.Dir, cfg.Name)
+	if err != nil {
+		return err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = zap.NewNop()
+	}
+	rt := &nodeRuntime{name: cfg.Name, version: reg.version, allowFaults: ns.allowFaults, faults: link.NewFaults(),
+		base: log, log: log.With(zap.String("node", cfg.Name)), started: time.Now()}
+	return rt.run(ctx, cfg, ns, reg)
+}
+
+// run starts the node's parts in order and stops them in reverse.
+func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *registry) error {
+	log, name := rt.base, rt.name // the kernel, pair and stm name the node in their logs
+	links := nodeLinks{name: name, secret: ns.secret, faults: rt.faults, log: rt.log}
+	lis, err := links.listen(ns.self.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", ns.self.Addr, err)
+	}
+	defer lis.Close()
+	rt.kernel = kernel.NewNode(kernel.Config{Name: name, Logger: log})
+	defer rt.kernel.Shutdown()
+	if err := rt.startControlTask(); err != nil {
+		return err
+	}
+	fp := reg.armFailpoints(name, log) // crash tests only: kill or stall this process
+	env := Env{Node: name, Logger: rt.log, Bank: func(b string) *stm.Bank { return rt.stable.Bank(b) }}
+	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: reg.taskPrograms(env), Policy: control.DefaultPolicy, Logger: rt.log, Failpoint: fp})
+	defer rt.tasks.Wait()
+	rt.servers = newReliableServers(name, rt.kernel, rt.log, reg.servers) // reliable.go
+	if reg.fpSpec != "" {
+		rt.servers.turnOff("failpoints are armed (the servers' STM commits would shift the failpoints' hit counts)")
+	}
+	if rt.stable, err = rt.newStable(ns.partner.Name, fp); err != nil {
+		return err
+	}
+	defer rt.stable.Close() // after the pair has stopped
+	rt.pair, err = pair.New(pair.Config{
+		Name: name, PartnerName: ns.partner.Name, PartnerAddr: ns.partner.Addr,
+		Heartbeat: heartbeat.Config{Period: ns.heartbeat},
+		Listener:  lis,
+		Dial:      links.dialer(),
+		Logger:    log,
+		Hooks:     pair.ChainHooks(kernelHooks(rt.kernel, log), rt.stable.Hooks()),
+	})
+	if err != nil {
+		return err
+	}
+	defer rt.servers.start(ctx, rt.stable)() // stopped before the banks close
+	stopObservers, err := rt.observe(ctx, observeConfig{dir: cfg.Dir, secret: ns.secret, metricsAddr: cfg.MetricsAddr, routes: reg.routes})
+	if err != nil {
+		return err
+	}
+	defer stopObservers()
+	rt.log.Info("node started", zap.Int("pid", os.Getpid()), zap.String("addr", ns.self.Addr), zap.String("partner", ns.partner.Name),
+		zap.String("metrics", rt.metrics.addr()))
+	err = rt.pair.Run(ctx)
+	rt.log.Info("node stopping", zap.Error(err))
+	return err
+}
+
+// newStable returns the node's stable banks: a bank taken over resumes its
+// stable tasks and wakes its servers; a bank dropped stops them.
+func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stable, error) {
+	return pair.NewStable(pair.StableConfig{Name: rt.name, PartnerName: partner, Logger: rt.base, Failpoint: fp,
+		Defer: rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
+		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
+			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
+			rt.servers.poke()
+		},
+		OnDrop: func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
+}
+
+// observeConfig is where the node shows itself: its directory (for the
+// control socket), the pair's secret, the metrics address and the routes
+// registered.
+type observeConfig struct {
+	dir, metricsAddr string
+	secret           []byte
+	routes           []func(*http.ServeMux)
+}
+
+// observe starts what operators look through: the checkpoint log, the
+// metrics (also over HTTP when metricsAddr is set) and the control socket
+// DIR/NODE.sock. The function returned stops the endpoints.
+func (rt *nodeRuntime) observe(ctx context.Context, oc observeConfig) (func(), error) {
+	rt.ckpts = newCkptLog(rt.name, ckptLogSize)
+	rt.servers.logCkpt = rt.ckpts.addRU
+	rt.metrics = newNodeMetrics(rt)
+	go rt.ckpts.run(ctx, rt.tasks.List, rt.metrics.observeCheckpoint)
+	stopMetrics := func() {}
+	if oc.metricsAddr != "" {
+		stop, err := rt.metrics.serve(oc.metricsAddr)
+		if err != nil {
+			return nil, err
+		}
+		stopMetrics = stop
+	}
+	stopControl, err := rt.serveControl(filepath.Join(oc.dir, rt.name+".sock"), oc.secret, oc.routes)
+	if err != nil {
+		stopMetrics()
+		return nil, err
+	}
+	return func() { stopControl(); stopMetrics() }, nil
+}
+
+// kernelHooks attaches the kernel's netmsg service to each new partner link.
+func kernelHooks(k *kernel.Node, log *zap.Logger) pair.Hooks {
+	return pair.Hooks{
+		PartnerJoined: func(_ context.Context, mux *link.Mux, _ uint64) {
+			ports, err := mux.Channel(link.ServicePorts)
+			if err == nil {
+				err = k.AttachLink(ports)
+			}
+			if err != nil {
+				log.Error("cannot serve ports on the partner link", zap.Error(err))
+			}
+		},
+	}
+}
+
+// serveControl serves the node's control endpoint on a Unix socket that only
+// the pair's owner can reach (the directory is 0700, the socket 0600); every
+// request must carry the token derived from the pair's secret.
+func (rt *nodeRuntime) serveControl(path string, secret []byte, routes []func(*http.ServeMux)) (func(), error) {
+	_ = os.Remove(path)
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, rt.status()) })
+	taskRoutes(rt.name, rt.stable, rt.tasks)(mux)
+	rt.routes(mux)
+	for _, add := range routes {
+		add(mux)
+	}
+	srv := &http.Server{Handler: control.RequireToken(secret, rt.name, mux), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			rt.log.Error("control socket failed", zap.Error(err))
+		}
+	}()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		_ = os.Remove(path)
+	}, nil
+}
