@@ -5,7 +5,7 @@
 //
 //	func main() {
 //		node.Main(
-//			node.Program("primes", runPrimes),                  // a stable task
+//			node.Program("primes", sieve.Run).WithArgs(sieve.Args), // a stable task
 //			node.Server("kv", kv.New, node.Op(kv.Put), node.Op(kv.Get)), // a reliable server
 //		)
 //	}

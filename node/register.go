@@ -44,6 +44,20 @@ type Env struct {
 type programReg struct {
 	name string
 	mk   func(Env) task.Program
+	args task.Args
+}
+
+// WithArgs declares the arguments of a program registration: `ftmctl run`
+// with arguments args.Check refuses fails at once, in one line, before
+// anything is recorded or started. On any other registration it does
+// nothing.
+func (r Registration) WithArgs(args task.Args) Registration {
+	if r.program != nil {
+		p := *r.program
+		p.args = args
+		r.program = &p
+	}
+	return r
 }
 
 // Program registers prog as the stable program name: `ftmctl run name
@@ -205,6 +219,15 @@ func (r *registry) armFailpoints(node string, log *zap.Logger) failpoint.Hook {
 		return nil
 	}
 	return r.fpArm(r.fpSpec, node, log)
+}
+
+// taskArgs is the argument declarations of the registered programs.
+func (r *registry) taskArgs() map[string]task.Args {
+	out := make(map[string]task.Args, len(r.programs))
+	for name, p := range r.programs {
+		out[name] = p.args
+	}
+	return out
 }
 
 // taskPrograms builds the programs for the node's task server.

@@ -30,6 +30,8 @@ func taskRoutes(node string, stable *pair.Stable, tasks *task.Server) func(*http
 			switch {
 			case errors.Is(err, task.ErrUnknownProgram):
 				http.Error(w, err.Error(), http.StatusNotFound)
+			case errors.Is(err, task.ErrBadArgs):
+				http.Error(w, err.Error(), http.StatusBadRequest)
 			case errors.Is(err, stm.ErrNoBackup):
 				http.Error(w, "node "+node+" has no backup attached, so it cannot record a stable task (is its partner up?)", http.StatusConflict)
 			case err != nil:

@@ -13,6 +13,7 @@ import (
 	"os"
 
 	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
+	"github.com/ftm-in-go/ftm/examples/primes/sieve"
 	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/node"
 )
@@ -24,7 +25,7 @@ func main() {
 	node.Main(
 		node.Version(version),
 		node.Failpoints(os.Getenv(failpoint.EnvVar), failpoint.Arm), // crash tests only
-		node.Program("primes", runPrimes),
+		node.Program("primes", sieve.Run).WithArgs(sieve.Args),
 		node.ProgramEnv(editProgram, editor),
 		node.Routes(editRoutes),
 		node.Server(kv.Name, kv.New, node.Op(kv.Put), node.Op(kv.Add), node.Op(kv.Get), node.Op(kv.Len)),
