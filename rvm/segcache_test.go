@@ -84,3 +84,51 @@ func TestSTMStoreCheckpointSkipsTheNamespace(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, map[int][]byte{0: []byte("zero"), 1: []byte("one")}, got)
 }
+
+// countingMirror counts the round trips to the backup and keeps the last
+// phase 1 message.
+type countingMirror struct {
+	stm.Mirror
+	prepares int
+	last     []stm.ID
+}
+
+func (m *countingMirror) Prepare(ctx context.Context, p *stm.Prepare) error {
+	m.prepares++
+	m.last = m.last[:0]
+	for _, w := range p.Writes {
+		m.last = append(m.last, w.ID)
+	}
+	return m.Mirror.Prepare(ctx, p)
+}
+
+// A checkpoint of segments whose page counts did not change is one STM
+// transaction, one round trip to the backup, and writes only the dirty
+// pages and each segment's checksum object (no segment object, no
+// directory).
+func TestSTMStoreCheckpointIsOneRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	bank := stm.NewBank(stm.Config{})
+	mirror := &countingMirror{Mirror: stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))}
+	require.NoError(t, bank.Attach(ctx, mirror))
+	store := NewSTMStore(bank)
+	batch := []SegmentPages{
+		{Segment: "data", NPages: 4, Pages: map[int][]byte{0: []byte("d0"), 3: []byte("d3")}},
+		{Segment: "stack", NPages: 2, Pages: map[int][]byte{1: []byte("s1")}},
+	}
+	require.NoError(t, store.SaveBatch(ctx, batch))
+	before, trips := bank.Stats(), mirror.prepares
+
+	require.NoError(t, store.SaveBatch(ctx, batch))
+	after := bank.Stats()
+	require.Equal(t, before.Committed+1, after.Committed, "one transaction")
+	require.Equal(t, before.Aborted, after.Aborted, "no transaction run again")
+	require.Equal(t, trips+1, mirror.prepares, "one round trip to the backup")
+	var want []stm.ID
+	require.NoError(t, bank.View(ctx, func(tx *stm.Tx) error {
+		d, s := objectOf(t, tx, "data"), objectOf(t, tx, "stack")
+		want = []stm.ID{pageOf(t, tx, "data", 0), pageOf(t, tx, "data", 3), d.Sums, pageOf(t, tx, "stack", 1), s.Sums}
+		return nil
+	}))
+	require.Equal(t, want, mirror.last, "the pages and checksum objects, nothing else")
+}
