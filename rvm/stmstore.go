@@ -164,7 +164,7 @@ func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 	used := make([]knownSeg, len(batch))
 	err := s.bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
 		for i, sp := range batch {
-			k, err := s.sized(tx, sp.Segment, sp.NPages)
+			k, err := s.objectFor(tx, sp.Segment, sp.NPages)
 			if err != nil {
 				return err
 			}
@@ -183,11 +183,11 @@ func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 	return nil
 }
 
-// sized returns the segment's object for a checkpoint of npages pages, with
+// objectFor returns the segment's object for a checkpoint of npages pages, with
 // its encoding as tx sees it: the one the store's last checkpoint used when
 // tx still sees the same bytes (the usual case: nothing to look up or
 // decode), otherwise found in the namespace and made or resized (sized).
-func (s *STMStore) sized(tx *stm.Tx, seg string, npages int) (knownSeg, error) {
+func (s *STMStore) objectFor(tx *stm.Tx, seg string, npages int) (knownSeg, error) {
 	if k, ok, err := s.segs.lookup(tx, seg, npages); err != nil || ok {
 		return k, err
 	}
