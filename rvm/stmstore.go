@@ -183,9 +183,9 @@ func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 	return nil
 }
 
-// objectFor returns the segment's object for a checkpoint of npages pages, with
-// its encoding as tx sees it: the one the store's last checkpoint used when
-// tx still sees the same bytes (the usual case: nothing to look up or
+// objectFor returns the segment's object for a checkpoint of npages pages,
+// with its encoding as tx sees it: the one the store's last checkpoint used
+// when tx still sees the same bytes (the usual case: nothing to look up or
 // decode), otherwise found in the namespace and made or resized (sized).
 func (s *STMStore) objectFor(tx *stm.Tx, seg string, npages int) (knownSeg, error) {
 	if k, ok, err := s.segs.lookup(tx, seg, npages); err != nil || ok {
