@@ -37,7 +37,12 @@
 // its CRC-32 in a checksum object) and a checkpoint is one STM
 // transaction, mirrored to the backup bank. Each segment is named in the
 // "rvm" STM namespace and owns the page ids it reserved, so segments never
-// overlap each other or other packages' objects; DropSegments frees them. CrashStore has named failpoints
+// overlap each other or other packages' objects; DropSegments frees them.
+// An STMStore remembers each segment's object with its committed bytes, so
+// a checkpoint of a segment whose page count did not change reads that one
+// object and no directory; the entry is used only while the transaction
+// sees the same bytes at the same id (ids are never handed out twice, and a
+// segment object exists exactly while its name is bound). CrashStore has named failpoints
 // for crash tests. A task is stopped for a checkpoint at a SafePoint: Poll is
 // an atomic load when nobody waits, and with AttachTask every kernel call of
 // the task is one (kernel.Task.SetSafePoint: the entry of Send and Receive,

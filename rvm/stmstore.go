@@ -36,6 +36,7 @@ var ErrPageRange = errors.New("rvm: page outside its segment")
 // persistent copy of pages in STM).
 type STMStore struct {
 	bank *stm.Bank
+	segs segCache // the segment objects of the last checkpoints (segcache.go)
 }
 
 var _ BatchStore = (*STMStore)(nil)
@@ -160,14 +161,42 @@ func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 			}
 		}
 	}
-	return s.bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
-		for _, sp := range batch {
-			if err := putPages(tx, sp); err != nil {
+	used := make([]knownSeg, len(batch))
+	err := s.bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
+		for i, sp := range batch {
+			k, err := s.objectFor(tx, sp.Segment, sp.NPages)
+			if err != nil {
+				return err
+			}
+			used[i] = k
+			if err := putPages(tx, &k.obj, sp); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	if err != nil {
+		s.segs.forget(batch)
+		return err
+	}
+	s.segs.remember(batch, used)
+	return nil
+}
+
+// objectFor returns the segment's object for a checkpoint of npages pages,
+// with its encoding as tx sees it: the one the store's last checkpoint used
+// when tx still sees the same bytes (the usual case: nothing to look up or
+// decode), otherwise found in the namespace and made or resized (sized).
+func (s *STMStore) objectFor(tx *stm.Tx, seg string, npages int) (knownSeg, error) {
+	if k, ok, err := s.segs.lookup(tx, seg, npages); err != nil || ok {
+		return k, err
+	}
+	o, err := sized(tx, seg, npages)
+	if err != nil {
+		return knownSeg{}, err
+	}
+	enc, err := tx.Bytes(o.id) // tx's own new version when sized wrote it
+	return knownSeg{obj: o, enc: enc}, err
 }
 
 // putPages hands the segment's dirty pages to the transaction as new page
@@ -177,11 +206,7 @@ func (s *STMStore) SaveBatch(ctx context.Context, batch []SegmentPages) error {
 // does not change until the checkpoint returns, so STM ships them from there
 // and copies them into its own versions while the backup receives them. The
 // checksums are computed on every core while the pages are handed over.
-func putPages(tx *stm.Tx, sp SegmentPages) error {
-	o, err := sized(tx, sp.Segment, sp.NPages)
-	if err != nil {
-		return err
-	}
+func putPages(tx *stm.Tx, o *segObject, sp SegmentPages) error {
 	idx := make([]int, 0, len(sp.Pages))
 	for p := range sp.Pages {
 		idx = append(idx, p)
@@ -202,12 +227,12 @@ func putPages(tx *stm.Tx, sp SegmentPages) error {
 	} else {
 		go sumAll()
 	}
-	err = lendPages(tx, &o, idx, sp.Pages)
+	err := lendPages(tx, o, idx, sp.Pages)
 	<-summed
 	if err != nil {
 		return err
 	}
-	return putSums(tx, &o, idx, sums)
+	return putSums(tx, o, idx, sums)
 }
 
 // lendPages lends the pages idx (in order) to tx at their ids.
