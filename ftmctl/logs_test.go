@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/stretchr/testify/require"
 )
 
@@ -25,31 +24,13 @@ func TestLogsPrintsTheNodesLog(t *testing.T) {
 	require.ErrorContains(t, err, `unknown node "omega"`)
 }
 
-// syncBuffer is a bytes.Buffer safe for a writer and a polling reader.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestCopyLogFollowsAppends(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x.log")
 	require.NoError(t, os.WriteFile(p, []byte("one\n"), 0o600))
 	f, err := os.Open(p)
 	require.NoError(t, err)
 	defer f.Close()
-	var out syncBuffer
+	var out proctest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- copyLog(ctx, &out, f, true) }()

@@ -6,12 +6,12 @@ import (
 	"context"
 	"io"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
@@ -61,23 +61,6 @@ func TestPushQueuesEachInputOnce(t *testing.T) {
 	require.Equal(t, []Input{{Seq: 4, Data: []byte("d")}}, in)
 }
 
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // A client attaching gets the size and a full redraw, then live output;
 // its input reaches the program numbered, and what is acked is forgotten.
 func TestAttachRedrawsAndCarriesInput(t *testing.T) {
@@ -89,7 +72,7 @@ func TestAttachRedrawsAndCarriesInput(t *testing.T) {
 	a, b := net.Pipe()
 	go func() { _ = s.Serve(ctx, a) }()
 	var c Client
-	out := &syncBuf{}
+	out := &proctest.SyncBuffer{}
 	keys := make(chan []byte, 4)
 	done := make(chan error, 1)
 	go func() { done <- c.Session(ctx, b, keys, out) }()
@@ -170,7 +153,7 @@ func TestServeAfterDropBreaksTheConnection(t *testing.T) {
 	go func() { served <- s.Serve(ctx, a) }()
 	var c Client
 	done := make(chan error, 1)
-	go func() { done <- c.Session(ctx, b, make(chan []byte), &syncBuf{}) }()
+	go func() { done <- c.Session(ctx, b, make(chan []byte), &proctest.SyncBuffer{}) }()
 	select {
 	case err := <-done:
 		require.Error(t, err)

@@ -49,7 +49,7 @@ type Process struct {
 	stdout *os.File       // the read end of the child's stdout
 	lines  chan string    // the child's stdout lines; closed at its end
 	stop   chan struct{}
-	stderr syncBuffer
+	stderr SyncBuffer
 
 	stopOnce sync.Once
 	waitOnce sync.Once
@@ -222,20 +222,20 @@ func Run(t testing.TB, s Spec) Result {
 	return Result{Stdout: out.String(), Stderr: p.Stderr(), Err: err}
 }
 
-// syncBuffer is a bytes.Buffer the child's stderr copier writes while the
-// test reads it.
-type syncBuffer struct {
+// SyncBuffer is a bytes.Buffer safe for one writer and a polling reader:
+// a child's stderr copier writes it while the test reads it.
+type SyncBuffer struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
 }
 
-func (b *syncBuffer) Write(p []byte) (int, error) {
+func (b *SyncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Write(p)
 }
 
-func (b *syncBuffer) String() string {
+func (b *SyncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
