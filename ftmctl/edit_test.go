@@ -72,6 +72,17 @@ func TestAttachWithoutSessionSaysHowToStartOne(t *testing.T) {
 	require.Contains(t, out, "no editing session is running (start one with ftmctl edit FILE)")
 }
 
+// editSession is ftmctl edit running in tmux on a real pair: the pair,
+// the file edited, and the pane showing the editor. Its methods are the
+// steps of the crash scenario, run in order.
+type editSession struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	file string
+	p    tmuxPane
+}
+
 // TestEditSurvivesSIGKILLInTmux drives the real editor through a real
 // terminal: ftmctl edit in tmux on a real pair; text is typed, the node
 // running the editor is killed with SIGKILL right after its screen echoed
@@ -89,6 +100,17 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
 	}
 	bin, dir, _ := startPair(t)
+	e := startEditSession(t, bin, dir)
+
+	n1PID := e.echoedKeysSurviveSIGKILLOfN1()
+	e.restartedN1ProtectsTheSave(n1PID)
+	e.killOfN2BringsTheEditorBackOnN1()
+	e.quitEndsTheSession()
+}
+
+// startEditSession starts ftmctl edit on a one-line file in tmux, once
+// n2 backs up n1's bank, and waits until the editor shows the file.
+func startEditSession(t *testing.T, bin, dir string) editSession {
 	eventually(t, "n2 holds n1's backup", func() bool { return banks(statusRows(t, bin, dir), "n2")["n1"] == "backup/ready" })
 	file := filepath.Join(t.TempDir(), "notes.txt")
 	require.NoError(t, os.WriteFile(file, []byte("first line\n"), 0o644))
@@ -98,7 +120,14 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	t.Cleanup(func() { _, _ = p.run("kill-server") })
 	p.waitFor("the editor shows the file", func(s string) bool { return strings.Contains(s, "uEmacs: "+file) })
 	p.waitLine(0, "first line")
+	return editSession{t: t, bin: bin, dir: dir, file: file, p: p}
+}
 
+// echoedKeysSurviveSIGKILLOfN1 kills n1, which runs the editor, right
+// after the screen echoed the typed text; typing goes on on the survivor
+// and no keystroke is applied twice. It returns the killed n1's pid.
+func (e editSession) echoedKeysSurviveSIGKILLOfN1() (n1PID int) {
+	t, dir, p := e.t, e.dir, e.p
 	p.keys("M->")
 	p.text("typed before")
 	p.waitLine(1, "typed before")
@@ -112,8 +141,14 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	p.text("; after")
 	p.waitLine(1, "typed before the crash; after")
 	require.NotContains(t, p.screen(), "crash crash", "no keystroke applied twice")
+	return n1.PID
+}
 
-	eventually(t, "n1 is gone", func() bool { return !alive(n1.PID) })
+// restartedN1ProtectsTheSave restarts the killed n1, which backs up its
+// old bank again, and saves: the file on disk holds all the text.
+func (e editSession) restartedN1ProtectsTheSave(n1PID int) {
+	t, bin, dir, p, file := e.t, e.bin, e.dir, e.p, e.file
+	eventually(t, "n1 is gone", func() bool { return !alive(n1PID) })
 	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
 	require.NoError(t, err, out)
 	eventually(t, "n1 rejoins and backs up its old bank", func() bool {
@@ -124,9 +159,14 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	got, err := os.ReadFile(file)
 	require.NoError(t, err)
 	require.Equal(t, "first line\ntyped before the crash; after", string(got))
+}
 
-	// The editor now runs on n2; kill that one too: it comes back on n1.
-	st, err = loadPair(dir)
+// killOfN2BringsTheEditorBackOnN1: the editor now runs on n2; kill that
+// one too: it comes back on n1, n2 is restarted as its backup, and a
+// second save holds the text typed around this crash as well.
+func (e editSession) killOfN2BringsTheEditorBackOnN1() {
+	t, bin, dir, p, file := e.t, e.bin, e.dir, e.p, e.file
+	st, err := loadPair(dir)
 	require.NoError(t, err)
 	n2, err := st.Node("n2")
 	require.NoError(t, err)
@@ -136,17 +176,21 @@ func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
 	p.text(" again")
 	p.waitLine(1, "typed before the crash; after and again")
 	eventually(t, "n2 is gone", func() bool { return !alive(n2.PID) })
-	out, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
+	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
 	require.NoError(t, err, out)
 	eventually(t, "n2 rejoins and backs up the editor's bank", func() bool {
 		return banks(statusRows(t, bin, dir), "n2")["n1"] == "backup/ready"
 	})
 	p.keys("C-x", "C-s")
 	p.waitFor("the second save", func(s string) bool { return strings.Contains(s, "Wrote 50 characters to ") })
-	got, err = os.ReadFile(file)
+	got, err := os.ReadFile(file)
 	require.NoError(t, err)
 	require.Equal(t, "first line\ntyped before the crash; after and again", string(got))
+}
 
+// quitEndsTheSession: C-x C-c quits the editor and its screen is gone.
+func (e editSession) quitEndsTheSession() {
+	t, p := e.t, e.p
 	p.keys("C-x", "C-c")
 	p.waitFor("the editor to quit", func(s string) bool { return !strings.Contains(s, "uEmacs") })
 	time.Sleep(100 * time.Millisecond)
