@@ -115,6 +115,14 @@ func linked(rows []statusRow, node string) bool {
 	return false
 }
 
+// pairLifecycle is a real pair driven through ftmctl; its methods are the
+// steps of the lifecycle test, run in order.
+type pairLifecycle struct {
+	t   *testing.T
+	bin string
+	dir string
+}
+
 // End to end with real processes: a pair comes up and links, one node is
 // killed with SIGKILL, its partner sees the loss, the node is restarted and
 // rejoins, and the pair goes down.
@@ -123,6 +131,20 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	bin, dir, out := startPair(t)
+	l := pairLifecycle{t: t, bin: bin, dir: dir}
+
+	l.comesUpLinked(out)
+	l.isNotStartedTwice()
+	l.partnerTakesOverAKilledNode()
+	l.restartedNodeBacksUpBothBanks()
+	l.secondFailureAfterReprotection()
+	l.goesDown()
+}
+
+// comesUpLinked: pair up started both nodes (its output is out), they
+// link, each bank backed up by the partner, and status shows it.
+func (l pairLifecycle) comesUpLinked(out string) {
+	t, bin, dir := l.t, l.bin, l.dir
 	require.Contains(t, out, "node n1")
 	eventually(t, "both nodes are linked, each bank backed up by the partner", func() bool {
 		rows := statusRows(t, bin, dir)
@@ -134,11 +156,21 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.Regexp(t, `n1\s+\d+\s+running\s+n2\s+up\s+0`, table)
 	require.Regexp(t, `\d+ objs, seq \d+\s+yes \(attached\)\s+backup held\s+0\s+-`, table)
+}
 
-	_, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
+// isNotStartedTwice: pair up on a running pair fails.
+func (l pairLifecycle) isNotStartedTwice() {
+	t, bin, dir := l.t, l.bin, l.dir
+	_, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
 	require.ErrorContains(t, err, "exit status 1", "a running pair is not started twice")
+}
 
-	out, err = ftmctl(t, bin, "crash", "n2", "--dir", dir)
+// partnerTakesOverAKilledNode: n2 is killed; n1 sees its partner gone,
+// takes n2's bank over, logs both, and status notes that its commits are
+// refused with no backup.
+func (l pairLifecycle) partnerTakesOverAKilledNode() {
+	t, bin, dir := l.t, l.bin, l.dir
+	out, err := ftmctl(t, bin, "crash", "n2", "--dir", dir)
 	require.NoError(t, err, out)
 	eventually(t, "n1 sees its partner gone", func() bool {
 		rows := statusRows(t, bin, dir)
@@ -152,11 +184,16 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 	require.NoError(t, err)
 	require.Contains(t, string(log), "partner lost")
 	require.Contains(t, string(log), "took over the partner's bank")
-	table, err = ftmctl(t, bin, "status", "--dir", dir)
+	table, err := ftmctl(t, bin, "status", "--dir", dir)
 	require.NoError(t, err)
 	require.Contains(t, table, "note: n1 holds bank n1, n2 with no backup attached: its commits are refused")
+}
 
-	out, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
+// restartedNodeBacksUpBothBanks: pair up restarts n2, which rejoins as
+// the backup of both banks n1 now holds.
+func (l pairLifecycle) restartedNodeBacksUpBothBanks() {
+	t, bin, dir := l.t, l.bin, l.dir
+	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
 	require.NoError(t, err, out)
 	require.Contains(t, out, "restarted")
 	eventually(t, "n2 rejoined as the backup of both banks", func() bool {
@@ -165,10 +202,13 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 			fmt.Sprint(banks(rows, "n1")) == "map[n1:own/attached n2:taken-over/attached]" &&
 			fmt.Sprint(banks(rows, "n2")) == "map[n1:backup/ready n2:backup/ready]"
 	})
+}
 
-	// A second failure after re-protection: n2 takes both banks over, and
-	// a restarted n1 protects them again.
-	out, err = ftmctl(t, bin, "crash", "n1", "--dir", dir)
+// secondFailureAfterReprotection: n2 takes both banks over, and a
+// restarted n1 protects them again.
+func (l pairLifecycle) secondFailureAfterReprotection() {
+	t, bin, dir := l.t, l.bin, l.dir
+	out, err := ftmctl(t, bin, "crash", "n1", "--dir", dir)
 	require.NoError(t, err, out)
 	eventually(t, "n2 took both banks over", func() bool {
 		rows := statusRows(t, bin, dir)
@@ -181,8 +221,12 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 		return fmt.Sprint(banks(rows, "n2")) == "map[n1:taken-over/attached n2:own/attached]" &&
 			fmt.Sprint(banks(rows, "n1")) == "map[n1:backup/ready n2:backup/ready]"
 	})
+}
 
-	out, err = ftmctl(t, bin, "pair", "down", "--dir", dir)
+// goesDown: pair down stops both nodes, and status then finds no pair.
+func (l pairLifecycle) goesDown() {
+	t, bin, dir := l.t, l.bin, l.dir
+	out, err := ftmctl(t, bin, "pair", "down", "--dir", dir)
 	require.NoError(t, err, out)
 	require.Equal(t, 2, strings.Count(out, "stopped"), out)
 	_, err = ftmctl(t, bin, "status", "--dir", filepath.Join(dir, "nothing"))
