@@ -189,7 +189,19 @@ func checkCkpt(t *testing.T, bin, dir string) {
 	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "--dir", dir), "accepts 1 arg")
 }
 
+// checkMetrics: ftmctl metrics in each output format, the same metrics
+// over HTTP, and its one-line errors.
 func checkMetrics(t *testing.T, bin, dir string) {
+	checkPromMetrics(t, bin, dir)
+	checkMetricsJSON(t, bin, dir)
+	checkMetricsTable(t, bin, dir)
+	checkMetricsOverHTTP(t, bin, dir)
+	checkMetricsErrors(t, bin, dir)
+}
+
+// checkPromMetrics: one node's metrics in the Prometheus text format,
+// then both nodes', each under a header.
+func checkPromMetrics(t *testing.T, bin, dir string) {
 	out, err := ftmctl(t, bin, "metrics", "n1", "--dir", dir)
 	require.NoError(t, err, out)
 	require.Contains(t, out, "# TYPE ftm_checkpoint_duration_seconds histogram")
@@ -209,7 +221,10 @@ func checkMetrics(t *testing.T, bin, dir string) {
 	require.NoError(t, err, both)
 	require.Contains(t, both, "# ftmctl: node n1\n")
 	require.Contains(t, both, "# ftmctl: node n2\n")
+}
 
+// checkMetricsJSON: -o json gives each node's metric families.
+func checkMetricsJSON(t *testing.T, bin, dir string) {
 	var rows []nodeMetricsRow
 	stdoutJSON(t, bin, &rows, "metrics", "--dir", dir, "-o", "json")
 	require.Len(t, rows, 2)
@@ -228,14 +243,20 @@ func checkMetrics(t *testing.T, bin, dir string) {
 	require.Positive(t, fam("n1", "ftm_checkpoint_duration_seconds").Samples[0].Count)
 	require.Equal(t, 1.0, fam("n2", "ftm_pair_link_up").Samples[0].Value)
 	require.Equal(t, 0.0, fam("n2", "ftm_checkpoints_total").Samples[0].Value, "n2 runs no task")
+}
 
+// checkMetricsTable: -o table gives one row per node and metric.
+func checkMetricsTable(t *testing.T, bin, dir string) {
 	table, err := ftmctl(t, bin, "metrics", "--dir", dir, "-o", "table")
 	require.NoError(t, err, table)
 	require.Regexp(t, `NODE\s+METRIC\s+LABELS\s+VALUE`, table)
 	require.Regexp(t, `n2\s+ftm_pair_link_up\s+-\s+1\n`, table)
 	require.Regexp(t, `n1\s+ftm_checkpoint_duration_seconds\s+-\s+count [1-9]\d*, sum `, table)
+}
 
-	// The same over HTTP, on the loopback address each node chose.
+// checkMetricsOverHTTP: the same over HTTP, on the loopback address
+// each node chose.
+func checkMetricsOverHTTP(t *testing.T, bin, dir string) {
 	rs := statusRows(t, bin, dir)
 	for _, r := range rs {
 		require.NotNil(t, r.Status, r.Node)
@@ -248,7 +269,11 @@ func checkMetrics(t *testing.T, bin, dir string) {
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Contains(t, string(body), `ftm_node_info{node="`+r.Node+`"`)
 	}
+}
 
+// checkMetricsErrors: an unknown node or format, and a metrics address
+// off the loopback, fail with one line.
+func checkMetricsErrors(t *testing.T, bin, dir string) {
 	require.Contains(t, oneLineError(t, bin, "metrics", "n3", "--dir", dir), `unknown node "n3"`)
 	require.Contains(t, oneLineError(t, bin, "metrics", "-o", "yaml", "--dir", dir), `unknown output format "yaml" (want prom or table or json)`)
 	require.Contains(t, oneLineError(t, bin, "pair", "up", "--metrics-addr", "0.0.0.0:0", "--dir", filepath.Join(t.TempDir(), "p")), "is not a loopback address")
