@@ -57,8 +57,7 @@ func run(dir string, args []string) error {
 	// that node, or on its partner once the partner has taken it over.
 	req := control.CallRequest{Server: pair.Nodes[0].Name + "/" + bank.Name, Op: op, Arg: arg}
 	for _, n := range pair.Nodes {
-		var rep control.CallReply
-		err = post(dir, n.Name, secret, req, &rep)
+		rep, err := socketOf(dir, n.Name, secret).call(req)
 		if errors.Is(err, errNoAnswer) {
 			continue // a dead node: the call never reached it
 		}
@@ -72,7 +71,7 @@ func run(dir string, args []string) error {
 		fmt.Printf("%s: %d cents (%s, called through node %s, durable: %v)\n", args[1], cents, rep.Server, rep.Node, rep.Durable)
 		return nil
 	}
-	return err
+	return errors.New("no node of the pair answers (is the pair up?)")
 }
 
 // request is the operation and JSON argument of a command line.
@@ -92,33 +91,43 @@ func request(args []string) (string, json.RawMessage, error) {
 	return "", nil, errors.New("usage: teller deposit|withdraw ACCOUNT CENTS, or teller balance ACCOUNT")
 }
 
-var errNoAnswer = errors.New("no answer")
+// errNoAnswer: a node's control socket took no call (the node is down).
+var errNoAnswer = errors.New("its control socket does not answer")
 
-// post sends req to node's control socket, with the token that proves
-// the pair's secret, and decodes the reply into rep.
-func post(dir, node string, secret []byte, req control.CallRequest, rep *control.CallReply) error {
+// socket is a node's control socket and the token its requests carry.
+type socket struct {
+	node, path, token string
+}
+
+func socketOf(dir, node string, secret []byte) socket {
+	return socket{node: node, path: filepath.Join(dir, node+".sock"),
+		token: control.AuthScheme + hex.EncodeToString(control.Token(secret, node))}
+}
+
+// call sends req to the node and returns its reply.
+func (s socket) call(req control.CallRequest) (control.CallReply, error) {
+	var rep control.CallReply
 	body, err := json.Marshal(req)
 	if err != nil {
-		return err
+		return rep, err
 	}
-	sock := filepath.Join(dir, node+".sock")
 	hc := http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "unix", sock)
+			return (&net.Dialer{}).DialContext(ctx, "unix", s.path)
 		}}}
 	hr, err := http.NewRequest(http.MethodPost, "http://node/call", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return rep, err
 	}
-	hr.Header.Set(control.AuthHeader, control.AuthScheme+hex.EncodeToString(control.Token(secret, node)))
+	hr.Header.Set(control.AuthHeader, s.token)
 	resp, err := hc.Do(hr)
 	if err != nil {
-		return fmt.Errorf("node %s: %w (%v)", node, errNoAnswer, err)
+		return rep, fmt.Errorf("node %s: %w (%v)", s.node, errNoAnswer, err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(resp.Body)
-		return fmt.Errorf("node %s: %s", node, strings.TrimSpace(string(msg)))
+		return rep, fmt.Errorf("node %s: %s", s.node, strings.TrimSpace(string(msg)))
 	}
-	return json.NewDecoder(resp.Body).Decode(rep)
+	return rep, json.NewDecoder(resp.Body).Decode(&rep)
 }
