@@ -20,9 +20,9 @@ var Args = task.Args{Usage: "CENTS RATE MONTHS", Check: func(args []string) erro
 	return err
 }}
 
-// Month is how long a simulated month takes: a stand-in for real work,
+// SimulatedMonth is how long a month of the plan takes: a stand-in for real work,
 // so that there is time to crash the node while the program runs.
-const Month = 100 * time.Millisecond
+const SimulatedMonth = 100 * time.Millisecond
 
 // plan is what the program was asked: CENTS at RATE percent a year for
 // MONTHS months.
@@ -72,7 +72,7 @@ func Run(ctx context.Context, t *task.Task, args []string) (string, error) {
 		select {
 		case <-ctx.Done():
 			return "", ctx.Err()
-		case <-time.After(Month):
+		case <-time.After(SimulatedMonth):
 		}
 		st.Cents += st.Cents * p.rate / 1200
 		st.Month++
