@@ -20,8 +20,9 @@ var Args = task.Args{Usage: "CENTS RATE MONTHS", Check: func(args []string) erro
 	return err
 }}
 
-// SimulatedMonth is how long a month of the plan takes: a stand-in for real work,
-// so that there is time to crash the node while the program runs.
+// SimulatedMonth is how long a month of the plan takes: a stand-in for
+// real work, so that there is time to crash the node while the program
+// runs.
 const SimulatedMonth = 100 * time.Millisecond
 
 // plan is what the program was asked: CENTS at RATE percent a year for
