@@ -23,35 +23,35 @@ import (
 // <!-- tutorial file: PATH -->, and the session it runs, marked
 // <!-- tutorial session -->.
 const (
-	guidePath     = "../docs/programming-guide.md"
-	tutorialDir   = "../docs/tutorial/bank"
-	fileMarker    = "<!-- tutorial file: "
-	sessionMarker = "<!-- tutorial session -->"
+	tutorialGuide         = "../docs/programming-guide.md"
+	tutorialDir           = "../docs/tutorial/bank"
+	tutorialFileMarker    = "<!-- tutorial file: "
+	tutorialSessionMarker = "<!-- tutorial session -->"
 )
 
-// chapter is what the guide shows of the tutorial: each file's text by its
-// path in the module, and the session's commands in order.
-type chapter struct {
+// tutorialChapter is what the guide shows of the tutorial: each file's
+// text by its path in the module, and the session's commands in order.
+type tutorialChapter struct {
 	files    map[string]string
 	commands []string
 }
 
-// readChapter parses the guide: the fenced block after each marker.
-func readChapter(t *testing.T) chapter {
+// readTutorialChapter parses the guide: the fenced block after each marker.
+func readTutorialChapter(t *testing.T) tutorialChapter {
 	t.Helper()
-	b, err := os.ReadFile(guidePath)
+	b, err := os.ReadFile(tutorialGuide)
 	require.NoError(t, err)
-	ch := chapter{files: map[string]string{}}
+	ch := tutorialChapter{files: map[string]string{}}
 	lines := strings.Split(string(b), "\n")
 	for i, l := range lines {
 		switch {
-		case strings.HasPrefix(l, fileMarker):
-			path := strings.TrimSuffix(strings.TrimPrefix(l, fileMarker), " -->")
+		case strings.HasPrefix(l, tutorialFileMarker):
+			path := strings.TrimSuffix(strings.TrimPrefix(l, tutorialFileMarker), " -->")
 			_, dup := ch.files[path]
 			require.False(t, dup, "the chapter shows %s twice", path)
-			ch.files[path] = fencedAfter(t, lines, i)
-		case l == sessionMarker:
-			for _, c := range strings.Split(fencedAfter(t, lines, i), "\n") {
+			ch.files[path] = tutorialFencedAfter(t, lines, i)
+		case l == tutorialSessionMarker:
+			for _, c := range strings.Split(tutorialFencedAfter(t, lines, i), "\n") {
 				if cmd, ok := strings.CutPrefix(c, "$ "); ok {
 					ch.commands = append(ch.commands, cmd)
 				}
@@ -61,9 +61,9 @@ func readChapter(t *testing.T) chapter {
 	return ch
 }
 
-// fencedAfter returns the text of the fenced code block that starts on the
+// tutorialFencedAfter returns the text of the fenced code block that starts on the
 // line after lines[i].
-func fencedAfter(t *testing.T, lines []string, i int) string {
+func tutorialFencedAfter(t *testing.T, lines []string, i int) string {
 	t.Helper()
 	require.Less(t, i+1, len(lines))
 	require.True(t, strings.HasPrefix(lines[i+1], "```"), "a code block follows %q", lines[i])
@@ -98,7 +98,7 @@ func tutorialFiles(t *testing.T) map[string]string {
 // and nothing the module does not hold: the code a reader copies is the
 // code TestTutorialBankSurvivesACrashOfItsNode builds and runs.
 func TestTutorialChapterShowsTheModuleFiles(t *testing.T) {
-	ch := readChapter(t)
+	ch := readTutorialChapter(t)
 	files := tutorialFiles(t)
 	require.Contains(t, files, "go.mod")
 	require.Contains(t, files, "cmd/banknode/main.go")
@@ -127,11 +127,11 @@ type tutorialStep struct {
 // balance (100000 cents at 5% a year, compounded monthly in whole cents,
 // for 24 months), from a run that began where alpha's last checkpoint
 // left off, not from the start.
-var savingsDone = regexp.MustCompile(`beta +alpha +1 +savings +done +1 .* 110481 cents after 24 months \(this run began at month ([0-9]+)\)`)
+var tutorialSavingsDone = regexp.MustCompile(`beta +alpha +1 +savings +done +1 .* 110481 cents after 24 months \(this run began at month ([0-9]+)\)`)
 
 func tutorialSteps() []tutorialStep {
 	succeeds := func(want ...string) func(string, error) bool {
-		return func(out string, err error) bool { return err == nil && containsAll(out, want...) }
+		return func(out string, err error) bool { return err == nil && tutorialContainsAll(out, want...) }
 	}
 	fails := func(want string) func(string, error) bool {
 		return func(out string, err error) bool { return err != nil && strings.Contains(out, want) }
@@ -153,7 +153,7 @@ func tutorialSteps() []tutorialStep {
 		{cmd: "./teller withdraw alice 100000", ok: fails("alpha/bank.withdraw: insufficient funds")},
 		{cmd: "ftmctl run savings 100000 5 24", ok: succeeds("(savings) started on node alpha")},
 		{cmd: "ftmctl run savings 1000 5", ok: fails("usage: savings CENTS RATE MONTHS")},
-		{cmd: "ftmctl ps", wait: until(checkpointedTwice), ok: succeeds()},
+		{cmd: "ftmctl ps", wait: until(tutorialSavingsCheckpointed), ok: succeeds()},
 		{cmd: "ftmctl crash alpha", ok: succeeds("killed with SIGKILL")},
 		{cmd: "ftmctl ru", wait: until(succeeds("node beta holds bank alpha but does not run its servers: no backup attached")), ok: succeeds()},
 		{cmd: "ftmctl pair up", ok: succeeds("node alpha", "restarted")},
@@ -163,15 +163,15 @@ func tutorialSteps() []tutorialStep {
 		// A read: run again while the call fails, but the first answer must
 		// be the acknowledged balance.
 		{cmd: "./teller balance alice", wait: func(_ string, err error) bool { return err != nil }, ok: succeeds("alice: 7500 cents (alpha/bank")},
-		{cmd: "ftmctl ps", wait: until(succeeds(" done ")), ok: resumedRight},
+		{cmd: "ftmctl ps", wait: until(succeeds(" done ")), ok: tutorialSavingsResumed},
 		{cmd: "ftmctl pair down", ok: succeeds("node alpha: stopped", "node beta: stopped")},
 	}
 }
 
-// resumedRight: ftmctl ps lists the savings task done on beta with the
+// tutorialSavingsResumed: ftmctl ps lists the savings task done on beta with the
 // right balance, from a run that began after month 0.
-func resumedRight(out string, err error) bool {
-	m := savingsDone.FindStringSubmatch(out)
+func tutorialSavingsResumed(out string, err error) bool {
+	m := tutorialSavingsDone.FindStringSubmatch(out)
 	if err != nil || m == nil {
 		return false
 	}
@@ -187,7 +187,7 @@ func tutorialCommands() []string {
 	return cmds
 }
 
-func containsAll(s string, subs ...string) bool {
+func tutorialContainsAll(s string, subs ...string) bool {
 	for _, sub := range subs {
 		if !strings.Contains(s, sub) {
 			return false
@@ -196,9 +196,9 @@ func containsAll(s string, subs ...string) bool {
 	return true
 }
 
-// checkpointedTwice: ftmctl ps lists the savings task running on alpha with
+// tutorialSavingsCheckpointed: ftmctl ps lists the savings task running on alpha with
 // at least two checkpoints.
-func checkpointedTwice(out string, err error) bool {
+func tutorialSavingsCheckpointed(out string, err error) bool {
 	if err != nil {
 		return false
 	}
