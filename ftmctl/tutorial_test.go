@@ -127,7 +127,7 @@ type tutorialStep struct {
 // balance (100000 cents at 5% a year, compounded monthly in whole cents,
 // for 24 months), from a run that began where alpha's last checkpoint
 // left off, not from the start.
-var tutorialSavingsDone = regexp.MustCompile(`beta +alpha +1 +savings +done +1 .* 110481 cents after 24 months \(this run began at month ([0-9]+)\)`)
+var tutorialSavingsDone = regexp.MustCompile(`beta +alpha +1 +savings +done +[1-9][0-9]* .* 110481 cents after 24 months \(this run began at month ([0-9]+)\)`)
 
 func tutorialSteps() []tutorialStep {
 	succeeds := func(want ...string) func(string, error) bool {
@@ -168,8 +168,9 @@ func tutorialSteps() []tutorialStep {
 	}
 }
 
-// tutorialSavingsResumed: ftmctl ps lists the savings task done on beta with the
-// right balance, from a run that began after month 0.
+// tutorialSavingsResumed: ftmctl ps lists the savings task done on beta
+// (restarted there) with the right balance, from a run that began after
+// month 0.
 func tutorialSavingsResumed(out string, err error) bool {
 	m := tutorialSavingsDone.FindStringSubmatch(out)
 	if err != nil || m == nil {
@@ -179,6 +180,8 @@ func tutorialSavingsResumed(out string, err error) bool {
 	return began > 0
 }
 
+// tutorialCommands is the session's command lines, as the chapter shows
+// them.
 func tutorialCommands() []string {
 	var cmds []string
 	for _, s := range tutorialSteps() {
@@ -196,8 +199,8 @@ func tutorialContainsAll(s string, subs ...string) bool {
 	return true
 }
 
-// tutorialSavingsCheckpointed: ftmctl ps lists the savings task running on alpha with
-// at least two checkpoints.
+// tutorialSavingsCheckpointed: ftmctl ps lists the savings task running
+// on alpha with at least two checkpoints.
 func tutorialSavingsCheckpointed(out string, err error) bool {
 	if err != nil {
 		return false
