@@ -42,7 +42,8 @@ var (
 	buildErr  error
 )
 
-// binaries builds ftmctl and the default node binary next to it, once.
+// binaries builds ftmctl, the default node binary next to it and the
+// benchmark's node binary, once.
 func binaries(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
@@ -50,7 +51,7 @@ func binaries(t testing.TB) string {
 		if buildErr != nil {
 			return
 		}
-		for pkg, out := range map[string]string{"../ftmctl": "ftmctl", "../examples/ftmnode": "ftmnode"} {
+		for pkg, out := range map[string]string{"../ftmctl": "ftmctl", "../examples/ftmnode": "ftmnode", "./testdata/benchnode": "benchnode"} {
 			if b, err := exec.Command("go", "build", "-o", filepath.Join(binDir, out), pkg).CombinedOutput(); err != nil {
 				buildErr = errors.New(string(b))
 				return
@@ -67,15 +68,16 @@ func ftmctl(t testing.TB, args ...string) {
 	require.NoError(t, err, "ftmctl %v: %s", args, out)
 }
 
-// startPair starts two node processes (n1, n2) and returns the pair's
+// startPair starts two node processes (n1, n2; of the default node
+// binary, or of the one extra names with --exec) and returns the pair's
 // directory; the pair goes down at the end of the test.
-func startPair(t testing.TB) string {
+func startPair(t testing.TB, extra ...string) string {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
 	dir := filepath.Join(t.TempDir(), "pair")
-	ftmctl(t, "pair", "up", "--dir", dir, "--nodes", "n1,n2", "--allow-faults")
+	ftmctl(t, append([]string{"pair", "up", "--dir", dir, "--nodes", "n1,n2", "--allow-faults"}, extra...)...)
 	t.Cleanup(func() { _ = exec.Command(binaries(t), "pair", "down", "--dir", dir, "--grace", "1s").Run() })
 	return dir
 }

@@ -80,3 +80,18 @@ func (e *externalClients) close() {
 		t.Terminate()
 	}
 }
+
+// newClient is Env.NewClient: an external client on a task of its own.
+func (rt *nodeRuntime) newClient(name string) (*servers.Client, error) {
+	t, err := rt.kernel.NewTask("client/" + name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := servers.NewClient(servers.ClientConfig{Name: name, Task: t, Names: names.NewKernel(t, rt.log),
+		Logger: rt.log, Retries: 20, Backoff: 20 * time.Millisecond})
+	if err != nil {
+		t.Terminate()
+		return nil, err
+	}
+	return c, nil
+}
