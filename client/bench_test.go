@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"path/filepath"
 	"sort"
@@ -23,16 +24,19 @@ import (
 // the same puts through servers.Client made in the node (node.Env.NewClient,
 // testdata/benchnode), 1 caller, as many calls.
 //
-// Metrics: x-1caller is the throughput with 8 callers over 1 (target ≥ 4);
+// Metrics: x-1caller is the throughput with 8 callers over 1 (target ≥ 4;
+// x-1caller-lib is the same ratio in the library, the machine's ceiling);
 // x-library the p50 latency of one caller here over the in-library one
-// (target ≤ 1.3).
+// (target ≤ 1.3); p50-socket-µs the control socket's own round trip (a
+// request the node answers at once), the floor of what the package adds.
 func BenchmarkExternalClient(b *testing.B) {
 	calls := max(b.N, 200)
-	lib := libraryBaseline(b, calls)
+	lib, lib8 := libraryBaseline(b, calls)
 	c := dialPair(b, startPair(b, "--exec", filepath.Join(binaries(b), "..", "benchnode")))
 	ctx := testCtx(b, 10*time.Minute)
 	_, err := Call(ctx, c, "n1/kv", kvPut, putReq{Key: "warm", Value: 1}) // the servers run
 	require.NoError(b, err)
+	hop := transportFloor(b, c, calls)
 	b.ResetTimer()
 	one := measure(b, c, 1, b.N)
 	b.StopTimer()
@@ -42,7 +46,10 @@ func BenchmarkExternalClient(b *testing.B) {
 	b.ReportMetric(float64(one.p50.Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lib.P50.Microseconds()), "p50-lib-µs")
 	b.ReportMetric(lib.PerSec, "updates/s-lib")
+	b.ReportMetric(lib8.PerSec, "updates/s-lib-8")
+	b.ReportMetric(float64(hop.Microseconds()), "p50-socket-µs")
 	b.ReportMetric(eight.perSec/one.perSec, "x-1caller")
+	b.ReportMetric(lib8.PerSec/lib.PerSec, "x-1caller-lib")
 	b.ReportMetric(float64(one.p50)/float64(lib.P50), "x-library")
 }
 
@@ -90,17 +97,22 @@ type libResult struct {
 }
 
 // libraryBaseline measures calls puts made in a node process of a pair
-// of its own (one caller), and stops that pair.
-func libraryBaseline(b *testing.B, calls int) libResult {
+// of its own, with one caller and with 8, and stops that pair.
+func libraryBaseline(b *testing.B, calls int) (one, eight libResult) {
 	dir := startPair(b, "--exec", filepath.Join(binaries(b), "..", "benchnode"))
 	c := dialPair(b, dir)
 	defer func() { ftmctl(b, "pair", "down", "--dir", dir, "--grace", "1s") }()
 	ctx := testCtx(b, 5*time.Minute)
 	_, err := Call(ctx, c, "n1/kv", kvPut, putReq{Key: "warm", Value: 1})
 	require.NoError(b, err)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, fmt.Sprintf("http://node/libbench?calls=%d&callers=1", calls), nil)
+	return libbench(ctx, b, c.nodes[0], calls, 1), libbench(ctx, b, c.nodes[0], calls, 8)
+}
+
+// libbench asks benchnode n for the in-library figures.
+func libbench(ctx context.Context, b *testing.B, n *nodeConn, calls, callers int) libResult {
+	url := fmt.Sprintf("http://node/libbench?calls=%d&callers=%d", calls, callers)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
 	require.NoError(b, err)
-	n := c.nodes[0]
 	req.Header.Set(control.AuthHeader, n.token)
 	resp, err := n.http.Do(req)
 	require.NoError(b, err)
@@ -109,4 +121,25 @@ func libraryBaseline(b *testing.B, calls int) libResult {
 	var res libResult
 	require.NoError(b, json.NewDecoder(resp.Body).Decode(&res))
 	return res
+}
+
+// transportFloor is the p50 of n requests to the control socket that the
+// node answers at once (benchnode's POST /noop): what a call through the
+// package costs on top of the in-library call, before any work.
+func transportFloor(b *testing.B, c *Conn, n int) time.Duration {
+	node := c.nodes[0]
+	lat := make([]time.Duration, 0, n)
+	for range n {
+		req, err := http.NewRequest(http.MethodPost, "http://node/noop", nil)
+		require.NoError(b, err)
+		req.Header.Set(control.AuthHeader, node.token)
+		t0 := time.Now()
+		resp, err := node.http.Do(req)
+		require.NoError(b, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		lat = append(lat, time.Since(t0))
+	}
+	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+	return lat[len(lat)/2]
 }

@@ -125,7 +125,10 @@ func (n *nodeConn) post(ctx context.Context, body []byte) (*control.CallReply, e
 		}
 		return nil, &retryable{fmt.Errorf("node %s is not answering: %w", n.name, err)}
 	}
-	defer resp.Body.Close()
+	defer func() {
+		_, _ = io.Copy(io.Discard, resp.Body) // to EOF: the connection is kept for the next call
+		resp.Body.Close()
+	}()
 	if resp.StatusCode == http.StatusOK {
 		var rep control.CallReply
 		if err := json.NewDecoder(resp.Body).Decode(&rep); err != nil {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ftm-in-go/ftm/node/control"
@@ -75,6 +76,7 @@ type nodeConn struct {
 	name  string
 	http  *http.Client
 	token string
+	dials atomic.Int64 // connections opened to the socket
 }
 
 // Dial returns a Conn to the pair cfg describes. It does not contact the
@@ -136,8 +138,10 @@ func withDefaults(cfg Config) (Config, error) {
 // connections are kept for as many concurrent callers as there are.
 func dialNode(n Node, secret []byte) *nodeConn {
 	sock := n.Socket
+	nc := &nodeConn{name: n.Name, token: control.AuthScheme + hex.EncodeToString(control.Token(secret, n.Name))}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			nc.dials.Add(1)
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", sock)
 		},
@@ -145,8 +149,8 @@ func dialNode(n Node, secret []byte) *nodeConn {
 		MaxIdleConnsPerHost: 256,
 		IdleConnTimeout:     time.Minute,
 	}
-	return &nodeConn{name: n.Name, http: &http.Client{Transport: tr},
-		token: control.AuthScheme + hex.EncodeToString(control.Token(secret, n.Name))}
+	nc.http = &http.Client{Transport: tr}
+	return nc
 }
 
 // Close ends the Conn's idle connections; calls made after it fail with

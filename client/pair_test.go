@@ -119,6 +119,13 @@ func TestTypedCallsToARealPair(t *testing.T) {
 	_, err = Call(ctx, c, "kv", kvGet, "a")
 	require.ErrorIs(t, err, ErrRefused)
 
+	dials := c.nodes[0].dials.Load()
+	for range 20 {
+		_, err := Call(ctx, c, "n1/kv", kvGet, "a")
+		require.NoError(t, err)
+	}
+	require.Equal(t, dials, c.nodes[0].dials.Load(), "sequential calls keep their connection")
+
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
