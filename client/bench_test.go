@@ -34,7 +34,7 @@ func BenchmarkExternalClient(b *testing.B) {
 	lib, lib8 := libraryBaseline(b, calls)
 	c := dialPair(b, startPair(b, "--exec", filepath.Join(binaries(b), "..", "benchnode")))
 	ctx := testCtx(b, 10*time.Minute)
-	_, err := Call(ctx, c, "n1/kv", kvPut, putReq{Key: "warm", Value: 1}) // the servers run
+	_, err := Call(ctx, c, kvPut.At("n1/kv"), putReq{Key: "warm", Value: 1}) // the servers run
 	require.NoError(b, err)
 	hop := transportFloor(b, c, calls)
 	b.ResetTimer()
@@ -71,7 +71,7 @@ func measure(b *testing.B, c *Conn, callers, n int) figures {
 			ctx := context.Background()
 			for j := range n / callers {
 				t0 := time.Now()
-				if _, err := Call(ctx, c, "n1/kv", kvPut, putReq{Key: fmt.Sprint("k", i), Value: int64(j)}); err != nil {
+				if _, err := Call(ctx, c, kvPut.At("n1/kv"), putReq{Key: fmt.Sprint("k", i), Value: int64(j)}); err != nil {
 					b.Error(err)
 					return
 				}
@@ -103,15 +103,15 @@ func libraryBaseline(b *testing.B, calls int) (one, eight libResult) {
 	c := dialPair(b, dir)
 	defer func() { ftmctl(b, "pair", "down", "--dir", dir, "--grace", "1s") }()
 	ctx := testCtx(b, 5*time.Minute)
-	_, err := Call(ctx, c, "n1/kv", kvPut, putReq{Key: "warm", Value: 1})
+	_, err := Call(ctx, c, kvPut.At("n1/kv"), putReq{Key: "warm", Value: 1})
 	require.NoError(b, err)
-	return libbench(ctx, b, c.nodes[0], calls, 1), libbench(ctx, b, c.nodes[0], calls, 8)
+	return libbench(b, c.nodes[0], calls, 1), libbench(b, c.nodes[0], calls, 8)
 }
 
 // libbench asks benchnode n for the in-library figures.
-func libbench(ctx context.Context, b *testing.B, n *nodeConn, calls, callers int) libResult {
+func libbench(b *testing.B, n *nodeConn, calls, callers int) libResult {
 	url := fmt.Sprintf("http://node/libbench?calls=%d&callers=%d", calls, callers)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, nil)
+	req, err := http.NewRequestWithContext(testCtx(b, 5*time.Minute), http.MethodPost, url, nil)
 	require.NoError(b, err)
 	req.Header.Set(control.AuthHeader, n.token)
 	resp, err := n.http.Do(req)

@@ -15,10 +15,11 @@ import (
 	"github.com/ftm-in-go/ftm/servers"
 )
 
-// Call calls the operation m of the reliable server named server
-// (BANK/NAME) with req, and returns its result: the same typed
-// declaration an in-node client calls (servers.NewMethod), checked by the
-// compiler. Req and Resp travel as JSON, so their fields must be exported.
+// Call calls the operation m of the reliable server m is bound to
+// (BANK/NAME: kv.Put.At("n1/kv")) with req, and returns its result: the
+// same typed declaration an in-node client calls (servers.NewMethod),
+// checked by the compiler. Req and Resp travel as JSON, so their fields
+// must be exported.
 //
 // The call is an external client's: an update is answered only once the
 // server's recovery unit committed (output commit), so an acknowledged
@@ -27,8 +28,9 @@ import (
 // with the same request id until ctx ends: the server executes it once. An
 // error the handler returned is a *servers.RemoteError, errors.Is matching
 // the declared error it carries, as with an in-node client.
-func Call[Req, Resp any](ctx context.Context, c *Conn, server string, m servers.Method[Req, Resp], req Req) (Resp, error) {
+func Call[Req, Resp any](ctx context.Context, c *Conn, m servers.Method[Req, Resp], req Req) (Resp, error) {
 	var zero Resp
+	server := m.Server()
 	arg, err := json.Marshal(req)
 	if err != nil {
 		return zero, fmt.Errorf("client: %s.%s: encode the request: %w", server, m.Name(), err)
@@ -67,7 +69,7 @@ func (r *retryable) Unwrap() error { return r.err }
 func (c *Conn) call(ctx context.Context, server, op string, arg json.RawMessage) (json.RawMessage, error) {
 	bank, name, ok := strings.Cut(server, "/")
 	if !ok || bank == "" || name == "" {
-		return nil, fmt.Errorf("%w: server %q: want BANK/NAME", ErrRefused, server)
+		return nil, fmt.Errorf("%w: server %q: want BANK/NAME (bind the method with At)", ErrRefused, server)
 	}
 	i, err := c.first(bank)
 	if err != nil {

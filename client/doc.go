@@ -5,8 +5,8 @@
 //	c, err := client.DialPair("/tmp/ftm") // the directory of `ftmctl pair up --dir`
 //	if err != nil { ... }
 //	defer c.Close()
-//	n, err := client.Call(ctx, c, "n1/kv", kv.Put, kv.PutReq{Key: "a", Value: 5})
-//	_, err = client.Call(ctx, c, "n1/kv", kv.Get, "nokey")
+//	n, err := client.Call(ctx, c, kv.Put.At("n1/kv"), kv.PutReq{Key: "a", Value: 5})
+//	_, err = client.Call(ctx, c, kv.Get.At("n1/kv"), "nokey")
 //	errors.Is(err, kv.ErrNoKey) // true: declared errors keep their identity
 //
 // Guarantees and invariants:

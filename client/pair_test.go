@@ -101,27 +101,27 @@ func testCtx(t testing.TB, d time.Duration) context.Context {
 func TestTypedCallsToARealPair(t *testing.T) {
 	c := dialPair(t, startPair(t))
 	ctx := testCtx(t, 30*time.Second)
-	n, err := Call(ctx, c, "n1/kv", kvPut, putReq{Key: "a", Value: 5}) // retried until the servers run
+	n, err := Call(ctx, c, kvPut.At("n1/kv"), putReq{Key: "a", Value: 5}) // retried until the servers run
 	require.NoError(t, err)
 	require.EqualValues(t, 5, n)
-	n, err = Call(ctx, c, "n2/kv", kvAdd, addReq{Key: "a", By: 2})
+	n, err = Call(ctx, c, kvAdd.At("n2/kv"), addReq{Key: "a", By: 2})
 	require.NoError(t, err)
 	require.EqualValues(t, 2, n, "n2's kv is another server")
 
-	_, err = Call(ctx, c, "n1/kv", kvGet, "nokey")
+	_, err = Call(ctx, c, kvGet.At("n1/kv"), "nokey")
 	require.ErrorIs(t, err, errNoKey)
 	var re *servers.RemoteError
 	require.ErrorAs(t, err, &re)
 	require.Equal(t, "n1/kv.get: no such key", err.Error())
-	_, err = Call(ctx, c, "n1/kv", kvDel, "a")
+	_, err = Call(ctx, c, kvDel.At("n1/kv"), "a")
 	require.ErrorIs(t, err, ErrRefused)
 	require.Contains(t, err.Error(), `no operation "del"`)
-	_, err = Call(ctx, c, "kv", kvGet, "a")
+	_, err = Call(ctx, c, kvGet.At("kv"), "a")
 	require.ErrorIs(t, err, ErrRefused)
 
 	dials := c.nodes[0].dials.Load()
 	for range 20 {
-		_, err := Call(ctx, c, "n1/kv", kvGet, "a")
+		_, err := Call(ctx, c, kvGet.At("n1/kv"), "a")
 		require.NoError(t, err)
 	}
 	require.Equal(t, dials, c.nodes[0].dials.Load(), "sequential calls keep their connection")
@@ -132,13 +132,13 @@ func TestTypedCallsToARealPair(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for range 10 {
-				_, err := Call(ctx, c, "n1/kv", kvAdd, addReq{Key: "a", By: 1})
+				_, err := Call(ctx, c, kvAdd.At("n1/kv"), addReq{Key: "a", By: 1})
 				require.NoError(t, err)
 			}
 		}()
 	}
 	wg.Wait()
-	n, err = Call(ctx, c, "n1/kv", kvGet, "a")
+	n, err = Call(ctx, c, kvGet.At("n1/kv"), "a")
 	require.NoError(t, err)
 	require.EqualValues(t, 5+80, n)
 }
@@ -148,7 +148,7 @@ func TestTypedCallsToARealPair(t *testing.T) {
 func TestRetriedRequestIsExecutedOnce(t *testing.T) {
 	c := dialPair(t, startPair(t))
 	ctx := testCtx(t, 30*time.Second)
-	_, err := Call(ctx, c, "n1/kv", kvPut, putReq{Key: "a", Value: 1})
+	_, err := Call(ctx, c, kvPut.At("n1/kv"), putReq{Key: "a", Value: 1})
 	require.NoError(t, err)
 	body := []byte(`{"server":"n1/kv","op":"add","arg":{"Key":"a","By":10},"id":{"client":"retry-test","seq":7}}`)
 	for _, n := range []*nodeConn{c.nodes[0], c.nodes[0], c.nodes[1]} {
@@ -157,7 +157,7 @@ func TestRetriedRequestIsExecutedOnce(t *testing.T) {
 		require.JSONEq(t, "11", string(rep.Result), "via %s", n.name)
 		require.True(t, rep.Durable)
 	}
-	n, err := Call(ctx, c, "n1/kv", kvGet, "a")
+	n, err := Call(ctx, c, kvGet.At("n1/kv"), "a")
 	require.NoError(t, err)
 	require.EqualValues(t, 11, n, "the add ran once")
 }
@@ -170,7 +170,7 @@ func TestCallsRideOutATakeover(t *testing.T) {
 	dir := startPair(t)
 	c := dialPair(t, dir)
 	ctx := testCtx(t, 60*time.Second)
-	_, err := Call(ctx, c, "n1/kv", kvPut, putReq{Key: "a", Value: 0})
+	_, err := Call(ctx, c, kvPut.At("n1/kv"), putReq{Key: "a", Value: 0})
 	require.NoError(t, err)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
@@ -186,7 +186,7 @@ func TestCallsRideOutATakeover(t *testing.T) {
 					return
 				default:
 				}
-				if _, err := Call(ctx, c, "n1/kv", kvAdd, addReq{Key: "a", By: 1}); err != nil {
+				if _, err := Call(ctx, c, kvAdd.At("n1/kv"), addReq{Key: "a", By: 1}); err != nil {
 					t.Errorf("add: %v", err)
 					return
 				}
@@ -202,7 +202,7 @@ func TestCallsRideOutATakeover(t *testing.T) {
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
-	n, err := Call(ctx, c, "n1/kv", kvGet, "a")
+	n, err := Call(ctx, c, kvGet.At("n1/kv"), "a")
 	require.NoError(t, err)
 	require.EqualValues(t, acked, n, "every acknowledged add, once")
 	c.mu.Lock()

@@ -66,7 +66,9 @@ func libbench(w http.ResponseWriter, r *http.Request) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			errs <- run(r.Context(), c, server, calls/callers, &lat[i])
+			var err error
+			lat[i], err = run(r.Context(), c, kv.Put.At(server), calls/callers)
+			errs <- err
 		}()
 	}
 	wg.Wait()
@@ -87,13 +89,15 @@ func libbench(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(res)
 }
 
-func run(ctx context.Context, c *servers.Client, server string, n int, lat *[]time.Duration) error {
+// run makes n puts with put through c and returns their latencies.
+func run(ctx context.Context, c *servers.Client, put servers.Method[kv.PutReq, int64], n int) ([]time.Duration, error) {
+	lat := make([]time.Duration, 0, n)
 	for i := range n {
 		t0 := time.Now()
-		if _, err := kv.Put.At(server).Call(ctx, c, kv.PutReq{Key: "lib", Value: int64(i)}); err != nil {
-			return err
+		if _, err := put.Call(ctx, c, kv.PutReq{Key: "lib", Value: int64(i)}); err != nil {
+			return lat, err
 		}
-		*lat = append(*lat, time.Since(t0))
+		lat = append(lat, time.Since(t0))
 	}
-	return nil
+	return lat, nil
 }
