@@ -471,8 +471,10 @@ func (r *reliableServers) inspect() control.RUNode {
 }
 
 // serveCall calls an operation of a registered server (POST /call): from
-// the node's external client (output commit: the answer is durable), or
-// from BANK/app when the request says From.
+// one of the node's external clients (output commit: an acknowledged
+// update is durable), numbered with the request's ID when it has one (a
+// retry of that ID, through either node, is answered once), or from
+// BANK/app when the request says From.
 func (r *reliableServers) serveCall(w http.ResponseWriter, req *http.Request) {
 	var cr control.CallRequest
 	if !decodeBody(w, req, &cr) {
