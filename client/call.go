@@ -105,6 +105,9 @@ func (c *Conn) call(ctx context.Context, server, op string, arg json.RawMessage)
 		}
 		select {
 		case <-ctx.Done():
+			if errors.Is(ctx.Err(), context.Canceled) {
+				return nil, fmt.Errorf("client: %s.%s: %w", server, op, ctx.Err())
+			}
 			return nil, fmt.Errorf("%w: %s.%s: %w (last: %v)", ErrUnavailable, server, op, ctx.Err(), again.err)
 		case <-time.After(pause):
 		}
