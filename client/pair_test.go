@@ -42,6 +42,15 @@ var (
 	buildErr  error
 )
 
+// TestMain removes the binaries the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		_ = os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
+
 // binaries builds ftmctl, the default node binary next to it and the
 // benchmark's node binary, once.
 func binaries(t testing.TB) string {
