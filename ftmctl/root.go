@@ -28,6 +28,6 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	root.AddCommand(newMetricsCmd())
 	root.AddCommand(newWatchCmd())
 	root.AddCommand(newEditCmd(), newAttachCmd())
-	root.AddCommand(newRUCmd(), newKVCmd())
+	root.AddCommand(newRUCmd(), newKVCmd(), newCallCmd())
 	return root
 }

@@ -39,6 +39,11 @@ type Env struct {
 	Logger *zap.Logger // the node's logger (fields: node)
 	// Bank returns a bank this node holds as primary, or nil.
 	Bank func(name string) *stm.Bank
+	// NewClient returns a new external client of the reliable servers
+	// (output commit: an update is answered once durable), labelled name,
+	// on a kernel task of its own that lasts as long as the node. Usable
+	// once the node runs, from any goroutine; Close the client when done.
+	NewClient func(name string) (*servers.Client, error)
 }
 
 type programReg struct {

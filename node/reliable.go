@@ -80,7 +80,7 @@ type reliableServers struct {
 	mu      sync.Mutex               // guards the fields below
 	hosts   map[string]*reliableHost // by bank
 	waiting map[string]string        // bank → why its servers do not run
-	ext     *servers.Client          // external client of the node's calls (made on first use)
+	ext     *externalClients         // the node's external clients (made on first use)
 	closed  bool
 	off     string // why this node runs no servers at all ("" when it does)
 	// logCkpt records a checkpoint taken by ftmctl ckpt now RU (the node's ckpt log).
@@ -438,7 +438,7 @@ func (r *reliableServers) stopAll() {
 		r.stop(h, "")
 	}
 	if ext != nil {
-		ext.Close()
+		ext.close()
 	}
 }
 
@@ -447,30 +447,6 @@ func (r *reliableServers) host(bank string) *reliableHost {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.hosts[bank]
-}
-
-// external returns the node's external client (output-committed calls).
-func (r *reliableServers) external() (*servers.Client, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.closed {
-		return nil, servers.ErrClosed
-	}
-	if r.ext != nil {
-		return r.ext, nil
-	}
-	t, err := r.kernel.NewTask("external-client")
-	if err != nil {
-		return nil, err
-	}
-	c, err := servers.NewClient(servers.ClientConfig{Name: "ftmctl@" + r.node, Task: t, Names: names.NewKernel(t, r.log),
-		Logger: r.log, Retries: 20, Backoff: 20 * time.Millisecond})
-	if err != nil {
-		t.Terminate()
-		return nil, err
-	}
-	r.ext = c
-	return c, nil
 }
 
 func (r *reliableServers) inspect() control.RUNode {
@@ -495,8 +471,10 @@ func (r *reliableServers) inspect() control.RUNode {
 }
 
 // serveCall calls an operation of a registered server (POST /call): from
-// the node's external client (output commit: the answer is durable), or
-// from BANK/app when the request says From.
+// one of the node's external clients (output commit: an acknowledged
+// update is durable), numbered with the request's ID when it has one (a
+// retry of that ID, through either node, is answered once), or from
+// BANK/app when the request says From.
 func (r *reliableServers) serveCall(w http.ResponseWriter, req *http.Request) {
 	var cr control.CallRequest
 	if !decodeBody(w, req, &cr) {
@@ -512,19 +490,17 @@ func (r *reliableServers) serveCall(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, err.Error(), code)
 		return
 	}
+	if cr.From == "" {
+		defer r.release(c)
+	}
 	ctx, cancel := context.WithTimeout(req.Context(), 10*time.Second)
 	defer cancel()
+	if cr.ID != nil && cr.From == "" {
+		ctx = servers.WithRequestID(ctx, servers.RequestID{Client: cr.ID.Client, Seq: cr.ID.Seq, Low: cr.ID.Low})
+	}
 	rep := control.CallReply{Node: r.node, Server: cr.Server, Op: cr.Op}
 	if rep.Result, err = op.call(ctx, c, cr.Server, cr.Arg); err != nil {
-		var re *servers.RemoteError
-		switch {
-		case errors.As(err, &re):
-			http.Error(w, fmt.Sprintf("%s.%s: %s", re.Server, re.Method, re.Msg), http.StatusNotFound)
-		case errors.Is(err, errBadArgument):
-			http.Error(w, oneLine(err), http.StatusBadRequest)
-		default:
-			http.Error(w, oneLine(err), http.StatusServiceUnavailable)
-		}
+		refuseCall(w, err)
 		return
 	}
 	if cr.From != "" {
@@ -533,6 +509,24 @@ func (r *reliableServers) serveCall(w http.ResponseWriter, req *http.Request) {
 		rep.Durable = true
 	}
 	writeJSON(w, rep)
+}
+
+// refuseCall answers a call that failed: 404 with the declared error's
+// code for an error of the handler, 400 for a request the server cannot
+// take, 503 for one worth retrying (the server is not reachable yet).
+func refuseCall(w http.ResponseWriter, err error) {
+	var re *servers.RemoteError
+	switch {
+	case errors.As(err, &re):
+		if re.Code != "" {
+			w.Header().Set(control.ErrorCodeHeader, re.Code)
+		}
+		http.Error(w, fmt.Sprintf("%s.%s: %s", re.Server, re.Method, re.Msg), http.StatusNotFound)
+	case errors.Is(err, errBadArgument), errors.Is(err, servers.ErrBadRequest):
+		http.Error(w, oneLine(err), http.StatusBadRequest)
+	default:
+		http.Error(w, oneLine(err), http.StatusServiceUnavailable)
+	}
 }
 
 // operation finds the registered operation op of the server unit
@@ -552,8 +546,9 @@ func (r *reliableServers) operation(unit, op string) (Operation, bool) {
 }
 
 // caller is the client a call is made through: BANK/app of the bank from
-// (a recovery unit), or the node's external client when from is empty;
-// with the HTTP status of its refusal.
+// (a recovery unit), or one of the node's external clients, the caller's
+// alone until it puts it back, when from is empty; with the HTTP status of
+// its refusal.
 func (r *reliableServers) caller(from string) (*servers.Client, int, error) {
 	if from != "" {
 		h := r.host(from)
@@ -562,11 +557,32 @@ func (r *reliableServers) caller(from string) (*servers.Client, int, error) {
 		}
 		return h.app, 0, nil
 	}
-	c, err := r.external()
+	r.mu.Lock()
+	if r.ext == nil && !r.closed {
+		r.ext = &externalClients{node: r.node, kernel: r.kernel, log: r.log}
+	}
+	ext := r.ext
+	r.mu.Unlock()
+	if ext == nil {
+		return nil, http.StatusServiceUnavailable, servers.ErrClosed
+	}
+	c, err := ext.get()
 	if err != nil {
 		return nil, http.StatusServiceUnavailable, err
 	}
 	return c, 0, nil
+}
+
+// release gives back the external client a call was made through.
+func (r *reliableServers) release(c *servers.Client) {
+	r.mu.Lock()
+	ext := r.ext
+	r.mu.Unlock()
+	if ext == nil {
+		c.Close()
+		return
+	}
+	ext.put(c)
 }
 
 func (r *reliableServers) serveRUCkpt(w http.ResponseWriter, req *http.Request) {

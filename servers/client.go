@@ -181,8 +181,7 @@ func (c *Client) call(ctx context.Context, server, method string, body []byte) (
 		}
 		c.reply = p
 	}
-	c.seq++
-	req := request{Method: method, Client: c.id, Seq: c.seq, Low: c.low + 1, Body: body}
+	req, own := c.number(ctx, method, body)
 	if c.cfg.Driver != nil {
 		req.Host = c.cfg.Driver.hostKey()
 	}
@@ -212,18 +211,35 @@ func (c *Client) call(ctx context.Context, server, method string, body []byte) (
 		c.seen = c.lastRU
 		switch rep.Status {
 		case statusOK:
-			c.low = req.Seq
+			c.answered(req.Seq, own)
 			return rep.Body, nil
 		case statusAppError:
-			c.low = req.Seq
+			c.answered(req.Seq, own)
 			return nil, &RemoteError{Server: server, Method: method, Msg: rep.Err, Code: rep.Code}
 		case statusBad:
-			c.low = req.Seq
+			c.answered(req.Seq, own)
 			return nil, fmt.Errorf("%s.%s: %w: %s", server, method, ErrBadRequest, rep.Err)
 		}
 		last = fmt.Errorf("%s.%s: %s", server, method, rep.Err)
 	}
 	return nil, fmt.Errorf("servers: call %s.%s gave up after %d attempts: %w", server, method, c.cfg.Retries, last)
+}
+
+// number gives the request its identity: the RequestID ctx carries for
+// an external client (own false), else the client's next number. c.mu held.
+func (c *Client) number(ctx context.Context, method string, body []byte) (request, bool) {
+	if id, ok := requestIDOf(ctx); ok && c.unit == "" && !c.nested {
+		return request{Method: method, Client: id.Client, Seq: id.Seq, Low: id.Low, Body: body}, false
+	}
+	c.seq++
+	return request{Method: method, Client: c.id, Seq: c.seq, Low: c.low + 1, Body: body}, true
+}
+
+// answered records that the client's own request seq was answered. c.mu held.
+func (c *Client) answered(seq uint64, own bool) {
+	if own {
+		c.low = seq
+	}
 }
 
 // attempt sends req once and waits for its reply, inside the client's RU

@@ -59,6 +59,19 @@ func (m Method[Req, Resp]) Op() Op {
 // Server is the persistent port name the method is bound to ("" if none).
 func (m Method[Req, Resp]) Server() string { return m.server }
 
+// RemoteError is the error a call of m to server answered with the
+// handler's message msg and code, the code of the declared error it
+// matched ("" if none): the *RemoteError Call returns, errors.Is matching
+// its declared error. A client outside the node (package client) rebuilds
+// its errors with it.
+func (m Method[Req, Resp]) RemoteError(server, msg, code string) error {
+	var declared []error
+	if m.decl != nil {
+		declared = m.decl.declared
+	}
+	return restore(declared, &RemoteError{Server: server, Method: m.Name(), Msg: msg, Code: code})
+}
+
 // At returns the method bound to the server named server (its persistent
 // port name), for Call. Handle ignores the binding.
 func (m Method[Req, Resp]) At(server string) Method[Req, Resp] {

@@ -27,6 +27,7 @@ var Map = []Layer{
 	{Name: "services", Folders: []string{"servers", "devices"}},
 	{Name: "stable", Folders: []string{"pair", "task"}},
 	{Name: "node", Folders: []string{"node"}},
+	{Name: "client", Folders: []string{"client"}},
 	{Name: "applications", Folders: []string{"examples"}},
 	{Name: "tools", Folders: []string{"ftmctl"}},
 }

@@ -91,7 +91,28 @@ type CallRequest struct {
 	Op     string          `json:"op"`             // the operation's name (servers.Method.Name)
 	Arg    json.RawMessage `json:"arg"`            // the request, as JSON
 	From   string          `json:"from,omitempty"` // call from BANK/app (an RU) instead of an external client
+	// ID: the caller numbers its requests itself (an external client in
+	// another process, package client): a retry of the same ID, through
+	// either node, is answered from the server's duplicate table. Empty:
+	// the node numbers the request.
+	ID *RequestID `json:"id,omitempty"`
 }
+
+// RequestID is an external call's identity in the servers' duplicate
+// tables (servers.RequestID): the client's stable id, the request's
+// number, the same on every retry, and the number below which every
+// request of the client was answered.
+type RequestID struct {
+	Client string `json:"client"`
+	Seq    uint64 `json:"seq"`
+	Low    uint64 `json:"low,omitempty"`
+}
+
+// ErrorCodeHeader, on the answer to a call the server's handler refused
+// (404 Not Found, body "BANK/NAME.OP: message"), is the code of the
+// declared error the handler's error matched (servers.Method.RemoteError);
+// absent when none did.
+const ErrorCodeHeader = "Ftm-Error-Code"
 
 // CallReply is the answer to a call.
 type CallReply struct {
