@@ -70,6 +70,7 @@ func (s *Server) restartAfterPanic(ctx context.Context, r *running, perr error) 
 	r.rec.Restarts++
 	r.rec.PanicRestarts++
 	r.rec.Since = time.Now()
+	r.task = nil // a new run: its stats start again (the checkpoint log tells runs apart by Since)
 	rec := r.rec
 	s.mu.Unlock()
 	policy := s.cfg.Restart[rec.Program]
