@@ -29,7 +29,9 @@
 //     other in-doubt groups are presumed aborted. A partner that comes
 //     back is protected again (re-protection: it becomes the backup).
 //   - Stable tasks (task.Server): each registered Program can be started
-//     by `ftmctl run`; tasks are checkpointed by control.DefaultPolicy.
+//     by `ftmctl run`; tasks are checkpointed by control.DefaultPolicy. A
+//     task that panics fails alone, or is re-entered from its last
+//     checkpoint as its registration's WithRestart policy allows.
 //   - Reliable servers: for every bank it holds as primary and while that
 //     bank has a backup, it runs a servers.Driver with every registered
 //     Server (unit BANK/NAME) and the application unit BANK/app.

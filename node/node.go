@@ -108,7 +108,8 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	}
 	fp := reg.armFailpoints(name, log) // crash tests only: kill or stall this process
 	env := Env{Node: name, Logger: rt.log, Bank: func(b string) *stm.Bank { return rt.stable.Bank(b) }, NewClient: rt.newClient}
-	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: reg.taskPrograms(env), Args: reg.taskArgs(), Policy: control.DefaultPolicy, Logger: rt.log, Failpoint: fp})
+	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: reg.taskPrograms(env), Args: reg.taskArgs(),
+		Restart: reg.taskRestarts(), Policy: control.DefaultPolicy, Logger: rt.log, Failpoint: fp})
 	defer rt.tasks.Wait()
 	rt.servers = newReliableServers(name, rt.kernel, rt.log, reg.servers) // reliable.go
 	if reg.fpSpec != "" {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +62,7 @@ func TestRegistrationsAreChecked(t *testing.T) {
 		"server with a slash":   {Server("a/b", newCounter)},
 		"repeated server":       {Server("c", newCounter), Server("c", newCounter)},
 		"failpoints, no arming": {Failpoints("a:p=kill", nil)},
+		"negative restarts":     {Program("p", square).WithRestart(task.Restart{Max: -1})},
 	} {
 		_, err := newRegistry(regs)
 		require.ErrorIs(t, err, ErrRegistration, name)
@@ -77,7 +79,15 @@ func TestRegistrationsAreChecked(t *testing.T) {
 func TestPairOfLibraryNodesRunsUserProgramAndServer(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	dir := newPairDir(t, "n1", "n2")
-	regs := []Registration{Program("square", square), Server("counter", newCounter, Op(addOp)), Version("test")}
+	var flakyRuns atomic.Int32
+	flaky := func(context.Context, *task.Task, []string) (string, error) {
+		if flakyRuns.Add(1) == 1 {
+			panic("flaky: first run")
+		}
+		return "steady", nil
+	}
+	regs := []Registration{Program("square", square), Server("counter", newCounter, Op(addOp)), Version("test"),
+		Program("flaky", flaky).WithRestart(task.Restart{Max: 1})}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 2)
 	for _, name := range []string{"n1", "n2"} {
@@ -111,6 +121,12 @@ func TestPairOfLibraryNodesRunsUserProgramAndServer(t *testing.T) {
 		return c.do(http.MethodGet, "/ps", nil, &recs) == nil && len(recs) == 1 && recs[0].Result == "squared 144"
 	})
 	require.ErrorContains(t, c.do(http.MethodPost, "/run", control.RunRequest{Program: "cube"}, &rec), "404")
+	require.NoError(t, c.do(http.MethodPost, "/run", control.RunRequest{Program: "flaky"}, &rec))
+	eventually(t, "the program that panicked once is restarted by its policy and ends", func() bool {
+		var recs []task.Record
+		return c.do(http.MethodGet, "/ps", nil, &recs) == nil && len(recs) == 2 &&
+			recs[1].State == task.StateDone && recs[1].Result == "steady" && recs[1].Restarts == 1
+	})
 
 	for i, want := range []string{"5", "12"} {
 		var rep control.CallReply

@@ -47,9 +47,10 @@ type Env struct {
 }
 
 type programReg struct {
-	name string
-	mk   func(Env) task.Program
-	args task.Args
+	name    string
+	mk      func(Env) task.Program
+	args    task.Args
+	restart task.Restart
 }
 
 // WithArgs declares the arguments of a program registration: `ftmctl run`
@@ -60,6 +61,20 @@ func (r Registration) WithArgs(args task.Args) Registration {
 	if r.program != nil {
 		p := *r.program
 		p.args = args
+		r.program = &p
+	}
+	return r
+}
+
+// WithRestart declares the restart policy of a program registration: a
+// task of it that panics is re-entered from its last checkpoint after
+// restart.Backoff, up to restart.Max times (ps counts them in RESTARTS);
+// without it, a panic fails the task. On any other registration it does
+// nothing.
+func (r Registration) WithRestart(restart task.Restart) Registration {
+	if r.program != nil {
+		p := *r.program
+		p.restart = restart
 		r.program = &p
 	}
 	return r
@@ -213,6 +228,9 @@ func (r *registry) addProgram(p programReg) error {
 	if _, dup := r.programs[p.name]; dup || p.name == "" || p.mk == nil {
 		return fmt.Errorf("%w: program %q (names are unique and not empty, with a function)", ErrRegistration, p.name)
 	}
+	if p.restart.Max < 0 || p.restart.Backoff < 0 {
+		return fmt.Errorf("%w: program %q: a negative restart policy %+v", ErrRegistration, p.name, p.restart)
+	}
 	r.programs[p.name] = p
 	return nil
 }
@@ -231,6 +249,15 @@ func (r *registry) taskArgs() map[string]task.Args {
 	out := make(map[string]task.Args, len(r.programs))
 	for name, p := range r.programs {
 		out[name] = p.args
+	}
+	return out
+}
+
+// taskRestarts is the restart policies of the registered programs.
+func (r *registry) taskRestarts() map[string]task.Restart {
+	out := make(map[string]task.Restart, len(r.programs))
+	for name, p := range r.programs {
+		out[name] = p.restart
 	}
 	return out
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // ErrPanicked is the error of a task whose program panicked: the task
-// fails (recorded as failed with the panic value), and the node and its
-// other tasks keep running. Its segments keep the last checkpoint.
+// fails (recorded as failed with the panic value) unless its program's
+// Restart policy re-enters it, and the node and its other tasks keep
+// running. Its segments keep the last checkpoint.
 var ErrPanicked = errors.New("task: program panicked")
 
 // enter runs entry on the task's goroutine, turning a panic into an
@@ -19,7 +20,7 @@ var ErrPanicked = errors.New("task: program panicked")
 func (t *Task) enter(ctx context.Context, entry func(ctx context.Context, t *Task) error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			t.log.Error("stable task panicked: it fails, the node runs on",
+			t.log.Error("stable task panicked: this run of it ends, the node runs on",
 				zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
 			err = fmt.Errorf("%w: %v", ErrPanicked, v)
 		}

@@ -33,6 +33,13 @@
 // Containment (contain.go): a program that panics fails its task only —
 // Run returns ErrPanicked with the value, the server records the task as
 // failed with it and logs the stack; the node and its other tasks run on.
+// A program may declare a restart policy (Restart, ServerConfig.Restart;
+// none by default): after a panic — only a panic, a returned error is a
+// failure — the server waits its Backoff and re-enters the program from
+// the task's last checkpoint, as Resume does after a takeover, up to Max
+// times over the task's life (Record.Restarts and PanicRestarts are
+// committed in the task table first, so a takeover keeps the count); the
+// panic after the last restart fails the task (restart.go).
 //
 // Failpoints: Config.Failpoint (ServerConfig.Failpoint for a server's
 // tasks; the one hook type, kernel/failpoint; nil in production) is called

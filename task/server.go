@@ -44,6 +44,9 @@ type Record struct {
 	Stats    Stats     `codec:"-" json:"stats"`
 	Since    time.Time `codec:"-" json:"running_since"` // when this node (re)started it
 	Restarts int       `codec:"n" json:"restarts"`
+	// PanicRestarts is how many of the restarts followed a panic of the
+	// program (its Restart policy bounds them).
+	PanicRestarts int `codec:"k" json:"panic_restarts,omitempty"`
 }
 
 // taskTable is the STM object holding a bank's task records, named
@@ -82,9 +85,12 @@ type ServerConfig struct {
 	Programs map[string]Program // what this node can run
 	// Args declares the arguments of programs in Programs (program.go);
 	// a program not in it accepts any.
-	Args   map[string]Args
-	Policy Policy // checkpoint policy of every task
-	Logger *zap.Logger
+	Args map[string]Args
+	// Restart is the restart policy of programs in Programs (restart.go);
+	// a program not in it is not restarted after a panic.
+	Restart map[string]Restart
+	Policy  Policy // checkpoint policy of every task
+	Logger  *zap.Logger
 	// Failpoint is every task's Config.Failpoint; nil (no failpoint) in
 	// production, armed by a binary for crash tests (internal/failpoint).
 	Failpoint failpoint.Hook
@@ -189,16 +195,7 @@ func (s *Server) run(bank Bank, rec Record) {
 		defer s.wg.Done()
 		defer close(r.done)
 		defer cancel()
-		var result string
-		st, err := Run(ctx, cfg, func(ctx context.Context, t *Task) error {
-			s.mu.Lock()
-			r.task = t
-			s.mu.Unlock()
-			var err error
-			result, err = prog(ctx, t, rec.Args)
-			return err
-		})
-		s.finish(r, result, st, err)
+		s.supervise(ctx, r, cfg, prog) // restart.go
 	}()
 }
 
