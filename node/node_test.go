@@ -114,6 +114,14 @@ func TestPairOfLibraryNodesRunsUserProgramAndServer(t *testing.T) {
 		return st.Linked && st.Version == "test" && len(ru.Hosts) == 1 && ru.Hosts[0].Running && backedUp(st.STM)
 	})
 
+	runUserPrograms(t, c)
+	callUserServer(t, c)
+}
+
+// runUserPrograms runs the user's program to its result, is refused an
+// unknown one, and sees the program that panicked once restarted by its
+// policy.
+func runUserPrograms(t *testing.T, c *testClient) {
 	var rec task.Record
 	require.NoError(t, c.do(http.MethodPost, "/run", control.RunRequest{Program: "square", Args: []string{"12"}}, &rec))
 	eventually(t, "the task ends with its result", func() bool {
@@ -127,7 +135,11 @@ func TestPairOfLibraryNodesRunsUserProgramAndServer(t *testing.T) {
 		return c.do(http.MethodGet, "/ps", nil, &recs) == nil && len(recs) == 2 &&
 			recs[1].State == task.StateDone && recs[1].Result == "steady" && recs[1].Restarts == 1
 	})
+}
 
+// callUserServer makes durable calls of the user's server and sees an
+// unknown operation and a bad argument refused.
+func callUserServer(t *testing.T, c *testClient) {
 	for i, want := range []string{"5", "12"} {
 		var rep control.CallReply
 		arg := json.RawMessage(strconv.Itoa([]int{5, 7}[i]))
