@@ -27,7 +27,8 @@ import (
 // SIGKILLs A mid-stream; B takes A's bank over, restarts the kv server on
 // it, and the client, which retries every request with the same id until
 // it is answered, must find each acknowledged update exactly once.
-var roles = proctest.Roles{"A": nodeA, "B": nodeB}
+// BenchmarkDurableUpdate's backup bank is the third role.
+var roles = proctest.Roles{"A": nodeA, "B": nodeB, "backup": proctest.BoundToParent(durableBackup)}
 
 func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }
 
