@@ -5,7 +5,11 @@
 //
 // Each node is primary for its own work and backup for its partner's STM bank.
 // The node whose name sorts first dials; the other accepts. When the link
-// drops, the dialer dials again, so a restarted partner rejoins by itself.
+// drops, the dialer dials again, so a restarted partner rejoins by itself:
+// its pauses double from Config.Redial up to Config.RedialMax, jittered, and
+// every failure is logged. Timeouts and resets never stop it; only
+// repeated refusals (link.ErrRejected: the partner does not share the
+// secret) end Run.
 //
 // Stable (stable.go) puts STM on the pair: each node is primary for its own
 // bank and backup for its partner's. When a link comes up both sides send

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -40,7 +41,8 @@ type Config struct {
 	Name        string
 	PartnerName string
 	PartnerAddr string        // dialled when Name sorts before PartnerName
-	Redial      time.Duration // pause between dial attempts (default 50ms)
+	Redial      time.Duration // first pause between dial attempts (default 50ms)
+	RedialMax   time.Duration // longest pause between dial attempts (default 500ms, at least Redial)
 	Heartbeat   heartbeat.Config
 	Listener    Listener // accepts the partner's link (used when we do not dial)
 	Dial        Dialer
@@ -84,6 +86,10 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Redial <= 0 {
 		cfg.Redial = 50 * time.Millisecond
 	}
+	if cfg.RedialMax <= 0 {
+		cfg.RedialMax = defaultRedialMax
+	}
+	cfg.RedialMax = max(cfg.RedialMax, cfg.Redial)
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
 	}
@@ -145,37 +151,54 @@ func (n *Node) connect(ctx context.Context) (link.Link, error) {
 		}
 		return l, nil
 	}
-	authFailures := 0
+	refusals := 0
 	for attempt := 1; ; attempt++ {
 		l, err := n.cfg.Dial(ctx, n.cfg.PartnerAddr)
 		if err == nil {
 			return l, nil
 		}
-		// A partner dying during the handshake also looks like an
-		// authentication failure (kernel/link reports the reset as
-		// ErrAuth), so only repeated refusals are final.
-		if authFailures = authFailuresAfter(authFailures, err); authFailures >= maxAuthFailures {
-			return nil, fmt.Errorf("pair: partner %s refused us %d times: %w", n.cfg.PartnerName, authFailures, err)
+		// Only a partner that answered and proved it does not share our
+		// secret counts: a timeout or a reset (a partner dying during the
+		// handshake, a listener busy with other connections) proves
+		// nothing, so the dialer never gives up on those.
+		if refusals = refusalsAfter(refusals, err); refusals >= maxRefusals {
+			return nil, fmt.Errorf("pair: partner %s refused us %d times: %w", n.cfg.PartnerName, refusals, err)
 		}
-		if attempt == 1 || attempt%100 == 0 {
-			n.log.Info("partner not reachable yet", zap.String("addr", n.cfg.PartnerAddr), zap.Int("attempt", attempt), zap.Error(err))
-		}
+		pause := n.redialPause(attempt)
+		n.log.Info("partner not reachable yet", zap.String("addr", n.cfg.PartnerAddr), zap.Int("attempt", attempt),
+			zap.Duration("retry_in", pause), zap.Error(err))
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
-		case <-n.cfg.Clock.After(n.cfg.Redial):
+		case <-n.cfg.Clock.After(pause):
 		}
 	}
 }
 
-// maxAuthFailures is how many consecutive authentication failures end Run.
-const maxAuthFailures = 5
+// defaultRedialMax is RedialMax's default: short enough that a restarted
+// partner is linked again within half a second of listening.
+const defaultRedialMax = 500 * time.Millisecond
 
-func authFailuresAfter(n int, err error) int {
-	if errors.Is(err, link.ErrAuth) {
+// maxRefusals is how many consecutive refusals (link.ErrRejected) end Run.
+const maxRefusals = 5
+
+func refusalsAfter(n int, err error) int {
+	if errors.Is(err, link.ErrRejected) {
 		return n + 1
 	}
 	return 0
+}
+
+// redialPause is the pause after failed attempt number attempt: Redial
+// doubled per consecutive failure up to RedialMax, drawn at random from its
+// upper half so that redials do not fall into step.
+func (n *Node) redialPause(attempt int) time.Duration {
+	d := n.cfg.Redial
+	for i := 1; i < attempt && d < n.cfg.RedialMax; i++ {
+		d *= 2
+	}
+	d = min(d, n.cfg.RedialMax)
+	return d/2 + rand.N(d/2+1)
 }
 
 // serve runs one link's life: joined hook, heartbeats, lost hook.

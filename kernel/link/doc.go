@@ -12,6 +12,10 @@
 //     limit (Config.MaxFrame); a shared-secret challenge-response handshake
 //     (handshake.go: HMAC-SHA256 over both nonces, both names and the
 //     prover's role; both directions authenticated; the secret never travels).
+//     A Listener authenticates the connections that arrive during an Accept
+//     concurrently (listener.go), each within HandshakeTimeout and at most
+//     MaxPending at once, so connections that never answer delay a genuine
+//     peer by at most one handshake timeout.
 //   - MemLink (NewMemPair): in memory, with deterministic fault injection
 //     (drop, delay on the injected clock, duplicate, reorder, cut) chosen by a
 //     seeded generator or a script, for tests.
@@ -23,7 +27,9 @@
 // link with an error wrapping ErrFrameTooLarge or ErrCorruptFrame and is never
 // delivered; the decoder never allocates more than the frame limit for one
 // frame and never panics; a peer that fails authentication never gets a
-// link (ErrAuth, logged). Library code logs through the configured
+// link (ErrAuth, logged; ErrRejected when it proved it is not a member of
+// the pair, as opposed to a handshake that timed out or was cut); an Accept
+// leaves no goroutine or unreturned connection behind. Library code logs through the configured
 // *zap.Logger only.
 //
 // SendVec (vec.go) sends one frame whose body is the concatenation of the

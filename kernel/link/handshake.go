@@ -41,30 +41,48 @@ type hello struct {
 
 var mh codec.MsgpackHandle
 
+// handshake authenticates conn's peer within cfg.HandshakeTimeout; the end
+// of ctx interrupts it. On success conn has no deadline left; on failure
+// the caller closes conn.
 func handshake(ctx context.Context, conn net.Conn, cfg Config, me role) (string, error) {
 	dl := time.Now().Add(cfg.HandshakeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
 		dl = d
 	}
 	_ = conn.SetDeadline(dl)
-	defer conn.SetDeadline(time.Time{})
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	peer, err := greet(conn, cfg, me)
+	if !stop() {
+		// The interruption ran or is running: its deadline may land after
+		// any reset, so the connection cannot be handed on.
+		return "", fmt.Errorf("%w: handshake interrupted: %w", ErrAuth, context.Cause(ctx))
+	}
+	if err != nil {
+		return "", err
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return peer, nil
+}
 
+// greet runs both rounds of the handshake on conn and returns the peer's
+// authenticated name.
+func greet(conn net.Conn, cfg Config, me role) (string, error) {
 	mine := hello{Magic: handshakeMagic, Name: cfg.Name, Nonce: make([]byte, nonceLen)}
 	if _, err := rand.Read(mine.Nonce); err != nil {
 		return "", err
 	}
 	if err := writeMsg(conn, kindHello, &mine); err != nil {
-		return "", fmt.Errorf("%w: send hello: %v", ErrAuth, err)
+		return "", fmt.Errorf("%w: send hello: %w", ErrAuth, err)
 	}
 	var theirs hello
 	if err := readMsg(conn, kindHello, &theirs); err != nil {
-		return "", fmt.Errorf("%w: read hello: %v", ErrAuth, err)
+		return "", fmt.Errorf("%w: read hello: %w", ErrAuth, err)
 	}
 	if theirs.Magic != handshakeMagic || len(theirs.Nonce) != nonceLen || theirs.Name == "" {
-		return "", fmt.Errorf("%w: peer is not an FTM link (bad hello)", ErrAuth)
+		return "", fmt.Errorf("%w: peer is not an FTM link (bad hello)", ErrRejected)
 	}
 	if bytes.Equal(theirs.Nonce, mine.Nonce) {
-		return "", fmt.Errorf("%w: peer echoed our nonce", ErrAuth)
+		return "", fmt.Errorf("%w: peer echoed our nonce", ErrRejected)
 	}
 	if err := exchangeProofs(conn, cfg.Secret, greeting{me: me, mine: &mine, theirs: &theirs}); err != nil {
 		return "", err
@@ -103,16 +121,16 @@ func exchangeProofs(conn net.Conn, secret []byte, g greeting) error {
 	check := func() error {
 		var got []byte
 		if err := readMsg(conn, kindProof, &got); err != nil {
-			return fmt.Errorf("%w: read proof from %q: %v", ErrAuth, g.theirs.Name, err)
+			return fmt.Errorf("%w: read proof from %q: %w", ErrAuth, g.theirs.Name, err)
 		}
 		if !hmac.Equal(got, want) {
-			return fmt.Errorf("%w: %q does not know the pair's secret", ErrAuth, g.theirs.Name)
+			return fmt.Errorf("%w: %q does not know the pair's secret", ErrRejected, g.theirs.Name)
 		}
 		return nil
 	}
 	if g.me == roleListener {
 		if err := send(); err != nil {
-			return fmt.Errorf("%w: send proof: %v", ErrAuth, err)
+			return fmt.Errorf("%w: send proof: %w", ErrAuth, err)
 		}
 		return check()
 	}
@@ -120,7 +138,7 @@ func exchangeProofs(conn net.Conn, secret []byte, g greeting) error {
 	// listener's log names the peer that failed instead of seeing a hang-up.
 	err := check()
 	if serr := send(); err == nil && serr != nil {
-		err = fmt.Errorf("%w: send proof: %v", ErrAuth, serr)
+		err = fmt.Errorf("%w: send proof: %w", ErrAuth, serr)
 	}
 	return err
 }

@@ -3,6 +3,7 @@ package link
 import (
 	"context"
 	"errors"
+	"fmt"
 )
 
 // Service names the user of a frame, so one link between two nodes carries
@@ -56,4 +57,9 @@ var (
 	ErrFrameTooLarge = errors.New("link: frame exceeds size limit")
 	ErrCorruptFrame  = errors.New("link: corrupt frame")
 	ErrAuth          = errors.New("link: peer authentication failed")
+	// ErrRejected (which wraps ErrAuth) says the peer completed the
+	// handshake's first round and proved it is not a member of the pair: it
+	// does not share the secret or is not an FTM link. Retrying will not
+	// help. A handshake that times out or is cut is ErrAuth without it.
+	ErrRejected = fmt.Errorf("%w: rejected", ErrAuth)
 )

@@ -24,6 +24,9 @@ type Config struct {
 	MaxFrame int
 	// HandshakeTimeout bounds the authentication exchange (default 5s).
 	HandshakeTimeout time.Duration
+	// MaxPending bounds the connections a Listener authenticates at once
+	// (default DefaultMaxPending); connections beyond it are closed at once.
+	MaxPending int
 	// Logger receives refused peers and link failures (default: none).
 	Logger *zap.Logger
 }
@@ -34,6 +37,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.HandshakeTimeout <= 0 {
 		c.HandshakeTimeout = 5 * time.Second
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = DefaultMaxPending
 	}
 	if c.Logger == nil {
 		c.Logger = zap.NewNop()
@@ -101,54 +107,6 @@ func Dial(ctx context.Context, addr string, cfg Config) (*TCP, error) {
 		return nil, err
 	}
 	return newTCP(conn, peer, cfg), nil
-}
-
-// Listener accepts authenticated links.
-type Listener struct {
-	l   net.Listener
-	cfg Config
-}
-
-// Listen listens for links on addr (use 127.0.0.1:0 for any free port).
-func Listen(addr string, cfg Config) (*Listener, error) {
-	if err := cfg.check(); err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("tcp", addr)
-	if err != nil {
-		return nil, fmt.Errorf("link: listen %s: %w", addr, err)
-	}
-	return &Listener{l: l, cfg: cfg.withDefaults()}, nil
-}
-
-// Addr is the address the listener is bound to.
-func (l *Listener) Addr() string { return l.l.Addr().String() }
-
-// Close stops accepting; links already accepted stay up.
-func (l *Listener) Close() error { return l.l.Close() }
-
-// Accept returns the next peer that authenticated. Peers that fail the
-// handshake are logged and closed, and Accept waits for the next one.
-func (l *Listener) Accept(ctx context.Context) (*TCP, error) {
-	stop := context.AfterFunc(ctx, func() { _ = l.l.(*net.TCPListener).SetDeadline(time.Now()) })
-	defer stop()
-	for {
-		conn, err := l.l.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				_ = l.l.(*net.TCPListener).SetDeadline(time.Time{})
-				return nil, ctx.Err()
-			}
-			return nil, fmt.Errorf("link: accept: %w", err)
-		}
-		peer, err := handshake(ctx, conn, l.cfg, roleListener)
-		if err != nil {
-			conn.Close()
-			l.cfg.Logger.Warn("link refused", zap.String("remote", conn.RemoteAddr().String()), zap.Error(err))
-			continue
-		}
-		return newTCP(conn, peer, l.cfg), nil
-	}
 }
 
 func newTCP(conn net.Conn, peer string, cfg Config) *TCP {
