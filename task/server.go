@@ -162,8 +162,9 @@ func (s *Server) Start(ctx context.Context, bank Bank, program string, args []st
 	return rec, nil
 }
 
-// Resume restarts every task of bank still running in its records: after a
-// takeover, from their last checkpoints.
+// Resume takes over the tasks recorded in bank: after a takeover, it
+// restarts those still running from their last checkpoints and lists those
+// that ended (done or failed) with their results, as their node did.
 func (s *Server) Resume(ctx context.Context, bank Bank) {
 	var recs []Record
 	_ = bank.STM.View(ctx, func(tx *stm.Tx) error {
@@ -171,16 +172,33 @@ func (s *Server) Resume(ctx context.Context, bank Bank) {
 		return nil
 	})
 	for _, rec := range recs {
-		if rec.State == StateRunning {
-			rec.Restarts++
-			s.log.Info("restarting stable task from its last checkpoint", zap.String("bank", bank.Name), zap.Uint64("task", rec.ID), zap.String("program", rec.Program))
-			s.run(bank, rec)
+		if rec.State != StateRunning {
+			s.keepEnded(bank, rec)
+			continue
 		}
+		rec.Restarts++
+		s.log.Info("restarting stable task from its last checkpoint", zap.String("bank", bank.Name), zap.Uint64("task", rec.ID), zap.String("program", rec.Program))
+		s.run(bank, rec)
 	}
 }
 
+// keepEnded lists rec, a task of bank whose end is recorded, without
+// running it: it stays listed until its bank is superseded (Abandon).
+func (s *Server) keepEnded(bank Bank, rec Record) {
+	key := taskKey(bank.Name, rec.ID)
+	done := make(chan struct{})
+	close(done)
+	r := &running{key: key, bank: bank.Name, store: bank.STM, rec: rec, cancel: func() {}, done: done}
+	s.mu.Lock()
+	s.tasks[key] = r
+	s.mu.Unlock()
+}
+
+// taskKey names task id of bank in Server.tasks.
+func taskKey(bank string, id uint64) string { return fmt.Sprintf("%s/%d", bank, id) }
+
 func (s *Server) run(bank Bank, rec Record) {
-	key := fmt.Sprintf("%s/%d", bank.Name, rec.ID)
+	key := taskKey(bank.Name, rec.ID)
 	rec.Since = time.Now()
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &running{key: key, bank: bank.Name, store: bank.STM, rec: rec, cancel: cancel, done: make(chan struct{})}
@@ -285,7 +303,8 @@ func recordEnd(ctx context.Context, bank *stm.Bank, rec Record) error {
 	})
 }
 
-// List returns the tasks this node runs or ran, by bank and id.
+// List returns the tasks this node runs or ran, and the ended tasks
+// recorded in the banks it took over, by bank and id.
 func (s *Server) List() []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -148,3 +148,41 @@ func TestAbandonForgetsEndedTasksOfTheBank(t *testing.T) {
 	require.Equal(t, "m", l[0].Bank, "only the superseded bank's task is forgotten")
 	s.Wait()
 }
+
+// Reference: §4.3 — a stable task's result outlives its node: tasks that
+// ended (one done, one failed) before their node died are listed by the
+// survivor that took their bank over, with their results, and are not run
+// again; a superseded bank takes them off the list.
+func TestResumeListsTasksThatEndedBeforeTheTakeover(t *testing.T) {
+	bank, backup := stmtest.Mirrored(t)
+	ctx, crash := context.WithCancel(context.Background())
+	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 50}, Logger: zaptest.NewLogger(t)})
+	for _, arg := range []string{"1000", "not-a-number"} {
+		_, err := s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{arg})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		l := s.List()
+		return len(l) == 2 && l[0].State == StateDone && l[1].State == StateFailed
+	}, 20*time.Second, time.Millisecond)
+	crash() // node a dies
+	s.Wait()
+
+	survivor := stmtest.Survivor(t, backup)
+	s2 := NewServer(context.Background(), ServerConfig{Node: "b", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 50}, Logger: zaptest.NewLogger(t)})
+	s2.Resume(context.Background(), Bank{Name: "a", STM: survivor})
+	l := s2.List()
+	require.Len(t, l, 2, "the ended tasks are listed on the survivor")
+	require.Equal(t, StateDone, l[0].State)
+	require.Equal(t, "500500", l[0].Result)
+	require.Equal(t, StateFailed, l[1].State)
+	require.NotEmpty(t, l[1].Error)
+	for _, r := range l {
+		require.Equal(t, "a", r.Bank)
+		require.Equal(t, "b", r.Node)
+		require.Zero(t, r.Restarts, "an ended task is not run again")
+	}
+	require.Equal(t, 2, s2.Abandon(survivor))
+	require.Empty(t, s2.List(), "a superseded bank's ended tasks are forgotten")
+	s2.Wait()
+}
