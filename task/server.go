@@ -253,8 +253,9 @@ func superseded(err error) bool {
 	return errors.Is(err, stm.ErrCrashed) || errors.Is(err, stm.ErrFenced)
 }
 
-// finish records a task's end in its bank (best effort: with no backup the
-// record stays "running" in STM and the task would run again after a
+// finish records a task's end in its bank, then lists it as ended: a task
+// listed done or failed has its end committed (best effort: with no backup
+// the record stays "running" in STM and the task would run again after a
 // takeover, which its checkpoints make cheap); its segments are dropped in
 // the same transaction. A task abandoned, or whose bank was lost under it,
 // is forgotten instead.
@@ -272,17 +273,20 @@ func (s *Server) finish(r *running, result string, st Stats, err error) {
 			zap.Uint64("task", r.rec.ID), zap.Error(err))
 		return
 	}
-	r.rec.State, r.rec.Result, r.rec.Stats, r.task = StateDone, result, st, nil
-	if err != nil {
-		r.rec.State, r.rec.Error = StateFailed, err.Error()
-	}
 	rec := r.rec
 	s.mu.Unlock()
+	rec.State, rec.Result, rec.Stats = StateDone, result, st
+	if err != nil {
+		rec.State, rec.Error = StateFailed, err.Error()
+	}
 	s.log.Info("stable task ended", zap.String("bank", r.bank), zap.Uint64("task", rec.ID), zap.String("state", rec.State),
 		zap.String("result", rec.Result), zap.String("error", rec.Error), zap.Int("checkpoints", st.Checkpoints))
 	if uerr := recordEnd(s.ctx, r.store, rec); uerr != nil {
 		s.log.Warn("could not record the task's end in STM", zap.Error(uerr))
 	}
+	s.mu.Lock()
+	r.rec, r.task = rec, nil
+	s.mu.Unlock()
 }
 
 // recordEnd records rec's end in its bank's task table and drops its

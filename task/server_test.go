@@ -165,6 +165,14 @@ func TestResumeListsTasksThatEndedBeforeTheTakeover(t *testing.T) {
 		l := s.List()
 		return len(l) == 2 && l[0].State == StateDone && l[1].State == StateFailed
 	}, 20*time.Second, time.Millisecond)
+	var recs []Record
+	require.NoError(t, bank.View(context.Background(), func(tx *stm.Tx) error {
+		var err error
+		recs, err = taskTable.Get(tx)
+		return err
+	}))
+	require.Equal(t, []string{StateDone, StateFailed}, []string{recs[0].State, recs[1].State},
+		"a task is listed as ended once its end is committed")
 	crash() // node a dies
 	s.Wait()
 
