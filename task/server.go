@@ -289,7 +289,8 @@ func (s *Server) finish(r *running, result string, st Stats, err error) {
 	s.mu.Unlock()
 }
 
-// recordEnd records rec's end in its bank's task table and drops its
+// recordEnd records rec's end (and restart counts, as listed after a
+// takeover) in its bank's task table and drops its
 // segments (it never restarts) in one transaction, run again after a
 // conflict with other tasks of the bank starting, ending or checkpointing.
 func recordEnd(ctx context.Context, bank *stm.Bank, rec Record) error {
@@ -298,6 +299,7 @@ func recordEnd(ctx context.Context, bank *stm.Bank, rec Record) error {
 		for i := range recs {
 			if recs[i].ID == rec.ID {
 				recs[i].State, recs[i].Result, recs[i].Error = rec.State, rec.Result, rec.Error
+				recs[i].Restarts, recs[i].PanicRestarts = rec.Restarts, rec.PanicRestarts
 			}
 		}
 		if err := rvm.DropSegments(tx, segmentPrefix(rec.ID)); err != nil {

@@ -194,3 +194,34 @@ func TestResumeListsTasksThatEndedBeforeTheTakeover(t *testing.T) {
 	require.Empty(t, s2.List(), "a superseded bank's ended tasks are forgotten")
 	s2.Wait()
 }
+
+// Reference: §4.3 — a task restarted by a takeover and finished there is
+// listed with the same restart count after its bank is taken over again.
+func TestResumeListsTheRestartsOfAnEndedTask(t *testing.T) {
+	bank, backup := stmtest.Mirrored(t)
+	ctx, crash := context.WithCancel(context.Background())
+	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
+	_, err := s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{"2000000"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.List()[0].Stats.Checkpoints >= 3 }, 20*time.Second, time.Millisecond)
+	crash() // node a dies mid-run
+	s.Wait()
+
+	survivor := stmtest.Takeover(t, backup)
+	backup2 := stmtest.Protect(t, survivor)
+	ctx2, crash2 := context.WithCancel(context.Background())
+	s2 := NewServer(ctx2, ServerConfig{Node: "b", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
+	s2.Resume(context.Background(), Bank{Name: "a", STM: survivor})
+	done := waitState(t, s2, StateDone)
+	require.Equal(t, 1, done.Restarts)
+	crash2() // node b dies after the task finished there
+	s2.Wait()
+
+	s3 := NewServer(context.Background(), ServerConfig{Node: "c", Programs: map[string]Program{"sum": sum}, Logger: zaptest.NewLogger(t)})
+	s3.Resume(context.Background(), Bank{Name: "a", STM: stmtest.Survivor(t, backup2)})
+	l := s3.List()
+	require.Len(t, l, 1)
+	require.Equal(t, StateDone, l[0].State)
+	require.Equal(t, done.Result, l[0].Result)
+	require.Equal(t, 1, l[0].Restarts, "the restart by the first takeover is recorded with the end")
+}
