@@ -124,6 +124,12 @@ type running struct {
 // ErrUnknownProgram is returned for a program this node does not carry.
 var ErrUnknownProgram = errors.New("task: unknown program")
 
+// ErrNoTask is returned by Remove for a task this node does not list.
+var ErrNoTask = errors.New("task: no such task")
+
+// ErrStillRunning is returned by Remove for a task that has not ended.
+var ErrStillRunning = errors.New("task: still running")
+
 // NewServer returns a task server; tasks run until ctx ends.
 func NewServer(ctx context.Context, cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
@@ -152,7 +158,11 @@ func (s *Server) Start(ctx context.Context, bank Bank, program string, args []st
 	var rec Record
 	err := bank.STM.UpdateRetry(ctx, func(tx *stm.Tx) error {
 		recs, _ := taskTable.Get(tx)
-		rec = Record{ID: uint64(len(recs) + 1), Program: program, Args: args, State: StateRunning, Started: time.Now().UTC()}
+		id, err := nextID(tx, recs)
+		if err != nil {
+			return err
+		}
+		rec = Record{ID: id, Program: program, Args: args, State: StateRunning, Started: time.Now().UTC()}
 		return taskTable.Set(tx, append(recs, rec))
 	})
 	if err != nil {
@@ -160,6 +170,29 @@ func (s *Server) Start(ctx context.Context, bank Bank, program string, args []st
 	}
 	s.run(bank, rec)
 	return rec, nil
+}
+
+// nextID gives a new task of recs its id in tx: above every id given
+// before in the bank (recorded as "last" in the "task" namespace), so an
+// id is never reused after a task is removed.
+func nextID(tx *stm.Tx, recs []Record) (uint64, error) {
+	var last uint64
+	obj, ok, err := tasks.Lookup(tx, "last")
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		if last, err = stm.Get[uint64](tx, obj); err != nil {
+			return 0, err
+		}
+	}
+	for _, r := range recs {
+		last = max(last, r.ID)
+	}
+	if obj, err = tasks.Bind(tx, "last"); err != nil {
+		return 0, err
+	}
+	return last + 1, stm.Set(tx, obj, last+1)
 }
 
 // Resume takes over the tasks recorded in bank: after a takeover, it
@@ -307,6 +340,47 @@ func recordEnd(ctx context.Context, bank *stm.Bank, rec Record) error {
 		}
 		return taskTable.Set(tx, recs)
 	})
+}
+
+// Remove deletes the ended task id of bank from its bank's task table, in
+// one commit (refused, like any, when the bank has no backup), and from
+// the listing: the operator has read its result. A running task is not
+// removed.
+func (s *Server) Remove(ctx context.Context, bank string, id uint64) (Record, error) {
+	key := taskKey(bank, id)
+	s.mu.Lock()
+	r := s.tasks[key]
+	var rec Record
+	if r != nil {
+		rec = r.rec
+	}
+	s.mu.Unlock()
+	switch {
+	case r == nil:
+		return Record{}, fmt.Errorf("remove task %s: %w", key, ErrNoTask)
+	case rec.State == StateRunning:
+		return Record{}, fmt.Errorf("remove task %s: %w", key, ErrStillRunning)
+	}
+	err := r.store.UpdateRetry(ctx, func(tx *stm.Tx) error {
+		recs, _ := taskTable.Get(tx)
+		kept := recs[:0]
+		for _, rr := range recs {
+			if rr.ID != id {
+				kept = append(kept, rr)
+			}
+		}
+		return taskTable.Set(tx, kept)
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("remove task %s: %w", key, err)
+	}
+	s.mu.Lock()
+	if s.tasks[key] == r {
+		delete(s.tasks, key)
+	}
+	s.mu.Unlock()
+	rec.Bank, rec.Node = bank, s.cfg.Node
+	return rec, nil
 }
 
 // List returns the tasks this node runs or ran, and the ended tasks

@@ -225,3 +225,47 @@ func TestResumeListsTheRestartsOfAnEndedTask(t *testing.T) {
 	require.Equal(t, done.Result, l[0].Result)
 	require.Equal(t, 1, l[0].Restarts, "the restart by the first takeover is recorded with the end")
 }
+
+// An operator removes an ended task: it is gone from the listing and
+// from its bank (a takeover does not bring it back), and its id is not
+// reused. A running task, or one not listed, is not removed.
+func TestRemoveDeletesAnEndedTaskFromItsBank(t *testing.T) {
+	bank, backup := stmtest.Mirrored(t)
+	ctx, crash := context.WithCancel(context.Background())
+	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 50}, Logger: zaptest.NewLogger(t)})
+	for _, arg := range []string{"10", "100000000", "20"} {
+		_, err := s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{arg})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		l := s.List()
+		return len(l) == 3 && l[0].State == StateDone && l[2].State == StateDone
+	}, 20*time.Second, time.Millisecond)
+	_, err := s.Remove(context.Background(), "a", 2)
+	require.ErrorIs(t, err, ErrStillRunning)
+	_, err = s.Remove(context.Background(), "a", 9)
+	require.ErrorIs(t, err, ErrNoTask)
+	rec, err := s.Remove(context.Background(), "a", 3)
+	require.NoError(t, err)
+	require.Equal(t, "210", rec.Result)
+	l := s.List()
+	require.Len(t, l, 2)
+	require.Equal(t, []uint64{1, 2}, []uint64{l[0].ID, l[1].ID})
+	rec, err = s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{"5"})
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), rec.ID, "a removed task's id is not reused")
+	require.Eventually(t, func() bool { return len(s.List()) == 3 && s.List()[2].State == StateDone }, 20*time.Second, time.Millisecond)
+	crash()
+	s.Wait()
+
+	ctx2, stop2 := context.WithCancel(context.Background())
+	s2 := NewServer(ctx2, ServerConfig{Node: "b", Programs: map[string]Program{"sum": sum}, Logger: zaptest.NewLogger(t)})
+	s2.Resume(context.Background(), Bank{Name: "a", STM: stmtest.Survivor(t, backup)})
+	var ids []uint64
+	for _, r := range s2.List() {
+		ids = append(ids, r.ID)
+	}
+	require.Equal(t, []uint64{1, 2, 4}, ids, "the removed task stays removed after a takeover")
+	stop2()
+	s2.Wait()
+}
