@@ -109,4 +109,21 @@ func TestResultSurvivesSIGKILLOfItsNode(t *testing.T) {
 	require.Equal(t, "prime 2000 is 17389", rec.Result)
 	require.Equal(t, "n1", rec.Bank)
 	require.Zero(t, rec.Restarts, "the finished task did not run again")
+
+	// The result stays until the operator removes it.
+	out, err = ftmctl(t, bin, "rm", "n1/1", "--dir", dir)
+	require.Error(t, err, "n2 has no backup while n1 is down: nothing is removed")
+	require.Contains(t, out, "no backup attached")
+	require.Len(t, psRows(t, bin, dir), 1)
+	out, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
+	require.NoError(t, err, out)
+	eventually(t, "n2 removes the task once n1 backs its banks up", func() bool {
+		out, err = ftmctl(t, bin, "rm", "n1/1", "--dir", dir)
+		return err == nil
+	})
+	require.Contains(t, out, "task n1/1 (primes, done) removed from node n2")
+	require.Empty(t, psRows(t, bin, dir))
+	out, err = ftmctl(t, bin, "rm", "n1/1", "--dir", dir)
+	require.Error(t, err)
+	require.Contains(t, out, "no node of the pair lists task n1/1")
 }
