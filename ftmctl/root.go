@@ -19,7 +19,7 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newVersionCmd(), newCrashCmd(), newPairCmd(), newStatusCmd(), newLogsCmd(), newRunCmd(), newPsCmd(), newSTMCmd())
+	root.AddCommand(newVersionCmd(), newCrashCmd(), newPairCmd(), newStatusCmd(), newLogsCmd(), newRunCmd(), newPsCmd(), newRmCmd(), newSTMCmd())
 	root.AddCommand(newPortsCmd())
 	root.AddCommand(newCkptCmd())
 	root.AddCommand(newPartitionCmd())

@@ -79,3 +79,51 @@ func bankOf(rows []stmRow, node, bank string) pair.BankStatus {
 	}
 	return pair.BankStatus{}
 }
+
+// Reference: §4.3, with real processes — a stable task's result outlives
+// its node: primes finishes on n1, n1 is killed with SIGKILL, and `ps`
+// shows the task done, with its result, on n2, which took n1's bank over
+// and did not run the task again.
+func TestResultSurvivesSIGKILLOfItsNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin, dir, _ := startPair(t)
+	eventually(t, "both nodes are linked and backed up", func() bool {
+		out, err := ftmctl(t, bin, "run", "primes", "2000", "--dir", dir)
+		return err == nil && strings.Contains(out, "started on node n1")
+	})
+	eventually(t, "the task is done on n1", func() bool {
+		recs := psRows(t, bin, dir)
+		return len(recs) == 1 && recs[0].State == task.StateDone
+	})
+	out, err := ftmctl(t, bin, "crash", "n1", "--dir", dir)
+	require.NoError(t, err, out)
+	var recs []task.Record
+	eventually(t, "n2 lists n1's task", func() bool {
+		recs = psRows(t, bin, dir)
+		return len(recs) == 1 && recs[0].Node == "n2"
+	})
+	rec := recs[0]
+	require.Equal(t, task.StateDone, rec.State, "%+v", rec)
+	require.Equal(t, "prime 2000 is 17389", rec.Result)
+	require.Equal(t, "n1", rec.Bank)
+	require.Zero(t, rec.Restarts, "the finished task did not run again")
+
+	// The result stays until the operator removes it.
+	out, err = ftmctl(t, bin, "rm", "n1/1", "--dir", dir)
+	require.Error(t, err, "n2 has no backup while n1 is down: nothing is removed")
+	require.Contains(t, out, "no backup attached")
+	require.Len(t, psRows(t, bin, dir), 1)
+	out, err = ftmctl(t, bin, "pair", "up", "--dir", dir)
+	require.NoError(t, err, out)
+	eventually(t, "n2 removes the task once n1 backs its banks up", func() bool {
+		out, err = ftmctl(t, bin, "rm", "n1/1", "--dir", dir)
+		return err == nil
+	})
+	require.Contains(t, out, "task n1/1 (primes, done) removed from node n2")
+	require.Empty(t, psRows(t, bin, dir))
+	out, err = ftmctl(t, bin, "rm", "n1/1", "--dir", dir)
+	require.Error(t, err)
+	require.Contains(t, out, "no node of the pair lists task n1/1")
+}

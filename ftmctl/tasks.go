@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -109,4 +112,57 @@ func printTasks(w io.Writer, output string, recs []task.Record) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%d\t%d\t%d\t%s\n", r.Node, r.Bank, r.ID, r.Program, r.State, r.Restarts, r.Stats.Checkpoints, r.Stats.PagesSaved, res)
 	}
 	return tw.Flush()
+}
+
+func newRmCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "rm BANK/TASK",
+		Short: "Remove an ended stable task (done or failed) and its result from its bank",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bank, num, ok := strings.Cut(args[0], "/")
+			id, err := strconv.ParseUint(num, 10, 64)
+			if !ok || err != nil {
+				return fmt.Errorf("%q is not BANK/TASK (as ps lists them, e.g. n1/1)", args[0])
+			}
+			node, err := nodeListing(cmd.Context(), dir, bank, id)
+			if err != nil {
+				return err
+			}
+			var rec task.Record
+			req := map[string]any{"bank": bank, "task": id}
+			if err := newControlClient(dir, node).post(cmd.Context(), "/rm", req, &rec); err != nil {
+				return err
+			}
+			_, err = fmt.Fprintf(cmd.OutOrStdout(), "task %s/%d (%s, %s) removed from node %s\n", bank, id, rec.Program, rec.State, node)
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
+	return cmd
+}
+
+// nodeListing returns the live node of the pair in dir that lists task id
+// of bank: the holder of the bank.
+func nodeListing(ctx context.Context, dir, bank string, id uint64) (string, error) {
+	st, err := loadPair(dir)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range st.Nodes {
+		if !alive(n.PID) {
+			continue
+		}
+		var recs []task.Record
+		if err := newControlClient(dir, n.Name).get(ctx, "/ps", &recs); err != nil {
+			return "", err
+		}
+		for _, r := range recs {
+			if r.Bank == bank && r.ID == id {
+				return n.Name, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no node of the pair lists task %s/%d (see ps)", bank, id)
 }

@@ -12,7 +12,7 @@ import (
 	"github.com/ftm-in-go/ftm/task"
 )
 
-// taskRoutes serves POST /run and GET /ps on the control socket.
+// taskRoutes serves POST /run, GET /ps and POST /rm on the control socket.
 func taskRoutes(node string, stable *pair.Stable, tasks *task.Server) func(*http.ServeMux) {
 	return func(mux *http.ServeMux) {
 		mux.HandleFunc("POST /run", func(w http.ResponseWriter, r *http.Request) {
@@ -41,5 +41,34 @@ func taskRoutes(node string, stable *pair.Stable, tasks *task.Server) func(*http
 			}
 		})
 		mux.HandleFunc("GET /ps", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, tasks.List()) })
+		mux.HandleFunc("POST /rm", func(w http.ResponseWriter, r *http.Request) { removeTask(w, r, node, tasks) })
+	}
+}
+
+// removeRequest names the ended task POST /rm removes.
+type removeRequest struct {
+	Bank string `json:"bank"`
+	Task uint64 `json:"task"`
+}
+
+// removeTask removes an ended task from the bank this node holds it in,
+// answering with its record.
+func removeTask(w http.ResponseWriter, r *http.Request, node string, tasks *task.Server) {
+	var req removeRequest
+	if !decodeBody(w, r, &req) {
+		return
+	}
+	rec, err := tasks.Remove(r.Context(), req.Bank, req.Task)
+	switch {
+	case errors.Is(err, task.ErrNoTask):
+		http.Error(w, "node "+node+" lists no task "+control.TaskKey(req.Bank, req.Task), http.StatusNotFound)
+	case errors.Is(err, task.ErrStillRunning):
+		http.Error(w, "task "+control.TaskKey(req.Bank, req.Task)+" is still running: only an ended task is removed", http.StatusConflict)
+	case errors.Is(err, stm.ErrNoBackup):
+		http.Error(w, "node "+node+" has no backup attached, so it cannot remove a stable task (is its partner up?)", http.StatusConflict)
+	case err != nil:
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+	default:
+		writeJSON(w, rec)
 	}
 }

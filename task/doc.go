@@ -19,7 +19,10 @@
 // object named "table" in the "task" namespace; a task's segments are
 // named "task<id>/<segment>" in rvm's and dropped when its end is
 // recorded), restarts
-// a bank's running tasks after a takeover (Resume), and stops and forgets
+// a bank's running tasks after a takeover and lists its ended ones with
+// their results (Resume), removes an ended task when the operator says so
+// (Remove; ids are never reused: the highest given is the object "last"),
+// and stops and forgets
 // the tasks of a bank superseded by the partner's copy after a partition
 // (Abandon; pair doc.go, fencing).
 //

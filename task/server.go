@@ -124,6 +124,12 @@ type running struct {
 // ErrUnknownProgram is returned for a program this node does not carry.
 var ErrUnknownProgram = errors.New("task: unknown program")
 
+// ErrNoTask is returned by Remove for a task this node does not list.
+var ErrNoTask = errors.New("task: no such task")
+
+// ErrStillRunning is returned by Remove for a task that has not ended.
+var ErrStillRunning = errors.New("task: still running")
+
 // NewServer returns a task server; tasks run until ctx ends.
 func NewServer(ctx context.Context, cfg ServerConfig) *Server {
 	if cfg.Logger == nil {
@@ -152,7 +158,11 @@ func (s *Server) Start(ctx context.Context, bank Bank, program string, args []st
 	var rec Record
 	err := bank.STM.UpdateRetry(ctx, func(tx *stm.Tx) error {
 		recs, _ := taskTable.Get(tx)
-		rec = Record{ID: uint64(len(recs) + 1), Program: program, Args: args, State: StateRunning, Started: time.Now().UTC()}
+		id, err := nextID(tx, recs)
+		if err != nil {
+			return err
+		}
+		rec = Record{ID: id, Program: program, Args: args, State: StateRunning, Started: time.Now().UTC()}
 		return taskTable.Set(tx, append(recs, rec))
 	})
 	if err != nil {
@@ -162,8 +172,32 @@ func (s *Server) Start(ctx context.Context, bank Bank, program string, args []st
 	return rec, nil
 }
 
-// Resume restarts every task of bank still running in its records: after a
-// takeover, from their last checkpoints.
+// nextID gives a new task of recs its id in tx: above every id given
+// before in the bank (recorded as "last" in the "task" namespace), so an
+// id is never reused after a task is removed.
+func nextID(tx *stm.Tx, recs []Record) (uint64, error) {
+	var last uint64
+	obj, ok, err := tasks.Lookup(tx, "last")
+	if err != nil {
+		return 0, err
+	}
+	if ok {
+		if last, err = stm.Get[uint64](tx, obj); err != nil {
+			return 0, err
+		}
+	}
+	for _, r := range recs {
+		last = max(last, r.ID)
+	}
+	if obj, err = tasks.Bind(tx, "last"); err != nil {
+		return 0, err
+	}
+	return last + 1, stm.Set(tx, obj, last+1)
+}
+
+// Resume takes over the tasks recorded in bank: after a takeover, it
+// restarts those still running from their last checkpoints and lists those
+// that ended (done or failed) with their results, as their node did.
 func (s *Server) Resume(ctx context.Context, bank Bank) {
 	var recs []Record
 	_ = bank.STM.View(ctx, func(tx *stm.Tx) error {
@@ -171,16 +205,33 @@ func (s *Server) Resume(ctx context.Context, bank Bank) {
 		return nil
 	})
 	for _, rec := range recs {
-		if rec.State == StateRunning {
-			rec.Restarts++
-			s.log.Info("restarting stable task from its last checkpoint", zap.String("bank", bank.Name), zap.Uint64("task", rec.ID), zap.String("program", rec.Program))
-			s.run(bank, rec)
+		if rec.State != StateRunning {
+			s.keepEnded(bank, rec)
+			continue
 		}
+		rec.Restarts++
+		s.log.Info("restarting stable task from its last checkpoint", zap.String("bank", bank.Name), zap.Uint64("task", rec.ID), zap.String("program", rec.Program))
+		s.run(bank, rec)
 	}
 }
 
+// keepEnded lists rec, a task of bank whose end is recorded, without
+// running it: it stays listed until its bank is superseded (Abandon).
+func (s *Server) keepEnded(bank Bank, rec Record) {
+	key := taskKey(bank.Name, rec.ID)
+	done := make(chan struct{})
+	close(done)
+	r := &running{key: key, bank: bank.Name, store: bank.STM, rec: rec, cancel: func() {}, done: done}
+	s.mu.Lock()
+	s.tasks[key] = r
+	s.mu.Unlock()
+}
+
+// taskKey names task id of bank in Server.tasks.
+func taskKey(bank string, id uint64) string { return fmt.Sprintf("%s/%d", bank, id) }
+
 func (s *Server) run(bank Bank, rec Record) {
-	key := fmt.Sprintf("%s/%d", bank.Name, rec.ID)
+	key := taskKey(bank.Name, rec.ID)
 	rec.Since = time.Now()
 	ctx, cancel := context.WithCancel(s.ctx)
 	r := &running{key: key, bank: bank.Name, store: bank.STM, rec: rec, cancel: cancel, done: make(chan struct{})}
@@ -235,8 +286,9 @@ func superseded(err error) bool {
 	return errors.Is(err, stm.ErrCrashed) || errors.Is(err, stm.ErrFenced)
 }
 
-// finish records a task's end in its bank (best effort: with no backup the
-// record stays "running" in STM and the task would run again after a
+// finish records a task's end in its bank, then lists it as ended: a task
+// listed done or failed has its end committed (best effort: with no backup
+// the record stays "running" in STM and the task would run again after a
 // takeover, which its checkpoints make cheap); its segments are dropped in
 // the same transaction. A task abandoned, or whose bank was lost under it,
 // is forgotten instead.
@@ -254,20 +306,24 @@ func (s *Server) finish(r *running, result string, st Stats, err error) {
 			zap.Uint64("task", r.rec.ID), zap.Error(err))
 		return
 	}
-	r.rec.State, r.rec.Result, r.rec.Stats, r.task = StateDone, result, st, nil
-	if err != nil {
-		r.rec.State, r.rec.Error = StateFailed, err.Error()
-	}
 	rec := r.rec
 	s.mu.Unlock()
+	rec.State, rec.Result, rec.Stats = StateDone, result, st
+	if err != nil {
+		rec.State, rec.Error = StateFailed, err.Error()
+	}
 	s.log.Info("stable task ended", zap.String("bank", r.bank), zap.Uint64("task", rec.ID), zap.String("state", rec.State),
 		zap.String("result", rec.Result), zap.String("error", rec.Error), zap.Int("checkpoints", st.Checkpoints))
 	if uerr := recordEnd(s.ctx, r.store, rec); uerr != nil {
 		s.log.Warn("could not record the task's end in STM", zap.Error(uerr))
 	}
+	s.mu.Lock()
+	r.rec, r.task = rec, nil
+	s.mu.Unlock()
 }
 
-// recordEnd records rec's end in its bank's task table and drops its
+// recordEnd records rec's end (and restart counts, as listed after a
+// takeover) in its bank's task table and drops its
 // segments (it never restarts) in one transaction, run again after a
 // conflict with other tasks of the bank starting, ending or checkpointing.
 func recordEnd(ctx context.Context, bank *stm.Bank, rec Record) error {
@@ -276,6 +332,7 @@ func recordEnd(ctx context.Context, bank *stm.Bank, rec Record) error {
 		for i := range recs {
 			if recs[i].ID == rec.ID {
 				recs[i].State, recs[i].Result, recs[i].Error = rec.State, rec.Result, rec.Error
+				recs[i].Restarts, recs[i].PanicRestarts = rec.Restarts, rec.PanicRestarts
 			}
 		}
 		if err := rvm.DropSegments(tx, segmentPrefix(rec.ID)); err != nil {
@@ -285,7 +342,49 @@ func recordEnd(ctx context.Context, bank *stm.Bank, rec Record) error {
 	})
 }
 
-// List returns the tasks this node runs or ran, by bank and id.
+// Remove deletes the ended task id of bank from its bank's task table, in
+// one commit (refused, like any, when the bank has no backup), and from
+// the listing: the operator has read its result. A running task is not
+// removed.
+func (s *Server) Remove(ctx context.Context, bank string, id uint64) (Record, error) {
+	key := taskKey(bank, id)
+	s.mu.Lock()
+	r := s.tasks[key]
+	var rec Record
+	if r != nil {
+		rec = r.rec
+	}
+	s.mu.Unlock()
+	switch {
+	case r == nil:
+		return Record{}, fmt.Errorf("remove task %s: %w", key, ErrNoTask)
+	case rec.State == StateRunning:
+		return Record{}, fmt.Errorf("remove task %s: %w", key, ErrStillRunning)
+	}
+	err := r.store.UpdateRetry(ctx, func(tx *stm.Tx) error {
+		recs, _ := taskTable.Get(tx)
+		kept := recs[:0]
+		for _, rr := range recs {
+			if rr.ID != id {
+				kept = append(kept, rr)
+			}
+		}
+		return taskTable.Set(tx, kept)
+	})
+	if err != nil {
+		return Record{}, fmt.Errorf("remove task %s: %w", key, err)
+	}
+	s.mu.Lock()
+	if s.tasks[key] == r {
+		delete(s.tasks, key)
+	}
+	s.mu.Unlock()
+	rec.Bank, rec.Node = bank, s.cfg.Node
+	return rec, nil
+}
+
+// List returns the tasks this node runs or ran, and the ended tasks
+// recorded in the banks it took over, by bank and id.
 func (s *Server) List() []Record {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -148,3 +148,124 @@ func TestAbandonForgetsEndedTasksOfTheBank(t *testing.T) {
 	require.Equal(t, "m", l[0].Bank, "only the superseded bank's task is forgotten")
 	s.Wait()
 }
+
+// Reference: §4.3 — a stable task's result outlives its node: tasks that
+// ended (one done, one failed) before their node died are listed by the
+// survivor that took their bank over, with their results, and are not run
+// again; a superseded bank takes them off the list.
+func TestResumeListsTasksThatEndedBeforeTheTakeover(t *testing.T) {
+	bank, backup := stmtest.Mirrored(t)
+	ctx, crash := context.WithCancel(context.Background())
+	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 50}, Logger: zaptest.NewLogger(t)})
+	for _, arg := range []string{"1000", "not-a-number"} {
+		_, err := s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{arg})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		l := s.List()
+		return len(l) == 2 && l[0].State == StateDone && l[1].State == StateFailed
+	}, 20*time.Second, time.Millisecond)
+	var recs []Record
+	require.NoError(t, bank.View(context.Background(), func(tx *stm.Tx) error {
+		var err error
+		recs, err = taskTable.Get(tx)
+		return err
+	}))
+	require.Equal(t, []string{StateDone, StateFailed}, []string{recs[0].State, recs[1].State},
+		"a task is listed as ended once its end is committed")
+	crash() // node a dies
+	s.Wait()
+
+	survivor := stmtest.Survivor(t, backup)
+	s2 := NewServer(context.Background(), ServerConfig{Node: "b", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 50}, Logger: zaptest.NewLogger(t)})
+	s2.Resume(context.Background(), Bank{Name: "a", STM: survivor})
+	l := s2.List()
+	require.Len(t, l, 2, "the ended tasks are listed on the survivor")
+	require.Equal(t, StateDone, l[0].State)
+	require.Equal(t, "500500", l[0].Result)
+	require.Equal(t, StateFailed, l[1].State)
+	require.NotEmpty(t, l[1].Error)
+	for _, r := range l {
+		require.Equal(t, "a", r.Bank)
+		require.Equal(t, "b", r.Node)
+		require.Zero(t, r.Restarts, "an ended task is not run again")
+	}
+	require.Equal(t, 2, s2.Abandon(survivor))
+	require.Empty(t, s2.List(), "a superseded bank's ended tasks are forgotten")
+	s2.Wait()
+}
+
+// Reference: §4.3 — a task restarted by a takeover and finished there is
+// listed with the same restart count after its bank is taken over again.
+func TestResumeListsTheRestartsOfAnEndedTask(t *testing.T) {
+	bank, backup := stmtest.Mirrored(t)
+	ctx, crash := context.WithCancel(context.Background())
+	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
+	_, err := s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{"2000000"})
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return s.List()[0].Stats.Checkpoints >= 3 }, 20*time.Second, time.Millisecond)
+	crash() // node a dies mid-run
+	s.Wait()
+
+	survivor := stmtest.Takeover(t, backup)
+	backup2 := stmtest.Protect(t, survivor)
+	ctx2, crash2 := context.WithCancel(context.Background())
+	s2 := NewServer(ctx2, ServerConfig{Node: "b", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 1}, Logger: zaptest.NewLogger(t)})
+	s2.Resume(context.Background(), Bank{Name: "a", STM: survivor})
+	done := waitState(t, s2, StateDone)
+	require.Equal(t, 1, done.Restarts)
+	crash2() // node b dies after the task finished there
+	s2.Wait()
+
+	s3 := NewServer(context.Background(), ServerConfig{Node: "c", Programs: map[string]Program{"sum": sum}, Logger: zaptest.NewLogger(t)})
+	s3.Resume(context.Background(), Bank{Name: "a", STM: stmtest.Survivor(t, backup2)})
+	l := s3.List()
+	require.Len(t, l, 1)
+	require.Equal(t, StateDone, l[0].State)
+	require.Equal(t, done.Result, l[0].Result)
+	require.Equal(t, 1, l[0].Restarts, "the restart by the first takeover is recorded with the end")
+}
+
+// An operator removes an ended task: it is gone from the listing and
+// from its bank (a takeover does not bring it back), and its id is not
+// reused. A running task, or one not listed, is not removed.
+func TestRemoveDeletesAnEndedTaskFromItsBank(t *testing.T) {
+	bank, backup := stmtest.Mirrored(t)
+	ctx, crash := context.WithCancel(context.Background())
+	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 50}, Logger: zaptest.NewLogger(t)})
+	for _, arg := range []string{"10", "100000000", "20"} {
+		_, err := s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{arg})
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		l := s.List()
+		return len(l) == 3 && l[0].State == StateDone && l[2].State == StateDone
+	}, 20*time.Second, time.Millisecond)
+	_, err := s.Remove(context.Background(), "a", 2)
+	require.ErrorIs(t, err, ErrStillRunning)
+	_, err = s.Remove(context.Background(), "a", 9)
+	require.ErrorIs(t, err, ErrNoTask)
+	rec, err := s.Remove(context.Background(), "a", 3)
+	require.NoError(t, err)
+	require.Equal(t, "210", rec.Result)
+	l := s.List()
+	require.Len(t, l, 2)
+	require.Equal(t, []uint64{1, 2}, []uint64{l[0].ID, l[1].ID})
+	rec, err = s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{"5"})
+	require.NoError(t, err)
+	require.Equal(t, uint64(4), rec.ID, "a removed task's id is not reused")
+	require.Eventually(t, func() bool { return len(s.List()) == 3 && s.List()[2].State == StateDone }, 20*time.Second, time.Millisecond)
+	crash()
+	s.Wait()
+
+	ctx2, stop2 := context.WithCancel(context.Background())
+	s2 := NewServer(ctx2, ServerConfig{Node: "b", Programs: map[string]Program{"sum": sum}, Logger: zaptest.NewLogger(t)})
+	s2.Resume(context.Background(), Bank{Name: "a", STM: stmtest.Survivor(t, backup)})
+	var ids []uint64
+	for _, r := range s2.List() {
+		ids = append(ids, r.ID)
+	}
+	require.Equal(t, []uint64{1, 2, 4}, ids, "the removed task stays removed after a takeover")
+	stop2()
+	s2.Wait()
+}
