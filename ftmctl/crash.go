@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"syscall"
 
@@ -13,7 +14,9 @@ func newCrashCmd() *cobra.Command {
 		Use:   "crash NODE",
 		Short: "Kill a node process with SIGKILL (needs a pair started with --allow-faults)",
 		Long: `crash kills the named node of the pair with SIGKILL, as a machine crash would:
-no shutdown code runs. Its partner detects the death and takes over.
+no shutdown code runs. Its partner detects the death and takes over. The PID
+in pair.json is signalled only while it is still that node (its recorded
+start time, or its control socket giving that PID).
 Refused unless the pair was started with 'ftmctl pair up --allow-faults'.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -28,8 +31,10 @@ Refused unless the pair was started with 'ftmctl pair up --allow-faults'.`,
 			if err != nil {
 				return err
 			}
-			if !alive(n.PID) {
+			if err := verifyNode(cmd.Context(), dir, n); errors.Is(err, errNotRunning) {
 				return fmt.Errorf("node %s (pid %d) is not running", n.Name, n.PID)
+			} else if err != nil {
+				return refusal(n, err)
 			}
 			if err := syscall.Kill(n.PID, syscall.SIGKILL); err != nil {
 				return fmt.Errorf("kill node %s (pid %d): %w", n.Name, n.PID, err)

@@ -50,7 +50,8 @@ func TestCrashKillsTheProcessWithSIGKILL(t *testing.T) {
 	require.NoError(t, victim.Start())
 	done := make(chan error, 1)
 	go func() { done <- victim.Wait() }()
-	dir := writePair(t, &pairState{AllowFaults: true, Nodes: []nodeState{{Name: "alpha", PID: victim.Process.Pid}}})
+	pid := victim.Process.Pid
+	dir := writePair(t, &pairState{AllowFaults: true, Nodes: []nodeState{{Name: "alpha", PID: pid, Start: startTimeOf(pid)}}})
 	out, _, err := run(t, "crash", "alpha", "--dir", dir)
 	require.NoError(t, err)
 	require.Contains(t, out, "killed with SIGKILL")

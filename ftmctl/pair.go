@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -70,8 +69,12 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	if err := checkLoopback(o.metricsAddr); err != nil {
 		return err
 	}
-	if st, err := loadPair(o.dir); err == nil && anyAlive(st) {
-		return restartDead(cmd, o.dir, st)
+	prev, err := existingPair(o.dir)
+	if err != nil {
+		return err
+	}
+	if prev != nil {
+		return restartDead(cmd, o.dir, prev)
 	}
 	exe, err := nodeBinary(o.exec)
 	if err != nil {
@@ -124,7 +127,7 @@ func restartDead(cmd *cobra.Command, dir string, st *pairState) error {
 	restarted := 0
 	for i := range st.Nodes {
 		n := &st.Nodes[i]
-		if alive(n.PID) {
+		if nodeAlive(n) {
 			continue
 		}
 		pid, err := startNode(dir, exe, n)
@@ -188,6 +191,7 @@ func startNode(dir, exe string, n *nodeState) (int, error) {
 		return 0, fmt.Errorf("start node %s: %w", n.Name, err)
 	}
 	pid := c.Process.Pid
+	n.Start = startTimeOf(pid)
 	_ = c.Process.Release()
 	return pid, nil
 }
@@ -223,8 +227,8 @@ func freeLoopbackAddr() (string, error) {
 }
 
 func anyAlive(st *pairState) bool {
-	for _, n := range st.Nodes {
-		if alive(n.PID) {
+	for i := range st.Nodes {
+		if nodeAlive(&st.Nodes[i]) {
 			return true
 		}
 	}
@@ -234,39 +238,29 @@ func anyAlive(st *pairState) bool {
 func newPairDownCmd() *cobra.Command {
 	var dir string
 	var grace time.Duration
+	var force bool
 	cmd := &cobra.Command{
 		Use:   "down",
 		Short: "Stop both nodes of the pair (SIGTERM, then SIGKILL after --grace)",
-		Args:  cobra.NoArgs,
+		Long: `down stops the nodes pair.json names, each only once its PID is known to
+still be that node (its recorded start time, or its control socket giving
+that PID); a PID now run by another process is not signalled. --force stops
+the nodes answering on the control sockets in --dir instead, for a damaged or
+lost pair.json, and moves a damaged one aside.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if force {
+				return forceDown(cmd.Context(), cmd.OutOrStdout(), dir, grace)
+			}
 			st, err := loadPair(dir)
 			if err != nil {
 				return err
 			}
-			for _, n := range st.Nodes {
-				fmt.Fprintf(cmd.OutOrStdout(), "node %s: %s\n", n.Name, stopProcess(cmd.Context(), n.PID, grace))
-			}
-			return nil
+			return stopNodes(cmd.Context(), cmd.OutOrStdout(), dir, st, grace)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
 	cmd.Flags().DurationVar(&grace, "grace", 5*time.Second, "time to wait after SIGTERM before SIGKILL")
+	cmd.Flags().BoolVar(&force, "force", false, "stop the nodes answering on the control sockets in --dir, whatever pair.json says")
 	return cmd
-}
-
-// stopProcess terminates pid politely, then forcibly, and says what happened.
-func stopProcess(ctx context.Context, pid int, grace time.Duration) string {
-	if !alive(pid) {
-		return "not running"
-	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
-	deadline := time.Now().Add(grace)
-	for time.Now().Before(deadline) && ctx.Err() == nil {
-		if !alive(pid) {
-			return "stopped"
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	_ = syscall.Kill(pid, syscall.SIGKILL)
-	return "killed after grace period"
 }

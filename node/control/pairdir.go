@@ -29,7 +29,11 @@ type NodeState struct {
 	Name string `json:"name"`
 	Addr string `json:"addr"` // link address on 127.0.0.1
 	PID  int    `json:"pid"`
-	Log  string `json:"log"`
+	// Start is the process's start time (Linux: /proc/PID/stat field 22,
+	// clock ticks since boot) read when ftmctl started it; 0: not recorded.
+	// A live PID with another start time is a reused PID, not the node.
+	Start uint64 `json:"start,omitempty"`
+	Log   string `json:"log"`
 	// MetricsAddr is the --metrics-addr the node was started with.
 	MetricsAddr string `json:"metrics_addr,omitempty"`
 }

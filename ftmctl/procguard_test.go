@@ -1,0 +1,114 @@
+package main
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/node/control"
+)
+
+// unrelated starts a `sleep 30` that is no node; it is killed and reaped
+// when the test ends.
+func unrelated(t *testing.T) *exec.Cmd {
+	t.Helper()
+	c := exec.Command("sleep", "30")
+	require.NoError(t, c.Start())
+	t.Cleanup(func() { _ = c.Process.Kill(); _ = c.Wait() })
+	return c
+}
+
+// requireAlive fails unless pid still runs after a moment (a SIGKILL or
+// SIGTERM sent to it would have ended it by then).
+func requireAlive(t *testing.T, pid int) {
+	t.Helper()
+	time.Sleep(100 * time.Millisecond)
+	require.NoError(t, syscall.Kill(pid, 0), "pid %d was signalled", pid)
+	require.True(t, alive(pid), "pid %d was signalled", pid)
+}
+
+func requireOneLine(t *testing.T, err error, want string) {
+	t.Helper()
+	require.Error(t, err)
+	require.NotContains(t, err.Error(), "\n")
+	require.Contains(t, err.Error(), want)
+}
+
+// A PID in pair.json that now belongs to an unrelated process — recorded
+// with the node's start time (another one), or with none recorded and no
+// control socket to confirm it — is never signalled by crash or pair down;
+// both exit non-zero with one line.
+func TestRecordedPIDOfAnotherProcessIsNotSignalled(t *testing.T) {
+	sleep := unrelated(t)
+	pid := sleep.Process.Pid
+	start, err := procStartTime(pid)
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name  string
+		start uint64
+		want  string
+	}{
+		{"another start time", start + 1, "belongs to another process"},
+		{"no start time, no control socket", 0, "not confirmed as the node"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := writePair(t, &pairState{AllowFaults: true, Nodes: []nodeState{{Name: "alpha", PID: pid, Start: c.start}}})
+			_, _, err := run(t, "crash", "alpha", "--dir", dir)
+			requireOneLine(t, err, c.want)
+			requireAlive(t, pid)
+			out, _, err := run(t, "pair", "down", "--dir", dir, "--grace", "50ms")
+			requireOneLine(t, err, c.want)
+			require.Contains(t, out, "node alpha: not signalled")
+			requireAlive(t, pid)
+		})
+	}
+}
+
+func TestProcStartTimeIsStable(t *testing.T) {
+	a, err := procStartTime(os.Getpid())
+	require.NoError(t, err)
+	require.NotZero(t, a)
+	b, err := procStartTime(os.Getpid())
+	require.NoError(t, err)
+	require.Equal(t, a, b)
+	sleep := unrelated(t)
+	c, err := procStartTime(sleep.Process.Pid)
+	require.NoError(t, err)
+	require.GreaterOrEqual(t, c, a, "a later process starts later")
+}
+
+// pair up over a damaged pair.json refuses, says how to recover, and
+// leaves the file as it is (without a node binary: nothing else would
+// refuse before it starts nodes).
+func TestPairUpRefusesADamagedPairJSON(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, control.StateFile)
+	require.NoError(t, os.WriteFile(p, []byte("{not json"), 0o600))
+	_, _, err := run(t, "pair", "up", "--dir", dir)
+	requireOneLine(t, err, "is damaged")
+	require.Contains(t, err.Error(), "pair down --force")
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, "{not json", string(b))
+}
+
+// pair up refuses while something listens on a control socket in the
+// directory, though pair.json is lost.
+func TestPairUpRefusesWhileANodeAnswers(t *testing.T) {
+	dir, err := os.MkdirTemp("", "pg") // short: a unix socket path is limited
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	l, err := net.Listen("unix", filepath.Join(dir, "alpha.sock"))
+	require.NoError(t, err)
+	defer l.Close()
+	_, _, err = run(t, "pair", "up", "--dir", dir)
+	requireOneLine(t, err, "still answers on")
+	require.True(t, strings.HasSuffix(err.Error(), "`ftmctl pair down --force --dir "+dir+"`)"), err.Error())
+}
