@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"net"
 	"os"
 	"os/exec"
@@ -111,4 +112,58 @@ func TestPairUpRefusesWhileANodeAnswers(t *testing.T) {
 	_, _, err = run(t, "pair", "up", "--dir", dir)
 	requireOneLine(t, err, "still answers on")
 	require.True(t, strings.HasSuffix(err.Error(), "`ftmctl pair down --force --dir "+dir+"`)"), err.Error())
+}
+
+// A running pair whose pair.json is damaged: pair up refuses and starts no
+// more nodes (the running ones untouched, the file as it was); pair down
+// --force stops the nodes found on their control sockets and moves the
+// file aside, so pair up may start afresh.
+func TestDamagedPairJSONOverARunningPair(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	bin, dir, _ := startPair(t)
+	st, err := loadPair(dir)
+	require.NoError(t, err)
+	for _, n := range st.Nodes {
+		require.NotZero(t, n.Start, "pair up records node %s's start time", n.Name)
+	}
+	eventually(t, "both nodes are linked", func() bool {
+		rows := statusRows(t, bin, dir)
+		return linked(rows, "n1") && linked(rows, "n2")
+	})
+	ctx := context.Background()
+	for _, n := range st.Nodes {
+		require.NoError(t, verifyNode(ctx, dir, &n), "start time matches")
+		n.Start = 0
+		require.NoError(t, verifyNode(ctx, dir, &n), "no start time: the control socket gives the pid")
+		n.PID = unrelated(t).Process.Pid
+		require.ErrorIs(t, verifyNode(ctx, dir, &n), errPIDUnverified, "the control socket gives another pid")
+	}
+	p := filepath.Join(dir, control.StateFile)
+	good, err := os.ReadFile(p)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.WriteFile(p, good, 0o600) }) // so the pair goes down
+	require.NoError(t, os.WriteFile(p, good[:len(good)/2], 0o600))
+
+	line := oneLineError(t, bin, "pair", "up", "--dir", dir)
+	require.Contains(t, line, "is damaged")
+	require.Contains(t, line, "pair down --force")
+	b, err := os.ReadFile(p)
+	require.NoError(t, err)
+	require.Equal(t, good[:len(good)/2], b, "pair.json left as it was")
+	for _, n := range st.Nodes {
+		requireAlive(t, n.PID)
+	}
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	require.Len(t, logs, 2, "no more nodes")
+
+	out, err := ftmctl(t, bin, "pair", "down", "--force", "--dir", dir, "--grace", "2s")
+	require.NoError(t, err, out)
+	require.Equal(t, 2, strings.Count(out, "stopped"), out)
+	for _, n := range st.Nodes {
+		eventually(t, "node "+n.Name+" is gone", func() bool { return !alive(n.PID) })
+	}
+	require.FileExists(t, p+".damaged")
+	require.NoFileExists(t, p)
 }
