@@ -45,6 +45,9 @@ one line on stderr and exit status 1.`,
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
+			if err := positive("--timeout", timeout); err != nil {
+				return err
+			}
 			req, err := callRequestOf(args)
 			if err != nil {
 				return err

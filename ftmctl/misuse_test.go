@@ -55,6 +55,8 @@ func TestMisuseRefusedAtOnce(t *testing.T) {
 			want: "--heartbeat must be positive", after: notCreated(filepath.Join(fresh, "hbneg"))},
 		{name: "node name escapes dir", args: []string{"pair", "up", "--nodes", "../escaped,b", "--dir", filepath.Join(fresh, "esc")},
 			want: "bad node name", after: notCreated(filepath.Join(fresh, "esc"), filepath.Join(fresh, "escaped.log"))},
+		{name: "call timeout zero", args: []string{"call", "n1/kv", "get", `"big"`, "--timeout", "0s", "--dir", dir}, want: "--timeout must be positive"},
+		{name: "ckpt timeout negative", args: []string{"ckpt", "now", "n1/1", "--timeout=-1s", "--dir", dir}, want: "--timeout must be positive"},
 		{name: "node name is a path", args: []string{"pair", "up", "--nodes", "a/b,c", "--dir", filepath.Join(fresh, "path")},
 			want: "bad node name", after: notCreated(filepath.Join(fresh, "path"))},
 	} {
