@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/node/control"
 )
 
 // misuse is a command line ftmctl must refuse before acting: one line on
@@ -42,6 +44,9 @@ func TestMisuseRefusedAtOnce(t *testing.T) {
 	require.NoError(t, err, out)
 
 	fresh := t.TempDir()
+	emptySecret := filepath.Join(fresh, "emptysecret")
+	require.NoError(t, os.MkdirAll(emptySecret, 0o700))
+	require.NoError(t, os.WriteFile(filepath.Join(emptySecret, control.SecretFile), []byte("\n"), 0o600))
 	for _, m := range []misuse{
 		{name: "primes zero", args: []string{"run", "primes", "0", "--dir", dir}, want: "N must be a positive number"},
 		{name: "primes negative", args: []string{"run", "primes", "--dir", dir, "--", "-5"}, want: "N must be a positive number"},
@@ -57,6 +62,8 @@ func TestMisuseRefusedAtOnce(t *testing.T) {
 			want: "bad node name", after: notCreated(filepath.Join(fresh, "esc"), filepath.Join(fresh, "escaped.log"))},
 		{name: "call timeout zero", args: []string{"call", "n1/kv", "get", `"big"`, "--timeout", "0s", "--dir", dir}, want: "--timeout must be positive"},
 		{name: "ckpt timeout negative", args: []string{"ckpt", "now", "n1/1", "--timeout=-1s", "--dir", dir}, want: "--timeout must be positive"},
+		{name: "empty secret", args: []string{"pair", "up", "--dir", emptySecret},
+			want: "secret is corrupt", after: notCreated(filepath.Join(emptySecret, "pair.json"))},
 		{name: "node name is a path", args: []string{"pair", "up", "--nodes", "a/b,c", "--dir", filepath.Join(fresh, "path")},
 			want: "bad node name", after: notCreated(filepath.Join(fresh, "path"))},
 	} {
