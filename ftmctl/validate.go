@@ -33,3 +33,13 @@ func positive(flag string, d time.Duration) error {
 	}
 	return nil
 }
+
+// firstError is the first non-nil of errs: one refusal, one line.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
