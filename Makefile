@@ -3,7 +3,7 @@
 GO        ?= go
 PKGS      ?= ./...
 VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
-LDFLAGS   := -X main.version=$(VERSION)
+LDFLAGS   := -X main.version=$(VERSION) -X github.com/ftm-in-go/ftm/node.version=$(VERSION)
 TESTFLAGS ?= -race -count=1 -timeout 9m
 
 .PHONY: all build test demo bench soak lint fuzz clean tmux

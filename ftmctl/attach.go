@@ -27,6 +27,9 @@ const reattachWait = 60 * time.Second
 
 var errNoSession = errors.New("no such editing session on this node")
 
+// errPairUnread is a state directory whose pair could not be read.
+var errPairUnread = errors.New("cannot read the pair")
+
 func newAttachCmd() *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
@@ -157,12 +160,18 @@ type attachment struct {
 }
 
 // follow connects to whichever node runs the session, again after every
-// broken connection.
+// broken connection. A session no live node has before the first
+// connection is refused at once: attach follows a session across a
+// takeover, it does not wait for one to appear.
 func (a *attachment) follow(ctx context.Context) error {
-	lastSeen := time.Now()
+	lastSeen, connected := time.Now(), false
 	for {
 		conn, err := findSession(ctx, a.dir, a.name)
+		if !connected && (errors.Is(err, errNoSession) || errors.Is(err, errPairUnread)) {
+			return fmt.Errorf("editing session %s: %w (ftmctl edit FILE starts one)", a.name, err)
+		}
 		if err == nil {
+			connected = true
 			err = a.client.Session(ctx, conn, a.keys, a.out)
 			lastSeen = time.Now()
 			if errors.Is(err, screen.ErrBye) || errors.Is(err, io.EOF) || ctx.Err() != nil {
@@ -184,7 +193,7 @@ func (a *attachment) follow(ctx context.Context) error {
 func findSession(ctx context.Context, dir, name string) (io.ReadWriteCloser, error) {
 	st, err := loadPair(dir)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%w: %w", errPairUnread, err)
 	}
 	err = errNoSession
 	for _, n := range st.Nodes {
@@ -195,7 +204,9 @@ func findSession(ctx context.Context, dir, name string) (io.ReadWriteCloser, err
 		if derr == nil {
 			return conn, nil
 		}
-		err = derr
+		if errors.Is(err, errNoSession) { // a node that did not answer may have it
+			err = derr
+		}
 	}
 	return nil, err
 }

@@ -42,7 +42,7 @@ one line on stderr and exit status 1.`,
   ftmctl call n1/kv get '"a"' -o json   # the whole reply: node, durable, result`,
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := firstError(checkOutput(output, "table", "json"), positive("--timeout", timeout)); err != nil {
 				return err
 			}
 			req, err := callRequestOf(args)

@@ -110,6 +110,9 @@ together with every RU it depends on, and the unit goes on in a new RU.`,
 			if err := checkOutput(output, "table", "json"); err != nil {
 				return err
 			}
+			if err := positive("--timeout", timeout); err != nil {
+				return err
+			}
 			st, err := loadPair(dir)
 			if err != nil {
 				return err

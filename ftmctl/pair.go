@@ -63,8 +63,8 @@ bin/). The path is kept in DIR/pair.json, so a restart runs the same one.`,
 }
 
 func pairUp(cmd *cobra.Command, o pairUpOptions) error {
-	if len(o.names) != 2 || o.names[0] == o.names[1] {
-		return fmt.Errorf("--nodes needs two different names, got %v", o.names)
+	if err := o.validate(); err != nil {
+		return err
 	}
 	if err := checkLoopback(o.metricsAddr); err != nil {
 		return err

@@ -7,10 +7,13 @@ import (
 	"runtime/debug"
 
 	"github.com/spf13/cobra"
+
+	"github.com/ftm-in-go/ftm/internal/buildinfo"
 )
 
-// version is set at link time by the Makefile (-X main.version=...).
-var version = "dev"
+// version is set at link time by the Makefile (-X main.version=...);
+// unstamped, the binary's build information names it (buildinfo.Version).
+var version = buildinfo.Unstamped
 
 type versionInfo struct {
 	Version string `json:"version"`
@@ -21,7 +24,7 @@ type versionInfo struct {
 }
 
 func currentVersion() versionInfo {
-	v := versionInfo{Version: version, Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
+	v := versionInfo{Version: buildinfo.Version(version), Go: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		v.Module = bi.Main.Path
 	}
@@ -50,4 +53,12 @@ func newVersionCmd() *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
 	return cmd
+}
+
+// withVersionFlag gives root a --version flag printing what ftmctl version
+// prints in its table form.
+func withVersionFlag(root *cobra.Command) {
+	v := currentVersion()
+	root.Version = v.Version
+	root.SetVersionTemplate(fmt.Sprintf("ftmctl %s (%s, %s %s/%s)\n", v.Version, v.Module, v.Go, v.OS, v.Arch))
 }

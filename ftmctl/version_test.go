@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/internal/buildinfo"
 )
 
 func run(t *testing.T, args ...string) (string, string, error) {
@@ -21,8 +23,17 @@ func run(t *testing.T, args ...string) (string, string, error) {
 func TestVersionTable(t *testing.T) {
 	out, _, err := run(t, "version")
 	require.NoError(t, err)
-	require.Contains(t, out, "ftmctl "+version)
+	require.Contains(t, out, "ftmctl "+buildinfo.Version(version))
 	require.Contains(t, out, runtime.Version())
+}
+
+// --version prints what version prints, and exits 0.
+func TestVersionFlag(t *testing.T) {
+	flag, _, err := run(t, "--version")
+	require.NoError(t, err)
+	table, _, err := run(t, "version")
+	require.NoError(t, err)
+	require.Equal(t, table, flag)
 }
 
 func TestVersionJSON(t *testing.T) {
@@ -30,7 +41,7 @@ func TestVersionJSON(t *testing.T) {
 	require.NoError(t, err)
 	var v versionInfo
 	require.NoError(t, json.Unmarshal([]byte(out), &v))
-	require.Equal(t, version, v.Version)
+	require.Equal(t, buildinfo.Version(version), v.Version)
 	require.Equal(t, runtime.GOOS, v.OS)
 }
 

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -11,7 +12,15 @@ import (
 	"syscall"
 
 	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/internal/buildinfo"
+	"github.com/ftm-in-go/ftm/node/control"
 )
+
+// version is set at link time by the Makefile
+// (-X github.com/ftm-in-go/ftm/node.version=...); unstamped, the binary's
+// build information names it (buildinfo.Version).
+var version = buildinfo.Unstamped
 
 // Main is the entry point of a node binary, and the one function of the
 // package that reads the environment, prints and exits; a binary's main
@@ -36,6 +45,10 @@ func Main(regs ...Registration) {
 func mainCode(args []string, stderr io.Writer, regs []Registration) int {
 	prog := filepath.Base(args[0])
 	cfg, err := parseFlags(prog, args[1:], stderr)
+	if errors.Is(err, errVersion) {
+		fmt.Fprintf(os.Stdout, "%s %s\n", prog, buildinfo.Version(version))
+		return 0
+	}
 	if err != nil {
 		return 2
 	}
@@ -54,6 +67,9 @@ func mainCode(args []string, stderr io.Writer, regs []Registration) int {
 	}
 	return 0
 }
+
+// errVersion is --version: print the version and exit 0.
+var errVersion = errors.New("version asked")
 
 // parseFlags reads the standard node flags.
 func parseFlags(prog string, args []string, stderr io.Writer) (Config, error) {
@@ -77,13 +93,21 @@ logs JSON lines to stderr. SIGTERM or SIGINT stops it cleanly.
 	fs.StringVar(&cfg.Dir, "dir", defaultDir(), "the pair's state directory")
 	fs.StringVar(&cfg.Name, "name", "", "this node's name (one of the pair's nodes)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:0)")
+	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
+	}
+	if *showVersion {
+		return cfg, errVersion
 	}
 	if cfg.Name == "" || fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "%s: --name is required and there are no arguments\n", prog)
 		fs.Usage()
 		return cfg, flag.ErrHelp
+	}
+	if err := control.CheckNodeName(cfg.Name); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
+		return cfg, err
 	}
 	return cfg, nil
 }

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -309,4 +310,18 @@ func TestLibraryNodeTakeoverKeepsAUsersServerState(t *testing.T) {
 		return err == nil
 	})
 	require.Equal(t, "13", got, "the acknowledged 12 survived the takeover")
+}
+
+// --version exits 0 before anything starts; a node name that is not a
+// plain name (it would put the node's files outside --dir) exits 2.
+func TestMainVersionAndName(t *testing.T) {
+	var errOut bytes.Buffer
+	require.Equal(t, 0, mainCode([]string{"mynode", "--version"}, &errOut, nil))
+	require.Empty(t, errOut.String())
+	for _, name := range []string{"../escaped", "a/b", ".hidden", "-x", "a b"} {
+		errOut.Reset()
+		require.Equal(t, 2, mainCode([]string{"mynode", "--dir", t.TempDir(), "--name", name}, &errOut, nil), name)
+		require.Contains(t, errOut.String(), "bad node name", name)
+		require.Equal(t, 1, strings.Count(errOut.String(), "\n"), name)
+	}
 }

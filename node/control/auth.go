@@ -37,15 +37,29 @@ func Token(secret []byte, node string) []byte {
 	return m.Sum(nil)
 }
 
+// ErrSecret is a pair secret file that does not hold a secret.
+var ErrSecret = errors.New("control: the pair's secret is corrupt")
+
 // ReadSecret reads the pair's secret without creating one (the client side).
 func ReadSecret(dir string) ([]byte, error) {
-	b, err := os.ReadFile(filepath.Join(dir, SecretFile))
+	p := filepath.Join(dir, SecretFile)
+	b, err := os.ReadFile(p)
 	if err != nil {
 		return nil, fmt.Errorf("read the pair's secret: %w", err)
 	}
+	return DecodeSecret(p, b)
+}
+
+// DecodeSecret is the one format of a pair's secret, read by the nodes and
+// their clients alike: hex, surrounding white space ignored, not empty.
+// path names the file in the error.
+func DecodeSecret(path string, b []byte) ([]byte, error) {
 	s, err := hex.DecodeString(strings.TrimSpace(string(b)))
 	if err != nil {
-		return nil, fmt.Errorf("the pair's secret %s is corrupt: %w", filepath.Join(dir, SecretFile), err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrSecret, path, err)
+	}
+	if len(s) == 0 {
+		return nil, fmt.Errorf("%w: %s is empty (remove it and run ftmctl pair up to make a new one)", ErrSecret, path)
 	}
 	return s, nil
 }

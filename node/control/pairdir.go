@@ -106,7 +106,7 @@ func ReadOrCreateSecret(dir string) ([]byte, error) {
 	p := filepath.Join(dir, SecretFile)
 	b, err := os.ReadFile(p)
 	if err == nil {
-		return hex.DecodeString(string(b))
+		return DecodeSecret(p, b)
 	}
 	if !errors.Is(err, os.ErrNotExist) {
 		return nil, err

@@ -5,6 +5,7 @@ package kv
 
 import (
 	"errors"
+	"fmt"
 
 	"github.com/ftm-in-go/ftm/servers"
 )
@@ -40,7 +41,7 @@ const Name = "kv"
 // server named Name (At binds them to another).
 var (
 	Put = servers.NewMethod[PutReq, int64]("put", servers.Update).At(Name)
-	Add = servers.NewMethod[AddReq, int64]("add", servers.Update).At(Name)
+	Add = servers.NewMethod[AddReq, int64]("add", servers.Update, ErrOverflow).At(Name)
 	Get = servers.NewMethod[string, int64]("get", servers.Read, ErrNoKey).At(Name)
 	Len = servers.NewMethod[struct{}, int]("len", servers.Read).At(Name)
 )
@@ -48,6 +49,11 @@ var (
 // ErrNoKey is returned by Get for a missing key; Get declares it, so a
 // client on any node sees errors.Is(err, ErrNoKey).
 var ErrNoKey = errors.New("no such key")
+
+// ErrOverflow is returned by Add when the sum leaves the int64 range; the
+// value is left as it was. Add declares it, so a client on any node sees
+// errors.Is(err, ErrOverflow).
+var ErrOverflow = errors.New("kv: the sum overflows a 64-bit integer")
 
 // New builds the reliable key-value server: each operation is a plain
 // function of the state, registered for its declared method.
@@ -62,7 +68,11 @@ func New(cfg servers.Config) (*servers.Server[Store], error) {
 		return r.Value, nil
 	})
 	servers.Handle(srv, Add, func(_ *servers.Call, s *Store, r AddReq) (int64, error) {
-		s.Values[r.Key] += r.By
+		sum, ok := addInt64(s.Values[r.Key], r.By)
+		if !ok {
+			return 0, fmt.Errorf("%w: %d + %d", ErrOverflow, s.Values[r.Key], r.By)
+		}
+		s.Values[r.Key] = sum
 		s.Writes++
 		return s.Values[r.Key], nil
 	})
@@ -84,4 +94,13 @@ func New(cfg servers.Config) (*servers.Server[Store], error) {
 		},
 	})
 	return srv, nil
+}
+
+// addInt64 returns a+b and whether it fits in an int64.
+func addInt64(a, b int64) (int64, bool) {
+	sum := a + b
+	if (b > 0 && sum < a) || (b < 0 && sum > a) {
+		return 0, false
+	}
+	return sum, true
 }

@@ -11,6 +11,10 @@ import (
 // DefaultN is how many primes the program finds when not told.
 const DefaultN = 400000
 
+// MaxN is the most primes the program finds: they fill a 64 MiB segment
+// of four-byte slots, and the MaxN-th prime (about 3.1e8) fits one.
+const MaxN = 1 << 24
+
 // Args declares the primes program's arguments, [N]: a node refuses
 // "primes abc" before it records or starts anything.
 var Args = task.Args{Usage: "[N]", Check: func(args []string) error {
@@ -31,6 +35,9 @@ func ParseN(args []string) (int, error) {
 	n, err := strconv.Atoi(args[0])
 	if err != nil || n < 1 {
 		return 0, fmt.Errorf("N must be a positive number, got %q", args[0])
+	}
+	if n > MaxN {
+		return 0, fmt.Errorf("N must be at most %d (the primes fill a 64 MiB segment), got %d", MaxN, n)
 	}
 	return n, nil
 }

@@ -46,3 +46,32 @@ func TestRunFindsNthPrime(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "prime 100 is 541", out)
 }
+
+// N must be a positive number no larger than MaxN: every other argument
+// is refused in one line before anything runs.
+func TestParseNRange(t *testing.T) {
+	for _, tc := range []struct {
+		arg string
+		ok  bool
+	}{
+		{"1", true},
+		{"400000", true},
+		{"16777216", true},
+		{"16777217", false},
+		{"9223372036854775807", false},
+		{"99999999999999999999", false},
+		{"0", false},
+		{"-5", false},
+		{"abc", false},
+		{"", false},
+	} {
+		n, err := ParseN([]string{tc.arg})
+		if tc.ok {
+			require.NoError(t, err, tc.arg)
+			require.LessOrEqual(t, n, MaxN)
+			continue
+		}
+		require.Error(t, err, tc.arg)
+		require.NotContains(t, err.Error(), "\n")
+	}
+}

@@ -1,0 +1,45 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/ftm-in-go/ftm/node/control"
+)
+
+// errFlagRange is a flag value outside the range the command can act on.
+var errFlagRange = errors.New("flag out of range")
+
+// validate refuses pair up's options before anything is written or
+// started: two different plain node names (their files stay inside
+// --dir) and a positive heartbeat period.
+func (o pairUpOptions) validate() error {
+	if len(o.names) != 2 || o.names[0] == o.names[1] {
+		return fmt.Errorf("--nodes needs two different names, got %v", o.names)
+	}
+	for _, n := range o.names {
+		if err := control.CheckNodeName(n); err != nil {
+			return fmt.Errorf("--nodes: %w", err)
+		}
+	}
+	return positive("--heartbeat", o.heartbeat)
+}
+
+// positive refuses a duration flag that is zero or negative.
+func positive(flag string, d time.Duration) error {
+	if d <= 0 {
+		return fmt.Errorf("%w: %s must be positive, got %s", errFlagRange, flag, d)
+	}
+	return nil
+}
+
+// firstError is the first non-nil of errs: one refusal, one line.
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
