@@ -68,7 +68,7 @@ func TestMisuseRefusedAtOnce(t *testing.T) {
 			want: "bad node name", after: notCreated(filepath.Join(fresh, "path"))},
 	} {
 		t.Run(m.name, func(t *testing.T) {
-			line, took := refusal(t, bin, m.args)
+			line, took := refusedLine(t, bin, m.args)
 			require.Contains(t, line, m.want)
 			require.Less(t, took, refusedAtOnce, "refused only after %s", took)
 			t.Logf("%s: %s (%s)", m.name, line, took)
@@ -82,9 +82,9 @@ func TestMisuseRefusedAtOnce(t *testing.T) {
 	require.Contains(t, out, "9223372036854775807", "the refused add left the value as it was")
 }
 
-// refusal runs ftmctl expecting a refusal: a non-zero exit and exactly
+// refusedLine runs ftmctl expecting a refusal: a non-zero exit and exactly
 // one line on stderr, which it returns with the time the refusal took.
-func refusal(t *testing.T, bin string, args []string) (string, time.Duration) {
+func refusedLine(t *testing.T, bin string, args []string) (string, time.Duration) {
 	t.Helper()
 	c := exec.Command(bin, args...)
 	var stdout, stderr bytes.Buffer
