@@ -57,7 +57,7 @@ bin/). The path is kept in DIR/pair.json, so a restart runs the same one.`,
 	f.StringSliceVar(&o.names, "nodes", []string{"alpha", "beta"}, "the two node names")
 	f.BoolVar(&o.allowFaults, "allow-faults", false, "allow fault injection (ftmctl crash, partition, slow)")
 	f.DurationVar(&o.heartbeat, "heartbeat", heartbeat.DefaultPeriod, "heartbeat period between the nodes (silence for 20 periods means death)")
-	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the nodes to link up")
+	f.DurationVar(&o.wait, "wait", defaultReadyWait, "how long to wait until the pair is ready: linked, every bank backed up, servers answering (0: return at once)")
 	f.StringVar(&o.exec, "exec", "", "the node binary the nodes run (default: "+defaultNodeBinary+" next to ftmctl)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics over HTTP on this loopback address (port 0: each node picks one; port P: the nodes take P and P+1)")
 	return cmd
@@ -71,7 +71,10 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 		return err
 	}
 	if st, err := loadPair(o.dir); err == nil && anyAlive(st) {
-		return restartDead(cmd, o.dir, st)
+		if err := restartDead(cmd, o.dir, st); err != nil {
+			return err
+		}
+		return awaitUp(cmd, o)
 	}
 	exe, err := nodeBinary(o.exec)
 	if err != nil {
@@ -111,7 +114,7 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	for _, n := range st.Nodes {
 		fmt.Fprintf(cmd.OutOrStdout(), "node %-8s pid %-7d link %s  log %s\n", n.Name, n.PID, n.Addr, n.Log)
 	}
-	return nil
+	return awaitUp(cmd, o)
 }
 
 // restartDead starts again the nodes of a running pair that died, so they
