@@ -29,5 +29,6 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	root.AddCommand(newWatchCmd())
 	root.AddCommand(newEditCmd(), newAttachCmd())
 	root.AddCommand(newRUCmd(), newKVCmd(), newCallCmd())
+	root.AddCommand(newWaitCmd(), newHealthCmd())
 	return root
 }
