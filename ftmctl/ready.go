@@ -229,7 +229,7 @@ func awaitUp(cmd *cobra.Command, o pairUpOptions) error {
 		return nil
 	}
 	if err := awaitPair(cmd.Context(), o.dir, levelReady, o.wait, true); err != nil {
-		return fmt.Errorf("pair up: %w", err)
+		return fmt.Errorf("pair up: %w; ftmctl pair down --dir %s stops what runs", err, o.dir)
 	}
 	_, err := fmt.Fprintln(cmd.OutOrStdout(), "pair ready: linked, every bank backed up, servers answering")
 	return err
