@@ -48,7 +48,16 @@ pair whose node was killed, up restarts that node and it rejoins its partner.
 The nodes run the node binary --exec names (any binary whose main calls
 node.Main, carrying its own programs and servers), or by default ftmnode,
 the binary of examples/ftmnode next to ftmctl (make build puts both in
-bin/). The path is kept in DIR/pair.json, so a restart runs the same one.`,
+bin/). The path is kept in DIR/pair.json, so a restart runs the same one.
+
+up returns once the pair is ready: both nodes linked, every bank backed up
+and every node's reliable servers answering. A node that exits first, or a
+pair still not ready after --wait, fails it (exit 1) with the cause from the
+node's log. --wait 0 returns at once ('ftmctl wait ready' waits later).`,
+		Example: `  ftmctl pair up --allow-faults && ftmctl kv add visits 1
+  ftmctl pair up --nodes a,b --dir /tmp/p --metrics-addr 127.0.0.1:9100
+  ftmctl pair up --wait 0 && ftmctl wait ready --timeout 1m
+  ftmctl crash alpha; ftmctl pair up      # restart alpha; it rejoins as backup`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return pairUp(cmd, o) },
 	}
