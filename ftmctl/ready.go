@@ -125,7 +125,7 @@ var errNotReady = errors.New("timed out")
 // still missing, and for a node that exited, the cause its log gives.
 func awaitPair(ctx context.Context, dir string, lvl level, timeout time.Duration, failFast bool) error {
 	var hint string
-	err := pollUntil(ctx, timeout, func() (string, error) {
+	err := pollUntil(ctx, timeout, func(ctx context.Context) (string, error) {
 		st, err := loadPair(dir)
 		if err != nil {
 			return "", err
@@ -146,10 +146,13 @@ func awaitPair(ctx context.Context, dir string, lvl level, timeout time.Duration
 
 // pollUntil calls check until it reports nothing missing (""), fails, or
 // timeout passes: then the error (errNotReady) says what was still missing.
-func pollUntil(ctx context.Context, timeout time.Duration, check func() (missing string, err error)) error {
+// A node slow to answer does not hold the wait past its timeout.
+func pollUntil(ctx context.Context, timeout time.Duration, check func(context.Context) (missing string, err error)) error {
 	deadline := time.Now().Add(timeout)
+	ctx, cancel := context.WithDeadline(ctx, deadline.Add(pollEvery))
+	defer cancel()
 	for {
-		missing, err := check()
+		missing, err := check(ctx)
 		switch {
 		case err != nil:
 			return err
@@ -160,7 +163,10 @@ func pollUntil(ctx context.Context, timeout time.Duration, check func() (missing
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			if time.Now().Before(deadline) { // interrupted, not timed out
+				return ctx.Err()
+			}
+			return fmt.Errorf("%w after %s: %s", errNotReady, timeout, missing)
 		case <-time.After(pollEvery):
 		}
 	}

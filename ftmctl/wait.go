@@ -70,12 +70,12 @@ func waitFor(ctx context.Context, dir string, args []string, timeout time.Durati
 		err = awaitPair(ctx, dir, levelReady, timeout, false)
 	case "task":
 		bank, id, _ := parseTaskRef(args[1])
-		err = pollUntil(ctx, timeout, func() (string, error) { return taskEnded(ctx, dir, bank, id) })
+		err = pollUntil(ctx, timeout, func(ctx context.Context) (string, error) { return taskEnded(ctx, dir, bank, id) })
 	case "node":
 		if _, err := nodeToRun(dir, args[1]); err != nil {
 			return err
 		}
-		err = pollUntil(ctx, timeout, func() (string, error) { return nodeAnswers(ctx, dir, args[1]) })
+		err = pollUntil(ctx, timeout, func(ctx context.Context) (string, error) { return nodeAnswers(ctx, dir, args[1]) })
 	}
 	if err != nil {
 		return fmt.Errorf("wait %s: %w", strings.Join(args, " "), err)
