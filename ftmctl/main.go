@@ -10,6 +10,6 @@ import (
 func main() {
 	if err := newRootCmd(os.Stdout, os.Stderr).Execute(); err != nil {
 		fmt.Fprintln(os.Stderr, "ftmctl:", err)
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }

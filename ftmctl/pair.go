@@ -47,7 +47,16 @@ pair whose node was killed, up restarts that node and it rejoins its partner.
 The nodes run the node binary --exec names (any binary whose main calls
 node.Main, carrying its own programs and servers), or by default ftmnode,
 the binary of examples/ftmnode next to ftmctl (make build puts both in
-bin/). The path is kept in DIR/pair.json, so a restart runs the same one.`,
+bin/). The path is kept in DIR/pair.json, so a restart runs the same one.
+
+up returns once the pair is ready: both nodes linked, every bank backed up
+and every node's reliable servers answering. A node that exits first, or a
+pair still not ready after --wait, fails it (exit 1) with the cause from the
+node's log. --wait 0 returns at once ('ftmctl wait ready' waits later).`,
+		Example: `  ftmctl pair up --allow-faults && ftmctl kv add visits 1
+  ftmctl pair up --nodes a,b --dir /tmp/p --metrics-addr 127.0.0.1:9100
+  ftmctl pair up --wait 0 && ftmctl wait ready --timeout 1m
+  ftmctl crash alpha; ftmctl pair up      # restart alpha; it rejoins as backup`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return pairUp(cmd, o) },
 	}
@@ -56,7 +65,7 @@ bin/). The path is kept in DIR/pair.json, so a restart runs the same one.`,
 	f.StringSliceVar(&o.names, "nodes", []string{"alpha", "beta"}, "the two node names")
 	f.BoolVar(&o.allowFaults, "allow-faults", false, "allow fault injection (ftmctl crash, partition, slow)")
 	f.DurationVar(&o.heartbeat, "heartbeat", heartbeat.DefaultPeriod, "heartbeat period between the nodes (silence for 20 periods means death)")
-	f.DurationVar(&o.wait, "wait", 10*time.Second, "how long to wait for the nodes to link up")
+	f.DurationVar(&o.wait, "wait", defaultReadyWait, "how long to wait until the pair is ready: linked, every bank backed up, servers answering (0: return at once)")
 	f.StringVar(&o.exec, "exec", "", "the node binary the nodes run (default: "+defaultNodeBinary+" next to ftmctl)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics over HTTP on this loopback address (port 0: each node picks one; port P: the nodes take P and P+1)")
 	return cmd
@@ -74,7 +83,10 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 		return err
 	}
 	if prev != nil {
-		return restartDead(cmd, o.dir, prev)
+		if err := restartDead(cmd, o.dir, prev); err != nil {
+			return err
+		}
+		return awaitUp(cmd, o)
 	}
 	exe, err := nodeBinary(o.exec)
 	if err != nil {
@@ -114,7 +126,7 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	for _, n := range st.Nodes {
 		fmt.Fprintf(cmd.OutOrStdout(), "node %-8s pid %-7d link %s  log %s\n", n.Name, n.PID, n.Addr, n.Log)
 	}
-	return nil
+	return awaitUp(cmd, o)
 }
 
 // restartDead starts again the nodes of a running pair that died, so they

@@ -29,6 +29,7 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	root.AddCommand(newWatchCmd())
 	root.AddCommand(newEditCmd(), newAttachCmd())
 	root.AddCommand(newRUCmd(), newKVCmd(), newCallCmd())
+	root.AddCommand(newWaitCmd(), newHealthCmd())
 	withVersionFlag(root)
 	return root
 }

@@ -39,7 +39,7 @@ the survivor runs them from the bank's saved states.`,
 			if f.output == "json" {
 				return printJSON(cmd.OutOrStdout(), nodes)
 			}
-			return printRUTable(cmd.OutOrStdout(), nodes)
+			return notesToStderr(cmd, func(w io.Writer) error { return printRUTable(w, nodes) })
 		},
 	}
 	f.add(cmd)

@@ -54,7 +54,7 @@ func newStatusCmd() *cobra.Command {
 			if err := authFailure(rows); err != nil {
 				return err
 			}
-			return printStatus(cmd.OutOrStdout(), output, rows)
+			return notesToStderr(cmd, func(w io.Writer) error { return printStatus(w, output, rows) })
 		},
 	}
 	addPairFlags(cmd, &dir, &output)
