@@ -261,14 +261,15 @@ the nodes answering on the control sockets in --dir instead, for a damaged or
 lost pair.json, and moves a damaged one aside.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			d := pairDown{w: cmd.OutOrStdout(), dir: dir, grace: grace}
 			if force {
-				return forceDown(cmd.Context(), cmd.OutOrStdout(), dir, grace)
+				return d.force(cmd.Context())
 			}
 			st, err := loadPair(dir)
 			if err != nil {
 				return err
 			}
-			return stopNodes(cmd.Context(), cmd.OutOrStdout(), dir, st, grace)
+			return d.stopNodes(cmd.Context(), st)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")

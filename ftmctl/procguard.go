@@ -99,10 +99,19 @@ func refusal(n *nodeState, err error) error {
 	return fmt.Errorf("node %s (pid %d): %w (check `ps -p %d`)", n.Name, n.PID, err, n.PID)
 }
 
+// pairDown is one `pair down`: where it reports, the pair's directory and
+// the grace between SIGTERM and SIGKILL.
+type pairDown struct {
+	w     io.Writer
+	dir   string
+	grace time.Duration
+}
+
 // stopNodes stops every node of st that verifies as itself (SIGTERM, then
 // SIGKILL after grace) and prints what happened to each; a node whose PID
 // does not verify is left alone and its refusal returned.
-func stopNodes(ctx context.Context, w io.Writer, dir string, st *pairState, grace time.Duration) error {
+func (d pairDown) stopNodes(ctx context.Context, st *pairState) error {
+	w, dir, grace := d.w, d.dir, d.grace
 	var refused error
 	for i := range st.Nodes {
 		n := &st.Nodes[i]
@@ -122,10 +131,11 @@ func stopNodes(ctx context.Context, w io.Writer, dir string, st *pairState, grac
 	return refused
 }
 
-// forceDown stops the nodes that answer on a control socket in dir with
+// force stops the nodes that answer on a control socket in dir with
 // the pair's token, whatever pair.json says (it may be damaged or lost),
 // and then moves a damaged pair.json aside so pair up can start afresh.
-func forceDown(ctx context.Context, w io.Writer, dir string, grace time.Duration) error {
+func (d pairDown) force(ctx context.Context) error {
+	w, dir, grace := d.w, d.dir, d.grace
 	socks, _ := filepath.Glob(filepath.Join(dir, "*.sock"))
 	for _, sock := range socks {
 		name := strings.TrimSuffix(filepath.Base(sock), ".sock")

@@ -120,10 +120,19 @@ func serversMissing(ctx context.Context, dir, node string) []string {
 // errNotReady: the pair did not reach the wanted state in time.
 var errNotReady = errors.New("timed out")
 
-// awaitPair looks at the pair until nothing is missing at lvl, a node's
-// process exits (failFast) or timeout passes. The error says what was
+// awaiting is what awaitPair waits for: the level, how long, and whether a
+// node's process exiting ends the wait at once.
+type awaiting struct {
+	lvl      level
+	timeout  time.Duration
+	failFast bool
+}
+
+// awaitPair looks at the pair until nothing is missing at a.lvl, a node's
+// process exits (a.failFast) or a.timeout passes. The error says what was
 // still missing, and for a node that exited, the cause its log gives.
-func awaitPair(ctx context.Context, dir string, lvl level, timeout time.Duration, failFast bool) error {
+func awaitPair(ctx context.Context, dir string, a awaiting) error {
+	lvl, timeout, failFast := a.lvl, a.timeout, a.failFast
 	var hint string
 	err := pollUntil(ctx, timeout, func(ctx context.Context) (string, error) {
 		st, err := loadPair(dir)
@@ -234,7 +243,7 @@ func awaitUp(cmd *cobra.Command, o pairUpOptions) error {
 	if o.wait <= 0 {
 		return nil
 	}
-	if err := awaitPair(cmd.Context(), o.dir, levelReady, o.wait, true); err != nil {
+	if err := awaitPair(cmd.Context(), o.dir, awaiting{lvl: levelReady, timeout: o.wait, failFast: true}); err != nil {
 		return fmt.Errorf("pair up: %w; ftmctl pair down --dir %s stops what runs", err, o.dir)
 	}
 	_, err := fmt.Fprintln(cmd.OutOrStdout(), "pair ready: linked, every bank backed up, servers answering")

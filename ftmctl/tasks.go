@@ -146,9 +146,29 @@ func newRmCmd() *cobra.Command {
 // nodeListing returns the live node of the pair in dir that lists task id
 // of bank: the holder of the bank.
 func nodeListing(ctx context.Context, dir, bank string, id uint64) (string, error) {
-	st, err := loadPair(dir)
+	l, ok, err := findTask(ctx, dir, bank, id)
 	if err != nil {
 		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("no node of the pair lists task %s/%d (see ps)", bank, id)
+	}
+	return l.node, nil
+}
+
+// taskListing is a task as the live node listing it shows it.
+type taskListing struct {
+	node string
+	rec  task.Record
+}
+
+// findTask asks each live node of the pair in dir for its tasks and returns
+// the one listing task id of bank (ok false when none does). A node that
+// does not answer is skipped; a refused token is an error.
+func findTask(ctx context.Context, dir, bank string, id uint64) (taskListing, bool, error) {
+	st, err := loadPair(dir)
+	if err != nil {
+		return taskListing{}, false, err
 	}
 	for _, n := range st.Nodes {
 		if !alive(n.PID) {
@@ -156,13 +176,16 @@ func nodeListing(ctx context.Context, dir, bank string, id uint64) (string, erro
 		}
 		var recs []task.Record
 		if err := newControlClient(dir, n.Name).get(ctx, "/ps", &recs); err != nil {
-			return "", err
+			if errors.Is(err, errAuth) {
+				return taskListing{}, false, err
+			}
+			continue
 		}
 		for _, r := range recs {
 			if r.Bank == bank && r.ID == id {
-				return n.Name, nil
+				return taskListing{node: n.Name, rec: r}, true, nil
 			}
 		}
 	}
-	return "", fmt.Errorf("no node of the pair lists task %s/%d (see ps)", bank, id)
+	return taskListing{}, false, nil
 }

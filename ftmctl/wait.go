@@ -65,9 +65,9 @@ func waitFor(ctx context.Context, dir string, args []string, timeout time.Durati
 	var err error
 	switch args[0] {
 	case "protected":
-		err = awaitPair(ctx, dir, levelProtected, timeout, false)
+		err = awaitPair(ctx, dir, awaiting{lvl: levelProtected, timeout: timeout})
 	case "ready":
-		err = awaitPair(ctx, dir, levelReady, timeout, false)
+		err = awaitPair(ctx, dir, awaiting{lvl: levelReady, timeout: timeout})
 	case "task":
 		bank, id, _ := parseTaskRef(args[1])
 		err = pollUntil(ctx, timeout, func(ctx context.Context) (string, error) { return taskEnded(ctx, dir, bank, id) })
@@ -96,35 +96,17 @@ func parseTaskRef(ref string) (string, uint64, error) {
 // taskEnded says what is missing until task bank/id ended: "" once done;
 // a failed task is an error.
 func taskEnded(ctx context.Context, dir, bank string, id uint64) (string, error) {
-	st, err := loadPair(dir)
-	if err != nil {
-		return "", err
+	l, ok, err := findTask(ctx, dir, bank, id)
+	if err != nil || !ok {
+		return fmt.Sprintf("no answering node lists task %s/%d", bank, id), err
 	}
-	for _, n := range st.Nodes {
-		if !alive(n.PID) {
-			continue
-		}
-		var recs []task.Record
-		if err := newControlClient(dir, n.Name).get(ctx, "/ps", &recs); err != nil {
-			if errors.Is(err, errAuth) {
-				return "", err
-			}
-			continue
-		}
-		for _, r := range recs {
-			if r.Bank != bank || r.ID != id {
-				continue
-			}
-			switch r.State {
-			case task.StateDone:
-				return "", nil
-			case task.StateFailed:
-				return "", fmt.Errorf("task %s/%d failed: %s", bank, id, r.Error)
-			}
-			return fmt.Sprintf("task %s/%d is %s on node %s", bank, id, r.State, r.Node), nil
-		}
+	switch l.rec.State {
+	case task.StateDone:
+		return "", nil
+	case task.StateFailed:
+		return "", fmt.Errorf("task %s/%d failed: %s", bank, id, l.rec.Error)
 	}
-	return fmt.Sprintf("no answering node lists task %s/%d", bank, id), nil
+	return fmt.Sprintf("task %s/%d is %s on node %s", bank, id, l.rec.State, l.rec.Node), nil
 }
 
 // nodeAnswers says what is missing until node runs and answers.
