@@ -222,7 +222,7 @@ func (n *Node) serve(ctx context.Context, l link.Link) {
 	}
 	d := heartbeat.Watcher{Clock: n.cfg.Clock, Config: n.cfg.Heartbeat, Log: n.log}.Watch(ctx, hb)
 	_ = mux.Close()
-	<-mux.Done() // its router has ended: nothing of this link runs after serve
+	<-mux.Done()  // its router has ended: nothing of this link runs after serve
 	if d == nil { // ctx ended: a shutdown, not a death
 		return
 	}
