@@ -21,10 +21,7 @@ func TestStableDeferredGroupDecidedAfterTakeoverAndReattach(t *testing.T) {
 		assert.Equal(t, []stm.GroupID{7, 8, 9, 10}, gs) // not require: runs on the takeover goroutine
 		return map[stm.GroupID]bool{7: bank == "beta", 8: true, 9: true}
 	}
-	a := startMemberCfg(t, net, StableConfig{Name: "alpha", Defer: deferFn})
-	b := startMember(t, net, "beta", nil)
-	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
+	a, b := startProtectedPair(t, net, StableConfig{Name: "alpha", Defer: deferFn})
 	mb := model{}
 	commit(t, b.st.Own(), mb, batch{"b", 1, 5})
 	inDoubt(t, b.st.Own(), 7, put{50, "commit after reattach"})

@@ -19,10 +19,7 @@ import (
 // (no relink needed), and a crash afterwards still loses nothing reported.
 func TestStableReattachesAfterMirrorClosedWhileLinked(t *testing.T) {
 	net := newMemNet()
-	a := startMember(t, net, "alpha", nil)
-	b := startMember(t, net, "beta", nil)
-	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
+	a, b := startProtectedPair(t, net, StableConfig{Name: "alpha"})
 	ma, mb := model{}, model{}
 	commit(t, a.st.Own(), ma, batch{"a", 1, 5})
 	commit(t, b.st.Own(), mb, batch{"b", 1, 5})
@@ -82,10 +79,7 @@ func TestStableTakeoverFallsBackToLastCompleteCopy(t *testing.T) {
 		return link.Drop // the rest of the copy never arrives
 	}
 	net := &scriptNet{memNet: newMemNet(), script: script}
-	a := startMemberCfg(t, net, StableConfig{Name: "alpha", HelloTimeout: time.Minute})
-	b := startMember(t, net, "beta", nil)
-	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
+	a, b := startProtectedPair(t, net, StableConfig{Name: "alpha", HelloTimeout: time.Minute})
 	ma := model{}
 	commit(t, a.st.Own(), ma, batch{"a", 1, 8})
 

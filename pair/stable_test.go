@@ -38,6 +38,17 @@ func startMember(t *testing.T, net testNet, name string, resolve func(context.Co
 	return startMemberCfg(t, net, StableConfig{Name: name, Resolve: resolve})
 }
 
+// startProtectedPair starts alpha (configured by sc) and beta, and waits
+// until each node's own bank is backed up by the other.
+func startProtectedPair(t *testing.T, net testNet, sc StableConfig) (*member, *member) {
+	t.Helper()
+	a := startMemberCfg(t, net, sc)
+	b := startMember(t, net, "beta", nil)
+	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
+	waitFor(t, b, "own bank protected", protects([]string{"beta"}, []string{"alpha"}))
+	return a, b
+}
+
 func startMemberCfg(t *testing.T, net testNet, sc StableConfig) *member {
 	t.Helper()
 	name := sc.Name
@@ -149,10 +160,7 @@ func dump(b *stm.Bank) model {
 // second failure after that re-protection is survived too.
 func TestStablePairTakeoverReprotectSecondFailure(t *testing.T) {
 	net := newMemNet()
-	a := startMember(t, net, "alpha", nil)
-	b := startMember(t, net, "beta", nil)
-	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b, "own bank protected", protects([]string{"beta"}, []string{"alpha"}))
+	a, b := startProtectedPair(t, net, StableConfig{Name: "alpha"})
 
 	ma, mb := model{}, model{}
 	commit(t, a.st.Own(), ma, batch{"a1", 1, 20})
@@ -211,10 +219,7 @@ func TestStablePairTakeoverReprotectSecondFailure(t *testing.T) {
 func TestStableTakeoverResolvesInDoubtByHook(t *testing.T) {
 	net := newMemNet()
 	resolve := func(_ context.Context, bank string, g stm.GroupID) bool { return bank == "beta" && g == 7 }
-	a := startMember(t, net, "alpha", resolve)
-	b := startMember(t, net, "beta", nil)
-	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
+	a, b := startProtectedPair(t, net, StableConfig{Name: "alpha", Resolve: resolve})
 	mb := model{}
 	commit(t, b.st.Own(), mb, batch{"b", 1, 5})
 	inDoubt(t, b.st.Own(), 7, put{50, "commit me"})
@@ -235,10 +240,7 @@ func TestStableTakeoverResolvesInDoubtByHook(t *testing.T) {
 // held twice, nothing reported committed is lost, and commits resume.
 func TestStablePartitionNeverYieldsTwoHistories(t *testing.T) {
 	net := newMemNet()
-	a := startMember(t, net, "alpha", nil)
-	b := startMember(t, net, "beta", nil)
-	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
+	a, b := startProtectedPair(t, net, StableConfig{Name: "alpha"})
 	ma, mb := model{}, model{}
 	commit(t, a.st.Own(), ma, batch{"a", 1, 10})
 	commit(t, b.st.Own(), mb, batch{"b", 1, 10})
@@ -325,10 +327,7 @@ func TestStableConfigErrors(t *testing.T) {
 // commits (the ones refused for want of a backup were aborted).
 func TestStableCrashDuringConcurrentCommits(t *testing.T) {
 	net := newMemNet()
-	a := startMember(t, net, "alpha", nil)
-	b := startMember(t, net, "beta", nil)
-	waitFor(t, a, "protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b, "protected", protects([]string{"beta"}, []string{"alpha"}))
+	a, b := startProtectedPair(t, net, StableConfig{Name: "alpha"})
 
 	const writers = 3
 	type result struct {
