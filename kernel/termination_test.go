@@ -30,7 +30,9 @@ func TestConcurrentRPCAndTermination(t *testing.T) {
 	<-srv.task.Done()
 	require.NoError(t, checkInvariants(n))
 	n.Shutdown()
-	require.Greater(t, srv.served, 900, "the surviving clients' RPCs were served")
+	// Three clients survive with 300 RPCs each; a terminated one may have
+	// been cut before its first, so 900 is the floor, not a bound to pass.
+	require.GreaterOrEqual(t, srv.served, 900, "the surviving clients' RPCs were served")
 }
 
 // echoServer is a spawned task answering every request on svc, which
