@@ -151,7 +151,9 @@ func (intCodec) Read(b []byte) (int, []byte, error) {
 
 type int32Codec struct{}
 
-func (int32Codec) Append(b []byte, v int32) ([]byte, error) { return binary.AppendVarint(b, int64(v)), nil }
+func (int32Codec) Append(b []byte, v int32) ([]byte, error) {
+	return binary.AppendVarint(b, int64(v)), nil
+}
 
 func (int32Codec) Read(b []byte) (int32, []byte, error) {
 	x, rest, err := readVarint(b, "int32")
