@@ -48,7 +48,9 @@ func newObjCounterServer(cfg Config) *Server[objCounters] {
 }
 
 // runner is a server of either kind.
-type runner interface{ Run(ctx context.Context) error }
+type runner interface {
+	Run(ctx context.Context) error
+}
 
 // serverKind is how the rigs build a counter server and read its committed
 // state back: whole-value S (counters) or S by object (objCounters).
