@@ -254,7 +254,7 @@ func (o *objects[K, V]) committedWrite() {
 		o.extents = append(o.extents, e)
 	}
 	o.fresh, o.used = nil, 0
-	clear(o.touched)
+	o.closeWindow()
 	o.base, o.written = o.nonce, false
 }
 
@@ -289,9 +289,21 @@ func (o *objects[K, V]) revert(tx *stm.Tx) error {
 		}
 		o.entries[k] = &entry[V]{v: v, id: t.committed}
 	}
-	clear(o.touched)
+	o.closeWindow()
 	o.fresh, o.used, o.written, o.nonce = nil, 0, false, o.base
 	return nil
+}
+
+// closeWindow forgets the touched keys. A map keeps the room of its
+// largest size, and ranging over it costs that room: after a large
+// window (a preload) the set is made anew, so the next windows cost what
+// they touch.
+func (o *objects[K, V]) closeWindow() {
+	if len(o.touched) > 256 {
+		o.touched = map[K]touch{}
+		return
+	}
+	clear(o.touched)
 }
 
 func (o *objects[K, V]) inCommitted(id stm.ID) bool {
