@@ -156,3 +156,66 @@ func TestObjectStateRollsBackOnAbort(t *testing.T) {
 	require.Equal(t, map[string]int{"k": 11}, got.N)
 	require.Equal(t, []string{"e1", "e2"}, got.Log)
 }
+
+// forgetful is a state whose StateCodec leaves a field out.
+type forgetful struct {
+	M    Map[string, int]
+	Kept int64
+	Lost int64
+}
+
+func (f *forgetful) AppendState(b []byte) ([]byte, error) {
+	b, _ = Int64Codec.Append(b, f.Kept)
+	return f.M.AppendHeader(b), nil
+}
+
+func (f *forgetful) DecodeState(b []byte) (err error) {
+	if f.Kept, b, err = Int64Codec.Read(b); err != nil {
+		return err
+	}
+	_, err = f.M.ReadHeader(b)
+	return err
+}
+
+// A state holding Maps and Logs is checked as any other: the collections
+// pass where they are fields of S, with key and value types the codec
+// keeps whole; one behind a pointer, a slice or a map (where its entries
+// could not be found), one whose values msgpack would lose, and a
+// StateCodec that forgets a field are refused, naming the field.
+func TestStateCheckOfCollections(t *testing.T) {
+	type item struct{ SKU string }
+	type secret struct{ pin int }
+	type inner struct{ L Log[item] }
+	type good struct {
+		M      Map[string, item]
+		ByID   Map[uint64, []byte]
+		Nested inner
+		Top    int
+	}
+	_, err := NewServer(Config{Name: "s"}, func() good { return good{Top: 3} })
+	require.NoError(t, err)
+	_, err = NewServer(Config{Name: "s"}, func() forgetful { return forgetful{Kept: 1} })
+	require.NoError(t, err, "the forgotten field is zero in the initial value")
+
+	for _, tc := range []struct {
+		name, field, reason string
+		check               func() error
+	}{
+		{"behind a pointer", "P", "a collection must be a field of S", refuse[struct{ P *Map[string, int] }]()},
+		{"in a slice", "S[]", "a collection must be a field of S", refuse[struct{ S []Log[int] }]()},
+		{"in a map", "M[]", "a collection must be a field of S", refuse[struct{ M map[string]Map[int, int] }]()},
+		{"lossy value", "M[].pin", "is unexported", refuse[struct{ M Map[string, secret] }]()},
+		{"lossy key", "M[key]", "is a complex number", refuse[struct{ M Map[complex64, int] }]()},
+		{"lossy log entry", "L[].pin", "is unexported", refuse[struct{ L Log[secret] }]()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var lossy *LossyTypeError
+			require.ErrorAs(t, tc.check(), &lossy)
+			require.Equal(t, tc.field, lossy.Field)
+			require.Contains(t, lossy.Why, tc.reason)
+		})
+	}
+	_, err = NewServer(Config{Name: "s"}, func() forgetful { return forgetful{Kept: 1, Lost: 2} })
+	require.EqualError(t, err, "servers: state type servers.forgetful: field Lost changes in an encode/decode "+
+		"round trip of the initial value and would be lost at every checkpoint")
+}

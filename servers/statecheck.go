@@ -83,6 +83,9 @@ func (w typeWalk) walk(t reflect.Type, path string) (field, why string) {
 	if isStateObject(t) {
 		return w.collection(t, path)
 	}
+	if t.Kind() == reflect.Pointer && isStateObject(t.Elem()) { // it encodes itself: not trusted here
+		return typeWalk{seen: w.seen, contained: true}.collection(t.Elem(), path)
+	}
 	if w.seen[t] || encodesItself(t) {
 		return "", ""
 	}
