@@ -18,8 +18,8 @@ type Store struct {
 	Items  servers.Map[string, int64]
 	Writes int64 // updates applied, for the demo's output
 	// Values is where a version of this server written before Items
-	// existed kept its keys: read once, moved into Items at the restart
-	// (the Restart hook), never written again.
+	// existed kept its keys: read once, moved into Items by the hooks
+	// when S is restored, never written again.
 	Values map[string]int64 `codec:",omitempty"`
 }
 
@@ -113,12 +113,16 @@ func New(cfg servers.Config) (*servers.Server[Store], error) {
 	servers.Handle(srv, Len, func(_ *servers.Call, s *Store, _ struct{}) (int, error) {
 		return s.Items.Len(), nil
 	})
-	srv.SetHooks(servers.Hooks[Store]{Restart: moveValues})
+	// S is restored from STM before either hook runs: at a restart or an
+	// abort (Restart), or when a checkpoint that was in doubt at a restart
+	// commits (AfterCheckpoint, after S is reloaded).
+	srv.SetHooks(servers.Hooks[Store]{Restart: moveValues, AfterCheckpoint: moveValues})
 	return srv, nil
 }
 
 // moveValues moves the keys of a version written before Items existed
-// into Items: they are written at the next checkpoint.
+// into Items: they are written at the next checkpoint (nothing to do once
+// Values is empty).
 func moveValues(s *Store) {
 	for k, v := range s.Values {
 		s.Items.Set(k, v)
