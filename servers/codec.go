@@ -103,16 +103,29 @@ func (stringCodec) Read(b []byte) (string, []byte, error) {
 	return string(p), rest, err
 }
 
+// bytesCodec keeps nil apart from empty: its length prefix is len+1, 0
+// for nil.
 type bytesCodec struct{}
 
-func (bytesCodec) Append(b []byte, v []byte) ([]byte, error) { return appendChunk(b, v), nil }
+func (bytesCodec) Append(b []byte, v []byte) ([]byte, error) {
+	if v == nil {
+		return append(b, 0), nil
+	}
+	return append(binary.AppendUvarint(b, uint64(len(v))+1), v...), nil
+}
 
 func (bytesCodec) Read(b []byte) ([]byte, []byte, error) {
-	p, rest, err := readChunk(b, "bytes")
+	n, rest, err := readUvarint(b, "bytes")
 	if err != nil {
 		return nil, nil, err
 	}
-	return append([]byte(nil), p...), rest, nil
+	if n == 0 {
+		return nil, rest, nil
+	}
+	if n-1 > uint64(len(rest)) {
+		return nil, nil, corrupt("bytes")
+	}
+	return append(make([]byte, 0, n-1), rest[:n-1]...), rest[n-1:], nil
 }
 
 type boolCodec struct{}
