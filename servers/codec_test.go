@@ -32,7 +32,7 @@ func roundTrip[T any](t *testing.T, c Codec[T], values ...T) {
 type stamp struct{ At time.Time }
 
 func (s *stamp) AppendBinary(b []byte) ([]byte, error) { return s.At.AppendBinary(b) }
-func (s *stamp) UnmarshalBinary(b []byte) error       { return s.At.UnmarshalBinary(b) }
+func (s *stamp) UnmarshalBinary(b []byte) error        { return s.At.UnmarshalBinary(b) }
 
 // Each codec a Map or Log picks gives back what it was given, delimits
 // itself, and refuses a truncated encoding.
