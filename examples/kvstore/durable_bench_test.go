@@ -203,8 +203,9 @@ func (r *durableRig) preload(b *testing.B, keys int) {
 // so the one process boundary an update crosses is the bank's commit to
 // its backup; x-tcprtt is ns/op over the median raw TCP round trip (64
 // bytes in, one out) to the backup process, measured in the same run
-// interleaved with the updates (tcprtt-ns). Target of server state by object: ns/op at 100,000
-// keys ≤ 1.2× at 10 (today S is encoded whole at every checkpoint).
+// interleaved with the updates (tcprtt-ns). Target: ns/op at 100,000
+// keys ≤ 1.2× at 10 (kv's keys are a servers.Map: a checkpoint writes the
+// key that changed, not the whole state).
 //
 // clients=8: eight external clients (each its own task) update 1,000 keys
 // at once, each waiting for its update to be durable; updates/s is the
