@@ -25,7 +25,13 @@ import (
 // application update present iff its RU committed, each acknowledged
 // external update exactly once, no update twice.
 func TestConcurrentCallsAndCheckpoints(t *testing.T) {
-	concurrentScenario(t, newWorld(t))
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.kind = kind
+			concurrentScenario(t, w)
+		})
+	}
 }
 
 // The same with the servers' units crashing (S dropped, restarted from the
@@ -35,9 +41,11 @@ func TestConcurrentCallsCheckpointsAndCrashes(t *testing.T) {
 	if os.Getenv("FTM_SOAK") != "" {
 		runs = 200
 	}
-	for seed := range runs {
-		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+	for i := range 2 * runs {
+		seed, kind := i/2, kinds[i%2]
+		t.Run(fmt.Sprint(kind.name, "/", seed), func(t *testing.T) {
 			w := newWorld(t)
+			w.kind = kind
 			core, logs := observer.New(zap.DebugLevel)
 			w.log = zap.New(core)
 			w.logs = logs

@@ -45,7 +45,7 @@ type appTag struct {
 }
 
 // Crash the server's unit (its in-memory S dropped, restarted from the
-// bank) at each driver step: before and after its state is persisted, after
+// bank; S whole, or by object: a Map and Logs) at each driver step: before and after its state is persisted, after
 // S was precommitted, before and after the STM group is decided. Then
 // check what survived: every acknowledged update of the external client
 // exactly once, every update of a committed application RU present, none
@@ -57,15 +57,17 @@ func TestCrashAtEveryDriverStep(t *testing.T) {
 	if os.Getenv("FTM_SOAK") != "" {
 		maxN = 60
 	}
-	for _, point := range points {
-		for n := 1; n <= maxN; n++ {
-			t.Run(fmt.Sprintf("%s/%d", point, n), func(t *testing.T) {
-				ran[point] = true
-				f := &oneCrash{point: point, unit: "kv", n: n}
-				if crashScenario(t, f.fail) && f.fired() {
-					fired[point]++
-				}
-			})
+	for _, kind := range kinds {
+		for _, point := range points {
+			for n := 1; n <= maxN; n++ {
+				t.Run(fmt.Sprintf("%s/%s/%d", kind.name, point, n), func(t *testing.T) {
+					ran[point] = true
+					f := &oneCrash{point: point, unit: "kv", n: n}
+					if crashScenario(t, f.fail, kind) && f.fired() {
+						fired[point]++
+					}
+				})
+			}
 		}
 	}
 	for _, p := range points {
@@ -78,9 +80,9 @@ func TestCrashAtEveryDriverStep(t *testing.T) {
 // crashScenario runs updates and checkpoints of an application client and
 // an external client against kv with the failpoint installed, then checks
 // the invariants. It reports whether it ran to the end.
-func crashScenario(t *testing.T, fail failpoint.Hook) bool {
+func crashScenario(t *testing.T, fail failpoint.Hook, kind serverKind) bool {
 	w := newWorld(t)
-	w.fail = fail
+	w.fail, w.kind = fail, kind
 	w.serve("s", "kv")
 	sc := &crashRun{t: t, w: w, app: w.client("a", "app"), ext: w.external("x", "ext")}
 	for range 2 {
@@ -164,7 +166,14 @@ func (sc *crashRun) check(log []string, st *ru.State) {
 // the server runs again: committed state and acknowledged external updates
 // survive, the application RU that depended on lost work aborts.
 func TestHostCrashRestartsFromBank(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) { hostCrashRestarts(t, kind) })
+	}
+}
+
+func hostCrashRestarts(t *testing.T, kind serverKind) {
 	w := newWorld(t)
+	w.kind = kind
 	w.serve("s", "kv")
 	app, ext := w.client("a", "app"), w.external("x", "ext")
 	_, err := mAdd("kv").Call(w.ctx, app, addReq{Key: "k", By: 1, Tag: "a1"})

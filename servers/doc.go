@@ -26,6 +26,19 @@
 // purpose); a handler's error that matches a declared error reaches the
 // client as a *RemoteError that unwraps to it, on any node.
 //
+// Server state by object (collections.go, objects.go, stable.go,
+// codec.go): S may hold Map and Log fields whose entries are STM objects
+// of their own, written only when they change; S's object holds their
+// headers. A checkpoint writes the changed entries and the header in one
+// transaction (precommitted into the action's group, or committed with the
+// unit's record); an abort reverts the changed entries from the bank; a
+// crash or restart loads them all. S and entries encode without
+// reflection through StateCodec and Codec. Invariants: an entry not
+// changed since the last committed write is in the bank at its slot; a
+// slot belongs to one key at a time and a removed key's slot is reused
+// only after its removal committed; the entries a write puts commit or
+// abort with the header naming them.
+//
 // A Driver runs the ru.Host of a node, one concern per file:
 //   - driver.go, the runner: the receive and tick loops, the unit registry
 //     and restarts;

@@ -92,8 +92,9 @@ type unitInfo struct {
 // stateOwner is what the driver needs of a Server[S].
 type stateOwner interface {
 	precommitState(ctx context.Context, g stm.GroupID) error // encode S into a tx precommitted into g
-	stateBytes() (stm.ID, []byte, error)                     // S's object and its encoding, for a commit
+	commitState(tx *stm.Tx) error                            // write S into tx, which commits the RU's record
 	reloadState(ctx context.Context) error                   // S := last committed version (or init)
+	crashed()                                                // S in memory is lost: reload it whole
 	inCall() bool
 	afterCheckpoint()
 	restarted()
@@ -308,6 +309,7 @@ func (d *Driver) restartLocked(ui *unitInfo) error {
 	}
 	d.pinCallLocked(ui)
 	if ui.srv != nil {
+		ui.srv.crashed()
 		// A unit that was not precommitted aborts its RU on restart: the
 		// Aborted outcome reloads S and runs the Restart hook. A
 		// precommitted one waits for the decision with S restored now.

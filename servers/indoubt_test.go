@@ -2,7 +2,6 @@ package servers
 
 import (
 	"context"
-	"errors"
 	"maps"
 	"slices"
 	"sync"
@@ -29,9 +28,11 @@ import (
 // it aborted. Before the fix the takeover presumed abort and the committed
 // checkpoint lost the server's S.
 func TestTakeoverKeepsPrecommittedServerGroupInDoubt(t *testing.T) {
-	for _, at := range []string{ru.FPBeforePersist, FPBeforeDecide} {
-		t.Run("commit/"+at, func(t *testing.T) { takeoverInDoubt(t, false, at) })
-		t.Run("abort/"+at, func(t *testing.T) { takeoverInDoubt(t, true, at) })
+	for _, kind := range kinds {
+		for _, at := range []string{ru.FPBeforePersist, FPBeforeDecide} {
+			t.Run(kind.name+"/commit/"+at, func(t *testing.T) { takeoverInDoubt(t, false, at, kind) })
+			t.Run(kind.name+"/abort/"+at, func(t *testing.T) { takeoverInDoubt(t, true, at, kind) })
+		}
 	}
 }
 
@@ -63,25 +64,24 @@ func precommitted(b *stm.Bank, unit string) bool {
 }
 
 // committedIn reads a counter server's committed state from bank b.
-func committedIn(t *testing.T, b *stm.Bank, name string) counters {
-	tx := b.Begin()
-	defer tx.Abort()
-	buf, err := tx.Bytes(stableID(tx, stateName(name)))
-	if errors.Is(err, stm.ErrNotFound) {
-		return newCounters()
+func (r *nodesRig) committedIn(b *stm.Bank, name string) counters {
+	return r.serverKind().committed(r.t, b, name)
+}
+
+func (r *nodesRig) serverKind() serverKind {
+	if r.kind.build == nil {
+		return wholeKind
 	}
-	require.NoError(t, err)
-	st, err := stm.Decode[stable[counters]](buf)
-	require.NoError(t, err)
-	return st.State
+	return r.kind
 }
 
 // takeoverInDoubt stops kv's node at failpoint at: "ru.before-persist"
 // with its record Precommitted (the decision received, not saved), or
 // FPBeforeDecide (the decision saved in the record, the group not decided
 // in STM).
-func takeoverInDoubt(t *testing.T, abort bool, at string) {
+func takeoverInDoubt(t *testing.T, abort bool, at string, kind serverKind) {
 	r := newInDoubtRig(t)
+	r.kind = kind
 	defer r.close()
 	frozen, release := make(chan struct{}), make(chan struct{})
 	hy := r.newHost(r.ny, "hy", r.bankY, freezeAt(at, r.bankY, frozen, release))
@@ -132,6 +132,7 @@ type nodesRig struct {
 	cancel context.CancelFunc
 	log    *zap.Logger
 	nx, ny *kernel.Node
+	kind   serverKind // the counter servers' state: whole (default) or by object
 }
 
 // nodeHost is one driver of a nodesRig, with the task it runs in; stop
@@ -168,7 +169,7 @@ func (r *nodesRig) newHost(n *kernel.Node, name string, bank *stm.Bank, fail fun
 }
 
 func (r *nodesRig) serve(h *nodeHost, name string) {
-	srv := newCounterServer(Config{Name: name, Driver: h.driver, Logger: r.log})
+	srv := r.serverKind().build(Config{Name: name, Driver: h.driver, Logger: r.log})
 	sctx, stop := context.WithCancel(r.ctx)
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(sctx) }()
@@ -275,13 +276,13 @@ func (r *inDoubtRig) checkDecisionApplied(bankY2 *stm.Bank, bkY2 *stm.Backup, g 
 		rec := recordOf(bankY2, "kv")
 		return rec.State != nil && rec.State.Phase != ru.Precommitted && !inGroup(bankY2, g)
 	}, waitFor, time.Millisecond, "kv never applied the initiator's decision")
-	st := committedIn(t, bankY2, "kv")
+	st := r.committedIn(bankY2, "kv")
 	require.Equal(t, want, slices.Clip(st.Log), "kv's committed S")
 	require.Equal(t, 4*len(want), st.N["x"])
 	bankY3, rep, err := bkY2.Takeover(r.ctx, stm.Config{Logger: r.log})
 	require.NoError(t, err)
 	require.Empty(t, rep.InDoubt)
-	require.Equal(t, want, slices.Clip(committedIn(t, bankY3, "kv").Log), "kv's S on the new backup")
+	require.Equal(t, want, slices.Clip(r.committedIn(bankY3, "kv").Log), "kv's S on the new backup")
 	_ = bankY3.Close()
 }
 

@@ -102,7 +102,14 @@ func attached(m *pairMember, banks ...string) bool {
 // taken-over bank: the committed checkpoint has kv's update, exactly once,
 // on the primary and, after a second failure, on the other node.
 func TestPairTakeoverLeavesServerGroupToItsDriver(t *testing.T) {
+	for _, kind := range kinds {
+		t.Run(kind.name, func(t *testing.T) { pairTakeoverLeavesGroup(t, kind) })
+	}
+}
+
+func pairTakeoverLeavesGroup(t *testing.T, kind serverKind) {
 	r := &pairTakeoverRig{nodesRig: newNodesRig(t), net: &memPairNet{pending: make(chan link.Link, 4)}}
+	r.kind = kind
 	defer r.close()
 	r.alpha = startPairMember(t, r.net, "alpha", r.log)
 	r.beta = startPairMember(t, r.net, "beta", r.log)
@@ -137,7 +144,7 @@ func TestPairTakeoverLeavesServerGroupToItsDriver(t *testing.T) {
 		t.Fatal("the initiator's checkpoint never ended")
 	}
 	require.Eventually(t, func() bool { return !inGroup(held, g) }, waitFor, time.Millisecond, "kv's group decided")
-	require.Equal(t, []string{"t1"}, slices.Clip(committedIn(t, held, "kv").Log))
+	require.Equal(t, []string{"t1"}, slices.Clip(r.committedIn(held, "kv").Log))
 	hy2.stop()
 	hx.stop()
 
@@ -145,7 +152,7 @@ func TestPairTakeoverLeavesServerGroupToItsDriver(t *testing.T) {
 	r.refuse(true)
 	r.alpha.stop()
 	require.Eventually(t, func() bool { return r.beta.st.Status().Takeovers == 2 }, waitFor, time.Millisecond)
-	require.Equal(t, []string{"t1"}, slices.Clip(committedIn(t, r.beta.st.Bank("beta"), "kv").Log))
+	require.Equal(t, []string{"t1"}, slices.Clip(r.committedIn(r.beta.st.Bank("beta"), "kv").Log))
 }
 
 // pairTakeoverRig is a stable pair (alpha and beta, over net) whose banks

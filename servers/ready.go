@@ -135,11 +135,7 @@ func (d *Driver) addSave(b *recordBatch, p *ru.UnitReady) error {
 		return nil
 	}
 	if ui := d.units[p.Unit]; p.CommitS && ui != nil && ui.srv != nil {
-		id, enc, err := ui.srv.stateBytes()
-		if err != nil {
-			return err
-		}
-		b.addObject(id, enc)
+		b.addState(ui.srv.commitState)
 	}
 	return d.records.addRecord(b, p.Save)
 }

@@ -104,8 +104,7 @@ func (s *recordStore) recordID(unit string) (stm.ID, error) {
 	return id, nil
 }
 
-// put is one object of a batched write: a unit's record (unit set) or a
-// server's state.
+// put is one object of a batched write: a unit's record.
 type put struct {
 	id   stm.ID
 	b    []byte
@@ -115,7 +114,8 @@ type put struct {
 // recordBatch collects the writes of one Ready: one short STM transaction
 // for all the units of a driver (§6.5's batching, applied to stable storage).
 type recordBatch struct {
-	puts []put
+	puts   []put
+	states []func(tx *stm.Tx) error // servers' S, written with the records
 }
 
 // addRecord adds a unit's record to b unless the store holds it already.
@@ -135,15 +135,21 @@ func (s *recordStore) addRecord(b *recordBatch, st *ru.State) error {
 	return nil
 }
 
-// addObject adds a server's state S to b.
-func (b *recordBatch) addObject(id stm.ID, enc []byte) { b.puts = append(b.puts, put{id: id, b: enc}) }
+// addState adds a server's state S to b: write puts it into the batch's
+// transaction.
+func (b *recordBatch) addState(write func(tx *stm.Tx) error) { b.states = append(b.states, write) }
 
 // write commits b in one transaction; the records become the store's.
 func (s *recordStore) write(ctx context.Context, b *recordBatch) error {
-	if len(b.puts) == 0 {
+	if len(b.puts) == 0 && len(b.states) == 0 {
 		return nil
 	}
 	err := s.bank.Update(ctx, func(tx *stm.Tx) error {
+		for _, write := range b.states {
+			if err := write(tx); err != nil {
+				return err
+			}
+		}
 		for _, p := range b.puts {
 			if err := tx.Put(p.id, p.b); err != nil {
 				return err

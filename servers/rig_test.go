@@ -102,6 +102,7 @@ type world struct {
 	tick  time.Duration // driver tick period (default 2 ms)
 	inmem *InmemNetwork // protocol envelopes in memory (nil: kernel ports)
 	logs  *observer.ObservedLogs
+	kind  serverKind // the counter servers' state: whole (default) or by object
 }
 
 type hostRig struct {
@@ -182,7 +183,7 @@ func crashWhen(f func(point, unit string) bool) failpoint.Hook {
 // serve runs a counter server on host h.
 func (w *world) serve(hostName, name string) {
 	h := w.host(hostName)
-	srv := newCounterServer(Config{Name: name, Driver: h.driver, Logger: w.log})
+	srv := w.serverKind().build(Config{Name: name, Driver: h.driver, Logger: w.log})
 	ctx, cancel := context.WithCancel(w.ctx)
 	done := make(chan error, 1)
 	h.cancel[name], h.done[name] = cancel, done
@@ -260,20 +261,14 @@ func (w *world) external(hostName, name string) *Client {
 
 // committed reads a server's committed state from the bank.
 func (w *world) committed(name string) counters {
-	tx := w.bank.Begin()
-	defer tx.Abort()
-	b, err := tx.Bytes(stableID(tx, stateName(name)))
-	if errors.Is(err, stm.ErrNotFound) {
-		return newCounters()
+	return w.serverKind().committed(w.t, w.bank, name)
+}
+
+func (w *world) serverKind() serverKind {
+	if w.kind.build == nil {
+		return wholeKind
 	}
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	st, err := stm.Decode[stable[counters]](b)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return st.State
+	return w.kind
 }
 
 // unitState returns a unit's saved protocol state.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sync"
 	"sync/atomic"
 
@@ -81,6 +82,9 @@ type Server[S any] struct {
 	cancels cancels        // the call in progress, for the cancel port (cancel.go)
 
 	precommitWrites func(tx *stm.Tx, s *S) error // SetPrecommitWrites (precommitwrites.go)
+
+	layout stateLayout // where S's collections are (stable.go)
+	forget bool        // the unit crashed: reload every collection (driver's mu)
 }
 
 // Call is the context of one served call.
@@ -127,7 +131,7 @@ func newServer[S any](cfg Config, init func() S) *Server[S] {
 		cfg.Task, cfg.Names = cfg.Driver.defaults(cfg.Task, cfg.Names)
 	}
 	return &Server[S]{cfg: cfg, log: cfg.Logger.With(zap.String("server", cfg.Name)), init: init,
-		methods: map[string]*handler[S]{}}
+		methods: map[string]*handler[S]{}, layout: layoutOf(reflect.TypeFor[S]())}
 }
 
 // SetHooks installs the overridable protocol hooks; call before Run.
@@ -339,12 +343,8 @@ func (s *Server[S]) precommitState(ctx context.Context, g stm.GroupID) error {
 	if s.precommitWrites != nil {
 		err = s.precommitWrites(tx, &s.st.State)
 	}
-	var b []byte
 	if err == nil {
-		b, err = stm.Encode(&s.st)
-	}
-	if err == nil {
-		err = tx.Put(s.dataID, b)
+		err = s.writeState(tx)
 	}
 	if err == nil {
 		err = tx.Precommit(ctx, g)
@@ -356,18 +356,35 @@ func (s *Server[S]) precommitState(ctx context.Context, g stm.GroupID) error {
 	return nil
 }
 
-func (s *Server[S]) stateBytes() (stm.ID, []byte, error) {
+func (s *Server[S]) commitState(tx *stm.Tx) error {
 	if s.hooks.BeforeCheckpoint != nil {
 		s.hooks.BeforeCheckpoint(&s.st.State)
 	}
-	b, err := stm.Encode(&s.st)
-	if err != nil {
-		return 0, nil, fmt.Errorf("servers: encode %s: %w", s.cfg.Name, err)
-	}
-	return s.dataID, b, nil
+	return s.writeState(tx)
 }
 
+// writeState writes S into tx: the changed entries of its collections,
+// then S's object with their headers (stable.go).
+func (s *Server[S]) writeState(tx *stm.Tx) error {
+	for _, o := range s.layout.objects(&s.st.State) {
+		if err := o.writeObjects(tx); err != nil {
+			return fmt.Errorf("servers: write %s: %w", s.cfg.Name, err)
+		}
+	}
+	b, err := encodeStable(&s.st)
+	if err != nil {
+		return fmt.Errorf("servers: encode %s: %w", s.cfg.Name, err)
+	}
+	return tx.Put(s.dataID, b)
+}
+
+// crashed says the server's volatile state is lost (its unit crashed):
+// the next reload reads every collection back from the bank.
+func (s *Server[S]) crashed() { s.forget = true }
+
 func (s *Server[S]) reloadState(context.Context) error {
+	full := s.forget
+	s.forget = false
 	tx := s.cfg.Driver.Bank().Begin()
 	defer tx.Abort()
 	b, err := tx.Bytes(s.dataID)
@@ -378,9 +395,13 @@ func (s *Server[S]) reloadState(context.Context) error {
 	if err != nil {
 		return err
 	}
-	st, err := decodeAny[stable[S]](b)
+	st, err := decodeStable[S](b)
 	if err != nil {
 		return err
+	}
+	if err := s.restoreObjects(tx, &st.State, full); err != nil {
+		s.forget = true // what memory holds is unknown: the next reload loads all
+		return fmt.Errorf("servers: reload %s: %w", s.cfg.Name, err)
 	}
 	if st.Dups == nil {
 		st.Dups = map[string]map[uint64]savedReply{}
@@ -389,7 +410,23 @@ func (s *Server[S]) reloadState(context.Context) error {
 	return nil
 }
 
+// restoreObjects fills the collections of next, just decoded, with their
+// committed entries: the current S's reverted (an abort), or all of them
+// read from tx (full, or another write's header).
+func (s *Server[S]) restoreObjects(tx *stm.Tx, next *S, full bool) error {
+	olds := s.layout.objects(&s.st.State)
+	for i, o := range s.layout.objects(next) {
+		if err := o.restore(tx, olds[i], full); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (s *Server[S]) afterCheckpoint() {
+	for _, o := range s.layout.objects(&s.st.State) {
+		o.committedWrite()
+	}
 	if s.hooks.AfterCheckpoint != nil {
 		s.hooks.AfterCheckpoint(&s.st.State)
 	}

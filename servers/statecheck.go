@@ -4,12 +4,13 @@ import (
 	"encoding"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 
-	"github.com/ftm-in-go/ftm/stm"
 	"github.com/hashicorp/go-msgpack/v2/codec"
 )
 
@@ -65,8 +66,13 @@ func checkType(t reflect.Type, role, where string) error {
 	return &LossyTypeError{Role: role, Type: t, Field: field, Why: why, Where: where}
 }
 
-// typeWalk is one checkType: the types already entered.
-type typeWalk struct{ seen map[reflect.Type]bool }
+// typeWalk is one checkType: the types already entered, and whether the
+// walk is behind a pointer, a slice, an array or a map (where a Map or
+// Log cannot be: its entries are found by its field's place in S).
+type typeWalk struct {
+	seen      map[reflect.Type]bool
+	contained bool
+}
 
 // walk returns the path of the first lossy place under t (reached by
 // path) and what is wrong with it; why is "" when t is kept whole.
@@ -74,10 +80,17 @@ func (w typeWalk) walk(t reflect.Type, path string) (field, why string) {
 	if t.Kind() == reflect.Interface {
 		return path, fmt.Sprintf("is an interface (%v) whose concrete type is not restored", t)
 	}
+	if isStateObject(t) {
+		return w.collection(t, path)
+	}
+	if t.Kind() == reflect.Pointer && isStateObject(t.Elem()) { // it encodes itself: not trusted here
+		return typeWalk{seen: w.seen, contained: true}.collection(t.Elem(), path)
+	}
 	if w.seen[t] || encodesItself(t) {
 		return "", ""
 	}
 	w.seen[t] = true
+	inner := typeWalk{seen: w.seen, contained: true}
 	switch t.Kind() {
 	case reflect.Func:
 		return path, "is a func"
@@ -88,16 +101,33 @@ func (w typeWalk) walk(t reflect.Type, path string) (field, why string) {
 	case reflect.Uintptr, reflect.UnsafePointer:
 		return path, "is an address"
 	case reflect.Pointer:
-		return w.walk(t.Elem(), path)
+		return inner.walk(t.Elem(), path)
 	case reflect.Slice, reflect.Array:
-		return w.walk(t.Elem(), path+"[]")
+		return inner.walk(t.Elem(), path+"[]")
 	case reflect.Map:
-		if field, why := w.walk(t.Key(), path+"[key]"); why != "" {
+		if field, why := inner.walk(t.Key(), path+"[key]"); why != "" {
 			return field, why
 		}
-		return w.walk(t.Elem(), path+"[]")
+		return inner.walk(t.Elem(), path+"[]")
 	case reflect.Struct:
 		return w.fields(t, path)
+	}
+	return "", ""
+}
+
+// collection checks a Map or Log: in S's struct fields only, and its key
+// and value types kept whole when msgpack encodes them (a hand-written
+// or the type's own codec is trusted).
+func (w typeWalk) collection(t reflect.Type, path string) (field, why string) {
+	if w.contained {
+		return path, fmt.Sprintf("is a %v behind a pointer, slice, array or map: a collection must be a field of S", t)
+	}
+	elems := reflect.New(t).Interface().(stateObject).reflectiveTypes()
+	for _, suffix := range slices.Sorted(maps.Keys(elems)) {
+		inner := typeWalk{seen: w.seen, contained: true}
+		if field, why := inner.walk(elems[suffix], path+suffix); why != "" {
+			return field, why
+		}
 	}
 	return "", ""
 }
@@ -151,14 +181,15 @@ func checkState[S any](init S) error {
 	if err := checkType(t, "state", where); err != nil {
 		return err
 	}
-	b, err := stm.Encode(init)
+	b, err := encodeStable(&stable[S]{State: init})
 	if err != nil {
 		return fmt.Errorf("servers: state type %v: initial value: %w", t, err)
 	}
-	back, err := decodeAny[S](b)
+	st, err := decodeStable[S](b)
 	if err != nil {
 		return fmt.Errorf("servers: state type %v: initial value: %w", t, err)
 	}
+	back := st.State
 	if path, differs := diff(reflect.ValueOf(&init).Elem(), reflect.ValueOf(&back).Elem(), ""); differs {
 		return &LossyTypeError{Role: "state", Type: t, Field: path,
 			Why: "changes in an encode/decode round trip of the initial value", Where: where}
@@ -171,6 +202,9 @@ func checkState[S any](init S) error {
 // instants (the codec keeps neither the monotonic reading nor the
 // location); fields the codec leaves out are not compared.
 func diff(a, b reflect.Value, path string) (string, bool) {
+	if isStateObject(a.Type()) {
+		return "", false // a Map's or Log's entries are objects of their own
+	}
 	if encodesItself(a.Type()) && a.CanInterface() {
 		if t, ok := a.Interface().(time.Time); ok {
 			return path, !t.Equal(b.Interface().(time.Time))

@@ -7,13 +7,42 @@ import (
 	"github.com/ftm-in-go/ftm/servers"
 )
 
-// Store is the whole state of the key-value server: a plain Go type. The
-// framework keeps it in memory during a recovery unit and in STM at every
-// checkpoint; NewServer refuses it unless it survives encoding whole
+// Store is the state of the key-value server. The keys are a
+// servers.Map: each is a stable object of its own, so a checkpoint writes
+// the keys an RU changed and the small rest of Store, not every key, and a
+// durable update costs the same at 10 keys as at 100,000. Writes is a
+// plain field, kept with the Map's header in the server's own object.
+// NewServer refuses a state that would not survive a checkpoint whole
 // (exported fields, no funcs, channels or interfaces).
 type Store struct {
-	Values map[string]int64
+	Items  servers.Map[string, int64]
 	Writes int64 // updates applied, for the demo's output
+	// Values is where a version of this server written before Items
+	// existed kept its keys: read once, moved into Items by the hooks
+	// when S is restored, never written again.
+	Values map[string]int64 `codec:",omitempty"`
+}
+
+// AppendState and DecodeState are Store's servers.StateCodec: the state
+// is encoded at every checkpoint by hand, without reflection (Items by its
+// header; its entries are written by the framework).
+func (s *Store) AppendState(b []byte) ([]byte, error) {
+	b, err := servers.Int64Codec.Append(b, s.Writes)
+	if err != nil {
+		return nil, err
+	}
+	return s.Items.AppendHeader(b), nil
+}
+
+// DecodeState decodes what AppendState wrote.
+func (s *Store) DecodeState(b []byte) error {
+	w, b, err := servers.Int64Codec.Read(b)
+	if err != nil {
+		return err
+	}
+	s.Writes = w
+	_, err = s.Items.ReadHeader(b)
+	return err
 }
 
 // PutReq and AddReq are the arguments of the update operations.
@@ -55,42 +84,50 @@ var ErrOverflow = errors.New("kv: the sum overflows a 64-bit integer")
 // New builds the reliable key-value server: each operation is a plain
 // function of the state, registered for its declared method.
 func New(cfg servers.Config) (*servers.Server[Store], error) {
-	srv, err := servers.NewServer(cfg, func() Store { return Store{Values: map[string]int64{}} })
+	srv, err := servers.NewServer(cfg, func() Store { return Store{} })
 	if err != nil {
 		return nil, err
 	}
 	servers.Handle(srv, Put, func(_ *servers.Call, s *Store, r PutReq) (int64, error) {
-		s.Values[r.Key] = r.Value
+		s.Items.Set(r.Key, r.Value)
 		s.Writes++
 		return r.Value, nil
 	})
 	servers.Handle(srv, Add, func(_ *servers.Call, s *Store, r AddReq) (int64, error) {
-		sum, ok := addInt64(s.Values[r.Key], r.By)
+		old, _ := s.Items.Get(r.Key)
+		sum, ok := addInt64(old, r.By)
 		if !ok {
-			return 0, fmt.Errorf("%w: %d + %d", ErrOverflow, s.Values[r.Key], r.By)
+			return 0, fmt.Errorf("%w: %d + %d", ErrOverflow, old, r.By)
 		}
-		s.Values[r.Key] = sum
+		s.Items.Set(r.Key, sum)
 		s.Writes++
-		return s.Values[r.Key], nil
+		return sum, nil
 	})
 	servers.Handle(srv, Get, func(_ *servers.Call, s *Store, key string) (int64, error) {
-		v, ok := s.Values[key]
+		v, ok := s.Items.Get(key)
 		if !ok {
 			return 0, ErrNoKey
 		}
 		return v, nil
 	})
 	servers.Handle(srv, Len, func(_ *servers.Call, s *Store, _ struct{}) (int, error) {
-		return len(s.Values), nil
+		return s.Items.Len(), nil
 	})
-	srv.SetHooks(servers.Hooks[Store]{
-		Restart: func(s *Store) {
-			if s.Values == nil { // restored from a version written before Values existed
-				s.Values = map[string]int64{}
-			}
-		},
-	})
+	// S is restored from STM before either hook runs: at a restart or an
+	// abort (Restart), or when a checkpoint that was in doubt at a restart
+	// commits (AfterCheckpoint, after S is reloaded).
+	srv.SetHooks(servers.Hooks[Store]{Restart: moveValues, AfterCheckpoint: moveValues})
 	return srv, nil
+}
+
+// moveValues moves the keys of a version written before Items existed
+// into Items: they are written at the next checkpoint (nothing to do once
+// Values is empty).
+func moveValues(s *Store) {
+	for k, v := range s.Values {
+		s.Items.Set(k, v)
+	}
+	s.Values = nil
 }
 
 // addInt64 returns a+b and whether it fits in an int64.
