@@ -109,7 +109,7 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	fp := reg.armFailpoints(name, log) // crash tests only: kill or stall this process
 	env := Env{Node: name, Logger: rt.log, Bank: func(b string) *stm.Bank { return rt.stable.Bank(b) }, NewClient: rt.newClient}
 	rt.servers = newReliableServers(name, rt.kernel, rt.log, reg.servers) // reliable.go
-	var units task.Units = rt.servers                                   // stable tasks are recovery units on their bank's driver
+	var units task.Units = rt.servers                                     // stable tasks are recovery units on their bank's driver
 	if reg.fpSpec != "" && !serversPointsOnly(reg.fpSpec) {
 		rt.servers.turnOff("failpoints of STM or the pair are armed (the servers' STM commits would shift their hit counts)")
 		units = nil // tasks checkpoint into STM directly, as the failpoints' counts expect

@@ -86,7 +86,7 @@ type reliableServers struct {
 	off     string // why this node runs no servers at all ("" when it does)
 	// logCkpt records a checkpoint taken by ftmctl ckpt now RU (the node's ckpt log).
 	logCkpt func(control.CkptEntry) control.CkptEntry
-	regs    []*serverReg // the registered servers each bank runs
+	regs    []*serverReg   // the registered servers each bank runs
 	fail    failpoint.Hook // the drivers' failpoints (crash tests only; set before start)
 }
 
