@@ -108,7 +108,7 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 	}
 	t := &Task{cfg: cfg, log: cfg.Logger.With(zap.String("task", cfg.Name))}
 	if cfg.Unit != nil {
-		t.unit = newUnitRT(*cfg.Unit, t.log)
+		t.unit = newUnitRT(*cfg.Unit, t.log, cfg.Failpoint)
 		t.cfg.Store = unitStore{t.unit}
 	}
 	t.scheduleNext(cfg.Clock.Now())

@@ -49,7 +49,7 @@ func newUnitRig(t testing.TB) *unitRig {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &unitRig{t: t, ctx: ctx, node: kernel.NewNode(kernel.Config{Name: "n1"}), hosts: map[string]*rigHost{}, log: zap.NewNop()}
 	if tt, ok := t.(*testing.T); ok {
-		r.log = zaptest.NewLogger(tt, zaptest.Level(zap.ErrorLevel))
+		r.log = zaptest.NewLogger(tt, zaptest.Level(zap.WarnLevel))
 	}
 	r.bank = stm.NewBank(stm.Config{Logger: r.log})
 	r.backup = stmtest.Protect(t, r.bank)
@@ -136,6 +136,23 @@ var (
 // serveCounter runs the reliable server "counter" on host "p" and waits
 // until its unit runs.
 func (r *unitRig) serveCounter() {
+	r.startCounter()
+	h := r.host("p")
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, u := range h.driver.Inspect().Units {
+			if u.Unit == "counter" && u.Up {
+				return
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r.t.Fatalf("counter never ran (gen %d): %+v", r.gen, h.driver.Inspect().Units)
+}
+
+// startCounter runs the reliable server "counter" on host "p" (its unit
+// may wait for the decision of an action the task initiated).
+func (r *unitRig) startCounter() {
 	h := r.host("p")
 	srv, err := servers.NewServer(servers.Config{Name: "counter", Driver: h.driver, Logger: r.log}, func() int64 { return 0 })
 	if err != nil {
@@ -148,16 +165,6 @@ func (r *unitRig) serveCounter() {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	h.stops = append(h.stops, func() { cancel(); <-done })
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		for _, u := range h.driver.Inspect().Units {
-			if u.Unit == "counter" && u.Up {
-				return
-			}
-		}
-		time.Sleep(time.Millisecond)
-	}
-	r.t.Fatal("counter never ran")
 }
 
 // counterValue reads the counter's committed value through an external
