@@ -224,4 +224,3 @@ func TestObjectChecksItsType(t *testing.T) {
 	})
 	require.NoError(t, err)
 }
-
