@@ -86,6 +86,11 @@ func mapSegments(ctx context.Context, t *task.Task, n int, byPrimes bool) ([]uin
 	if err != nil {
 		return nil, nil, err
 	}
+	if t.Restored() {
+		if err := checkRestored(primes, p); err != nil {
+			return nil, nil, err
+		}
+	}
 	switch {
 	case j.N == 0:
 		j.N, j.ByPrimes = int64(n), byPrimes
@@ -93,6 +98,29 @@ func mapSegments(ctx context.Context, t *task.Task, n int, byPrimes bool) ([]uin
 		return nil, nil, fmt.Errorf("%w: %d primes (by primes: %v), asked %d (%v)", ErrOtherJob, j.N, j.ByPrimes, n, byPrimes)
 	}
 	return primes, p, nil
+}
+
+// ErrInconsistent is returned when restored segments do not hold one
+// checkpoint: the primes found and the progress record disagree.
+var ErrInconsistent = errors.New("sieve: restored segments disagree")
+
+// checkRestored checks the restored primes and progress record are of one
+// checkpoint: the p.Count primes found ascend, and the next candidate is
+// above the last of them (a data segment older than the progress record
+// leaves zeros; a newer one leaves primes beyond Count).
+func checkRestored(primes []uint32, p *progress) error {
+	if p.Count == 0 || p.Count > uint64(len(primes)) {
+		return nil
+	}
+	for i := uint64(1); i < p.Count; i++ {
+		if primes[i] <= primes[i-1] {
+			return fmt.Errorf("%w: prime %d is %d after %d (progress: %d found, next %d)", ErrInconsistent, i, primes[i], primes[i-1], p.Count, p.Next)
+		}
+	}
+	if uint64(primes[p.Count-1]) >= p.Next || (p.Count < uint64(len(primes)) && primes[p.Count] != 0) {
+		return fmt.Errorf("%w: %d primes found up to %d, next candidate %d", ErrInconsistent, p.Count, primes[p.Count-1], p.Next)
+	}
+	return nil
 }
 
 // isPrime tries the odd primes found so far up to the square root of c.
