@@ -45,6 +45,17 @@
 // same client's next call; each checkpoint costs a save call per segment
 // and the call path's write-ahead unit saves (BENCH.md).
 //
+// Its user is the stable task (package task): a recovery-unit task
+// starts a Server per segment on its bank's driver, adds segments to its
+// Pager as it maps them (Add) and commits captured pages through Store
+// (the task copies dirty pages at a safe point and commits them in the
+// background). SetFinal lets the task write its end record in the
+// transaction that precommits a segment's pages, so it commits with the
+// last checkpoint. ReadCommitted reads a segment's committed pages from
+// the bank with no server running (a bank that refuses commits has no
+// driver; pages of a group still in doubt are not in it). FPSavesSent is
+// the pager's failpoint, between the saves and the atomic action.
+//
 // Page size is the segment's (rvm.Config.PageSize, 8 KiB default); the
 // segment server is configured with the same size and refuses others.
 package pager
