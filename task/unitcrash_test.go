@@ -125,7 +125,7 @@ func killScenario(t *testing.T, f *haltAt) {
 	// its backup the same way.
 	r.backup = stmtest.Protect(t, r.bank)
 	r.fail = nil
-	r.startCounter() // a precommitted unit waits for the task's RU to decide
+	r.serveCounter()
 	r.host("a")
 	checkRestoredSet(t, r, &k)
 }
