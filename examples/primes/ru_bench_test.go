@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -44,9 +45,24 @@ func newBenchUnits(b *testing.B) *benchUnits {
 	return &benchUnits{bank: bank, driver: d}
 }
 
-// runSieve runs the sieve for n primes once as task cfg; how long it took.
-func runSieve(b *testing.B, cfg task.Config, n int) (time.Duration, task.Stats) {
-	start := time.Now()
+// cpuTime is the CPU time this process used so far (every goroutine:
+// the background commits too).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// sieveRun is what one run of the sieve took.
+type sieveRun struct {
+	wall, cpu time.Duration
+	st        task.Stats
+}
+
+// runSieve runs the sieve for n primes once as task cfg, and waits for
+// the process's other work (a driver's last messages) to settle.
+func runSieve(b *testing.B, cfg task.Config, n int) sieveRun {
+	c0, start := cpuTime(), time.Now()
 	var nth uint32
 	st, err := task.Run(context.Background(), cfg, func(ctx context.Context, tk *task.Task) error {
 		var err error
@@ -56,7 +72,7 @@ func runSieve(b *testing.B, cfg task.Config, n int) (time.Duration, task.Stats) 
 	if err != nil || nth == 0 {
 		b.Fatalf("sieve: %v (prime %d)", err, nth)
 	}
-	return time.Since(start), st
+	return sieveRun{wall: time.Since(start), cpu: cpuTime() - c0, st: st}
 }
 
 // BenchmarkSieveRecoveryUnits: the sieve (100,000 primes, trial division)
@@ -67,6 +83,8 @@ func runSieve(b *testing.B, cfg task.Config, n int) (time.Duration, task.Stats) 
 // recovery units), alternated in the same run. The bank's backup is in
 // this process (stmtest.Mirrored). Reported: x-noft (RU path / no fault
 // tolerance, median of the pairs), x-stm (STM path / no fault tolerance),
+// the same ratios of the process's CPU time (cpu-x-noft, cpu-x-stm: the
+// background commits included, other processes' load excluded),
 // the RU path's checkpoints and the time it was stopped per run (the
 // STM path's too).
 func BenchmarkSieveRecoveryUnits(b *testing.B) {
@@ -77,29 +95,33 @@ func BenchmarkSieveRecoveryUnits(b *testing.B) {
 	}{{"pow2", task.Policy{PowerOfTwo: true}}, {"percent1", task.Policy{Percent: 1}}} {
 		b.Run(pol.name, func(b *testing.B) {
 			u := newBenchUnits(b)
-			var ruX, stmX []float64
+			var ruX, stmX, ruCPU, stmCPU []float64
 			var ckpts, stopped, stoppedSTM float64
 			for i := 0; b.Loop(); i++ {
-				base, _ := runSieve(b, task.Config{Name: "noft"}, n)
+				base := runSieve(b, task.Config{Name: "noft"}, n)
 				unit := &task.UnitConfig{Name: fmt.Sprintf("b/sieve%d", i), Bank: "b", STM: u.bank, Units: u}
-				ru, st := runSieve(b, task.Config{Name: "ru", Policy: pol.policy, Unit: unit}, n)
-				direct, dst := runSieve(b, task.Config{Name: "stm", Policy: pol.policy,
+				ru := runSieve(b, task.Config{Name: "ru", Policy: pol.policy, Unit: unit}, n)
+				direct := runSieve(b, task.Config{Name: "stm", Policy: pol.policy,
 					Store: prefixed{BatchStore: rvm.NewSTMStore(u.bank), prefix: fmt.Sprintf("s%d/", i)}}, n)
-				ruX = append(ruX, float64(ru)/float64(base))
-				stmX = append(stmX, float64(direct)/float64(base))
-				ckpts += float64(st.Checkpoints)
-				stopped += float64(st.TimeStopped.Microseconds())
-				stoppedSTM += float64(dst.TimeStopped.Microseconds())
+				ruX, stmX = append(ruX, ratio(ru.wall, base.wall)), append(stmX, ratio(direct.wall, base.wall))
+				ruCPU, stmCPU = append(ruCPU, ratio(ru.cpu, base.cpu)), append(stmCPU, ratio(direct.cpu, base.cpu))
+				ckpts += float64(ru.st.Checkpoints)
+				stopped += float64(ru.st.TimeStopped.Microseconds())
+				stoppedSTM += float64(direct.st.TimeStopped.Microseconds())
 			}
 			runs := float64(len(ruX))
 			b.ReportMetric(median(ruX), "x-noft")
 			b.ReportMetric(median(stmX), "x-stm")
+			b.ReportMetric(median(ruCPU), "cpu-x-noft")
+			b.ReportMetric(median(stmCPU), "cpu-x-stm")
 			b.ReportMetric(ckpts/runs, "ckpts/run")
 			b.ReportMetric(stopped/runs, "µs-stopped/run")
 			b.ReportMetric(stoppedSTM/runs, "µs-stopped-stm/run")
 		})
 	}
 }
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
 
 func median(xs []float64) float64 {
 	s := slices.Clone(xs)
