@@ -4,10 +4,13 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/servers/pager"
 	"github.com/ftm-in-go/ftm/stm"
@@ -223,4 +226,55 @@ func TestObjectChecksItsType(t *testing.T) {
 		return nil
 	})
 	require.NoError(t, err)
+}
+
+// TestEndCommitsWithTheLastCheckpoint: a recovery-unit task's server dies
+// just after the task completed — its last checkpoint committed, its end
+// not recorded on its own (FPRecordEnd) — and the server that takes the
+// bank over lists the task done, with its result, without running it
+// again: the end committed with that checkpoint.
+func TestEndCommitsWithTheLastCheckpoint(t *testing.T) {
+	r := newUnitRig(t)
+	r.host("a")
+	var entries atomic.Int32
+	prog := func(ctx context.Context, tk *Task, args []string) (string, error) {
+		entries.Add(1)
+		words, p, st, err := stampedSegments(ctx, tk)
+		if err != nil {
+			return "", err
+		}
+		stampAll(words, p, st, 42)
+		return "answer 42", nil
+	}
+	died := make(chan struct{})
+	hook := func(point, _ string) error {
+		if point == FPRecordEnd {
+			close(died)
+			return failpoint.ErrCrash
+		}
+		return nil
+	}
+	ctx1, stop1 := context.WithCancel(r.ctx)
+	s1 := NewServer(ctx1, ServerConfig{Node: "n1", Programs: map[string]Program{"p": prog}, Units: r, Failpoint: hook, Logger: r.log})
+	_, err := s1.Start(r.ctx, Bank{Name: rigBank, STM: r.bank}, "p", nil)
+	require.NoError(t, err)
+	select {
+	case <-died:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the task never completed")
+	}
+	stop1()
+	s1.Wait()
+	require.Equal(t, StateRunning, s1.List()[0].State, "the dead server recorded nothing more")
+	r.stopAll()
+
+	r.host("a")
+	s2 := NewServer(r.ctx, ServerConfig{Node: "n2", Programs: map[string]Program{"p": prog}, Units: r, Logger: r.log})
+	defer s2.Wait()
+	s2.Resume(r.ctx, Bank{Name: rigBank, STM: r.bank})
+	recs := s2.List()
+	require.Len(t, recs, 1)
+	require.Equal(t, StateDone, recs[0].State)
+	require.Equal(t, "answer 42", recs[0].Result)
+	require.EqualValues(t, 1, entries.Load(), "the completed task did not run again")
 }
