@@ -1,6 +1,8 @@
 package main
 
 import (
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -100,4 +102,18 @@ func TestTaskKilledJustAfterItCompletedIsListedOnTheSurvivor(t *testing.T) {
 	require.Equal(t, "prime 2000 is 17389", rec.Result)
 	require.Equal(t, "n1", rec.Bank)
 	require.Zero(t, rec.Restarts, "the finished task did not run again")
+}
+
+// ruUnitsOf sums the ftm_ru_units gauges of bank over every phase, in a
+// node's Prometheus text.
+func ruUnitsOf(t *testing.T, prom, bank string) int {
+	t.Helper()
+	re := regexp.MustCompile(`(?m)^ftm_ru_units\{bank="` + regexp.QuoteMeta(bank) + `",phase="[a-z]+"\} (\d+)$`)
+	total := 0
+	for _, m := range re.FindAllStringSubmatch(prom, -1) {
+		n, err := strconv.Atoi(m[1])
+		require.NoError(t, err)
+		total += n
+	}
+	return total
 }
