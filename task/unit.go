@@ -237,23 +237,29 @@ func (u *unitRT) wholeIfStale() {
 	u.stale = false
 }
 
-// setFinal arms (f != nil) or disarms the final hook on the first
-// segment's server, and marks a page of that segment written so that the
-// segment's unit is in the checkpoint's action.
-func (u *unitRT) setFinal(f func(tx *stm.Tx) error) bool {
-	if len(u.segs) == 0 || u.driver == nil {
-		return false
+// finish is the task's last action: its end (cfg.Final) and the drop of
+// every segment's pages commit in one atomic action with its RU. With no
+// driver, nothing is committed: a refusal as for want of a backup.
+func (u *unitRT) finish(ctx context.Context) error {
+	if err := u.attach(ctx); err != nil {
+		return err
 	}
-	first := u.segs[0]
-	ss := u.servers[first.Name()]
-	if ss == nil {
-		return false
+	if u.driver == nil {
+		return fmt.Errorf("%w: %w", stm.ErrNoBackup, errNoDriver)
 	}
-	ss.srv.SetFinal(f)
-	if f != nil {
-		first.Hint(0, 1)
+	var err error
+	if len(u.segs) == 0 { // no segment to carry the end: the server records it after
+		err = u.client.Checkpoint(ctx)
+	} else {
+		first := u.servers[u.segs[0].Name()]
+		first.srv.SetFinal(u.cfg.Final)
+		defer first.srv.SetFinal(nil)
+		err = u.pager.Drop(ctx)
 	}
-	return true
+	if errors.Is(err, servers.ErrClosed) { // the driver stopped under the action: nothing committed
+		return fmt.Errorf("%w: %w", stm.ErrNoBackup, err)
+	}
+	return err
 }
 
 // loadStore reads a segment's last committed pages through its unit, or

@@ -229,14 +229,14 @@ func TestObjectChecksItsType(t *testing.T) {
 }
 
 // TestEndCommitsWithTheLastCheckpoint: a recovery-unit task's server dies
-// just after the task completed — its last checkpoint committed, its end
-// not recorded on its own (FPRecordEnd) — and the server that takes the
-// bank over lists the task done, with its result, without running it
-// again: the end committed with that checkpoint.
+// just after the task completed — its last action (end recorded, pages
+// dropped) committed, its end not recorded on its own (FPRecordEnd) — and
+// the server that takes the bank over lists the task done, with its
+// result, without running it again; no page of the task is left.
 func TestEndCommitsWithTheLastCheckpoint(t *testing.T) {
 	r := newUnitRig(t)
 	r.host("a")
-	var entries atomic.Int32
+	var entries, pagesBefore atomic.Int32
 	prog := func(ctx context.Context, tk *Task, args []string) (string, error) {
 		entries.Add(1)
 		words, p, st, err := stampedSegments(ctx, tk)
@@ -244,6 +244,10 @@ func TestEndCommitsWithTheLastCheckpoint(t *testing.T) {
 			return "", err
 		}
 		stampAll(words, p, st, 42)
+		if err := tk.Checkpoint(ctx); err != nil {
+			return "", err
+		}
+		pagesBefore.Store(int32(pageObjects(r.bank)))
 		return "answer 42", nil
 	}
 	died := make(chan struct{})
@@ -277,4 +281,17 @@ func TestEndCommitsWithTheLastCheckpoint(t *testing.T) {
 	require.Equal(t, StateDone, recs[0].State)
 	require.Equal(t, "answer 42", recs[0].Result)
 	require.EqualValues(t, 1, entries.Load(), "the completed task did not run again")
+	require.Positive(t, pagesBefore.Load(), "its checkpoint kept page objects")
+	require.Zero(t, pageObjects(r.bank), "its last action dropped its pages")
+}
+
+// pageObjects counts the pager's page objects (checksum and one page) in bank.
+func pageObjects(b *stm.Bank) int {
+	n := 0
+	for id, v := range b.Dump() {
+		if id >= stm.FirstAllocatedID && len(v) == 4+rvm.DefaultPageSize {
+			n++
+		}
+	}
+	return n
 }

@@ -100,6 +100,23 @@ func (p *Pager) CheckpointTask(ctx context.Context, sp *rvm.SafePoint, timeout t
 	return sp.CheckpointTask(ctx, timeout, (*store)(p), p.segs...)
 }
 
+// Drop drops every segment in one atomic action with the application RU
+// (the task ended and never restarts): each segment's unit deletes its
+// page objects when the action precommits, and holds no page after it
+// commits. On error nothing is dropped.
+func (p *Pager) Drop(ctx context.Context) error {
+	for _, s := range p.segs {
+		unit := UnitName(p.task, s.Name())
+		if _, err := dropM.At(unit).Call(ctx, p.app, struct{}{}); err != nil {
+			return fmt.Errorf("pager: drop %s: %w", unit, err)
+		}
+	}
+	if err := p.app.Checkpoint(ctx); err != nil {
+		return fmt.Errorf("pager: drop the segments of task %s: %w", p.task, err)
+	}
+	return nil
+}
+
 // Restore fills every segment with its last committed checkpoint (pages
 // never saved are zero). The task must not be running.
 func (p *Pager) Restore(ctx context.Context) error {
