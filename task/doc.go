@@ -46,9 +46,12 @@
 // restores the segments in place to the last checkpoint and re-enters
 // the program from the top; views into them (rvm.View, Object) stay
 // valid. Object allocates named, typed stable objects in the task's heap
-// segment. A task server records a task's end and result in the
-// transaction that precommits its last checkpoint (UnitConfig.Final), so
-// a task killed just after it completed is listed done on the survivor.
+// segment. A task server's task ends with one last atomic action: its
+// end and result (UnitConfig.Final, written in the transaction that
+// precommits a segment's unit) and the drop of every segment's pages
+// (pager.Pager.Drop) commit together with its RU, so a task killed just
+// after it completed is listed done on the survivor and leaves no page in
+// the bank (its units' small records stay).
 //
 // Programs (program.go): a program may declare its arguments (Args,
 // ServerConfig.Args): Start refuses arguments the declaration refuses,

@@ -49,9 +49,10 @@
 // starts a Server per segment on its bank's driver, adds segments to its
 // Pager as it maps them (Add) and commits captured pages through Store
 // (the task copies dirty pages at a safe point and commits them in the
-// background). SetFinal lets the task write its end record in the
-// transaction that precommits a segment's pages, so it commits with the
-// last checkpoint. ReadCommitted reads a segment's committed pages from
+// background). The task's last action is Drop: each segment's unit
+// deletes its page objects when the action precommits, and SetFinal lets
+// the task write its end record in that transaction, so the end and the
+// drop commit together. ReadCommitted reads a segment's committed pages from
 // the bank with no server running (a bank that refuses commits has no
 // driver; pages of a group still in doubt are not in it). FPSavesSent is
 // the pager's failpoint, between the saves and the atomic action.
