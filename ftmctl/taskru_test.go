@@ -60,26 +60,32 @@ func waitEnded(t *testing.T, bin, dir string) task.Record {
 }
 
 // Reference: §4.2 and §6.1, with real processes — n1 dies by SIGKILL in
-// the middle of the sieve's checkpoint, between two of its units deciding
-// the atomic action (a driver failpoint); n2 takes its bank over and
-// restores one consistent set of the sieve's segments (the sieve checks
-// its restored primes against its progress record, ErrInconsistent), and
-// the task ends with the right prime.
+// the middle of one of the sieve's checkpoints, at a failpoint of the
+// driver (between two of its units deciding the atomic action; after a
+// unit saved its record) or of the pager (its pages at the units, the
+// action not started); n2 takes its bank over and restores one consistent
+// set of the sieve's segments (the sieve checks its restored primes
+// against its progress record, ErrInconsistent), and the task ends with
+// the right prime.
 func TestSieveKilledMidCheckpointRestoresOneSet(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	t.Setenv("FTM_FAILPOINTS", "n1:servers.before-decide=kill@2")
-	bin, dir, _ := startPair(t)
-	eventually(t, "both nodes are linked and backed up", func() bool {
-		out, err := ftmctl(t, bin, "run", "primes", "200000", "--dir", dir)
-		return err == nil && strings.Contains(out, "started on node n1")
-	})
-	rec := waitEnded(t, bin, dir)
-	require.Equal(t, task.StateDone, rec.State, "%+v", rec)
-	require.Equal(t, "prime 200000 is 2750159", rec.Result)
-	require.Equal(t, 1, rec.Restarts, "n1 died at the failpoint; n2 restarted the task")
-	require.True(t, rec.Stats.Restored, "restarted from a checkpoint, not from scratch")
+	for _, point := range []string{"servers.before-decide=kill@2", "ru.after-persist=kill@40", "pager.saves-sent=kill@2"} {
+		t.Run(point, func(t *testing.T) {
+			t.Setenv("FTM_FAILPOINTS", "n1:"+point)
+			bin, dir, _ := startPair(t)
+			eventually(t, "both nodes are linked and backed up", func() bool {
+				out, err := ftmctl(t, bin, "run", "primes", "200000", "--dir", dir)
+				return err == nil && strings.Contains(out, "started on node n1")
+			})
+			rec := waitEnded(t, bin, dir)
+			require.Equal(t, task.StateDone, rec.State, "%+v", rec)
+			require.Equal(t, "prime 200000 is 2750159", rec.Result)
+			require.Equal(t, 1, rec.Restarts, "n1 died at the failpoint; n2 restarted the task")
+			require.True(t, rec.Stats.Restored, "restarted from a checkpoint, not from scratch")
+		})
+	}
 }
 
 // Reference: §4.3, with real processes — a task whose node dies just after
