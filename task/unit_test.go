@@ -3,6 +3,7 @@ package task
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sort"
 	"sync/atomic"
 	"testing"
@@ -294,4 +295,56 @@ func pageObjects(b *stm.Bank) int {
 		}
 	}
 	return n
+}
+
+// TestDriverChangeUnderTheTask: the bank's driver is replaced while the
+// task runs (its host stopped and started again, as a node does when a
+// bank loses and regains its backup). A task that made no call since its
+// last checkpoint carries on: its next checkpoint goes to the new driver
+// and saves whole segments (its units restarted). A task that called a
+// server since is rolled back by the system: that call's RU is gone.
+func TestDriverChangeUnderTheTask(t *testing.T) {
+	for _, calls := range []bool{false, true} {
+		t.Run(fmt.Sprintf("calls=%v", calls), func(t *testing.T) {
+			r := newUnitRig(t)
+			r.serveCounter()
+			r.host("a")
+			entries, swapped := 0, false
+			st, err := Run(r.ctx, r.config("task1"), func(ctx context.Context, tk *Task) error {
+				entries++
+				words, p, obj, err := stampedSegments(ctx, tk)
+				if err != nil {
+					return err
+				}
+				for obj.Step < 3 {
+					if calls {
+						if _, err := counterAdd.Call(ctx, tk.Client(), 1); err != nil {
+							return err
+						}
+					}
+					stampAll(words, p, obj, obj.Step+1)
+					if obj.Step == 2 && !swapped {
+						swapped = true
+						r.stopHost("a")
+						r.host("a")
+					}
+					if err := tk.Checkpoint(ctx); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			require.NoError(t, err)
+			want := map[bool]int{false: 1, true: 2}[calls]
+			require.Equal(t, want, entries)
+			require.Equal(t, want-1, st.Rollbacks)
+			if !calls { // 5 pages written per step; every page of the three segments after the change
+				whole := 3 + 1 + DefaultHeapSize/rvm.DefaultPageSize
+				require.Equal(t, 5+whole+5, st.PagesSaved, "the checkpoint after the change saves whole segments")
+			}
+			if calls {
+				require.EqualValues(t, 3, r.counterValue(), "the call of the RU lost with the driver was rolled back")
+			}
+		})
+	}
 }
