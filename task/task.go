@@ -14,6 +14,7 @@ import (
 	"github.com/ftm-in-go/ftm/kernel/clock"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -38,9 +39,16 @@ type Config struct {
 	Logger *zap.Logger
 	// PageSize of the task's segments (default rvm.DefaultPageSize).
 	PageSize int
+	// HeapSize is the size of the task's heap segment, where Object
+	// allocates (default DefaultHeapSize).
+	HeapSize int
 	// Failpoint is called at each checkpoint commit (FPCheckpointSave,
 	// FPCheckpointSaved); nil (no failpoint) in production.
 	Failpoint failpoint.Hook
+	// Unit, when set, makes the task a recovery unit (unit.go): it
+	// checkpoints through the pager into its segments' units, with its
+	// application RU, and Store is not used.
+	Unit *UnitConfig
 }
 
 // Stats is what a run of the task did.
@@ -52,6 +60,7 @@ type Stats struct {
 	TimeStopped  time.Duration `json:"time_stopped"`  // time spent checkpointing
 	LastProgress int64         `json:"last_progress"` // work done at the last checkpoint
 	Skipped      int           `json:"skipped"`       // checkpoints refused for want of a backup
+	Rollbacks    int           `json:"rollbacks"`     // re-entries after an abort of the task's RU
 }
 
 // Task is a running stable task. Its methods are for the task's own
@@ -76,6 +85,8 @@ type Task struct {
 
 	inflight *flight            // the checkpoint being committed, if any (flight.go)
 	carry    []rvm.SegmentPages // pages of a refused commit, for the next checkpoint
+
+	unit *unitRT // the task's recovery unit (Config.Unit), nil for a task checkpointing into Store
 }
 
 // ErrNoFaultTolerance is returned by Checkpoint for a task without a store.
@@ -93,19 +104,72 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.HeapSize <= 0 {
+		cfg.HeapSize = DefaultHeapSize
+	}
 	t := &Task{cfg: cfg, log: cfg.Logger.With(zap.String("task", cfg.Name))}
+	if cfg.Unit != nil {
+		t.unit = newUnitRT(*cfg.Unit, t.log, cfg.Failpoint)
+		t.cfg.Store = unitStore{t.unit}
+	}
 	t.scheduleNext(cfg.Clock.Now())
 	defer t.close()
-	err := t.enter(ctx, entry)
-	t.drain() // the stats returned include a checkpoint committed meanwhile
-	if err == nil && cfg.Store != nil {
-		err = t.Checkpoint(ctx)
+	err := t.runToEnd(ctx, entry)
+	return t.Stats(), err
+}
+
+// runToEnd enters the program — again from the last checkpoint after each
+// abort of a recovery-unit task's RU (rollback.go) — and takes its last
+// checkpoint when it returns nil.
+func (t *Task) runToEnd(ctx context.Context, entry func(ctx context.Context, t *Task) error) error {
+	for {
+		err := t.enterRollingBack(ctx, entry)
+		if t.unit == nil {
+			t.drain() // the stats returned include a checkpoint committed meanwhile
+		}
+		if err != nil || t.cfg.Store == nil {
+			return err
+		}
+		err = t.lastCheckpoint(ctx)
+		if t.unit != nil && errors.Is(err, servers.ErrAborted) && ctx.Err() == nil {
+			if rerr := t.rollback(ctx, err); rerr != nil {
+				return fmt.Errorf("task %s: roll back after %v: %w", t.cfg.Name, err, rerr)
+			}
+			continue // the last checkpoint aborted: the program is re-entered
+		}
 		if errors.Is(err, stm.ErrNoBackup) { // finished, but unprotected: nothing is lost by saying so
 			t.log.Warn("final checkpoint refused: no backup attached", zap.Error(err)) // counted in Skipped
 			err = nil
 		}
+		return err
 	}
-	return t.Stats(), err
+}
+
+// lastCheckpoint is the checkpoint Run takes when the program returned.
+// For a recovery unit with a Final hook (its server records its end
+// there) it is the task's last action: the hook's writes and the drop of
+// every segment's pages (the task never restarts) commit in one atomic
+// action with the task's RU (unit.go).
+func (t *Task) lastCheckpoint(ctx context.Context) error {
+	if t.unit == nil || t.unit.cfg.Final == nil {
+		return t.Checkpoint(ctx)
+	}
+	start := t.cfg.Clock.Now()
+	err := t.settle(ctx)
+	if err == nil {
+		err = t.unit.finish(ctx)
+	}
+	t.stopped(t.cfg.Clock.Now().Sub(start))
+	switch {
+	case err == nil:
+		t.updateStats(func(st *Stats) { st.Checkpoints++; st.LastProgress = t.done })
+	case isNoBackup(err):
+		t.skipped(err)
+	}
+	if err != nil {
+		return fmt.Errorf("task %s: last checkpoint: %w", t.cfg.Name, err)
+	}
+	return nil
 }
 
 func (t *Task) close() {
@@ -113,6 +177,9 @@ func (t *Task) close() {
 		t.timer.Stop()
 	}
 	t.drain()
+	if t.unit != nil {
+		t.unit.detach()
+	}
 	for _, s := range t.segs {
 		_ = s.Close()
 	}
@@ -121,9 +188,18 @@ func (t *Task) close() {
 // Segment maps the task's segment name of size bytes. When a checkpoint of
 // it exists it comes back as it was then, and Restored reports true.
 func (t *Task) Segment(ctx context.Context, name string, size int) (*rvm.Segment, error) {
+	if s := t.segment(name); s != nil { // mapped before a rollback: restored in place
+		if len(s.Bytes()) < size {
+			return nil, fmt.Errorf("%w: segment %q of %d bytes mapped again with %d", rvm.ErrBadConfig, name, len(s.Bytes()), size)
+		}
+		return s, nil
+	}
 	s, err := rvm.NewSegment(name, size, rvm.Config{PageSize: t.cfg.PageSize, Logger: t.log})
 	if err != nil {
 		return nil, err
+	}
+	if t.unit != nil {
+		return t.addUnitSegment(ctx, s)
 	}
 	if t.cfg.Store != nil {
 		switch err := s.Restore(ctx, t.cfg.Store); {
@@ -138,6 +214,16 @@ func (t *Task) Segment(ctx context.Context, name string, size int) (*rvm.Segment
 	}
 	t.segs = append(t.segs, s)
 	return s, nil
+}
+
+// segment returns the task's segment name, nil if it has none.
+func (t *Task) segment(name string) *rvm.Segment {
+	for _, s := range t.segs {
+		if s.Name() == name {
+			return s
+		}
+	}
+	return nil
 }
 
 // Restored reports whether the task resumed from a checkpoint.
@@ -223,6 +309,12 @@ func (t *Task) poll(ctx context.Context) error {
 func (t *Task) takeCheckpoint(ctx context.Context) error {
 	if err := t.settle(ctx); err != nil {
 		return err
+	}
+	if t.unit != nil {
+		if err := t.unit.attach(ctx); err != nil {
+			return err
+		}
+		t.unit.wholeIfStale()
 	}
 	f, err := t.capture(ctx)
 	if err != nil {

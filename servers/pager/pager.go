@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/servers"
 )
@@ -14,10 +15,18 @@ import (
 // DefaultChunkPages is how many pages one save or load call carries at most.
 const DefaultChunkPages = 64
 
+// FPSavesSent is the pager's failpoint (Options.Failpoint; the subject is
+// the task): every dirty page of a checkpoint is at its segment's unit,
+// and the atomic action that commits them has not started.
+const FPSavesSent = "pager.saves-sent"
+
 // Options tune a Pager.
 type Options struct {
 	ChunkPages int           // pages per save or load call (default DefaultChunkPages)
 	Settle     time.Duration // how long Restore waits for a segment unit with unended saves (default 5 s)
+	// Failpoint is hit at FPSavesSent; an error fails that checkpoint
+	// there. Tests and crash runs only.
+	Failpoint failpoint.Hook
 }
 
 // Pager checkpoints and restores the segments of one task through their
@@ -35,8 +44,8 @@ type Pager struct {
 // checkpoint stops (rvm.SafePoint.AttachTask): the pager calls through it
 // while the task is stopped.
 func New(app *servers.Client, task string, opt Options, segs ...*rvm.Segment) (*Pager, error) {
-	if app == nil || task == "" || len(segs) == 0 {
-		return nil, fmt.Errorf("%w: a pager needs a client, a task name and segments", rvm.ErrBadConfig)
+	if app == nil || task == "" {
+		return nil, fmt.Errorf("%w: a pager needs a client and a task name", rvm.ErrBadConfig)
 	}
 	if opt.ChunkPages <= 0 {
 		opt.ChunkPages = DefaultChunkPages
@@ -57,6 +66,26 @@ func New(app *servers.Client, task string, opt Options, segs ...*rvm.Segment) (*
 	return p, nil
 }
 
+// Add makes s one more of the pager's segments (a task maps its segments
+// one by one); its segment server must run before the next checkpoint.
+func (p *Pager) Add(s *rvm.Segment) error {
+	if s == nil {
+		return fmt.Errorf("%w: nil segment", rvm.ErrBadConfig)
+	}
+	if _, dup := p.pages[s.Name()]; dup {
+		return fmt.Errorf("%w: segment %q named twice", rvm.ErrBadConfig, s.Name())
+	}
+	p.pages[s.Name()] = s.PageSize()
+	p.segs = append(p.segs, s)
+	return nil
+}
+
+// Store is the pager as an rvm.BatchStore: SaveBatch sends the pages
+// given to their segments' units and checkpoints the application RU with
+// them (one atomic action); LoadPages reads a segment's last committed
+// pages. For a task that captures its pages first and commits them later.
+func (p *Pager) Store() rvm.BatchStore { return (*store)(p) }
+
 // Checkpoint saves the pages written since the last checkpoint of every
 // segment and commits them with the application RU (one atomic action).
 // The task must be stopped (or use CheckpointTask). On error the pages
@@ -69,6 +98,23 @@ func (p *Pager) Checkpoint(ctx context.Context) (rvm.CheckpointStats, error) {
 // CheckpointTask stops the task at a safe point, checkpoints and resumes it.
 func (p *Pager) CheckpointTask(ctx context.Context, sp *rvm.SafePoint, timeout time.Duration) (rvm.TaskCheckpoint, error) {
 	return sp.CheckpointTask(ctx, timeout, (*store)(p), p.segs...)
+}
+
+// Drop drops every segment in one atomic action with the application RU
+// (the task ended and never restarts): each segment's unit deletes its
+// page objects when the action precommits, and holds no page after it
+// commits. On error nothing is dropped.
+func (p *Pager) Drop(ctx context.Context) error {
+	for _, s := range p.segs {
+		unit := UnitName(p.task, s.Name())
+		if _, err := dropM.At(unit).Call(ctx, p.app, struct{}{}); err != nil {
+			return fmt.Errorf("pager: drop %s: %w", unit, err)
+		}
+	}
+	if err := p.app.Checkpoint(ctx); err != nil {
+		return fmt.Errorf("pager: drop the segments of task %s: %w", p.task, err)
+	}
+	return nil
 }
 
 // Restore fills every segment with its last committed checkpoint (pages
@@ -117,6 +163,9 @@ func (s *store) SaveBatch(ctx context.Context, batch []rvm.SegmentPages) error {
 				return fmt.Errorf("pager: save %s: %w", unit, err)
 			}
 		}
+	}
+	if err := s.opt.Failpoint.At(FPSavesSent, s.task); err != nil {
+		return fmt.Errorf("pager: checkpoint of task %s: %w", s.task, err)
 	}
 	if err := s.app.Checkpoint(ctx); err != nil {
 		return fmt.Errorf("pager: checkpoint of task %s: %w", s.task, err)

@@ -40,6 +40,10 @@ type segState struct {
 	NPages   int
 	IDs      map[int]uint64 // page → STM object: CRC-32C (4 bytes) ‖ image
 	Pending  map[int][]byte
+	// Drop: the segment is dropped in the current RU (its task ended); its
+	// page objects are deleted when the RU precommits, and it holds no page
+	// from then on.
+	Drop bool
 }
 
 type saveReq struct {
@@ -73,6 +77,7 @@ var (
 // declared errors on its side of the wire.
 var (
 	saveM = servers.NewMethod[saveReq, int]("save", servers.Update, errBadSave)
+	dropM = servers.NewMethod[struct{}, int]("drop", servers.Update)
 	loadM = servers.NewMethod[loadReq, loadResp]("load", servers.Read, ErrUnsettled, errCorrupt)
 )
 
@@ -96,6 +101,7 @@ type Server struct {
 	log      *zap.Logger
 	srv      *servers.Server[segState]
 	modified atomic.Bool // saves received in the current RU
+	final    atomic.Pointer[func(*stm.Tx) error]
 }
 
 // NewServer returns the server of cfg.Segment; Run serves it.
@@ -122,6 +128,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	servers.Handle(s.srv, saveM, s.save)
 	servers.Handle(s.srv, loadM, s.load)
+	servers.Handle(s.srv, dropM, s.drop)
 	servers.SetPrecommitWrites(s.srv, s.writePages)
 	s.srv.SetHooks(servers.Hooks[segState]{
 		Restart:         func(st *segState) { s.modified.Store(false); fillMaps(st) },
@@ -168,10 +175,41 @@ func (s *Server) save(_ *servers.Call, st *segState, r saveReq) (int, error) {
 	return len(r.Pages), nil
 }
 
+// drop drops the segment in the current RU: how many pages it held.
+func (s *Server) drop(_ *servers.Call, st *segState, _ struct{}) (int, error) {
+	fillMaps(st)
+	n := len(st.IDs)
+	st.Drop = true
+	clear(st.Pending)
+	s.modified.Store(true)
+	return n, nil
+}
+
+// deletePages deletes the page objects of a dropped segment in tx.
+func (s *Server) deletePages(tx *stm.Tx, st *segState) error {
+	for p, id := range st.IDs {
+		if err := tx.Delete(stm.ID(id)); err != nil && !errors.Is(err, stm.ErrNotFound) {
+			return fmt.Errorf("pager: %s drop page %d: %w", s.name, p, err)
+		}
+	}
+	clear(st.IDs)
+	clear(st.Pending)
+	st.NPages, st.Drop = 0, false
+	s.log.Debug("segment dropped")
+	return nil
+}
+
 // writePages runs in the transaction that precommits S into the
-// checkpoint's group: the pending pages become page objects.
+// checkpoint's group: the pending pages become page objects (or, for a
+// dropped segment, every page object is deleted).
 func (s *Server) writePages(tx *stm.Tx, st *segState) error {
 	fillMaps(st)
+	if st.Drop {
+		if err := s.deletePages(tx, st); err != nil {
+			return err
+		}
+		return s.runFinal(tx)
+	}
 	idx := make([]int, 0, len(st.Pending))
 	for p := range st.Pending {
 		idx = append(idx, p)
@@ -198,7 +236,57 @@ func (s *Server) writePages(tx *stm.Tx, st *segState) error {
 		s.log.Debug("pages precommitted", zap.Int("pages", len(idx)))
 	}
 	clear(st.Pending)
+	return s.runFinal(tx)
+}
+
+// runFinal runs the hook SetFinal installed, if any.
+func (s *Server) runFinal(tx *stm.Tx) error {
+	if f := s.final.Load(); f != nil {
+		return (*f)(tx)
+	}
 	return nil
+}
+
+// SetFinal makes f run in every transaction that precommits this
+// segment's pages, until SetFinal(nil): what f writes commits if and only
+// if the checkpoint does (a task records its end with its last
+// checkpoint). f runs on the driver's goroutine and must be short.
+func (s *Server) SetFinal(f func(tx *stm.Tx) error) {
+	if f == nil {
+		s.final.Store(nil)
+		return
+	}
+	s.final.Store(&f)
+}
+
+// ReadCommitted reads the last committed pages of task's segment straight
+// from bank, with no server running (a bank that refuses commits has no
+// driver): what a load would return, checksums checked, except the pages
+// of a checkpoint group still in doubt.
+func ReadCommitted(ctx context.Context, bank *stm.Bank, task, segment string) (map[int][]byte, error) {
+	unit := UnitName(task, segment)
+	st, found, err := servers.ReadState[segState](ctx, bank, unit)
+	if err != nil || !found || st.Drop {
+		return nil, err
+	}
+	out := make(map[int][]byte, len(st.IDs)+len(st.Pending))
+	err = bank.View(ctx, func(tx *stm.Tx) error {
+		for p, id := range st.IDs {
+			obj, err := tx.Bytes(stm.ID(id))
+			if err != nil {
+				return fmt.Errorf("pager: %s page %d: %w", unit, p, err)
+			}
+			if len(obj) != 4+st.PageSize || binary.LittleEndian.Uint32(obj) != pageSum(unit, p, obj[4:]) {
+				return fmt.Errorf("%w: %s page %d (object %d)", rvm.ErrCorruptPage, unit, p, id)
+			}
+			out[p] = obj[4:]
+		}
+		return nil
+	})
+	for p, img := range st.Pending { // committed alone: S held them
+		out[p] = img
+	}
+	return out, err
 }
 
 // load returns saved pages from index r.From on, checksums checked.
@@ -208,6 +296,9 @@ func (s *Server) load(c *servers.Call, st *segState, r loadReq) (loadResp, error
 	}
 	fillMaps(st)
 	resp := loadResp{PageSize: st.PageSize, NPages: st.NPages, Pages: map[int][]byte{}, Next: -1}
+	if st.Drop { // committed alone: dropped, its objects not deleted
+		return resp, nil
+	}
 	idx := make([]int, 0, len(st.IDs)+len(st.Pending))
 	for p := range st.IDs {
 		if p >= r.From {
