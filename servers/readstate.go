@@ -3,6 +3,7 @@ package servers
 import (
 	"context"
 	"errors"
+	"reflect"
 
 	"github.com/ftm-in-go/ftm/stm"
 )
@@ -25,9 +26,14 @@ func ReadState[S any](ctx context.Context, bank *stm.Bank, name string) (st S, f
 		if err != nil {
 			return err
 		}
-		s, err := decodeAny[stable[S]](b)
+		s, err := decodeStable[S](b)
 		if err != nil {
 			return err
+		}
+		for _, o := range layoutOf(reflect.TypeFor[S]()).objects(&s.State) {
+			if err := o.restore(tx, nil, true); err != nil { // every entry, from tx
+				return err
+			}
 		}
 		st, found = s.State, true
 		return nil
