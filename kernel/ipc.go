@@ -177,6 +177,10 @@ func (t *Task) consumeDest(x xright) {
 // blocking until one arrives or ctx ends.
 func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
 	t.safePoint()
+	return t.recorded(func() (*Message, error) { return t.receive(ctx, name) })
+}
+
+func (t *Task) receive(ctx context.Context, name Name) (*Message, error) {
 	for {
 		m, wake, err := t.tryReceive(name)
 		if m != nil || err != nil {
@@ -191,11 +195,13 @@ func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
 // TryReceive returns the next message, or ErrTimedOut at once if none waits.
 func (t *Task) TryReceive(name Name) (*Message, error) {
 	t.safePoint()
-	m, _, err := t.tryReceive(name)
-	if m == nil && err == nil {
-		return nil, fmt.Errorf("receive on %d: %w: no message", name, ErrTimedOut)
-	}
-	return m, err
+	return t.recorded(func() (*Message, error) {
+		m, _, err := t.tryReceive(name)
+		if m == nil && err == nil {
+			return nil, fmt.Errorf("receive on %d: %w: no message", name, ErrTimedOut)
+		}
+		return m, err
+	})
 }
 
 // ReceiveTimeout is Receive bounded by d on the node's clock.
