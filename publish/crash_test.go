@@ -1,0 +1,65 @@
+package publish
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
+)
+
+const inputs = 30
+
+// reference is what the sink receives from the adder in a run without a
+// crash.
+func reference(t *testing.T) []string {
+	w := newWorld(t, "ref", nil, Rule{MinBytes: 200})
+	p, err := w.mgr.Start(ctxT(t), adderSpec("ref", nil))
+	require.NoError(t, err)
+	w.feed("adder", 1, inputs)
+	out := w.collect(2 * inputs)
+	require.Zero(t, w.mgr.Crashes())
+	require.Zero(t, p.Stats().Suppressed)
+	return out
+}
+
+// A published task crashed at any step — before or after its message is
+// recorded, between two of its sends, after a send, during its replay,
+// before or after its checkpoint commits — recovers, and the messages the
+// other tasks receive from it are exactly those of the run without the
+// crash: none missing, none duplicated, in order. Reference:
+// publishing.txt §2.3 ("messages that were sent by the process before the
+// failure occurred are discarded") and §3.4.
+func TestCrashAtEveryStepIsInvisible(t *testing.T) {
+	want := reference(t)
+	cases := []struct {
+		name string
+		fp   failpoint.Hook
+	}{
+		{"before recording", failpoint.Nth("publish.record.before", "adder", 7)},
+		{"after recording", failpoint.Nth("publish.record.after", "adder", 7)},
+		{"between two sends", failpoint.Nth("adder.between-sends", "", 9)},
+		{"after a send", failpoint.Nth("publish.send.after", "adder", 15)},
+		{"during replay", failpoint.Chain(
+			failpoint.Nth("publish.record.after", "adder", 11),
+			failpoint.Nth("publish.replay", "adder", 2))},
+		{"before its checkpoint", failpoint.Nth("publish.checkpoint.before", "adder", 2)},
+		{"after its checkpoint", failpoint.Nth("publish.checkpoint.after", "adder", 2)},
+		{"twice in a row", failpoint.Chain(
+			failpoint.Nth("adder.between-sends", "", 5),
+			failpoint.Nth("adder.between-sends", "", 6))},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, "n", tc.fp, Rule{MinBytes: 200})
+			p, err := w.mgr.Start(ctxT(t), adderSpec("n", tc.fp))
+			require.NoError(t, err)
+			w.feed("adder", 1, inputs)
+			got := w.collect(2 * inputs)
+			require.Equal(t, want, got)
+			require.GreaterOrEqual(t, w.mgr.Crashes(), 1, "the failpoint fired")
+			require.GreaterOrEqual(t, p.Stats().Incarnations, 2)
+			t.Logf("stats %+v", p.Stats())
+		})
+	}
+}

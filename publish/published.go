@@ -1,0 +1,165 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/kernel"
+)
+
+// Published is one published task: its kernel task and port, which live
+// as long as it does (no other task sees its crashes), its recorder, and
+// the incarnations that run its Machine.
+type Published struct {
+	m     *Manager
+	spec  Spec
+	task  *kernel.Task
+	port  kernel.Name
+	st    *store
+	rec   *recorder
+	peers map[string]kernel.Name
+	// home is the first log index recorded on this node: entries below it
+	// came from another node, whose rights died with it.
+	home uint64
+	done chan struct{}
+
+	// Owned by the task's goroutine.
+	sentNow uint64 // numbers sent by this incarnation (from its checkpoint's)
+	handled  uint64 // log index of the next message to handle
+	ckptSize int    // size of the last checkpoint's state
+
+	mu    sync.Mutex // guards the fields below
+	sent  uint64     // highest number ever sent: above it, sends go out
+	stats Stats
+	err   error
+}
+
+// Stats are a published task's counters.
+type Stats struct {
+	Incarnations int    // times its Machine was (re)started
+	Replayed     uint64 // messages replayed from the log, over all recoveries
+	Suppressed   uint64 // sends discarded as already sent
+	Checkpoints  int
+	Handled      uint64 // log index of the next message to handle
+	Sent         uint64 // highest number sent
+}
+
+// Task is the published task's kernel task.
+func (p *Published) Task() *kernel.Task { return p.task }
+
+// Port is the name of the task's service port in its own space.
+func (p *Published) Port() kernel.Name { return p.port }
+
+// Done is closed when the task has ended (stopped, or failed by an error).
+func (p *Published) Done() <-chan struct{} { return p.done }
+
+// Err is why the task ended, once Done is closed (nil when stopped).
+func (p *Published) Err() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.err
+}
+
+// Stats returns the task's counters.
+func (p *Published) Stats() Stats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.Sent = p.sent
+	return s
+}
+
+func (p *Published) sentMax() uint64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.sent
+}
+
+func (p *Published) foreign(e *Entry) bool { return e.Index < p.home }
+
+// crashAt crashes the task (a panic on its goroutine) when the manager's
+// failpoint fires at point.
+func (p *Published) crashAt(point string) {
+	if err := p.m.cfg.Failpoint.At(point, p.spec.Name); err != nil {
+		panic(crash{err})
+	}
+}
+
+// crash is the panic value of a failpoint crash.
+type crash struct{ err error }
+
+// send numbers m and sends it, unless this number went out before a crash.
+func (p *Published) send(ctx context.Context, m *kernel.Message) error {
+	p.sentNow++
+	p.mu.Lock()
+	resent := p.sentNow <= p.sent
+	if resent {
+		p.stats.Suppressed++
+	}
+	p.mu.Unlock()
+	if resent || m.Dest == kernel.NameNull {
+		return nil
+	}
+	if err := p.task.Send(ctx, m); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	p.sent = p.sentNow
+	p.mu.Unlock()
+	p.crashAt("publish.send.after")
+	return p.st.setSent(ctx, p.sentNow)
+}
+
+// run runs incarnations until the task is stopped or fails: a crash (a
+// panic, or a message the recorder could not log) is reported to the
+// manager and a new incarnation recovers.
+func (p *Published) run(ctx context.Context) {
+	defer close(p.done)
+	for {
+		err := p.incarnation(ctx)
+		var c crashed
+		if !errors.As(err, &c) || ctx.Err() != nil {
+			p.end(ctx, err)
+			return
+		}
+		p.m.crashed(p, c)
+	}
+}
+
+// end records why the task ended.
+func (p *Published) end(ctx context.Context, err error) {
+	if ctx.Err() != nil {
+		err = nil
+	}
+	p.mu.Lock()
+	p.err = err
+	p.mu.Unlock()
+	if err != nil {
+		p.m.log.Warn("published task failed", zap.String("task", p.spec.Name), zap.Error(err))
+	}
+}
+
+// crashed is an incarnation's crash: the panic's value, or the error of a
+// message the recorder refused.
+type crashed struct{ cause any }
+
+func (c crashed) Error() string { return fmt.Sprintf("published task crashed: %v", c.cause) }
+
+// incarnation runs one incarnation of the task's Machine: restored from
+// the last checkpoint, fed the logged messages, then live ones (§3.4).
+func (p *Published) incarnation(ctx context.Context) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = crashed{cause: r}
+		}
+	}()
+	mach, err := p.restore(ctx)
+	if err != nil {
+		return err
+	}
+	return p.serve(ctx, mach)
+}

@@ -1,0 +1,237 @@
+package publish
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/stm"
+)
+
+// names is the namespace of the recorder's objects in a bank: for a task
+// named N, "N/head" (head) and "N/ckpt" (checkpoint); its log entries sit
+// in ranges of chunkLen ids reserved in the bank, listed by the head.
+const names = stm.Namespace("publish")
+
+// chunkLen is how many log entries one reserved id range holds.
+const chunkLen = 256
+
+// head is a published task's log: the range of it kept, the per-sender
+// sequence numbers and the highest number the task itself has sent
+// (publishing.txt §3.2).
+type head struct {
+	First   uint64            `codec:"f"` // index of the first kept entry (the checkpoint's Index)
+	Next    uint64            `codec:"n"` // index the next recorded message gets
+	Sent    uint64            `codec:"s"` // highest sequence number the task has sent
+	Bytes   int               `codec:"b"` // size of the kept entries
+	Senders map[uint64]uint64 `codec:"p"` // per sender (Message.RU): last sequence number received
+	Chunks  map[uint64]stm.ID `codec:"c"` // chunk number (index/chunkLen) -> its first id
+}
+
+// entryID is where the entry with index i lives.
+func (h *head) entryID(i uint64) stm.ID { return h.Chunks[i/chunkLen] + stm.ID(i%chunkLen) }
+
+// Entry is one recorded message: what the task received, in receive
+// order, with the sender's sequence number. Rights are kept as the names
+// the task got for them (valid while its kernel task lives).
+type Entry struct {
+	Index     uint64             `codec:"i"`
+	Sender    uint64             `codec:"u"` // the sender's Message.RU
+	Seq       uint64             `codec:"q"` // the sender's sequence number as seen by this task
+	At        int64              `codec:"t"` // receive time (unix ns): the task's clock for this message
+	ID        uint32             `codec:"m"`
+	Dest      kernel.Name        `codec:"d"`
+	Reply     kernel.Name        `codec:"r"`
+	ReplyType kernel.RightType   `codec:"y"`
+	Body      []byte             `codec:"b"`
+	OOL       [][]byte           `codec:"o,omitempty"`
+	Rights    []kernel.PortRight `codec:"x,omitempty"`
+}
+
+// size is what the entry counts for against the checkpoint (§5's rule).
+func (e *Entry) size() int {
+	n := 48 + len(e.Body) + 8*len(e.Rights)
+	for _, o := range e.OOL {
+		n += len(o)
+	}
+	return n
+}
+
+// message rebuilds the message the task received.
+func (e *Entry) message() *kernel.Message {
+	return &kernel.Message{Dest: e.Dest, Reply: e.Reply, ReplyType: e.ReplyType, ID: e.ID,
+		RU: e.Sender, Body: e.Body, OOL: e.OOL, Rights: e.Rights}
+}
+
+// checkpoint is a task's state after it handled the log's first Index
+// messages and sent Sent.
+type checkpoint struct {
+	Index uint64 `codec:"i"`
+	Sent  uint64 `codec:"s"`
+	State []byte `codec:"b"`
+}
+
+// store is one task's objects in a bank.
+type store struct {
+	bank         *stm.Bank
+	headID, ckID stm.ID
+}
+
+// openStore binds (or finds) the task's head and checkpoint names.
+func openStore(ctx context.Context, bank *stm.Bank, task string) (*store, error) {
+	h, err := names.Resolve(ctx, bank, task+"/head")
+	if err != nil {
+		return nil, err
+	}
+	c, err := names.Resolve(ctx, bank, task+"/ckpt")
+	if err != nil {
+		return nil, err
+	}
+	return &store{bank: bank, headID: h, ckID: c}, nil
+}
+
+// exists reports whether the task has a record.
+func (s *store) exists(ctx context.Context) (bool, error) {
+	var ok bool
+	err := s.bank.View(ctx, func(tx *stm.Tx) error {
+		var err error
+		ok, err = tx.Exists(s.headID)
+		return err
+	})
+	return ok, err
+}
+
+// create records a new task: an empty log and its initial checkpoint.
+func (s *store) create(ctx context.Context, state []byte) error {
+	return s.bank.Update(ctx, func(tx *stm.Tx) error {
+		if ok, err := tx.Exists(s.headID); err != nil || ok {
+			return fmt.Errorf("%w (%v)", ErrExists, err)
+		}
+		h := head{Senders: map[uint64]uint64{}, Chunks: map[uint64]stm.ID{}}
+		if err := stm.Set(tx, s.headID, h); err != nil {
+			return err
+		}
+		return stm.Set(tx, s.ckID, checkpoint{State: state})
+	})
+}
+
+// append records e (its Index and Seq are given here) and the highest
+// sent number; it returns the head as committed.
+func (s *store) append(ctx context.Context, e *Entry, sent uint64) (head, error) {
+	var h head
+	err := s.bank.Update(ctx, func(tx *stm.Tx) error {
+		var err error
+		if h, err = stm.Get[head](tx, s.headID); err != nil {
+			return err
+		}
+		e.Index = h.Next
+		h.Senders[e.Sender]++
+		e.Seq = h.Senders[e.Sender]
+		if _, ok := h.Chunks[e.Index/chunkLen]; !ok {
+			first, err := tx.Reserve(chunkLen)
+			if err != nil {
+				return err
+			}
+			h.Chunks[e.Index/chunkLen] = first
+		}
+		data, err := stm.Encode(e)
+		if err != nil {
+			return err
+		}
+		if err := tx.Put(h.entryID(e.Index), data); err != nil {
+			return err
+		}
+		h.Next++
+		h.Bytes += e.size()
+		h.Sent = max(h.Sent, sent)
+		return stm.Set(tx, s.headID, h)
+	})
+	return h, err
+}
+
+// setSent records the highest number the task has sent.
+func (s *store) setSent(ctx context.Context, sent uint64) error {
+	return s.bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
+		h, err := stm.Get[head](tx, s.headID)
+		if err != nil || h.Sent >= sent {
+			return err
+		}
+		h.Sent = sent
+		return stm.Set(tx, s.headID, h)
+	})
+}
+
+// checkpoint stores c and discards the entries it covers (and their
+// chunks), in one transaction: after a crash the old checkpoint with its
+// whole log, or the new one with the rest.
+func (s *store) checkpoint(ctx context.Context, c checkpoint) error {
+	return s.bank.Update(ctx, func(tx *stm.Tx) error {
+		h, err := stm.Get[head](tx, s.headID)
+		if err != nil {
+			return err
+		}
+		for i := h.First; i < c.Index; i++ {
+			if err := s.discard(tx, &h, i); err != nil {
+				return err
+			}
+		}
+		h.First = c.Index
+		if h.First == h.Next {
+			h.Bytes = 0
+		}
+		if err := stm.Set(tx, s.ckID, c); err != nil {
+			return err
+		}
+		return stm.Set(tx, s.headID, h)
+	})
+}
+
+// discard deletes entry i, and forgets its chunk when i was its last.
+func (s *store) discard(tx *stm.Tx, h *head, i uint64) error {
+	data, err := tx.Bytes(h.entryID(i))
+	if err != nil {
+		return err
+	}
+	e, err := stm.Decode[Entry](data)
+	if err != nil {
+		return err
+	}
+	h.Bytes -= e.size()
+	if i%chunkLen == chunkLen-1 {
+		delete(h.Chunks, i/chunkLen)
+	}
+	return tx.Delete(h.entryID(i))
+}
+
+// load reads the task's last checkpoint, its head and the entries logged
+// since the checkpoint, in receive order.
+func (s *store) load(ctx context.Context) (checkpoint, head, []Entry, error) {
+	var (
+		c  checkpoint
+		h  head
+		es []Entry
+	)
+	err := s.bank.View(ctx, func(tx *stm.Tx) error {
+		var err error
+		if h, err = stm.Get[head](tx, s.headID); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotPublished, err)
+		}
+		if c, err = stm.Get[checkpoint](tx, s.ckID); err != nil {
+			return err
+		}
+		es = make([]Entry, 0, h.Next-c.Index)
+		for i := c.Index; i < h.Next; i++ {
+			data, err := tx.Bytes(h.entryID(i))
+			if err != nil {
+				return fmt.Errorf("log entry %d: %w", i, err)
+			}
+			e, err := stm.Decode[Entry](data)
+			if err != nil {
+				return fmt.Errorf("log entry %d: %w", i, err)
+			}
+			es = append(es, e)
+		}
+		return nil
+	})
+	return c, h, es, err
+}
