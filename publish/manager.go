@@ -120,7 +120,8 @@ func (m *Manager) Recover(ctx context.Context, spec Spec) (*Published, error) {
 	if err != nil {
 		return nil, err
 	}
-	_, h, _, err := p.st.load(ctx)
+	rec, err := p.st.load(ctx)
+	h := rec.head
 	if err != nil {
 		p.task.Terminate()
 		return nil, fmt.Errorf("recover %s: %w", spec.Name, err)

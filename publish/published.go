@@ -28,7 +28,7 @@ type Published struct {
 	done chan struct{}
 
 	// Owned by the task's goroutine.
-	sentNow uint64 // numbers sent by this incarnation (from its checkpoint's)
+	sentNow  uint64 // numbers sent by this incarnation (from its checkpoint's)
 	handled  uint64 // log index of the next message to handle
 	ckptSize int    // size of the last checkpoint's state
 

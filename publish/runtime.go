@@ -11,10 +11,11 @@ import (
 // checkpoint, fed every message logged since, in receive order (§3.4
 // step 3). What it sends again is discarded by number (send).
 func (p *Published) restore(ctx context.Context) (Machine, error) {
-	c, _, entries, err := p.st.load(ctx)
+	rec, err := p.st.load(ctx)
 	if err != nil {
 		return nil, err
 	}
+	c, entries := rec.ckpt, rec.entries
 	mach := p.spec.New()
 	if err := mach.Restore(c.State); err != nil {
 		return nil, err

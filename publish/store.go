@@ -203,9 +203,16 @@ func (s *store) discard(tx *stm.Tx, h *head, i uint64) error {
 	return tx.Delete(h.entryID(i))
 }
 
-// load reads the task's last checkpoint, its head and the entries logged
-// since the checkpoint, in receive order.
-func (s *store) load(ctx context.Context) (checkpoint, head, []Entry, error) {
+// record is what a recovery reads of a task: its last checkpoint, its
+// head, and the entries logged since the checkpoint, in receive order.
+type record struct {
+	ckpt    checkpoint
+	head    head
+	entries []Entry
+}
+
+// load reads the task's record.
+func (s *store) load(ctx context.Context) (record, error) {
 	var (
 		c  checkpoint
 		h  head
@@ -233,5 +240,5 @@ func (s *store) load(ctx context.Context) (checkpoint, head, []Entry, error) {
 		}
 		return nil
 	})
-	return c, h, es, err
+	return record{ckpt: c, head: h, entries: es}, err
 }
