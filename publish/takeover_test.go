@@ -75,7 +75,7 @@ func TestNodeDeathRecoversOnSurvivor(t *testing.T) {
 			if duringReplay {
 				feedRemote(t, s.node, "a", "adder", 16, 16)
 				got = append(got, s.collect(1)...) // 16's first send, then the crash
-				<-pa.Done() // the replay killed the node
+				<-pa.Done()                        // the replay killed the node
 			}
 			kill()
 
