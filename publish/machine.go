@@ -59,7 +59,26 @@ func (env *Env) Index() uint64 { return env.e.Index }
 func (env *Env) Replaying() bool { return !env.live }
 
 // Peer is the task's send right to the peer named key (Spec.Connect).
-func (env *Env) Peer(key string) kernel.Name { return env.p.peers[key] }
+func (env *Env) Peer(key string) kernel.Name { return env.p.peers.name(key) }
+
+// peerNames gives a task's peers their names.
+type peerNames interface{ name(key string) kernel.Name }
+
+// connected are the names Spec.Connect gave.
+type connected map[string]kernel.Name
+
+func (c connected) name(key string) kernel.Name { return c[key] }
+
+// offlinePeers names peers 1, 2, ... as they are first asked for.
+type offlinePeers map[string]kernel.Name
+
+func (o offlinePeers) name(key string) kernel.Name {
+	if n, ok := o[key]; ok {
+		return n
+	}
+	o[key] = kernel.Name(len(o) + 1)
+	return o[key]
+}
 
 // Send sends m (m.Dest names a right in the task's space) as the task's
 // next numbered message. While the task recovers, a number it had already

@@ -188,10 +188,13 @@ func (p *Published) bind(ctx context.Context) error {
 	if err := p.task.Register(p.spec.Name, port); err != nil {
 		return err
 	}
+	p.peers = connected{}
 	if p.spec.Connect != nil {
-		if p.peers, err = p.spec.Connect(ctx, p.task); err != nil {
+		c, err := p.spec.Connect(ctx, p.task)
+		if err != nil {
 			return err
 		}
+		p.peers = connected(c)
 	}
 	return nil
 }
