@@ -3,6 +3,7 @@ package publish
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/stm"
@@ -71,10 +72,37 @@ type checkpoint struct {
 	State []byte `codec:"b"`
 }
 
-// store is one task's objects in a bank.
+// store is one task's objects in a bank. Used by the task's goroutine
+// only, the one writer of its objects.
 type store struct {
 	bank         *stm.Bank
 	headID, ckID stm.ID
+	// cache is the head as last committed, so that recording a message
+	// does not read and decode it; nil after a failed commit (read again).
+	cache *head
+}
+
+// clone copies h, maps included.
+func (h head) clone() head {
+	h.Senders, h.Chunks = maps.Clone(h.Senders), maps.Clone(h.Chunks)
+	return h
+}
+
+// head returns a copy of the task's head for tx to change.
+func (s *store) head(tx *stm.Tx) (head, error) {
+	if s.cache != nil {
+		return s.cache.clone(), nil
+	}
+	return stm.Get[head](tx, s.headID)
+}
+
+// committed caches h when the commit that wrote it succeeded.
+func (s *store) committed(h head, err error) error {
+	s.cache = nil
+	if err == nil {
+		s.cache = &h
+	}
+	return err
 }
 
 // openStore binds (or finds) the task's head and checkpoint names.
@@ -121,7 +149,7 @@ func (s *store) append(ctx context.Context, e *Entry, sent uint64) (head, error)
 	var h head
 	err := s.bank.Update(ctx, func(tx *stm.Tx) error {
 		var err error
-		if h, err = stm.Get[head](tx, s.headID); err != nil {
+		if h, err = s.head(tx); err != nil {
 			return err
 		}
 		e.Index = h.Next
@@ -146,37 +174,41 @@ func (s *store) append(ctx context.Context, e *Entry, sent uint64) (head, error)
 		h.Sent = max(h.Sent, sent)
 		return stm.Set(tx, s.headID, h)
 	})
-	return h, err
+	return h, s.committed(h, err)
 }
 
 // setSent records the highest number the task has sent.
 func (s *store) setSent(ctx context.Context, sent uint64) error {
-	return s.bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
-		h, err := stm.Get[head](tx, s.headID)
-		if err != nil || h.Sent >= sent {
+	var h head
+	err := s.bank.UpdateRetry(ctx, func(tx *stm.Tx) error {
+		var err error
+		if h, err = s.head(tx); err != nil || h.Sent >= sent {
 			return err
 		}
 		h.Sent = sent
 		return stm.Set(tx, s.headID, h)
 	})
+	return s.committed(h, err)
 }
 
 // checkpoint stores c and discards the entries it covers (and their
 // chunks), in one transaction: after a crash the old checkpoint with its
 // whole log, or the new one with the rest.
 func (s *store) checkpoint(ctx context.Context, c checkpoint) error {
-	return s.bank.Update(ctx, func(tx *stm.Tx) error {
-		h, err := stm.Get[head](tx, s.headID)
-		if err != nil {
+	var h head
+	err := s.bank.Update(ctx, func(tx *stm.Tx) error {
+		var err error
+		if h, err = s.head(tx); err != nil {
 			return err
 		}
+		all := c.Index == h.Next // the whole log: no entry's size is needed
 		for i := h.First; i < c.Index; i++ {
-			if err := s.discard(tx, &h, i); err != nil {
+			if err := s.discard(tx, &h, i, all); err != nil {
 				return err
 			}
 		}
 		h.First = c.Index
-		if h.First == h.Next {
+		if all {
 			h.Bytes = 0
 		}
 		if err := stm.Set(tx, s.ckID, c); err != nil {
@@ -184,19 +216,23 @@ func (s *store) checkpoint(ctx context.Context, c checkpoint) error {
 		}
 		return stm.Set(tx, s.headID, h)
 	})
+	return s.committed(h, err)
 }
 
-// discard deletes entry i, and forgets its chunk when i was its last.
-func (s *store) discard(tx *stm.Tx, h *head, i uint64) error {
-	data, err := tx.Bytes(h.entryID(i))
-	if err != nil {
-		return err
+// discard deletes entry i, and forgets its chunk when i was its last;
+// unless all entries go, it subtracts i's size from the log's.
+func (s *store) discard(tx *stm.Tx, h *head, i uint64, all bool) error {
+	if !all {
+		data, err := tx.Bytes(h.entryID(i))
+		if err != nil {
+			return err
+		}
+		e, err := stm.Decode[Entry](data)
+		if err != nil {
+			return err
+		}
+		h.Bytes -= e.size()
 	}
-	e, err := stm.Decode[Entry](data)
-	if err != nil {
-		return err
-	}
-	h.Bytes -= e.size()
 	if i%chunkLen == chunkLen-1 {
 		delete(h.Chunks, i/chunkLen)
 	}
