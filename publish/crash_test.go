@@ -1,10 +1,12 @@
 package publish
 
 import (
+	"encoding/binary"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 )
 
@@ -62,4 +64,33 @@ func TestCrashAtEveryStepIsInvisible(t *testing.T) {
 			t.Logf("stats %+v", p.Stats())
 		})
 	}
+}
+
+// poisoned panics on every message carrying 7: a deterministic failure.
+type poisoned struct{ adder }
+
+func (p *poisoned) Handle(env *Env, m *kernel.Message) error {
+	if binary.BigEndian.Uint64(m.Body) == 7 {
+		panic("seven")
+	}
+	return p.adder.Handle(env, m)
+}
+
+// A task that crashes on the same message every time is not restarted
+// for ever: after Config.CrashLimit crashes in a row it ends with
+// ErrCrashLoop, having sent exactly what it sent before that message.
+// Reference: publishing.txt §2.1 ("to be recoverable, a failure must be
+// detected and must not be deterministic").
+func TestDeterministicCrashEndsTheTask(t *testing.T) {
+	want := reference(t)
+	w := newWorld(t, "n", nil, Rule{MinBytes: 200})
+	spec := adderSpec("n", nil)
+	spec.New = func() Machine { return &poisoned{} }
+	p, err := w.mgr.Start(ctxT(t), spec)
+	require.NoError(t, err)
+	w.feed("adder", 1, 10)
+	require.Equal(t, want[:12], w.collect(12))
+	<-p.Done()
+	require.ErrorIs(t, p.Err(), ErrCrashLoop)
+	require.Equal(t, 3, w.mgr.Crashes())
 }

@@ -10,6 +10,9 @@ var (
 	ErrExists = errors.New("publish: task already published")
 	// ErrBadSpec: a Spec without a name or a constructor.
 	ErrBadSpec = errors.New("publish: bad spec")
+	// ErrCrashLoop: the task crashed Config.CrashLimit times in a row at
+	// the same message, a deterministic failure; it is not restarted.
+	ErrCrashLoop = errors.New("publish: task crashes at the same message every time")
 	// ErrDiverged: a replay produced outputs other than the original run's.
 	ErrDiverged = errors.New("publish: replay diverged")
 )

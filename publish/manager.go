@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -27,6 +28,13 @@ type Config struct {
 	// the task's name). An error there crashes the task: it panics, and
 	// is recovered like any crash. Nil in production.
 	Failpoint failpoint.Hook
+	// CrashLimit is how many crashes in a row at the same message end a
+	// task with ErrCrashLoop (default 3).
+	CrashLimit int
+	// Backoff is the wait before an incarnation that follows k crashes in
+	// a row at one message: (k-1)·Backoff (default 10ms; the first
+	// recovery starts at once).
+	Backoff time.Duration
 }
 
 // Rule says when a published task is checkpointed: when the messages
@@ -88,6 +96,12 @@ func NewManager(cfg Config) *Manager {
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = clock.Real{}
+	}
+	if cfg.CrashLimit <= 0 {
+		cfg.CrashLimit = 3
+	}
+	if cfg.Backoff <= 0 {
+		cfg.Backoff = 10 * time.Millisecond
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Manager{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Node.Name())),

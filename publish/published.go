@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -126,6 +127,7 @@ func (p *Published) send(ctx context.Context, m *kernel.Message) error {
 // manager and a new incarnation recovers.
 func (p *Published) run(ctx context.Context) {
 	defer close(p.done)
+	var loop crashLoop
 	for {
 		err := p.incarnation(ctx)
 		var c crashed
@@ -134,7 +136,49 @@ func (p *Published) run(ctx context.Context) {
 			return
 		}
 		p.m.crashed(p, c)
+		if err := loop.next(ctx, p, c); err != nil {
+			p.end(ctx, err)
+			return
+		}
 	}
+}
+
+// crashLoop tells a transient crash from a deterministic one (§2.1: a
+// failure that recurs whenever the task does the same thing cannot be
+// recovered): the crashes in a row at the same message.
+type crashLoop struct {
+	at    uint64 // log index of the message the last crash stopped at
+	count int    // crashes in a row there
+}
+
+// next counts crash c and waits before the next incarnation (Backoff
+// times the crashes in a row, none after the first); ErrCrashLoop when
+// the same message crashed the task Config.CrashLimit times.
+func (l *crashLoop) next(ctx context.Context, p *Published, c crashed) error {
+	cfg := p.m.cfg
+	wait := cfg.Backoff // a refused recording: the bank's trouble, not the task's
+	if err, _ := c.cause.(error); !errors.Is(err, kernel.ErrNotRecorded) {
+		if l.count > 0 && p.handled == l.at {
+			l.count++
+		} else {
+			l.at, l.count = p.handled, 1
+		}
+		if l.count >= cfg.CrashLimit {
+			return fmt.Errorf("%w: %d crashes at message %d, the last: %v", ErrCrashLoop, l.count, l.at, c.cause)
+		}
+		wait = cfg.Backoff * time.Duration(l.count-1)
+	}
+	if wait == 0 {
+		return nil
+	}
+	wake := make(chan struct{})
+	timer := cfg.Clock.AfterFunc(wait, func() { close(wake) })
+	defer timer.Stop()
+	select {
+	case <-wake:
+	case <-ctx.Done():
+	}
+	return nil
 }
 
 // end records why the task ended.
