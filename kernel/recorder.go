@@ -57,12 +57,13 @@ func (t *Task) SetRecorder(r Recorder) {
 	t.rec.p.Store(h)
 }
 
-// recorded receives through the task's recorder when it has one: the
+// recorded receives through the task's recorder (when it has one): the
 // held message first, else one from recv; either is delivered only once
-// recorded.
+// recorded. Receive and TryReceive call it only for a task with a
+// recorder, so the others' receive path stays as it was.
 func (t *Task) recorded(recv func() (*Message, error)) (*Message, error) {
 	h := t.rec.p.Load()
-	if h == nil {
+	if h == nil { // removed meanwhile
 		return recv()
 	}
 	h.mu.Lock()
