@@ -36,6 +36,11 @@
 // a machine in tests by replaying a run from a checkpoint and comparing
 // the outputs.
 //
+// Groups (§6.2, group.go): GroupSpec publishes several machines as one
+// task; what members tell each other (Env.Tell) is delivered within the
+// handling of one received message, is not recorded, and the members are
+// checkpointed and recovered together.
+//
 // Invariants: a message reaches a published task only once it is in the
 // log; the log holds, in receive order, exactly the messages received
 // since the checkpoint; a checkpoint and the discarding of the messages

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"time"
 
@@ -35,6 +36,7 @@ type Env struct {
 	e    *Entry
 	rng  *rand.Rand
 	live bool
+	tell func(to string, m *kernel.Message) // set inside a group
 }
 
 // Context is the task's context (ended when the task is stopped).
@@ -78,6 +80,17 @@ func (o offlinePeers) name(key string) kernel.Name {
 	}
 	o[key] = kernel.Name(len(o) + 1)
 	return o[key]
+}
+
+// Tell gives m to the member named to of the task's group (GroupSpec),
+// after the current member's Handle returns: not sent through the kernel,
+// not recorded, not numbered. Outside a group it reports ErrBadSpec.
+func (env *Env) Tell(to string, m *kernel.Message) error {
+	if env.tell == nil {
+		return fmt.Errorf("%w: Tell outside a group", ErrBadSpec)
+	}
+	env.tell(to, m)
+	return nil
 }
 
 // Send sends m (m.Dest names a right in the task's space) as the task's
