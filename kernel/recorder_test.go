@@ -118,3 +118,15 @@ func TestRecorderLogsRemoteMessages(t *testing.T) {
 	require.Equal(t, "remote", string(m.Body))
 	require.Equal(t, []string{"remote"}, rec.logged())
 }
+
+// A published sender's numbers reach the receiver unchanged, across a
+// link too (publishing.txt §3.2: per-sender sequence numbers).
+func TestSenderNumbersCrossNodes(t *testing.T) {
+	a, b, _ := linkedNodes(t, nil)
+	server, svc := registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
+	require.NoError(t, client.Send(ctxT(t), &Message{Dest: to, SenderID: 5, SenderSeq: 9}))
+	m, err := server.Receive(ctxT(t), svc)
+	require.NoError(t, err)
+	require.Equal(t, [2]uint64{5, 9}, [2]uint64{m.SenderID, m.SenderSeq})
+}

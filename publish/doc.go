@@ -41,12 +41,19 @@
 // handling of one received message, is not recorded, and the members are
 // checkpointed and recovered together.
 //
+// Per-sender numbers (§3.2): a published task stamps each message it
+// sends with its id and number (kernel.Message.SenderID, SenderSeq); the
+// head keeps, per published sender, the last number received, and the
+// recorder drops a message whose number it already logged. A node's death
+// between a send and the commit of its number makes the survivor send
+// that message again: a published receiver drops it; an unpublished one
+// receives it twice.
+//
 // Invariants: a message reaches a published task only once it is in the
 // log; the log holds, in receive order, exactly the messages received
 // since the checkpoint; a checkpoint and the discarding of the messages
-// it covers commit together; the numbers a task has sent only grow, and
-// a number is sent at most once (a node's death between a send and the
-// commit of its number may send it twice: the commit follows the send).
+// it covers commit together; the numbers a task has sent only grow; a
+// published receiver logs each number of a published sender at most once.
 //
 // Lock order: Published.mu and Manager.mu are leaves; no lock of this
 // package is held across a kernel call or an STM transaction.

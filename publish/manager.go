@@ -183,7 +183,7 @@ func (m *Manager) prepare(ctx context.Context, spec Spec) (*Published, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Published{m: m, spec: spec, task: t, st: st, done: make(chan struct{})}
+	p := &Published{m: m, spec: spec, task: t, st: st, id: senderID(spec.Name), done: make(chan struct{})}
 	p.rec = &recorder{p: p}
 	if err := p.bind(ctx); err != nil {
 		t.Terminate()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"sync"
 	"time"
 
@@ -26,6 +27,9 @@ type Published struct {
 	// capture, when set, takes the task's sends instead of the kernel
 	// (VerifyReplay's offline runs).
 	capture func(m *kernel.Message)
+	// id stamps the task's messages (Message.SenderID): its name's hash,
+	// the same on every node it runs on.
+	id uint64
 	// home is the first log index recorded on this node: entries below it
 	// came from another node, whose rights died with it.
 	home uint64
@@ -47,6 +51,7 @@ type Stats struct {
 	Incarnations int    // times its Machine was (re)started
 	Replayed     uint64 // messages replayed from the log, over all recoveries
 	Suppressed   uint64 // sends discarded as already sent
+	Duplicates   uint64 // received messages dropped: a recovered sender's number already logged
 	Checkpoints  int
 	Handled      uint64 // log index of the next message to handle
 	Sent         uint64 // highest number sent
@@ -85,6 +90,13 @@ func (p *Published) sentMax() uint64 {
 
 func (p *Published) foreign(e *Entry) bool { return e.Index < p.home }
 
+// senderID is the id a task named name stamps its messages with.
+func senderID(name string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(name))
+	return h.Sum64() | 1 // never 0, which means "not published"
+}
+
 // crashAt crashes the task (a panic on its goroutine) when the manager's
 // failpoint fires at point.
 func (p *Published) crashAt(point string) {
@@ -99,6 +111,7 @@ type crash struct{ err error }
 // send numbers m and sends it, unless this number went out before a crash.
 func (p *Published) send(ctx context.Context, m *kernel.Message) error {
 	p.sentNow++
+	m.SenderID, m.SenderSeq = p.id, p.sentNow
 	p.mu.Lock()
 	resent := p.sentNow <= p.sent
 	if resent {

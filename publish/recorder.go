@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 
 	"github.com/ftm-in-go/ftm/kernel"
 )
@@ -35,9 +36,16 @@ func (r *recorder) Record(_ *kernel.Task, m *kernel.Message) error {
 	}
 	r.dup = false
 	r.p.crashAt("publish.record.before")
-	e := Entry{Sender: m.RU, At: r.p.m.cfg.Clock.Now().UnixNano(), ID: m.ID, Dest: m.Dest,
-		Reply: m.Reply, ReplyType: m.ReplyType, Body: m.Body, OOL: m.OOL, Rights: m.Rights}
+	e := Entry{Sender: m.SenderID, Seq: m.SenderSeq, RU: m.RU, At: r.p.m.cfg.Clock.Now().UnixNano(),
+		ID: m.ID, Dest: m.Dest, Reply: m.Reply, ReplyType: m.ReplyType, Body: m.Body, OOL: m.OOL, Rights: m.Rights}
 	h, err := r.p.st.append(context.Background(), &e, r.p.sentMax())
+	if errors.Is(err, errDuplicate) { // its sender recovered and sent it again: handled already
+		r.dup = true
+		r.p.mu.Lock()
+		r.p.stats.Duplicates++
+		r.p.mu.Unlock()
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package publish
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 
@@ -25,7 +26,7 @@ type head struct {
 	Next    uint64            `codec:"n"` // index the next recorded message gets
 	Sent    uint64            `codec:"s"` // highest sequence number the task has sent
 	Bytes   int               `codec:"b"` // size of the kept entries
-	Senders map[uint64]uint64 `codec:"p"` // per sender (Message.RU): last sequence number received
+	Senders map[uint64]uint64 `codec:"p"` // per published sender (Message.SenderID): its last number received
 	Chunks  map[uint64]stm.ID `codec:"c"` // chunk number (index/chunkLen) -> its first id
 }
 
@@ -37,8 +38,9 @@ func (h *head) entryID(i uint64) stm.ID { return h.Chunks[i/chunkLen] + stm.ID(i
 // the task got for them (valid while its kernel task lives).
 type Entry struct {
 	Index     uint64             `codec:"i"`
-	Sender    uint64             `codec:"u"` // the sender's Message.RU
-	Seq       uint64             `codec:"q"` // the sender's sequence number as seen by this task
+	Sender    uint64             `codec:"s"` // a published sender's Message.SenderID (0: not published)
+	Seq       uint64             `codec:"q"` // its number for this message (Message.SenderSeq)
+	RU        uint64             `codec:"u"` // the sender's Message.RU
 	At        int64              `codec:"t"` // receive time (unix ns): the task's clock for this message
 	ID        uint32             `codec:"m"`
 	Dest      kernel.Name        `codec:"d"`
@@ -61,7 +63,7 @@ func (e *Entry) size() int {
 // message rebuilds the message the task received.
 func (e *Entry) message() *kernel.Message {
 	return &kernel.Message{Dest: e.Dest, Reply: e.Reply, ReplyType: e.ReplyType, ID: e.ID,
-		RU: e.Sender, Body: e.Body, OOL: e.OOL, Rights: e.Rights}
+		RU: e.RU, SenderID: e.Sender, SenderSeq: e.Seq, Body: e.Body, OOL: e.OOL, Rights: e.Rights}
 }
 
 // checkpoint is a task's state after it handled the log's first Index
@@ -143,8 +145,13 @@ func (s *store) create(ctx context.Context, state []byte) error {
 	})
 }
 
-// append records e (its Index and Seq are given here) and the highest
-// sent number; it returns the head as committed.
+// errDuplicate: a published sender's message whose number the log has
+// already received (the sender recovered and sent it again).
+var errDuplicate = errors.New("publish: duplicate message")
+
+// append records e (its Index is given here) and the highest sent
+// number; it returns the head as committed, or errDuplicate, recording
+// nothing, for a number of e's sender already received.
 func (s *store) append(ctx context.Context, e *Entry, sent uint64) (head, error) {
 	var h head
 	err := s.bank.Update(ctx, func(tx *stm.Tx) error {
@@ -152,9 +159,13 @@ func (s *store) append(ctx context.Context, e *Entry, sent uint64) (head, error)
 		if h, err = s.head(tx); err != nil {
 			return err
 		}
+		if e.Sender != 0 {
+			if e.Seq <= h.Senders[e.Sender] {
+				return errDuplicate
+			}
+			h.Senders[e.Sender] = e.Seq
+		}
 		e.Index = h.Next
-		h.Senders[e.Sender]++
-		e.Seq = h.Senders[e.Sender]
 		if _, ok := h.Chunks[e.Index/chunkLen]; !ok {
 			first, err := tx.Reserve(chunkLen)
 			if err != nil {
@@ -174,6 +185,9 @@ func (s *store) append(ctx context.Context, e *Entry, sent uint64) (head, error)
 		h.Sent = max(h.Sent, sent)
 		return stm.Set(tx, s.headID, h)
 	})
+	if errors.Is(err, errDuplicate) {
+		return h, err // nothing changed: the cache stands
+	}
 	return h, s.committed(h, err)
 }
 

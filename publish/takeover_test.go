@@ -1,6 +1,7 @@
 package publish
 
 import (
+	"context"
 	"encoding/binary"
 	"sync"
 	"testing"
@@ -98,4 +99,68 @@ func TestNodeDeathRecoversOnSurvivor(t *testing.T) {
 			require.Positive(t, ps[0].Stats().Suppressed+ps[0].Stats().Replayed, "the survivor replayed the log")
 		})
 	}
+}
+
+// relay is a published task forwarding what it receives to its sink.
+type relay struct{ adder }
+
+func (r *relay) Handle(env *Env, m *kernel.Message) error {
+	return env.Send(&kernel.Message{Dest: env.Peer("sink"), Body: m.Body})
+}
+
+// The node of a published task dies after a send and before the commit
+// of that send's number: the survivor's recovery sends the message
+// again, and the published receiver's recorder, which logged that number
+// already, drops it — the sink behind the receiver gets every message
+// exactly once. Reference: publishing.txt §3.2 (per-sender sequence
+// numbers), §3.4 ("ignore all messages sent by the recovering process
+// until the process sends a message it had not sent before").
+func TestNodeDeathBetweenSendAndItsNumber(t *testing.T) {
+	want := reference(t)
+	s := newWorld(t, "s", nil, Rule{})
+	_, err := s.mgr.Start(ctxT(t), Spec{Name: "relay", New: func() Machine { return &relay{} },
+		Connect: adderSpec("s", nil).Connect})
+	require.NoError(t, err)
+	adderTo := func() Spec {
+		spec := adderSpec("s", nil)
+		spec.Connect = func(ctx context.Context, t *kernel.Task) (map[string]kernel.Name, error) {
+			r, err := t.Lookup(ctx, "s", "relay")
+			return map[string]kernel.Name{"sink": r}, err
+		}
+		return spec
+	}
+	a := kernel.NewNode(kernel.Config{Name: "a", Logger: zaptest.NewLogger(t)})
+	t.Cleanup(a.Shutdown)
+	linkTo(t, a, s.node)
+	bankA, backup := stmtest.Mirrored(t)
+	tenthB := failpoint.Nth("publish.send.after", "adder", 20) // input 10's second send
+	fp := func(point, subject string) error {
+		err := tenthB(point, subject)
+		if err != nil {
+			a.Shutdown()
+			_ = bankA.Close()
+		}
+		return err
+	}
+	mgrA := NewManager(Config{Node: a, Bank: bankA, Failpoint: fp, Rule: Rule{MinBytes: 200}})
+	t.Cleanup(mgrA.Stop)
+	pa, err := mgrA.Start(ctxT(t), adderTo())
+	require.NoError(t, err)
+	feedRemote(t, s.node, "a", "adder", 1, 10)
+	got := s.collect(20)
+	<-pa.Done()
+
+	b := kernel.NewNode(kernel.Config{Name: "b", Logger: zaptest.NewLogger(t)})
+	t.Cleanup(b.Shutdown)
+	linkTo(t, b, s.node)
+	mgrB := NewManager(Config{Node: b, Bank: stmtest.Survivor(t, backup), Rule: Rule{MinBytes: 200}})
+	t.Cleanup(mgrB.Stop)
+	ps, err := mgrB.Takeover(ctxT(t), []Spec{adderTo()})
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	feedRemote(t, s.node, "b", "adder", 11, inputs)
+	got = append(got, s.collect(2*(inputs-10))...)
+	require.Equal(t, want, got)
+	relayStats := s.mgr.tasks["relay"].Stats()
+	require.Equal(t, uint64(1), relayStats.Duplicates, "the re-sent message was dropped by the relay's recorder")
 }

@@ -36,7 +36,7 @@ func (o output) String() string { return fmt.Sprintf("to %d id %d %q", o.dest, o
 func VerifyReplay(spec Spec, inputs []Input) error {
 	entries := make([]Entry, len(inputs))
 	for i, in := range inputs {
-		entries[i] = Entry{Index: uint64(i), Sender: in.Sender, At: in.At.UnixNano(), ID: in.ID, Body: in.Body}
+		entries[i] = Entry{Index: uint64(i), RU: in.Sender, At: in.At.UnixNano(), ID: in.ID, Body: in.Body}
 	}
 	want, snaps, err := offlineRun(spec, nil, entries)
 	if err != nil {
@@ -64,7 +64,7 @@ type snap struct {
 // returns what it sent, and its snapshot before each entry.
 func offlineRun(spec Spec, state []byte, entries []Entry) ([]output, []snap, error) {
 	var outs []output
-	p := &Published{spec: spec, peers: offlinePeers{}}
+	p := &Published{spec: spec, id: senderID(spec.Name), peers: offlinePeers{}}
 	p.capture = func(m *kernel.Message) {
 		outs = append(outs, output{dest: m.Dest, id: m.ID, body: bytes.Clone(m.Body)})
 	}
