@@ -62,7 +62,7 @@ func publishedProcess(args []string) error {
 		return err
 	}
 	mgr := NewManager(Config{Node: node, Bank: bank, Rule: Rule{MinBytes: 200}})
-	spec := adderSpec("p", nil)
+	spec := adderVia(args[1])
 	spec.New = func() Machine { return &printingAdder{} }
 	p, err := mgr.Start(ctx, spec)
 	if err != nil {
@@ -71,6 +71,17 @@ func publishedProcess(args []string) error {
 	fmt.Println("started")
 	<-p.Done()
 	return fmt.Errorf("published task ended: %v", p.Err())
+}
+
+// adderVia is the adder sending to the task registered as key on node
+// "p" (its peer "sink").
+func adderVia(key string) Spec {
+	spec := adderSpec("p", nil)
+	spec.Connect = func(ctx context.Context, t *kernel.Task) (map[string]kernel.Name, error) {
+		to, err := t.Lookup(ctx, "p", key)
+		return map[string]kernel.Name{"sink": to}, err
+	}
+	return spec
 }
 
 // printingAdder is the adder that says "handled N" once it has handled
@@ -95,17 +106,22 @@ type procWorld struct {
 	backupEnd chan error
 }
 
-func startProcWorld(t *testing.T) (*procWorld, *proctest.Process) {
+// startProcWorld starts node "p" (setup, if set, prepares it) and the
+// child node "a", whose adder sends to the task registered as peer on "p".
+func startProcWorld(t *testing.T, peer string, setup func(*world)) (*procWorld, *proctest.Process) {
 	ln, err := link.Listen("127.0.0.1:0", linkConfig("p"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ln.Close() })
-	child := proctest.Start(t, proctest.Spec{Role: "published", Args: []string{ln.Addr()}, Timeout: 60 * time.Second})
+	w := &procWorld{world: newWorld(t, "p", nil, Rule{MinBytes: 200}), backup: stm.NewBackup(stm.BackupConfig{}),
+		backupEnd: make(chan error, 1)}
+	if setup != nil {
+		setup(w.world)
+	}
+	child := proctest.Start(t, proctest.Spec{Role: "published", Args: []string{ln.Addr(), peer}, Timeout: 60 * time.Second})
 	l, err := ln.Accept(ctxT(t))
 	require.NoError(t, err)
 	stmCh, ports, err := channels(l)
 	require.NoError(t, err)
-	w := &procWorld{world: newWorld(t, "p", nil, Rule{MinBytes: 200}), backup: stm.NewBackup(stm.BackupConfig{}),
-		backupEnd: make(chan error, 1)}
 	go func() { w.backupEnd <- stm.ServeBackup(context.Background(), stmCh, w.backup) }()
 	require.NoError(t, w.node.AttachLink(ports))
 	t.Cleanup(func() { _ = l.Close() })
@@ -113,13 +129,20 @@ func startProcWorld(t *testing.T) (*procWorld, *proctest.Process) {
 	return w, child
 }
 
+// sendInput sends the number i from drv to dst, numbered i as if drv
+// were a published sender (so the adder's recorder drops a resent one).
+func sendInput(t testing.TB, drv *kernel.Task, dst kernel.Name, i int) {
+	body := binary.BigEndian.AppendUint64(nil, uint64(i))
+	m := &kernel.Message{Dest: dst, Body: body, RU: 99, SenderID: 77, SenderSeq: uint64(i)}
+	require.NoError(t, drv.Send(ctxT(t), m))
+}
+
 // stopAndWait sends the numbers from..to to dst, each once its
 // predecessor's two outputs reached the sink, and returns the outputs.
 func (w *procWorld) stopAndWait(drv *kernel.Task, dst kernel.Name, from, to int) []string {
 	var out []string
 	for i := from; i <= to; i++ {
-		body := binary.BigEndian.AppendUint64(nil, uint64(i))
-		require.NoError(w.t, drv.Send(ctxT(w.t), &kernel.Message{Dest: dst, Body: body, RU: 99}))
+		sendInput(w.t, drv, dst, i)
 		for range 2 {
 			m, err := w.sink.Receive(ctxT(w.t), w.sinkRcv)
 			require.NoError(w.t, err)
@@ -140,7 +163,7 @@ func TestProcessKilledRecoversOnSurvivor(t *testing.T) {
 		t.Skip("spawns processes")
 	}
 	want := reference(t)
-	w, child := startProcWorld(t)
+	w, child := startProcWorld(t, "sink", nil)
 	drv, err := w.node.NewTask("driver")
 	require.NoError(t, err)
 	dst, err := drv.Lookup(ctxT(t), "a", "adder")
@@ -168,4 +191,46 @@ func TestProcessKilledRecoversOnSurvivor(t *testing.T) {
 	require.Positive(t, st.Suppressed, "what the task had sent was not sent again")
 	_, err = w.sink.ReceiveTimeout(ctxT(t), w.sinkRcv, 50*time.Millisecond)
 	require.True(t, errors.Is(err, kernel.ErrTimedOut), "nothing beyond the expected outputs")
+}
+
+// The same, but the kill falls while the adder handles a message: its
+// input may or may not be logged, and its outputs may be sent with their
+// numbers not yet committed. The driver sends the input again after the
+// takeover (the adder's recorder drops it if it was logged), and the
+// adder's outputs go through a published relay (whose recorder drops a
+// number it already has): the sink behind it receives exactly the
+// messages of a run without the crash.
+func TestProcessKilledMidMessage(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns processes")
+	}
+	want := reference(t)
+	w, child := startProcWorld(t, "relay", func(w *world) {
+		_, err := w.mgr.Start(ctxT(t), Spec{Name: "relay", New: func() Machine { return &relay{} },
+			Connect: adderSpec("p", nil).Connect})
+		require.NoError(t, err)
+	})
+	drv, err := w.node.NewTask("driver")
+	require.NoError(t, err)
+	dst, err := drv.Lookup(ctxT(t), "a", "adder")
+	require.NoError(t, err)
+	got := w.stopAndWait(drv, dst, 1, 13)
+	sendInput(t, drv, dst, 14)
+	require.NoError(t, child.Kill()) // SIGKILL, while 14 is on its way or being handled
+	_ = child.Wait()
+	require.Error(t, <-w.backupEnd, "the backup saw its primary go")
+
+	mgr := NewManager(Config{Node: w.node, Bank: stmtest.Survivor(t, w.backup), Rule: Rule{MinBytes: 200}})
+	t.Cleanup(mgr.Stop)
+	ps, err := mgr.Takeover(ctxT(t), []Spec{adderVia("relay")})
+	require.NoError(t, err)
+	require.Len(t, ps, 1)
+	dst, err = drv.Lookup(ctxT(t), "p", "adder")
+	require.NoError(t, err)
+	for i := 14; i <= inputs; i++ {
+		sendInput(t, drv, dst, i)
+	}
+	got = append(got, w.collect(2*inputs-len(got))...)
+	require.Equal(t, want, got)
+	t.Logf("survivor: %+v; relay: %+v", ps[0].Stats(), w.mgr.tasks["relay"].Stats())
 }
