@@ -238,6 +238,13 @@ func (m *Manager) crashed(p *Published, c crashed) {
 		zap.String("task", p.spec.Name), zap.Any("cause", c.cause))
 }
 
+// Task returns the manager's published task named name, or nil.
+func (m *Manager) Task(name string) *Published {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.tasks[name]
+}
+
 // Crashes is how many crashes the manager has recovered from.
 func (m *Manager) Crashes() int {
 	m.mu.Lock()

@@ -232,5 +232,5 @@ func TestProcessKilledMidMessage(t *testing.T) {
 	}
 	got = append(got, w.collect(2*inputs-len(got))...)
 	require.Equal(t, want, got)
-	t.Logf("survivor: %+v; relay: %+v", ps[0].Stats(), w.mgr.tasks["relay"].Stats())
+	t.Logf("survivor: %+v; relay: %+v", ps[0].Stats(), w.mgr.Task("relay").Stats())
 }

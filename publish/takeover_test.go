@@ -161,6 +161,6 @@ func TestNodeDeathBetweenSendAndItsNumber(t *testing.T) {
 	feedRemote(t, s.node, "b", "adder", 11, inputs)
 	got = append(got, s.collect(2*(inputs-10))...)
 	require.Equal(t, want, got)
-	relayStats := s.mgr.tasks["relay"].Stats()
+	relayStats := s.mgr.Task("relay").Stats()
 	require.Equal(t, uint64(1), relayStats.Duplicates, "the re-sent message was dropped by the relay's recorder")
 }
