@@ -3,11 +3,13 @@ package publish
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
+	"github.com/ftm-in-go/ftm/stm"
 )
 
 const inputs = 30
@@ -93,4 +95,35 @@ func TestDeterministicCrashEndsTheTask(t *testing.T) {
 	<-p.Done()
 	require.ErrorIs(t, p.Err(), ErrCrashLoop)
 	require.Equal(t, 3, w.mgr.Crashes())
+}
+
+// While the recorder cannot log (its bank has lost its backup and
+// refuses commits), the messages sent to a published task are held, not
+// delivered: the task sends nothing. Once the bank has a backup again,
+// they are logged and handled in order, none lost. Reference:
+// publishing.txt §3.1 ("a message is received by the destination only if
+// it is recorded").
+func TestUnrecordedMessagesWaitForTheRecorder(t *testing.T) {
+	want := reference(t)
+	w := newWorld(t, "n", nil, Rule{MinBytes: 200})
+	bank := stm.NewBank(stm.Config{})
+	mirror := stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))
+	require.NoError(t, bank.Attach(ctxT(t), mirror))
+	mgr := NewManager(Config{Node: w.node, Bank: bank, Rule: Rule{MinBytes: 200}})
+	t.Cleanup(mgr.Stop)
+	p, err := mgr.Start(ctxT(t), adderSpec("n", nil))
+	require.NoError(t, err)
+	w.feed("adder", 1, 5)
+	got := w.collect(10)
+
+	mirror.Cut() // the recorder's commits now fail
+	w.feed("adder", 6, 10)
+	_, err = w.sink.ReceiveTimeout(ctxT(t), w.sinkRcv, 100*time.Millisecond)
+	require.ErrorIs(t, err, kernel.ErrTimedOut, "a message was handled without being recorded")
+	require.Positive(t, mgr.Crashes(), "the refused recording was reported")
+
+	require.NoError(t, bank.Attach(ctxT(t), stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
+	got = append(got, w.collect(10)...)
+	require.Equal(t, want[:20], got)
+	require.NoError(t, p.Err())
 }
