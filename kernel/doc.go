@@ -32,6 +32,10 @@
 // ctx can end. Termination wakes receivers by closing the wake channels of
 // the rights it destroys. No timer is armed unless a timeout is asked for.
 //
+// Recording (recorder.go): a task may have a Recorder, told of each
+// message the task receives before the task can see it; an unrecorded
+// message is held and offered again, never lost or delivered unrecorded.
+//
 // Lock order: Node.mu is the kernel's one lock. It guards every name space,
 // port and queue of the node and netmsg's tables too (peers, exports,
 // proxies, pending lookups, the registry). Under it the kernel may arm or
@@ -39,5 +43,7 @@
 // (clock.Manual's mu); the timer's function runs with no clock lock held and
 // takes Node.mu. Node.mu is never held while blocking, sending on or closing
 // a link (frame sends run after it is released, or in a goroutine Shutdown
-// waits for), or calling a SafePoint hook or other user code.
+// waits for), or calling a SafePoint hook, a Recorder or other user code.
+// A recorded task's receive lock (recorderHook.mu) is taken before Node.mu
+// and held across the receive and the Record call.
 package kernel

@@ -17,4 +17,7 @@ var (
 	ErrNodeDown      = errors.New("kernel: node is shut down")
 	ErrNoLink        = errors.New("kernel: no link to that node")
 	ErrNotRegistered = errors.New("kernel: no port registered under that name")
+	// ErrNotRecorded: the task's recorder refused a message; the kernel
+	// holds it and offers it again at the task's next receive.
+	ErrNotRecorded = errors.New("kernel: message not recorded")
 )

@@ -177,6 +177,13 @@ func (t *Task) consumeDest(x xright) {
 // blocking until one arrives or ctx ends.
 func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
 	t.safePoint()
+	if t.rec.p.Load() != nil {
+		return t.recorded(func() (*Message, error) { return t.receive(ctx, name) })
+	}
+	return t.receive(ctx, name)
+}
+
+func (t *Task) receive(ctx context.Context, name Name) (*Message, error) {
 	for {
 		m, wake, err := t.tryReceive(name)
 		if m != nil || err != nil {
@@ -191,6 +198,14 @@ func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
 // TryReceive returns the next message, or ErrTimedOut at once if none waits.
 func (t *Task) TryReceive(name Name) (*Message, error) {
 	t.safePoint()
+	if t.rec.p.Load() != nil {
+		return t.recorded(func() (*Message, error) { return t.tryReceiveNow(name) })
+	}
+	return t.tryReceiveNow(name)
+}
+
+// tryReceiveNow is TryReceive without the safe point and the recorder.
+func (t *Task) tryReceiveNow(name Name) (*Message, error) {
 	m, _, err := t.tryReceive(name)
 	if m == nil && err == nil {
 		return nil, fmt.Errorf("receive on %d: %w: no message", name, ErrTimedOut)

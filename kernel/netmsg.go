@@ -122,6 +122,8 @@ type wireMsg struct {
 	Reply  *wireRight  `codec:"r,omitempty"`
 	ID     uint32      `codec:"n"`
 	RU     uint64      `codec:"u"`
+	From   uint64      `codec:"f,omitempty"` // Message.SenderID
+	Seq    uint64      `codec:"q,omitempty"` // Message.SenderSeq
 	Body   []byte      `codec:"b"`
 	Rights []wireRight `codec:"x,omitempty"`
 	OOL    [][]byte    `codec:"o,omitempty"`
@@ -342,7 +344,7 @@ func (nm *netmsg) async(f func()) {
 // toWire translates a message in transit for the peer and consumes its
 // local rights. node.mu held.
 func (nm *netmsg) toWire(ps *peerState, p *port, m *Message) *wireMsg {
-	w := &wireMsg{Dest: p.remote.id, ID: m.ID, RU: m.RU, Body: m.Body, OOL: m.OOL}
+	w := &wireMsg{Dest: p.remote.id, ID: m.ID, RU: m.RU, From: m.SenderID, Seq: m.SenderSeq, Body: m.Body, OOL: m.OOL}
 	if m.rep.p != nil {
 		r := nm.exportRight(ps, m.rep)
 		w.Reply = &r
@@ -447,7 +449,7 @@ func (nm *netmsg) deliver(ps *peerState, l link.Link, w *wireMsg) error {
 
 // enqueueFromWire builds the local message and queues it. node.mu held.
 func (nm *netmsg) enqueueFromWire(ps *peerState, e *export, w *wireMsg) {
-	m := &Message{ID: w.ID, RU: w.RU, Body: w.Body, OOL: w.OOL, dst: e.p}
+	m := &Message{ID: w.ID, RU: w.RU, SenderID: w.From, SenderSeq: w.Seq, Body: w.Body, OOL: w.OOL, dst: e.p}
 	if e.sendOnce { // used up by this message: the rights it carries cannot name it again
 		delete(ps.exports, w.Dest)
 	}

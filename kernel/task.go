@@ -20,7 +20,8 @@ type Task struct {
 	dead     bool
 	done     chan struct{} // closed at termination
 
-	sp safePointSlot // SetSafePoint's hook (safepoint.go)
+	sp  safePointSlot // SetSafePoint's hook (safepoint.go)
+	rec recorderSlot  // SetRecorder's hook (recorder.go)
 }
 
 // entry is what a task holds under one name. Guarded by node.mu.

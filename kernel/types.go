@@ -85,6 +85,12 @@ type Message struct {
 	ReplyDisp Disposition
 	ID        uint32 // the operation, chosen by the protocol
 	RU        uint64 // the sender's recovery-unit id (servers use it for dependency tracking)
+	// SenderID and SenderSeq number the messages of a published sender
+	// (publishing.txt §3.2: per-sender sequence numbers), so a recorder
+	// can drop one a recovering sender sends twice; zero otherwise. The
+	// kernel carries them unchanged, across nodes too.
+	SenderID  uint64
+	SenderSeq uint64
 	Body      []byte // inline data
 	Rights    []PortRight
 	OOL       [][]byte // out-of-line regions, handed over without a copy inside a node
