@@ -1,6 +1,6 @@
-// Package screen is the VT100 screen server of the demo editor, its image
-// kept in STM; it is not a reliable server of package servers. From
-// ftm-lessons.txt §6.4: "The VT100 server is simply implemented by
+// Package screen is the VT100 screen server of the demo editor, a reliable
+// server of package servers (Reliable, reliable.go) or, without a driver,
+// an image kept in STM by a Store. From ftm-lessons.txt §6.4: "The VT100 server is simply implemented by
 // storing a copy of the screen in STM. When it is restarted after a crash
 // on the backup machine, the screen is updated with the old version of the
 // screen stored in the backup bank."
@@ -30,6 +30,21 @@
 // restored number (SetApplied), applies each input exactly once. Frames
 // (wire.go): kind, uvarint sequence, uvarint length, data. MakeRaw and
 // TermSize (tty.go) set up the user's terminal.
+//
+// Reliable (reliable.go) makes the screen a reliable server (§4.1, §6.1):
+// a kernel port bound to its persistent name, a recovery unit, and one
+// operation, Write (an Update: the caller's RU and the screen's depend on
+// each other). The state (State) is the image's header, the STM object of
+// each row, and the rows changed in the current RU; a checkpoint writes
+// the changed rows as row objects in the transaction that precommits the
+// state into the atomic action's group, so the image commits with the
+// caller's RU and everything else the action holds, or not at all. When
+// the unit's RU aborts (its unit crashed and restarted, or a unit it
+// depends on aborted), the image goes back to its last committed version
+// (the Restart hook reads the rows back) and every RU that wrote to it
+// aborts with it. Terminals and keyboard input stay local to the node
+// running the screen: input is not state of the RU (the client keeps what
+// no checkpoint acknowledged, below).
 //
 // Limits: one screen size for the image's life (no SIGWINCH resize); every
 // character one column wide; keys from one terminal at a time (two

@@ -297,3 +297,10 @@ func (s *Server) Drop() {
 		s.detach(c)
 	}
 }
+
+// setImage replaces the image (a reliable screen's unit restored it).
+func (s *Server) setImage(im *Image, restored bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.im, s.restored = im, s.restored || restored
+}
