@@ -1,0 +1,152 @@
+package session
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/devices/devtest"
+	"github.com/ftm-in-go/ftm/devices/files"
+	"github.com/ftm-in-go/ftm/devices/screen"
+)
+
+// ruNode is the editor as a recovery unit with its reliable screen and
+// file servers, all on one driver of a devtest rig.
+type ruNode struct {
+	r         *devtest.Rig
+	dev       *screen.Server
+	stopScr   func() error
+	rollbacks atomic.Int32
+	done      chan error
+}
+
+func (n *ruNode) serveScreen(t *testing.T) {
+	t.Helper()
+	rel, err := screen.NewReliable(n.dev, screen.ReliableConfig{Name: "scr", Driver: n.r.Host("n").Driver, Logger: n.r.Log})
+	require.NoError(t, err)
+	n.stopScr = n.r.Serve("n", "scr", rel.Run)
+}
+
+func startRU(t *testing.T, r *devtest.Rig, file string, hook func()) *ruNode {
+	t.Helper()
+	n := &ruNode{r: r, done: make(chan error, 1)}
+	var err error
+	n.dev, err = screen.NewServer(r.Ctx, screen.ServerConfig{Width: 40, Height: 8})
+	require.NoError(t, err)
+	n.serveScreen(t)
+	fs, err := files.NewReliable(files.ReliableConfig{Name: "fs", Driver: r.Host("n").Driver, Logger: r.Log})
+	require.NoError(t, err)
+	r.Serve("n", "fs", fs.Run)
+	ucfg := UnitConfig{Name: "editor", Driver: r.Host("n").Driver, Segments: Segments(0), Logger: r.Log,
+		OnRollback: func(error) { n.rollbacks.Add(1) }}
+	cfg := RUConfig{Config: Config{File: file, Width: 40, Height: 8, Screen: n.dev, Logger: r.Log, beforeCheckpoint: hook},
+		ScreenServer: "scr", FileServer: "fs"}
+	go func() {
+		n.done <- RunUnit(r.Ctx, ucfg, func(ctx context.Context, u *Unit) error { return RunRU(ctx, u, cfg) })
+	}()
+	return n
+}
+
+// attachUser connects a user's client to the node's screen.
+func attachUser(ctx context.Context, n *ruNode, u *user) chan error {
+	a, b := net.Pipe()
+	go func() { _ = n.dev.Serve(ctx, a) }()
+	errc := make(chan error, 1)
+	go func() { errc <- u.client.Session(ctx, b, u.keys, u.term) }()
+	return errc
+}
+
+// killer crashes the screen's recovery unit (its server stops and a new
+// one restarts from the bank, as after a crash of its process) inside the
+// editor's next checkpoint hook when armed: the editor's RU then depends
+// on the screen's, which it drew on since its last checkpoint.
+type killer struct {
+	mu     sync.Mutex
+	armed  bool
+	n      *ruNode
+	t      *testing.T
+	killed chan struct{}
+}
+
+func (k *killer) hook() {
+	k.mu.Lock()
+	armed := k.armed
+	k.armed = false
+	k.mu.Unlock()
+	if !armed {
+		return
+	}
+	require.NoError(k.t, k.n.stopScr())
+	k.n.serveScreen(k.t)
+	close(k.killed)
+}
+
+// TestScreenUnitCrashRollsTheEditorBack kills the screen server's
+// recovery unit in the middle of an edit (keys drawn on the screen, not
+// yet checkpointed): the editor's RU, which depends on the screen's, aborts;
+// the system rolls the editor back to its last checkpoint and enters it
+// again, the input it had read since is queued again, and the editor
+// goes on with every keystroke: the screen shows them, each once, and the
+// saved file holds exactly what was typed.
+// Reference: ftm-lessons.txt §4.1 (an RU that depends on an aborted one
+// aborts; the system restores and restarts the process), §6.1 (the
+// editor's five recovery units).
+func TestScreenUnitCrashRollsTheEditorBack(t *testing.T) {
+	r := devtest.New(t)
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	require.NoError(t, os.WriteFile(path, []byte("first line\n"), 0o644))
+	k := &killer{t: t, killed: make(chan struct{})}
+	n := startRU(t, r, path, k.hook)
+	k.n = n
+	u := newUser(100)
+	sess := attachUser(r.Ctx, n, u)
+	waitFor(t, u.term, "first line")
+	for _, key := range []string{"\x1b>", "h", "e", "l", "l", "o"} {
+		u.keys <- []byte(key)
+	}
+	waitFor(t, u.term, "hello")
+	require.Eventually(t, func() bool { return u.client.Pending() == 0 }, 10*time.Second, time.Millisecond)
+	require.Zero(t, n.rollbacks.Load())
+
+	k.mu.Lock()
+	k.armed = true
+	k.mu.Unlock()
+	u.keys <- []byte(" wor") // drawn, then the screen's unit dies before the checkpoint
+	<-k.killed
+	u.keys <- []byte("ld")
+	waitFor(t, u.term, "hello world")
+	require.Eventually(t, func() bool { return n.rollbacks.Load() > 0 }, 10*time.Second, time.Millisecond,
+		"the editor's RU was never rolled back")
+	require.Eventually(t, func() bool { return u.client.Pending() == 0 }, 10*time.Second, time.Millisecond)
+	require.Contains(t, n.dev.Snapshot().Text(1), "hello world", "the screen server's image shows every keystroke")
+
+	u.keys <- []byte("\x18\x13")
+	waitFor(t, u.term, "Wrote")
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "first line\nhello world", string(got), "each keystroke applied once")
+	require.NotContains(t, u.term.text(), "hello wor wor")
+	u.keys <- []byte("\x18\x03")
+	require.NoError(t, <-n.done)
+	n.dev.Close()
+	require.ErrorIs(t, <-sess, screen.ErrBye)
+}
+
+// After the editor quit, the journal segment of a committed checkpoint
+// holds the input it applied.
+func TestJournalKeepsTheInputApplied(t *testing.T) {
+	seg := make([]byte, 8+4)
+	journal(seg).append([]screen.Input{{Seq: 1, Data: []byte("abc")}, {Seq: 2, Data: []byte("defg")}})
+	require.Equal(t, "defg", string(Journal(seg)), "the ring keeps the last bytes")
+	seg = make([]byte, 8+16)
+	journal(seg).append([]screen.Input{{Seq: 1, Data: []byte("abc")}})
+	require.Equal(t, "abc", strings.TrimSpace(string(Journal(seg))))
+}
