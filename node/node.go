@@ -108,13 +108,17 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	}
 	fp := reg.armFailpoints(name, log) // crash tests only: kill or stall this process
 	env := Env{Node: name, Logger: rt.log, Bank: func(b string) *stm.Bank { return rt.stable.Bank(b) }, NewClient: rt.newClient}
-	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: reg.taskPrograms(env), Args: reg.taskArgs(),
-		Restart: reg.taskRestarts(), Policy: control.DefaultPolicy, Logger: rt.log, Failpoint: fp})
-	defer rt.tasks.Wait()
 	rt.servers = newReliableServers(name, rt.kernel, rt.log, reg.servers) // reliable.go
-	if reg.fpSpec != "" {
-		rt.servers.turnOff("failpoints are armed (the servers' STM commits would shift the failpoints' hit counts)")
+	var units task.Units = rt.servers                                     // stable tasks are recovery units on their bank's driver
+	if reg.fpSpec != "" && !serversPointsOnly(reg.fpSpec) {
+		rt.servers.turnOff("failpoints of STM or the pair are armed (the servers' STM commits would shift their hit counts)")
+		units = nil // tasks checkpoint into STM directly, as the failpoints' counts expect
+	} else {
+		rt.servers.fail = fp // the drivers' failpoints (servers.FP*, ru.FP*)
 	}
+	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: reg.taskPrograms(env), Args: reg.taskArgs(),
+		Restart: reg.taskRestarts(), Policy: control.DefaultPolicy, Logger: rt.log, Failpoint: fp, Units: units})
+	defer rt.tasks.Wait()
 	if rt.stable, err = rt.newStable(ns.partner.Name, fp); err != nil {
 		return err
 	}

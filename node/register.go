@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
 	"go.uber.org/zap"
@@ -170,9 +171,12 @@ type failpoints struct {
 }
 
 // Failpoints arms the failpoints of spec (crash tests: the node kills or
-// stalls its own process at a named step) with arm. While a spec is set,
-// the node runs no reliable servers: their STM commits would move the
-// failpoints' hit counts off their targets. An empty spec arms nothing.
+// stalls its own process at a named step) with arm; the drivers of the
+// reliable servers hit them too. While the spec names a point outside the
+// servers' and tasks' (serversPoints: an STM or pair step), the node runs
+// no reliable servers and its stable tasks checkpoint into STM directly:
+// the servers' commits would move those points' hit counts off their
+// targets. An empty spec arms nothing.
 func Failpoints(spec string, arm ArmFunc) Registration {
 	return Registration{fp: &failpoints{spec: spec, arm: arm}}
 }
@@ -242,6 +246,29 @@ func (r *registry) armFailpoints(node string, log *zap.Logger) failpoint.Hook {
 		return nil
 	}
 	return r.fpArm(r.fpSpec, node, log)
+}
+
+// serversPoints are the prefixes of the failpoints the reliable servers
+// and stable tasks hit (servers.FP*, ru.FP*, task.FP*): their commits do
+// not move them off their targets, so the servers run with them armed.
+var serversPoints = []string{"servers.", "ru.", "task.", "pager."}
+
+// serversPointsOnly reports whether every entry of the failpoint spec
+// ([NODE:]POINT=ACTION, ';'-separated) names one of serversPoints.
+func serversPointsOnly(spec string) bool {
+	for _, e := range strings.Split(spec, ";") {
+		lhs, _, _ := strings.Cut(strings.TrimSpace(e), "=")
+		if _, p, ok := strings.Cut(lhs, ":"); ok {
+			lhs = p
+		}
+		if strings.TrimSpace(lhs) == "" {
+			continue
+		}
+		if !slices.ContainsFunc(serversPoints, func(pre string) bool { return strings.HasPrefix(strings.TrimSpace(lhs), pre) }) {
+			return false
+		}
+	}
+	return true
 }
 
 // taskArgs is the argument declarations of the registered programs.

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/node/control"
 	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/servers"
@@ -85,7 +86,8 @@ type reliableServers struct {
 	off     string // why this node runs no servers at all ("" when it does)
 	// logCkpt records a checkpoint taken by ftmctl ckpt now RU (the node's ckpt log).
 	logCkpt func(control.CkptEntry) control.CkptEntry
-	regs    []*serverReg // the registered servers each bank runs
+	regs    []*serverReg   // the registered servers each bank runs
+	fail    failpoint.Hook // the drivers' failpoints (crash tests only; set before start)
 }
 
 func newReliableServers(node string, k *kernel.Node, log *zap.Logger, regs []*serverReg) *reliableServers {
@@ -274,7 +276,7 @@ func (r *reliableServers) startHost(ctx context.Context, bank string, b *stm.Ban
 	}
 	ns := names.NewKernel(h.task, log)
 	h.driver, err = servers.NewDriver(servers.DriverConfig{Host: bank, Task: h.task, Bank: b, Names: ns,
-		TickPeriod: ruTickPeriod, Logger: log, Context: ctx})
+		TickPeriod: ruTickPeriod, Logger: log, Context: ctx, Fail: r.fail})
 	if err != nil {
 		return err
 	}
@@ -440,6 +442,15 @@ func (r *reliableServers) stopAll() {
 	if ext != nil {
 		ext.close()
 	}
+}
+
+// Driver is task.Units: the driver running bank's recovery units, nil
+// while none runs (the bank refuses commits, or the servers are off).
+func (r *reliableServers) Driver(bank string) *servers.Driver {
+	if h := r.host(bank); h != nil {
+		return h.driver
+	}
+	return nil
 }
 
 // host returns the running host of bank, or nil.

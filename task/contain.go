@@ -20,6 +20,10 @@ var ErrPanicked = errors.New("task: program panicked")
 func (t *Task) enter(ctx context.Context, entry func(ctx context.Context, t *Task) error) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
+			if rb, ok := v.(rollbackSignal); ok { // Client found the task's RU aborted
+				err = rb.err
+				return
+			}
 			t.log.Error("stable task panicked: this run of it ends, the node runs on",
 				zap.Any("panic", v), zap.ByteString("stack", debug.Stack()))
 			err = fmt.Errorf("%w: %v", ErrPanicked, v)

@@ -160,6 +160,9 @@ func (t *Task) settle(ctx context.Context) error {
 		}
 		return f.err
 	}
+	if t.unit != nil {
+		t.unit.used = false // the calls so far are committed
+	}
 	t.updateStats(func(s *Stats) {
 		s.Checkpoints++
 		s.PagesSaved += f.pages

@@ -43,6 +43,12 @@ func (s *Server) supervise(ctx context.Context, r *running, cfg Config, prog Pro
 // runOnce enters r's program once, as the task r.
 func (s *Server) runOnce(ctx context.Context, r *running, cfg Config, prog Program) (string, Stats, error) {
 	var result string
+	if cfg.Unit != nil { // the end is recorded with the last checkpoint
+		unit := *cfg.Unit
+		id := r.rec.ID
+		unit.Final = func(tx *stm.Tx) error { return markDone(tx, id, &result) }
+		cfg.Unit = &unit
+	}
 	st, err := Run(ctx, cfg, func(ctx context.Context, t *Task) error {
 		s.mu.Lock()
 		r.task = t
@@ -52,6 +58,21 @@ func (s *Server) runOnce(ctx context.Context, r *running, cfg Config, prog Progr
 		return err
 	})
 	return result, st, err
+}
+
+// markDone records task id as done with *result in tx: the transaction
+// that precommits the task's last checkpoint, so its end commits with it.
+func markDone(tx *stm.Tx, id uint64, result *string) error {
+	recs, err := taskTable.Get(tx)
+	if err != nil {
+		return err
+	}
+	for i := range recs {
+		if recs[i].ID == id {
+			recs[i].State, recs[i].Result, recs[i].Error = StateDone, *result, ""
+		}
+	}
+	return taskTable.Set(tx, recs)
 }
 
 // mayRestart reports whether r's restart policy allows one more restart.

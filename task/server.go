@@ -94,7 +94,14 @@ type ServerConfig struct {
 	// Failpoint is every task's Config.Failpoint; nil (no failpoint) in
 	// production, armed by a binary for crash tests (internal/failpoint).
 	Failpoint failpoint.Hook
+	// Units, when set, makes every task a recovery unit (unit.go) named
+	// UnitName(bank, id), on its bank's driver; nil: tasks checkpoint into
+	// their bank in STM transactions of their own.
+	Units Units
 }
+
+// UnitName is the application recovery unit of task id of bank.
+func UnitName(bank string, id uint64) string { return fmt.Sprintf("%s/task%d", bank, id) }
 
 // Server is a node's task server: it starts stable tasks in a bank and
 // restarts a bank's tasks after a takeover.
@@ -241,6 +248,10 @@ func (s *Server) run(bank Bank, rec Record) {
 	prog := s.cfg.Programs[rec.Program]
 	cfg := Config{Name: key, Store: prefixStore{BatchStore: rvm.NewSTMStore(bank.STM), prefix: segmentPrefix(rec.ID)},
 		Policy: s.cfg.Policy, Logger: s.log, Failpoint: s.cfg.Failpoint}
+	if s.cfg.Units != nil {
+		cfg.Store = nil
+		cfg.Unit = &UnitConfig{Name: UnitName(bank.Name, rec.ID), Bank: bank.Name, STM: bank.STM, Units: s.cfg.Units}
+	}
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()

@@ -38,9 +38,16 @@ type Config struct {
 	Logger *zap.Logger
 	// PageSize of the task's segments (default rvm.DefaultPageSize).
 	PageSize int
+	// HeapSize is the size of the task's heap segment, where Object
+	// allocates (default DefaultHeapSize).
+	HeapSize int
 	// Failpoint is called at each checkpoint commit (FPCheckpointSave,
 	// FPCheckpointSaved); nil (no failpoint) in production.
 	Failpoint failpoint.Hook
+	// Unit, when set, makes the task a recovery unit (unit.go): it
+	// checkpoints through the pager into its segments' units, with its
+	// application RU, and Store is not used.
+	Unit *UnitConfig
 }
 
 // Stats is what a run of the task did.
@@ -52,6 +59,7 @@ type Stats struct {
 	TimeStopped  time.Duration `json:"time_stopped"`  // time spent checkpointing
 	LastProgress int64         `json:"last_progress"` // work done at the last checkpoint
 	Skipped      int           `json:"skipped"`       // checkpoints refused for want of a backup
+	Rollbacks    int           `json:"rollbacks"`     // re-entries after an abort of the task's RU
 }
 
 // Task is a running stable task. Its methods are for the task's own
@@ -76,6 +84,8 @@ type Task struct {
 
 	inflight *flight            // the checkpoint being committed, if any (flight.go)
 	carry    []rvm.SegmentPages // pages of a refused commit, for the next checkpoint
+
+	unit *unitRT // the task's recovery unit (Config.Unit), nil for a task checkpointing into Store
 }
 
 // ErrNoFaultTolerance is returned by Checkpoint for a task without a store.
@@ -93,13 +103,20 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
+	if cfg.HeapSize <= 0 {
+		cfg.HeapSize = DefaultHeapSize
+	}
 	t := &Task{cfg: cfg, log: cfg.Logger.With(zap.String("task", cfg.Name))}
+	if cfg.Unit != nil {
+		t.unit = newUnitRT(*cfg.Unit, t.log)
+		t.cfg.Store = unitStore{t.unit}
+	}
 	t.scheduleNext(cfg.Clock.Now())
 	defer t.close()
-	err := t.enter(ctx, entry)
-	t.drain() // the stats returned include a checkpoint committed meanwhile
-	if err == nil && cfg.Store != nil {
-		err = t.Checkpoint(ctx)
+	err := t.enterRollingBack(ctx, entry) // unit.go's rollback: re-entered after an abort
+	t.drain()                             // the stats returned include a checkpoint committed meanwhile
+	if err == nil && t.cfg.Store != nil {
+		err = t.lastCheckpoint(ctx)
 		if errors.Is(err, stm.ErrNoBackup) { // finished, but unprotected: nothing is lost by saying so
 			t.log.Warn("final checkpoint refused: no backup attached", zap.Error(err)) // counted in Skipped
 			err = nil
@@ -108,11 +125,32 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 	return t.Stats(), err
 }
 
+// lastCheckpoint is the checkpoint Run takes when the program returned:
+// for a recovery unit with a Final hook, the hook's writes commit with
+// it.
+func (t *Task) lastCheckpoint(ctx context.Context) error {
+	if t.unit == nil || t.unit.cfg.Final == nil {
+		return t.Checkpoint(ctx)
+	}
+	if err := t.unit.attach(ctx); err != nil {
+		return err
+	}
+	armed := t.unit.setFinal(t.unit.cfg.Final)
+	err := t.Checkpoint(ctx)
+	if armed {
+		t.unit.setFinal(nil)
+	}
+	return err
+}
+
 func (t *Task) close() {
 	if t.timer != nil {
 		t.timer.Stop()
 	}
 	t.drain()
+	if t.unit != nil {
+		t.unit.detach()
+	}
 	for _, s := range t.segs {
 		_ = s.Close()
 	}
@@ -121,9 +159,18 @@ func (t *Task) close() {
 // Segment maps the task's segment name of size bytes. When a checkpoint of
 // it exists it comes back as it was then, and Restored reports true.
 func (t *Task) Segment(ctx context.Context, name string, size int) (*rvm.Segment, error) {
+	if s := t.segment(name); s != nil { // mapped before a rollback: restored in place
+		if len(s.Bytes()) < size {
+			return nil, fmt.Errorf("%w: segment %q of %d bytes mapped again with %d", rvm.ErrBadConfig, name, len(s.Bytes()), size)
+		}
+		return s, nil
+	}
 	s, err := rvm.NewSegment(name, size, rvm.Config{PageSize: t.cfg.PageSize, Logger: t.log})
 	if err != nil {
 		return nil, err
+	}
+	if t.unit != nil {
+		return t.addUnitSegment(ctx, s)
 	}
 	if t.cfg.Store != nil {
 		switch err := s.Restore(ctx, t.cfg.Store); {
@@ -138,6 +185,16 @@ func (t *Task) Segment(ctx context.Context, name string, size int) (*rvm.Segment
 	}
 	t.segs = append(t.segs, s)
 	return s, nil
+}
+
+// segment returns the task's segment name, nil if it has none.
+func (t *Task) segment(name string) *rvm.Segment {
+	for _, s := range t.segs {
+		if s.Name() == name {
+			return s
+		}
+	}
+	return nil
 }
 
 // Restored reports whether the task resumed from a checkpoint.
@@ -223,6 +280,12 @@ func (t *Task) poll(ctx context.Context) error {
 func (t *Task) takeCheckpoint(ctx context.Context) error {
 	if err := t.settle(ctx); err != nil {
 		return err
+	}
+	if t.unit != nil {
+		if err := t.unit.attach(ctx); err != nil {
+			return err
+		}
+		t.unit.wholeIfStale()
 	}
 	f, err := t.capture(ctx)
 	if err != nil {

@@ -35,8 +35,8 @@ type Pager struct {
 // checkpoint stops (rvm.SafePoint.AttachTask): the pager calls through it
 // while the task is stopped.
 func New(app *servers.Client, task string, opt Options, segs ...*rvm.Segment) (*Pager, error) {
-	if app == nil || task == "" || len(segs) == 0 {
-		return nil, fmt.Errorf("%w: a pager needs a client, a task name and segments", rvm.ErrBadConfig)
+	if app == nil || task == "" {
+		return nil, fmt.Errorf("%w: a pager needs a client and a task name", rvm.ErrBadConfig)
 	}
 	if opt.ChunkPages <= 0 {
 		opt.ChunkPages = DefaultChunkPages
@@ -56,6 +56,26 @@ func New(app *servers.Client, task string, opt Options, segs ...*rvm.Segment) (*
 	}
 	return p, nil
 }
+
+// Add makes s one more of the pager's segments (a task maps its segments
+// one by one); its segment server must run before the next checkpoint.
+func (p *Pager) Add(s *rvm.Segment) error {
+	if s == nil {
+		return fmt.Errorf("%w: nil segment", rvm.ErrBadConfig)
+	}
+	if _, dup := p.pages[s.Name()]; dup {
+		return fmt.Errorf("%w: segment %q named twice", rvm.ErrBadConfig, s.Name())
+	}
+	p.pages[s.Name()] = s.PageSize()
+	p.segs = append(p.segs, s)
+	return nil
+}
+
+// Store is the pager as an rvm.BatchStore: SaveBatch sends the pages
+// given to their segments' units and checkpoints the application RU with
+// them (one atomic action); LoadPages reads a segment's last committed
+// pages. For a task that captures its pages first and commits them later.
+func (p *Pager) Store() rvm.BatchStore { return (*store)(p) }
 
 // Checkpoint saves the pages written since the last checkpoint of every
 // segment and commits them with the application RU (one atomic action).

@@ -96,6 +96,7 @@ type Server struct {
 	log      *zap.Logger
 	srv      *servers.Server[segState]
 	modified atomic.Bool // saves received in the current RU
+	final    atomic.Pointer[func(*stm.Tx) error]
 }
 
 // NewServer returns the server of cfg.Segment; Run serves it.
@@ -198,7 +199,52 @@ func (s *Server) writePages(tx *stm.Tx, st *segState) error {
 		s.log.Debug("pages precommitted", zap.Int("pages", len(idx)))
 	}
 	clear(st.Pending)
+	if f := s.final.Load(); f != nil {
+		return (*f)(tx)
+	}
 	return nil
+}
+
+// SetFinal makes f run in every transaction that precommits this
+// segment's pages, until SetFinal(nil): what f writes commits if and only
+// if the checkpoint does (a task records its end with its last
+// checkpoint). f runs on the driver's goroutine and must be short.
+func (s *Server) SetFinal(f func(tx *stm.Tx) error) {
+	if f == nil {
+		s.final.Store(nil)
+		return
+	}
+	s.final.Store(&f)
+}
+
+// ReadCommitted reads the last committed pages of task's segment straight
+// from bank, with no server running (a bank that refuses commits has no
+// driver): what a load would return, checksums checked, except the pages
+// of a checkpoint group still in doubt.
+func ReadCommitted(ctx context.Context, bank *stm.Bank, task, segment string) (map[int][]byte, error) {
+	unit := UnitName(task, segment)
+	st, found, err := servers.ReadState[segState](ctx, bank, unit)
+	if err != nil || !found {
+		return nil, err
+	}
+	out := make(map[int][]byte, len(st.IDs)+len(st.Pending))
+	err = bank.View(ctx, func(tx *stm.Tx) error {
+		for p, id := range st.IDs {
+			obj, err := tx.Bytes(stm.ID(id))
+			if err != nil {
+				return fmt.Errorf("pager: %s page %d: %w", unit, p, err)
+			}
+			if len(obj) != 4+st.PageSize || binary.LittleEndian.Uint32(obj) != pageSum(unit, p, obj[4:]) {
+				return fmt.Errorf("%w: %s page %d (object %d)", rvm.ErrCorruptPage, unit, p, id)
+			}
+			out[p] = obj[4:]
+		}
+		return nil
+	})
+	for p, img := range st.Pending { // committed alone: S held them
+		out[p] = img
+	}
+	return out, err
 }
 
 // load returns saved pages from index r.From on, checksums checked.
