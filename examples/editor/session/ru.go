@@ -14,27 +14,19 @@ import (
 	"github.com/ftm-in-go/ftm/examples/editor/emacs"
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // The editor's segments as a recovery unit: the emacs arena (its data),
-// its progress (checkpoints taken, last input acknowledged) and a journal
-// of the input it applied (a ring, for inspection after a crash).
+// the task's heap (task.Object: the session's progress) and a journal of
+// the input it applied (a ring, for inspection after a crash). With the
+// editor's own RU and the screen's, five recovery units (§6.1).
 const (
 	SegText     = "text"
-	SegProgress = "progress"
 	SegJournal  = "journal"
 	journalSize = 64 << 10
-	progressLen = 8 << 10
+	progressObj = "editor.progress"
 )
-
-// Segments declares the editor's segments for RunUnit (memory: the arena's
-// size, emacs.DefaultMem if 0).
-func Segments(memory int) []SegmentSpec {
-	if memory == 0 {
-		memory = emacs.DefaultMem
-	}
-	return []SegmentSpec{{Name: SegText, Size: memory}, {Name: SegProgress, Size: progressLen}, {Name: SegJournal, Size: journalSize}}
-}
 
 // RUConfig is one editing session run as a recovery unit.
 type RUConfig struct {
@@ -43,17 +35,37 @@ type RUConfig struct {
 	FileServer   string // the reliable file server's name (files.NewReliable)
 }
 
-// RunRU runs the editor inside u, a recovery unit made by RunUnit with
-// Segments: it draws through the reliable screen server and opens and
-// saves through the reliable file server, both called by its RU, and each
-// checkpoint commits its RU, its three segments and the screen (and the
-// file server when it was called) as one atomic action. It returns an
-// error wrapping servers.ErrAborted when its RU aborted (the system rolls
-// it back and enters it again), nil when the user quit.
-func RunRU(ctx context.Context, u *Unit, cfg RUConfig) error {
+// Progress is the session's own record, a stable object of the task.
+type Progress struct {
+	Checkpoints uint64 // checkpoints taken
+	Acked       uint64 // last input number a checkpoint covered
+}
+
+// RunRU runs the editor in t, a stable task that is a recovery unit
+// (task.Config.Unit): it draws through the reliable screen server and
+// opens and saves through the reliable file server, both called by the
+// task's RU (t.Client), and each checkpoint commits the task's RU, its
+// three segments (text, journal, the heap) and the screen (and the file
+// server when it was called) as one atomic action. When the RU aborts,
+// RunRU returns the error (wrapping servers.ErrAborted) and the task
+// runtime rolls the editor back and enters it again; nil when the user
+// quit.
+func RunRU(ctx context.Context, t *task.Task, cfg RUConfig) error {
 	cfg.Config = defaults(cfg.Config)
-	fs := &ruFiles{ctx: ctx, c: u.Client(), open: files.OpenFile.At(cfg.FileServer), save: files.SaveFile.At(cfg.FileServer)}
-	ed, err := emacs.New(u.Segment(SegText).Bytes(), cfg.Width, cfg.Height, fs)
+	text, err := t.Segment(ctx, SegText, cfg.Memory)
+	if err != nil {
+		return err
+	}
+	jseg, err := t.Segment(ctx, SegJournal, journalSize)
+	if err != nil {
+		return err
+	}
+	prog, err := task.Object[Progress](ctx, t, progressObj)
+	if err != nil {
+		return err
+	}
+	fs := &ruFiles{ctx: ctx, t: t, open: files.OpenFile.At(cfg.FileServer), save: files.SaveFile.At(cfg.FileServer)}
+	ed, err := emacs.New(text.Bytes(), cfg.Width, cfg.Height, fs)
 	if err != nil {
 		return err
 	}
@@ -63,21 +75,29 @@ func RunRU(ctx context.Context, u *Unit, cfg RUConfig) error {
 			return err
 		}
 	}
-	p := progress(u.Segment(SegProgress).Bytes())
+	return ruLoop(t, cfg, ed, fs, prog, journal(jseg.Bytes())).start(ctx)
+}
+
+// ruLoop is the editor's loop over the task's RU.
+func ruLoop(t *task.Task, cfg RUConfig, ed *emacs.Editor, fs *ruFiles, prog *Progress, j journal) *loop {
 	write := screen.Write.At(cfg.ScreenServer)
-	l := &loop{cfg: cfg.Config, ed: ed, failed: fs.failed,
+	return &loop{cfg: cfg.Config, ed: ed, failed: fs.failed,
 		draw: func(ctx context.Context, b []byte) error {
-			_, err := write.Call(ctx, u.Client(), b)
+			c := t.Client()
+			if c == nil { // the bank runs no units now (no backup): draw unprotected
+				_, _ = cfg.Screen.Write(b)
+				return nil
+			}
+			_, err := write.Call(ctx, c, b)
 			return err
 		},
 		save: func(ctx context.Context) error {
-			p.add(checkpointsAt, 1)
-			p.set(ackedAt, ed.Applied())
-			return u.Checkpoint(ctx)
+			prog.Checkpoints++
+			prog.Acked = ed.Applied()
+			return t.Checkpoint(ctx)
 		},
-		applied: func(in []screen.Input) { journal(u.Segment(SegJournal).Bytes()).append(in) },
+		applied: j.append,
 	}
-	return l.start(ctx)
 }
 
 func defaults(cfg Config) Config {
@@ -92,18 +112,6 @@ func defaults(cfg Config) Config {
 	}
 	return cfg
 }
-
-// progress is the progress segment: little-endian counters.
-type progress []byte
-
-const (
-	checkpointsAt = 0 // checkpoints taken
-	ackedAt       = 8 // last input number a checkpoint covered
-)
-
-func (p progress) get(at int) uint64     { return binary.LittleEndian.Uint64(p[at:]) }
-func (p progress) set(at int, v uint64)  { binary.LittleEndian.PutUint64(p[at:], v) }
-func (p progress) add(at int, by uint64) { p.set(at, p.get(at)+by) }
 
 // journal is the journal segment: the total bytes appended, then a ring
 // of the input applied.
@@ -139,7 +147,7 @@ func Journal(seg []byte) []byte {
 // see it (a save shows only a message), the loop stops on it.
 type ruFiles struct {
 	ctx  context.Context
-	c    *servers.Client
+	t    *task.Task
 	open servers.Method[string, []byte]
 	save servers.Method[files.SaveReq, uint64]
 
@@ -147,13 +155,25 @@ type ruFiles struct {
 	aborted error
 }
 
+// errNoUnits is what the user reads when the file server cannot be
+// called: the bank runs no recovery units (no backup).
+var errNoUnits = errors.New("the file server runs only while the node has a backup; it works again once the partner is back (ftmctl pair up)")
+
 func (f *ruFiles) Open(path string) ([]byte, error) {
-	data, err := f.open.Call(f.ctx, f.c, path)
+	c := f.t.Client()
+	if c == nil {
+		return nil, errNoUnits
+	}
+	data, err := f.open.Call(f.ctx, c, path)
 	return data, f.note(err)
 }
 
 func (f *ruFiles) Save(path string, data []byte) error {
-	_, err := f.save.Call(f.ctx, f.c, files.SaveReq{Path: path, Data: data})
+	c := f.t.Client()
+	if c == nil {
+		return errUnprotected
+	}
+	_, err := f.save.Call(f.ctx, c, files.SaveReq{Path: path, Data: data})
 	if errors.Is(err, stm.ErrNoBackup) {
 		return errUnprotected
 	}

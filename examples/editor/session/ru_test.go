@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +15,8 @@ import (
 	"github.com/ftm-in-go/ftm/devices/devtest"
 	"github.com/ftm-in-go/ftm/devices/files"
 	"github.com/ftm-in-go/ftm/devices/screen"
+	"github.com/ftm-in-go/ftm/servers"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // ruNode is the editor as a recovery unit with its reliable screen and
@@ -24,8 +25,26 @@ type ruNode struct {
 	r         *devtest.Rig
 	dev       *screen.Server
 	stopScr   func() error
-	rollbacks atomic.Int32
-	done      chan error
+	done      chan ruEnd
+	cancel    context.CancelFunc // stops the editor's task
+}
+
+// ruEnd is how the editor's task ended.
+type ruEnd struct {
+	st  task.Stats
+	err error
+}
+
+// driverUnits is the task.Units of one driver for every bank.
+type driverUnits struct{ d *servers.Driver }
+
+func (u driverUnits) Driver(string) *servers.Driver { return u.d }
+
+// ruTask is the editor's task configuration: a recovery unit on r's
+// driver "n".
+func ruTask(r *devtest.Rig) task.Config {
+	return task.Config{Name: "editor", Logger: r.Log,
+		Unit: &task.UnitConfig{Name: "editor", Bank: "b", STM: r.Bank, Units: driverUnits{r.Host("n").Driver}}}
 }
 
 func (n *ruNode) serveScreen(t *testing.T) {
@@ -37,22 +56,29 @@ func (n *ruNode) serveScreen(t *testing.T) {
 
 func startRU(t *testing.T, r *devtest.Rig, file string, hook func()) *ruNode {
 	t.Helper()
-	n := &ruNode{r: r, done: make(chan error, 1)}
+	n := &ruNode{r: r}
 	var err error
 	n.dev, err = screen.NewServer(r.Ctx, screen.ServerConfig{Width: 40, Height: 8})
 	require.NoError(t, err)
 	n.serveScreen(t)
+	n.runEditor(t, file, hook)
+	return n
+}
+
+// runEditor serves the file server and starts the editor's task.
+func (n *ruNode) runEditor(t *testing.T, file string, hook func()) {
+	r := n.r
 	fs, err := files.NewReliable(files.ReliableConfig{Name: "fs", Driver: r.Host("n").Driver, Logger: r.Log})
 	require.NoError(t, err)
 	r.Serve("n", "fs", fs.Run)
-	ucfg := UnitConfig{Name: "editor", Driver: r.Host("n").Driver, Segments: Segments(0), Logger: r.Log,
-		OnRollback: func(error) { n.rollbacks.Add(1) }}
 	cfg := RUConfig{Config: Config{File: file, Width: 40, Height: 8, Screen: n.dev, Logger: r.Log, beforeCheckpoint: hook},
 		ScreenServer: "scr", FileServer: "fs"}
+	ctx, cancel := context.WithCancel(r.Ctx)
+	n.cancel, n.done = cancel, make(chan ruEnd, 1)
 	go func() {
-		n.done <- RunUnit(r.Ctx, ucfg, func(ctx context.Context, u *Unit) error { return RunRU(ctx, u, cfg) })
+		st, err := task.Run(ctx, ruTask(r), func(ctx context.Context, t *task.Task) error { return RunRU(ctx, t, cfg) })
+		n.done <- ruEnd{st, err}
 	}()
-	return n
 }
 
 // attachUser connects a user's client to the node's screen.
@@ -114,7 +140,6 @@ func TestScreenUnitCrashRollsTheEditorBack(t *testing.T) {
 	}
 	waitFor(t, u.term, "hello")
 	require.Eventually(t, func() bool { return u.client.Pending() == 0 }, 10*time.Second, time.Millisecond)
-	require.Zero(t, n.rollbacks.Load())
 
 	k.mu.Lock()
 	k.armed = true
@@ -123,8 +148,6 @@ func TestScreenUnitCrashRollsTheEditorBack(t *testing.T) {
 	<-k.killed
 	u.keys <- []byte("ld")
 	waitFor(t, u.term, "hello world")
-	require.Eventually(t, func() bool { return n.rollbacks.Load() > 0 }, 10*time.Second, time.Millisecond,
-		"the editor's RU was never rolled back")
 	require.Eventually(t, func() bool { return u.client.Pending() == 0 }, 10*time.Second, time.Millisecond)
 	require.Contains(t, n.dev.Snapshot().Text(1), "hello world", "the screen server's image shows every keystroke")
 
@@ -135,8 +158,59 @@ func TestScreenUnitCrashRollsTheEditorBack(t *testing.T) {
 	require.Equal(t, "first line\nhello world", string(got), "each keystroke applied once")
 	require.NotContains(t, u.term.text(), "hello wor wor")
 	u.keys <- []byte("\x18\x03")
-	require.NoError(t, <-n.done)
+	end := <-n.done
+	require.NoError(t, end.err)
+	require.Equal(t, 1, end.st.Rollbacks, "the editor's RU aborted with the screen's and was rolled back once")
 	n.dev.Close()
+	require.ErrorIs(t, <-sess, screen.ErrBye)
+}
+
+// A checkpoint of the editor is one atomic action of its RU, its three
+// segments and the screen: after the machine died and the backup bank
+// took over, the screen server restarts with the image of the editor's
+// last checkpoint (before the editor draws anything), the editor with
+// the text of that same checkpoint, and editing goes on.
+// Reference: ftm-lessons.txt §6.1 (five recovery units), §6.4.
+func TestEditorAndScreenCheckpointTogether(t *testing.T) {
+	r := devtest.New(t)
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	require.NoError(t, os.WriteFile(path, []byte("first line\n"), 0o644))
+	n := startRU(t, r, path, nil)
+	u := newUser(100)
+	sess := attachUser(r.Ctx, n, u)
+	waitFor(t, u.term, "first line")
+	u.keys <- []byte("\x1b>hello")
+	waitFor(t, u.term, "hello")
+	require.Eventually(t, func() bool { return u.client.Pending() == 0 }, 10*time.Second, time.Millisecond)
+	n.cancel()
+	end := <-n.done
+	require.Error(t, end.err)
+	n.dev.Drop()
+	<-sess
+
+	r.Takeover()
+	n2 := &ruNode{r: r}
+	var err error
+	n2.dev, err = screen.NewServer(r.Ctx, screen.ServerConfig{Width: 40, Height: 8})
+	require.NoError(t, err)
+	n2.serveScreen(t)
+	require.True(t, n2.dev.Restored())
+	require.Equal(t, "hello", n2.dev.Snapshot().Text(1), "the screen committed with the editor's checkpoint")
+	n2.runEditor(t, path, nil)
+	u.term.mu.Lock()
+	u.term.img = screen.New(40, 8) // a fresh terminal: everything must be redrawn
+	u.term.mu.Unlock()
+	sess = attachUser(r.Ctx, n2, u)
+	u.keys <- []byte(" again\x18\x13")
+	waitFor(t, u.term, "Wrote")
+	got, err := os.ReadFile(path)
+	require.NoError(t, err)
+	require.Equal(t, "first line\nhello again", string(got))
+	u.keys <- []byte("\x18\x03")
+	end = <-n2.done
+	require.NoError(t, end.err)
+	require.True(t, end.st.Restored)
+	n2.dev.Close()
 	require.ErrorIs(t, <-sess, screen.ErrBye)
 }
 
