@@ -75,13 +75,25 @@ func RunRU(ctx context.Context, t *task.Task, cfg RUConfig) error {
 			return err
 		}
 	}
-	return ruLoop(t, cfg, ed, fs, prog, journal(jseg.Bytes())).start(ctx)
+	parts := ruParts{t: t, cfg: cfg, ed: ed, fs: fs, prog: prog, journal: journal(jseg.Bytes())}
+	return parts.loop().start(ctx)
 }
 
-// ruLoop is the editor's loop over the task's RU.
-func ruLoop(t *task.Task, cfg RUConfig, ed *emacs.Editor, fs *ruFiles, prog *Progress, j journal) *loop {
+// ruParts are what the editor's loop runs over as a recovery unit.
+type ruParts struct {
+	t       *task.Task
+	cfg     RUConfig
+	ed      *emacs.Editor
+	fs      *ruFiles
+	prog    *Progress
+	journal journal
+}
+
+// loop is the editor's loop over the task's RU.
+func (p ruParts) loop() *loop {
+	t, cfg, ed, prog := p.t, p.cfg, p.ed, p.prog
 	write := screen.Write.At(cfg.ScreenServer)
-	return &loop{cfg: cfg.Config, ed: ed, failed: fs.failed,
+	return &loop{cfg: cfg.Config, ed: ed, failed: p.fs.failed,
 		draw: func(ctx context.Context, b []byte) error {
 			c := t.Client()
 			if c == nil { // the bank runs no units now (no backup): draw unprotected
@@ -96,7 +108,7 @@ func ruLoop(t *task.Task, cfg RUConfig, ed *emacs.Editor, fs *ruFiles, prog *Pro
 			prog.Acked = ed.Applied()
 			return t.Checkpoint(ctx)
 		},
-		applied: j.append,
+		applied: p.journal.append,
 	}
 }
 

@@ -22,11 +22,11 @@ import (
 // ruNode is the editor as a recovery unit with its reliable screen and
 // file servers, all on one driver of a devtest rig.
 type ruNode struct {
-	r         *devtest.Rig
-	dev       *screen.Server
-	stopScr   func() error
-	done      chan ruEnd
-	cancel    context.CancelFunc // stops the editor's task
+	r       *devtest.Rig
+	dev     *screen.Server
+	stopScr func() error
+	done    chan ruEnd
+	cancel  context.CancelFunc // stops the editor's task
 }
 
 // ruEnd is how the editor's task ended.
