@@ -41,16 +41,24 @@ type Rig struct {
 	hosts map[string]*Host
 }
 
-// New returns a rig that stops everything when the test ends.
+// New returns a rig over a new bank mirrored to an in-memory backup; it
+// stops everything when the test ends.
 func New(t testing.TB) *Rig {
+	r := Over(t, nil)
+	r.Bank = stm.NewBank(stm.Config{Logger: r.Log})
+	r.Backup = stmtest.Protect(t, r.Bank)
+	return r
+}
+
+// Over returns a rig over bank, protected by its caller (a backup in
+// another process, for a benchmark): Takeover is not available.
+func Over(t testing.TB, bank *stm.Bank) *Rig {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &Rig{T: t, Ctx: ctx, Node: kernel.NewNode(kernel.Config{Name: "n1"}), hosts: map[string]*Host{},
-		Log: zap.NewNop(), Tick: 2 * time.Millisecond}
+		Log: zap.NewNop(), Tick: 2 * time.Millisecond, Bank: bank}
 	if tt, ok := t.(*testing.T); ok {
 		r.Log = zaptest.NewLogger(tt, zaptest.Level(zap.ErrorLevel))
 	}
-	r.Bank = stm.NewBank(stm.Config{Logger: r.Log})
-	r.Backup = stmtest.Protect(t, r.Bank)
 	t.Cleanup(func() {
 		r.Crash()
 		cancel()
@@ -161,6 +169,9 @@ func (r *Rig) Crash() {
 // Takeover crashes the rig, promotes the backup bank (the primary machine
 // died) and mirrors it to a fresh backup.
 func (r *Rig) Takeover() {
+	if r.Backup == nil {
+		r.T.Fatal("devtest: Takeover of a rig made by Over")
+	}
 	r.Crash()
 	b, _, err := r.Backup.Takeover(r.Ctx, stm.Config{Logger: r.Log})
 	if err != nil {
