@@ -3,6 +3,7 @@ package screen_test
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,7 +18,7 @@ func serveScreen(t *testing.T, r *devtest.Rig) (*screen.Server, func() error) {
 	t.Helper()
 	dev, err := screen.NewServer(r.Ctx, screen.ServerConfig{Width: 20, Height: 4})
 	require.NoError(t, err)
-	rel, err := screen.NewReliable(dev, screen.ReliableConfig{Name: "scr", Driver: r.Host("s").Driver, Logger: r.Log})
+	rel, err := screen.NewReliable(screen.ReliableConfig{Name: "scr", Screens: screen.One(dev), Driver: r.Host("s").Driver, Logger: r.Log})
 	require.NoError(t, err)
 	return dev, r.Serve("s", "scr", rel.Run)
 }
@@ -36,10 +37,10 @@ func TestReliableScreenCommitsWithItsCaller(t *testing.T) {
 	require.False(t, dev.Restored())
 	app := r.Client("a", "app")
 	ctx := context.Background()
-	_, err := write.Call(ctx, app, []byte("hello"))
+	_, err := write.Call(ctx, app, screen.Output{Data: []byte("hello")})
 	require.NoError(t, err)
 	require.NoError(t, app.Checkpoint(ctx))
-	_, err = write.Call(ctx, app, []byte("\r\nnot checkpointed"))
+	_, err = write.Call(ctx, app, screen.Output{Data: []byte("\r\nnot checkpointed")})
 	require.NoError(t, err)
 	require.Equal(t, "not checkpointed", dev.Snapshot().Text(1))
 
@@ -52,7 +53,7 @@ func TestReliableScreenCommitsWithItsCaller(t *testing.T) {
 	require.Equal(t, 5, im.Cur.X, "the cursor is the checkpointed one")
 
 	app2 := r.Client("a", "app")
-	_, err = write.Call(ctx, app2, []byte(" again\x1b[4;1Hlast"))
+	_, err = write.Call(ctx, app2, screen.Output{Data: []byte(" again\x1b[4;1Hlast")})
 	require.NoError(t, err)
 	require.NoError(t, app2.Checkpoint(ctx))
 	r.Takeover()
@@ -70,17 +71,87 @@ func TestReliableScreenCrashAbortsItsCaller(t *testing.T) {
 	_, stop := serveScreen(t, r)
 	app := r.Client("a", "app")
 	ctx := context.Background()
-	_, err := write.Call(ctx, app, []byte("kept"))
+	_, err := write.Call(ctx, app, screen.Output{Data: []byte("kept")})
 	require.NoError(t, err)
 	require.NoError(t, app.Checkpoint(ctx))
-	_, err = write.Call(ctx, app, []byte(" lost"))
+	_, err = write.Call(ctx, app, screen.Output{Data: []byte(" lost")})
 	require.NoError(t, err)
 	require.NoError(t, stop())
 	dev, _ := serveScreen(t, r)
 	require.Equal(t, "kept", dev.Snapshot().Text(0))
-	_, err = write.Call(ctx, app, []byte("!"))
+	_, err = write.Call(ctx, app, screen.Output{Data: []byte("!")})
 	if err == nil {
 		err = app.Checkpoint(ctx)
 	}
 	require.True(t, errors.Is(err, servers.ErrAborted), "the caller's RU aborted with the screen's: %v", err)
+}
+
+// devices is a node's screens by name, registered as programs start.
+type devices struct {
+	mu sync.Mutex
+	m  map[string]*screen.Server
+}
+
+func (d *devices) get(name string) *screen.Server {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.m[name]
+}
+
+func (d *devices) add(t *testing.T, name string) *screen.Server {
+	dev, err := screen.NewServer(context.Background(), screen.ServerConfig{Width: 20, Height: 4})
+	require.NoError(t, err)
+	d.mu.Lock()
+	d.m[name] = dev
+	d.mu.Unlock()
+	return dev
+}
+
+// One server keeps the screens of several programs: after a crash each
+// device made anew (after the unit restored) shows its own committed
+// image from its first write on, and a forgotten screen starts blank.
+func TestReliableScreenServesSeveralScreens(t *testing.T) {
+	r := devtest.New(t)
+	serve := func() *devices {
+		d := &devices{m: map[string]*screen.Server{}}
+		rel, err := screen.NewReliable(screen.ReliableConfig{Name: "scr", Screens: d.get, Driver: r.Host("s").Driver, Logger: r.Log})
+		require.NoError(t, err)
+		r.Serve("s", "scr", rel.Run)
+		return d
+	}
+	d := serve()
+	d.add(t, "a")
+	d.add(t, "b")
+	app := r.Client("a", "app")
+	ctx := context.Background()
+	for _, name := range []string{"a", "b"} {
+		_, err := write.Call(ctx, app, screen.Output{Screen: name, Data: []byte("I am " + name)})
+		require.NoError(t, err)
+	}
+	_, err := write.Call(ctx, app, screen.Output{Screen: "c", Data: []byte("x")})
+	require.ErrorIs(t, err, screen.ErrNoScreen)
+	require.NoError(t, app.Checkpoint(ctx))
+
+	r.Crash()
+	d = serve()
+	a, b := d.add(t, "a"), d.add(t, "b")
+	app = r.Client("a", "app")
+	_, err = write.Call(ctx, app, screen.Output{Screen: "a", Data: []byte("!")})
+	require.NoError(t, err)
+	require.Equal(t, "I am a!", a.Snapshot().Text(0))
+	_, err = screen.Forget.At("scr").Call(ctx, app, "b")
+	require.NoError(t, err)
+	require.NoError(t, app.Checkpoint(ctx))
+	require.Equal(t, "", b.Snapshot().Text(0), "b's device was never written since the restart")
+
+	r.Crash()
+	d = serve()
+	a, b = d.add(t, "a"), d.add(t, "b")
+	app = r.Client("a", "app")
+	for _, name := range []string{"a", "b"} {
+		_, err := write.Call(ctx, app, screen.Output{Screen: name, Data: []byte("+")})
+		require.NoError(t, err)
+	}
+	require.Equal(t, "I am a!+", a.Snapshot().Text(0))
+	require.Equal(t, "+", b.Snapshot().Text(0), "a forgotten screen starts blank")
 }

@@ -148,7 +148,7 @@ func startRUStepper(b *testing.B, r *devtest.Rig) *ckptStepper {
 	if err != nil {
 		b.Fatal(err)
 	}
-	rel, err := screen.NewReliable(dev, screen.ReliableConfig{Name: "scr", Driver: r.Host("s").Driver, Logger: r.Log})
+	rel, err := screen.NewReliable(screen.ReliableConfig{Name: "scr", Screens: screen.One(dev), Driver: r.Host("s").Driver, Logger: r.Log})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -159,7 +159,7 @@ func startRUStepper(b *testing.B, r *devtest.Rig) *ckptStepper {
 		Unit: &task.UnitConfig{Name: "editor", Bank: "b", STM: r.Bank, Units: driverUnits{r.Host("n").Driver}}}
 	s.run(r.Ctx, cfg, ckptPlan{
 		draw: func(ctx context.Context, t *task.Task, p []byte) error {
-			_, err := write.Call(ctx, t.Client(), p)
+			_, err := write.Call(ctx, t.Client(), screen.Output{Data: p})
 			return err
 		},
 		save: func(ctx context.Context, t *task.Task) error { return t.Checkpoint(ctx) },

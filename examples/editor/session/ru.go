@@ -31,7 +31,8 @@ const (
 // RUConfig is one editing session run as a recovery unit.
 type RUConfig struct {
 	Config
-	ScreenServer string // the reliable screen's name (screen.NewReliable) drawing on Config.Screen
+	ScreenServer string // the reliable screen server's name (screen.NewReliable)
+	ScreenName   string // the name of Config.Screen on that server
 	FileServer   string // the reliable file server's name (files.NewReliable)
 }
 
@@ -100,7 +101,7 @@ func (p ruParts) loop() *loop {
 				_, _ = cfg.Screen.Write(b)
 				return nil
 			}
-			_, err := write.Call(ctx, c, b)
+			_, err := write.Call(ctx, c, screen.Output{Screen: cfg.ScreenName, Data: b})
 			return err
 		},
 		save: func(ctx context.Context) error {

@@ -49,7 +49,7 @@ func ruTask(r *devtest.Rig) task.Config {
 
 func (n *ruNode) serveScreen(t *testing.T) {
 	t.Helper()
-	rel, err := screen.NewReliable(n.dev, screen.ReliableConfig{Name: "scr", Driver: n.r.Host("n").Driver, Logger: n.r.Log})
+	rel, err := screen.NewReliable(screen.ReliableConfig{Name: "scr", Screens: screen.One(n.dev), Driver: n.r.Host("n").Driver, Logger: n.r.Log})
 	require.NoError(t, err)
 	n.stopScr = n.r.Serve("n", "scr", rel.Run)
 }
