@@ -91,6 +91,9 @@ func (r *Reliable) Run(ctx context.Context) error {
 	return r.srv.Run(ctx)
 }
 
+// Checkpoint takes a checkpoint of the server's recovery unit.
+func (r *Reliable) Checkpoint(ctx context.Context) error { return r.srv.Checkpoint(ctx) }
+
 func (r *Reliable) open(c *servers.Call, _ *State, path string) ([]byte, error) {
 	return r.fs.Open(c.Context(), path)
 }

@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"sync"
 
 	"go.uber.org/zap"
@@ -92,25 +94,45 @@ type ruParts struct {
 
 // loop is the editor's loop over the task's RU.
 func (p ruParts) loop() *loop {
-	t, cfg, ed, prog := p.t, p.cfg, p.ed, p.prog
-	write := screen.Write.At(cfg.ScreenServer)
-	return &loop{cfg: cfg.Config, ed: ed, failed: p.fs.failed,
-		draw: func(ctx context.Context, b []byte) error {
-			c := t.Client()
-			if c == nil { // the bank runs no units now (no backup): draw unprotected
-				_, _ = cfg.Screen.Write(b)
-				return nil
-			}
-			_, err := write.Call(ctx, c, screen.Output{Screen: cfg.ScreenName, Data: b})
-			return err
-		},
+	d := &ruDrawer{p: p, write: screen.Write.At(p.cfg.ScreenServer)}
+	return &loop{cfg: p.cfg.Config, ed: p.ed, failed: p.fs.failed, draw: d.draw,
 		save: func(ctx context.Context) error {
-			prog.Checkpoints++
-			prog.Acked = ed.Applied()
-			return t.Checkpoint(ctx)
+			p.prog.Checkpoints++
+			p.prog.Acked = p.ed.Applied()
+			return p.t.Checkpoint(ctx)
 		},
 		applied: p.journal.append,
 	}
+}
+
+// ruDrawer draws through the reliable screen server, by the task's RU.
+// While the server cannot be called (the bank runs no units: no backup;
+// or a call failed otherwise than by an abort) it draws on the local
+// device, unprotected, and the first call after that redraws the whole
+// screen, so the server's image is the editor's again.
+type ruDrawer struct {
+	p     ruParts
+	write servers.Method[screen.Output, int]
+	local bool // the last output went to the local device only
+}
+
+func (d *ruDrawer) draw(ctx context.Context, b []byte) error {
+	c := d.p.t.Client()
+	if c != nil && d.local {
+		d.p.ed.Redraw()
+		b = d.p.ed.Redisplay()
+	}
+	if c != nil {
+		_, err := d.write.Call(ctx, c, screen.Output{Screen: d.p.cfg.ScreenName, Data: b})
+		if err == nil || errors.Is(err, servers.ErrAborted) || ctx.Err() != nil {
+			d.local = false
+			return err
+		}
+		d.p.cfg.Logger.Warn("screen server unreachable: drawing unprotected", zap.String("server", d.p.cfg.ScreenServer), zap.Error(err))
+	}
+	d.local = true
+	_, _ = d.p.cfg.Screen.Write(b)
+	return nil
 }
 
 func defaults(cfg Config) Config {
@@ -168,14 +190,14 @@ type ruFiles struct {
 	aborted error
 }
 
-// errNoUnits is what the user reads when the file server cannot be
-// called: the bank runs no recovery units (no backup).
-var errNoUnits = errors.New("the file server runs only while the node has a backup; it works again once the partner is back (ftmctl pair up)")
-
 func (f *ruFiles) Open(path string) ([]byte, error) {
 	c := f.t.Client()
-	if c == nil {
-		return nil, errNoUnits
+	if c == nil { // no file server now: read the host's file, unprotected
+		data, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return data, err
 	}
 	data, err := f.open.Call(f.ctx, c, path)
 	return data, f.note(err)
