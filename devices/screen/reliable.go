@@ -125,6 +125,10 @@ func (r *Reliable) write(_ *servers.Call, st *State, out Output) (int, error) {
 		st.Screens = map[string]*Stored{}
 	}
 	sc := st.Screens[out.Screen]
+	if sc != nil && !sc.loaded() && !r.load(sc) { // reloaded without the Restart hook (it runs later)
+		delete(st.Screens, out.Screen)
+		sc = nil
+	}
 	dev.mu.Lock()
 	switch {
 	case sc == nil: // the first write of the screen's life
@@ -164,7 +168,7 @@ func (r *Reliable) takeDirty(st *State) {
 
 func (sc *Stored) takeDirty() {
 	im := sc.Image
-	if im == nil {
+	if !sc.loaded() { // as committed: nothing changed since
 		return
 	}
 	rows := im.DirtyRows()
@@ -243,6 +247,12 @@ func (r *Reliable) restore(st *State) {
 			dev.setImage(sc.Image, true)
 		}
 	}
+}
+
+// loaded reports whether sc's image has its cells (a state just decoded
+// from STM has not).
+func (sc *Stored) loaded() bool {
+	return sc.Image != nil && sc.Image.W > 0 && len(sc.Image.Cells) == sc.Image.W*sc.Image.H
 }
 
 // load fills sc's image with its rows; false if the image is damaged.

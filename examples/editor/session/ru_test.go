@@ -90,16 +90,18 @@ func attachUser(ctx context.Context, n *ruNode, u *user) chan error {
 	return errc
 }
 
-// killer crashes the screen's recovery unit (its server stops and a new
-// one restarts from the bank, as after a crash of its process) inside the
-// editor's next checkpoint hook when armed: the editor's RU then depends
-// on the screen's, which it drew on since its last checkpoint.
+// killer crashes the screen's recovery unit (its server stops) inside the
+// editor's next checkpoint hook when armed, and waits there until the
+// test has started a new one (which restarts the unit from the bank, as
+// after a crash of its process): the editor's RU then depends on the
+// screen's, which it drew on since its last checkpoint.
 type killer struct {
-	mu     sync.Mutex
-	armed  bool
-	n      *ruNode
-	t      *testing.T
-	killed chan struct{}
+	mu      sync.Mutex
+	armed   bool
+	n       *ruNode
+	stopErr error
+	killed  chan struct{}
+	resume  chan struct{}
 }
 
 func (k *killer) hook() {
@@ -110,9 +112,21 @@ func (k *killer) hook() {
 	if !armed {
 		return
 	}
-	require.NoError(k.t, k.n.stopScr())
-	k.n.serveScreen(k.t)
+	k.stopErr = k.n.stopScr()
 	close(k.killed)
+	<-k.resume
+}
+
+// recv waits for c, failing the test after ten seconds.
+func recv[T any](t *testing.T, c <-chan T, what string) T {
+	t.Helper()
+	select {
+	case v := <-c:
+		return v
+	case <-time.After(10 * time.Second):
+		t.Fatalf("timed out waiting for %s", what)
+		panic("unreachable")
+	}
 }
 
 // TestScreenUnitCrashRollsTheEditorBack kills the screen server's
@@ -129,7 +143,7 @@ func TestScreenUnitCrashRollsTheEditorBack(t *testing.T) {
 	r := devtest.New(t)
 	path := filepath.Join(t.TempDir(), "notes.txt")
 	require.NoError(t, os.WriteFile(path, []byte("first line\n"), 0o644))
-	k := &killer{t: t, killed: make(chan struct{})}
+	k := &killer{killed: make(chan struct{}), resume: make(chan struct{})}
 	n := startRU(t, r, path, k.hook)
 	k.n = n
 	u := newUser(100)
@@ -145,7 +159,10 @@ func TestScreenUnitCrashRollsTheEditorBack(t *testing.T) {
 	k.armed = true
 	k.mu.Unlock()
 	u.keys <- []byte(" wor") // drawn, then the screen's unit dies before the checkpoint
-	<-k.killed
+	recv(t, k.killed, "the screen's unit killed")
+	require.NoError(t, k.stopErr)
+	n.serveScreen(t)
+	close(k.resume)
 	u.keys <- []byte("ld")
 	waitFor(t, u.term, "hello world")
 	require.Eventually(t, func() bool { return u.client.Pending() == 0 }, 10*time.Second, time.Millisecond)
@@ -158,11 +175,11 @@ func TestScreenUnitCrashRollsTheEditorBack(t *testing.T) {
 	require.Equal(t, "first line\nhello world", string(got), "each keystroke applied once")
 	require.NotContains(t, u.term.text(), "hello wor wor")
 	u.keys <- []byte("\x18\x03")
-	end := <-n.done
+	end := recv(t, n.done, "the editor's end")
 	require.NoError(t, end.err)
 	require.Equal(t, 1, end.st.Rollbacks, "the editor's RU aborted with the screen's and was rolled back once")
 	n.dev.Close()
-	require.ErrorIs(t, <-sess, screen.ErrBye)
+	require.ErrorIs(t, recv(t, sess, "the session's end"), screen.ErrBye)
 }
 
 // A checkpoint of the editor is one atomic action of its RU, its three
@@ -183,10 +200,10 @@ func TestEditorAndScreenCheckpointTogether(t *testing.T) {
 	waitFor(t, u.term, "hello")
 	require.Eventually(t, func() bool { return u.client.Pending() == 0 }, 10*time.Second, time.Millisecond)
 	n.cancel()
-	end := <-n.done
+	end := recv(t, n.done, "the editor's end")
 	require.Error(t, end.err)
 	n.dev.Drop()
-	<-sess
+	recv(t, sess, "the session's end")
 
 	r.Takeover()
 	n2 := &ruNode{r: r}
@@ -207,11 +224,11 @@ func TestEditorAndScreenCheckpointTogether(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "first line\nhello again", string(got))
 	u.keys <- []byte("\x18\x03")
-	end = <-n2.done
+	end = recv(t, n2.done, "the editor's end")
 	require.NoError(t, end.err)
 	require.True(t, end.st.Restored)
 	n2.dev.Close()
-	require.ErrorIs(t, <-sess, screen.ErrBye)
+	require.ErrorIs(t, recv(t, sess, "the session's end"), screen.ErrBye)
 }
 
 // After the editor quit, the journal segment of a committed checkpoint
