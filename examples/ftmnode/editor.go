@@ -122,7 +122,8 @@ func runEditor(ctx context.Context, env node.Env, t *task.Task, args []string) (
 	if err != nil {
 		return "", err
 	}
-	if env.Bank(a.bank) == nil {
+	bank := env.Bank(a.bank)
+	if bank == nil {
 		return "", fmt.Errorf("edit: this node does not hold bank %s", a.bank)
 	}
 	log := env.Logger.With(zap.String("session", a.session))
@@ -135,7 +136,8 @@ func runEditor(ctx context.Context, env node.Env, t *task.Task, args []string) (
 	}
 	err = session.RunRU(ctx, t, session.RUConfig{
 		Config:       session.Config{File: a.file, Width: a.width, Height: a.height, Screen: scr, Logger: log},
-		ScreenServer: a.bank + "/" + screenServer, ScreenName: a.session, FileServer: a.bank + "/" + fileServer})
+		ScreenServer: a.bank + "/" + screenServer, ScreenName: a.session, FileServer: a.bank + "/" + fileServer,
+		Direct: session.Files(ctx, files.New(files.Config{Bank: bank, Logger: log}))})
 	if errors.Is(err, servers.ErrAborted) && ctx.Err() == nil {
 		return "", err // rolled back and entered again by the task runtime, on the same screen
 	}

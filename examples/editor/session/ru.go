@@ -36,6 +36,11 @@ type RUConfig struct {
 	ScreenServer string // the reliable screen server's name (screen.NewReliable)
 	ScreenName   string // the name of Config.Screen on that server
 	FileServer   string // the reliable file server's name (files.NewReliable)
+	// Direct is the file access used while the task has no RU client
+	// (its bank runs no units: no backup, or the node runs its tasks
+	// outside the servers); nil: files are read from the host's disk and
+	// saves are refused.
+	Direct emacs.Files
 }
 
 // Progress is the session's own record, a stable object of the task.
@@ -67,7 +72,7 @@ func RunRU(ctx context.Context, t *task.Task, cfg RUConfig) error {
 	if err != nil {
 		return err
 	}
-	fs := &ruFiles{ctx: ctx, t: t, open: files.OpenFile.At(cfg.FileServer), save: files.SaveFile.At(cfg.FileServer)}
+	fs := &ruFiles{ctx: ctx, t: t, direct: cfg.Direct, open: files.OpenFile.At(cfg.FileServer), save: files.SaveFile.At(cfg.FileServer)}
 	ed, err := emacs.New(text.Bytes(), cfg.Width, cfg.Height, fs)
 	if err != nil {
 		return err
@@ -181,10 +186,11 @@ func Journal(seg []byte) []byte {
 // by its RU. A call that found the RU aborted is kept: the editor cannot
 // see it (a save shows only a message), the loop stops on it.
 type ruFiles struct {
-	ctx  context.Context
-	t    *task.Task
-	open servers.Method[string, []byte]
-	save servers.Method[files.SaveReq, uint64]
+	ctx    context.Context
+	t      *task.Task
+	direct emacs.Files // while there is no client (RUConfig.Direct)
+	open   servers.Method[string, []byte]
+	save   servers.Method[files.SaveReq, uint64]
 
 	mu      sync.Mutex
 	aborted error
@@ -192,6 +198,9 @@ type ruFiles struct {
 
 func (f *ruFiles) Open(path string) ([]byte, error) {
 	c := f.t.Client()
+	if c == nil && f.direct != nil {
+		return f.direct.Open(path)
+	}
 	if c == nil { // no file server now: read the host's file, unprotected
 		data, err := os.ReadFile(path)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -205,6 +214,9 @@ func (f *ruFiles) Open(path string) ([]byte, error) {
 
 func (f *ruFiles) Save(path string, data []byte) error {
 	c := f.t.Client()
+	if c == nil && f.direct != nil {
+		return f.direct.Save(path, data)
+	}
 	if c == nil {
 		return errUnprotected
 	}
