@@ -26,6 +26,33 @@
 // the tasks of a bank superseded by the partner's copy after a partition
 // (Abandon; pair doc.go, fencing).
 //
+// Recovery units (unit.go, rollback.go, object.go; the paper's §4.1,
+// §4.2, §6.1): a task with Config.Unit (every task of a server with
+// ServerConfig.Units: the node gives the drivers of its banks, Units) is
+// a recovery unit. Its application client runs on its bank's current
+// driver; a program's calls to reliable servers go through Client and
+// record their dependencies; each segment is the unit of a pager server
+// (servers/pager) the task starts on the same driver, so its checkpoint
+// store is the pager and a checkpoint is one atomic action of the task's
+// RU, its segments' RUs and the servers it called. The task asks for the
+// driver at each checkpoint: with none (the bank refuses commits) the
+// checkpoint is skipped and counted, as for want of a backup; after the
+// driver changed (its units restarted) the next checkpoint saves whole
+// segments, and, if the program used its client since its last
+// checkpoint, the RU counts as aborted. Without a driver a segment is
+// restored from its unit's committed state read from the bank
+// (pager.ReadCommitted). Abort means rollback: when the task's RU aborts
+// (servers.ErrAborted from a call, a checkpoint or Client), the runtime
+// restores the segments in place to the last checkpoint and re-enters
+// the program from the top; views into them (rvm.View, Object) stay
+// valid. Object allocates named, typed stable objects in the task's heap
+// segment. A task server's task ends with one last atomic action: its
+// end and result (UnitConfig.Final, written in the transaction that
+// precommits a segment's unit) and the drop of every segment's pages
+// (pager.Pager.Drop) commit together with its RU, so a task killed just
+// after it completed is listed done on the survivor and leaves no page in
+// the bank (its units' small records stay).
+//
 // Programs (program.go): a program may declare its arguments (Args,
 // ServerConfig.Args): Start refuses arguments the declaration refuses,
 // in one line and before anything is recorded (Check says the same
@@ -46,7 +73,9 @@
 //
 // Failpoints: Config.Failpoint (ServerConfig.Failpoint for a server's
 // tasks; the one hook type, kernel/failpoint; nil in production) is called
-// before and after each checkpoint commit (failpoint.go). A node binary
+// before and after each checkpoint commit, by the pager between its saves
+// and the atomic action, and by a server before it records a task's end
+// (failpoint.go). A node binary
 // arms it from FTM_FAILPOINTS (internal/failpoint) to kill or stall its
 // process there; the package never reads the environment.
 //

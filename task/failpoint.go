@@ -15,4 +15,9 @@ const (
 	FPCheckpointSave = "task.checkpoint.save"
 	// FPCheckpointSaved: that commit was acknowledged.
 	FPCheckpointSaved = "task.checkpoint.saved"
+	// FPRecordEnd: a task server's task ended and its last checkpoint
+	// committed; its end is about to be recorded in the task table (for a
+	// recovery-unit task it already is, with that checkpoint). An error
+	// from the hook stops the server there: nothing is recorded or listed.
+	FPRecordEnd = "task.end.record"
 )

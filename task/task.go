@@ -14,6 +14,7 @@ import (
 	"github.com/ftm-in-go/ftm/kernel/clock"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -108,39 +109,67 @@ func Run(ctx context.Context, cfg Config, entry func(ctx context.Context, t *Tas
 	}
 	t := &Task{cfg: cfg, log: cfg.Logger.With(zap.String("task", cfg.Name))}
 	if cfg.Unit != nil {
-		t.unit = newUnitRT(*cfg.Unit, t.log)
+		t.unit = newUnitRT(*cfg.Unit, t.log, cfg.Failpoint)
 		t.cfg.Store = unitStore{t.unit}
 	}
 	t.scheduleNext(cfg.Clock.Now())
 	defer t.close()
-	err := t.enterRollingBack(ctx, entry) // unit.go's rollback: re-entered after an abort
-	t.drain()                             // the stats returned include a checkpoint committed meanwhile
-	if err == nil && t.cfg.Store != nil {
+	err := t.runToEnd(ctx, entry)
+	return t.Stats(), err
+}
+
+// runToEnd enters the program — again from the last checkpoint after each
+// abort of a recovery-unit task's RU (rollback.go) — and takes its last
+// checkpoint when it returns nil.
+func (t *Task) runToEnd(ctx context.Context, entry func(ctx context.Context, t *Task) error) error {
+	for {
+		err := t.enterRollingBack(ctx, entry)
+		if t.unit == nil {
+			t.drain() // the stats returned include a checkpoint committed meanwhile
+		}
+		if err != nil || t.cfg.Store == nil {
+			return err
+		}
 		err = t.lastCheckpoint(ctx)
+		if t.unit != nil && errors.Is(err, servers.ErrAborted) && ctx.Err() == nil {
+			if rerr := t.rollback(ctx, err); rerr != nil {
+				return fmt.Errorf("task %s: roll back after %v: %w", t.cfg.Name, err, rerr)
+			}
+			continue // the last checkpoint aborted: the program is re-entered
+		}
 		if errors.Is(err, stm.ErrNoBackup) { // finished, but unprotected: nothing is lost by saying so
 			t.log.Warn("final checkpoint refused: no backup attached", zap.Error(err)) // counted in Skipped
 			err = nil
 		}
+		return err
 	}
-	return t.Stats(), err
 }
 
-// lastCheckpoint is the checkpoint Run takes when the program returned:
-// for a recovery unit with a Final hook, the hook's writes commit with
-// it.
+// lastCheckpoint is the checkpoint Run takes when the program returned.
+// For a recovery unit with a Final hook (its server records its end
+// there) it is the task's last action: the hook's writes and the drop of
+// every segment's pages (the task never restarts) commit in one atomic
+// action with the task's RU (unit.go).
 func (t *Task) lastCheckpoint(ctx context.Context) error {
 	if t.unit == nil || t.unit.cfg.Final == nil {
 		return t.Checkpoint(ctx)
 	}
-	if err := t.unit.attach(ctx); err != nil {
-		return err
+	start := t.cfg.Clock.Now()
+	err := t.settle(ctx)
+	if err == nil {
+		err = t.unit.finish(ctx)
 	}
-	armed := t.unit.setFinal(t.unit.cfg.Final)
-	err := t.Checkpoint(ctx)
-	if armed {
-		t.unit.setFinal(nil)
+	t.stopped(t.cfg.Clock.Now().Sub(start))
+	switch {
+	case err == nil:
+		t.updateStats(func(st *Stats) { st.Checkpoints++; st.LastProgress = t.done })
+	case isNoBackup(err):
+		t.skipped(err)
 	}
-	return err
+	if err != nil {
+		return fmt.Errorf("task %s: last checkpoint: %w", t.cfg.Name, err)
+	}
+	return nil
 }
 
 func (t *Task) close() {

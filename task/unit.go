@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/servers/pager"
@@ -59,6 +60,7 @@ type segServer struct {
 type unitRT struct {
 	cfg     UnitConfig
 	log     *zap.Logger
+	fail    failpoint.Hook  // the pager's (pager.FPSavesSent)
 	driver  *servers.Driver // nil while the bank has none
 	client  *servers.Client
 	pager   *pager.Pager
@@ -73,8 +75,8 @@ type unitRT struct {
 	stale bool
 }
 
-func newUnitRT(cfg UnitConfig, log *zap.Logger) *unitRT {
-	return &unitRT{cfg: cfg, log: log.With(zap.String("unit", cfg.Name)), servers: map[string]*segServer{}}
+func newUnitRT(cfg UnitConfig, log *zap.Logger, fail failpoint.Hook) *unitRT {
+	return &unitRT{cfg: cfg, log: log.With(zap.String("unit", cfg.Name)), fail: fail, servers: map[string]*segServer{}}
 }
 
 // attach makes the task's client and segment servers run on the bank's
@@ -111,7 +113,7 @@ func (u *unitRT) start(ctx context.Context, d *servers.Driver) error {
 		return fmt.Errorf("task %s: client: %w", u.cfg.Name, err)
 	}
 	u.driver, u.client = d, c
-	if u.pager, err = pager.New(c, u.cfg.Name, pager.Options{}); err != nil {
+	if u.pager, err = pager.New(c, u.cfg.Name, pager.Options{Failpoint: u.fail}); err != nil {
 		return err
 	}
 	for _, s := range u.segs {
@@ -136,7 +138,10 @@ func (u *unitRT) serve(ctx context.Context, s *rvm.Segment) error {
 	if err := u.pager.Add(s); err != nil {
 		return err
 	}
-	return waitUnit(ctx, u.driver, ss)
+	// Not cut short by ctx: a server stopped while it binds its state
+	// would cut an STM commit mid-way, which leaves the bank's backup in an
+	// unknown state (stm marks it broken).
+	return waitUnit(context.WithoutCancel(ctx), u.driver, ss)
 }
 
 // waitUnit waits until the driver runs ss's unit (or its Run ended).
@@ -157,7 +162,7 @@ func waitUnit(ctx context.Context, d *servers.Driver, ss *segServer) error {
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("task: segment server %s did not start within 10s", ss.srv.Name())
+	return fmt.Errorf("task: segment server %s did not start within 10s (driver: %+v)", ss.srv.Name(), d.Inspect().Units)
 }
 
 func cmpErr(err, dflt error) error {
@@ -232,23 +237,29 @@ func (u *unitRT) wholeIfStale() {
 	u.stale = false
 }
 
-// setFinal arms (f != nil) or disarms the final hook on the first
-// segment's server, and marks a page of that segment written so that the
-// segment's unit is in the checkpoint's action.
-func (u *unitRT) setFinal(f func(tx *stm.Tx) error) bool {
-	if len(u.segs) == 0 || u.driver == nil {
-		return false
+// finish is the task's last action: its end (cfg.Final) and the drop of
+// every segment's pages commit in one atomic action with its RU. With no
+// driver, nothing is committed: a refusal as for want of a backup.
+func (u *unitRT) finish(ctx context.Context) error {
+	if err := u.attach(ctx); err != nil {
+		return err
 	}
-	first := u.segs[0]
-	ss := u.servers[first.Name()]
-	if ss == nil {
-		return false
+	if u.driver == nil {
+		return fmt.Errorf("%w: %w", stm.ErrNoBackup, errNoDriver)
 	}
-	ss.srv.SetFinal(f)
-	if f != nil {
-		first.Hint(0, 1)
+	var err error
+	if len(u.segs) == 0 { // no segment to carry the end: the server records it after
+		err = u.client.Checkpoint(ctx)
+	} else {
+		first := u.servers[u.segs[0].Name()]
+		first.srv.SetFinal(u.cfg.Final)
+		defer first.srv.SetFinal(nil)
+		err = u.pager.Drop(ctx)
 	}
-	return true
+	if errors.Is(err, servers.ErrClosed) { // the driver stopped under the action: nothing committed
+		return fmt.Errorf("%w: %w", stm.ErrNoBackup, err)
+	}
+	return err
 }
 
 // loadStore reads a segment's last committed pages through its unit, or

@@ -45,6 +45,18 @@
 // same client's next call; each checkpoint costs a save call per segment
 // and the call path's write-ahead unit saves (BENCH.md).
 //
+// Its user is the stable task (package task): a recovery-unit task
+// starts a Server per segment on its bank's driver, adds segments to its
+// Pager as it maps them (Add) and commits captured pages through Store
+// (the task copies dirty pages at a safe point and commits them in the
+// background). The task's last action is Drop: each segment's unit
+// deletes its page objects when the action precommits, and SetFinal lets
+// the task write its end record in that transaction, so the end and the
+// drop commit together. ReadCommitted reads a segment's committed pages from
+// the bank with no server running (a bank that refuses commits has no
+// driver; pages of a group still in doubt are not in it). FPSavesSent is
+// the pager's failpoint, between the saves and the atomic action.
+//
 // Page size is the segment's (rvm.Config.PageSize, 8 KiB default); the
 // segment server is configured with the same size and refuses others.
 package pager

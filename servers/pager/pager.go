@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/servers"
 )
@@ -14,10 +15,18 @@ import (
 // DefaultChunkPages is how many pages one save or load call carries at most.
 const DefaultChunkPages = 64
 
+// FPSavesSent is the pager's failpoint (Options.Failpoint; the subject is
+// the task): every dirty page of a checkpoint is at its segment's unit,
+// and the atomic action that commits them has not started.
+const FPSavesSent = "pager.saves-sent"
+
 // Options tune a Pager.
 type Options struct {
 	ChunkPages int           // pages per save or load call (default DefaultChunkPages)
 	Settle     time.Duration // how long Restore waits for a segment unit with unended saves (default 5 s)
+	// Failpoint is hit at FPSavesSent; an error fails that checkpoint
+	// there. Tests and crash runs only.
+	Failpoint failpoint.Hook
 }
 
 // Pager checkpoints and restores the segments of one task through their
@@ -91,6 +100,23 @@ func (p *Pager) CheckpointTask(ctx context.Context, sp *rvm.SafePoint, timeout t
 	return sp.CheckpointTask(ctx, timeout, (*store)(p), p.segs...)
 }
 
+// Drop drops every segment in one atomic action with the application RU
+// (the task ended and never restarts): each segment's unit deletes its
+// page objects when the action precommits, and holds no page after it
+// commits. On error nothing is dropped.
+func (p *Pager) Drop(ctx context.Context) error {
+	for _, s := range p.segs {
+		unit := UnitName(p.task, s.Name())
+		if _, err := dropM.At(unit).Call(ctx, p.app, struct{}{}); err != nil {
+			return fmt.Errorf("pager: drop %s: %w", unit, err)
+		}
+	}
+	if err := p.app.Checkpoint(ctx); err != nil {
+		return fmt.Errorf("pager: drop the segments of task %s: %w", p.task, err)
+	}
+	return nil
+}
+
 // Restore fills every segment with its last committed checkpoint (pages
 // never saved are zero). The task must not be running.
 func (p *Pager) Restore(ctx context.Context) error {
@@ -137,6 +163,9 @@ func (s *store) SaveBatch(ctx context.Context, batch []rvm.SegmentPages) error {
 				return fmt.Errorf("pager: save %s: %w", unit, err)
 			}
 		}
+	}
+	if err := s.opt.Failpoint.At(FPSavesSent, s.task); err != nil {
+		return fmt.Errorf("pager: checkpoint of task %s: %w", s.task, err)
 	}
 	if err := s.app.Checkpoint(ctx); err != nil {
 		return fmt.Errorf("pager: checkpoint of task %s: %w", s.task, err)

@@ -354,3 +354,35 @@ func TestPageSizeConfigurable(t *testing.T) {
 	require.True(t, errors.As(err, &re), "err %v", err)
 	require.Contains(t, re.Msg, "page size")
 }
+
+// TestDropDeletesThePagesWithTheAction: Drop deletes a task's page objects
+// in one atomic action with its application RU; a restore then finds
+// nothing.
+func TestDropDeletesThePagesWithTheAction(t *testing.T) {
+	r := newRig(t)
+	r.serve(task, segNames...)
+	app := r.client("app")
+	segs := newSegs(t, 0, segSizes, segNames...)
+	pg, err := New(app, task, Options{}, segs...)
+	require.NoError(t, err)
+	round(segs, 3)
+	_, err = pg.Checkpoint(r.ctx)
+	require.NoError(t, err)
+	require.NotEmpty(t, pageObjects(r.bank, segs[0].PageSize()))
+	require.NoError(t, pg.Drop(r.ctx))
+	require.Empty(t, pageObjects(r.bank, segs[0].PageSize()))
+
+	r.stopAll()
+	r.serve(task, segNames...)
+	app = r.client("app")
+	segs = newSegs(t, 0, segSizes, segNames...)
+	pg, err = New(app, task, Options{}, segs...)
+	require.NoError(t, err)
+	require.NoError(t, pg.Restore(r.ctx))
+	for _, s := range segs {
+		require.Equal(t, make([]byte, len(s.Bytes())), s.Bytes(), "segment %s", s.Name())
+	}
+	pages, err := ReadCommitted(r.ctx, r.bank, task, "a")
+	require.NoError(t, err)
+	require.Empty(t, pages)
+}

@@ -40,6 +40,10 @@ type segState struct {
 	NPages   int
 	IDs      map[int]uint64 // page → STM object: CRC-32C (4 bytes) ‖ image
 	Pending  map[int][]byte
+	// Drop: the segment is dropped in the current RU (its task ended); its
+	// page objects are deleted when the RU precommits, and it holds no page
+	// from then on.
+	Drop bool
 }
 
 type saveReq struct {
@@ -73,6 +77,7 @@ var (
 // declared errors on its side of the wire.
 var (
 	saveM = servers.NewMethod[saveReq, int]("save", servers.Update, errBadSave)
+	dropM = servers.NewMethod[struct{}, int]("drop", servers.Update)
 	loadM = servers.NewMethod[loadReq, loadResp]("load", servers.Read, ErrUnsettled, errCorrupt)
 )
 
@@ -123,6 +128,7 @@ func NewServer(cfg Config) (*Server, error) {
 	}
 	servers.Handle(s.srv, saveM, s.save)
 	servers.Handle(s.srv, loadM, s.load)
+	servers.Handle(s.srv, dropM, s.drop)
 	servers.SetPrecommitWrites(s.srv, s.writePages)
 	s.srv.SetHooks(servers.Hooks[segState]{
 		Restart:         func(st *segState) { s.modified.Store(false); fillMaps(st) },
@@ -169,10 +175,41 @@ func (s *Server) save(_ *servers.Call, st *segState, r saveReq) (int, error) {
 	return len(r.Pages), nil
 }
 
+// drop drops the segment in the current RU: how many pages it held.
+func (s *Server) drop(_ *servers.Call, st *segState, _ struct{}) (int, error) {
+	fillMaps(st)
+	n := len(st.IDs)
+	st.Drop = true
+	clear(st.Pending)
+	s.modified.Store(true)
+	return n, nil
+}
+
+// deletePages deletes the page objects of a dropped segment in tx.
+func (s *Server) deletePages(tx *stm.Tx, st *segState) error {
+	for p, id := range st.IDs {
+		if err := tx.Delete(stm.ID(id)); err != nil && !errors.Is(err, stm.ErrNotFound) {
+			return fmt.Errorf("pager: %s drop page %d: %w", s.name, p, err)
+		}
+	}
+	clear(st.IDs)
+	clear(st.Pending)
+	st.NPages, st.Drop = 0, false
+	s.log.Debug("segment dropped")
+	return nil
+}
+
 // writePages runs in the transaction that precommits S into the
-// checkpoint's group: the pending pages become page objects.
+// checkpoint's group: the pending pages become page objects (or, for a
+// dropped segment, every page object is deleted).
 func (s *Server) writePages(tx *stm.Tx, st *segState) error {
 	fillMaps(st)
+	if st.Drop {
+		if err := s.deletePages(tx, st); err != nil {
+			return err
+		}
+		return s.runFinal(tx)
+	}
 	idx := make([]int, 0, len(st.Pending))
 	for p := range st.Pending {
 		idx = append(idx, p)
@@ -199,6 +236,11 @@ func (s *Server) writePages(tx *stm.Tx, st *segState) error {
 		s.log.Debug("pages precommitted", zap.Int("pages", len(idx)))
 	}
 	clear(st.Pending)
+	return s.runFinal(tx)
+}
+
+// runFinal runs the hook SetFinal installed, if any.
+func (s *Server) runFinal(tx *stm.Tx) error {
 	if f := s.final.Load(); f != nil {
 		return (*f)(tx)
 	}
@@ -224,7 +266,7 @@ func (s *Server) SetFinal(f func(tx *stm.Tx) error) {
 func ReadCommitted(ctx context.Context, bank *stm.Bank, task, segment string) (map[int][]byte, error) {
 	unit := UnitName(task, segment)
 	st, found, err := servers.ReadState[segState](ctx, bank, unit)
-	if err != nil || !found {
+	if err != nil || !found || st.Drop {
 		return nil, err
 	}
 	out := make(map[int][]byte, len(st.IDs)+len(st.Pending))
@@ -254,6 +296,9 @@ func (s *Server) load(c *servers.Call, st *segState, r loadReq) (loadResp, error
 	}
 	fillMaps(st)
 	resp := loadResp{PageSize: st.PageSize, NPages: st.NPages, Pages: map[int][]byte{}, Next: -1}
+	if st.Drop { // committed alone: dropped, its objects not deleted
+		return resp, nil
+	}
 	idx := make([]int, 0, len(st.IDs)+len(st.Pending))
 	for p := range st.IDs {
 		if p >= r.From {

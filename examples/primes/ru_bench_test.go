@@ -1,0 +1,150 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/examples/primes/sieve"
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers"
+	"github.com/ftm-in-go/ftm/servers/names"
+	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
+	"github.com/ftm-in-go/ftm/task"
+)
+
+// benchUnits is one driver over a mirrored bank: task.Units for bank "b".
+type benchUnits struct {
+	bank   *stm.Bank
+	driver *servers.Driver
+}
+
+func (u *benchUnits) Driver(string) *servers.Driver { return u.driver }
+
+func newBenchUnits(b *testing.B) *benchUnits {
+	node := kernel.NewNode(kernel.Config{Name: "n1"})
+	kt, err := node.NewTask("servers/b")
+	if err != nil {
+		b.Fatal(err)
+	}
+	bank, _ := stmtest.Mirrored(b)
+	d, err := servers.NewDriver(servers.DriverConfig{Host: "b", Task: kt, Bank: bank, Names: names.NewKernel(kt, zap.NewNop()),
+		TickPeriod: 50 * time.Millisecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	d.Start()
+	b.Cleanup(func() { d.Close(); kt.Terminate(); node.Shutdown() })
+	return &benchUnits{bank: bank, driver: d}
+}
+
+// cpuTime is the CPU time this process used so far (every goroutine:
+// the background commits too).
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// sieveRun is what one run of the sieve took.
+type sieveRun struct {
+	wall, cpu time.Duration
+	st        task.Stats
+}
+
+// runSieve runs the sieve for n primes once as task cfg, and waits for
+// the process's other work (a driver's last messages) to settle.
+func runSieve(b *testing.B, cfg task.Config, n int) sieveRun {
+	c0, start := cpuTime(), time.Now()
+	var nth uint32
+	st, err := task.Run(context.Background(), cfg, func(ctx context.Context, tk *task.Task) error {
+		var err error
+		nth, err = sieve.Compute(ctx, tk, n, false)
+		return err
+	})
+	if err != nil || nth == 0 {
+		b.Fatalf("sieve: %v (prime %d)", err, nth)
+	}
+	return sieveRun{wall: time.Since(start), cpu: cpuTime() - c0, st: st}
+}
+
+// BenchmarkSieveRecoveryUnits: the sieve (100,000 primes, trial division)
+// as a stable task whose checkpoints are atomic actions of its four
+// recovery units (the task's RU and its data, progress and heap segments,
+// through the pager), against the same program without fault tolerance
+// and the same program checkpointing into STM directly (the path before
+// recovery units), alternated in the same run. The bank's backup is in
+// this process (stmtest.Mirrored). Reported: x-noft (RU path / no fault
+// tolerance, median of the pairs), x-stm (STM path / no fault tolerance),
+// the same ratios of the process's CPU time (cpu-x-noft, cpu-x-stm: the
+// background commits included, other processes' load excluded),
+// the RU path's checkpoints and the time it was stopped per run (the
+// STM path's too).
+func BenchmarkSieveRecoveryUnits(b *testing.B) {
+	const n = 100_000
+	for _, pol := range []struct {
+		name   string
+		policy task.Policy
+	}{{"pow2", task.Policy{PowerOfTwo: true}}, {"percent1", task.Policy{Percent: 1}}} {
+		b.Run(pol.name, func(b *testing.B) {
+			u := newBenchUnits(b)
+			var ruX, stmX, ruCPU, stmCPU []float64
+			var ckpts, stopped, stoppedSTM float64
+			for i := 0; b.Loop(); i++ {
+				base := runSieve(b, task.Config{Name: "noft"}, n)
+				unit := &task.UnitConfig{Name: fmt.Sprintf("b/sieve%d", i), Bank: "b", STM: u.bank, Units: u}
+				ru := runSieve(b, task.Config{Name: "ru", Policy: pol.policy, Unit: unit}, n)
+				direct := runSieve(b, task.Config{Name: "stm", Policy: pol.policy,
+					Store: prefixed{BatchStore: rvm.NewSTMStore(u.bank), prefix: fmt.Sprintf("s%d/", i)}}, n)
+				ruX, stmX = append(ruX, ratio(ru.wall, base.wall)), append(stmX, ratio(direct.wall, base.wall))
+				ruCPU, stmCPU = append(ruCPU, ratio(ru.cpu, base.cpu)), append(stmCPU, ratio(direct.cpu, base.cpu))
+				ckpts += float64(ru.st.Checkpoints)
+				stopped += float64(ru.st.TimeStopped.Microseconds())
+				stoppedSTM += float64(direct.st.TimeStopped.Microseconds())
+			}
+			runs := float64(len(ruX))
+			b.ReportMetric(median(ruX), "x-noft")
+			b.ReportMetric(median(stmX), "x-stm")
+			b.ReportMetric(median(ruCPU), "cpu-x-noft")
+			b.ReportMetric(median(stmCPU), "cpu-x-stm")
+			b.ReportMetric(ckpts/runs, "ckpts/run")
+			b.ReportMetric(stopped/runs, "µs-stopped/run")
+			b.ReportMetric(stoppedSTM/runs, "µs-stopped-stm/run")
+		})
+	}
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	return s[len(s)/2]
+}
+
+// prefixed keeps each run's segments apart in the bank (as the task
+// server's prefix store does).
+type prefixed struct {
+	rvm.BatchStore
+	prefix string
+}
+
+func (p prefixed) SaveBatch(ctx context.Context, batch []rvm.SegmentPages) error {
+	out := make([]rvm.SegmentPages, len(batch))
+	for i, sp := range batch {
+		sp.Segment = p.prefix + sp.Segment
+		out[i] = sp
+	}
+	return p.BatchStore.SaveBatch(ctx, out)
+}
+
+func (p prefixed) LoadPages(ctx context.Context, seg string) (map[int][]byte, error) {
+	return p.BatchStore.LoadPages(ctx, p.prefix+seg)
+}
