@@ -3,13 +3,15 @@ package session
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"testing"
 	"time"
 
 	"github.com/ftm-in-go/ftm/devices/devtest"
 	"github.com/ftm-in-go/ftm/devices/screen"
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/rvm"
-	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/stm"
 	"github.com/ftm-in-go/ftm/task"
 )
@@ -133,6 +135,9 @@ func BenchmarkEditorCheckpoint5RU(b *testing.B) {
 	b.ReportMetric(ms(quantile(tDirect, 0.5)), "direct-median-ms")
 	b.ReportMetric(ms(quantile(tDirect, 0.99)), "direct-p99-ms")
 	b.ReportMetric(float64(quantile(tRU, 0.5))/float64(quantile(tDirect, 0.5)), "x-direct")
+	rtt := tcpRTT(b, 200)
+	b.ReportMetric(float64(rtt)/float64(time.Microsecond), "tcprtt-us")
+	b.ReportMetric(float64(quantile(tRU, 0.5))/float64(rtt), "x-tcprtt")
 	b.ReportMetric(float64(envs)/n, "msgs/ckpt")
 	b.ReportMetric(float64(msgs)/n, "ru-msgs/ckpt")
 	b.ReportMetric(float64(txRU)/n, "stm-tx/ckpt")
@@ -186,6 +191,34 @@ func startDirectStepper(b *testing.B, ctx context.Context, bank *stm.Bank) *ckpt
 	return s
 }
 
+// tcpRTT is the median round trip of 64 bytes to a process of the same
+// kind as the backup's (another process on loopback), n times.
+func tcpRTT(b *testing.B, n int) time.Duration {
+	line := proctest.Start(b, proctest.Spec{Role: "echo"}).Line()
+	var addr string
+	if _, err := fmt.Sscanf(line, "addr %s", &addr); err != nil {
+		b.Fatalf("echo process said %q", line)
+	}
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	buf := make([]byte, 64)
+	var ds []time.Duration
+	for i := 0; i < n; i++ {
+		start := time.Now()
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+		ds = append(ds, time.Since(start))
+	}
+	return quantile(ds, 0.5)
+}
+
 func driverTotals(r *devtest.Rig) (envs, msgs int64) {
 	for _, h := range []string{"n", "s"} {
 		e, m := r.Host(h).Driver.Stats()
@@ -193,5 +226,3 @@ func driverTotals(r *devtest.Rig) (envs, msgs int64) {
 	}
 	return envs, msgs
 }
-
-var _ = servers.ErrAborted
