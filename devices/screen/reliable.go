@@ -263,17 +263,7 @@ func (r *Reliable) load(sc *Stored) bool {
 	}
 	im.Cells = New(im.W, im.H).Cells
 	if len(sc.Rows) == im.H {
-		err := r.bank.View(context.Background(), func(tx *stm.Tx) error {
-			for y, id := range sc.Rows {
-				data, err := tx.Bytes(stm.ID(id))
-				if err != nil {
-					return err
-				}
-				decodeRow(data, im.Row(y))
-			}
-			return nil
-		})
-		if err != nil {
+		if err := r.readRows(sc); err != nil {
 			r.log.Warn("cannot read a screen's rows", zap.Error(err))
 		}
 	}
@@ -284,4 +274,28 @@ func (r *Reliable) load(sc *Stored) bool {
 	}
 	im.repair()
 	return true
+}
+
+// readRows reads sc's row objects into its image, again while a
+// concurrent commit (a checkpoint's group decided after a takeover)
+// changed them under the read.
+func (r *Reliable) readRows(sc *Stored) error {
+	im := sc.Image
+	var err error
+	for attempt := 0; attempt < 100; attempt++ {
+		err = r.bank.View(context.Background(), func(tx *stm.Tx) error {
+			for y, id := range sc.Rows {
+				data, err := tx.Bytes(stm.ID(id))
+				if err != nil {
+					return err
+				}
+				decodeRow(data, im.Row(y))
+			}
+			return nil
+		})
+		if !errors.Is(err, stm.ErrConflict) {
+			return err
+		}
+	}
+	return err
 }
