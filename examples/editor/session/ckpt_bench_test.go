@@ -91,7 +91,8 @@ func (s *ckptStepper) program(ctx context.Context, t *task.Task, plan ckptPlan) 
 // same 8 pages and row through today's direct STM path (segments
 // committed by rvm's STM store, then the screen's BankStore). It reports
 // the checkpoint's median and p99 (target ≤ 0.5 ms and ≤ 2 ms), the
-// baseline's, their ratio (x-direct), msgs/ckpt (transport envelopes of
+// baseline's, their ratio (x-direct), the ratio to a raw TCP round trip
+// to another process (x-tcprtt, a second baseline), msgs/ckpt (transport envelopes of
 // both drivers), ru-msgs/ckpt (protocol messages in them) and stm-tx/ckpt
 // (transactions committed in the bank, both paths' together for the
 // baseline's share: see direct-stm-tx/ckpt).
