@@ -31,7 +31,12 @@
 //   - Stable tasks (task.Server): each registered Program can be started
 //     by `ftmctl run`; tasks are checkpointed by control.DefaultPolicy. A
 //     task that panics fails alone, or is re-entered from its last
-//     checkpoint as its registration's WithRestart policy allows.
+//     checkpoint as its registration's WithRestart policy allows. Every
+//     task is a recovery unit (BANK/task<ID>) on its bank's driver, which
+//     the node provides (reliableServers is task.Units): its segments are
+//     units of pager servers it starts there, and its checkpoints atomic
+//     actions (task/doc.go). With failpoints of STM or the pair armed the
+//     servers are off and tasks checkpoint into STM directly.
 //   - Reliable servers: for every bank it holds as primary and while that
 //     bank has a backup, it runs a servers.Driver with every registered
 //     Server (unit BANK/NAME) and the application unit BANK/app.

@@ -31,8 +31,9 @@ import (
 // taken over its servers start again here from STM (restarted units abort
 // the RU they were in, unless it was precommitted). A bank that refuses
 // commits (no backup) has its servers stopped until the backup is back: a
-// unit could save nothing. Nothing of this is on a stable task's path: the
-// servers commit only when they are called or checkpointed.
+// unit could save nothing. The node's stable tasks are recovery units on
+// the same drivers (Driver, task.Units): they start their segments' pager
+// servers there themselves, and ask for the driver at each checkpoint.
 
 // ruTickPeriod is the drivers' protocol tick: unacknowledged protocol
 // messages are resent after 4 ticks; nothing else waits for a tick.

@@ -93,9 +93,10 @@ func (u *unitRT) attach(ctx context.Context) error {
 	if d == nil {
 		return nil
 	}
-	if err := u.start(ctx, d); err != nil {
+	if err := u.start(ctx, d); err != nil { // tried again at the next checkpoint
 		u.detach()
-		return err
+		u.log.Warn("cannot run the task's units on its bank's driver; its checkpoints are skipped until they run", zap.Error(err))
+		return nil
 	}
 	if had || len(u.segs) > 0 {
 		u.stale = true // the units restarted, or were never told of the segments
@@ -156,20 +157,24 @@ func waitUnit(ctx context.Context, d *servers.Driver, ss *segServer) error {
 		select {
 		case err := <-ss.done:
 			ss.done <- err
-			return fmt.Errorf("task: segment server %s: %w", ss.srv.Name(), cmpErr(err, errors.New("stopped")))
+			return fmt.Errorf("task: segment server %s: %w", ss.srv.Name(), orStopped(err))
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(2 * time.Millisecond):
 		}
 	}
-	return fmt.Errorf("task: segment server %s did not start within 10s (driver: %+v)", ss.srv.Name(), d.Inspect().Units)
+	return fmt.Errorf("task: segment server %s did not start within 10s", ss.srv.Name())
 }
 
-func cmpErr(err, dflt error) error {
+// errStopped: a segment server's Run ended without an error before its
+// unit ran.
+var errStopped = errors.New("task: stopped before its unit ran")
+
+func orStopped(err error) error {
 	if err != nil {
 		return err
 	}
-	return dflt
+	return errStopped
 }
 
 // detach stops the client and the segment servers (their states stay in
@@ -197,8 +202,10 @@ func (u *unitRT) add(ctx context.Context, s *rvm.Segment) (restored bool, err er
 	}
 	u.segs = append(u.segs, s)
 	if u.driver != nil {
-		if err := u.serve(ctx, s); err != nil {
-			return false, err
+		if err := u.serve(ctx, s); err != nil { // tried again at the next checkpoint
+			u.detach()
+			u.log.Warn("cannot run a segment's unit; the task's checkpoints are skipped until it runs",
+				zap.String("segment", s.Name()), zap.Error(err))
 		}
 	}
 	ls := &loadStore{u: u, emptyIsNone: true}

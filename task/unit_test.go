@@ -348,3 +348,42 @@ func TestDriverChangeUnderTheTask(t *testing.T) {
 		})
 	}
 }
+
+// TestClientUnwindsAnAbortedTask: the driver changes between two calls of
+// the task (no checkpoint between them): Client does not return the new
+// driver's client to a program whose RU is gone — it unwinds the program,
+// which the system rolls back and re-enters; the server ends with the
+// calls of the committed runs only.
+func TestClientUnwindsAnAbortedTask(t *testing.T) {
+	r := newUnitRig(t)
+	r.serveCounter()
+	r.host("a")
+	entries, swapped := 0, false
+	_, err := Run(r.ctx, r.config("task1"), func(ctx context.Context, tk *Task) error {
+		entries++
+		_, _, obj, err := stampedSegments(ctx, tk)
+		if err != nil {
+			return err
+		}
+		for obj.Step < 4 {
+			if _, err := counterAdd.Call(ctx, tk.Client(), 1); err != nil {
+				return err
+			}
+			obj.Step++
+			if obj.Step == 3 && !swapped {
+				swapped = true
+				r.stopHost("a")
+				r.host("a")
+				tk.Client() // never returns
+				return errors.New("Client returned after the task's RU was lost")
+			}
+			if err := tk.Checkpoint(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	require.NoError(t, err)
+	require.Equal(t, 2, entries)
+	require.EqualValues(t, 4, r.counterValue())
+}

@@ -52,9 +52,9 @@ func (f *haltAt) fired() bool {
 // driver, server and the task) at each failpoint of a recovery-unit
 // task's checkpoint — the drivers' for the task's RU, a segment's unit and
 // a server the task called, the pager's and the task's — then restarts
-// from the bank: the task's three segments, its stable object and the
-// server it called all hold the same checkpoint, no older than the last
-// one acknowledged.
+// from the bank, or from its backup taken over: the task's three
+// segments, its stable object and the server it called all hold the same
+// checkpoint, no older than the last one acknowledged.
 func TestKillAtEveryCheckpointFailpointRestoresOneSet(t *testing.T) {
 	const task = "b/task1"
 	type target struct{ point, subject string }
@@ -67,19 +67,21 @@ func TestKillAtEveryCheckpointFailpointRestoresOneSet(t *testing.T) {
 		}
 	}
 	targets = append(targets, target{pager.FPSavesSent, task}, target{FPCheckpointSave, "task1"}, target{FPCheckpointSaved, "task1"})
-	for _, tg := range targets {
-		fired, ran := 0, false
-		for n := 1; n <= 3; n++ {
-			t.Run(fmt.Sprintf("%s/%s/%d", tg.point, tg.subject, n), func(t *testing.T) {
-				ran = true
-				f := &haltAt{point: tg.point, subject: tg.subject, n: n, hit: make(chan struct{})}
-				killScenario(t, f)
-				if f.fired() {
-					fired++
-				}
-			})
+	for _, takeover := range []bool{false, true} {
+		for _, tg := range targets {
+			fired, ran := 0, false
+			for n := 1; n <= 3; n++ {
+				t.Run(fmt.Sprintf("takeover=%v/%s/%s/%d", takeover, tg.point, tg.subject, n), func(t *testing.T) {
+					ran = true
+					f := &haltAt{point: tg.point, subject: tg.subject, n: n, hit: make(chan struct{})}
+					killScenario(t, f, takeover)
+					if f.fired() {
+						fired++
+					}
+				})
+			}
+			require.True(t, !ran || fired > 0, "failpoint %s of %s never reached", tg.point, tg.subject)
 		}
-		require.True(t, !ran || fired > 0, "failpoint %s of %s never reached", tg.point, tg.subject)
 	}
 }
 
@@ -92,8 +94,10 @@ type killRun struct {
 func (k *killRun) set(f func()) { k.mu.Lock(); f(); k.mu.Unlock() }
 
 // killScenario runs the stepping task with f armed until f fires (then
-// kills everything) or the task ends, and checks the restored set.
-func killScenario(t *testing.T, f *haltAt) {
+// kills everything) or the task ends, and checks the restored set: from
+// the same bank, or, with takeover, from its backup promoted (the groups
+// in doubt there are left to the restarted drivers, as a node does).
+func killScenario(t *testing.T, f *haltAt, takeover bool) {
 	r := newUnitRig(t)
 	r.fail = f.fail
 	r.serveCounter()
@@ -120,10 +124,14 @@ func killScenario(t *testing.T, f *haltAt) {
 		}
 	}
 	r.stopAll()
-	// A driver closed under a commit cuts it mid-ship, which stm counts as
-	// a backup in an unknown state; a killed process's partner re-syncs
-	// its backup the same way.
-	r.backup = stmtest.Protect(t, r.bank)
+	if takeover {
+		r.takeover()
+	} else {
+		// A driver closed under a commit cuts it mid-ship, which stm counts
+		// as a backup in an unknown state; a killed process's partner
+		// re-syncs its backup the same way.
+		r.backup = stmtest.Protect(t, r.bank)
+	}
 	r.fail = nil
 	r.serveCounter()
 	r.host("a")
