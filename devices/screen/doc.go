@@ -1,6 +1,6 @@
-// Package screen is the VT100 screen server of the demo editor, its image
-// kept in STM; it is not a reliable server of package servers. From
-// ftm-lessons.txt §6.4: "The VT100 server is simply implemented by
+// Package screen is the VT100 screen server of the demo editor, a reliable
+// server of package servers (Reliable, reliable.go) or, without a driver,
+// an image kept in STM by a Store. From ftm-lessons.txt §6.4: "The VT100 server is simply implemented by
 // storing a copy of the screen in STM. When it is restarted after a crash
 // on the backup machine, the screen is updated with the old version of the
 // screen stored in the backup bank."
@@ -30,6 +30,30 @@
 // restored number (SetApplied), applies each input exactly once. Frames
 // (wire.go): kind, uvarint sequence, uvarint length, data. MakeRaw and
 // TermSize (tty.go) set up the user's terminal.
+//
+// Reliable (reliable.go) is the screen server as a reliable server (§4.1,
+// §6.1): a kernel port bound to its persistent name, a recovery unit, and
+// two operations, Write (a program's output for the screen it names) and
+// Forget (the program ended), both Updates: the caller's RU and the
+// screen server's depend on each other. One server keeps the screens of
+// several programs (a node runs one per bank, BANK/screen); each screen's
+// device (a Server built without a Store) is the node's, found by name
+// (ReliableConfig.Screens). The state (State) holds, per screen, the
+// image's header, the STM object of each row, and the rows changed in the
+// current RU; a checkpoint writes the changed rows as row objects in the
+// transaction that precommits the state into the atomic action's group,
+// so the images commit with the caller's RU and everything else the
+// action holds, or not at all. When the unit's RU aborts (its unit
+// crashed and restarted, or a unit it depends on aborted), the images go
+// back to their last committed version (read back from the rows by the
+// Restart hook, or by the first Write if that comes first) and every RU
+// that drew on them aborts with it. A device made after the unit restored
+// its image (a program restarted after a takeover) adopts that image at
+// its first Write. Terminals and keyboard input stay local to the node
+// running the device: input is not state of the RU (the client keeps
+// what no checkpoint acknowledged, below), and the device keeps the input
+// the program read until it is acknowledged, so a program rolled back
+// and started again (SetApplied) reads it again.
 //
 // Limits: one screen size for the image's life (no SIGWINCH resize); every
 // character one column wide; keys from one terminal at a time (two

@@ -69,7 +69,7 @@ type Image struct {
 	Tabs  []bool `codec:"tb"` // tab stop at column i
 	Parse Parser `codec:"ps"`
 
-	dirty []bool // rows changed since ClearDirty; not stored
+	dirty []bool `codec:"-"` // rows changed since ClearDirty; not stored
 }
 
 // Limits on the screen size.

@@ -46,6 +46,7 @@ type Server struct {
 	received uint64         // highest input number queued
 	acked    uint64         // highest input number checkpointed
 	queue    []Input        // input not yet read by the program
+	held     []Input        // input read by the program, not acked (queued again by SetApplied)
 	wake     chan struct{}  // closed and replaced when input arrives
 	clients  map[*conn]bool // attached terminals
 	done     bool           // the program ended
@@ -138,19 +139,26 @@ func (s *Server) Checkpoint(ctx context.Context) error {
 	return s.store.Save(ctx, s.im)
 }
 
-// SetApplied tells a restarted server the last input number the program
-// applied (from its restored state): older input is not queued again.
+// SetApplied tells the server the last input number the program applied
+// (from its restored state), when the program is started again after a
+// restart or a rollback: older input is not queued again, and input the
+// program read since its last ack but lost with the rollback is queued
+// again, in order.
 func (s *Server) SetApplied(seq uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.received, s.acked = max(s.received, seq), max(s.acked, seq)
-	kept := s.queue[:0]
-	for _, in := range s.queue {
+	var kept []Input
+	for _, in := range append(s.held, s.queue...) {
 		if in.Seq > seq {
 			kept = append(kept, in)
 		}
 	}
-	s.queue = kept
+	s.queue, s.held = kept, nil
+	if len(kept) > 0 {
+		close(s.wake)
+		s.wake = make(chan struct{})
+	}
 }
 
 // Ack tells the clients that input up to seq is checkpointed.
@@ -161,6 +169,11 @@ func (s *Server) Ack(seq uint64) {
 		return
 	}
 	s.acked = seq
+	i := 0
+	for i < len(s.held) && s.held[i].Seq <= seq {
+		i++
+	}
+	s.held = append(s.held[:0], s.held[i:]...)
 	clients := s.clientList()
 	s.mu.Unlock()
 	for _, c := range clients {
@@ -177,6 +190,7 @@ func (s *Server) ReadInput(ctx context.Context) ([]Input, error) {
 		if len(s.queue) > 0 {
 			q := s.queue
 			s.queue = nil
+			s.held = append(s.held, q...)
 			s.mu.Unlock()
 			return q, nil
 		}
@@ -296,4 +310,11 @@ func (s *Server) Drop() {
 	for _, c := range clients {
 		s.detach(c)
 	}
+}
+
+// setImage replaces the image (a reliable screen's unit restored it).
+func (s *Server) setImage(im *Image, restored bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.im, s.restored = im, s.restored || restored
 }

@@ -1,9 +1,10 @@
 // Command editor is the demo editor of ftm-lessons.txt §6.4 (package
-// emacs) run in this terminal, in this process: as a stable task whose
-// checkpoints go to a bank mirrored to an in-process backup bank, with its
-// screen image (devices/screen) and its files (devices/files) kept in
-// that bank (-ft, the default), or with no fault tolerance (-ft=false, the
-// baseline). To see it survive a machine crash, run it on a pair instead:
+// emacs) run in this terminal, in this process: as a stable task that is
+// a recovery unit, drawing on a reliable screen server and saving through
+// a reliable file server, its checkpoints (five recovery units: the
+// editor's, its three segments', the screen's) going to a bank mirrored
+// to an in-process backup bank (-ft, the default), or with no fault
+// tolerance (-ft=false, the baseline). To see it survive a machine crash, run it on a pair instead:
 // ftmctl pair up; ftmctl edit FILE; kill -9 the node running it.
 package main
 
@@ -19,9 +20,12 @@ import (
 	"github.com/ftm-in-go/ftm/devices/screen"
 	"github.com/ftm-in-go/ftm/examples/editor/emacs"
 	"github.com/ftm-in-go/ftm/examples/editor/session"
-	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/servers"
+	"github.com/ftm-in-go/ftm/servers/names"
 	"github.com/ftm-in-go/ftm/stm"
 	"github.com/ftm-in-go/ftm/task"
+	"go.uber.org/zap"
 )
 
 func main() {
@@ -49,22 +53,17 @@ func run(file string, ft bool) error {
 		return fmt.Errorf("run me in a terminal: %w", err)
 	}
 	w, h = min(w, emacs.MaxWidth), min(h, emacs.MaxHeight)
-	var (
-		store screen.Store
-		pages rvm.PageStore
-		fs    emacs.Files = plainFiles{}
-	)
-	if ft {
-		bank := stm.NewBank(stm.Config{})
-		if err := bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {
-			return err
-		}
-		store, pages = screen.NewBankStore(bank, "editor"), rvm.NewSTMStore(bank)
-		fs = session.Files(ctx, files.New(files.Config{Bank: bank}))
-	}
-	scr, err := screen.NewServer(ctx, screen.ServerConfig{Width: w, Height: h, Store: store})
+	scr, err := screen.NewServer(ctx, screen.ServerConfig{Width: w, Height: h})
 	if err != nil {
 		return err
+	}
+	cfg := session.Config{File: file, Width: w, Height: h, Screen: scr, Files: plainFiles{}}
+	prog := func(ctx context.Context, t *task.Task) error { return session.Run(ctx, t, cfg) }
+	tcfg := task.Config{Name: "editor"}
+	if ft {
+		if tcfg, prog, err = recoveryUnit(ctx, cfg); err != nil {
+			return err
+		}
 	}
 	restore, err := screen.MakeRaw(int(os.Stdin.Fd()))
 	if err != nil {
@@ -73,14 +72,50 @@ func run(file string, ft bool) error {
 	defer func() { _ = restore() }()
 	done := make(chan error, 1)
 	go func() {
-		_, err := task.Run(ctx, task.Config{Name: "editor", Store: pages}, func(ctx context.Context, t *task.Task) error {
-			return session.Run(ctx, t, session.Config{File: file, Width: w, Height: h, Screen: scr, Files: fs})
-		})
+		_, err := task.Run(ctx, tcfg, prog)
 		scr.Close()
 		done <- err
 	}()
 	return attach(ctx, scr, done)
 }
+
+// recoveryUnit sets up the editor as a recovery unit in this process: a
+// bank mirrored to an in-process backup, a kernel node with one driver,
+// the reliable screen and file servers on it, and the task's unit.
+func recoveryUnit(ctx context.Context, cfg session.Config) (task.Config, func(context.Context, *task.Task) error, error) {
+	bank := stm.NewBank(stm.Config{})
+	if err := bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {
+		return task.Config{}, nil, err
+	}
+	kt, err := kernel.NewNode(kernel.Config{Name: "editor"}).NewTask("editor")
+	if err != nil {
+		return task.Config{}, nil, err
+	}
+	d, err := servers.NewDriver(servers.DriverConfig{Host: "editor", Task: kt, Bank: bank, Names: names.NewKernel(kt, zap.NewNop())})
+	if err != nil {
+		return task.Config{}, nil, err
+	}
+	d.Start()
+	rs, err := screen.NewReliable(screen.ReliableConfig{Name: "screen", Driver: d, Screens: screen.One(cfg.Screen)})
+	if err != nil {
+		return task.Config{}, nil, err
+	}
+	rf, err := files.NewReliable(files.ReliableConfig{Name: "files", Driver: d})
+	if err != nil {
+		return task.Config{}, nil, err
+	}
+	go func() { _ = rs.Run(ctx) }()
+	go func() { _ = rf.Run(ctx) }()
+	tcfg := task.Config{Name: "editor", Unit: &task.UnitConfig{Name: "editor", Bank: "editor", STM: bank, Units: oneDriver{d}}}
+	rcfg := session.RUConfig{Config: cfg, ScreenServer: "screen", FileServer: "files"}
+	rcfg.Files = nil
+	return tcfg, func(ctx context.Context, t *task.Task) error { return session.RunRU(ctx, t, rcfg) }, nil
+}
+
+// oneDriver is the task.Units of this process: its one driver.
+type oneDriver struct{ d *servers.Driver }
+
+func (o oneDriver) Driver(string) *servers.Driver { return o.d }
 
 // attach connects this terminal to the screen server until the editor
 // ends.

@@ -2,7 +2,8 @@
 // keeps the imports true to it (docs/architecture.md draws the same map).
 //
 // The map ranks the module's top-level folders from the bottom up: kernel,
-// stm, rvm, then servers and devices, then pair, task and publish, then examples,
+// stm, rvm, then servers, then devices (reliable servers built on
+// servers), then pair, task and publish, then examples,
 // then ftmctl. A package may import packages of its own folder, packages of
 // a lower layer, and the leaf helpers under internal/. Folders that share a
 // layer are independent of each other. internal/ imports nothing else of

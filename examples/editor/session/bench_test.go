@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -29,7 +30,24 @@ func benchLinkConfig(name string) link.Config {
 // The backup process of the benchmarks: a backup bank served over
 // kernel/link TCP and its Mux, as between the nodes of a pair, until its
 // parent goes.
-var roles = proctest.Roles{"backup": proctest.BoundToParent(backupProcess)}
+var roles = proctest.Roles{"backup": proctest.BoundToParent(backupProcess), "echo": proctest.BoundToParent(echoProcess)}
+
+// echoProcess prints "addr A" and echoes what each TCP connection sends:
+// the raw round trip the benchmarks compare with.
+func echoProcess([]string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("addr %s\n", ln.Addr())
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		go func() { _, _ = io.Copy(c, c) }()
+	}
+}
 
 func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }
 

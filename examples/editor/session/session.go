@@ -26,7 +26,12 @@ type Config struct {
 	// OnCheckpoint, if set, is told how long each checkpoint (editor
 	// segment and screen image) took: for benchmarks.
 	OnCheckpoint func(time.Duration)
+
+	beforeCheckpoint func() // tests: called before each checkpoint starts
 }
+
+// defaultRetry is how often a refused checkpoint is tried again.
+const defaultRetry = 2 * time.Second
 
 // Run runs the editor until the user quits (C-x C-c) or ctx ends.
 func Run(ctx context.Context, t *task.Task, cfg Config) error {
@@ -34,7 +39,7 @@ func Run(ctx context.Context, t *task.Task, cfg Config) error {
 		cfg.Memory = emacs.DefaultMem
 	}
 	if cfg.RetryEvery == 0 {
-		cfg.RetryEvery = 2 * time.Second
+		cfg.RetryEvery = defaultRetry
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
@@ -50,20 +55,45 @@ func Run(ctx context.Context, t *task.Task, cfg Config) error {
 	if !ed.Restored() && cfg.File != "" {
 		ed.Visit(cfg.File)
 	}
-	cfg.Screen.SetApplied(ed.Applied())
-	_, _ = cfg.Screen.Write(ed.Redisplay())
-	l := &loop{t: t, cfg: cfg, ed: ed}
+	l := &loop{cfg: cfg, ed: ed,
+		draw: func(_ context.Context, p []byte) error { _, _ = cfg.Screen.Write(p); return nil },
+		save: func(ctx context.Context) error {
+			if err := t.Checkpoint(ctx); err != nil {
+				return err
+			}
+			return cfg.Screen.Checkpoint(ctx)
+		}}
+	return l.start(ctx)
+}
+
+// loop is the editor's main loop, over how it draws and checkpoints.
+type loop struct {
+	cfg   Config
+	ed    *emacs.Editor
+	owing bool // a checkpoint is due (the last one was refused)
+	// draw sends output to the screen; save checkpoints the editor with
+	// the screen.
+	draw func(ctx context.Context, p []byte) error
+	save func(ctx context.Context) error
+	// applied, if set, is told each burst of input applied (before the
+	// redisplay and the checkpoint).
+	applied func(in []screen.Input)
+	// failed, if set, says why the program must stop at once (its RU
+	// aborted during a call the editor cannot see, e.g. a save).
+	failed func() error
+}
+
+// start redraws the whole screen (the screen may hold an older or newer
+// image than the editor's restored state), checkpoints and runs.
+func (l *loop) start(ctx context.Context) error {
+	l.cfg.Screen.SetApplied(l.ed.Applied())
+	if err := l.draw(ctx, l.ed.Redisplay()); err != nil {
+		return err
+	}
 	if err := l.checkpoint(ctx); err != nil {
 		return err
 	}
 	return l.run(ctx)
-}
-
-type loop struct {
-	t     *task.Task
-	cfg   Config
-	ed    *emacs.Editor
-	owing bool // a checkpoint is due (the last one was refused)
 }
 
 func (l *loop) run(ctx context.Context) error {
@@ -72,11 +102,8 @@ func (l *loop) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, i := range in {
-			l.ed.Input(i.Seq, i.Data)
-		}
-		if len(in) > 0 {
-			_, _ = l.cfg.Screen.Write(l.ed.Redisplay())
+		if err := l.apply(ctx, in); err != nil {
+			return err
 		}
 		if len(in) > 0 || l.owing {
 			if err := l.checkpoint(ctx); err != nil {
@@ -84,8 +111,29 @@ func (l *loop) run(ctx context.Context) error {
 			}
 		}
 	}
-	_, _ = l.cfg.Screen.Write([]byte("\x1b[0m\x1b[H\x1b[2J"))
+	if err := l.draw(ctx, []byte("\x1b[0m\x1b[H\x1b[2J")); err != nil {
+		return err
+	}
 	return l.checkpoint(ctx)
+}
+
+// apply feeds a burst of input to the editor and draws the result.
+func (l *loop) apply(ctx context.Context, in []screen.Input) error {
+	if len(in) == 0 {
+		return nil
+	}
+	for _, i := range in {
+		l.ed.Input(i.Seq, i.Data)
+	}
+	if l.failed != nil {
+		if err := l.failed(); err != nil {
+			return err
+		}
+	}
+	if l.applied != nil {
+		l.applied(in)
+	}
+	return l.draw(ctx, l.ed.Redisplay())
 }
 
 // read waits for input; with a checkpoint owing, only RetryEvery.
@@ -106,11 +154,11 @@ func (l *loop) read(ctx context.Context) ([]screen.Input, error) {
 // acks the input they cover. Without a backup the editor runs on
 // unprotected and tries again later.
 func (l *loop) checkpoint(ctx context.Context) error {
-	start := time.Now()
-	err := l.t.Checkpoint(ctx)
-	if err == nil {
-		err = l.cfg.Screen.Checkpoint(ctx)
+	if l.cfg.beforeCheckpoint != nil {
+		l.cfg.beforeCheckpoint()
 	}
+	start := time.Now()
+	err := l.save(ctx)
 	switch {
 	case err == nil:
 		l.owing = false
