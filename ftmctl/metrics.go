@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"maps"
@@ -8,7 +9,11 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/proto"
 )
 
 // nodeMetricsRow is one node's metric families for -o json.
@@ -26,9 +31,11 @@ func newMetricsCmd() *cobra.Command {
 role and partner, epoch, link state and heartbeat age, takeovers, its STM
 banks (objects, bytes, commits, whether commits are refused), its stable
 tasks by state, and its checkpoints (count, pages, bytes and a duration
-histogram). -o prom (the default) prints each node's exposition as a
-scraper gets it (one node's output, with NODE, is one valid scrape);
--o table prints one sample per line; -o json the families.
+histogram). -o prom (the default) prints one exposition in the Prometheus
+text format: with NODE, that node's as a scraper gets it; without, every
+running node's merged, each sample labelled with its node (both pass
+'promtool check metrics'). -o table prints one sample per line; -o json
+the families. docs/metrics.md describes every family.
 
 Nodes serve the same at http://ADDR/metrics when started with
 'ftmctl pair up --metrics-addr 127.0.0.1:0' (loopback only; 'ftmctl status
@@ -47,7 +54,7 @@ Nodes serve the same at http://ADDR/metrics when started with
 				return err
 			}
 			if output == "prom" || output == "" {
-				return printPromMetrics(cmd, pn)
+				return printPromMetrics(cmd, pn, only)
 			}
 			var rows []nodeMetricsRow
 			if err := getFromEach(cmd.Context(), pn, "/metrics.json", func(name string, fams []metricFamily) {
@@ -66,21 +73,56 @@ Nodes serve the same at http://ADDR/metrics when started with
 	return cmd
 }
 
-// printPromMetrics prints each node's exposition as a scraper gets it,
-// under a comment naming the node when there are several.
-func printPromMetrics(cmd *cobra.Command, pn pairNodes) error {
+// printPromMetrics prints one exposition as a scraper would get it: one
+// node's as it serves it, or every running node's merged, each sample with
+// a node label (the node's name), each family once.
+func printPromMetrics(cmd *cobra.Command, pn pairNodes, only string) error {
 	w := cmd.OutOrStdout()
+	if only != "" {
+		b, err := pn.client(pn.nodes[0]).getRaw(cmd.Context(), "/metrics")
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(b)
+		return err
+	}
+	merged := map[string]*dto.MetricFamily{}
 	for _, n := range pn.nodes {
 		b, err := pn.client(n).getRaw(cmd.Context(), "/metrics")
 		if err != nil {
 			return err
 		}
-		if len(pn.nodes) > 1 {
-			fmt.Fprintf(w, "# ftmctl: node %s\n", n.Name)
+		if err := mergeExposition(merged, n.Name, b); err != nil {
+			return fmt.Errorf("node %s: %w", n.Name, err)
 		}
-		if _, err := w.Write(b); err != nil {
+	}
+	for _, name := range slices.Sorted(maps.Keys(merged)) {
+		if _, err := expfmt.MetricFamilyToText(w, merged[name]); err != nil {
 			return err
 		}
+	}
+	return nil
+}
+
+// mergeExposition parses one node's exposition into merged, labelling its
+// samples node=node (a family's own node label, ftm_node_info's, is kept).
+func mergeExposition(merged map[string]*dto.MetricFamily, node string, exposition []byte) error {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(exposition))
+	if err != nil {
+		return fmt.Errorf("bad exposition: %w", err)
+	}
+	for name, f := range fams {
+		for _, m := range f.GetMetric() {
+			if !slices.ContainsFunc(m.GetLabel(), func(l *dto.LabelPair) bool { return l.GetName() == "node" }) {
+				m.Label = append([]*dto.LabelPair{{Name: proto.String("node"), Value: proto.String(node)}}, m.GetLabel()...)
+			}
+		}
+		if have, ok := merged[name]; ok {
+			have.Metric = append(have.Metric, f.GetMetric()...)
+			continue
+		}
+		merged[name] = f
 	}
 	return nil
 }

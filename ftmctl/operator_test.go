@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
 
 	"github.com/ftm-in-go/ftm/node/control"
@@ -217,10 +220,41 @@ func checkPromMetrics(t *testing.T, bin, dir string) {
 	require.Contains(t, out, "# TYPE ftm_ru_protocol_messages_total counter")
 	require.Regexp(t, `ftm_pair_heartbeat_age_seconds \d`, out)
 
+	checkExposition(t, out)
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "ftm_stm_commit_duration_seconds",
+		"ftm_stm_state_transfer_duration_seconds", "ftm_pair_takeover_duration_seconds", "ftm_control_request_duration_seconds",
+		"ftm_stm_bank_commits_refused_total", "ftm_stm_bank_unprotected"} {
+		require.Contains(t, out, "# TYPE "+name+" ", "ftmctl metrics n1 has %s", name)
+	}
+
 	both, err := ftmctl(t, bin, "metrics", "--dir", dir)
 	require.NoError(t, err, both)
-	require.Contains(t, both, "# ftmctl: node n1\n")
-	require.Contains(t, both, "# ftmctl: node n2\n")
+	require.Contains(t, both, `ftm_pair_link_up{node="n1"} 1`)
+	require.Contains(t, both, `ftm_pair_link_up{node="n2"} 1`)
+	require.Equal(t, 1, strings.Count(both, "# TYPE ftm_pair_link_up "), "one exposition: each family once")
+	require.Contains(t, both, `ftm_node_info{node="n2",partner="n1",version="dev"} 1`, "a family's own node label is kept")
+	checkExposition(t, both)
+}
+
+// checkExposition: text is one valid exposition with no lint problem, as
+// promtool check metrics says (and promtool itself when installed).
+func checkExposition(t *testing.T, text string) {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	_, err := p.TextToMetricFamilies(strings.NewReader(text))
+	require.NoError(t, err)
+	problems, err := promlint.New(strings.NewReader(text)).Lint()
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool is not installed: checked with promlint, its linter")
+		return
+	}
+	c := exec.Command(promtool, "check", "metrics")
+	c.Stdin = strings.NewReader(text)
+	out, err := c.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics: %s", out)
 }
 
 // checkMetricsJSON: -o json gives each node's metric families.
@@ -268,6 +302,7 @@ func checkMetricsOverHTTP(t *testing.T, bin, dir string) {
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Contains(t, string(body), `ftm_node_info{node="`+r.Node+`"`)
+		checkExposition(t, string(body))
 	}
 }
 

@@ -79,7 +79,10 @@ func newNodeMetrics(rt *nodeRuntime, partner string) *nodeMetrics {
 	for _, b := range m.banks { // present at 0 before the first event
 		m.refused.WithLabelValues(b)
 		m.copyFailed.WithLabelValues(b)
+		m.commitDur.WithLabelValues(b)
+		m.copyDur.WithLabelValues(b)
 	}
+	m.takeoverDur.WithLabelValues(partner)
 	return m
 }
 
