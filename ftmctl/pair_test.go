@@ -152,7 +152,7 @@ func (l pairLifecycle) comesUpLinked(out string) {
 			fmt.Sprint(banks(rows, "n1")) == "map[n1:own/attached n2:backup/ready]" &&
 			fmt.Sprint(banks(rows, "n2")) == "map[n1:backup/ready n2:own/attached]"
 	})
-	table, err := ftmctl(t, bin, "status", "--dir", dir)
+	table, err := ftmctl(t, bin, "status", "--dir", dir, "-o", "wide")
 	require.NoError(t, err)
 	require.Regexp(t, `n1\s+\d+\s+running\s+n2\s+up\s+0`, table)
 	require.Regexp(t, `\d+ objs, seq \d+\s+yes \(attached\)\s+backup held\s+0\s+-`, table)

@@ -32,8 +32,8 @@ type watchFrame struct {
 // backup, or a task's time since its last checkpoint against its policy.
 type progressBar struct {
 	What     string        `json:"what"`
-	Elapsed  time.Duration `json:"elapsed"`
-	Of       time.Duration `json:"of,omitempty"` // expected length; 0 when unknown
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	Of       time.Duration `json:"of_ns,omitempty"` // expected length; 0 when unknown
 	Overdue  bool          `json:"overdue,omitempty"`
 	Activity string        `json:"activity"` // "state-transfer" or "checkpoint"
 }
