@@ -63,11 +63,21 @@ shows the restarted task's checkpoints, not the dead node's.`,
 }
 
 func printCkptLog(w io.Writer, output string, es []ckptEntry) error {
-	if output == "json" {
-		if es == nil {
-			es = []ckptEntry{}
+	if es == nil {
+		es = []ckptEntry{}
+	}
+	if done, err := emit(w, output, es, func() []string {
+		var names []string
+		for _, e := range es {
+			if e.Unit != "" {
+				names = append(names, e.Unit)
+				continue
+			}
+			names = append(names, taskKey(e.Bank, e.Task))
 		}
-		return printJSON(w, es)
+		return names
+	}); done {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tNODE\tTASK\tPROGRAM\tRUN\tINITIATOR\tN\tNUMBER\tPAGES\tBYTES\tDURATION\tPROGRESS\tMSGS\tMEMBERS")
@@ -107,7 +117,7 @@ checkpoint protocol with that unit as initiator: its current RU commits
 together with every RU it depends on, and the unit goes on in a new RU.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, actionFormats...); err != nil {
 				return err
 			}
 			if err := positive("--timeout", timeout); err != nil {
@@ -129,8 +139,8 @@ together with every RU it depends on, and the unit goes on in a new RU.`,
 			if err := c.post(cmd.Context(), "/ckpt", ckptNowRequest{Bank: rec.Bank, Task: rec.ID, Timeout: timeout}, &rep); err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(cmd.OutOrStdout(), rep)
+			if structured(output) {
+				return printStructured(cmd.OutOrStdout(), output, rep)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "task %s (%s) on node %s: checkpoint %d of this run, %d pages, %s, task stopped %s; taken %s after the request\n",
 				taskKey(rep.Bank, rep.Task), rep.Program, rep.Node, rep.Number, rep.Pages, humanBytes(rep.Bytes),
@@ -138,7 +148,7 @@ together with every RU it depends on, and the unit goes on in a new RU.`,
 			return err
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
+	addPairFlags(cmd, &dir, &output, actionFormats...)
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the checkpoint")
 	return cmd
 }
@@ -174,8 +184,8 @@ func ckptNowRU(cmd *cobra.Command, f pairFlags, unit string, timeout time.Durati
 		}
 		reps = append(reps, rep)
 	}
-	if f.output == "json" {
-		return printJSON(cmd.OutOrStdout(), reps)
+	if structured(f.output) {
+		return printStructured(cmd.OutOrStdout(), f.output, reps)
 	}
 	return printRUCkpts(cmd.OutOrStdout(), reps)
 }

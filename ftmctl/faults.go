@@ -97,7 +97,7 @@ func newHealCmd() *cobra.Command {
 
 // injectFault sends req to the chosen running nodes and prints their state.
 func injectFault(cmd *cobra.Command, f pairFlags, req faultRequest) error {
-	if err := checkOutput(f.output, "table", "json"); err != nil {
+	if err := checkOutput(f.output, readFormats...); err != nil {
 		return err
 	}
 	st, err := loadPair(f.dir)
@@ -123,8 +123,14 @@ func injectFault(cmd *cobra.Command, f pairFlags, req faultRequest) error {
 }
 
 func printFaults(w io.Writer, output string, rows []faultRow) error {
-	if output == "json" {
-		return printJSON(w, rows)
+	if done, err := emit(w, output, rows, func() []string {
+		var names []string
+		for _, r := range rows {
+			names = append(names, r.Node)
+		}
+		return names
+	}); done {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tPARTITIONED\tFOR\tDELAY\tFOR")

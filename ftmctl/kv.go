@@ -34,7 +34,7 @@ BANK2/app's RU and the server's (see 'ftmctl ru graph'), and nothing is
 durable until a checkpoint commits them: 'ftmctl ckpt now BANK2/app'.`,
 		Args: kvArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, actionFormats...); err != nil {
 				return err
 			}
 			req, err := kvRequestOf(args, bank, from)
@@ -49,13 +49,13 @@ durable until a checkpoint commits them: 'ftmctl ckpt now BANK2/app'.`,
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(cmd.OutOrStdout(), rep)
+			if structured(output) {
+				return printStructured(cmd.OutOrStdout(), output, rep)
 			}
 			return printKV(cmd, rep)
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
+	addPairFlags(cmd, &dir, &output, actionFormats...)
 	cmd.Flags().StringVar(&bank, "bank", "", "the bank whose kv server is called (default: the first node's)")
 	cmd.Flags().StringVar(&from, "from", "", "make the call from the application recovery unit BANK/app (default: an external client)")
 	return cmd

@@ -42,7 +42,7 @@ Nodes serve the same at http://ADDR/metrics when started with
 -o json' shows each node's metrics_addr), for Prometheus to scrape.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "prom", "table", "json"); err != nil {
+			if err := checkOutput(output, metricsFormats...); err != nil {
 				return err
 			}
 			only := ""
@@ -62,14 +62,14 @@ Nodes serve the same at http://ADDR/metrics when started with
 			}); err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(cmd.OutOrStdout(), rows)
+			if done, err := emit(cmd.OutOrStdout(), output, rows, func() []string { return familyNames(rows) }); done {
+				return err
 			}
 			return printMetricsTable(cmd.OutOrStdout(), rows)
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
-	cmd.Flags().StringVarP(&output, "output", "o", "prom", "output format: prom, table or json")
+	addOutputFlag(cmd, &output, "prom", metricsFormats...)
 	return cmd
 }
 
@@ -146,4 +146,18 @@ func printMetricsTable(w io.Writer, rows []nodeMetricsRow) error {
 		}
 	}
 	return tw.Flush()
+}
+
+// metricsFormats are metrics' -o values: the exposition first.
+var metricsFormats = []string{"prom", "table", "wide", "json", "yaml", "name"}
+
+// familyNames are the metric families the nodes export, each once (-o name).
+func familyNames(rows []nodeMetricsRow) []string {
+	seen := map[string]bool{}
+	for _, r := range rows {
+		for _, f := range r.Families {
+			seen[f.Name] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ftm-in-go/ftm/node/control"
 )
@@ -79,6 +81,7 @@ func TestOperatorCommandsOnARealPair(t *testing.T) {
 	t.Run("ports", func(t *testing.T) { checkPorts(t, bin, dir) })
 	t.Run("ckpt", func(t *testing.T) { checkCkpt(t, bin, dir) })
 	t.Run("metrics", func(t *testing.T) { checkMetrics(t, bin, dir) })
+	t.Run("outputs", func(t *testing.T) { checkOutputFormats(t, bin, dir) })
 	t.Run("watch", func(t *testing.T) { checkWatch(t, bin, dir) })
 	t.Run("faults", func(t *testing.T) { checkFaults(t, bin, dir) })
 	t.Run("stopped", func(t *testing.T) {
@@ -94,6 +97,33 @@ func TestOperatorCommandsOnARealPair(t *testing.T) {
 		require.Len(t, f.Nodes, 2)
 		require.Equal(t, "not running", f.Nodes[0].Error)
 	})
+}
+
+// checkOutputFormats: every read command prints YAML that parses into
+// what its JSON has, one name per line with -o name, and a wide table;
+// ru graph refuses --dot with -o json.
+func checkOutputFormats(t *testing.T, bin, dir string) {
+	for _, args := range [][]string{{"status"}, {"ps"}, {"stm"}, {"ports"}, {"ckpt", "log"}, {"ru"}, {"ru", "graph"}, {"metrics"}, {"slow", "--delay", "1ms", "--for", "1ms"}} {
+		var fromJSON, fromYAML any
+		stdoutJSON(t, bin, &fromJSON, append(args, "--dir", dir, "-o", "json")...)
+		out, err := ftmctl(t, bin, append(args, "--dir", dir, "-o", "yaml")...)
+		require.NoError(t, err, "%v: %s", args, out)
+		require.NoError(t, yaml.Unmarshal([]byte(out), &fromYAML), "%v", args)
+		require.Equal(t, reflect.TypeOf(fromJSON), reflect.TypeOf(fromYAML), "%v", args)
+		names, err := ftmctl(t, bin, append(args, "--dir", dir, "-o", "name")...)
+		require.NoError(t, err, "%v: %s", args, names)
+		require.Regexp(t, `^(\S+\n)+$`, names, "%v: one name per line", args)
+		wide, err := ftmctl(t, bin, append(args, "--dir", dir, "-o", "wide")...)
+		require.NoError(t, err, "%v: %s", args, wide)
+	}
+	names, err := ftmctl(t, bin, "ps", "--dir", dir, "-o", "name")
+	require.NoError(t, err)
+	require.Equal(t, "n1/1\n", names, "ps -o name prints what rm and wait take")
+	status, err := ftmctl(t, bin, "status", "--dir", dir, "-o", "json")
+	require.NoError(t, err)
+	require.Contains(t, status, `"heartbeat_age_ns": `, "durations in JSON: integer nanoseconds, _ns")
+	require.Equal(t, "ftmctl: --dot and -o json conflict: --dot writes Graphviz DOT (drop one)",
+		oneLineError(t, bin, "ru", "graph", "--dot", "-o", "json", "--dir", dir))
 }
 
 func checkAuth(t *testing.T, bin, dir string) {
@@ -147,7 +177,7 @@ func checkPorts(t *testing.T, bin, dir string) {
 	require.Contains(t, oneLineError(t, bin, "ports", "1", "--dir", dir), "task 1 is a stable task (primes on n1): stable tasks own no kernel task")
 	require.Contains(t, oneLineError(t, bin, "ports", "nosuch", "--dir", dir), `unknown task "nosuch" (kernel tasks: n1:ftmctl-control, n1:servers/n1, n2:ftmctl-control, n2:servers/n2)`)
 	require.Contains(t, oneLineError(t, bin, "ports", "--node", "n3", "--dir", dir), `unknown node "n3"`)
-	require.Contains(t, oneLineError(t, bin, "ports", "-o", "yaml", "--dir", dir), "unknown output format")
+	require.Contains(t, oneLineError(t, bin, "ports", "-o", "xml", "--dir", dir), "unknown output format")
 }
 
 func checkCkpt(t *testing.T, bin, dir string) {
@@ -310,7 +340,7 @@ func checkMetricsOverHTTP(t *testing.T, bin, dir string) {
 // off the loopback, fail with one line.
 func checkMetricsErrors(t *testing.T, bin, dir string) {
 	require.Contains(t, oneLineError(t, bin, "metrics", "n3", "--dir", dir), `unknown node "n3"`)
-	require.Contains(t, oneLineError(t, bin, "metrics", "-o", "yaml", "--dir", dir), `unknown output format "yaml" (want prom or table or json)`)
+	require.Contains(t, oneLineError(t, bin, "metrics", "-o", "xml", "--dir", dir), `unknown output format "xml" (want prom or table or wide or json or yaml or name)`)
 	require.Contains(t, oneLineError(t, bin, "pair", "up", "--metrics-addr", "0.0.0.0:0", "--dir", filepath.Join(t.TempDir(), "p")), "is not a loopback address")
 }
 
@@ -318,7 +348,7 @@ func checkWatch(t *testing.T, bin, dir string) {
 	out, err := ftmctl(t, bin, "watch", "--once", "--dir", dir)
 	require.NoError(t, err, out)
 	require.Regexp(t, `^ftmctl watch  \d\d:\d\d:\d\d  pair `, out)
-	require.Regexp(t, `n1\s+\d+\s+running\s+n2\s+up`, out)
+	require.Regexp(t, `n1\s+running\s+up\s+\S+\s+yes \(attached\)\s+backup held\s+0\n`, out)
 	require.Contains(t, out, "\nTASKS\n")
 	require.Regexp(t, `n1\s+n1\s+1\s+primes\s+running`, out)
 	require.Contains(t, out, "\nPROGRESS\n")

@@ -33,6 +33,22 @@ func printJSON(w io.Writer, v any) error {
 // commands take as an argument).
 var readFormats = []string{"table", "wide", "json", "yaml", "name"}
 
+// actionFormats are the -o values of a command that acts (call, kv, ckpt
+// now, faults, version): its reply as a line, JSON or YAML.
+var actionFormats = []string{"table", "json", "yaml"}
+
+// emit prints v as JSON or YAML, or the names of its objects for -o name,
+// and reports whether it did; the caller prints its table otherwise.
+func emit(w io.Writer, output string, v any, names func() []string) (bool, error) {
+	switch {
+	case structured(output):
+		return true, printStructured(w, output, v)
+	case output == "name":
+		return true, printNames(w, names())
+	}
+	return false, nil
+}
+
 // structured reports whether -o asks for JSON or YAML.
 func structured(output string) bool { return output == "json" || output == "yaml" }
 
@@ -91,10 +107,14 @@ func printNames(w io.Writer, names []string) error {
 	return nil
 }
 
-// addPairFlags adds --dir and -o to cmd.
-func addPairFlags(cmd *cobra.Command, dir, output *string) {
+// addPairFlags adds --dir and -o to cmd; -o takes formats (default:
+// readFormats), the first being the default.
+func addPairFlags(cmd *cobra.Command, dir, output *string, formats ...string) {
 	cmd.Flags().StringVar(dir, "dir", defaultDir(), "the pair's state directory")
-	addOutputFlag(cmd, output, "table", readFormats...)
+	if len(formats) == 0 {
+		formats = readFormats
+	}
+	addOutputFlag(cmd, output, formats[0], formats...)
 }
 
 // addOutputFlag adds -o to cmd with its default and the formats it

@@ -36,8 +36,8 @@ the survivor runs them from the bank's saved states.`,
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), nodes)
+			if done, err := emit(cmd.OutOrStdout(), f.output, nodes, func() []string { return ruUnitNames(nodes) }); done {
+				return err
 			}
 			return notesToStderr(cmd, func(w io.Writer) error { return printRUTable(w, nodes) })
 		},
@@ -51,7 +51,7 @@ the survivor runs them from the bank's saved states.`,
 // askRU checks -o and asks the running nodes (or only f.node) for their
 // recovery units.
 func askRU(cmd *cobra.Command, f pairFlags) ([]ruNode, error) {
-	if err := checkOutput(f.output, "table", "json"); err != nil {
+	if err := checkOutput(f.output, readFormats...); err != nil {
 		return nil, err
 	}
 	return fetchRU(cmd, f.dir, f.node)
@@ -197,17 +197,20 @@ With --dot the graph is written in Graphviz DOT, one cluster per node
 (render it with 'ftmctl ru graph --dot | dot -Tsvg > ru.svg').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dot && f.output != "table" {
+				return fmt.Errorf("--dot and -o %s conflict: --dot writes Graphviz DOT (drop one)", f.output)
+			}
 			nodes, err := askRU(cmd, f)
 			if err != nil {
 				return err
 			}
 			g := graphOf(nodes)
 			w := cmd.OutOrStdout()
-			switch {
-			case f.output == "json":
-				return printJSON(w, g)
-			case dot:
+			if dot {
 				return printDOT(w, g)
+			}
+			if done, err := emit(w, f.output, g, func() []string { return ruUnitNames(nodes) }); done {
+				return err
 			}
 			if len(g.Edges) == 0 {
 				_, err := fmt.Fprintln(w, "no dependencies between recovery units")
@@ -253,4 +256,17 @@ func printDOT(w io.Writer, g ruGraph) error {
 	b.WriteString("}\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// ruUnitNames are the recovery units the nodes run, by full name (-o name).
+func ruUnitNames(nodes []ruNode) []string {
+	var names []string
+	for _, n := range nodes {
+		for _, h := range n.Hosts {
+			for _, u := range h.Units {
+				names = append(names, u.Unit)
+			}
+		}
+	}
+	return names
 }

@@ -93,13 +93,19 @@ func newPsCmd() *cobra.Command {
 }
 
 func printTasks(w io.Writer, output string, recs []task.Record) error {
-	if output == "json" {
-		if recs == nil {
-			recs = []task.Record{}
-		}
-		return printJSON(w, recs)
+	if err := checkOutput(output, readFormats...); err != nil {
+		return err
 	}
-	if err := checkOutput(output, "table", "json"); err != nil {
+	if recs == nil {
+		recs = []task.Record{}
+	}
+	if done, err := emit(w, output, recs, func() []string {
+		var names []string
+		for _, r := range recs {
+			names = append(names, taskKey(r.Bank, r.ID))
+		}
+		return names
+	}); done {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

@@ -40,6 +40,9 @@ type progressBar struct {
 
 const watchCheckpoints = 8
 
+// watchFormats are watch's -o values (json and yaml with --once).
+var watchFormats = []string{"table", "json", "yaml"}
+
 func newWatchCmd() *cobra.Command {
 	var dir, output string
 	var once bool
@@ -58,7 +61,7 @@ q, Esc or Ctrl-C quits and restores the terminal. --once prints one frame
 and exits (-o json prints it as JSON), for scripts and tests.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, watchFormats...); err != nil {
 				return err
 			}
 			if every < 100*time.Millisecond {
@@ -73,19 +76,19 @@ and exits (-o json prints it as JSON), for scripts and tests.`,
 				if err != nil {
 					return err
 				}
-				if output == "json" {
-					return printJSON(cmd.OutOrStdout(), f)
+				if structured(output) {
+					return printStructured(cmd.OutOrStdout(), output, f)
 				}
 				_, err = io.WriteString(cmd.OutOrStdout(), renderFrame(f, every))
 				return err
 			}
-			if output == "json" {
-				return errors.New("-o json needs --once")
+			if structured(output) {
+				return fmt.Errorf("-o %s needs --once", output)
 			}
 			return runWatch(watchModel{ctx: cmd.Context(), every: every, fetch: fetch}, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
+	addPairFlags(cmd, &dir, &output, watchFormats...)
 	cmd.Flags().BoolVar(&once, "once", false, "print one frame and exit")
 	cmd.Flags().DurationVar(&every, "interval", time.Second, "time between refreshes")
 	return cmd
