@@ -16,7 +16,9 @@ import (
 
 func newCkptCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ckpt",
+		Use: "ckpt",
+		Example: `  ftmctl ckpt log
+  ftmctl ckpt now n1/1`,
 		Short: "Checkpoints of stable tasks and recovery units: their history, and one on demand",
 	}
 	cmd.AddCommand(newCkptLogCmd(), newCkptNowCmd())
@@ -26,7 +28,10 @@ func newCkptCmd() *cobra.Command {
 func newCkptLogCmd() *cobra.Command {
 	var f pairFlags
 	cmd := &cobra.Command{
-		Use:   "log",
+		Use: "log",
+		Example: `  ftmctl ckpt log
+  ftmctl ckpt log --node n1 -o json | jq '.[].duration_ns'
+  ftmctl ckpt log -o name       # the task or unit of each checkpoint`,
 		Short: "Show the checkpoint history of the stable tasks (newest last)",
 		Long: `log shows the checkpoints of every stable task that each running node kept
 (its last 512): when, which bank and task, who initiated it, how many pages
@@ -101,7 +106,10 @@ func newCkptNowCmd() *cobra.Command {
 	var dir, output string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "now TASK|RU",
+		Use: "now TASK|RU",
+		Example: `  ftmctl ckpt now n1/1          # a stable task (BANK/ID, or ID)
+  ftmctl ckpt now n1/kv         # the checkpoint protocol, n1/kv initiating
+  ftmctl ckpt now kv -o yaml    # kv on every bank`,
 		Short: "Take a checkpoint now: of a stable task (ID or BANK/ID) or of a recovery unit (e.g. kv, n1/app)",
 		Long: `now takes a checkpoint now and reports it.
 

@@ -83,7 +83,9 @@ dead. Refused unless the pair was started with 'ftmctl pair up --allow-faults'.`
 func newHealCmd() *cobra.Command {
 	var f pairFlags
 	cmd := &cobra.Command{
-		Use:   "heal",
+		Use: "heal",
+		Example: `  ftmctl heal
+  ftmctl heal --node alpha`,
 		Short: "End a partition or delay started by ftmctl partition or slow",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -17,7 +17,11 @@ import (
 func newKVCmd() *cobra.Command {
 	var dir, output, bank, from string
 	cmd := &cobra.Command{
-		Use:   "kv put KEY VALUE | add KEY N | get KEY",
+		Use: "kv put KEY VALUE | add KEY N | get KEY",
+		Example: `  ftmctl kv put visits 1
+  ftmctl kv add visits 1
+  ftmctl kv get visits -o json
+  ftmctl kv add visits 1 --from beta   # from beta/app: durable after 'ckpt now beta/app'`,
 		Short: "Call the built-in reliable key-value server of a bank (put, add, get)",
 		Long: `kv calls BANK/kv, the reliable key-value server every node runs for each STM
 bank it holds (the tutorial server of examples/kvstore; 'ftmctl ru' lists

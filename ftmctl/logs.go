@@ -15,7 +15,9 @@ func newLogsCmd() *cobra.Command {
 	var dir string
 	var follow bool
 	cmd := &cobra.Command{
-		Use:   "logs NODE",
+		Use: "logs NODE",
+		Example: `  ftmctl logs alpha
+  ftmctl logs alpha | jq -r 'select(.level=="warn") | .msg'`,
 		Short: "Print a node's structured (JSON lines) log; -f follows it",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {

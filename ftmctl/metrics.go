@@ -25,7 +25,11 @@ type nodeMetricsRow struct {
 func newMetricsCmd() *cobra.Command {
 	var dir, output string
 	cmd := &cobra.Command{
-		Use:   "metrics [NODE]",
+		Use: "metrics [NODE]",
+		Example: `  ftmctl metrics | promtool check metrics
+  ftmctl metrics alpha | grep ftm_pair_
+  ftmctl metrics -o table
+  curl -s http://127.0.0.1:9100/readyz   # with pair up --metrics-addr 127.0.0.1:9100`,
 		Short: "Print the nodes' figures in the Prometheus text format (or as a table or JSON)",
 		Long: `metrics prints what each running node (or only NODE) exports to Prometheus:
 role and partner, epoch, link state and heartbeat age, takeovers, its STM

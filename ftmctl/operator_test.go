@@ -21,6 +21,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/ftm-in-go/ftm/node/control"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // stdoutJSON runs ftmctl and decodes its stdout (errors go to stderr).
@@ -84,6 +85,7 @@ func TestOperatorCommandsOnARealPair(t *testing.T) {
 	t.Run("outputs", func(t *testing.T) { checkOutputFormats(t, bin, dir) })
 	t.Run("watch", func(t *testing.T) { checkWatch(t, bin, dir) })
 	t.Run("faults", func(t *testing.T) { checkFaults(t, bin, dir) })
+	t.Run("stop and completion", func(t *testing.T) { checkStopAndCompletion(t, bin, dir) })
 	t.Run("stopped", func(t *testing.T) {
 		out, err := ftmctl(t, bin, "pair", "down", "--dir", dir)
 		require.NoError(t, err, out)
@@ -124,6 +126,39 @@ func checkOutputFormats(t *testing.T, bin, dir string) {
 	require.Contains(t, status, `"heartbeat_age_ns": `, "durations in JSON: integer nanoseconds, _ns")
 	require.Equal(t, "ftmctl: --dot and -o json conflict: --dot writes Graphviz DOT (drop one)",
 		oneLineError(t, bin, "ru", "graph", "--dot", "-o", "json", "--dir", dir))
+}
+
+// checkStopAndCompletion: a second task is stopped for good (failed, not
+// running, then removable), and completion knows nodes, tasks and units.
+func checkStopAndCompletion(t *testing.T, bin, dir string) {
+	out, err := ftmctl(t, bin, "run", "primes", "3000000", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "task 2 (primes) started on node n1")
+	comp, err := ftmctl(t, bin, "__complete", "stop", "--dir", dir, "")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(comp, "n1/1\nn1/2\n:4\n"), comp)
+	comp, err = ftmctl(t, bin, "__complete", "crash", "--dir", dir, "")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(comp, "n1\nn2\n:4\n"), comp)
+	comp, err = ftmctl(t, bin, "__complete", "ru", "--dir", dir, "--node", "")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(comp, "n1\nn2\n:4\n"), comp)
+	comp, err = ftmctl(t, bin, "__complete", "ckpt", "now", "--dir", dir, "n1/")
+	require.NoError(t, err)
+	require.Regexp(t, `^n1/1\nn1/2\n(n1/\w+\n)*n1/kv\n`, comp)
+
+	out, err = ftmctl(t, bin, "stop", "n1/2", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Equal(t, "task n1/2 (primes, failed) stopped on node n1\n", out)
+	recs := psRows(t, bin, dir)
+	require.Len(t, recs, 2)
+	require.Equal(t, task.StateRunning, recs[0].State, "the other task runs on")
+	require.Equal(t, task.StateFailed, recs[1].State)
+	require.Equal(t, "task: stopped by the operator", recs[1].Error)
+	require.Contains(t, oneLineError(t, bin, "stop", "n1/2", "--dir", dir), "task n1/2 has already ended: only a running task is stopped")
+	require.Contains(t, oneLineError(t, bin, "stop", "n1/9", "--dir", dir), "no node of the pair lists task n1/9")
+	out, err = ftmctl(t, bin, "rm", "n1/2", "--dir", dir)
+	require.NoError(t, err, out)
 }
 
 func checkAuth(t *testing.T, bin, dir string) {

@@ -17,7 +17,9 @@ import (
 
 func newPairCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "pair",
+		Use: "pair",
+		Example: `  ftmctl pair up && ftmctl status
+  ftmctl pair down`,
 		Short: "Start and stop a stable node pair (two node processes)",
 	}
 	cmd.AddCommand(newPairUpCmd(), newPairDownCmd())
@@ -258,7 +260,9 @@ func newPairDownCmd() *cobra.Command {
 	var grace time.Duration
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "down",
+		Use: "down",
+		Example: `  ftmctl pair down
+  ftmctl pair down --dir /tmp/p --grace 1s`,
 		Short: "Stop both nodes of the pair (SIGTERM, then SIGKILL after --grace)",
 		Long: `down stops the nodes pair.json names, each only once its PID is known to
 still be that node (its recorded start time, or its control socket giving

@@ -18,7 +18,10 @@ import (
 func newRUCmd() *cobra.Command {
 	var f pairFlags
 	cmd := &cobra.Command{
-		Use:   "ru",
+		Use: "ru",
+		Example: `  ftmctl ru
+  ftmctl ru --node n1 -o yaml
+  ftmctl ru -o name             # the unit names 'ckpt now' and 'call' take`,
 		Short: "List the recovery units of the reliable servers: RU, phase, action, dependencies",
 		Long: `ru lists the recovery units that each running node runs for the STM banks
 it holds: the built-in key-value server BANK/kv and the application unit
@@ -184,7 +187,9 @@ func newRUGraphCmd() *cobra.Command {
 	var f pairFlags
 	var dot bool
 	cmd := &cobra.Command{
-		Use:   "graph",
+		Use: "graph",
+		Example: `  ftmctl ru graph
+  ftmctl ru graph --dot | dot -Tsvg > ru.svg`,
 		Short: "Print the dependency graph of the recovery units (text, or Graphviz DOT with --dot)",
 		Long: `graph prints the dependencies between the current recovery units of the
 pair, one edge per line: 'P -> Q' means Q depends on P (P is a predecessor

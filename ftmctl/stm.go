@@ -19,7 +19,9 @@ type stmRow struct {
 func newSTMCmd() *cobra.Command {
 	var dir, output string
 	cmd := &cobra.Command{
-		Use:   "stm",
+		Use: "stm",
+		Example: `  ftmctl stm
+  ftmctl stm -o json | jq '.[] | select(.commits_refused)'`,
 		Short: "Show the STM banks each node holds: role, epoch, objects, last commit, mirror",
 		Long: `stm lists, for each running node, the STM banks it holds: its own bank and a
 taken-over partner bank (primaries, with their mirror state: a primary whose

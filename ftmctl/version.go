@@ -33,7 +33,9 @@ func currentVersion() versionInfo {
 func newVersionCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:   "version",
+		Use: "version",
+		Example: `  ftmctl version
+  ftmctl version -o json`,
 		Short: "Print the version of ftmctl",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -48,7 +48,10 @@ func newWatchCmd() *cobra.Command {
 	var once bool
 	var every time.Duration
 	cmd := &cobra.Command{
-		Use:   "watch",
+		Use: "watch",
+		Example: `  ftmctl watch
+  ftmctl watch --interval 250ms
+  ftmctl watch --once -o json | jq .nodes`,
 		Short: "A live view of the pair: nodes, tasks, checkpoints, progress (q or Ctrl-C quits)",
 		Long: `watch redraws, every --interval, the pair's nodes (link, epoch, heartbeat age,
 banks, takeovers, faults), its stable tasks, their latest checkpoints, the

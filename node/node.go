@@ -230,6 +230,7 @@ func (rt *nodeRuntime) serveControl(path string, secret []byte, routes []func(*h
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, rt.status()) })
 	taskRoutes(rt.name, rt.stable, rt.tasks)(mux)
+	stopTaskRoute(rt.name, rt.tasks)(mux)
 	rt.routes(mux)
 	for _, add := range routes {
 		add(mux)
