@@ -135,7 +135,7 @@ func newRmCmd() *cobra.Command {
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeTasks,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return taskAction(cmd, dir, args[0], "/rm", "removed from")
+			return taskAction(cmd, dir, args[0], taskVerb{path: "/rm", done: "removed from"})
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
@@ -156,16 +156,20 @@ checkpoint is lost. 'ftmctl rm' then removes it from the listing.`,
 		Args:              cobra.ExactArgs(1),
 		ValidArgsFunction: completeTasks,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return taskAction(cmd, dir, args[0], "/stop", "stopped on")
+			return taskAction(cmd, dir, args[0], taskVerb{path: "/stop", done: "stopped on"})
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
 	return cmd
 }
 
-// taskAction posts BANK/TASK arg to path on the node that lists the task
+// taskVerb is what taskAction does: the node's route, and the words that
+// report it done.
+type taskVerb struct{ path, done string }
+
+// taskAction posts BANK/TASK arg to v.path on the node that lists the task
 // and reports what was done ("task n1/1 (primes, failed) stopped on node n1").
-func taskAction(cmd *cobra.Command, dir, arg, path, done string) error {
+func taskAction(cmd *cobra.Command, dir, arg string, v taskVerb) error {
 	bank, num, ok := strings.Cut(arg, "/")
 	id, err := strconv.ParseUint(num, 10, 64)
 	if !ok || err != nil {
@@ -177,10 +181,10 @@ func taskAction(cmd *cobra.Command, dir, arg, path, done string) error {
 	}
 	var rec task.Record
 	req := map[string]any{"bank": bank, "task": id}
-	if err := newControlClient(dir, node).post(cmd.Context(), path, req, &rec); err != nil {
+	if err := newControlClient(dir, node).post(cmd.Context(), v.path, req, &rec); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(cmd.OutOrStdout(), "task %s/%d (%s, %s) %s node %s\n", bank, id, rec.Program, rec.State, done, node)
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "task %s/%d (%s, %s) %s node %s\n", bank, id, rec.Program, rec.State, v.done, node)
 	return err
 }
 
