@@ -48,3 +48,19 @@ func TestStopEndsARunningTaskForGood(t *testing.T) {
 	stop2()
 	s2.Wait()
 }
+
+// A checkpoint's stats carry the total work the task declared, so a
+// viewer can draw done of total.
+func TestStatsCarryTheTotalWork(t *testing.T) {
+	bank, _ := stmtest.Mirrored(t)
+	ctx, stop := context.WithCancel(context.Background())
+	defer stop()
+	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Policy: Policy{Percent: 50}, Logger: zaptest.NewLogger(t)})
+	_, err := s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{"1000"})
+	require.NoError(t, err)
+	rec := waitState(t, s, StateDone)
+	require.Equal(t, int64(1000), rec.Stats.Total)
+	require.Positive(t, rec.Stats.LastProgress)
+	stop()
+	s.Wait()
+}

@@ -52,6 +52,10 @@ type Stats struct {
 	TimeStopped  time.Duration `json:"stopped_ns"`    // time spent checkpointing
 	LastProgress int64         `json:"last_progress"` // work done at the last checkpoint
 	Skipped      int           `json:"skipped"`       // checkpoints refused for want of a backup
+
+	// Total is the total work the task last told Progress about when it
+	// checkpointed (0: never): LastProgress of Total is done.
+	Total int64 `json:"total,omitempty"`
 }
 
 // Task is a running stable task. Its methods are for the task's own
