@@ -76,7 +76,9 @@ func TestLogsMergeBothNodesByTime(t *testing.T) {
 	var follow proctest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- mergeLogs(ctx, &follow, []*os.File{fa, fb}, logOpts{from: time.Unix(36, 0), follow: true}) }()
+	go func() {
+		done <- mergeLogs(ctx, &follow, []*os.File{fa, fb}, logOpts{from: time.Unix(36, 0), follow: true})
+	}()
 	appendTo := func(p, s string) {
 		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
 		require.NoError(t, err)
