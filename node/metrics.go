@@ -38,6 +38,7 @@ type nodeMetrics struct {
 	copyFailed  *prometheus.CounterVec   // by bank
 	takeoverDur *prometheus.HistogramVec // by bank
 	controlDur  *prometheus.HistogramVec // by route
+	rpcDur      *prometheus.HistogramVec // by server, method and result
 
 	names sync.Map // *stm.Bank -> its name, once known
 
@@ -72,9 +73,12 @@ func newNodeMetrics(rt *nodeRuntime, partner string) *nodeMetrics {
 		controlDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ftm_control_request_duration_seconds",
 			Help:    "Time the node took to answer a request on its control socket (ftmctl), by route.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"route"}),
+		rpcDur: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "ftm_rpc_duration_seconds",
+			Help:    "Time a reliable server's call took, as this node's external clients (ftmctl call and kv, programs' Env.NewClient) saw it, retries included; result is ok or error.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"server", "method", "result"}),
 	}
 	m.reg.MustRegister(m.ckpts, m.ckptPages, m.ckptBytes, m.ckptDur, m.commitDur, m.refused, m.copyDur, m.copyFailed,
-		m.takeoverDur, m.controlDur, &nodeCollector{rt: rt}, &ruCollector{rt: rt},
+		m.takeoverDur, m.controlDur, m.rpcDur, &nodeCollector{rt: rt}, &ruCollector{rt: rt},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, b := range m.banks { // present at 0 before the first event
 		m.refused.WithLabelValues(b)
@@ -139,6 +143,15 @@ func (m *nodeMetrics) bankName(b *stm.Bank) string {
 		}
 	}
 	return "unknown"
+}
+
+// observeRPC times one call of a reliable server by an external client.
+func (m *nodeMetrics) observeRPC(server, method string, d time.Duration, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.rpcDur.WithLabelValues(server, method, result).Observe(d.Seconds())
 }
 
 // timeControl measures each request that mux serves, by its route.

@@ -129,6 +129,7 @@ func TestMetricsOverTLSWithBasicAuth(t *testing.T) {
 	require.Positive(t, histCount(fams["ftm_stm_commit_duration_seconds"], "n1"), "the counter's commits in bank n1")
 	require.Positive(t, histCount(fams["ftm_stm_state_transfer_duration_seconds"], "n1"), "n1's bank was copied to n2")
 	require.Positive(t, histCount(fams["ftm_control_request_duration_seconds"], "GET /status"))
+	require.Positive(t, seriesCount(fams["ftm_rpc_duration_seconds"], "method=add,result=ok,server=n1/counter"), "the add that answered")
 	require.Equal(t, dto.MetricType_COUNTER, fams["ftm_stm_bank_commits_refused_total"].GetType())
 	require.Equal(t, 0.0, fams["ftm_stm_bank_unprotected"].GetMetric()[0].GetGauge().GetValue())
 	require.Equal(t, http.StatusOK, first(s.get("/healthz", true)))
@@ -149,6 +150,21 @@ func TestMetricsOverTLSWithBasicAuth(t *testing.T) {
 }
 
 func first(code int, _ string) int { return code }
+
+// seriesCount is the sample count of family f's histogram whose labels,
+// as name=value joined by commas in their order, are labels.
+func seriesCount(f *dto.MetricFamily, labels string) uint64 {
+	for _, m := range f.GetMetric() {
+		var kv []string
+		for _, l := range m.GetLabel() {
+			kv = append(kv, l.GetName()+"="+l.GetValue())
+		}
+		if strings.Join(kv, ",") == labels {
+			return m.GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
+}
 
 // histCount is the sample count of family f's histogram whose first label
 // is value.

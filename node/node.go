@@ -121,6 +121,9 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 		Restart: reg.taskRestarts(), Policy: control.DefaultPolicy, Logger: rt.log, Failpoint: fp})
 	defer rt.tasks.Wait()
 	rt.servers = newReliableServers(name, rt.kernel, rt.log, reg.servers) // reliable.go
+	// POST /call's external clients, made here so that their calls are
+	// timed (reliable.go makes them untimed when it finds none).
+	rt.servers.ext = &externalClients{node: name, kernel: rt.kernel, log: rt.log, observe: rt.metrics.observeRPC}
 	if reg.fpSpec != "" {
 		rt.servers.turnOff("failpoints are armed (the servers' STM commits would shift the failpoints' hit counts)")
 	}
