@@ -30,20 +30,21 @@ func newMetricsCmd() *cobra.Command {
   ftmctl metrics alpha | grep ftm_pair_
   ftmctl metrics -o table
   curl -s http://127.0.0.1:9100/readyz   # with pair up --metrics-addr 127.0.0.1:9100`,
-		Short: "Print the nodes' figures in the Prometheus text format (or as a table or JSON)",
+		Short: "Print the nodes' figures as one Prometheus exposition (or a table, JSON, YAML)",
 		Long: `metrics prints what each running node (or only NODE) exports to Prometheus:
-role and partner, epoch, link state and heartbeat age, takeovers, its STM
-banks (objects, bytes, commits, whether commits are refused), its stable
-tasks by state, and its checkpoints (count, pages, bytes and a duration
-histogram). -o prom (the default) prints one exposition in the Prometheus
+its pair link, takeovers (with a duration histogram), STM banks (commit
+latency, refused commits, state transfers), stable tasks and checkpoints,
+reliable servers' recovery units and calls, control requests, and the Go
+runtime and process. -o prom (the default) prints one exposition in the Prometheus
 text format: with NODE, that node's as a scraper gets it; without, every
 running node's merged, each sample labelled with its node (both pass
 'promtool check metrics'). -o table prints one sample per line; -o json
 the families. docs/metrics.md describes every family.
 
-Nodes serve the same at http://ADDR/metrics when started with
-'ftmctl pair up --metrics-addr 127.0.0.1:0' (loopback only; 'ftmctl status
--o json' shows each node's metrics_addr), for Prometheus to scrape.`,
+Nodes serve the same at http://ADDR/metrics, with /healthz and /readyz,
+when started with 'ftmctl pair up --metrics-addr 127.0.0.1:0' ('ftmctl
+status -o json' shows each node's metrics_addr): on the loopback, or on any
+address with TLS and basic auth through --web-config-file.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output, metricsFormats...); err != nil {
