@@ -39,6 +39,7 @@ type nodeMetrics struct {
 	takeoverDur *prometheus.HistogramVec // by bank
 	controlDur  *prometheus.HistogramVec // by route
 	rpcDur      *prometheus.HistogramVec // by server, method and result
+	hbRTT       prometheus.Histogram
 
 	names sync.Map // *stm.Bank -> its name, once known
 
@@ -77,8 +78,11 @@ func newNodeMetrics(rt *nodeRuntime, partner string) *nodeMetrics {
 			Help:    "Time a reliable server's call took, as this node's external clients (ftmctl call and kv, programs' Env.NewClient) saw it, retries included; result is ok or error.",
 			Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}, []string{"server", "method", "result"}),
 	}
+	m.hbRTT = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "ftm_pair_heartbeat_round_trip_seconds",
+		Help:    "Time from a heartbeat sent to the partner to its echo back, over the pair link.",
+		Buckets: prometheus.ExponentialBuckets(0.00005, 2, 16)})
 	m.reg.MustRegister(m.ckpts, m.ckptPages, m.ckptBytes, m.ckptDur, m.commitDur, m.refused, m.copyDur, m.copyFailed,
-		m.takeoverDur, m.controlDur, m.rpcDur, &nodeCollector{rt: rt}, &ruCollector{rt: rt},
+		m.takeoverDur, m.controlDur, m.rpcDur, m.hbRTT, &nodeCollector{rt: rt}, &ruCollector{rt: rt},
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	for _, b := range m.banks { // present at 0 before the first event
 		m.refused.WithLabelValues(b)
@@ -144,6 +148,9 @@ func (m *nodeMetrics) bankName(b *stm.Bank) string {
 	}
 	return "unknown"
 }
+
+// observeHeartbeat records a heartbeat's round trip.
+func (m *nodeMetrics) observeHeartbeat(d time.Duration) { m.hbRTT.Observe(d.Seconds()) }
 
 // observeRPC times one call of a reliable server by an external client.
 func (m *nodeMetrics) observeRPC(server, method string, d time.Duration, err error) {

@@ -15,7 +15,7 @@ func TestEveryMetricFamilyIsDocumented(t *testing.T) {
 	m := newNodeMetrics(&nodeRuntime{name: "a"}, "b")
 	ch := make(chan *prometheus.Desc, 256)
 	for _, c := range []prometheus.Collector{m.ckpts, m.ckptPages, m.ckptBytes, m.ckptDur, m.commitDur, m.refused, m.copyDur,
-		m.copyFailed, m.takeoverDur, m.controlDur, m.rpcDur, &nodeCollector{}, &ruCollector{}} {
+		m.copyFailed, m.takeoverDur, m.controlDur, m.rpcDur, m.hbRTT, &nodeCollector{}, &ruCollector{}} {
 		c.Describe(ch)
 	}
 	close(ch)

@@ -127,6 +127,9 @@ func TestMetricsOverTLSWithBasicAuth(t *testing.T) {
 	}
 	require.Equal(t, dto.MetricType_HISTOGRAM, fams["ftm_stm_commit_duration_seconds"].GetType())
 	require.Positive(t, histCount(fams["ftm_stm_commit_duration_seconds"], "n1"), "the counter's commits in bank n1")
+	eventually(t, "heartbeats' round trips are timed", func() bool {
+		return s.families()["ftm_pair_heartbeat_round_trip_seconds"].GetMetric()[0].GetHistogram().GetSampleCount() > 0
+	})
 	require.Positive(t, histCount(fams["ftm_stm_state_transfer_duration_seconds"], "n1"), "n1's bank was copied to n2")
 	require.Positive(t, histCount(fams["ftm_control_request_duration_seconds"], "GET /status"))
 	require.Positive(t, seriesCount(fams["ftm_rpc_duration_seconds"], "method=add,result=ok,server=n1/counter"), "the add that answered")

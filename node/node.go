@@ -133,7 +133,7 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	defer rt.stable.Close() // after the pair has stopped
 	rt.pair, err = pair.New(pair.Config{
 		Name: name, PartnerName: ns.partner.Name, PartnerAddr: ns.partner.Addr,
-		Heartbeat: heartbeat.Config{Period: ns.heartbeat},
+		Heartbeat: heartbeat.Config{Period: ns.heartbeat, OnRoundTrip: rt.metrics.observeHeartbeat},
 		Listener:  lis,
 		Dial:      links.dialer(),
 		Logger:    log,
