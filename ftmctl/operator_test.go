@@ -147,6 +147,8 @@ func checkStopAndCompletion(t *testing.T, bin, dir string) {
 	require.NoError(t, err)
 	require.Regexp(t, `^n1/1\nn1/2\n(n1/\w+\n)*n1/kv\n`, comp)
 
+	out, err = ftmctl(t, bin, "wait", "protected", "--dir", dir) // the faults before may have cut the link
+	require.NoError(t, err, out)
 	out, err = ftmctl(t, bin, "stop", "n1/2", "--dir", dir)
 	require.NoError(t, err, out)
 	require.Equal(t, "task n1/2 (primes, failed) stopped on node n1\n", out)

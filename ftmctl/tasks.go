@@ -147,10 +147,11 @@ func newStopCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "stop BANK/TASK",
 		Short: "Stop a running stable task for good: it ends failed and is not restarted, here or after a takeover",
-		Long: `stop cancels a running stable task on the node that runs it and records
-its end in its bank (state failed, error "task: stopped by the operator"),
-so a takeover does not run it again. What it computed since its last
-checkpoint is lost. 'ftmctl rm' then removes it from the listing.`,
+		Long: `stop records a running stable task's end in its bank (state failed, error
+"task: stopped by the operator"), so a takeover does not run it again, then
+cancels it on the node that runs it. While the bank has no backup the stop
+is refused and the task runs on. What it computed since its last checkpoint
+is lost. 'ftmctl rm' then removes it from the listing.`,
 		Example: `  ftmctl stop n1/1
   ftmctl stop n1/1 && ftmctl rm n1/1`,
 		Args:              cobra.ExactArgs(1),

@@ -26,7 +26,7 @@ func stopTaskRoute(node string, tasks *task.Server) func(*http.ServeMux) {
 			case errors.Is(err, task.ErrNotRunning):
 				http.Error(w, "task "+key+" has already ended: only a running task is stopped ('ftmctl rm "+key+"' removes it)", http.StatusConflict)
 			case errors.Is(err, stm.ErrNoBackup):
-				http.Error(w, "node "+node+" has no backup attached, so it cannot record the task's end (is its partner up?)", http.StatusConflict)
+				http.Error(w, "node "+node+" has no backup attached, so the stop cannot be recorded and task "+key+" runs on (once the partner is back: 'ftmctl wait protected', then stop again)", http.StatusConflict)
 			case err != nil:
 				http.Error(w, err.Error(), http.StatusInternalServerError)
 			default:

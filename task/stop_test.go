@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/ftm-in-go/ftm/stm"
 	"github.com/ftm-in-go/ftm/stm/stmtest"
 )
 
@@ -47,6 +48,23 @@ func TestStopEndsARunningTaskForGood(t *testing.T) {
 	require.Equal(t, ErrStopped.Error(), l[0].Error)
 	stop2()
 	s2.Wait()
+}
+
+// A stop refused for want of a backup changes nothing: the task runs on.
+func TestStopWithoutBackupLeavesTheTaskRunning(t *testing.T) {
+	bank := stm.NewBank(stm.Config{})
+	lm := stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))
+	require.NoError(t, bank.Attach(context.Background(), lm))
+	ctx, crash := context.WithCancel(context.Background())
+	s := NewServer(ctx, ServerConfig{Node: "a", Programs: map[string]Program{"sum": sum}, Logger: zaptest.NewLogger(t)})
+	_, err := s.Start(context.Background(), Bank{Name: "a", STM: bank}, "sum", []string{"100000000000"})
+	require.NoError(t, err)
+	lm.Cut()
+	_, err = s.Stop(context.Background(), "a", 1)
+	require.ErrorIs(t, err, stm.ErrNoBackup)
+	require.Equal(t, StateRunning, s.List()[0].State)
+	crash()
+	s.Wait()
 }
 
 // A checkpoint's stats carry the total work the task declared, so a
