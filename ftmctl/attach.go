@@ -33,7 +33,9 @@ var errPairUnread = errors.New("cannot read the pair")
 func newAttachCmd() *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
-		Use:   "attach [SESSION]",
+		Use: "attach [SESSION]",
+		Example: `  ftmctl attach                 # a new session on the first node's shell
+  ftmctl attach n1/3            # back to a session left with Ctrl-]`,
 		Short: "Attach this terminal to an editing session (follows the pair across a takeover)",
 		Long: `attach connects this terminal, in raw mode, to the screen server of an editing
 session started with ftmctl edit (the only one running when SESSION is not

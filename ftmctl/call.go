@@ -42,7 +42,7 @@ one line on stderr and exit status 1.`,
   ftmctl call n1/kv get '"a"' -o json   # the whole reply: node, durable, result`,
 		Args: cobra.RangeArgs(2, 3),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := firstError(checkOutput(output, "table", "json"), positive("--timeout", timeout)); err != nil {
+			if err := firstError(checkOutput(output, actionFormats...), positive("--timeout", timeout)); err != nil {
 				return err
 			}
 			req, err := callRequestOf(args)
@@ -62,14 +62,14 @@ one line on stderr and exit status 1.`,
 			if err := newControlClient(dir, node).withTimeout(timeout).post(cmd.Context(), "/call", req, &rep); err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(cmd.OutOrStdout(), rep)
+			if structured(output) {
+				return printStructured(cmd.OutOrStdout(), output, rep)
 			}
 			_, err = fmt.Fprintln(cmd.OutOrStdout(), string(rep.Result))
 			return err
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
+	addPairFlags(cmd, &dir, &output, actionFormats...)
 	cmd.Flags().DurationVar(&timeout, "timeout", 15*time.Second, "how long the call may take")
 	return cmd
 }

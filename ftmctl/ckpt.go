@@ -16,7 +16,9 @@ import (
 
 func newCkptCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "ckpt",
+		Use: "ckpt",
+		Example: `  ftmctl ckpt log
+  ftmctl ckpt now n1/1`,
 		Short: "Checkpoints of stable tasks and recovery units: their history, and one on demand",
 	}
 	cmd.AddCommand(newCkptLogCmd(), newCkptNowCmd())
@@ -26,7 +28,10 @@ func newCkptCmd() *cobra.Command {
 func newCkptLogCmd() *cobra.Command {
 	var f pairFlags
 	cmd := &cobra.Command{
-		Use:   "log",
+		Use: "log",
+		Example: `  ftmctl ckpt log
+  ftmctl ckpt log --node n1 -o json | jq '.[].duration_ns'
+  ftmctl ckpt log -o name       # the task or unit of each checkpoint`,
 		Short: "Show the checkpoint history of the stable tasks (newest last)",
 		Long: `log shows the checkpoints of every stable task that each running node kept
 (its last 512): when, which bank and task, who initiated it, how many pages
@@ -63,11 +68,21 @@ shows the restarted task's checkpoints, not the dead node's.`,
 }
 
 func printCkptLog(w io.Writer, output string, es []ckptEntry) error {
-	if output == "json" {
-		if es == nil {
-			es = []ckptEntry{}
+	if es == nil {
+		es = []ckptEntry{}
+	}
+	if done, err := emit(w, output, es, func() []string {
+		var names []string
+		for _, e := range es {
+			if e.Unit != "" {
+				names = append(names, e.Unit)
+				continue
+			}
+			names = append(names, taskKey(e.Bank, e.Task))
 		}
-		return printJSON(w, es)
+		return names
+	}); done {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tNODE\tTASK\tPROGRAM\tRUN\tINITIATOR\tN\tNUMBER\tPAGES\tBYTES\tDURATION\tPROGRESS\tMSGS\tMEMBERS")
@@ -91,7 +106,10 @@ func newCkptNowCmd() *cobra.Command {
 	var dir, output string
 	var timeout time.Duration
 	cmd := &cobra.Command{
-		Use:   "now TASK|RU",
+		Use: "now TASK|RU",
+		Example: `  ftmctl ckpt now n1/1          # a stable task (BANK/ID, or ID)
+  ftmctl ckpt now n1/kv         # the checkpoint protocol, n1/kv initiating
+  ftmctl ckpt now kv -o yaml    # kv on every bank`,
 		Short: "Take a checkpoint now: of a stable task (ID or BANK/ID) or of a recovery unit (e.g. kv, n1/app)",
 		Long: `now takes a checkpoint now and reports it.
 
@@ -107,7 +125,7 @@ checkpoint protocol with that unit as initiator: its current RU commits
 together with every RU it depends on, and the unit goes on in a new RU.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, actionFormats...); err != nil {
 				return err
 			}
 			if err := positive("--timeout", timeout); err != nil {
@@ -129,8 +147,8 @@ together with every RU it depends on, and the unit goes on in a new RU.`,
 			if err := c.post(cmd.Context(), "/ckpt", ckptNowRequest{Bank: rec.Bank, Task: rec.ID, Timeout: timeout}, &rep); err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(cmd.OutOrStdout(), rep)
+			if structured(output) {
+				return printStructured(cmd.OutOrStdout(), output, rep)
 			}
 			_, err = fmt.Fprintf(cmd.OutOrStdout(), "task %s (%s) on node %s: checkpoint %d of this run, %d pages, %s, task stopped %s; taken %s after the request\n",
 				taskKey(rep.Bank, rep.Task), rep.Program, rep.Node, rep.Number, rep.Pages, humanBytes(rep.Bytes),
@@ -138,7 +156,7 @@ together with every RU it depends on, and the unit goes on in a new RU.`,
 			return err
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
+	addPairFlags(cmd, &dir, &output, actionFormats...)
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the checkpoint")
 	return cmd
 }
@@ -174,8 +192,8 @@ func ckptNowRU(cmd *cobra.Command, f pairFlags, unit string, timeout time.Durati
 		}
 		reps = append(reps, rep)
 	}
-	if f.output == "json" {
-		return printJSON(cmd.OutOrStdout(), reps)
+	if structured(f.output) {
+		return printStructured(cmd.OutOrStdout(), f.output, reps)
 	}
 	return printRUCkpts(cmd.OutOrStdout(), reps)
 }

@@ -11,7 +11,9 @@ import (
 func newCrashCmd() *cobra.Command {
 	var dir string
 	cmd := &cobra.Command{
-		Use:   "crash NODE",
+		Use: "crash NODE",
+		Example: `  ftmctl crash alpha && ftmctl wait protected --timeout 1m   # beta takes over
+  ftmctl crash alpha; ftmctl health; echo $?                  # 1: degraded`,
 		Short: "Kill a node process with SIGKILL (needs a pair started with --allow-faults)",
 		Long: `crash kills the named node of the pair with SIGKILL, as a machine crash would:
 no shutdown code runs. Its partner detects the death and takes over. The PID

@@ -17,8 +17,9 @@ import (
 func newEditCmd() *cobra.Command {
 	var dir, node string
 	cmd := &cobra.Command{
-		Use:   "edit FILE",
-		Short: "Edit FILE with the demo editor, a stable task on the pair, attached to this terminal",
+		Use:     "edit FILE",
+		Example: `  ftmctl edit notes.txt         # kill the node mid-edit: the file survives`,
+		Short:   "Edit FILE with the demo editor, a stable task on the pair, attached to this terminal",
 		Long: `edit starts the demo editor (micro-emacs keys: C-x C-s saves, C-x C-c quits)
 as a stable task on a node of the pair (the first by default) and attaches this
 terminal to it (see ftmctl attach). The editor checkpoints after every burst of

@@ -83,7 +83,9 @@ dead. Refused unless the pair was started with 'ftmctl pair up --allow-faults'.`
 func newHealCmd() *cobra.Command {
 	var f pairFlags
 	cmd := &cobra.Command{
-		Use:   "heal",
+		Use: "heal",
+		Example: `  ftmctl heal
+  ftmctl heal --node alpha`,
 		Short: "End a partition or delay started by ftmctl partition or slow",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -97,7 +99,7 @@ func newHealCmd() *cobra.Command {
 
 // injectFault sends req to the chosen running nodes and prints their state.
 func injectFault(cmd *cobra.Command, f pairFlags, req faultRequest) error {
-	if err := checkOutput(f.output, "table", "json"); err != nil {
+	if err := checkOutput(f.output, readFormats...); err != nil {
 		return err
 	}
 	st, err := loadPair(f.dir)
@@ -123,8 +125,14 @@ func injectFault(cmd *cobra.Command, f pairFlags, req faultRequest) error {
 }
 
 func printFaults(w io.Writer, output string, rows []faultRow) error {
-	if output == "json" {
-		return printJSON(w, rows)
+	if done, err := emit(w, output, rows, func() []string {
+		var names []string
+		for _, r := range rows {
+			names = append(names, r.Node)
+		}
+		return names
+	}); done {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tPARTITIONED\tFOR\tDELAY\tFOR")

@@ -62,7 +62,7 @@ It prints one short line per problem; -o json prints them as an object.`,
   until ftmctl health >/dev/null; do sleep 1; done   # or: ftmctl wait ready`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, healthFormats...); err != nil {
 				return err
 			}
 			rep, err := checkHealth(cmd.Context(), dir)
@@ -72,9 +72,12 @@ It prints one short line per problem; -o json prints them as an object.`,
 			return printHealth(cmd.OutOrStdout(), output, rep)
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
+	addPairFlags(cmd, &dir, &output, healthFormats...)
 	return cmd
 }
+
+// healthFormats are health's -o values: its verdict is no listing.
+var healthFormats = []string{"table", "json", "yaml"}
 
 // checkHealth looks at the pair once. A wrong secret is an error, not a
 // verdict.
@@ -107,8 +110,8 @@ func checkHealth(ctx context.Context, dir string) (healthReport, error) {
 // printHealth writes the verdict and returns the error that carries its
 // exit status.
 func printHealth(w io.Writer, output string, rep healthReport) error {
-	if output == "json" {
-		if err := printJSON(w, rep); err != nil {
+	if structured(output) {
+		if err := printStructured(w, output, rep); err != nil {
 			return err
 		}
 	} else {

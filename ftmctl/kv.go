@@ -17,7 +17,11 @@ import (
 func newKVCmd() *cobra.Command {
 	var dir, output, bank, from string
 	cmd := &cobra.Command{
-		Use:   "kv put KEY VALUE | add KEY N | get KEY",
+		Use: "kv put KEY VALUE | add KEY N | get KEY",
+		Example: `  ftmctl kv put visits 1
+  ftmctl kv add visits 1
+  ftmctl kv get visits -o json
+  ftmctl kv add visits 1 --from beta   # from beta/app: durable after 'ckpt now beta/app'`,
 		Short: "Call the built-in reliable key-value server of a bank (put, add, get)",
 		Long: `kv calls BANK/kv, the reliable key-value server every node runs for each STM
 bank it holds (the tutorial server of examples/kvstore; 'ftmctl ru' lists
@@ -34,7 +38,7 @@ BANK2/app's RU and the server's (see 'ftmctl ru graph'), and nothing is
 durable until a checkpoint commits them: 'ftmctl ckpt now BANK2/app'.`,
 		Args: kvArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, actionFormats...); err != nil {
 				return err
 			}
 			req, err := kvRequestOf(args, bank, from)
@@ -49,13 +53,13 @@ durable until a checkpoint commits them: 'ftmctl ckpt now BANK2/app'.`,
 			if err != nil {
 				return err
 			}
-			if output == "json" {
-				return printJSON(cmd.OutOrStdout(), rep)
+			if structured(output) {
+				return printStructured(cmd.OutOrStdout(), output, rep)
 			}
 			return printKV(cmd, rep)
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
+	addPairFlags(cmd, &dir, &output, actionFormats...)
 	cmd.Flags().StringVar(&bank, "bank", "", "the bank whose kv server is called (default: the first node's)")
 	cmd.Flags().StringVar(&from, "from", "", "make the call from the application recovery unit BANK/app (default: an external client)")
 	return cmd

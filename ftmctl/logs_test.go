@@ -24,7 +24,7 @@ func TestLogsPrintsTheNodesLog(t *testing.T) {
 	require.ErrorContains(t, err, `unknown node "omega"`)
 }
 
-func TestCopyLogFollowsAppends(t *testing.T) {
+func TestFollowPrintsAppends(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "x.log")
 	require.NoError(t, os.WriteFile(p, []byte("one\n"), 0o600))
 	f, err := os.Open(p)
@@ -33,7 +33,7 @@ func TestCopyLogFollowsAppends(t *testing.T) {
 	var out proctest.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- copyLog(ctx, &out, f, true) }()
+	go func() { done <- mergeLogs(ctx, &out, []*os.File{f}, logOpts{follow: true}) }()
 	app, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
 	require.NoError(t, err)
 	_, err = app.WriteString("two\n")
@@ -43,4 +43,53 @@ func TestCopyLogFollowsAppends(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	require.Equal(t, "one\ntwo\n", out.String())
+}
+
+// Without NODE, both logs merged in time order; --since keeps the lines
+// from a time on; a line being written (no newline yet) waits for its end;
+// -f merges what both nodes append.
+func TestLogsMergeBothNodesByTime(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "alpha.log"), filepath.Join(dir, "beta.log")
+	require.NoError(t, os.WriteFile(a, []byte(`{"ts":10.5,"node":"alpha","msg":"a1"}`+"\n"+`{"ts":30,"node":"alpha","msg":"a2"}`+"\n"+`{"ts":40,"node":"alpha","msg":"part`), 0o600))
+	require.NoError(t, os.WriteFile(b, []byte(`{"ts":20,"node":"beta","msg":"b1"}`+"\n"+"not json\n"+`{"ts":35,"node":"beta","msg":"b2"}`+"\n"), 0o600))
+	require.NoError(t, savePair(dir, &pairState{Nodes: []nodeState{{Name: "alpha", Log: a}, {Name: "beta", Log: b}}}))
+	out, _, err := run(t, "logs", "--dir", dir)
+	require.NoError(t, err)
+	require.Equal(t, `{"ts":10.5,"node":"alpha","msg":"a1"}`+"\n"+`{"ts":20,"node":"beta","msg":"b1"}`+"\n"+"not json\n"+
+		`{"ts":30,"node":"alpha","msg":"a2"}`+"\n"+`{"ts":35,"node":"beta","msg":"b2"}`+"\n", out)
+	out, _, err = run(t, "logs", "--dir", dir, "--since", time.Unix(25, 0).UTC().Format(time.RFC3339))
+	require.NoError(t, err)
+	require.Equal(t, `{"ts":30,"node":"alpha","msg":"a2"}`+"\n"+`{"ts":35,"node":"beta","msg":"b2"}`+"\n", out)
+	out, _, err = run(t, "logs", "beta", "--dir", dir, "--since", "1h")
+	require.NoError(t, err)
+	require.Empty(t, out, "nothing in the last hour: the lines are from 1970")
+	_, _, err = run(t, "logs", "--dir", dir, "--since", "yesterday")
+	require.ErrorContains(t, err, `--since "yesterday": want a duration (5m) or an RFC 3339 time`)
+
+	fa, err := os.Open(a)
+	require.NoError(t, err)
+	defer fa.Close()
+	fb, err := os.Open(b)
+	require.NoError(t, err)
+	defer fb.Close()
+	var follow proctest.SyncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- mergeLogs(ctx, &follow, []*os.File{fa, fb}, logOpts{from: time.Unix(36, 0), follow: true})
+	}()
+	appendTo := func(p, s string) {
+		f, err := os.OpenFile(p, os.O_APPEND|os.O_WRONLY, 0)
+		require.NoError(t, err)
+		_, err = f.WriteString(s)
+		require.NoError(t, err)
+		require.NoError(t, f.Close())
+	}
+	appendTo(a, `"}`+"\n")
+	appendTo(b, `{"ts":41,"node":"beta","msg":"b3"}`+"\n")
+	want := `{"ts":40,"node":"alpha","msg":"part"}` + "\n" + `{"ts":41,"node":"beta","msg":"b3"}` + "\n"
+	require.Eventually(t, func() bool { return follow.String() == want }, 5*time.Second, 10*time.Millisecond, "got %q", follow.String())
+	cancel()
+	require.NoError(t, <-done)
 }

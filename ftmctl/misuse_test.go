@@ -66,6 +66,13 @@ func TestMisuseRefusedAtOnce(t *testing.T) {
 			want: "secret is corrupt", after: notCreated(filepath.Join(emptySecret, "pair.json"))},
 		{name: "node name is a path", args: []string{"pair", "up", "--nodes", "a/b,c", "--dir", filepath.Join(fresh, "path")},
 			want: "bad node name", after: notCreated(filepath.Join(fresh, "path"))},
+		{name: "web config without address", args: []string{"pair", "up", "--web-config-file", "web.yml", "--dir", filepath.Join(fresh, "web")},
+			want: "--web-config-file needs --metrics-addr", after: notCreated(filepath.Join(fresh, "web"))},
+		{name: "web config missing", args: []string{"pair", "up", "--metrics-addr", "0.0.0.0:0", "--web-config-file", filepath.Join(fresh, "nosuch.yml"), "--dir", filepath.Join(fresh, "web2")},
+			want: "--web-config-file: stat ", after: notCreated(filepath.Join(fresh, "web2"))},
+		{name: "dot with json", args: []string{"ru", "graph", "--dot", "-o", "json", "--dir", dir}, want: "--dot and -o json conflict"},
+		{name: "stop an unknown task", args: []string{"stop", "n1/99", "--dir", dir}, want: "no node of the pair lists task n1/99"},
+		{name: "logs since nonsense", args: []string{"logs", "--since", "yesterday", "--dir", dir}, want: `--since "yesterday"`},
 	} {
 		t.Run(m.name, func(t *testing.T) {
 			line, took := refusedLine(t, bin, m.args)

@@ -8,14 +8,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/ftm-in-go/ftm/node/control"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // stdoutJSON runs ftmctl and decodes its stdout (errors go to stderr).
@@ -76,8 +82,10 @@ func TestOperatorCommandsOnARealPair(t *testing.T) {
 	t.Run("ports", func(t *testing.T) { checkPorts(t, bin, dir) })
 	t.Run("ckpt", func(t *testing.T) { checkCkpt(t, bin, dir) })
 	t.Run("metrics", func(t *testing.T) { checkMetrics(t, bin, dir) })
+	t.Run("outputs", func(t *testing.T) { checkOutputFormats(t, bin, dir) })
 	t.Run("watch", func(t *testing.T) { checkWatch(t, bin, dir) })
 	t.Run("faults", func(t *testing.T) { checkFaults(t, bin, dir) })
+	t.Run("stop and completion", func(t *testing.T) { checkStopAndCompletion(t, bin, dir) })
 	t.Run("stopped", func(t *testing.T) {
 		out, err := ftmctl(t, bin, "pair", "down", "--dir", dir)
 		require.NoError(t, err, out)
@@ -91,6 +99,68 @@ func TestOperatorCommandsOnARealPair(t *testing.T) {
 		require.Len(t, f.Nodes, 2)
 		require.Equal(t, "not running", f.Nodes[0].Error)
 	})
+}
+
+// checkOutputFormats: every read command prints YAML that parses into
+// what its JSON has, one name per line with -o name, and a wide table;
+// ru graph refuses --dot with -o json.
+func checkOutputFormats(t *testing.T, bin, dir string) {
+	for _, args := range [][]string{{"status"}, {"ps"}, {"stm"}, {"ports"}, {"ckpt", "log"}, {"ru"}, {"ru", "graph"}, {"metrics"}, {"slow", "--delay", "1ms", "--for", "1ms"}} {
+		var fromJSON, fromYAML any
+		stdoutJSON(t, bin, &fromJSON, append(args, "--dir", dir, "-o", "json")...)
+		out, err := ftmctl(t, bin, append(args, "--dir", dir, "-o", "yaml")...)
+		require.NoError(t, err, "%v: %s", args, out)
+		require.NoError(t, yaml.Unmarshal([]byte(out), &fromYAML), "%v", args)
+		require.Equal(t, reflect.TypeOf(fromJSON), reflect.TypeOf(fromYAML), "%v", args)
+		names, err := ftmctl(t, bin, append(args, "--dir", dir, "-o", "name")...)
+		require.NoError(t, err, "%v: %s", args, names)
+		require.Regexp(t, `^(\S+\n)+$`, names, "%v: one name per line", args)
+		wide, err := ftmctl(t, bin, append(args, "--dir", dir, "-o", "wide")...)
+		require.NoError(t, err, "%v: %s", args, wide)
+	}
+	names, err := ftmctl(t, bin, "ps", "--dir", dir, "-o", "name")
+	require.NoError(t, err)
+	require.Equal(t, "n1/1\n", names, "ps -o name prints what rm and wait take")
+	status, err := ftmctl(t, bin, "status", "--dir", dir, "-o", "json")
+	require.NoError(t, err)
+	require.Contains(t, status, `"heartbeat_age_ns": `, "durations in JSON: integer nanoseconds, _ns")
+	require.Equal(t, "ftmctl: --dot and -o json conflict: --dot writes Graphviz DOT (drop one)",
+		oneLineError(t, bin, "ru", "graph", "--dot", "-o", "json", "--dir", dir))
+}
+
+// checkStopAndCompletion: a second task is stopped for good (failed, not
+// running, then removable), and completion knows nodes, tasks and units.
+func checkStopAndCompletion(t *testing.T, bin, dir string) {
+	out, err := ftmctl(t, bin, "run", "primes", "3000000", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Contains(t, out, "task 2 (primes) started on node n1")
+	comp, err := ftmctl(t, bin, "__complete", "stop", "--dir", dir, "")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(comp, "n1/1\nn1/2\n:4\n"), comp)
+	comp, err = ftmctl(t, bin, "__complete", "crash", "--dir", dir, "")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(comp, "n1\nn2\n:4\n"), comp)
+	comp, err = ftmctl(t, bin, "__complete", "ru", "--dir", dir, "--node", "")
+	require.NoError(t, err)
+	require.True(t, strings.HasPrefix(comp, "n1\nn2\n:4\n"), comp)
+	comp, err = ftmctl(t, bin, "__complete", "ckpt", "now", "--dir", dir, "n1/")
+	require.NoError(t, err)
+	require.Regexp(t, `^n1/1\nn1/2\n(n1/\w+\n)*n1/kv\n`, comp)
+
+	out, err = ftmctl(t, bin, "wait", "protected", "--dir", dir) // the faults before may have cut the link
+	require.NoError(t, err, out)
+	out, err = ftmctl(t, bin, "stop", "n1/2", "--dir", dir)
+	require.NoError(t, err, out)
+	require.Equal(t, "task n1/2 (primes, failed) stopped on node n1\n", out)
+	recs := psRows(t, bin, dir)
+	require.Len(t, recs, 2)
+	require.Equal(t, task.StateRunning, recs[0].State, "the other task runs on")
+	require.Equal(t, task.StateFailed, recs[1].State)
+	require.Equal(t, "task: stopped by the operator", recs[1].Error)
+	require.Contains(t, oneLineError(t, bin, "stop", "n1/2", "--dir", dir), "task n1/2 has already ended: only a running task is stopped")
+	require.Contains(t, oneLineError(t, bin, "stop", "n1/9", "--dir", dir), "no node of the pair lists task n1/9")
+	out, err = ftmctl(t, bin, "rm", "n1/2", "--dir", dir)
+	require.NoError(t, err, out)
 }
 
 func checkAuth(t *testing.T, bin, dir string) {
@@ -144,7 +214,7 @@ func checkPorts(t *testing.T, bin, dir string) {
 	require.Contains(t, oneLineError(t, bin, "ports", "1", "--dir", dir), "task 1 is a stable task (primes on n1): stable tasks own no kernel task")
 	require.Contains(t, oneLineError(t, bin, "ports", "nosuch", "--dir", dir), `unknown task "nosuch" (kernel tasks: n1:ftmctl-control, n1:servers/n1, n2:ftmctl-control, n2:servers/n2)`)
 	require.Contains(t, oneLineError(t, bin, "ports", "--node", "n3", "--dir", dir), `unknown node "n3"`)
-	require.Contains(t, oneLineError(t, bin, "ports", "-o", "yaml", "--dir", dir), "unknown output format")
+	require.Contains(t, oneLineError(t, bin, "ports", "-o", "xml", "--dir", dir), "unknown output format")
 }
 
 func checkCkpt(t *testing.T, bin, dir string) {
@@ -217,10 +287,41 @@ func checkPromMetrics(t *testing.T, bin, dir string) {
 	require.Contains(t, out, "# TYPE ftm_ru_protocol_messages_total counter")
 	require.Regexp(t, `ftm_pair_heartbeat_age_seconds \d`, out)
 
+	checkExposition(t, out)
+	for _, name := range []string{"go_goroutines", "process_cpu_seconds_total", "ftm_stm_commit_duration_seconds",
+		"ftm_stm_state_transfer_duration_seconds", "ftm_pair_takeover_duration_seconds", "ftm_control_request_duration_seconds",
+		"ftm_stm_bank_commits_refused_total", "ftm_stm_bank_unprotected"} {
+		require.Contains(t, out, "# TYPE "+name+" ", "ftmctl metrics n1 has %s", name)
+	}
+
 	both, err := ftmctl(t, bin, "metrics", "--dir", dir)
 	require.NoError(t, err, both)
-	require.Contains(t, both, "# ftmctl: node n1\n")
-	require.Contains(t, both, "# ftmctl: node n2\n")
+	require.Contains(t, both, `ftm_pair_link_up{node="n1"} 1`)
+	require.Contains(t, both, `ftm_pair_link_up{node="n2"} 1`)
+	require.Equal(t, 1, strings.Count(both, "# TYPE ftm_pair_link_up "), "one exposition: each family once")
+	require.Contains(t, both, `ftm_node_info{node="n2",partner="n1",version="dev"} 1`, "a family's own node label is kept")
+	checkExposition(t, both)
+}
+
+// checkExposition: text is one valid exposition with no lint problem, as
+// promtool check metrics says (and promtool itself when installed).
+func checkExposition(t *testing.T, text string) {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	_, err := p.TextToMetricFamilies(strings.NewReader(text))
+	require.NoError(t, err)
+	problems, err := promlint.New(strings.NewReader(text)).Lint()
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	promtool, err := exec.LookPath("promtool")
+	if err != nil {
+		t.Log("promtool is not installed: checked with promlint, its linter")
+		return
+	}
+	c := exec.Command(promtool, "check", "metrics")
+	c.Stdin = strings.NewReader(text)
+	out, err := c.CombinedOutput()
+	require.NoError(t, err, "promtool check metrics: %s", out)
 }
 
 // checkMetricsJSON: -o json gives each node's metric families.
@@ -268,6 +369,7 @@ func checkMetricsOverHTTP(t *testing.T, bin, dir string) {
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		require.Contains(t, string(body), `ftm_node_info{node="`+r.Node+`"`)
+		checkExposition(t, string(body))
 	}
 }
 
@@ -275,7 +377,7 @@ func checkMetricsOverHTTP(t *testing.T, bin, dir string) {
 // off the loopback, fail with one line.
 func checkMetricsErrors(t *testing.T, bin, dir string) {
 	require.Contains(t, oneLineError(t, bin, "metrics", "n3", "--dir", dir), `unknown node "n3"`)
-	require.Contains(t, oneLineError(t, bin, "metrics", "-o", "yaml", "--dir", dir), `unknown output format "yaml" (want prom or table or json)`)
+	require.Contains(t, oneLineError(t, bin, "metrics", "-o", "xml", "--dir", dir), `unknown output format "xml" (want prom or table or wide or json or yaml or name)`)
 	require.Contains(t, oneLineError(t, bin, "pair", "up", "--metrics-addr", "0.0.0.0:0", "--dir", filepath.Join(t.TempDir(), "p")), "is not a loopback address")
 }
 
@@ -283,7 +385,7 @@ func checkWatch(t *testing.T, bin, dir string) {
 	out, err := ftmctl(t, bin, "watch", "--once", "--dir", dir)
 	require.NoError(t, err, out)
 	require.Regexp(t, `^ftmctl watch  \d\d:\d\d:\d\d  pair `, out)
-	require.Regexp(t, `n1\s+\d+\s+running\s+n2\s+up`, out)
+	require.Regexp(t, `n1\s+running\s+up\s+\S+\s+yes \(attached\)\s+backup held\s+0\n`, out)
 	require.Contains(t, out, "\nTASKS\n")
 	require.Regexp(t, `n1\s+n1\s+1\s+primes\s+running`, out)
 	require.Contains(t, out, "\nPROGRESS\n")
@@ -299,30 +401,23 @@ func checkWatch(t *testing.T, bin, dir string) {
 	require.Len(t, f.Tasks, 1)
 	require.NotEmpty(t, f.Checkpoints)
 	require.LessOrEqual(t, len(f.Checkpoints), watchCheckpoints)
-	require.Len(t, f.Progress, 1)
-	require.Equal(t, "checkpoint", f.Progress[0].Activity)
-	require.Equal(t, taskPolicy.Every, f.Progress[0].Of)
+	require.Len(t, f.Progress, 2)
+	require.Equal(t, "task", f.Progress[0].Activity)
+	require.Positive(t, f.Progress[0].Total, "the task's done/total")
+	require.Equal(t, "checkpoint", f.Progress[1].Activity)
+	require.Equal(t, taskPolicy.Every, f.Progress[1].Of)
 
-	// The live view, driven through a pipe: it draws, and q quits with
-	// status 0.
+	// Without a terminal (pipes), watch prints one plain snapshot and
+	// says so on stderr, exit 0 (the live view: TestWatchInTmux).
 	c := exec.Command(bin, "watch", "--dir", dir, "--interval", "100ms")
-	in, err := c.StdinPipe()
-	require.NoError(t, err)
-	var screen strings.Builder
-	c.Stdout = &screen
-	require.NoError(t, c.Start())
-	done := make(chan error, 1)
-	go func() { done <- c.Wait() }()
-	time.Sleep(300 * time.Millisecond) // let it draw once; the test holds either way
-	_, err = in.Write([]byte("q"))
-	require.NoError(t, err)
-	select {
-	case err := <-done:
-		require.NoError(t, err, screen.String())
-	case <-time.After(20 * time.Second):
-		_ = c.Process.Kill()
-		t.Fatal("watch did not quit on q")
-	}
+	c.Stdin = strings.NewReader("")
+	var stderr strings.Builder
+	c.Stderr = &stderr
+	screen, err := c.Output()
+	require.NoError(t, err, stderr.String())
+	require.Contains(t, string(screen), "\nEVENTS\n")
+	require.NotContains(t, string(screen), "\x1b[", "no escape sequences in a pipe")
+	require.Equal(t, "note: not a terminal: one snapshot printed (watch --once does the same without this note)\n", stderr.String())
 	require.Contains(t, oneLineError(t, bin, "watch", "-o", "json", "--dir", dir), "-o json needs --once")
 	require.Contains(t, oneLineError(t, bin, "watch", "--once", "--dir", filepath.Join(dir, "nothing")), "no pair is running there")
 }

@@ -17,7 +17,9 @@ import (
 
 func newPairCmd() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "pair",
+		Use: "pair",
+		Example: `  ftmctl pair up && ftmctl status
+  ftmctl pair down`,
 		Short: "Start and stop a stable node pair (two node processes)",
 	}
 	cmd.AddCommand(newPairUpCmd(), newPairDownCmd())
@@ -31,6 +33,7 @@ type pairUpOptions struct {
 	heartbeat   time.Duration
 	wait        time.Duration
 	metricsAddr string
+	webConfig   string // exporter-toolkit web configuration for the metrics address (absolute once checked)
 	exec        string // the node binary ("": the default one next to ftmctl)
 }
 
@@ -55,6 +58,7 @@ pair still not ready after --wait, fails it (exit 1) with the cause from the
 node's log. --wait 0 returns at once ('ftmctl wait ready' waits later).`,
 		Example: `  ftmctl pair up --allow-faults && ftmctl kv add visits 1
   ftmctl pair up --nodes a,b --dir /tmp/p --metrics-addr 127.0.0.1:9100
+  ftmctl pair up --metrics-addr 0.0.0.0:9100 --web-config-file web.yml   # TLS, basic auth
   ftmctl pair up --wait 0 && ftmctl wait ready --timeout 1m
   ftmctl crash alpha; ftmctl pair up      # restart alpha; it rejoins as backup`,
 		Args: cobra.NoArgs,
@@ -68,6 +72,7 @@ node's log. --wait 0 returns at once ('ftmctl wait ready' waits later).`,
 	f.DurationVar(&o.wait, "wait", defaultReadyWait, "how long to wait until the pair is ready: linked, every bank backed up, servers answering (0: return at once)")
 	f.StringVar(&o.exec, "exec", "", "the node binary the nodes run (default: "+defaultNodeBinary+" next to ftmctl)")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics over HTTP on this loopback address (port 0: each node picks one; port P: the nodes take P and P+1)")
+	f.StringVar(&o.webConfig, "web-config-file", "", "exporter-toolkit web configuration (TLS, basic auth) for --metrics-addr, which may then be off the loopback")
 	return cmd
 }
 
@@ -75,7 +80,7 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	if err := o.validate(); err != nil {
 		return err
 	}
-	if err := checkLoopback(o.metricsAddr); err != nil {
+	if err := o.checkMetrics(); err != nil {
 		return err
 	}
 	prev, err := existingPair(o.dir)
@@ -108,7 +113,7 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 		if err != nil {
 			return err
 		}
-		st.Nodes = append(st.Nodes, nodeState{Name: name, Addr: addr, Log: filepath.Join(o.dir, name+".log"), MetricsAddr: metrics})
+		st.Nodes = append(st.Nodes, nodeState{Name: name, Addr: addr, Log: filepath.Join(o.dir, name+".log"), MetricsAddr: metrics, WebConfigFile: o.webConfig})
 	}
 	if err := savePair(o.dir, st); err != nil {
 		return err
@@ -196,6 +201,9 @@ func startNode(dir, exe string, n *nodeState) (int, error) {
 	if n.MetricsAddr != "" {
 		args = append(args, "--metrics-addr", n.MetricsAddr)
 	}
+	if n.WebConfigFile != "" {
+		args = append(args, "--web-config-file", n.WebConfigFile)
+	}
 	c := exec.Command(exe, args...)
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -252,7 +260,9 @@ func newPairDownCmd() *cobra.Command {
 	var grace time.Duration
 	var force bool
 	cmd := &cobra.Command{
-		Use:   "down",
+		Use: "down",
+		Example: `  ftmctl pair down
+  ftmctl pair down --dir /tmp/p --grace 1s`,
 		Short: "Stop both nodes of the pair (SIGTERM, then SIGKILL after --grace)",
 		Long: `down stops the nodes pair.json names, each only once its PID is known to
 still be that node (its recorded start time, or its control socket giving

@@ -139,6 +139,7 @@ func TestPairLifecycleWithRealProcesses(t *testing.T) {
 	l.restartedNodeBacksUpBothBanks()
 	l.secondFailureAfterReprotection()
 	l.goesDown()
+	l.everyLogLineNamesItsNode()
 }
 
 // comesUpLinked: pair up started both nodes (its output is out), they
@@ -152,7 +153,7 @@ func (l pairLifecycle) comesUpLinked(out string) {
 			fmt.Sprint(banks(rows, "n1")) == "map[n1:own/attached n2:backup/ready]" &&
 			fmt.Sprint(banks(rows, "n2")) == "map[n1:backup/ready n2:own/attached]"
 	})
-	table, err := ftmctl(t, bin, "status", "--dir", dir)
+	table, err := ftmctl(t, bin, "status", "--dir", dir, "-o", "wide")
 	require.NoError(t, err)
 	require.Regexp(t, `n1\s+\d+\s+running\s+n2\s+up\s+0`, table)
 	require.Regexp(t, `\d+ objs, seq \d+\s+yes \(attached\)\s+backup held\s+0\s+-`, table)
@@ -231,4 +232,35 @@ func (l pairLifecycle) goesDown() {
 	require.Equal(t, 2, strings.Count(out, "stopped"), out)
 	_, err = ftmctl(t, bin, "status", "--dir", filepath.Join(dir, "nothing"))
 	require.ErrorContains(t, err, "exit status 1")
+}
+
+// everyLogLineNamesItsNode: after two takeovers and two rejoins, every line
+// both nodes logged carries the node field, and the merged view orders them
+// by time.
+func (l pairLifecycle) everyLogLineNamesItsNode() {
+	t := l.t
+	for _, n := range []string{"n1", "n2"} {
+		b, err := os.ReadFile(filepath.Join(l.dir, n+".log"))
+		require.NoError(t, err)
+		for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			var rec struct {
+				Node string `json:"node"`
+			}
+			require.NoError(t, json.Unmarshal([]byte(line), &rec), "%s: %s", n, line)
+			require.Equal(t, n, rec.Node, "a line of %s.log without its node: %s", n, line)
+		}
+	}
+	merged, err := ftmctl(t, l.bin, "logs", "--dir", l.dir)
+	require.NoError(t, err)
+	last := 0.0
+	for _, line := range strings.Split(strings.TrimSpace(merged), "\n") {
+		var rec struct {
+			TS float64 `json:"ts"`
+		}
+		require.NoError(t, json.Unmarshal([]byte(line), &rec), line)
+		require.GreaterOrEqual(t, rec.TS, last, "merged in time order: %s", line)
+		last = rec.TS
+	}
+	require.Contains(t, merged, `"node":"n1"`)
+	require.Contains(t, merged, `"node":"n2"`)
 }

@@ -97,8 +97,8 @@ func noKernelTask(cmd *cobra.Command, pn pairNodes, all []nodeKernelTasks, arg s
 }
 
 func printKernelTasks(w io.Writer, output string, all []nodeKernelTasks) error {
-	if output == "json" {
-		return printJSON(w, all)
+	if done, err := emit(w, output, all, func() []string { return kernelTaskNames(all) }); done {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tTASK ID\tTASK\tNAMES\tRECEIVE\tSEND\tSEND-ONCE\tDEAD")
@@ -118,8 +118,8 @@ func printKernelTasks(w io.Writer, output string, all []nodeKernelTasks) error {
 }
 
 func printPorts(w io.Writer, output string, matched []nodeKernelTasks) error {
-	if output == "json" {
-		return printJSON(w, matched)
+	if done, err := emit(w, output, matched, func() []string { return kernelTaskNames(matched) }); done {
+		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NODE\tTASK\tNAME\tRIGHT\tRECEIVE\tSEND REFS\tSEND-ONCE\tDEAD REFS\tMEMBERS")
@@ -143,4 +143,15 @@ func b2f(b bool) float64 {
 		return 1
 	}
 	return 0
+}
+
+// kernelTaskNames are NODE/TASK for each kernel task (-o name).
+func kernelTaskNames(all []nodeKernelTasks) []string {
+	var names []string
+	for _, n := range all {
+		for _, t := range n.Tasks {
+			names = append(names, n.Node+"/"+t.Name)
+		}
+	}
+	return names
 }

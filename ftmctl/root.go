@@ -14,12 +14,15 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		Short: "Run and inspect FTM-in-Go nodes",
 		Long: `ftmctl runs FTM-in-Go nodes and programs, inspects every layer of a running
 node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
+		Example: `  ftmctl pair up && ftmctl run primes 3000000 && ftmctl watch
+  ftmctl crash alpha && ftmctl wait protected && ftmctl health
+  source <(ftmctl completion bash)   # completes nodes, tasks, units, -o values`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newVersionCmd(), newCrashCmd(), newPairCmd(), newStatusCmd(), newLogsCmd(), newRunCmd(), newPsCmd(), newRmCmd(), newSTMCmd())
+	root.AddCommand(newVersionCmd(), newCrashCmd(), newPairCmd(), newStatusCmd(), newLogsCmd(), newRunCmd(), newPsCmd(), newStopCmd(), newRmCmd(), newSTMCmd())
 	root.AddCommand(newPortsCmd())
 	root.AddCommand(newCkptCmd())
 	root.AddCommand(newPartitionCmd())
@@ -31,5 +34,6 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	root.AddCommand(newRUCmd(), newKVCmd(), newCallCmd())
 	root.AddCommand(newWaitCmd(), newHealthCmd())
 	withVersionFlag(root)
+	addCompletions(root)
 	return root
 }

@@ -18,7 +18,10 @@ import (
 func newRUCmd() *cobra.Command {
 	var f pairFlags
 	cmd := &cobra.Command{
-		Use:   "ru",
+		Use: "ru",
+		Example: `  ftmctl ru
+  ftmctl ru --node n1 -o yaml
+  ftmctl ru -o name             # the unit names 'ckpt now' and 'call' take`,
 		Short: "List the recovery units of the reliable servers: RU, phase, action, dependencies",
 		Long: `ru lists the recovery units that each running node runs for the STM banks
 it holds: the built-in key-value server BANK/kv and the application unit
@@ -36,8 +39,8 @@ the survivor runs them from the bank's saved states.`,
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), nodes)
+			if done, err := emit(cmd.OutOrStdout(), f.output, nodes, func() []string { return ruUnitNames(nodes) }); done {
+				return err
 			}
 			return notesToStderr(cmd, func(w io.Writer) error { return printRUTable(w, nodes) })
 		},
@@ -51,7 +54,7 @@ the survivor runs them from the bank's saved states.`,
 // askRU checks -o and asks the running nodes (or only f.node) for their
 // recovery units.
 func askRU(cmd *cobra.Command, f pairFlags) ([]ruNode, error) {
-	if err := checkOutput(f.output, "table", "json"); err != nil {
+	if err := checkOutput(f.output, readFormats...); err != nil {
 		return nil, err
 	}
 	return fetchRU(cmd, f.dir, f.node)
@@ -184,7 +187,9 @@ func newRUGraphCmd() *cobra.Command {
 	var f pairFlags
 	var dot bool
 	cmd := &cobra.Command{
-		Use:   "graph",
+		Use: "graph",
+		Example: `  ftmctl ru graph
+  ftmctl ru graph --dot | dot -Tsvg > ru.svg`,
 		Short: "Print the dependency graph of the recovery units (text, or Graphviz DOT with --dot)",
 		Long: `graph prints the dependencies between the current recovery units of the
 pair, one edge per line: 'P -> Q' means Q depends on P (P is a predecessor
@@ -197,17 +202,20 @@ With --dot the graph is written in Graphviz DOT, one cluster per node
 (render it with 'ftmctl ru graph --dot | dot -Tsvg > ru.svg').`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if dot && f.output != "table" {
+				return fmt.Errorf("--dot and -o %s conflict: --dot writes Graphviz DOT (drop one)", f.output)
+			}
 			nodes, err := askRU(cmd, f)
 			if err != nil {
 				return err
 			}
 			g := graphOf(nodes)
 			w := cmd.OutOrStdout()
-			switch {
-			case f.output == "json":
-				return printJSON(w, g)
-			case dot:
+			if dot {
 				return printDOT(w, g)
+			}
+			if done, err := emit(w, f.output, g, func() []string { return ruUnitNames(nodes) }); done {
+				return err
 			}
 			if len(g.Edges) == 0 {
 				_, err := fmt.Fprintln(w, "no dependencies between recovery units")
@@ -253,4 +261,17 @@ func printDOT(w io.Writer, g ruGraph) error {
 	b.WriteString("}\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// ruUnitNames are the recovery units the nodes run, by full name (-o name).
+func ruUnitNames(nodes []ruNode) []string {
+	var names []string
+	for _, n := range nodes {
+		for _, h := range n.Hosts {
+			for _, u := range h.Units {
+				names = append(names, u.Unit)
+			}
+		}
+	}
+	return names
 }

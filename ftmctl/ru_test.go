@@ -219,7 +219,7 @@ func (p ruPair) oneLineErrors() {
 	require.Contains(t, oneLineError(t, bin, "kv", "put", "a", "x", "--dir", dir), `bad value "x"`)
 	require.Contains(t, oneLineError(t, bin, "kv", "get", "a", "--bank", "n9", "--dir", dir), `no running node runs the servers of bank "n9" (banks served: n1, n2)`)
 	require.Contains(t, oneLineError(t, bin, "kv", "get", "a", "--from", "n9", "--dir", dir), `bank "n9"`)
-	require.Contains(t, oneLineError(t, bin, "ru", "-o", "yaml", "--dir", dir), "unknown output format")
+	require.Contains(t, oneLineError(t, bin, "ru", "-o", "xml", "--dir", dir), "unknown output format")
 	require.Contains(t, oneLineError(t, bin, "ru", "--node", "n3", "--dir", dir), `unknown node "n3"`)
 }
 

@@ -41,7 +41,17 @@ func newStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Show the pair: nodes, link health, epochs, uptime",
-		Args:  cobra.NoArgs,
+		Long: `status shows each node of the pair: whether it runs, its link to its partner
+and the heartbeat's age, whether its own bank is backed up, what it holds of
+its partner's bank, and its takeovers. The table fits 80 columns; -o wide adds
+the PID, partner, epoch, link losses, uptime, own bank and last takeover.
+Under the table: the faults on and where metrics are served; 'note:' lines
+(banks whose commits are refused) go to stderr. 'ftmctl health' turns the same into an exit status.`,
+		Example: `  ftmctl status
+  ftmctl status -o wide
+  ftmctl status -o json | jq '.[] | {node, linked: .status.linked}'
+  ftmctl status -o name         # one node name per line`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			st, err := loadPair(dir)
 			if err != nil {
@@ -81,36 +91,65 @@ func queryStatusCtx(ctx context.Context, dir string, n nodeState) statusRow {
 }
 
 func printStatus(w io.Writer, output string, rows []statusRow) error {
-	if output == "json" {
-		return printJSON(w, rows)
-	}
-	if err := checkOutput(output, "table", "json"); err != nil {
+	if err := checkOutput(output, readFormats...); err != nil {
 		return err
 	}
+	switch {
+	case structured(output):
+		return printStructured(w, output, rows)
+	case output == "name":
+		for _, r := range rows {
+			fmt.Fprintln(w, r.Node)
+		}
+		return nil
+	}
+	if err := printStatusTable(w, rows, output == "wide"); err != nil {
+		return err
+	}
+	return printStatusNotes(w, rows)
+}
+
+// statusHeaders are the status table's columns: the default ones fit 80
+// columns, -o wide has them all.
+const (
+	statusHeaders     = "NODE\tSTATE\tLINK\tHB AGE\tBACKED UP\tPARTNER BANK\tTAKEOVERS"
+	statusWideHeaders = "NODE\tPID\tSTATE\tPARTNER\tLINK\tEPOCH\tLOST\tUPTIME\tHB AGE\tOWN BANK\tBACKED UP\tPARTNER BANK\tTAKEOVERS\tLAST TAKEOVER"
+)
+
+func printStatusTable(w io.Writer, rows []statusRow, wide bool) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tPID\tSTATE\tPARTNER\tLINK\tEPOCH\tLOST\tUPTIME\tHB AGE\tOWN BANK\tBACKED UP\tPARTNER BANK\tTAKEOVERS\tLAST TAKEOVER")
+	fmt.Fprintln(tw, map[bool]string{false: statusHeaders, true: statusWideHeaders}[wide])
 	for _, r := range rows {
-		if r.Status == nil {
+		if r.Status == nil && wide {
 			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Node, r.PID, r.Error)
 			continue
 		}
-		s := r.Status
-		link := "down"
-		if s.Linked {
-			link = "up"
+		if r.Status == nil {
+			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\n", r.Node, r.Error)
+			continue
 		}
-		up := time.Since(s.StartedAt).Round(time.Second)
+		s := r.Status
+		link := map[bool]string{false: "down", true: "up"}[s.Linked]
 		c := stmColumns(s)
 		hb := "-"
 		if s.Linked && s.HeartbeatAge > 0 {
 			hb = s.HeartbeatAge.Round(time.Millisecond).String()
 		}
+		if !wide {
+			partner, _, _ := strings.Cut(c.partner, ":") // "taken over: N objs, ..." is -o wide's
+			fmt.Fprintf(tw, "%s\trunning\t%s\t%s\t%s\t%s\t%s\n", r.Node, link, hb, c.backedUp, partner, c.takeovers)
+			continue
+		}
+		up := time.Since(s.StartedAt).Round(time.Second)
 		fmt.Fprintf(tw, "%s\t%d\trunning\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, r.PID, s.Partner, link, s.Epoch,
 			s.LostCount, up, hb, c.own, c.backedUp, c.partner, c.takeovers, c.last)
 	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
+	return tw.Flush()
+}
+
+// printStatusNotes prints, under the table, the faults on, where metrics
+// are served and the banks whose commits are refused.
+func printStatusNotes(w io.Writer, rows []statusRow) error {
 	for _, r := range rows {
 		if r.Status != nil && r.Status.Faults.Partitioned {
 			fmt.Fprintf(w, "fault: %s is partitioned from its partner %s (ftmctl heal ends it)\n", r.Node, forMore(r.Status.Faults.PartitionLeft))

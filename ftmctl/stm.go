@@ -19,7 +19,9 @@ type stmRow struct {
 func newSTMCmd() *cobra.Command {
 	var dir, output string
 	cmd := &cobra.Command{
-		Use:   "stm",
+		Use: "stm",
+		Example: `  ftmctl stm
+  ftmctl stm -o json | jq '.[] | select(.commits_refused)'`,
 		Short: "Show the STM banks each node holds: role, epoch, objects, last commit, mirror",
 		Long: `stm lists, for each running node, the STM banks it holds: its own bank and a
 taken-over partner bank (primaries, with their mirror state: a primary whose
@@ -52,13 +54,19 @@ backup (ready once it holds a full copy and could take over).`,
 }
 
 func printSTM(w io.Writer, output string, rows []stmRow) error {
-	if output == "json" {
-		if rows == nil {
-			rows = []stmRow{}
-		}
-		return printJSON(w, rows)
+	if err := checkOutput(output, readFormats...); err != nil {
+		return err
 	}
-	if err := checkOutput(output, "table", "json"); err != nil {
+	if rows == nil {
+		rows = []stmRow{}
+	}
+	if done, err := emit(w, output, rows, func() []string {
+		var names []string
+		for _, r := range rows {
+			names = append(names, r.Node+"/"+r.Name)
+		}
+		return names
+	}); done {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)

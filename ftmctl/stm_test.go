@@ -25,5 +25,5 @@ func TestPrintSTMTableAndJSON(t *testing.T) {
 	var back []stmRow
 	require.NoError(t, json.Unmarshal(out.Bytes(), &back))
 	require.Equal(t, rows, back)
-	require.ErrorContains(t, printSTM(&out, "yaml", rows), "unknown output format")
+	require.ErrorContains(t, printSTM(&out, "xml", rows), "unknown output format")
 }

@@ -33,7 +33,9 @@ func nodeToRun(dir, node string) (string, error) {
 func newRunCmd() *cobra.Command {
 	var dir, node string
 	cmd := &cobra.Command{
-		Use:   "run PROGRAM [ARGS...]",
+		Use: "run PROGRAM [ARGS...]",
+		Example: `  ftmctl run primes 3000000
+  ftmctl run primes 3000000 && ftmctl wait task alpha/1`,
 		Short: "Start a registered program as a stable task on the pair (default node binary: primes [N])",
 		Long: `run starts PROGRAM, one the pair's node binary registered (node.Program; the
 default binary's is primes [N]), as a stable task on a node of the pair (the
@@ -61,7 +63,10 @@ it runs, and restarted from its last checkpoint on the partner if the node dies.
 func newPsCmd() *cobra.Command {
 	var dir, output string
 	cmd := &cobra.Command{
-		Use:   "ps",
+		Use: "ps",
+		Example: `  ftmctl ps
+  ftmctl ps -o name             # BANK/ID, as stop, rm and wait take them
+  ftmctl ps -o json | jq '.[] | {id, state, result}'`,
 		Short: "List stable tasks: node, bank, state, checkpoints, result",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -93,13 +98,19 @@ func newPsCmd() *cobra.Command {
 }
 
 func printTasks(w io.Writer, output string, recs []task.Record) error {
-	if output == "json" {
-		if recs == nil {
-			recs = []task.Record{}
-		}
-		return printJSON(w, recs)
+	if err := checkOutput(output, readFormats...); err != nil {
+		return err
 	}
-	if err := checkOutput(output, "table", "json"); err != nil {
+	if recs == nil {
+		recs = []task.Record{}
+	}
+	if done, err := emit(w, output, recs, func() []string {
+		var names []string
+		for _, r := range recs {
+			names = append(names, taskKey(r.Bank, r.ID))
+		}
+		return names
+	}); done {
 		return err
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
@@ -119,28 +130,63 @@ func newRmCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rm BANK/TASK",
 		Short: "Remove an ended stable task (done or failed) and its result from its bank",
-		Args:  cobra.ExactArgs(1),
+		Example: `  ftmctl rm n1/1
+  ftmctl ps -o name | xargs -n1 ftmctl rm   # every ended task (running ones are refused)`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeTasks,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			bank, num, ok := strings.Cut(args[0], "/")
-			id, err := strconv.ParseUint(num, 10, 64)
-			if !ok || err != nil {
-				return fmt.Errorf("%q is not BANK/TASK (as ps lists them, e.g. n1/1)", args[0])
-			}
-			node, err := nodeListing(cmd.Context(), dir, bank, id)
-			if err != nil {
-				return err
-			}
-			var rec task.Record
-			req := map[string]any{"bank": bank, "task": id}
-			if err := newControlClient(dir, node).post(cmd.Context(), "/rm", req, &rec); err != nil {
-				return err
-			}
-			_, err = fmt.Fprintf(cmd.OutOrStdout(), "task %s/%d (%s, %s) removed from node %s\n", bank, id, rec.Program, rec.State, node)
-			return err
+			return taskAction(cmd, dir, args[0], taskVerb{path: "/rm", done: "removed from"})
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
 	return cmd
+}
+
+func newStopCmd() *cobra.Command {
+	var dir string
+	cmd := &cobra.Command{
+		Use:   "stop BANK/TASK",
+		Short: "Stop a running stable task for good: it ends failed and is not restarted, here or after a takeover",
+		Long: `stop records a running stable task's end in its bank (state failed, error
+"task: stopped by the operator"), so a takeover does not run it again, then
+cancels it on the node that runs it. While the bank has no backup the stop
+is refused and the task runs on. What it computed since its last checkpoint
+is lost. 'ftmctl rm' then removes it from the listing.`,
+		Example: `  ftmctl stop n1/1
+  ftmctl stop n1/1 && ftmctl rm n1/1`,
+		Args:              cobra.ExactArgs(1),
+		ValidArgsFunction: completeTasks,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return taskAction(cmd, dir, args[0], taskVerb{path: "/stop", done: "stopped on"})
+		},
+	}
+	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
+	return cmd
+}
+
+// taskVerb is what taskAction does: the node's route, and the words that
+// report it done.
+type taskVerb struct{ path, done string }
+
+// taskAction posts BANK/TASK arg to v.path on the node that lists the task
+// and reports what was done ("task n1/1 (primes, failed) stopped on node n1").
+func taskAction(cmd *cobra.Command, dir, arg string, v taskVerb) error {
+	bank, num, ok := strings.Cut(arg, "/")
+	id, err := strconv.ParseUint(num, 10, 64)
+	if !ok || err != nil {
+		return fmt.Errorf("%q is not BANK/TASK (as ps lists them, e.g. n1/1)", arg)
+	}
+	node, err := nodeListing(cmd.Context(), dir, bank, id)
+	if err != nil {
+		return err
+	}
+	var rec task.Record
+	req := map[string]any{"bank": bank, "task": id}
+	if err := newControlClient(dir, node).post(cmd.Context(), v.path, req, &rec); err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(cmd.OutOrStdout(), "task %s/%d (%s, %s) %s node %s\n", bank, id, rec.Program, rec.State, v.done, node)
+	return err
 }
 
 // nodeListing returns the live node of the pair in dir that lists task id

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/ftm-in-go/ftm/node/control"
@@ -24,6 +26,28 @@ func (o pairUpOptions) validate() error {
 		}
 	}
 	return positive("--heartbeat", o.heartbeat)
+}
+
+// checkMetrics refuses a metrics address off the loopback unless a web
+// configuration protects it, and a web configuration without an address
+// or that is not a readable file; it makes the file's path absolute (the
+// nodes run elsewhere).
+func (o *pairUpOptions) checkMetrics() error {
+	if o.webConfig == "" {
+		return checkLoopback(o.metricsAddr)
+	}
+	if o.metricsAddr == "" {
+		return errors.New("--web-config-file needs --metrics-addr")
+	}
+	abs, err := filepath.Abs(o.webConfig)
+	if err == nil {
+		_, err = os.Stat(abs)
+	}
+	if err != nil {
+		return fmt.Errorf("--web-config-file: %w", err)
+	}
+	o.webConfig = abs
+	return nil
 }
 
 // positive refuses a duration flag that is zero or negative.

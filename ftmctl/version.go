@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"runtime"
 	"runtime/debug"
@@ -34,24 +33,24 @@ func currentVersion() versionInfo {
 func newVersionCmd() *cobra.Command {
 	var output string
 	cmd := &cobra.Command{
-		Use:   "version",
+		Use: "version",
+		Example: `  ftmctl version
+  ftmctl version -o json`,
 		Short: "Print the version of ftmctl",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			v := currentVersion()
-			switch output {
-			case "json":
-				enc := json.NewEncoder(cmd.OutOrStdout())
-				return enc.Encode(v)
-			case "", "table":
-				_, err := fmt.Fprintf(cmd.OutOrStdout(), "ftmctl %s (%s, %s %s/%s)\n", v.Version, v.Module, v.Go, v.OS, v.Arch)
+			if err := checkOutput(output, actionFormats...); err != nil {
 				return err
-			default:
-				return fmt.Errorf("unknown output format %q (want table or json)", output)
 			}
+			if structured(output) {
+				return printStructured(cmd.OutOrStdout(), output, v)
+			}
+			_, err := fmt.Fprintf(cmd.OutOrStdout(), "ftmctl %s (%s, %s %s/%s)\n", v.Version, v.Module, v.Go, v.OS, v.Arch)
+			return err
 		},
 	}
-	cmd.Flags().StringVarP(&output, "output", "o", "table", "output format: table or json")
+	addOutputFlag(cmd, &output, "table", actionFormats...)
 	return cmd
 }
 

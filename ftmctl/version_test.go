@@ -46,7 +46,7 @@ func TestVersionJSON(t *testing.T) {
 }
 
 func TestVersionRejectsUnknownFormat(t *testing.T) {
-	_, _, err := run(t, "version", "-o", "yaml")
+	_, _, err := run(t, "version", "-o", "xml")
 	require.ErrorContains(t, err, "unknown output format")
 }
 

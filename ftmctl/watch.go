@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -25,27 +24,40 @@ type watchFrame struct {
 	Tasks       []task.Record `json:"tasks"`
 	Checkpoints []ckptEntry   `json:"checkpoints"` // the latest few, oldest first
 	Progress    []progressBar `json:"progress"`
-	RU          []ruNode      `json:"ru"` // the recovery units of each running node
+	RU          []ruNode      `json:"ru"`     // the recovery units of each running node
+	Events      []watchEvent  `json:"events"` // the timeline, oldest first (watch_events.go)
 }
 
 // progressBar is a long-running activity: a state transfer to a new
 // backup, or a task's time since its last checkpoint against its policy.
 type progressBar struct {
 	What     string        `json:"what"`
-	Elapsed  time.Duration `json:"elapsed"`
-	Of       time.Duration `json:"of,omitempty"` // expected length; 0 when unknown
+	Elapsed  time.Duration `json:"elapsed_ns"`
+	Of       time.Duration `json:"of_ns,omitempty"` // expected length; 0 when unknown
 	Overdue  bool          `json:"overdue,omitempty"`
-	Activity string        `json:"activity"` // "state-transfer" or "checkpoint"
+	Activity string        `json:"activity"` // "state-transfer", "checkpoint" or "task"
+	// A task's work (Activity "task"): done of total at its last
+	// checkpoint, the rate over its run's checkpoints and the time left.
+	Done  int64         `json:"done,omitempty"`
+	Total int64         `json:"total,omitempty"`
+	Rate  float64       `json:"rate_per_second,omitempty"`
+	ETA   time.Duration `json:"eta_ns,omitempty"`
 }
 
 const watchCheckpoints = 8
+
+// watchFormats are watch's -o values (json and yaml with --once).
+var watchFormats = []string{"table", "json", "yaml"}
 
 func newWatchCmd() *cobra.Command {
 	var dir, output string
 	var once bool
 	var every time.Duration
 	cmd := &cobra.Command{
-		Use:   "watch",
+		Use: "watch",
+		Example: `  ftmctl watch
+  ftmctl watch --interval 250ms
+  ftmctl watch --once -o json | jq .nodes`,
 		Short: "A live view of the pair: nodes, tasks, checkpoints, progress (q or Ctrl-C quits)",
 		Long: `watch redraws, every --interval, the pair's nodes (link, epoch, heartbeat age,
 banks, takeovers, faults), its stable tasks, their latest checkpoints, the
@@ -58,7 +70,7 @@ q, Esc or Ctrl-C quits and restores the terminal. --once prints one frame
 and exits (-o json prints it as JSON), for scripts and tests.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output, "table", "json"); err != nil {
+			if err := checkOutput(output, watchFormats...); err != nil {
 				return err
 			}
 			if every < 100*time.Millisecond {
@@ -73,19 +85,22 @@ and exits (-o json prints it as JSON), for scripts and tests.`,
 				if err != nil {
 					return err
 				}
-				if output == "json" {
-					return printJSON(cmd.OutOrStdout(), f)
+				if structured(output) {
+					return printStructured(cmd.OutOrStdout(), output, f)
 				}
 				_, err = io.WriteString(cmd.OutOrStdout(), renderFrame(f, every))
 				return err
 			}
-			if output == "json" {
-				return errors.New("-o json needs --once")
+			if structured(output) {
+				return fmt.Errorf("-o %s needs --once", output)
+			}
+			if !isTerminal(cmd.InOrStdin()) || !isTerminal(cmd.OutOrStdout()) {
+				return plainSnapshot(cmd, fetch, every)
 			}
 			return runWatch(watchModel{ctx: cmd.Context(), every: every, fetch: fetch}, cmd.InOrStdin(), cmd.OutOrStdout())
 		},
 	}
-	addPairFlags(cmd, &dir, &output)
+	addPairFlags(cmd, &dir, &output, watchFormats...)
 	cmd.Flags().BoolVar(&once, "once", false, "print one frame and exit")
 	cmd.Flags().DurationVar(&every, "interval", time.Second, "time between refreshes")
 	return cmd
@@ -122,10 +137,11 @@ func fetchFrame(ctx context.Context, dir string) (watchFrame, error) {
 		}
 	}
 	sort.SliceStable(f.Checkpoints, func(i, j int) bool { return f.Checkpoints[i].Time.Before(f.Checkpoints[j].Time) })
-	f.Progress = progressBars(f)
+	f.Progress = append(taskBars(f, f.Checkpoints), progressBars(f)...)
 	if len(f.Checkpoints) > watchCheckpoints {
 		f.Checkpoints = f.Checkpoints[len(f.Checkpoints)-watchCheckpoints:]
 	}
+	f.Events = eventsOf(f)
 	return f, nil
 }
 
@@ -164,52 +180,6 @@ func progressBars(f watchFrame) []progressBar {
 	return bars
 }
 
-// renderFrame draws a frame as text.
-func renderFrame(f watchFrame, every time.Duration) string {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "ftmctl watch  %s  pair %s  every %s  (q quits)\n\n", f.Time.Format("15:04:05"), f.Dir, every)
-	_ = printStatus(&b, "table", f.Nodes)
-	b.WriteString("\nTASKS\n")
-	_ = printTasks(&b, "table", f.Tasks)
-	b.WriteString("\nPROGRESS\n")
-	if len(f.Progress) == 0 {
-		b.WriteString("  (nothing in progress)\n")
-	}
-	for _, p := range f.Progress {
-		fmt.Fprintf(&b, "  %s %s  %s\n", bar(p, f.Time, 24), p.Elapsed.Round(time.Millisecond), p.What)
-	}
-	b.WriteString("\nLATEST CHECKPOINTS\n")
-	_ = printCkptLog(&b, "table", f.Checkpoints)
-	b.WriteString("\nRECOVERY UNITS\n")
-	_ = printRUTable(&b, f.RU)
-	return b.String()
-}
-
-// bar draws p as [#####-----]; an activity of unknown length shows a block
-// moving with time, an overdue one a full bar marked '!'.
-func bar(p progressBar, now time.Time, width int) string {
-	cells := make([]byte, width)
-	for i := range cells {
-		cells[i] = '-'
-	}
-	switch {
-	case p.Of <= 0:
-		pos := int(now.UnixMilli()/250) % width
-		for i := range 4 {
-			cells[(pos+i)%width] = '#'
-		}
-	default:
-		n := min(int(int64(width)*int64(p.Elapsed)/int64(p.Of)), width)
-		for i := range n {
-			cells[i] = '#'
-		}
-		if p.Overdue {
-			cells[width-1] = '!'
-		}
-	}
-	return "[" + string(cells) + "]"
-}
-
 // The live view: a bubbletea program that fetches a frame every interval.
 
 type frameMsg struct {
@@ -220,11 +190,12 @@ type frameMsg struct {
 type tickMsg struct{}
 
 type watchModel struct {
-	ctx   context.Context
-	every time.Duration
-	fetch func(context.Context) (watchFrame, error)
-	frame *watchFrame
-	err   error
+	ctx           context.Context
+	every         time.Duration
+	fetch         func(context.Context) (watchFrame, error)
+	frame         *watchFrame
+	err           error
+	width, height int // the terminal's, once it said
 }
 
 func (m watchModel) load() tea.Cmd {
@@ -254,6 +225,8 @@ func (m watchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, tea.Tick(m.every, func(time.Time) tea.Msg { return tickMsg{} })
 	case tickMsg:
 		return m, m.load()
+	case tea.WindowSizeMsg:
+		m.width, m.height = msg.Width, msg.Height
 	}
 	return m, nil
 }
@@ -261,7 +234,11 @@ func (m watchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 func (m watchModel) View() tea.View {
 	var s strings.Builder
 	if m.frame != nil {
-		s.WriteString(renderFrame(*m.frame, m.every))
+		height := m.height
+		if m.err != nil && height > 2 {
+			height -= 2 // room for the error
+		}
+		s.WriteString(renderView(*m.frame, viewOpts{every: m.every, width: m.width, height: height, colour: true}))
 	} else if m.err == nil {
 		s.WriteString("ftmctl watch: asking the nodes...\n")
 	}

@@ -22,6 +22,8 @@ type externalClients struct {
 	node   string
 	kernel *kernel.Node
 	log    *zap.Logger
+	// observe, when set, times every call (the node's metrics).
+	observe func(server, method string, d time.Duration, err error)
 
 	mu     sync.Mutex // guards the fields below
 	task   *kernel.Task
@@ -50,7 +52,7 @@ func (e *externalClients) get() (*servers.Client, error) {
 		e.task, e.names = t, names.NewKernel(t, e.log)
 	}
 	return servers.NewClient(servers.ClientConfig{Name: "ftmctl@" + e.node, Task: e.task, Names: e.names,
-		Logger: e.log, Retries: 20, Backoff: 20 * time.Millisecond})
+		Logger: e.log, Retries: 20, Backoff: 20 * time.Millisecond, Observe: e.observe})
 }
 
 // put gives c back after a call.
@@ -88,7 +90,7 @@ func (rt *nodeRuntime) newClient(name string) (*servers.Client, error) {
 		return nil, err
 	}
 	c, err := servers.NewClient(servers.ClientConfig{Name: name, Task: t, Names: names.NewKernel(t, rt.log),
-		Logger: rt.log, Retries: 20, Backoff: 20 * time.Millisecond})
+		Logger: rt.log, Retries: 20, Backoff: 20 * time.Millisecond, Observe: rt.metrics.observeRPC})
 	if err != nil {
 		t.Terminate()
 		return nil, err

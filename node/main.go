@@ -77,15 +77,17 @@ func parseFlags(prog string, args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, `usage: %s --name NAME [--dir DIR] [--metrics-addr ADDR]
+		fmt.Fprintf(stderr, `usage: %s --name NAME [--dir DIR] [--metrics-addr ADDR [--web-config-file FILE]]
 
 %s runs one node of the pair described by DIR/pair.json (ftmctl pair up
 starts two): it links to its partner over authenticated TCP on 127.0.0.1,
 watches it with heartbeats, and serves the control socket DIR/NAME.sock that
 ftmctl uses (each request must carry a token derived from DIR/secret). With
 --metrics-addr it also serves its figures in the Prometheus text format at
-http://ADDR/metrics (loopback addresses only; port 0 picks a free port). It
-logs JSON lines to stderr. SIGTERM or SIGINT stops it cleanly.
+http://ADDR/metrics, with /healthz and /readyz beside it (loopback addresses
+only, unless --web-config-file names an exporter-toolkit web configuration
+that turns on TLS and basic auth; port 0 picks a free port). It logs JSON
+lines to stderr. SIGTERM or SIGINT stops it cleanly.
 
 `, prog, prog)
 		fs.PrintDefaults()
@@ -93,6 +95,7 @@ logs JSON lines to stderr. SIGTERM or SIGINT stops it cleanly.
 	fs.StringVar(&cfg.Dir, "dir", defaultDir(), "the pair's state directory")
 	fs.StringVar(&cfg.Name, "name", "", "this node's name (one of the pair's nodes)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:0)")
+	fs.StringVar(&cfg.WebConfigFile, "web-config-file", "", "exporter-toolkit web configuration (TLS, basic auth) for --metrics-addr")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err

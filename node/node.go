@@ -32,6 +32,10 @@ type Config struct {
 	// MetricsAddr, when set, is a loopback address where the node serves
 	// its figures in the Prometheus text format (port 0: a free port).
 	MetricsAddr string
+	// WebConfigFile, when set, is an exporter-toolkit web configuration
+	// file (TLS, basic auth) for the metrics address, which may then be
+	// off the loopback.
+	WebConfigFile string
 	// Logger gets the node's logs (nil: none); Run adds the node's name.
 	Logger *zap.Logger
 }
@@ -76,7 +80,7 @@ func Run(ctx context.Context, cfg Config, regs ...Registration) error {
 	if err != nil {
 		return err
 	}
-	if err := control.CheckLoopback(cfg.MetricsAddr); err != nil {
+	if err := cfg.metricsServer().check(); err != nil {
 		return err
 	}
 	ns, err := loadSetup(cfg.Dir, cfg.Name)
@@ -89,7 +93,12 @@ func Run(ctx context.Context, cfg Config, regs ...Registration) error {
 	}
 	rt := &nodeRuntime{name: cfg.Name, version: reg.version, allowFaults: ns.allowFaults, faults: link.NewFaults(),
 		base: log, log: log.With(zap.String("node", cfg.Name)), started: time.Now()}
+	rt.metrics = newNodeMetrics(rt, ns.partner.Name)
 	return rt.run(ctx, cfg, ns, reg)
+}
+
+func (cfg Config) metricsServer() metricsServer {
+	return metricsServer{addr: cfg.MetricsAddr, webConfig: cfg.WebConfigFile}
 }
 
 // run starts the node's parts in order and stops them in reverse.
@@ -109,7 +118,10 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	fp := reg.armFailpoints(name, log) // crash tests only: kill or stall this process
 	env := Env{Node: name, Logger: rt.log, Bank: func(b string) *stm.Bank { return rt.stable.Bank(b) }, NewClient: rt.newClient}
 	rt.servers = newReliableServers(name, rt.kernel, rt.log, reg.servers) // reliable.go
-	var units task.Units = rt.servers                                     // stable tasks are recovery units on their bank's driver
+	// POST /call's external clients, made here so that their calls are
+	// timed (reliable.go makes them untimed when it finds none).
+	rt.servers.ext = &externalClients{node: name, kernel: rt.kernel, log: rt.log, observe: rt.metrics.observeRPC}
+	var units task.Units = rt.servers // stable tasks are recovery units on their bank's driver
 	if reg.fpSpec != "" && !serversPointsOnly(reg.fpSpec) {
 		rt.servers.turnOff("failpoints of STM or the pair are armed (the servers' STM commits would shift their hit counts)")
 		units = nil // tasks checkpoint into STM directly, as the failpoints' counts expect
@@ -125,7 +137,7 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	defer rt.stable.Close() // after the pair has stopped
 	rt.pair, err = pair.New(pair.Config{
 		Name: name, PartnerName: ns.partner.Name, PartnerAddr: ns.partner.Addr,
-		Heartbeat: heartbeat.Config{Period: ns.heartbeat},
+		Heartbeat: heartbeat.Config{Period: ns.heartbeat, OnRoundTrip: rt.metrics.observeHeartbeat},
 		Listener:  lis,
 		Dial:      links.dialer(),
 		Logger:    log,
@@ -135,7 +147,7 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 		return err
 	}
 	defer rt.servers.start(ctx, rt.stable)() // stopped before the banks close
-	stopObservers, err := rt.observe(ctx, observeConfig{dir: cfg.Dir, secret: ns.secret, metricsAddr: cfg.MetricsAddr, routes: reg.routes})
+	stopObservers, err := rt.observe(ctx, observeConfig{dir: cfg.Dir, secret: ns.secret, metrics: cfg.metricsServer(), routes: reg.routes})
 	if err != nil {
 		return err
 	}
@@ -151,8 +163,10 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 // stable tasks and wakes its servers; a bank dropped stops them.
 func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stable, error) {
 	return pair.NewStable(pair.StableConfig{Name: rt.name, PartnerName: partner, Logger: rt.base, Failpoint: fp,
+		Bank:  rt.metrics.bankConfig(),
 		Defer: rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
 		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
+			rt.metrics.observeTakeover(bank)
 			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
 			rt.servers.poke()
 		},
@@ -160,12 +174,13 @@ func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stabl
 }
 
 // observeConfig is where the node shows itself: its directory (for the
-// control socket), the pair's secret, the metrics address and the routes
+// control socket), the pair's secret, the metrics server and the routes
 // registered.
 type observeConfig struct {
-	dir, metricsAddr string
-	secret           []byte
-	routes           []func(*http.ServeMux)
+	dir     string
+	metrics metricsServer
+	secret  []byte
+	routes  []func(*http.ServeMux)
 }
 
 // observe starts what operators look through: the checkpoint log, the
@@ -174,11 +189,10 @@ type observeConfig struct {
 func (rt *nodeRuntime) observe(ctx context.Context, oc observeConfig) (func(), error) {
 	rt.ckpts = newCkptLog(rt.name, ckptLogSize)
 	rt.servers.logCkpt = rt.ckpts.addRU
-	rt.metrics = newNodeMetrics(rt)
 	go rt.ckpts.run(ctx, rt.tasks.List, rt.metrics.observeCheckpoint)
 	stopMetrics := func() {}
-	if oc.metricsAddr != "" {
-		stop, err := rt.metrics.serve(oc.metricsAddr)
+	if oc.metrics.addr != "" {
+		stop, err := rt.metrics.serve(oc.metrics)
 		if err != nil {
 			return nil, err
 		}
@@ -223,11 +237,12 @@ func (rt *nodeRuntime) serveControl(path string, secret []byte, routes []func(*h
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, rt.status()) })
 	taskRoutes(rt.name, rt.stable, rt.tasks)(mux)
+	stopTaskRoute(rt.name, rt.tasks)(mux)
 	rt.routes(mux)
 	for _, add := range routes {
 		add(mux)
 	}
-	srv := &http.Server{Handler: control.RequireToken(secret, rt.name, mux), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: control.RequireToken(secret, rt.name, rt.metrics.timeControl(mux)), ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			rt.log.Error("control socket failed", zap.Error(err))

@@ -28,6 +28,9 @@ type ClientConfig struct {
 	Retries int           // attempts per call (default 50)
 	Backoff time.Duration // pause between attempts (default 5 ms)
 	Logger  *zap.Logger
+	// Observe, when set, is told each call's server, method, duration
+	// (its attempts included) and error, for metrics. It must not block.
+	Observe func(server, method string, d time.Duration, err error)
 }
 
 // Client makes reliable calls. A client with a Driver owns an application
@@ -171,7 +174,11 @@ func (c *Client) Close() {
 	}
 }
 
-func (c *Client) call(ctx context.Context, server, method string, body []byte) ([]byte, error) {
+func (c *Client) call(ctx context.Context, server, method string, body []byte) (out []byte, err error) {
+	if f := c.cfg.Observe; f != nil {
+		start := time.Now()
+		defer func() { f(server, method, time.Since(start), err) }()
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.reply == kernel.NameNull {

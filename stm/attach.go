@@ -3,6 +3,7 @@ package stm
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -19,6 +20,17 @@ const chunkBytes = 1 << 20
 // previous mirror, if any. If it fails, commits stay refused until the next
 // successful Attach.
 func (b *Bank) Attach(ctx context.Context, m Mirror) error {
+	f := b.cfg.OnAttach
+	if f == nil {
+		return b.attach(ctx, m)
+	}
+	start := time.Now()
+	err := b.attach(ctx, m)
+	f(b, time.Since(start), err)
+	return err
+}
+
+func (b *Bank) attach(ctx context.Context, m Mirror) error {
 	snap, err := b.swapMirror(ctx, m)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"go.uber.org/zap"
@@ -19,6 +20,15 @@ type Config struct {
 	// the bank answers ErrCrashed from then on. Nil in production. It must
 	// not call back into the bank.
 	Failpoint failpoint.Hook
+	// OnCommit, when set, is told how long each commit that writes spent
+	// from shipping its phase 1 to the backup to its local apply (or
+	// precommit), and its error (one wrapping ErrNoBackup when the commit
+	// was refused). For metrics: it runs on the committing goroutine after
+	// the bank's locks are released, and must not block.
+	OnCommit func(b *Bank, d time.Duration, err error)
+	// OnAttach, when set, is told how long each Attach took (the full copy
+	// to a new backup) and its error. For metrics, like OnCommit.
+	OnAttach func(b *Bank, d time.Duration, err error)
 }
 
 func (c Config) logger() *zap.Logger {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -177,6 +178,18 @@ func (b *Bank) prepareLocked(tx *Tx, commit bool) *Prepare {
 // holding the mirror lock shared, so a backup joining meanwhile sees either
 // the whole transaction or none of it.
 func (b *Bank) ship(ctx context.Context, tx *Tx, p *Prepare, after func() error) error {
+	f := b.cfg.OnCommit
+	if f == nil {
+		return b.shipMirrored(ctx, tx, p, after)
+	}
+	start := time.Now()
+	err := b.shipMirrored(ctx, tx, p, after)
+	f(b, time.Since(start), err)
+	return err
+}
+
+// shipMirrored is ship without the observer: it holds the mirror lock shared.
+func (b *Bank) shipMirrored(ctx context.Context, tx *Tx, p *Prepare, after func() error) error {
 	b.mirrorMu.RLock()
 	defer b.mirrorMu.RUnlock()
 	m, err := b.usableMirror()

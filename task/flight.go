@@ -34,6 +34,7 @@ type flight struct {
 	pages    int
 	bytes    int64
 	progress int64 // work done when the pages were copied
+	total    int64 // the total work then
 }
 
 // captureStore receives the pages rvm.Checkpoint hands over (the task's
@@ -95,7 +96,7 @@ func (t *Task) capture(ctx context.Context) (*flight, error) {
 	if _, err := rvm.Checkpoint(ctx, &c, t.segs...); err != nil {
 		return nil, err
 	}
-	f := &flight{done: make(chan struct{}), batch: merge(t.carry, c.batch), progress: t.done}
+	f := &flight{done: make(chan struct{}), batch: merge(t.carry, c.batch), progress: t.done, total: t.total}
 	t.carry = nil
 	for _, sp := range f.batch {
 		f.pages += len(sp.Pages)
@@ -167,7 +168,7 @@ func (t *Task) settle(ctx context.Context) error {
 		s.Checkpoints++
 		s.PagesSaved += f.pages
 		s.BytesSaved += f.bytes
-		s.LastProgress = f.progress
+		s.LastProgress, s.Total = f.progress, f.total
 	})
 	return nil
 }

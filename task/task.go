@@ -57,10 +57,14 @@ type Stats struct {
 	Checkpoints  int           `json:"checkpoints"`   // checkpoints taken in this run
 	PagesSaved   int           `json:"pages_saved"`   // pages written to the store
 	BytesSaved   int64         `json:"bytes_saved"`   // their size
-	TimeStopped  time.Duration `json:"time_stopped"`  // time spent checkpointing
+	TimeStopped  time.Duration `json:"stopped_ns"`    // time spent checkpointing
 	LastProgress int64         `json:"last_progress"` // work done at the last checkpoint
 	Skipped      int           `json:"skipped"`       // checkpoints refused for want of a backup
 	Rollbacks    int           `json:"rollbacks"`     // re-entries after an abort of the task's RU
+
+	// Total is the total work the task last told Progress about when it
+	// checkpointed (0: never): LastProgress of Total is done.
+	Total int64 `json:"total,omitempty"`
 }
 
 // Task is a running stable task. Its methods are for the task's own

@@ -18,6 +18,11 @@ type Config struct {
 	// periods: a loaded machine can stall a process for a few hundred ms, and
 	// a killed partner is noticed at once anyway, when its link breaks).
 	Timeout time.Duration
+	// OnRoundTrip, when set, is told each heartbeat's round trip: a
+	// watcher echoes every beat it receives, and the sender times the
+	// echo. For metrics: it runs on the receiving goroutine and must not
+	// block.
+	OnRoundTrip func(time.Duration)
 }
 
 func (c Config) withDefaults() Config {

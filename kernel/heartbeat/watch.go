@@ -15,7 +15,19 @@ import (
 )
 
 // Frame kinds on the heartbeat service.
-const kindBeat uint8 = 1
+const (
+	kindBeat uint8 = 1
+	kindEcho uint8 = 2 // a beat sent back as received, for its round trip
+)
+
+// Echoes are sent by a goroutine of their own, so a slow link never holds
+// the receiving one (which marks the partner alive); echoQueue bounds the
+// echoes waiting, beyond which one is dropped. sentRing is how many recent
+// beats' send times are kept to time their echoes.
+const (
+	echoQueue = 8
+	sentRing  = 64
+)
 
 // Reasons a partner is declared dead.
 var (
@@ -47,12 +59,14 @@ func (wr Watcher) Watch(ctx context.Context, l link.Link) *Death {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	w := &watch{l: l, clk: wr.Clock, det: NewDetector(wr.Config, wr.Clock.Now())}
+	w := &watch{l: l, clk: wr.Clock, det: NewDetector(wr.Config, wr.Clock.Now()), onRTT: wr.Config.OnRoundTrip,
+		echoes: make(chan uint64, echoQueue)}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); w.receive(ctx) }()
+	go func() { defer wg.Done(); w.echo(ctx) }()
 	d := w.loop(ctx)
 	cancel()
 	wg.Wait()
@@ -65,21 +79,58 @@ func (wr Watcher) Watch(ctx context.Context, l link.Link) *Death {
 
 // watch is one run of Watch.
 type watch struct {
-	l   link.Link
-	clk clock.Clock
-	mu  sync.Mutex // guards det
-	det *Detector
+	l      link.Link
+	clk    clock.Clock
+	onRTT  func(time.Duration) // Config.OnRoundTrip
+	echoes chan uint64         // beats received, to echo
+	mu     sync.Mutex          // guards det and sent
+	det    *Detector
+	sent   [sentRing]sentBeat // recent beats, by seq % sentRing
 }
 
-// receive marks the partner alive on every frame until the link fails.
+// sentBeat is when beat seq went out.
+type sentBeat struct {
+	seq uint64
+	at  time.Time
+}
+
+// receive marks the partner alive on every frame until the link fails; it
+// queues each beat for its echo and times each echo of ours.
 func (w *watch) receive(ctx context.Context) {
 	for {
-		if _, err := w.l.Recv(ctx); err != nil {
+		f, err := w.l.Recv(ctx)
+		if err != nil {
 			return
 		}
+		now := w.clk.Now()
 		w.mu.Lock()
-		w.det.Heard(w.clk.Now())
+		w.det.Heard(now)
+		s := w.sent[f.Seq%sentRing]
 		w.mu.Unlock()
+		switch {
+		case f.Kind == kindBeat:
+			select {
+			case w.echoes <- f.Seq:
+			default: // the echoer is behind: this beat goes untimed
+			}
+		case f.Kind == kindEcho && w.onRTT != nil && s.seq == f.Seq && !s.at.IsZero():
+			w.onRTT(now.Sub(s.at))
+		}
+	}
+}
+
+// echo sends back the beats receive queued, until ctx ends or the link
+// fails.
+func (w *watch) echo(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case seq := <-w.echoes:
+			if w.l.Send(ctx, link.Frame{Service: link.ServiceHeartbeat, Kind: kindEcho, Seq: seq}) != nil {
+				return
+			}
+		}
 	}
 }
 
@@ -100,8 +151,12 @@ func (w *watch) loop(ctx context.Context) *Death {
 
 // step ticks the detector once, sending a heartbeat when one is due.
 func (w *watch) step(ctx context.Context) *Death {
+	now := w.clk.Now()
 	w.mu.Lock()
-	seq, died := w.det.Tick(w.clk.Now())
+	seq, died := w.det.Tick(now)
+	if seq != 0 {
+		w.sent[seq%sentRing] = sentBeat{seq: seq, at: now}
+	}
 	w.mu.Unlock()
 	if died {
 		return w.death(ErrSilent)

@@ -27,8 +27,9 @@
 // link with an error wrapping ErrFrameTooLarge or ErrCorruptFrame and is never
 // delivered; the decoder never allocates more than the frame limit for one
 // frame and never panics; a peer that fails authentication never gets a
-// link (ErrAuth, logged; ErrRejected when it proved it is not a member of
-// the pair, as opposed to a handshake that timed out or was cut); an Accept
+// link (ErrAuth: ErrRejected, logged as a warning, when it proved it is
+// not a member of the pair; ErrHandshakeCut, logged as information, when
+// the handshake timed out or was cut, as while a partner restarts); an Accept
 // leaves no goroutine or unreturned connection behind. Library code logs through the configured
 // *zap.Logger only.
 //

@@ -40,9 +40,9 @@ var ErrPartitioned = errors.New("link: partitioned (fault injection)")
 // FaultState is what is switched on now.
 type FaultState struct {
 	Partitioned   bool          `json:"partitioned"`
-	PartitionLeft time.Duration `json:"partition_left,omitempty"`
-	Delay         time.Duration `json:"delay,omitempty"`
-	DelayLeft     time.Duration `json:"delay_left,omitempty"`
+	PartitionLeft time.Duration `json:"partition_left_ns,omitempty"`
+	Delay         time.Duration `json:"delay_ns,omitempty"`
+	DelayLeft     time.Duration `json:"delay_left_ns,omitempty"`
 }
 
 // NewFaults returns a switch with no fault on.

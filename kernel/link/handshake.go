@@ -55,7 +55,7 @@ func handshake(ctx context.Context, conn net.Conn, cfg Config, me role) (string,
 	if !stop() {
 		// The interruption ran or is running: its deadline may land after
 		// any reset, so the connection cannot be handed on.
-		return "", fmt.Errorf("%w: handshake interrupted: %w", ErrAuth, context.Cause(ctx))
+		return "", fmt.Errorf("%w: handshake interrupted: %w", ErrHandshakeCut, context.Cause(ctx))
 	}
 	if err != nil {
 		return "", err
@@ -72,11 +72,11 @@ func greet(conn net.Conn, cfg Config, me role) (string, error) {
 		return "", err
 	}
 	if err := writeMsg(conn, kindHello, &mine); err != nil {
-		return "", fmt.Errorf("%w: send hello: %w", ErrAuth, err)
+		return "", fmt.Errorf("%w: send hello: %w", ErrHandshakeCut, err)
 	}
 	var theirs hello
 	if err := readMsg(conn, kindHello, &theirs); err != nil {
-		return "", fmt.Errorf("%w: read hello: %w", ErrAuth, err)
+		return "", fmt.Errorf("%w: read hello: %w", ErrHandshakeCut, err)
 	}
 	if theirs.Magic != handshakeMagic || len(theirs.Nonce) != nonceLen || theirs.Name == "" {
 		return "", fmt.Errorf("%w: peer is not an FTM link (bad hello)", ErrRejected)
@@ -121,7 +121,7 @@ func exchangeProofs(conn net.Conn, secret []byte, g greeting) error {
 	check := func() error {
 		var got []byte
 		if err := readMsg(conn, kindProof, &got); err != nil {
-			return fmt.Errorf("%w: read proof from %q: %w", ErrAuth, g.theirs.Name, err)
+			return fmt.Errorf("%w: read proof from %q: %w", ErrHandshakeCut, g.theirs.Name, err)
 		}
 		if !hmac.Equal(got, want) {
 			return fmt.Errorf("%w: %q does not know the pair's secret", ErrRejected, g.theirs.Name)
@@ -130,7 +130,7 @@ func exchangeProofs(conn net.Conn, secret []byte, g greeting) error {
 	}
 	if g.me == roleListener {
 		if err := send(); err != nil {
-			return fmt.Errorf("%w: send proof: %w", ErrAuth, err)
+			return fmt.Errorf("%w: send proof: %w", ErrHandshakeCut, err)
 		}
 		return check()
 	}
@@ -138,7 +138,7 @@ func exchangeProofs(conn net.Conn, secret []byte, g greeting) error {
 	// listener's log names the peer that failed instead of seeing a hang-up.
 	err := check()
 	if serr := send(); err == nil && serr != nil {
-		err = fmt.Errorf("%w: send proof: %w", ErrAuth, serr)
+		err = fmt.Errorf("%w: send proof: %w", ErrHandshakeCut, serr)
 	}
 	return err
 }

@@ -56,10 +56,17 @@ var (
 	ErrClosed        = errors.New("link: closed")
 	ErrFrameTooLarge = errors.New("link: frame exceeds size limit")
 	ErrCorruptFrame  = errors.New("link: corrupt frame")
-	ErrAuth          = errors.New("link: peer authentication failed")
+	// ErrAuth: the handshake did not authenticate the peer. Wrapped by
+	// ErrRejected when the peer proved it is not a member of the pair, and
+	// by ErrHandshakeCut when it hung up or did not answer in time.
+	ErrAuth = errors.New("link: handshake failed")
 	// ErrRejected (which wraps ErrAuth) says the peer completed the
 	// handshake's first round and proved it is not a member of the pair: it
 	// does not share the secret or is not an FTM link. Retrying will not
-	// help. A handshake that times out or is cut is ErrAuth without it.
-	ErrRejected = fmt.Errorf("%w: rejected", ErrAuth)
+	// help.
+	ErrRejected = fmt.Errorf("%w: peer authentication failed", ErrAuth)
+	// ErrHandshakeCut (which wraps ErrAuth) says the handshake ended before
+	// the peer proved anything: it hung up, timed out or was interrupted,
+	// as when the partner restarts or already has a link. Retrying helps.
+	ErrHandshakeCut = fmt.Errorf("%w: cut before the peer was authenticated (it hung up or did not answer; normal while it restarts)", ErrAuth)
 )

@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"sync"
@@ -130,8 +131,12 @@ func (r *acceptRound) authenticate(conn net.Conn) {
 	peer, err := handshake(r.ctx, conn, cfg, roleListener)
 	if err != nil {
 		_ = conn.Close()
-		if r.ctx.Err() == nil {
+		switch {
+		case r.ctx.Err() != nil:
+		case errors.Is(err, ErrRejected):
 			cfg.Logger.Warn("link refused", zap.String("remote", conn.RemoteAddr().String()), zap.Error(err))
+		default: // a peer restarting, or a connection that came second
+			cfg.Logger.Info("link handshake not completed", zap.String("remote", conn.RemoteAddr().String()), zap.Error(err))
 		}
 		return
 	}

@@ -73,10 +73,45 @@ func TestTCPWrongSecretRefusedAndLogged(t *testing.T) {
 	acceptErr := make(chan error, 1)
 	go func() { _, err := lis.Accept(ctx); acceptErr <- err }()
 	_, err = Dial(ctx, lis.Addr(), Config{Name: "mallory", Secret: []byte("not-the-pair-secret!!")})
-	require.ErrorIs(t, err, ErrAuth)
+	require.ErrorIs(t, err, ErrRejected)
+	require.ErrorContains(t, err, "peer authentication failed")
 	require.ErrorIs(t, <-acceptErr, context.DeadlineExceeded, "the listener keeps waiting for a genuine peer")
 	require.Equal(t, 1, logs.FilterMessage("link refused").Len())
 	require.Contains(t, fmt.Sprint(logs.All()[0].ContextMap()["error"]), "does not know the pair's secret")
+}
+
+// A handshake the peer cuts (it restarts, or already has a link) is
+// ErrHandshakeCut, not a failed authentication, on both sides: the dialer's
+// error does not say "authentication failed", and the listener logs it as
+// information, not as a refused link.
+func TestTCPCutHandshakeIsNotAnAuthenticationFailure(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer raw.Close()
+	go func() {
+		if c, err := raw.Accept(); err == nil {
+			c.Close() // hangs up before any hello
+		}
+	}()
+	_, err = Dial(ctxT(t), raw.Addr().String(), Config{Name: "alpha", Secret: secret})
+	require.ErrorIs(t, err, ErrHandshakeCut)
+	require.NotErrorIs(t, err, ErrRejected)
+	require.NotContains(t, err.Error(), "authentication failed")
+
+	core, logs := observer.New(zap.InfoLevel)
+	lis, err := Listen("127.0.0.1:0", Config{Name: "beta", Secret: secret, Logger: zap.New(core)})
+	require.NoError(t, err)
+	defer lis.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	acceptErr := make(chan error, 1)
+	go func() { _, err := lis.Accept(ctx); acceptErr <- err }()
+	c, err := net.Dial("tcp", lis.Addr())
+	require.NoError(t, err)
+	require.NoError(t, c.Close()) // a dialer that dies before its hello
+	require.ErrorIs(t, <-acceptErr, context.DeadlineExceeded)
+	require.Equal(t, 0, logs.FilterMessage("link refused").Len())
+	require.Equal(t, 1, logs.FilterMessage("link handshake not completed").Len())
 }
 
 func TestTCPRefusesNonFTMPeer(t *testing.T) {

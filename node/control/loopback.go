@@ -16,7 +16,7 @@ func CheckLoopback(addr string) error {
 		return fmt.Errorf("--metrics-addr %q: %w", addr, err)
 	}
 	if ip := net.ParseIP(host); host != "localhost" && (ip == nil || !ip.IsLoopback()) {
-		return fmt.Errorf("--metrics-addr %q is not a loopback address (use 127.0.0.1:PORT; metrics are not authenticated)", addr)
+		return fmt.Errorf("--metrics-addr %q is not a loopback address (use 127.0.0.1:PORT, or protect it with --web-config-file: TLS, basic auth)", addr)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ type Status struct {
 	STM *pair.StableStatus `json:"stm,omitempty"`
 	// HeartbeatAge: time since a frame last came from the partner (its
 	// heartbeats keep it under one period while the link is healthy).
-	HeartbeatAge time.Duration `json:"heartbeat_age,omitempty"`
+	HeartbeatAge time.Duration `json:"heartbeat_age_ns,omitempty"`
 	// Faults switched on by ftmctl partition or slow, and whether the pair
 	// allows them.
 	Faults      link.FaultState `json:"faults"`
@@ -43,8 +43,8 @@ type RunRequest struct {
 // FaultRequest switches a fault on or off on one node (POST /fault).
 type FaultRequest struct {
 	Kind  string        `json:"kind"` // "partition", "slow" or "heal"
-	Delay time.Duration `json:"delay,omitempty"`
-	For   time.Duration `json:"for,omitempty"` // 0: until healed
+	Delay time.Duration `json:"delay_ns,omitempty"`
+	For   time.Duration `json:"for_ns,omitempty"` // 0: until healed
 }
 
 // KernelTask is one kernel task and the names in its port name space
@@ -132,7 +132,7 @@ type CallReply struct {
 // RUCkptRequest asks for a checkpoint of one recovery unit (POST /ru/ckpt).
 type RUCkptRequest struct {
 	Unit    string        `json:"unit"` // BANK/NAME or BANK/app
-	Timeout time.Duration `json:"timeout"`
+	Timeout time.Duration `json:"timeout_ns"`
 }
 
 // RUCkptReply is how it went.
@@ -141,7 +141,7 @@ type RUCkptReply struct {
 	Unit   string        `json:"unit"`
 	RU     string        `json:"ru"`      // the RU that was checkpointed
 	NextRU string        `json:"next_ru"` // the unit's RU now
-	Took   time.Duration `json:"took"`
+	Took   time.Duration `json:"took_ns"`
 	Msgs   int64         `json:"msgs"` // protocol messages this node's driver sent meanwhile
 	// Members: the RUs committed with it as this node knew them (CkptEntry.Members).
 	Members []string `json:"members"`
@@ -153,14 +153,14 @@ type RUCkptReply struct {
 type CkptNowRequest struct {
 	Bank    string        `json:"bank"`
 	Task    uint64        `json:"task"`
-	Timeout time.Duration `json:"timeout"`
+	Timeout time.Duration `json:"timeout_ns"`
 }
 
 // CkptNowReply is the checkpoint that answered, and how long after the
 // request it came.
 type CkptNowReply struct {
 	CkptEntry
-	Waited time.Duration `json:"waited"`
+	Waited time.Duration `json:"waited_ns"`
 }
 
 // CkptWait is how long a checkpoint asked for on the control socket may
@@ -213,8 +213,8 @@ type CkptEntry struct {
 	Number   int           `json:"number"`
 	Pages    int           `json:"pages"`
 	Bytes    int64         `json:"bytes"`
-	Duration time.Duration `json:"duration"` // the task was stopped this long
-	Progress int64         `json:"progress"` // work done at the checkpoint (the task's Progress)
+	Duration time.Duration `json:"duration_ns"` // the task was stopped this long
+	Progress int64         `json:"progress"`    // work done at the checkpoint (the task's Progress)
 	// A checkpoint of recovery units (ftmctl ckpt now RU) instead of a
 	// task: Unit is the initiating unit, Number the RU it committed,
 	// Duration the protocol's time from start to commit, Msgs the protocol

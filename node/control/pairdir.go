@@ -36,6 +36,9 @@ type NodeState struct {
 	Log   string `json:"log"`
 	// MetricsAddr is the --metrics-addr the node was started with.
 	MetricsAddr string `json:"metrics_addr,omitempty"`
+	// WebConfigFile is the --web-config-file (TLS, basic auth) the node
+	// was started with.
+	WebConfigFile string `json:"web_config_file,omitempty"`
 }
 
 // The files of a pair's directory.
