@@ -65,7 +65,7 @@ func (d *Driver) admit(ctx context.Context, c *servedCall) error {
 				ce.Write(zap.String("unit", c.unit), zap.Stringer("ru", c.ru), zap.Uint64("call", c.id),
 					zap.String("client", c.req.Client), zap.Uint64("seq", c.req.Seq), zap.Stringer("phase", u.Phase()))
 			}
-			d.mu.Unlock()
+			d.flushAdmittedLocked(c.unit)
 			return nil
 		}
 		if u != nil {
@@ -83,6 +83,22 @@ func (d *Driver) admit(ctx context.Context, c *servedCall) error {
 		}
 		d.mu.Lock()
 	}
+}
+
+// flushAdmittedLocked runs the Ready an admission made, if any, and
+// releases mu: a unit that initiated a two-phase checkpoint turns it into
+// a three-phase one when it admits a call (its precommitted members must
+// withdraw before the call can need them), and those messages leave now,
+// not when the call ends. Otherwise nothing is flushed (the hot path).
+func (d *Driver) flushAdmittedLocked(unit string) {
+	d.host.Touch(unit)
+	if !d.host.HasReady() {
+		d.mu.Unlock()
+		return
+	}
+	envs, _ := d.flushLocked()
+	d.mu.Unlock()
+	d.send(envs)
 }
 
 // endCall records the call's dependencies at this level (§4.1), makes the
