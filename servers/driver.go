@@ -91,8 +91,8 @@ type unitInfo struct {
 	// restarts from names it (a two-phase precommit follows a Running
 	// record, which names no action to abort).
 	orphan ru.Action
-	pinned uint64     // a restarted unit's stand-in for the call still running (0: none)
-	hook   func()     // run after that reload
+	pinned uint64 // a restarted unit's stand-in for the call still running (0: none)
+	hook   func() // run after that reload
 }
 
 // stateOwner is what the driver needs of a Server[S].
