@@ -2,6 +2,7 @@ package servers
 
 import (
 	"context"
+	"time"
 
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/servers/ru"
@@ -22,30 +23,79 @@ import (
 // lost at any crash point; an update lost with its RU was never answered
 // and is retried by its client.
 
-// burst is the server loop's view of a burst of requests queued at its
-// port. Owned by the Run goroutine.
+// burstLinger is how long the server loop waits, at most, for the
+// requests of a burst it expects before asking for the commit.
+const burstLinger = 200 * time.Microsecond
+
+// burst is the server loop's view of a burst of requests: the external
+// updates whose replies wait for one commit. Owned by the Run goroutine.
+//
+// Requests queued at the port join the burst. So do, for a moment
+// (burstLinger), the next requests of the clients the last burst
+// answered: those clients are sending their next update while the loop
+// would otherwise commit after the first, and the bursts would stay
+// small (each commit one backup round trip). A lone client is never
+// waited for: its burst is complete with its own request.
 type burst struct {
 	// unflushed is an RU whose commit waiting replies leave to the end of
 	// the burst (zero: none).
 	unflushed ru.ID
+	clients   map[string]bool // external clients whose replies wait for the burst's commit
+	expect    int             // how many clients the last burst answered
+}
+
+// join adds client's request to the burst.
+func (b *burst) join(client string) {
+	if b.clients == nil {
+		b.clients = map[string]bool{}
+	}
+	b.clients[client] = true
+}
+
+// short reports whether the burst, with client's request, holds fewer
+// clients than the last one ("" counts no request).
+func (b *burst) short(client string) bool {
+	n := len(b.clients)
+	if client != "" && !b.clients[client] {
+		n++
+	}
+	return n < b.expect
+}
+
+// committed ends the burst: its commit was asked for.
+func (b *burst) committed() {
+	b.expect = len(b.clients)
+	clear(b.clients)
+	b.unflushed = ru.ID{}
 }
 
 // serveLoop serves the requests on p one at a time until ctx ends; after
 // the last request of a burst it asks for the commit its replies wait for.
 func (s *Server[S]) serveLoop(ctx context.Context, p kernel.Name) error {
+	var m *kernel.Message
 	for {
-		m, err := s.cfg.Task.Receive(ctx, p)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
+		if m == nil {
+			var err error
+			if m, err = s.cfg.Task.Receive(ctx, p); err != nil {
+				if ctx.Err() != nil {
+					return nil
+				}
+				return err
 			}
-			return err
 		}
 		s.serve(ctx, m)
-		if !s.burst.unflushed.IsZero() && !s.moreQueued() {
-			s.cfg.Driver.requestCommit(s.burst.unflushed)
-			s.burst.unflushed = ru.ID{}
+		m = nil
+		if s.burst.unflushed.IsZero() || s.moreQueued() {
+			continue
 		}
+		if s.burst.short("") {
+			var err error
+			if m, err = s.cfg.Task.ReceiveTimeout(ctx, p, burstLinger); err == nil {
+				continue // the burst goes on
+			}
+		}
+		s.cfg.Driver.requestCommit(s.burst.unflushed)
+		s.burst.committed()
 	}
 }
 
@@ -53,6 +103,12 @@ func (s *Server[S]) serveLoop(ctx context.Context, p kernel.Name) error {
 func (s *Server[S]) moreQueued() bool {
 	st, err := s.cfg.Task.Status(s.port)
 	return err == nil && st.QueueLen > 0
+}
+
+// burstGoesOn reports whether a request of client ending now leaves its
+// burst open: more requests are queued, or expected (burst).
+func (s *Server[S]) burstGoesOn(client string) bool {
+	return s.moreQueued() || s.burst.short(client)
 }
 
 // outputCommit reports whether call c's reply must wait for its RU's

@@ -212,12 +212,16 @@ func (s *Server[S]) serve(ctx context.Context, m *kernel.Message) {
 	}
 	rep, waitRU, asked := s.execute(ctx, req, h)
 	rep.Seq = req.Seq
-	if waitRU.IsZero() || (asked && s.cfg.Driver.outcome(waitRU) == ru.Committed) {
-		s.reply(replyTo, rep) // no output commit, or made in the call's own step
+	if waitRU.IsZero() {
+		s.reply(replyTo, rep)
 		return
 	}
+	s.burst.join(req.Client) // groupcommit.go
 	if !asked {
 		s.burst.unflushed = waitRU // the burst's last request asks for it
+	} else if s.burst.committed(); s.cfg.Driver.outcome(waitRU) == ru.Committed {
+		s.reply(replyTo, rep) // committed in the call's own step
+		return
 	}
 	s.outWG.Add(1) // output commit: the reply waits for the RU's commit
 	go func() {
@@ -236,7 +240,8 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 	d := s.cfg.Driver
 	s.callMu.Lock()
 	defer s.callMu.Unlock()
-	sc := &servedCall{unit: s.cfg.Name, req: req, op: h.op, owner: s, more: s.moreQueued}
+	sc := &servedCall{unit: s.cfg.Name, req: req, op: h.op, owner: s,
+		more: func() bool { return s.burstGoesOn(req.Client) }}
 	if err := d.admit(ctx, sc); err != nil {
 		return reply{Status: statusRetry, Err: err.Error()}, ru.ID{}, false
 	}

@@ -206,6 +206,7 @@ func BenchmarkDurableUpdate(b *testing.B) {
 			benchDurable(b, keys)
 		})
 	}
+	b.Run("clients=8", func(b *testing.B) { benchDurableClients(b, 10, 8) })
 }
 
 func benchDurable(b *testing.B, keys int) {
