@@ -239,14 +239,16 @@ func (r *ckpt4RU) checkpoint(tb testing.TB) (d time.Duration, envs, msgs, commit
 // receiver acted on it.
 func (w *world) stableTotals() (envs, msgs int64) {
 	envs, msgs = w.totals()
-	for {
-		time.Sleep(50 * time.Microsecond)
+	for same := 0; same < 3; {
+		time.Sleep(200 * time.Microsecond)
 		e, m := w.totals()
 		if e == envs && m == msgs {
-			return envs, msgs
+			same++
+			continue
 		}
-		envs, msgs = e, m
+		envs, msgs, same = e, m, 0
 	}
+	return envs, msgs
 }
 
 // BenchmarkCheckpoint4RU: the paper's configuration end to end, through
