@@ -23,8 +23,8 @@ import (
 // lost at any crash point; an update lost with its RU was never answered
 // and is retried by its client.
 
-// burstLinger is how long the server loop waits, at most, for the
-// requests of a burst it expects before asking for the commit.
+// burstLinger is how long, from its first request, a burst waits at most
+// for the requests it expects before the server loop asks for its commit.
 const burstLinger = 200 * time.Microsecond
 
 // burst is the server loop's view of a burst of requests: the external
@@ -42,12 +42,16 @@ type burst struct {
 	unflushed ru.ID
 	clients   map[string]bool // external clients whose replies wait for the burst's commit
 	expect    int             // how many clients the last burst answered
+	deadline  time.Time       // the burst's first request plus burstLinger
 }
 
 // join adds client's request to the burst.
 func (b *burst) join(client string) {
 	if b.clients == nil {
 		b.clients = map[string]bool{}
+	}
+	if len(b.clients) == 0 {
+		b.deadline = time.Now().Add(burstLinger)
 	}
 	b.clients[client] = true
 }
@@ -88,15 +92,32 @@ func (s *Server[S]) serveLoop(ctx context.Context, p kernel.Name) error {
 		if s.burst.unflushed.IsZero() || s.moreQueued() {
 			continue
 		}
-		if s.burst.short("") {
-			var err error
-			if m, err = s.cfg.Task.ReceiveTimeout(ctx, p, burstLinger); err == nil {
-				continue // the burst goes on
-			}
+		if m = s.awaitBurst(ctx, p); m != nil {
+			continue // the burst goes on
 		}
 		s.cfg.Driver.requestCommit(s.burst.unflushed)
 		s.burst.committed()
 	}
+}
+
+// awaitBurst waits, until the burst's deadline, for a request the burst
+// expects; nil when none came (or none is expected). It waits on the real
+// clock whatever the node's: the wait only shapes batches.
+func (s *Server[S]) awaitBurst(ctx context.Context, p kernel.Name) *kernel.Message {
+	if !s.burst.short("") {
+		return nil
+	}
+	left := time.Until(s.burst.deadline)
+	if left <= 0 {
+		return nil
+	}
+	wctx, cancel := context.WithTimeout(ctx, left)
+	defer cancel()
+	m, err := s.cfg.Task.Receive(wctx, p)
+	if err != nil {
+		return nil
+	}
+	return m
 }
 
 // moreQueued reports whether another request waits at the server's port.
