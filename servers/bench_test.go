@@ -165,22 +165,29 @@ func BenchmarkReliableRPC(b *testing.B) {
 	}
 }
 
-// BenchmarkCheckpoint4RU is the paper's configuration end to end (§6.1,
-// §6.5): one application RU on its own driver and three segment RUs
-// (data, stack, heap) served by one driver, nothing dirty (the segment
-// calls change no data, but make the app and the segments depend on each
-// other as the paper's checkpoint does). msgs/ckpt counts transport
-// messages (envelopes) of both drivers per checkpoint (paper 15, target
-// ≤ 5); ns/op is the latency of one checkpoint through kernel and STM.
 // touchM is an update that changes nothing but makes its RU modified.
 var touchM = NewMethod[int, int]("touch", Update)
 
-func BenchmarkCheckpoint4RU(b *testing.B) {
-	w := newWorld(b)
+// ckpt4RU is the paper's configuration end to end (§6.1, §6.5): one
+// application RU on its own driver and three segment RUs (data, stack,
+// heap) served by one driver, nothing dirty (the segment calls change no
+// data, but make the app and the segments depend on each other as the
+// paper's checkpoint does).
+type ckpt4RU struct {
+	w    *world
+	app  *Client
+	segs []string
+}
+
+// newCkpt4RU builds the configuration; threePhase turns the two-phase
+// path of §8.2.1 off.
+func newCkpt4RU(tb testing.TB, threePhase bool) *ckpt4RU {
+	w := newWorld(tb)
 	w.tick = time.Second // no resend timeout inside a checkpoint
-	segs := []string{"data", "stack", "heap"}
+	w.unit.ThreePhase = threePhase
+	r := &ckpt4RU{w: w, segs: []string{"data", "stack", "heap"}}
 	rvm := w.host("rvm")
-	for _, s := range segs {
+	for _, s := range r.segs {
 		srv := mustServer(NewServer(Config{Name: s, Driver: rvm.driver, Logger: w.log}, newCounters))
 		Handle(srv, touchM, func(c *Call, s *counters, _ int) (int, error) { return 0, nil })
 		ctx, cancel := context.WithCancel(w.ctx)
@@ -189,45 +196,111 @@ func BenchmarkCheckpoint4RU(b *testing.B) {
 		go func() { done <- srv.Run(ctx) }()
 		w.waitBound(rvm, s)
 	}
-	app := w.client("app", "app")
-	ctx := context.Background()
-	touch := func() {
-		for _, s := range segs {
-			if _, err := touchM.At(s).Call(ctx, app, 0); err != nil {
-				b.Fatal(err)
-			}
+	r.app = w.client("app", "app")
+	return r
+}
+
+// touch makes the app update each segment (the calls' work, not the
+// checkpoint's).
+func (r *ckpt4RU) touch(tb testing.TB) {
+	for _, s := range r.segs {
+		if _, err := touchM.At(s).Call(r.w.ctx, r.app, 0); err != nil {
+			tb.Fatal(err)
 		}
 	}
-	settled := func(inc uint64) {
-		for _, s := range segs {
-			for w.liveID("rvm", s).Inc < inc {
-				time.Sleep(10 * time.Microsecond)
-			}
+}
+
+// checkpoint runs one checkpoint of the app and waits until the segments
+// committed too; it returns the time Client.Checkpoint took and the
+// envelopes, protocol messages and STM commits it cost.
+func (r *ckpt4RU) checkpoint(tb testing.TB) (d time.Duration, envs, msgs, commits int64) {
+	inc := r.w.liveID("rvm", "data").Inc + 1
+	e0, m0 := r.w.totals()
+	c0 := r.w.bank.Stats().Committed
+	start := time.Now()
+	if err := r.app.Checkpoint(r.w.ctx); err != nil {
+		tb.Fatal(err)
+	}
+	d = time.Since(start)
+	if b, ok := tb.(*testing.B); ok {
+		b.StopTimer() // ns/op is the checkpoint's latency, not the settling
+	}
+	for _, s := range r.segs {
+		for r.w.liveID("rvm", s).Inc < inc {
+			time.Sleep(10 * time.Microsecond)
 		}
 	}
-	var envs, msgs, commits int64
+	e1, m1 := r.w.stableTotals()
+	return d, e1 - e0, m1 - m0, int64(r.w.bank.Stats().Committed - c0)
+}
+
+// stableTotals is totals once no driver is still counting a send: a
+// sender counts an envelope when Send returned, which may be after the
+// receiver acted on it.
+func (w *world) stableTotals() (envs, msgs int64) {
+	envs, msgs = w.totals()
+	for same := 0; same < 3; {
+		time.Sleep(200 * time.Microsecond)
+		e, m := w.totals()
+		if e == envs && m == msgs {
+			same++
+			continue
+		}
+		envs, msgs, same = e, m, 0
+	}
+	return envs, msgs
+}
+
+// BenchmarkCheckpoint4RU: the paper's configuration end to end, through
+// kernel ports and STM, on the two-phase path of §8.2.1 and, alternated
+// in the same run as the baseline, on the general three-phase path.
+// msgs/ckpt counts transport messages (envelopes) of both drivers per
+// checkpoint (paper 15, its batching proposal 5, target ≤ 3); ns/op is the
+// latency of one two-phase checkpoint (Client.Checkpoint to its return).
+func BenchmarkCheckpoint4RU(b *testing.B) {
+	two, three := newCkpt4RU(b, false), newCkpt4RU(b, true)
+	var t2, t3 time.Duration
+	var envs, msgs, commits, envs3, msgs3 int64
 	b.ResetTimer()
 	for range b.N {
 		b.StopTimer()
-		touch()
-		inc := w.liveID("rvm", "data").Inc + 1
-		e0, m0 := w.totals()
-		c0 := w.bank.Stats().Committed
+		two.touch(b)
+		three.touch(b)
 		b.StartTimer()
-		if err := app.Checkpoint(ctx); err != nil {
-			b.Fatal(err)
-		}
-		b.StopTimer()
-		settled(inc)
-		e1, m1 := w.totals()
-		envs, msgs = envs+e1-e0, msgs+m1-m0
-		commits += int64(w.bank.Stats().Committed - c0)
+		d, e, m, c := two.checkpoint(b) // stops the timer
+		d3, e3, m3, _ := three.checkpoint(b)
+		t2, t3 = t2+d, t3+d3
+		envs, msgs, commits, envs3, msgs3 = envs+e, msgs+m, commits+c, envs3+e3, msgs3+m3
 		b.StartTimer()
 	}
 	b.StopTimer()
-	b.ReportMetric(float64(envs)/float64(b.N), "msgs/ckpt")
-	b.ReportMetric(float64(msgs)/float64(b.N), "ru-msgs/ckpt")
-	b.ReportMetric(float64(commits)/float64(b.N), "stm-tx/ckpt")
+	n := float64(b.N)
+	b.ReportMetric(float64(envs)/n, "msgs/ckpt")
+	b.ReportMetric(float64(msgs)/n, "ru-msgs/ckpt")
+	b.ReportMetric(float64(commits)/n, "stm-tx/ckpt")
+	b.ReportMetric(float64(envs3)/n, "msgs-3phase/ckpt")
+	b.ReportMetric(float64(msgs3)/n, "ru-msgs-3phase/ckpt")
+	b.ReportMetric(float64(t3.Nanoseconds())/n, "ns-3phase/ckpt")
+	b.ReportMetric(float64(t2)/float64(t3), "x-3phase")
+}
+
+// TestCheckpoint4RUEnvelopes pins the end-to-end counts of the paper's
+// configuration: 3 envelopes per checkpoint on the two-phase path of
+// §8.2.1, 5 on the general three-phase path (§6.5's batching); 9 and 15
+// protocol messages inside them. Reference: §6.5, §8.2.1.
+func TestCheckpoint4RUEnvelopes(t *testing.T) {
+	for _, c := range []struct {
+		threePhase bool
+		envs, msgs int64
+	}{{false, 3, 9}, {true, 5, 15}} {
+		r := newCkpt4RU(t, c.threePhase)
+		for range 3 {
+			r.touch(t)
+			_, envs, msgs, _ := r.checkpoint(t)
+			require.Equal(t, c.envs, envs, "three-phase=%v: envelopes per checkpoint", c.threePhase)
+			require.Equal(t, c.msgs, msgs, "three-phase=%v: protocol messages per checkpoint", c.threePhase)
+		}
+	}
 }
 
 // totals sums the envelopes and protocol messages every driver sent.

@@ -19,6 +19,11 @@ type servedCall struct {
 	req   request  // the caller's RU and host (zero RU: an external client)
 	op    Op       // the method's attribute
 	owner busyMark // the server, busy from admission to end
+	// more reports whether another request waits at the server's port
+	// (nil: never); asked is set when the call's end asked for the
+	// output commit of its reply (groupcommit.go).
+	more  func() bool
+	asked bool
 
 	u  *ru.Unit // the unit instance that admitted it
 	ru ru.ID    // the RU it runs in
@@ -58,6 +63,10 @@ func (d *Driver) admit(ctx context.Context, c *servedCall) error {
 			return ErrClosed
 		}
 		u := d.host.Unit(c.unit)
+		var attempt uint64 // the unit's initiated attempts: a fallback starts one
+		if u != nil {
+			attempt = u.State().Seq
+		}
 		if u != nil && u.Admit(c.id) == ru.Serve {
 			c.owner.setBusy(true)
 			c.u, c.ru = u, u.ID()
@@ -65,7 +74,7 @@ func (d *Driver) admit(ctx context.Context, c *servedCall) error {
 				ce.Write(zap.String("unit", c.unit), zap.Stringer("ru", c.ru), zap.Uint64("call", c.id),
 					zap.String("client", c.req.Client), zap.Uint64("seq", c.req.Seq), zap.Stringer("phase", u.Phase()))
 			}
-			d.mu.Unlock()
+			d.flushAdmittedLocked(c.unit, u.State().Seq != attempt)
 			return nil
 		}
 		if u != nil {
@@ -85,11 +94,29 @@ func (d *Driver) admit(ctx context.Context, c *servedCall) error {
 	}
 }
 
+// flushAdmittedLocked releases mu after an admission, running the host's
+// Ready first when the admission made the unit fall back from a two-phase
+// checkpoint it initiated to a three-phase one: its precommitted members
+// must withdraw before the call can need them, so those messages leave
+// now, not when the call ends. Otherwise nothing is flushed (the hot
+// path; a record left unsaved by a burst's call stays so: groupcommit.go).
+func (d *Driver) flushAdmittedLocked(unit string, fellBack bool) {
+	if !fellBack {
+		d.mu.Unlock()
+		return
+	}
+	d.host.Touch(unit)
+	envs, _ := d.flushLocked()
+	d.mu.Unlock()
+	d.send(envs)
+}
+
 // endCall records the call's dependencies at this level (§4.1), makes the
 // server's record durable before the reply leaves, and ends the call. ok
 // is false when the server's RU aborted during the call (S rolled back) or
 // its record could not be saved (the unit restarts: the client retries).
 func (d *Driver) endCall(c *servedCall) (deps ru.Deps, ok bool) {
+	more := c.req.RU.IsZero() && c.more != nil && c.more() // before mu: it takes the kernel's lock
 	d.mu.Lock()
 	c.owner.setBusy(false)
 	ui := d.units[c.unit]
@@ -102,6 +129,10 @@ func (d *Driver) endCall(c *servedCall) (deps ru.Deps, ok bool) {
 		deps = recordDeps(c.u, c.op, c.req.RU)
 		c.u.CallEnded(c.id)
 		d.host.Touch(c.unit)
+		if c.outputCommit(deps) && !d.outputCommitLocked(c, more) {
+			d.mu.Unlock() // the burst's last call saves and commits this one's work
+			return deps, true
+		}
 		if !d.host.HasReady() {
 			// Nothing to save, send or wake: a call in a Running RU whose
 			// dependencies were recorded already (the hot path).
@@ -123,6 +154,23 @@ func (d *Driver) endCall(c *servedCall) (deps ru.Deps, ok bool) {
 	d.mu.Unlock()
 	d.send(envs)
 	return deps, ok
+}
+
+// outputCommitLocked handles the end of a call whose reply waits for its
+// RU's commit: the last call of a burst asks for the checkpoint now, so
+// that its record and S reach the bank in one transaction; it reports
+// whether the call's Ready is to be run now. A call with more requests
+// behind it in a running RU runs none: its record needs no save before a
+// reply that waits for the commit anyway (groupcommit.go). mu held.
+func (d *Driver) outputCommitLocked(c *servedCall, more bool) bool {
+	if !more {
+		c.asked = true
+		if !c.u.Wants() {
+			c.u.Checkpoint()
+		}
+		return true
+	}
+	return c.u.Phase() != ru.Running
 }
 
 // outlivedLocked ends a call whose RU aborted, or whose unit restarted,
@@ -322,6 +370,13 @@ func (d *Driver) checkpoint(ctx context.Context, unit string) error {
 // until id ended: nil if it committed, ErrAborted if it aborted. Waiting
 // replies of several calls share one checkpoint (output commit, batched).
 func (d *Driver) commitOf(ctx context.Context, id ru.ID) error {
+	return d.awaitCommit(ctx, id, true)
+}
+
+// awaitCommit waits until id ended, as commitOf does; it asks for the
+// checkpoint only when request is set (else the server loop does, at the
+// end of the burst: groupcommit.go).
+func (d *Driver) awaitCommit(ctx context.Context, id ru.ID, request bool) error {
 	d.mu.Lock()
 	for {
 		if d.closed {
@@ -337,7 +392,7 @@ func (d *Driver) commitOf(ctx context.Context, id ru.ID) error {
 				d.mu.Unlock()
 				return fmt.Errorf("ru %s: %w", id, ErrAborted)
 			}
-			if !u.Wants() {
+			if request && !u.Wants() {
 				u.Checkpoint()
 				d.host.Touch(id.Name)
 				envs, _ := d.flushLocked()

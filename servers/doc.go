@@ -52,7 +52,10 @@
 //     ports found through the name service (subpackage names: persistent
 //     port names re-bound after a restart), or in memory for tests;
 //   - calls.go, the call path: each served or outgoing call's state as one
-//     value, from admission or write-ahead record to its end.
+//     value, from admission or write-ahead record to its end;
+//   - groupcommit.go, durable updates: an external client's update and its
+//     output commit in one bank transaction, and one commit for a burst
+//     of them (group commit).
 //
 // Containment (contain.go): a handler that panics fails its call — the
 // client gets a *RemoteError unwrapping to ErrHandlerPanicked, with the

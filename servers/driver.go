@@ -85,8 +85,14 @@ type unitInfo struct {
 	name   string
 	srv    stateOwner // nil for a client (application) unit
 	reload bool       // S must be reloaded when the current call ends
-	pinned uint64     // a restarted unit's stand-in for the call still running (0: none)
-	hook   func()     // run after that reload
+	// orphan is the action whose group S was precommitted into by a Ready
+	// whose record is not durable yet (zero: none). If the unit crashes
+	// before it is, its restart aborts that group unless the record it
+	// restarts from names it (a two-phase precommit follows a Running
+	// record, which names no action to abort).
+	orphan ru.Action
+	pinned uint64 // a restarted unit's stand-in for the call still running (0: none)
+	hook   func() // run after that reload
 }
 
 // stateOwner is what the driver needs of a Server[S].
@@ -302,7 +308,7 @@ func (d *Driver) restartLocked(ui *unitInfo) error {
 	}
 	d.log.Debug("restart", zap.String("unit", ui.name), zap.Bool("precommitted", rec.Precommitted),
 		zap.Int("decides", len(rec.Decides)))
-	for _, dc := range rec.Decides {
+	for _, dc := range append(rec.Decides, d.orphanLocked(ui)...) {
 		if err := d.records.decide(d.ctx, dc.Action, dc.Commit); err != nil {
 			d.log.Debug("decide at restart", zap.String("unit", ui.name), zap.Error(err))
 		}
@@ -320,6 +326,22 @@ func (d *Driver) restartLocked(ui *unitInfo) error {
 		d.reloadLocked(ui, hook)
 	}
 	return nil
+}
+
+// orphanLocked returns the abort of the group a crashed unit precommitted
+// S into while the record that says so never became durable: nothing can
+// decide that group but this abort (the action cannot commit without the
+// unit's acknowledgment, which left only with that record). mu held.
+func (d *Driver) orphanLocked(ui *unitInfo) []ru.Decide {
+	a := ui.orphan
+	ui.orphan = ru.Action{}
+	if a.IsZero() {
+		return nil
+	}
+	if st := d.records.lastSaved(ui.name); st != nil && st.PCInc != 0 && st.PC == a {
+		return nil // the record holds it: the unit waits for, or applies, its decision
+	}
+	return []ru.Decide{{Action: a, Commit: false}}
 }
 
 // pinCallLocked keeps a restarted server unit from being quiescent while

@@ -89,6 +89,7 @@ func (d *Driver) precommitLocked(parts []ru.UnitReady) []ru.UnitReady {
 				d.host.Crash(p.Unit)
 				continue
 			}
+			ui.orphan = p.Precommit // until the record saying so is durable
 			d.log.Debug("precommitted S", zap.String("unit", p.Unit), zap.Uint64("group", uint64(g)))
 			if d.crashAt(FPAfterPrecommit, p.Unit) {
 				continue
@@ -112,6 +113,11 @@ func (d *Driver) saveLocked(parts []ru.UnitReady) ([]ru.UnitReady, map[string]er
 		err = d.records.write(d.ctx, &b)
 	}
 	if err == nil {
+		for i := range parts {
+			if ui := d.units[parts[i].Unit]; ui != nil && parts[i].Save != nil {
+				ui.orphan = ru.Action{} // the record names the group now
+			}
+		}
 		return parts, nil
 	}
 	d.log.Warn("save failed", zap.Error(err))

@@ -101,6 +101,7 @@ type world struct {
 	fail  failpoint.Hook
 	tick  time.Duration // driver tick period (default 2 ms)
 	inmem *InmemNetwork // protocol envelopes in memory (nil: kernel ports)
+	unit  ru.Config     // every driver's protocol tuning
 	logs  *observer.ObservedLogs
 	kind  serverKind // the counter servers' state: whole (default) or by object
 }
@@ -150,7 +151,8 @@ func (w *world) host(name string) *hostRig {
 
 func (w *world) newDriver(name string, h *hostRig) *Driver {
 	d, err := NewDriver(DriverConfig{Host: name, Task: h.task, Bank: w.bank, Names: h.names,
-		TickPeriod: cmp.Or(w.tick, 2*time.Millisecond), Logger: w.log, Fail: w.fail, Transport: w.transport(name)})
+		TickPeriod: cmp.Or(w.tick, 2*time.Millisecond), Logger: w.log, Fail: w.fail, Transport: w.transport(name),
+		Unit: w.unit})
 	if err != nil {
 		w.t.Fatal(err)
 	}

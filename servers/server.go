@@ -85,6 +85,7 @@ type Server[S any] struct {
 
 	layout stateLayout // where S's collections are (stable.go)
 	forget bool        // the unit crashed: reload every collection (driver's mu)
+	burst  burst       // requests queued at the port, group commit (groupcommit.go)
 }
 
 // Call is the context of one served call.
@@ -180,16 +181,7 @@ func (s *Server[S]) Run(ctx context.Context) error {
 		return err
 	}
 	s.log.Debug("serving")
-	for {
-		m, err := s.cfg.Task.Receive(ctx, p)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		s.serve(ctx, m)
-	}
+	return s.serveLoop(ctx, p)
 }
 
 // Checkpoint starts a checkpoint of the server's RU (an I/O server may
@@ -221,16 +213,23 @@ func (s *Server[S]) serve(ctx context.Context, m *kernel.Message) {
 		s.reply(replyTo, reply{Status: statusBad, Seq: req.Seq, Err: fmt.Sprintf("servers: %s has no method %q", s.cfg.Name, req.Method)})
 		return
 	}
-	rep, waitRU := s.execute(ctx, req, h)
+	rep, waitRU, asked := s.execute(ctx, req, h)
 	rep.Seq = req.Seq
 	if waitRU.IsZero() {
 		s.reply(replyTo, rep)
 		return
 	}
+	s.burst.join(req.Client) // groupcommit.go
+	if !asked {
+		s.burst.unflushed = waitRU // the burst's last request asks for it
+	} else if s.burst.committed(); s.cfg.Driver.outcome(waitRU) == ru.Committed {
+		s.reply(replyTo, rep) // committed in the call's own step
+		return
+	}
 	s.outWG.Add(1) // output commit: the reply waits for the RU's commit
 	go func() {
 		defer s.outWG.Done()
-		if err := s.cfg.Driver.commitOf(ctx, waitRU); err != nil {
+		if err := s.cfg.Driver.awaitCommit(ctx, waitRU, false); err != nil {
 			rep = reply{Status: statusRetry, Seq: req.Seq, Err: err.Error()}
 		}
 		s.reply(replyTo, rep)
@@ -238,14 +237,16 @@ func (s *Server[S]) serve(ctx context.Context, m *kernel.Message) {
 }
 
 // execute runs a call inside the RU. It returns the reply and, for an
-// external client whose reply depends on this RU, the RU to wait for.
-func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (reply, ru.ID) {
+// external client whose reply depends on this RU, the RU to wait for, and
+// whether the call's end asked for its commit already (groupcommit.go).
+func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (reply, ru.ID, bool) {
 	d := s.cfg.Driver
 	s.callMu.Lock()
 	defer s.callMu.Unlock()
-	sc := &servedCall{unit: s.cfg.Name, req: req, op: h.op, owner: s}
+	sc := &servedCall{unit: s.cfg.Name, req: req, op: h.op, owner: s,
+		more: func() bool { return s.burstGoesOn(req.Client) }}
 	if err := d.admit(ctx, sc); err != nil {
-		return reply{Status: statusRetry, Err: err.Error()}, ru.ID{}
+		return reply{Status: statusRetry, Err: err.Error()}, ru.ID{}, false
 	}
 	ruAt := sc.ru
 	callCtx := s.cancels.begin(ctx, req) // deadline.go, cancel.go
@@ -255,18 +256,18 @@ func (s *Server[S]) execute(ctx context.Context, req request, h *handler[S]) (re
 	out, p := s.run(c, req, h)
 	if p != nil {
 		s.containPanic(sc, p)
-		return panicReply(s.cfg.Name, req.Method, p), ru.ID{}
+		return panicReply(s.cfg.Name, req.Method, p), ru.ID{}, false
 	}
 	rep := reply{Status: out.Status, Err: out.Err, Code: out.Code, Body: out.Body, ServerRU: ruAt, Host: d.hostKey()}
 	deps, ok := d.endCall(sc)
 	if !ok {
-		return reply{Status: statusRetry, Err: ErrAborted.Error()}, ru.ID{}
+		return reply{Status: statusRetry, Err: ErrAborted.Error()}, ru.ID{}, false
 	}
 	rep.Deps = deps
-	if req.RU.IsZero() && (deps.ServerToClient || deps.ClientToServer) {
-		return rep, ruAt
+	if sc.outputCommit(deps) {
+		return rep, ruAt, sc.asked
 	}
-	return rep, ru.ID{}
+	return rep, ru.ID{}, false
 }
 
 // run executes the handler with the duplicate table. A handler that

@@ -1,6 +1,7 @@
 // Package ru implements recovery units and FTM's blocking consistent
-// checkpoint and crash-recovery protocols (paper §4.1, §4.2, §4.2.4, §6.5)
-// as pure state machines in the style of etcd-io/raft: a Unit reads no
+// checkpoint and crash-recovery protocols (paper §4.1, §4.2, §4.2.4, §6.5,
+// and §8.2.1's two phases when the initiator stopped first) as pure state
+// machines in the style of etcd-io/raft: a Unit reads no
 // clock, starts no goroutine and does no I/O, and neither does the Host
 // that groups the units of one server or node. Inputs are Step (a
 // protocol message), Tick (logical time), Checkpoint, and the call hooks
@@ -36,7 +37,11 @@
 //   - at most one decision per RU: an RU ends once, committed or aborted;
 //   - progress: with no further crash and a fair network, every started
 //     checkpoint and recovery ends within a bounded number of steps;
-//   - a precommitted RU never decides alone: it waits for the initiator;
+//   - a precommitted RU never decides alone: it waits for the initiator
+//     (a member precommitted at a two-phase build withdraws only on its
+//     initiator's cancel of that attempt);
+//   - two phases only while nothing runs: a two-phase attempt that meets a
+//     busy or chasing member, a merge or a call falls back to three phases;
 //   - write-ahead: a unit's state is in a Save of the same or an earlier
 //     Ready than any message, decide or event it caused, and an outgoing
 //     call's record is durable before the call leaves.

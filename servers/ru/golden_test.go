@@ -21,6 +21,7 @@ type goldenEnv struct {
 	nextID uint64
 	out    strings.Builder
 	batch  bool
+	ucfg   Config // every host's unit configuration (set before the first unit)
 }
 
 type goldenCall struct {
@@ -38,7 +39,7 @@ func (e *goldenEnv) host(name string) *Host {
 	h, ok := e.hosts[name]
 	if !ok {
 		e.stores[name] = NewMemStore()
-		h = NewHost(HostConfig{Name: name, Store: e.stores[name], Batch: e.batch,
+		h = NewHost(HostConfig{Name: name, Store: e.stores[name], Batch: e.batch, Unit: e.ucfg,
 			HostOf: func(u string) string { return e.hostOf[u] }})
 		e.hosts[name] = h
 	}
@@ -78,6 +79,8 @@ func (e *goldenEnv) deliver() {
 func (e *goldenEnv) run(t *testing.T, d *datadriven.TestData) string {
 	e.out.Reset()
 	switch d.Cmd {
+	case "protocol":
+		e.cmdProtocol(t, d)
 	case "unit":
 		e.cmdUnit(t, d)
 	case "begin":
@@ -128,6 +131,23 @@ func (e *goldenEnv) run(t *testing.T, d *datadriven.TestData) string {
 		t.Fatalf("unknown command %q", d.Cmd)
 	}
 	return e.out.String()
+}
+
+// cmdProtocol chooses the checkpoint path before the first unit:
+// "protocol three-phase" turns the two-phase path (§8.2.1) off, as the
+// paper's figures of §4.2 run.
+func (e *goldenEnv) cmdProtocol(t *testing.T, d *datadriven.TestData) {
+	if len(e.hosts) > 0 || len(d.CmdArgs) != 1 {
+		t.Fatalf("protocol takes one argument and comes before the first unit")
+	}
+	switch d.CmdArgs[0].Key {
+	case "three-phase":
+		e.ucfg.ThreePhase = true
+	case "two-phase":
+		e.ucfg.ThreePhase = false
+	default:
+		t.Fatalf("unknown protocol %q", d.CmdArgs[0].Key)
+	}
 }
 
 // cmdDeliverFrom delivers the first envelope from one host to another, out
@@ -290,6 +310,26 @@ func TestFig9MergeTwoInitiators(t *testing.T) { runGolden(t, "fig9_merge.txt") }
 // add_dependency messages are forwarded to the current initiator.
 // Reference: §4.2.3, Figure 10.
 func TestFig10ConcurrentMerges(t *testing.T) { runGolden(t, "fig10_concurrent_merge.txt") }
+
+// TestSec821TwoPhaseCheckpoint: an initiator that stopped before its
+// servers builds and precommits in one wave; the 4-RU checkpoint takes three
+// envelopes. "execution of the checkpoint protocol in two phases when all
+// application processes have been stopped before servers."
+// Reference: §8.2.1.
+func TestSec821TwoPhaseCheckpoint(t *testing.T) { runGolden(t, "sec8_2_1_two_phase.txt") }
+
+// TestSec821FallsBackToThreePhases: a predecessor with its own
+// predecessors to chase, or with a call in progress, answers the two-phase
+// build with three-phase; the initiator cancels the attempt (the others
+// withdraw their precommits) and runs the general path at once.
+// Reference: §8.2.1, §4.2.2.
+func TestSec821FallsBackToThreePhases(t *testing.T) { runGolden(t, "sec8_2_1_fallback.txt") }
+
+// TestSec821CrashOnTwoPhasePath: a segment precommitted at the build that
+// crashes waits for the decision and asks for it; an initiator that
+// crashes before deciding aborts, and its segments withdraw and abort.
+// Reference: §8.2.1, §4.2.4.
+func TestSec821CrashOnTwoPhasePath(t *testing.T) { runGolden(t, "sec8_2_1_crash.txt") }
 
 // TestCrashRecoveryWaves: a unit crashing in phase 1 cancels the action and
 // aborts its successors; a precommitted unit that crashes waits for the

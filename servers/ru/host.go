@@ -101,8 +101,9 @@ func (h *Host) Crash(name string) {
 // before its next Ready (§4.2.4).
 type Recovery struct {
 	// Decides are the STM groups the crash left undecided: one whose
-	// decision the record holds but may not have been applied, or the
-	// group of an action the unit was building in (S may have been
+	// decision the record holds but may not have been applied (a commit
+	// or abort of an ended RU, or a two-phase precommit withdrawn), and
+	// the group of an action the unit was building in (S may have been
 	// precommitted before the record said so: that can only abort).
 	Decides []Decide
 	// Precommitted: the unit waits for its action's decision with S in the
@@ -148,8 +149,11 @@ func recoverGroups(s *State) Recovery {
 		rec.Precommitted = true
 		s.PC, s.PCInc = s.Act, s.Inc
 		return rec
-	case s.Phase == Building && !s.Act.IsZero():
-		rec.Decides = []Decide{{Action: s.Act, Commit: false}}
+	case s.PCInc != 0: // a two-phase precommit withdrawn, maybe not applied to STM
+		rec.Decides = []Decide{{Action: s.PC, Commit: false}}
+	}
+	if s.Phase == Building && !s.Act.IsZero() && s.Act != s.PC {
+		rec.Decides = append(rec.Decides, Decide{Action: s.Act, Commit: false})
 	}
 	s.PC, s.PCInc = Action{}, 0
 	return rec

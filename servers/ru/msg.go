@@ -38,16 +38,17 @@ func (k Kind) String() string { return kindNames[k] }
 type Reply uint8
 
 const (
-	ReplyOK        Reply = iota // joined and subtree complete / serve / precommitted
-	ReplyFailed                 // subtree failed: cancel the action
-	ReplySame                   // already in this action through another node
-	ReplyInAction               // in another action (InAction): merge needed
-	ReplyCommitted              // the RU already committed: no dependency left
-	ReplyAborted                // the RU aborted: the action must fail
-	ReplyDefer                  // authorization refused until the action ends
+	ReplyOK         Reply = iota // joined and subtree complete / serve / precommitted
+	ReplyFailed                  // subtree failed: cancel the action
+	ReplySame                    // already in this action through another node
+	ReplyInAction                // in another action (InAction): merge needed
+	ReplyCommitted               // the RU already committed: no dependency left
+	ReplyAborted                 // the RU aborted: the action must fail
+	ReplyDefer                   // authorization refused until the action ends
+	ReplyThreePhase              // two-phase build refused: not joined, run the three phases
 )
 
-var replyNames = [...]string{"ok", "failed", "same", "in-action", "committed", "aborted", "defer"}
+var replyNames = [...]string{"ok", "failed", "same", "in-action", "committed", "aborted", "defer", "three-phase"}
 
 func (r Reply) String() string { return replyNames[r] }
 
@@ -69,6 +70,9 @@ type Msg struct {
 	Origin   ID       // AuthRq, Done, AddDep: the unit that started a forwarded request
 	Fwd      bool     // Merge, AddDep, AuthRq: forwarded beyond the first hop
 	Via      Action   // forwarded: the action the receiving hop must still be in
+	// TwoPhase (§8.2.1): on Build, precommit at once if you can; on a
+	// BuildReply ok, the sender precommitted at once.
+	TwoPhase bool
 }
 
 func (m Msg) String() string {
@@ -96,6 +100,9 @@ func (m Msg) String() string {
 	}
 	if m.Fwd {
 		b.WriteString(" fwd")
+	}
+	if m.TwoPhase {
+		b.WriteString(" two-phase")
 	}
 	return b.String()
 }

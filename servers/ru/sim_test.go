@@ -18,6 +18,7 @@ type simConfig struct {
 	Crash                 float64 // per step: crash a random unit
 	FailPoint             float64 // per flushed unit: crash at a persist failpoint
 	Batch                 bool
+	ThreePhase            bool // the two-phase path of §8.2.1 off
 }
 
 type simCall struct {
@@ -59,6 +60,8 @@ type sim struct {
 	inflight map[string]bool // user has a top-level call in progress
 	msgs     int
 	kinds    map[Kind]int // protocol messages delivered, by kind
+	twoPhase int          // acks of members that precommitted at a two-phase build
+	fellBack int          // two-phase builds answered three-phase
 	err      error        // a protocol message with no destination
 	trace    []string
 }
@@ -73,7 +76,7 @@ func newSim(seed uint64, cfg simConfig) *sim {
 	store := NewMemStore()
 	for i := 0; i < cfg.Hosts; i++ {
 		h := fmt.Sprintf("h%d", i)
-		s.hosts[h] = NewHost(HostConfig{Name: h, Store: store, Batch: cfg.Batch,
+		s.hosts[h] = NewHost(HostConfig{Name: h, Store: store, Batch: cfg.Batch, Unit: Config{ThreePhase: cfg.ThreePhase},
 			HostOf: func(u string) string { return s.hostOf[u] }})
 	}
 	s.store = store
@@ -185,6 +188,12 @@ func (s *sim) deliverOne(faults bool) {
 	}
 	for _, m := range e.Msgs {
 		s.kinds[m.Kind]++
+		if m.Kind == MsgBuildReply && m.TwoPhase {
+			s.twoPhase++
+		}
+		if m.Kind == MsgBuildReply && m.Reply == ReplyThreePhase {
+			s.fellBack++
+		}
 		s.trace = append(s.trace, "msg "+m.String())
 	}
 	s.hosts[e.To].Deliver(e)
@@ -524,6 +533,15 @@ func simConfigs() []simConfig {
 	}
 }
 
+// simConfigFor picks the configuration of a seed: the three shapes in
+// turn, and one run in four on the general three-phase path only.
+func simConfigFor(seed uint64) simConfig {
+	cfgs := simConfigs()
+	cfg := cfgs[int(seed)%len(cfgs)]
+	cfg.ThreePhase = (seed/uint64(len(cfgs)))%4 == 3
+	return cfg
+}
+
 func simRuns() int {
 	if os.Getenv("FTM_SOAK") != "" {
 		return 200000
@@ -550,13 +568,11 @@ func TestSimRandomSchedules(t *testing.T) {
 	if os.Getenv("FTM_SEED") != "" {
 		n = 1
 	}
-	cfgs := simConfigs()
-	var commits, aborts int
+	var commits, aborts, twoPhase, fellBack int
 	kinds := map[Kind]int{}
 	for i := 0; i < n; i++ {
 		seed := base + uint64(i)
-		cfg := cfgs[int(seed)%len(cfgs)]
-		s, err := runSim(seed, cfg)
+		s, err := runSim(seed, simConfigFor(seed))
 		if err != nil {
 			if os.Getenv("FTM_TRACE") != "" {
 				t.Log(strings.Join(s.trace, "\n"))
@@ -566,6 +582,7 @@ func TestSimRandomSchedules(t *testing.T) {
 		for k, c := range s.kinds {
 			kinds[k] += c
 		}
+		twoPhase, fellBack = twoPhase+s.twoPhase, fellBack+s.fellBack
 		for _, o := range s.outcome {
 			if o == Committed {
 				commits++
@@ -582,18 +599,27 @@ func TestSimRandomSchedules(t *testing.T) {
 			t.Errorf("no %s message in %d schedules: that path is not exercised", k, n)
 		}
 	}
-	t.Logf("%d schedules: %d RU commits, %d RU aborts; messages by kind: %v", n, commits, aborts, kinds)
+	if (twoPhase == 0 || fellBack == 0) && os.Getenv("FTM_SEED") == "" {
+		t.Errorf("%d precommits at a two-phase build, %d fallbacks to three phases: §8.2.1's path is not exercised", twoPhase, fellBack)
+	}
+	t.Logf("%d schedules: %d RU commits, %d RU aborts; two-phase precommits %d, fallbacks %d; messages by kind: %v",
+		n, commits, aborts, twoPhase, fellBack, kinds)
 }
 
 // TestSimRegressionSeeds replays schedules the soak once failed on (stale
 // links forming cycles, leaked grants, lost write-ahead records, overwritten
-// abort edges, a lost Adopted). Reference: §4.2.3, §4.2.4.
+// abort edges, a lost Adopted), on the general path they were found on
+// and with the two-phase path of §8.2.1 on. Reference: §4.2.3, §4.2.4.
 func TestSimRegressionSeeds(t *testing.T) {
 	cfgs := simConfigs()
 	for _, seed := range []uint64{2, 9, 26, 291, 312, 480, 423, 929, 1619, 2609, 6126, 100280,
 		116864, 122285, 127851, 149549, 172992, 185230} {
-		if _, err := runSim(seed, cfgs[int(seed)%len(cfgs)]); err != nil {
-			t.Fatalf("seed %d: %v", seed, err)
+		for _, threePhase := range []bool{true, false} {
+			cfg := cfgs[int(seed)%len(cfgs)]
+			cfg.ThreePhase = threePhase
+			if _, err := runSim(seed, cfg); err != nil {
+				t.Fatalf("seed %d (three-phase only: %v): %v", seed, threePhase, err)
+			}
 		}
 	}
 }

@@ -22,6 +22,10 @@ type child struct {
 	Replied bool
 	OK      bool
 	Adopted bool // a merged initiator (add_dependency), not a wave child
+	// Precommitted: it precommitted at the two-phase build (§8.2.1), so
+	// phase 2 sends it nothing.
+	Precommitted bool
+	ThreePhase   bool // it answered the two-phase build with three-phase
 }
 
 // AbortEdge is one edge of the abort wave: the aborted RU and a successor
@@ -84,6 +88,9 @@ type State struct {
 	NewPreds idSet // predecessors added after the phase-1 ack
 	PCWait   idSet // children whose precommit ack is awaited
 	MustAbrt bool  // an abort wave reached this precommitted unit
+	// TwoPhase (§8.2.1): at an initiator, the attempt asks its
+	// predecessors to precommit at the build; at a member, it did so.
+	TwoPhase bool
 
 	// Kept across actions: a granter waits for Done even if this unit's
 	// own attempt ended meanwhile.
@@ -117,7 +124,7 @@ func (s *State) resetAction() {
 	s.Touched, s.Absorbed, s.Settled = actionSet{}, actionSet{}, actionSet{}
 	s.Grants, s.Auth = map[grantKey]grant{}, map[uint64]authState{}
 	s.NewPreds, s.PCWait = idSet{}, idSet{}
-	s.MustAbrt = false
+	s.MustAbrt, s.TwoPhase = false, false
 }
 
 // Clone deep-copies the state (maps; the slices inside are never mutated).

@@ -104,8 +104,10 @@ func (u *Unit) onBuild(m Msg) {
 	case m.Action.Root.Name == s.Name && !(s.Root && s.Act == m.Action):
 		// A late wave of an attempt this unit started and already ended.
 		u.send(Msg{Kind: MsgBuildReply, To: m.From, Action: m.Action, Reply: ReplyFailed})
+	case m.TwoPhase:
+		u.onTwoPhaseBuild(m)
 	case s.Phase == Running:
-		u.enterBuild(m.Action, m.From, false)
+		u.enterBuild(m.Action, m.From, false, false)
 	case s.Phase == Precommitted:
 		// Answered after the outcome, when the sender resends.
 	case s.Act != m.Action:
@@ -115,6 +117,46 @@ func (u *Unit) onBuild(m Msg) {
 	case s.Acked:
 		u.sendAck(!s.Failed) // duplicate: re-acknowledge
 	}
+}
+
+// onTwoPhaseBuild answers the build of a two-phase attempt (§8.2.1). An
+// idle unit whose only predecessor is the initiator (nothing to chase)
+// joins precommitted and says so in its ack: build and precommit in one
+// wave. Any other unit answers three-phase without joining, and the
+// initiator falls back to the general path.
+func (u *Unit) onTwoPhaseBuild(m Msg) {
+	s := u.s
+	switch {
+	case s.Phase == Precommitted && s.TwoPhase && s.Act == m.Action && s.Parent == m.From:
+		u.sendTwoPhaseAck() // duplicate: re-acknowledge
+	case u.canPrecommitAtBuild(m):
+		s.resetAction()
+		s.Phase, s.Act, s.Parent, s.ParentAt = Precommitted, m.Action, m.From, m.Action
+		s.Acked, s.TwoPhase = true, true
+		u.sendTwoPhaseAck()
+	default:
+		u.send(Msg{Kind: MsgBuildReply, To: m.From, Action: m.Action, Reply: ReplyThreePhase})
+	}
+}
+
+// canPrecommitAtBuild reports whether the unit may precommit at the
+// two-phase build m: running, idle, no precommit mark still to clear, and
+// no predecessor but the initiator, which sent m itself.
+func (u *Unit) canPrecommitAtBuild(m Msg) bool {
+	s := u.s
+	if s.Phase != Running || !u.Quiescent() || s.PCInc != 0 || m.From != m.Action.Root {
+		return false
+	}
+	for p := range s.Preds {
+		if p != m.From {
+			return false
+		}
+	}
+	return true
+}
+
+func (u *Unit) sendTwoPhaseAck() {
+	u.send(Msg{Kind: MsgBuildReply, To: u.s.Parent, Action: u.s.Act, Reply: ReplyOK, TwoPhase: true})
 }
 
 func (u *Unit) onBuildReply(m Msg) {
@@ -141,11 +183,13 @@ func (u *Unit) childReplied(m Msg, c child) {
 	c.Replied = true
 	switch m.Reply {
 	case ReplyOK:
-		c.OK = true
+		c.OK, c.Precommitted = true, m.TwoPhase
 		s.Touched.addAll(m.Touched)
 		s.Absorbed.addAll(m.Absorbed)
 	case ReplyInAction:
 		s.Touched[m.InAction] = true
+	case ReplyThreePhase:
+		c.ThreePhase = true
 	case ReplyFailed, ReplyAborted:
 		defer u.fail()
 	}
@@ -156,6 +200,9 @@ func (u *Unit) childReplied(m Msg, c child) {
 // it now (the driver must call CallEnded later); Wait means ask again later.
 func (u *Unit) Admit(call uint64) Admission {
 	s := u.s
+	if u.twoPhaseRoot() {
+		u.fallBack() // the call may need a precommitted member
+	}
 	switch {
 	case s.Phase == Running || (s.Phase == Building && !u.acked()):
 		u.openIn++
@@ -279,6 +326,9 @@ func (u *Unit) onDone(m Msg) {
 // that server (§4.2.4). A Running unit whose durable record lists a call
 // to server already needs no new save.
 func (u *Unit) OutCallStarted(server string) {
+	if u.twoPhaseRoot() {
+		u.fallBack() // the call may need a precommitted member
+	}
 	if u.s.Phase != Running || !u.savedCalling[server] {
 		u.dirty = true
 	}

@@ -10,6 +10,11 @@ type Config struct {
 	// ResendTicks is how many Ticks pass between resends of unacknowledged
 	// waves, queries and requests (default 4).
 	ResendTicks int
+	// ThreePhase runs every checkpoint through the general three phases:
+	// the two-phase path of §8.2.1 (an idle initiator asks its idle
+	// predecessors to precommit at the build) is off. Benchmarks use it
+	// as the baseline.
+	ThreePhase bool
 }
 
 // Admission answers a call arriving at a server unit.
@@ -187,23 +192,33 @@ func (u *Unit) ended(o Outcome, old ID) {
 
 // Checkpoint asks for a checkpoint of the current RU; the unit becomes an
 // initiator now if it is running, or later if its current action fails.
+//
+// An initiator that is idle (no call in progress: an application stopped
+// at its safe point) runs the two-phase path of §8.2.1 unless
+// Config.ThreePhase: its predecessors precommit at the build and the
+// decision follows their acknowledgments. The attempt falls back to the
+// three phases as soon as anything else happens (fallBack).
 func (u *Unit) Checkpoint() {
 	u.dirty = true
 	u.s.Want = true
 	if u.s.Phase == Running {
-		u.startAction()
+		u.startAction(u.twoPhaseOK())
 	}
 }
 
-func (u *Unit) startAction() {
+// twoPhaseOK reports whether an attempt started now may take the two-phase
+// path: it is on, and the unit is idle.
+func (u *Unit) twoPhaseOK() bool { return !u.cfg.ThreePhase && u.Quiescent() }
+
+func (u *Unit) startAction(twoPhase bool) {
 	u.s.Seq++
-	u.enterBuild(Action{Root: u.ID(), Seq: u.s.Seq}, ID{}, true)
+	u.enterBuild(Action{Root: u.ID(), Seq: u.s.Seq}, ID{}, true, twoPhase)
 }
 
-func (u *Unit) enterBuild(a Action, parent ID, root bool) {
+func (u *Unit) enterBuild(a Action, parent ID, root, twoPhase bool) {
 	u.s.resetAction()
 	u.s.Phase, u.s.Act, u.s.Parent, u.s.Root = Building, a, parent, root
-	u.s.ParentAt = a
+	u.s.ParentAt, u.s.TwoPhase = a, twoPhase
 	for _, p := range u.s.Preds.list() {
 		u.addChild(p)
 	}
@@ -218,7 +233,7 @@ func (u *Unit) addChild(p ID) {
 		return
 	}
 	u.s.Children[p] = child{Act: u.s.Act}
-	u.send(Msg{Kind: MsgBuild, To: p, Action: u.s.Act})
+	u.send(Msg{Kind: MsgBuild, To: p, Action: u.s.Act, TwoPhase: u.s.TwoPhase})
 }
 
 // outstanding lists touched actions not yet unified with, or resolved for, this one.
@@ -235,7 +250,14 @@ func (u *Unit) outstanding() []Action {
 // tryComplete ends phase 1 at this node when its subtree is complete.
 func (u *Unit) tryComplete() {
 	s := u.s
-	if s.Phase != Building || s.Acked || !s.Joining.IsZero() || !u.subtreeDone() {
+	if s.Phase != Building || s.Acked || !s.Joining.IsZero() {
+		return
+	}
+	if s.TwoPhase && u.twoPhaseBroken() {
+		u.fallBack()
+		return
+	}
+	if !u.subtreeDone() {
 		return
 	}
 	if !s.Root {
@@ -351,7 +373,7 @@ func (u *Unit) beginPrecommit() {
 	s := u.s
 	s.Phase = Precommitted
 	for _, id := range sortedChildren(s.Children) {
-		if c := s.Children[id]; c.OK {
+		if c := s.Children[id]; c.OK && !c.Precommitted {
 			s.PCWait[id] = true
 			u.send(Msg{Kind: MsgPrecommit, To: id, Action: c.Act, Target: s.Act})
 		}
@@ -432,4 +454,60 @@ func (u *Unit) ownOldAttempt(out []Action) bool {
 		}
 	}
 	return false
+}
+
+// twoPhaseBroken reports whether a two-phase attempt met anything but idle
+// predecessors that precommitted at the build: one that needs the general
+// path (it has predecessors to chase, a call in progress, or another
+// action), a merge, a call at the initiator or a grant. A precommitted
+// member serves no call until the decision, so any of these could wait on
+// it forever while the attempt waits on them (§4.2.2's reason for phase 1).
+func (u *Unit) twoPhaseBroken() bool {
+	s := u.s
+	if len(s.Touched) > 0 || len(s.Absorbed) > 0 || len(s.Grants) > 0 || !u.Quiescent() {
+		return true
+	}
+	for _, c := range s.Children {
+		if c.Adopted || c.ThreePhase || (c.OK && !c.Precommitted) {
+			return true
+		}
+	}
+	return false
+}
+
+// fallBack gives up a two-phase attempt for the general path (§8.2.1:
+// two phases only when everything stopped before the servers): the
+// attempt is cancelled, so its precommitted members withdraw, and a
+// three-phase attempt starts at once.
+func (u *Unit) fallBack() {
+	u.dirty = true
+	u.cancelAction()
+	if u.s.Want {
+		u.startAction(false)
+	}
+}
+
+// twoPhaseRoot reports whether this unit initiates a two-phase attempt
+// still in its build: a call it serves or makes must first turn the
+// attempt into a three-phase one (fallBack).
+func (u *Unit) twoPhaseRoot() bool {
+	return u.s.Phase == Building && u.s.Root && u.s.TwoPhase
+}
+
+// withdraw ends a precommit made at a two-phase build whose initiator
+// cancelled the attempt: S's group is aborted and the RU runs on. A unit
+// whose S was restored from its last committed version at a restart, or
+// that an abort wave reached, cannot run on: its RU aborts.
+func (u *Unit) withdraw() {
+	s := u.s
+	if u.stale || s.MustAbrt {
+		u.abortRU()
+		return
+	}
+	if u.server && s.PCInc == s.Inc && s.PC == s.Act {
+		u.decides = append(u.decides, Decide{Action: s.PC, Commit: false})
+		u.endedPC = s.Inc
+	}
+	u.event(Cancelled, u.ID(), s.Act)
+	s.resetAction()
 }

@@ -148,6 +148,8 @@ func (u *Unit) onDecision(m Msg) {
 	case s.Phase == Precommitted && m.Outcome == Aborted:
 		u.decideChildren(Aborted)
 		u.abortRU()
+	case s.Phase == Precommitted && m.Outcome == Cancelled && s.TwoPhase && !s.Root:
+		u.withdraw() // the two-phase attempt fell back or failed
 	case s.Phase == Building:
 		u.decideChildren(Cancelled)
 		u.event(Cancelled, u.ID(), s.Act)
@@ -188,7 +190,7 @@ func (u *Unit) Tick() {
 	case Running:
 		if u.s.Want {
 			u.dirty = true
-			u.startAction()
+			u.startAction(u.twoPhaseOK())
 		}
 	case Building:
 		u.resendBuilding()
@@ -221,7 +223,7 @@ func (u *Unit) resendBuilding() {
 	s := u.s
 	for _, id := range sortedChildren(s.Children) {
 		if c := s.Children[id]; !c.Replied {
-			u.send(Msg{Kind: MsgBuild, To: id, Action: c.Act})
+			u.send(Msg{Kind: MsgBuild, To: id, Action: c.Act, TwoPhase: s.TwoPhase})
 		}
 	}
 	u.resendGrants()
