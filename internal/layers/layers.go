@@ -25,7 +25,7 @@ var Map = []Layer{
 	{Name: "stm", Folders: []string{"stm"}},
 	{Name: "rvm", Folders: []string{"rvm"}},
 	{Name: "services", Folders: []string{"servers", "devices"}},
-	{Name: "stable", Folders: []string{"pair", "task"}},
+	{Name: "stable", Folders: []string{"pair", "task", "cluster"}},
 	{Name: "node", Folders: []string{"node"}},
 	{Name: "client", Folders: []string{"client"}},
 	{Name: "applications", Folders: []string{"examples"}},

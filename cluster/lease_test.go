@@ -1,0 +1,162 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/kernel/clock"
+)
+
+// pairGroup is two nodes a and b of a pair plus a witness w, on one
+// in-memory group and one manual clock: a is primary of bank "a" with b
+// as its backup, and the other way round.
+type pairGroup struct {
+	g     *MemGroup
+	clk   *clock.Manual
+	a, b  *Lease
+	ctx   context.Context
+	lostA chan bool
+}
+
+func newPairGroup(t *testing.T) *pairGroup {
+	t.Helper()
+	p := &pairGroup{g: NewMemGroup(), clk: clock.NewManual(time.Unix(1000, 0)), ctx: context.Background(), lostA: make(chan bool, 8)}
+	var err error
+	p.a, err = NewLease(LeaseConfig{Node: "a", Consensus: p.g.Member("a"), Clock: p.clk, OnChange: func(h bool) { p.lostA <- h }})
+	require.NoError(t, err)
+	p.b, err = NewLease(LeaseConfig{Node: "b", Consensus: p.g.Member("b"), Clock: p.clk})
+	require.NoError(t, err)
+	for _, l := range []*Lease{p.a, p.b} {
+		_, err := l.Claim(p.ctx, l.cfg.Node)
+		require.NoError(t, err)
+	}
+	require.NoError(t, p.a.SetBackup(p.ctx, "a", "b"))
+	require.NoError(t, p.b.SetBackup(p.ctx, "b", "a"))
+	require.NoError(t, p.a.Renew(p.ctx))
+	require.NoError(t, p.b.Renew(p.ctx))
+	return p
+}
+
+// advance moves the clock on in small steps, so timers fire in order.
+func (p *pairGroup) advance(d time.Duration) {
+	for step := 5 * time.Millisecond; d > 0; d -= step {
+		p.clk.Advance(min(step, d))
+	}
+}
+
+// A bank with a backup is never committed alone: the lease covers only
+// banks the group records with no backup.
+func TestLeaseCoversOnlyBanksWithoutBackup(t *testing.T) {
+	p := newPairGroup(t)
+	require.True(t, p.a.Held())
+	require.ErrorIs(t, p.a.Alone("a"), ErrNoLease, "a has a backup")
+	require.NoError(t, p.a.DropBackup(p.ctx, "a"))
+	require.NoError(t, p.a.Alone("a"))
+	require.ErrorIs(t, p.a.Alone("b"), ErrNoLease, "a is not b's primary")
+	require.NoError(t, p.a.SetBackup(p.ctx, "a", "b"))
+	require.ErrorIs(t, p.a.Alone("a"), ErrNoLease, "a backup is set again")
+}
+
+// The lease is valid for Duration from the start of the renewal the group
+// committed, and no longer; OnChange reports it gained, then expired.
+func TestLeaseExpiresWithoutRenewal(t *testing.T) {
+	p := newPairGroup(t)
+	require.True(t, <-p.lostA)
+	require.NoError(t, p.a.DropBackup(p.ctx, "a"))
+	p.advance(DefaultLeaseDuration - 5*time.Millisecond)
+	require.NoError(t, p.a.Alone("a"))
+	p.advance(5 * time.Millisecond)
+	require.ErrorIs(t, p.a.Alone("a"), ErrNoLease)
+	require.False(t, p.a.Held())
+	require.False(t, <-p.lostA, "OnChange must report the expiry")
+}
+
+// A node cut off the majority cannot renew: its lease expires, and it
+// stops (OnChange false), before its partner may take its bank over.
+// Reference: doc.go, "Leases".
+func TestMinorityStopsBeforeMajorityTakesOver(t *testing.T) {
+	p := newPairGroup(t)
+	<-p.lostA
+	p.g.Cut("a")
+	require.Error(t, p.a.Renew(p.ctx), "a minority cannot renew")
+
+	type taken struct {
+		at  time.Time
+		err error
+	}
+	done := make(chan taken, 1)
+	go func() {
+		_, err := p.b.TakeOver(p.ctx, "a")
+		done <- taken{p.clk.Now(), err}
+	}()
+	start := p.clk.Now()
+	var stoppedAt time.Time
+	for {
+		select {
+		case h := <-p.lostA:
+			require.False(t, h)
+			stoppedAt = p.clk.Now()
+			continue
+		case tk := <-done:
+			require.NoError(t, tk.err)
+			require.False(t, stoppedAt.IsZero(), "the majority took over before the minority stopped")
+			require.True(t, stoppedAt.Before(tk.at), "stopped at %v, taken over at %v", stoppedAt, tk.at)
+			require.GreaterOrEqual(t, tk.at.Sub(start), p.b.ExpiryWait())
+			st := p.g.Member("b").State().Banks["a"]
+			require.Equal(t, BankState{Primary: "b", Epoch: 2}, st)
+			require.NoError(t, p.b.Alone("a"), "the taker commits a alone")
+			return
+		default:
+		}
+		waitParked(p.clk)
+		p.advance(5 * time.Millisecond)
+		require.Less(t, p.clk.Now().Sub(start), 10*time.Second, "no takeover")
+	}
+}
+
+// waitParked waits until some goroutine waits on the manual clock.
+func waitParked(c *clock.Manual) {
+	for i := 0; i < 1000 && c.Pending() == 0; i++ {
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// A holder that keeps renewing is never taken over: each renewal restarts
+// the taker's wait, and a takeover proposed with a stale count is refused.
+func TestRenewalsFenceTheTakeover(t *testing.T) {
+	p := newPairGroup(t)
+	ctx, cancel := context.WithCancel(p.ctx)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { _, err := p.b.TakeOver(ctx, "a"); done <- err }()
+	for range 300 { // 1.5 s of renewals every 5 ms, far past ExpiryWait
+		waitParked(p.clk)
+		require.NoError(t, p.a.Renew(p.ctx))
+		p.clk.Advance(5 * time.Millisecond)
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("took over a renewing holder: %v", err)
+	default:
+	}
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
+	require.Equal(t, "a", p.g.Member("a").State().Banks["a"].Primary)
+
+	st := p.g.Member("a").State()
+	res := st.Apply(Command{Op: OpTakeover, Node: "b", Bank: "a", Count: st.Leases["a"] - 1})
+	require.False(t, res.OK, "a takeover on a stale count is refused")
+}
+
+// Once the primary recorded that its bank has no backup (its partner
+// died), the old backup may never take it over: its copy is stale.
+func TestDroppedBackupCannotTakeOver(t *testing.T) {
+	p := newPairGroup(t)
+	require.NoError(t, p.a.DropBackup(p.ctx, "a"))
+	_, err := p.b.TakeOver(p.ctx, "a")
+	require.True(t, errors.Is(err, ErrNotBackup), "got %v", err)
+}

@@ -1,0 +1,207 @@
+package cluster
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"sort"
+)
+
+// Member is one voter of the group: a node, or a witness that holds no bank.
+type Member struct {
+	Name    string `json:"name"`
+	Addr    string `json:"addr"` // its consensus address
+	Witness bool   `json:"witness,omitempty"`
+}
+
+// BankState is who holds one STM bank, as the group agreed.
+type BankState struct {
+	Primary string `json:"primary"`
+	// Backup is the node whose backup bank holds a full copy, "" when the
+	// bank has none: then only the primary holds it, and it may commit
+	// alone under its lease, and no other node may take it over.
+	Backup string `json:"backup,omitempty"`
+	// Epoch counts the bank's takeovers; a takeover raises it by one.
+	Epoch uint64 `json:"epoch"`
+}
+
+// State is the replicated state. Apply is its only writer and is
+// deterministic: it reads no clock and no randomness, so every member that
+// applies the same commands holds the same state.
+type State struct {
+	Members map[string]Member    `json:"members"`
+	Banks   map[string]BankState `json:"banks"`
+	// Leases counts each node's lease renewals applied. A renewal is the
+	// lease's proof that the majority heard from the node after it asked;
+	// a count that stays unchanged long enough (Lease.ExpiryWait) on an
+	// observer's clock means the holder's lease has expired.
+	Leases map[string]uint64 `json:"leases"`
+	// Applied counts the commands applied (the log position in commands).
+	Applied uint64 `json:"applied"`
+}
+
+// NewState returns the empty state.
+func NewState() State {
+	return State{Members: map[string]Member{}, Banks: map[string]BankState{}, Leases: map[string]uint64{}}
+}
+
+// Clone returns a deep copy.
+func (s State) Clone() State {
+	c := s
+	c.Members = maps.Clone(s.Members)
+	c.Banks = maps.Clone(s.Banks)
+	c.Leases = maps.Clone(s.Leases)
+	if c.Members == nil {
+		c.Members = map[string]Member{}
+	}
+	if c.Banks == nil {
+		c.Banks = map[string]BankState{}
+	}
+	if c.Leases == nil {
+		c.Leases = map[string]uint64{}
+	}
+	return c
+}
+
+// Op is the kind of a Command.
+type Op uint8
+
+// The commands the group agrees on.
+const (
+	// OpJoin records Member (a node or a witness).
+	OpJoin Op = iota + 1
+	// OpClaim makes Node the primary of Bank with no backup, if nobody
+	// holds Bank yet.
+	OpClaim
+	// OpSetBackup records Backup as Bank's backup, if Node is its primary.
+	OpSetBackup
+	// OpDropBackup records that Bank, whose primary is Node, has no
+	// backup: from then on no node may take it over, and its primary may
+	// commit alone under its lease.
+	OpDropBackup
+	// OpTakeover makes Node, Bank's backup, its primary with no backup
+	// and the epoch raised, if the old primary's lease count is still
+	// Count (no renewal since the proposer started waiting for it to
+	// expire).
+	OpTakeover
+	// OpRenew renews Node's lease.
+	OpRenew
+)
+
+var opNames = map[Op]string{OpJoin: "join", OpClaim: "claim", OpSetBackup: "set-backup",
+	OpDropBackup: "drop-backup", OpTakeover: "takeover", OpRenew: "renew"}
+
+func (o Op) String() string {
+	if n, ok := opNames[o]; ok {
+		return n
+	}
+	return fmt.Sprintf("op(%d)", uint8(o))
+}
+
+// Command is one change to the state, proposed by Node.
+type Command struct {
+	Op     Op     `json:"op"`
+	Node   string `json:"node"`
+	Bank   string `json:"bank,omitempty"`
+	Backup string `json:"backup,omitempty"`
+	Count  uint64 `json:"count,omitempty"`
+	Member Member `json:"member,omitzero"`
+}
+
+// Result is what applying a command did.
+type Result struct {
+	OK     bool   `json:"ok"`
+	Reason string `json:"reason,omitempty"` // why it was refused
+	// Alone (OpRenew) lists the banks Node is primary of with no backup,
+	// as of this renewal: those its lease lets it commit alone.
+	Alone []string `json:"alone,omitempty"`
+	// Count (OpRenew) is Node's lease count after this renewal.
+	Count uint64    `json:"count,omitempty"`
+	Bank  BankState `json:"bank,omitzero"` // the bank after the command
+}
+
+func refused(format string, args ...any) Result {
+	return Result{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Apply applies c to s and returns what it did. A command whose condition
+// does not hold changes nothing and is refused with a reason.
+func (s *State) Apply(c Command) Result {
+	s.Applied++
+	switch c.Op {
+	case OpJoin:
+		s.Members[c.Member.Name] = c.Member
+		return Result{OK: true}
+	case OpClaim:
+		return s.claim(c)
+	case OpSetBackup, OpDropBackup:
+		return s.setBackup(c)
+	case OpTakeover:
+		return s.takeover(c)
+	case OpRenew:
+		s.Leases[c.Node]++
+		return Result{OK: true, Alone: s.alone(c.Node), Count: s.Leases[c.Node]}
+	}
+	return refused("unknown command %v", c.Op)
+}
+
+func (s *State) claim(c Command) Result {
+	if b, ok := s.Banks[c.Bank]; ok {
+		return Result{Reason: fmt.Sprintf("bank %s is held by %s", c.Bank, b.Primary), Bank: b}
+	}
+	b := BankState{Primary: c.Node, Epoch: 1}
+	s.Banks[c.Bank] = b
+	return Result{OK: true, Bank: b}
+}
+
+func (s *State) setBackup(c Command) Result {
+	b, ok := s.Banks[c.Bank]
+	if !ok || b.Primary != c.Node {
+		return Result{Reason: fmt.Sprintf("%s is not the primary of bank %s", c.Node, c.Bank), Bank: b}
+	}
+	b.Backup = ""
+	if c.Op == OpSetBackup {
+		b.Backup = c.Backup
+	}
+	s.Banks[c.Bank] = b
+	return Result{OK: true, Bank: b}
+}
+
+func (s *State) takeover(c Command) Result {
+	b, ok := s.Banks[c.Bank]
+	switch {
+	case !ok:
+		return refused("bank %s is unknown", c.Bank)
+	case b.Primary == c.Node:
+		return Result{OK: true, Bank: b} // already ours: a retried proposal
+	case b.Backup != c.Node:
+		return Result{Reason: fmt.Sprintf("%s is not the backup of bank %s (backup %q)", c.Node, c.Bank, b.Backup), Bank: b}
+	case s.Leases[b.Primary] != c.Count:
+		return Result{Reason: fmt.Sprintf("%s renewed its lease since (count %d, not %d)", b.Primary, s.Leases[b.Primary], c.Count), Bank: b}
+	}
+	b = BankState{Primary: c.Node, Epoch: b.Epoch + 1}
+	s.Banks[c.Bank] = b
+	return Result{OK: true, Bank: b}
+}
+
+// alone lists the banks node is primary of with no backup.
+func (s *State) alone(node string) []string {
+	var out []string
+	for name, b := range s.Banks {
+		if b.Primary == node && b.Backup == "" {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func encodeCommand(c Command) ([]byte, error) { return json.Marshal(c) }
+
+func decodeCommand(b []byte) (Command, error) {
+	var c Command
+	if err := json.Unmarshal(b, &c); err != nil {
+		return Command{}, fmt.Errorf("%w: command: %w", ErrCorrupt, err)
+	}
+	return c, nil
+}
