@@ -19,6 +19,12 @@ type Config struct {
 	// the bank answers ErrCrashed from then on. Nil in production. It must
 	// not call back into the bank.
 	Failpoint failpoint.Hook
+	// Alone, when set, is asked when a commit or a group decision finds no
+	// working backup: nil lets it apply on this bank alone (the node holds
+	// the group's lease for the bank, package cluster), an error refuses it
+	// as without Alone (ErrNoBackup). Nil: a bank never commits alone. It
+	// must be cheap and must not call back into the bank.
+	Alone func() error
 }
 
 func (c Config) logger() *zap.Logger {
@@ -85,6 +91,7 @@ type Stats struct {
 	Conflicts uint64
 	Seq       uint64
 	Joining   bool
+	Alone     uint64 // commits applied with no backup, under Config.Alone
 }
 
 // NewBank returns an empty primary bank with epoch 1 and no backup; attach
