@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"sync"
 	"time"
@@ -98,6 +99,7 @@ type Lease struct {
 	renewed uint64          // renewals that succeeded
 	failed  uint64          // renewals that failed
 	timer   clock.Timer     // fires when the lease would expire
+	incarn  uint64          // this process's incarnation (random, fixed)
 }
 
 // NewLease checks cfg and returns a lease not yet held.
@@ -105,7 +107,8 @@ func NewLease(cfg LeaseConfig) (*Lease, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	return &Lease{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Node)), alone: map[string]bool{}}, nil
+	return &Lease{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Node)), alone: map[string]bool{},
+		incarn: rand.Uint64() | 1}, nil
 }
 
 // ExpiryWait is how long an observer waits, on its own clock, after it
@@ -140,7 +143,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	t0 := l.cfg.Clock.Now()
 	rctx, cancel := context.WithTimeout(ctx, l.cfg.Duration)
 	defer cancel()
-	res, err := l.cfg.Consensus.Propose(rctx, Command{Op: OpRenew, Node: l.cfg.Node})
+	res, err := l.cfg.Consensus.Propose(rctx, Command{Op: OpRenew, Node: l.cfg.Node, Incarnation: l.incarn})
 	if err != nil {
 		l.mu.Lock()
 		l.failed++

@@ -160,3 +160,20 @@ func TestDroppedBackupCannotTakeOver(t *testing.T) {
 	_, err := p.b.TakeOver(p.ctx, "a")
 	require.True(t, errors.Is(err, ErrNotBackup), "got %v", err)
 }
+
+// A primary that restarted (a new process renews its node's lease) no
+// longer holds its banks: they are orphans, taken over by their backup at
+// once, and never committed alone by the new process.
+func TestRestartedPrimaryOrphansItsBanks(t *testing.T) {
+	p := newPairGroup(t)
+	again, err := NewLease(LeaseConfig{Node: "a", Consensus: p.g.Member("a"), Clock: p.clk})
+	require.NoError(t, err)
+	require.NoError(t, again.Renew(p.ctx))
+	require.ErrorIs(t, again.Alone("a"), ErrNoLease)
+	b, err := p.b.TakeOver(p.ctx, "a") // no wait: the manual clock never moves
+	require.NoError(t, err)
+	require.Equal(t, BankState{Primary: "b", Epoch: 2}, b)
+	_, err = again.Claim(p.ctx, "a")
+	require.NoError(t, err)
+	require.Equal(t, "b", p.g.Member("a").State().Banks["a"].Primary, "the restarted node claims nothing held")
+}

@@ -23,6 +23,10 @@ type BankState struct {
 	Backup string `json:"backup,omitempty"`
 	// Epoch counts the bank's takeovers; a takeover raises it by one.
 	Epoch uint64 `json:"epoch"`
+	// Orphan: the primary's process restarted (its lease was renewed by
+	// a new incarnation), so the copy it held is gone: the bank commits
+	// alone nowhere, and its backup may take it over at once.
+	Orphan bool `json:"orphan,omitempty"`
 }
 
 // State is the replicated state. Apply is its only writer and is
@@ -36,13 +40,17 @@ type State struct {
 	// a count that stays unchanged long enough (Lease.ExpiryWait) on an
 	// observer's clock means the holder's lease has expired.
 	Leases map[string]uint64 `json:"leases"`
+	// Incarnations is the incarnation of each node's last renewal: a
+	// process draws a new one when it starts.
+	Incarnations map[string]uint64 `json:"incarnations"`
 	// Applied counts the commands applied (the log position in commands).
 	Applied uint64 `json:"applied"`
 }
 
 // NewState returns the empty state.
 func NewState() State {
-	return State{Members: map[string]Member{}, Banks: map[string]BankState{}, Leases: map[string]uint64{}}
+	return State{Members: map[string]Member{}, Banks: map[string]BankState{}, Leases: map[string]uint64{},
+		Incarnations: map[string]uint64{}}
 }
 
 // Clone returns a deep copy.
@@ -51,6 +59,10 @@ func (s State) Clone() State {
 	c.Members = maps.Clone(s.Members)
 	c.Banks = maps.Clone(s.Banks)
 	c.Leases = maps.Clone(s.Leases)
+	c.Incarnations = maps.Clone(s.Incarnations)
+	if c.Incarnations == nil {
+		c.Incarnations = map[string]uint64{}
+	}
 	if c.Members == nil {
 		c.Members = map[string]Member{}
 	}
@@ -71,7 +83,8 @@ const (
 	// OpJoin records Member (a node or a witness).
 	OpJoin Op = iota + 1
 	// OpClaim makes Node the primary of Bank with no backup, if nobody
-	// holds Bank yet.
+	// holds Bank yet, or if Bank is an orphan of Node's with no backup
+	// (its only copy died with Node's previous process).
 	OpClaim
 	// OpSetBackup records Backup as Bank's backup, if Node is its primary.
 	OpSetBackup
@@ -84,7 +97,8 @@ const (
 	// Count (no renewal since the proposer started waiting for it to
 	// expire).
 	OpTakeover
-	// OpRenew renews Node's lease.
+	// OpRenew renews Node's lease (for its process Incarnation; a new
+	// incarnation orphans the banks the previous one was primary of).
 	OpRenew
 )
 
@@ -105,7 +119,9 @@ type Command struct {
 	Bank   string `json:"bank,omitempty"`
 	Backup string `json:"backup,omitempty"`
 	Count  uint64 `json:"count,omitempty"`
-	Member Member `json:"member,omitzero"`
+	// Incarnation (OpRenew) names the proposing process.
+	Incarnation uint64 `json:"incarnation,omitempty"`
+	Member      Member `json:"member,omitzero"`
 }
 
 // Result is what applying a command did.
@@ -139,24 +155,37 @@ func (s *State) Apply(c Command) Result {
 	case OpTakeover:
 		return s.takeover(c)
 	case OpRenew:
-		s.Leases[c.Node]++
-		return Result{OK: true, Alone: s.alone(c.Node), Count: s.Leases[c.Node]}
+		return s.renew(c)
 	}
 	return refused("unknown command %v", c.Op)
 }
 
+func (s *State) renew(c Command) Result {
+	if prev := s.Incarnations[c.Node]; prev != 0 && prev != c.Incarnation {
+		for name, b := range s.Banks {
+			if b.Primary == c.Node {
+				b.Orphan = true
+				s.Banks[name] = b
+			}
+		}
+	}
+	s.Incarnations[c.Node] = c.Incarnation
+	s.Leases[c.Node]++
+	return Result{OK: true, Alone: s.alone(c.Node), Count: s.Leases[c.Node]}
+}
+
 func (s *State) claim(c Command) Result {
-	if b, ok := s.Banks[c.Bank]; ok {
+	if b, ok := s.Banks[c.Bank]; ok && !(b.Primary == c.Node && b.Orphan && b.Backup == "") {
 		return Result{Reason: fmt.Sprintf("bank %s is held by %s", c.Bank, b.Primary), Bank: b}
 	}
-	b := BankState{Primary: c.Node, Epoch: 1}
+	b := BankState{Primary: c.Node, Epoch: s.Banks[c.Bank].Epoch + 1}
 	s.Banks[c.Bank] = b
 	return Result{OK: true, Bank: b}
 }
 
 func (s *State) setBackup(c Command) Result {
 	b, ok := s.Banks[c.Bank]
-	if !ok || b.Primary != c.Node {
+	if !ok || b.Primary != c.Node || b.Orphan {
 		return Result{Reason: fmt.Sprintf("%s is not the primary of bank %s", c.Node, c.Bank), Bank: b}
 	}
 	b.Backup = ""
@@ -176,7 +205,7 @@ func (s *State) takeover(c Command) Result {
 		return Result{OK: true, Bank: b} // already ours: a retried proposal
 	case b.Backup != c.Node:
 		return Result{Reason: fmt.Sprintf("%s is not the backup of bank %s (backup %q)", c.Node, c.Bank, b.Backup), Bank: b}
-	case s.Leases[b.Primary] != c.Count:
+	case !b.Orphan && s.Leases[b.Primary] != c.Count:
 		return Result{Reason: fmt.Sprintf("%s renewed its lease since (count %d, not %d)", b.Primary, s.Leases[b.Primary], c.Count), Bank: b}
 	}
 	b = BankState{Primary: c.Node, Epoch: b.Epoch + 1}
@@ -188,7 +217,7 @@ func (s *State) takeover(c Command) Result {
 func (s *State) alone(node string) []string {
 	var out []string
 	for name, b := range s.Banks {
-		if b.Primary == node && b.Backup == "" {
+		if b.Primary == node && b.Backup == "" && !b.Orphan {
 			out = append(out, name)
 		}
 	}

@@ -33,7 +33,8 @@ func (w *expiryWatch) see(count uint64, now time.Time, wait time.Duration) bool 
 // first saw its last renewal): the group records the new primary, with no
 // backup and the epoch raised, only if no renewal came in between. It
 // returns the bank's new state; ErrNotBackup when this node is not (or no
-// longer) the bank's backup, in which case its copy must not serve. It
+// longer) the bank's backup, in which case its copy must not serve. An
+// orphan (the primary's process restarted) is taken over at once. It
 // retries while no majority is reached, until ctx ends.
 func (l *Lease) TakeOver(ctx context.Context, bank string) (BankState, error) {
 	var w expiryWatch
@@ -50,7 +51,7 @@ func (l *Lease) TakeOver(ctx context.Context, bank string) (BankState, error) {
 			w = expiryWatch{holder: b.Primary}
 		}
 		count := st.Leases[b.Primary]
-		if w.see(count, l.cfg.Clock.Now(), l.ExpiryWait()) {
+		if w.see(count, l.cfg.Clock.Now(), l.ExpiryWait()) || b.Orphan {
 			nb, done, err := l.tryTakeOver(ctx, bank, w)
 			if done {
 				return nb, err

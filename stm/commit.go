@@ -186,6 +186,12 @@ func (b *Bank) ship(ctx context.Context, tx *Tx, p *Prepare, after func() error)
 	}
 	if err == nil {
 		err = m.Prepare(ctx, p)
+		if err != nil && b.mayCommitAlone(err) {
+			// The backup went while we shipped; its copy no longer counts
+			// (the lease covers only banks recorded without backup).
+			b.mirrorFailed(err)
+			return b.commitAlone(tx, after)
+		}
 	}
 	if err != nil {
 		return b.shipFailed(tx, err)

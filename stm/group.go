@@ -167,7 +167,10 @@ func (b *Bank) shipDecision(ctx context.Context, g GroupID, commit bool, members
 	if err == nil {
 		err = m.Decide(ctx, &Decision{Epoch: b.Epoch(), Group: g, Commit: commit})
 	}
-	if err == nil {
+	if err == nil || b.mayCommitAlone(err) {
+		if err != nil {
+			b.mirrorFailed(err)
+		}
 		return nil
 	}
 	b.mirrorFailed(err)
