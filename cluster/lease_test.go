@@ -157,9 +157,54 @@ func TestRenewalsFenceTheTakeover(t *testing.T) {
 func TestDroppedBackupCannotTakeOver(t *testing.T) {
 	p := newPairGroup(t)
 	require.NoError(t, p.a.DropBackup(p.ctx, "a"))
-	_, err := p.b.TakeOver(p.ctx, "a")
-	require.True(t, errors.Is(err, ErrNotBackup), "got %v", err)
+	done := make(chan error, 1)
+	go func() { _, err := p.b.TakeOver(p.ctx, "a"); done <- err }()
+	for {
+		select {
+		case err := <-done:
+			require.True(t, errors.Is(err, ErrNotBackup), "got %v", err)
+			require.Equal(t, "a", p.g.Member("a").State().Banks["a"].Primary)
+			return
+		default:
+		}
+		waitParked(p.clk)
+		p.advance(5 * time.Millisecond)
+	}
 }
+
+// A taker whose member lags (a restarted member catching up) still waits
+// the whole ExpiryWait after the count it learns from the group's refusal,
+// and its stale view never refuses the takeover by itself.
+func TestTakeOverLearnsTheCountFromTheGroup(t *testing.T) {
+	p := newPairGroup(t)
+	p.g.Cut("b") // b's view is frozen with a's count as it is now
+	p.g.Heal("b")
+	lagging := &laggingMember{Consensus: p.g.Member("b"), frozen: p.g.Member("b").State()}
+	b, err := NewLease(LeaseConfig{Node: "b", Consensus: lagging, Clock: p.clk})
+	require.NoError(t, err)
+	require.NoError(t, p.a.Renew(p.ctx)) // the group's count moves on; b's view does not
+	done := make(chan time.Time, 1)
+	go func() { _, err := b.TakeOver(p.ctx, "a"); require.NoError(t, err); done <- p.clk.Now() }()
+	start := p.clk.Now()
+	for {
+		select {
+		case at := <-done:
+			require.GreaterOrEqual(t, at.Sub(start), 2*b.ExpiryWait(), "one wait on the stale count, one on the count learned")
+			return
+		default:
+		}
+		waitParked(p.clk)
+		p.advance(5 * time.Millisecond)
+	}
+}
+
+// laggingMember is a member whose applied state is stuck in the past.
+type laggingMember struct {
+	Consensus
+	frozen State
+}
+
+func (m *laggingMember) State() State { return m.frozen.Clone() }
 
 // A primary that restarted (a new process renews its node's lease) no
 // longer holds its banks: they are orphans, taken over by their backup at

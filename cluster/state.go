@@ -119,6 +119,8 @@ type Command struct {
 	Bank   string `json:"bank,omitempty"`
 	Backup string `json:"backup,omitempty"`
 	Count  uint64 `json:"count,omitempty"`
+	// IfOrphan (OpTakeover): take over only an orphan, whatever Count.
+	IfOrphan bool `json:"if_orphan,omitempty"`
 	// Incarnation (OpRenew) names the proposing process.
 	Incarnation uint64 `json:"incarnation,omitempty"`
 	Member      Member `json:"member,omitzero"`
@@ -205,8 +207,9 @@ func (s *State) takeover(c Command) Result {
 		return Result{OK: true, Bank: b} // already ours: a retried proposal
 	case b.Backup != c.Node:
 		return Result{Reason: fmt.Sprintf("%s is not the backup of bank %s (backup %q)", c.Node, c.Bank, b.Backup), Bank: b}
-	case !b.Orphan && s.Leases[b.Primary] != c.Count:
-		return Result{Reason: fmt.Sprintf("%s renewed its lease since (count %d, not %d)", b.Primary, s.Leases[b.Primary], c.Count), Bank: b}
+	case !b.Orphan && (c.IfOrphan || s.Leases[b.Primary] != c.Count):
+		return Result{Reason: fmt.Sprintf("%s renewed its lease since (count %d, not %d)", b.Primary, s.Leases[b.Primary], c.Count),
+			Bank: b, Count: s.Leases[b.Primary]}
 	}
 	b = BankState{Primary: c.Node, Epoch: b.Epoch + 1}
 	s.Banks[c.Bank] = b

@@ -9,50 +9,53 @@ import (
 	"go.uber.org/zap"
 )
 
-// expiryWatch follows one holder's lease count as this node's consensus
-// member applies it, and says when the holder's lease has surely expired:
-// ExpiryWait after the count was first seen unchanged.
+// expiryWatch follows one holder's lease count as this node learns it
+// (from its member's applied state, or from a refused takeover's result,
+// both after the renewal committed), and says when the holder's lease has
+// surely expired: ExpiryWait after the count was first learned unchanged.
 type expiryWatch struct {
 	holder string
 	count  uint64
-	since  time.Time // when count was first seen here
+	since  time.Time // when count was first learned here (zero: not yet)
 }
 
-// see records the count applied now and reports whether the lease it
-// proves has surely expired by now.
-func (w *expiryWatch) see(count uint64, now time.Time, wait time.Duration) bool {
-	if count != w.count || w.since.IsZero() {
-		w.count, w.since = count, now
-		return false
+// learn records a count learned now; a new count restarts the wait.
+func (w *expiryWatch) learn(holder string, count uint64, now time.Time) {
+	if holder != w.holder || count > w.count || w.since.IsZero() {
+		w.holder, w.count, w.since = holder, count, now
 	}
-	return now.Sub(w.since) >= wait
+}
+
+// expired reports whether the lease of the count watched has surely expired.
+func (w *expiryWatch) expired(now time.Time, wait time.Duration) bool {
+	return !w.since.IsZero() && now.Sub(w.since) >= wait
 }
 
 // TakeOver makes this node the primary of bank, whose backup it is, once
 // the primary's lease has surely expired (ExpiryWait after this node
-// first saw its last renewal): the group records the new primary, with no
-// backup and the epoch raised, only if no renewal came in between. It
-// returns the bank's new state; ErrNotBackup when this node is not (or no
-// longer) the bank's backup, in which case its copy must not serve. An
-// orphan (the primary's process restarted) is taken over at once. It
-// retries while no majority is reached, until ctx ends.
+// learned its last renewal): the group records the new primary, with no
+// backup and the epoch raised, only if no renewal came in between. An
+// orphan (the primary's process restarted) is taken over at once. Only
+// the group's answer ends it, never this member's applied state, which
+// may lag (a member restarted catches up from the leader): it returns the
+// bank's new state, or ErrNotBackup when the group says this node is not
+// (or no longer) the bank's backup, in which case its copy must not
+// serve. It retries while no majority is reached, until ctx ends.
 func (l *Lease) TakeOver(ctx context.Context, bank string) (BankState, error) {
 	var w expiryWatch
 	for {
 		st := l.cfg.Consensus.State()
-		b, ok := st.Banks[bank]
-		switch {
-		case ok && b.Primary == l.cfg.Node:
+		b := st.Banks[bank]
+		if b.Primary == l.cfg.Node {
 			return b, nil
-		case !ok || b.Backup != l.cfg.Node:
-			return b, fmt.Errorf("%w: bank %s (primary %q, backup %q)", ErrNotBackup, bank, b.Primary, b.Backup)
 		}
-		if w.holder != b.Primary {
-			w = expiryWatch{holder: b.Primary}
-		}
-		count := st.Leases[b.Primary]
-		if w.see(count, l.cfg.Clock.Now(), l.ExpiryWait()) || b.Orphan {
-			nb, done, err := l.tryTakeOver(ctx, bank, w)
+		now := l.cfg.Clock.Now()
+		w.learn(b.Primary, st.Leases[b.Primary], now)
+		// An orphan, or a view saying we are not the backup, is put to
+		// the group at once (a takeover of an orphan only: safe with no
+		// wait); otherwise only once the lease has surely expired.
+		if b.Orphan || b.Backup != l.cfg.Node || w.expired(now, l.ExpiryWait()) {
+			nb, done, err := l.tryTakeOver(ctx, bank, &w, !w.expired(now, l.ExpiryWait()))
 			if done {
 				return nb, err
 			}
@@ -65,9 +68,11 @@ func (l *Lease) TakeOver(ctx context.Context, bank string) (BankState, error) {
 	}
 }
 
-// tryTakeOver proposes the takeover once; done says whether TakeOver ends.
-func (l *Lease) tryTakeOver(ctx context.Context, bank string, w expiryWatch) (BankState, bool, error) {
-	res, err := l.propose(ctx, Command{Op: OpTakeover, Bank: bank, Count: w.count})
+// tryTakeOver proposes the takeover once (of an orphan only, when
+// ifOrphan); done says whether TakeOver ends. A refusal for a renewal
+// hands the watch the primary's current count.
+func (l *Lease) tryTakeOver(ctx context.Context, bank string, w *expiryWatch, ifOrphan bool) (BankState, bool, error) {
+	res, err := l.propose(ctx, Command{Op: OpTakeover, Bank: bank, Count: w.count, IfOrphan: ifOrphan})
 	switch {
 	case err == nil:
 		l.log.Warn("bank taken over through the group: the old primary's lease expired", zap.String("bank", bank),
@@ -78,8 +83,11 @@ func (l *Lease) tryTakeOver(ctx context.Context, bank string, w expiryWatch) (Ba
 		return res.Bank, true, nil
 	case errors.Is(err, ErrRefused) && res.Bank.Backup != l.cfg.Node && res.Bank.Primary != l.cfg.Node:
 		return res.Bank, true, fmt.Errorf("%w: %w", ErrNotBackup, err)
-	default: // no majority, or the holder renewed: watch again
-		l.log.Info("takeover not granted yet", zap.String("bank", bank), zap.Error(err))
-		return res.Bank, false, nil
+	case errors.Is(err, ErrRefused):
+		w.learn(res.Bank.Primary, res.Count, l.cfg.Clock.Now())
 	}
+	if !ifOrphan {
+		l.log.Info("takeover not granted yet", zap.String("bank", bank), zap.Error(err))
+	}
+	return res.Bank, false, nil
 }

@@ -32,6 +32,7 @@ type pairUpOptions struct {
 	wait        time.Duration
 	metricsAddr string
 	exec        string // the node binary ("": the default one next to ftmctl)
+	noWitness   bool   // start no witness: the pair runs without a group (witness.go)
 }
 
 func newPairUpCmd() *cobra.Command {
@@ -67,6 +68,7 @@ node's log. --wait 0 returns at once ('ftmctl wait ready' waits later).`,
 	f.DurationVar(&o.heartbeat, "heartbeat", heartbeat.DefaultPeriod, "heartbeat period between the nodes (silence for 20 periods means death)")
 	f.DurationVar(&o.wait, "wait", defaultReadyWait, "how long to wait until the pair is ready: linked, every bank backed up, servers answering (0: return at once)")
 	f.StringVar(&o.exec, "exec", "", "the node binary the nodes run (default: "+defaultNodeBinary+" next to ftmctl)")
+	f.BoolVar(&o.noWitness, "no-witness", false, "start no witness: without the group's third vote, a node whose partner died refuses commits until it is back")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics over HTTP on this loopback address (port 0: each node picks one; port P: the nodes take P and P+1)")
 	return cmd
 }
@@ -110,7 +112,15 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 		}
 		st.Nodes = append(st.Nodes, nodeState{Name: name, Addr: addr, Log: filepath.Join(o.dir, name+".log"), MetricsAddr: metrics})
 	}
+	if !o.noWitness {
+		if err := planWitness(o.dir, st); err != nil {
+			return err
+		}
+	}
 	if err := savePair(o.dir, st); err != nil {
+		return err
+	}
+	if _, err := startWitness(o.dir, exe, st); err != nil {
 		return err
 	}
 	for i := range st.Nodes {
@@ -126,6 +136,7 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	for _, n := range st.Nodes {
 		fmt.Fprintf(cmd.OutOrStdout(), "node %-8s pid %-7d link %s  log %s\n", n.Name, n.PID, n.Addr, n.Log)
 	}
+	printWitness(cmd.OutOrStdout(), st)
 	return awaitUp(cmd, o)
 }
 
@@ -137,6 +148,12 @@ func restartDead(cmd *cobra.Command, dir string, st *pairState) error {
 		return err
 	}
 	restarted := 0
+	if started, err := startWitness(dir, exe, st); err != nil {
+		return err
+	} else if started {
+		restarted++
+		fmt.Fprintf(cmd.OutOrStdout(), "witness %-5s pid %-7d restarted\n", st.Witness.Name, st.Witness.PID)
+	}
 	for i := range st.Nodes {
 		n := &st.Nodes[i]
 		if nodeAlive(n) {
@@ -187,15 +204,21 @@ func nodeBinary(exe string) (string, error) {
 // outlives this command and a Ctrl-C in the user's terminal does not
 // reach it.
 func startNode(dir, exe string, n *nodeState) (int, error) {
+	args := []string{"--dir", dir, "--name", n.Name}
+	if n.MetricsAddr != "" {
+		args = append(args, "--metrics-addr", n.MetricsAddr)
+	}
+	return startProcess(exe, n, args...)
+}
+
+// startProcess starts exe with args in the background, logging to n.Log,
+// and records its start time in n.
+func startProcess(exe string, n *nodeState, args ...string) (int, error) {
 	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return 0, err
 	}
 	defer logf.Close()
-	args := []string{"--dir", dir, "--name", n.Name}
-	if n.MetricsAddr != "" {
-		args = append(args, "--metrics-addr", n.MetricsAddr)
-	}
 	c := exec.Command(exe, args...)
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -244,7 +267,7 @@ func anyAlive(st *pairState) bool {
 			return true
 		}
 	}
-	return false
+	return st.Witness != nil && nodeAlive(st.Witness)
 }
 
 func newPairDownCmd() *cobra.Command {
@@ -269,7 +292,7 @@ lost pair.json, and moves a damaged one aside.`,
 			if err != nil {
 				return err
 			}
-			return d.stopNodes(cmd.Context(), st)
+			return firstError(d.stopNodes(cmd.Context(), st), d.stopWitness(cmd.Context(), st))
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/cluster"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
@@ -34,11 +35,15 @@ type Config struct {
 	MetricsAddr string
 	// Logger gets the node's logs (nil: none); Run adds the node's name.
 	Logger *zap.Logger
+	// Witness (the binary's --witness): run the pair's witness, not a
+	// node (RunWitness); Name is then not needed.
+	Witness bool
 }
 
 // setup is what a node reads from the pair's directory.
 type setup struct {
 	self, partner *control.NodeState
+	voters        []cluster.Peer // the group's voters; nil: no group
 	secret        []byte
 	heartbeat     time.Duration
 	allowFaults   bool
@@ -49,7 +54,7 @@ func loadSetup(dir, name string) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns := &setup{allowFaults: st.AllowFaults}
+	ns := &setup{allowFaults: st.AllowFaults, voters: st.Voters()}
 	if ns.self, err = st.Node(name); err != nil {
 		return nil, err
 	}
@@ -88,7 +93,7 @@ func Run(ctx context.Context, cfg Config, regs ...Registration) error {
 		log = zap.NewNop()
 	}
 	rt := &nodeRuntime{name: cfg.Name, version: reg.version, allowFaults: ns.allowFaults, faults: link.NewFaults(),
-		base: log, log: log.With(zap.String("node", cfg.Name)), started: time.Now()}
+		base: log, log: log.With(zap.String("node", cfg.Name)), started: time.Now(), ctx: ctx}
 	return rt.run(ctx, cfg, ns, reg)
 }
 
@@ -115,10 +120,21 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	if reg.fpSpec != "" {
 		rt.servers.turnOff("failpoints are armed (the servers' STM commits would shift the failpoints' hit counts)")
 	}
+	if rt.group, err = rt.newGroup(cfg.Dir, ns); err != nil { // group.go
+		return err
+	}
+	if rt.group != nil {
+		defer rt.group.stop() // after the Stable closed: its last group updates have ended
+	}
 	if rt.stable, err = rt.newStable(ns.partner.Name, fp); err != nil {
 		return err
 	}
 	defer rt.stable.Close() // after the pair has stopped
+	if rt.group != nil {
+		rt.group.run(ctx)
+		rt.stable.ClaimOwn(ctx)
+		rt.servers.refusalGrace = refusalGraceWithLease
+	}
 	rt.pair, err = pair.New(pair.Config{
 		Name: name, PartnerName: ns.partner.Name, PartnerAddr: ns.partner.Addr,
 		Heartbeat: heartbeat.Config{Period: ns.heartbeat},
@@ -147,7 +163,8 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 // stable tasks and wakes its servers; a bank dropped stops them.
 func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stable, error) {
 	return pair.NewStable(pair.StableConfig{Name: rt.name, PartnerName: partner, Logger: rt.base, Failpoint: fp,
-		Defer: rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
+		Leases: rt.group.leases(),      // nil without a group
+		Defer:  rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
 		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
 			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
 			rt.servers.poke()

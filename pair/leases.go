@@ -3,6 +3,7 @@ package pair
 import (
 	"context"
 	"errors"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -146,6 +147,26 @@ func (s *Stable) ClaimOwn(ctx context.Context) {
 			return s.cfg.Leases.Claim(ctx, s.cfg.Name)
 		}})
 	})
+}
+
+// groupTakeOvers asks the group for every bank in names at once (each
+// waits for the same lease to expire) and returns those it gave.
+func (s *Stable) groupTakeOvers(ctx context.Context, names []string) map[string]bool {
+	granted := make(map[string]bool, len(names))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok := s.groupTakeOver(ctx, name)
+			mu.Lock()
+			granted[name] = ok
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return granted
 }
 
 // groupTakeOver asks the group for bank, whose backup this node holds,

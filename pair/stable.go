@@ -414,7 +414,11 @@ func (s *Stable) lost(ctx context.Context, d *heartbeat.Death, _ uint64) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	granted := s.groupTakeOvers(ctx, names)
 	for _, name := range names {
+		if !granted[name] {
+			continue
+		}
 		s.takeover(ctx, d, name, s.bestCopy(name, backups[name], fallback[name]))
 	}
 }

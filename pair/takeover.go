@@ -47,9 +47,6 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 	if s.takeoverFailed(FPTakeoverBegin, name, nil) {
 		return
 	}
-	if !s.groupTakeOver(ctx, name) {
-		return
-	}
 	t0 := s.cfg.Clock.Now()
 	b, rep, err := bk.Takeover(ctx, s.bankConfig(name))
 	if err != nil {
