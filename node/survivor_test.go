@@ -112,6 +112,7 @@ func TestSurvivorAnswersDurableUpdatesAfterSIGKILL(t *testing.T) {
 	_, err = c2.add("n2/counter", 5)
 	require.NoError(t, err)
 
+	before := hostSince(t, c2, "n2")
 	require.NoError(t, p1.Kill())
 	killed := time.Now()
 	eventually(t, "n2 answers a durable update of n1's server", func() bool { got, err = c2.add("n1/counter", 1); return err == nil })
@@ -122,6 +123,8 @@ func TestSurvivorAnswersDurableUpdatesAfterSIGKILL(t *testing.T) {
 	require.Equal(t, "6", got)
 	st, _ := groupStatus(c2)
 	require.True(t, holdsAlone(st, "n1", "n2"), "n2 holds both banks alone: %+v", st.STM)
+	require.Equal(t, before, hostSince(t, c2, "n2"),
+		"the survivor's own servers were never stopped: units that did not depend on n1 keep their RUs")
 
 	startNodeProcess(t, dir, "n1")
 	eventually(t, "n1 rejoined as the backup of both banks", func() bool {
@@ -131,4 +134,18 @@ func TestSurvivorAnswersDurableUpdatesAfterSIGKILL(t *testing.T) {
 	got, err = c2.add("n1/counter", 1)
 	require.NoError(t, err)
 	require.Equal(t, "14", got)
+}
+
+// hostSince is when node c's reliable-server host of bank started.
+func hostSince(t *testing.T, c *testClient, bank string) time.Time {
+	t.Helper()
+	var ru control.RUNode
+	require.NoError(t, c.do(http.MethodGet, "/ru", nil, &ru))
+	for _, h := range ru.Hosts {
+		if h.Bank == bank && h.Running {
+			return h.Since
+		}
+	}
+	t.Fatalf("no running host of bank %s: %+v", bank, ru)
+	return time.Time{}
 }
