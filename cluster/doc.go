@@ -55,8 +55,15 @@
 // reported. Setting a backup (OpSetBackup) withdraws the bank from the
 // primary's lone banks before it is proposed.
 //
+// A bank starts Mirrored (claimed, never committed alone): its primary
+// does not commit it alone until it has had a backup and lost it, so if
+// the primary dies before its backup was recorded, the partner that holds
+// its copy may still take it over (after the same wait): every commit
+// went through that partner.
+//
 // Invariants: each bank has at most one primary in State; OpTakeover
-// succeeds only for the recorded backup and only while the old primary's
-// lease count is the one the taker waited on; a node commits alone only
-// with a valid lease whose grant listed the bank.
+// succeeds only for the recorded backup (or any node while the bank is
+// Mirrored with no backup recorded) and only while the old primary's
+// lease count is the one the taker waited on, or for an orphan; a node
+// commits alone only with a valid lease whose grant listed the bank.
 package cluster

@@ -222,3 +222,45 @@ func TestRestartedPrimaryOrphansItsBanks(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "b", p.g.Member("a").State().Banks["a"].Primary, "the restarted node claims nothing held")
 }
+
+// A bank that never committed alone (claimed, its backup not recorded
+// yet) does not commit alone, and when its primary dies before recording
+// its backup, the partner holding a copy may still take it over, after
+// the lease wait: every commit the bank made went through that partner.
+func TestMirroredBankNeverAloneAndStillTakenOver(t *testing.T) {
+	g, clk := NewMemGroup(), clock.NewManual(time.Unix(1000, 0))
+	a, err := NewLease(LeaseConfig{Node: "a", Consensus: g.Member("a"), Clock: clk})
+	require.NoError(t, err)
+	b, err := NewLease(LeaseConfig{Node: "b", Consensus: g.Member("b"), Clock: clk})
+	require.NoError(t, err)
+	ctx := context.Background()
+	_, err = a.Claim(ctx, "a")
+	require.NoError(t, err)
+	require.NoError(t, a.Renew(ctx))
+	require.ErrorIs(t, a.Alone("a"), ErrNoLease, "a fresh bank commits only mirrored")
+	done := make(chan BankState, 1)
+	go func() { st, err := b.TakeOver(ctx, "a"); require.NoError(t, err); done <- st }()
+	start := clk.Now()
+	for {
+		select {
+		case st := <-done:
+			require.Equal(t, "b", st.Primary)
+			require.GreaterOrEqual(t, clk.Now().Sub(start), b.ExpiryWait())
+			return
+		default:
+		}
+		waitParked(clk)
+		clk.Advance(5 * time.Millisecond)
+	}
+}
+
+// A bank the group never heard of (its primary died before claiming it)
+// never committed alone: the node holding its copy takes it over at once.
+func TestUnknownBankIsTakenOverAtOnce(t *testing.T) {
+	g, clk := NewMemGroup(), clock.NewManual(time.Unix(1000, 0))
+	b, err := NewLease(LeaseConfig{Node: "b", Consensus: g.Member("b"), Clock: clk})
+	require.NoError(t, err)
+	st, err := b.TakeOver(context.Background(), "a") // the manual clock never moves
+	require.NoError(t, err)
+	require.Equal(t, BankState{Primary: "b", Epoch: 1}, st)
+}

@@ -27,6 +27,13 @@ type BankState struct {
 	// a new incarnation), so the copy it held is gone: the bank commits
 	// alone nowhere, and its backup may take it over at once.
 	Orphan bool `json:"orphan,omitempty"`
+	// Mirrored: the bank has never committed alone (set when claimed,
+	// cleared by OpDropBackup), so every commit it made went to the one
+	// partner that mirrored it: while it has no backup recorded, a node
+	// holding a complete copy may still take it over (a primary that died
+	// before its backup was recorded), and its primary does not commit it
+	// alone until it has had a backup and lost it.
+	Mirrored bool `json:"mirrored,omitempty"`
 }
 
 // State is the replicated state. Apply is its only writer and is
@@ -92,10 +99,12 @@ const (
 	// backup: from then on no node may take it over, and its primary may
 	// commit alone under its lease.
 	OpDropBackup
-	// OpTakeover makes Node, Bank's backup, its primary with no backup
-	// and the epoch raised, if the old primary's lease count is still
-	// Count (no renewal since the proposer started waiting for it to
-	// expire).
+	// OpTakeover makes Node, Bank's backup (or any node, while the bank
+	// is Mirrored with no backup recorded), its primary with no backup and
+	// the epoch raised, if the old primary's lease count is still Count
+	// (no renewal since the proposer started waiting for it to expire), or
+	// the bank is an orphan, or unknown (never claimed: its primary died
+	// before the group heard of it, so it never committed alone).
 	OpTakeover
 	// OpRenew renews Node's lease (for its process Incarnation; a new
 	// incarnation orphans the banks the previous one was primary of).
@@ -180,7 +189,7 @@ func (s *State) claim(c Command) Result {
 	if b, ok := s.Banks[c.Bank]; ok && !(b.Primary == c.Node && b.Orphan && b.Backup == "") {
 		return Result{Reason: fmt.Sprintf("bank %s is held by %s", c.Bank, b.Primary), Bank: b}
 	}
-	b := BankState{Primary: c.Node, Epoch: s.Banks[c.Bank].Epoch + 1}
+	b := BankState{Primary: c.Node, Epoch: s.Banks[c.Bank].Epoch + 1, Mirrored: true}
 	s.Banks[c.Bank] = b
 	return Result{OK: true, Bank: b}
 }
@@ -193,6 +202,8 @@ func (s *State) setBackup(c Command) Result {
 	b.Backup = ""
 	if c.Op == OpSetBackup {
 		b.Backup = c.Backup
+	} else {
+		b.Mirrored = false
 	}
 	s.Banks[c.Bank] = b
 	return Result{OK: true, Bank: b}
@@ -201,11 +212,13 @@ func (s *State) setBackup(c Command) Result {
 func (s *State) takeover(c Command) Result {
 	b, ok := s.Banks[c.Bank]
 	switch {
-	case !ok:
-		return refused("bank %s is unknown", c.Bank)
+	case !ok: // never claimed: its primary held no lease, every commit was mirrored
+		b = BankState{Primary: c.Node, Epoch: 1}
+		s.Banks[c.Bank] = b
+		return Result{OK: true, Bank: b}
 	case b.Primary == c.Node:
 		return Result{OK: true, Bank: b} // already ours: a retried proposal
-	case b.Backup != c.Node:
+	case b.Backup != c.Node && !(b.Backup == "" && b.Mirrored):
 		return Result{Reason: fmt.Sprintf("%s is not the backup of bank %s (backup %q)", c.Node, c.Bank, b.Backup), Bank: b}
 	case !b.Orphan && (c.IfOrphan || s.Leases[b.Primary] != c.Count):
 		return Result{Reason: fmt.Sprintf("%s renewed its lease since (count %d, not %d)", b.Primary, s.Leases[b.Primary], c.Count),
@@ -220,7 +233,7 @@ func (s *State) takeover(c Command) Result {
 func (s *State) alone(node string) []string {
 	var out []string
 	for name, b := range s.Banks {
-		if b.Primary == node && b.Backup == "" && !b.Orphan {
+		if b.Primary == node && b.Backup == "" && !b.Orphan && !b.Mirrored {
 			out = append(out, name)
 		}
 	}

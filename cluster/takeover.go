@@ -51,10 +51,11 @@ func (l *Lease) TakeOver(ctx context.Context, bank string) (BankState, error) {
 		}
 		now := l.cfg.Clock.Now()
 		w.learn(b.Primary, st.Leases[b.Primary], now)
-		// An orphan, or a view saying we are not the backup, is put to
-		// the group at once (a takeover of an orphan only: safe with no
-		// wait); otherwise only once the lease has surely expired.
-		if b.Orphan || b.Backup != l.cfg.Node || w.expired(now, l.ExpiryWait()) {
+		// An orphan, an unknown bank, or a view saying we are not the
+		// backup, is put to the group at once (a takeover of an orphan or
+		// an unknown bank only: safe with no wait); otherwise only once
+		// the lease has surely expired.
+		if b.Primary == "" || b.Orphan || (b.Backup != l.cfg.Node && !b.Mirrored) || w.expired(now, l.ExpiryWait()) {
 			nb, done, err := l.tryTakeOver(ctx, bank, &w, !w.expired(now, l.ExpiryWait()))
 			if done {
 				return nb, err
@@ -81,7 +82,8 @@ func (l *Lease) tryTakeOver(ctx context.Context, bank string, w *expiryWatch, if
 			l.log.Warn("no renewal after the takeover; the bank commits alone from the next", zap.Error(rerr))
 		}
 		return res.Bank, true, nil
-	case errors.Is(err, ErrRefused) && res.Bank.Backup != l.cfg.Node && res.Bank.Primary != l.cfg.Node:
+	case errors.Is(err, ErrRefused) && res.Bank.Backup != l.cfg.Node && res.Bank.Primary != l.cfg.Node &&
+		!(res.Bank.Backup == "" && res.Bank.Mirrored):
 		return res.Bank, true, fmt.Errorf("%w: %w", ErrNotBackup, err)
 	case errors.Is(err, ErrRefused):
 		w.learn(res.Bank.Primary, res.Count, l.cfg.Clock.Now())

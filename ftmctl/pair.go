@@ -100,37 +100,11 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	if _, err := readOrCreateSecret(o.dir); err != nil {
 		return fmt.Errorf("pair secret: %w", err)
 	}
-	st := &pairState{AllowFaults: o.allowFaults, Heartbeat: o.heartbeat.String(), Created: time.Now().UTC(), Exec: exe}
-	for i, name := range o.names {
-		addr, err := freeLoopbackAddr()
-		if err != nil {
-			return err
-		}
-		metrics, err := nthAddr(o.metricsAddr, i)
-		if err != nil {
-			return err
-		}
-		st.Nodes = append(st.Nodes, nodeState{Name: name, Addr: addr, Log: filepath.Join(o.dir, name+".log"), MetricsAddr: metrics})
-	}
-	if !o.noWitness {
-		if err := planWitness(o.dir, st); err != nil {
-			return err
-		}
-	}
-	if err := savePair(o.dir, st); err != nil {
+	st, err := planPair(o, exe)
+	if err != nil {
 		return err
 	}
-	if _, err := startWitness(o.dir, exe, st); err != nil {
-		return err
-	}
-	for i := range st.Nodes {
-		pid, err := startNode(o.dir, exe, &st.Nodes[i])
-		if err != nil {
-			return err
-		}
-		st.Nodes[i].PID = pid
-	}
-	if err := savePair(o.dir, st); err != nil {
+	if err := startProcesses(o.dir, exe, st); err != nil {
 		return err
 	}
 	for _, n := range st.Nodes {
@@ -138,6 +112,44 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	}
 	printWitness(cmd.OutOrStdout(), st)
 	return awaitUp(cmd, o)
+}
+
+// planPair is the new pair's state: its nodes' addresses and logs, and
+// its witness unless --no-witness; it is saved before anything starts.
+func planPair(o pairUpOptions, exe string) (*pairState, error) {
+	st := &pairState{AllowFaults: o.allowFaults, Heartbeat: o.heartbeat.String(), Created: time.Now().UTC(), Exec: exe}
+	for i, name := range o.names {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		metrics, err := nthAddr(o.metricsAddr, i)
+		if err != nil {
+			return nil, err
+		}
+		st.Nodes = append(st.Nodes, nodeState{Name: name, Addr: addr, Log: filepath.Join(o.dir, name+".log"), MetricsAddr: metrics})
+	}
+	if !o.noWitness {
+		if err := planWitness(o.dir, st); err != nil {
+			return nil, err
+		}
+	}
+	return st, savePair(o.dir, st)
+}
+
+// startProcesses starts the witness and the nodes of st and saves their PIDs.
+func startProcesses(dir, exe string, st *pairState) error {
+	if _, err := startWitness(dir, exe, st); err != nil {
+		return err
+	}
+	for i := range st.Nodes {
+		pid, err := startNode(dir, exe, &st.Nodes[i])
+		if err != nil {
+			return err
+		}
+		st.Nodes[i].PID = pid
+	}
+	return savePair(dir, st)
 }
 
 // restartDead starts again the nodes of a running pair that died, so they

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/cluster"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/node/control"
 	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/stm"
@@ -53,6 +54,36 @@ func (rt *nodeRuntime) newGroup(dir string, ns *setup) (*nodeGroup, error) {
 		return nil, err
 	}
 	return &nodeGroup{member: m, lease: l, done: make(chan struct{})}, nil
+}
+
+// startStable makes the node's Stable and, when the pair runs a group,
+// the node's member and lease, which the Stable asks; the function it
+// returns stops them in order (the lease's renewals, the Stable, the
+// member), once the pair has stopped.
+func (rt *nodeRuntime) startStable(ctx context.Context, dir string, ns *setup, fp failpoint.Hook) (func(), error) {
+	g, err := rt.newGroup(dir, ns)
+	if err != nil {
+		return nil, err
+	}
+	rt.group = g
+	if rt.stable, err = rt.newStable(ns.partner.Name, fp); err != nil {
+		if g != nil {
+			g.stop()
+		}
+		return nil, err
+	}
+	if g == nil {
+		return func() { _ = rt.stable.Close() }, nil
+	}
+	gctx, stopRenewals := context.WithCancel(ctx)
+	g.run(gctx)
+	rt.stable.ClaimOwn(gctx)
+	rt.servers.refusalGrace = refusalGraceWithLease
+	return func() {
+		stopRenewals()
+		_ = rt.stable.Close()
+		g.stop()
+	}, nil
 }
 
 // startMember listens on the member's consensus address and starts it.

@@ -120,21 +120,11 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	if reg.fpSpec != "" {
 		rt.servers.turnOff("failpoints are armed (the servers' STM commits would shift the failpoints' hit counts)")
 	}
-	if rt.group, err = rt.newGroup(cfg.Dir, ns); err != nil { // group.go
+	stopStable, err := rt.startStable(ctx, cfg.Dir, ns, fp) // group.go
+	if err != nil {
 		return err
 	}
-	if rt.group != nil {
-		defer rt.group.stop() // after the Stable closed: its last group updates have ended
-	}
-	if rt.stable, err = rt.newStable(ns.partner.Name, fp); err != nil {
-		return err
-	}
-	defer rt.stable.Close() // after the pair has stopped
-	if rt.group != nil {
-		rt.group.run(ctx)
-		rt.stable.ClaimOwn(ctx)
-		rt.servers.refusalGrace = refusalGraceWithLease
-	}
+	defer stopStable() // after the pair has stopped
 	rt.pair, err = pair.New(pair.Config{
 		Name: name, PartnerName: ns.partner.Name, PartnerAddr: ns.partner.Addr,
 		Heartbeat: heartbeat.Config{Period: ns.heartbeat},
