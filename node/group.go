@@ -154,7 +154,9 @@ func (rt *nodeRuntime) leaseChanged(held bool) {
 		case bs.Role == pair.RoleBackup || b == nil:
 		case !held && bs.CommitsRefused && rt.paused[bs.Name] == nil:
 			n := rt.tasks.Abandon(b)
-			rt.paused[bs.Name] = b
+			if n > 0 { // resumed from their checkpoints when the lease is back
+				rt.paused[bs.Name] = b
+			}
 			rt.log.Warn("lease expired: stable tasks of a bank that cannot commit stopped", zap.String("bank", bs.Name), zap.Int("tasks", n))
 		case held && rt.paused[bs.Name] == b && !bs.CommitsRefused:
 			delete(rt.paused, bs.Name)
