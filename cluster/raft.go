@@ -95,11 +95,12 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 	}
 	m := &Raft{cfg: cfg, log: cfg.Logger.With(zap.String("member", cfg.Name)), fsm: &fsm{state: NewState()}}
 	m.layer = newStreamLayer(cfg.Listener, cfg.Secret, m.log)
-	m.layer.forward = m.serveForward
 	if err := m.start(); err != nil {
 		_ = m.layer.Close()
 		return nil, err
 	}
+	serve := m.serveForward
+	m.layer.forward.Store(&serve)
 	return m, nil
 }
 

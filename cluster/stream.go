@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -88,9 +89,11 @@ func acceptAuth(conn net.Conn, secret []byte) (byte, error) {
 // streamLayer is raft's StreamLayer over the member's port: it hands raft
 // the connections of kind kindRaft and forwarded proposals to forward.
 type streamLayer struct {
-	ln      net.Listener
-	secret  []byte
-	forward func(net.Conn)
+	ln     net.Listener
+	secret []byte
+	// forward serves a forwarded proposal; nil (refused) until the
+	// member's raft runs.
+	forward atomic.Pointer[func(net.Conn)]
 	log     *zap.Logger
 
 	conns chan net.Conn
@@ -132,8 +135,8 @@ func (s *streamLayer) sort(conn net.Conn) {
 		case <-s.done:
 			_ = conn.Close()
 		}
-	case kind == kindForward && s.forward != nil:
-		s.forward(conn)
+	case kind == kindForward && s.forward.Load() != nil:
+		(*s.forward.Load())(conn)
 	default:
 		_ = conn.Close()
 	}
