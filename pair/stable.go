@@ -107,7 +107,9 @@ type heldBank struct {
 //
 // Invariants: after a hello, each of the pair's two banks has exactly one
 // holder; a bank held as primary commits only while its mirror is attached
-// or copying; takeover starts only after the link's STM streams stopped.
+// or copying, or while the group's lease lets it commit alone; takeover
+// starts only after the link's STM streams stopped and, with Leases, once
+// the group gave the bank to this node.
 //
 // Lock order: Stable.mu before Bank.mu and Backup.mu (Stats, Ready); it is
 // never held across Attach, Takeover, Decide or link I/O.
@@ -141,8 +143,9 @@ var ErrStableConfig = errors.New("pair: bad stable configuration")
 
 // NewStable returns a member holding a fresh, empty own bank. The bank
 // refuses commits (stm.ErrNoBackup) until the partner has linked and holds
-// its backup copy: the project's choice, not the paper's, which lets a
-// primary proceed (docs/architecture.md, "No commit without a backup").
+// its backup copy, or, with StableConfig.Leases, while the group's lease
+// does not let it commit alone (docs/architecture.md, "No commit without a
+// backup, except under the group's lease").
 func NewStable(cfg StableConfig) (*Stable, error) {
 	if cfg.Name == "" || cfg.PartnerName == "" || cfg.Name == cfg.PartnerName {
 		return nil, fmt.Errorf("%w: names %q and %q", ErrStableConfig, cfg.Name, cfg.PartnerName)
