@@ -35,6 +35,7 @@ type pairUpOptions struct {
 	metricsAddr string
 	webConfig   string // exporter-toolkit web configuration for the metrics address (absolute once checked)
 	exec        string // the node binary ("": the default one next to ftmctl)
+	noWitness   bool   // start no witness: the pair runs without a group (witness.go)
 }
 
 func newPairUpCmd() *cobra.Command {
@@ -71,6 +72,7 @@ node's log. --wait 0 returns at once ('ftmctl wait ready' waits later).`,
 	f.DurationVar(&o.heartbeat, "heartbeat", heartbeat.DefaultPeriod, "heartbeat period between the nodes (silence for 20 periods means death)")
 	f.DurationVar(&o.wait, "wait", defaultReadyWait, "how long to wait until the pair is ready: linked, every bank backed up, servers answering (0: return at once)")
 	f.StringVar(&o.exec, "exec", "", "the node binary the nodes run (default: "+defaultNodeBinary+" next to ftmctl)")
+	f.BoolVar(&o.noWitness, "no-witness", false, "start no witness: without the group's third vote, a node whose partner died refuses commits until it is back")
 	f.StringVar(&o.metricsAddr, "metrics-addr", "", "serve Prometheus metrics over HTTP on this loopback address (port 0: each node picks one; port P: the nodes take P and P+1)")
 	f.StringVar(&o.webConfig, "web-config-file", "", "exporter-toolkit web configuration (TLS, basic auth) for --metrics-addr, which may then be off the loopback")
 	return cmd
@@ -103,35 +105,56 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	if _, err := readOrCreateSecret(o.dir); err != nil {
 		return fmt.Errorf("pair secret: %w", err)
 	}
-	st := &pairState{AllowFaults: o.allowFaults, Heartbeat: o.heartbeat.String(), Created: time.Now().UTC(), Exec: exe}
-	for i, name := range o.names {
-		addr, err := freeLoopbackAddr()
-		if err != nil {
-			return err
-		}
-		metrics, err := nthAddr(o.metricsAddr, i)
-		if err != nil {
-			return err
-		}
-		st.Nodes = append(st.Nodes, nodeState{Name: name, Addr: addr, Log: filepath.Join(o.dir, name+".log"), MetricsAddr: metrics, WebConfigFile: o.webConfig})
-	}
-	if err := savePair(o.dir, st); err != nil {
+	st, err := planPair(o, exe)
+	if err != nil {
 		return err
 	}
-	for i := range st.Nodes {
-		pid, err := startNode(o.dir, exe, &st.Nodes[i])
-		if err != nil {
-			return err
-		}
-		st.Nodes[i].PID = pid
-	}
-	if err := savePair(o.dir, st); err != nil {
+	if err := startProcesses(o.dir, exe, st); err != nil {
 		return err
 	}
 	for _, n := range st.Nodes {
 		fmt.Fprintf(cmd.OutOrStdout(), "node %-8s pid %-7d link %s  log %s\n", n.Name, n.PID, n.Addr, n.Log)
 	}
+	printWitness(cmd.OutOrStdout(), st)
 	return awaitUp(cmd, o)
+}
+
+// planPair is the new pair's state: its nodes' addresses and logs, and
+// its witness unless --no-witness; it is saved before anything starts.
+func planPair(o pairUpOptions, exe string) (*pairState, error) {
+	st := &pairState{AllowFaults: o.allowFaults, Heartbeat: o.heartbeat.String(), Created: time.Now().UTC(), Exec: exe}
+	for i, name := range o.names {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			return nil, err
+		}
+		metrics, err := nthAddr(o.metricsAddr, i)
+		if err != nil {
+			return nil, err
+		}
+		st.Nodes = append(st.Nodes, nodeState{Name: name, Addr: addr, Log: filepath.Join(o.dir, name+".log"), MetricsAddr: metrics, WebConfigFile: o.webConfig})
+	}
+	if !o.noWitness {
+		if err := planWitness(o.dir, st); err != nil {
+			return nil, err
+		}
+	}
+	return st, savePair(o.dir, st)
+}
+
+// startProcesses starts the witness and the nodes of st and saves their PIDs.
+func startProcesses(dir, exe string, st *pairState) error {
+	if _, err := startWitness(dir, exe, st); err != nil {
+		return err
+	}
+	for i := range st.Nodes {
+		pid, err := startNode(dir, exe, &st.Nodes[i])
+		if err != nil {
+			return err
+		}
+		st.Nodes[i].PID = pid
+	}
+	return savePair(dir, st)
 }
 
 // restartDead starts again the nodes of a running pair that died, so they
@@ -142,6 +165,12 @@ func restartDead(cmd *cobra.Command, dir string, st *pairState) error {
 		return err
 	}
 	restarted := 0
+	if started, err := startWitness(dir, exe, st); err != nil {
+		return err
+	} else if started {
+		restarted++
+		fmt.Fprintf(cmd.OutOrStdout(), "witness %-5s pid %-7d restarted\n", st.Witness.Name, st.Witness.PID)
+	}
 	for i := range st.Nodes {
 		n := &st.Nodes[i]
 		if nodeAlive(n) {
@@ -192,11 +221,6 @@ func nodeBinary(exe string) (string, error) {
 // outlives this command and a Ctrl-C in the user's terminal does not
 // reach it.
 func startNode(dir, exe string, n *nodeState) (int, error) {
-	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return 0, err
-	}
-	defer logf.Close()
 	args := []string{"--dir", dir, "--name", n.Name}
 	if n.MetricsAddr != "" {
 		args = append(args, "--metrics-addr", n.MetricsAddr)
@@ -204,6 +228,17 @@ func startNode(dir, exe string, n *nodeState) (int, error) {
 	if n.WebConfigFile != "" {
 		args = append(args, "--web-config-file", n.WebConfigFile)
 	}
+	return startProcess(exe, n, args...)
+}
+
+// startProcess starts exe with args in the background, logging to n.Log,
+// and records its start time in n.
+func startProcess(exe string, n *nodeState, args ...string) (int, error) {
+	logf, err := os.OpenFile(n.Log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return 0, err
+	}
+	defer logf.Close()
 	c := exec.Command(exe, args...)
 	c.Stdout, c.Stderr = logf, logf
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
@@ -252,7 +287,7 @@ func anyAlive(st *pairState) bool {
 			return true
 		}
 	}
-	return false
+	return st.Witness != nil && nodeAlive(st.Witness)
 }
 
 func newPairDownCmd() *cobra.Command {
@@ -279,7 +314,7 @@ lost pair.json, and moves a damaged one aside.`,
 			if err != nil {
 				return err
 			}
-			return d.stopNodes(cmd.Context(), st)
+			return firstError(d.stopNodes(cmd.Context(), st), d.stopWitness(cmd.Context(), st))
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")

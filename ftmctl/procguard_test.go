@@ -155,7 +155,7 @@ func TestDamagedPairJSONOverARunningPair(t *testing.T) {
 	for _, n := range st.Nodes {
 		requireAlive(t, n.PID)
 	}
-	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	logs, _ := filepath.Glob(filepath.Join(dir, "n*.log")) // the nodes', not the witness's
 	require.Len(t, logs, 2, "no more nodes")
 
 	out, err := ftmctl(t, bin, "pair", "down", "--force", "--dir", dir, "--grace", "2s")

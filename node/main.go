@@ -61,7 +61,11 @@ func mainCode(args []string, stderr io.Writer, regs []Registration) int {
 	cfg.Logger = log
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	if err := Run(ctx, cfg, regs...); err != nil {
+	run := func() error { return Run(ctx, cfg, regs...) }
+	if cfg.Witness {
+		run = func() error { return RunWitness(ctx, cfg.Dir, log) }
+	}
+	if err := run(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)
 		return 1
 	}
@@ -78,6 +82,7 @@ func parseFlags(prog string, args []string, stderr io.Writer) (Config, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: %s --name NAME [--dir DIR] [--metrics-addr ADDR [--web-config-file FILE]]
+       %s --witness [--dir DIR]
 
 %s runs one node of the pair described by DIR/pair.json (ftmctl pair up
 starts two): it links to its partner over authenticated TCP on 127.0.0.1,
@@ -89,19 +94,27 @@ only, unless --web-config-file names an exporter-toolkit web configuration
 that turns on TLS and basic auth; port 0 picks a free port). It logs JSON
 lines to stderr. SIGTERM or SIGINT stops it cleanly.
 
-`, prog, prog)
+With --witness it runs the pair's witness instead: the third voter of the
+group that agrees on which node holds each bank and grants the leases
+(DIR/pair.json names it; ftmctl pair up starts it), holding no bank.
+
+`, prog, prog, prog)
 		fs.PrintDefaults()
 	}
 	fs.StringVar(&cfg.Dir, "dir", defaultDir(), "the pair's state directory")
 	fs.StringVar(&cfg.Name, "name", "", "this node's name (one of the pair's nodes)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:0)")
 	fs.StringVar(&cfg.WebConfigFile, "web-config-file", "", "exporter-toolkit web configuration (TLS, basic auth) for --metrics-addr")
+	fs.BoolVar(&cfg.Witness, "witness", false, "run the pair's witness (DIR/pair.json names it): a voter of the group that holds no bank")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
 	if *showVersion {
 		return cfg, errVersion
+	}
+	if cfg.Witness && fs.NArg() == 0 {
+		return cfg, nil
 	}
 	if cfg.Name == "" || fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "%s: --name is required and there are no arguments\n", prog)

@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/cluster"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
@@ -38,11 +39,15 @@ type Config struct {
 	WebConfigFile string
 	// Logger gets the node's logs (nil: none); Run adds the node's name.
 	Logger *zap.Logger
+	// Witness (the binary's --witness): run the pair's witness, not a
+	// node (RunWitness); Name is then not needed.
+	Witness bool
 }
 
 // setup is what a node reads from the pair's directory.
 type setup struct {
 	self, partner *control.NodeState
+	voters        []cluster.Peer // the group's voters; nil: no group
 	secret        []byte
 	heartbeat     time.Duration
 	allowFaults   bool
@@ -53,7 +58,7 @@ func loadSetup(dir, name string) (*setup, error) {
 	if err != nil {
 		return nil, err
 	}
-	ns := &setup{allowFaults: st.AllowFaults}
+	ns := &setup{allowFaults: st.AllowFaults, voters: st.Voters()}
 	if ns.self, err = st.Node(name); err != nil {
 		return nil, err
 	}
@@ -92,7 +97,7 @@ func Run(ctx context.Context, cfg Config, regs ...Registration) error {
 		log = zap.NewNop()
 	}
 	rt := &nodeRuntime{name: cfg.Name, version: reg.version, allowFaults: ns.allowFaults, faults: link.NewFaults(),
-		base: log, log: log.With(zap.String("node", cfg.Name)), started: time.Now()}
+		base: log, log: log.With(zap.String("node", cfg.Name)), started: time.Now(), ctx: ctx}
 	rt.metrics = newNodeMetrics(rt, ns.partner.Name)
 	return rt.run(ctx, cfg, ns, reg)
 }
@@ -131,10 +136,11 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: reg.taskPrograms(env), Args: reg.taskArgs(),
 		Restart: reg.taskRestarts(), Policy: control.DefaultPolicy, Logger: rt.log, Failpoint: fp, Units: units})
 	defer rt.tasks.Wait()
-	if rt.stable, err = rt.newStable(ns.partner.Name, fp); err != nil {
+	stopStable, err := rt.startStable(ctx, cfg.Dir, ns, fp) // group.go
+	if err != nil {
 		return err
 	}
-	defer rt.stable.Close() // after the pair has stopped
+	defer stopStable() // after the pair has stopped
 	rt.pair, err = pair.New(pair.Config{
 		Name: name, PartnerName: ns.partner.Name, PartnerAddr: ns.partner.Addr,
 		Heartbeat: heartbeat.Config{Period: ns.heartbeat, OnRoundTrip: rt.metrics.observeHeartbeat},
@@ -163,8 +169,9 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 // stable tasks and wakes its servers; a bank dropped stops them.
 func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stable, error) {
 	return pair.NewStable(pair.StableConfig{Name: rt.name, PartnerName: partner, Logger: rt.base, Failpoint: fp,
-		Bank:  rt.metrics.bankConfig(),
-		Defer: rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
+		Bank:   rt.metrics.bankConfig(),
+		Leases: rt.group.leases(),      // nil without a group
+		Defer:  rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
 		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
 			rt.metrics.observeTakeover(bank)
 			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})

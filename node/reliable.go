@@ -24,16 +24,27 @@ import (
 
 // Reliable servers on a pair node (the servers framework on a stable pair): for
 // every STM bank the node holds as primary, and while that bank accepts
-// commits (its backup is attached), the node runs a servers.Driver over a
+// commits (its backup is attached, or the group's lease lets it commit
+// alone), the node runs a servers.Driver over a
 // kernel task of its own, every registered server (BANK/NAME, Server)
 // and an application recovery unit BANK/app that `ftmctl kv --from BANK`
 // calls through. Their states live in the bank, so when the partner's bank is
 // taken over its servers start again here from STM (restarted units abort
 // the RU they were in, unless it was precommitted). A bank that refuses
-// commits (no backup) has its servers stopped until the backup is back: a
-// unit could save nothing. The node's stable tasks are recovery units on
-// the same drivers (Driver, task.Units): they start their segments' pager
-// servers there themselves, and ask for the driver at each checkpoint.
+// commits (no backup and no lease) has its servers stopped until it can
+// commit again (after refusalGrace): a unit could save nothing. The node's
+// stable tasks are recovery units on the same drivers (Driver, task.Units):
+// they start their segments' pager servers there themselves, and ask for
+// the driver at each checkpoint.
+
+// refusalGraceWithLease is how long a bank held with the group's lease
+// may refuse commits before its servers are stopped: the time its primary
+// takes to record, through the group, that it lost its backup and to
+// renew its lease (then it commits alone, and its units keep their RUs:
+// only those that depended on the lost node abort, by the crash recovery
+// wave of the units restarted on the taken-over bank). Without a group
+// the grace is zero: a bank with no backup never commits.
+const refusalGraceWithLease = 2 * time.Second
 
 // ruTickPeriod is the drivers' protocol tick: unacknowledged protocol
 // messages are resent after 4 ticks; nothing else waits for a tick.
@@ -89,6 +100,9 @@ type reliableServers struct {
 	logCkpt func(control.CkptEntry) control.CkptEntry
 	regs    []*serverReg   // the registered servers each bank runs
 	fail    failpoint.Hook // the drivers' failpoints (crash tests only; set before start)
+	// refusalGrace: a host whose bank refuses commits is stopped once it
+	// has refused for this long (set before start; refusalGraceWithLease).
+	refusalGrace time.Duration
 }
 
 func newReliableServers(node string, k *kernel.Node, log *zap.Logger, regs []*serverReg) *reliableServers {
@@ -242,7 +256,7 @@ func (r *reliableServers) stopUnheld(held map[string]pair.BankStatus) {
 		switch {
 		case !ok || r.stable.Bank(name) != h.store:
 			r.stop(h, "")
-		case b.CommitsRefused:
+		case b.CommitsRefused && time.Since(b.MirrorSince) >= r.refusalGrace:
 			r.stop(h, "no backup attached: the bank refuses commits")
 		default:
 			for _, u := range h.units {

@@ -1,11 +1,13 @@
 package node
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"os"
 	"sort"
+	"sync"
 	"time"
 
 	"go.uber.org/zap"
@@ -14,6 +16,7 @@ import (
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/node/control"
 	"github.com/ftm-in-go/ftm/pair"
+	"github.com/ftm-in-go/ftm/stm"
 	"github.com/ftm-in-go/ftm/task"
 )
 
@@ -35,6 +38,11 @@ type nodeRuntime struct {
 	ckpts   *ckptLog
 	metrics *nodeMetrics
 	servers *reliableServers // reliable servers of the banks held (reliable.go)
+	group   *nodeGroup       // the group's member and lease; nil without a witness (group.go)
+	ctx     context.Context  // Run's, for the tasks resumed when the lease comes back
+
+	leaseMu sync.Mutex           // serializes leaseChanged; guards paused
+	paused  map[string]*stm.Bank // banks whose tasks the lease's expiry stopped
 }
 
 func (rt *nodeRuntime) startControlTask() error {
@@ -52,7 +60,7 @@ func (rt *nodeRuntime) startControlTask() error {
 func (rt *nodeRuntime) status() control.Status {
 	st := rt.stable.Status()
 	s := control.Status{Status: rt.pair.Status(), PID: os.Getpid(), Version: rt.version, STM: &st,
-		Faults: rt.faults.State(), AllowFaults: rt.allowFaults, MetricsAddr: rt.metrics.addr()}
+		Faults: rt.faults.State(), AllowFaults: rt.allowFaults, MetricsAddr: rt.metrics.addr(), Group: rt.group.status()}
 	if last := rt.faults.LastRecv(); s.Linked && !last.IsZero() {
 		s.HeartbeatAge = time.Since(last)
 	}

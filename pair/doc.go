@@ -56,6 +56,19 @@
 // partition` (examples/failover: TestPartitionEndsWithOneTaskAndTheRightPrime
 // and the soak's partition runs).
 //
+// Leases. With StableConfig.Leases (the group of package cluster, which
+// the node fills in), a bank that lost its backup commits alone under
+// this node's lease once the group records it without backup (the link's
+// end makes the primary record it, leases.go), and a partner's bank is
+// taken over only once the group gives it (the primary's lease expired,
+// or its process restarted; all the partner's banks are asked for at
+// once). A node on the minority side of a partition cannot record
+// anything, so it never commits alone, and its partner takes its banks
+// over only after its lease ended: reason (1) below then reads "neither
+// side commits without a backup unless the group's lease lets it, which
+// only the majority side can hold". Without Leases, the rule below holds
+// as written.
+//
 // Failpoints. StableConfig.Failpoint (the one hook type,
 // kernel/failpoint; nil in production) is called at the takeover's and the
 // attach's steps (FPTakeoverBegin ...) and handed on to the stm banks and

@@ -111,6 +111,7 @@ func (s *Stable) attachOnce(ctx context.Context, mc *mirrorChannel, attempt int)
 	}
 	st := b.Stats()
 	s.setMirror(mc.sess, mc.bank, MirrorAttached)
+	s.recordBackup(ctx, mc.sess, mc.bank)
 	s.log.Info("bank protected: partner holds its backup", zap.String("bank", mc.bank), zap.Int("attempt", attempt),
 		zap.Int("objects", st.Objects), zap.Uint64("seq", st.Seq), zap.Duration("copy", s.cfg.Clock.Now().Sub(start)))
 	select {

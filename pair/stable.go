@@ -53,16 +53,23 @@ type StableConfig struct {
 	// backups this node makes. Nil (no failpoint) in production; a binary
 	// arms it for crash tests (internal/failpoint).
 	Failpoint failpoint.Hook
-	Bank      stm.Config       // for the banks this node holds (Logger defaults to Logger)
-	Backup    stm.BackupConfig // for the partner's backup banks
-	Remote    stm.RemoteConfig // for the mirrors to the partner
-	Clock     clock.Clock
-	Logger    *zap.Logger
+	// Leases, when set, is the group (package cluster, through the node)
+	// that records which node holds each bank and grants leases: a bank
+	// that lost its backup then commits alone under this node's lease,
+	// and a partner's bank is taken over only once the group gives it
+	// (leases.go). Nil: no commit without a backup, and a takeover
+	// decided by the pair alone.
+	Leases Leases
+	Bank   stm.Config       // for the banks this node holds (Logger defaults to Logger)
+	Backup stm.BackupConfig // for the partner's backup banks
+	Remote stm.RemoteConfig // for the mirrors to the partner
+	Clock  clock.Clock
+	Logger *zap.Logger
 }
 
 // Mirror states of a bank this node holds as primary.
 const (
-	MirrorNone     = "none"     // no partner linked: commits are refused (stm.ErrNoBackup)
+	MirrorNone     = "none"     // no partner linked: commits are refused (stm.ErrNoBackup) unless the lease lets the bank commit alone
 	MirrorCopying  = "copying"  // Bank.Attach is streaming the full copy to the partner
 	MirrorAttached = "attached" // the partner's backup bank holds a full copy
 	MirrorLost     = "lost"     // the attach failed or the mirror closed while linked
@@ -100,7 +107,9 @@ type heldBank struct {
 //
 // Invariants: after a hello, each of the pair's two banks has exactly one
 // holder; a bank held as primary commits only while its mirror is attached
-// or copying; takeover starts only after the link's STM streams stopped.
+// or copying, or while the group's lease lets it commit alone; takeover
+// starts only after the link's STM streams stopped and, with Leases, once
+// the group gave the bank to this node.
 //
 // Lock order: Stable.mu before Bank.mu and Backup.mu (Stats, Ready); it is
 // never held across Attach, Takeover, Decide or link I/O.
@@ -116,6 +125,11 @@ type Stable struct {
 	takeovers int                    // takeovers completed
 	last      *TakeoverTiming        // the latest takeover
 	closed    bool
+	// unlinked is cancelled when the next link starts: it bounds the
+	// group updates for the banks the last link's end left without backup.
+	unlinked  context.CancelFunc
+	stopClaim context.CancelFunc // ends ClaimOwn's retries
+	bg        sync.WaitGroup     // group updates in the background (leases.go)
 }
 
 // session is the STM work on one partner link.
@@ -129,8 +143,9 @@ var ErrStableConfig = errors.New("pair: bad stable configuration")
 
 // NewStable returns a member holding a fresh, empty own bank. The bank
 // refuses commits (stm.ErrNoBackup) until the partner has linked and holds
-// its backup copy: the project's choice, not the paper's, which lets a
-// primary proceed (docs/architecture.md, "No commit without a backup").
+// its backup copy, or, with StableConfig.Leases, while the group's lease
+// does not let it commit alone (docs/architecture.md, "No commit without a
+// backup, except under the group's lease").
 func NewStable(cfg StableConfig) (*Stable, error) {
 	if cfg.Name == "" || cfg.PartnerName == "" || cfg.Name == cfg.PartnerName {
 		return nil, fmt.Errorf("%w: names %q and %q", ErrStableConfig, cfg.Name, cfg.PartnerName)
@@ -157,6 +172,9 @@ func (s *Stable) bankConfig(name string) stm.Config {
 	}
 	if c.Failpoint == nil {
 		c.Failpoint = s.cfg.Failpoint
+	}
+	if c.Alone == nil {
+		c.Alone = s.aloneFunc(name)
 	}
 	return c
 }
@@ -186,6 +204,11 @@ func (s *Stable) Own() *stm.Bank { return s.Bank(s.cfg.Name) }
 func (s *Stable) Close() error {
 	s.mu.Lock()
 	s.closed = true
+	for _, stop := range []context.CancelFunc{s.unlinked, s.stopClaim} {
+		if stop != nil {
+			stop()
+		}
+	}
 	sess := s.sess
 	s.sess = nil
 	banks := s.banks
@@ -195,6 +218,7 @@ func (s *Stable) Close() error {
 		_ = sess.mux.Close()
 		sess.wg.Wait()
 	}
+	s.bg.Wait()
 	for _, h := range banks {
 		_ = h.bank.Close()
 	}
@@ -208,6 +232,10 @@ func (s *Stable) joined(ctx context.Context, mux *link.Mux, _ uint64) {
 	defer s.mu.Unlock()
 	if s.closed {
 		return
+	}
+	if s.unlinked != nil {
+		s.unlinked()
+		s.unlinked = nil
 	}
 	sess := &session{mux: mux}
 	s.sess = sess
@@ -373,18 +401,27 @@ func (s *Stable) lost(ctx context.Context, d *heartbeat.Death, _ uint64) {
 	}
 	s.mu.Lock()
 	now := s.cfg.Clock.Now()
-	for _, h := range s.banks {
+	held := make([]string, 0, len(s.banks))
+	for name, h := range s.banks {
 		h.mirror, h.since = MirrorNone, now
+		held = append(held, name)
 	}
 	backups, fallback := s.backups, s.fallback
 	s.backups, s.fallback = map[string]*stm.Backup{}, map[string]*stm.Backup{}
+	uctx, cancel := context.WithCancel(ctx)
+	s.unlinked = cancel
 	s.mu.Unlock()
+	s.dropBackups(uctx, held)
 	names := make([]string, 0, len(backups))
 	for name := range backups {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	granted := s.groupTakeOvers(ctx, names)
 	for _, name := range names {
+		if !granted[name] {
+			continue
+		}
 		s.takeover(ctx, d, name, s.bestCopy(name, backups[name], fallback[name]))
 	}
 }

@@ -70,7 +70,7 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 	s.takeovers++
 	s.last = &tm
 	s.mu.Unlock()
-	s.log.Warn("took over the partner's bank; commits wait for a new backup", zap.String("bank", name),
+	s.log.Warn("took over the partner's bank", zap.String("bank", name), zap.Bool("commits_alone", s.commitsAlone(name)),
 		zap.Uint64("epoch", tm.Epoch), zap.Int("objects", tm.Objects),
 		zap.Duration("detection", tm.Detection), zap.Duration("takeover", tm.Takeover),
 		zap.Duration("resolution", tm.Resolution), zap.Duration("total", tm.Total),
@@ -155,10 +155,14 @@ type BankStatus struct {
 	// MirrorLost. Commits are refused unless it is attached or copying.
 	Mirror      string    `json:"mirror,omitempty"`
 	MirrorSince time.Time `json:"mirror_since,omitzero"`
-	// CommitsRefused (primaries): no backup holds the bank, so stm refuses
-	// its commits (stm.ErrNoBackup) until the partner links: the project's
-	// choice, not the paper's (docs/architecture.md, "No commit without a backup").
+	// CommitsRefused (primaries): no backup holds the bank and no lease
+	// lets it commit alone, so stm refuses its commits (stm.ErrNoBackup)
+	// until the partner links or the group grants the lease.
 	CommitsRefused bool `json:"commits_refused,omitempty"`
+	// Alone (primaries): no backup holds the bank, and this node's lease
+	// from the group lets it commit alone (paper §3.3.2: the primary
+	// proceeds when its backup fails).
+	Alone bool `json:"alone,omitempty"`
 	// Attaches counts the partner backups attached to this bank while this
 	// node held it (relinks and re-attaches after a mirror closed).
 	Attaches int `json:"attaches,omitempty"`
@@ -193,9 +197,11 @@ func (s *Stable) Status() StableStatus {
 		if name != s.cfg.Name {
 			role = RoleTakenOver
 		}
+		mirrored := h.mirror == MirrorAttached || h.mirror == MirrorCopying
+		alone := !mirrored && s.commitsAlone(name)
 		st.Banks = append(st.Banks, BankStatus{Name: name, Role: role, Epoch: bs.Epoch, Objects: bs.Objects,
 			Seq: bs.Seq, Mirror: h.mirror, MirrorSince: h.since,
-			CommitsRefused: h.mirror != MirrorAttached && h.mirror != MirrorCopying, Attaches: h.attaches,
+			CommitsRefused: !mirrored && !alone, Alone: alone, Attaches: h.attaches,
 			InDoubt: phase2Groups(h.bank)})
 	}
 	for name, bk := range s.backups {

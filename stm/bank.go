@@ -29,6 +29,12 @@ type Config struct {
 	// OnAttach, when set, is told how long each Attach took (the full copy
 	// to a new backup) and its error. For metrics, like OnCommit.
 	OnAttach func(b *Bank, d time.Duration, err error)
+	// Alone, when set, is asked when a commit or a group decision finds no
+	// working backup: nil lets it apply on this bank alone (the node holds
+	// the group's lease for the bank, package cluster), an error refuses it
+	// as without Alone (ErrNoBackup). Nil: a bank never commits alone. It
+	// must be cheap and must not call back into the bank.
+	Alone func() error
 }
 
 func (c Config) logger() *zap.Logger {
@@ -95,6 +101,7 @@ type Stats struct {
 	Conflicts uint64
 	Seq       uint64
 	Joining   bool
+	Alone     uint64 // commits applied with no backup, under Config.Alone
 }
 
 // NewBank returns an empty primary bank with epoch 1 and no backup; attach

@@ -45,7 +45,8 @@ var (
 // round trip; since no group decision is pending, the backup applies them on
 // receipt (phases 1 and 3 fused), and the primary then applies them too.
 // Commit is refused (ErrNoBackup, the transaction aborted) when the backup
-// cannot be reached; a read-only transaction needs no backup.
+// cannot be reached, unless Config.Alone lets the bank commit alone; a
+// read-only transaction needs no backup.
 func (tx *Tx) Commit(ctx context.Context) error {
 	b := tx.b
 	p, err := b.validate(tx, 0, true)
@@ -193,13 +194,46 @@ func (b *Bank) shipMirrored(ctx context.Context, tx *Tx, p *Prepare, after func(
 	b.mirrorMu.RLock()
 	defer b.mirrorMu.RUnlock()
 	m, err := b.usableMirror()
+	if err != nil && b.mayCommitAlone(err) {
+		return b.commitAlone(tx, after)
+	}
 	if err == nil {
 		err = m.Prepare(ctx, p)
+		if err != nil && b.mayCommitAlone(err) {
+			// The backup went while we shipped; its copy no longer counts
+			// (the lease covers only banks recorded without backup).
+			b.mirrorFailed(err)
+			return b.commitAlone(tx, after)
+		}
 	}
 	if err != nil {
 		return b.shipFailed(tx, err)
 	}
 	return after()
+}
+
+// mayCommitAlone reports whether a commit that found no working backup
+// (err, from usableMirror) may apply on this bank alone: Config.Alone
+// grants it (the node holds the group's lease for the bank).
+func (b *Bank) mayCommitAlone(err error) bool {
+	return errors.Is(err, ErrNoBackup) && b.cfg.Alone != nil && b.cfg.Alone() == nil
+}
+
+// commitAlone applies tx on this bank with no backup (after), then asks
+// Config.Alone again: a lease lost meanwhile is reported (ErrNoBackup),
+// though the commit applied here, since the takeover that may follow
+// starts from a copy without it.
+func (b *Bank) commitAlone(tx *Tx, after func() error) error {
+	if err := after(); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.stats.Alone++
+	b.mu.Unlock()
+	if err := b.cfg.Alone(); err != nil {
+		return fmt.Errorf("tx %d: %w: the lease was lost while committing alone: %w", tx.id, ErrNoBackup, err)
+	}
+	return nil
 }
 
 // usableMirror returns the mirror if one is attached and not known broken.

@@ -40,7 +40,9 @@
 // phase-2 transactions wait for their group decision, decided ones are
 // complete. A stale primary is fenced: the promoted backup refuses its
 // messages (ErrFenced). Commit is refused (ErrNoBackup) when no backup is
-// reachable. Attach gives a running primary a new backup and streams it a
+// reachable, unless Config.Alone grants the bank to commit alone (the
+// node's lease from the group, package cluster, when the group records
+// the bank with no backup). Attach gives a running primary a new backup and streams it a
 // full copy while commits go on.
 //
 // Conflicts: write-write conflicts fail at once with ErrConflict (no

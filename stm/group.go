@@ -161,10 +161,16 @@ func (b *Bank) shipDecision(ctx context.Context, g GroupID, commit bool, members
 		return nil
 	}
 	m, err := b.usableMirror()
+	if err != nil && b.mayCommitAlone(err) {
+		return nil // no backup to tell; the bank commits alone
+	}
 	if err == nil {
 		err = m.Decide(ctx, &Decision{Epoch: b.Epoch(), Group: g, Commit: commit})
 	}
-	if err == nil {
+	if err == nil || b.mayCommitAlone(err) {
+		if err != nil {
+			b.mirrorFailed(err)
+		}
 		return nil
 	}
 	b.mirrorFailed(err)

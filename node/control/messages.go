@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ftm-in-go/ftm/cluster"
 	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/servers"
@@ -32,6 +33,16 @@ type Status struct {
 	AllowFaults bool            `json:"allow_faults"`
 	// MetricsAddr is where the node serves /metrics over HTTP, if it does.
 	MetricsAddr string `json:"metrics_addr,omitempty"`
+	// Group is the node's view of the group, when the pair runs one.
+	Group *GroupStatus `json:"group,omitempty"`
+}
+
+// GroupStatus is a node's view of the group (package cluster): its
+// leader, this node's lease, and the agreed members, banks and leases.
+type GroupStatus struct {
+	Leader string              `json:"leader"`
+	Lease  cluster.LeaseStatus `json:"lease"`
+	State  cluster.State       `json:"state"`
 }
 
 // RunRequest starts a registered program as a stable task (POST /run).

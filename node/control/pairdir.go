@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"time"
+
+	"github.com/ftm-in-go/ftm/cluster"
 )
 
 // PairState is DIR/pair.json: what `pair up` started and how to reach it.
@@ -22,6 +24,10 @@ type PairState struct {
 	// Exec is the node binary the pair's nodes run ("" before it was
 	// stored: the default node binary next to ftmctl).
 	Exec string `json:"exec,omitempty"`
+	// Witness is the group's third voter, a process of the node binary
+	// run with --witness that holds no bank (nil: the pair runs without a
+	// group, and a bank with no backup refuses commits).
+	Witness *NodeState `json:"witness,omitempty"`
 }
 
 // NodeState is one node of the pair.
@@ -39,6 +45,9 @@ type NodeState struct {
 	// WebConfigFile is the --web-config-file (TLS, basic auth) the node
 	// was started with.
 	WebConfigFile string `json:"web_config_file,omitempty"`
+	// Consensus is its address in the group (package cluster): raft and
+	// the proposals forwarded to the leader ("": no group).
+	Consensus string `json:"consensus,omitempty"`
 }
 
 // The files of a pair's directory.
@@ -91,6 +100,22 @@ func (st *PairState) Node(name string) (*NodeState, error) {
 		names[i] = n.Name
 	}
 	return nil, fmt.Errorf("unknown node %q (the pair has %v)", name, names)
+}
+
+// Voters lists the group's voters, the nodes and the witness, with their
+// consensus addresses; nil when the pair runs no group.
+func (st *PairState) Voters() []cluster.Peer {
+	if st.Witness == nil || st.Witness.Consensus == "" {
+		return nil
+	}
+	var out []cluster.Peer
+	for _, n := range append(append([]NodeState(nil), st.Nodes...), *st.Witness) {
+		if n.Consensus == "" {
+			return nil
+		}
+		out = append(out, cluster.Peer{Name: n.Name, Addr: n.Consensus})
+	}
+	return out
 }
 
 // Partner returns the other node of the pair.
