@@ -16,11 +16,16 @@ import (
 	"os"
 	"time"
 
+	"github.com/ftm-in-go/ftm/examples/internal/backupproc"
 	"github.com/ftm-in-go/ftm/examples/primes/sieve"
+	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/stm"
 	"github.com/ftm-in-go/ftm/task"
 )
+
+// secretEnv carries the pair's secret to the backup process.
+const secretEnv = "FTM_PRIMES_SECRET"
 
 // options are the command's flags.
 type options struct {
@@ -50,7 +55,8 @@ func main() {
 	flag.Parse()
 	var err error
 	if *serve {
-		err = serveBackup(o.verbose)
+		err = backupproc.Serve(backupproc.ServeOptions{Secret: os.Getenv(secretEnv), SecretEnv: secretEnv,
+			Failpoints: os.Getenv(failpoint.EnvVar), Verbose: o.verbose, Out: os.Stdout, In: os.Stdin})
 	} else {
 		err = run(o)
 	}
@@ -124,7 +130,13 @@ func run(o options) error {
 // stops it.
 func (o options) protectedBank(ctx context.Context) (*stm.Bank, func() error, error) {
 	if o.backup == "process" {
-		return startPair(ctx, o.verbose, o.wait)
+		self, err := os.Executable()
+		if err != nil {
+			return nil, nil, err
+		}
+		return backupproc.Start(ctx, backupproc.Options{Command: []string{self, "-serve-backup", fmt.Sprintf("-v=%v", o.verbose)},
+			Env: os.Environ(), SecretEnv: secretEnv, Failpoints: os.Getenv(failpoint.EnvVar), Verbose: o.verbose,
+			Stderr: os.Stderr, Wait: o.wait})
 	}
 	bank := stm.NewBank(stm.Config{})
 	if err := bank.Attach(ctx, stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))); err != nil {
