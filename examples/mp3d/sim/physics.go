@@ -53,8 +53,8 @@ func reservoir(m *molecule, rng *uint64) {
 	m.W = thermal * normalish(rng)
 }
 
-// place puts the molecules at random in the tunnel, upstream of nothing
-// in particular, with free-stream velocities.
+// place puts the molecules at uniformly random positions in the tunnel,
+// with velocities drawn from the free stream.
 func place(mols []molecule, rng *uint64) {
 	for i := range mols {
 		m := &mols[i]
