@@ -189,13 +189,32 @@ func sink(l net.Listener) {
 }
 
 // remoteBackup starts the backup process and returns the addresses of its
-// backup bank, raw TCP sink and link sink.
+// backup bank and link sink, and of a raw TCP sink in a clean process of
+// its own (rawSinkProcess: nothing else runs there, as beside a raw TCP
+// program; the backup process's own raw sink is not used).
 func remoteBackup(b *testing.B) (addr, rawAddr, floorAddr string) {
 	line := proctest.Start(b, proctest.Spec{Role: "backup"}).Line()
-	if _, err := fmt.Sscanf(strings.TrimSpace(line), "addr %s raw %s floor %s", &addr, &rawAddr, &floorAddr); err != nil {
+	var inBackup string
+	if _, err := fmt.Sscanf(strings.TrimSpace(line), "addr %s raw %s floor %s", &addr, &inBackup, &floorAddr); err != nil {
 		b.Fatalf("backup said %q: %v", line, err)
 	}
+	line = proctest.Start(b, proctest.Spec{Role: "raw-sink"}).Line()
+	if _, err := fmt.Sscanf(strings.TrimSpace(line), "raw %s", &rawAddr); err != nil {
+		b.Fatalf("raw sink said %q: %v", line, err)
+	}
 	return addr, rawAddr, floorAddr
+}
+
+// rawSinkProcess is the raw baselines' process: it prints "raw R" and
+// serves the raw TCP sink until its parent goes.
+func rawSinkProcess([]string) error {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("raw %s\n", raw.Addr())
+	sink(raw)
+	return nil
 }
 
 // rawSender sends n bytes over plain TCP and waits for the one-byte answer.

@@ -24,10 +24,13 @@ import (
 //     given, printing "checkpoint N SHA" after each checkpoint, until it is
 //     killed;
 //   - "backup": a node that serves a backup bank and a raw TCP sink for the
-//     benchmarks, printing "addr A raw R floor F", until its parent goes.
+//     benchmarks, printing "addr A raw R floor F", until its parent goes;
+//   - "raw-sink": a clean process serving only the raw TCP sink of the
+//     benchmarks' baselines, printing "raw R", until its parent goes.
 var roles = proctest.Roles{
-	"primary": primaryProcess,
-	"backup":  proctest.BoundToParent(backupProcess),
+	"primary":  primaryProcess,
+	"backup":   proctest.BoundToParent(backupProcess),
+	"raw-sink": proctest.BoundToParent(rawSinkProcess),
 }
 
 var testSecret = []byte("rvm-two-process-shared-secret!!!")

@@ -125,7 +125,8 @@ func BenchmarkCommitLocal(b *testing.B) {
 // BenchmarkCommitRemote: commit with the backup bank in another OS process
 // (this test binary re-executed, see benchBackupProcess) on loopback TCP,
 // against a raw TCP round trip carrying the same bytes to an echo server in
-// that same process, measured in the same run. The plain sub-benchmarks
+// a clean process of its own (benchEchoProcess: nothing else runs there,
+// as nothing else runs beside a raw TCP program), measured in the same run. The plain sub-benchmarks
 // (small, page, 64pages, 64pages-writeat) go through kernel/link's
 // authenticated TCP link and its Mux channel for link.ServiceSTM, as a node
 // does. For comparison, the nomux/ ones use the same link without the Mux
@@ -167,19 +168,38 @@ func benchRemote(b *testing.B, s benchShape, via string) {
 type benchBackup struct {
 	via      string
 	linkAddr string // where the backup bank is served
-	rawAddr  string // the raw TCP echo server of the baseline
+	rawAddr  string // the raw TCP echo server of the baseline, in its own process
 }
 
-// startBenchBackup starts the backup process and reads its two addresses;
-// the process is killed when the benchmark ends.
+// startBenchBackup starts the backup process and the baseline's echo
+// process and reads their addresses; both are killed when the benchmark
+// ends.
 func startBenchBackup(b *testing.B, via string) *benchBackup {
 	proc := proctest.Start(b, proctest.Spec{Role: "bench-backup", Args: []string{via}})
 	line := proc.Line()
 	p := &benchBackup{via: via}
-	if _, err := fmt.Sscanf(line, "addr %s %s", &p.linkAddr, &p.rawAddr); err != nil {
+	var inBackup string // the backup process's own echo server, unused
+	if _, err := fmt.Sscanf(line, "addr %s %s", &p.linkAddr, &inBackup); err != nil {
 		b.Fatalf("backup process said %q: %v", line, err)
 	}
+	line = proctest.Start(b, proctest.Spec{Role: "bench-echo"}).Line()
+	if _, err := fmt.Sscanf(line, "addr %s", &p.rawAddr); err != nil {
+		b.Fatalf("echo process said %q: %v", line, err)
+	}
 	return p
+}
+
+// benchEchoProcess, the baseline's process of BenchmarkCommitRemote,
+// prints "addr <raw echo>" and answers raw round trips (echoAcks) until
+// its parent goes: a clean process, as a raw TCP program's peer is.
+func benchEchoProcess([]string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	fmt.Printf("addr %s\n", ln.Addr())
+	echoAcks(ln)
+	return nil
 }
 
 // mirror connects to the backup process the way p.via says.

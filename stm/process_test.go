@@ -24,6 +24,7 @@ var roles = proctest.Roles{
 	"backup":       backupProcess,
 	"primary":      primaryProcess,
 	"bench-backup": proctest.BoundToParent(benchBackupProcess),
+	"bench-echo":   proctest.BoundToParent(benchEchoProcess),
 }
 
 func TestHelperProcess(t *testing.T) { os.Exit(proctest.Dispatch(t, os.Stderr, roles)) }

@@ -43,7 +43,9 @@ func ParseN(args []string) (int, error) {
 }
 
 // Run is the primes program as a node registers it, with Args: it finds
-// the first N primes (ParseN) and returns "prime N is P".
+// the first N primes (ParseN) and returns "prime N is P". It divides by
+// every number up to the square root (Compute), the slower mode whose
+// run lengths the crash and soak tests time their kills against.
 func Run(ctx context.Context, t *task.Task, args []string) (string, error) {
 	n, err := ParseN(args)
 	if err != nil {

@@ -1,4 +1,4 @@
-package main
+package backupproc
 
 import (
 	"bufio"
@@ -8,8 +8,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"time"
 
@@ -22,14 +22,24 @@ import (
 	"github.com/ftm-in-go/ftm/stm"
 )
 
-// The two-process mode: this process is node "alpha" of a stable pair, and
-// the same program started with -serve-backup is node "beta", the backup
-// of alpha's bank, linked over authenticated TCP on 127.0.0.1 exactly as
-// two node processes (package node) are (pair.Node heartbeats, pair.Stable
-// mirroring). The backup exits when its standard input closes, so it never
-// outlives the computation, even one killed with SIGKILL.
-
-const secretEnv = "FTM_PRIMES_SECRET"
+// Options say how the program's side starts its backup process.
+type Options struct {
+	// Command is the backup process's argv: this binary in its backup
+	// mode (it then calls Serve).
+	Command []string
+	// Env is the backup process's environment; SecretEnv (the pair's
+	// secret) and GOMAXPROCS=1 are added to it.
+	Env []string
+	// SecretEnv names the variable the backup process reads its secret
+	// from and passes to Serve.
+	SecretEnv string
+	// Failpoints is the failpoint spec of alpha (crash tests; "" none).
+	Failpoints string
+	Verbose    bool      // log the pair's events to stderr
+	Stderr     io.Writer // the backup process's standard error (nil: discarded)
+	// Wait returns the bank only once the backup holds its copy.
+	Wait bool
+}
 
 func pairLogger(verbose bool) *zap.Logger {
 	if !verbose {
@@ -57,9 +67,9 @@ type member struct {
 // bank to beta (fencing) and end the computation.
 const heartbeatTimeout = 30 * time.Second
 
-func startMember(ctx context.Context, pc pair.Config, log *zap.Logger) (*member, error) {
+func startMember(ctx context.Context, pc pair.Config, failpoints string, log *zap.Logger) (*member, error) {
 	st, err := pair.NewStable(pair.StableConfig{Name: pc.Name, PartnerName: pc.PartnerName, Logger: log,
-		Failpoint: failpoint.Arm(os.Getenv(failpoint.EnvVar), pc.Name, log)})
+		Failpoint: failpoint.Arm(failpoints, pc.Name, log)})
 	if err != nil {
 		return nil, err
 	}
@@ -98,28 +108,28 @@ type alphaNode struct {
 	err   error
 }
 
-// startPair returns alpha's bank at once, the backup process being started
-// in the background, or, with wait, once beta holds its backup copy.
-// Without wait the computation starts at once; the checkpoints due before
+// Start returns alpha's bank at once, the backup process being started
+// in the background, or, with o.Wait, once beta holds its backup copy.
+// Without Wait the computation starts at once; the checkpoints due before
 // the backup holds a copy are refused and their pages carried into the
 // first one after (package task): the program runs unprotected for its
 // first milliseconds only. stop ends both nodes and reports a backup
 // process that could not be started.
-func startPair(ctx context.Context, verbose, wait bool) (*stm.Bank, func() error, error) {
+func Start(ctx context.Context, o Options) (bank *stm.Bank, stop func() error, err error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, nil, err
 	}
-	log := pairLogger(verbose).Named("alpha")
+	log := pairLogger(o.Verbose).Named("alpha")
 	st, err := pair.NewStable(pair.StableConfig{Name: "alpha", PartnerName: "beta", Logger: log,
-		Failpoint: failpoint.Arm(os.Getenv(failpoint.EnvVar), "alpha", log)})
+		Failpoint: failpoint.Arm(o.Failpoints, "alpha", log)})
 	if err != nil {
 		return nil, nil, err
 	}
 	a := &alphaNode{ready: make(chan struct{})}
-	go a.start(ctx, st, alphaLink{secret: secret, verbose: verbose, log: log})
-	bank := st.Own()
-	if wait {
+	go a.start(ctx, st, alphaLink{secret: secret, opts: o, log: log})
+	bank = st.Own()
+	if o.Wait {
 		<-a.ready
 		if a.err == nil {
 			a.err = waitProtected(ctx, st, "alpha", 30*time.Second)
@@ -134,15 +144,15 @@ func startPair(ctx context.Context, verbose, wait bool) (*stm.Bank, func() error
 // alphaLink is how alpha links to its backup: the pair's shared secret,
 // whether the backup process logs, and alpha's own log.
 type alphaLink struct {
-	secret  []byte
-	verbose bool
-	log     *zap.Logger
+	secret []byte
+	opts   Options
+	log    *zap.Logger
 }
 
 // start starts the backup process, then alpha's pair node dialling it.
 func (a *alphaNode) start(ctx context.Context, st *pair.Stable, al alphaLink) {
 	defer close(a.ready)
-	child, addr, err := startBackupProcess(al.secret, al.verbose)
+	child, addr, err := startBackupProcess(al.secret, al.opts)
 	if err != nil {
 		a.err = err
 		_ = st.Close()
@@ -193,18 +203,17 @@ func (b backupProcess) stop() {
 	_ = b.cmd.Wait()
 }
 
-// startBackupProcess starts this program with -serve-backup and reads the
-// address it listens on from its first line of output.
-func startBackupProcess(secret []byte, verbose bool) (backupProcess, string, error) {
-	self, err := os.Executable()
-	if err != nil {
-		return backupProcess{}, "", err
+// startBackupProcess starts o.Command and reads the address it listens on
+// from its first line of output.
+func startBackupProcess(secret []byte, o Options) (backupProcess, string, error) {
+	if len(o.Command) == 0 {
+		return backupProcess{}, "", errors.New("backupproc: no backup command")
 	}
-	cmd := exec.Command(self, "-serve-backup", fmt.Sprintf("-v=%v", verbose))
+	cmd := exec.Command(o.Command[0], o.Command[1:]...)
 	// One thread runs the backup's goroutines: its work is light and
 	// waking a second thread per received commit costs the computation CPU.
-	cmd.Env = append(os.Environ(), secretEnv+"="+hex.EncodeToString(secret), "GOMAXPROCS=1")
-	cmd.Stderr = os.Stderr
+	cmd.Env = append(slices.Clone(o.Env), o.SecretEnv+"="+hex.EncodeToString(secret), "GOMAXPROCS=1")
+	cmd.Stderr = o.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		return backupProcess{}, "", err
@@ -226,14 +235,26 @@ func startBackupProcess(secret []byte, verbose bool) (backupProcess, string, err
 	return bp, addr, nil
 }
 
-// serveBackup is the -serve-backup mode: node beta of the pair, until
-// stdin closes.
-func serveBackup(verbose bool) error {
-	secret, err := hex.DecodeString(os.Getenv(secretEnv))
+// ServeOptions say how the backup process serves.
+type ServeOptions struct {
+	Secret     string    // the pair's secret, hex, as Start passed it in SecretEnv
+	SecretEnv  string    // its variable's name, for the error without it
+	Failpoints string    // beta's failpoint spec ("" none)
+	Verbose    bool      // log the pair's events to stderr
+	Out        io.Writer // where "listening ADDR" is written for Start
+	In         io.Reader // serves until it ends (the program's end)
+}
+
+// ErrNoSecret is returned by Serve without the pair's secret.
+var ErrNoSecret = errors.New("backupproc: no secret")
+
+// Serve is the backup process: node beta of the pair, until o.In ends.
+func Serve(o ServeOptions) error {
+	secret, err := hex.DecodeString(o.Secret)
 	if err != nil || len(secret) == 0 {
-		return errors.New("-serve-backup needs the pair's secret in " + secretEnv)
+		return fmt.Errorf("%w: the backup mode needs the pair's secret in %s", ErrNoSecret, o.SecretEnv)
 	}
-	log := pairLogger(verbose).Named("beta")
+	log := pairLogger(o.Verbose).Named("beta")
 	lis, err := link.Listen("127.0.0.1:0", link.Config{Name: "beta", Secret: secret, Logger: log})
 	if err != nil {
 		return err
@@ -241,11 +262,13 @@ func serveBackup(verbose bool) error {
 	defer lis.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	m, err := startMember(ctx, pair.Config{Name: "beta", PartnerName: "alpha", Listener: pair.TCPListener(lis)}, log)
+	m, err := startMember(ctx, pair.Config{Name: "beta", PartnerName: "alpha", Listener: pair.TCPListener(lis)}, o.Failpoints, log)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("listening %s\n", lis.Addr())
-	_, _ = io.Copy(io.Discard, os.Stdin)
+	if _, err := fmt.Fprintf(o.Out, "listening %s\n", lis.Addr()); err != nil {
+		return errors.Join(err, m.stop())
+	}
+	_, _ = io.Copy(io.Discard, o.In)
 	return m.stop()
 }
