@@ -179,7 +179,9 @@ func (n *Node) AttachLink(l link.Link) error {
 func (nm *netmsg) serve(ps *peerState, l link.Link) {
 	defer nm.wg.Done()
 	for {
-		f, err := l.Recv(nm.n.ctx)
+		// No context: Shutdown closes every link it serves, which ends this
+		// Recv, and a Recv that cannot be cancelled arms no interrupt.
+		f, err := l.Recv(context.Background())
 		if err != nil {
 			nm.linkLost(ps, l, err)
 			return
@@ -449,7 +451,8 @@ func (nm *netmsg) deliver(ps *peerState, l link.Link, w *wireMsg) error {
 
 // enqueueFromWire builds the local message and queues it. node.mu held.
 func (nm *netmsg) enqueueFromWire(ps *peerState, e *export, w *wireMsg) {
-	m := &Message{ID: w.ID, RU: w.RU, SenderID: w.From, SenderSeq: w.Seq, Body: w.Body, OOL: w.OOL, dst: e.p}
+	m := NewMessage() // recycled if its receiver frees it
+	*m = Message{ID: w.ID, RU: w.RU, SenderID: w.From, SenderSeq: w.Seq, Body: w.Body, OOL: w.OOL, dst: e.p}
 	if e.sendOnce { // used up by this message: the rights it carries cannot name it again
 		delete(ps.exports, w.Dest)
 	}
