@@ -24,7 +24,8 @@
 //     Recv reads the parent link itself (one reader at a time, by a token)
 //     and queues frames for other services, so a frame reaches a waiting
 //     receiver without a goroutine hand-off; a standby goroutine reads
-//     only while no Recv has waited for MuxIdleRead.
+//     only while no Recv has waited for MuxIdleRead, or ahead of a
+//     receiver busy with a large frame of a bulk transfer.
 //
 // Invariants: frames are delivered in order and at most once on a healthy
 // link; a frame larger than the limit, or one that does not decode, ends the

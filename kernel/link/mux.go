@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -31,6 +32,8 @@ type Mux struct {
 	log    *zap.Logger
 	tok    chan struct{} // capacity 1: held by whoever reads l
 	idle   *time.Timer   // wakes the standby reader when no Recv waits
+	kick   chan struct{} // capacity 1: wakes the standby reader to read ahead
+	ahead  atomic.Bool   // a receiver read a frame that calls for reading ahead
 	ended  sync.Once     // closes routed
 	routed chan struct{} // closed when the parent link has ended and every frame it gave was routed
 
@@ -53,12 +56,18 @@ const (
 // goroutine reads the parent link in their stead.
 const MuxIdleRead = 2 * time.Millisecond
 
+// muxReadAhead: a receiver that read a frame at least this large itself,
+// with more bytes already buffered behind it (a bulk transfer), wakes the
+// standby goroutine, which reads the next frames while the receiver handles
+// this one: reading and handling run on two cores at once.
+const muxReadAhead = 64 << 10
+
 // NewMux starts serving l's frames. Closing the Mux closes l.
 func NewMux(l Link, log *zap.Logger) *Mux {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	m := &Mux{l: l, log: log, tok: make(chan struct{}, 1), routed: make(chan struct{}),
+	m := &Mux{l: l, log: log, tok: make(chan struct{}, 1), kick: make(chan struct{}, 1), routed: make(chan struct{}),
 		subs: map[Service]*muxLink{}, held: map[Service][]Frame{}, closed: map[Service]bool{}}
 	m.idle = time.NewTimer(MuxIdleRead)
 	go m.standby()
@@ -116,6 +125,8 @@ func (m *Mux) standby() {
 			return
 		case <-m.idle.C:
 			m.standbyRead(false)
+		case <-m.kick:
+			m.standbyRead(false)
 		case <-m.l.Done():
 			m.standbyRead(true)
 		}
@@ -148,6 +159,21 @@ func (m *Mux) standbyRead(final bool) {
 		if c := m.lookup(f); c != nil {
 			c.q.push(f)
 		}
+	}
+}
+
+// moreBuffered says whether the parent has bytes of a next frame read
+// already (a TCP link's buffer); the reader's token held.
+func (m *Mux) moreBuffered() bool {
+	t, ok := m.l.(*TCP)
+	return ok && t.r.Buffered() > 0
+}
+
+// readAhead wakes the standby reader (if it is not awake already).
+func (m *Mux) readAhead() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
 	}
 }
 
@@ -240,7 +266,17 @@ func (c *muxLink) Send(ctx context.Context, f Frame) error {
 
 // Recv returns the next frame for this service: from its queue, or read
 // from the parent link by this very call when no other Recv is reading it.
+// In a bulk transfer the standby goroutine reads ahead while the caller
+// handles the frame.
 func (c *muxLink) Recv(ctx context.Context) (Frame, error) {
+	f, err := c.recv(ctx)
+	if c.m.ahead.Load() && c.m.ahead.Swap(false) {
+		c.m.readAhead()
+	}
+	return f, err
+}
+
+func (c *muxLink) recv(ctx context.Context) (Frame, error) {
 	if f, ok := c.q.pop(); ok {
 		return f, nil
 	}
@@ -289,6 +325,9 @@ func (c *muxLink) readParent(ctx context.Context) (f Frame, mine bool, err error
 	f, mine, err = c.m.readFor(rctx, c)
 	switch {
 	case err == nil:
+		if mine && len(f.Body) >= muxReadAhead && c.m.moreBuffered() {
+			c.m.ahead.Store(true)
+		}
 		return f, mine, nil
 	case ctx.Err() != nil:
 		return Frame{}, false, ctx.Err()

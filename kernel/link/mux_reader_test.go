@@ -68,3 +68,40 @@ func TestMuxReceiverReadsParentOverTCP(t *testing.T) {
 	_, err = hbD.Recv(ctx)
 	require.ErrorIs(t, err, ErrClosed)
 }
+
+// A bulk transfer (large frames back to back, the standby goroutine
+// reading ahead while the receiver handles each) keeps every frame, in
+// order, on each channel.
+func TestMuxBulkTransferKeepsOrder(t *testing.T) {
+	d, a := tcpPair(t, Config{Name: "alpha", Secret: secret}, Config{Name: "beta", Secret: secret})
+	md, ma := NewMux(d, nil), NewMux(a, nil)
+	defer md.Close()
+	defer ma.Close()
+	stD, _ := md.Channel(ServiceSTM)
+	hbD, _ := md.Channel(ServiceHeartbeat)
+	stA, _ := ma.Channel(ServiceSTM)
+	hbA, _ := ma.Channel(ServiceHeartbeat)
+	ctx := ctxT(t)
+	const frames = 40
+	go func() {
+		for i := range frames {
+			body := make([]byte, 3*muxReadAhead)
+			body[0], body[len(body)-1] = byte(i), byte(i)
+			_ = stA.Send(ctx, Frame{Seq: uint64(i), Body: body})
+			_ = hbA.Send(ctx, Frame{Seq: uint64(i)})
+		}
+	}()
+	for i := range frames {
+		f, err := stD.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, uint64(i), f.Seq)
+		require.Equal(t, byte(i), f.Body[0])
+		require.Equal(t, byte(i), f.Body[len(f.Body)-1])
+		time.Sleep(time.Millisecond / 4) // handling the frame: the standby reads ahead meanwhile
+	}
+	for i := range frames {
+		f, err := hbD.Recv(ctx)
+		require.NoError(t, err)
+		require.Equal(t, uint64(i), f.Seq)
+	}
+}
