@@ -133,8 +133,10 @@ func (m *Mux) standby() {
 	}
 }
 
-// standbyRead reads and routes frames while nobody else wants to read. Once
-// the parent has ended (final), it waits its turn to read the end.
+// standbyRead reads and routes frames while nobody else wants to read, and
+// through a bulk transfer (large frames with more bytes buffered behind
+// them) even while receivers wait, as they handle what it queues. Once the
+// parent has ended (final), it waits its turn to read the end.
 func (m *Mux) standbyRead(final bool) {
 	if final {
 		select {
@@ -150,12 +152,14 @@ func (m *Mux) standbyRead(final bool) {
 		}
 	}
 	defer func() { <-m.tok }()
-	for final || !m.receiverWaiting() {
+	bulk := false // in a bulk transfer: keep reading ahead of the receivers
+	for final || bulk || !m.receiverWaiting() {
 		f, err := m.l.Recv(context.Background())
 		if err != nil {
 			m.end()
 			return
 		}
+		bulk = len(f.Body) >= muxReadAhead && m.moreBuffered()
 		if c := m.lookup(f); c != nil {
 			c.q.push(f)
 		}
