@@ -36,6 +36,10 @@
 // message the task receives before the task can see it; an unrecorded
 // message is held and offered again, never lost or delivered unrecorded.
 //
+// Wire (netmsg_wire.go): netmsg frames carry msgpack maps written and read
+// by hand; a malformed body from a peer is ErrCorruptWire and ends the link,
+// never a panic, and decoding never allocates more than the frame holds.
+//
 // Lock order: Node.mu is the kernel's one lock. It guards every name space,
 // port and queue of the node and netmsg's tables too (peers, exports,
 // proxies, pending lookups, the registry). Under it the kernel may arm or

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/hashicorp/go-msgpack/v2/codec"
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/kernel/clock"
@@ -91,8 +90,7 @@ func (ps *peerState) failLookups() {
 
 type netmsg struct {
 	n        *Node
-	mh       codec.MsgpackHandle
-	encoders sync.Pool             // *wireEncoder
+	bufs     sync.Pool             // *[]byte: frame bodies being encoded
 	peers    map[string]*peerState // guarded by node.mu
 	registry map[string]*port      // names published with Register; guarded by node.mu
 	nextReq  uint64                // guarded by node.mu
@@ -101,14 +99,14 @@ type netmsg struct {
 
 func newNetmsg(n *Node) *netmsg {
 	nm := &netmsg{n: n, peers: map[string]*peerState{}, registry: map[string]*port{}}
-	nm.mh.WriteExt = true
-	nm.encoders.New = func() any { return &wireEncoder{e: codec.NewEncoderBytes(nil, &nm.mh)} }
+	nm.bufs.New = func() any { return new([]byte) }
 	return nm
 }
 
-// wireEncoder is a reusable msgpack encoder (building one costs more than
-// encoding a small message).
-type wireEncoder struct{ e *codec.Encoder }
+// wireEncodable is a wire form that encodes itself (netmsg_wire.go).
+type wireEncodable interface {
+	appendTo(dst []byte) []byte
+}
 
 // wireRight is a right on the wire: the identifier of a port homed at Home.
 type wireRight struct {
@@ -180,33 +178,35 @@ func (n *Node) AttachLink(l link.Link) error {
 // serve reads frames from l until it fails, then schedules the peer's death.
 func (nm *netmsg) serve(ps *peerState, l link.Link) {
 	defer nm.wg.Done()
-	dec := codec.NewDecoderBytes(nil, &nm.mh) // reused for every frame of this link
 	for {
-		f, err := l.Recv(nm.n.ctx)
+		// No context: Shutdown closes every link it serves, which ends this
+		// Recv, and a Recv that cannot be cancelled arms no interrupt.
+		f, err := l.Recv(context.Background())
 		if err != nil {
 			nm.linkLost(ps, l, err)
 			return
 		}
-		if err := nm.handle(ps, l, dec, f); err != nil {
+		if err := nm.handle(ps, l, f); err != nil {
 			nm.n.log.Warn("bad frame from peer; closing link", zap.String("peer", ps.name), zap.Error(err))
 			_ = l.Close()
 		}
 	}
 }
 
-func (nm *netmsg) handle(ps *peerState, l link.Link, dec *codec.Decoder, f link.Frame) error {
-	dec.ResetBytes(f.Body)
+// handle decodes one frame from the peer and acts on it. The frame's body
+// is owned by the message built from it (the link hands it over).
+func (nm *netmsg) handle(ps *peerState, l link.Link, f link.Frame) error {
 	switch f.Kind {
 	case kindMsg:
 		var w wireMsg
-		if err := dec.Decode(&w); err != nil {
-			return fmt.Errorf("decode message: %w", err)
+		if err := decodeWireMsg(f.Body, &w); err != nil {
+			return err
 		}
 		return nm.deliver(ps, l, &w)
 	case kindDead, kindRelease, kindLookup, kindLookupReply:
 		var c wireCtl
-		if err := dec.Decode(&c); err != nil {
-			return fmt.Errorf("decode control: %w", err)
+		if err := decodeWireCtl(f.Body, &c); err != nil {
+			return err
 		}
 		nm.control(ps, l, f.Kind, &c)
 		return nil
@@ -393,15 +393,17 @@ func (nm *netmsg) exportRight(ps *peerState, x xright) wireRight {
 	return r
 }
 
-func (nm *netmsg) sendWire(ctx context.Context, l link.Link, kind uint8, v any) error {
-	enc := nm.encoders.Get().(*wireEncoder)
-	defer nm.encoders.Put(enc)
-	var body []byte
-	enc.e.ResetBytes(&body)
-	if err := enc.e.Encode(v); err != nil {
-		return fmt.Errorf("netmsg encode: %w", err)
+// sendWire encodes v into a pooled buffer and sends it (the link does not
+// keep a frame's body after Send returns).
+func (nm *netmsg) sendWire(ctx context.Context, l link.Link, kind uint8, v wireEncodable) error {
+	buf := nm.bufs.Get().(*[]byte)
+	body := v.appendTo((*buf)[:0])
+	err := l.Send(ctx, link.Frame{Service: link.ServicePorts, Kind: kind, Body: body})
+	if cap(body) <= 64<<10 { // do not pin a large message's buffer
+		*buf = body
+		nm.bufs.Put(buf)
 	}
-	if err := l.Send(ctx, link.Frame{Service: link.ServicePorts, Kind: kind, Body: body}); err != nil {
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctxErr(ctx, "send to remote port")
 		}
@@ -449,7 +451,8 @@ func (nm *netmsg) deliver(ps *peerState, l link.Link, w *wireMsg) error {
 
 // enqueueFromWire builds the local message and queues it. node.mu held.
 func (nm *netmsg) enqueueFromWire(ps *peerState, e *export, w *wireMsg) {
-	m := &Message{ID: w.ID, RU: w.RU, SenderID: w.From, SenderSeq: w.Seq, Body: w.Body, OOL: w.OOL, dst: e.p}
+	m := NewMessage() // recycled if its receiver frees it
+	*m = Message{ID: w.ID, RU: w.RU, SenderID: w.From, SenderSeq: w.Seq, Body: w.Body, OOL: w.OOL, dst: e.p}
 	if e.sendOnce { // used up by this message: the rights it carries cannot name it again
 		delete(ps.exports, w.Dest)
 	}

@@ -45,8 +45,7 @@ func FuzzNetmsgFrame(f *testing.F) {
 		n.mu.Lock()
 		ps := n.net.peers["b"]
 		n.mu.Unlock()
-		dec := codec.NewDecoderBytes(nil, &n.net.mh)
-		_ = n.net.handle(ps, la, dec, link.Frame{Service: link.ServicePorts, Kind: kind, Body: body})
+		_ = n.net.handle(ps, la, link.Frame{Service: link.ServicePorts, Kind: kind, Body: body})
 		if typ, err := server.Type(svc); err != nil || typ != RightReceive {
 			t.Fatalf("the service lost its receive right: %v %v", typ, err)
 		}

@@ -37,10 +37,9 @@ func rawPeerClock(t *testing.T, clk clock.Clock) (*Node, *link.MemLink) {
 
 func rawSend(t *testing.T, l link.Link, kind uint8, v any) {
 	t.Helper()
-	var nm netmsg
-	nm.mh.WriteExt = true
+	mh := codec.MsgpackHandle{WriteExt: true} // a general msgpack library, as another peer could use
 	var body []byte
-	require.NoError(t, codec.NewEncoderBytes(&body, &nm.mh).Encode(v))
+	require.NoError(t, codec.NewEncoderBytes(&body, &mh).Encode(v))
 	require.NoError(t, l.Send(ctxT(t), link.Frame{Service: link.ServicePorts, Kind: kind, Body: body}))
 }
 
@@ -48,8 +47,8 @@ func rawRecv(t *testing.T, l link.Link, v any) uint8 {
 	t.Helper()
 	f, err := l.Recv(ctxT(t))
 	require.NoError(t, err)
-	var nm netmsg
-	require.NoError(t, codec.NewDecoderBytes(f.Body, &nm.mh).Decode(v))
+	var mh codec.MsgpackHandle
+	require.NoError(t, codec.NewDecoderBytes(f.Body, &mh).Decode(v))
 	return f.Kind
 }
 

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,8 +40,8 @@ var benchShapes = []benchShape{
 // ratioBlock iterations (each side runs in steady state, and both see the
 // same machine and disk conditions), and reports op's time per operation
 // (ns/commit), the baseline's (ns/base) and their ratio under metric. ns/op
-// is the sum of the two.
-func ratioBench(b *testing.B, metric string, baseline, op func()) {
+// is the sum of the two. It returns the time op took in all.
+func ratioBench(b *testing.B, metric string, baseline, op func()) time.Duration {
 	baseline() // warm up both
 	op()
 	b.ResetTimer()
@@ -53,6 +54,7 @@ func ratioBench(b *testing.B, metric string, baseline, op func()) {
 	b.ReportMetric(float64(real.Nanoseconds())/float64(b.N), "ns/commit")
 	b.ReportMetric(float64(base.Nanoseconds())/float64(b.N), "ns/base")
 	b.ReportMetric(float64(real)/float64(base), metric)
+	return real
 }
 
 const ratioBlock = 32
@@ -356,6 +358,43 @@ func BenchmarkCommitFile(b *testing.B) {
 			ratioBench(b, "x-fsync", appendSync(b, dir, s.objects*s.size), commitOp(b, bank, s, data))
 		})
 	}
+	b.Run(fmt.Sprintf("clients=%d", fileClients), benchFileClients)
+}
+
+// fileClients is how many committers run at once in BenchmarkCommitFile's
+// group-commit sub-benchmark.
+const fileClients = 8
+
+// benchFileClients: each op is a round of fileClients concurrent commits
+// of one 64-byte object each, against appending all their bytes with one
+// write and one fdatasync (perfect group commit). Reports commits/s too.
+func benchFileClients(b *testing.B) {
+	dir := benchDir(b)
+	fm, err := OpenFile(filepath.Join(dir, "stm.log"), FileConfig{CompactBytes: 1 << 30})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = fm.Close() })
+	bank := NewBank(Config{})
+	if err := bank.Attach(context.Background(), fm); err != nil {
+		b.Fatal(err)
+	}
+	val := make([]byte, 64)
+	round := func() {
+		var wg sync.WaitGroup
+		for i := range fileClients {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if err := bank.Update(context.Background(), func(tx *Tx) error { return tx.Put(ID(i+1), val) }); err != nil {
+					b.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+	}
+	real := ratioBench(b, "x-fsync", appendSync(b, dir, fileClients*len(val)), round)
+	b.ReportMetric(float64(fileClients*b.N)/real.Seconds(), "commits/s")
 }
 
 func benchDir(b *testing.B) string {

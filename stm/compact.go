@@ -23,7 +23,8 @@ func (fm *FileMirror) maybeCompact() {
 }
 
 // compact writes the snapshot to path.tmp, syncs it, renames it over the
-// log and syncs the directory; fm.mu held.
+// log and syncs the directory; fm.mu and fm.syncMu held. The snapshot holds
+// every message written so far, so all of them are durable once it is in.
 func (fm *FileMirror) compact() error {
 	tmp := fm.path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o600)
@@ -53,6 +54,7 @@ func (fm *FileMirror) compact() error {
 		return err
 	}
 	_ = old.Close()
+	fm.synced = fm.written
 	fm.log.Info("log compacted", zap.Int64("from", oldSize), zap.Int64("to", fm.size))
 	return nil
 }

@@ -61,8 +61,10 @@
 // acknowledged its new versions (standalone) or its group decision.
 //
 // Lock order: Bank.mirrorMu before Bank.mu; Bank.mu is never held while
-// calling the Mirror. FileMirror.mu before Backup.mu (the log's in-memory
-// image). Backup.mu is otherwise a leaf (its failpoint hook runs under it).
+// calling the Mirror. FileMirror.syncMu before FileMirror.mu before
+// Backup.mu (the log's in-memory image); FileMirror.mu is held while a
+// message is written, not while it is synced, so concurrent committers
+// share an fdatasync (group commit). Backup.mu is otherwise a leaf (its failpoint hook runs under it).
 // RemoteMirror: sendMu before mu.
 //
 // Files: bank.go, tx.go, borrow.go, typed.go, commit.go, group.go (the

@@ -38,7 +38,8 @@ var ErrTornTail = fmt.Errorf("%w: log ends inside a record (torn write)", ErrCor
 // FileMirror is the optional file-backed bank (for power loss, off by
 // default): a Mirror that appends every message to a write-ahead log and
 // fdatasyncs it before acknowledging, so a commit is on disk when Commit
-// returns. It keeps the log's state in memory (a Backup sharing the
+// returns. Concurrent commits share an fdatasync (group commit): one
+// committer syncs for all whose records are written by then. It keeps the log's state in memory (a Backup sharing the
 // primary's immutable versions, so no extra copy) for recovery and
 // compaction. Use it alone, or beside a remote backup with Tee.
 //
@@ -50,12 +51,20 @@ type FileMirror struct {
 	log  *zap.Logger
 	path string
 
-	mu     sync.Mutex // guards every field below; held across write+sync
-	f      *os.File
-	size   int64   // bytes in the log
-	k      *Backup // the state the log describes
-	enc    encoder
-	broken error // set when a write or sync failed: the log may lack a record
+	// syncMu is held by the one committer syncing the log for all those
+	// whose records are written (group commit); taken before mu.
+	syncMu     sync.Mutex
+	beforeSync func() // test hook: runs before each sync, syncMu held
+
+	mu      sync.Mutex // guards every field below; held across a message's write, not its sync
+	f       *os.File
+	size    int64   // bytes in the log
+	written int64   // bytes ever written to the log (counting across compactions)
+	synced  int64   // the prefix of written known to be on disk
+	syncs   int64   // fdatasyncs of the log (statistics)
+	k       *Backup // the state the log describes
+	enc     encoder
+	broken  error // set when a write or sync failed: the log may lack a record
 }
 
 var _ Mirror = (*FileMirror)(nil)
@@ -190,8 +199,10 @@ func (fm *FileMirror) Load(ctx context.Context, c *Chunk) error {
 	return fm.do(ctx, chunkMessage(c), func() error { return fm.k.load(c) })
 }
 
-// Close flushes and closes the log.
+// Close flushes and closes the log (after a sync in progress).
 func (fm *FileMirror) Close() error {
+	fm.syncMu.Lock()
+	defer fm.syncMu.Unlock()
 	fm.mu.Lock()
 	defer fm.mu.Unlock()
 	if fm.f == nil {
@@ -205,38 +216,77 @@ func (fm *FileMirror) Close() error {
 	return err
 }
 
-// do checks the message against the in-memory image (epoch, state), then
-// appends it and syncs. A failed write breaks the mirror: the primary must
-// attach a new one (the image may now be ahead of the disk).
+// do checks the message against the in-memory image (epoch, state),
+// appends it, and returns once a sync covers it. Committers whose records
+// are written while a sync runs share the next one (group commit). A failed
+// write or sync breaks the mirror: the primary must attach a new one (the
+// image may now be ahead of the disk).
 func (fm *FileMirror) do(ctx context.Context, msg message, apply func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	end, err := fm.write(msg, apply)
+	if err != nil {
+		return err
+	}
+	return fm.syncTo(end)
+}
+
+// write applies msg to the image and appends its records; it returns the
+// log position a sync must reach for msg to be durable.
+func (fm *FileMirror) write(msg message, apply func() error) (int64, error) {
 	fm.mu.Lock()
 	defer fm.mu.Unlock()
 	if fm.broken != nil {
-		return fm.broken
+		return 0, fm.broken
 	}
 	if err := apply(); err != nil {
-		return err
+		return 0, err
 	}
-	if err := fm.appendSync(msg); err != nil {
-		fm.broken = fmt.Errorf("%w: log write: %w", ErrNoBackup, err)
-		return fm.broken
+	if err := fm.appendRecord(fm.f, msg); err != nil {
+		return 0, fm.breakWith("log write", err)
 	}
+	return fm.written, nil
+}
+
+// breakWith marks the mirror broken by err; fm.mu held.
+func (fm *FileMirror) breakWith(what string, err error) error {
+	if fm.broken == nil {
+		fm.broken = fmt.Errorf("%w: %s: %w", ErrNoBackup, what, err)
+	}
+	return fm.broken
+}
+
+// syncTo returns once the log is on disk up to end: a committer that finds
+// a sync in progress waits for it, and syncs itself (for everyone written
+// by then) only if that one did not cover it.
+func (fm *FileMirror) syncTo(end int64) error {
+	fm.syncMu.Lock()
+	defer fm.syncMu.Unlock()
+	if fm.beforeSync != nil {
+		fm.beforeSync()
+	}
+	fm.mu.Lock()
+	f, target, synced, broken := fm.f, fm.written, fm.synced, fm.broken
+	fm.mu.Unlock()
+	if synced >= end {
+		return nil
+	}
+	if broken != nil {
+		return broken
+	}
+	err := syncData(f)
+	fm.mu.Lock()
+	defer fm.mu.Unlock()
+	fm.syncs++
+	if err != nil {
+		return fm.breakWith("log sync", err)
+	}
+	fm.synced = target
 	if fm.size > fm.cfg.CompactBytes {
 		fm.maybeCompact()
 	}
 	return nil
-}
-
-// appendSync writes the message's records (one write each) and
-// fdatasyncs once; fm.mu held.
-func (fm *FileMirror) appendSync(msg message) error {
-	if err := fm.appendRecord(fm.f, msg); err != nil {
-		return err
-	}
-	return syncData(fm.f)
 }
 
 // appendRecord encodes one record (header in the encoder's prefix) and
@@ -249,6 +299,7 @@ func (fm *FileMirror) appendRecord(w io.Writer, msg message) error {
 		binary.LittleEndian.PutUint32(rh[5:], crc32.Checksum(rh[:5], castagnoli))
 		_, err := w.Write(rec)
 		fm.size += int64(len(rec))
+		fm.written += int64(len(rec))
 		return err
 	}
 	return fm.enc.encode(msg.head, msg.writes)

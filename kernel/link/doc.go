@@ -20,7 +20,12 @@
 //     (drop, delay on the injected clock, duplicate, reorder, cut) chosen by a
 //     seeded generator or a script, for tests.
 //   - Mux: one sub-link per Service over a single link, so ports, STM
-//     mirroring, heartbeats and control share one connection.
+//     mirroring, heartbeats and control share one connection. A channel's
+//     Recv reads the parent link itself (one reader at a time, by a token)
+//     and queues frames for other services, so a frame reaches a waiting
+//     receiver without a goroutine hand-off; a standby goroutine reads
+//     only while no Recv has waited for MuxIdleRead, or ahead of a
+//     receiver busy with a large frame of a bulk transfer.
 //
 // Invariants: frames are delivered in order and at most once on a healthy
 // link; a frame larger than the limit, or one that does not decode, ends the

@@ -4,12 +4,23 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"go.uber.org/zap"
 )
 
-// Mux splits one Link into one sub-link per Service. A single goroutine
-// reads the parent link and routes each frame to its service's queue.
+// Mux splits one Link into one sub-link per Service.
+//
+// There is no routing goroutine on the receive path: a channel's Recv that
+// finds its queue empty reads the parent link itself (one reader at a time,
+// by a token), keeps a frame for its own service and queues the others for
+// their channels. A frame for a waiting receiver therefore reaches it
+// without a goroutine hand-off, as on the bare link. When no Recv has been
+// waiting for MuxIdleRead, a standby goroutine takes the reader's part, so
+// frames keep flowing to their queues and the end of the parent link is
+// noticed even while nobody receives; it gives the part back after the
+// frame it is reading whenever a receiver is waiting.
 //
 // A frame for a service not opened yet is held (up to MuxHoldFrames frames
 // and MuxHoldBytes of bodies in all) and handed to the channel when it
@@ -19,9 +30,15 @@ import (
 type Mux struct {
 	l      Link
 	log    *zap.Logger
+	tok    chan struct{} // capacity 1: held by whoever reads l
+	idle   *time.Timer   // wakes the standby reader when no Recv waits
+	kick   chan struct{} // capacity 1: wakes the standby reader to read ahead
+	ahead  atomic.Bool   // a receiver read a frame that calls for reading ahead
+	ended  sync.Once     // closes routed
 	routed chan struct{} // closed when the parent link has ended and every frame it gave was routed
 
 	mu        sync.Mutex // guards the fields below
+	waiting   int        // channel Recvs waiting for a frame
 	subs      map[Service]*muxLink
 	held      map[Service][]Frame // frames for services not opened yet
 	heldN     int                 // frames in held
@@ -35,13 +52,25 @@ const (
 	MuxHoldBytes  = 4 << 20
 )
 
-// NewMux starts routing l's frames. Closing the Mux closes l.
+// MuxIdleRead is how long no channel Recv may wait before the Mux's standby
+// goroutine reads the parent link in their stead.
+const MuxIdleRead = 2 * time.Millisecond
+
+// muxReadAhead: a receiver that read a frame at least this large itself,
+// with more bytes already buffered behind it (a bulk transfer), wakes the
+// standby goroutine, which reads the next frames while the receiver handles
+// this one: reading and handling run on two cores at once.
+const muxReadAhead = 64 << 10
+
+// NewMux starts serving l's frames. Closing the Mux closes l.
 func NewMux(l Link, log *zap.Logger) *Mux {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	m := &Mux{l: l, log: log, routed: make(chan struct{}), subs: map[Service]*muxLink{}, held: map[Service][]Frame{}, closed: map[Service]bool{}}
-	go m.route()
+	m := &Mux{l: l, log: log, tok: make(chan struct{}, 1), kick: make(chan struct{}, 1), routed: make(chan struct{}),
+		subs: map[Service]*muxLink{}, held: map[Service][]Frame{}, closed: map[Service]bool{}}
+	m.idle = time.NewTimer(MuxIdleRead)
+	go m.standby()
 	return m
 }
 
@@ -56,7 +85,8 @@ func (m *Mux) Channel(s Service) (Link, error) {
 	if _, ok := m.subs[s]; ok {
 		return nil, fmt.Errorf("%w: service %d", ErrServiceOpen, s)
 	}
-	c := &muxLink{m: m, svc: s, q: newMemQueue(), closed: make(chan struct{}), done: make(chan struct{})}
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &muxLink{m: m, svc: s, q: newMemQueue(), ctx: ctx, cancel: cancel, closed: make(chan struct{}), done: make(chan struct{})}
 	for _, f := range m.held[s] {
 		c.q.push(f)
 		m.heldN--
@@ -85,16 +115,110 @@ func (m *Mux) Link() Link { return m.l }
 // been routed to their channels.
 func (m *Mux) Done() <-chan struct{} { return m.routed }
 
-func (m *Mux) route() {
-	defer close(m.routed)
+// standby reads the parent link while no channel Recv waits (the idle
+// timer fires), and notices its end.
+func (m *Mux) standby() {
 	for {
-		f, err := m.l.Recv(context.Background())
-		if err != nil {
+		select {
+		case <-m.routed:
+			m.idle.Stop()
+			return
+		case <-m.idle.C:
+			m.standbyRead(false)
+		case <-m.kick:
+			m.standbyRead(false)
+		case <-m.l.Done():
+			m.standbyRead(true)
+		}
+	}
+}
+
+// standbyRead reads and routes frames while nobody else wants to read, and
+// through a bulk transfer (large frames with more bytes buffered behind
+// them) even while receivers wait, as they handle what it queues. Once the
+// parent has ended (final), it waits its turn to read the end.
+func (m *Mux) standbyRead(final bool) {
+	if final {
+		select {
+		case m.tok <- struct{}{}:
+		case <-m.routed:
 			return
 		}
+	} else {
+		select {
+		case m.tok <- struct{}{}:
+		default:
+			return // a receiver is reading
+		}
+	}
+	defer func() { <-m.tok }()
+	bulk := false // in a bulk transfer: keep reading ahead of the receivers
+	for final || bulk || !m.receiverWaiting() {
+		f, err := m.l.Recv(context.Background())
+		if err != nil {
+			m.end()
+			return
+		}
+		bulk = len(f.Body) >= muxReadAhead && m.moreBuffered()
 		if c := m.lookup(f); c != nil {
 			c.q.push(f)
 		}
+	}
+}
+
+// moreBuffered says whether the parent has bytes of a next frame read
+// already (a TCP link's buffer); the reader's token held.
+func (m *Mux) moreBuffered() bool {
+	t, ok := m.l.(*TCP)
+	return ok && t.r.Buffered() > 0
+}
+
+// readAhead wakes the standby reader (if it is not awake already).
+func (m *Mux) readAhead() {
+	select {
+	case m.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (m *Mux) receiverWaiting() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.waiting > 0
+}
+
+// end marks the parent link ended and every frame routed.
+func (m *Mux) end() { m.ended.Do(func() { close(m.routed) }) }
+
+// readFor reads one frame from the parent as channel c's receiver (the
+// caller holds the token) and routes it: true when it is c's.
+func (m *Mux) readFor(ctx context.Context, c *muxLink) (Frame, bool, error) {
+	f, err := m.l.Recv(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			m.end()
+		}
+		return Frame{}, false, err
+	}
+	dst := m.lookup(f)
+	if dst == c {
+		return f, true, nil
+	}
+	if dst != nil {
+		dst.q.push(f)
+	}
+	return Frame{}, false, nil
+}
+
+// wait counts a channel Recv waiting (+1) or leaving (-1); when the last
+// one leaves, the standby reader is due after MuxIdleRead.
+func (m *Mux) wait(d int) {
+	m.mu.Lock()
+	m.waiting += d
+	last := m.waiting == 0
+	m.mu.Unlock()
+	if last {
+		m.idle.Reset(MuxIdleRead)
 	}
 }
 
@@ -127,6 +251,8 @@ type muxLink struct {
 	m      *Mux
 	svc    Service
 	q      *memQueue
+	ctx    context.Context // ended by Close: interrupts this channel's read of the parent
+	cancel context.CancelFunc
 	once   sync.Once
 	closed chan struct{} // this channel was closed (the parent may live on)
 	done   chan struct{} // closed or the parent ended
@@ -142,13 +268,35 @@ func (c *muxLink) Send(ctx context.Context, f Frame) error {
 	return c.m.l.Send(ctx, f)
 }
 
+// Recv returns the next frame for this service: from its queue, or read
+// from the parent link by this very call when no other Recv is reading it.
+// In a bulk transfer the standby goroutine reads ahead while the caller
+// handles the frame.
 func (c *muxLink) Recv(ctx context.Context) (Frame, error) {
+	f, err := c.recv(ctx)
+	if c.m.ahead.Load() && c.m.ahead.Swap(false) {
+		c.m.readAhead()
+	}
+	return f, err
+}
+
+func (c *muxLink) recv(ctx context.Context) (Frame, error) {
+	if f, ok := c.q.pop(); ok {
+		return f, nil
+	}
+	c.m.wait(1)
+	defer c.m.wait(-1)
 	for {
 		if f, ok := c.q.pop(); ok {
 			return f, nil
 		}
 		select {
 		case <-c.q.wake:
+		case c.m.tok <- struct{}{}:
+			f, mine, err := c.readParent(ctx)
+			if mine || err != nil {
+				return f, err
+			}
 		case <-c.closed:
 			return Frame{}, ErrClosed
 		case <-c.m.routed:
@@ -162,11 +310,46 @@ func (c *muxLink) Recv(ctx context.Context) (Frame, error) {
 	}
 }
 
+// readParent reads one frame from the parent link holding the reader's
+// token, interrupted by ctx or by this channel's Close. A frame for another
+// service is queued for it (mine is false).
+func (c *muxLink) readParent(ctx context.Context) (f Frame, mine bool, err error) {
+	defer func() { <-c.m.tok }()
+	if f, ok := c.q.pop(); ok { // routed to us while we waited for the token
+		return f, true, nil
+	}
+	rctx := c.ctx
+	if ctx.Done() != nil {
+		var cancel context.CancelFunc
+		rctx, cancel = context.WithCancel(ctx)
+		stop := context.AfterFunc(c.ctx, cancel)
+		defer stop()
+		defer cancel()
+	}
+	f, mine, err = c.m.readFor(rctx, c)
+	switch {
+	case err == nil:
+		if mine && len(f.Body) >= muxReadAhead && c.m.moreBuffered() {
+			c.m.ahead.Store(true)
+		}
+		return f, mine, nil
+	case ctx.Err() != nil:
+		return Frame{}, false, ctx.Err()
+	case c.ctx.Err() != nil:
+		return Frame{}, false, ErrClosed
+	}
+	if g, ok := c.q.pop(); ok { // the link ended after routing frames to us
+		return g, true, nil
+	}
+	return Frame{}, false, err
+}
+
 // Close closes this channel only; frames for it are dropped from then on
 // (until the service is opened again).
 func (c *muxLink) Close() error {
 	c.once.Do(func() {
 		close(c.closed)
+		c.cancel()
 		c.m.mu.Lock()
 		delete(c.m.subs, c.svc)
 		c.m.closed[c.svc] = true
