@@ -35,6 +35,7 @@ type nodeRuntime struct {
 	ckpts   *ckptLog
 	metrics *nodeMetrics
 	servers *reliableServers // reliable servers of the banks held (reliable.go)
+	publish *publishedTasks  // published tasks of the banks held (published.go)
 }
 
 func (rt *nodeRuntime) startControlTask() error {

@@ -55,6 +55,8 @@ type Stats struct {
 	Checkpoints  int
 	Handled      uint64 // log index of the next message to handle
 	Sent         uint64 // highest number sent
+	LogBytes     int    // size of the messages logged since the last checkpoint (§5's measure)
+	CkptBytes    int    // size of the last checkpoint's state
 }
 
 // Task is the published task's kernel task.

@@ -35,6 +35,7 @@ func (p *Published) restore(ctx context.Context) (Machine, error) {
 	}
 	p.mu.Lock()
 	p.stats.Replayed += uint64(len(entries))
+	p.stats.LogBytes, p.stats.CkptBytes = p.rec.logSize, p.ckptSize
 	p.mu.Unlock()
 	return mach, nil
 }
@@ -81,6 +82,7 @@ func (p *Published) handle(ctx context.Context, mach Machine, e *Entry, m *kerne
 	p.handled = e.Index + 1
 	p.mu.Lock()
 	p.stats.Handled = p.handled
+	p.stats.LogBytes, p.stats.CkptBytes = p.rec.logSize, p.ckptSize
 	p.mu.Unlock()
 	return nil
 }
@@ -108,6 +110,7 @@ func (p *Published) checkpoint(ctx context.Context, mach Machine) error {
 	p.ckptSize, p.rec.logSize = len(state), 0
 	p.mu.Lock()
 	p.stats.Checkpoints++
+	p.stats.LogBytes, p.stats.CkptBytes = 0, p.ckptSize
 	p.mu.Unlock()
 	p.crashAt("publish.checkpoint.after")
 	return nil

@@ -1,14 +1,18 @@
 // Command usernode is a user's node binary, as a test builds it: a stable
-// program and a reliable server of its own, registered through package
-// node, none of them known to ftmctl or to the default node binary.
+// program, a reliable server and a published program of its own,
+// registered through package node, none of them known to ftmctl or to the
+// default node binary.
 package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
+	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/node"
+	"github.com/ftm-in-go/ftm/publish"
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/task"
 )
@@ -42,6 +46,32 @@ func square(_ context.Context, _ *task.Task, args []string) (string, error) {
 	return fmt.Sprintf("squared %d", n*n), nil
 }
 
+// acc is a published program: it adds the numbers it is sent and replies
+// "COUNT SUM" — how many it has handled and their sum, so a message lost
+// or handled twice in a recovery shows in every later reply.
+type acc struct{ Count, Sum int64 }
+
+func (a *acc) Handle(env *publish.Env, m *kernel.Message) error {
+	n, err := strconv.ParseInt(string(m.Body), 10, 64)
+	if err != nil {
+		return env.Reply(m, &kernel.Message{Body: []byte("error: " + err.Error())})
+	}
+	a.Count++
+	a.Sum += n
+	return env.Reply(m, &kernel.Message{Body: []byte(fmt.Sprintf("%d %d", a.Count, a.Sum))})
+}
+
+func (a *acc) Snapshot() ([]byte, error) { return json.Marshal(a) }
+
+func (a *acc) Restore(state []byte) error {
+	*a = acc{}
+	if state == nil {
+		return nil
+	}
+	return json.Unmarshal(state, a)
+}
+
 func main() {
-	node.Main(node.Program("square", square), node.Server("tally", newTally, node.Op(addOp)))
+	node.Main(node.Program("square", square), node.Server("tally", newTally, node.Op(addOp)),
+		node.Published("acc", func() publish.Machine { return &acc{} }))
 }
