@@ -25,6 +25,25 @@ const compareLoop = 200
 type comparePair struct {
 	b        *testing.B
 	bin, dir string
+	w        workload
+}
+
+// workload is one workload as the usernode runs it in each mode: the
+// published program and the checkpointed reliable server a client feeds.
+// Each answers the count of numbers it was sent (all ones).
+type workload struct {
+	name      string
+	pub, ckpt string
+}
+
+// workloads are the three workloads compared: a client loop on one task,
+// a pipeline of three tasks (the client feeds the first, the last
+// answers), and a long computation (20,000 chained SHA-256 rounds per
+// request).
+var workloads = []workload{
+	{name: "loop", pub: "acc", ckpt: "tally"},
+	{name: "pipeline", pub: "pub1", ckpt: "ck1"},
+	{name: "computation", pub: "pcrunch", ckpt: "crunch"},
 }
 
 func (c *comparePair) cli(node string) *controlClient {
@@ -79,9 +98,9 @@ func until(ctx context.Context, send func() (int64, error)) (int64, time.Duratio
 
 // start builds ftmctl and the usernode, starts a pair n1, n2 and waits
 // until both modes answer on both banks (the sums are then 1).
-func startComparePair(b *testing.B) *comparePair {
+func startComparePair(b *testing.B, w workload) *comparePair {
 	tmp := b.TempDir()
-	c := &comparePair{b: b, bin: filepath.Join(tmp, "ftmctl"), dir: filepath.Join(tmp, "pair")}
+	c := &comparePair{b: b, bin: filepath.Join(tmp, "ftmctl"), dir: filepath.Join(tmp, "pair"), w: w}
 	for _, build := range [][]string{{"-o", c.bin, "."}, {"-o", filepath.Join(tmp, "usernode"), "./testdata/usernode"}} {
 		if out, err := exec.Command("go", append([]string{"build"}, build...)...).CombinedOutput(); err != nil {
 			b.Fatalf("go build: %v\n%s", err, out)
@@ -95,7 +114,7 @@ func startComparePair(b *testing.B) *comparePair {
 		for _, w := range []struct {
 			send    mode
 			program string
-		}{{c.published, "acc"}, {c.checkpointed, "tally"}} {
+		}{{c.published, w.pub}, {c.checkpointed, w.ckpt}} {
 			if _, _, err := until(ctx, func() (int64, error) { return w.send(ctx, bank, bank+"/"+w.program) }); err != nil {
 				b.Fatalf("%s/%s does not answer: %v", bank, w.program, err)
 			}
@@ -111,30 +130,41 @@ type figures struct {
 	lost      int64         // acknowledged requests missing from the recovered sum
 	otherWait time.Duration // a request to the survivor's own task, sent at the SIGKILL
 	otherLost int64         // acknowledged requests missing from the survivor's task
-	replayed  uint64        // messages the recovery replayed (published)
+	replayed  uint64        // messages the recoveries replayed (published)
+	incs      int           // incarnations of the recovered task (published)
+	logMax    int           // the largest log seen during the loop, bytes (published)
 }
 
-// BenchmarkCompareModes runs the same workload in both recovery modes, in
-// one pair of real node processes: a client loop adding to a published
-// task (acc) and to a checkpointed reliable server (tally) on bank n1,
-// then a SIGKILL of n1. Figures per mode: the loop's time per request
+// BenchmarkCompareModes runs the same workloads in both recovery modes,
+// each in a fresh pair of real node processes (the usernode): a client
+// loop feeds a published task and a checkpointed reliable server on bank
+// n1 (through n1's control socket, one request at a time), then n1 is
+// killed with SIGKILL. Figures per mode: the time per request of the loop
 // (pub-ms/op, ckpt-ms/op; x-ckpt is published over checkpointed), the
 // time from the SIGKILL to the first answer of the recovered task on n2
-// (it includes the death's detection, the takeover, restarting n1 as the
-// backup both modes wait for, and the replay), the acknowledged requests
-// lost, and how long a request to the survivor's own task (n2/acc,
-// n2/tally) sent at the SIGKILL waited; pub-replayed is how many logged
-// messages the published task's recovery replayed. pub-log-B and pub-ckpt-B are the
-// published task's log and checkpoint sizes after the loop.
+// (the death's detection, the takeover, n1 restarted as the backup both
+// modes wait for, and the replay), the acknowledged requests lost, and
+// how long a request to the survivor's own task of the same program
+// (n2/...) sent at the SIGKILL waited. For the published task: the log's
+// largest size seen during the loop and its log and checkpoint sizes
+// after it, the messages its recoveries replayed and its incarnations
+// (a recovered task whose bank refuses commits crashes at each message it
+// cannot record and replays its log again, every 10ms).
 func BenchmarkCompareModes(b *testing.B) {
 	if testing.Short() {
 		b.Skip("starts processes")
 	}
+	for _, w := range workloads {
+		b.Run("workload="+w.name, func(b *testing.B) { benchCompare(b, w) })
+	}
+}
+
+func benchCompare(b *testing.B, w workload) {
 	var pub, ckpt figures
 	var logB, ckptB int
 	for range b.N {
 		b.StopTimer()
-		c := startComparePair(b)
+		c := startComparePair(b, w)
 		p, k, l, cb := c.run()
 		pub.add(p)
 		ckpt.add(k)
@@ -152,6 +182,8 @@ func BenchmarkCompareModes(b *testing.B) {
 	b.ReportMetric(ms(pub.otherWait), "pub-other-wait-ms")
 	b.ReportMetric(ms(ckpt.otherWait), "ckpt-other-wait-ms")
 	b.ReportMetric(float64(pub.replayed)/n, "pub-replayed")
+	b.ReportMetric(float64(pub.incs)/n, "pub-incarnations")
+	b.ReportMetric(float64(pub.logMax)/n, "pub-log-max-B")
 	b.ReportMetric(float64(logB)/n, "pub-log-B")
 	b.ReportMetric(float64(ckptB)/n, "pub-ckpt-B")
 }
@@ -163,6 +195,8 @@ func (f *figures) add(g figures) {
 	f.otherWait += g.otherWait
 	f.otherLost += g.otherLost
 	f.replayed += g.replayed
+	f.incs += g.incs
+	f.logMax += g.logMax
 }
 
 // run is one run of the workload: the client loop, then the SIGKILL of n1
@@ -170,14 +204,14 @@ func (f *figures) add(g figures) {
 func (c *comparePair) run() (pub, ckpt figures, logB, ckptB int) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	pub.loop = c.loop(ctx, c.published, "n1/acc")
-	ckpt.loop = c.loop(ctx, c.checkpointed, "n1/tally")
+	pub.loop, pub.logMax = c.loop(ctx, c.published, "n1/"+c.w.pub)
+	ckpt.loop, _ = c.loop(ctx, c.checkpointed, "n1/"+c.w.ckpt)
 	var rows []control.PublishedTask
 	if err := c.cli("n1").get(ctx, "/publish", &rows); err != nil {
 		c.b.Fatal(err)
 	}
 	for _, r := range rows {
-		if r.Name == "n1/acc" {
+		if r.Name == "n1/"+c.w.pub {
 			logB, ckptB = r.LogBytes, r.CkptBytes
 		}
 	}
@@ -185,35 +219,56 @@ func (c *comparePair) run() (pub, ckpt figures, logB, ckptB int) {
 	killed := time.Now()
 	var wg sync.WaitGroup
 	wg.Add(4)
-	go c.recover(ctx, &wg, killed, c.published, &pub, "n1/acc")
-	go c.recover(ctx, &wg, killed, c.checkpointed, &ckpt, "n1/tally")
-	go c.other(ctx, &wg, killed, c.published, &pub, "n2/acc")
-	go c.other(ctx, &wg, killed, c.checkpointed, &ckpt, "n2/tally")
+	go c.recover(ctx, &wg, killed, c.published, &pub, "n1/"+c.w.pub)
+	go c.recover(ctx, &wg, killed, c.checkpointed, &ckpt, "n1/"+c.w.ckpt)
+	go c.other(ctx, &wg, killed, c.published, &pub, "n2/"+c.w.pub)
+	go c.other(ctx, &wg, killed, c.checkpointed, &ckpt, "n2/"+c.w.ckpt)
 	c.restartWhenTakenOver(ctx)
 	wg.Wait()
 	if err := c.cli("n2").get(ctx, "/publish", &rows); err != nil {
 		c.b.Fatal(err)
 	}
 	for _, r := range rows {
-		if r.Name == "n1/acc" {
-			pub.replayed = r.Replayed
+		if r.Name == "n1/"+c.w.pub {
+			pub.replayed, pub.incs = r.Replayed, r.Incarnations
 		}
 	}
 	return pub, ckpt, logB, ckptB
 }
 
-// loop sends compareLoop requests to name on n1 and checks each sum.
-func (c *comparePair) loop(ctx context.Context, send mode, name string) time.Duration {
-	c.b.StartTimer()
-	defer c.b.StopTimer()
-	start := time.Now()
+// loop sends compareLoop requests to name on n1 and checks each sum;
+// every 10 requests, untimed, it reads the published task's log size:
+// the largest it saw.
+func (c *comparePair) loop(ctx context.Context, send mode, name string) (took time.Duration, logMax int) {
 	for i := int64(2); i <= compareLoop+1; i++ {
+		c.b.StartTimer()
+		start := time.Now()
 		sum, err := send(ctx, "n1", name)
+		took += time.Since(start)
+		c.b.StopTimer()
 		if err != nil || sum != i {
 			c.b.Fatalf("%s: request %d: sum %d, %v", name, i, sum, err)
 		}
+		if i%10 == 0 {
+			logMax = max(logMax, c.logBytes(ctx, name))
+		}
 	}
-	return time.Since(start)
+	return took, logMax
+}
+
+// logBytes is the log size of the published task name on n1 (0 for
+// another task).
+func (c *comparePair) logBytes(ctx context.Context, name string) int {
+	var rows []control.PublishedTask
+	if err := c.cli("n1").get(ctx, "/publish", &rows); err != nil {
+		c.b.Fatal(err)
+	}
+	for _, r := range rows {
+		if r.Name == name {
+			return r.LogBytes
+		}
+	}
+	return 0
 }
 
 // restartWhenTakenOver restarts n1 (the same binary) once n2 has taken

@@ -27,8 +27,9 @@ import (
 var publishRule = publish.Rule{Factor: 1, MinBytes: 4 << 10}
 
 type publishedReg struct {
-	name string
-	mk   func() publish.Machine
+	name  string
+	mk    func() publish.Machine
+	peers map[string]string // Env.Peer key -> program of the same bank
 }
 
 // Published registers mk as the published program name (the second
@@ -43,6 +44,20 @@ type publishedReg struct {
 // registers the other mode (a checkpointed stable task).
 func Published(name string, mk func() publish.Machine) Registration {
 	return Registration{pub: &publishedReg{name: name, mk: mk}}
+}
+
+// WithPeers gives a published registration's tasks their peers: for each
+// key, Env.Peer(key) is a send right to the task of program peers[key]
+// (registered with Published) of the same bank, looked up
+// afresh on every node the task runs on. Register a task's peers before
+// it. On any other registration it does nothing.
+func (r Registration) WithPeers(peers map[string]string) Registration {
+	if r.pub != nil {
+		p := *r.pub
+		p.peers = peers
+		r.pub = &p
+	}
+	return r
 }
 
 // addPublished checks a published registration: its name is unique among
@@ -87,7 +102,21 @@ func (pt *publishedTasks) spec(bank string, reg *publishedReg) publish.Spec {
 	name := bank + "/" + reg.name
 	h := fnv.New64a()
 	_, _ = h.Write([]byte(name))
-	return publish.Spec{Name: name, New: reg.mk, Seed: h.Sum64()}
+	spec := publish.Spec{Name: name, New: reg.mk, Seed: h.Sum64()}
+	if len(reg.peers) > 0 {
+		spec.Connect = func(ctx context.Context, t *kernel.Task) (map[string]kernel.Name, error) {
+			out := make(map[string]kernel.Name, len(reg.peers))
+			for key, program := range reg.peers {
+				n, err := t.Lookup(ctx, pt.node, bank+"/"+program)
+				if err != nil {
+					return nil, fmt.Errorf("peer %s: %w", key, err)
+				}
+				out[key] = n
+			}
+			return out, nil
+		}
+	}
+	return spec
 }
 
 // start supervises the published tasks of the banks st holds until ctx
