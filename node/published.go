@@ -80,6 +80,9 @@ type publishedTasks struct {
 	log    *zap.Logger
 	regs   []*publishedReg
 	kick   chan struct{}
+	// ensuring serializes ensure (the supervisor's and OnTakeover's): one
+	// task is recovered or started at a time, never twice.
+	ensuring sync.Mutex
 
 	mu    sync.Mutex // guards banks
 	banks map[string]*publishedBank
@@ -191,6 +194,8 @@ func (pt *publishedTasks) takeover(ctx context.Context, bank string, b *stm.Bank
 // it: recovered when the bank records it, started when it does not and
 // canStart (the bank accepts commits).
 func (pt *publishedTasks) ensure(ctx context.Context, bank string, b *stm.Bank, canStart bool) {
+	pt.ensuring.Lock()
+	defer pt.ensuring.Unlock()
 	pb := pt.bankManager(bank, b)
 	for _, reg := range pt.regs {
 		if pt.running(pb, reg.name) {
