@@ -306,7 +306,7 @@ func (pt *publishedTasks) row(bank, program string, p *publish.Published) contro
 	s := p.Stats()
 	r := control.PublishedTask{Node: pt.node, Bank: bank, Name: bank + "/" + program, Program: program,
 		Incarnations: s.Incarnations, Handled: s.Handled, Replayed: s.Replayed, Suppressed: s.Suppressed,
-		Sent: s.Sent, Checkpoints: s.Checkpoints, LogBytes: s.LogBytes, CkptBytes: s.CkptBytes}
+		Sent: s.Sent, Refused: s.Refused, Checkpoints: s.Checkpoints, LogBytes: s.LogBytes, CkptBytes: s.CkptBytes}
 	select {
 	case <-p.Done():
 		r.Error = "stopped"

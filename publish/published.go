@@ -39,6 +39,7 @@ type Published struct {
 	sentNow  uint64 // numbers sent by this incarnation (from its checkpoint's)
 	handled  uint64 // log index of the next message to handle
 	ckptSize int    // size of the last checkpoint's state
+	refusing bool   // the recorder refused the last message offered
 
 	mu    sync.Mutex // guards the fields below
 	sent  uint64     // highest number ever sent: above it, sends go out
@@ -52,6 +53,7 @@ type Stats struct {
 	Replayed     uint64 // messages replayed from the log, over all recoveries
 	Suppressed   uint64 // sends discarded as already sent
 	Duplicates   uint64 // received messages dropped: a recovered sender's number already logged
+	Refused      uint64 // times the recorder could not log a message (its bank refused commits); it waited
 	Checkpoints  int
 	Handled      uint64 // log index of the next message to handle
 	Sent         uint64 // highest number sent
@@ -138,8 +140,7 @@ func (p *Published) send(ctx context.Context, m *kernel.Message) error {
 }
 
 // run runs incarnations until the task is stopped or fails: a crash (a
-// panic, or a message the recorder could not log) is reported to the
-// manager and a new incarnation recovers.
+// panic) is reported to the manager and a new incarnation recovers.
 func (p *Published) run(ctx context.Context) {
 	defer close(p.done)
 	var loop crashLoop
@@ -171,18 +172,15 @@ type crashLoop struct {
 // the same message crashed the task Config.CrashLimit times.
 func (l *crashLoop) next(ctx context.Context, p *Published, c crashed) error {
 	cfg := p.m.cfg
-	wait := cfg.Backoff // a refused recording: the bank's trouble, not the task's
-	if err, _ := c.cause.(error); !errors.Is(err, kernel.ErrNotRecorded) {
-		if l.count > 0 && p.handled == l.at {
-			l.count++
-		} else {
-			l.at, l.count = p.handled, 1
-		}
-		if l.count >= cfg.CrashLimit {
-			return fmt.Errorf("%w: %d crashes at message %d, the last: %v", ErrCrashLoop, l.count, l.at, c.cause)
-		}
-		wait = cfg.Backoff * time.Duration(l.count-1)
+	if l.count > 0 && p.handled == l.at {
+		l.count++
+	} else {
+		l.at, l.count = p.handled, 1
 	}
+	if l.count >= cfg.CrashLimit {
+		return fmt.Errorf("%w: %d crashes at message %d, the last: %v", ErrCrashLoop, l.count, l.at, c.cause)
+	}
+	wait := cfg.Backoff * time.Duration(l.count-1)
 	if wait == 0 {
 		return nil
 	}
@@ -209,8 +207,7 @@ func (p *Published) end(ctx context.Context, err error) {
 	}
 }
 
-// crashed is an incarnation's crash: the panic's value, or the error of a
-// message the recorder refused.
+// crashed is an incarnation's crash: the panic's value.
 type crashed struct{ cause any }
 
 func (c crashed) Error() string { return fmt.Sprintf("published task crashed: %v", c.cause) }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"go.uber.org/zap"
+
 	"github.com/ftm-in-go/ftm/kernel"
 )
 
@@ -47,8 +49,10 @@ func (p *Published) serve(ctx context.Context, mach Machine) error {
 	for {
 		m, err := p.task.Receive(ctx, p.port)
 		if errors.Is(err, kernel.ErrNotRecorded) {
-			return crashed{cause: err}
+			p.refused(ctx, err) // the kernel holds the message and offers it again
+			continue
 		}
+		p.refusing = false
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -66,6 +70,29 @@ func (p *Published) serve(ctx context.Context, mach Machine) error {
 		if err := p.maybeCheckpoint(ctx, mach); err != nil {
 			return err
 		}
+	}
+}
+
+// refused counts a message the recorder could not log (its bank refuses
+// commits: it has no backup) and waits Config.Backoff before the task
+// receives again. The message stays held by the kernel, undelivered, and
+// the incarnation keeps its state: nothing was handled, nothing is
+// replayed.
+func (p *Published) refused(ctx context.Context, err error) {
+	p.mu.Lock()
+	p.stats.Refused++
+	p.mu.Unlock()
+	if !p.refusing {
+		p.refusing = true
+		p.m.log.Warn("published task cannot record its next message; it waits",
+			zap.String("task", p.spec.Name), zap.Error(err))
+	}
+	wake := make(chan struct{})
+	timer := p.m.cfg.Clock.AfterFunc(p.m.cfg.Backoff, func() { close(wake) })
+	defer timer.Stop()
+	select {
+	case <-wake:
+	case <-ctx.Done():
 	}
 }
 

@@ -12,6 +12,7 @@ type PublishedTask struct {
 	Replayed     uint64 `json:"replayed"`     // messages replayed from its log
 	Suppressed   uint64 `json:"suppressed"`   // re-sends discarded during recoveries
 	Sent         uint64 `json:"sent"`         // highest number it has sent
+	Refused      uint64 `json:"refused"`      // messages it waited on: its bank refused to record them
 	Checkpoints  int    `json:"checkpoints"`  // checkpoints taken by this incarnation's manager
 	LogBytes     int    `json:"log_bytes"`    // messages logged since the last checkpoint
 	CkptBytes    int    `json:"ckpt_bytes"`   // size of the last checkpoint
