@@ -129,7 +129,7 @@ func (p *Published) send(ctx context.Context, m *kernel.Message) error {
 		p.capture(m)
 		return nil
 	}
-	if err := p.task.Send(ctx, m); err != nil {
+	if err := p.deliver(ctx, m); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -137,6 +137,54 @@ func (p *Published) send(ctx context.Context, m *kernel.Message) error {
 	p.mu.Unlock()
 	p.crashAt("publish.send.after")
 	return p.st.setSent(ctx, p.sentNow)
+}
+
+// deliver sends m through the kernel. A send to a peer (Spec.Connect)
+// whose port is gone — the peer moved: its node died and it runs again
+// elsewhere, or it is between incarnations — is forwarded (§3.4): the
+// task's peers are looked up again and m goes to the peer's new port,
+// tried every Config.Backoff until it is sent or ctx ends; meanwhile the
+// task holds m and handles nothing else. m keeps its number, so a
+// published peer that had received it already drops it.
+func (p *Published) deliver(ctx context.Context, m *kernel.Message) error {
+	err := p.task.Send(ctx, m)
+	peers, ok := p.peers.(connected)
+	key, ok := peers.key(m.Dest)
+	for tries := 0; ok && movedPeer(err) && p.spec.Connect != nil; tries++ {
+		if ctx.Err() != nil {
+			return err
+		}
+		if tries == 0 {
+			p.m.log.Info("peer gone; forwarding to its new port", zap.String("task", p.spec.Name),
+				zap.String("peer", key), zap.Error(err))
+		}
+		p.pause(ctx, p.m.cfg.Backoff)
+		c, cerr := p.spec.Connect(ctx, p.task)
+		if cerr != nil || c[key] == kernel.NameNull {
+			continue // not registered again yet
+		}
+		p.peers = connected(c)
+		m.Dest = c[key]
+		err = p.task.Send(ctx, m)
+	}
+	return err
+}
+
+// movedPeer reports whether a send failed because its destination's port
+// died or its node can no longer be reached.
+func movedPeer(err error) bool {
+	return errors.Is(err, kernel.ErrPortDead) || errors.Is(err, kernel.ErrNoLink)
+}
+
+// pause waits d, or until ctx ends.
+func (p *Published) pause(ctx context.Context, d time.Duration) {
+	wake := make(chan struct{})
+	timer := p.m.cfg.Clock.AfterFunc(d, func() { close(wake) })
+	defer timer.Stop()
+	select {
+	case <-wake:
+	case <-ctx.Done():
+	}
 }
 
 // run runs incarnations until the task is stopped or fails: a crash (a

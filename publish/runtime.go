@@ -87,13 +87,7 @@ func (p *Published) refused(ctx context.Context, err error) {
 		p.m.log.Warn("published task cannot record its next message; it waits",
 			zap.String("task", p.spec.Name), zap.Error(err))
 	}
-	wake := make(chan struct{})
-	timer := p.m.cfg.Clock.AfterFunc(p.m.cfg.Backoff, func() { close(wake) })
-	defer timer.Stop()
-	select {
-	case <-wake:
-	case <-ctx.Done():
-	}
+	p.pause(ctx, p.m.cfg.Backoff)
 }
 
 // handle gives one message to the machine: m as received, or, in a
