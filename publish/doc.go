@@ -31,6 +31,11 @@
 // died, Manager.Takeover (the hook a node calls when it takes over the
 // partner's bank) recovers the tasks the bank records on this node.
 //
+// Forwarding (§3.4, published.go deliver): a send to a peer whose port
+// died (the peer moved to another node, or is between incarnations) is
+// held, and sent with the same number to the peer's new port once
+// Spec.Connect finds it again.
+//
 // Determinism (machine.go): a published Machine depends only on its
 // messages. Env hands it a clock (the receive time of the message, as
 // logged) and a random source (seeded by the task's seed and the
