@@ -147,9 +147,9 @@ func (p *Published) send(ctx context.Context, m *kernel.Message) error {
 // task holds m and handles nothing else. m keeps its number, so a
 // published peer that had received it already drops it.
 func (p *Published) deliver(ctx context.Context, m *kernel.Message) error {
+	peers, _ := p.peers.(connected)
+	key, ok := peers.key(m.Dest) // before the send: a delivered m is the receiver's
 	err := p.task.Send(ctx, m)
-	peers, ok := p.peers.(connected)
-	key, ok := peers.key(m.Dest)
 	for tries := 0; ok && movedPeer(err) && p.spec.Connect != nil; tries++ {
 		if ctx.Err() != nil {
 			return err
