@@ -58,8 +58,10 @@ func (c *accClient) send(n int64) {
 // checkpoint and a log beyond it; the survivor recovers it from the bank
 // it took over (checkpoint, then the log replayed, its replies dropped as
 // already sent), and every reply the client gets, before and after, is
-// that of a run without the crash. The survivor's own published task is
-// not disturbed.
+// that of a run without the crash. So are the answers of a pipeline of
+// three published tasks of the same bank (each stage's messages to the
+// next, recorded and numbered). The survivor's own published task is not
+// disturbed.
 func TestPublishedTaskSurvivesSIGKILLOfItsNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -82,8 +84,13 @@ func TestPublishedTaskSurvivesSIGKILLOfItsNode(t *testing.T) {
 
 	moved := &accClient{t: t, bin: bin, dir: dir, task: "n1/acc"}
 	stays := &accClient{t: t, bin: bin, dir: dir, task: "n2/acc"}
+	// pub1 -> pub2 -> pub3: the last stage's answers count what reached it
+	pipe := &accClient{t: t, bin: bin, dir: dir, task: "n1/pub1"}
 	for i := int64(1); i <= 100; i++ {
 		moved.send(i)
+		if i%10 == 0 {
+			pipe.send(i)
+		}
 	}
 	stays.send(7)
 	before, _ := publishedRow(publishedRows(t, bin, dir), "n1/acc")
@@ -109,6 +116,7 @@ func TestPublishedTaskSurvivesSIGKILLOfItsNode(t *testing.T) {
 	for i := int64(101); i <= 110; i++ {
 		moved.send(i)
 	}
+	pipe.send(110)
 	stays.send(8)
 	r, _ := publishedRow(publishedRows(t, bin, dir), "n2/acc")
 	require.Equal(t, 1, r.Incarnations, "the survivor's own published task never restarted: %+v", r)
