@@ -6,7 +6,7 @@ VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION) -X github.com/ftm-in-go/ftm/node.version=$(VERSION)
 TESTFLAGS ?= -race -count=1 -timeout 9m
 
-.PHONY: all build test demo bench soak lint fuzz clean tmux
+.PHONY: all build test demo bench compare soak lint fuzz clean tmux
 
 all: build
 
@@ -34,6 +34,14 @@ demo:
 ## bench: every benchmark, each reporting its ratio to a same-run baseline
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime $${BENCHTIME:-1s} $(PKGS)
+
+## compare: the two recovery modes side by side (docs/benchmarks.md, "Publishing against
+## checkpointing"): the same client loop on a published task and on a checkpointed
+## reliable server in a pair of real node processes, then a SIGKILL; and the in-process
+## Publishing figures. Not part of `make test`.
+compare:
+	$(GO) test -count=$${COUNT:-3} -run '^$$' -bench 'CompareModes' -benchtime 1x ./ftmctl/
+	$(GO) test -count=1 -run '^$$' -bench 'PublishedSend|Replay|TakeoverRecovery' -benchtime 1s ./publish/
 
 ## soak: long randomized, crash and kill-loop runs (FTM_SOAK=1 raises iteration counts),
 ## then the pair kill loop: SOAK_RUNS (default 100) fresh pairs running the sieve, killed

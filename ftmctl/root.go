@@ -33,6 +33,7 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	root.AddCommand(newEditCmd(), newAttachCmd())
 	root.AddCommand(newRUCmd(), newKVCmd(), newCallCmd())
 	root.AddCommand(newWaitCmd(), newHealthCmd())
+	root.AddCommand(newPublishCmd())
 	withVersionFlag(root)
 	addCompletions(root)
 	return root

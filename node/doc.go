@@ -37,12 +37,17 @@
 //     units of pager servers it starts there, and its checkpoints atomic
 //     actions (task/doc.go). With failpoints of STM or the pair armed the
 //     servers are off and tasks checkpoint into STM directly.
+//   - Published tasks (publish; published.go): each program registered
+//     with Published runs as BANK/NAME on every bank the node holds as
+//     primary, under a publish.Manager of that bank; a bank taken over has
+//     its published tasks recovered (Manager.Takeover: checkpoint, then
+//     the log replayed), a bank dropped has its manager stopped.
 //   - Reliable servers: for every bank it holds as primary and while that
 //     bank has a backup, it runs a servers.Driver with every registered
 //     Server (unit BANK/NAME) and the application unit BANK/app.
 //   - The control socket DIR/NAME.sock (mode 0600, token checked, package
 //     control holds its messages): status, ps, run, ports, ru, call,
-//     ckpt, fault, metrics and the routes registered with Routes.
+//     ckpt, fault, metrics, publish and the routes registered with Routes.
 //   - Metrics (Prometheus; over HTTP on a loopback address when asked) and
 //     the checkpoint log (the last 512 checkpoints of tasks and units).
 //

@@ -136,6 +136,7 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	rt.tasks = task.NewServer(ctx, task.ServerConfig{Node: name, Programs: reg.taskPrograms(env), Args: reg.taskArgs(),
 		Restart: reg.taskRestarts(), Policy: control.DefaultPolicy, Logger: rt.log, Failpoint: fp, Units: units})
 	defer rt.tasks.Wait()
+	rt.publish = newPublishedTasks(name, rt.kernel, rt.log, reg.pubs)
 	stopStable, err := rt.startStable(ctx, cfg.Dir, ns, fp) // group.go
 	if err != nil {
 		return err
@@ -153,6 +154,7 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 		return err
 	}
 	defer rt.servers.start(ctx, rt.stable)() // stopped before the banks close
+	defer rt.publish.start(ctx, rt.stable)() // published.go; stopped before the banks close
 	stopObservers, err := rt.observe(ctx, observeConfig{dir: cfg.Dir, secret: ns.secret, metrics: cfg.metricsServer(), routes: reg.routes})
 	if err != nil {
 		return err
@@ -175,9 +177,14 @@ func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stabl
 		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
 			rt.metrics.observeTakeover(bank)
 			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
+			rt.publish.takeover(ctx, bank, b)
 			rt.servers.poke()
 		},
-		OnDrop: func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
+		OnDrop: func(_ context.Context, _ string, b *stm.Bank) {
+			rt.tasks.Abandon(b)
+			rt.servers.drop(b)
+			rt.publish.drop(b)
+		}})
 }
 
 // observeConfig is where the node shows itself: its directory (for the
@@ -245,6 +252,7 @@ func (rt *nodeRuntime) serveControl(path string, secret []byte, routes []func(*h
 	mux.HandleFunc("GET /status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, rt.status()) })
 	taskRoutes(rt.name, rt.stable, rt.tasks)(mux)
 	stopTaskRoute(rt.name, rt.tasks)(mux)
+	rt.publish.routes(mux)
 	rt.routes(mux)
 	for _, add := range routes {
 		add(mux)

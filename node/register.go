@@ -28,6 +28,7 @@ var ErrRegistration = errors.New("node: bad registration")
 type Registration struct {
 	program *programReg
 	server  *serverReg
+	pub     *publishedReg // published.go
 	routes  func(*http.ServeMux)
 	version string
 	fp      *failpoints
@@ -188,6 +189,7 @@ func Version(v string) Registration { return Registration{version: v} }
 type registry struct {
 	programs map[string]programReg
 	servers  []*serverReg
+	pubs     []*publishedReg
 	routes   []func(*http.ServeMux)
 	version  string
 	fpSpec   string
@@ -214,6 +216,10 @@ func newRegistry(regs []Registration) (*registry, error) {
 			}
 			seen[s.name] = true
 			r.servers = append(r.servers, s)
+		case g.pub != nil:
+			if err := r.addPublished(g.pub, seen); err != nil {
+				return nil, err
+			}
 		case g.routes != nil:
 			r.routes = append(r.routes, g.routes)
 		case g.version != "":

@@ -38,6 +38,7 @@ type nodeRuntime struct {
 	ckpts   *ckptLog
 	metrics *nodeMetrics
 	servers *reliableServers // reliable servers of the banks held (reliable.go)
+	publish *publishedTasks  // published tasks of the banks held (published.go)
 	group   *nodeGroup       // the group's member and lease; nil without a witness (group.go)
 	ctx     context.Context  // Run's, for the tasks resumed when the lease comes back
 

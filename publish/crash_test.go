@@ -120,10 +120,39 @@ func TestUnrecordedMessagesWaitForTheRecorder(t *testing.T) {
 	w.feed("adder", 6, 10)
 	_, err = w.sink.ReceiveTimeout(ctxT(t), w.sinkRcv, 100*time.Millisecond)
 	require.ErrorIs(t, err, kernel.ErrTimedOut, "a message was handled without being recorded")
-	require.Positive(t, mgr.Crashes(), "the refused recording was reported")
+	require.Positive(t, p.Stats().Refused, "the refused recording was reported")
+	require.Equal(t, 1, p.Stats().Incarnations, "a refused recording restarts nothing: the message waits in the kernel")
 
 	require.NoError(t, bank.Attach(ctxT(t), stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{}))))
 	got = append(got, w.collect(10)...)
 	require.Equal(t, want[:20], got)
 	require.NoError(t, p.Err())
+}
+
+// A peer that moved — its port died (its node's death, or its
+// recovery) and it is registered again under its key — gets the
+// published task's messages at its new port: the task holds the message
+// that found the old port dead, looks its peers up again until the peer
+// is back, and sends it there (publishing.txt §3.4, forwarding). Nothing
+// is lost or sent twice and the task itself never restarts.
+func TestSendsToAMovedPeerAreForwarded(t *testing.T) {
+	want := reference(t)
+	w := newWorld(t, "n", nil, Rule{MinBytes: 200})
+	p, err := w.mgr.Start(ctxT(t), adderSpec("n", nil))
+	require.NoError(t, err)
+	w.feed("adder", 1, 5)
+	got := w.collect(10)
+
+	w.sink.Terminate() // the peer's port dies with its old incarnation
+	w.feed("adder", 6, 10)
+	sink, err := w.node.NewTask("sink2")
+	require.NoError(t, err)
+	rcv, err := sink.AllocatePort()
+	require.NoError(t, err)
+	require.NoError(t, sink.Register("sink", rcv)) // its new incarnation
+	w.sink, w.sinkRcv = sink, rcv
+	got = append(got, w.collect(10)...)
+	require.Equal(t, want[:20], got)
+	require.NoError(t, p.Err())
+	require.Equal(t, 1, p.Stats().Incarnations)
 }

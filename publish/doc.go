@@ -19,15 +19,22 @@
 //
 // Detection and recovery (§3.3, §3.4; published.go, runtime.go): the
 // Manager runs each task's Machine in incarnations on one goroutine. A
-// panic (or a message the recorder could not log) is trapped and reported
-// to the manager; the next incarnation restores the last checkpoint and
-// replays the log in order. The task's kernel task and port outlive its
+// panic is trapped and reported to the manager; the next incarnation
+// restores the last checkpoint and replays the log in order. A message
+// the recorder could not log (its bank refuses commits) is no crash: the
+// kernel holds it and the task offers it again after Config.Backoff
+// (Stats.Refused counts these). The task's kernel task and port outlive its
 // incarnations, so no other task sees the crash, and messages sent to it
 // meanwhile wait in its port for the new incarnation. Its sends are
 // numbered; a recovering task's send whose number was already sent is
 // dropped, until it sends one it had not sent before. After its node
 // died, Manager.Takeover (the hook a node calls when it takes over the
 // partner's bank) recovers the tasks the bank records on this node.
+//
+// Forwarding (§3.4, published.go deliver): a send to a peer whose port
+// died (the peer moved to another node, or is between incarnations) is
+// held, and sent with the same number to the peer's new port once
+// Spec.Connect finds it again.
 //
 // Determinism (machine.go): a published Machine depends only on its
 // messages. Env hands it a clock (the receive time of the message, as

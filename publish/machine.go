@@ -71,6 +71,16 @@ type connected map[string]kernel.Name
 
 func (c connected) name(key string) kernel.Name { return c[key] }
 
+// key is the peer key of the right n (false: n is no peer's).
+func (c connected) key(n kernel.Name) (string, bool) {
+	for k, v := range c {
+		if v == n {
+			return k, true
+		}
+	}
+	return "", false
+}
+
 // offlinePeers names peers 1, 2, ... as they are first asked for.
 type offlinePeers map[string]kernel.Name
 

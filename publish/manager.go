@@ -147,15 +147,12 @@ func (m *Manager) Recover(ctx context.Context, spec Spec) (*Published, error) {
 }
 
 // Takeover is the hook a node calls when it takes over its partner's bank:
-// every spec the bank records is recovered here; the others are skipped.
+// every spec the bank records is recovered here; the others are skipped
+// (finding them commits nothing: a bank without a backup refuses commits).
 func (m *Manager) Takeover(ctx context.Context, specs []Spec) ([]*Published, error) {
 	var out []*Published
 	for _, spec := range specs {
-		st, err := openStore(ctx, m.cfg.Bank, spec.Name)
-		if err != nil {
-			return out, err
-		}
-		if ok, err := st.exists(ctx); err != nil || !ok {
+		if ok, err := Recorded(m.cfg.Bank, spec.Name); err != nil || !ok {
 			if err != nil {
 				return out, err
 			}

@@ -39,6 +39,7 @@ type Published struct {
 	sentNow  uint64 // numbers sent by this incarnation (from its checkpoint's)
 	handled  uint64 // log index of the next message to handle
 	ckptSize int    // size of the last checkpoint's state
+	refusing bool   // the recorder refused the last message offered
 
 	mu    sync.Mutex // guards the fields below
 	sent  uint64     // highest number ever sent: above it, sends go out
@@ -52,9 +53,12 @@ type Stats struct {
 	Replayed     uint64 // messages replayed from the log, over all recoveries
 	Suppressed   uint64 // sends discarded as already sent
 	Duplicates   uint64 // received messages dropped: a recovered sender's number already logged
+	Refused      uint64 // times the recorder could not log a message (its bank refused commits); it waited
 	Checkpoints  int
 	Handled      uint64 // log index of the next message to handle
 	Sent         uint64 // highest number sent
+	LogBytes     int    // size of the messages logged since the last checkpoint (§5's measure)
+	CkptBytes    int    // size of the last checkpoint's state
 }
 
 // Task is the published task's kernel task.
@@ -125,7 +129,7 @@ func (p *Published) send(ctx context.Context, m *kernel.Message) error {
 		p.capture(m)
 		return nil
 	}
-	if err := p.task.Send(ctx, m); err != nil {
+	if err := p.deliver(ctx, m); err != nil {
 		return err
 	}
 	p.mu.Lock()
@@ -135,9 +139,56 @@ func (p *Published) send(ctx context.Context, m *kernel.Message) error {
 	return p.st.setSent(ctx, p.sentNow)
 }
 
+// deliver sends m through the kernel. A send to a peer (Spec.Connect)
+// whose port is gone — the peer moved: its node died and it runs again
+// elsewhere, or it is between incarnations — is forwarded (§3.4): the
+// task's peers are looked up again and m goes to the peer's new port,
+// tried every Config.Backoff until it is sent or ctx ends; meanwhile the
+// task holds m and handles nothing else. m keeps its number, so a
+// published peer that had received it already drops it.
+func (p *Published) deliver(ctx context.Context, m *kernel.Message) error {
+	peers, _ := p.peers.(connected)
+	key, ok := peers.key(m.Dest) // before the send: a delivered m is the receiver's
+	err := p.task.Send(ctx, m)
+	for tries := 0; ok && movedPeer(err) && p.spec.Connect != nil; tries++ {
+		if ctx.Err() != nil {
+			return err
+		}
+		if tries == 0 {
+			p.m.log.Info("peer gone; forwarding to its new port", zap.String("task", p.spec.Name),
+				zap.String("peer", key), zap.Error(err))
+		}
+		p.pause(ctx, p.m.cfg.Backoff)
+		c, cerr := p.spec.Connect(ctx, p.task)
+		if cerr != nil || c[key] == kernel.NameNull {
+			continue // not registered again yet
+		}
+		p.peers = connected(c)
+		m.Dest = c[key]
+		err = p.task.Send(ctx, m)
+	}
+	return err
+}
+
+// movedPeer reports whether a send failed because its destination's port
+// died or its node can no longer be reached.
+func movedPeer(err error) bool {
+	return errors.Is(err, kernel.ErrPortDead) || errors.Is(err, kernel.ErrNoLink)
+}
+
+// pause waits d, or until ctx ends.
+func (p *Published) pause(ctx context.Context, d time.Duration) {
+	wake := make(chan struct{})
+	timer := p.m.cfg.Clock.AfterFunc(d, func() { close(wake) })
+	defer timer.Stop()
+	select {
+	case <-wake:
+	case <-ctx.Done():
+	}
+}
+
 // run runs incarnations until the task is stopped or fails: a crash (a
-// panic, or a message the recorder could not log) is reported to the
-// manager and a new incarnation recovers.
+// panic) is reported to the manager and a new incarnation recovers.
 func (p *Published) run(ctx context.Context) {
 	defer close(p.done)
 	var loop crashLoop
@@ -169,18 +220,15 @@ type crashLoop struct {
 // the same message crashed the task Config.CrashLimit times.
 func (l *crashLoop) next(ctx context.Context, p *Published, c crashed) error {
 	cfg := p.m.cfg
-	wait := cfg.Backoff // a refused recording: the bank's trouble, not the task's
-	if err, _ := c.cause.(error); !errors.Is(err, kernel.ErrNotRecorded) {
-		if l.count > 0 && p.handled == l.at {
-			l.count++
-		} else {
-			l.at, l.count = p.handled, 1
-		}
-		if l.count >= cfg.CrashLimit {
-			return fmt.Errorf("%w: %d crashes at message %d, the last: %v", ErrCrashLoop, l.count, l.at, c.cause)
-		}
-		wait = cfg.Backoff * time.Duration(l.count-1)
+	if l.count > 0 && p.handled == l.at {
+		l.count++
+	} else {
+		l.at, l.count = p.handled, 1
 	}
+	if l.count >= cfg.CrashLimit {
+		return fmt.Errorf("%w: %d crashes at message %d, the last: %v", ErrCrashLoop, l.count, l.at, c.cause)
+	}
+	wait := cfg.Backoff * time.Duration(l.count-1)
 	if wait == 0 {
 		return nil
 	}
@@ -207,8 +255,7 @@ func (p *Published) end(ctx context.Context, err error) {
 	}
 }
 
-// crashed is an incarnation's crash: the panic's value, or the error of a
-// message the recorder refused.
+// crashed is an incarnation's crash: the panic's value.
 type crashed struct{ cause any }
 
 func (c crashed) Error() string { return fmt.Sprintf("published task crashed: %v", c.cause) }

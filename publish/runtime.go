@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 
+	"go.uber.org/zap"
+
 	"github.com/ftm-in-go/ftm/kernel"
 )
 
@@ -35,6 +37,7 @@ func (p *Published) restore(ctx context.Context) (Machine, error) {
 	}
 	p.mu.Lock()
 	p.stats.Replayed += uint64(len(entries))
+	p.stats.LogBytes, p.stats.CkptBytes = p.rec.logSize, p.ckptSize
 	p.mu.Unlock()
 	return mach, nil
 }
@@ -46,8 +49,10 @@ func (p *Published) serve(ctx context.Context, mach Machine) error {
 	for {
 		m, err := p.task.Receive(ctx, p.port)
 		if errors.Is(err, kernel.ErrNotRecorded) {
-			return crashed{cause: err}
+			p.refused(ctx, err) // the kernel holds the message and offers it again
+			continue
 		}
+		p.refusing = false
 		if err != nil {
 			if ctx.Err() != nil {
 				return nil
@@ -68,6 +73,23 @@ func (p *Published) serve(ctx context.Context, mach Machine) error {
 	}
 }
 
+// refused counts a message the recorder could not log (its bank refuses
+// commits: it has no backup) and waits Config.Backoff before the task
+// receives again. The message stays held by the kernel, undelivered, and
+// the incarnation keeps its state: nothing was handled, nothing is
+// replayed.
+func (p *Published) refused(ctx context.Context, err error) {
+	p.mu.Lock()
+	p.stats.Refused++
+	p.mu.Unlock()
+	if !p.refusing {
+		p.refusing = true
+		p.m.log.Warn("published task cannot record its next message; it waits",
+			zap.String("task", p.spec.Name), zap.Error(err))
+	}
+	p.pause(ctx, p.m.cfg.Backoff)
+}
+
 // handle gives one message to the machine: m as received, or, in a
 // replay (m nil), as rebuilt from its log entry e.
 func (p *Published) handle(ctx context.Context, mach Machine, e *Entry, m *kernel.Message) error {
@@ -81,6 +103,7 @@ func (p *Published) handle(ctx context.Context, mach Machine, e *Entry, m *kerne
 	p.handled = e.Index + 1
 	p.mu.Lock()
 	p.stats.Handled = p.handled
+	p.stats.LogBytes, p.stats.CkptBytes = p.rec.logSize, p.ckptSize
 	p.mu.Unlock()
 	return nil
 }
@@ -108,6 +131,7 @@ func (p *Published) checkpoint(ctx context.Context, mach Machine) error {
 	p.ckptSize, p.rec.logSize = len(state), 0
 	p.mu.Lock()
 	p.stats.Checkpoints++
+	p.stats.LogBytes, p.stats.CkptBytes = 0, p.ckptSize
 	p.mu.Unlock()
 	p.crashAt("publish.checkpoint.after")
 	return nil

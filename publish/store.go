@@ -120,6 +120,19 @@ func openStore(ctx context.Context, bank *stm.Bank, task string) (*store, error)
 	return &store{bank: bank, headID: h, ckID: c}, nil
 }
 
+// Recorded reports whether bank b records the published task named task
+// (its head). It reads only: it commits nothing, so it works on a bank
+// that refuses commits.
+func Recorded(b *stm.Bank, task string) (bool, error) {
+	tx := b.Begin() // never committed: a read-only commit needs a backup
+	defer tx.Abort()
+	id, ok, err := names.Lookup(tx, task+"/head")
+	if err != nil || !ok {
+		return false, err
+	}
+	return tx.Exists(id)
+}
+
 // exists reports whether the task has a record.
 func (s *store) exists(ctx context.Context) (bool, error) {
 	var ok bool
