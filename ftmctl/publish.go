@@ -22,6 +22,11 @@ from its last checkpoint and fed its log again; what it re-sends is dropped.
 
 publish ls lists them with their log and checkpoint sizes; publish send
 gives one a message and prints its reply.`,
+		Example: `  # a node binary of your own registers node.Published("acc", ...); start the pair with it
+  ftmctl pair up --exec ./mynode
+  ftmctl publish send n1/acc 5     # log the message, handle it, print the reply
+  ftmctl publish ls                # incarnations, replayed messages, log and checkpoint sizes
+  ftmctl crash n1                  # n2 restarts n1/acc from its checkpoint and replays its log`,
 	}
 	cmd.AddCommand(newPublishLsCmd(), newPublishSendCmd())
 	return cmd
@@ -32,6 +37,8 @@ func newPublishLsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ls",
 		Short: "List published tasks: node, incarnations, replayed, log and checkpoint sizes",
+		Example: `  ftmctl publish ls
+  ftmctl publish ls -o json | jq '.[] | {name, replayed}'`,
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pn, err := f.runningNodes()
@@ -43,8 +50,8 @@ func newPublishLsCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if f.output == "json" {
-				return printJSON(cmd.OutOrStdout(), all)
+			if done, err := emit(cmd.OutOrStdout(), f.output, all, func() []string { return publishedNames(all) }); done {
+				return err
 			}
 			return printPublished(cmd.OutOrStdout(), all)
 		},
@@ -52,6 +59,15 @@ func newPublishLsCmd() *cobra.Command {
 	f.add(cmd)
 	cmd.Flags().StringVar(&f.node, "node", "", "ask only this node")
 	return cmd
+}
+
+// publishedNames are the tasks' BANK/PROGRAM names (-o name).
+func publishedNames(rows []control.PublishedTask) []string {
+	out := make([]string, len(rows))
+	for i, r := range rows {
+		out[i] = r.Name
+	}
+	return out
 }
 
 func printPublished(w io.Writer, rows []control.PublishedTask) error {
@@ -70,6 +86,8 @@ func newPublishSendCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send BANK/PROGRAM BODY",
 		Short: "Send BODY to a published task and print its reply",
+		Example: `  ftmctl publish send n1/acc 5
+  ftmctl publish send n2/pub1 hello`,
 		Args:  cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pn, err := f.runningNodes()
