@@ -12,6 +12,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/internal/takeoverid"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
@@ -168,7 +169,7 @@ func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stabl
 		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
 			rt.metrics.observeTakeover(bank)
 			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
-			rt.servers.poke()
+			rt.servers.tookOver(bank, takeoverid.FromContext(ctx))
 		},
 		OnDrop: func(_ context.Context, _ string, b *stm.Bank) { rt.tasks.Abandon(b); rt.servers.drop(b) }})
 }
