@@ -36,7 +36,7 @@ detected ("partner lost"), its bank taken over, its stable tasks restarted
 and its reliable servers running again each carry the same id in their
 "takeover_id" field (the same as: ftmctl logs | jq -c 'select(.takeover_id=="ID")');
 the id is on the survivor's "partner lost" line, in status -o json
-(.status.stm.last_takeover.id) and in watch's takeover event.`,
+(.status.stm.last_takeover.id) and in watch's node pane (Tab to the node, Enter).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			from, err := parseSince(since, time.Now())
