@@ -109,9 +109,9 @@ func bankDetail(b pair.BankStatus) string {
 	if b.Role == pair.RoleBackup {
 		return fmt.Sprintf("bank %s backup: the partner's, complete copy %t", b.Name, b.Ready)
 	}
-	commits := "accepts commits"
+	commits := "commits ok"
 	if b.CommitsRefused {
-		commits = "refuses commits"
+		commits = "commits refused"
 	}
 	return fmt.Sprintf("bank %s %s: %d objs, seq %d, epoch %d, mirror %s, %s", b.Name, b.Role, b.Objects, b.Seq, b.Epoch, orDash(b.Mirror != "", b.Mirror), commits)
 }

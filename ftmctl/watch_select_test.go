@@ -64,7 +64,7 @@ func TestWatchDetailPanes(t *testing.T) {
 	fits(node)
 	require.Contains(t, node, "\nNODE alpha-node\n")
 	require.Contains(t, node, "link to beta-node down since")
-	require.Contains(t, node, "bank alpha-node own: 260 objs, seq 19, epoch 0, mirror none, refuses commits")
+	require.Contains(t, node, "bank alpha-node own: 260 objs, seq 19, epoch 0, mirror none, commits refused")
 	require.Contains(t, node, "bank beta-node taken-over: 133 objs, seq 15, epoch 0, mirror none")
 	require.Contains(t, node, "takeover 6c1380b2: bank beta-node at")
 	require.True(t, strings.HasSuffix(node, "tab/up/down select  enter details  esc close  q quit  [node alpha-node]\n"), node)
