@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"regexp"
 	"sort"
 	"time"
 
@@ -43,6 +44,9 @@ the id is on the survivor's "partner lost" line, in status -o json
 			if err != nil {
 				return err
 			}
+			if takeover != "" && !takeoverIDPattern.MatchString(takeover) {
+				return fmt.Errorf("%w: --takeover wants a takeover id, 8 hex digits (status -o json: .status.stm.last_takeover.id), got %q", errFlagRange, takeover)
+			}
 			only := ""
 			if len(args) == 1 {
 				only = args[0]
@@ -65,6 +69,9 @@ the id is on the survivor's "partner lost" line, in status -o json
 	cmd.Flags().StringVar(&since, "since", "", "only lines from this time on: a duration back from now (5m) or an RFC 3339 time")
 	return cmd
 }
+
+// takeoverIDPattern is the form of a takeover's log id (internal/takeoverid).
+var takeoverIDPattern = regexp.MustCompile(`^[0-9a-f]{8}$`)
 
 // parseSince reads --since: "" (from the start), a duration back from now,
 // or an RFC 3339 time.

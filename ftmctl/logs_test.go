@@ -110,4 +110,6 @@ func TestLogsTakeoverKeepsOneStory(t *testing.T) {
 	out, _, err = run(t, "logs", "--dir", dir, "--takeover", "cccc0003")
 	require.NoError(t, err)
 	require.Empty(t, out)
+	_, _, err = run(t, "logs", "--dir", dir, "--takeover", "n1")
+	require.ErrorContains(t, err, `--takeover wants a takeover id, 8 hex digits (status -o json: .status.stm.last_takeover.id), got "n1"`)
 }
