@@ -2,7 +2,9 @@
 # only Go installed.
 GO        ?= go
 PKGS      ?= ./...
-VERSION   ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+# the version ftmctl and the nodes report: the nearest release tag (vX.Y.Z, see
+# docs/ftmctl.md, "Versions"), commits since it and -dirty; a bare commit before any tag
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION) -X github.com/ftm-in-go/ftm/node.version=$(VERSION)
 TESTFLAGS ?= -race -count=1 -timeout 9m
 

@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"regexp"
 	"sort"
 	"time"
 
@@ -17,24 +18,34 @@ import (
 )
 
 func newLogsCmd() *cobra.Command {
-	var dir, since string
+	var dir, since, takeover string
 	var follow bool
 	cmd := &cobra.Command{
 		Use: "logs [NODE]",
 		Example: `  ftmctl logs                       # both nodes' logs merged in time order
   ftmctl logs alpha --since 5m
   ftmctl logs -f | jq -r 'select(.level=="warn") | [.node, .msg] | @tsv'
-  ftmctl logs --since 2026-12-07T08:00:00Z`,
+  ftmctl logs --since 2026-12-07T08:00:00Z
+  ftmctl logs --takeover 3fa9c1d2           # one takeover, detection to servers answering`,
 		Short: "Print the nodes' structured (JSON lines) logs, merged in time order; -f follows them",
 		Long: `logs prints NODE's log, or without NODE every node's log merged in time
 order (each line carries its node in the "node" field). --since keeps the
 lines from a time on: a duration back from now (5m, 1h30m) or an RFC 3339
-time. -f keeps printing lines as the nodes write them, until Ctrl-C.`,
+time. -f keeps printing lines as the nodes write them, until Ctrl-C.
+--takeover ID keeps the lines of one takeover: the partner's death
+detected ("partner lost"), its bank taken over, its stable tasks restarted
+and its reliable servers running again each carry the same id in their
+"takeover_id" field (the same as: ftmctl logs | jq -c 'select(.takeover_id=="ID")');
+the id is on the survivor's "partner lost" line, in status -o json
+(.status.stm.last_takeover.id) and in watch's node pane (Tab to the node, Enter).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			from, err := parseSince(since, time.Now())
 			if err != nil {
 				return err
+			}
+			if takeover != "" && !takeoverIDPattern.MatchString(takeover) {
+				return fmt.Errorf("%w: --takeover wants a takeover id, 8 hex digits (status -o json: .status.stm.last_takeover.id), got %q", errFlagRange, takeover)
 			}
 			only := ""
 			if len(args) == 1 {
@@ -49,14 +60,18 @@ time. -f keeps printing lines as the nodes write them, until Ctrl-C.`,
 					f.Close()
 				}
 			}()
-			return mergeLogs(cmd.Context(), cmd.OutOrStdout(), files, logOpts{from: from, follow: follow})
+			return mergeLogs(cmd.Context(), cmd.OutOrStdout(), files, logOpts{from: from, follow: follow, takeover: takeover})
 		},
 	}
 	cmd.Flags().StringVar(&dir, "dir", defaultDir(), "the pair's state directory")
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing lines as the nodes write them (Ctrl-C to stop)")
+	cmd.Flags().StringVar(&takeover, "takeover", "", `only the lines of the takeover with this id (their "takeover_id" field)`)
 	cmd.Flags().StringVar(&since, "since", "", "only lines from this time on: a duration back from now (5m) or an RFC 3339 time")
 	return cmd
 }
+
+// takeoverIDPattern is the form of a takeover's log id (internal/takeoverid).
+var takeoverIDPattern = regexp.MustCompile(`^[0-9a-f]{8}$`)
 
 // parseSince reads --since: "" (from the start), a duration back from now,
 // or an RFC 3339 time.
@@ -111,15 +126,17 @@ func openLogs(dir, only string) ([]*os.File, error) {
 // logOpts are what mergeLogs prints: lines from a time on, and whether it
 // goes on as the logs grow.
 type logOpts struct {
-	from   time.Time
-	follow bool
+	from     time.Time
+	follow   bool
+	takeover string // when set, only the lines of this takeover
 }
 
 // logLine is one line of a node's log and its time ("ts": seconds since
 // the epoch, as the nodes' zap loggers write it).
 type logLine struct {
-	ts   float64
-	text []byte
+	ts       float64
+	takeover string // its "takeover_id" field
+	text     []byte
 }
 
 // mergeLogs prints the complete lines of the logs rs, merged in time order
@@ -139,7 +156,7 @@ func mergeLogs(ctx context.Context, w io.Writer, rs []*os.File, o logOpts) error
 			}
 			batch = append(batch, lines...)
 		}
-		if err := printLines(w, batch, o.from); err != nil {
+		if err := printLines(w, batch, o); err != nil {
 			return err
 		}
 		if !o.follow {
@@ -156,15 +173,16 @@ func mergeLogs(ctx context.Context, w io.Writer, rs []*os.File, o logOpts) error
 	}
 }
 
-// printLines writes the lines at or after from, in time order.
-func printLines(w io.Writer, lines []logLine, from time.Time) error {
+// printLines writes the lines at or after o.from (of takeover
+// o.takeover, when set), in time order.
+func printLines(w io.Writer, lines []logLine, o logOpts) error {
 	sort.SliceStable(lines, func(i, j int) bool { return lines[i].ts < lines[j].ts })
-	min := float64(from.UnixNano()) / 1e9
-	if from.IsZero() {
+	min := float64(o.from.UnixNano()) / 1e9
+	if o.from.IsZero() {
 		min = math.Inf(-1)
 	}
 	for _, l := range lines {
-		if l.ts < min {
+		if l.ts < min || (o.takeover != "" && l.takeover != o.takeover) {
 			continue
 		}
 		if _, err := w.Write(l.text); err != nil {
@@ -197,11 +215,12 @@ func (lr *logReader) next() ([]logLine, error) {
 		text := lr.partial
 		lr.partial = nil
 		var rec struct {
-			TS *float64 `json:"ts"`
+			TS       *float64 `json:"ts"`
+			Takeover string   `json:"takeover_id"`
 		}
 		if json.Unmarshal(bytes.TrimSpace(text), &rec) == nil && rec.TS != nil {
 			lr.lastTS = *rec.TS
 		}
-		out = append(out, logLine{ts: lr.lastTS, text: text})
+		out = append(out, logLine{ts: lr.lastTS, takeover: rec.Takeover, text: text})
 	}
 }

@@ -93,3 +93,23 @@ func TestLogsMergeBothNodesByTime(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 }
+
+// --takeover keeps the lines whose takeover_id is the one asked for, from
+// both nodes, in time order.
+func TestLogsTakeoverKeepsOneStory(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "alpha.log"), filepath.Join(dir, "beta.log")
+	require.NoError(t, os.WriteFile(a, []byte(`{"ts":1,"node":"alpha","msg":"partner lost","takeover_id":"aaaa0001"}`+"\n"+
+		`{"ts":2,"node":"alpha","msg":"other"}`+"\n"+`{"ts":4,"node":"alpha","msg":"reliable servers running","takeover_id":"aaaa0001"}`+"\n"), 0o600))
+	require.NoError(t, os.WriteFile(b, []byte(`{"ts":3,"node":"beta","msg":"partner lost","takeover_id":"bbbb0002"}`+"\n"), 0o600))
+	require.NoError(t, savePair(dir, &pairState{Nodes: []nodeState{{Name: "alpha", Log: a}, {Name: "beta", Log: b}}}))
+	out, _, err := run(t, "logs", "--dir", dir, "--takeover", "aaaa0001")
+	require.NoError(t, err)
+	require.Equal(t, `{"ts":1,"node":"alpha","msg":"partner lost","takeover_id":"aaaa0001"}`+"\n"+
+		`{"ts":4,"node":"alpha","msg":"reliable servers running","takeover_id":"aaaa0001"}`+"\n", out)
+	out, _, err = run(t, "logs", "--dir", dir, "--takeover", "cccc0003")
+	require.NoError(t, err)
+	require.Empty(t, out)
+	_, _, err = run(t, "logs", "--dir", dir, "--takeover", "n1")
+	require.ErrorContains(t, err, `--takeover wants a takeover id, 8 hex digits (status -o json: .status.stm.last_takeover.id), got "n1"`)
+}

@@ -73,6 +73,9 @@ func TestMisuseRefusedAtOnce(t *testing.T) {
 		{name: "dot with json", args: []string{"ru", "graph", "--dot", "-o", "json", "--dir", dir}, want: "--dot and -o json conflict"},
 		{name: "stop an unknown task", args: []string{"stop", "n1/99", "--dir", dir}, want: "no node of the pair lists task n1/99"},
 		{name: "logs since nonsense", args: []string{"logs", "--since", "yesterday", "--dir", dir}, want: `--since "yesterday"`},
+		{name: "task stop an unknown task", args: []string{"task", "stop", "n1/99", "--dir", dir}, want: "no node of the pair lists task n1/99"},
+		{name: "task rm not a task", args: []string{"task", "rm", "n1", "--dir", dir}, want: `"n1" is not BANK/TASK`},
+		{name: "logs takeover not an id", args: []string{"logs", "--takeover", "n1", "--dir", dir}, want: "--takeover wants a takeover id"},
 	} {
 		t.Run(m.name, func(t *testing.T) {
 			line, took := refusedLine(t, bin, m.args)

@@ -39,7 +39,7 @@ func newPublishLsCmd() *cobra.Command {
 		Short: "List published tasks: node, incarnations, replayed, log and checkpoint sizes",
 		Example: `  ftmctl publish ls
   ftmctl publish ls -o json | jq '.[] | {name, replayed}'`,
-		Args:  cobra.NoArgs,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			pn, err := f.runningNodes()
 			if err != nil {
@@ -88,7 +88,7 @@ func newPublishSendCmd() *cobra.Command {
 		Short: "Send BODY to a published task and print its reply",
 		Example: `  ftmctl publish send n1/acc 5
   ftmctl publish send n2/pub1 hello`,
-		Args:  cobra.ExactArgs(2),
+		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			pn, err := f.runningNodes()
 			if err != nil {

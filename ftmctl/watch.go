@@ -58,7 +58,7 @@ func newWatchCmd() *cobra.Command {
 		Example: `  ftmctl watch
   ftmctl watch --interval 250ms
   ftmctl watch --once -o json | jq .nodes`,
-		Short: "A live view of the pair: nodes, tasks, checkpoints, progress (q or Ctrl-C quits)",
+		Short: "A live view of the pair: nodes, tasks, checkpoints, progress; Tab selects, Enter shows details, q quits",
 		Long: `watch redraws, every --interval, the pair's nodes (link, epoch, heartbeat age,
 banks, takeovers, faults), its stable tasks, their latest checkpoints, the
 recovery units of the reliable servers (as 'ftmctl ru' lists them) and
@@ -66,7 +66,11 @@ progress bars for long activities: a state transfer to a new backup (its
 elapsed time: the copy's size is not known ahead) and, per running task, the
 time since its last checkpoint against its policy's 500ms (a bar that runs
 over means a long checkpoint, or checkpoints refused for want of a backup).
-q, Esc or Ctrl-C quits and restores the terminal. --once prints one frame
+Tab (or down, j) and shift+Tab (or up, k) select a node or a task (the
+help line at the bottom names it); Enter opens a detail pane on it (a
+node's banks, link and last takeover with its log id; a task's progress,
+checkpoints, restarts and recovery units) and closes it; Esc closes the
+pane. q, Esc or Ctrl-C quits and restores the terminal. --once prints one frame
 and exits (-o json prints it as JSON), for scripts and tests.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -196,6 +200,8 @@ type watchModel struct {
 	frame         *watchFrame
 	err           error
 	width, height int // the terminal's, once it said
+	sel           watchItem
+	detail        bool // the selected item's pane is open
 }
 
 func (m watchModel) load() tea.Cmd {
@@ -212,10 +218,7 @@ func (m watchModel) Init() tea.Cmd { return m.load() }
 func (m watchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	switch msg := msg.(type) {
 	case tea.KeyPressMsg:
-		switch msg.String() {
-		case "q", "esc", "ctrl+c":
-			return m, tea.Quit
-		}
+		return m.key(msg.String())
 	case frameMsg:
 		if msg.err != nil {
 			m.err = msg.err
@@ -231,6 +234,34 @@ func (m watchModel) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	return m, nil
 }
 
+// key acts on one key: q, Ctrl-C (and esc with no pane open) quit; the
+// others move the selection or open and close its pane.
+func (m watchModel) key(k string) (tea.Model, tea.Cmd) {
+	var f watchFrame
+	if m.frame != nil {
+		f = *m.frame
+	}
+	switch k {
+	case "q", "ctrl+c":
+		return m, tea.Quit
+	case "esc":
+		if !m.detail {
+			return m, tea.Quit
+		}
+		m.detail = false
+	case "tab", "down", "j":
+		m.sel = moveSelection(f, m.sel, 1)
+	case "shift+tab", "up", "k":
+		m.sel = moveSelection(f, m.sel, -1)
+	case "enter":
+		if m.sel.kind == "" {
+			m.sel = moveSelection(f, m.sel, 1)
+		}
+		m.detail = !m.detail && m.sel.kind != ""
+	}
+	return m, nil
+}
+
 func (m watchModel) View() tea.View {
 	var s strings.Builder
 	if m.frame != nil {
@@ -238,7 +269,8 @@ func (m watchModel) View() tea.View {
 		if m.err != nil && height > 2 {
 			height -= 2 // room for the error
 		}
-		s.WriteString(renderView(*m.frame, viewOpts{every: m.every, width: m.width, height: height, colour: true}))
+		s.WriteString(renderView(*m.frame, viewOpts{every: m.every, width: m.width, height: height, colour: true,
+			sel: m.sel, detail: m.detail, keys: true}))
 	} else if m.err == nil {
 		s.WriteString("ftmctl watch: asking the nodes...\n")
 	}

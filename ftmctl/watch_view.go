@@ -13,12 +13,17 @@ import (
 )
 
 // viewOpts is how a frame is drawn: the refresh interval it names, the
-// screen's size (0: unbounded, as --once prints it) and whether states
-// are coloured (a terminal).
+// screen's size (0: unbounded, as --once prints it), whether states are
+// coloured (a terminal) and, in the live view, the item selected, whether
+// its detail pane is open and whether the help line of the keys ends the
+// screen (watch_select.go).
 type viewOpts struct {
 	every         time.Duration
 	width, height int
 	colour        bool
+	sel           watchItem
+	detail        bool
+	keys          bool
 }
 
 // viewSection is one block of the view, under its title.
@@ -33,12 +38,17 @@ func renderFrame(f watchFrame, every time.Duration) string {
 }
 
 // renderView draws a frame in o's size: the sections in order of value
-// (nodes, progress, events, tasks, checkpoints, recovery units), each
-// only while the screen has room, every line cut at the width.
+// (nodes, the detail pane when open, progress, events, tasks,
+// checkpoints, recovery units), each only while the screen has room,
+// every line cut at the width, the selected row marked; the help line of
+// the keys last when o.keys.
 func renderView(f watchFrame, o viewOpts) string {
 	head := fmt.Sprintf("ftmctl watch  %s  pair %s  every %s  (q quits)", f.Time.Format("15:04:05"), f.Dir, o.every)
 	out := []string{clip(head, o.width), ""}
-	for _, sec := range frameSections(f) {
+	if o.keys && o.height > 0 {
+		o.height-- // the help line's
+	}
+	for _, sec := range viewSections(f, o) {
 		lines := sec.lines
 		if sec.title != "" {
 			lines = append([]string{sec.title}, lines...)
@@ -54,10 +64,55 @@ func renderView(f watchFrame, o viewOpts) string {
 			out = append(out, "")
 		}
 		for _, l := range lines {
+			if o.colour && selectedRow(l, sec.title, o.sel) {
+				out = append(out, reverse+clip(l, o.width)+reset)
+				continue
+			}
 			out = append(out, paint(clip(l, o.width), sec.title, o.colour))
 		}
 	}
+	if o.keys {
+		out = append(out, clip(helpLine(o), o.width))
+	}
 	return strings.Join(out, "\n") + "\n"
+}
+
+// viewSections are f's sections, with the selected item's detail pane
+// after the nodes when it is open.
+func viewSections(f watchFrame, o viewOpts) []viewSection {
+	secs := frameSections(f)
+	if !o.detail {
+		return secs
+	}
+	d, ok := detailSection(f, o.sel)
+	if !ok {
+		return secs
+	}
+	return append(secs[:1], append([]viewSection{d}, secs[1:]...)...)
+}
+
+// helpLine is the keys and the selection.
+func helpLine(o viewOpts) string {
+	if o.sel.kind == "" {
+		return watchKeys
+	}
+	return fmt.Sprintf("%s  [%s %s]", watchKeys, o.sel.kind, o.sel.key)
+}
+
+// selectedRow reports whether line, of the section titled title, is the
+// row of the selected item: a node's row of the node table, a task's of
+// the task table.
+func selectedRow(line, title string, sel watchItem) bool {
+	fields := strings.Fields(line)
+	switch {
+	case len(fields) == 0 || sel.kind == "":
+		return false
+	case sel.kind == "node" && title == "":
+		return fields[0] == sel.key
+	case sel.kind == "task" && title == "TASKS" && len(fields) > 2:
+		return fields[1]+"/"+fields[2] == sel.key
+	}
+	return false
 }
 
 // frameSections are the frame's blocks in order of value.
@@ -147,10 +202,11 @@ func clip(line string, width int) string {
 
 // ANSI colours of states.
 const (
-	red    = "\x1b[31m"
-	yellow = "\x1b[33m"
-	green  = "\x1b[32m"
-	reset  = "\x1b[0m"
+	red     = "\x1b[31m"
+	reverse = "\x1b[7m" // the selected row
+	yellow  = "\x1b[33m"
+	green   = "\x1b[32m"
+	reset   = "\x1b[0m"
 )
 
 // paint colours a line of section title by what it says: a dead node, a

@@ -60,8 +60,9 @@ func TestWatchViewFits80x24(t *testing.T) {
 
 // The live view in real tmux at 80x24, after a crash: the takeover is an
 // event with its duration, the surviving task has its progress bar, and
-// BACKED UP and TAKEOVERS are on screen. Without a terminal, watch prints
-// one snapshot.
+// BACKED UP and TAKEOVERS are on screen; the keys select a node or a task
+// and open its detail pane (driveWatchKeys). Without a terminal, watch
+// prints one snapshot.
 func TestWatchInTmux(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
@@ -112,8 +113,73 @@ func TestWatchInTmux(t *testing.T) {
 	for _, l := range strings.Split(pane, "\n") {
 		require.LessOrEqual(t, len([]rune(l)), 80)
 	}
+	driveWatchKeys(t, watchPane{tmux: tmux, sock: sock, capture: capture}, takeoverID(t, bin, dir))
 	require.NoError(t, exec.Command(tmux, "-S", sock, "send-keys", "q").Run())
 	eventually(t, "q quits watch (its window, the session's only one, closes)", func() bool {
 		return exec.Command(tmux, "-S", sock, "has-session").Run() != nil
 	})
+}
+
+// watchPane is watch running in tmux: keys in, the screen out.
+type watchPane struct {
+	tmux, sock string
+	capture    func() string
+}
+
+// send types tmux key names (Tab, BTab, Enter, Escape).
+func (p watchPane) send(t *testing.T, keys ...string) {
+	t.Helper()
+	require.NoError(t, exec.Command(p.tmux, append([]string{"-S", p.sock, "send-keys"}, keys...)...).Run())
+}
+
+// waitFor waits until the screen satisfies cond and returns it.
+func (p watchPane) waitFor(t *testing.T, what string, cond func(string) bool) string {
+	t.Helper()
+	var pane string
+	eventually(t, what, func() bool {
+		pane = p.capture()
+		return cond(pane)
+	})
+	for _, l := range strings.Split(pane, "\n") {
+		require.LessOrEqual(t, len([]rune(l)), 80, "%q", l)
+	}
+	require.LessOrEqual(t, len(strings.Split(strings.TrimRight(pane, "\n"), "\n")), 24)
+	return pane
+}
+
+// driveWatchKeys: the help line names the keys; Tab selects n1 then n2,
+// Enter opens n2's pane (its banks and the takeover with its log id), Tab
+// moves the open pane to the task (its progress, checkpoints, restarts and
+// recovery units), shift+Tab back to n2, Escape closes the pane without
+// quitting.
+func driveWatchKeys(t *testing.T, p watchPane, id string) {
+	p.waitFor(t, "the help line names the keys", func(s string) bool { return strings.Contains(s, "tab/up/down select  enter details") })
+	p.send(t, "Tab")
+	p.waitFor(t, "Tab selects n1", func(s string) bool { return strings.Contains(s, "[node n1]") })
+	p.send(t, "Tab", "Enter")
+	pane := p.waitFor(t, "Enter opens n2's pane", func(s string) bool { return strings.Contains(s, "\nNODE n2\n") })
+	require.Contains(t, pane, "[node n2]")
+	require.Regexp(t, `bank n1 taken-over: \d+ objs, seq \d+, epoch \d+, mirror attached, commits ok`, pane)
+	require.Contains(t, pane, "takeover "+id+": bank n1 at", "the pane names the takeover as the log does")
+	p.send(t, "Tab")
+	pane = p.waitFor(t, "Tab moves the pane to the task", func(s string) bool { return strings.Contains(s, "\nTASK n1/1\n") })
+	require.Regexp(t, `primes on n2, running since \d\d:\d\d:\d\d, restarts 1`, pane)
+	require.Regexp(t, `progress \[=*-*\]\s+\d+% \d+/\d+`, pane)
+	require.Contains(t, pane, "recovery units: n1/task1 (RU")
+	p.send(t, "BTab")
+	p.waitFor(t, "shift+Tab goes back to n2", func(s string) bool { return strings.Contains(s, "\nNODE n2\n") })
+	p.send(t, "Escape")
+	pane = p.waitFor(t, "Escape closes the pane", func(s string) bool { return !strings.Contains(s, "\nNODE n2\n") && strings.Contains(s, "[node n2]") })
+	require.Contains(t, pane, "EVENTS", "watch still runs")
+}
+
+// takeoverID is the id of n2's last takeover, as status reports it.
+func takeoverID(t *testing.T, bin, dir string) string {
+	t.Helper()
+	rows := statusRows(t, bin, dir)
+	require.NotNil(t, rows[1].Status, "n2 answers")
+	require.NotNil(t, rows[1].Status.STM.LastTakeover, "n2 took over")
+	id := rows[1].Status.STM.LastTakeover.ID
+	require.Regexp(t, `^[0-9a-f]{8}$`, id)
+	return id
 }

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/cluster"
+	"github.com/ftm-in-go/ftm/internal/takeoverid"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
@@ -178,7 +179,7 @@ func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stabl
 			rt.metrics.observeTakeover(bank)
 			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})
 			rt.publish.takeover(ctx, bank, b)
-			rt.servers.poke()
+			rt.servers.tookOver(bank, takeoverid.FromContext(ctx))
 		},
 		OnDrop: func(_ context.Context, _ string, b *stm.Bank) {
 			rt.tasks.Abandon(b)

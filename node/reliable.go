@@ -13,6 +13,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/internal/takeoverid"
 	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/node/control"
@@ -103,6 +104,10 @@ type reliableServers struct {
 	// refusalGrace: a host whose bank refuses commits is stopped once it
 	// has refused for this long (set before start; refusalGraceWithLease).
 	refusalGrace time.Duration
+
+	// takeovers: bank → the id of the takeover whose servers have not run
+	// yet; their first "reliable servers running" line carries it.
+	takeovers map[string]string
 }
 
 func newReliableServers(node string, k *kernel.Node, log *zap.Logger, regs []*serverReg) *reliableServers {
@@ -169,6 +174,28 @@ func (r *reliableServers) deferGroups(ctx context.Context, bank string, b *stm.B
 			zap.Int("groups", len(keep)), zap.Int("in_doubt", len(inDoubt)))
 	}
 	return keep
+}
+
+// tookOver notes that bank was taken over in the takeover id (logged with
+// its servers' start) and pokes the supervisor.
+func (r *reliableServers) tookOver(bank, id string) {
+	r.mu.Lock()
+	if r.takeovers == nil {
+		r.takeovers = map[string]string{}
+	}
+	r.takeovers[bank] = id
+	r.mu.Unlock()
+	r.poke()
+}
+
+// takeoverOf is the log field of the takeover of bank whose servers now
+// run (zap.Skip() when none), forgotten once returned.
+func (r *reliableServers) takeoverOf(bank string) zap.Field {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	id := r.takeovers[bank]
+	delete(r.takeovers, bank)
+	return takeoverid.Of(id)
 }
 
 // poke makes the supervisor look at the banks now (after a takeover).
@@ -310,7 +337,7 @@ func (r *reliableServers) startHost(ctx context.Context, bank string, b *stm.Ban
 	r.hosts[bank] = h
 	delete(r.waiting, bank)
 	r.mu.Unlock()
-	log.Info("reliable servers running", zap.Strings("units", h.unitNames()))
+	log.Info("reliable servers running", zap.Strings("units", h.unitNames()), r.takeoverOf(bank))
 	return nil
 }
 

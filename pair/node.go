@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/internal/takeoverid"
 	"github.com/ftm-in-go/ftm/kernel/clock"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
@@ -227,7 +228,8 @@ func (n *Node) serve(ctx context.Context, l link.Link) {
 		return
 	}
 	epoch = n.lost(d)
-	n.log.Warn("partner lost", zap.Error(d.Cause), zap.Duration("silence", d.Silence), zap.Uint64("epoch", epoch))
+	ctx = takeoverid.With(ctx, takeoverid.New(d.Peer, d.At)) // the takeover that follows logs it
+	n.log.Warn("partner lost", zap.Error(d.Cause), zap.Duration("silence", d.Silence), zap.Uint64("epoch", epoch), takeoverid.Field(ctx))
 	if h := n.cfg.Hooks.PartnerLost; h != nil {
 		h(ctx, d, epoch)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/internal/takeoverid"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/stm"
 )
@@ -15,6 +16,9 @@ import (
 // TakeoverTiming reports one takeover step by step, each step logged with
 // its timing.
 type TakeoverTiming struct {
+	// ID names the takeover in the log (internal/takeoverid): every line
+	// of it carries the field takeover_id=ID.
+	ID    string    `json:"id,omitempty"`
 	Bank  string    `json:"bank"`
 	Epoch uint64    `json:"epoch"` // the bank's new epoch
 	At    time.Time `json:"at"`    // when the takeover finished
@@ -50,7 +54,7 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 	t0 := s.cfg.Clock.Now()
 	b, rep, err := bk.Takeover(ctx, s.bankConfig(name))
 	if err != nil {
-		s.log.Error("cannot take over the partner's bank", zap.String("bank", name), zap.Error(err))
+		s.log.Error("cannot take over the partner's bank", zap.String("bank", name), zap.Error(err), takeoverid.Field(ctx))
 		return
 	}
 	if s.takeoverFailed(FPTakeoverTaken, name, b) {
@@ -59,7 +63,7 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 	t1 := s.cfg.Clock.Now()
 	committed, deferred := s.resolveInDoubt(ctx, name, b, rep)
 	t2 := s.cfg.Clock.Now()
-	tm := TakeoverTiming{Bank: name, Epoch: rep.Epoch, At: t2, Detection: d.Silence,
+	tm := TakeoverTiming{ID: takeoverid.FromContext(ctx), Bank: name, Epoch: rep.Epoch, At: t2, Detection: d.Silence,
 		Takeover: t1.Sub(t0), Resolution: t2.Sub(t1), Total: t2.Sub(d.At.Add(-d.Silence)),
 		Objects: b.Stats().Objects, InDoubt: len(rep.InDoubt), Committed: committed, Deferred: deferred, Aborted: len(rep.Aborted)}
 	s.mu.Lock()
@@ -76,7 +80,7 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 		zap.Duration("resolution", tm.Resolution), zap.Duration("total", tm.Total),
 		zap.Int("in_doubt_groups", tm.InDoubt), zap.Int("in_doubt_committed", tm.Committed),
 		zap.Int("in_doubt_deferred", tm.Deferred),
-		zap.Int("phase1_aborted", tm.Aborted))
+		zap.Int("phase1_aborted", tm.Aborted), takeoverid.Field(ctx))
 	if s.takeoverFailed(FPTakeoverResolved, name, b) {
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/internal/takeoverid"
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/stm"
@@ -217,7 +218,8 @@ func (s *Server) Resume(ctx context.Context, bank Bank) {
 			continue
 		}
 		rec.Restarts++
-		s.log.Info("restarting stable task from its last checkpoint", zap.String("bank", bank.Name), zap.Uint64("task", rec.ID), zap.String("program", rec.Program))
+		s.log.Info("restarting stable task from its last checkpoint", zap.String("bank", bank.Name), zap.Uint64("task", rec.ID), zap.String("program", rec.Program),
+			takeoverid.Field(ctx))
 		s.run(bank, rec)
 	}
 }
