@@ -41,7 +41,13 @@
 // segments, and, if the program used its client since its last
 // checkpoint, the RU counts as aborted. Without a driver a segment is
 // restored from its unit's committed state read from the bank
-// (pager.ReadCommitted). Abort means rollback: when the task's RU aborts
+// (pager.ReadCommitted); a checkpoint group a crash left in doubt there
+// holds that state until it is decided, so the restore waits for the
+// decision (indoubt.go): it reads again, attaches the task's units as
+// soon as the bank has a driver (their restart decides the group), logs
+// the wait, and fails with ErrInDoubt after UnitConfig.InDoubtWait. A
+// segment that could not be restored is forgotten (the program may map
+// it again). Abort means rollback: when the task's RU aborts
 // (servers.ErrAborted from a call, a checkpoint or Client), the runtime
 // restores the segments in place to the last checkpoint and re-enters
 // the program from the top; views into them (rvm.View, Object) stay

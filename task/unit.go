@@ -40,6 +40,10 @@ type UnitConfig struct {
 	// task's last checkpoint (at the end of Run): what it writes commits
 	// if and only if that checkpoint does.
 	Final func(tx *stm.Tx) error
+	// InDoubtWait bounds how long a restore waits for a checkpoint group
+	// of the task left in doubt in its bank by a crash (indoubt.go);
+	// DefaultInDoubtWait when zero.
+	InDoubtWait time.Duration
 }
 
 // errNoDriver: the task's bank has no driver now; its checkpoint is
@@ -73,6 +77,9 @@ type unitRT struct {
 	// without them, or they restarted): the next checkpoint saves whole
 	// segments.
 	stale bool
+	// orphaned: the units were stopped (forget) after the program used
+	// its client: the next attach reports its RU aborted.
+	orphaned bool
 }
 
 func newUnitRT(cfg UnitConfig, log *zap.Logger, fail failpoint.Hook) *unitRT {
@@ -101,7 +108,8 @@ func (u *unitRT) attach(ctx context.Context) error {
 	if had || len(u.segs) > 0 {
 		u.stale = true // the units restarted, or were never told of the segments
 	}
-	if had && u.used {
+	if (had || u.orphaned) && u.used {
+		u.orphaned = false
 		return fmt.Errorf("task %s: its bank's driver changed: %w", u.cfg.Name, servers.ErrAborted)
 	}
 	return nil
@@ -213,6 +221,9 @@ func (u *unitRT) add(ctx context.Context, s *rvm.Segment) (restored bool, err er
 	if errors.Is(err, rvm.ErrNoImage) {
 		return false, nil
 	}
+	if err != nil {
+		u.forget(s)
+	}
 	return err == nil, err
 }
 
@@ -270,21 +281,15 @@ func (u *unitRT) finish(ctx context.Context) error {
 }
 
 // loadStore reads a segment's last committed pages through its unit, or
-// straight from the bank while no driver runs it.
+// straight from the bank while no driver runs it (waiting for a
+// checkpoint group in doubt: loadCommitted).
 type loadStore struct {
 	u           *unitRT
 	emptyIsNone bool // no page: rvm.ErrNoImage (a first start)
 }
 
 func (l *loadStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, error) {
-	var pages map[int][]byte
-	var err error
-	if l.u.pager != nil {
-		pages, err = l.u.pager.Store().LoadPages(ctx, seg)
-	} else {
-		l.u.stale = true
-		pages, err = pager.ReadCommitted(ctx, l.u.cfg.STM, l.u.cfg.Name, seg)
-	}
+	pages, err := l.u.loadCommitted(ctx, seg)
 	if err == nil && len(pages) == 0 && l.emptyIsNone {
 		return nil, rvm.ErrNoImage
 	}
