@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ftm-in-go/ftm/pair"
+	"github.com/ftm-in-go/ftm/servers/pager"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // tmuxPane drives a terminal: keys in with send-keys, the screen out with
@@ -297,4 +300,45 @@ func TestEditKillLoopInTmux(t *testing.T) {
 	got, err := os.ReadFile(file)
 	require.NoError(t, err)
 	require.Equal(t, want.String(), string(got))
+}
+
+// Reference: §6.1, with real processes — while ftmctl edit runs on a
+// pair, `ftmctl ru` shows the editor as five recovery units on the node
+// running it: the editor task's RU, its three segments (the emacs arena,
+// the input journal, the heap) and the screen server n1/screen; the text
+// typed makes the editor's RU depend on the screen's, and a checkpoint
+// commits the screen's RU with the editor's.
+func TestRUShowsTheEditorsFiveUnits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
+	}
+	bin, dir, _ := startPair(t)
+	e := startEditSession(t, bin, dir)
+	e.p.keys("M->")
+	e.p.text("five units")
+	e.p.waitLine(1, "five units")
+	recs := psRows(t, e.bin, e.dir)
+	require.Len(t, recs, 1)
+	require.Equal(t, "edit", recs[0].Program)
+	ed := task.UnitName(recs[0].Bank, recs[0].ID)
+	units := []string{ed, pager.UnitName(ed, "text"), pager.UnitName(ed, "journal"), pager.UnitName(ed, task.HeapSegment), "n1/screen"}
+	eventually(t, "ru lists the editor's five units on n1, the screen's RU committed with the editor's", func() bool {
+		nodes := ruNodes(t, e.bin, e.dir)
+		for _, u := range units {
+			if node, _ := unitIn(nodes, u); node != "n1" {
+				return false
+			}
+		}
+		_, scr := unitIn(nodes, "n1/screen")
+		return scr.LastOutcome == "committed"
+	})
+	out, err := ftmctl(t, e.bin, "ru", "--dir", e.dir)
+	require.NoError(t, err, out)
+	for _, u := range units {
+		require.Regexp(t, `n1\s+`+regexp.QuoteMeta(u)+`\s`, out)
+	}
+	e.quitEndsTheSession()
 }

@@ -5,8 +5,9 @@
 //
 // It carries the stable programs primes (the paper's prime computation)
 // and edit (the editor; `ftmctl edit` starts it), the control routes the
-// editor's terminal attaches through, and the reliable key-value server of
-// examples/kvstore, BANK/kv on every bank (`ftmctl kv`).
+// editor's terminal attaches through, the reliable key-value server of
+// examples/kvstore, BANK/kv on every bank (`ftmctl kv`), and the editor's
+// reliable screen and file servers, BANK/screen and BANK/files.
 package main
 
 import (
@@ -29,5 +30,7 @@ func main() {
 		node.ProgramEnv(editProgram, editor),
 		node.Routes(editRoutes),
 		node.Server(kv.Name, kv.New, node.Op(kv.Put), node.Op(kv.Add), node.Op(kv.Get), node.Op(kv.Len)),
+		node.Server(screenServer, newScreenServer),
+		node.Server(fileServer, newFileServer),
 	)
 }
