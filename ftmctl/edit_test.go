@@ -308,7 +308,7 @@ func TestEditKillLoopInTmux(t *testing.T) {
 // the input journal, the heap) and the screen server n1/screen; the text
 // typed makes the editor's RU depend on the screen's, and a checkpoint
 // commits the screen's RU with the editor's.
-func TestRUShowsTheEditorsFiveUnits(t *testing.T) {
+func TestEditorIsFiveRUs(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -340,5 +340,10 @@ func TestRUShowsTheEditorsFiveUnits(t *testing.T) {
 	for _, u := range units {
 		require.Regexp(t, `n1\s+`+regexp.QuoteMeta(u)+`\s`, out)
 	}
+	e.p.keys("C-x", "C-s") // through n1/files
+	e.p.waitFor("the save", func(s string) bool { return strings.Contains(s, "Wrote 21 characters to ") })
+	got, err := os.ReadFile(e.file)
+	require.NoError(t, err)
+	require.Equal(t, "first line\nfive units", string(got))
 	e.quitEndsTheSession()
 }
