@@ -347,3 +347,58 @@ func TestEditorIsFiveRUs(t *testing.T) {
 	require.Equal(t, "first line\nfive units", string(got))
 	e.quitEndsTheSession()
 }
+
+// Reference: §4.2 and §6.1, with real processes — n1, running the
+// editor, dies by SIGKILL in the middle of one of the editor's first
+// checkpoints (a failpoint after a unit saved its record, while the
+// editor opens the file and draws): the atomic action's group is in doubt
+// in the bank n2 takes over, and n2 runs no driver for that bank until
+// it has a backup again. The editor's restore on n2 waits for the group
+// (it does not fail for good); once n1 is back as the backup, the group
+// is decided, the editor comes back, and what is typed then is saved.
+func TestEditKilledMidCkpt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
+	}
+	t.Setenv("FTM_FAILPOINTS", "n1:ru.after-persist=kill@30")
+	bin, dir, _ := startPair(t)
+	eventually(t, "n2 holds n1's backup", func() bool { return banks(statusRows(t, bin, dir), "n2")["n1"] == "backup/ready" })
+	st, err := loadPair(dir)
+	require.NoError(t, err)
+	n1, err := st.Node("n1")
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "mid.txt")
+	require.NoError(t, os.WriteFile(file, []byte("first line\n"), 0o644))
+	p := tmuxPane{t: t, socket: "ftmmid" + filepath.Base(t.TempDir())}
+	_, err = p.run("new-session", "-d", "-s", "ed", "-x", "70", "-y", "12", bin+" edit --dir "+dir+" "+file+"; sleep 60")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = p.run("kill-server") })
+	eventually(t, "n1 died at its failpoint, in the editor's first checkpoints", func() bool { return !alive(n1.PID) })
+	n2log, err := os.ReadFile(filepath.Join(dir, "n2.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(n2log), "in-doubt group left to its owner")
+	eventually(t, "n2's restore of the editor waits for the group", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "n2.log"))
+		return err == nil && strings.Contains(string(b), "restore waits")
+	})
+	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
+	require.NoError(t, err, out)
+	p.waitFor("the editor on n2", func(s string) bool { return strings.Contains(s, "uEmacs: "+file) })
+	p.waitLine(0, "first line")
+	p.keys("M->")
+	p.text("after the wait")
+	p.waitLine(1, "after the wait")
+	eventually(t, "n1 backs up its old bank", func() bool { return banks(statusRows(t, bin, dir), "n1")["n1"] == "backup/ready" })
+	p.keys("C-x", "C-s")
+	p.waitFor("the save", func(s string) bool { return strings.Contains(s, "Wrote 25 characters") })
+	got, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, "first line\nafter the wait", string(got))
+	n2log, err = os.ReadFile(filepath.Join(dir, "n2.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(n2log), "restore goes on", "the group was decided and the restore went on")
+	require.NotContains(t, string(n2log), "restore gives up")
+}

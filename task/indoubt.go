@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/rvm"
+	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/servers/pager"
 	"github.com/ftm-in-go/ftm/stm"
 )
@@ -58,15 +60,64 @@ func (u *unitRT) loadCommitted(ctx context.Context, seg string) (map[int][]byte,
 		if u.pager == nil { // a driver may run the bank's units now: their restart decides the group
 			_ = u.attach(ctx) // an abort it reports is the rollback's to handle: the program has not run since
 		}
+		u.serveGroupsInDoubt(ctx)
 	}
 }
 
-// loadOnce reads seg's pages once, through its unit or from the bank.
-func (u *unitRT) loadOnce(ctx context.Context, seg string) (map[int][]byte, error) {
-	if u.pager != nil {
-		return u.pager.Store().LoadPages(ctx, seg)
+// serveGroupsInDoubt starts, on the current driver, the pager servers of
+// the task's segments that a group in doubt in the bank names and that
+// the program has not mapped yet: the group is decided only when every
+// unit of its atomic action runs again (the task's client, restarted in
+// the middle of that action, waits for them all), and the program maps
+// its segments one by one, each after the one being restored.
+func (u *unitRT) serveGroupsInDoubt(ctx context.Context) {
+	if u.driver == nil {
+		return
 	}
-	u.stale = true
+	prefix := pager.UnitName(u.cfg.Name, "")
+	seen := map[stm.GroupID]bool{}
+	for _, tx := range u.cfg.STM.Transactions() {
+		if tx.Phase != stm.Phase2 || tx.Group == 0 || seen[tx.Group] {
+			continue
+		}
+		seen[tx.Group] = true
+		names, err := servers.GroupServers(u.cfg.STM, tx.Group)
+		if err != nil {
+			u.log.Warn("cannot read which units a group in doubt holds", zap.Error(err))
+			continue
+		}
+		for _, name := range names {
+			seg, ok := strings.CutPrefix(name, prefix)
+			if !ok || u.servers[seg] != nil {
+				continue
+			}
+			if _, err := u.runServer(ctx, seg, u.pageSize()); err != nil {
+				u.log.Warn("cannot start a segment's unit named by a group in doubt", zap.String("segment", seg), zap.Error(err))
+				continue
+			}
+			u.log.Info("segment's unit started for a group in doubt, before the program maps it", zap.String("segment", seg))
+		}
+	}
+}
+
+// pageSize is the page size of the task's segments.
+func (u *unitRT) pageSize() int {
+	if len(u.segs) > 0 {
+		return u.segs[0].PageSize()
+	}
+	return rvm.DefaultPageSize
+}
+
+// loadOnce reads seg's last committed pages once, from the bank, also
+// while the task's units run: a load call through the task's client would
+// wait until its RU runs, and a client restarted in the middle of an
+// atomic action (the driver's restart after a crash) finishes it only
+// once the units of all the task's segments run, which the task starts
+// one by one as the program maps them, after each one's restore.
+func (u *unitRT) loadOnce(ctx context.Context, seg string) (map[int][]byte, error) {
+	if u.pager == nil {
+		u.stale = true
+	}
 	return pager.ReadCommitted(ctx, u.cfg.STM, u.cfg.Name, seg)
 }
 

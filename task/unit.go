@@ -136,14 +136,13 @@ func (u *unitRT) start(ctx context.Context, d *servers.Driver) error {
 // serve starts the pager server of segment s on the current driver and
 // waits until its unit runs.
 func (u *unitRT) serve(ctx context.Context, s *rvm.Segment) error {
-	srv, err := pager.NewServer(pager.Config{Task: u.cfg.Name, Segment: s.Name(), PageSize: s.PageSize(), Driver: u.driver, Logger: u.log})
-	if err != nil {
-		return err
+	ss := u.servers[s.Name()] // started already if a group in doubt named it (indoubt.go)
+	if ss == nil {
+		var err error
+		if ss, err = u.runServer(ctx, s.Name(), s.PageSize()); err != nil {
+			return err
+		}
 	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ss := &segServer{srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { ss.done <- srv.Run(sctx) }()
-	u.servers[s.Name()] = ss
 	if err := u.pager.Add(s); err != nil {
 		return err
 	}
@@ -151,6 +150,19 @@ func (u *unitRT) serve(ctx context.Context, s *rvm.Segment) error {
 	// would cut an STM commit mid-way, which leaves the bank's backup in an
 	// unknown state (stm marks it broken).
 	return waitUnit(context.WithoutCancel(ctx), u.driver, ss)
+}
+
+// runServer starts the pager server of segment seg on the current driver.
+func (u *unitRT) runServer(ctx context.Context, seg string, pageSize int) (*segServer, error) {
+	srv, err := pager.NewServer(pager.Config{Task: u.cfg.Name, Segment: seg, PageSize: pageSize, Driver: u.driver, Logger: u.log})
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ss := &segServer{srv: srv, cancel: cancel, done: make(chan error, 1)}
+	go func() { ss.done <- srv.Run(sctx) }()
+	u.servers[seg] = ss
+	return ss, nil
 }
 
 // waitUnit waits until the driver runs ss's unit (or its Run ended).
