@@ -40,11 +40,11 @@ var ErrInDoubt = errors.New("task: a checkpoint group of the task stayed in doub
 // that reads the bank directly meanwhile conflicts with that group
 // (stm.ErrConflict at validation). It waits instead: it reads again
 // every inDoubtRetry and, as soon as the bank has a driver, attaches the
-// task's units to it (their restart decides the group) and reads through
-// them; after UnitConfig.InDoubtWait it gives up with ErrInDoubt.
+// task's units to it and starts those of the group's segments not mapped
+// yet (their restart decides the group); after UnitConfig.InDoubtWait it
+// gives up with ErrInDoubt.
 
-// loadCommitted reads segment seg's last committed pages: through its
-// unit when the task's units run on a driver, otherwise from the bank,
+// loadCommitted reads segment seg's last committed pages from the bank,
 // waiting for a checkpoint group in doubt to be decided.
 func (u *unitRT) loadCommitted(ctx context.Context, seg string) (map[int][]byte, error) {
 	w := inDoubtWait{u: u, seg: seg}
