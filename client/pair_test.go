@@ -215,8 +215,9 @@ func TestCallsRideOutATakeover(t *testing.T) {
 	require.NoError(t, err)
 	require.EqualValues(t, acked, n, "every acknowledged add, once")
 	c.mu.Lock()
-	require.Equal(t, 1, c.pref["n1"], "n2 answers for n1's bank now")
+	pref := c.pref["n1"]
 	c.mu.Unlock()
+	require.Equal(t, 1, pref, "n2 answers for n1's bank now")
 	require.Greater(t, acked, 0)
 	t.Logf("%d adds acknowledged through the takeover", acked)
 }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/ftm-in-go/ftm/pair"
+	"github.com/ftm-in-go/ftm/servers/pager"
+	"github.com/ftm-in-go/ftm/task"
 )
 
 // tmuxPane drives a terminal: keys in with send-keys, the screen out with
@@ -297,4 +300,105 @@ func TestEditKillLoopInTmux(t *testing.T) {
 	got, err := os.ReadFile(file)
 	require.NoError(t, err)
 	require.Equal(t, want.String(), string(got))
+}
+
+// Reference: §6.1, with real processes — while ftmctl edit runs on a
+// pair, `ftmctl ru` shows the editor as five recovery units on the node
+// running it: the editor task's RU, its three segments (the emacs arena,
+// the input journal, the heap) and the screen server n1/screen; the text
+// typed makes the editor's RU depend on the screen's, and a checkpoint
+// commits the screen's RU with the editor's.
+func TestEditorIsFiveRUs(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
+	}
+	bin, dir, _ := startPair(t)
+	e := startEditSession(t, bin, dir)
+	e.p.keys("M->")
+	e.p.text("five units")
+	e.p.waitLine(1, "five units")
+	recs := psRows(t, e.bin, e.dir)
+	require.Len(t, recs, 1)
+	require.Equal(t, "edit", recs[0].Program)
+	ed := task.UnitName(recs[0].Bank, recs[0].ID)
+	units := []string{ed, pager.UnitName(ed, "text"), pager.UnitName(ed, "journal"), pager.UnitName(ed, task.HeapSegment), "n1/screen"}
+	eventually(t, "ru lists the editor's five units on n1, the screen's RU committed with the editor's", func() bool {
+		nodes := ruNodes(t, e.bin, e.dir)
+		for _, u := range units {
+			if node, _ := unitIn(nodes, u); node != "n1" {
+				return false
+			}
+		}
+		_, scr := unitIn(nodes, "n1/screen")
+		return scr.LastOutcome == "committed"
+	})
+	out, err := ftmctl(t, e.bin, "ru", "--dir", e.dir)
+	require.NoError(t, err, out)
+	for _, u := range units {
+		require.Regexp(t, `n1\s+`+regexp.QuoteMeta(u)+`\s`, out)
+	}
+	e.p.keys("C-x", "C-s") // through n1/files
+	e.p.waitFor("the save", func(s string) bool { return strings.Contains(s, "Wrote 21 characters to ") })
+	got, err := os.ReadFile(e.file)
+	require.NoError(t, err)
+	require.Equal(t, "first line\nfive units", string(got))
+	e.quitEndsTheSession()
+}
+
+// Reference: §4.2 and §6.1, with real processes — n1, running the
+// editor, dies by SIGKILL in the middle of one of the editor's first
+// checkpoints (a failpoint after a unit saved its record, while the
+// editor opens the file and draws): the atomic action's group is in doubt
+// in the bank n2 takes over, and n2 runs no driver for that bank until
+// it has a backup again. The editor's restore on n2 waits for the group
+// (it does not fail for good); once n1 is back as the backup, the group
+// is decided, the editor comes back, and what is typed then is saved.
+func TestEditKilledMidCkpt(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
+	}
+	t.Setenv("FTM_FAILPOINTS", "n1:ru.after-persist=kill@30")
+	bin, dir, _ := startPair(t)
+	eventually(t, "n2 holds n1's backup", func() bool { return banks(statusRows(t, bin, dir), "n2")["n1"] == "backup/ready" })
+	st, err := loadPair(dir)
+	require.NoError(t, err)
+	n1, err := st.Node("n1")
+	require.NoError(t, err)
+	file := filepath.Join(t.TempDir(), "mid.txt")
+	require.NoError(t, os.WriteFile(file, []byte("first line\n"), 0o644))
+	p := tmuxPane{t: t, socket: "ftmmid" + filepath.Base(t.TempDir())}
+	_, err = p.run("new-session", "-d", "-s", "ed", "-x", "70", "-y", "12", bin+" edit --dir "+dir+" "+file+"; sleep 60")
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = p.run("kill-server") })
+	eventually(t, "n1 died at its failpoint, in the editor's first checkpoints", func() bool { return !alive(n1.PID) })
+	n2log, err := os.ReadFile(filepath.Join(dir, "n2.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(n2log), "in-doubt group left to its owner")
+	eventually(t, "n2's restore of the editor waits for the group", func() bool {
+		b, err := os.ReadFile(filepath.Join(dir, "n2.log"))
+		return err == nil && strings.Contains(string(b), "restore waits")
+	})
+	out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
+	require.NoError(t, err, out)
+	p.waitFor("the editor on n2", func(s string) bool { return strings.Contains(s, "uEmacs: "+file) })
+	p.waitLine(0, "first line")
+	p.keys("M->")
+	p.text("after the wait")
+	p.waitLine(1, "after the wait")
+	eventually(t, "n1 backs up its old bank", func() bool { return banks(statusRows(t, bin, dir), "n1")["n1"] == "backup/ready" })
+	p.keys("C-x", "C-s")
+	p.waitFor("the save", func(s string) bool { return strings.Contains(s, "Wrote 25 characters") })
+	got, err := os.ReadFile(file)
+	require.NoError(t, err)
+	require.Equal(t, "first line\nafter the wait", string(got))
+	n2log, err = os.ReadFile(filepath.Join(dir, "n2.log"))
+	require.NoError(t, err)
+	require.Contains(t, string(n2log), "restore goes on", "the group was decided and the restore went on")
+	require.NotContains(t, string(n2log), "restore gives up")
 }

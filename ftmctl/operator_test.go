@@ -255,7 +255,7 @@ func checkCkpt(t *testing.T, bin, dir string) {
 
 	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "99", "--dir", dir), `unknown task "99" (running stable tasks: n1/1)`)
 	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "n2/1", "--dir", dir), `unknown task "n2/1"`)
-	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "one", "--dir", dir), `unknown task or recovery unit "one" (recovery units: n1/app, n1/kv, n1/task1, n2/app, n2/kv, pager/n1/task1/heap, pager/n1/task1/primes, pager/n1/task1/progress)`)
+	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "one", "--dir", dir), `unknown task or recovery unit "one" (recovery units: n1/app, n1/files, n1/kv, n1/screen, n1/task1, n2/app, n2/files, n2/kv, n2/screen, pager/n1/task1/heap, pager/n1/task1/primes, pager/n1/task1/progress)`)
 	require.Contains(t, oneLineError(t, bin, "ckpt", "now", "--dir", dir), "accepts 1 arg")
 }
 
@@ -282,7 +282,7 @@ func checkPromMetrics(t *testing.T, bin, dir string) {
 	require.Contains(t, out, `ftm_tasks{state="running"} 1`)
 	require.Regexp(t, `ftm_checkpoints_total [1-9]`, out)
 	require.Regexp(t, `ftm_stm_bank_bytes\{bank="n1"\} [1-9]`, out)
-	require.Equal(t, 6, ruUnitsOf(t, out, "n1"), "n1/app, n1/kv and the sieve's four units")
+	require.Equal(t, 8, ruUnitsOf(t, out, "n1"), "n1/app, the registered servers n1/kv, n1/screen and n1/files, and the sieve's four units")
 	require.Contains(t, out, `ftm_ru_incarnation{unit="n1/kv"} `)
 	require.Contains(t, out, "# TYPE ftm_ru_protocol_messages_total counter")
 	require.Regexp(t, `ftm_pair_heartbeat_age_seconds \d`, out)

@@ -158,7 +158,7 @@ func (p ruPair) graphShowsTheDependencies(kvRU string) {
 	var g ruGraph
 	stdoutJSON(t, bin, &g, "ru", "graph", "-o", "json", "--dir", dir)
 	require.Equal(t, []servers.Edge{{From: kvRU, To: "n1/app.1"}, {From: kvRU, To: "n2/app.1"}, {From: "n2/app.1", To: kvRU}}, g.Edges)
-	require.Len(t, g.Units, 4)
+	require.Len(t, g.Units, 8, "kv, screen, files and app on each bank")
 	dot := p.run("ru", "graph", "--dot")
 	require.True(t, strings.HasPrefix(dot, "// ftmctl ru graph: an edge P -> Q means Q depends on P\ndigraph ru {\n"), dot)
 	require.Contains(t, dot, "  subgraph \"cluster_n1\" {\n    label=\"node n1\";\n")

@@ -63,7 +63,8 @@ func waitEnded(t *testing.T, bin, dir string) task.Record {
 // the middle of one of the sieve's checkpoints, at a failpoint of the
 // driver (between two of its units deciding the atomic action; after a
 // unit saved its record) or of the pager (its pages at the units, the
-// action not started); n2 takes its bank over and restores one consistent
+// action not started); n2 takes its bank over (n1 is restarted as its
+// backup, so a group left in doubt is decided) and restores one consistent
 // set of the sieve's segments (the sieve checks its restored primes
 // against its progress record, ErrInconsistent), and the task ends with
 // the right prime.
@@ -75,10 +76,19 @@ func TestSieveKilledMidCheckpointRestoresOneSet(t *testing.T) {
 		t.Run(point, func(t *testing.T) {
 			t.Setenv("FTM_FAILPOINTS", "n1:"+point)
 			bin, dir, _ := startPair(t)
+			st, err := loadPair(dir)
+			require.NoError(t, err)
+			n1, err := st.Node("n1")
+			require.NoError(t, err)
 			eventually(t, "both nodes are linked and backed up", func() bool {
 				out, err := ftmctl(t, bin, "run", "primes", "200000", "--dir", dir)
 				return err == nil && strings.Contains(out, "started on node n1")
 			})
+			// A checkpoint group the kill left in doubt is decided once the
+			// bank has a backup again: n1 comes back as n2's backup.
+			eventually(t, "n1 died at its failpoint", func() bool { return !alive(n1.PID) })
+			out, err := ftmctl(t, bin, "pair", "up", "--dir", dir)
+			require.NoError(t, err, out)
 			rec := waitEnded(t, bin, dir)
 			require.Equal(t, task.StateDone, rec.State, "%+v", rec)
 			require.Equal(t, "prime 200000 is 2750159", rec.Result)

@@ -3,6 +3,8 @@ package servers
 import (
 	"context"
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 
 	"github.com/ftm-in-go/ftm/stm"
@@ -88,4 +90,27 @@ func ownsGroup(tx *stm.Tx, server string, g stm.GroupID) bool {
 		return false
 	}
 	return rec.Group == uint64(g) && rec.GroupInc != 0
+}
+
+// GroupServers returns the reliable servers whose S the transactions of
+// group g, still running in bank (in doubt after a takeover), write: the
+// units whose restart takes part in deciding g. Sorted.
+func GroupServers(bank *stm.Bank, g stm.GroupID) ([]string, error) {
+	if bank == nil {
+		return nil, fmt.Errorf("servers: group servers: nil bank")
+	}
+	tx := bank.Begin() // read as committed, never committed (see PendingGroups)
+	defer tx.Abort()
+	states, err := serverStates(tx)
+	if err != nil {
+		return nil, fmt.Errorf("servers: group servers: %w", err)
+	}
+	var out []string
+	for _, id := range bank.GroupWrites(g) {
+		if name, ok := states[id]; ok {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return slices.Compact(out), nil
 }

@@ -107,6 +107,20 @@ func TestPendingGroupsReadsUnitRecordsOnly(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 }
 
+// TestGroupServersNamesTheServersItsTransactionsWrite: the servers whose
+// S a group in doubt writes, whatever their records say; none for a
+// group writing no server's S or not running.
+func TestGroupServersNamesTheServersItsTransactionsWrite(t *testing.T) {
+	b := pendingBank(t, 50)
+	for g, want := range map[stm.GroupID][]string{7: {"kv"}, 8: {"kv2"}, 9: {"other"}, 11: {"app"}, 12: nil, 99: nil} {
+		got, err := GroupServers(b, g)
+		require.NoError(t, err)
+		require.Equal(t, want, got, "group %d", g)
+	}
+	_, err := GroupServers(nil, 7)
+	require.Error(t, err)
+}
+
 // BenchmarkPendingGroups: what a takeover adds (ftmctl's Defer), per bank
 // size, with six groups in doubt: the same whatever the bank's size.
 func BenchmarkPendingGroups(b *testing.B) {

@@ -39,9 +39,17 @@
 // checkpoint is skipped and counted, as for want of a backup; after the
 // driver changed (its units restarted) the next checkpoint saves whole
 // segments, and, if the program used its client since its last
-// checkpoint, the RU counts as aborted. Without a driver a segment is
-// restored from its unit's committed state read from the bank
-// (pager.ReadCommitted). Abort means rollback: when the task's RU aborts
+// checkpoint, the RU counts as aborted. A segment is restored from its
+// unit's committed state read from the bank (pager.ReadCommitted), with
+// or without a driver; a checkpoint group a crash left in doubt there
+// holds that state until it is decided, so the restore waits for the
+// decision (indoubt.go): it reads again, attaches the task's units as
+// soon as the bank has a driver and starts the units of the segments the
+// group names that the program has not mapped yet (their restart, with
+// the client's, decides the group), logs the wait, and fails with
+// ErrInDoubt after UnitConfig.InDoubtWait. A segment that could not be
+// restored is forgotten (the program may map it again). Abort means
+// rollback: when the task's RU aborts
 // (servers.ErrAborted from a call, a checkpoint or Client), the runtime
 // restores the segments in place to the last checkpoint and re-enters
 // the program from the top; views into them (rvm.View, Object) stay

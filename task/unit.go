@@ -40,6 +40,10 @@ type UnitConfig struct {
 	// task's last checkpoint (at the end of Run): what it writes commits
 	// if and only if that checkpoint does.
 	Final func(tx *stm.Tx) error
+	// InDoubtWait bounds how long a restore waits for a checkpoint group
+	// of the task left in doubt in its bank by a crash (indoubt.go);
+	// DefaultInDoubtWait when zero.
+	InDoubtWait time.Duration
 }
 
 // errNoDriver: the task's bank has no driver now; its checkpoint is
@@ -73,6 +77,9 @@ type unitRT struct {
 	// without them, or they restarted): the next checkpoint saves whole
 	// segments.
 	stale bool
+	// orphaned: the units were stopped (forget) after the program used
+	// its client: the next attach reports its RU aborted.
+	orphaned bool
 }
 
 func newUnitRT(cfg UnitConfig, log *zap.Logger, fail failpoint.Hook) *unitRT {
@@ -101,7 +108,8 @@ func (u *unitRT) attach(ctx context.Context) error {
 	if had || len(u.segs) > 0 {
 		u.stale = true // the units restarted, or were never told of the segments
 	}
-	if had && u.used {
+	if (had || u.orphaned) && u.used {
+		u.orphaned = false
 		return fmt.Errorf("task %s: its bank's driver changed: %w", u.cfg.Name, servers.ErrAborted)
 	}
 	return nil
@@ -128,14 +136,13 @@ func (u *unitRT) start(ctx context.Context, d *servers.Driver) error {
 // serve starts the pager server of segment s on the current driver and
 // waits until its unit runs.
 func (u *unitRT) serve(ctx context.Context, s *rvm.Segment) error {
-	srv, err := pager.NewServer(pager.Config{Task: u.cfg.Name, Segment: s.Name(), PageSize: s.PageSize(), Driver: u.driver, Logger: u.log})
-	if err != nil {
-		return err
+	ss := u.servers[s.Name()] // started already if a group in doubt named it (indoubt.go)
+	if ss == nil {
+		var err error
+		if ss, err = u.runServer(ctx, s.Name(), s.PageSize()); err != nil {
+			return err
+		}
 	}
-	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	ss := &segServer{srv: srv, cancel: cancel, done: make(chan error, 1)}
-	go func() { ss.done <- srv.Run(sctx) }()
-	u.servers[s.Name()] = ss
 	if err := u.pager.Add(s); err != nil {
 		return err
 	}
@@ -143,6 +150,19 @@ func (u *unitRT) serve(ctx context.Context, s *rvm.Segment) error {
 	// would cut an STM commit mid-way, which leaves the bank's backup in an
 	// unknown state (stm marks it broken).
 	return waitUnit(context.WithoutCancel(ctx), u.driver, ss)
+}
+
+// runServer starts the pager server of segment seg on the current driver.
+func (u *unitRT) runServer(ctx context.Context, seg string, pageSize int) (*segServer, error) {
+	srv, err := pager.NewServer(pager.Config{Task: u.cfg.Name, Segment: seg, PageSize: pageSize, Driver: u.driver, Logger: u.log})
+	if err != nil {
+		return nil, err
+	}
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	ss := &segServer{srv: srv, cancel: cancel, done: make(chan error, 1)}
+	go func() { ss.done <- srv.Run(sctx) }()
+	u.servers[seg] = ss
+	return ss, nil
 }
 
 // waitUnit waits until the driver runs ss's unit (or its Run ended).
@@ -213,6 +233,9 @@ func (u *unitRT) add(ctx context.Context, s *rvm.Segment) (restored bool, err er
 	if errors.Is(err, rvm.ErrNoImage) {
 		return false, nil
 	}
+	if err != nil {
+		u.forget(s)
+	}
 	return err == nil, err
 }
 
@@ -270,21 +293,15 @@ func (u *unitRT) finish(ctx context.Context) error {
 }
 
 // loadStore reads a segment's last committed pages through its unit, or
-// straight from the bank while no driver runs it.
+// straight from the bank while no driver runs it (waiting for a
+// checkpoint group in doubt: loadCommitted).
 type loadStore struct {
 	u           *unitRT
 	emptyIsNone bool // no page: rvm.ErrNoImage (a first start)
 }
 
 func (l *loadStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, error) {
-	var pages map[int][]byte
-	var err error
-	if l.u.pager != nil {
-		pages, err = l.u.pager.Store().LoadPages(ctx, seg)
-	} else {
-		l.u.stale = true
-		pages, err = pager.ReadCommitted(ctx, l.u.cfg.STM, l.u.cfg.Name, seg)
-	}
+	pages, err := l.u.loadCommitted(ctx, seg)
 	if err == nil && len(pages) == 0 && l.emptyIsNone {
 		return nil, rvm.ErrNoImage
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"sort"
 	"sync/atomic"
 	"testing"
@@ -326,6 +327,10 @@ func TestDriverChangeUnderTheTask(t *testing.T) {
 					if obj.Step == 2 && !swapped {
 						swapped = true
 						r.stopHost("a")
+						// As a node does when the bank regains its backup: a
+						// driver stopped mid-commit of its tick leaves the
+						// mirror broken (stm), and a new backup is attached.
+						r.backup = stmtest.Protect(t, r.bank)
 						r.host("a")
 					}
 					if err := tk.Checkpoint(ctx); err != nil {

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -17,6 +18,7 @@ import (
 	"github.com/ftm-in-go/ftm/devices/screen"
 	"github.com/ftm-in-go/ftm/examples/editor/session"
 	"github.com/ftm-in-go/ftm/node"
+	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/task"
 )
 
@@ -37,16 +39,17 @@ type editors struct {
 
 var nodeEditors = &editors{sessions: map[string]*screen.Server{}}
 
-func (e *editors) register(name string, s *screen.Server) func() {
+func (e *editors) register(name string, s *screen.Server) {
 	e.mu.Lock()
+	defer e.mu.Unlock()
 	e.sessions[name] = s
-	e.mu.Unlock()
-	return func() {
-		e.mu.Lock()
-		if e.sessions[name] == s {
-			delete(e.sessions, name)
-		}
-		e.mu.Unlock()
+}
+
+func (e *editors) unregister(name string, s *screen.Server) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.sessions[name] == s {
+		delete(e.sessions, name)
 	}
 }
 
@@ -93,8 +96,27 @@ func parseEditArgs(args []string) (editArgs, error) {
 	return editArgs{bank: args[0], session: args[1], width: w, height: h, file: args[4]}, nil
 }
 
-// runEditor is the editor as a stable task: its screen and file servers
-// keep their state in the task's bank.
+// The editor's reliable servers, on every bank: BANK/screen keeps the
+// screens of the editing sessions of the bank (their devices are the
+// node's, in nodeEditors), BANK/files their files.
+const (
+	screenServer = "screen"
+	fileServer   = "files"
+)
+
+func newScreenServer(cfg servers.Config) (*screen.Reliable, error) {
+	return screen.NewReliable(screen.ReliableConfig{Name: cfg.Name, Driver: cfg.Driver, Screens: nodeEditors.get, Logger: cfg.Logger})
+}
+
+func newFileServer(cfg servers.Config) (*files.Reliable, error) {
+	return files.NewReliable(files.ReliableConfig{Name: cfg.Name, Driver: cfg.Driver, Logger: cfg.Logger})
+}
+
+// runEditor is the editor as a stable task that is a recovery unit: it
+// draws on BANK/screen and saves through BANK/files, and each checkpoint
+// commits it with its segments and the screen. The session's screen
+// device outlives a rollback (the task runtime enters runEditor again):
+// the attached terminal stays on it.
 func runEditor(ctx context.Context, env node.Env, t *task.Task, args []string) (string, error) {
 	a, err := parseEditArgs(args)
 	if err != nil {
@@ -105,26 +127,30 @@ func runEditor(ctx context.Context, env node.Env, t *task.Task, args []string) (
 		return "", fmt.Errorf("edit: this node does not hold bank %s", a.bank)
 	}
 	log := env.Logger.With(zap.String("session", a.session))
-	fs := files.New(files.Config{Bank: bank, Logger: log})
-	if err := fs.Recover(ctx); err != nil {
-		log.Warn("could not finish the saves of the last holder", zap.Error(err))
+	scr := nodeEditors.get(a.session)
+	if scr == nil {
+		if scr, err = screen.NewServer(ctx, screen.ServerConfig{Width: a.width, Height: a.height, Logger: log}); err != nil {
+			return "", err
+		}
+		nodeEditors.register(a.session, scr)
 	}
-	scr, err := screen.NewServer(ctx, screen.ServerConfig{Width: a.width, Height: a.height,
-		Store: screen.NewBankStore(bank, "edit/"+a.session), Logger: log})
-	if err != nil {
-		return "", err
+	err = session.RunRU(ctx, t, session.RUConfig{
+		Config:       session.Config{File: a.file, Width: a.width, Height: a.height, Screen: scr, Logger: log},
+		ScreenServer: a.bank + "/" + screenServer, ScreenName: a.session, FileServer: a.bank + "/" + fileServer,
+		Direct: session.Files(ctx, files.New(files.Config{Bank: bank, Logger: log}))})
+	if errors.Is(err, servers.ErrAborted) && ctx.Err() == nil {
+		return "", err // rolled back and entered again by the task runtime, on the same screen
 	}
-	unregister := nodeEditors.register(a.session, scr)
-	err = session.Run(ctx, t, session.Config{File: a.file, Width: a.width, Height: a.height, Screen: scr,
-		Files: session.Files(ctx, fs), Logger: log})
-	unregister()
+	nodeEditors.unregister(a.session, scr)
 	if err != nil {
 		scr.Drop() // the node is stopping: the terminal reconnects elsewhere
 		return "", err
 	}
 	scr.Close() // the user quit: the terminal detaches
-	if err := scr.Forget(ctx); err != nil {
-		log.Warn("could not delete the editor's screen image", zap.Error(err))
+	if c := t.Client(); c != nil {
+		if _, err := screen.Forget.At(a.bank+"/"+screenServer).Call(ctx, c, a.session); err != nil {
+			log.Warn("could not delete the editor's screen image", zap.Error(err))
+		}
 	}
 	return "edited " + a.file, nil
 }

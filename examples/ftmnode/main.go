@@ -4,9 +4,11 @@
 // up` starts two of them (or two of any node binary given by --exec).
 //
 // It carries the stable programs primes (the paper's prime computation),
-// mp3d (the paper's rarefied-gas simulation, examples/mp3d) and edit (the editor; `ftmctl edit` starts it), the control routes the
-// editor's terminal attaches through, and the reliable key-value server of
-// examples/kvstore, BANK/kv on every bank (`ftmctl kv`).
+// mp3d (the paper's rarefied-gas simulation, examples/mp3d) and edit (the
+// editor; `ftmctl edit` starts it), the control routes the editor's
+// terminal attaches through, the reliable key-value server of
+// examples/kvstore, BANK/kv on every bank (`ftmctl kv`), and the editor's
+// reliable screen and file servers, BANK/screen and BANK/files.
 package main
 
 import (
@@ -31,5 +33,7 @@ func main() {
 		node.ProgramEnv(editProgram, editor),
 		node.Routes(editRoutes),
 		node.Server(kv.Name, kv.New, node.Op(kv.Put), node.Op(kv.Add), node.Op(kv.Get), node.Op(kv.Len)),
+		node.Server(screenServer, newScreenServer),
+		node.Server(fileServer, newFileServer),
 	)
 }
