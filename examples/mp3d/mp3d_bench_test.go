@@ -8,41 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/ftm-in-go/ftm/examples/mp3d/sim"
-	"github.com/ftm-in-go/ftm/kernel"
-	"github.com/ftm-in-go/ftm/servers"
-	"github.com/ftm-in-go/ftm/servers/names"
-	"github.com/ftm-in-go/ftm/stm"
-	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"github.com/ftm-in-go/ftm/task"
+	"github.com/ftm-in-go/ftm/task/tasktest"
 )
-
-// benchUnits is one driver over a mirrored bank: task.Units for bank "b".
-type benchUnits struct {
-	bank   *stm.Bank
-	driver *servers.Driver
-}
-
-func (u *benchUnits) Driver(string) *servers.Driver { return u.driver }
-
-func newBenchUnits(b *testing.B) *benchUnits {
-	node := kernel.NewNode(kernel.Config{Name: "n1"})
-	kt, err := node.NewTask("servers/b")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bank, _ := stmtest.Mirrored(b)
-	d, err := servers.NewDriver(servers.DriverConfig{Host: "b", Task: kt, Bank: bank, Names: names.NewKernel(kt, zap.NewNop()),
-		TickPeriod: 50 * time.Millisecond})
-	if err != nil {
-		b.Fatal(err)
-	}
-	d.Start()
-	b.Cleanup(func() { d.Close(); kt.Terminate(); node.Shutdown() })
-	return &benchUnits{bank: bank, driver: d}
-}
 
 // cpuTime is the CPU time this process used so far (every goroutine: the
 // background commits and the backup bank too).
@@ -99,12 +68,12 @@ func benchMp3d(b *testing.B, job sim.Job, ckpts int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	u := newBenchUnits(b)
+	u := tasktest.NewUnits(b)
 	var wallX, cpuX []float64
 	var taken, stopped, kib float64
 	for i := 0; b.Loop(); i++ {
 		base := runSim(b, task.Config{Name: "noft"}, job)
-		unit := &task.UnitConfig{Name: fmt.Sprintf("b/mp3d%d", i), Bank: "b", STM: u.bank, Units: u}
+		unit := &task.UnitConfig{Name: fmt.Sprintf("b/mp3d%d", i), Bank: "b", STM: u.Bank, Units: u}
 		ft := runSim(b, task.Config{Name: "ru", Policy: pol, Unit: unit}, job)
 		if ft.r != base.r {
 			b.Fatalf("with fault tolerance %v, without %v", ft.r, base.r)

@@ -8,42 +8,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/ftm-in-go/ftm/examples/primes/sieve"
-	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/rvm"
-	"github.com/ftm-in-go/ftm/servers"
-	"github.com/ftm-in-go/ftm/servers/names"
-	"github.com/ftm-in-go/ftm/stm"
-	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"github.com/ftm-in-go/ftm/task"
+	"github.com/ftm-in-go/ftm/task/tasktest"
 )
-
-// benchUnits is one driver over a mirrored bank: task.Units for bank "b".
-type benchUnits struct {
-	bank   *stm.Bank
-	driver *servers.Driver
-}
-
-func (u *benchUnits) Driver(string) *servers.Driver { return u.driver }
-
-func newBenchUnits(b *testing.B) *benchUnits {
-	node := kernel.NewNode(kernel.Config{Name: "n1"})
-	kt, err := node.NewTask("servers/b")
-	if err != nil {
-		b.Fatal(err)
-	}
-	bank, _ := stmtest.Mirrored(b)
-	d, err := servers.NewDriver(servers.DriverConfig{Host: "b", Task: kt, Bank: bank, Names: names.NewKernel(kt, zap.NewNop()),
-		TickPeriod: 50 * time.Millisecond})
-	if err != nil {
-		b.Fatal(err)
-	}
-	d.Start()
-	b.Cleanup(func() { d.Close(); kt.Terminate(); node.Shutdown() })
-	return &benchUnits{bank: bank, driver: d}
-}
 
 // cpuTime is the CPU time this process used so far (every goroutine:
 // the background commits too).
@@ -101,15 +70,15 @@ func BenchmarkSieveRecoveryUnits(b *testing.B) {
 }
 
 func benchSieveRU(b *testing.B, n int, policy task.Policy) {
-	u := newBenchUnits(b)
+	u := tasktest.NewUnits(b)
 	var ruX, stmX, ruCPU, stmCPU []float64
 	var ckpts, stopped, stoppedSTM float64
 	for i := 0; b.Loop(); i++ {
 		base := runSieve(b, task.Config{Name: "noft"}, n)
-		unit := &task.UnitConfig{Name: fmt.Sprintf("b/sieve%d", i), Bank: "b", STM: u.bank, Units: u}
+		unit := &task.UnitConfig{Name: fmt.Sprintf("b/sieve%d", i), Bank: "b", STM: u.Bank, Units: u}
 		ru := runSieve(b, task.Config{Name: "ru", Policy: policy, Unit: unit}, n)
 		direct := runSieve(b, task.Config{Name: "stm", Policy: policy,
-			Store: prefixed{BatchStore: rvm.NewSTMStore(u.bank), prefix: fmt.Sprintf("s%d/", i)}}, n)
+			Store: prefixed{BatchStore: rvm.NewSTMStore(u.Bank), prefix: fmt.Sprintf("s%d/", i)}}, n)
 		ruX, stmX = append(ruX, ratio(ru.wall, base.wall)), append(stmX, ratio(direct.wall, base.wall))
 		ruCPU, stmCPU = append(ruCPU, ratio(ru.cpu, base.cpu)), append(stmCPU, ratio(direct.cpu, base.cpu))
 		ckpts += float64(ru.st.Checkpoints)
