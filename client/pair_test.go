@@ -207,6 +207,17 @@ func TestCallsRideOutATakeover(t *testing.T) {
 	}
 	time.Sleep(300 * time.Millisecond)
 	ftmctl(t, "crash", "n1", "--dir", dir)
+	// n1 is restarted once n2 answers for its bank (a node restarted while
+	// its partner still waits for the group's lease deadlocks the pair:
+	// known, open).
+	mu.Lock()
+	before := acked
+	mu.Unlock()
+	require.Eventually(t, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return acked > before
+	}, 30*time.Second, 10*time.Millisecond, "n2 answers for n1's bank")
 	ftmctl(t, "pair", "up", "--dir", dir) // n1 back as the backup: n2 commits n1's bank again
 	time.Sleep(2 * time.Second)
 	close(stop)
