@@ -101,6 +101,7 @@ var loadKeys = servers.NewMethod[int, int]("bench-load", servers.Update).At(kv.N
 // to a backup process, and an external client of it.
 type durableRig struct {
 	node   *kernel.Node
+	bank   *stm.Bank // the primary bank (its Stats count the commits)
 	client *servers.Client
 	raw    *rawConn
 }
@@ -117,7 +118,7 @@ func newDurableRig(b *testing.B, keys int) *durableRig {
 	node := kernel.NewNode(kernel.Config{Name: "primary"})
 	b.Cleanup(node.Shutdown)
 	serveBenchKV(b, ctx, node, bank)
-	r := &durableRig{node: node, client: externalClient(b, node), raw: dialRaw(b, rawAddr)}
+	r := &durableRig{node: node, bank: bank, client: externalClient(b, node), raw: dialRaw(b, rawAddr)}
 	r.preload(b, keys)
 	return r
 }

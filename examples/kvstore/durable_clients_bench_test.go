@@ -8,38 +8,19 @@ import (
 	"time"
 
 	"github.com/ftm-in-go/ftm/examples/kvstore/kv"
-	"github.com/ftm-in-go/ftm/kernel"
 	"github.com/ftm-in-go/ftm/servers"
-	"github.com/ftm-in-go/ftm/servers/names"
-	"github.com/ftm-in-go/ftm/stm"
-	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"github.com/stretchr/testify/require"
 )
 
 // newClientsRig is newDurableRig with clients external clients, each on
-// a task of its own.
-func newClientsRig(b *testing.B, keys, clients int) (*durableRig, *stm.Bank, []*servers.Client) {
-	ctx, cancel := context.WithCancel(context.Background())
-	b.Cleanup(cancel)
-	addr, rawAddr := startBackup(b)
-	bank, err := stmtest.DialBank(ctx, addr, linkConfig("primary"))
-	require.NoError(b, err)
-	b.Cleanup(func() { _ = bank.Close() })
-	node := kernel.NewNode(kernel.Config{Name: "primary"})
-	b.Cleanup(node.Shutdown)
-	serveBenchKV(b, ctx, node, bank)
-	cs := make([]*servers.Client, clients)
-	for i := range cs {
-		task, err := node.NewTask(fmt.Sprint("client-", i))
-		require.NoError(b, err)
-		cs[i], err = servers.NewClient(servers.ClientConfig{Name: fmt.Sprint("bench-", i), Task: task,
-			Names: names.NewKernel(task, nil), Timeout: time.Minute, Retries: 1})
-		require.NoError(b, err)
-		b.Cleanup(cs[i].Close)
+// a task of its own (the rig's own client first).
+func newClientsRig(b *testing.B, keys, clients int) (*durableRig, []*servers.Client) {
+	r := newDurableRig(b, keys)
+	cs := []*servers.Client{r.client}
+	for len(cs) < clients {
+		cs = append(cs, externalClient(b, r.node))
 	}
-	r := &durableRig{client: cs[0], raw: dialRaw(b, rawAddr)}
-	r.preload(b, keys)
-	return r, bank, cs
+	return r, cs
 }
 
 // benchDurableClients: clients external clients put concurrently, each
@@ -47,7 +28,7 @@ func newClientsRig(b *testing.B, keys, clients int) (*durableRig, *stm.Bank, []*
 // put; b.N updates in all. updates/s is the throughput; the server commits
 // a burst of queued updates together (group commit).
 func benchDurableClients(b *testing.B, keys, clients int) {
-	r, bank, cs := newClientsRig(b, keys, clients)
+	r, cs := newClientsRig(b, keys, clients)
 	ctx := context.Background()
 	put := func(c *servers.Client, i int) error {
 		_, err := kv.Put.Call(ctx, c, kv.PutReq{Key: fmt.Sprint("k", i%keys), Value: int64(i)})
@@ -59,7 +40,7 @@ func benchDurableClients(b *testing.B, keys, clients int) {
 	errs := make(chan error, clients)
 	var wg sync.WaitGroup
 	b.ReportAllocs()
-	c0 := bank.Stats().Committed
+	c0 := r.bank.Stats().Committed
 	b.ResetTimer()
 	start := time.Now()
 	for ci, c := range cs {
@@ -81,7 +62,7 @@ func benchDurableClients(b *testing.B, keys, clients int) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	b.StopTimer()
-	commits := bank.Stats().Committed - c0
+	commits := r.bank.Stats().Committed - c0
 	close(errs)
 	for err := range errs {
 		b.Fatal(err)
