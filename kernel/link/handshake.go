@@ -13,8 +13,8 @@ import (
 	"github.com/hashicorp/go-msgpack/v2/codec"
 )
 
-// The handshake authenticates both ends with the shared secret and never
-// sends it: each side sends a hello with its name and a fresh 32-byte nonce,
+// Without TLS, the handshake authenticates both ends with the shared
+// secret and never sends it: each side sends a hello with its name and a fresh 32-byte nonce,
 // then proves knowledge of the secret with an HMAC-SHA256 over both nonces,
 // both names and its role, which the other side checks. A role byte in the
 // MAC stops a proof from being reflected back. The listener proves first.
@@ -41,27 +41,34 @@ type hello struct {
 
 var mh codec.MsgpackHandle
 
-// handshake authenticates conn's peer within cfg.HandshakeTimeout; the end
-// of ctx interrupts it. On success conn has no deadline left; on failure
-// the caller closes conn.
-func handshake(ctx context.Context, conn net.Conn, cfg Config, me role) (string, error) {
+// handshake authenticates conn's peer within cfg.HandshakeTimeout (by
+// TLS when cfg.TLS is set, else by the shared secret); the end of ctx
+// interrupts it. It returns the connection to use (conn itself, or TLS over
+// it) and the peer's name. On success the connection has no deadline left;
+// on failure the caller closes conn.
+func handshake(ctx context.Context, conn net.Conn, cfg Config, me role) (net.Conn, string, error) {
 	dl := time.Now().Add(cfg.HandshakeTimeout)
 	if d, ok := ctx.Deadline(); ok && d.Before(dl) {
 		dl = d
 	}
 	_ = conn.SetDeadline(dl)
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
-	peer, err := greet(conn, cfg, me)
+	c, peer, err := conn, "", error(nil)
+	if cfg.TLS != nil {
+		c, peer, err = greetTLS(conn, cfg, me)
+	} else {
+		peer, err = greet(conn, cfg, me)
+	}
 	if !stop() {
 		// The interruption ran or is running: its deadline may land after
 		// any reset, so the connection cannot be handed on.
-		return "", fmt.Errorf("%w: handshake interrupted: %w", ErrHandshakeCut, context.Cause(ctx))
+		return nil, "", fmt.Errorf("%w: handshake interrupted: %w", ErrHandshakeCut, context.Cause(ctx))
 	}
 	if err != nil {
-		return "", err
+		return nil, "", err
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return peer, nil
+	return c, peer, nil
 }
 
 // greet runs both rounds of the handshake on conn and returns the peer's

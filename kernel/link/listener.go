@@ -128,7 +128,7 @@ func (r *acceptRound) acceptLoop() error {
 // the link to Accept; a connection that fails, or comes second, is closed.
 func (r *acceptRound) authenticate(conn net.Conn) {
 	cfg := r.l.cfg
-	peer, err := handshake(r.ctx, conn, cfg, roleListener)
+	c, peer, err := handshake(r.ctx, conn, cfg, roleListener)
 	if err != nil {
 		_ = conn.Close()
 		switch {
@@ -140,10 +140,10 @@ func (r *acceptRound) authenticate(conn net.Conn) {
 		}
 		return
 	}
-	t := newTCP(conn, peer, cfg)
+	t := newTCP(c, peer, cfg)
 	select {
 	case r.won <- t:
 	case <-r.ctx.Done():
-		_ = conn.Close() // Accept already has a link (or gave up)
+		_ = c.Close() // Accept already has a link (or gave up)
 	}
 }

@@ -3,6 +3,7 @@ package link
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -17,9 +18,16 @@ import (
 type Config struct {
 	// Name is this node's name, sent to and authenticated by the peer.
 	Name string
-	// Secret is the key both nodes share; the handshake proves each side
-	// knows it without sending it.
+	// Secret is the key both nodes share; without TLS the handshake
+	// proves each side knows it without sending it.
 	Secret []byte
+	// TLS, when set, runs every link over mutually authenticated TLS 1.3
+	// with this node's certificate (see TLS); Secret is then not used.
+	TLS *TLS
+	// Peer is the node expected at the other end. With TLS, a dialer
+	// needs it (the listener's certificate must name it) and a listener
+	// that has it refuses a certificate naming another node.
+	Peer string
 	// MaxFrame bounds one frame (default DefaultMaxFrame).
 	MaxFrame int
 	// HandshakeTimeout bounds the authentication exchange (default 5s).
@@ -51,10 +59,21 @@ func (c Config) check() error {
 	if c.Name == "" {
 		return errors.New("link: config needs this node's Name")
 	}
+	if c.TLS != nil {
+		return c.TLS.check(c.Name)
+	}
 	if len(c.Secret) < 16 {
 		return errors.New("link: config needs a Secret of at least 16 bytes")
 	}
 	return nil
+}
+
+// checkDial is check for a dialer: over TLS it must know its peer's name.
+func (c Config) checkDial() error {
+	if c.TLS != nil && c.Peer == "" {
+		return errors.New("link: a TLS dialer needs the Peer it expects")
+	}
+	return c.check()
 }
 
 // TCP is a Link over one authenticated TCP connection.
@@ -65,6 +84,7 @@ func (c Config) check() error {
 // kernel's proxy always keep one waiting) or when a Send fails.
 type TCP struct {
 	conn net.Conn
+	tls  *tls.Conn // conn, when the link runs over TLS
 	peer string
 	max  int
 	log  *zap.Logger
@@ -91,7 +111,7 @@ var _ Link = (*TCP)(nil)
 
 // Dial connects to a listening node at addr and authenticates both ways.
 func Dial(ctx context.Context, addr string, cfg Config) (*TCP, error) {
-	if err := cfg.check(); err != nil {
+	if err := cfg.checkDial(); err != nil {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
@@ -100,21 +120,26 @@ func Dial(ctx context.Context, addr string, cfg Config) (*TCP, error) {
 	if err != nil {
 		return nil, fmt.Errorf("link: dial %s: %w", addr, err)
 	}
-	peer, err := handshake(ctx, conn, cfg, roleDialer)
+	c, peer, err := handshake(ctx, conn, cfg, roleDialer)
 	if err != nil {
 		conn.Close()
 		cfg.Logger.Warn("link refused", zap.String("addr", addr), zap.Error(err))
 		return nil, err
 	}
-	return newTCP(conn, peer, cfg), nil
+	return newTCP(c, peer, cfg), nil
 }
 
 func newTCP(conn net.Conn, peer string, cfg Config) *TCP {
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetNoDelay(true)
+	raw := conn
+	tc, isTLS := conn.(*tls.Conn)
+	if isTLS {
+		raw = tc.NetConn()
+	}
+	if tcp, ok := raw.(*net.TCPConn); ok {
+		_ = tcp.SetNoDelay(true)
 	}
 	return &TCP{
-		conn: conn, peer: peer, max: cfg.MaxFrame, log: cfg.Logger.With(zap.String("peer", peer)),
+		conn: conn, tls: tc, peer: peer, max: cfg.MaxFrame, log: cfg.Logger.With(zap.String("peer", peer)),
 		recvTok: make(chan struct{}, 1), r: bufio.NewReaderSize(conn, 64<<10), done: make(chan struct{}),
 	}
 }
@@ -227,6 +252,15 @@ func (t *TCP) Close() error {
 
 // Done is closed when the link has ended.
 func (t *TCP) Done() <-chan struct{} { return t.done }
+
+// TLSState is the link's TLS session (version, cipher suite, the peer's
+// certificates); ok is false on a link without TLS.
+func (t *TCP) TLSState() (state tls.ConnectionState, ok bool) {
+	if t.tls == nil {
+		return tls.ConnectionState{}, false
+	}
+	return t.tls.ConnectionState(), true
+}
 
 // Peer is the authenticated name of the other node.
 func (t *TCP) Peer() string { return t.peer }

@@ -48,7 +48,8 @@ func partsLen(parts [][]byte) int {
 }
 
 // SendVec writes one frame whose body is the concatenation of parts, with
-// one vectored write of the frame head and the parts themselves (no copy).
+// one vectored write of the frame head and the parts themselves (no copy;
+// over TLS the parts are joined into one write, which TLS copies anyway).
 // The frame limit applies to the sum of the parts. Like Send, concurrent
 // calls are serialized and a deadline on ctx bounds the write.
 func (t *TCP) SendVec(ctx context.Context, f Frame, parts [][]byte) error {
@@ -66,10 +67,19 @@ func (t *TCP) SendVec(ctx context.Context, f Frame, parts [][]byte) error {
 		defer t.conn.SetWriteDeadline(time.Time{})
 	}
 	t.buf = appendFrameHead(t.buf[:0], &f, n)
+	if t.tls != nil { // TLS makes a record of each write: join the parts
+		for _, p := range parts {
+			t.buf = append(t.buf, p...)
+		}
+		parts = nil
+	}
 	t.vec = append(append(t.vec[:0], t.buf), parts...)
 	bufs := t.vec // WriteTo consumes its receiver; t.vec keeps the backing array
 	_, err := bufs.WriteTo(t.conn)
 	clear(t.vec) // do not pin the caller's parts
+	if cap(t.buf) > 1<<20 {
+		t.buf = nil // do not pin a large frame's buffer
+	}
 	if err != nil {
 		t.fail(err)
 		return t.Err()
