@@ -40,18 +40,20 @@ func (l tcpListener) Accept(ctx context.Context) (link.Link, error) {
 // released: the process it replaces (SIGKILLed) may still be exiting.
 const listenRetry = 5 * time.Second
 
-// nodeLinks makes this node's links to its partner, both ways: each is
-// authenticated as name with the pair's secret and obeys the node's fault
-// switch.
+// nodeLinks makes this node's links to its partner, both ways: each runs
+// over mutual TLS with the node's certificate (or, with plain links, is
+// authenticated as name with the pair's secret), must come from the
+// partner, and obeys the node's fault switch.
 type nodeLinks struct {
-	name   string
-	secret []byte
-	faults *link.Faults
-	log    *zap.Logger
+	name, partner string
+	secret        []byte
+	tls           *link.TLS // nil: plain links
+	faults        *link.Faults
+	log           *zap.Logger
 }
 
 func (nl nodeLinks) config() link.Config {
-	return link.Config{Name: nl.name, Secret: nl.secret, Logger: nl.log}
+	return link.Config{Name: nl.name, Peer: nl.partner, Secret: nl.secret, TLS: nl.tls, Logger: nl.log}
 }
 
 // listen listens for the partner on addr.

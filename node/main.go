@@ -81,13 +81,18 @@ func parseFlags(prog string, args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet(prog, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, `usage: %s --name NAME [--dir DIR] [--metrics-addr ADDR [--web-config-file FILE]]
+		fmt.Fprintf(stderr, `usage: %s --name NAME [--dir DIR] [--listen ADDR] [--link-cert FILE --link-key FILE --link-ca FILE | --plain-links]
+          [--metrics-addr ADDR [--web-config-file FILE]]
        %s --witness [--dir DIR]
 
 %s runs one node of the pair described by DIR/pair.json (ftmctl pair up
-starts two): it links to its partner over authenticated TCP on 127.0.0.1,
-watches it with heartbeats, and serves the control socket DIR/NAME.sock that
-ftmctl uses (each request must carry a token derived from DIR/secret). With
+starts two): it links to its partner over mutual TLS (both ends present
+a certificate of the pair's CA, by default DIR/tls/NAME.crt and .key with
+DIR/tls/ca.crt, which ftmctl pair up makes), listening on its address in
+pair.json or on --listen, watches it with heartbeats, and serves the
+control socket DIR/NAME.sock that ftmctl uses (each request must carry a
+token derived from DIR/secret). --plain-links runs the links without TLS,
+authenticated by DIR/secret only and unencrypted. With
 --metrics-addr it also serves its figures in the Prometheus text format at
 http://ADDR/metrics, with /healthz and /readyz beside it (loopback addresses
 only, unless --web-config-file names an exporter-toolkit web configuration
@@ -105,6 +110,11 @@ group that agrees on which node holds each bank and grants the leases
 	fs.StringVar(&cfg.Name, "name", "", "this node's name (one of the pair's nodes)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:0)")
 	fs.StringVar(&cfg.WebConfigFile, "web-config-file", "", "exporter-toolkit web configuration (TLS, basic auth) for --metrics-addr")
+	fs.StringVar(&cfg.Listen, "listen", "", "listen for the partner's link on this address (default: the node's address in pair.json)")
+	fs.StringVar(&cfg.LinkCerts.Cert, "link-cert", "", "this node's link certificate (default DIR/tls/NAME.crt)")
+	fs.StringVar(&cfg.LinkCerts.Key, "link-key", "", "this node's link private key (default DIR/tls/NAME.key)")
+	fs.StringVar(&cfg.LinkCerts.CA, "link-ca", "", "the CA that signs the pair's link certificates (default DIR/tls/ca.crt)")
+	fs.BoolVar(&cfg.PlainLinks, "plain-links", false, "run the links without TLS: authenticated by DIR/secret only, unencrypted")
 	fs.BoolVar(&cfg.Witness, "witness", false, "run the pair's witness (DIR/pair.json names it): a voter of the group that holds no bank")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/kernel/link/linkcert"
 	"github.com/ftm-in-go/ftm/node/control"
 	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/stm"
@@ -43,6 +44,48 @@ type Config struct {
 	// Witness (the binary's --witness): run the pair's witness, not a
 	// node (RunWitness); Name is then not needed.
 	Witness bool
+	// Listen, when set, is the address the node's link listens on (all
+	// interfaces, another host's address); by default its address in
+	// pair.json, which is also where its partner dials it.
+	Listen string
+	// LinkCerts names the node's certificate files for its links' mutual
+	// TLS; an empty field takes its default, linkcert.NodePaths(Dir, Name)
+	// (`ftmctl pair up` makes them).
+	LinkCerts linkcert.Paths
+	// PlainLinks runs the links without TLS, authenticated by the pair's
+	// secret alone and unencrypted: only when asked (the benchmarks' plain
+	// figure, a trusted network).
+	PlainLinks bool
+}
+
+// linkTLS is the node's identity on its links, nil with plain links.
+func (cfg Config) linkTLS() (*link.TLS, error) {
+	if cfg.PlainLinks {
+		return nil, nil
+	}
+	p, def := cfg.LinkCerts, linkcert.NodePaths(cfg.Dir, cfg.Name)
+	if p.CA == "" {
+		p.CA = def.CA
+	}
+	if p.Cert == "" {
+		p.Cert = def.Cert
+	}
+	if p.Key == "" {
+		p.Key = def.Key
+	}
+	id, err := linkcert.Load(p)
+	if err != nil {
+		return nil, fmt.Errorf("link certificates (make them with `ftmctl pair up`, or run with plain links): %w", err)
+	}
+	return id, nil
+}
+
+// listenAddr is where the node's link listens.
+func (cfg Config) listenAddr(ns *setup) string {
+	if cfg.Listen != "" {
+		return cfg.Listen
+	}
+	return ns.self.Addr
 }
 
 // setup is what a node reads from the pair's directory.
@@ -50,6 +93,7 @@ type setup struct {
 	self, partner *control.NodeState
 	voters        []cluster.Peer // the group's voters; nil: no group
 	secret        []byte
+	tls           *link.TLS // the node's link identity; nil: plain links
 	heartbeat     time.Duration
 	allowFaults   bool
 }
@@ -93,6 +137,9 @@ func Run(ctx context.Context, cfg Config, regs ...Registration) error {
 	if err != nil {
 		return err
 	}
+	if ns.tls, err = cfg.linkTLS(); err != nil {
+		return err
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = zap.NewNop()
@@ -110,10 +157,10 @@ func (cfg Config) metricsServer() metricsServer {
 // run starts the node's parts in order and stops them in reverse.
 func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *registry) error {
 	log, name := rt.base, rt.name // the kernel, pair and stm name the node in their logs
-	links := nodeLinks{name: name, secret: ns.secret, faults: rt.faults, log: rt.log}
-	lis, err := links.listen(ns.self.Addr)
+	links := nodeLinks{name: name, partner: ns.partner.Name, secret: ns.secret, tls: ns.tls, faults: rt.faults, log: rt.log}
+	lis, err := links.listen(cfg.listenAddr(ns))
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", ns.self.Addr, err)
+		return fmt.Errorf("listen on %s: %w", cfg.listenAddr(ns), err)
 	}
 	defer lis.Close()
 	rt.kernel = kernel.NewNode(kernel.Config{Name: name, Logger: log})
@@ -161,8 +208,8 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 		return err
 	}
 	defer stopObservers()
-	rt.log.Info("node started", zap.Int("pid", os.Getpid()), zap.String("addr", ns.self.Addr), zap.String("partner", ns.partner.Name),
-		zap.String("metrics", rt.metrics.addr()))
+	rt.log.Info("node started", zap.Int("pid", os.Getpid()), zap.String("addr", ns.self.Addr), zap.String("listen", cfg.listenAddr(ns)),
+		zap.Bool("tls", ns.tls != nil), zap.String("partner", ns.partner.Name), zap.String("metrics", rt.metrics.addr()))
 	err = rt.pair.Run(ctx)
 	rt.log.Info("node stopping", zap.Error(err))
 	return err

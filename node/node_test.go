@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 	"go.uber.org/zap"
 
+	"github.com/ftm-in-go/ftm/kernel/link/linkcert"
 	"github.com/ftm-in-go/ftm/node/control"
 	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/servers"
@@ -182,6 +183,7 @@ func newPairDir(t *testing.T, names ...string) string {
 	require.NoError(t, control.SavePair(dir, st))
 	_, err = control.ReadOrCreateSecret(dir)
 	require.NoError(t, err)
+	require.NoError(t, linkcert.Create(dir, names...))
 	return dir
 }
 

@@ -9,9 +9,17 @@
 // Implementations:
 //   - TCP (Dial, Listen): a frame is a 4-byte big-endian length followed by
 //     the msgpack array [service, kind, seq, body] (codec.go); a frame size
-//     limit (Config.MaxFrame); a shared-secret challenge-response handshake
-//     (handshake.go: HMAC-SHA256 over both nonces, both names and the
-//     prover's role; both directions authenticated; the secret never travels).
+//     limit (Config.MaxFrame). With Config.TLS (tls.go), the link runs over
+//     TLS 1.3 with mutual authentication: both ends present a certificate
+//     signed by the cluster's CA (package linkcert makes them), the peer's
+//     name is its certificate's (a dialer checks it is the Peer it expects,
+//     a listener that knows its Peer refuses any other), both ends then send
+//     a hello whose name must match, and every frame is encrypted and
+//     integrity-protected. Without TLS (plain links, only when asked): a
+//     shared-secret challenge-response handshake (handshake.go:
+//     HMAC-SHA256 over both nonces, both names and the prover's role; both
+//     directions authenticated; the secret never travels) and frames in the
+//     clear.
 //     A Listener authenticates the connections that arrive during an Accept
 //     concurrently (listener.go), each within HandshakeTimeout and at most
 //     MaxPending at once, so connections that never answer delay a genuine
@@ -33,7 +41,8 @@
 // delivered; the decoder never allocates more than the frame limit for one
 // frame and never panics; a peer that fails authentication never gets a
 // link (ErrAuth: ErrRejected, logged as a warning, when it proved it is
-// not a member of the pair; ErrHandshakeCut, logged as information, when
+// not a member of the pair: a wrong secret, a certificate of another CA or
+// naming another node, no TLS where TLS is configured; ErrHandshakeCut, logged as information, when
 // the handshake timed out or was cut, as while a partner restarts); an Accept
 // leaves no goroutine or unreturned connection behind. Library code logs through the configured
 // *zap.Logger only.

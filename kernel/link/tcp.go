@@ -123,7 +123,11 @@ func Dial(ctx context.Context, addr string, cfg Config) (*TCP, error) {
 	c, peer, err := handshake(ctx, conn, cfg, roleDialer)
 	if err != nil {
 		conn.Close()
-		cfg.Logger.Warn("link refused", zap.String("addr", addr), zap.Error(err))
+		if errors.Is(err, ErrRejected) {
+			cfg.Logger.Warn("link refused", zap.String("addr", addr), zap.Error(err))
+		} else { // a listener restarting, or busy: the caller dials again
+			cfg.Logger.Info("link handshake not completed", zap.String("addr", addr), zap.Error(err))
+		}
 		return nil, err
 	}
 	return newTCP(c, peer, cfg), nil
