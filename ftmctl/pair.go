@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
+	"github.com/ftm-in-go/ftm/kernel/link/linkcert"
 	"github.com/ftm-in-go/ftm/pair"
 )
 
@@ -30,6 +31,7 @@ func newPairCmd() *cobra.Command {
 type pairUpOptions struct {
 	dir         string
 	names       []string
+	addrs       []string // the nodes' link addresses, in names' order ("": 127.0.0.1, a free port each)
 	allowFaults bool
 	heartbeat   time.Duration
 	wait        time.Duration
@@ -44,8 +46,10 @@ func newPairUpCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Start both nodes of a pair in the background",
-		Long: `up starts two node processes on 127.0.0.1 in the background, each primary for
-its own work and backup for its partner's. Their state, secret and logs live in
+		Long: `up starts two node processes in the background, each primary for its own
+work and backup for its partner's, linked over mutual TLS on 127.0.0.1 (or on
+the --addrs given). Their state, secret, logs and link certificates (a CA of
+the pair's own and one certificate per node, in DIR/tls, mode 0600) live in
 --dir (default .ftm, or $FTM_DIR); 'ftmctl pair down' stops them. Run against a
 pair whose node was killed, up restarts that node and it rejoins its partner.
 
@@ -60,6 +64,7 @@ pair still not ready after --wait, fails it (exit 1) with the cause from the
 node's log. --wait 0 returns at once ('ftmctl wait ready' waits later).`,
 		Example: `  ftmctl pair up --allow-faults && ftmctl kv add visits 1
   ftmctl pair up --nodes a,b --dir /tmp/p --metrics-addr 127.0.0.1:9100
+  ftmctl pair up --addrs 127.0.0.2,127.0.0.3:7100   # each node on its own address
   ftmctl pair up --metrics-addr 0.0.0.0:9100 --web-config-file web.yml   # TLS, basic auth
   ftmctl pair up --wait 0 && ftmctl wait ready --timeout 1m
   ftmctl crash alpha; ftmctl pair up      # restart alpha; it rejoins as backup`,
@@ -69,6 +74,7 @@ node's log. --wait 0 returns at once ('ftmctl wait ready' waits later).`,
 	f := cmd.Flags()
 	f.StringVar(&o.dir, "dir", defaultDir(), "state and log directory")
 	f.StringSliceVar(&o.names, "nodes", []string{"alpha", "beta"}, "the two node names")
+	f.StringSliceVar(&o.addrs, "addrs", nil, "the nodes' link addresses, in --nodes order: HOST or HOST:PORT, a local address each (default 127.0.0.1; no port or port 0: a free one)")
 	f.BoolVar(&o.allowFaults, "allow-faults", false, "allow fault injection (ftmctl crash, partition, slow)")
 	f.DurationVar(&o.heartbeat, "heartbeat", heartbeat.DefaultPeriod, "heartbeat period between the nodes (silence for 20 periods means death)")
 	f.DurationVar(&o.wait, "wait", defaultReadyWait, "how long to wait until the pair is ready: linked, every bank backed up, servers answering (0: return at once)")
@@ -91,6 +97,9 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 		return err
 	}
 	if prev != nil {
+		if err := linkcert.Create(o.dir, pairNodeNames(prev)...); err != nil { // a pair made before links had TLS
+			return err
+		}
 		if err := restartDead(cmd, o.dir, prev); err != nil {
 			return err
 		}
@@ -105,6 +114,9 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 	}
 	if _, err := readOrCreateSecret(o.dir); err != nil {
 		return fmt.Errorf("pair secret: %w", err)
+	}
+	if err := linkcert.Create(o.dir, o.names...); err != nil {
+		return err
 	}
 	st, err := planPair(o, exe)
 	if err != nil {
@@ -125,7 +137,7 @@ func pairUp(cmd *cobra.Command, o pairUpOptions) error {
 func planPair(o pairUpOptions, exe string) (*pairState, error) {
 	st := &pairState{AllowFaults: o.allowFaults, Heartbeat: o.heartbeat.String(), Created: time.Now().UTC(), Exec: exe}
 	for i, name := range o.names {
-		addr, err := freeLoopbackAddr()
+		addr, err := o.linkAddr(i)
 		if err != nil {
 			return nil, err
 		}
@@ -321,13 +333,42 @@ func nthAddr(addr string, i int) (string, error) {
 }
 
 // freeLoopbackAddr asks the OS for a free port on 127.0.0.1.
-func freeLoopbackAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+func freeLoopbackAddr() (string, error) { return freeAddr("127.0.0.1") }
+
+// freeAddr asks the OS for a free port on host, a local address.
+func freeAddr(host string) (string, error) {
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		return "", err
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// linkAddr is the link address of node i: --addrs' entry (a free port
+// when it has none, or port 0), or a free port on 127.0.0.1.
+func (o pairUpOptions) linkAddr(i int) (string, error) {
+	if len(o.addrs) == 0 {
+		return freeLoopbackAddr()
+	}
+	a := o.addrs[i]
+	host, port, err := net.SplitHostPort(a)
+	if err != nil {
+		host, port = a, "0"
+	}
+	if port == "0" {
+		return freeAddr(host)
+	}
+	return net.JoinHostPort(host, port), nil
+}
+
+// pairNodeNames are the names of st's nodes.
+func pairNodeNames(st *pairState) []string {
+	var names []string
+	for _, n := range st.Nodes {
+		names = append(names, n.Name)
+	}
+	return names
 }
 
 func anyAlive(st *pairState) bool {

@@ -25,6 +25,9 @@ func (o pairUpOptions) validate() error {
 			return fmt.Errorf("--nodes: %w", err)
 		}
 	}
+	if len(o.addrs) > 0 && len(o.addrs) != len(o.names) {
+		return fmt.Errorf("--addrs needs one address per node (%d), got %v", len(o.names), o.addrs)
+	}
 	return positive("--heartbeat", o.heartbeat)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 )
@@ -36,7 +37,11 @@ func witnessName(nodes []string) string {
 func planWitness(dir string, st *pairState) error {
 	names := make([]string, 0, len(st.Nodes))
 	for i := range st.Nodes {
-		addr, err := freeLoopbackAddr()
+		host, _, err := net.SplitHostPort(st.Nodes[i].Addr) // on the node's own host
+		if err != nil {
+			return err
+		}
+		addr, err := freeAddr(host)
 		if err != nil {
 			return err
 		}
