@@ -16,10 +16,14 @@
 // parse their own flags.
 //
 // What a node does (Run):
-//   - Links and membership: it listens on its pair.json address and links
-//     to its partner over authenticated TCP (the pair's secret), and
-//     watches it with heartbeats (pair.Node); ftmctl partition and slow
-//     act on its links when the pair allows faults.
+//   - Links and membership: it listens on its pair.json address (or
+//     Config.Listen) and links to its partner over mutual TLS 1.3 with its
+//     certificate of the pair's CA (DIR/tls by default, package
+//     kernel/link/linkcert), which authenticates both ends by name and
+//     encrypts every frame; with Config.PlainLinks, over TCP authenticated
+//     by the pair's secret and unencrypted. It watches the partner with
+//     heartbeats (pair.Node); ftmctl partition and slow act on its links
+//     when the pair allows faults.
 //   - STM on the pair (pair.Stable): it is primary for its own bank and
 //     backup for its partner's. When the partner dies it takes its bank
 //     over: the stable tasks recorded there resume from their last

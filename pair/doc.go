@@ -9,7 +9,8 @@
 // its pauses double from Config.Redial up to Config.RedialMax, jittered, and
 // every failure is logged. Timeouts and resets never stop it; only
 // repeated refusals (link.ErrRejected: the partner does not share the
-// secret) end Run.
+// secret, or its certificate is not of the cluster's CA or names another
+// node) end Run.
 //
 // Stable (stable.go) puts STM on the pair: each node is primary for its own
 // bank and backup for its partner's. When a link comes up both sides send
