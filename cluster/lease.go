@@ -227,7 +227,7 @@ func (l *Lease) Alone(bank string) error {
 
 // propose proposes c and turns a refusal into ErrRefused.
 func (l *Lease) propose(ctx context.Context, c Command) (Result, error) {
-	c.Node = l.cfg.Node
+	c.Node, c.Incarnation = l.cfg.Node, l.incarn
 	res, err := l.cfg.Consensus.Propose(ctx, c)
 	if err != nil {
 		return res, fmt.Errorf("%v %s: %w", c.Op, c.Bank, err)

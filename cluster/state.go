@@ -47,7 +47,7 @@ type State struct {
 	// a count that stays unchanged long enough (Lease.ExpiryWait) on an
 	// observer's clock means the holder's lease has expired.
 	Leases map[string]uint64 `json:"leases"`
-	// Incarnations is the incarnation of each node's last renewal: a
+	// Incarnations is the incarnation of each node's last command: a
 	// process draws a new one when it starts.
 	Incarnations map[string]uint64 `json:"incarnations"`
 	// Applied counts the commands applied (the log position in commands).
@@ -106,8 +106,7 @@ const (
 	// the bank is an orphan, or unknown (never claimed: its primary died
 	// before the group heard of it, so it never committed alone).
 	OpTakeover
-	// OpRenew renews Node's lease (for its process Incarnation; a new
-	// incarnation orphans the banks the previous one was primary of).
+	// OpRenew renews Node's lease (for its process Incarnation).
 	OpRenew
 )
 
@@ -130,7 +129,9 @@ type Command struct {
 	Count  uint64 `json:"count,omitempty"`
 	// IfOrphan (OpTakeover): take over only an orphan, whatever Count.
 	IfOrphan bool `json:"if_orphan,omitempty"`
-	// Incarnation (OpRenew) names the proposing process.
+	// Incarnation names the proposing process (every command a Lease
+	// proposes carries it; 0: unknown): the first command of a new one
+	// orphans the banks the node's previous process was primary of.
 	Incarnation uint64 `json:"incarnation,omitempty"`
 	Member      Member `json:"member,omitzero"`
 }
@@ -155,6 +156,7 @@ func refused(format string, args ...any) Result {
 // does not hold changes nothing and is refused with a reason.
 func (s *State) Apply(c Command) Result {
 	s.Applied++
+	s.incarnate(c)
 	switch c.Op {
 	case OpJoin:
 		s.Members[c.Member.Name] = c.Member
@@ -171,7 +173,15 @@ func (s *State) Apply(c Command) Result {
 	return refused("unknown command %v", c.Op)
 }
 
-func (s *State) renew(c Command) Result {
+// incarnate records the incarnation of c's proposer: the first command of
+// a new process of a node (a renewal, or a claim, a backup recorded ...
+// before its first renewal) orphans the banks its previous process was
+// primary of, so that a restarted node, whose copies are empty, never
+// fences their takeover by its renewals.
+func (s *State) incarnate(c Command) {
+	if c.Incarnation == 0 || c.Op == OpJoin {
+		return
+	}
 	if prev := s.Incarnations[c.Node]; prev != 0 && prev != c.Incarnation {
 		for name, b := range s.Banks {
 			if b.Primary == c.Node {
@@ -181,6 +191,9 @@ func (s *State) renew(c Command) Result {
 		}
 	}
 	s.Incarnations[c.Node] = c.Incarnation
+}
+
+func (s *State) renew(c Command) Result {
 	s.Leases[c.Node]++
 	return Result{OK: true, Alone: s.alone(c.Node), Count: s.Leases[c.Node]}
 }

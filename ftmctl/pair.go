@@ -189,7 +189,6 @@ func restartDead(cmd *cobra.Command, dir string, st *pairState) error {
 		if nodeAlive(n) {
 			continue
 		}
-		awaitTakeover(cmd, dir, st, n.Name)
 		pid, err := startNode(dir, exe, n)
 		if err != nil {
 			return err
@@ -202,53 +201,6 @@ func restartDead(cmd *cobra.Command, dir string, st *pairState) error {
 		return fmt.Errorf("the pair in %s is already up (stop it with `ftmctl pair down --dir %s`)", dir, dir)
 	}
 	return savePair(dir, st)
-}
-
-// takeoverWait bounds how long pair up waits for a survivor to take a dead
-// node's bank over before restarting that node.
-const takeoverWait = 10 * time.Second
-
-// awaitTakeover waits, with a witness, until a live node holds the dead
-// node's bank (taken over): a node restarted while its partner still
-// waits for the group's lease would claim its bank back from under the
-// takeover, and the pair would not link again. Without a witness, or with
-// no live partner, there is nothing to wait for; after takeoverWait it
-// goes on with a note.
-func awaitTakeover(cmd *cobra.Command, dir string, st *pairState, dead string) {
-	if st.Witness == nil {
-		return
-	}
-	deadline := time.Now().Add(takeoverWait)
-	for time.Now().Before(deadline) {
-		live := false
-		for _, n := range st.Nodes {
-			if n.Name == dead || !nodeAlive(&n) {
-				continue
-			}
-			live = true
-			if holdsTakenOver(queryStatus(cmd, dir, n), dead) {
-				return
-			}
-		}
-		if !live {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	fmt.Fprintf(cmd.ErrOrStderr(), "note: no node took bank %s over within %s; restarting %s anyway\n", dead, takeoverWait, dead)
-}
-
-// holdsTakenOver reports whether the node of row holds bank as taken over.
-func holdsTakenOver(row statusRow, bank string) bool {
-	if row.Status == nil || row.Status.STM == nil {
-		return false
-	}
-	for _, b := range row.Status.STM.Banks {
-		if b.Name == bank && b.Role == pair.RoleTakenOver {
-			return true
-		}
-	}
-	return false
 }
 
 // defaultNodeBinary is the node binary pair up runs without --exec: the

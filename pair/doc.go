@@ -63,7 +63,11 @@
 // end makes the primary record it, leases.go), and a partner's bank is
 // taken over only once the group gives it (the primary's lease expired,
 // or its process restarted; all the partner's banks are asked for at
-// once). A node on the minority side of a partition cannot record
+// once). Takeovers run beside the link loop (beside.go): the group may
+// make one wait for a lease to expire, and meanwhile a partner restarted
+// at once must be able to link; the next hello waits for the takeovers in
+// flight, so the copies taken over win over a restarted partner's empty
+// ones. A node on the minority side of a partition cannot record
 // anything, so it never commits alone, and its partner takes its banks
 // over only after its lease ended: reason (1) below then reads "neither
 // side commits without a backup unless the group's lease lets it, which
@@ -82,7 +86,8 @@
 // package never reads the environment.
 //
 // Invariants: at most one partner link is live at a time; every link that
-// ends produces exactly one PartnerLost event; the epoch grows by one each
+// ends produces exactly one PartnerLost event; the link loop never waits
+// for the group; a hello is sent only once no takeover is in flight; the epoch grows by one each
 // time a partner is lost; a bank has exactly one holder once the hello of a
 // link has been exchanged.
 //

@@ -33,7 +33,8 @@ type Hooks struct {
 	// they are set up. The heartbeat channel is the node's own.
 	PartnerJoined func(ctx context.Context, mux *link.Mux, epoch uint64)
 	// PartnerLost is called once per lost link, after the detector declared
-	// the partner dead; takeover happens here.
+	// the partner dead; takeover starts here (it must not wait for long:
+	// the next link waits for the hook).
 	PartnerLost func(ctx context.Context, d *heartbeat.Death, epoch uint64)
 }
 

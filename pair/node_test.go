@@ -40,6 +40,13 @@ func (m *memNet) dial(ctx context.Context, addr string) (link.Link, error) {
 	return a, nil
 }
 
+// dials counts the links dialled so far.
+func (m *memNet) dials() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.links)
+}
+
 func (m *memNet) cutAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -129,6 +129,7 @@ type Stable struct {
 	// group updates for the banks the last link's end left without backup.
 	unlinked  context.CancelFunc
 	stopClaim context.CancelFunc // ends ClaimOwn's retries
+	taking    *takeoverRun       // the last lost link's takeovers (beside.go)
 	bg        sync.WaitGroup     // group updates in the background (leases.go)
 }
 
@@ -254,6 +255,9 @@ func (s *Stable) joined(ctx context.Context, mux *link.Mux, _ uint64) {
 func (s *Stable) runSession(ctx context.Context, sess *session) error {
 	chans, err := s.openChannels(sess.mux)
 	if err != nil {
+		return err
+	}
+	if err := s.awaitTakeovers(ctx, sess); err != nil {
 		return err
 	}
 	// Both sides resolve from the two hellos as sent, so they agree even
@@ -388,8 +392,9 @@ func (s *Stable) setMirror(sess *session, name, state string) {
 	}
 }
 
-// lost takes over every partner bank this node backs up, once the link's
-// STM streams have stopped.
+// lost starts the takeover of every partner bank this node backs up,
+// once the link's STM streams have stopped, and returns without waiting
+// for the group (beside.go).
 func (s *Stable) lost(ctx context.Context, d *heartbeat.Death, _ uint64) {
 	s.mu.Lock()
 	sess := s.sess
@@ -412,18 +417,7 @@ func (s *Stable) lost(ctx context.Context, d *heartbeat.Death, _ uint64) {
 	s.unlinked = cancel
 	s.mu.Unlock()
 	s.dropBackups(uctx, held)
-	names := make([]string, 0, len(backups))
-	for name := range backups {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	granted := s.groupTakeOvers(ctx, names)
-	for _, name := range names {
-		if !granted[name] {
-			continue
-		}
-		s.takeover(ctx, d, name, s.bestCopy(name, backups[name], fallback[name]))
-	}
+	s.takeOverBeside(ctx, d, backups, fallback) // beside.go: the link loop goes on
 }
 
 // bestCopy is the backup to take over: the current one, or, if a

@@ -66,14 +66,9 @@ func (s *Stable) takeover(ctx context.Context, d *heartbeat.Death, name string, 
 	tm := TakeoverTiming{ID: takeoverid.FromContext(ctx), Bank: name, Epoch: rep.Epoch, At: t2, Detection: d.Silence,
 		Takeover: t1.Sub(t0), Resolution: t2.Sub(t1), Total: t2.Sub(d.At.Add(-d.Silence)),
 		Objects: b.Stats().Objects, InDoubt: len(rep.InDoubt), Committed: committed, Deferred: deferred, Aborted: len(rep.Aborted)}
-	s.mu.Lock()
-	if old := s.banks[name]; old != nil { // cannot happen: resolve gives a bank one holder
-		_ = old.bank.Close()
+	if !s.keepTakenOver(name, b, &heldBank{bank: b, mirror: MirrorNone, since: t2}, &tm) {
+		return
 	}
-	s.banks[name] = &heldBank{bank: b, mirror: MirrorNone, since: t2}
-	s.takeovers++
-	s.last = &tm
-	s.mu.Unlock()
 	s.log.Warn("took over the partner's bank", zap.String("bank", name), zap.Bool("commits_alone", s.commitsAlone(name)),
 		zap.Uint64("epoch", tm.Epoch), zap.Int("objects", tm.Objects),
 		zap.Duration("detection", tm.Detection), zap.Duration("takeover", tm.Takeover),

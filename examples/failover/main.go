@@ -30,7 +30,16 @@ func main() {
 	kills := flag.Int("kills", 1, "repeat the scenario this many times and report takeover times")
 	soakRuns := flag.Int("soak", 0, "run the kill loop this many times instead (soak.go: kills at random moments, during checkpoints, during takeovers, and second failures after re-protection)")
 	soakN := flag.Int("soak-n", 200000, "with -soak: primes per run (checked against a plain computation); second-failure runs use 2x (the 400,000th prime by default), partition runs 3x")
+	outages := flag.Int("outages", 0, "measure the write unavailability over this many losses of the node of a client's server instead (outage.go)")
+	silent := flag.Bool("silent", false, "with -outages: freeze the node with SIGSTOP (a silent loss) instead of SIGKILL")
 	flag.Parse()
+	if *outages > 0 {
+		if err := reportOutages(*bin, *outages, outageSignal(*silent)); err != nil {
+			fmt.Fprintln(os.Stderr, "outages:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if *soakRuns > 0 {
 		if err := soak(*bin, *soakN, *soakRuns); err != nil {
 			fmt.Fprintln(os.Stderr, "soak:", err)

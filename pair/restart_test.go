@@ -1,0 +1,91 @@
+package pair
+
+import (
+	"context"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/ftm-in-go/ftm/cluster"
+)
+
+// Reference: doc.go, "Leases" — a node restarted while its partner still
+// waits for the group's lease to take its bank over must not keep the
+// pair apart: its new process holds an empty copy, so the partner's
+// backup copy wins, and the restarted node becomes the backup of both.
+func TestRestartDuringThePartnersLeaseWait(t *testing.T) {
+	net, g := newMemNet(), cluster.NewMemGroup()
+	a := startLeased(t, net, g, "alpha")
+	b := startLeased(t, net, g, "beta")
+	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
+	waitFor(t, b, "own bank protected", protects([]string{"beta"}, []string{"alpha"}))
+	require.Eventually(t, func() bool {
+		st := g.Member("alpha").State()
+		return st.Banks["alpha"].Backup == "beta" && st.Banks["beta"].Backup == "alpha"
+	}, testWait, testTick)
+	ma, mb := model{}, model{}
+	commit(t, a.st.Own(), ma, batch{"a1", 1, 10})
+	commit(t, b.st.Own(), mb, batch{"b1", 1, 10})
+
+	b.crash()
+	b = startLeased(t, net, g, "beta") // at once: alpha is still in its lease wait
+	waitFor(t, a, "both banks protected by beta", protects([]string{"alpha", "beta"}, nil))
+	waitFor(t, b, "beta backs both up", protects(nil, []string{"alpha", "beta"}))
+	require.Equal(t, mb, dump(a.st.Bank("beta")), "the survivor's copy of beta's bank won")
+	commit(t, a.st.Bank("beta"), mb, batch{"b2", 20, 2})
+	require.Equal(t, ma, dump(a.st.Own()))
+	a.crash()
+	b.crash()
+}
+
+// gatedLeases holds every TakeOver until gate is closed.
+type gatedLeases struct {
+	Leases
+	gate chan struct{}
+}
+
+func (g gatedLeases) TakeOver(ctx context.Context, bank string) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Leases.TakeOver(ctx, bank)
+}
+
+// Reference: doc.go, "Leases" — the pair's link loop never waits for the
+// group: while alpha's takeover of beta's bank waits for the group, a beta
+// restarted at once is linked again (alpha dials it), and the hello waits
+// for the takeover, so alpha's copy of beta's bank wins over the restarted
+// node's empty one.
+func TestLinkLoopDoesNotWaitForTheGroup(t *testing.T) {
+	net, g := newMemNet(), cluster.NewMemGroup()
+	gate := make(chan struct{})
+	l, err := cluster.NewLease(cluster.LeaseConfig{Node: "alpha", Consensus: g.Member("alpha"), Logger: zaptest.NewLogger(t).Named("alpha.lease")})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	a := startMemberCfg(t, net, StableConfig{Name: "alpha", Leases: gatedLeases{groupLeases{l}, gate}})
+	a.st.ClaimOwn(ctx)
+	b := startLeased(t, net, g, "beta")
+	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
+	waitFor(t, b, "own bank protected", protects([]string{"beta"}, []string{"alpha"}))
+	require.Eventually(t, func() bool { return g.Member("alpha").State().Banks["beta"].Backup == "alpha" }, testWait, testTick)
+	mb := model{}
+	commit(t, b.st.Own(), mb, batch{"b1", 1, 10})
+
+	b.crash()
+	b = startLeased(t, net, g, "beta")
+	require.Eventually(t, func() bool { return net.dials() >= 2 }, testWait, testTick,
+		"alpha dials the restarted beta while its takeover waits for the group")
+	require.Zero(t, a.st.Status().Takeovers)
+	close(gate)
+	waitFor(t, a, "both banks protected by beta", protects([]string{"alpha", "beta"}, nil))
+	waitFor(t, b, "beta backs both up", protects(nil, []string{"alpha", "beta"}))
+	require.Equal(t, mb, dump(a.st.Bank("beta")), "alpha's copy of beta's bank won")
+	a.crash()
+	b.crash()
+}
