@@ -158,11 +158,14 @@ func (rt *nodeRuntime) leaseChanged(held bool) {
 		switch {
 		case bs.Role == pair.RoleBackup || b == nil:
 		case !held && rt.paused[bs.Name] != b:
+			// Abandon cancels the tasks at once and returns when they have
+			// ended (a commit in flight ends when the link does).
+			rt.log.Warn(msgLeaseStopsTasks, zap.String("bank", bs.Name))
 			n := rt.tasks.Abandon(b)
 			if n > 0 { // resumed from their checkpoints when the lease is back
 				rt.paused[bs.Name] = b
 			}
-			rt.log.Warn("lease expired: stable tasks of a bank we are primary of stopped", zap.String("bank", bs.Name), zap.Int("tasks", n))
+			rt.log.Info("stable tasks stopped", zap.String("bank", bs.Name), zap.Int("tasks", n))
 		case held && rt.paused[bs.Name] == b && !bs.CommitsRefused:
 			delete(rt.paused, bs.Name)
 			rt.tasks.Resume(rt.ctx, task.Bank{Name: bs.Name, STM: b})
@@ -171,6 +174,10 @@ func (rt *nodeRuntime) leaseChanged(held bool) {
 	}
 	rt.servers.poke()
 }
+
+// msgLeaseStopsTasks is logged, with the bank, when a lost lease stops
+// the bank's stable tasks (the soak checks it comes before a takeover).
+const msgLeaseStopsTasks = "lease expired: stopping the stable tasks of a bank we are primary of"
 
 // groupLeases is a cluster.Lease as a pair.Leases.
 type groupLeases struct{ l *cluster.Lease }

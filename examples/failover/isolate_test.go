@@ -13,7 +13,8 @@ import (
 // beta and the witness (ftmctl partition --isolate: the pair link and the
 // consensus traffic) long enough for beta to take its bank over. From the
 // nodes' logs and checkpoint log: alpha's lease expired before beta's
-// takeover and alpha checkpointed nothing after it; every acknowledged
+// takeover, alpha began stopping its task before it and checkpointed
+// nothing after it; every acknowledged
 // update reads 1 (none lost, none applied twice); the task ended once,
 // with the right prime; after the heal the pair is protected again.
 func TestIsolatedPrimaryStopsBeforeTheMajorityTakesOver(t *testing.T) {

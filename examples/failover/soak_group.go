@@ -234,6 +234,7 @@ const (
 	msgTaskEnded   = "stable task ended"
 	msgLeaseLost   = "lease expired: no majority heard from us in time; work that needs it stops"
 	msgLeaseHeld   = "lease held"
+	msgTasksStop   = "lease expired: stopping the stable tasks of a bank we are primary of"
 	msgTakenByLaw  = "bank taken over through the group: the old primary's lease expired"
 	msgFaultInject = "fault injected by ftmctl"
 )
@@ -306,6 +307,10 @@ func (r *soakRun) minorityFirst(node, other string) (bool, error) {
 	if held, at := leaseAt(nl, taken); held {
 		return true, fmt.Errorf("%w: %s took %s's bank over at %.3f while %s's lease held (since %.3f)",
 			errWrong, other, node, taken, node, at)
+	}
+	if stop := firstAfter(nl, cut, msgTasksStop, node); stop == 0 || stop >= taken {
+		return true, fmt.Errorf("%w: %s took %s's bank over at %.3f, %s stopped its tasks at %.3f (0: never)",
+			errTwice, other, node, taken, node, stop)
 	}
 	return true, r.noCheckpointAfter(node, taken)
 }
