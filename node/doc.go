@@ -19,7 +19,9 @@
 //   - Links and membership: it listens on its pair.json address and links
 //     to its partner over authenticated TCP (the pair's secret), and
 //     watches it with heartbeats (pair.Node); ftmctl partition and slow
-//     act on its links when the pair allows faults.
+//     act on its links when the pair allows faults, and a partition cuts
+//     the group's consensus traffic to and from the members it names too
+//     (cluster.Raft.Cut; groupfault.go).
 //   - STM on the pair (pair.Stable): it is primary for its own bank and
 //     backup for its partner's. When the partner dies it takes its bank
 //     over: the stable tasks recorded there resume from their last

@@ -14,9 +14,9 @@ import (
 // consensus traffic) long enough for beta to take its bank over. From the
 // nodes' logs and checkpoint log: alpha's lease expired before beta's
 // takeover, alpha began stopping its task before it and checkpointed
-// nothing after it; every acknowledged
-// update reads 1 (none lost, none applied twice); the task ended once,
-// with the right prime; after the heal the pair is protected again.
+// nothing after it; every acknowledged update reads 1 (none lost, none
+// applied twice); the task ended once, with the right prime; after the
+// heal the pair is protected again.
 func TestIsolatedPrimaryStopsBeforeTheMajorityTakesOver(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
