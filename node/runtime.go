@@ -119,7 +119,9 @@ func (rt *nodeRuntime) serveFault(w http.ResponseWriter, r *http.Request) {
 	switch req.Kind {
 	case "partition":
 		rt.faults.Partition(req.For)
-		rt.group.cut(req.Members, rt.pair.Status().Partner, req.For)
+		if rt.group != nil {
+			rt.group.cut(req.Members, rt.pair.Status().Partner, req.For)
+		}
 	case "slow":
 		if req.Delay <= 0 {
 			http.Error(w, "slow needs a positive delay", http.StatusBadRequest)
