@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/ftm-in-go/ftm/pair"
 )
 
 // The group scenarios of `make soak`: the pair runs with its witness (the
@@ -208,7 +210,11 @@ func (r *soakRun) isolate(node, other string, d time.Duration) error {
 		return err
 	}
 	cut := time.Now()
-	time.Sleep(d)
+	watched, err := r.minorityStill(node, other, cut.Add(d))
+	if err != nil {
+		return err
+	}
+	time.Sleep(time.Until(cut.Add(d)))
 	if err := r.waitStatus("healed: the pair protected again", func(st map[string]nodeStatus) bool {
 		return protectedBy(node, other)(st) || protectedBy(other, node)(st) || protectedOwn(st) || protectedCross(st)
 	}); err != nil {
@@ -216,9 +222,47 @@ func (r *soakRun) isolate(node, other string, d time.Duration) error {
 	}
 	took, err := r.minorityFirst(node, other)
 	r.tookOver = took
-	r.note = fmt.Sprintf("%s isolated for %v, %s took its bank over: %v; protected %v after the cut",
-		node, d.Round(time.Millisecond), other, took, time.Since(cut).Round(time.Millisecond))
+	r.note = fmt.Sprintf("%s isolated for %v, %s took its bank over: %v (seen during the cut: %v); protected %v after the cut",
+		node, d.Round(time.Millisecond), other, took, watched, time.Since(cut).Round(time.Millisecond))
 	return err
+}
+
+// minorityStill watches the isolation until end: once other holds node's
+// bank as taken over, node's own copy of it must commit nothing more (its
+// last commit sequence stays put) while the cut lasts. It reports whether
+// it saw the takeover during the cut.
+func (r *soakRun) minorityStill(node, other string, end time.Time) (bool, error) {
+	var seq uint64
+	seen := false
+	for ; time.Until(end) > 100*time.Millisecond; time.Sleep(20 * time.Millisecond) {
+		st, err := r.status()
+		if err != nil {
+			continue
+		}
+		own, ok := bankOf(st, node, node, pair.RoleOwn)
+		_, taken := bankOf(st, other, node, pair.RoleTakenOver)
+		switch {
+		case !seen && taken && ok:
+			seq, seen = own.Seq, true
+		case seen && ok && own.Seq != seq:
+			return seen, fmt.Errorf("%w: %s committed its bank (sequence %d to %d) after %s took it over", errWrong, node, seq, own.Seq, other)
+		}
+	}
+	return seen, nil
+}
+
+// bankOf returns node's bank named bank if node holds it in role.
+func bankOf(st map[string]nodeStatus, node, bank, role string) (pair.BankStatus, bool) {
+	s := st[node].Status
+	if s == nil || s.STM == nil {
+		return pair.BankStatus{}, false
+	}
+	for _, b := range s.STM.Banks {
+		if b.Name == bank && b.Role == role {
+			return b, true
+		}
+	}
+	return pair.BankStatus{}, false
 }
 
 // logLine is the part of a node's log line the soak reads.
