@@ -17,7 +17,10 @@
 // follower forwards to the leader, every connection authenticated by an
 // HMAC challenge over the group's secret, each in its own goroutine with a
 // deadline); MemGroup is an in-memory group for deterministic tests, whose
-// Cut stands for the minority side of a partition. State.Apply is the one
+// Cut stands for the minority side of a partition. Raft.Cut is the same on
+// real processes (filter.go, for ftmctl partition): the dialer names itself
+// inside the handshake, and a member's filter refuses and closes the
+// connections to and from the members it cuts, both ways. State.Apply is the one
 // writer of the state, deterministic (no clock, no randomness).
 //
 // Leases. A node's Lease is renewed every Renew by proposing OpRenew; a

@@ -94,7 +94,7 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 		return nil, err
 	}
 	m := &Raft{cfg: cfg, log: cfg.Logger.With(zap.String("member", cfg.Name)), fsm: &fsm{state: NewState()}}
-	m.layer = newStreamLayer(cfg.Listener, cfg.Secret, m.log)
+	m.layer = newStreamLayer(&m.cfg, m.log)
 	if err := m.start(); err != nil {
 		_ = m.layer.Close()
 		return nil, err

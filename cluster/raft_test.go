@@ -69,12 +69,12 @@ func TestRaftGroupSurvivesOneMember(t *testing.T) {
 func TestRaftRefusesAStranger(t *testing.T) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(t, err)
-	good := newStreamLayer(ln, []byte("secret"), zaptest.NewLogger(t))
+	good := newStreamLayer(&RaftConfig{Name: "good", Listener: ln, Secret: []byte("secret")}, zaptest.NewLogger(t))
 	defer good.Close()
-	stranger := &streamLayer{secret: []byte("other")}
+	stranger := &streamLayer{secret: []byte("other"), filter: newFilter()}
 	_, err = stranger.dial(ln.Addr().String(), kindRaft, time.Second)
 	require.ErrorIs(t, err, ErrAuth)
-	c, err := (&streamLayer{secret: []byte("secret")}).dial(ln.Addr().String(), kindRaft, time.Second)
+	c, err := (&streamLayer{secret: []byte("secret"), filter: newFilter()}).dial(ln.Addr().String(), kindRaft, time.Second)
 	require.NoError(t, err)
 	accepted, err := good.Accept()
 	require.NoError(t, err)

@@ -8,13 +8,13 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/node/control"
 )
 
 // faultRow is one node's fault switch after a partition, slow or heal.
 type faultRow struct {
-	Node   string          `json:"node"`
-	Faults link.FaultState `json:"faults"`
+	Node   string             `json:"node"`
+	Faults control.FaultReply `json:"faults"`
 }
 
 var errFaultsOff = fmt.Errorf("fault injection is off for this pair (restart it with `ftmctl pair up --allow-faults`)")
@@ -22,6 +22,7 @@ var errFaultsOff = fmt.Errorf("fault injection is off for this pair (restart it 
 func newPartitionCmd() *cobra.Command {
 	var f pairFlags
 	var d time.Duration
+	var isolate string
 	cmd := &cobra.Command{
 		Use:   "partition",
 		Short: "Cut the pair link for a while (needs a pair started with --allow-faults)",
@@ -32,19 +33,30 @@ while TCP retransmits. If the partition outlasts the failure detector (20
 heartbeat periods), each node declares its partner dead and takes its bank
 over; the pair relinks when the partition ends. Shorter, nothing is lost:
 the held frames flow again. --node cuts only that node's side (the link is
-cut all the same). Refused unless the pair was started with
-'ftmctl pair up --allow-faults'.`,
-		Example: "  ftmctl partition --for 2s\n  ftmctl partition --for 0 && ftmctl heal",
+cut all the same). With a witness the group's consensus traffic between
+the two nodes is cut as well, and each can still reach the witness.
+
+--isolate NODE cuts NODE from every other member instead: the pair link
+and its consensus traffic to and from its partner and the witness. NODE
+loses its lease (it stops committing alone and stops its stable tasks)
+before the others may take its banks over. Refused unless the pair was
+started with 'ftmctl pair up --allow-faults'.`,
+		Example: "  ftmctl partition --for 2s\n  ftmctl partition --for 0 && ftmctl heal\n  ftmctl partition --isolate alpha --for 5s",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if d < 0 {
 				return fmt.Errorf("--for must not be negative, got %s", d)
+			}
+			if isolate != "" {
+				return isolateNode(cmd, f, isolate, d)
 			}
 			return injectFault(cmd, f, faultRequest{Kind: "partition", For: d})
 		},
 	}
 	f.add(cmd)
 	cmd.Flags().StringVar(&f.node, "node", "", "cut only this node's side")
+	cmd.Flags().StringVar(&isolate, "isolate", "", "cut this node from every other member (partner and witness)")
+	cmd.MarkFlagsMutuallyExclusive("node", "isolate")
 	cmd.Flags().DurationVar(&d, "for", 5*time.Second, "how long the partition lasts (0: until ftmctl heal)")
 	return cmd
 }
@@ -115,7 +127,7 @@ func injectFault(cmd *cobra.Command, f pairFlags, req faultRequest) error {
 	}
 	var rows []faultRow
 	for _, n := range nodes {
-		var fs link.FaultState
+		var fs control.FaultReply
 		if err := newControlClient(f.dir, n.Name).post(cmd.Context(), "/fault", req, &fs); err != nil {
 			return err
 		}

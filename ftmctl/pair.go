@@ -14,7 +14,6 @@ import (
 
 	"github.com/ftm-in-go/ftm/kernel/heartbeat"
 	"github.com/ftm-in-go/ftm/kernel/link/linkcert"
-	"github.com/ftm-in-go/ftm/pair"
 )
 
 func newPairCmd() *cobra.Command {

@@ -23,7 +23,9 @@
 //     encrypts every frame; with Config.PlainLinks, over TCP authenticated
 //     by the pair's secret and unencrypted. It watches the partner with
 //     heartbeats (pair.Node); ftmctl partition and slow act on its links
-//     when the pair allows faults.
+//     when the pair allows faults, and a partition cuts the group's
+//     consensus traffic to and from the members it names too
+//     (cluster.Raft.Cut; groupfault.go).
 //   - STM on the pair (pair.Stable): it is primary for its own bank and
 //     backup for its partner's. When the partner dies it takes its bank
 //     over: the stable tasks recorded there resume from their last

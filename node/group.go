@@ -137,8 +137,13 @@ func (g *nodeGroup) status() *control.GroupStatus {
 	return &control.GroupStatus{Leader: g.member.Leader(), Lease: g.lease.Status(), State: g.lease.State()}
 }
 
-// leaseChanged stops the stable tasks of the banks that can no longer
-// commit when the lease expires, and resumes them when it comes back.
+// leaseChanged stops the stable tasks of every bank this node is primary
+// of when the lease expires, and resumes them when it comes back. All of
+// them, not only those that already refuse commits: a partition that
+// isolates this node leaves its link silent but up for the failure
+// detector's timeout, so its banks still look mirrored, and the majority
+// may take them over as soon as the lease has surely expired, which can
+// come before this node notices its partner is gone.
 func (rt *nodeRuntime) leaseChanged(held bool) {
 	if rt.stable == nil {
 		return
@@ -152,12 +157,15 @@ func (rt *nodeRuntime) leaseChanged(held bool) {
 		b := rt.stable.Bank(bs.Name)
 		switch {
 		case bs.Role == pair.RoleBackup || b == nil:
-		case !held && bs.CommitsRefused && rt.paused[bs.Name] == nil:
+		case !held && rt.paused[bs.Name] != b:
+			// Abandon cancels the tasks at once and returns when they have
+			// ended (a commit in flight ends when the link does).
+			rt.log.Warn(msgLeaseStopsTasks, zap.String("bank", bs.Name))
 			n := rt.tasks.Abandon(b)
 			if n > 0 { // resumed from their checkpoints when the lease is back
 				rt.paused[bs.Name] = b
 			}
-			rt.log.Warn("lease expired: stable tasks of a bank that cannot commit stopped", zap.String("bank", bs.Name), zap.Int("tasks", n))
+			rt.log.Info("stable tasks stopped", zap.String("bank", bs.Name), zap.Int("tasks", n))
 		case held && rt.paused[bs.Name] == b && !bs.CommitsRefused:
 			delete(rt.paused, bs.Name)
 			rt.tasks.Resume(rt.ctx, task.Bank{Name: bs.Name, STM: b})
@@ -166,6 +174,10 @@ func (rt *nodeRuntime) leaseChanged(held bool) {
 	}
 	rt.servers.poke()
 }
+
+// msgLeaseStopsTasks is logged, with the bank, when a lost lease stops
+// the bank's stable tasks (the soak checks it comes before a takeover).
+const msgLeaseStopsTasks = "lease expired: stopping the stable tasks of a bank we are primary of"
 
 // groupLeases is a cluster.Lease as a pair.Leases.
 type groupLeases struct{ l *cluster.Lease }

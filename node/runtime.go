@@ -119,6 +119,9 @@ func (rt *nodeRuntime) serveFault(w http.ResponseWriter, r *http.Request) {
 	switch req.Kind {
 	case "partition":
 		rt.faults.Partition(req.For)
+		if rt.group != nil {
+			rt.group.cut(req.Members, rt.pair.Status().Partner, req.For)
+		}
 	case "slow":
 		if req.Delay <= 0 {
 			http.Error(w, "slow needs a positive delay", http.StatusBadRequest)
@@ -127,10 +130,12 @@ func (rt *nodeRuntime) serveFault(w http.ResponseWriter, r *http.Request) {
 		rt.faults.Slow(req.Delay, req.For)
 	case "heal":
 		rt.faults.Heal()
+		rt.group.heal()
 	default:
 		http.Error(w, fmt.Sprintf("unknown fault %q", req.Kind), http.StatusBadRequest)
 		return
 	}
-	rt.log.Warn("fault injected by ftmctl", zap.String("fault", req.Kind), zap.Duration("delay", req.Delay), zap.Duration("for", req.For))
-	writeJSON(w, rt.faults.State())
+	rt.log.Warn("fault injected by ftmctl", zap.String("fault", req.Kind), zap.Duration("delay", req.Delay), zap.Duration("for", req.For),
+		zap.Strings("members", req.Members))
+	writeJSON(w, control.FaultReply{FaultState: rt.faults.State(), ConsensusCut: rt.group.cutOff()})
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os/exec"
-	"sort"
 	"strings"
 	"time"
 
@@ -56,8 +55,10 @@ const (
 
 // scenario is one kind of run.
 type scenario struct {
-	name string
-	run  func(r *soakRun) error
+	name  string
+	run   func(r *soakRun) error
+	group bool // the pair runs with its witness (soak_group.go); otherwise without
+	size  int  // the sieve finds size × -soak-n primes
 }
 
 // soakRun is one run's pair and expectations.
@@ -67,16 +68,19 @@ type soakRun struct {
 	want string // "prime N is P", from a plain computation
 	rng  *rand.Rand
 	note string // what the run did, for the log line
+
+	acked, unsure int  // kv updates the group scenarios' client loop sent
+	tookOver      bool // an isolation ended with the majority taking the isolated node's bank over
 }
 
 var scenarios = []scenario{
-	{"random", (*soakRun).randomKill},
-	{"checkpoint", (*soakRun).killInCheckpoint},
-	{"backup-checkpoint", (*soakRun).killBackupInCheckpoint},
-	{"takeover", (*soakRun).killDuringTakeover},
-	{"second-failure", (*soakRun).secondFailure},
-	{"partition", (*soakRun).partition},
-	{"reprotect", (*soakRun).killDuringReprotection},
+	{name: "random", run: (*soakRun).randomKill, size: 1},
+	{name: "checkpoint", run: (*soakRun).killInCheckpoint, size: 1},
+	{name: "backup-checkpoint", run: (*soakRun).killBackupInCheckpoint, size: 1},
+	{name: "takeover", run: (*soakRun).killDuringTakeover, size: 1},
+	{name: "second-failure", run: (*soakRun).secondFailure, size: 2},
+	{name: "partition", run: (*soakRun).partition, size: 3},
+	{name: "reprotect", run: (*soakRun).killDuringReprotection, size: 1},
 }
 
 // checkpointPoints are where alpha dies during a checkpoint, and the
@@ -92,50 +96,17 @@ var checkpointPoints = []struct {
 	{task.FPCheckpointSaved, 1, 4},
 }
 
-// soak runs the loop and fails at the first wrong run.
-func soak(bin string, n, runs int) error {
-	want := map[int]string{}
-	for _, m := range []int{n, 2 * n, 3 * n} {
-		w, err := plainPrimes(m)
-		if err != nil {
-			return err
-		}
-		want[m] = w
-	}
-	counts := map[string]int{}
-	start := time.Now()
-	for i := 0; i < runs; i++ {
-		sc := scenarios[i%len(scenarios)]
-		m := n
-		switch sc.name {
-		case "second-failure":
-			m = 2 * n
-		case "partition":
-			m = 3 * n
-		}
-		r := &soakRun{n: m, want: want[m], rng: rand.New(rand.NewPCG(uint64(i), 7))}
-		note, err := soakOnce(bin, sc, r, r.envFor(sc.name))
-		if err != nil {
-			return fmt.Errorf("run %d (%s): %w", i+1, sc.name, err)
-		}
-		counts[sc.name]++
-		fmt.Printf("run %3d %-18s ok  %s\n", i+1, sc.name, note)
-	}
-	names := make([]string, 0, len(counts))
-	for k := range counts {
-		names = append(names, fmt.Sprintf("%s %d", k, counts[k]))
-	}
-	sort.Strings(names)
-	fmt.Printf("soak: %d runs, every one ended with the right prime (%s) in %v\n", runs, strings.Join(names, ", "), time.Since(start).Round(time.Second))
-	return nil
-}
-
 // soakOnce plays one scenario on a fresh pair whose nodes start with env;
-// its logs stay when it fails. The pair runs without a witness: the
-// scenarios check the pair's own takeover and fencing (a partition makes
-// both sides take over), which the group's lease would not allow.
+// its logs stay when it fails. The pair runs without a witness unless the
+// scenario is a group one: those scenarios check the pair's own takeover
+// and fencing (a partition makes both sides take over), which the group's
+// lease would not allow.
 func soakOnce(bin string, sc scenario, r *soakRun, env []string) (string, error) {
-	d, cleanup, err := startPair(bin, env, []string{"--heartbeat", soakHeartbeat.String(), "--no-witness"}, reporter{})
+	args := []string{"--heartbeat", soakHeartbeat.String()}
+	if !sc.group {
+		args = append(args, "--no-witness")
+	}
+	d, cleanup, err := startPair(bin, env, args, reporter{})
 	if err != nil {
 		return "", err
 	}
@@ -204,7 +175,7 @@ func (r *soakRun) finish(node string, restarts int) error {
 	t := rows[0]
 	switch {
 	case t.State != "done" || t.Result != r.want:
-		return fmt.Errorf("task ended %s with %q, want %q", t.State, t.Result, r.want)
+		return fmt.Errorf("%w: task ended %s with %q, want %q", errWrong, t.State, t.Result, r.want)
 	case t.Node != node || (restarts >= 0 && t.Restarts != restarts):
 		return fmt.Errorf("task ended on %s after %d restarts, want %s after %d", t.Node, t.Restarts, node, restarts)
 	}
@@ -218,6 +189,7 @@ type nodeStatus struct {
 	Status  *struct {
 		Linked bool               `json:"linked"`
 		STM    *pair.StableStatus `json:"stm"`
+		Group  *groupStatus       `json:"group"`
 	} `json:"status"`
 }
 

@@ -39,12 +39,12 @@ func TestKillDuringCheckpointAndSecondFailure(t *testing.T) {
 	bin := buildFtmctl(t)
 	r := &soakRun{n: 200000, want: "prime 200000 is 2750159", rng: rand.New(rand.NewPCG(1, 2))}
 	env := []string{fmt.Sprintf("%s=alpha:%s=kill@3", failpoint.EnvVar, stm.FPPhase1Shipped)}
-	note, err := soakOnce(bin, scenario{"checkpoint", (*soakRun).killInCheckpoint}, r, env)
+	note, err := soakOnce(bin, scenario{name: "checkpoint", run: (*soakRun).killInCheckpoint}, r, env)
 	require.NoError(t, err)
 	t.Log(note)
 
 	r = &soakRun{n: 400000, want: "prime 400000 is 5800079", rng: rand.New(rand.NewPCG(3, 4))}
-	note, err = soakOnce(bin, scenario{"second-failure", (*soakRun).secondFailure}, r, nil)
+	note, err = soakOnce(bin, scenario{name: "second-failure", run: (*soakRun).secondFailure}, r, nil)
 	require.NoError(t, err)
 	t.Log(note)
 }
@@ -61,7 +61,7 @@ func TestPartitionEndsWithOneTaskAndTheRightPrime(t *testing.T) {
 	}
 	bin := buildFtmctl(t)
 	r := &soakRun{n: 600000, want: "prime 600000 is 8960453", rng: rand.New(rand.NewPCG(5, 6))}
-	note, err := soakOnce(bin, scenario{"partition", (*soakRun).partition}, r, nil)
+	note, err := soakOnce(bin, scenario{name: "partition", run: (*soakRun).partition}, r, nil)
 	require.NoError(t, err)
 	t.Log(note)
 }

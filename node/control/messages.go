@@ -56,6 +56,17 @@ type FaultRequest struct {
 	Kind  string        `json:"kind"` // "partition", "slow" or "heal"
 	Delay time.Duration `json:"delay_ns,omitempty"`
 	For   time.Duration `json:"for_ns,omitempty"` // 0: until healed
+	// Members (partition) are the group's members whose consensus traffic
+	// to and from this node is cut too (default: the partner); ignored
+	// when the pair runs no group.
+	Members []string `json:"members,omitempty"`
+}
+
+// FaultReply is a node's fault switch after POST /fault: the pair link's
+// faults and the group's members whose consensus traffic is cut.
+type FaultReply struct {
+	link.FaultState
+	ConsensusCut []string `json:"consensus_cut,omitempty"`
 }
 
 // KernelTask is one kernel task and the names in its port name space

@@ -1,0 +1,402 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/ftm-in-go/ftm/pair"
+)
+
+// The group scenarios of `make soak`: the pair runs with its witness (the
+// default of `ftmctl pair up`), an external client loop sends durable kv
+// updates to alpha's kv server (soak_kv.go) while the sieve runs as a
+// stable task on alpha, and at a random moment:
+//
+//   - group-kill: alpha is killed (SIGKILL); beta takes both banks over
+//     under its lease and serves them with nothing restarted; alpha is
+//     restarted once beta holds its bank and re-protects both;
+//   - group-kill-backup: beta is killed; alpha proceeds alone under its
+//     lease; beta is restarted and re-protects alpha's bank;
+//   - group-isolate: alpha is cut from beta and the witness (ftmctl
+//     partition --isolate) long enough for beta to take its bank over;
+//     alpha must lose its lease, and stop committing and stop its task,
+//     before beta's takeover; after the heal beta keeps the bank and alpha
+//     backs it up;
+//   - group-isolate-short: the same, shorter than the failure detector:
+//     alpha's lease lapses and its task pauses, nobody takes over, and the
+//     task resumes on alpha when the lease is back;
+//   - group-isolate-backup: beta is cut long enough for alpha to take its
+//     bank over; the task goes on on alpha.
+//
+// Every run then checks: every acknowledged update reads 1 and none reads
+// more (request ids make retries safe); the task ended once (one "stable
+// task ended ... done" in all the nodes' logs, one row in ftmctl ps) with
+// the prime a plain computation gives; the pair is protected again; and,
+// for an isolation that led to a takeover, the isolated node's lease
+// expired before the takeover and none of its checkpoints is timed after
+// it.
+
+// Verdicts of a run, counted in the soak's result line.
+var (
+	errWrong = errors.New("soak: wrong result")
+	errLost  = errors.New("soak: acknowledged update lost")
+	errTwice = errors.New("soak: done twice")
+)
+
+var groupScenarios = []scenario{
+	{name: "group-kill", run: (*soakRun).groupKill, group: true, size: 1},
+	{name: "group-kill-backup", run: (*soakRun).groupKillBackup, group: true, size: 1},
+	{name: "group-isolate", run: (*soakRun).groupIsolate, group: true, size: 3},
+	{name: "group-isolate-short", run: (*soakRun).groupIsolateShort, group: true, size: 2},
+	{name: "group-isolate-backup", run: (*soakRun).groupIsolateBackup, group: true, size: 2},
+}
+
+// soakIsolation is how long a long isolation lasts at least: past the
+// failure detector (20 heartbeats, 2 s) and the lease wait (~0.5 s).
+const soakIsolation = 3 * time.Second
+
+// groupStatus is the part of a node's view of the group the soak reads.
+type groupStatus struct {
+	Lease struct {
+		Held bool `json:"held"`
+	} `json:"lease"`
+	State struct {
+		Banks map[string]struct {
+			Primary string `json:"primary"`
+			Backup  string `json:"backup"`
+		} `json:"banks"`
+	} `json:"state"`
+}
+
+// groupSettled: both nodes hold their leases and the group records each
+// node's bank as backed up by the other (the steady state a failure meets).
+func groupSettled(st map[string]nodeStatus) bool {
+	for node, other := range map[string]string{"alpha": "beta", "beta": "alpha"} {
+		s := st[node].Status
+		if s == nil || s.Group == nil || !s.Group.Lease.Held {
+			return false
+		}
+		if b := s.Group.State.Banks[node]; b.Primary != node || b.Backup != other {
+			return false
+		}
+	}
+	return true
+}
+
+// underLoad runs the client loop and the sieve around act, then checks the
+// run's outcome. act returns the node the task must end on ("": either).
+func (r *soakRun) underLoad(act func() (string, error)) error {
+	if err := r.waitStatus("both leases held, both banks backed up in the group", groupSettled); err != nil {
+		return err
+	}
+	loop, err := startKV(r.dir, "alpha", "u")
+	if err != nil {
+		return err
+	}
+	if err := loop.started(30 * time.Second); err != nil {
+		_, _ = loop.finish()
+		return err
+	}
+	err = r.startAndAct(act)
+	t, kerr := loop.finish()
+	r.acked, r.unsure = t.Acked, t.Unsure
+	r.note += fmt.Sprintf("; kv %d acked, %d unsure", t.Acked, t.Unsure)
+	if err != nil {
+		return err
+	}
+	if kerr != nil {
+		return kerr
+	}
+	return t.check()
+}
+
+// startAndAct starts the sieve, plays act at a random moment after its
+// first checkpoint, and checks that the task ended once, right.
+func (r *soakRun) startAndAct(act func() (string, error)) error {
+	if err := r.startTask(); err != nil {
+		return err
+	}
+	if err := r.checkpointed(1); err != nil {
+		return err
+	}
+	time.Sleep(time.Duration(r.rng.Int64N(int64(300 * time.Millisecond))))
+	node, err := act()
+	if err != nil {
+		return err
+	}
+	return r.endedOnce(node)
+}
+
+// endedOnce waits for the task to end and checks it ended once, with the
+// right prime, on node (unless "").
+func (r *soakRun) endedOnce(node string) error {
+	rows, err := r.waitFor("the task ends, listed once", 120*time.Second, func(rows []taskRow) bool {
+		return len(rows) >= 1 && rows[0].State != "running"
+	})
+	if err != nil {
+		return err
+	}
+	t := rows[0]
+	done, lerr := r.completions()
+	switch {
+	case lerr != nil:
+		return lerr
+	case len(rows) != 1 || done > 1:
+		return fmt.Errorf("%w: task listed %d times, completed %d times in the logs (%+v)", errTwice, len(rows), done, rows)
+	case t.State != "done" || t.Result != r.want:
+		return fmt.Errorf("%w: task ended %s with %q, want %q", errWrong, t.State, t.Result, r.want)
+	case node != "" && t.Node != node:
+		return fmt.Errorf("task ended on %s, want %s", t.Node, node)
+	}
+	return nil
+}
+
+func (r *soakRun) groupKill() error {
+	return r.underLoad(func() (string, error) {
+		if err := r.kill("alpha"); err != nil {
+			return "", err
+		}
+		if err := r.restart("alpha"); err != nil { // pair up waits until beta holds alpha's bank
+			return "", err
+		}
+		r.note = "alpha killed, restarted once beta held its bank"
+		return "", r.waitStatus("alpha back as the backup of both banks", protectedBy("beta", "alpha"))
+	})
+}
+
+func (r *soakRun) groupKillBackup() error {
+	return r.underLoad(func() (string, error) {
+		if err := r.kill("beta"); err != nil {
+			return "", err
+		}
+		if err := r.restart("beta"); err != nil {
+			return "", err
+		}
+		r.note = "beta killed, restarted once alpha held its bank"
+		return "alpha", r.waitStatus("beta back as the backup of both banks", protectedBy("alpha", "beta"))
+	})
+}
+
+func (r *soakRun) groupIsolate() error {
+	return r.underLoad(func() (string, error) {
+		d := soakIsolation + time.Duration(r.rng.Int64N(int64(time.Second)))
+		return "", r.isolate("alpha", "beta", d)
+	})
+}
+
+func (r *soakRun) groupIsolateShort() error {
+	return r.underLoad(func() (string, error) {
+		d := 300*time.Millisecond + time.Duration(r.rng.Int64N(int64(1200*time.Millisecond)))
+		return "", r.isolate("alpha", "beta", d)
+	})
+}
+
+func (r *soakRun) groupIsolateBackup() error {
+	return r.underLoad(func() (string, error) {
+		d := soakIsolation + time.Duration(r.rng.Int64N(int64(time.Second)))
+		return "alpha", r.isolate("beta", "alpha", d)
+	})
+}
+
+// isolate cuts node from every other member for d, waits for the heal and
+// the pair's protection, and checks the minority's timeline.
+func (r *soakRun) isolate(node, other string, d time.Duration) error {
+	if _, err := r.ftmctl("partition", "--isolate", node, "--for", d.String()); err != nil {
+		return err
+	}
+	cut := time.Now()
+	watched, err := r.minorityStill(node, other, cut.Add(d))
+	if err != nil {
+		return err
+	}
+	time.Sleep(time.Until(cut.Add(d)))
+	if err := r.waitStatus("healed: the pair protected again", func(st map[string]nodeStatus) bool {
+		return protectedBy(node, other)(st) || protectedBy(other, node)(st) || protectedOwn(st) || protectedCross(st)
+	}); err != nil {
+		return err
+	}
+	took, err := r.minorityFirst(node, other)
+	r.tookOver = took
+	r.note = fmt.Sprintf("%s isolated for %v, %s took its bank over: %v (seen during the cut: %v); protected %v after the cut",
+		node, d.Round(time.Millisecond), other, took, watched, time.Since(cut).Round(time.Millisecond))
+	return err
+}
+
+// minorityStill watches the isolation until end: once other holds node's
+// bank as taken over, node's own copy of it must commit nothing more (its
+// last commit sequence stays put) while the cut lasts. It reports whether
+// it saw the takeover during the cut.
+func (r *soakRun) minorityStill(node, other string, end time.Time) (bool, error) {
+	var seq uint64
+	seen := false
+	for ; time.Until(end) > 100*time.Millisecond; time.Sleep(20 * time.Millisecond) {
+		st, err := r.status()
+		if err != nil {
+			continue
+		}
+		own, ok := bankOf(st, node, node, pair.RoleOwn)
+		_, taken := bankOf(st, other, node, pair.RoleTakenOver)
+		switch {
+		case !seen && taken && ok:
+			seq, seen = own.Seq, true
+		case seen && ok && own.Seq != seq:
+			return seen, fmt.Errorf("%w: %s committed its bank (sequence %d to %d) after %s took it over", errWrong, node, seq, own.Seq, other)
+		}
+	}
+	return seen, nil
+}
+
+// bankOf returns node's bank named bank if node holds it in role.
+func bankOf(st map[string]nodeStatus, node, bank, role string) (pair.BankStatus, bool) {
+	s := st[node].Status
+	if s == nil || s.STM == nil {
+		return pair.BankStatus{}, false
+	}
+	for _, b := range s.STM.Banks {
+		if b.Name == bank && b.Role == role {
+			return b, true
+		}
+	}
+	return pair.BankStatus{}, false
+}
+
+// logLine is the part of a node's log line the soak reads.
+type logLine struct {
+	TS    float64 `json:"ts"`
+	Msg   string  `json:"msg"`
+	Bank  string  `json:"bank"`
+	State string  `json:"state"`
+}
+
+// Log messages the soak looks for.
+const (
+	msgTaskEnded   = "stable task ended"
+	msgLeaseLost   = "lease expired: no majority heard from us in time; work that needs it stops"
+	msgLeaseHeld   = "lease held"
+	msgTasksStop   = "lease expired: stopping the stable tasks of a bank we are primary of"
+	msgTakenByLaw  = "bank taken over through the group: the old primary's lease expired"
+	msgFaultInject = "fault injected by ftmctl"
+)
+
+// readLog returns node's log lines.
+func (r *soakRun) readLog(node string) ([]logLine, error) {
+	f, err := os.Open(filepath.Join(r.dir, node+".log"))
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var out []logLine
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<24)
+	for sc.Scan() {
+		var l logLine
+		if json.Unmarshal(sc.Bytes(), &l) == nil {
+			out = append(out, l)
+		}
+	}
+	return out, sc.Err()
+}
+
+// completions counts the task's completions in both nodes' logs.
+func (r *soakRun) completions() (int, error) {
+	n := 0
+	for _, node := range []string{"alpha", "beta"} {
+		lines, err := r.readLog(node)
+		if err != nil {
+			return 0, err
+		}
+		for _, l := range lines {
+			if l.Msg == msgTaskEnded && l.State == "done" {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+// firstAfter is the time of the first line with msg (and bank, unless "")
+// after from; zero if none.
+func firstAfter(lines []logLine, from float64, msg, bank string) float64 {
+	for _, l := range lines {
+		if l.TS >= from && l.Msg == msg && (bank == "" || l.Bank == bank) {
+			return l.TS
+		}
+	}
+	return 0
+}
+
+// minorityFirst checks, when other took node's bank over during the
+// isolation, that node's lease expired before the takeover and that no
+// checkpoint of node's is timed after it. It reports whether other took
+// the bank over.
+func (r *soakRun) minorityFirst(node, other string) (bool, error) {
+	nl, err := r.readLog(node)
+	if err != nil {
+		return false, err
+	}
+	ol, err := r.readLog(other)
+	if err != nil {
+		return false, err
+	}
+	cut := firstAfter(nl, 0, msgFaultInject, "")
+	taken := firstAfter(ol, cut, msgTakenByLaw, node)
+	if cut == 0 || taken == 0 {
+		return false, nil
+	}
+	if held, at := leaseAt(nl, taken); held {
+		return true, fmt.Errorf("%w: %s took %s's bank over at %.3f while %s's lease held (since %.3f)",
+			errWrong, other, node, taken, node, at)
+	}
+	if stop := firstAfter(nl, cut, msgTasksStop, node); stop == 0 || stop >= taken {
+		return true, fmt.Errorf("%w: %s took %s's bank over at %.3f, %s stopped its tasks at %.3f (0: never)",
+			errTwice, other, node, taken, node, stop)
+	}
+	return true, r.noCheckpointAfter(node, taken)
+}
+
+// leaseAt says whether the node's log shows its lease held at ts: its last
+// "lease held" or "lease expired" line before ts, and that line's time.
+func leaseAt(lines []logLine, ts float64) (bool, float64) {
+	held, at := false, 0.0
+	for _, l := range lines {
+		if l.TS >= ts {
+			break
+		}
+		switch l.Msg {
+		case msgLeaseHeld:
+			held, at = true, l.TS
+		case msgLeaseLost:
+			held, at = false, l.TS
+		}
+	}
+	return held, at
+}
+
+// noCheckpointAfter checks that node's checkpoint log shows no checkpoint
+// of its own bank after ts (seconds since the epoch).
+func (r *soakRun) noCheckpointAfter(node string, ts float64) error {
+	out, err := r.ftmctl("ckpt", "log", "--node", node, "-o", "json")
+	if err != nil {
+		return err
+	}
+	var entries []struct {
+		Time       time.Time `json:"time"`
+		Node, Bank string
+	}
+	if err := json.Unmarshal([]byte(out), &entries); err != nil {
+		return fmt.Errorf("ckpt log of %s: %w", node, err)
+	}
+	limit := time.Unix(0, int64(ts*1e9))
+	for _, e := range entries {
+		if e.Node == node && e.Bank == node && e.Time.After(limit) {
+			return fmt.Errorf("%w: %s checkpointed its bank at %s, after the takeover at %s", errWrong, node,
+				e.Time.Format(time.StampMicro), limit.Format(time.StampMicro))
+		}
+	}
+	return nil
+}
