@@ -97,7 +97,12 @@ type plan struct {
 // commit. Equal epochs: the higher commit sequence, then the bank's owner.
 // Only the pair's two bank names count.
 func resolve(me, partner string, mine, theirs []bankClaim) plan {
-	valid := func(n string) bool { return n == me || n == partner }
+	return resolveIn(func(n string) bool { return n == me || n == partner }, me, partner, mine, theirs)
+}
+
+// resolveIn is resolve over the banks valid accepts (a cluster's: one
+// per member).
+func resolveIn(valid func(string) bool, me, partner string, mine, theirs []bankClaim) plan {
 	their := map[string]bankClaim{}
 	for _, c := range theirs {
 		if valid(c.Name) {
@@ -135,7 +140,7 @@ func wins(a bankClaim, na string, b bankClaim, nb string) bool {
 		return a.Epoch > b.Epoch
 	case a.Seq != b.Seq:
 		return a.Seq > b.Seq
-	default:
-		return a.Name == na
+	default: // the bank's owner; in a cluster, for another's bank, the first name
+		return a.Name == na || (a.Name != nb && na < nb)
 	}
 }
