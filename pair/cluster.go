@@ -101,7 +101,7 @@ func (s *Stable) runClusterSession(ctx context.Context, sess *session) error {
 	}
 	names := s.bankNames()
 	valid := func(n string) bool { _, ok := slices.BinarySearch(names, n); return ok }
-	p := resolveIn(valid, s.cfg.Name, sess.peer, mine.Banks, theirs.Banks)
+	p := resolveIn(link2{me: s.cfg.Name, partner: sess.peer, valid: valid}, mine.Banks, theirs.Banks)
 	s.log.Info("STM banks resolved with a peer", zap.String("peer", sess.peer), zap.Strings("keep", p.keep),
 		zap.Strings("drop", p.drop), zap.Strings("peer_keeps", p.serve))
 	for _, name := range p.drop {
@@ -243,6 +243,10 @@ func (s *Stable) protect(ctx context.Context, name string) {
 		target, err = s.cfg.Placement.Place(ctx, name, live)
 		return err
 	}) {
+		return
+	}
+	if err := s.cfg.Failpoint.At(FPProtectPlaced, name); err != nil {
+		s.log.Warn("protection abandoned at a failpoint", zap.String("bank", name), zap.Error(err))
 		return
 	}
 	sess, mc := s.mirrorTo(target, name)

@@ -97,12 +97,19 @@ type plan struct {
 // commit. Equal epochs: the higher commit sequence, then the bank's owner.
 // Only the pair's two bank names count.
 func resolve(me, partner string, mine, theirs []bankClaim) plan {
-	return resolveIn(func(n string) bool { return n == me || n == partner }, me, partner, mine, theirs)
+	return resolveIn(link2{me: me, partner: partner, valid: func(n string) bool { return n == me || n == partner }}, mine, theirs)
 }
 
-// resolveIn is resolve over the banks valid accepts (a cluster's: one
+// link2 is the two ends of a link and the banks that count on it.
+type link2 struct {
+	me, partner string
+	valid       func(bank string) bool // a pair's two banks, or a cluster's
+}
+
+// resolveIn is resolve over the banks l.valid accepts (a cluster's: one
 // per member).
-func resolveIn(valid func(string) bool, me, partner string, mine, theirs []bankClaim) plan {
+func resolveIn(l link2, mine, theirs []bankClaim) plan {
+	me, partner, valid := l.me, l.partner, l.valid
 	their := map[string]bankClaim{}
 	for _, c := range theirs {
 		if valid(c.Name) {

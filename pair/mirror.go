@@ -110,6 +110,12 @@ func (s *Stable) attachOnce(ctx context.Context, mc *mirrorChannel, attempt int)
 		s.log.Warn("cannot attach the partner's backup", zap.String("bank", mc.bank), zap.Int("attempt", attempt), zap.Error(err))
 		return false
 	}
+	if err := s.cfg.Failpoint.At(FPAttachCopied, mc.bank); err != nil {
+		_ = mc.ch.Close()
+		s.setMirror(mc.sess, mc.bank, MirrorLost)
+		s.log.Warn("attach abandoned at a failpoint", zap.String("bank", mc.bank), zap.Int("attempt", attempt), zap.Error(err))
+		return false
+	}
 	st := b.Stats()
 	s.setMirror(mc.sess, mc.bank, MirrorAttached)
 	s.recordBackup(ctx, mc.sess, mc.bank)
