@@ -106,7 +106,6 @@ func countRole(s StableStatus, role string) int {
 
 func countPrimaries(s StableStatus) int { return len(s.Banks) - countRole(s, RoleBackup) }
 
-
 // Reference: ISSUE 19's re-protection (Service Fabric's idle secondary:
 // copy, catch up, mirror) — the new backup dies at each step of the
 // re-protection of bank a: after the group placed it, as the copy

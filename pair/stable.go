@@ -66,11 +66,11 @@ type StableConfig struct {
 	// group's placement says. Both nil: a pair (PartnerName).
 	Peers     []string
 	Placement Placement
-	Bank   stm.Config       // for the banks this node holds (Logger defaults to Logger)
-	Backup stm.BackupConfig // for the partner's backup banks
-	Remote stm.RemoteConfig // for the mirrors to the partner
-	Clock  clock.Clock
-	Logger *zap.Logger
+	Bank      stm.Config       // for the banks this node holds (Logger defaults to Logger)
+	Backup    stm.BackupConfig // for the partner's backup banks
+	Remote    stm.RemoteConfig // for the mirrors to the partner
+	Clock     clock.Clock
+	Logger    *zap.Logger
 }
 
 // Mirror states of a bank this node holds as primary.
@@ -127,11 +127,11 @@ type Stable struct {
 	cfg StableConfig
 	log *zap.Logger
 
-	mu        sync.Mutex             // guards the fields below (before any Bank's lock)
-	banks     map[string]*heldBank   // banks held as primary, by name
-	sessions  map[string]*session // the live links' sessions, by peer
-	takeovers int                 // takeovers completed
-	last      *TakeoverTiming        // the latest takeover
+	mu        sync.Mutex           // guards the fields below (before any Bank's lock)
+	banks     map[string]*heldBank // banks held as primary, by name
+	sessions  map[string]*session  // the live links' sessions, by peer
+	takeovers int                  // takeovers completed
+	last      *TakeoverTiming      // the latest takeover
 	closed    bool
 	// unlinked is cancelled when the next link starts: it bounds the
 	// group updates for the banks the last link's end left without backup.
