@@ -103,7 +103,11 @@ func (s *Stable) attachOnce(ctx context.Context, mc *mirrorChannel, attempt int)
 	}
 	start := s.cfg.Clock.Now()
 	s.setMirror(mc.sess, mc.bank, MirrorCopying)
-	err := b.Attach(actx, stm.NewRemoteMirror(mc.ch, s.remoteConfig(mc.bank)))
+	var m stm.Mirror = stm.NewRemoteMirror(mc.ch, s.remoteConfig(mc.bank))
+	if s.clustered() {
+		m = newPacedMirror(m) // commits pass the copy (paced.go)
+	}
+	err := b.Attach(actx, m)
 	cancel()
 	if err != nil {
 		s.setMirror(mc.sess, mc.bank, MirrorLost)
