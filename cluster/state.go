@@ -34,6 +34,9 @@ type BankState struct {
 	// before its backup was recorded), and its primary does not commit it
 	// alone until it has had a backup and lost it.
 	Mirrored bool `json:"mirrored,omitempty"`
+	// Target is the node the placement chose as the bank's next backup
+	// (OpPlace), receiving its full copy; cleared once a backup is set.
+	Target string `json:"target,omitempty"`
 }
 
 // State is the replicated state. Apply is its only writer and is
@@ -108,10 +111,13 @@ const (
 	OpTakeover
 	// OpRenew renews Node's lease (for its process Incarnation).
 	OpRenew
+	// OpPlace chooses the next backup of Bank, whose primary is Node, among
+	// the nodes Live lists (placement.go) and records it as Target.
+	OpPlace
 )
 
 var opNames = map[Op]string{OpJoin: "join", OpClaim: "claim", OpSetBackup: "set-backup",
-	OpDropBackup: "drop-backup", OpTakeover: "takeover", OpRenew: "renew"}
+	OpDropBackup: "drop-backup", OpTakeover: "takeover", OpRenew: "renew", OpPlace: "place"}
 
 func (o Op) String() string {
 	if n, ok := opNames[o]; ok {
@@ -134,6 +140,8 @@ type Command struct {
 	// orphans the banks the node's previous process was primary of.
 	Incarnation uint64 `json:"incarnation,omitempty"`
 	Member      Member `json:"member,omitzero"`
+	// Live (OpPlace) lists the nodes the proposer can reach now.
+	Live []string `json:"live,omitempty"`
 }
 
 // Result is what applying a command did.
@@ -169,6 +177,8 @@ func (s *State) Apply(c Command) Result {
 		return s.takeover(c)
 	case OpRenew:
 		return s.renew(c)
+	case OpPlace:
+		return s.place(c)
 	}
 	return refused("unknown command %v", c.Op)
 }
@@ -212,7 +222,7 @@ func (s *State) setBackup(c Command) Result {
 	if !ok || b.Primary != c.Node || b.Orphan {
 		return Result{Reason: fmt.Sprintf("%s is not the primary of bank %s", c.Node, c.Bank), Bank: b}
 	}
-	b.Backup = ""
+	b.Backup, b.Target = "", ""
 	if c.Op == OpSetBackup {
 		b.Backup = c.Backup
 	} else {

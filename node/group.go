@@ -78,6 +78,7 @@ func (rt *nodeRuntime) startStable(ctx context.Context, dir string, ns *setup, f
 	gctx, stopRenewals := context.WithCancel(ctx)
 	g.run(gctx)
 	rt.stable.ClaimOwn(gctx)
+	rt.stable.Protect(gctx) // a cluster's placement (nothing for a pair)
 	rt.servers.refusalGrace = refusalGraceWithLease
 	return func() {
 		stopRenewals()
@@ -219,25 +220,5 @@ func (g groupLeases) Alone(bank string) error { return g.l.Alone(bank) }
 // of the group that holds no bank (DIR/pair.json's witness), so that
 // either node with it is a majority.
 func RunWitness(ctx context.Context, dir string, log *zap.Logger) error {
-	st, err := control.LoadPair(dir)
-	if err != nil {
-		return err
-	}
-	if st.Witness == nil || st.Voters() == nil {
-		return fmt.Errorf("%w: the pair in %s has no witness", cluster.ErrConfig, dir)
-	}
-	secret, err := control.ReadOrCreateSecret(dir)
-	if err != nil {
-		return err
-	}
-	if log == nil {
-		log = zap.NewNop()
-	}
-	m, err := startMember(dir, st.Witness.Name, &setup{voters: st.Voters(), secret: secret}, log)
-	if err != nil {
-		return err
-	}
-	log.Info("witness started", zap.String("name", st.Witness.Name), zap.String("addr", st.Witness.Consensus))
-	<-ctx.Done()
-	return m.Close()
+	return RunWitnessNamed(ctx, dir, "", log)
 }

@@ -63,7 +63,7 @@ func mainCode(args []string, stderr io.Writer, regs []Registration) int {
 	defer stop()
 	run := func() error { return Run(ctx, cfg, regs...) }
 	if cfg.Witness {
-		run = func() error { return RunWitness(ctx, cfg.Dir, log) }
+		run = func() error { return RunWitnessNamed(ctx, cfg.Dir, cfg.Name, log) }
 	}
 	if err := run(); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", prog, err)

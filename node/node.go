@@ -91,7 +91,8 @@ func (cfg Config) listenAddr(ns *setup) string {
 // setup is what a node reads from the pair's directory.
 type setup struct {
 	self, partner *control.NodeState
-	voters        []cluster.Peer // the group's voters; nil: no group
+	peers         []control.NodeState // every other node (a pair: the partner)
+	voters        []cluster.Peer      // the group's voters; nil: no group
 	secret        []byte
 	tls           *link.TLS // the node's link identity; nil: plain links
 	heartbeat     time.Duration
@@ -110,6 +111,7 @@ func loadSetup(dir, name string) (*setup, error) {
 	if ns.partner, err = st.Partner(name); err != nil {
 		return nil, err
 	}
+	ns.peers = st.Peers(name)
 	if ns.secret, err = control.ReadOrCreateSecret(dir); err != nil {
 		return nil, err
 	}
@@ -147,6 +149,9 @@ func Run(ctx context.Context, cfg Config, regs ...Registration) error {
 	rt := &nodeRuntime{name: cfg.Name, version: reg.version, allowFaults: ns.allowFaults, faults: link.NewFaults(),
 		base: log, log: log.With(zap.String("node", cfg.Name)), started: time.Now(), ctx: ctx}
 	rt.metrics = newNodeMetrics(rt, ns.partner.Name)
+	for _, p := range ns.peers {
+		rt.clusterPeers = append(rt.clusterPeers, p.Name)
+	}
 	return rt.run(ctx, cfg, ns, reg)
 }
 
@@ -189,15 +194,8 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	if err != nil {
 		return err
 	}
-	defer stopStable() // after the pair has stopped
-	rt.pair, err = pair.New(pair.Config{
-		Name: name, PartnerName: ns.partner.Name, PartnerAddr: ns.partner.Addr,
-		Heartbeat: heartbeat.Config{Period: ns.heartbeat, OnRoundTrip: rt.metrics.observeHeartbeat},
-		Listener:  lis,
-		Dial:      links.dialer(),
-		Logger:    log,
-		Hooks:     pair.ChainHooks(kernelHooks(rt.kernel, log), rt.stable.Hooks()),
-	})
+	defer stopStable()                                                    // after the pair has stopped
+	nodes, err := rt.startLinks(linkSpec{ns: ns, lis: lis, links: links}) // cluster.go: one pair Node per peer
 	if err != nil {
 		return err
 	}
@@ -210,7 +208,7 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	defer stopObservers()
 	rt.log.Info("node started", zap.Int("pid", os.Getpid()), zap.String("addr", ns.self.Addr), zap.String("listen", cfg.listenAddr(ns)),
 		zap.Bool("tls", ns.tls != nil), zap.String("partner", ns.partner.Name), zap.String("metrics", rt.metrics.addr()))
-	err = rt.pair.Run(ctx)
+	err = nodes.run(ctx)
 	rt.log.Info("node stopping", zap.Error(err))
 	return err
 }
@@ -219,9 +217,11 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 // stable tasks and wakes its servers; a bank dropped stops them.
 func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stable, error) {
 	return pair.NewStable(pair.StableConfig{Name: rt.name, PartnerName: partner, Logger: rt.base, Failpoint: fp,
-		Bank:   rt.metrics.bankConfig(),
-		Leases: rt.group.leases(),      // nil without a group
-		Defer:  rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
+		Bank:      rt.metrics.bankConfig(),
+		Leases:    rt.group.leases(), // nil without a group
+		Peers:     rt.clusterPeers,   // a cluster's other nodes (cluster.go); nil for a pair
+		Placement: rt.group.placement(len(rt.clusterPeers) > 1),
+		Defer:     rt.servers.deferGroups, // in-doubt checkpoint groups of server units: decided by their drivers
 		OnTakeover: func(ctx context.Context, bank string, b *stm.Bank) {
 			rt.metrics.observeTakeover(bank)
 			rt.tasks.Resume(ctx, task.Bank{Name: bank, STM: b})

@@ -30,17 +30,20 @@ type nodeRuntime struct {
 	base        *zap.Logger // the logger Run was given (the node's parts add its name)
 	log         *zap.Logger // the node's own logs: base with the node's name
 
-	kernel  *kernel.Node
-	tasks   *task.Server
-	stable  *pair.Stable
-	pair    *pair.Node
-	faults  *link.Faults
-	ckpts   *ckptLog
-	metrics *nodeMetrics
-	servers *reliableServers // reliable servers of the banks held (reliable.go)
-	publish *publishedTasks  // published tasks of the banks held (published.go)
-	group   *nodeGroup       // the group's member and lease; nil without a witness (group.go)
-	ctx     context.Context  // Run's, for the tasks resumed when the lease comes back
+	kernel *kernel.Node
+	tasks  *task.Server
+	stable *pair.Stable
+	pair   *pair.Node // the first peer's link (a pair: the partner's)
+	links  *links     // every peer's link (cluster.go)
+	// clusterPeers names the other nodes (a pair: the partner).
+	clusterPeers []string
+	faults       *link.Faults
+	ckpts        *ckptLog
+	metrics      *nodeMetrics
+	servers      *reliableServers // reliable servers of the banks held (reliable.go)
+	publish      *publishedTasks  // published tasks of the banks held (published.go)
+	group        *nodeGroup       // the group's member and lease; nil without a witness (group.go)
+	ctx          context.Context  // Run's, for the tasks resumed when the lease comes back
 
 	leaseMu sync.Mutex           // serializes leaseChanged; guards paused
 	paused  map[string]*stm.Bank // banks whose tasks the lease's expiry stopped
@@ -61,7 +64,8 @@ func (rt *nodeRuntime) startControlTask() error {
 func (rt *nodeRuntime) status() control.Status {
 	st := rt.stable.Status()
 	s := control.Status{Status: rt.pair.Status(), PID: os.Getpid(), Version: rt.version, STM: &st,
-		Faults: rt.faults.State(), AllowFaults: rt.allowFaults, MetricsAddr: rt.metrics.addr(), Group: rt.group.status()}
+		Faults: rt.faults.State(), AllowFaults: rt.allowFaults, MetricsAddr: rt.metrics.addr(), Group: rt.group.status(),
+		Peers: rt.links.statuses()}
 	if last := rt.faults.LastRecv(); s.Linked && !last.IsZero() {
 		s.HeartbeatAge = time.Since(last)
 	}

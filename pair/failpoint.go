@@ -22,4 +22,11 @@ const (
 	// FPAttachBegin: a bank's full copy is about to be streamed to the
 	// partner (re-protection).
 	FPAttachBegin = "pair.attach.begin"
+	// FPProtectPlaced (cluster): the group recorded a bank's next backup
+	// (its Target); the copy has not started.
+	FPProtectPlaced = "pair.protect.placed"
+	// FPAttachCopied: the full copy is complete and commits are mirrored;
+	// the backup is not yet recorded in the group. An error here breaks
+	// the mirror, as the backup's death would.
+	FPAttachCopied = "pair.attach.copied"
 )

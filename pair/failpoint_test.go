@@ -63,7 +63,7 @@ func TestStableFailpointsAreReachedInOrder(t *testing.T) {
 	a := startMemberCfg(t, net, StableConfig{Name: "alpha", Failpoint: rec.hook(nil)})
 	b := startMember(t, net, "beta", nil)
 	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
-	require.Equal(t, []string{FPAttachBegin + " alpha"}, rec.of("pair."))
+	require.Equal(t, []string{FPAttachBegin + " alpha", FPAttachCopied + " alpha"}, rec.of("pair."))
 
 	commit(t, a.st.Own(), model{}, batch{"a", 1, 1})
 	require.Contains(t, rec.of("stm."), stm.FPPhase1Shipped+" ", "the own bank calls the same hook")
@@ -71,7 +71,7 @@ func TestStableFailpointsAreReachedInOrder(t *testing.T) {
 	net.setRefuse(true)
 	b.crash()
 	waitFor(t, a, "beta's bank taken over", func(st StableStatus) bool { return st.Takeovers == 1 })
-	want := []string{FPAttachBegin + " alpha", FPTakeoverBegin + " beta", FPTakeoverTaken + " beta", FPTakeoverResolved + " beta"}
+	want := []string{FPAttachBegin + " alpha", FPAttachCopied + " alpha", FPTakeoverBegin + " beta", FPTakeoverTaken + " beta", FPTakeoverResolved + " beta"}
 	require.Eventually(t, func() bool { return len(rec.of("pair.")) == len(want) }, 5*time.Second, time.Millisecond)
 	require.Equal(t, want, rec.of("pair."))
 	require.Empty(t, rec.crashes())

@@ -97,7 +97,19 @@ type plan struct {
 // commit. Equal epochs: the higher commit sequence, then the bank's owner.
 // Only the pair's two bank names count.
 func resolve(me, partner string, mine, theirs []bankClaim) plan {
-	valid := func(n string) bool { return n == me || n == partner }
+	return resolveIn(link2{me: me, partner: partner, valid: func(n string) bool { return n == me || n == partner }}, mine, theirs)
+}
+
+// link2 is the two ends of a link and the banks that count on it.
+type link2 struct {
+	me, partner string
+	valid       func(bank string) bool // a pair's two banks, or a cluster's
+}
+
+// resolveIn is resolve over the banks l.valid accepts (a cluster's: one
+// per member).
+func resolveIn(l link2, mine, theirs []bankClaim) plan {
+	me, partner, valid := l.me, l.partner, l.valid
 	their := map[string]bankClaim{}
 	for _, c := range theirs {
 		if valid(c.Name) {
@@ -135,7 +147,7 @@ func wins(a bankClaim, na string, b bankClaim, nb string) bool {
 		return a.Epoch > b.Epoch
 	case a.Seq != b.Seq:
 		return a.Seq > b.Seq
-	default:
-		return a.Name == na
+	default: // the bank's owner; in a cluster, for another's bank, the first name
+		return a.Name == na || (a.Name != nb && na < nb)
 	}
 }

@@ -68,7 +68,7 @@ func (s *Stable) recordBackup(ctx context.Context, sess *session, bank string) {
 	// A refusal is not final here: our claim of the bank may not be
 	// applied yet. The session's end stops the retries.
 	s.retry(ctx, retrier{sess: sess, what: "record the backup", bank: bank, op: func(ctx context.Context) error {
-		return s.cfg.Leases.SetBackup(ctx, bank, s.cfg.PartnerName)
+		return s.cfg.Leases.SetBackup(ctx, bank, sess.peer)
 	}})
 }
 
@@ -144,6 +144,9 @@ func (s *Stable) ClaimOwn(ctx context.Context) {
 	s.mu.Unlock()
 	s.background(func() {
 		s.retry(ctx, retrier{what: "claim our own bank", bank: s.cfg.Name, refusalFinal: true, op: func(ctx context.Context) error {
+			if s.clustered() {
+				return s.claimInCluster(ctx)
+			}
 			return s.cfg.Leases.Claim(ctx, s.cfg.Name)
 		}})
 	})

@@ -34,6 +34,7 @@ type mirrorChannel struct {
 	sess *session
 	bank string
 	ch   link.Link
+	svc  link.Service // the service ch is opened on
 }
 
 // serveBackup serves the partner's mirror of bank mc.bank until the link
@@ -45,18 +46,18 @@ func (s *Stable) serveBackup(ctx context.Context, mc *mirrorChannel, bk *stm.Bac
 		if !s.reopen(ctx, mc, 0) {
 			return
 		}
-		bk = s.renewBackup(mc.bank, bk)
+		bk = s.renewBackup(mc.sess, mc.bank, bk)
 		s.log.Info("serving a fresh backup for the partner's restarted mirror", zap.String("bank", mc.bank))
 	}
 }
 
 // renewBackup replaces the backup of bank name, keeping the old one as the
 // fallback if it is complete.
-func (s *Stable) renewBackup(name string, old *stm.Backup) *stm.Backup {
-	bk := s.newBackup(name)
+func (s *Stable) renewBackup(sess *session, name string, old *stm.Backup) *stm.Backup {
+	bk := s.newBackup(sess, name)
 	if old.Ready() {
 		s.mu.Lock()
-		s.fallback[name] = old
+		sess.fallback[name] = old
 		s.mu.Unlock()
 	}
 	return bk
@@ -102,11 +103,21 @@ func (s *Stable) attachOnce(ctx context.Context, mc *mirrorChannel, attempt int)
 	}
 	start := s.cfg.Clock.Now()
 	s.setMirror(mc.sess, mc.bank, MirrorCopying)
-	err := b.Attach(actx, stm.NewRemoteMirror(mc.ch, s.remoteConfig(mc.bank)))
+	var m stm.Mirror = stm.NewRemoteMirror(mc.ch, s.remoteConfig(mc.bank))
+	if s.clustered() {
+		m = newPacedMirror(m) // commits pass the copy (paced.go)
+	}
+	err := b.Attach(actx, m)
 	cancel()
 	if err != nil {
 		s.setMirror(mc.sess, mc.bank, MirrorLost)
 		s.log.Warn("cannot attach the partner's backup", zap.String("bank", mc.bank), zap.Int("attempt", attempt), zap.Error(err))
+		return false
+	}
+	if err := s.cfg.Failpoint.At(FPAttachCopied, mc.bank); err != nil {
+		_ = mc.ch.Close()
+		s.setMirror(mc.sess, mc.bank, MirrorLost)
+		s.log.Warn("attach abandoned at a failpoint", zap.String("bank", mc.bank), zap.Int("attempt", attempt), zap.Error(err))
 		return false
 	}
 	st := b.Stats()
@@ -139,7 +150,7 @@ func (s *Stable) reopen(ctx context.Context, mc *mirrorChannel, pause time.Durat
 	if s.linkEnded(ctx, mc.sess) {
 		return false
 	}
-	nc, err := mc.sess.mux.Channel(s.service(mc.bank))
+	nc, err := mc.sess.mux.Channel(mc.svc)
 	if err != nil {
 		s.log.Error("cannot reopen the STM service", zap.String("bank", mc.bank), zap.Error(err))
 		return false

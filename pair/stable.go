@@ -60,11 +60,17 @@ type StableConfig struct {
 	// (leases.go). Nil: no commit without a backup, and a takeover
 	// decided by the pair alone.
 	Leases Leases
-	Bank   stm.Config       // for the banks this node holds (Logger defaults to Logger)
-	Backup stm.BackupConfig // for the partner's backup banks
-	Remote stm.RemoteConfig // for the mirrors to the partner
-	Clock  clock.Clock
-	Logger *zap.Logger
+	// Peers and Placement make this node a member of a cluster of more
+	// than two nodes (cluster.go): Peers names the other nodes (each one's
+	// bank has its name), and a bank held here gets its backup where the
+	// group's placement says. Both nil: a pair (PartnerName).
+	Peers     []string
+	Placement Placement
+	Bank      stm.Config       // for the banks this node holds (Logger defaults to Logger)
+	Backup    stm.BackupConfig // for the partner's backup banks
+	Remote    stm.RemoteConfig // for the mirrors to the partner
+	Clock     clock.Clock
+	Logger    *zap.Logger
 }
 
 // Mirror states of a bank this node holds as primary.
@@ -87,7 +93,11 @@ type heldBank struct {
 	bank     *stm.Bank
 	mirror   string // Mirror* state
 	since    time.Time
-	attaches int // successful attaches of a partner's backup
+	attaches int    // successful attaches of a partner's backup
+	peer     string // the node its mirror goes to ("" none)
+	// protecting: a goroutine is placing, copying or mirroring the bank
+	// (cluster.go); the protect loop starts no other.
+	protecting bool
 }
 
 // Stable makes a pair member primary for its own STM bank and backup for
@@ -117,13 +127,11 @@ type Stable struct {
 	cfg StableConfig
 	log *zap.Logger
 
-	mu        sync.Mutex             // guards the fields below (before any Bank's lock)
-	banks     map[string]*heldBank   // banks held as primary, by name
-	backups   map[string]*stm.Backup // partner banks backed up on the current link
-	fallback  map[string]*stm.Backup // the last complete copy while a re-attach copies anew
-	sess      *session               // the current link's session, nil when unlinked
-	takeovers int                    // takeovers completed
-	last      *TakeoverTiming        // the latest takeover
+	mu        sync.Mutex           // guards the fields below (before any Bank's lock)
+	banks     map[string]*heldBank // banks held as primary, by name
+	sessions  map[string]*session  // the live links' sessions, by peer
+	takeovers int                  // takeovers completed
+	last      *TakeoverTiming      // the latest takeover
 	closed    bool
 	// unlinked is cancelled when the next link starts: it bounds the
 	// group updates for the banks the last link's end left without backup.
@@ -135,8 +143,14 @@ type Stable struct {
 
 // session is the STM work on one partner link.
 type session struct {
-	mux *link.Mux
-	wg  sync.WaitGroup // the session's goroutines
+	mux  *link.Mux
+	peer string
+	wg   sync.WaitGroup // the session's goroutines
+	// ready: the hello was exchanged and the channels opened.
+	ready    bool
+	backups  map[string]*stm.Backup // banks backed up on this link
+	fallback map[string]*stm.Backup // the last complete copy while a re-attach copies anew
+	mirrors  map[string]link.Link   // (cluster) our mirror channel of each bank
 }
 
 // ErrStableConfig is returned by NewStable for unusable names.
@@ -148,6 +162,9 @@ var ErrStableConfig = errors.New("pair: bad stable configuration")
 // does not let it commit alone (docs/architecture.md, "No commit without a
 // backup, except under the group's lease").
 func NewStable(cfg StableConfig) (*Stable, error) {
+	if cfg.Placement != nil && cfg.PartnerName == "" && len(cfg.Peers) > 0 {
+		cfg.PartnerName = cfg.Peers[0] // names only: a cluster member has no one partner
+	}
 	if cfg.Name == "" || cfg.PartnerName == "" || cfg.Name == cfg.PartnerName {
 		return nil, fmt.Errorf("%w: names %q and %q", ErrStableConfig, cfg.Name, cfg.PartnerName)
 	}
@@ -161,7 +178,7 @@ func NewStable(cfg StableConfig) (*Stable, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	s := &Stable{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Name)),
-		banks: map[string]*heldBank{}, backups: map[string]*stm.Backup{}, fallback: map[string]*stm.Backup{}}
+		banks: map[string]*heldBank{}, sessions: map[string]*session{}}
 	s.banks[cfg.Name] = &heldBank{bank: stm.NewBank(s.bankConfig(cfg.Name)), mirror: MirrorNone, since: cfg.Clock.Now()}
 	return s, nil
 }
@@ -210,12 +227,12 @@ func (s *Stable) Close() error {
 			stop()
 		}
 	}
-	sess := s.sess
-	s.sess = nil
+	sessions := s.sessions
+	s.sessions = map[string]*session{}
 	banks := s.banks
 	s.banks = map[string]*heldBank{}
 	s.mu.Unlock()
-	if sess != nil {
+	for _, sess := range sessions {
 		_ = sess.mux.Close()
 		sess.wg.Wait()
 	}
@@ -238,8 +255,8 @@ func (s *Stable) joined(ctx context.Context, mux *link.Mux, _ uint64) {
 		s.unlinked()
 		s.unlinked = nil
 	}
-	sess := &session{mux: mux}
-	s.sess = sess
+	sess := &session{mux: mux, peer: mux.Link().Peer(), backups: map[string]*stm.Backup{}, fallback: map[string]*stm.Backup{}}
+	s.sessions[sess.peer] = sess
 	sess.wg.Add(1)
 	go func() {
 		defer sess.wg.Done()
@@ -253,6 +270,9 @@ func (s *Stable) joined(ctx context.Context, mux *link.Mux, _ uint64) {
 // runSession exchanges bank inventories, then mirrors the banks this node
 // keeps and backs up those the partner keeps.
 func (s *Stable) runSession(ctx context.Context, sess *session) error {
+	if s.clustered() {
+		return s.runClusterSession(ctx, sess)
+	}
 	chans, err := s.openChannels(sess.mux)
 	if err != nil {
 		return err
@@ -314,14 +334,14 @@ func (s *Stable) start(ctx context.Context, sess *session, p plan, chans map[lin
 	}
 	used := map[link.Service]bool{}
 	for _, name := range p.serve {
-		mc := &mirrorChannel{sess: sess, bank: name, ch: chans[s.service(name)]}
+		mc := &mirrorChannel{sess: sess, bank: name, ch: chans[s.service(name)], svc: s.service(name)}
 		used[s.service(name)] = true
-		bk := s.newBackup(name)
+		bk := s.newBackup(sess, name)
 		sess.wg.Add(1)
 		go func() { defer sess.wg.Done(); s.serveBackup(ctx, mc, bk) }()
 	}
 	for _, name := range p.keep {
-		mc := &mirrorChannel{sess: sess, bank: name, ch: chans[s.service(name)]}
+		mc := &mirrorChannel{sess: sess, bank: name, ch: chans[s.service(name)], svc: s.service(name)}
 		used[s.service(name)] = true
 		sess.wg.Add(1)
 		go func() { defer sess.wg.Done(); s.attach(ctx, mc) }()
@@ -331,6 +351,9 @@ func (s *Stable) start(ctx context.Context, sess *session, p plan, chans map[lin
 			_ = ch.Close()
 		}
 	}
+	s.mu.Lock()
+	sess.ready = true
+	s.mu.Unlock()
 }
 
 func (s *Stable) service(bank string) link.Service {
@@ -357,7 +380,7 @@ func (s *Stable) dropBank(ctx context.Context, name string) {
 	_ = h.bank.Close()
 }
 
-func (s *Stable) newBackup(name string) *stm.Backup {
+func (s *Stable) newBackup(sess *session, name string) *stm.Backup {
 	c := s.cfg.Backup
 	if c.Logger == nil {
 		c.Logger = s.log.With(zap.String("backup_of", name))
@@ -367,7 +390,7 @@ func (s *Stable) newBackup(name string) *stm.Backup {
 	}
 	bk := stm.NewBackup(c)
 	s.mu.Lock()
-	s.backups[name] = bk
+	sess.backups[name] = bk
 	s.mu.Unlock()
 	return bk
 }
@@ -384,8 +407,11 @@ func (s *Stable) remoteConfig(name string) stm.RemoteConfig {
 func (s *Stable) setMirror(sess *session, name, state string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if h := s.banks[name]; h != nil && s.sess == sess && h.mirror != state {
-		h.mirror, h.since = state, s.cfg.Clock.Now()
+	if h := s.banks[name]; h != nil && s.sessions[sess.peer] == sess && h.mirror != state {
+		h.mirror, h.since, h.peer = state, s.cfg.Clock.Now(), sess.peer
+		if state == MirrorLost || state == MirrorNone {
+			h.peer = ""
+		}
 		if state == MirrorAttached {
 			h.attaches++
 		}
@@ -396,13 +422,10 @@ func (s *Stable) setMirror(sess *session, name, state string) {
 // once the link's STM streams have stopped, and returns without waiting
 // for the group (beside.go).
 func (s *Stable) lost(ctx context.Context, d *heartbeat.Death, _ uint64) {
-	s.mu.Lock()
-	sess := s.sess
-	s.sess = nil
-	s.mu.Unlock()
-	if sess != nil {
-		_ = sess.mux.Close() // already closed by the Node; makes sure
-		sess.wg.Wait()
+	sess := s.endSession(d.Peer)
+	if s.clustered() {
+		s.lostPeer(ctx, d, sess)
+		return
 	}
 	s.mu.Lock()
 	now := s.cfg.Clock.Now()
@@ -411,13 +434,29 @@ func (s *Stable) lost(ctx context.Context, d *heartbeat.Death, _ uint64) {
 		h.mirror, h.since = MirrorNone, now
 		held = append(held, name)
 	}
-	backups, fallback := s.backups, s.fallback
-	s.backups, s.fallback = map[string]*stm.Backup{}, map[string]*stm.Backup{}
+	var backups, fallback map[string]*stm.Backup
+	if sess != nil {
+		backups, fallback = sess.backups, sess.fallback
+	}
 	uctx, cancel := context.WithCancel(ctx)
 	s.unlinked = cancel
 	s.mu.Unlock()
 	s.dropBackups(uctx, held)
 	s.takeOverBeside(ctx, d, backups, fallback) // beside.go: the link loop goes on
+}
+
+// endSession removes the session of the link to peer and waits for its
+// goroutines; it returns the session (nil if there was none).
+func (s *Stable) endSession(peer string) *session {
+	s.mu.Lock()
+	sess := s.sessions[peer]
+	delete(s.sessions, peer)
+	s.mu.Unlock()
+	if sess != nil {
+		_ = sess.mux.Close() // already closed by the Node; makes sure
+		sess.wg.Wait()
+	}
+	return sess
 }
 
 // bestCopy is the backup to take over: the current one, or, if a

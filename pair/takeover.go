@@ -165,6 +165,10 @@ type BankStatus struct {
 	// Attaches counts the partner backups attached to this bank while this
 	// node held it (relinks and re-attaches after a mirror closed).
 	Attaches int `json:"attaches,omitempty"`
+	// Backup (primaries): the node its mirror goes to ("" none).
+	Backup string `json:"backup,omitempty"`
+	// Peer (backups): the node whose bank this is a backup of.
+	Peer string `json:"peer,omitempty"`
 	// Ready (backups): the backup holds a complete copy and can take over.
 	Ready bool `json:"ready,omitempty"`
 	// InDoubt (primaries): groups with transactions in phase 2 now,
@@ -200,12 +204,10 @@ func (s *Stable) Status() StableStatus {
 		alone := !mirrored && s.commitsAlone(name)
 		st.Banks = append(st.Banks, BankStatus{Name: name, Role: role, Epoch: bs.Epoch, Objects: bs.Objects,
 			Seq: bs.Seq, Mirror: h.mirror, MirrorSince: h.since,
-			CommitsRefused: !mirrored && !alone, Alone: alone, Attaches: h.attaches,
+			CommitsRefused: !mirrored && !alone, Alone: alone, Attaches: h.attaches, Backup: h.peer,
 			InDoubt: phase2Groups(h.bank)})
 	}
-	for name, bk := range s.backups {
-		st.Banks = append(st.Banks, BankStatus{Name: name, Role: RoleBackup, Ready: bk.Ready()})
-	}
+	st.Banks = append(st.Banks, s.backupStatus()...)
 	sort.Slice(st.Banks, func(i, j int) bool {
 		a, b := st.Banks[i], st.Banks[j]
 		if (a.Role == RoleBackup) != (b.Role == RoleBackup) {

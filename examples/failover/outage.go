@@ -244,12 +244,12 @@ func (d demo) checkCount(acked int64) error {
 		return err
 	}
 	if n != acked {
-		return fmt.Errorf("%w: the key holds %d, %d adds were acknowledged", errLost, n, acked)
+		return fmt.Errorf("%w: the key holds %d, %d adds were acknowledged", errOutageLost, n, acked)
 	}
 	return nil
 }
 
-var errLost = errors.New("acknowledged updates lost or applied twice")
+var errOutageLost = errors.New("acknowledged updates lost or applied twice")
 
 // percentiles returns min, median, p99 (nearest rank) and max.
 func percentiles(ds []time.Duration) (lo, med, p99, hi time.Duration) {

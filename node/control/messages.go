@@ -35,6 +35,9 @@ type Status struct {
 	MetricsAddr string `json:"metrics_addr,omitempty"`
 	// Group is the node's view of the group, when the pair runs one.
 	Group *GroupStatus `json:"group,omitempty"`
+	// Peers (a cluster of more than two nodes): the link to every other
+	// node; the embedded pair.Status is the first one's.
+	Peers []pair.Status `json:"peers,omitempty"`
 }
 
 // GroupStatus is a node's view of the group (package cluster): its

@@ -28,6 +28,10 @@ type PairState struct {
 	// run with --witness that holds no bank (nil: the pair runs without a
 	// group, and a bank with no backup refuses commits).
 	Witness *NodeState `json:"witness,omitempty"`
+	// Witnesses are a cluster's further witnesses (`ftmctl cluster up`
+	// starts one fewer witness than nodes, so that one node with every
+	// witness is a majority).
+	Witnesses []NodeState `json:"witnesses,omitempty"`
 }
 
 // NodeState is one node of the pair.
@@ -109,7 +113,7 @@ func (st *PairState) Voters() []cluster.Peer {
 		return nil
 	}
 	var out []cluster.Peer
-	for _, n := range append(append([]NodeState(nil), st.Nodes...), *st.Witness) {
+	for _, n := range append(append(append([]NodeState(nil), st.Nodes...), *st.Witness), st.Witnesses...) {
 		if n.Consensus == "" {
 			return nil
 		}

@@ -1,0 +1,222 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"go.uber.org/zap"
+
+	"github.com/ftm-in-go/ftm/cluster"
+	"github.com/ftm-in-go/ftm/kernel/heartbeat"
+	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/node/control"
+	"github.com/ftm-in-go/ftm/pair"
+)
+
+// A cluster (DIR/pair.json with more than two nodes): the node links to
+// every other node, one pair Node per peer (the name that sorts first
+// dials; one listener serves every peer, its links handed to the peer's
+// Node by name), all sharing the one Stable, whose banks are placed by
+// the group (pair's cluster mode). A pair runs one pair Node as before.
+
+// links is the node's pair Nodes: one (a pair) or one per peer.
+type links struct {
+	nodes []*pair.Node
+	demux *peerListener // nil for a pair
+}
+
+// linkSpec is what startLinks needs of the node's set-up.
+type linkSpec struct {
+	ns    *setup
+	lis   pair.Listener
+	links nodeLinks
+}
+
+// startLinks makes the node's pair Nodes; rt.pair is the first.
+func (rt *nodeRuntime) startLinks(sp linkSpec) (*links, error) {
+	ls := &links{}
+	peers := sp.ns.peers
+	if len(peers) > 1 {
+		names := make([]string, len(peers))
+		for i, p := range peers {
+			names[i] = p.Name
+		}
+		ls.demux = newPeerListener(sp.lis, names, rt.log)
+	}
+	for _, p := range peers {
+		lis := sp.lis
+		if ls.demux != nil {
+			lis = ls.demux.of(p.Name)
+		}
+		n, err := pair.New(pair.Config{
+			Name: rt.name, PartnerName: p.Name, PartnerAddr: p.Addr,
+			Heartbeat: heartbeat.Config{Period: sp.ns.heartbeat, OnRoundTrip: rt.metrics.observeHeartbeat},
+			Listener:  lis,
+			Dial:      sp.links.dialer(),
+			Logger:    rt.base,
+			Hooks:     pair.ChainHooks(kernelHooks(rt.kernel, rt.base), rt.stable.Hooks()),
+		})
+		if err != nil {
+			return nil, err
+		}
+		ls.nodes = append(ls.nodes, n)
+	}
+	rt.pair, rt.links = ls.nodes[0], ls
+	return ls, nil
+}
+
+// run runs every pair Node (and the listener's demultiplexer) until ctx
+// ends or one fails; it returns the first failure.
+func (ls *links) run(ctx context.Context) error {
+	if ls.demux == nil {
+		return ls.nodes[0].Run(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go ls.demux.run(ctx)
+	errs := make(chan error, len(ls.nodes))
+	var wg sync.WaitGroup
+	for _, n := range ls.nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := n.Run(ctx); err != nil {
+				errs <- err
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return <-errs
+}
+
+// statuses returns every link's status (nil for a pair).
+func (ls *links) statuses() []pair.Status {
+	if ls == nil || ls.demux == nil {
+		return nil
+	}
+	out := make([]pair.Status, len(ls.nodes))
+	for i, n := range ls.nodes {
+		out[i] = n.Status()
+	}
+	return out
+}
+
+// peerListener hands the links one listener accepts to the pair Node of
+// the peer each comes from.
+type peerListener struct {
+	lis   pair.Listener
+	peers map[string]chan link.Link
+	log   *zap.Logger
+}
+
+func newPeerListener(lis pair.Listener, peers []string, log *zap.Logger) *peerListener {
+	pl := &peerListener{lis: lis, peers: map[string]chan link.Link{}, log: log}
+	for _, p := range peers {
+		pl.peers[p] = make(chan link.Link, 1)
+	}
+	return pl
+}
+
+// run accepts links until ctx ends and queues each for its peer; a link
+// from a stranger, or from a peer whose previous link is still queued, is
+// closed (the peer dials again).
+func (pl *peerListener) run(ctx context.Context) {
+	for {
+		l, err := pl.lis.Accept(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				pl.log.Warn("cluster listener failed", zap.Error(err))
+			}
+			return
+		}
+		select {
+		case pl.peers[l.Peer()] <- l:
+		default:
+			pl.log.Warn("link from a node that is not a peer, or a second one queued, refused", zap.String("peer", l.Peer()))
+			_ = l.Close()
+		}
+	}
+}
+
+// of is the listener of one peer's links.
+func (pl *peerListener) of(peer string) pair.Listener { return peerQueue(pl.peers[peer]) }
+
+// peerQueue is one peer's links, as a pair.Listener.
+type peerQueue chan link.Link
+
+func (q peerQueue) Accept(ctx context.Context) (link.Link, error) {
+	select {
+	case l := <-q:
+		return l, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (q peerQueue) Close() error { return nil }
+
+// placement is the group as a cluster member's Stable asks it where to
+// place its banks' backups (nil for a pair, or without a group).
+func (g *nodeGroup) placement(cluster bool) pair.Placement {
+	if g == nil || !cluster {
+		return nil
+	}
+	return groupPlacement{g.lease}
+}
+
+// groupPlacement is a cluster.Lease as a pair.Placement.
+type groupPlacement struct{ l *cluster.Lease }
+
+var _ pair.Placement = groupPlacement{}
+
+func (g groupPlacement) Claim(ctx context.Context, bank string) (string, error) {
+	b, err := g.l.Claim(ctx, bank)
+	if err != nil {
+		return "", pairErr(err)
+	}
+	return b.Primary, nil
+}
+
+func (g groupPlacement) Place(ctx context.Context, bank string, live []string) (string, error) {
+	t, err := g.l.Place(ctx, bank, live)
+	if err != nil {
+		return "", fmt.Errorf("place bank %s: %w", bank, pairErr(err))
+	}
+	return t, nil
+}
+
+func (g groupPlacement) Holder(bank string) (string, string) {
+	b := g.l.State().Banks[bank]
+	return b.Primary, b.Backup
+}
+
+// RunWitnessNamed runs the witness called name of the pair or cluster in
+// dir ("": the first) until ctx ends: a voter of the group that holds no
+// bank.
+func RunWitnessNamed(ctx context.Context, dir, name string, log *zap.Logger) error {
+	st, err := control.LoadPair(dir)
+	if err != nil {
+		return err
+	}
+	w, err := st.WitnessNamed(name)
+	if err != nil || st.Voters() == nil {
+		return fmt.Errorf("%w: the pair in %s has no witness %q", cluster.ErrConfig, dir, name)
+	}
+	secret, err := control.ReadOrCreateSecret(dir)
+	if err != nil {
+		return err
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	m, err := startMember(dir, w.Name, &setup{voters: st.Voters(), secret: secret}, log)
+	if err != nil {
+		return err
+	}
+	log.Info("witness started", zap.String("name", w.Name), zap.String("addr", w.Consensus))
+	<-ctx.Done()
+	return m.Close()
+}
