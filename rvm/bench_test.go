@@ -105,6 +105,10 @@ func linkSink(ctx context.Context, ln *link.Listener) {
 				return
 			}
 			var kept [][]byte
+			var bodies *link.Bodies
+			if r, ok := ch.(link.Recycler); ok {
+				bodies = r.Bodies()
+			}
 			for {
 				f, err := ch.Recv(ctx)
 				if err != nil {
@@ -112,7 +116,10 @@ func linkSink(ctx context.Context, ln *link.Listener) {
 				}
 				kept = append(kept, f.Body)
 				if f.Kind == floorLast {
-					kept = nil
+					for _, body := range kept {
+						bodies.Recycle(body)
+					}
+					kept = kept[:0]
 					if ch.Send(ctx, link.Frame{Service: link.ServiceSTM, Kind: floorLast}) != nil {
 						return
 					}
@@ -188,22 +195,56 @@ func sink(l net.Listener) {
 	}
 }
 
-// remoteBackup starts the backup process and returns the addresses of its
-// backup bank and link sink, and of a raw TCP sink in a clean process of
-// its own (rawSinkProcess: nothing else runs there, as beside a raw TCP
+// remoteRig is the benchmarks' other processes: the backup process (its
+// backup bank and link sink) and a raw TCP sink in a clean process of its
+// own (rawSinkProcess: nothing else runs there, as beside a raw TCP
 // program; the backup process's own raw sink is not used).
-func remoteBackup(b *testing.B) (addr, rawAddr, floorAddr string) {
-	line := proctest.Start(b, proctest.Spec{Role: "backup"}).Line()
+type remoteRig struct {
+	addr, rawAddr, floorAddr string
+	backupPid, rawPid        int
+}
+
+// remoteBackup starts the rig's processes.
+func remoteBackup(b *testing.B) remoteRig {
+	var r remoteRig
+	bk := proctest.Start(b, proctest.Spec{Role: "backup"})
+	line := bk.Line()
 	var inBackup string
-	if _, err := fmt.Sscanf(strings.TrimSpace(line), "addr %s raw %s floor %s", &addr, &inBackup, &floorAddr); err != nil {
+	if _, err := fmt.Sscanf(strings.TrimSpace(line), "addr %s raw %s floor %s", &r.addr, &inBackup, &r.floorAddr); err != nil {
 		b.Fatalf("backup said %q: %v", line, err)
 	}
-	line = proctest.Start(b, proctest.Spec{Role: "raw-sink"}).Line()
-	if _, err := fmt.Sscanf(strings.TrimSpace(line), "raw %s", &rawAddr); err != nil {
+	sink := proctest.Start(b, proctest.Spec{Role: "raw-sink"})
+	line = sink.Line()
+	if _, err := fmt.Sscanf(strings.TrimSpace(line), "raw %s", &r.rawAddr); err != nil {
 		b.Fatalf("raw sink said %q: %v", line, err)
 	}
-	return addr, rawAddr, floorAddr
+	r.backupPid, r.rawPid = bk.Pid(), sink.Pid()
+	return r
 }
+
+// procCPU returns the CPU time pid's threads have run (nanoseconds, from
+// /proc/PID/task/*/schedstat), 0 if it cannot be read.
+func procCPU(pid int) time.Duration {
+	dirs, err := os.ReadDir(fmt.Sprintf("/proc/%d/task", pid))
+	if err != nil {
+		return 0
+	}
+	var total time.Duration
+	for _, d := range dirs {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", pid, d.Name()))
+		if err != nil {
+			continue
+		}
+		var ns int64
+		if _, err := fmt.Sscanf(string(b), "%d", &ns); err == nil {
+			total += time.Duration(ns)
+		}
+	}
+	return total
+}
+
+// cpuOf is the CPU time of this process and of the other process pid.
+func cpuOf(pid int) time.Duration { return procCPU(os.Getpid()) + procCPU(pid) }
 
 // rawSinkProcess is the raw baselines' process: it prints "raw R" and
 // serves the raw TCP sink until its parent goes.
@@ -361,7 +402,7 @@ func benchStore(b *testing.B, where string) PageStore {
 		bank, _ := stmtest.Mirrored(b)
 		return NewSTMStore(bank)
 	}
-	addr, _, _ := remoteBackup(b)
+	addr := remoteBackup(b).addr
 	bank, err := stmtest.DialBank(context.Background(), addr, testLink("primary"))
 	if err != nil {
 		b.Fatal(err)
@@ -371,54 +412,76 @@ func benchStore(b *testing.B, where string) PageStore {
 
 // BenchmarkCheckpointScale: checkpoints of 1 to 8192 dirty pages into STM
 // mirrored to a backup in another process; MB/s, and x-tcp against sending
-// the same bytes over plain TCP to the same process and waiting for an
-// answer, same run. x-link is the transport alone against the same raw TCP:
-// the same pages sent over kernel/link + Mux to that process in 1 MiB
-// frames, kept there until the last one, as the backup keeps them (no STM,
-// no checksum); it is the floor under x-tcp on this link.
+// the same bytes over plain TCP to a clean process of its own and waiting
+// for an answer, same run. x-link is the transport alone against the same
+// raw TCP: the same pages sent over kernel/link + Mux to the backup process
+// in 1 MiB frames, kept there until the last one and then given back to the
+// link, as the backup keeps and recycles them (no STM, no checksum); it is
+// the floor under x-tcp on this link. cpu-x-tcp and cpu-x-link are the same
+// ratios of the CPU time both processes spent (primary and backup, primary
+// and raw sink): a shared machine's load moves them less than wall time.
 func BenchmarkCheckpointScale(b *testing.B) {
-	addr, rawAddr, floorAddr := remoteBackup(b)
+	rig := remoteBackup(b)
 	for _, n := range []int{1, 64, 1024, 8192} {
-		b.Run(fmt.Sprintf("pages=%d", n), func(b *testing.B) {
-			bank, err := stmtest.DialBank(context.Background(), addr, testLink("primary"))
-			if err != nil {
-				b.Fatal(err)
+		b.Run(fmt.Sprintf("pages=%d", n), func(b *testing.B) { checkpointScale(b, rig, n) })
+	}
+}
+
+// scaleTimes are the wall and CPU times (both processes) of one phase.
+type scaleTimes struct{ wall, cpu time.Duration }
+
+// timed adds the wall time of fn and the CPU time this process and pid
+// spent meanwhile.
+func (t *scaleTimes) timed(pid int, fn func() error) error {
+	cpu, start := cpuOf(pid), time.Now()
+	err := fn()
+	t.wall += time.Since(start)
+	t.cpu += cpuOf(pid) - cpu
+	return err
+}
+
+func checkpointScale(b *testing.B, rig remoteRig, n int) {
+	bank, err := stmtest.DialBank(context.Background(), rig.addr, testLink("primary"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	store := NewSTMStore(bank)
+	s, err := NewSegment("scale", n*DefaultPageSize, Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	raw := newRawSender(b, rig.rawAddr, n*DefaultPageSize)
+	floor := newLinkSender(b, rig.floorAddr)
+	var ckpt, base, lnk scaleTimes
+	for i := 0; i < b.N; i++ {
+		for p := 0; p < n; p++ {
+			s.Bytes()[p*DefaultPageSize+i%DefaultPageSize]++
+		}
+		err := ckpt.timed(rig.backupPid, func() error {
+			st, err := s.Checkpoint(context.Background(), store)
+			if err == nil && st.Pages != n {
+				err = fmt.Errorf("%d pages saved, want %d", st.Pages, n)
 			}
-			store := NewSTMStore(bank)
-			s, err := NewSegment("scale", n*DefaultPageSize, Config{})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer s.Close()
-			raw := newRawSender(b, rawAddr, n*DefaultPageSize)
-			floor := newLinkSender(b, floorAddr)
-			var ckpt, base, lnk time.Duration
-			for i := 0; i < b.N; i++ {
-				for p := 0; p < n; p++ {
-					s.Bytes()[p*DefaultPageSize+i%DefaultPageSize]++
-				}
-				start := time.Now()
-				st, err := s.Checkpoint(context.Background(), store)
-				ckpt += time.Since(start)
-				if err != nil || st.Pages != n {
-					b.Fatalf("checkpoint: %v (%d pages)", err, st.Pages)
-				}
-				start = time.Now()
-				if err := raw.roundTrip(); err != nil {
-					b.Fatal(err)
-				}
-				base += time.Since(start)
-				start = time.Now()
-				if err := floor.roundTrip(s); err != nil {
-					b.Fatal(err)
-				}
-				lnk += time.Since(start)
-			}
-			mb := float64(n*DefaultPageSize) / (1 << 20)
-			b.ReportMetric(mb*float64(b.N)/ckpt.Seconds(), "MB/s")
-			b.ReportMetric(float64(ckpt.Nanoseconds())/float64(b.N), "ns/ckpt")
-			b.ReportMetric(float64(ckpt)/float64(base), "x-tcp")
-			b.ReportMetric(float64(lnk)/float64(base), "x-link")
+			return err
 		})
+		if err == nil {
+			err = base.timed(rig.rawPid, raw.roundTrip)
+		}
+		if err == nil {
+			err = lnk.timed(rig.backupPid, func() error { return floor.roundTrip(s) })
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	mb := float64(n*DefaultPageSize) / (1 << 20)
+	b.ReportMetric(mb*float64(b.N)/ckpt.wall.Seconds(), "MB/s")
+	b.ReportMetric(float64(ckpt.wall.Nanoseconds())/float64(b.N), "ns/ckpt")
+	b.ReportMetric(float64(ckpt.wall)/float64(base.wall), "x-tcp")
+	b.ReportMetric(float64(lnk.wall)/float64(base.wall), "x-link")
+	if base.cpu > 0 {
+		b.ReportMetric(float64(ckpt.cpu)/float64(base.cpu), "cpu-x-tcp")
+		b.ReportMetric(float64(lnk.cpu)/float64(base.cpu), "cpu-x-link")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/ftm-in-go/ftm/kernel/failpoint"
+	"github.com/ftm-in-go/ftm/kernel/link"
 	"go.uber.org/zap"
 )
 
@@ -180,7 +181,8 @@ func (k *Backup) resolveLocked(g GroupID, commit bool) {
 // applyLocked installs new versions, never replacing a newer one (a full
 // copy racing with commits may deliver an object after its next version).
 // Frames whose versions were replaced are compacted once the whole batch
-// is in, so versions the same batch replaces are never copied out first.
+// is in, so versions the same batch replaces are never copied out first,
+// and given back to their link once nothing aliases them.
 func (k *Backup) applyLocked(ws []Write) {
 	var dropped []*frameMem
 	for i := range ws {
@@ -206,10 +208,12 @@ func (k *Backup) applyLocked(ws []Write) {
 		if w.mem != nil {
 			w.mem.live += len(w.Data)
 			w.mem.ids = append(w.mem.ids, w.ID)
+			w.mem.applied++
 		}
 	}
 	for _, mem := range dropped {
 		k.compactLocked(mem)
+		mem.recycleLocked()
 	}
 }
 
@@ -326,13 +330,18 @@ func (p *Prepare) commitSeq() uint64 {
 // frameMem is a received frame body that several versions alias, so no
 // version is copied on the commit's path. Guarded by Backup.mu.
 type frameMem struct {
-	size int  // bytes of the frame
-	live int  // bytes of committed versions still aliasing it
-	ids  []ID // objects that aliased it (some may have moved on)
+	size    int  // bytes of the frame
+	live    int  // bytes of committed versions still aliasing it
+	ids     []ID // objects that aliased it (some may have moved on)
+	entries int  // versions that arrived aliasing it
+	applied int  // of those, versions installed as committed
+
+	body   []byte       // the frame's body as received, for recycleLocked
+	bodies *link.Bodies // the link that lends it, nil when it is not to be given back
 }
 
 // releaseLocked drops object id's claim on its frame and returns the frame
-// if it lost its last claim or fell below half live (for compactLocked).
+// (for compactLocked and recycleLocked), nil if the version aliased none.
 // k.mu held.
 func (k *Backup) releaseLocked(id ID) *frameMem {
 	o := k.objs[id]
@@ -342,10 +351,21 @@ func (k *Backup) releaseLocked(id ID) *frameMem {
 	mem := o.mem
 	o.mem = nil
 	mem.live -= len(o.data)
-	if mem.live*2 >= mem.size || mem.ids == nil {
-		return nil
-	}
 	return mem
+}
+
+// recycleLocked gives the frame's buffer back to the link it arrived on
+// once every version that arrived in it was installed and none aliases it
+// any more (replaced, deleted or copied out): the link reads a later large
+// frame into it, warm, instead of into a fresh allocation. A frame with a
+// version never installed (aborted, superseded, in phase 2, handed to a
+// new primary by Takeover) is never given back. Backup.mu held.
+func (mem *frameMem) recycleLocked() {
+	if mem.bodies == nil || mem.applied < mem.entries || mem.live > 0 {
+		return
+	}
+	mem.bodies.Recycle(mem.body)
+	mem.bodies, mem.body = nil, nil
 }
 
 // compactLocked copies the surviving versions out of a frame less than half

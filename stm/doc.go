@@ -55,7 +55,10 @@
 // transaction holding its write lock; the backup holds at most two versions
 // of an object; backup versions alias the frame they arrived in (no copy)
 // until less than half of that frame is live (checked once a whole request
-// is applied), then the survivors are copied out; lent data (PutBorrowed)
+// is applied), then the survivors are copied out; a frame received on a link
+// that recycles buffers (link.Recycler) is given back to it only once every
+// version it carried was installed and none aliases it any more, so the
+// next bulk checkpoint is read into warm memory; lent data (PutBorrowed)
 // is replaced by the bank's own copy before it is applied or waits in phase
 // 2, and Commit/Precommit return only once nothing reads it; a transaction is reported committed only after the backup
 // acknowledged its new versions (standalone) or its group decision.

@@ -224,6 +224,9 @@ func (m *RemoteMirror) failAll(err error) {
 func ServeBackup(ctx context.Context, l link.Link, k *Backup) error {
 	defer l.Close()
 	asm := assembler{ordered: true}
+	if r, ok := l.(link.Recycler); ok {
+		asm.bodies = r.Bodies()
+	}
 	var ack []byte
 	for {
 		f, err := l.Recv(ctx)

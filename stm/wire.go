@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 
+	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/stm/internal/crc32c"
 )
 
@@ -271,12 +272,13 @@ func checkCRC(body []byte) ([]byte, error) {
 // (see Backup.compactLocked).
 type assembler struct {
 	msg     *message
-	partial map[int]int // index in msg.writes → bytes still missing
-	mem     *frameMem   // the current frame, when it carries several entries
-	ordered bool        // requests must come with increasing seq (a link)
-	seq     uint64      // seq of the request being assembled
-	next    uint32      // its next frame number
-	lastSeq uint64      // seq of the last request started
+	partial map[int]int  // index in msg.writes → bytes still missing
+	mem     *frameMem    // the current frame, when it carries several entries
+	ordered bool         // requests must come with increasing seq (a link)
+	bodies  *link.Bodies // the link's recycler of frame buffers, if any
+	seq     uint64       // seq of the request being assembled
+	next    uint32       // its next frame number
+	lastSeq uint64       // seq of the last request started
 }
 
 // add decodes one frame of link sequence number seq; it returns the
@@ -297,8 +299,8 @@ func (a *assembler) add(seq uint64, kind uint8, body []byte) (*message, error) {
 	}
 	count := binary.LittleEndian.Uint32(b[headLen-4:])
 	a.mem = nil
-	if count > 1 {
-		a.mem = &frameMem{size: len(body)}
+	if count > 1 || (a.bodies != nil && count > 0) {
+		a.mem = &frameMem{size: len(body), body: body, bodies: a.bodies}
 	}
 	if err := a.entries(b[headLen:], count); err != nil {
 		a.msg = nil
@@ -369,6 +371,9 @@ func (a *assembler) place(w Write, total, off int, data []byte) error {
 	if off == 0 && len(data) == total {
 		if total > 0 {
 			w.Data, w.mem = data, a.mem
+			if a.mem != nil {
+				a.mem.entries++
+			}
 		}
 		m.writes = append(m.writes, w)
 		return nil

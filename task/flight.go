@@ -175,7 +175,7 @@ func (t *Task) settle(ctx context.Context) error {
 
 // stopped adds d to the time the task was stopped for checkpoints.
 func (t *Task) stopped(d time.Duration) {
-	t.updateStats(func(s *Stats) { s.TimeStopped += d })
+	t.updateStats(func(s *Stats) { s.TimeStopped += d; s.Stops.add(d) })
 }
 
 // drain waits for a commit in flight to end, whatever ctx says, so no

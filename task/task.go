@@ -65,6 +65,10 @@ type Stats struct {
 	// Total is the total work the task last told Progress about when it
 	// checkpointed (0: never): LastProgress of Total is done.
 	Total int64 `json:"total,omitempty"`
+
+	// Stops counts each stop of TimeStopped by its length, for its median
+	// (in process only: not in the task's record).
+	Stops StopHistogram `json:"-"`
 }
 
 // Task is a running stable task. Its methods are for the task's own

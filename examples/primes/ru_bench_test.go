@@ -57,7 +57,9 @@ func runSieve(b *testing.B, cfg task.Config, n int) sieveRun {
 // tolerance), the same ratios of the process's CPU time (cpu-x-noft,
 // cpu-x-stm: the background commits included, other processes' load
 // excluded), the RU path's checkpoints and the time it was stopped per
-// run and per checkpoint (the STM path's too).
+// run and per checkpoint (the STM path's too), and the median and 90th
+// percentile of its stops (µs-stop-median, µs-stop-p90: each stop
+// counted, within 19 %).
 func BenchmarkSieveRecoveryUnits(b *testing.B) {
 	for _, n := range []int{400_000, 2_000_000} {
 		for _, pol := range []struct {
@@ -73,6 +75,7 @@ func benchSieveRU(b *testing.B, n int, policy task.Policy) {
 	u := tasktest.NewUnits(b)
 	var ruX, stmX, ruCPU, stmCPU []float64
 	var ckpts, stopped, stoppedSTM float64
+	var stops, stopsSTM task.StopHistogram
 	for i := 0; b.Loop(); i++ {
 		base := runSieve(b, task.Config{Name: "noft"}, n)
 		unit := &task.UnitConfig{Name: fmt.Sprintf("b/sieve%d", i), Bank: "b", STM: u.Bank, Units: u}
@@ -84,6 +87,8 @@ func benchSieveRU(b *testing.B, n int, policy task.Policy) {
 		ckpts += float64(ru.st.Checkpoints)
 		stopped += float64(ru.st.TimeStopped.Microseconds())
 		stoppedSTM += float64(direct.st.TimeStopped.Microseconds())
+		addStops(&stops, ru.st.Stops)
+		addStops(&stopsSTM, direct.st.Stops)
 	}
 	runs := float64(len(ruX))
 	b.ReportMetric(median(ruX), "x-noft")
@@ -96,6 +101,16 @@ func benchSieveRU(b *testing.B, n int, policy task.Policy) {
 	b.ReportMetric(stopped/runs, "µs-stopped/run")
 	b.ReportMetric(stopped/max(ckpts, 1), "µs-stopped/ckpt")
 	b.ReportMetric(stoppedSTM/runs, "µs-stopped-stm/run")
+	b.ReportMetric(float64(stops.Quantile(0.5))/1e3, "µs-stop-median")
+	b.ReportMetric(float64(stops.Quantile(0.9))/1e3, "µs-stop-p90")
+	b.ReportMetric(float64(stopsSTM.Quantile(0.5))/1e3, "µs-stop-median-stm")
+}
+
+// addStops adds the stops counted in o to h.
+func addStops(h *task.StopHistogram, o task.StopHistogram) {
+	for i := range h {
+		h[i] += o[i]
+	}
 }
 
 func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }

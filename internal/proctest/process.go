@@ -174,6 +174,9 @@ func (p *Process) Wait() error {
 	return p.waitErr
 }
 
+// Pid is the child's process id (for reading its CPU time in /proc).
+func (p *Process) Pid() int { return p.cmd.Process.Pid }
+
 // Stderr is what the child has written to its stderr so far.
 func (p *Process) Stderr() string { return p.stderr.String() }
 

@@ -73,7 +73,7 @@ func appendBinHeader(dst []byte, n int) []byte {
 // ErrCorruptFrame.
 func ReadFrame(r io.Reader, max int) (Frame, error) {
 	var fr frameReader
-	return fr.read(r, max)
+	return fr.read(r, max, nil)
 }
 
 // frameReader reads one frame in as many calls as it takes: an error from r
@@ -86,7 +86,8 @@ type frameReader struct {
 	nb   int    // body bytes read
 }
 
-func (fr *frameReader) read(r io.Reader, max int) (Frame, error) {
+// read reads the frame on, taking its buffer from bodies (nil: allocated).
+func (fr *frameReader) read(r io.Reader, max int, bodies *Bodies) (Frame, error) {
 	for fr.nh < len(fr.hdr) {
 		n, err := r.Read(fr.hdr[fr.nh:])
 		fr.nh += n
@@ -99,7 +100,7 @@ func (fr *frameReader) read(r io.Reader, max int) (Frame, error) {
 		if uint64(n) > uint64(max) {
 			return Frame{}, fmt.Errorf("%w: %d bytes, limit %d", ErrFrameTooLarge, n, max)
 		}
-		fr.body = make([]byte, n)
+		fr.body = bodies.get(int(n))
 	}
 	for fr.nb < len(fr.body) {
 		n, err := r.Read(fr.body[fr.nb:])

@@ -23,7 +23,9 @@
 //     A Listener authenticates the connections that arrive during an Accept
 //     concurrently (listener.go), each within HandshakeTimeout and at most
 //     MaxPending at once, so connections that never answer delay a genuine
-//     peer by at most one handshake timeout.
+//     peer by at most one handshake timeout. A large frame's buffer comes
+//     from the link's Bodies, to which a receiver that kept the frame (a
+//     backup bank) gives it back once nothing refers to it (bodies.go).
 //   - MemLink (NewMemPair): in memory, with deterministic fault injection
 //     (drop, delay on the injected clock, duplicate, reorder, cut) chosen by a
 //     seeded generator or a script, for tests.

@@ -92,6 +92,7 @@ type TCP struct {
 	recvTok chan struct{} // capacity 1: held by the one Recv reading conn
 	r       *bufio.Reader // owned by the recvTok holder
 	partial frameReader   // a frame cut short by a cancelled Recv; owned by the recvTok holder
+	bodies  *Bodies       // recycled buffers of large received frames (bodies.go)
 
 	dlMu    sync.Mutex // guards dlArmed and dlFired
 	dlArmed bool       // a Recv may be interrupted by its context
@@ -144,7 +145,7 @@ func newTCP(conn net.Conn, peer string, cfg Config) *TCP {
 	}
 	return &TCP{
 		conn: conn, tls: tc, peer: peer, max: cfg.MaxFrame, log: cfg.Logger.With(zap.String("peer", peer)),
-		recvTok: make(chan struct{}, 1), r: bufio.NewReaderSize(conn, 64<<10), done: make(chan struct{}),
+		recvTok: make(chan struct{}, 1), r: bufio.NewReaderSize(conn, 64<<10), bodies: newBodies(), done: make(chan struct{}),
 	}
 }
 
@@ -190,7 +191,7 @@ func (t *TCP) Recv(ctx context.Context) (Frame, error) {
 		return Frame{}, err
 	}
 	stop := t.armInterrupt(ctx)
-	f, err := t.partial.read(t.r, t.max)
+	f, err := t.partial.read(t.r, t.max, t.bodies)
 	t.disarmInterrupt(stop)
 	if err == nil {
 		return f, nil
