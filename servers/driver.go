@@ -97,10 +97,10 @@ type unitInfo struct {
 
 // stateOwner is what the driver needs of a Server[S].
 type stateOwner interface {
-	precommitState(ctx context.Context, g stm.GroupID) error // encode S into a tx precommitted into g
-	commitState(tx *stm.Tx) error                            // write S into tx, which commits the RU's record
-	reloadState(ctx context.Context) error                   // S := last committed version (or init)
-	crashed()                                                // S in memory is lost: reload it whole
+	writePrecommit(tx *stm.Tx) error       // write S (and its precommit writes) into a tx to precommit
+	commitState(tx *stm.Tx) error          // write S into tx, which commits the RU's record
+	reloadState(ctx context.Context) error // S := last committed version (or init)
+	crashed()                              // S in memory is lost: reload it whole
 	inCall() bool
 	afterCheckpoint()
 	restarted()

@@ -2,6 +2,7 @@ package servers
 
 import (
 	"github.com/ftm-in-go/ftm/servers/ru"
+	"github.com/ftm-in-go/ftm/stm"
 	"go.uber.org/zap"
 )
 
@@ -74,30 +75,80 @@ func (d *Driver) crashAt(point, unit string) bool {
 }
 
 // precommitLocked precommits the S of each part that asks for it into its
-// action's group, before the record that says so is saved. A unit whose
-// precommit fails, or that crashes around it, is dropped from the Ready.
+// action's group, before the record that says so is saved: the S of every
+// unit of the Ready precommitting into one group go in one transaction
+// (one round trip to the backup, however many units the host runs). A
+// unit whose precommit fails, or that crashes around it, is dropped from
+// the Ready; a failed transaction crashes every unit it carried.
 func (d *Driver) precommitLocked(parts []ru.UnitReady) []ru.UnitReady {
 	kept := parts[:0] // filtered in place: p is read before its slot is written
 	for _, p := range parts {
 		if p.Save != nil && d.crashAt(ru.FPBeforePersist, p.Unit) {
 			continue
 		}
-		if ui := d.units[p.Unit]; !p.Precommit.IsZero() && ui != nil && ui.srv != nil {
-			g := groupOf(p.Precommit)
-			if err := ui.srv.precommitState(d.ctx, g); err != nil {
-				d.log.Warn("precommit failed", zap.String("unit", p.Unit), zap.Error(err))
-				d.host.Crash(p.Unit)
-				continue
-			}
-			ui.orphan = p.Precommit // until the record saying so is durable
-			d.log.Debug("precommitted S", zap.String("unit", p.Unit), zap.Uint64("group", uint64(g)))
-			if d.crashAt(FPAfterPrecommit, p.Unit) {
-				continue
-			}
-		}
 		kept = append(kept, p)
 	}
+	var pcs []groupPrecommit
+	for _, p := range kept {
+		if ui := d.units[p.Unit]; !p.Precommit.IsZero() && ui != nil && ui.srv != nil {
+			pcs = addPrecommit(pcs, groupOf(p.Precommit), p)
+		}
+	}
+	for i := range pcs {
+		d.precommitGroupLocked(&pcs[i])
+	}
+	parts, kept = kept, kept[:0]
+	for _, p := range parts {
+		if d.host.Unit(p.Unit) != nil {
+			kept = append(kept, p)
+		}
+	}
 	return kept
+}
+
+// groupPrecommit is the S of the units of one Ready precommitting into
+// one STM group: one transaction.
+type groupPrecommit struct {
+	g     stm.GroupID
+	parts []ru.UnitReady
+}
+
+// addPrecommit adds part p, precommitting into g, to its group's entry.
+func addPrecommit(pcs []groupPrecommit, g stm.GroupID, p ru.UnitReady) []groupPrecommit {
+	for i := range pcs {
+		if pcs[i].g == g {
+			pcs[i].parts = append(pcs[i].parts, p)
+			return pcs
+		}
+	}
+	return append(pcs, groupPrecommit{g: g, parts: []ru.UnitReady{p}})
+}
+
+// precommitGroupLocked writes the S of each unit of pc into one
+// transaction and precommits it into the group; the units it carried
+// crash if it fails. Then each unit passes FPAfterPrecommit. mu held.
+func (d *Driver) precommitGroupLocked(pc *groupPrecommit) {
+	tx := d.records.bank.Begin()
+	var err error
+	for i := 0; i < len(pc.parts) && err == nil; i++ {
+		err = d.units[pc.parts[i].Unit].srv.writePrecommit(tx)
+	}
+	if err == nil {
+		err = tx.Precommit(d.ctx, pc.g)
+	}
+	if err != nil {
+		tx.Abort()
+		for _, p := range pc.parts {
+			d.log.Warn("precommit failed", zap.String("unit", p.Unit), zap.Error(err))
+			d.host.Crash(p.Unit)
+		}
+		return
+	}
+	for _, p := range pc.parts {
+		d.units[p.Unit].orphan = p.Precommit // until the record saying so is durable
+		d.log.Debug("precommitted S", zap.String("unit", p.Unit), zap.Uint64("group", uint64(pc.g)))
+		d.crashAt(FPAfterPrecommit, p.Unit)
+	}
 }
 
 // saveLocked writes the records of the parts (and S where a part commits

@@ -336,17 +336,8 @@ func (s *Server[S]) inCall() bool { return s.busy.Load() }
 func (s *Server[S]) setBusy(b bool) { s.busy.Store(b) }
 
 func (s *Server[S]) precommitState(ctx context.Context, g stm.GroupID) error {
-	if s.hooks.BeforeCheckpoint != nil {
-		s.hooks.BeforeCheckpoint(&s.st.State)
-	}
 	tx := s.cfg.Driver.Bank().Begin()
-	var err error
-	if s.precommitWrites != nil {
-		err = s.precommitWrites(tx, &s.st.State)
-	}
-	if err == nil {
-		err = s.writeState(tx)
-	}
+	err := s.writePrecommit(tx)
 	if err == nil {
 		err = tx.Precommit(ctx, g)
 	}
@@ -355,6 +346,20 @@ func (s *Server[S]) precommitState(ctx context.Context, g stm.GroupID) error {
 		return fmt.Errorf("servers: precommit %s: %w", s.cfg.Name, err)
 	}
 	return nil
+}
+
+// writePrecommit writes what the server precommits into tx: its
+// precommit writes and S.
+func (s *Server[S]) writePrecommit(tx *stm.Tx) error {
+	if s.hooks.BeforeCheckpoint != nil {
+		s.hooks.BeforeCheckpoint(&s.st.State)
+	}
+	if s.precommitWrites != nil {
+		if err := s.precommitWrites(tx, &s.st.State); err != nil {
+			return fmt.Errorf("servers: precommit %s: %w", s.cfg.Name, err)
+		}
+	}
+	return s.writeState(tx)
 }
 
 func (s *Server[S]) commitState(tx *stm.Tx) error {

@@ -3,6 +3,7 @@ package stm
 import (
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/hashicorp/go-msgpack/v2/codec"
 )
@@ -10,11 +11,23 @@ import (
 // msgpackHandle encodes typed stable objects.
 var msgpackHandle = &codec.MsgpackHandle{}
 
+// Encoders and decoders are reused: building one per call costs more
+// than encoding a small object (the call path encodes several per call).
+var (
+	encoders = sync.Pool{New: func() any { return codec.NewEncoderBytes(nil, msgpackHandle) }}
+	decoders = sync.Pool{New: func() any { return codec.NewDecoderBytes(nil, msgpackHandle) }}
+)
+
 // Encode returns the msgpack encoding of v, the form a typed object takes
 // in the banks.
 func Encode[T any](v T) ([]byte, error) {
 	var buf []byte
-	if err := codec.NewEncoderBytes(&buf, msgpackHandle).Encode(v); err != nil {
+	enc := encoders.Get().(*codec.Encoder)
+	enc.ResetBytes(&buf)
+	err := enc.Encode(v)
+	enc.ResetBytes(nil) // keep no reference to buf in the pool
+	encoders.Put(enc)
+	if err != nil {
 		return nil, fmt.Errorf("stm: encode %T: %w", v, err)
 	}
 	return buf, nil
@@ -23,7 +36,12 @@ func Encode[T any](v T) ([]byte, error) {
 // Decode decodes a typed object's bytes.
 func Decode[T any](data []byte) (T, error) {
 	var v T
-	if err := codec.NewDecoderBytes(data, msgpackHandle).Decode(&v); err != nil {
+	dec := decoders.Get().(*codec.Decoder)
+	dec.ResetBytes(data)
+	err := dec.Decode(&v)
+	dec.ResetBytes(nil) // keep no reference to data in the pool
+	decoders.Put(dec)
+	if err != nil {
 		return v, fmt.Errorf("stm: decode %T: %w", v, err)
 	}
 	return v, nil
