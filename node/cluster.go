@@ -53,7 +53,7 @@ func (rt *nodeRuntime) startLinks(sp linkSpec) (*links, error) {
 			Name: rt.name, PartnerName: p.Name, PartnerAddr: p.Addr,
 			Heartbeat: heartbeat.Config{Period: sp.ns.heartbeat, OnRoundTrip: rt.metrics.observeHeartbeat},
 			Listener:  lis,
-			Dial:      sp.links.dialer(),
+			Dial:      sp.links.to(p.Name).dialer(),
 			Logger:    rt.base,
 			Hooks:     pair.ChainHooks(kernelHooks(rt.kernel, rt.base), rt.stable.Hooks()),
 		})

@@ -56,6 +56,23 @@ func (nl nodeLinks) config() link.Config {
 	return link.Config{Name: nl.name, Peer: nl.partner, Secret: nl.secret, TLS: nl.tls, Logger: nl.log}
 }
 
+// to returns the links to one peer (a cluster has one per peer).
+func (nl nodeLinks) to(peer string) nodeLinks {
+	nl.partner = peer
+	return nl
+}
+
+// forListener returns the links a listener accepts: from the partner in
+// a pair; in a cluster (more than one peer) from any node that proves a
+// name (its certificate of the cluster's CA, or the secret), which the
+// peer demultiplexer then checks is a peer.
+func (nl nodeLinks) forListener(peers int) nodeLinks {
+	if peers > 1 {
+		nl.partner = ""
+	}
+	return nl
+}
+
 // listen listens for the partner on addr.
 func (nl nodeLinks) listen(addr string) (pair.Listener, error) {
 	var l *link.Listener

@@ -163,7 +163,7 @@ func (cfg Config) metricsServer() metricsServer {
 func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *registry) error {
 	log, name := rt.base, rt.name // the kernel, pair and stm name the node in their logs
 	links := nodeLinks{name: name, partner: ns.partner.Name, secret: ns.secret, tls: ns.tls, faults: rt.faults, log: rt.log}
-	lis, err := links.listen(cfg.listenAddr(ns))
+	lis, err := links.forListener(len(ns.peers)).listen(cfg.listenAddr(ns))
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.listenAddr(ns), err)
 	}
