@@ -1,16 +1,21 @@
 package node
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/internal/proctest"
+	"github.com/ftm-in-go/ftm/kernel/link"
 	"github.com/ftm-in-go/ftm/kernel/link/linkcert"
 	"github.com/ftm-in-go/ftm/node/control"
 	"github.com/ftm-in-go/ftm/pair"
@@ -136,4 +141,54 @@ func TestSIGKILLedPartnerReprotectsPastSilentConnections(t *testing.T) {
 	t.Logf("restart to protected again: %v plainly, %v with six silent connections", plain, silent)
 	require.Less(t, silent, plain+linkHandshakeTimeout,
 		"six silent connections delayed the restarted partner by at most one handshake timeout")
+}
+
+// The link flags fill Config: the listen address, the certificate files,
+// plain links.
+func TestMainLinkFlags(t *testing.T) {
+	cfg, err := parseFlags("mynode", []string{"--name", "n1", "--dir", "/d", "--listen", "0.0.0.0:7100",
+		"--link-cert", "c.crt", "--link-key", "c.key", "--link-ca", "ca.crt"}, io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, Config{Dir: "/d", Name: "n1", Listen: "0.0.0.0:7100",
+		LinkCerts: linkcert.Paths{CA: "ca.crt", Cert: "c.crt", Key: "c.key"}}, cfg)
+	cfg, err = parseFlags("mynode", []string{"--name", "n1", "--plain-links"}, io.Discard)
+	require.NoError(t, err)
+	require.True(t, cfg.PlainLinks)
+}
+
+// A node whose certificates are missing does not start, and says what to
+// do; with plain links asked for, the pair links without them; a node
+// over TLS refuses a plain partner's link and gives up on it (a plain
+// listener is no member of a TLS pair).
+func TestNodeLinkCertificatesOrPlainLinks(t *testing.T) {
+	dir := newPairDir(t, "n1", "n2") // n1 dials, n2 listens
+	require.NoError(t, os.RemoveAll(filepath.Join(dir, linkcert.Subdir)))
+	err := Run(context.Background(), Config{Dir: dir, Name: "n1"})
+	require.ErrorIs(t, err, linkcert.ErrCert)
+	require.ErrorContains(t, err, "make them with `ftmctl pair up`")
+
+	run := func(name string, plain bool) (<-chan error, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, Config{Dir: dir, Name: name, PlainLinks: plain, Logger: zap.NewNop()}) }()
+		return done, cancel
+	}
+	done1, stop1 := run("n1", true)
+	done2, stop2 := run("n2", true)
+	defer func() { stop2(); require.NoError(t, <-done2) }()
+	c2 := newTestClient(dir, "n2")
+	eventually(t, "the plain pair linked", func() bool { st, ok := groupStatus(c2); return ok && st.Linked })
+	stop1()
+	require.NoError(t, <-done1)
+
+	require.NoError(t, linkcert.Create(dir, "n1", "n2"))
+	done1, stop1 = run("n1", false) // over TLS now, dialing n2's plain listener
+	defer stop1()
+	select {
+	case err := <-done1:
+		require.ErrorIs(t, err, link.ErrRejected, "n1 over TLS refused its plain partner and gave up")
+		require.ErrorContains(t, err, "peer does not speak TLS")
+	case <-time.After(20 * time.Second):
+		t.Fatal("n1 kept dialing a partner that does not speak TLS")
+	}
 }

@@ -3,12 +3,14 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"syscall"
 	"time"
 
 	"go.uber.org/zap"
 
 	"github.com/ftm-in-go/ftm/kernel/link"
+	"github.com/ftm-in-go/ftm/kernel/link/linkcert"
 	"github.com/ftm-in-go/ftm/pair"
 )
 
@@ -102,4 +104,34 @@ func (nl nodeLinks) dialer() pair.Dialer {
 		}
 		return nl.faults.Wrap(t), nil
 	}
+}
+
+// linkTLS is the node's identity on its links, nil with plain links.
+func (cfg Config) linkTLS() (*link.TLS, error) {
+	if cfg.PlainLinks {
+		return nil, nil
+	}
+	p, def := cfg.LinkCerts, linkcert.NodePaths(cfg.Dir, cfg.Name)
+	if p.CA == "" {
+		p.CA = def.CA
+	}
+	if p.Cert == "" {
+		p.Cert = def.Cert
+	}
+	if p.Key == "" {
+		p.Key = def.Key
+	}
+	id, err := linkcert.Load(p)
+	if err != nil {
+		return nil, fmt.Errorf("link certificates (make them with `ftmctl pair up`, or run with plain links): %w", err)
+	}
+	return id, nil
+}
+
+// listenAddr is where the node's link listens.
+func (cfg Config) listenAddr(ns *setup) string {
+	if cfg.Listen != "" {
+		return cfg.Listen
+	}
+	return ns.self.Addr
 }

@@ -110,11 +110,7 @@ group that agrees on which node holds each bank and grants the leases
 	fs.StringVar(&cfg.Name, "name", "", "this node's name (one of the pair's nodes)")
 	fs.StringVar(&cfg.MetricsAddr, "metrics-addr", "", "serve Prometheus metrics on this loopback address (e.g. 127.0.0.1:0)")
 	fs.StringVar(&cfg.WebConfigFile, "web-config-file", "", "exporter-toolkit web configuration (TLS, basic auth) for --metrics-addr")
-	fs.StringVar(&cfg.Listen, "listen", "", "listen for the partner's link on this address (default: the node's address in pair.json)")
-	fs.StringVar(&cfg.LinkCerts.Cert, "link-cert", "", "this node's link certificate (default DIR/tls/NAME.crt)")
-	fs.StringVar(&cfg.LinkCerts.Key, "link-key", "", "this node's link private key (default DIR/tls/NAME.key)")
-	fs.StringVar(&cfg.LinkCerts.CA, "link-ca", "", "the CA that signs the pair's link certificates (default DIR/tls/ca.crt)")
-	fs.BoolVar(&cfg.PlainLinks, "plain-links", false, "run the links without TLS: authenticated by DIR/secret only, unencrypted")
+	linkFlags(fs, &cfg)
 	fs.BoolVar(&cfg.Witness, "witness", false, "run the pair's witness (DIR/pair.json names it): a voter of the group that holds no bank")
 	showVersion := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
@@ -136,6 +132,16 @@ group that agrees on which node holds each bank and grants the leases
 		return cfg, err
 	}
 	return cfg, nil
+}
+
+// linkFlags are the flags of the node's link to its partner: where it
+// listens, its TLS certificate files, or plain links.
+func linkFlags(fs *flag.FlagSet, cfg *Config) {
+	fs.StringVar(&cfg.Listen, "listen", "", "listen for the partner's link on this address (default: the node's address in pair.json)")
+	fs.StringVar(&cfg.LinkCerts.Cert, "link-cert", "", "this node's link certificate (default DIR/tls/NAME.crt)")
+	fs.StringVar(&cfg.LinkCerts.Key, "link-key", "", "this node's link private key (default DIR/tls/NAME.key)")
+	fs.StringVar(&cfg.LinkCerts.CA, "link-ca", "", "the CA that signs the pair's link certificates (default DIR/tls/ca.crt)")
+	fs.BoolVar(&cfg.PlainLinks, "plain-links", false, "run the links without TLS: authenticated by DIR/secret only, unencrypted")
 }
 
 // defaultDir is the pair's directory unless --dir says: $FTM_DIR, or .ftm.

@@ -58,36 +58,6 @@ type Config struct {
 	PlainLinks bool
 }
 
-// linkTLS is the node's identity on its links, nil with plain links.
-func (cfg Config) linkTLS() (*link.TLS, error) {
-	if cfg.PlainLinks {
-		return nil, nil
-	}
-	p, def := cfg.LinkCerts, linkcert.NodePaths(cfg.Dir, cfg.Name)
-	if p.CA == "" {
-		p.CA = def.CA
-	}
-	if p.Cert == "" {
-		p.Cert = def.Cert
-	}
-	if p.Key == "" {
-		p.Key = def.Key
-	}
-	id, err := linkcert.Load(p)
-	if err != nil {
-		return nil, fmt.Errorf("link certificates (make them with `ftmctl pair up`, or run with plain links): %w", err)
-	}
-	return id, nil
-}
-
-// listenAddr is where the node's link listens.
-func (cfg Config) listenAddr(ns *setup) string {
-	if cfg.Listen != "" {
-		return cfg.Listen
-	}
-	return ns.self.Addr
-}
-
 // setup is what a node reads from the pair's directory.
 type setup struct {
 	self, partner *control.NodeState

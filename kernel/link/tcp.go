@@ -116,7 +116,7 @@ func Dial(ctx context.Context, addr string, cfg Config) (*TCP, error) {
 		return nil, err
 	}
 	cfg = cfg.withDefaults()
-	var d net.Dialer
+	d := net.Dialer{Timeout: cfg.HandshakeTimeout} // a host that drops the SYN: retry, do not wait minutes
 	conn, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("link: dial %s: %w", addr, err)
