@@ -240,3 +240,22 @@ func linkCell(s *nodeStatus) string {
 	}
 	return fmt.Sprintf("%d/%d up", up, len(s.Peers))
 }
+
+// notLinked lists the nodes s should be linked to and is not: a pair
+// node's partner, or a cluster node's peers that run (a dead peer is
+// another node's problem, reported on its own row).
+func notLinked(st *pairState, s nodeStatus) []string {
+	if len(s.Peers) == 0 {
+		if s.Linked {
+			return nil
+		}
+		return []string{s.Partner}
+	}
+	var out []string
+	for _, p := range s.Peers {
+		if n, err := st.Node(p.Partner); !p.Linked && err == nil && alive(n.PID) {
+			out = append(out, p.Partner)
+		}
+	}
+	return out
+}
