@@ -89,6 +89,12 @@ func TestClusterUpSurvivesTwoSIGKILLs(t *testing.T) {
 	for _, b := range banks {
 		k.add(b)
 	}
+	out, err = ftmctl(t, bin, "partition", "--dir", dir, "--node", "n2", "--for", "300ms") // any member: shorter than the detector
+	require.NoError(t, err, out)
+	require.Contains(t, out, "n2")
+	for _, b := range banks {
+		k.add(b) // answered through the short partition, once its held frames flow again
+	}
 	live := map[string]bool{"n1": true, "n2": true, "n3": true}
 	for _, victim := range []string{"n1", "n2"} {
 		out, err := ftmctl(t, bin, "crash", "--dir", dir, victim)
