@@ -64,6 +64,18 @@
 // its copy may still take it over (after the same wait): every commit
 // went through that partner.
 //
+// Placement (placement.go). With three or more nodes a bank that has no
+// backup gets one where the group says: its primary proposes OpPlace with
+// the nodes it is linked to, and Apply chooses among them the node that is
+// neither the bank's primary nor a witness and holds the fewest banks
+// (primary, backup, or target of a copy under way; ties by name), and
+// records it as the bank's Target. The choice is in Apply, so every member
+// records the same one, and two banks placed at once see each other's
+// target in the count. Target only says where the copy goes: the bank
+// still commits alone until its primary records the target as its backup
+// (OpSetBackup, once the copy is complete, which clears Target), so only
+// a node holding a complete copy can ever take the bank over.
+//
 // Invariants: each bank has at most one primary in State; OpTakeover
 // succeeds only for the recorded backup (or any node while the bank is
 // Mirrored with no backup recorded) and only while the old primary's

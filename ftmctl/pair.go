@@ -38,6 +38,7 @@ type pairUpOptions struct {
 	webConfig   string // exporter-toolkit web configuration for the metrics address (absolute once checked)
 	exec        string // the node binary ("": the default one next to ftmctl)
 	noWitness   bool   // start no witness: the pair runs without a group (witness.go)
+	cluster     bool   // cluster up: three or more nodes, one fewer witness (cluster.go)
 }
 
 func newPairUpCmd() *cobra.Command {
@@ -150,13 +151,18 @@ func planPair(o pairUpOptions, exe string) (*pairState, error) {
 		if err := planWitness(o.dir, st); err != nil {
 			return nil, err
 		}
+		if o.cluster {
+			if err := planMoreWitnesses(o.dir, st); err != nil {
+				return nil, err
+			}
+		}
 	}
 	return st, savePair(o.dir, st)
 }
 
 // startProcesses starts the witness and the nodes of st and saves their PIDs.
 func startProcesses(dir, exe string, st *pairState) error {
-	if _, err := startWitness(dir, exe, st); err != nil {
+	if _, err := startWitnesses(dir, exe, st); err != nil {
 		return err
 	}
 	for i := range st.Nodes {
@@ -177,11 +183,13 @@ func restartDead(cmd *cobra.Command, dir string, st *pairState) error {
 		return err
 	}
 	restarted := 0
-	if started, err := startWitness(dir, exe, st); err != nil {
+	started, err := startWitnesses(dir, exe, st)
+	if err != nil {
 		return err
-	} else if started {
+	}
+	for _, w := range started {
 		restarted++
-		fmt.Fprintf(cmd.OutOrStdout(), "witness %-5s pid %-7d restarted\n", st.Witness.Name, st.Witness.PID)
+		fmt.Fprintf(cmd.OutOrStdout(), "witness %-5s pid %-7d restarted\n", w.Name, w.PID)
 	}
 	for i := range st.Nodes {
 		n := &st.Nodes[i]
@@ -328,7 +336,12 @@ func anyAlive(st *pairState) bool {
 			return true
 		}
 	}
-	return st.Witness != nil && nodeAlive(st.Witness)
+	for _, w := range st.AllWitnesses() {
+		if nodeAlive(w) {
+			return true
+		}
+	}
+	return false
 }
 
 func newPairDownCmd() *cobra.Command {

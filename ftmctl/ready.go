@@ -53,8 +53,8 @@ func lookAtPair(ctx context.Context, dir string, st *pairState, lvl level) pairL
 		}
 		p.answering++
 		p.statuses = append(p.statuses, s)
-		if !s.Linked {
-			p.missing = append(p.missing, fmt.Sprintf("node %s is not linked to %s", n.Name, s.Partner))
+		for _, peer := range notLinked(st, s) { // cluster.go: the partner, or a cluster's live peers
+			p.missing = append(p.missing, fmt.Sprintf("node %s is not linked to %s", n.Name, peer))
 		}
 		if lvl >= levelReady {
 			p.missing = append(p.missing, serversMissing(ctx, dir, n.Name)...)

@@ -22,7 +22,7 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	}
 	root.SetOut(out)
 	root.SetErr(errOut)
-	root.AddCommand(newVersionCmd(), newCrashCmd(), newPairCmd(), newStatusCmd(), newLogsCmd(), newRunCmd(), newPsCmd(), newStopCmd(), newRmCmd(), newTaskCmd(), newSTMCmd())
+	root.AddCommand(newVersionCmd(), newCrashCmd(), newPairCmd(), newClusterCmd(), newStatusCmd(), newLogsCmd(), newRunCmd(), newPsCmd(), newStopCmd(), newRmCmd(), newTaskCmd(), newSTMCmd())
 	root.AddCommand(newPortsCmd())
 	root.AddCommand(newCkptCmd())
 	root.AddCommand(newPartitionCmd())

@@ -106,7 +106,10 @@ func printStatus(w io.Writer, output string, rows []statusRow) error {
 	if err := printStatusTable(w, rows, output == "wide"); err != nil {
 		return err
 	}
-	return printStatusNotes(w, rows)
+	if err := printStatusNotes(w, rows); err != nil {
+		return err
+	}
+	return printGroup(w, rows) // cluster.go: a cluster's group, nothing for a pair
 }
 
 // statusHeaders are the status table's columns: the default ones fit 80
@@ -129,7 +132,7 @@ func printStatusTable(w io.Writer, rows []statusRow, wide bool) error {
 			continue
 		}
 		s := r.Status
-		link := map[bool]string{false: "down", true: "up"}[s.Linked]
+		link := linkCell(s) // cluster.go: "up", "down", or a cluster's links up of all
 		c := stmColumns(s)
 		hb := "-"
 		if s.Linked && s.HeartbeatAge > 0 {

@@ -17,8 +17,8 @@ var errFlagRange = errors.New("flag out of range")
 // started: two different plain node names (their files stay inside
 // --dir) and a positive heartbeat period.
 func (o pairUpOptions) validate() error {
-	if len(o.names) != 2 || o.names[0] == o.names[1] {
-		return fmt.Errorf("--nodes needs two different names, got %v", o.names)
+	if err := o.checkNames(); err != nil {
+		return err
 	}
 	for _, n := range o.names {
 		if err := control.CheckNodeName(n); err != nil {

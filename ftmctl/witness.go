@@ -63,27 +63,39 @@ func planWitness(dir string, st *pairState) error {
 	return nil
 }
 
-// startWitness starts st's witness unless it runs; it reports whether it
-// started it.
-func startWitness(dir, exe string, st *pairState) (bool, error) {
-	w := st.Witness
-	if w == nil || nodeAlive(w) {
-		return false, nil
+// startWitnesses starts st's witnesses that do not run; it returns those
+// it started.
+func startWitnesses(dir, exe string, st *pairState) ([]*nodeState, error) {
+	var started []*nodeState
+	for _, w := range st.AllWitnesses() {
+		if nodeAlive(w) {
+			continue
+		}
+		args := []string{"--dir", dir, "--witness"}
+		if w != st.Witness { // a cluster's further witness
+			args = append(args, "--name", w.Name)
+		}
+		pid, err := startProcess(exe, w, args...)
+		if err != nil {
+			return started, err
+		}
+		w.PID = pid
+		started = append(started, w)
 	}
-	pid, err := startProcess(exe, w, "--dir", dir, "--witness")
-	if err != nil {
-		return false, err
-	}
-	w.PID = pid
-	return true, nil
+	return started, nil
 }
 
-// stopWitness stops st's witness, if it has one, as stopNodes stops a node.
+// stopWitness stops st's witnesses, as stopNodes stops a node.
 func (d pairDown) stopWitness(ctx context.Context, st *pairState) error {
-	w := st.Witness
-	if w == nil {
-		return nil
+	var errs []error
+	for _, w := range st.AllWitnesses() {
+		errs = append(errs, d.stopOneWitness(ctx, w))
 	}
+	return firstError(errs...)
+}
+
+// stopOneWitness stops witness w.
+func (d pairDown) stopOneWitness(ctx context.Context, w *nodeState) error {
 	err := verifyNode(ctx, d.dir, w)
 	switch {
 	case errors.Is(err, errNotRunning):
@@ -99,7 +111,7 @@ func (d pairDown) stopWitness(ctx context.Context, st *pairState) error {
 
 // printWitness says where the witness runs.
 func printWitness(w io.Writer, st *pairState) {
-	if st.Witness != nil {
-		fmt.Fprintf(w, "witness %-5s pid %-7d group %s  log %s\n", st.Witness.Name, st.Witness.PID, st.Witness.Consensus, st.Witness.Log)
+	for _, x := range st.AllWitnesses() {
+		fmt.Fprintf(w, "witness %-5s pid %-7d group %s  log %s\n", x.Name, x.PID, x.Consensus, x.Log)
 	}
 }

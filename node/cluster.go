@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -193,6 +194,35 @@ func (g groupPlacement) Holder(bank string) (string, string) {
 	return b.Primary, b.Backup
 }
 
+// joinRetry is the pause between proposals of a member's join.
+const joinRetry = 200 * time.Millisecond
+
+// joinGroup records me among the group's members (State.Members, which
+// operators see), retrying until a majority takes it or ctx ends.
+func joinGroup(ctx context.Context, c cluster.Consensus, me cluster.Member, log *zap.Logger) {
+	for ctx.Err() == nil {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		_, err := c.Propose(pctx, cluster.Command{Op: cluster.OpJoin, Node: me.Name, Member: me})
+		cancel()
+		if err == nil {
+			return
+		}
+		log.Debug("cannot join the group yet", zap.String("member", me.Name), zap.Error(err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(joinRetry):
+		}
+	}
+}
+
+// join records this node among the group's members, in the background
+// (nothing without a group).
+func (g *nodeGroup) join(ctx context.Context, me cluster.Member, log *zap.Logger) {
+	if g != nil {
+		go joinGroup(ctx, g.member, me, log)
+	}
+}
+
 // RunWitnessNamed runs the witness called name of the pair or cluster in
 // dir ("": the first) until ctx ends: a voter of the group that holds no
 // bank.
@@ -217,6 +247,17 @@ func RunWitnessNamed(ctx context.Context, dir, name string, log *zap.Logger) err
 		return err
 	}
 	log.Info("witness started", zap.String("name", w.Name), zap.String("addr", w.Consensus))
+	go joinGroup(ctx, m, cluster.Member{Name: w.Name, Addr: w.Consensus, Witness: true}, log)
 	<-ctx.Done()
 	return m.Close()
+}
+
+// consensusAddr is name's consensus address among ns's voters.
+func consensusAddr(ns *setup, name string) string {
+	for _, p := range ns.voters {
+		if p.Name == name {
+			return p.Addr
+		}
+	}
+	return ""
 }

@@ -34,6 +34,14 @@
 //     (servers.PendingGroups) are left to that unit's restarted driver,
 //     other in-doubt groups are presumed aborted. A partner that comes
 //     back is protected again (re-protection: it becomes the backup).
+//   - Clusters (cluster.go): when pair.json names more than two nodes
+//     (`ftmctl cluster up N`), the node links to every other node, one
+//     pair.Node per peer behind one listener that hands each link to its
+//     peer's Node by the authenticated name, and its Stable runs in
+//     cluster mode: each bank's backup is placed by the group and placed
+//     again when lost (pair/doc.go, "Clusters"); a node restarted after
+//     its bank was taken over rejoins as a spare. The group's voters are
+//     the nodes and N−1 witnesses (RunWitnessNamed).
 //   - Stable tasks (task.Server): each registered Program can be started
 //     by `ftmctl run`; tasks are checkpointed by control.DefaultPolicy. A
 //     task that panics fails alone, or is re-entered from its last

@@ -164,7 +164,8 @@ func (rt *nodeRuntime) run(ctx context.Context, cfg Config, ns *setup, reg *regi
 	if err != nil {
 		return err
 	}
-	defer stopStable()                                                    // after the pair has stopped
+	defer stopStable() // after the pair has stopped
+	rt.group.join(ctx, cluster.Member{Name: name, Addr: consensusAddr(ns, name)}, rt.log)
 	nodes, err := rt.startLinks(linkSpec{ns: ns, lis: lis, links: links}) // cluster.go: one pair Node per peer
 	if err != nil {
 		return err

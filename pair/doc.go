@@ -74,6 +74,35 @@
 // only the majority side can hold". Without Leases, the rule below holds
 // as written.
 //
+// Clusters (cluster.go). With StableConfig.Peers and Placement a Stable is a
+// member of a cluster of three or more nodes rather than of a pair: the
+// node runs one pair Node per peer, all sharing the one Stable, which keeps
+// one session per live link. The pair's one-partner assumption is
+// generalised only where it must be: (1) every bank has two services per
+// link, one per direction (clusterService), so any bank can be mirrored
+// over any link, and each side serves an idle backup for every bank on
+// every link; (2) a bank held here is mirrored toward the node the group's
+// placement chose (cluster.State.Place: a live node, not the primary nor
+// a witness, with the fewest banks), not toward a fixed partner: the
+// protect loop (Protect) finds every held bank without a mirror, records
+// it without backup (it then commits alone under the lease), asks the
+// group to place it among the peers linked now (OpPlace, recorded as the
+// bank's Target), streams the placed node a full copy while commits go on
+// (stm Bank.Attach, through a paced mirror that lets commits pass the copy,
+// paced.go), and records the node as the backup once the copy is complete;
+// then every commit is mirrored (Service Fabric's idle secondary: copy,
+// catch up, mirror). A failure at any step leaves the bank committing
+// alone with no backup recorded, and the loop starts again: the bank is
+// protected or unprotected, never held by a backup that lacks its copy.
+// (3) When a link ends, only the banks mirrored to that peer lose their
+// backup, and only the banks the group records as held by that peer whose
+// complete copy is here are asked of the group and taken over. A node
+// whose own bank the group records as held by another (it restarted after
+// a takeover) drops its fresh bank: it rejoins as a spare and holds no
+// bank until placement makes it a backup. So k sequential failures are
+// survived with k+2 nodes, each loss followed by a re-protection, as long
+// as the group keeps a majority (node.RunWitnessNamed's witnesses).
+//
 // Failpoints. StableConfig.Failpoint (the one hook type,
 // kernel/failpoint; nil in production) is called at the takeover's and the
 // attach's steps (FPTakeoverBegin ...) and handed on to the stm banks and
@@ -85,9 +114,10 @@
 // kill a node during a checkpoint or during its partner's takeover. The
 // package never reads the environment.
 //
-// Invariants: at most one partner link is live at a time; every link that
-// ends produces exactly one PartnerLost event; the link loop never waits
-// for the group; a hello is sent only once no takeover is in flight; the epoch grows by one each
+// Invariants: at most one link per peer is live at a time (a pair: one);
+// every link that ends produces exactly one PartnerLost event; the link
+// loop never waits for the group; a hello is sent only once no takeover is
+// in flight; the epoch grows by one each
 // time a partner is lost; a bank has exactly one holder once the hello of a
 // link has been exchanged.
 //
