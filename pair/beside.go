@@ -43,7 +43,7 @@ func (s *Stable) takeOverBeside(ctx context.Context, d *heartbeat.Death, backups
 		if prev != nil {
 			<-prev.done
 		}
-		granted := s.groupTakeOvers(ctx, names)
+		granted := s.groupTakeOvers(ctx, names, len(names) > 0 && s.partnerGone(ctx))
 		for _, name := range names {
 			if granted[name] {
 				s.takeover(ctx, d, name, s.bestCopy(name, backups[name], fallback[name]))
@@ -95,4 +95,22 @@ func (s *Stable) keepTakenOver(name string, b *stm.Bank, h *heldBank, tm *Takeov
 	s.takeovers++
 	s.last = tm
 	return true
+}
+
+// GoneTaker is what a Leases may also do: take bank over at once, without
+// waiting for the primary's lease, because the partner's process is
+// proven gone (StableConfig.PartnerGone); it fails like TakeOver.
+type GoneTaker interface {
+	TakeOverGone(ctx context.Context, bank string) error
+}
+
+// partnerGone reports whether StableConfig.PartnerGone proves the
+// partner's process gone.
+func (s *Stable) partnerGone(ctx context.Context) bool {
+	if s.cfg.PartnerGone == nil {
+		return false
+	}
+	gone := s.cfg.PartnerGone(ctx)
+	s.log.Info("is the partner's process gone?", zap.Bool("proven", gone))
+	return gone
 }

@@ -65,6 +65,13 @@ type StableConfig struct {
 	Remote stm.RemoteConfig // for the mirrors to the partner
 	Clock  clock.Clock
 	Logger *zap.Logger
+
+	// PartnerGone, when set (with a Leases that is a GoneTaker), is asked
+	// when the partner is lost whether its process is proven gone (a
+	// refused connection to its link port: see package cluster, gone.go);
+	// then its banks are taken over without waiting for its lease. Nil:
+	// never proven, the lease always expires first.
+	PartnerGone func(ctx context.Context) bool
 }
 
 // Mirror states of a bank this node holds as primary.
