@@ -22,6 +22,9 @@ import (
 type Peer struct {
 	Name string
 	Addr string // its consensus address (host:port)
+	// Witness: a voter that holds no bank, preferred as the leader
+	// (leader.go).
+	Witness bool
 }
 
 // RaftConfig configures a member of the group run by hashicorp/raft.
@@ -44,8 +47,8 @@ type RaftConfig struct {
 func (c *RaftConfig) raftConfig() *raft.Config {
 	rc := raft.DefaultConfig()
 	rc.LocalID = raft.ServerID(c.Name)
-	rc.HeartbeatTimeout = orDefault(c.HeartbeatTimeout, 300*time.Millisecond)
-	rc.ElectionTimeout = orDefault(c.ElectionTimeout, 300*time.Millisecond)
+	rc.HeartbeatTimeout = orDefault(c.HeartbeatTimeout, 300*time.Millisecond*c.patience())
+	rc.ElectionTimeout = orDefault(c.ElectionTimeout, 300*time.Millisecond*c.patience())
 	rc.LeaderLeaseTimeout = orDefault(c.LeaderLeaseTimeout, 150*time.Millisecond)
 	rc.CommitTimeout = 10 * time.Millisecond
 	rc.SnapshotThreshold = 4096
@@ -77,6 +80,7 @@ type Raft struct {
 	fsm   *fsm
 	layer *streamLayer
 	store *raftboltdb.BoltStore
+	lead  leaderPreference // leader.go
 }
 
 var _ Consensus = (*Raft)(nil)
@@ -101,6 +105,7 @@ func NewRaft(cfg RaftConfig) (*Raft, error) {
 	}
 	serve := m.serveForward
 	m.layer.forward.Store(&serve)
+	m.preferWitness() // leader.go
 	return m, nil
 }
 
@@ -139,6 +144,7 @@ func (m *Raft) start() error {
 
 // Close stops the member.
 func (m *Raft) Close() error {
+	m.stopPreferring()
 	err := m.r.Shutdown().Error()
 	_ = m.layer.Close()
 	if m.store != nil {

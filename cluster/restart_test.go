@@ -43,3 +43,31 @@ func TestPrimaryRestartedBeforeItsFirstRenewalIsTakenOver(t *testing.T) {
 	require.Equal(t, "b", g.Member("a").State().Banks["a"].Primary, "the restarted node claims nothing held")
 	require.ErrorIs(t, again.Alone("a"), ErrNoLease)
 }
+
+// A primary killed after it claimed its bank but before its backup was
+// recorded (the bank never committed alone: Mirrored), and restarted at
+// once: the new process may not claim the orphan back with its empty copy
+// (the partner mirrored every commit), and the partner takes it over at
+// once.
+func TestRestartedPrimaryDoesNotReclaimAMirroredOrphan(t *testing.T) {
+	g, clk := NewMemGroup(), clock.NewManual(time.Unix(1000, 0))
+	ctx := context.Background()
+	lease := func(node string) *Lease {
+		l, err := NewLease(LeaseConfig{Node: node, Consensus: g.Member(node), Clock: clk})
+		require.NoError(t, err)
+		return l
+	}
+	a, b := lease("a"), lease("b")
+	_, err := a.Claim(ctx, "a")
+	require.NoError(t, err)
+	require.NoError(t, a.Renew(ctx))
+
+	again := lease("a")
+	_, err = again.Claim(ctx, "a")
+	require.NoError(t, err)
+	require.NoError(t, again.Renew(ctx))
+	require.True(t, g.Member("a").State().Banks["a"].Orphan, "the restarted node did not claim it back")
+	st, err := b.TakeOver(ctx, "a") // the manual clock never moves: no lease wait
+	require.NoError(t, err)
+	require.Equal(t, "b", st.Primary)
+}

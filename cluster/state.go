@@ -94,7 +94,10 @@ const (
 	OpJoin Op = iota + 1
 	// OpClaim makes Node the primary of Bank with no backup, if nobody
 	// holds Bank yet, or if Bank is an orphan of Node's with no backup
-	// (its only copy died with Node's previous process).
+	// that committed alone (its only copy died with Node's previous
+	// process). An orphan that never committed alone (Mirrored) is not
+	// claimed again: the partner that mirrored it may hold every commit,
+	// and takes it over.
 	OpClaim
 	// OpSetBackup records Backup as Bank's backup, if Node is its primary.
 	OpSetBackup
@@ -135,6 +138,11 @@ type Command struct {
 	Count  uint64 `json:"count,omitempty"`
 	// IfOrphan (OpTakeover): take over only an orphan, whatever Count.
 	IfOrphan bool `json:"if_orphan,omitempty"`
+	// Gone (OpTakeover): the proposer proved the primary's process gone
+	// (gone.go), so no lease of it needs to expire: Count is not checked.
+	// A takeover granted so renews the proposer's lease too (its Result
+	// is a renewal's, with Bank).
+	Gone bool `json:"gone,omitempty"`
 	// Incarnation names the proposing process (every command a Lease
 	// proposes carries it; 0: unknown): the first command of a new one
 	// orphans the banks the node's previous process was primary of.
@@ -209,7 +217,7 @@ func (s *State) renew(c Command) Result {
 }
 
 func (s *State) claim(c Command) Result {
-	if b, ok := s.Banks[c.Bank]; ok && !(b.Primary == c.Node && b.Orphan && b.Backup == "") {
+	if b, ok := s.Banks[c.Bank]; ok && !(b.Primary == c.Node && b.Orphan && b.Backup == "" && !b.Mirrored) {
 		return Result{Reason: fmt.Sprintf("bank %s is held by %s", c.Bank, b.Primary), Bank: b}
 	}
 	b := BankState{Primary: c.Node, Epoch: s.Banks[c.Bank].Epoch + 1, Mirrored: true}
@@ -243,12 +251,17 @@ func (s *State) takeover(c Command) Result {
 		return Result{OK: true, Bank: b} // already ours: a retried proposal
 	case b.Backup != c.Node && !(b.Backup == "" && b.Mirrored):
 		return Result{Reason: fmt.Sprintf("%s is not the backup of bank %s (backup %q)", c.Node, c.Bank, b.Backup), Bank: b}
-	case !b.Orphan && (c.IfOrphan || s.Leases[b.Primary] != c.Count):
+	case !b.Orphan && !c.Gone && (c.IfOrphan || s.Leases[b.Primary] != c.Count):
 		return Result{Reason: fmt.Sprintf("%s renewed its lease since (count %d, not %d)", b.Primary, s.Leases[b.Primary], c.Count),
 			Bank: b, Count: s.Leases[b.Primary]}
 	}
 	b = BankState{Primary: c.Node, Epoch: b.Epoch + 1}
 	s.Banks[c.Bank] = b
+	if c.Gone { // also a renewal of the proposer's lease (gone.go)
+		res := s.renew(c)
+		res.Bank = b
+		return res
+	}
 	return Result{OK: true, Bank: b}
 }
 

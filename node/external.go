@@ -52,7 +52,7 @@ func (e *externalClients) get() (*servers.Client, error) {
 		e.task, e.names = t, names.NewKernel(t, e.log)
 	}
 	return servers.NewClient(servers.ClientConfig{Name: "ftmctl@" + e.node, Task: e.task, Names: e.names,
-		Logger: e.log, Retries: 20, Backoff: 20 * time.Millisecond, Observe: e.observe})
+		Logger: e.log, Retries: externalRetries, Backoff: externalBackoff, Observe: e.observe})
 }
 
 // put gives c back after a call.
@@ -83,6 +83,16 @@ func (e *externalClients) close() {
 	}
 }
 
+// An external call retried inside the node (its server's name not bound
+// yet: the bank is being taken over or its servers restarted) waits
+// externalBackoff between attempts, for externalRetries attempts (400 ms)
+// before its caller is told to retry: short pauses, so that a call made
+// during a takeover is answered as soon as the servers run.
+const (
+	externalRetries = 80
+	externalBackoff = 5 * time.Millisecond
+)
+
 // newClient is Env.NewClient: an external client on a task of its own.
 func (rt *nodeRuntime) newClient(name string) (*servers.Client, error) {
 	t, err := rt.kernel.NewTask("client/" + name)
@@ -90,7 +100,7 @@ func (rt *nodeRuntime) newClient(name string) (*servers.Client, error) {
 		return nil, err
 	}
 	c, err := servers.NewClient(servers.ClientConfig{Name: name, Task: t, Names: names.NewKernel(t, rt.log),
-		Logger: rt.log, Retries: 20, Backoff: 20 * time.Millisecond, Observe: rt.metrics.observeRPC})
+		Logger: rt.log, Retries: externalRetries, Backoff: externalBackoff, Observe: rt.metrics.observeRPC})
 	if err != nil {
 		t.Terminate()
 		return nil, err

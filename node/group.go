@@ -65,7 +65,7 @@ func (rt *nodeRuntime) startStable(ctx context.Context, dir string, ns *setup, f
 	if err != nil {
 		return nil, err
 	}
-	rt.group = g
+	rt.group, rt.peerAddrs = g, peerAddrs(ns)
 	if rt.stable, err = rt.newStable(ns.partner.Name, fp); err != nil {
 		if g != nil {
 			g.stop()

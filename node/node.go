@@ -203,7 +203,9 @@ func (rt *nodeRuntime) newStable(partner string, fp failpoint.Hook) (*pair.Stabl
 			rt.tasks.Abandon(b)
 			rt.servers.drop(b)
 			rt.publish.drop(b)
-		}})
+		},
+		PartnerGone: rt.peerGone, // a lost peer proven gone is taken over at once (gone.go)
+	})
 }
 
 // observeConfig is where the node shows itself: its directory (for the

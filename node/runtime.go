@@ -45,6 +45,8 @@ type nodeRuntime struct {
 	group        *nodeGroup       // the group's member and lease; nil without a witness (group.go)
 	ctx          context.Context  // Run's, for the tasks resumed when the lease comes back
 
+	peerAddrs map[string]string // each peer's link address, probed when it is lost (gone.go)
+
 	leaseMu sync.Mutex           // serializes leaseChanged; guards paused
 	paused  map[string]*stm.Bank // banks whose tasks the lease's expiry stopped
 }

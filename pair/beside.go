@@ -24,12 +24,12 @@ type takeoverRun struct {
 	done chan struct{} // closed when every takeover of the run has ended
 }
 
-// takeOverBeside takes over, in the background, the banks backups (and
-// their fallback copies) held for the partner lost as d; a run still in
-// flight from an earlier loss ends first.
-func (s *Stable) takeOverBeside(ctx context.Context, d *heartbeat.Death, backups, fallback map[string]*stm.Backup) {
-	names := make([]string, 0, len(backups))
-	for name := range backups {
+// takeOverBeside takes over, in the background, the banks copies holds
+// (the best copy of each) for the peer lost as d; a run still in flight
+// from an earlier loss ends first.
+func (s *Stable) takeOverBeside(ctx context.Context, d *heartbeat.Death, copies map[string]*stm.Backup) {
+	names := make([]string, 0, len(copies))
+	for name := range copies {
 		names = append(names, name)
 	}
 	sort.Strings(names)
@@ -43,13 +43,22 @@ func (s *Stable) takeOverBeside(ctx context.Context, d *heartbeat.Death, backups
 		if prev != nil {
 			<-prev.done
 		}
-		granted := s.groupTakeOvers(ctx, names)
+		granted := s.groupTakeOvers(ctx, names, len(names) > 0 && s.partnerGone(ctx, d.Peer))
 		for _, name := range names {
 			if granted[name] {
-				s.takeover(ctx, d, name, s.bestCopy(name, backups[name], fallback[name]))
+				s.takeover(ctx, d, name, copies[name])
 			}
 		}
 	})
+}
+
+// bestCopies returns the best copy of each bank backups holds.
+func (s *Stable) bestCopies(backups, fallback map[string]*stm.Backup) map[string]*stm.Backup {
+	copies := make(map[string]*stm.Backup, len(backups))
+	for name, bk := range backups {
+		copies[name] = s.bestCopy(name, bk, fallback[name])
+	}
+	return copies
 }
 
 // awaitTakeovers waits until the takeovers in flight have ended, or sess's
@@ -95,4 +104,22 @@ func (s *Stable) keepTakenOver(name string, b *stm.Bank, h *heldBank, tm *Takeov
 	s.takeovers++
 	s.last = tm
 	return true
+}
+
+// GoneTaker is what a Leases may also do: take bank over at once, without
+// waiting for the primary's lease, because the partner's process is
+// proven gone (StableConfig.PartnerGone); it fails like TakeOver.
+type GoneTaker interface {
+	TakeOverGone(ctx context.Context, bank string) error
+}
+
+// partnerGone reports whether StableConfig.PartnerGone proves peer's
+// process gone.
+func (s *Stable) partnerGone(ctx context.Context, peer string) bool {
+	if s.cfg.PartnerGone == nil {
+		return false
+	}
+	gone := s.cfg.PartnerGone(ctx, peer)
+	s.log.Info("is the lost peer's process gone?", zap.String("peer", peer), zap.Bool("proven", gone))
+	return gone
 }

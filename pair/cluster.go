@@ -140,7 +140,7 @@ func (s *Stable) openBankChannels(ctx context.Context, sess *session, names []st
 // lostPeer handles the end of the link to d.Peer in a cluster: the banks
 // mirrored to it lose their backup (the protect loop places them again),
 // and the banks it held whose complete copy is here are taken over once
-// the group gives them.
+// the group gives them, beside the link loop.
 func (s *Stable) lostPeer(ctx context.Context, d *heartbeat.Death, sess *session) {
 	s.mu.Lock()
 	now := s.cfg.Clock.Now()
@@ -154,21 +154,12 @@ func (s *Stable) lostPeer(ctx context.Context, d *heartbeat.Death, sess *session
 		return
 	}
 	copies := map[string]*stm.Backup{}
-	var names []string
-	for name, bk := range sess.backups {
-		best := s.bestCopy(name, bk, sess.fallback[name])
+	for name, best := range s.bestCopies(sess.backups, sess.fallback) {
 		if primary, _ := s.cfg.Placement.Holder(name); best.Ready() && primary == d.Peer && s.Bank(name) == nil {
 			copies[name] = best
-			names = append(names, name)
 		}
 	}
-	sort.Strings(names)
-	granted := s.groupTakeOvers(ctx, names)
-	for _, name := range names {
-		if granted[name] {
-			s.takeover(ctx, d, name, copies[name])
-		}
-	}
+	s.takeOverBeside(ctx, d, copies) // beside.go: the link loop goes on
 }
 
 // backupStatus lists the backups of the live sessions; in a cluster only

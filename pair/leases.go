@@ -154,7 +154,7 @@ func (s *Stable) ClaimOwn(ctx context.Context) {
 
 // groupTakeOvers asks the group for every bank in names at once (each
 // waits for the same lease to expire) and returns those it gave.
-func (s *Stable) groupTakeOvers(ctx context.Context, names []string) map[string]bool {
+func (s *Stable) groupTakeOvers(ctx context.Context, names []string, gone bool) map[string]bool {
 	granted := make(map[string]bool, len(names))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -162,7 +162,7 @@ func (s *Stable) groupTakeOvers(ctx context.Context, names []string) map[string]
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ok := s.groupTakeOver(ctx, name)
+			ok := s.groupTakeOver(ctx, name, gone)
 			mu.Lock()
 			granted[name] = ok
 			mu.Unlock()
@@ -173,18 +173,24 @@ func (s *Stable) groupTakeOvers(ctx context.Context, names []string) map[string]
 }
 
 // groupTakeOver asks the group for bank, whose backup this node holds,
-// before the backup is promoted; it reports whether the takeover may go
-// on. Without Leases it always may (the pair decides alone).
-func (s *Stable) groupTakeOver(ctx context.Context, bank string) bool {
+// before the backup is promoted (at once when the partner's process is
+// proven gone); it reports whether the takeover may go on. Without Leases
+// it always may (the pair decides alone).
+func (s *Stable) groupTakeOver(ctx context.Context, bank string, gone bool) bool {
 	if s.cfg.Leases == nil {
 		return true
 	}
 	t0 := s.cfg.Clock.Now()
-	err := s.cfg.Leases.TakeOver(ctx, bank)
+	take := s.cfg.Leases.TakeOver
+	if g, ok := s.cfg.Leases.(GoneTaker); ok && gone {
+		take = g.TakeOverGone
+	}
+	err := take(ctx, bank)
 	if err != nil {
 		s.log.Warn("the group did not give us the partner's bank; our copy is dropped", zap.String("bank", bank), zap.Error(err))
 		return false
 	}
-	s.log.Info("the group gave us the partner's bank", zap.String("bank", bank), zap.Duration("lease_wait", s.cfg.Clock.Now().Sub(t0)))
+	s.log.Info("the group gave us the partner's bank", zap.String("bank", bank), zap.Bool("partner_gone", gone),
+		zap.Duration("lease_wait", s.cfg.Clock.Now().Sub(t0)))
 	return true
 }

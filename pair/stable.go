@@ -71,6 +71,14 @@ type StableConfig struct {
 	Remote    stm.RemoteConfig // for the mirrors to the partner
 	Clock     clock.Clock
 	Logger    *zap.Logger
+
+	// PartnerGone, when set (with a Leases that is a GoneTaker), is asked
+	// when a peer (a pair: the partner) is lost whether its process is
+	// proven gone (a
+	// refused connection to its link port: see package cluster, gone.go);
+	// then its banks are taken over without waiting for its lease. Nil:
+	// never proven, the lease always expires first.
+	PartnerGone func(ctx context.Context, peer string) bool
 }
 
 // Mirror states of a bank this node holds as primary.
@@ -434,15 +442,15 @@ func (s *Stable) lost(ctx context.Context, d *heartbeat.Death, _ uint64) {
 		h.mirror, h.since = MirrorNone, now
 		held = append(held, name)
 	}
-	var backups, fallback map[string]*stm.Backup
+	var copies map[string]*stm.Backup
 	if sess != nil {
-		backups, fallback = sess.backups, sess.fallback
+		copies = s.bestCopies(sess.backups, sess.fallback)
 	}
 	uctx, cancel := context.WithCancel(ctx)
 	s.unlinked = cancel
 	s.mu.Unlock()
 	s.dropBackups(uctx, held)
-	s.takeOverBeside(ctx, d, backups, fallback) // beside.go: the link loop goes on
+	s.takeOverBeside(ctx, d, copies) // beside.go: the link loop goes on
 }
 
 // endSession removes the session of the link to peer and waits for its

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -31,12 +32,13 @@ type ack struct{ start, end time.Time }
 
 // writer is the external client's loop of durable updates.
 type writer struct {
-	mu    sync.Mutex
-	acks  []ack
-	err   error
-	stop  context.CancelFunc
-	done  chan struct{}
-	calls int64 // acknowledged adds (each by 1): what the key must hold
+	mu      sync.Mutex
+	acks    []ack
+	err     error
+	stop    context.CancelFunc
+	stopped atomic.Bool // the loop ends after the call in flight
+	done    chan struct{}
+	calls   int64 // acknowledged adds (each by 1): what the key must hold
 }
 
 // startWriter runs the client loop on d's pair until stop.
@@ -54,7 +56,7 @@ func startWriter(d demo) (*writer, error) {
 	go func() {
 		defer close(w.done)
 		defer c.Close()
-		for ctx.Err() == nil {
+		for !w.stopped.Load() && ctx.Err() == nil {
 			start := time.Now()
 			_, err := client.Call(ctx, c, kv.Add.At(outageBank+"/"+kv.Name), kv.AddReq{Key: "n", By: 1})
 			end := time.Now()
@@ -97,10 +99,17 @@ func (w *writer) firstAfter(t0 time.Time, timeout time.Duration) (time.Duration,
 	return 0, fmt.Errorf("no update acknowledged within %v of the loss", timeout)
 }
 
-// close stops the loop and returns the count of acknowledged adds.
+// close stops the loop once its call in flight is answered, and returns
+// the count of acknowledged adds.
 func (w *writer) close() int64 {
+	w.stopped.Store(true)
+	select {
+	case <-w.done:
+	case <-time.After(30 * time.Second):
+		w.stop()
+		<-w.done
+	}
 	w.stop()
-	<-w.done
 	return w.calls
 }
 
@@ -173,6 +182,7 @@ type outageRun struct {
 	losses int
 	sig    syscall.Signal // SIGKILL, or SIGSTOP (a silent loss)
 	say    func(string)
+	keep   bool // keep the pair's directory (its logs) after a good run
 }
 
 // measureOutages runs r and returns the outage of each loss.
@@ -201,7 +211,7 @@ func measureOutages(r outageRun) ([]time.Duration, error) {
 	if err := d.checkCount(acked); err != nil {
 		return outs, err
 	}
-	keep = false
+	keep = r.keep
 	return outs, nil
 }
 

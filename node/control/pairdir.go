@@ -119,6 +119,7 @@ func (st *PairState) Voters() []cluster.Peer {
 		}
 		out = append(out, cluster.Peer{Name: n.Name, Addr: n.Consensus})
 	}
+	out[len(out)-1].Witness = true
 	return out
 }
 
