@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"time"
 
 	"github.com/ftm-in-go/ftm/pair"
@@ -229,26 +230,44 @@ func (r *soakRun) isolate(node, other string, d time.Duration) error {
 
 // minorityStill watches the isolation until end: once other holds node's
 // bank as taken over, node's own copy of it must commit nothing more (its
-// last commit sequence stays put) while the cut lasts. It reports whether
-// it saw the takeover during the cut.
+// ftm_stm_bank_commits_total stays put) while the cut lasts. It reports
+// whether it saw the takeover during the cut.
 func (r *soakRun) minorityStill(node, other string, end time.Time) (bool, error) {
-	var seq uint64
+	var commits string
 	seen := false
 	for ; time.Until(end) > 100*time.Millisecond; time.Sleep(20 * time.Millisecond) {
 		st, err := r.status()
 		if err != nil {
 			continue
 		}
-		own, ok := bankOf(st, node, node, pair.RoleOwn)
+		_, ok := bankOf(st, node, node, pair.RoleOwn)
 		_, taken := bankOf(st, other, node, pair.RoleTakenOver)
+		if !ok || !taken {
+			continue
+		}
+		n, err := r.commits(node)
 		switch {
-		case !seen && taken && ok:
-			seq, seen = own.Seq, true
-		case seen && ok && own.Seq != seq:
-			return seen, fmt.Errorf("%w: %s committed its bank (sequence %d to %d) after %s took it over", errWrong, node, seq, own.Seq, other)
+		case err != nil:
+		case !seen:
+			commits, seen = n, true
+		case n != commits:
+			return seen, fmt.Errorf("%w: %s committed its bank (commits %s, then %s) after %s took it over", errWrong, node, commits, n, other)
 		}
 	}
 	return seen, nil
+}
+
+// commits reads node's ftm_stm_bank_commits_total for its own bank.
+func (r *soakRun) commits(node string) (string, error) {
+	out, err := r.ftmctl("metrics", node)
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^ftm_stm_bank_commits_total\{bank="` + node + `"\} (\S+)$`).FindStringSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("no ftm_stm_bank_commits_total for bank %s in %s's metrics", node, node)
+	}
+	return m[1], nil
 }
 
 // bankOf returns node's bank named bank if node holds it in role.
