@@ -179,6 +179,11 @@ func (rt *nodeRuntime) leaseChanged(held bool) {
 			rt.log.Info("lease back: stable tasks resumed from their checkpoints", zap.String("bank", bs.Name))
 		}
 	}
+	for name, b := range rt.paused {
+		if rt.stable.Bank(name) != b { // superseded or closed: nothing to resume here
+			delete(rt.paused, name)
+		}
+	}
 	rt.servers.poke()
 }
 

@@ -31,7 +31,10 @@ func (g *nodeGroup) partnerSilent(f *link.Faults) bool {
 }
 
 // watchSilence stops the stable tasks once per lapse of the lease during
-// which the partner falls silent, until ctx ends.
+// which the partner falls silent, and, while the lease is held, resumes
+// those of a stopped bank as soon as it can commit again (the lease may
+// come back before the bank is recorded alone or gets a backup), until
+// ctx ends.
 func (rt *nodeRuntime) watchSilence(ctx context.Context, g *nodeGroup) {
 	t := time.NewTicker(max(g.silentAfter/10, 10*time.Millisecond))
 	defer t.Stop()
@@ -47,5 +50,16 @@ func (rt *nodeRuntime) watchSilence(ctx context.Context, g *nodeGroup) {
 			rt.leaseChanged(false)
 		}
 		fired = quiet
+		if g.lease.Held() && rt.anyPaused() {
+			rt.leaseChanged(true)
+		}
 	}
+}
+
+// anyPaused reports whether a lost lease stopped some bank's tasks that
+// have not been resumed yet.
+func (rt *nodeRuntime) anyPaused() bool {
+	rt.leaseMu.Lock()
+	defer rt.leaseMu.Unlock()
+	return len(rt.paused) > 0
 }
