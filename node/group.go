@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"path/filepath"
+	"time"
 
 	"go.uber.org/zap"
 
@@ -33,6 +34,9 @@ type nodeGroup struct {
 	lease   *cluster.Lease
 	done    chan struct{} // closed when the lease's renewals have stopped
 	running bool          // run was called (by Run's goroutine, before stop)
+	// silentAfter: a partner silent this long, while the lease is lost,
+	// makes the node stop its stable tasks (leasestop.go).
+	silentAfter time.Duration
 }
 
 // raftDir is where a member keeps its raft log, stable store and snapshots.
@@ -77,6 +81,8 @@ func (rt *nodeRuntime) startStable(ctx context.Context, dir string, ns *setup, f
 	}
 	gctx, stopRenewals := context.WithCancel(ctx)
 	g.run(gctx)
+	g.silentAfter = silentFraction * ns.heartbeat
+	go rt.watchSilence(gctx, g)
 	rt.stable.ClaimOwn(gctx)
 	rt.stable.Protect(gctx) // a cluster's placement (nothing for a pair)
 	rt.servers.refusalGrace = refusalGraceWithLease
@@ -138,13 +144,13 @@ func (g *nodeGroup) status() *control.GroupStatus {
 	return &control.GroupStatus{Leader: g.member.Leader(), Lease: g.lease.Status(), State: g.lease.State()}
 }
 
-// leaseChanged stops the stable tasks of every bank this node is primary
-// of when the lease expires, and resumes them when it comes back. All of
-// them, not only those that already refuse commits: a partition that
-// isolates this node leaves its link silent but up for the failure
-// detector's timeout, so its banks still look mirrored, and the majority
-// may take them over as soon as the lease has surely expired, which can
-// come before this node notices its partner is gone.
+// leaseChanged stops the stable tasks of the banks that can no longer
+// commit when the lease expires, and resumes them when it comes back.
+// While the partner is silent too (leasestop.go) it stops those of every
+// bank this node is primary of: a partition that isolates this node
+// leaves its link up, silent, until the failure detector's timeout, so its
+// banks still look mirrored, and the majority may take them over soon
+// after its own detector fires.
 func (rt *nodeRuntime) leaseChanged(held bool) {
 	if rt.stable == nil {
 		return
@@ -154,11 +160,12 @@ func (rt *nodeRuntime) leaseChanged(held bool) {
 	if rt.paused == nil {
 		rt.paused = map[string]*stm.Bank{}
 	}
+	silent := rt.group.partnerSilent(rt.faults)
 	for _, bs := range rt.stable.Status().Banks {
 		b := rt.stable.Bank(bs.Name)
 		switch {
 		case bs.Role == pair.RoleBackup || b == nil:
-		case !held && rt.paused[bs.Name] != b:
+		case !held && rt.paused[bs.Name] != b && (bs.CommitsRefused || silent):
 			// Abandon cancels the tasks at once and returns when they have
 			// ended (a commit in flight ends when the link does).
 			rt.log.Warn(msgLeaseStopsTasks, zap.String("bank", bs.Name))
@@ -171,6 +178,11 @@ func (rt *nodeRuntime) leaseChanged(held bool) {
 			delete(rt.paused, bs.Name)
 			rt.tasks.Resume(rt.ctx, task.Bank{Name: bs.Name, STM: b})
 			rt.log.Info("lease back: stable tasks resumed from their checkpoints", zap.String("bank", bs.Name))
+		}
+	}
+	for name, b := range rt.paused {
+		if rt.stable.Bank(name) != b { // superseded or closed: nothing to resume here
+			delete(rt.paused, name)
 		}
 	}
 	rt.servers.poke()

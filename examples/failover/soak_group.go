@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
 	"github.com/ftm-in-go/ftm/pair"
@@ -31,7 +33,12 @@ import (
 //     alpha's lease lapses and its task pauses, nobody takes over, and the
 //     task resumes on alpha when the lease is back;
 //   - group-isolate-backup: beta is cut long enough for alpha to take its
-//     bank over; the task goes on on alpha.
+//     bank over; the task goes on on alpha;
+//   - group-partition: the nodes are cut from each other (ftmctl partition:
+//     the pair link and their consensus traffic), both still reach the
+//     witness: a node keeps its lease while it reaches the group's leader,
+//     so either each goes on with its own bank alone, or the side that
+//     lost the leader is taken over as in an isolation.
 //
 // Every run then checks: every acknowledged update reads 1 and none reads
 // more (request ids make retries safe); the task ended once (one "stable
@@ -54,6 +61,7 @@ var groupScenarios = []scenario{
 	{name: "group-isolate", run: (*soakRun).groupIsolate, group: true, size: 3},
 	{name: "group-isolate-short", run: (*soakRun).groupIsolateShort, group: true, size: 2},
 	{name: "group-isolate-backup", run: (*soakRun).groupIsolateBackup, group: true, size: 2},
+	{name: "group-partition", run: (*soakRun).groupPartition, group: true, size: 3},
 }
 
 // soakIsolation is how long a long isolation lasts at least: past the
@@ -206,7 +214,14 @@ func (r *soakRun) groupIsolateBackup() error {
 // isolate cuts node from every other member for d, waits for the heal and
 // the pair's protection, and checks the minority's timeline.
 func (r *soakRun) isolate(node, other string, d time.Duration) error {
-	if _, err := r.ftmctl("partition", "--isolate", node, "--for", d.String()); err != nil {
+	return r.cutFor([]string{"--isolate", node}, node, other, d)
+}
+
+// cutFor runs ftmctl partition with how for d, waits for the heal and the
+// pair's protection, and checks the timeline of node's side (a plain
+// partition: of both sides).
+func (r *soakRun) cutFor(how []string, node, other string, d time.Duration) error {
+	if _, err := r.ftmctl(append(append([]string{"partition"}, how...), "--for", d.String())...); err != nil {
 		return err
 	}
 	cut := time.Now()
@@ -222,33 +237,70 @@ func (r *soakRun) isolate(node, other string, d time.Duration) error {
 	}
 	took, err := r.minorityFirst(node, other)
 	r.tookOver = took
-	r.note = fmt.Sprintf("%s isolated for %v, %s took its bank over: %v (seen during the cut: %v); protected %v after the cut",
-		node, d.Round(time.Millisecond), other, took, watched, time.Since(cut).Round(time.Millisecond))
+	what := "between the nodes"
+	if len(how) > 0 {
+		what = strings.Join(how, " ")
+	}
+	r.note = fmt.Sprintf("partition %s for %v, %s took %s's bank over: %v (seen during the cut: %v); protected %v after the cut",
+		what, d.Round(time.Millisecond), other, node, took, watched, time.Since(cut).Round(time.Millisecond))
+	if err != nil || len(how) > 0 {
+		return err
+	}
+	back, err := r.minorityFirst(other, node)
+	r.note += fmt.Sprintf("; %s took %s's: %v", node, other, back)
 	return err
+}
+
+// groupPartition cuts the two nodes from each other (both still reach the
+// witness): a node keeps its lease while it reaches the group's leader, so
+// either nobody takes over or the side that lost the leader is taken over.
+func (r *soakRun) groupPartition() error {
+	return r.underLoad(func() (string, error) {
+		d := soakIsolation + time.Duration(r.rng.Int64N(int64(time.Second)))
+		return "", r.cutFor(nil, "alpha", "beta", d)
+	})
 }
 
 // minorityStill watches the isolation until end: once other holds node's
 // bank as taken over, node's own copy of it must commit nothing more (its
-// last commit sequence stays put) while the cut lasts. It reports whether
-// it saw the takeover during the cut.
+// ftm_stm_bank_commits_total stays put) while the cut lasts. It reports
+// whether it saw the takeover during the cut.
 func (r *soakRun) minorityStill(node, other string, end time.Time) (bool, error) {
-	var seq uint64
+	var commits string
 	seen := false
 	for ; time.Until(end) > 100*time.Millisecond; time.Sleep(20 * time.Millisecond) {
 		st, err := r.status()
 		if err != nil {
 			continue
 		}
-		own, ok := bankOf(st, node, node, pair.RoleOwn)
+		_, ok := bankOf(st, node, node, pair.RoleOwn)
 		_, taken := bankOf(st, other, node, pair.RoleTakenOver)
+		if !ok || !taken {
+			continue
+		}
+		n, err := r.commits(node)
 		switch {
-		case !seen && taken && ok:
-			seq, seen = own.Seq, true
-		case seen && ok && own.Seq != seq:
-			return seen, fmt.Errorf("%w: %s committed its bank (sequence %d to %d) after %s took it over", errWrong, node, seq, own.Seq, other)
+		case err != nil:
+		case !seen:
+			commits, seen = n, true
+		case n != commits:
+			return seen, fmt.Errorf("%w: %s committed its bank (commits %s, then %s) after %s took it over", errWrong, node, commits, n, other)
 		}
 	}
 	return seen, nil
+}
+
+// commits reads node's ftm_stm_bank_commits_total for its own bank.
+func (r *soakRun) commits(node string) (string, error) {
+	out, err := r.ftmctl("metrics", node)
+	if err != nil {
+		return "", err
+	}
+	m := regexp.MustCompile(`(?m)^ftm_stm_bank_commits_total\{bank="` + node + `"\} (\S+)$`).FindStringSubmatch(out)
+	if m == nil {
+		return "", fmt.Errorf("no ftm_stm_bank_commits_total for bank %s in %s's metrics", node, node)
+	}
+	return m[1], nil
 }
 
 // bankOf returns node's bank named bank if node holds it in role.

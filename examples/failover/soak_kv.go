@@ -13,9 +13,10 @@ import (
 
 // The soak's external client: a loop of durable kv updates to one bank's
 // kv server, through package client (request ids, retries on either
-// node), while the scenario kills or cuts nodes. Every update adds 1 to a
-// key of its own, so at the end an acknowledged update must read 1 (0:
-// lost; more: applied twice) and an unacknowledged one 0 or 1.
+// node), one every 10ms or so, while the scenario kills or cuts nodes.
+// Every update adds 1 to a key of its own, so at the end an acknowledged
+// update must read 1 (0: lost; more: applied twice) and an unacknowledged
+// one 0 or 1.
 
 // kvCallTimeout bounds one update, retries included: long enough to ride
 // out a takeover (detection, the lease wait) and a re-protection.
@@ -76,7 +77,7 @@ func (l *kvLoop) run() {
 			l.unsure = append(l.unsure, key)
 		}
 		l.mu.Unlock()
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 
