@@ -93,9 +93,11 @@ func (lc *lentCopy) install(b *Bank) {
 // copies of their size, so a checkpoint rewriting a segment copies into
 // memory already mapped and warm instead of fresh allocations (whose page
 // faults cost several times the copy). Only a copy no reader was ever
-// handed comes back here (object.lent): Bytes, a write's base and a
-// joining backup's snapshot clear the mark, and mirrors only ever see the
-// lent data itself (a phase 1 ships it before the copies are installed).
+// handed comes back here (object.lent): Bytes and a joining backup's
+// snapshot clear the mark (a write's base is read under the writer's lock,
+// so it is not superseded while it is copied), and mirrors only ever see
+// the lent data itself (a phase 1 ships it before the copies are
+// installed).
 // Its lock is a leaf (taken under Bank.mu, or alone by copyAll).
 type spare struct {
 	mu   sync.Mutex
