@@ -98,10 +98,14 @@ func (b *Bank) snapshotLocked() ([]Write, []*Prepare) {
 	snap := make([]Write, 0, len(b.objs))
 	for id, o := range b.objs {
 		snap = append(snap, Write{ID: id, Seq: o.seq, Data: o.data})
+		o.lent = false // streamed to the joining backup: never recycled
 	}
 	var prepared []*Prepare
 	for _, tx := range b.running {
 		if tx.phase == Phase2 && len(tx.order) > 0 {
+			for _, v := range tx.writes {
+				v.lent = false
+			}
 			prepared = append(prepared, b.prepareLocked(tx, false))
 		}
 	}

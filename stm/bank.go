@@ -58,6 +58,7 @@ type object struct {
 	data []byte
 	seq  uint64    // commit sequence of the transaction that wrote it
 	mem  *frameMem // backup only: the received frame data aliases, if shared
+	lent bool      // primary only: a copy of lent data no reader was handed (borrow.go)
 }
 
 // Bank is the primary bank: the committed objects in this node's memory,
@@ -71,6 +72,8 @@ type Bank struct {
 	// so a joining backup never misses a transaction.
 	mirrorMu sync.RWMutex
 	mirror   Mirror // guarded by mirrorMu (and mu for Close on crash)
+
+	spare spare // buffers of superseded lent copies, reused (borrow.go); its own lock
 
 	mu      sync.Mutex         // guards every field below
 	state   bankState          // live, crashed or fenced

@@ -1,6 +1,6 @@
 package stm
 
-import "bytes"
+import "sync"
 
 // PutBorrowed makes data the object's new version like Put, but only lends
 // data to the transaction: the caller keeps it and must not change it until
@@ -23,6 +23,7 @@ type lentCopy struct {
 	vs     []*version
 	copies [][]byte
 	done   chan struct{}
+	spare  *spare // where the copies' buffers come from
 }
 
 // copyBorrowed starts copying tx's borrowed versions. It runs once the
@@ -32,7 +33,7 @@ func (tx *Tx) copyBorrowed() *lentCopy {
 	for _, id := range tx.order {
 		if v := tx.writes[id]; v.borrowed {
 			if lc == nil {
-				lc = &lentCopy{done: make(chan struct{})}
+				lc = &lentCopy{done: make(chan struct{}), spare: &tx.b.spare}
 			}
 			lc.vs = append(lc.vs, v)
 		}
@@ -60,7 +61,9 @@ const lendAsync = 256 << 10
 func (lc *lentCopy) copyAll() {
 	defer close(lc.done)
 	for i, v := range lc.vs {
-		lc.copies[i] = bytes.Clone(v.data)
+		c := lc.spare.get(len(v.data))
+		copy(c, v.data)
+		lc.copies[i] = c
 	}
 }
 
@@ -82,6 +85,63 @@ func (lc *lentCopy) install(b *Bank) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	for i, v := range lc.vs {
-		v.data, v.borrowed = lc.copies[i], false
+		v.data, v.borrowed, v.lent = lc.copies[i], false, true
 	}
+}
+
+// spare keeps the buffers of superseded page copies for the next lent
+// copies of their size, so a checkpoint rewriting a segment copies into
+// memory already mapped and warm instead of fresh allocations (whose page
+// faults cost several times the copy). Only a copy no reader was ever
+// handed comes back here (object.lent): Bytes and a joining backup's
+// snapshot clear the mark (a write's base is read under the writer's lock,
+// so it is not superseded while it is copied), and mirrors only ever see
+// the lent data itself (a phase 1 ships it before the copies are
+// installed).
+// Its lock is a leaf (taken under Bank.mu, or alone by copyAll).
+type spare struct {
+	mu   sync.Mutex
+	free map[int][][]byte // by length
+	held int              // bytes in free
+}
+
+// Bounds of a bank's spare buffers.
+const (
+	spareMin  = 512       // smaller copies are not kept
+	spareHeld = 128 << 20 // bytes kept at most
+)
+
+// get returns a buffer of n bytes (its contents are garbage).
+func (s *spare) get(n int) []byte {
+	if n >= spareMin {
+		s.mu.Lock()
+		l := s.free[n]
+		if len(l) > 0 {
+			b := l[len(l)-1]
+			s.free[n] = l[:len(l)-1]
+			s.held -= n
+			s.mu.Unlock()
+			return b
+		}
+		s.mu.Unlock()
+	}
+	return make([]byte, n)
+}
+
+// put keeps b for a later copy of its length, if there is room.
+func (s *spare) put(b []byte) {
+	n := len(b)
+	if n < spareMin || n != cap(b) {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.held+n > spareHeld {
+		return
+	}
+	if s.free == nil {
+		s.free = make(map[int][][]byte)
+	}
+	s.free[n] = append(s.free[n], b)
+	s.held += n
 }

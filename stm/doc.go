@@ -60,7 +60,11 @@
 // version it carried was installed and none aliases it any more, so the
 // next bulk checkpoint is read into warm memory; lent data (PutBorrowed)
 // is replaced by the bank's own copy before it is applied or waits in phase
-// 2, and Commit/Precommit return only once nothing reads it; a transaction is reported committed only after the backup
+// 2, and Commit/Precommit return only once nothing reads it; the bank's
+// copy of lent data is made in the buffer of a superseded copy when one of
+// its size is spare, and a copy goes back to the spare buffers when it is
+// superseded only if no reader was ever handed it (Bytes and a joining
+// backup's snapshot mark it; mirrors only see the lent data itself); a transaction is reported committed only after the backup
 // acknowledged its new versions (standalone) or its group decision.
 //
 // Lock order: Bank.mirrorMu before Bank.mu; Bank.mu is never held while

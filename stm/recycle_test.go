@@ -66,6 +66,14 @@ func backupMem(k *Backup, id ID) *frameMem {
 	return nil
 }
 
+// givenBack reports, under the backup's lock, whether mem's buffer went
+// back to its link.
+func givenBack(k *Backup, mem *frameMem) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return mem.bodies == nil
+}
+
 // A checkpoint rewriting its pages frees the frames the previous one
 // arrived in: the backup gives them back to the link, which reads later
 // frames into them, and every version the backup holds stays intact. A
@@ -80,12 +88,12 @@ func TestBackupGivesBackFramesNothingAliases(t *testing.T) {
 	writePages(t, b, ids, 1)
 	first := backupMem(k, ids[0])
 	require.NotNil(t, first, "a large frame's versions do not alias it")
-	require.NotNil(t, first.bodies, "the backup's frames are not the link's to give back")
+	require.False(t, givenBack(k, first), "the backup's frames are not the link's to give back")
 	for round := byte(2); round < 8; round++ {
 		writePages(t, b, ids, round)
 		require.Equal(t, b.Dump(), k.Dump(), "round %d", round)
 	}
-	require.Nil(t, first.bodies, "the first checkpoint's frame, dead since, was not given back")
+	require.True(t, givenBack(k, first), "the first checkpoint's frame, dead since, was not given back")
 
 	kept := backupMem(k, ids[0])
 	require.NotNil(t, kept)
@@ -98,6 +106,6 @@ func TestBackupGivesBackFramesNothingAliases(t *testing.T) {
 		writePages(t, b, others, round)  // large frames: read into what was given back
 		require.Equal(t, b.Dump(), k.Dump(), "round %d", round)
 	}
-	require.NotNil(t, kept.bodies, "a frame with live versions was given back")
+	require.False(t, givenBack(k, kept), "a frame with live versions was given back")
 	require.Same(t, kept, backupMem(k, ids[3]))
 }

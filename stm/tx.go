@@ -10,6 +10,7 @@ type version struct {
 	data     []byte
 	deleted  bool
 	borrowed bool // data is lent by the caller until commit (borrow.go)
+	lent     bool // data is the bank's copy of lent data no reader was handed (borrow.go)
 }
 
 // Tx is a transaction on a bank. A Tx is used by one goroutine at a time;
@@ -73,6 +74,7 @@ func (tx *Tx) Bytes(id ID) ([]byte, error) {
 		if v.deleted {
 			return nil, fmt.Errorf("object %d: %w", id, ErrNotFound)
 		}
+		v.lent = false // handed out: never recycled
 		return v.data, nil
 	}
 	o := b.objs[id]
@@ -80,6 +82,7 @@ func (tx *Tx) Bytes(id ID) ([]byte, error) {
 	if o == nil {
 		return nil, fmt.Errorf("object %d: %w", id, ErrNotFound)
 	}
+	o.lent = false // handed out: never recycled
 	return o.data, nil
 }
 
@@ -249,7 +252,7 @@ func (tx *Tx) lockForWrite(id ID) (lockedVersion, error) {
 	tx.writes[id] = w.v
 	tx.order = append(tx.order, id)
 	if o := b.objs[id]; o != nil {
-		w.committed = o.data
+		w.committed = o.data // read under tx's write lock: o is not superseded meanwhile
 	}
 	return w, nil
 }
@@ -288,10 +291,14 @@ func (b *Bank) applyLocked(tx *Tx) {
 	}
 	for _, id := range tx.order {
 		v := tx.writes[id]
+		old := b.objs[id]
 		if v.deleted {
 			delete(b.objs, id)
 		} else {
-			b.objs[id] = &object{data: v.data, seq: tx.seq}
+			b.objs[id] = &object{data: v.data, seq: tx.seq, lent: v.lent}
+		}
+		if old != nil && old.lent {
+			b.spare.put(old.data) // superseded, and nobody was handed it
 		}
 	}
 	b.unlockWrites(tx)

@@ -69,6 +69,9 @@ type Stats struct {
 	// Stops counts each stop of TimeStopped by its length, for its median
 	// (in process only: not in the task's record).
 	Stops StopHistogram `json:"-"`
+	// Waits counts, for each checkpoint at a Poll, the part of its stop
+	// spent waiting for the commit before it (in process only).
+	Waits StopHistogram `json:"-"`
 }
 
 // Task is a running stable task. Its methods are for the task's own
@@ -315,7 +318,11 @@ func (t *Task) poll(ctx context.Context) error {
 // takeCheckpoint settles the checkpoint in flight, captures the segments
 // and launches their commit.
 func (t *Task) takeCheckpoint(ctx context.Context) error {
-	if err := t.settle(ctx); err != nil {
+	start := t.cfg.Clock.Now()
+	err := t.settle(ctx)
+	waited := t.cfg.Clock.Now().Sub(start)
+	t.updateStats(func(s *Stats) { s.Waits.add(waited) })
+	if err != nil {
 		return err
 	}
 	if t.unit != nil {

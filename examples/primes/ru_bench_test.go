@@ -59,7 +59,8 @@ func runSieve(b *testing.B, cfg task.Config, n int) sieveRun {
 // excluded), the RU path's checkpoints and the time it was stopped per
 // run and per checkpoint (the STM path's too), and the median and 90th
 // percentile of its stops (µs-stop-median, µs-stop-p90: each stop
-// counted, within 19 %).
+// counted, within 19 %) and the median of the part of a stop spent waiting
+// for the commit before it (µs-wait-median).
 func BenchmarkSieveRecoveryUnits(b *testing.B) {
 	for _, n := range []int{400_000, 2_000_000} {
 		for _, pol := range []struct {
@@ -75,7 +76,7 @@ func benchSieveRU(b *testing.B, n int, policy task.Policy) {
 	u := tasktest.NewUnits(b)
 	var ruX, stmX, ruCPU, stmCPU []float64
 	var ckpts, stopped, stoppedSTM float64
-	var stops, stopsSTM task.StopHistogram
+	var stops, stopsSTM, waits task.StopHistogram
 	for i := 0; b.Loop(); i++ {
 		base := runSieve(b, task.Config{Name: "noft"}, n)
 		unit := &task.UnitConfig{Name: fmt.Sprintf("b/sieve%d", i), Bank: "b", STM: u.Bank, Units: u}
@@ -89,6 +90,7 @@ func benchSieveRU(b *testing.B, n int, policy task.Policy) {
 		stoppedSTM += float64(direct.st.TimeStopped.Microseconds())
 		addStops(&stops, ru.st.Stops)
 		addStops(&stopsSTM, direct.st.Stops)
+		addStops(&waits, ru.st.Waits)
 	}
 	runs := float64(len(ruX))
 	b.ReportMetric(median(ruX), "x-noft")
@@ -104,6 +106,7 @@ func benchSieveRU(b *testing.B, n int, policy task.Policy) {
 	b.ReportMetric(float64(stops.Quantile(0.5))/1e3, "µs-stop-median")
 	b.ReportMetric(float64(stops.Quantile(0.9))/1e3, "µs-stop-p90")
 	b.ReportMetric(float64(stopsSTM.Quantile(0.5))/1e3, "µs-stop-median-stm")
+	b.ReportMetric(float64(waits.Quantile(0.5))/1e3, "µs-wait-median")
 }
 
 // addStops adds the stops counted in o to h.
