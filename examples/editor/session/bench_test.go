@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -64,16 +65,50 @@ func backupProcess([]string) error {
 
 // remoteBank is a bank whose backup is in another process.
 func remoteBank(b *testing.B) *stm.Bank {
+	bank, _ := countedRemoteBank(b)
+	return bank
+}
+
+// countedRemoteBank is remoteBank whose mirror counts its round trips to
+// the backup process.
+func countedRemoteBank(b *testing.B) (*stm.Bank, *countingMirror) {
 	line := proctest.Start(b, proctest.Spec{Role: "backup"}).Line()
 	var addr string
 	if _, err := fmt.Sscanf(line, "addr %s", &addr); err != nil {
 		b.Fatalf("backup process said %q", line)
 	}
-	bank, err := stmtest.DialBank(context.Background(), addr, benchLinkConfig("primary"))
+	ctx := context.Background()
+	l, err := link.Dial(ctx, addr, benchLinkConfig("primary"))
 	if err != nil {
 		b.Fatal(err)
 	}
-	return bank
+	ch, err := stmtest.Channel(l)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := &countingMirror{Mirror: stm.NewRemoteMirror(ch, stm.RemoteConfig{})}
+	bank := stm.NewBank(stm.Config{})
+	if err := bank.Attach(ctx, m); err != nil {
+		b.Fatal(err)
+	}
+	return bank, m
+}
+
+// countingMirror counts the phase 1 and decision round trips a bank makes
+// to its backup (the full copy at attach is not counted).
+type countingMirror struct {
+	stm.Mirror
+	trips atomic.Int64
+}
+
+func (m *countingMirror) Prepare(ctx context.Context, p *stm.Prepare) error {
+	m.trips.Add(1)
+	return m.Mirror.Prepare(ctx, p)
+}
+
+func (m *countingMirror) Decide(ctx context.Context, d *stm.Decision) error {
+	m.trips.Add(1)
+	return m.Mirror.Decide(ctx, d)
 }
 
 // echoWriter is the terminal: it signals every write.

@@ -99,28 +99,29 @@ func (s *ckptStepper) program(ctx context.Context, t *task.Task, plan ckptPlan) 
 func BenchmarkEditorCheckpoint5RU(b *testing.B) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	bank := remoteBank(b)
+	bank, mirror := countedRemoteBank(b)
 	r := devtest.Over(b, bank)
 	r.Tick = time.Second // no resend timeout inside a checkpoint
 	ru, direct := startRUStepper(b, r), startDirectStepper(b, ctx, bank)
 	var tRU, tDirect []time.Duration
-	var envs, msgs, txRU, txDirect int64
+	var envs, msgs, txRU, txDirect, rtRU, rtDirect int64
 	for i := 0; i < b.N+5; i++ { // the first 5 of each warm up
 		e0, m0 := driverTotals(r)
-		c0 := bank.Stats().Committed
+		c0, t0 := bank.Stats().Committed, mirror.trips.Load()
 		ru.steps <- struct{}{}
 		d := <-ru.took
 		e1, m1 := driverTotals(r)
-		c1 := bank.Stats().Committed
+		c1, t1 := bank.Stats().Committed, mirror.trips.Load()
 		direct.steps <- struct{}{}
 		dd := <-direct.took
-		c2 := bank.Stats().Committed
+		c2, t2 := bank.Stats().Committed, mirror.trips.Load()
 		if i < 5 {
 			continue
 		}
 		tRU, tDirect = append(tRU, d), append(tDirect, dd)
 		envs, msgs = envs+e1-e0, msgs+m1-m0
 		txRU, txDirect = txRU+int64(c1-c0), txDirect+int64(c2-c1)
+		rtRU, rtDirect = rtRU+t1-t0, rtDirect+t2-t1
 	}
 	b.StopTimer()
 	close(ru.steps)
@@ -143,6 +144,8 @@ func BenchmarkEditorCheckpoint5RU(b *testing.B) {
 	b.ReportMetric(float64(msgs)/n, "ru-msgs/ckpt")
 	b.ReportMetric(float64(txRU)/n, "stm-tx/ckpt")
 	b.ReportMetric(float64(txDirect)/n, "direct-stm-tx/ckpt")
+	b.ReportMetric(float64(rtRU)/n, "backup-rt/ckpt")
+	b.ReportMetric(float64(rtDirect)/n, "direct-backup-rt/ckpt")
 	b.ReportMetric(float64(ru.stats.PagesSaved)/float64(ru.stats.Checkpoints), "pages/ckpt")
 	b.ReportMetric(0, "ns/op")
 }
