@@ -84,6 +84,7 @@ func (c Config) checkDial() error {
 // kernel's proxy always keep one waiting) or when a Send fails.
 type TCP struct {
 	conn net.Conn
+	raw  net.Conn  // the TCP connection under conn (conn itself without TLS)
 	tls  *tls.Conn // conn, when the link runs over TLS
 	peer string
 	max  int
@@ -144,7 +145,7 @@ func newTCP(conn net.Conn, peer string, cfg Config) *TCP {
 		_ = tcp.SetNoDelay(true)
 	}
 	return &TCP{
-		conn: conn, tls: tc, peer: peer, max: cfg.MaxFrame, log: cfg.Logger.With(zap.String("peer", peer)),
+		conn: conn, raw: raw, tls: tc, peer: peer, max: cfg.MaxFrame, log: cfg.Logger.With(zap.String("peer", peer)),
 		recvTok: make(chan struct{}, 1), r: bufio.NewReaderSize(conn, 64<<10), bodies: newBodies(), done: make(chan struct{}),
 	}
 }
@@ -289,6 +290,9 @@ func (t *TCP) fail(cause error) {
 		}
 		t.mu.Unlock()
 		close(t.done)
-		_ = t.conn.Close()
+		// The TCP connection itself: a TLS Close would first send a
+		// close_notify, which waits up to 5 s on a peer that stopped
+		// reading (frozen, partitioned) while the link is declared dead.
+		_ = t.raw.Close()
 	})
 }
