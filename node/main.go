@@ -82,7 +82,7 @@ func parseFlags(prog string, args []string, stderr io.Writer) (Config, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: %s --name NAME [--dir DIR] [--metrics-addr ADDR [--web-config-file FILE]]
-       %s --witness [--dir DIR]
+       %s --witness [--name WITNESS] [--dir DIR]
 
 %s runs one node of the pair described by DIR/pair.json (ftmctl pair up
 starts two): it links to its partner over authenticated TCP on 127.0.0.1,
@@ -96,7 +96,8 @@ lines to stderr. SIGTERM or SIGINT stops it cleanly.
 
 With --witness it runs the pair's witness instead: the third voter of the
 group that agrees on which node holds each bank and grants the leases
-(DIR/pair.json names it; ftmctl pair up starts it), holding no bank.
+(DIR/pair.json names it; ftmctl pair up starts it), holding no bank. A
+cluster (ftmctl cluster up) has several witnesses: --name picks one.
 
 `, prog, prog, prog)
 		fs.PrintDefaults()
