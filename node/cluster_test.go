@@ -109,7 +109,10 @@ func TestClusterSurvivesTwoSequentialSIGKILLs(t *testing.T) {
 	for _, n := range names {
 		procs[n], live[n] = startNodeProcess(t, dir, n), newTestClient(dir, n)
 	}
-	eventually(t, "every bank protected", func() bool { return protectedAmong(live["n1"], names, live) })
+	// Five processes and a raft election under the race detector on a
+	// loaded machine: the start-up gets longer than eventually's bound.
+	require.Eventually(t, func() bool { return protectedAmong(live["n1"], names, live) }, time.Minute, 50*time.Millisecond,
+		"every bank protected")
 	want := map[string]int{}
 	for i, b := range names {
 		want[b] = 10 * (i + 1)

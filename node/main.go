@@ -83,7 +83,7 @@ func parseFlags(prog string, args []string, stderr io.Writer) (Config, error) {
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, `usage: %s --name NAME [--dir DIR] [--listen ADDR] [--link-cert FILE --link-key FILE --link-ca FILE | --plain-links]
           [--metrics-addr ADDR [--web-config-file FILE]]
-       %s --witness [--dir DIR]
+       %s --witness [--name WITNESS] [--dir DIR]
 
 %s runs one node of the pair described by DIR/pair.json (ftmctl pair up
 starts two): it links to its partner over mutual TLS (both ends present
@@ -101,7 +101,8 @@ lines to stderr. SIGTERM or SIGINT stops it cleanly.
 
 With --witness it runs the pair's witness instead: the third voter of the
 group that agrees on which node holds each bank and grants the leases
-(DIR/pair.json names it; ftmctl pair up starts it), holding no bank.
+(DIR/pair.json names it; ftmctl pair up starts it), holding no bank. A
+cluster (ftmctl cluster up) has several witnesses: --name picks one.
 
 `, prog, prog, prog)
 		fs.PrintDefaults()
