@@ -30,31 +30,38 @@ func (c *Conn) attempt(ctx context.Context, i int, body []byte) (*control.CallRe
 	defer cancel()
 	rep, err := c.nodes[i].post(actx, body)
 	var again *retryable
-	if errors.As(err, &again) && ctx.Err() == nil && (actx.Err() != nil || errors.Is(err, errNotAnswering)) {
-		c.mu.Lock()
-		if c.down == nil {
-			c.down = map[int]time.Time{}
-		}
+	silent := errors.As(err, &again) && ctx.Err() == nil && (actx.Err() != nil || errors.Is(err, errNotAnswering))
+	c.mu.Lock()
+	if c.down == nil {
+		c.down = map[int]time.Time{}
+	}
+	if silent {
 		c.down[i] = time.Now().Add(downFor)
-		c.mu.Unlock()
-		if actx.Err() != nil {
-			err = &retryable{fmt.Errorf("node %s: no answer within %v: %w", c.nodes[i].name, c.cfg.AttemptTimeout, err)}
-		}
+	} else {
+		delete(c.down, i) // it answered
+	}
+	c.mu.Unlock()
+	if silent && actx.Err() != nil {
+		err = &retryable{fmt.Errorf("node %s: no answer within %v: %w", c.nodes[i].name, c.cfg.AttemptTimeout, err)}
 	}
 	return rep, err
 }
 
 // next is the node to try after node i: the next one that is not passed
-// over, or the next one if all are.
+// over; node i again if it answered and every other one is passed over;
+// else simply the next one.
 func (c *Conn) next(i int) int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := time.Now()
-	for k := 1; k <= len(c.nodes); k++ {
-		j := (i + k) % len(c.nodes)
-		if until, ok := c.down[j]; !ok || now.After(until) || j == i {
+	passed := func(j int) bool { until, ok := c.down[j]; return ok && now.Before(until) }
+	for k := 1; k < len(c.nodes); k++ {
+		if j := (i + k) % len(c.nodes); !passed(j) {
 			return j
 		}
+	}
+	if !passed(i) {
+		return i
 	}
 	return (i + 1) % len(c.nodes)
 }
