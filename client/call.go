@@ -58,6 +58,9 @@ type handlerRefusal struct {
 
 func (h *handlerRefusal) Error() string { return h.msg }
 
+// errNotAnswering: no connection to the node, or no reply.
+var errNotAnswering = errors.New("no connection")
+
 // retryable is an attempt that may succeed later or on the other node.
 type retryable struct{ err error }
 
@@ -90,7 +93,7 @@ func (c *Conn) call(ctx context.Context, server, op string, arg json.RawMessage)
 	}
 	pause := c.cfg.Backoff
 	for attempt := 0; ; attempt++ {
-		rep, err := c.nodes[i].post(ctx, body)
+		rep, err := c.attempt(ctx, i, body)
 		var again *retryable
 		if !errors.As(err, &again) {
 			if err == nil {
@@ -99,7 +102,7 @@ func (c *Conn) call(ctx context.Context, server, op string, arg json.RawMessage)
 			}
 			return nil, fmt.Errorf("%s.%s: %w", server, op, err)
 		}
-		i = (i + 1) % len(c.nodes) // the partner may have taken the bank over
+		i = c.next(i) // the partner may have taken the bank over
 		if attempt == 0 {
 			continue // straight to the partner once
 		}
@@ -111,7 +114,7 @@ func (c *Conn) call(ctx context.Context, server, op string, arg json.RawMessage)
 			return nil, fmt.Errorf("%w: %s.%s: %w (last: %v)", ErrUnavailable, server, op, ctx.Err(), again.err)
 		case <-time.After(pause):
 		}
-		pause = min(2*pause, 500*time.Millisecond)
+		pause = min(2*pause, maxBackoff)
 	}
 }
 
@@ -128,7 +131,7 @@ func (n *nodeConn) post(ctx context.Context, body []byte) (*control.CallReply, e
 		if ctx.Err() != nil {
 			return nil, &retryable{fmt.Errorf("node %s: %w", n.name, ctx.Err())}
 		}
-		return nil, &retryable{fmt.Errorf("node %s is not answering: %w", n.name, err)}
+		return nil, &retryable{fmt.Errorf("node %s is not answering: %w: %w", n.name, errNotAnswering, err)}
 	}
 	defer func() {
 		_, _ = io.Copy(io.Discard, resp.Body) // to EOF: the connection is kept for the next call

@@ -48,8 +48,12 @@ type Config struct {
 	// long enough to ride out a takeover and re-protection).
 	Timeout time.Duration
 	// Backoff is the first pause between attempts (default 20ms); it
-	// doubles up to 500ms.
+	// doubles up to 100ms.
 	Backoff time.Duration
+	// AttemptTimeout bounds one attempt on one node (default 500ms): a
+	// node that does not answer in time (frozen, or cut off) is left for
+	// its partner, with the same request id (attempt.go).
+	AttemptTimeout time.Duration
 }
 
 // Node is one node of the pair: its name and its control socket.
@@ -69,6 +73,7 @@ type Conn struct {
 	mu     sync.Mutex     // guards the fields below
 	pref   map[string]int // bank → the node that answered its last call
 	closed bool
+	down   map[int]time.Time // node → until when it is passed over (attempt.go)
 }
 
 // nodeConn is one node's control socket.
@@ -130,6 +135,9 @@ func withDefaults(cfg Config) (Config, error) {
 	}
 	if cfg.Backoff <= 0 {
 		cfg.Backoff = 20 * time.Millisecond
+	}
+	if cfg.AttemptTimeout <= 0 {
+		cfg.AttemptTimeout = defaultAttemptTimeout
 	}
 	return cfg, nil
 }

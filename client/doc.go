@@ -21,9 +21,10 @@
 //   - Re-resolution and retry: a node that does not answer, or answers that
 //     the bank's servers are not reachable yet (a takeover in progress, or
 //     a bank waiting for its backup), is retried on the partner and again,
-//     with backoff, until the call's context ends (Config.Timeout when it
-//     has no deadline). The node that answered a bank's call is tried first
-//     next time. A refusal (unknown server or operation, bad argument, a
+//     with short pauses, until the call's context ends (Config.Timeout when
+//     it has no deadline). The node that answered a bank's call is tried
+//     first next time; one attempt waits at most Config.AttemptTimeout, and
+//     a node that did not answer is passed over for a while (attempt.go). A refusal (unknown server or operation, bad argument, a
 //     handler's error, a wrong secret) is not retried.
 //   - Contexts: the call's context bounds it; cancelling it closes the
 //     request, and the node cancels the server's handler.

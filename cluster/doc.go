@@ -48,6 +48,41 @@
 // swap storm) can still send a reply after the takeover: the one case a
 // time lease cannot fence, as for any lease.
 //
+// The fast path: a process proven gone (gone.go). A node never closes its
+// link or its link listener while it may still commit (the node closes its
+// banks first), and a killed process's sockets are closed by its kernel at
+// once; so when the link ends and a connection to the partner's link port
+// is refused, no process of the partner can commit any more, and its
+// backup takes its banks over with OpTakeover Gone: no lease wait, and the
+// takeover renews the taker's lease, so the bank commits alone at once.
+// The group still checks that the taker is the bank's backup. Three things
+// keep the figure (SIGKILL to the first durable update answered) at tens
+// of milliseconds: the witness leads the group (leader.go: a node leading
+// hands leadership over, and nodes stand for election after the witness),
+// so a node's loss costs no election; a node restarted at once is no
+// obstacle (every command a lease proposes carries its process's
+// incarnation, and the first command of a new process orphans its old
+// banks, which the backup then takes at once); and the clients' retries
+// pause for milliseconds, not hundreds. A silent loss (a frozen process, a
+// cut host) proves nothing: its lease must expire, but the other nodes'
+// lease counts are watched all along (watch.go), so a takeover asked after
+// the pair's heartbeat timeout starts from when the count was first seen,
+// and is granted at once when the count has stood still for ExpiryWait.
+//
+// Timings, and why no live node is declared dead under load. The pair
+// declares its partner dead after 20 missed heartbeats of 50 ms (1 s),
+// and a silent primary's banks need, besides, its lease count standing
+// still for ExpiryWait (≈ 502 ms) on the taker's clock: a live node is
+// taken over only if both its heartbeats and its renewals (every 80 ms,
+// each through the group's leader) stop for that long. These are the
+// defaults `make test` ran under, load average 20–45 on two cores, with no
+// false death seen; a silent loss therefore costs about the heartbeat
+// timeout (≈ 1.1 s measured: docs/benchmarks.md), and lowering it would
+// trade that margin away. A kill costs no timeout at all: the socket's
+// end is acted on at once. Raft's own timings (heartbeat and election
+// 300 ms for the witness, 600 ms for the nodes) matter only when the
+// witness is lost.
+//
 // Why a bank with a backup cannot lose a commit: a primary commits alone
 // only banks the group records with no backup, and it is the primary that
 // records that (OpDropBackup, when its partner link is lost), through the
@@ -79,6 +114,8 @@
 // Invariants: each bank has at most one primary in State; OpTakeover
 // succeeds only for the recorded backup (or any node while the bank is
 // Mirrored with no backup recorded) and only while the old primary's
-// lease count is the one the taker waited on, or for an orphan; a node
-// commits alone only with a valid lease whose grant listed the bank.
+// lease count is the one the taker waited on, or for an orphan, or with
+// the old primary's process proven gone; a node commits alone only with a
+// valid lease whose grant listed the bank; a restarted node never claims
+// back a bank its partner may hold a copy of.
 package cluster

@@ -90,16 +90,17 @@ type Lease struct {
 	cfg LeaseConfig
 	log *zap.Logger
 
-	mu      sync.Mutex      // guards the fields below
-	start   time.Time       // start of the renewal that granted the lease
-	until   time.Time       // the lease is valid before until (zero: never held)
-	alone   map[string]bool // banks the grant lets this node commit alone
-	count   uint64          // this node's lease count at the grant
-	held    bool            // as last reported to OnChange
-	renewed uint64          // renewals that succeeded
-	failed  uint64          // renewals that failed
-	timer   clock.Timer     // fires when the lease would expire
-	incarn  uint64          // this process's incarnation (random, fixed)
+	mu      sync.Mutex             // guards the fields below
+	start   time.Time              // start of the renewal that granted the lease
+	until   time.Time              // the lease is valid before until (zero: never held)
+	alone   map[string]bool        // banks the grant lets this node commit alone
+	count   uint64                 // this node's lease count at the grant
+	held    bool                   // as last reported to OnChange
+	renewed uint64                 // renewals that succeeded
+	failed  uint64                 // renewals that failed
+	timer   clock.Timer            // fires when the lease would expire
+	incarn  uint64                 // this process's incarnation (random, fixed)
+	seen    map[string]expiryWatch // other nodes' lease counts, watched from Run (watch.go)
 }
 
 // NewLease checks cfg and returns a lease not yet held.
@@ -124,6 +125,7 @@ func (l *Lease) ExpiryWait() time.Duration {
 func (l *Lease) Run(ctx context.Context) {
 	for {
 		_ = l.Renew(ctx)
+		l.watchCounts()
 		select {
 		case <-ctx.Done():
 			l.mu.Lock()

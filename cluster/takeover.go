@@ -50,6 +50,9 @@ func (l *Lease) TakeOver(ctx context.Context, bank string) (BankState, error) {
 			return b, nil
 		}
 		now := l.cfg.Clock.Now()
+		if w.since.IsZero() {
+			w = l.watched(b.Primary, st.Leases[b.Primary])
+		}
 		w.learn(b.Primary, st.Leases[b.Primary], now)
 		// An orphan, an unknown bank, or a view saying we are not the
 		// backup, is put to the group at once (a takeover of an orphan or

@@ -80,4 +80,8 @@
 //     servers: their STM commits would move the failpoints' hit counts.
 //   - Servers stop before the banks close, and the banks close after the
 //     pair has stopped: a unit never saves into a closed bank.
+//   - The link listener closes last, after the banks: a node never stops
+//     accepting on its link port while it may still commit, so a partner
+//     whose port refuses connections is proven gone and taken over at once
+//     (gone.go; package cluster, "The fast path").
 package node

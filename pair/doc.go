@@ -67,7 +67,8 @@
 // make one wait for a lease to expire, and meanwhile a partner restarted
 // at once must be able to link; the next hello waits for the takeovers in
 // flight, so the copies taken over win over a restarted partner's empty
-// ones. A node on the minority side of a partition cannot record
+// ones. With StableConfig.PartnerGone (the node probes the partner's link
+// port) a partner proven gone is taken over without waiting for its lease. A node on the minority side of a partition cannot record
 // anything, so it never commits alone, and its partner takes its banks
 // over only after its lease ended: reason (1) below then reads "neither
 // side commits without a backup unless the group's lease lets it, which

@@ -58,6 +58,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "failover demo:", err)
 		os.Exit(1)
 	}
+	fmt.Println()
+	if err := showOutage(*bin); err != nil { // demo_outage.go
+		fmt.Fprintln(os.Stderr, "failover demo:", err)
+		os.Exit(1)
+	}
 }
 
 type demo struct {

@@ -261,15 +261,17 @@ func (d demo) checkCount(acked int64) error {
 
 var errOutageLost = errors.New("acknowledged updates lost or applied twice")
 
-// percentiles returns min, median, p99 (nearest rank) and max.
-func percentiles(ds []time.Duration) (lo, med, p99, hi time.Duration) {
+// spread is min, median, p99 (nearest rank) and max of some outages.
+type spread struct{ lo, med, p99, hi time.Duration }
+
+func percentiles(ds []time.Duration) spread {
 	s := append([]time.Duration(nil), ds...)
 	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 	rank := func(p float64) time.Duration {
 		i := int(p*float64(len(s))+0.999999) - 1
 		return s[max(0, min(i, len(s)-1))]
 	}
-	return s[0], rank(0.5), rank(0.99), s[len(s)-1]
+	return spread{s[0], rank(0.5), rank(0.99), s[len(s)-1]}
 }
 
 // reportOutages measures and prints one kind of loss.
@@ -278,10 +280,10 @@ func reportOutages(bin string, losses int, sig syscall.Signal) error {
 	if err != nil {
 		return err
 	}
-	lo, med, p99, hi := percentiles(outs)
+	p := percentiles(outs)
 	r := func(d time.Duration) time.Duration { return d.Round(100 * time.Microsecond) }
 	fmt.Printf("write unavailability after %s of the bank's node, %d losses: min %v, median %v, p99 %v, max %v\n",
-		sigName(sig), len(outs), r(lo), r(med), r(p99), r(hi))
+		sigName(sig), len(outs), r(p.lo), r(p.med), r(p.p99), r(p.hi))
 	return nil
 }
 
