@@ -264,3 +264,27 @@ func TestUnknownBankIsTakenOverAtOnce(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, BankState{Primary: "b", Epoch: 1}, st)
 }
+
+// A proposal retried after it was applied (its reply lost, its apply
+// timed out on a loaded leader) is answered with the first result and
+// applied once: a renewal counts once, a claim is not refused as held.
+func TestRetriedProposalAppliedOnce(t *testing.T) {
+	s := NewState()
+	renew := Command{Op: OpRenew, Node: "a", ID: 7}
+	first := s.Apply(renew)
+	again := s.Apply(renew)
+	require.Equal(t, first, again)
+	require.Equal(t, uint64(1), s.Leases["a"])
+	claim := Command{Op: OpClaim, Node: "a", Bank: "a", ID: 8}
+	require.True(t, s.Apply(claim).OK)
+	require.True(t, s.Apply(claim).OK, "the retried claim is answered as granted")
+	require.Equal(t, uint64(1), s.Banks["a"].Epoch)
+	require.False(t, s.Apply(Command{Op: OpClaim, Node: "a", Bank: "a", ID: 9}).OK, "a new claim of a held bank is still refused")
+	c := s.Clone()
+	c.Apply(Command{Op: OpRenew, Node: "a", ID: 10})
+	require.Len(t, s.Recent["a"], 3, "a clone's commands do not reach the original")
+	for i := range uint64(2 * recentKept) {
+		s.Apply(Command{Op: OpRenew, Node: "b", ID: 100 + i})
+	}
+	require.Len(t, s.Recent["b"], recentKept)
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"os"
 	"path/filepath"
@@ -163,8 +164,13 @@ func (m *Raft) Leader() string {
 }
 
 // Propose commits c through the leader (this member, or the one it
-// forwards to), retrying while there is none, until ctx ends.
+// forwards to), retrying while there is none, until ctx ends. A retry
+// after an attempt that timed out or lost its reply but was applied all
+// the same is answered with that attempt's result (Command.ID).
 func (m *Raft) Propose(ctx context.Context, c Command) (Result, error) {
+	if c.ID == 0 {
+		c.ID = rand.Uint64() | 1 // one ID across the retries below: applied once
+	}
 	data, err := encodeCommand(c)
 	if err != nil {
 		return Result{}, err

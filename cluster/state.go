@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
 )
 
@@ -55,7 +56,22 @@ type State struct {
 	Incarnations map[string]uint64 `json:"incarnations"`
 	// Applied counts the commands applied (the log position in commands).
 	Applied uint64 `json:"applied"`
+	// Recent holds each proposer's last commands (by ID) and what they
+	// did, so that a proposal retried after an attempt that was applied
+	// all the same (its reply lost, its apply timed out) is answered
+	// with the first result and never applied twice.
+	Recent map[string][]Applied `json:"recent,omitempty"`
 }
+
+// Applied is a command's ID and the result of its one application.
+type Applied struct {
+	ID     uint64 `json:"id"`
+	Result Result `json:"result"`
+}
+
+// recentKept is how many commands of each proposer State.Recent keeps:
+// more than a node ever has in flight at once.
+const recentKept = 32
 
 // NewState returns the empty state.
 func NewState() State {
@@ -70,6 +86,10 @@ func (s State) Clone() State {
 	c.Banks = maps.Clone(s.Banks)
 	c.Leases = maps.Clone(s.Leases)
 	c.Incarnations = maps.Clone(s.Incarnations)
+	c.Recent = make(map[string][]Applied, len(s.Recent))
+	for node, r := range s.Recent {
+		c.Recent[node] = slices.Clone(r)
+	}
 	if c.Incarnations == nil {
 		c.Incarnations = map[string]uint64{}
 	}
@@ -150,6 +170,10 @@ type Command struct {
 	Member      Member `json:"member,omitzero"`
 	// Live (OpPlace) lists the nodes the proposer can reach now.
 	Live []string `json:"live,omitempty"`
+	// ID names one proposal across its retries (Raft.Propose draws it
+	// when zero): a command whose ID Node already proposed is answered
+	// with the first result, not applied again. 0: no such check.
+	ID uint64 `json:"id,omitempty"`
 }
 
 // Result is what applying a command did.
@@ -172,6 +196,26 @@ func refused(format string, args ...any) Result {
 // does not hold changes nothing and is refused with a reason.
 func (s *State) Apply(c Command) Result {
 	s.Applied++
+	if c.ID != 0 {
+		for _, a := range s.Recent[c.Node] {
+			if a.ID == c.ID {
+				return a.Result
+			}
+		}
+	}
+	res := s.apply(c)
+	if c.ID != 0 {
+		if s.Recent == nil {
+			s.Recent = map[string][]Applied{}
+		}
+		r := append(s.Recent[c.Node], Applied{ID: c.ID, Result: res})
+		s.Recent[c.Node] = r[max(0, len(r)-recentKept):]
+	}
+	return res
+}
+
+// apply applies c once.
+func (s *State) apply(c Command) Result {
 	s.incarnate(c)
 	switch c.Op {
 	case OpJoin:
