@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"strings"
 	"testing"
@@ -16,25 +17,31 @@ import (
 // mp3dJob is the job of the mp3d tests: the paper's smaller run, short.
 var mp3dJob = sim.Job{Molecules: 10000, Steps: 300, Seed: 3}
 
-// mp3dReference is mp3dJob's result line without fault tolerance, computed
+// mp3dLongJob is mp3dJob ten times longer (about a second of CPU), for a
+// kill at a random moment that must land before the run ends, however
+// slowly a loaded machine answers the test's polls.
+var mp3dLongJob = sim.Job{Molecules: 10000, Steps: 3000, Seed: 3}
+
+// mp3dReference is job's result line without fault tolerance, computed
 // in this process.
-func mp3dReference(t *testing.T) string {
+func mp3dReference(t *testing.T, job sim.Job) string {
 	t.Helper()
 	var r sim.Result
 	_, err := task.Run(context.Background(), task.Config{Name: "plain"}, func(ctx context.Context, tk *task.Task) error {
 		var err error
-		r, err = sim.Compute(ctx, tk, mp3dJob)
+		r, err = sim.Compute(ctx, tk, job)
 		return err
 	})
 	require.NoError(t, err)
-	return sim.Report(mp3dJob, r)
+	return sim.Report(job, r)
 }
 
-// runMp3d starts mp3dJob on n1 once the pair is linked and backed up.
-func runMp3d(t *testing.T, bin, dir string) {
+// runMp3d starts job on n1 once the pair is linked and backed up.
+func runMp3d(t *testing.T, bin, dir string, job sim.Job) {
 	t.Helper()
+	args := []string{"run", "mp3d", fmt.Sprint(job.Molecules), fmt.Sprint(job.Steps), fmt.Sprint(job.Seed), "--dir", dir}
 	eventually(t, "both nodes are linked and backed up", func() bool {
-		out, err := ftmctl(t, bin, "run", "mp3d", "10000", "300", "3", "--dir", dir)
+		out, err := ftmctl(t, bin, args...)
 		return err == nil && strings.Contains(out, "started on node n1")
 	})
 }
@@ -49,9 +56,9 @@ func TestMp3dSurvivesSIGKILLBitIdentical(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	want := mp3dReference(t)
+	want := mp3dReference(t, mp3dLongJob)
 	bin, dir, _ := startPair(t)
-	runMp3d(t, bin, dir)
+	runMp3d(t, bin, dir, mp3dLongJob)
 	eventually(t, "the task checkpointed", func() bool {
 		recs := psRows(t, bin, dir)
 		return len(recs) == 1 && recs[0].Stats.Checkpoints >= 1
@@ -78,12 +85,12 @@ func TestMp3dKilledMidCheckpointBitIdentical(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	want := mp3dReference(t)
+	want := mp3dReference(t, mp3dJob)
 	for _, point := range []string{"pager.saves-sent=kill@3", "servers.before-decide=kill@3"} {
 		t.Run(point, func(t *testing.T) {
 			t.Setenv("FTM_FAILPOINTS", "n1:"+point)
 			bin, dir, _ := startPair(t)
-			runMp3d(t, bin, dir)
+			runMp3d(t, bin, dir, mp3dJob)
 			rec := waitEnded(t, bin, dir)
 			require.Equal(t, task.StateDone, rec.State, "%+v", rec)
 			require.Equal(t, want, rec.Result, "bit-identical to the run without fault tolerance")
