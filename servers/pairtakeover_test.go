@@ -96,7 +96,8 @@ func attached(m *pairMember, banks ...string) bool {
 
 // The whole chain of a node (package node), in process: kv's bank is beta's, the
 // initiator app runs over alpha's bank on another kernel node. beta dies
-// with kv's S precommitted and the decision not saved; alpha's pair.Stable
+// with kv's S precommitted and kv's decision not saved, once the
+// initiator's commit is durable; alpha's pair.Stable
 // takes beta's bank over, its Defer (PendingGroups) leaves kv's group in
 // doubt, beta comes back as the backup, and kv's driver restarts on the
 // taken-over bank: the committed checkpoint has kv's update, exactly once,
@@ -124,9 +125,19 @@ func pairTakeoverLeavesGroup(t *testing.T, kind serverKind) {
 	app, err := NewClient(ClientConfig{Name: "app", Driver: hx.driver, Logger: r.log, Timeout: time.Second})
 	require.NoError(t, err)
 	defer app.Close()
+	initiator := app.RU()
+	require.NotZero(t, initiator.Inc)
 	ckpt := addThenFreeze(r.ctx, t, app, frozen)
 	g := stm.GroupID(recordOf(bankBeta, "kv").Group)
 	require.NotZero(t, g)
+	// kv freezes at the first save after its precommit: the decision, or a
+	// duplicate build the initiator resent before kv's acknowledgment came.
+	// In the second case the initiator's commit may still be on its way to
+	// alpha's bank, which refuses it once beta (its backup) is gone: the
+	// initiator then aborts, consistently. This test is about a committed
+	// checkpoint, so beta dies only once the commit is durable.
+	require.Eventually(t, func() bool { return endedCommitted(r.alpha.st.Own(), initiator) },
+		waitFor, time.Millisecond, "the initiator's commit never became durable")
 
 	held := r.betaDies(g, func() { close(release); hy.stop(); hy.task.Terminate() })
 
@@ -153,6 +164,13 @@ func pairTakeoverLeavesGroup(t *testing.T, kind serverKind) {
 	r.alpha.stop()
 	require.Eventually(t, func() bool { return r.beta.st.Status().Takeovers == 2 }, waitFor, time.Millisecond)
 	require.Equal(t, []string{"t1"}, slices.Clip(r.committedIn(r.beta.st.Bank("beta"), "kv").Log))
+}
+
+// endedCommitted says whether the record of id's unit in bank b shows id
+// ended and committed (a later incarnation, id not among the aborted).
+func endedCommitted(b *stm.Bank, id ru.ID) bool {
+	st := recordOf(b, id.Name).State
+	return st != nil && st.Inc > id.Inc && !st.Aborted[id.Inc]
 }
 
 // pairTakeoverRig is a stable pair (alpha and beta, over net) whose banks
