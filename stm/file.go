@@ -2,6 +2,7 @@ package stm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -9,6 +10,7 @@ import (
 	"hash/crc32"
 	"io"
 	"os"
+	"slices"
 	"sync"
 
 	"go.uber.org/zap"
@@ -40,8 +42,8 @@ var ErrTornTail = fmt.Errorf("%w: log ends inside a record (torn write)", ErrCor
 // fdatasyncs it before acknowledging, so a commit is on disk when Commit
 // returns. Concurrent commits share an fdatasync (group commit): one
 // committer syncs for all whose records are written by then. It keeps the log's state in memory (a Backup sharing the
-// primary's immutable versions, so no extra copy) for recovery and
-// compaction. Use it alone, or beside a remote backup with Tee.
+// primary's immutable versions, so no extra copy; only versions lent with
+// PutBorrowed are copied) for recovery and compaction. Use it alone, or beside a remote backup with Tee.
 //
 // Log record: len(4) kind(1) crc32c(4) over those five bytes, then len bytes
 // of the mirror wire format (which carries its own CRC-32C). OpenFile
@@ -185,8 +187,28 @@ func readRecord(r *bufio.Reader) (uint8, []byte, error) {
 func (fm *FileMirror) Recovered() *Backup { return fm.k }
 
 // Prepare applies phase 1 to the in-memory image, then logs it and syncs.
+// The image keeps its own copy of the versions the writer only lent
+// (PutBorrowed), which it may change once its commit returned.
 func (fm *FileMirror) Prepare(ctx context.Context, p *Prepare) error {
-	return fm.do(ctx, prepareMessage(p), func() error { return fm.k.prepare(p) })
+	kept := ownLent(p)
+	return fm.do(ctx, prepareMessage(p), func() error { return fm.k.prepare(kept) })
+}
+
+// ownLent returns p when none of its versions is lent, else a copy of p
+// whose lent versions are copied (p is left as it is: a Tee shares it).
+func ownLent(p *Prepare) *Prepare {
+	first := slices.IndexFunc(p.Writes, func(w Write) bool { return w.lent })
+	if first < 0 {
+		return p
+	}
+	q := *p
+	q.Writes = slices.Clone(p.Writes)
+	for i := first; i < len(q.Writes); i++ {
+		if w := &q.Writes[i]; w.lent {
+			w.Data, w.lent = bytes.Clone(w.Data), false
+		}
+	}
+	return &q
 }
 
 // Decide logs a group decision.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -181,4 +182,39 @@ func TestFileMultiRecordCommitTorn(t *testing.T) {
 		require.NoError(t, fm.Close())
 		require.Equal(t, size1, fileSize(t, cut))
 	}
+}
+
+// Pages lent with PutBorrowed are in the log's image as they were at the
+// commit: the lender changes them once Commit (or Precommit) returned, a
+// compaction then writes the image as a snapshot, and the reloaded log
+// still holds the committed bytes.
+func TestFileKeepsBorrowedPagesAsCommitted(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "stm.log")
+	fm, b := openFileBank(t, path, FileConfig{CompactBytes: 64 << 10})
+	alone, grouped := bytes.Repeat([]byte("a"), 4096), bytes.Repeat([]byte("g"), 4096)
+	require.NoError(t, b.Update(ctx, func(tx *Tx) error { return tx.PutBorrowed(1, alone) }))
+	tx := b.Begin()
+	require.NoError(t, tx.PutBorrowed(2, grouped))
+	require.NoError(t, tx.Precommit(ctx, 7))
+	copy(alone, bytes.Repeat([]byte("X"), 4096)) // the task runs on
+	copy(grouped, bytes.Repeat([]byte("Y"), 4096))
+	require.NoError(t, b.Decide(ctx, 7, true))
+	require.NoError(t, tx.Wait(ctx))
+	want := map[ID]string{1: strings.Repeat("a", 4096), 2: strings.Repeat("g", 4096)}
+	require.Equal(t, want, strMap(fm.Recovered().Dump()), "the log's image")
+
+	churn := bytes.Repeat([]byte("c"), 4096)
+	written := 0
+	for range 40 { // past CompactBytes and twice the live data: a compaction
+		put(t, b, 3, string(churn))
+		written += len(churn)
+	}
+	require.Less(t, fileSize(t, path), int64(written), "the log was compacted")
+	want[3] = string(churn)
+	require.NoError(t, fm.Close())
+	fm2, err := OpenFile(path, FileConfig{})
+	require.NoError(t, err)
+	require.Equal(t, want, strMap(fm2.Recovered().Dump()), "the compacted log, reloaded")
+	require.NoError(t, fm2.Close())
 }

@@ -34,6 +34,9 @@ type Write struct {
 	Data    []byte // the new version; the receiver must copy or own it
 
 	mem *frameMem // set by the decoder when Data aliases a shared frame
+	// lent: Data is the writer's memory (PutBorrowed), stable only until
+	// the commit returns; a receiver that keeps it past its call copies it.
+	lent bool
 }
 
 // Prepare is the phase 1 message of one transaction.
