@@ -13,11 +13,13 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/ftm-in-go/ftm/kernel"
+	"github.com/ftm-in-go/ftm/kernel/failpoint"
 	"github.com/ftm-in-go/ftm/rvm"
 	"github.com/ftm-in-go/ftm/servers"
 	"github.com/ftm-in-go/ftm/servers/names"
 	"github.com/ftm-in-go/ftm/servers/pager"
 	"github.com/ftm-in-go/ftm/stm"
+	"github.com/ftm-in-go/ftm/stm/stmtest"
 	"github.com/ftm-in-go/ftm/task/tasktest"
 )
 
@@ -176,12 +178,12 @@ type oneDriver struct{ d *servers.Driver }
 
 func (o oneDriver) Driver(string) *servers.Driver { return o.d }
 
-func newOneDriver(t *testing.T, bank *stm.Bank) oneDriver {
+func newOneDriver(t *testing.T, bank *stm.Bank, fail failpoint.Hook) oneDriver {
 	node := kernel.NewNode(kernel.Config{Name: "n1"})
 	kt, err := node.NewTask("servers/b")
 	require.NoError(t, err)
 	d, err := servers.NewDriver(servers.DriverConfig{Host: "b", Task: kt, Bank: bank, Names: names.NewKernel(kt, zap.NewNop()),
-		TickPeriod: 50 * time.Millisecond, Logger: zaptest.NewLogger(t).Named("driver")})
+		TickPeriod: 50 * time.Millisecond, Fail: fail, Logger: zaptest.NewLogger(t).Named("driver")})
 	require.NoError(t, err)
 	d.Start()
 	t.Cleanup(func() { d.Close(); kt.Terminate(); node.Shutdown() })
@@ -200,7 +202,7 @@ func TestResumeAfterRefusedCheckpointsRestores(t *testing.T) {
 		require.NoError(t, bank.Attach(context.Background(), flakyMirror{Mirror: stm.NewLocalMirror(stm.NewBackup(stm.BackupConfig{})), down: &down}))
 	}
 	protect()
-	u := newOneDriver(t, bank)
+	u := newOneDriver(t, bank, nil)
 	s := NewServer(context.Background(), ServerConfig{Node: "a", Programs: map[string]Program{"grow": grow},
 		Policy: Policy{Every: time.Millisecond}, Logger: zaptest.NewLogger(t), Units: u})
 	b := Bank{Name: "a", STM: bank}
@@ -217,6 +219,39 @@ func TestResumeAfterRefusedCheckpointsRestores(t *testing.T) {
 		down.Store(false)
 		protect()
 		time.Sleep(time.Duration(round*5%20) * time.Millisecond)
+		if s.List()[0].State != StateRunning {
+			break
+		}
+		require.Equal(t, 1, s.Abandon(bank))
+		requireCommittedReadable(t, bank)
+		s.Resume(context.Background(), b)
+	}
+	done := waitEnded(t, s)
+	require.Equal(t, StateDone, done.State, done.Error)
+	require.Equal(t, "512", done.Result)
+}
+
+// TestCheckpointsWithAFailedMemberRestore crashes the progress segment's
+// unit just after it precommitted, at every fifth checkpoint: the others,
+// precommitted too, withdraw, and their units run on. Each stop and
+// resume on the same node then restores one checkpoint, and the task
+// ends with every page.
+func TestCheckpointsWithAFailedMemberRestore(t *testing.T) {
+	bank, _ := stmtest.Mirrored(t)
+	var n atomic.Int64
+	u := newOneDriver(t, bank, func(point, unit string) error {
+		if point == servers.FPAfterPrecommit && unit == pager.UnitName(UnitName("a", 1), "progress") && n.Add(1)%5 == 0 {
+			return failpoint.ErrCrash
+		}
+		return nil
+	})
+	s := NewServer(context.Background(), ServerConfig{Node: "a", Programs: map[string]Program{"grow": grow},
+		Policy: Policy{Every: time.Millisecond}, Logger: zaptest.NewLogger(t), Units: u})
+	b := Bank{Name: "a", STM: bank}
+	_, err := s.Start(context.Background(), b, "grow", nil)
+	require.NoError(t, err)
+	for round := 0; round < 20 && s.List()[0].State == StateRunning; round++ {
+		time.Sleep(time.Duration(20+round*7%30) * time.Millisecond)
 		if s.List()[0].State != StateRunning {
 			break
 		}
