@@ -101,7 +101,11 @@ type Server struct {
 	log      *zap.Logger
 	srv      *servers.Server[segState]
 	modified atomic.Bool // saves received in the current RU
-	final    atomic.Pointer[func(*stm.Tx) error]
+	// staged is what the last precommit changed in S, until its group is
+	// decided (withdraw.go). Guarded like S: a call's lock, or the
+	// driver's.
+	staged *staged
+	final  atomic.Pointer[func(*stm.Tx) error]
 }
 
 // NewServer returns the server of cfg.Segment; Run serves it.
@@ -131,8 +135,9 @@ func NewServer(cfg Config) (*Server, error) {
 	servers.Handle(s.srv, dropM, s.drop)
 	servers.SetPrecommitWrites(s.srv, s.writePages)
 	s.srv.SetHooks(servers.Hooks[segState]{
-		Restart:         func(st *segState) { s.modified.Store(false); fillMaps(st) },
-		AfterCheckpoint: func(*segState) { s.modified.Store(false) },
+		Restart:          s.restarted,
+		BeforeCheckpoint: s.beforeCheckpoint,
+		AfterCheckpoint:  s.afterCheckpoint,
 	})
 	return s, nil
 }
@@ -187,6 +192,7 @@ func (s *Server) drop(_ *servers.Call, st *segState, _ struct{}) (int, error) {
 
 // deletePages deletes the page objects of a dropped segment in tx.
 func (s *Server) deletePages(tx *stm.Tx, st *segState) error {
+	s.staged.dropped(st)
 	for p, id := range st.IDs {
 		if err := tx.Delete(stm.ID(id)); err != nil && !errors.Is(err, stm.ErrNotFound) {
 			return fmt.Errorf("pager: %s drop page %d: %w", s.name, p, err)
@@ -204,6 +210,7 @@ func (s *Server) deletePages(tx *stm.Tx, st *segState) error {
 // dropped segment, every page object is deleted).
 func (s *Server) writePages(tx *stm.Tx, st *segState) error {
 	fillMaps(st)
+	s.staged = newStaged(st)
 	if st.Drop {
 		if err := s.deletePages(tx, st); err != nil {
 			return err
@@ -231,6 +238,7 @@ func (s *Server) writePages(tx *stm.Tx, st *segState) error {
 			return fmt.Errorf("pager: %s page %d: %w", s.name, p, err)
 		}
 		st.IDs[p] = uint64(id)
+		s.staged.created[p] = uint64(id)
 	}
 	if len(idx) > 0 {
 		s.log.Debug("pages precommitted", zap.Int("pages", len(idx)))
