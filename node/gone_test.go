@@ -11,7 +11,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/kernel/link"
 )
 
@@ -35,15 +34,8 @@ func TestPartnerGoneOnlyWhenItsPortRefuses(t *testing.T) {
 // proves its process gone and takes its bank over without waiting for
 // its lease, and answers a durable update of n1's server.
 func TestSIGKILLedPartnerIsTakenOverWithoutTheLeaseWait(t *testing.T) {
-	dir := newGroupDir(t, "n1", "n2")
-	proctest.Start(t, proctest.Spec{Role: "witness", Args: []string{dir}, Timeout: 3 * time.Minute})
-	p1, _ := startLoggedNode(t, dir, "n1"), startLoggedNode(t, dir, "n2")
-	c1, c2 := newTestClient(dir, "n1"), newTestClient(dir, "n2")
-	eventually(t, "both banks backed up and recorded so in the group", func() bool {
-		st, ok := groupStatus(c2)
-		return ok && backedUp(st.STM) && st.Group != nil && st.Group.State.Banks["n1"].Backup == "n2"
-	})
-	eventually(t, "n1 runs n1/counter", func() bool { _, err := c1.add("n1/counter", 0); return err == nil })
+	g := startGroupPair(t, startLoggedNode)
+	dir, p1, c2 := g.dir, g.p1, g.c2
 	require.NoError(t, p1.Kill())
 	eventually(t, "n2 answers a durable update of n1's server", func() bool { _, err := c2.add("n1/counter", 1); return err == nil })
 	b, err := os.ReadFile(filepath.Join(dir, "n2.log"))

@@ -53,16 +53,8 @@ func startLoggedNode(t *testing.T, dir, name string) *proctest.Process {
 // there. (It deadlocked the pair: n2's link loop waited in the takeover
 // while n1's new process kept its lease.)
 func TestNodeRestartedDuringItsPartnersLeaseWaitRejoins(t *testing.T) {
-	dir := newGroupDir(t, "n1", "n2")
-	proctest.Start(t, proctest.Spec{Role: "witness", Args: []string{dir}, Timeout: 3 * time.Minute})
-	p1, _ := startLoggedNode(t, dir, "n1"), startLoggedNode(t, dir, "n2")
-	c1, c2 := newTestClient(dir, "n1"), newTestClient(dir, "n2")
-	eventually(t, "both banks backed up and recorded so in the group", func() bool {
-		st, ok := groupStatus(c2)
-		return ok && backedUp(st.STM) && st.Group != nil && st.Group.State.Banks["n1"].Backup == "n2" &&
-			st.Group.State.Banks["n2"].Backup == "n1"
-	})
-	eventually(t, "n1 runs n1/counter", func() bool { _, err := c1.add("n1/counter", 0); return err == nil })
+	g := startGroupPair(t, startLoggedNode)
+	dir, p1, c1, c2 := g.dir, g.p1, g.c1, g.c2
 	got, err := c1.add("n1/counter", 12)
 	require.NoError(t, err)
 	require.Equal(t, "12", got)

@@ -60,6 +60,32 @@ func newGroupDir(t *testing.T, names ...string) string {
 	return dir
 }
 
+// groupPair is a pair of node processes with its witness, both banks
+// backed up, recorded so in the group, and n1's counter answering.
+type groupPair struct {
+	dir    string
+	p1     *proctest.Process
+	c1, c2 *testClient
+}
+
+// startGroupPair starts a witness and nodes n1 and n2 (each by start) and
+// waits until groupPair's conditions hold.
+func startGroupPair(t *testing.T, start func(t *testing.T, dir, name string) *proctest.Process) groupPair {
+	t.Helper()
+	g := groupPair{dir: newGroupDir(t, "n1", "n2")}
+	proctest.Start(t, proctest.Spec{Role: "witness", Args: []string{g.dir}, Timeout: 3 * time.Minute})
+	g.p1 = start(t, g.dir, "n1")
+	start(t, g.dir, "n2")
+	g.c1, g.c2 = newTestClient(g.dir, "n1"), newTestClient(g.dir, "n2")
+	eventually(t, "both banks backed up and recorded so in the group", func() bool {
+		st, ok := groupStatus(g.c2)
+		return ok && backedUp(st.STM) && st.Group != nil && st.Group.State.Banks["n1"].Backup == "n2" &&
+			st.Group.State.Banks["n2"].Backup == "n1"
+	})
+	eventually(t, "n1 runs n1/counter", func() bool { _, err := g.c1.add("n1/counter", 0); return err == nil })
+	return g
+}
+
 func startNodeProcess(t *testing.T, dir, name string) *proctest.Process {
 	return proctest.Start(t, proctest.Spec{Role: "node", Args: []string{dir, name}, Timeout: 3 * time.Minute})
 }
@@ -97,15 +123,8 @@ func holdsAlone(st control.Status, banks ...string) bool {
 // again rejoins as the backup of both banks, and the acknowledged updates
 // are all there.
 func TestSurvivorAnswersDurableUpdatesAfterSIGKILL(t *testing.T) {
-	dir := newGroupDir(t, "n1", "n2")
-	proctest.Start(t, proctest.Spec{Role: "witness", Args: []string{dir}, Timeout: 3 * time.Minute})
-	p1, _ := startNodeProcess(t, dir, "n1"), startNodeProcess(t, dir, "n2")
-	c1, c2 := newTestClient(dir, "n1"), newTestClient(dir, "n2")
-	eventually(t, "both banks backed up and recorded so in the group", func() bool {
-		st, ok := groupStatus(c2)
-		return ok && backedUp(st.STM) && st.Group != nil && st.Group.State.Banks["n1"].Backup == "n2"
-	})
-	eventually(t, "n1 runs n1/counter", func() bool { _, err := c1.add("n1/counter", 0); return err == nil })
+	g := startGroupPair(t, startNodeProcess)
+	dir, p1, c1, c2 := g.dir, g.p1, g.c1, g.c2
 	got, err := c1.add("n1/counter", 12)
 	require.NoError(t, err)
 	require.Equal(t, "12", got)

@@ -132,8 +132,9 @@ func (s *Stable) background(f func()) {
 
 // ClaimOwn records this node as the primary of its own bank in the group,
 // in the background, unless a node holds it already (then this node's
-// fresh bank loses to that copy when they link). Without Leases it does
-// nothing.
+// fresh bank loses to that copy when they link); until it is recorded, the
+// bank is not mirrored (awaitClaim), so it commits nothing. Without Leases
+// it does nothing.
 func (s *Stable) ClaimOwn(ctx context.Context) {
 	if s.cfg.Leases == nil {
 		return
@@ -144,12 +145,43 @@ func (s *Stable) ClaimOwn(ctx context.Context) {
 	s.mu.Unlock()
 	s.background(func() {
 		s.retry(ctx, retrier{what: "claim our own bank", bank: s.cfg.Name, refusalFinal: true, op: func(ctx context.Context) error {
+			claim := s.cfg.Leases.Claim
 			if s.clustered() {
-				return s.claimInCluster(ctx)
+				claim = func(ctx context.Context, _ string) error { return s.claimInCluster(ctx) }
 			}
-			return s.cfg.Leases.Claim(ctx, s.cfg.Name)
+			err := claim(ctx, s.cfg.Name)
+			if err == nil {
+				s.markClaimed()
+			}
+			return err
 		}})
 	})
+}
+
+// markClaimed opens the gate awaitClaim waits at.
+func (s *Stable) markClaimed() { s.claimOnce.Do(func() { close(s.claimed) }) }
+
+// awaitClaim waits, before our own bank is first mirrored, until the group
+// records this node as its primary; it reports false if the session's
+// link or ctx ended first. A bank mirrored (so committing) before its
+// claim could lose acknowledged commits: if this process died then, a
+// restarted one would find no record and claim its empty copy, and the
+// partner's copy would be dropped as stale.
+func (s *Stable) awaitClaim(ctx context.Context, sess *session) bool {
+	select {
+	case <-s.claimed:
+		return true
+	default:
+	}
+	s.log.Info("our bank is mirrored, and commits, once the group records our claim")
+	select {
+	case <-s.claimed:
+		return true
+	case <-sess.mux.Done():
+		return false
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // groupTakeOvers asks the group for every bank in names at once (each

@@ -66,6 +66,10 @@ func (s *Stable) renewBackup(sess *session, name string, old *stm.Backup) *stm.B
 // attach keeps the partner's backup attached to our bank mc.bank for as
 // long as the link lives.
 func (s *Stable) attach(ctx context.Context, mc *mirrorChannel) {
+	if mc.bank == s.cfg.Name && !s.awaitClaim(ctx, mc.sess) {
+		_ = mc.ch.Close()
+		return
+	}
 	fails := 0
 	for attempt := 1; ; attempt++ {
 		if s.Bank(mc.bank) == nil { // closed

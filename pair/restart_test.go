@@ -3,11 +3,13 @@ package pair
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/ftm-in-go/ftm/cluster"
+	"github.com/ftm-in-go/ftm/stm"
 )
 
 // Reference: doc.go, "Leases" — a node restarted while its partner still
@@ -86,6 +88,63 @@ func TestLinkLoopDoesNotWaitForTheGroup(t *testing.T) {
 	waitFor(t, a, "both banks protected by beta", protects([]string{"alpha", "beta"}, nil))
 	waitFor(t, b, "beta backs both up", protects(nil, []string{"alpha", "beta"}))
 	require.Equal(t, mb, dump(a.st.Bank("beta")), "alpha's copy of beta's bank won")
+	a.crash()
+	b.crash()
+}
+
+// gatedClaims holds every Claim until gate is closed.
+type gatedClaims struct {
+	Leases
+	gate chan struct{}
+}
+
+func (g gatedClaims) Claim(ctx context.Context, bank string) error {
+	select {
+	case <-g.gate:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return g.Leases.Claim(ctx, bank)
+}
+
+// ownAttached reports whether st shows the node's own bank name mirrored.
+func ownAttached(name string) func(StableStatus) bool {
+	return func(st StableStatus) bool {
+		for _, bs := range st.Banks {
+			if bs.Name == name && bs.Role != RoleBackup && bs.Mirror == MirrorAttached {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// Reference: doc.go, "Leases" — a node's own bank is mirrored, so commits,
+// only once the group records the node's claim: a process killed before
+// that has committed nothing, so a restarted one that finds no record and
+// claims an empty bank loses nothing its partner held (the partner's copy
+// was dropped as stale, and the sieve's task with it).
+func TestOwnBankCommitsNothingBeforeItsClaimIsRecorded(t *testing.T) {
+	net, g := newMemNet(), cluster.NewMemGroup()
+	gate := make(chan struct{})
+	l, err := cluster.NewLease(cluster.LeaseConfig{Node: "alpha", Consensus: g.Member("alpha"), Logger: zaptest.NewLogger(t).Named("alpha.lease")})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); l.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	a := startMemberCfg(t, net, StableConfig{Name: "alpha", Leases: gatedClaims{groupLeases{l}, gate}})
+	a.st.ClaimOwn(ctx)
+	b := startLeased(t, net, g, "beta")
+	waitFor(t, b, "beta's own bank protected", ownAttached("beta"))
+	require.Never(t, func() bool { return ownAttached("alpha")(a.st.Status()) }, 300*time.Millisecond, 5*time.Millisecond,
+		"alpha's bank is mirrored before the group recorded its claim")
+	err = a.st.Own().Update(ctx, func(tx *stm.Tx) error { return tx.Put(1, []byte("early")) })
+	require.ErrorIs(t, err, stm.ErrNoBackup, "alpha's bank commits nothing before its claim is recorded")
+	close(gate)
+	waitFor(t, a, "alpha's bank protected once its claim is recorded", protects([]string{"alpha"}, []string{"beta"}))
+	require.Equal(t, "alpha", g.Member("beta").State().Banks["alpha"].Primary)
+	commit(t, a.st.Own(), model{}, batch{"a1", 1, 5})
 	a.crash()
 	b.crash()
 }

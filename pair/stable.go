@@ -145,8 +145,13 @@ type Stable struct {
 	// group updates for the banks the last link's end left without backup.
 	unlinked  context.CancelFunc
 	stopClaim context.CancelFunc // ends ClaimOwn's retries
-	taking    *takeoverRun       // the last lost link's takeovers (beside.go)
-	bg        sync.WaitGroup     // group updates in the background (leases.go)
+	// claimed is closed once the group records this node as the primary
+	// of its own bank (at once without Leases): only then is that bank
+	// mirrored, so it commits nothing the group does not know it holds.
+	claimed   chan struct{}
+	claimOnce sync.Once
+	taking    *takeoverRun   // the last lost link's takeovers (beside.go)
+	bg        sync.WaitGroup // group updates in the background (leases.go)
 }
 
 // session is the STM work on one partner link.
@@ -186,7 +191,10 @@ func NewStable(cfg StableConfig) (*Stable, error) {
 		cfg.Logger = zap.NewNop()
 	}
 	s := &Stable{cfg: cfg, log: cfg.Logger.With(zap.String("node", cfg.Name)),
-		banks: map[string]*heldBank{}, sessions: map[string]*session{}}
+		banks: map[string]*heldBank{}, sessions: map[string]*session{}, claimed: make(chan struct{})}
+	if cfg.Leases == nil {
+		s.markClaimed()
+	}
 	s.banks[cfg.Name] = &heldBank{bank: stm.NewBank(s.bankConfig(cfg.Name)), mirror: MirrorNone, since: cfg.Clock.Now()}
 	return s, nil
 }
