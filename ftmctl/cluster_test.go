@@ -66,7 +66,7 @@ func groupOf(t *testing.T, bin, dir string) (primary, backup map[string]string) 
 	return primary, backup
 }
 
-// Reference: ISSUE 19's re-protection and `cluster up` — three real node
+// Reference: the cluster's re-protection and `cluster up` — three real node
 // processes and two witnesses started by `ftmctl cluster up 3`; durable kv
 // updates answered on every bank; `ftmctl crash` (SIGKILL) of n1: the
 // updates of every bank are answered with nothing restarted and every

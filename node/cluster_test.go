@@ -93,7 +93,7 @@ func addAt(t *testing.T, live map[string]*testClient, bank string, by int) int {
 	return n
 }
 
-// Reference: ISSUE 19's re-protection onto any node — a 3-node cluster
+// Reference: re-protection onto any node (docs/architecture.md, clusters) — a 3-node cluster
 // with real processes: durable updates answered on every bank; SIGKILL of
 // one node: its bank's updates are answered by a survivor with nothing
 // restarted and every bank is protected again on the two left; SIGKILL of

@@ -44,7 +44,7 @@ func (c *testCluster) holdsExactly(live map[string]*member, md models) {
 	}
 }
 
-// Reference: paper §2.1, §3.3.2; ISSUE 19's re-protection onto any node —
+// Reference: paper §2.1, §3.3.2; re-protection onto any node (docs/architecture.md, clusters) —
 // with three nodes, a bank that lost its backup (or its primary) is
 // protected again onto the third node chosen by the group's placement
 // while its primary keeps committing; a second failure is then survived
@@ -106,7 +106,7 @@ func countRole(s StableStatus, role string) int {
 
 func countPrimaries(s StableStatus) int { return len(s.Banks) - countRole(s, RoleBackup) }
 
-// Reference: ISSUE 19's re-protection (Service Fabric's idle secondary:
+// Reference: re-protection onto any node (Service Fabric's idle secondary:
 // copy, catch up, mirror) — the new backup dies at each step of the
 // re-protection of bank a: after the group placed it, as the copy
 // begins, in the middle of the copy, once the copy is complete but not
