@@ -243,9 +243,13 @@ func awaitUp(cmd *cobra.Command, o pairUpOptions) error {
 	if o.wait <= 0 {
 		return nil
 	}
-	if err := awaitPair(cmd.Context(), o.dir, awaiting{lvl: levelReady, timeout: o.wait, failFast: true}); err != nil {
-		return fmt.Errorf("pair up: %w; ftmctl pair down --dir %s stops what runs", err, o.dir)
+	what := "pair"
+	if o.cluster {
+		what = "cluster"
 	}
-	_, err := fmt.Fprintln(cmd.OutOrStdout(), "pair ready: linked, every bank backed up, servers answering")
+	if err := awaitPair(cmd.Context(), o.dir, awaiting{lvl: levelReady, timeout: o.wait, failFast: true}); err != nil {
+		return fmt.Errorf("%s up: %w; ftmctl %s down --dir %s stops what runs", what, err, what, o.dir)
+	}
+	_, err := fmt.Fprintf(cmd.OutOrStdout(), "%s ready: linked, every bank backed up, servers answering\n", what)
 	return err
 }
