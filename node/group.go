@@ -141,7 +141,9 @@ func (g *nodeGroup) status() *control.GroupStatus {
 	if g == nil {
 		return nil
 	}
-	return &control.GroupStatus{Leader: g.member.Leader(), Lease: g.lease.Status(), State: g.lease.State()}
+	st := g.lease.State()
+	st.Recent = nil // the group's memory of answered proposals: not for operators
+	return &control.GroupStatus{Leader: g.member.Leader(), Lease: g.lease.Status(), State: st}
 }
 
 // leaseChanged stops the stable tasks of the banks that can no longer
