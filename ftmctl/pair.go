@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
 	"time"
 
@@ -294,14 +295,31 @@ func nthAddr(addr string, i int) (string, error) {
 // freeLoopbackAddr asks the OS for a free port on 127.0.0.1.
 func freeLoopbackAddr() (string, error) { return freeAddr("127.0.0.1") }
 
-// freeAddr asks the OS for a free port on host, a local address.
+// handedOut is every address freeAddr gave in this process: the OS may
+// give a port again once its probe closed, and a pair's link and consensus
+// addresses must differ.
+var handedOut = struct {
+	sync.Mutex
+	addrs map[string]bool
+}{addrs: map[string]bool{}}
+
+// freeAddr asks the OS for a free port on host, a local address, that
+// this process has not handed out before.
 func freeAddr(host string) (string, error) {
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		return "", err
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return "", err
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		if !handedOut.addrs[addr] {
+			handedOut.addrs[addr] = true
+			return addr, nil
+		}
 	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 // linkAddr is the link address of node i: --addrs' entry (a free port
