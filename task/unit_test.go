@@ -378,6 +378,10 @@ func TestClientUnwindsAnAbortedTask(t *testing.T) {
 			if obj.Step == 3 && !swapped {
 				swapped = true
 				r.stopHost("a")
+				// As a node does when the bank regains its backup: a driver
+				// stopped mid-commit of its tick leaves the mirror broken
+				// (stm), and a new backup is attached.
+				r.backup = stmtest.Protect(t, r.bank)
 				r.host("a")
 				tk.Client() // never returns
 				return errors.New("Client returned after the task's RU was lost")
