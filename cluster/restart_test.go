@@ -10,19 +10,25 @@ import (
 	"github.com/ftm-in-go/ftm/kernel/clock"
 )
 
+// manualLeases returns a maker of leases of g's members on one manual
+// clock that never moves (no lease wait ever ends by time).
+func manualLeases(t *testing.T, g *MemGroup) func(node string) *Lease {
+	clk := clock.NewManual(time.Unix(1000, 0))
+	return func(node string) *Lease {
+		l, err := NewLease(LeaseConfig{Node: node, Consensus: g.Member(node), Clock: clk})
+		require.NoError(t, err)
+		return l
+	}
+}
+
 // A primary killed before its first renewal was applied (it had claimed
 // its bank and recorded its backup) and restarted at once: the new
 // process's renewals must not fence the backup's takeover (its copy is
 // empty; the backup's must win). Its first command orphans the bank, and
 // the backup takes it over at once, while the new process keeps renewing.
 func TestPrimaryRestartedBeforeItsFirstRenewalIsTakenOver(t *testing.T) {
-	g, clk := NewMemGroup(), clock.NewManual(time.Unix(1000, 0))
-	ctx := context.Background()
-	lease := func(node string) *Lease {
-		l, err := NewLease(LeaseConfig{Node: node, Consensus: g.Member(node), Clock: clk})
-		require.NoError(t, err)
-		return l
-	}
+	g := NewMemGroup()
+	ctx, lease := context.Background(), manualLeases(t, g)
 	a, b := lease("a"), lease("b")
 	_, err := a.Claim(ctx, "a")
 	require.NoError(t, err)
@@ -50,13 +56,8 @@ func TestPrimaryRestartedBeforeItsFirstRenewalIsTakenOver(t *testing.T) {
 // (the partner mirrored every commit), and the partner takes it over at
 // once.
 func TestRestartedPrimaryDoesNotReclaimAMirroredOrphan(t *testing.T) {
-	g, clk := NewMemGroup(), clock.NewManual(time.Unix(1000, 0))
-	ctx := context.Background()
-	lease := func(node string) *Lease {
-		l, err := NewLease(LeaseConfig{Node: node, Consensus: g.Member(node), Clock: clk})
-		require.NoError(t, err)
-		return l
-	}
+	g := NewMemGroup()
+	ctx, lease := context.Background(), manualLeases(t, g)
 	a, b := lease("a"), lease("b")
 	_, err := a.Claim(ctx, "a")
 	require.NoError(t, err)

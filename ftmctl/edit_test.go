@@ -96,12 +96,7 @@ type editSession struct {
 // on the first; and C-x C-c ends the session.
 // Reference: ftm-lessons.txt §6.4 (the editor survives its node's crash).
 func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
-	}
+	skipWithoutProcessesOrTmux(t)
 	bin, dir, _ := startPair(t)
 	e := startEditSession(t, bin, dir)
 
@@ -204,12 +199,7 @@ func (e editSession) quitEndsTheSession() {
 // the terminal back in cooked mode and the editor running; ftmctl attach
 // (no session named: the only one) redraws it, and editing goes on.
 func TestDetachRestoresTheTerminalAndReattach(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
-	}
+	skipWithoutProcessesOrTmux(t)
 	bin, dir, _ := startPair(t)
 	eventually(t, "n2 holds n1's backup", func() bool { return banks(statusRows(t, bin, dir), "n2")["n1"] == "backup/ready" })
 	tmp := t.TempDir()
@@ -309,12 +299,7 @@ func TestEditKillLoopInTmux(t *testing.T) {
 // typed makes the editor's RU depend on the screen's, and a checkpoint
 // commits the screen's RU with the editor's.
 func TestEditorIsFiveRUs(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
-	}
+	skipWithoutProcessesOrTmux(t)
 	bin, dir, _ := startPair(t)
 	e := startEditSession(t, bin, dir)
 	e.p.keys("M->")
@@ -357,12 +342,7 @@ func TestEditorIsFiveRUs(t *testing.T) {
 // (it does not fail for good); once n1 is back as the backup, the group
 // is decided, the editor comes back, and what is typed then is saved.
 func TestEditKilledMidCkpt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts processes")
-	}
-	if _, err := exec.LookPath("tmux"); err != nil {
-		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
-	}
+	skipWithoutProcessesOrTmux(t)
 	t.Setenv("FTM_FAILPOINTS", "n1:ru.after-persist=kill@30")
 	// Without the group's witness: n2 then runs no driver for n1's bank
 	// until it has a backup again (with one, n2 commits alone and decides
@@ -409,4 +389,16 @@ func TestEditKilledMidCkpt(t *testing.T) {
 		require.Contains(t, string(n2log), "restore goes on", "the group was decided and the restore went on")
 	}
 	require.NotContains(t, string(n2log), "restore gives up")
+}
+
+// skipWithoutProcessesOrTmux skips a test that starts node processes
+// (not in -short) and drives the editor in tmux (when it is installed).
+func skipWithoutProcessesOrTmux(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	if _, err := exec.LookPath("tmux"); err != nil {
+		t.Skip("tmux is not installed (the Makefile installs it): " + err.Error())
+	}
 }

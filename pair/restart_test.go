@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/ftm-in-go/ftm/cluster"
 	"github.com/ftm-in-go/ftm/stm"
@@ -18,14 +17,7 @@ import (
 // backup copy wins, and the restarted node becomes the backup of both.
 func TestRestartDuringThePartnersLeaseWait(t *testing.T) {
 	net, g := newMemNet(), cluster.NewMemGroup()
-	a := startLeased(t, net, g, "alpha")
-	b := startLeased(t, net, g, "beta")
-	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b, "own bank protected", protects([]string{"beta"}, []string{"alpha"}))
-	require.Eventually(t, func() bool {
-		st := g.Member("alpha").State()
-		return st.Banks["alpha"].Backup == "beta" && st.Banks["beta"].Backup == "alpha"
-	}, testWait, testTick)
+	a, b := startLeasedPair(t, net, g)
 	ma, mb := model{}, model{}
 	commit(t, a.st.Own(), ma, batch{"a1", 1, 10})
 	commit(t, b.st.Own(), mb, batch{"b1", 1, 10})
@@ -64,14 +56,7 @@ func (g gatedLeases) TakeOver(ctx context.Context, bank string) error {
 func TestLinkLoopDoesNotWaitForTheGroup(t *testing.T) {
 	net, g := newMemNet(), cluster.NewMemGroup()
 	gate := make(chan struct{})
-	l, err := cluster.NewLease(cluster.LeaseConfig{Node: "alpha", Consensus: g.Member("alpha"), Logger: zaptest.NewLogger(t).Named("alpha.lease")})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); l.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	a := startMemberCfg(t, net, StableConfig{Name: "alpha", Leases: gatedLeases{groupLeases{l}, gate}})
-	a.st.ClaimOwn(ctx)
+	a := startLeasedWith(t, net, g, "alpha", func(l Leases) Leases { return gatedLeases{l, gate} })
 	b := startLeased(t, net, g, "beta")
 	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
 	waitFor(t, b, "own bank protected", protects([]string{"beta"}, []string{"alpha"}))
@@ -127,19 +112,12 @@ func ownAttached(name string) func(StableStatus) bool {
 func TestOwnBankCommitsNothingBeforeItsClaimIsRecorded(t *testing.T) {
 	net, g := newMemNet(), cluster.NewMemGroup()
 	gate := make(chan struct{})
-	l, err := cluster.NewLease(cluster.LeaseConfig{Node: "alpha", Consensus: g.Member("alpha"), Logger: zaptest.NewLogger(t).Named("alpha.lease")})
-	require.NoError(t, err)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); l.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	a := startMemberCfg(t, net, StableConfig{Name: "alpha", Leases: gatedClaims{groupLeases{l}, gate}})
-	a.st.ClaimOwn(ctx)
+	a := startLeasedWith(t, net, g, "alpha", func(l Leases) Leases { return gatedClaims{l, gate} })
 	b := startLeased(t, net, g, "beta")
 	waitFor(t, b, "beta's own bank protected", ownAttached("beta"))
 	require.Never(t, func() bool { return ownAttached("alpha")(a.st.Status()) }, 300*time.Millisecond, 5*time.Millisecond,
 		"alpha's bank is mirrored before the group recorded its claim")
-	err = a.st.Own().Update(ctx, func(tx *stm.Tx) error { return tx.Put(1, []byte("early")) })
+	err := a.st.Own().Update(context.Background(), func(tx *stm.Tx) error { return tx.Put(1, []byte("early")) })
 	require.ErrorIs(t, err, stm.ErrNoBackup, "alpha's bank commits nothing before its claim is recorded")
 	close(gate)
 	waitFor(t, a, "alpha's bank protected once its claim is recorded", protects([]string{"alpha"}, []string{"beta"}))

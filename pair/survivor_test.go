@@ -54,17 +54,39 @@ func (g groupLeases) Alone(bank string) error { return g.l.Alone(bank) }
 // startLeased starts a pair member whose Stable asks the in-memory group g.
 func startLeased(t *testing.T, net testNet, g *cluster.MemGroup, name string) *member {
 	t.Helper()
+	return startLeasedWith(t, net, g, name, func(l Leases) Leases { return l })
+}
+
+// startLeasedWith is startLeased with the Stable asking wrap(its lease)
+// (a test's gate in front of some of the group's answers).
+func startLeasedWith(t *testing.T, net testNet, g *cluster.MemGroup, name string, wrap func(Leases) Leases) *member {
+	t.Helper()
 	l, err := cluster.NewLease(cluster.LeaseConfig{Node: name, Consensus: g.Member(name), Logger: zaptest.NewLogger(t).Named(name + ".lease")})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); l.Run(ctx) }()
-	m := startMemberCfg(t, net, StableConfig{Name: name, Leases: groupLeases{l}})
+	m := startMemberCfg(t, net, StableConfig{Name: name, Leases: wrap(groupLeases{l})})
 	m.st.ClaimOwn(ctx)
 	stopNode := m.cancel
 	m.cancel = func() { stopNode(); cancel(); <-done } // a crash stops its lease renewals too
 	t.Cleanup(func() { cancel(); <-done })
 	return m
+}
+
+// startLeasedPair starts alpha and beta under the group's leases and
+// waits until each bank is mirrored to the other and the group records
+// both backups.
+func startLeasedPair(t *testing.T, net testNet, g *cluster.MemGroup) (a, b *member) {
+	t.Helper()
+	a, b = startLeased(t, net, g, "alpha"), startLeased(t, net, g, "beta")
+	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
+	waitFor(t, b, "own bank protected", protects([]string{"beta"}, []string{"alpha"}))
+	require.Eventually(t, func() bool {
+		st := g.Member("alpha").State()
+		return st.Banks["alpha"].Backup == "beta" && st.Banks["beta"].Backup == "alpha"
+	}, testWait, testTick)
+	return a, b
 }
 
 // tryCommit commits one write to bank b.
@@ -79,11 +101,7 @@ func tryCommit(b *stm.Bank, id stm.ID, v string) error {
 // the restarted node rejoins as the backup of both and receives them.
 func TestSurvivorCommitsBothBanksUnderTheLease(t *testing.T) {
 	net, g := newMemNet(), cluster.NewMemGroup()
-	a := startLeased(t, net, g, "alpha")
-	b := startLeased(t, net, g, "beta")
-	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b, "own bank protected", protects([]string{"beta"}, []string{"alpha"}))
-	require.Eventually(t, func() bool { return g.Member("alpha").State().Banks["beta"].Backup == "alpha" }, testWait, testTick)
+	a, b := startLeasedPair(t, net, g)
 	ma, mb := model{}, model{}
 	commit(t, a.st.Own(), ma, batch{"a1", 1, 10})
 	commit(t, b.st.Own(), mb, batch{"b1", 1, 10})
@@ -115,14 +133,7 @@ func TestSurvivorCommitsBothBanksUnderTheLease(t *testing.T) {
 // dropped: one history.
 func TestMinorityNeverCommitsAloneAndLosesItsBank(t *testing.T) {
 	net, g := newMemNet(), cluster.NewMemGroup()
-	a := startLeased(t, net, g, "alpha")
-	b := startLeased(t, net, g, "beta")
-	waitFor(t, a, "own bank protected", protects([]string{"alpha"}, []string{"beta"}))
-	waitFor(t, b, "own bank protected", protects([]string{"beta"}, []string{"alpha"}))
-	require.Eventually(t, func() bool {
-		st := g.Member("beta").State()
-		return st.Banks["alpha"].Backup == "beta" && st.Banks["beta"].Backup == "alpha"
-	}, testWait, testTick)
+	a, b := startLeasedPair(t, net, g)
 	ma := model{}
 	commit(t, a.st.Own(), ma, batch{"a1", 1, 10})
 	oldA := a.st.Own()

@@ -88,15 +88,11 @@ func TestStopAndResumeOnTheSameNodeTwice(t *testing.T) {
 			if i == 0 || round%2 == 0 { // stopped between its pages' saves and their commit
 				hold.wait(time.Duration(round*7%60) * time.Millisecond)
 			}
-			require.Equal(t, 1, s.Abandon(u.Bank))
-			requireCommittedReadable(t, u.Bank)
-			s.Resume(context.Background(), bank)
+			stopAndResume(t, s, bank)
 			time.Sleep(time.Duration((round+i)%4) * time.Millisecond)
 		}
 	}
-	done := waitEnded(t, s)
-	require.Equal(t, StateDone, done.State, done.Error)
-	require.Equal(t, "512", done.Result)
+	requireGrewAll(t, s)
 }
 
 // requireCommittedReadable checks that what the bank holds of the
@@ -222,13 +218,9 @@ func TestResumeAfterRefusedCheckpointsRestores(t *testing.T) {
 		if s.List()[0].State != StateRunning {
 			break
 		}
-		require.Equal(t, 1, s.Abandon(bank))
-		requireCommittedReadable(t, bank)
-		s.Resume(context.Background(), b)
+		stopAndResume(t, s, b)
 	}
-	done := waitEnded(t, s)
-	require.Equal(t, StateDone, done.State, done.Error)
-	require.Equal(t, "512", done.Result)
+	requireGrewAll(t, s)
 }
 
 // TestCheckpointsWithAFailedMemberRestore crashes the progress segment's
@@ -255,10 +247,24 @@ func TestCheckpointsWithAFailedMemberRestore(t *testing.T) {
 		if s.List()[0].State != StateRunning {
 			break
 		}
-		require.Equal(t, 1, s.Abandon(bank))
-		requireCommittedReadable(t, bank)
-		s.Resume(context.Background(), b)
+		stopAndResume(t, s, b)
 	}
+	requireGrewAll(t, s)
+}
+
+// stopAndResume stops the one task of b on this node (as a lost lease
+// does), checks every committed page of b is readable, and resumes it.
+func stopAndResume(t *testing.T, s *Server, b Bank) {
+	t.Helper()
+	require.Equal(t, 1, s.Abandon(b.STM))
+	requireCommittedReadable(t, b.STM)
+	s.Resume(context.Background(), b)
+}
+
+// requireGrewAll waits for s's task to end and checks it ended done with
+// every page grown.
+func requireGrewAll(t *testing.T, s *Server) {
+	t.Helper()
 	done := waitEnded(t, s)
 	require.Equal(t, StateDone, done.State, done.Error)
 	require.Equal(t, "512", done.Result)

@@ -37,7 +37,7 @@ type PairState struct {
 // NodeState is one node of the pair.
 type NodeState struct {
 	Name string `json:"name"`
-	Addr string `json:"addr"` // link address on 127.0.0.1
+	Addr string `json:"addr"` // link address (host:port; 127.0.0.1 unless pair up --addrs)
 	PID  int    `json:"pid"`
 	// Start is the process's start time (Linux: /proc/PID/stat field 22,
 	// clock ticks since boot) read when ftmctl started it; 0: not recorded.
