@@ -40,13 +40,25 @@ func newStatusCmd() *cobra.Command {
 	var dir, output string
 	cmd := &cobra.Command{
 		Use:   "status",
-		Short: "Show the pair: nodes, link health, epochs, uptime",
+		Short: "Show the pair or cluster: nodes, link health, epochs, uptime",
 		Long: `status shows each node of the pair: whether it runs, its link to its partner
 and the heartbeat's age, whether its own bank is backed up, what it holds of
 its partner's bank, and its takeovers. The table fits 80 columns; -o wide adds
 the PID, partner, epoch, link losses, uptime, own bank and last takeover.
-Under the table: the faults on and where metrics are served; 'note:' lines
-(banks whose commits are refused) go to stderr. 'ftmctl health' turns the same into an exit status.`,
+
+A cluster's node has a link to every peer, so its columns say what holds for
+all of them: LINKS (peer links up of all), HB AGE (the oldest heartbeat of a
+linked peer), PEER BANKS (every other node's bank it holds: backup, or taken
+over) and, with -o wide, PEERS, LOST (losses of all its links) and a table of
+every link (state, epoch, losses, heartbeat age); under it the group: leader,
+members, leases and every bank's primary, backup and protection. In -o json
+.status.peers has every link with its heartbeat_age_ns (the top-level link
+fields are the first peer's).
+
+Under the table: the faults on (a partition of the links, a delay, the
+consensus traffic cut by 'ftmctl partition') and where metrics are served;
+'note:' lines (banks whose commits are refused, a cluster's link down between
+two running nodes) go to stderr. 'ftmctl health' turns the same into an exit status.`,
 		Example: `  ftmctl status
   ftmctl status -o wide
   ftmctl status -o json | jq '.[] | {node, linked: .status.linked}'
@@ -112,42 +124,83 @@ func printStatus(w io.Writer, output string, rows []statusRow) error {
 	return printGroup(w, rows) // cluster.go: a cluster's group, nothing for a pair
 }
 
-// statusHeaders are the status table's columns: the default ones fit 80
-// columns, -o wide has them all.
-const (
-	statusHeaders     = "NODE\tSTATE\tLINK\tHB AGE\tBACKED UP\tPARTNER BANK\tTAKEOVERS"
-	statusWideHeaders = "NODE\tPID\tSTATE\tPARTNER\tLINK\tEPOCH\tLOST\tUPTIME\tHB AGE\tOWN BANK\tBACKED UP\tPARTNER BANK\tTAKEOVERS\tLAST TAKEOVER"
+// The status table's columns: the default ones fit 80 columns, -o wide
+// has them all. A cluster's node has peers, not a partner: LINKS counts its
+// peer links up, HB AGE is the oldest heartbeat of its linked peers, PEER
+// BANKS lists every other node's bank it holds (-o wide adds a table of
+// every link under it).
+var (
+	statusHeaders            = []string{"NODE", "STATE", "LINK", "HB AGE", "BACKED UP", "PARTNER BANK", "TAKEOVERS"}
+	statusWideHeaders        = []string{"NODE", "PID", "STATE", "PARTNER", "LINK", "EPOCH", "LOST", "UPTIME", "HB AGE", "OWN BANK", "BACKED UP", "PARTNER BANK", "TAKEOVERS", "LAST TAKEOVER"}
+	clusterStatusHeaders     = []string{"NODE", "STATE", "LINKS", "HB AGE", "BACKED UP", "PEER BANKS", "TAKEOVERS"}
+	clusterStatusWideHeaders = []string{"NODE", "PID", "STATE", "PEERS", "LINKS", "LOST", "UPTIME", "HB AGE", "OWN BANK", "BACKED UP", "PEER BANKS", "TAKEOVERS", "LAST TAKEOVER"}
 )
 
-func printStatusTable(w io.Writer, rows []statusRow, wide bool) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, map[bool]string{false: statusHeaders, true: statusWideHeaders}[wide])
-	for _, r := range rows {
-		if r.Status == nil && wide {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\t-\n", r.Node, r.PID, r.Error)
-			continue
-		}
-		if r.Status == nil {
-			fmt.Fprintf(tw, "%s\t%s\t-\t-\t-\t-\t-\n", r.Node, r.Error)
-			continue
-		}
-		s := r.Status
-		link := linkCell(s) // cluster.go: "up", "down", or a cluster's links up of all
-		c := stmColumns(s)
-		hb := "-"
-		if s.Linked && s.HeartbeatAge > 0 {
-			hb = s.HeartbeatAge.Round(time.Millisecond).String()
-		}
-		if !wide {
-			partner, _, _ := strings.Cut(c.partner, ":") // "taken over: N objs, ..." is -o wide's
-			fmt.Fprintf(tw, "%s\trunning\t%s\t%s\t%s\t%s\t%s\n", r.Node, link, hb, c.backedUp, partner, c.takeovers)
-			continue
-		}
-		up := time.Since(s.StartedAt).Round(time.Second)
-		fmt.Fprintf(tw, "%s\t%d\trunning\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Node, r.PID, s.Partner, link, s.Epoch,
-			s.LostCount, up, hb, c.own, c.backedUp, c.partner, c.takeovers, c.last)
+// statusColumns are the table's headers for a pair or a cluster.
+func statusColumns(cluster, wide bool) []string {
+	switch {
+	case cluster && wide:
+		return clusterStatusWideHeaders
+	case cluster:
+		return clusterStatusHeaders
+	case wide:
+		return statusWideHeaders
 	}
-	return tw.Flush()
+	return statusHeaders
+}
+
+// isCluster reports whether rows are a cluster's nodes (more than two).
+func isCluster(rows []statusRow) bool { return len(rows) > 2 }
+
+func printStatusTable(w io.Writer, rows []statusRow, wide bool) error {
+	cols := statusColumns(isCluster(rows), wide)
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(cols, "\t"))
+	for _, r := range rows {
+		cells := statusCells(r, wide)
+		line := make([]string, len(cols))
+		for i, c := range cols {
+			line[i] = cells[c]
+			if line[i] == "" {
+				line[i] = "-"
+			}
+		}
+		fmt.Fprintln(tw, strings.Join(line, "\t"))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if wide && isCluster(rows) {
+		return printLinks(w, rows) // status_cluster.go
+	}
+	return nil
+}
+
+// statusCells are one row's cells by column header; a column missing is "-".
+func statusCells(r statusRow, wide bool) map[string]string {
+	cells := map[string]string{"NODE": r.Node, "PID": fmt.Sprint(r.PID), "STATE": r.Error}
+	s := r.Status
+	if s == nil {
+		return cells
+	}
+	c := stmColumns(s)
+	partner, _, _ := strings.Cut(c.partner, ":") // "taken over: N objs, ..." is -o wide's
+	if wide {
+		partner = c.partner
+	}
+	hb := "-"
+	if s.Linked && s.HeartbeatAge > 0 {
+		hb = s.HeartbeatAge.Round(time.Millisecond).String()
+	}
+	for k, v := range map[string]string{"STATE": "running", "PARTNER": s.Partner, "LINK": linkCell(s), "EPOCH": fmt.Sprint(s.Epoch),
+		"LOST": fmt.Sprint(s.LostCount), "UPTIME": time.Since(s.StartedAt).Round(time.Second).String(), "HB AGE": hb,
+		"OWN BANK": c.own, "BACKED UP": c.backedUp, "PARTNER BANK": partner, "TAKEOVERS": c.takeovers, "LAST TAKEOVER": c.last} {
+		cells[k] = v
+	}
+	if len(s.Peers) > 0 {
+		addClusterCells(cells, s, wide) // status_cluster.go
+	}
+	return cells
 }
 
 // printStatusNotes prints, under the table, the faults on, where metrics
@@ -155,13 +208,20 @@ func printStatusTable(w io.Writer, rows []statusRow, wide bool) error {
 func printStatusNotes(w io.Writer, rows []statusRow) error {
 	for _, r := range rows {
 		if r.Status != nil && r.Status.Faults.Partitioned {
-			fmt.Fprintf(w, "fault: %s is partitioned from its partner %s (ftmctl heal ends it)\n", r.Node, forMore(r.Status.Faults.PartitionLeft))
+			fmt.Fprintf(w, "fault: %s is partitioned from its %s %s (ftmctl heal ends it)\n", r.Node,
+				map[bool]string{false: "partner", true: "peers"}[len(r.Status.Peers) > 0], forMore(r.Status.Faults.PartitionLeft))
+		}
+		if r.Status != nil && len(r.Status.ConsensusCut) > 0 {
+			fmt.Fprintf(w, "fault: %s's consensus traffic to and from %s is cut (ftmctl heal ends it)\n", r.Node, strings.Join(r.Status.ConsensusCut, ", "))
 		}
 		if r.Status != nil && r.Status.Faults.Delay > 0 {
 			fmt.Fprintf(w, "fault: %s delays its frames by %s %s\n", r.Node, r.Status.Faults.Delay, forMore(r.Status.Faults.DelayLeft))
 		}
 		if r.Status != nil && r.Status.MetricsAddr != "" {
 			fmt.Fprintf(w, "metrics: %s serves http://%s/metrics\n", r.Node, r.Status.MetricsAddr)
+		}
+		for _, p := range downPeerLinks(rows, r) { // status_cluster.go
+			fmt.Fprintf(w, "note: %s's link to %s is down (both run)\n", r.Node, p)
 		}
 		if refused := refusedBanks(r.Status); len(refused) > 0 {
 			fmt.Fprintf(w, "note: %s holds bank %s with no backup attached: its commits are refused (stm.ErrNoBackup) until the partner links\n",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -23,8 +24,9 @@ import (
 
 // links is the node's pair Nodes: one (a pair) or one per peer.
 type links struct {
-	nodes []*pair.Node
-	demux *peerListener // nil for a pair
+	nodes  []*pair.Node
+	echoes []atomic.Int64 // per node: when its peer last echoed a heartbeat (Unix ns; 0: never)
+	demux  *peerListener  // nil for a pair
 }
 
 // linkSpec is what startLinks needs of the node's set-up.
@@ -36,8 +38,8 @@ type linkSpec struct {
 
 // startLinks makes the node's pair Nodes; rt.pair is the first.
 func (rt *nodeRuntime) startLinks(sp linkSpec) (*links, error) {
-	ls := &links{}
 	peers := sp.ns.peers
+	ls := &links{echoes: make([]atomic.Int64, len(peers))}
 	if len(peers) > 1 {
 		names := make([]string, len(peers))
 		for i, p := range peers {
@@ -45,14 +47,14 @@ func (rt *nodeRuntime) startLinks(sp linkSpec) (*links, error) {
 		}
 		ls.demux = newPeerListener(sp.lis, names, rt.log)
 	}
-	for _, p := range peers {
+	for i, p := range peers {
 		lis := sp.lis
 		if ls.demux != nil {
 			lis = ls.demux.of(p.Name)
 		}
 		n, err := pair.New(pair.Config{
 			Name: rt.name, PartnerName: p.Name, PartnerAddr: p.Addr,
-			Heartbeat: heartbeat.Config{Period: sp.ns.heartbeat, OnRoundTrip: rt.metrics.observeHeartbeat},
+			Heartbeat: heartbeat.Config{Period: sp.ns.heartbeat, OnRoundTrip: ls.echoed(i, rt.metrics.observeHeartbeat)},
 			Listener:  lis,
 			Dial:      sp.links.to(p.Name).dialer(),
 			Logger:    rt.base,
@@ -93,14 +95,27 @@ func (ls *links) run(ctx context.Context) error {
 	return <-errs
 }
 
-// statuses returns every link's status (nil for a pair).
-func (ls *links) statuses() []pair.Status {
+// echoed returns the heartbeat's round-trip hook of link i: it notes when
+// the peer last echoed, then tells observe.
+func (ls *links) echoed(i int, observe func(time.Duration)) func(time.Duration) {
+	return func(d time.Duration) {
+		ls.echoes[i].Store(time.Now().UnixNano())
+		observe(d)
+	}
+}
+
+// statuses returns every link's status with its heartbeat's age (nil for
+// a pair).
+func (ls *links) statuses() []control.PeerStatus {
 	if ls == nil || ls.demux == nil {
 		return nil
 	}
-	out := make([]pair.Status, len(ls.nodes))
+	out := make([]control.PeerStatus, len(ls.nodes))
 	for i, n := range ls.nodes {
-		out[i] = n.Status()
+		out[i].Status = n.Status()
+		if at := ls.echoes[i].Load(); at != 0 {
+			out[i].HeartbeatAge = time.Since(time.Unix(0, at))
+		}
 	}
 	return out
 }

@@ -67,8 +67,11 @@ func (rt *nodeRuntime) status() control.Status {
 	st := rt.stable.Status()
 	s := control.Status{Status: rt.pair.Status(), PID: os.Getpid(), Version: rt.version, STM: &st,
 		Faults: rt.faults.State(), AllowFaults: rt.allowFaults, MetricsAddr: rt.metrics.addr(), Group: rt.group.status(),
-		Peers: rt.links.statuses()}
-	if last := rt.faults.LastRecv(); s.Linked && !last.IsZero() {
+		Peers: rt.links.statuses(), ConsensusCut: rt.group.cutOff()}
+	switch last := rt.faults.LastRecv(); {
+	case len(s.Peers) > 0: // a cluster: the fault switch's last frame is any peer's
+		s.HeartbeatAge = s.Peers[0].HeartbeatAge
+	case s.Linked && !last.IsZero():
 		s.HeartbeatAge = time.Since(last)
 	}
 	return s

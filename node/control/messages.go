@@ -36,8 +36,21 @@ type Status struct {
 	// Group is the node's view of the group, when the pair runs one.
 	Group *GroupStatus `json:"group,omitempty"`
 	// Peers (a cluster of more than two nodes): the link to every other
-	// node; the embedded pair.Status is the first one's.
-	Peers []pair.Status `json:"peers,omitempty"`
+	// node, each with its heartbeat's age; the embedded pair.Status and
+	// HeartbeatAge above are the first peer's.
+	Peers []PeerStatus `json:"peers,omitempty"`
+	// ConsensusCut names the group's members whose consensus traffic to
+	// and from this node is cut by ftmctl partition (empty: none).
+	ConsensusCut []string `json:"consensus_cut,omitempty"`
+}
+
+// PeerStatus is one link of a cluster's node: to the peer Partner names.
+type PeerStatus struct {
+	pair.Status
+	// HeartbeatAge: time since the peer last echoed a heartbeat of this
+	// node (zero before the first echo); it keeps growing while the link
+	// is down or cut.
+	HeartbeatAge time.Duration `json:"heartbeat_age_ns,omitempty"`
 }
 
 // GroupStatus is a node's view of the group (package cluster): its
