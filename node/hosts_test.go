@@ -192,3 +192,29 @@ func TestNodeLinkCertificatesOrPlainLinks(t *testing.T) {
 		t.Fatal("n1 kept dialing a partner that does not speak TLS")
 	}
 }
+
+// A plain node dialing a partner over TLS does not retry for ever: the
+// TLS listener hangs up on its hello, the dialer finds the partner speaks
+// TLS, and the node stops with one clear error (as a TLS node dialing a
+// plain partner does).
+func TestPlainNodeRefusesAPartnerOverTLS(t *testing.T) {
+	dir := newPairDir(t, "n1", "n2") // n1 dials, n2 listens
+	run := func(name string, plain bool) (<-chan error, context.CancelFunc) {
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- Run(ctx, Config{Dir: dir, Name: name, PlainLinks: plain, Logger: zap.NewNop()}) }()
+		return done, cancel
+	}
+	done2, stop2 := run("n2", false) // over TLS, listening
+	defer func() { stop2(); require.NoError(t, <-done2) }()
+	done1, stop1 := run("n1", true) // plain, dialing n2's TLS listener
+	defer stop1()
+	select {
+	case err := <-done1:
+		require.ErrorIs(t, err, link.ErrRejected, "n1 refused its TLS partner and gave up")
+		require.ErrorIs(t, err, errPartnerSpeaksTLS)
+		require.ErrorContains(t, err, "start every node the same way")
+	case <-time.After(20 * time.Second):
+		t.Fatal("n1 kept dialing a partner that speaks TLS")
+	}
+}

@@ -2,8 +2,10 @@ package node
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"net"
 	"syscall"
 	"time"
 
@@ -92,18 +94,75 @@ func (nl nodeLinks) listen(addr string) (pair.Listener, error) {
 	return tcpListener{Listener: l, faults: nl.faults, log: nl.log}, nil
 }
 
-// dialer dials the partner.
+// dialer dials the partner. With plain links, a partner that keeps
+// cutting the handshake is probed: one that speaks TLS is refused
+// (link.ErrRejected, so the pair gives up after a few), as a TLS
+// dialer refuses a plain listener.
 func (nl nodeLinks) dialer() pair.Dialer {
+	cuts, logged := 0, false // the pair dials from one goroutine
 	return func(ctx context.Context, addr string) (link.Link, error) {
 		if nl.faults.Partitioned() {
 			return nil, link.ErrPartitioned
 		}
 		t, err := link.Dial(ctx, addr, nl.config())
-		if err != nil {
+		switch {
+		case err == nil:
+			cuts = 0
+			return nl.faults.Wrap(t), nil
+		case nl.tls != nil || !errors.Is(err, link.ErrHandshakeCut):
+			cuts = 0
 			return nil, err
 		}
-		return nl.faults.Wrap(t), nil
+		if cuts++; cuts < plainProbeAfter || !speaksTLS(ctx, addr) {
+			return nil, err
+		}
+		err = fmt.Errorf("%w: %s at %s: %w", link.ErrRejected, nl.partner, addr, errPartnerSpeaksTLS)
+		if !logged {
+			nl.log.Error("link refused", zap.String("peer", nl.partner), zap.String("addr", addr), zap.Error(err))
+			logged = true
+		}
+		return nil, err
 	}
+}
+
+// errPartnerSpeaksTLS is a plain dialer's refusal of a TLS listener.
+var errPartnerSpeaksTLS = errors.New("node: the partner's link speaks TLS and this node runs plain links (--plain-links): start every node the same way")
+
+// plainProbeAfter is how many handshakes in a row a plain dialer sees cut
+// before it asks whether the partner speaks TLS (a TLS listener hangs up
+// on a plain hello; one cut alone is a partner restarting).
+const plainProbeAfter = 2
+
+// speaksTLS reports whether addr answers a TLS ClientHello with a TLS
+// record (a handshake or an alert): a plain FTM listener's first bytes
+// are a frame's length, never a TLS record's type and version.
+func speaksTLS(ctx context.Context, addr string) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer conn.Close()
+	rec := &firstBytes{Conn: conn}
+	// The probe only reads the peer's first record: nothing is trusted.
+	_ = tls.Client(rec, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}).HandshakeContext(ctx) //nolint:gosec
+	return len(rec.head) >= 2 && (rec.head[0] == 0x16 || rec.head[0] == 0x15) && rec.head[1] == 0x03
+}
+
+// firstBytes is a connection that keeps the first bytes it reads.
+type firstBytes struct {
+	net.Conn
+	head []byte
+}
+
+func (c *firstBytes) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if len(c.head) < 2 {
+		c.head = append(c.head, p[:min(n, 2-len(c.head))]...)
+	}
+	return n, err
 }
 
 // linkTLS is the node's identity on its links, nil with plain links.
