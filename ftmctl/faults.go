@@ -34,7 +34,9 @@ heartbeat periods), each node declares its partner dead and takes its bank
 over; the pair relinks when the partition ends. Shorter, nothing is lost:
 the held frames flow again. --node cuts only that node's side (the link is
 cut all the same). With a witness the group's consensus traffic between
-the two nodes is cut as well, and each can still reach the witness.
+the two nodes is cut as well, and each can still reach the witness. In a
+cluster a node's side cuts its links to every peer and its consensus traffic
+to and from every other node ('ftmctl status' shows both as fault lines).
 
 --isolate NODE cuts NODE from every other member instead: the pair link
 and its consensus traffic to and from its partner and the witness. NODE
@@ -128,12 +130,26 @@ func injectFault(cmd *cobra.Command, f pairFlags, req faultRequest) error {
 	var rows []faultRow
 	for _, n := range nodes {
 		var fs control.FaultReply
-		if err := newControlClient(f.dir, n.Name).post(cmd.Context(), "/fault", req, &fs); err != nil {
+		if err := newControlClient(f.dir, n.Name).post(cmd.Context(), "/fault", consensusCut(st, n.Name, req), &fs); err != nil {
 			return err
 		}
 		rows = append(rows, faultRow{Node: n.Name, Faults: fs})
 	}
 	return printFaults(cmd.OutOrStdout(), f.output, rows)
+}
+
+// consensusCut is req for node: a cluster's partition cuts the node's
+// consensus traffic to and from every other node, as it cuts its links to
+// them (a pair's node cuts its partner's by default; --isolate names every
+// member).
+func consensusCut(st *pairState, node string, req faultRequest) faultRequest {
+	if req.Kind != "partition" || req.Members != nil || len(st.Nodes) <= 2 {
+		return req
+	}
+	for _, p := range st.Peers(node) {
+		req.Members = append(req.Members, p.Name)
+	}
+	return req
 }
 
 func printFaults(w io.Writer, output string, rows []faultRow) error {

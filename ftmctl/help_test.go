@@ -40,3 +40,15 @@ func TestOutputFlagCompletes(t *testing.T) {
 	require.NoError(t, err)
 	require.True(t, strings.HasPrefix(out, "protected\nready\ntask\nnode\n:4\n"), out)
 }
+
+// A command given the wrong number of arguments says what it takes (its
+// usage line), not only cobra's count; a bad -o is said before anything
+// else (here: before there is no pair).
+func TestBadArgumentsShowTheUsage(t *testing.T) {
+	_, _, err := run(t, "ckpt", "now")
+	require.ErrorContains(t, err, "accepts 1 arg(s), received 0 (usage: ftmctl ckpt now TASK|RU [flags])")
+	_, _, err = run(t, "cluster", "up")
+	require.ErrorContains(t, err, "(usage: ftmctl cluster up N [flags])")
+	_, _, err = run(t, "status", "-o", "xml", "--dir", t.TempDir())
+	require.ErrorContains(t, err, `unknown output format "xml"`)
+}

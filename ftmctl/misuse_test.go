@@ -78,6 +78,8 @@ func TestMisuseRefusedAtOnce(t *testing.T) {
 		{name: "logs since nonsense", args: []string{"logs", "--since", "yesterday", "--dir", dir}, want: `--since "yesterday"`},
 		{name: "task stop an unknown task", args: []string{"task", "stop", "n1/99", "--dir", dir}, want: "no node of the pair lists task n1/99"},
 		{name: "task rm not a task", args: []string{"task", "rm", "n1", "--dir", dir}, want: `"n1" is not BANK/TASK`},
+		{name: "ports of a node", args: []string{"ports", "n1", "--dir", dir}, want: "n1 is a node, not a kernel task: 'ftmctl ports --node n1' lists its kernel tasks"},
+		{name: "ckpt now without a task", args: []string{"ckpt", "now", "--dir", dir}, want: "(usage: ftmctl ckpt now TASK|RU [flags])"},
 		{name: "logs takeover not an id", args: []string{"logs", "--takeover", "n1", "--dir", dir}, want: "--takeover wants a takeover id"},
 	} {
 		t.Run(m.name, func(t *testing.T) {

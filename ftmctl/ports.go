@@ -93,7 +93,16 @@ func noKernelTask(cmd *cobra.Command, pn pairNodes, all []nodeKernelTasks, arg s
 			}
 		}
 	}
+	if st, err := loadPair(pn.dir); err == nil && isNode(st, arg) {
+		return fmt.Errorf("%s is a node, not a kernel task: 'ftmctl ports --node %s' lists its kernel tasks (kernel tasks: %s)", arg, arg, strings.Join(known, ", "))
+	}
 	return fmt.Errorf("unknown task %q (kernel tasks: %s)", arg, strings.Join(known, ", "))
+}
+
+// isNode reports whether name is one of st's nodes.
+func isNode(st *pairState, name string) bool {
+	_, err := st.Node(name)
+	return err == nil
 }
 
 func printKernelTasks(w io.Writer, output string, all []nodeKernelTasks) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 
 	"github.com/spf13/cobra"
@@ -36,5 +37,23 @@ node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
 	root.AddCommand(newPublishCmd())
 	withVersionFlag(root)
 	addCompletions(root)
+	withUsageOnBadArgs(root)
 	return root
+}
+
+// withUsageOnBadArgs makes every command's argument errors say what the
+// command takes: "accepts 1 arg(s), received 0 (usage: ftmctl ckpt now
+// TASK|RU [flags])" rather than cobra's bare count.
+func withUsageOnBadArgs(c *cobra.Command) {
+	if check := c.Args; check != nil {
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return fmt.Errorf("%w (usage: %s)", err, cmd.UseLine())
+			}
+			return nil
+		}
+	}
+	for _, sub := range c.Commands() {
+		withUsageOnBadArgs(sub)
+	}
 }

@@ -65,6 +65,9 @@ two running nodes) go to stderr. 'ftmctl health' turns the same into an exit sta
   ftmctl status -o name         # one node name per line`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output, readFormats...); err != nil { // before the pair: a typo is the first thing to say
+				return err
+			}
 			st, err := loadPair(dir)
 			if err != nil {
 				return err

@@ -82,3 +82,15 @@ func TestPairStatusShowsAConsensusCut(t *testing.T) {
 	require.Contains(t, out.String(), "fault: alpha-node's consensus traffic to and from beta-node, witness is cut (ftmctl heal ends it)\n")
 	require.Contains(t, out.String(), "PARTNER BANK", "a pair keeps its columns")
 }
+
+// A cluster's partition cuts the node's consensus traffic to every other
+// node, as it cuts its links to all of them; a pair's leaves the members
+// to the node (its partner), and --isolate's members stay as named.
+func TestClusterPartitionCutsConsensusToEveryPeer(t *testing.T) {
+	cl := &pairState{Nodes: []nodeState{{Name: "n1"}, {Name: "n2"}, {Name: "n3"}}}
+	require.Equal(t, []string{"n1", "n3"}, consensusCut(cl, "n2", faultRequest{Kind: "partition"}).Members)
+	require.Nil(t, consensusCut(cl, "n2", faultRequest{Kind: "heal"}).Members)
+	require.Equal(t, []string{"witness"}, consensusCut(cl, "n2", faultRequest{Kind: "partition", Members: []string{"witness"}}).Members)
+	pr := &pairState{Nodes: []nodeState{{Name: "alpha"}, {Name: "beta"}}}
+	require.Nil(t, consensusCut(pr, "alpha", faultRequest{Kind: "partition"}).Members)
+}

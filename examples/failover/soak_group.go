@@ -20,10 +20,12 @@ import (
 // stable task on alpha, and at a random moment:
 //
 //   - group-kill: alpha is killed (SIGKILL); beta takes both banks over
-//     under its lease and serves them with nothing restarted; alpha is
-//     restarted once beta holds its bank and re-protects both;
+//     under its lease and serves them; alpha is restarted, in half the runs
+//     at once (during beta's takeover), in the others once beta holds its
+//     bank, and re-protects both;
 //   - group-kill-backup: beta is killed; alpha proceeds alone under its
-//     lease; beta is restarted and re-protects alpha's bank;
+//     lease; beta is restarted (at once, or once alpha holds its bank) and
+//     re-protects alpha's bank;
 //   - group-isolate: alpha is cut from beta and the witness (ftmctl
 //     partition --isolate) long enough for beta to take its bank over;
 //     alpha must lose its lease, and stop committing and stop its task,
@@ -166,28 +168,45 @@ func (r *soakRun) endedOnce(node string) error {
 
 func (r *soakRun) groupKill() error {
 	return r.underLoad(func() (string, error) {
-		if err := r.kill("alpha"); err != nil {
+		if err := r.killAndRestart("alpha", "beta"); err != nil {
 			return "", err
 		}
-		if err := r.restart("alpha"); err != nil { // pair up waits until beta holds alpha's bank
-			return "", err
-		}
-		r.note = "alpha killed, restarted once beta held its bank"
 		return "", r.waitStatus("alpha back as the backup of both banks", protectedBy("beta", "alpha"))
 	})
 }
 
 func (r *soakRun) groupKillBackup() error {
 	return r.underLoad(func() (string, error) {
-		if err := r.kill("beta"); err != nil {
+		if err := r.killAndRestart("beta", "alpha"); err != nil {
 			return "", err
 		}
-		if err := r.restart("beta"); err != nil {
-			return "", err
-		}
-		r.note = "beta killed, restarted once alpha held its bank"
 		return "alpha", r.waitStatus("beta back as the backup of both banks", protectedBy("alpha", "beta"))
 	})
+}
+
+// killAndRestart kills victim (SIGKILL) and starts it again: in half the
+// runs at once, as the tests do (the new process links while survivor is
+// still taking its bank over or waiting for its lease), in the others once
+// survivor holds victim's bank.
+func (r *soakRun) killAndRestart(victim, survivor string) error {
+	if err := r.kill(victim); err != nil {
+		return err
+	}
+	when := "at once"
+	if r.rng.IntN(2) == 0 {
+		when = "once " + survivor + " held its bank"
+		if err := r.waitStatus(survivor+" holds "+victim+"'s bank", func(st map[string]nodeStatus) bool {
+			_, ok := bankOf(st, survivor, victim, pair.RoleTakenOver)
+			return ok
+		}); err != nil {
+			return err
+		}
+	}
+	if err := r.restart(victim); err != nil {
+		return err
+	}
+	r.note = victim + " killed, restarted " + when
+	return nil
 }
 
 func (r *soakRun) groupIsolate() error {

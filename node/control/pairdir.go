@@ -103,7 +103,7 @@ func (st *PairState) Node(name string) (*NodeState, error) {
 	for i, n := range st.Nodes {
 		names[i] = n.Name
 	}
-	return nil, fmt.Errorf("unknown node %q (the pair has %v)", name, names)
+	return nil, fmt.Errorf("unknown node %q (the %s has %v)", name, map[bool]string{false: "pair", true: "cluster"}[len(names) > 2], names)
 }
 
 // Voters lists the group's voters, the nodes and the witness, with their
