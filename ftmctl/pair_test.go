@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,13 +20,41 @@ import (
 // next to it the default node binary its pair up starts.
 func buildFtmctl(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
+	built.once.Do(func() { built.bin, built.err = buildBinaries() })
+	require.NoError(t, built.err)
+	return built.bin
+}
+
+// built holds the binaries every test of the package shares (they are
+// read-only: a test that needs a binary of its own builds it).
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+func buildBinaries() (string, error) {
+	dir, err := os.MkdirTemp("", "ftmctl-test-bin-")
+	if err != nil {
+		return "", err
+	}
+	built.dir = dir
 	bin := filepath.Join(dir, "ftmctl")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	require.NoError(t, err, string(out))
-	out, err = exec.Command("go", "build", "-o", filepath.Join(dir, "ftmnode"), "../examples/ftmnode").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return bin
+	for _, b := range [][2]string{{bin, "."}, {filepath.Join(dir, "ftmnode"), "../examples/ftmnode"}} {
+		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %w: %s", b[1], err, out)
+		}
+	}
+	return bin, nil
+}
+
+// TestMain removes the shared binaries once every test has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 func ftmctl(t *testing.T, bin string, args ...string) (string, error) {
@@ -127,6 +156,7 @@ type pairLifecycle struct {
 // killed with SIGKILL, its partner sees the loss, the node is restarted and
 // rejoins, and the pair goes down.
 func TestPairLifecycleWithRealProcesses(t *testing.T) {
+	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -13,17 +15,45 @@ import (
 	"github.com/ftm-in-go/ftm/stm"
 )
 
-// buildFtmctl compiles the real binaries: ftmctl, and next to it the
-// default node binary (ftmnode) its pair up starts.
+// buildFtmctl compiles the real binaries once per test run: ftmctl, and
+// next to it the default node binary (ftmnode) its pair up starts.
 func buildFtmctl(t *testing.T) string {
 	t.Helper()
-	dir := t.TempDir()
+	built.once.Do(func() { built.bin, built.err = buildBinaries() })
+	require.NoError(t, built.err)
+	return built.bin
+}
+
+// built holds the binaries every test of the package shares (they are
+// read-only: a test that needs a binary of its own builds it).
+var built struct {
+	once     sync.Once
+	dir, bin string
+	err      error
+}
+
+func buildBinaries() (string, error) {
+	dir, err := os.MkdirTemp("", "ftmctl-test-bin-")
+	if err != nil {
+		return "", err
+	}
+	built.dir = dir
 	bin := filepath.Join(dir, "ftmctl")
-	out, err := exec.Command("go", "build", "-o", bin, "../../ftmctl").CombinedOutput()
-	require.NoError(t, err, string(out))
-	out, err = exec.Command("go", "build", "-o", filepath.Join(dir, "ftmnode"), "../ftmnode").CombinedOutput()
-	require.NoError(t, err, string(out))
-	return bin
+	for _, b := range [][2]string{{bin, "../../ftmctl"}, {filepath.Join(dir, "ftmnode"), "../ftmnode"}} {
+		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
+			return "", fmt.Errorf("go build %s: %w: %s", b[1], err, out)
+		}
+	}
+	return bin, nil
+}
+
+// TestMain removes the shared binaries once every test has run.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
+	}
+	os.Exit(code)
 }
 
 // Reference: §6.2, and the short version of `make soak`, with real
