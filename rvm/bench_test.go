@@ -340,6 +340,59 @@ func BenchmarkDirtyScan(b *testing.B) {
 	}
 }
 
+// BenchmarkSmallSegmentScan: finding the one page written since the last
+// checkpoint in a small segment (a task's progress record, 64 bytes; and
+// AutoCompareMax bytes), per method. With write tracking, the scan that
+// write-protects the written page again flushes the TLB, whatever the
+// number of pages; comparing a small segment costs less, which is why
+// Auto compares segments up to AutoCompareMax. x-compare: write-track's
+// scan over compare's, same run.
+func BenchmarkSmallSegmentScan(b *testing.B) {
+	for _, size := range []int{64, AutoCompareMax} {
+		b.Run(fmt.Sprintf("bytes=%d", size), func(b *testing.B) {
+			var ns [3]time.Duration
+			segs := map[Method]*Segment{}
+			for _, m := range []Method{Compare, WriteTrack} {
+				s, err := NewSegment("small", size, Config{Method: m})
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+				if s.Method() != m {
+					b.Skip("no OS write tracking here")
+				}
+				segs[m] = s
+			}
+			for i := 0; i < b.N; i++ {
+				for _, m := range []Method{Compare, WriteTrack} { // alternated
+					ns[m] += scanOnce(b, segs[m], i)
+				}
+			}
+			b.ReportMetric(float64(ns[Compare].Nanoseconds())/float64(b.N), "ns/scan-compare")
+			b.ReportMetric(float64(ns[WriteTrack].Nanoseconds())/float64(b.N), "ns/scan-write-track")
+			b.ReportMetric(float64(ns[WriteTrack])/float64(ns[Compare]), "x-compare")
+		})
+	}
+}
+
+// scanOnce writes one page of s, then times finding it (with reset) and
+// counts it saved.
+func scanOnce(b *testing.B, s *Segment, i int) time.Duration {
+	p := i % s.Pages()
+	s.Bytes()[p*s.PageSize()+i%s.PageSize()%len(s.Bytes())]++
+	start := time.Now()
+	s.mu.Lock()
+	set, err := s.dirtyLocked(true)
+	s.mu.Unlock()
+	d := time.Since(start)
+	if err != nil || !set[p] {
+		b.Fatalf("page %d not found written (%v)", p, err)
+	}
+	s.tr.Saved(p, s.Bytes()[p*s.PageSize():(p+1)*s.PageSize()])
+	s.carry = map[int]bool{}
+	return d
+}
+
 // editorSegments are the paper's editor case: three small segments.
 func editorSegments(b *testing.B) []*Segment {
 	var segs []*Segment

@@ -25,7 +25,10 @@
 //     /proc/self/pagemap, which reports written pages and write-protects them
 //     again in one call. A write that restores old bytes still counts as
 //     dirty. Linux 6.7+, root or vm.unprivileged_userfaultfd; elsewhere Auto
-//     falls back to Compare.
+//     falls back to Compare. Auto compares segments of at most
+//     AutoCompareMax bytes: the scan that write-protects written pages
+//     again flushes the TLB, tens to hundreds of µs a call however few
+//     pages were written, more than comparing a small segment.
 //
 // An optional Hint(off, n) says a range was written; Compare then saves
 // those pages without comparing them. It is never needed for correctness.

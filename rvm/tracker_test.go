@@ -79,22 +79,37 @@ func testRand(t *testing.T) *rand.Rand {
 	return rand.New(rand.NewSource(seed))
 }
 
-// Auto says which tracker it chose, in one log line with the reason.
+// Auto says which tracker it chose, in one log line with the reason: a
+// segment of at most AutoCompareMax bytes is compared; a larger one is
+// tracked by the OS where it can.
 func TestAutoLogsItsChoice(t *testing.T) {
-	core, logs := observer.New(zap.InfoLevel)
-	s, err := NewSegment("auto", ps, Config{Logger: zap.New(core)})
-	require.NoError(t, err)
-	defer s.Close()
-	entries := logs.All()
-	require.Len(t, entries, 1)
-	switch s.Method() {
-	case WriteTrack:
-		require.Equal(t, "dirty pages tracked by the OS", entries[0].Message)
-	case Compare:
-		require.Contains(t, entries[0].Message, "OS write tracking unavailable")
-		require.Contains(t, entries[0].ContextMap(), "error")
-	default:
-		t.Fatalf("Auto chose %v", s.Method())
-	}
-	require.Equal(t, "auto", entries[0].ContextMap()["segment"])
+	t.Run("small", func(t *testing.T) {
+		core, logs := observer.New(zap.InfoLevel)
+		s, err := NewSegment("auto", AutoCompareMax, Config{Logger: zap.New(core)})
+		require.NoError(t, err)
+		defer s.Close()
+		entries := logs.All()
+		require.Len(t, entries, 1)
+		require.Equal(t, Compare, s.Method())
+		require.Equal(t, "small segment: dirty pages found by comparison", entries[0].Message)
+		require.Equal(t, "auto", entries[0].ContextMap()["segment"])
+	})
+	t.Run("large", func(t *testing.T) {
+		core, logs := observer.New(zap.InfoLevel)
+		s, err := NewSegment("auto", AutoCompareMax+ps, Config{Logger: zap.New(core)})
+		require.NoError(t, err)
+		defer s.Close()
+		entries := logs.All()
+		require.Len(t, entries, 1)
+		switch s.Method() {
+		case WriteTrack:
+			require.Equal(t, "dirty pages tracked by the OS", entries[0].Message)
+		case Compare:
+			require.Contains(t, entries[0].Message, "OS write tracking unavailable")
+			require.Contains(t, entries[0].ContextMap(), "error")
+		default:
+			t.Fatalf("Auto chose %v", s.Method())
+		}
+		require.Equal(t, "auto", entries[0].ContextMap()["segment"])
+	})
 }

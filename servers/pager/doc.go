@@ -14,9 +14,13 @@
 //
 //  1. rvm.Checkpoint finds each segment's dirty pages (rvm.Tracker) and hands
 //     them to the pager's store, which sends them to the segment's unit in
-//     Update calls ("save", at most Config.ChunkPages pages per call) made by
-//     the task's application Client: the app RU becomes a predecessor of every
-//     segment RU it saved into;
+//     an Update call ("save") made by the task's application Client: the app
+//     RU becomes a predecessor of every segment RU it saved into. The page
+//     images are lent, not encoded (handoff.go): the segment servers run in
+//     the task's process, so the request names pages the pager filed and
+//     the server takes them from there; a server in another process refuses
+//     (errNotLent) and gets them inline, at most Options.ChunkPages pages
+//     per call;
 //  2. the Client's Checkpoint commits the app RU and those segment RUs as one
 //     atomic action: when a segment unit precommits, its server writes the
 //     pages received in this RU as STM page objects in the transaction that
@@ -42,8 +46,8 @@
 // server (SERVERS.md, "In-doubt groups after a takeover"), but the tests
 // take the bank over only after a checkpoint's action ended; a
 // load's reply (page images) stays in the unit's duplicate table until the
-// same client's next call; each checkpoint costs a save call per segment
-// and the call path's write-ahead unit saves (BENCH.md).
+// same client's next call; each checkpoint costs a save call per dirty
+// segment and the call path's write-ahead unit saves (BENCH.md).
 //
 // Its user is the stable task (package task): a recovery-unit task
 // starts a Server per segment on its bank's driver, adds segments to its

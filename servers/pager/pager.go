@@ -27,6 +27,9 @@ type Options struct {
 	// Failpoint is hit at FPSavesSent; an error fails that checkpoint
 	// there. Tests and crash runs only.
 	Failpoint failpoint.Hook
+	// Inline sends the page images in the save requests even to segment
+	// servers in this process (by default they are lent: handoff.go).
+	Inline bool
 }
 
 // Pager checkpoints and restores the segments of one task through their
@@ -37,6 +40,10 @@ type Pager struct {
 	segs  []*rvm.Segment
 	pages map[string]int // segment → page size
 	opt   Options
+	// inline: segments whose server refused lent pages (another process);
+	// used by SaveBatch only, one checkpoint at a time.
+	inline map[string]bool
+	proc   string // the process its lent saves name (processNonce; tests play another)
 }
 
 // New returns the pager of task's segments; app is the task's application
@@ -53,7 +60,7 @@ func New(app *servers.Client, task string, opt Options, segs ...*rvm.Segment) (*
 	if opt.Settle <= 0 {
 		opt.Settle = 5 * time.Second
 	}
-	p := &Pager{app: app, task: task, segs: segs, pages: map[string]int{}, opt: opt}
+	p := &Pager{app: app, task: task, segs: segs, pages: map[string]int{}, opt: opt, inline: map[string]bool{}, proc: processNonce}
 	for _, s := range segs {
 		if s == nil {
 			return nil, fmt.Errorf("%w: nil segment", rvm.ErrBadConfig)
@@ -83,7 +90,9 @@ func (p *Pager) Add(s *rvm.Segment) error {
 // Store is the pager as an rvm.BatchStore: SaveBatch sends the pages
 // given to their segments' units and checkpoints the application RU with
 // them (one atomic action); LoadPages reads a segment's last committed
-// pages. For a task that captures its pages first and commits them later.
+// pages. For a task that captures its pages first and commits them later:
+// the images given to SaveBatch are lent to the segment servers (not
+// copied), so the caller must never change them after.
 func (p *Pager) Store() rvm.BatchStore { return (*store)(p) }
 
 // Checkpoint saves the pages written since the last checkpoint of every
@@ -92,12 +101,12 @@ func (p *Pager) Store() rvm.BatchStore { return (*store)(p) }
 // stay dirty; an rvm-wrapped servers.ErrAborted means the action aborted
 // and the task goes back to its last checkpoint (Restore).
 func (p *Pager) Checkpoint(ctx context.Context) (rvm.CheckpointStats, error) {
-	return rvm.Checkpoint(ctx, (*store)(p), p.segs...)
+	return rvm.Checkpoint(ctx, (*liveStore)(p), p.segs...)
 }
 
 // CheckpointTask stops the task at a safe point, checkpoints and resumes it.
 func (p *Pager) CheckpointTask(ctx context.Context, sp *rvm.SafePoint, timeout time.Duration) (rvm.TaskCheckpoint, error) {
-	return sp.CheckpointTask(ctx, timeout, (*store)(p), p.segs...)
+	return sp.CheckpointTask(ctx, timeout, (*liveStore)(p), p.segs...)
 }
 
 // Drop drops every segment in one atomic action with the application RU
@@ -139,29 +148,13 @@ func (s *store) SavePages(ctx context.Context, seg string, npages int, pages map
 }
 
 // SaveBatch hands each segment's dirty pages to its unit (Update calls of
-// the app RU), then commits app RU + segment RUs in one checkpoint.
+// the app RU), then commits app RU + segment RUs in one checkpoint. The
+// images are lent to the segment servers, not copied: the caller must
+// never change them after (Store's contract; the live store copies).
 func (s *store) SaveBatch(ctx context.Context, batch []rvm.SegmentPages) error {
 	for _, sp := range batch {
-		ps, ok := s.pages[sp.Segment]
-		if !ok {
-			return fmt.Errorf("%w: segment %q is not the pager's", rvm.ErrBadConfig, sp.Segment)
-		}
-		idx := make([]int, 0, len(sp.Pages))
-		for pg := range sp.Pages {
-			idx = append(idx, pg)
-		}
-		slices.Sort(idx)
-		unit := UnitName(s.task, sp.Segment)
-		for len(idx) > 0 {
-			n := min(len(idx), s.opt.ChunkPages)
-			req := saveReq{PageSize: ps, NPages: sp.NPages, Pages: make(map[int][]byte, n)}
-			for _, pg := range idx[:n] {
-				req.Pages[pg] = sp.Pages[pg]
-			}
-			idx = idx[n:]
-			if _, err := saveM.At(unit).Call(ctx, s.app, req); err != nil {
-				return fmt.Errorf("pager: save %s: %w", unit, err)
-			}
+		if err := s.saveSegment(ctx, sp); err != nil {
+			return err
 		}
 	}
 	if err := s.opt.Failpoint.At(FPSavesSent, s.task); err != nil {
@@ -171,6 +164,99 @@ func (s *store) SaveBatch(ctx context.Context, batch []rvm.SegmentPages) error {
 		return fmt.Errorf("pager: checkpoint of task %s: %w", s.task, err)
 	}
 	return nil
+}
+
+// saveSegment hands one segment's pages to its unit: lent in one call
+// (handoff.go), or inline in calls of at most ChunkPages pages when its
+// server is not in this process (or Options.Inline).
+func (s *store) saveSegment(ctx context.Context, sp rvm.SegmentPages) error {
+	ps, ok := s.pages[sp.Segment]
+	if !ok {
+		return fmt.Errorf("%w: segment %q is not the pager's", rvm.ErrBadConfig, sp.Segment)
+	}
+	if len(sp.Pages) == 0 {
+		return nil
+	}
+	unit := UnitName(s.task, sp.Segment)
+	req := saveReq{PageSize: ps, NPages: sp.NPages}
+	if !s.opt.Inline && !s.inline[sp.Segment] {
+		err := s.saveLent(ctx, unit, req, sp.Pages)
+		if !errors.Is(err, errNotLent) {
+			return err
+		}
+		s.inline[sp.Segment] = true // its server runs in another process
+	}
+	return s.saveInline(ctx, unit, req, sp.Pages)
+}
+
+// saveLent makes one save call that lends pages to unit.
+func (s *store) saveLent(ctx context.Context, unit string, req saveReq, pages map[int][]byte) error {
+	req.Proc, req.Ref = s.proc, lend(pages)
+	defer giveBack(req.Ref)
+	if _, err := saveM.At(unit).Call(ctx, s.app, req); err != nil {
+		return fmt.Errorf("pager: save %s: %w", unit, err)
+	}
+	return nil
+}
+
+// saveInline sends pages to unit in the save requests, ChunkPages at most
+// per call, in page order.
+func (s *store) saveInline(ctx context.Context, unit string, req saveReq, pages map[int][]byte) error {
+	idx := make([]int, 0, len(pages))
+	for pg := range pages {
+		idx = append(idx, pg)
+	}
+	slices.Sort(idx)
+	for len(idx) > 0 {
+		n := min(len(idx), s.opt.ChunkPages)
+		req.Pages = make(map[int][]byte, n)
+		for _, pg := range idx[:n] {
+			req.Pages[pg] = pages[pg]
+		}
+		idx = idx[n:]
+		if _, err := saveM.At(unit).Call(ctx, s.app, req); err != nil {
+			return fmt.Errorf("pager: save %s: %w", unit, err)
+		}
+	}
+	return nil
+}
+
+// liveStore is the store of a checkpoint of live segment memory
+// (Checkpoint, CheckpointTask): it copies the pages it is handed, once,
+// and lends the copies.
+type liveStore Pager
+
+func (s *liveStore) SavePages(ctx context.Context, seg string, npages int, pages map[int][]byte) error {
+	return s.SaveBatch(ctx, []rvm.SegmentPages{{Segment: seg, NPages: npages, Pages: pages}})
+}
+
+func (s *liveStore) SaveBatch(ctx context.Context, batch []rvm.SegmentPages) error {
+	own := make([]rvm.SegmentPages, len(batch))
+	for i, sp := range batch {
+		own[i] = sp
+		own[i].Pages = copyPages(sp.Pages)
+	}
+	return (*store)(s).SaveBatch(ctx, own)
+}
+
+func (s *liveStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, error) {
+	return (*store)(s).LoadPages(ctx, seg)
+}
+
+// copyPages copies page images into one allocation.
+func copyPages(pages map[int][]byte) map[int][]byte {
+	total := 0
+	for _, img := range pages {
+		total += len(img)
+	}
+	slab := make([]byte, 0, total)
+	out := make(map[int][]byte, len(pages))
+	for p, img := range pages {
+		n := len(slab)
+		slab = append(slab, img...)
+		out[p] = slab[n:len(slab):len(slab)]
+	}
+	return out
 }
 
 // LoadPages reads the segment's last committed pages from its unit.

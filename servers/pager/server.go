@@ -49,7 +49,11 @@ type segState struct {
 type saveReq struct {
 	PageSize int
 	NPages   int
-	Pages    map[int][]byte
+	Pages    map[int][]byte // the images, inline (none when lent)
+	// Proc and Ref name pages lent within the process (handoff.go): the
+	// images are taken from there, not from the request.
+	Proc string
+	Ref  uint64
 }
 
 type loadReq struct {
@@ -69,6 +73,7 @@ var (
 	// ended; a restore waits for it to commit or abort.
 	ErrUnsettled = errors.New("pager: segment has saves not checkpointed")
 	errBadSave   = errors.New("pager: bad save")
+	errNotLent   = errors.New("pager: pages not lent in this process")
 	errCorrupt   = errors.New("pager: corrupt page object")
 )
 
@@ -76,7 +81,7 @@ var (
 // the pager calls them (bound to the segment's unit) and recognizes their
 // declared errors on its side of the wire.
 var (
-	saveM = servers.NewMethod[saveReq, int]("save", servers.Update, errBadSave)
+	saveM = servers.NewMethod[saveReq, int]("save", servers.Update, errBadSave, errNotLent)
 	dropM = servers.NewMethod[struct{}, int]("drop", servers.Update)
 	loadM = servers.NewMethod[loadReq, loadResp]("load", servers.Read, ErrUnsettled, errCorrupt)
 )
@@ -161,6 +166,13 @@ func (s *Server) Run(ctx context.Context) error { return s.srv.Run(ctx) }
 // save takes pages of the segment in the current RU.
 func (s *Server) save(_ *servers.Call, st *segState, r saveReq) (int, error) {
 	fillMaps(st)
+	if r.Ref != 0 {
+		pages, ok := borrow(r.Proc, r.Ref)
+		if !ok {
+			return 0, errNotLent
+		}
+		r.Pages = pages
+	}
 	if r.PageSize != st.PageSize {
 		return 0, fmt.Errorf("%w: page size %d, the segment's is %d", errBadSave, r.PageSize, st.PageSize)
 	}
