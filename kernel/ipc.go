@@ -184,12 +184,20 @@ func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
 }
 
 func (t *Task) receive(ctx context.Context, name Name) (*Message, error) {
+	var w recvWait
 	for {
-		m, wake, err := t.tryReceive(name)
+		m, err := t.tryReceive(name, &w, ctx.Err() == nil)
 		if m != nil || err != nil {
 			return m, err
 		}
-		if err := t.waitReceive(ctx, wake); err != nil {
+		if w.read {
+			t.readLink(ctx, &w)
+			continue
+		}
+		if err := t.waitReceive(ctx, &w); err != nil {
+			t.node.mu.Lock()
+			w.release()
+			t.node.mu.Unlock()
 			return nil, err
 		}
 	}
@@ -206,7 +214,8 @@ func (t *Task) TryReceive(name Name) (*Message, error) {
 
 // tryReceiveNow is TryReceive without the safe point and the recorder.
 func (t *Task) tryReceiveNow(name Name) (*Message, error) {
-	m, _, err := t.tryReceive(name)
+	var w recvWait
+	m, err := t.tryReceive(name, &w, false)
 	if m == nil && err == nil {
 		return nil, fmt.Errorf("receive on %d: %w: no message", name, ErrTimedOut)
 	}
@@ -222,37 +231,45 @@ func (t *Task) ReceiveTimeout(ctx context.Context, name Name, d time.Duration) (
 	return t.Receive(ctx, name)
 }
 
-func (t *Task) tryReceive(name Name) (*Message, chan struct{}, error) {
-	if err := t.lock(); err != nil {
-		return nil, nil, err
+// tryReceive takes the next message. When there is none it fills in w:
+// what to wait on, or the link to read (mayRead: the receiver can wait).
+func (t *Task) tryReceive(name Name, w *recvWait, mayRead bool) (*Message, error) {
+	t.node.mu.Lock()
+	defer t.node.mu.Unlock()
+	if t.dead {
+		w.release()
+		return nil, ErrTaskDead
 	}
-	defer t.unlock()
 	e, err := t.lookup(name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("receive: %w", err)
+		w.release()
+		return nil, fmt.Errorf("receive: %w", err)
 	}
 	var p *port
-	var wake chan struct{}
 	switch {
 	case e.set != nil:
-		p, wake = e.set.ready(), e.set.wakeCh
+		p, w.wake = e.set.ready(), e.set.wakeCh
+		if p == nil {
+			w.settle(nil, false)
+			return nil, nil
+		}
 	case e.recv:
-		p, wake = e.p, e.p.recvWake
+		p, w.wake = e.p, e.p.recvWake
 		if p.q.n == 0 {
-			p = nil
+			w.settle(p, mayRead)
+			return nil, nil
 		}
 	default:
-		return nil, nil, fmt.Errorf("receive on %d: %w: not a receive right or port set", name, ErrInvalidRight)
+		w.release()
+		return nil, fmt.Errorf("receive on %d: %w: not a receive right or port set", name, ErrInvalidRight)
 	}
-	if p == nil {
-		return nil, wake, nil
-	}
+	w.release()
 	m := p.dequeue()
 	if e.set != nil && e.set.pending() {
 		e.set.wake() // another receiver of the set may be waiting
 	}
 	t.copyoutMessage(m, p)
-	return m, nil, nil
+	return m, nil
 }
 
 // copyoutMessage gives the receiver the rights the message carries and
@@ -275,14 +292,37 @@ func (t *Task) copyoutMessage(m *Message, p *port) {
 // receive rights and port sets, which closes their wake channels, and
 // moving a receive right out of the task pokes its channel (take). The
 // caller's retry then sees ErrTaskDead or ErrInvalidName.
-func (t *Task) waitReceive(ctx context.Context, wake chan struct{}) error {
+//
+// While a link that feeds the port is read by someone else, the receiver
+// also waits for that link's token (w.holding), to read the link itself.
+func (t *Task) waitReceive(ctx context.Context, w *recvWait) error {
+	if w.lr != nil {
+		return t.waitReceiveOrToken(ctx, w)
+	}
 	if ctx.Done() == nil {
 		h := t.enterBlocked()
-		<-wake
+		<-w.wake
 		h.leave()
 		return nil
 	}
-	return t.block(ctx, wake, "receive")
+	return t.block(ctx, w.wake, "receive")
+}
+
+// waitReceiveOrToken is waitReceive that also takes the token of the link
+// feeding the port when it comes free.
+func (t *Task) waitReceiveOrToken(ctx context.Context, w *recvWait) error {
+	defer t.enterBlocked().leave()
+	select {
+	case <-w.wake:
+		return nil
+	case w.lr.tok <- struct{}{}:
+		w.holding = true
+		return nil
+	case <-t.done:
+		return ErrTaskDead
+	case <-ctx.Done():
+		return ctxErr(ctx, "receive")
+	}
 }
 
 // block waits for wake, ctx or the task's end (a safe point meanwhile).

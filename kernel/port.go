@@ -22,6 +22,9 @@ type port struct {
 	destroyed *port // notify port for port-destroyed, or nil
 	deadReqs  []deadReq
 	remote    *proxy // set for a proxy of a port on another node
+
+	feed    *linkReader // the link messages to p last came over (or were exported to go over)
+	reading *linkReader // the link a task of the receiver reads for p now (linkread.go)
 }
 
 type deadReq struct {
@@ -69,6 +72,7 @@ func (q *queue) pop() *Message {
 
 // wakeReceiver signals a receiver waiting on p or on its set.
 func (p *port) wakeReceiver() {
+	p.interruptReader()
 	if p.dead {
 		return
 	}
@@ -171,6 +175,7 @@ func (p *port) destroy() {
 		close(p.sendWake)
 		p.sendWake = nil
 	}
+	p.interruptReader()
 	close(p.recvWake) // wakes every waiting receiver for good
 	if p.remote != nil {
 		p.node.net.proxyDead(p)
@@ -223,6 +228,7 @@ func (p *port) receiveLost() {
 // stale waiter can neither sleep for ever nor swallow their wake-up.
 // node.mu held.
 func (p *port) receiverLeft() {
+	p.interruptReader()
 	close(p.recvWake)
 	p.recvWake = make(chan struct{}, 1)
 }
