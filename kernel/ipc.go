@@ -39,10 +39,14 @@ func (t *Task) send(ctx context.Context, m *Message, wait bool) error {
 		return fmt.Errorf("send %d bytes, %d rights: %w", len(m.Body), len(m.Rights), ErrMsgTooLarge)
 	}
 	for {
-		wake, remote, err := t.trySend(m)
+		wake, to, err := t.trySend(m)
 		if wake == nil || err != nil {
-			if err == nil && remote != nil {
-				return t.node.net.forward(ctx, remote, m)
+			switch {
+			case err != nil:
+			case to.remote != nil:
+				return t.node.net.forward(ctx, to.remote, m)
+			case to.waiter != nil:
+				to.waiter.ch <- m // handed over: the receiver wakes with it
 			}
 			return err
 		}
@@ -64,29 +68,38 @@ func (t *Task) send(ctx context.Context, m *Message, wait bool) error {
 	}
 }
 
-// trySend enqueues m if there is room. When the queue is full it returns a
-// channel to wait on (the sender is counted in sendWait). For a proxy port
-// it copies the rights in and returns the proxy, for the caller to forward
-// once the node lock is released.
-func (t *Task) trySend(m *Message) (chan struct{}, *port, error) {
+// sendTo is where trySend's caller takes a message once the node lock is
+// released: to the proxy port to forward it, or through the waiter's
+// channel to the receiver it was handed to.
+type sendTo struct {
+	remote *port
+	waiter *waiter
+}
+
+// trySend enqueues m if there is room, or hands it to a waiting receiver.
+// When the queue is full it returns a channel to wait on (the sender is
+// counted in sendWait). For a proxy port it copies the rights in and
+// returns the proxy, for the caller to forward once the node lock is
+// released.
+func (t *Task) trySend(m *Message) (chan struct{}, sendTo, error) {
 	if err := t.lock(); err != nil {
-		return nil, nil, err
+		return nil, sendTo{}, err
 	}
 	defer t.unlock()
 	if m.dst != nil { // still queued: it belongs to the kernel
-		return nil, nil, fmt.Errorf("send: %w: message already sent and not yet received", ErrInvalidValue)
+		return nil, sendTo{}, fmt.Errorf("send: %w: message already sent and not yet received", ErrInvalidValue)
 	}
 	e, err := t.lookup(m.Dest)
 	if err != nil {
-		return nil, nil, fmt.Errorf("send: %w", err)
+		return nil, sendTo{}, fmt.Errorf("send: %w", err)
 	}
 	t.settle(e)
 	p := e.p
 	if p == nil || (e.dead > 0 && p.dead) {
 		if p != nil && p.dead {
-			return nil, nil, fmt.Errorf("send to %d: %w", m.Dest, ErrPortDead)
+			return nil, sendTo{}, fmt.Errorf("send to %d: %w", m.Dest, ErrPortDead)
 		}
-		return nil, nil, fmt.Errorf("send to %d: %w: a port set", m.Dest, ErrInvalidRight)
+		return nil, sendTo{}, fmt.Errorf("send to %d: %w: a port set", m.Dest, ErrInvalidRight)
 	}
 	if p.remote == nil && p.q.n >= p.limit && m.DestDisp != MoveSendOnce && !e.sendOnce {
 		if p.sendWake == nil {
@@ -94,23 +107,24 @@ func (t *Task) trySend(m *Message) (chan struct{}, *port, error) {
 		}
 		p.sendWait++
 		m.dst = p
-		return p.sendWake, nil, nil
+		return p.sendWake, sendTo{}, nil
 	}
 	m.dst = nil
 	if p.remote != nil {
 		if err := checkRemotable(m); err != nil {
-			return nil, nil, err
+			return nil, sendTo{}, err
 		}
 	}
 	if err := t.copyinMessage(m, e); err != nil {
-		return nil, nil, err
+		return nil, sendTo{}, err
 	}
 	if p.remote != nil {
-		return nil, p, nil
+		return nil, sendTo{remote: p}, nil
 	}
-	p.enqueue(m)
-	t.consumeDest(xright{p: p, kind: m.destKind})
-	return nil, nil, nil
+	kind := m.destKind // m is the receiver's once handed over
+	w := p.take(m)
+	t.consumeDest(xright{p: p, kind: kind})
+	return nil, sendTo{waiter: w}, nil
 }
 
 // copyinMessage moves the destination, reply and carried rights into
@@ -184,13 +198,28 @@ func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
 }
 
 func (t *Task) receive(ctx context.Context, name Name) (*Message, error) {
+	w := recvWait{canWait: true}
 	for {
-		m, wake, err := t.tryReceive(name)
+		w.canRead = ctx.Err() == nil
+		m, err := t.tryReceive(name, &w)
 		if m != nil || err != nil {
 			return m, err
 		}
-		if err := t.waitReceive(ctx, wake); err != nil {
-			return nil, err
+		if w.read {
+			t.readLink(ctx, &w)
+			continue
+		}
+		m, err = t.waitReceive(ctx, &w)
+		if m != nil {
+			if w.lr != nil { // still counted as waiting for its link
+				t.node.mu.Lock()
+				w.release()
+				t.node.mu.Unlock()
+			}
+			return m, nil
+		}
+		if err != nil {
+			return t.abandonWait(&w, err)
 		}
 	}
 }
@@ -206,7 +235,8 @@ func (t *Task) TryReceive(name Name) (*Message, error) {
 
 // tryReceiveNow is TryReceive without the safe point and the recorder.
 func (t *Task) tryReceiveNow(name Name) (*Message, error) {
-	m, _, err := t.tryReceive(name)
+	var w recvWait
+	m, err := t.tryReceive(name, &w)
 	if m == nil && err == nil {
 		return nil, fmt.Errorf("receive on %d: %w: no message", name, ErrTimedOut)
 	}
@@ -222,37 +252,50 @@ func (t *Task) ReceiveTimeout(ctx context.Context, name Name, d time.Duration) (
 	return t.Receive(ctx, name)
 }
 
-func (t *Task) tryReceive(name Name) (*Message, chan struct{}, error) {
-	if err := t.lock(); err != nil {
-		return nil, nil, err
+// tryReceive takes the next message: one handed to w's waiter since it
+// last looked, or the port's next. When there is none it fills in w: what
+// to wait on, or the link to read.
+func (t *Task) tryReceive(name Name, w *recvWait) (*Message, error) {
+	t.node.mu.Lock()
+	defer t.node.mu.Unlock()
+	if m := w.unwait(); m != nil {
+		w.release()
+		return m, nil
 	}
-	defer t.unlock()
+	if t.dead {
+		w.release()
+		return nil, ErrTaskDead
+	}
 	e, err := t.lookup(name)
 	if err != nil {
-		return nil, nil, fmt.Errorf("receive: %w", err)
+		w.release()
+		return nil, fmt.Errorf("receive: %w", err)
 	}
 	var p *port
-	var wake chan struct{}
 	switch {
 	case e.set != nil:
-		p, wake = e.set.ready(), e.set.wakeCh
+		p, w.wake = e.set.ready(), e.set.wakeCh
+		if p == nil {
+			w.settle(nil)
+			return nil, nil
+		}
 	case e.recv:
-		p, wake = e.p, e.p.recvWake
+		p = e.p
 		if p.q.n == 0 {
-			p = nil
+			w.settle(p)
+			return nil, nil
 		}
 	default:
-		return nil, nil, fmt.Errorf("receive on %d: %w: not a receive right or port set", name, ErrInvalidRight)
+		w.release()
+		return nil, fmt.Errorf("receive on %d: %w: not a receive right or port set", name, ErrInvalidRight)
 	}
-	if p == nil {
-		return nil, wake, nil
-	}
+	w.release()
 	m := p.dequeue()
 	if e.set != nil && e.set.pending() {
 		e.set.wake() // another receiver of the set may be waiting
 	}
 	t.copyoutMessage(m, p)
-	return m, nil, nil
+	return m, nil
 }
 
 // copyoutMessage gives the receiver the rights the message carries and
@@ -267,22 +310,6 @@ func (t *Task) copyoutMessage(m *Message, p *port) {
 		m.Rights[i].Name, m.Rights[i].Type = t.copyout(x)
 	}
 	m.dst, m.rep, m.xrs = nil, xright{}, nil
-}
-
-// waitReceive blocks a receiver until wake. With a ctx that cannot end it
-// waits on wake alone, without a select (the local RPC fast path): the
-// task's end still reaches it, because terminating destroys the task's
-// receive rights and port sets, which closes their wake channels, and
-// moving a receive right out of the task pokes its channel (take). The
-// caller's retry then sees ErrTaskDead or ErrInvalidName.
-func (t *Task) waitReceive(ctx context.Context, wake chan struct{}) error {
-	if ctx.Done() == nil {
-		h := t.enterBlocked()
-		<-wake
-		h.leave()
-		return nil
-	}
-	return t.block(ctx, wake, "receive")
 }
 
 // block waits for wake, ctx or the task's end (a safe point meanwhile).

@@ -62,6 +62,7 @@ type export struct {
 type peerState struct {
 	name    string
 	l       link.Link
+	lr      *linkReader // l's reading (linkread.go)
 	exports map[portID]*export
 	byPort  map[*port]portID             // send exports, one id per port
 	proxies map[portID]*port             // proxies for the peer's ports
@@ -161,54 +162,40 @@ func (n *Node) AttachLink(l link.Link) error {
 		ps.death.Stop()
 		ps.death = nil
 	}
-	old := ps.l
-	ps.l = l
+	old := ps.lr
+	ps.l, ps.lr = l, newLinkReader(ps, l)
 	ps.failLookups() // their requests went over the old link
 	nm.payOwed(ps)
 	nm.wg.Add(1) // under n.mu: a Shutdown that closes l also waits for serve
+	lr := ps.lr
+	if old != nil {
+		old.dead = true // its readers leave it to its standby
+	}
 	n.mu.Unlock()
 	if old != nil {
-		_ = old.Close()
+		_ = old.l.Close()
 	}
 	n.log.Info("link attached", zap.String("peer", l.Peer()))
-	go nm.serve(ps, l)
+	go nm.serve(lr)
 	return nil
-}
-
-// serve reads frames from l until it fails, then schedules the peer's death.
-func (nm *netmsg) serve(ps *peerState, l link.Link) {
-	defer nm.wg.Done()
-	for {
-		// No context: Shutdown closes every link it serves, which ends this
-		// Recv, and a Recv that cannot be cancelled arms no interrupt.
-		f, err := l.Recv(context.Background())
-		if err != nil {
-			nm.linkLost(ps, l, err)
-			return
-		}
-		if err := nm.handle(ps, l, f); err != nil {
-			nm.n.log.Warn("bad frame from peer; closing link", zap.String("peer", ps.name), zap.Error(err))
-			_ = l.Close()
-		}
-	}
 }
 
 // handle decodes one frame from the peer and acts on it. The frame's body
 // is owned by the message built from it (the link hands it over).
-func (nm *netmsg) handle(ps *peerState, l link.Link, f link.Frame) error {
+func (nm *netmsg) handle(lr *linkReader, f link.Frame) error {
 	switch f.Kind {
 	case kindMsg:
 		var w wireMsg
 		if err := decodeWireMsg(f.Body, &w); err != nil {
 			return err
 		}
-		return nm.deliver(ps, l, &w)
+		return nm.deliver(lr, &w)
 	case kindDead, kindRelease, kindLookup, kindLookupReply:
 		var c wireCtl
 		if err := decodeWireCtl(f.Body, &c); err != nil {
 			return err
 		}
-		nm.control(ps, l, f.Kind, &c)
+		nm.control(lr.ps, lr.l, f.Kind, &c)
 		return nil
 	}
 	return fmt.Errorf("unknown frame kind %d", f.Kind)
@@ -216,14 +203,17 @@ func (nm *netmsg) handle(ps *peerState, l link.Link, f link.Frame) error {
 
 // linkLost ends a link: after the link timeout, unless a new link for the
 // peer was attached, the peer's proxies die and its exports are released.
-func (nm *netmsg) linkLost(ps *peerState, l link.Link, cause error) {
+// Both the standby and a reading task may report the same end.
+func (nm *netmsg) linkLost(lr *linkReader, cause error) {
 	n := nm.n
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if ps.l != l {
-		return // replaced already
+	lr.dead = true
+	ps := lr.ps
+	if ps.l != lr.l {
+		return // replaced, or reported already
 	}
-	ps.l = nil
+	ps.l, ps.lr = nil, nil
 	ps.failLookups()
 	if n.down {
 		nm.peerDead(ps)
@@ -377,6 +367,7 @@ func (nm *netmsg) exportRight(ps *peerState, x xright) wireRight {
 		return r
 	}
 	r := wireRight{Home: nm.n.cfg.Name, Kind: x.kind}
+	p.feed = ps.lr // what comes back to p comes over ps's link
 	if x.kind == RightSendOnce {
 		r.ID = newPortID()
 		ps.exports[r.ID] = &export{p: p, sendOnce: true} // holds the transit send-once
@@ -412,24 +403,47 @@ func (nm *netmsg) sendWire(ctx context.Context, l link.Link, kind uint8, v wireE
 	return nil
 }
 
+// deliverResult is what tryDeliver did with a message.
+type deliverResult int
+
+const (
+	delivered   deliverResult = iota
+	deliverDead               // no such port (any more): the peer must be told
+	deliverFull               // the port's queue is full: wait for room
+)
+
+// tryDeliver queues a message from the peer on its local port if there is
+// room. node.mu held.
+func (nm *netmsg) tryDeliver(lr *linkReader, w *wireMsg) deliverResult {
+	ps := lr.ps
+	e := ps.exports[w.Dest]
+	if e == nil || e.p.dead {
+		delete(ps.exports, w.Dest)
+		return deliverDead
+	}
+	if e.sendOnce || e.p.q.n < e.p.limit {
+		e.p.feed = lr
+		nm.enqueueFromWire(ps, e, w)
+		return delivered
+	}
+	return deliverFull
+}
+
 // deliver queues a message from the peer on a local port, waiting while
 // the port's queue is full (the link is flow-controlled by its receivers).
-func (nm *netmsg) deliver(ps *peerState, l link.Link, w *wireMsg) error {
+func (nm *netmsg) deliver(lr *linkReader, w *wireMsg) error {
 	n := nm.n
 	for {
 		n.mu.Lock()
-		e := ps.exports[w.Dest]
-		if e == nil || e.p.dead {
-			delete(ps.exports, w.Dest)
-			n.mu.Unlock()
-			return nm.sendWire(n.ctx, l, kindDead, &wireCtl{ID: w.Dest})
-		}
-		p := e.p
-		if e.sendOnce || p.q.n < p.limit {
-			nm.enqueueFromWire(ps, e, w)
+		switch nm.tryDeliver(lr, w) {
+		case delivered:
 			n.mu.Unlock()
 			return nil
+		case deliverDead:
+			n.mu.Unlock()
+			return nm.sendWire(n.ctx, lr.l, kindDead, &wireCtl{ID: w.Dest})
 		}
+		p := lr.ps.exports[w.Dest].p
 		if p.sendWake == nil {
 			p.sendWake = make(chan struct{})
 		}
@@ -466,7 +480,7 @@ func (nm *netmsg) enqueueFromWire(ps *peerState, e *export, w *wireMsg) {
 			m.xrs[i] = nm.importRight(ps, r)
 		}
 	}
-	e.p.enqueue(m)
+	e.p.put(m)
 	if e.sendOnce {
 		e.p.sonces-- // the one-shot right is used up
 	}
@@ -663,7 +677,9 @@ func (t *Task) Lookup(ctx context.Context, peer, key string) (Name, error) {
 	n.net.nextReq++
 	req, ch, l := n.net.nextReq, make(chan lookupResult, 1), ps.l
 	ps.lookups[req] = ch
+	lr := ps.lr
 	t.unlock()
+	lr.wakeStandby() // the answer is read by a reading task or the standby
 	if err := n.net.sendWire(ctx, l, kindLookup, &wireCtl{Req: req, Name: key}); err != nil {
 		n.mu.Lock()
 		delete(ps.lookups, req)

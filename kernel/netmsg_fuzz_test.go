@@ -43,9 +43,9 @@ func FuzzNetmsgFrame(f *testing.F) {
 			t.Fatal(err)
 		}
 		n.mu.Lock()
-		ps := n.net.peers["b"]
+		lr := n.net.peers["b"].lr
 		n.mu.Unlock()
-		_ = n.net.handle(ps, la, link.Frame{Service: link.ServicePorts, Kind: kind, Body: body})
+		_ = n.net.handle(lr, link.Frame{Service: link.ServicePorts, Kind: kind, Body: body})
 		if typ, err := server.Type(svc); err != nil || typ != RightReceive {
 			t.Fatalf("the service lost its receive right: %v %v", typ, err)
 		}

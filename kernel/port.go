@@ -14,7 +14,7 @@ type port struct {
 	sonces int // send-once rights in existence
 	set    *portSet
 
-	recvWake chan struct{} // cap 1: a receiver may find a message
+	waiters  waiterList    // goroutines blocked in Receive on p (wait.go)
 	sendWake chan struct{} // closed when queue space frees, if senders wait
 	sendWait int           // senders blocked on a full queue
 
@@ -22,6 +22,9 @@ type port struct {
 	destroyed *port // notify port for port-destroyed, or nil
 	deadReqs  []deadReq
 	remote    *proxy // set for a proxy of a port on another node
+
+	feed    *linkReader // the link messages to p last came over (or were exported to go over)
+	reading *linkReader // the link a task of the receiver reads for p now (linkread.go)
 }
 
 type deadReq struct {
@@ -31,7 +34,7 @@ type deadReq struct {
 }
 
 func (n *Node) newPort() *port {
-	p := &port{node: n, limit: n.cfg.QueueLimit, recvWake: make(chan struct{}, 1)}
+	p := &port{node: n, limit: n.cfg.QueueLimit}
 	n.ports[p] = struct{}{}
 	return p
 }
@@ -69,13 +72,11 @@ func (q *queue) pop() *Message {
 
 // wakeReceiver signals a receiver waiting on p or on its set.
 func (p *port) wakeReceiver() {
+	p.interruptReader()
 	if p.dead {
 		return
 	}
-	select {
-	case p.recvWake <- struct{}{}:
-	default:
-	}
+	p.wakeWaiter()
 	if p.set != nil {
 		p.set.wake()
 	}
@@ -171,7 +172,8 @@ func (p *port) destroy() {
 		close(p.sendWake)
 		p.sendWake = nil
 	}
-	close(p.recvWake) // wakes every waiting receiver for good
+	p.interruptReader()
+	p.wakeAllWaiters()
 	if p.remote != nil {
 		p.node.net.proxyDead(p)
 	}
@@ -217,12 +219,11 @@ func (p *port) receiveLost() {
 }
 
 // receiverLeft is called when p's receive right leaves the task that held
-// it (moved, or carried off in a port-destroyed notification). Closing the
-// wake channel wakes every goroutine of that task blocked on p (their retry
-// fails on the name); the next holder's receivers get a fresh channel, so a
-// stale waiter can neither sleep for ever nor swallow their wake-up.
-// node.mu held.
+// it (moved, or carried off in a port-destroyed notification). Every
+// goroutine of that task blocked on p is woken (their retry fails on the
+// name) and leaves p's list of waiters, so a stale waiter can neither sleep
+// for ever nor be handed the next holder's messages. node.mu held.
 func (p *port) receiverLeft() {
-	close(p.recvWake)
-	p.recvWake = make(chan struct{}, 1)
+	p.interruptReader()
+	p.wakeAllWaiters()
 }

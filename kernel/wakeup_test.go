@@ -24,15 +24,20 @@ func TestPortSetTwoReceiversBothWake(t *testing.T) {
 	require.NoError(t, b.MoveMember(p1, set))
 	require.NoError(t, b.MoveMember(p2, set))
 	to1, to2 := giveSend(t, b, p1, a), giveSend(t, b, p2, a)
+	tryReceive := func(name Name) (*Message, chan struct{}, error) {
+		w := recvWait{canWait: true, canRead: true}
+		m, err := b.tryReceive(name, &w)
+		return m, w.wake, err
+	}
 	// Both receivers find the set empty and are about to wait.
-	_, w1, err := b.tryReceive(set)
+	_, w1, err := tryReceive(set)
 	require.NoError(t, err)
-	_, w2, err := b.tryReceive(set)
+	_, w2, err := tryReceive(set)
 	require.NoError(t, err)
 	require.NoError(t, a.Send(ctxT(t), &Message{Dest: to1, ID: 1}))
 	require.NoError(t, a.Send(ctxT(t), &Message{Dest: to2, ID: 2}))
 	<-w1 // the first receiver wakes and takes a message
-	m, _, err := b.tryReceive(set)
+	m, _, err := tryReceive(set)
 	require.NoError(t, err)
 	require.NotNil(t, m)
 	select { // the second must find a wake-up too

@@ -57,8 +57,9 @@ type MemConfig struct {
 type MemLink struct {
 	name, peer string
 	shared     *memShared
-	in         *memQueue // frames for this end
-	out        *memQueue // frames for the peer
+	in         *memQueue     // frames for this end
+	out        *memQueue     // frames for the peer
+	intr       chan struct{} // capacity 1: an Interrupt not yet reported
 }
 
 var _ Link = (*MemLink)(nil)
@@ -90,7 +91,9 @@ func NewMemPair(a, b string, cfg MemConfig) (*MemLink, *MemLink) {
 	}
 	s := &memShared{cfg: cfg, rng: rand.New(rand.NewSource(cfg.Seed)), held: map[*memQueue][]Frame{}, done: make(chan struct{})}
 	qa, qb := newMemQueue(), newMemQueue()
-	return &MemLink{name: a, peer: b, shared: s, in: qa, out: qb}, &MemLink{name: b, peer: a, shared: s, in: qb, out: qa}
+	ea := &MemLink{name: a, peer: b, shared: s, in: qa, out: qb, intr: make(chan struct{}, 1)}
+	eb := &MemLink{name: b, peer: a, shared: s, in: qb, out: qa, intr: make(chan struct{}, 1)}
+	return ea, eb
 }
 
 func newMemQueue() *memQueue { return &memQueue{wake: make(chan struct{}, 1)} }
@@ -189,6 +192,8 @@ func (m *MemLink) Recv(ctx context.Context) (Frame, error) {
 			return Frame{}, m.Err()
 		case <-ctx.Done():
 			return Frame{}, ctx.Err()
+		case <-m.intr:
+			return Frame{}, ErrInterrupted
 		}
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
@@ -95,9 +96,11 @@ type TCP struct {
 	partial frameReader   // a frame cut short by a cancelled Recv; owned by the recvTok holder
 	bodies  *Bodies       // recycled buffers of large received frames (bodies.go)
 
-	dlMu    sync.Mutex // guards dlArmed and dlFired
-	dlArmed bool       // a Recv may be interrupted by its context
-	dlFired bool       // the interruption set a read deadline to clear
+	dlMu    sync.Mutex  // guards dlArmed, dlFired and intr
+	dlArmed bool        // a Recv may be interrupted by its context
+	dlFired bool        // the interruption set a read deadline to clear
+	intr    bool        // Interrupt set a read deadline; the next Recv reports it
+	intrSet atomic.Bool // intr, read without dlMu on every Recv
 
 	sendMu sync.Mutex  // guards buf, vec and writes to conn
 	buf    []byte      // Send's frame, SendVec's frame head
@@ -191,14 +194,22 @@ func (t *TCP) Recv(ctx context.Context) (Frame, error) {
 	if err := t.Err(); err != nil {
 		return Frame{}, err
 	}
+	if t.takeInterrupt() {
+		return Frame{}, ErrInterrupted
+	}
 	stop := t.armInterrupt(ctx)
 	f, err := t.partial.read(t.r, t.max, t.bodies)
 	t.disarmInterrupt(stop)
 	if err == nil {
 		return f, nil
 	}
-	if ctx.Err() != nil && errors.Is(err, os.ErrDeadlineExceeded) {
-		return Frame{}, ctx.Err()
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if ctx.Err() != nil {
+			return Frame{}, ctx.Err()
+		}
+		if t.takeInterrupt() {
+			return Frame{}, ErrInterrupted
+		}
 	}
 	t.fail(err)
 	return Frame{}, t.Err()
@@ -245,7 +256,9 @@ func (t *TCP) disarmInterrupt(stop func() bool) {
 	defer t.dlMu.Unlock()
 	t.dlArmed = false
 	if t.dlFired {
-		_ = t.conn.SetReadDeadline(time.Time{})
+		if !t.intr { // an Interrupt still needs the deadline
+			_ = t.conn.SetReadDeadline(time.Time{})
+		}
 		t.dlFired = false
 	}
 }

@@ -1,0 +1,85 @@
+package link_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/ftm-in-go/ftm/kernel/link"
+)
+
+var interruptSecret = []byte("interrupt-secret-0123456789")
+
+// interruptPairs are the links that implement link.Interrupter, each as a
+// (receiving end, sending end) pair.
+func interruptPairs(t *testing.T) map[string][2]link.Interrupter {
+	t.Helper()
+	pairs := map[string][2]link.Interrupter{}
+	ma, mb := link.NewMemPair("alpha", "beta", link.MemConfig{})
+	pairs["mem"] = [2]link.Interrupter{ma, mb}
+	acc, dial, aerr, derr := linkUp(t, link.Config{Name: "beta", Secret: interruptSecret}, link.Config{Name: "alpha", Secret: interruptSecret})
+	require.NoError(t, aerr)
+	require.NoError(t, derr)
+	pairs["tcp"] = [2]link.Interrupter{acc, dial}
+	ids := identities(t, "alpha", "beta")
+	acc, dial, aerr, derr = linkUp(t, tlsConfig("beta", "alpha", ids["beta"]), tlsConfig("alpha", "beta", ids["alpha"]))
+	require.NoError(t, aerr)
+	require.NoError(t, derr)
+	pairs["tls"] = [2]link.Interrupter{acc, dial}
+	t.Cleanup(func() {
+		for _, p := range pairs {
+			_ = p[0].Close()
+			_ = p[1].Close()
+		}
+	})
+	return pairs
+}
+
+// Interrupt takes a Recv out of its wait with ErrInterrupted, once, and
+// the link lives on: frames sent before and after arrive in order.
+func TestInterruptCutsRecvShortAndTheLinkLivesOn(t *testing.T) {
+	for name, p := range interruptPairs(t) {
+		t.Run(name, func(t *testing.T) {
+			r, s := p[0], p[1]
+			got := make(chan error, 1)
+			go func() { _, err := r.Recv(context.Background()); got <- err }()
+			time.Sleep(10 * time.Millisecond) // usually in the read by now; either way it must be cut
+			r.Interrupt()
+			r.Interrupt() // interruptions do not add up
+			select {
+			case err := <-got:
+				require.ErrorIs(t, err, link.ErrInterrupted)
+			case <-time.After(10 * time.Second):
+				t.Fatal("Interrupt did not end the Recv")
+			}
+			require.NoError(t, r.Err())
+			for seq := uint64(1); seq <= 2; seq++ {
+				require.NoError(t, s.Send(context.Background(), link.Frame{Seq: seq, Body: []byte("after")}))
+			}
+			for seq := uint64(1); seq <= 2; seq++ {
+				f, err := r.Recv(context.Background())
+				require.NoError(t, err)
+				require.Equal(t, seq, f.Seq)
+			}
+		})
+	}
+}
+
+// An Interrupt with no Recv in progress is reported by the next Recv, and
+// only by it.
+func TestInterruptBeforeRecvIsReportedOnce(t *testing.T) {
+	for name, p := range interruptPairs(t) {
+		t.Run(name, func(t *testing.T) {
+			r, s := p[0], p[1]
+			r.Interrupt()
+			_, err := r.Recv(context.Background())
+			require.ErrorIs(t, err, link.ErrInterrupted)
+			require.NoError(t, s.Send(context.Background(), link.Frame{Seq: 5}))
+			f, err := r.Recv(context.Background())
+			require.NoError(t, err)
+			require.Equal(t, uint64(5), f.Seq)
+		})
+	}
+}
