@@ -11,6 +11,8 @@ type version struct {
 	deleted  bool
 	borrowed bool // data is lent by the caller until commit (borrow.go)
 	lent     bool // data is the bank's copy of lent data no reader was handed (borrow.go)
+	summed   bool // sum is data's CRC-32C (PutCopies)
+	sum      uint32
 }
 
 // Tx is a transaction on a bank. A Tx is used by one goroutine at a time;
@@ -194,6 +196,7 @@ func (tx *Tx) WriteAt(id ID, off int, p []byte) error {
 		return err
 	}
 	v := w.v
+	v.summed = false // the bytes change
 	if w.first {
 		v.data = newVersion(w.committed, off, p)
 		return nil
