@@ -35,11 +35,12 @@ func (tx *Tx) PutCopies(ids []ID, data [][]byte) ([]uint32, error) {
 			copies[i], sums[i] = c, crc32c.Checksum(c)
 		}
 	})
-	for i, id := range ids {
-		v := version{data: copies[i], lent: true, summed: true, sum: sums[i]}
-		if err := tx.write(id, v); err != nil {
-			return nil, err
-		}
+	vs := make([]version, len(ids)) // one allocation for all the new versions
+	for i := range vs {
+		vs[i] = version{data: copies[i], lent: true, summed: true, sum: sums[i]}
+	}
+	if err := tx.writeAll(ids, vs); err != nil {
+		return nil, err
 	}
 	return sums, nil
 }

@@ -119,3 +119,29 @@ func TestWireSummedFramesChecked(t *testing.T) {
 	_, err := b.add(1, kindPrepare, frames[0])
 	require.ErrorIs(t, err, ErrCorrupt, "a page whose sum is not its bytes'")
 }
+
+// PutCopies takes each object's write lock as Put does: an object another
+// transaction writes is a conflict (the transaction aborts), one it wrote
+// itself before is replaced.
+func TestPutCopiesLocksAsPutDoes(t *testing.T) {
+	p := newPair(t, Config{Logger: nopLogger()}, BackupConfig{})
+	ctx := context.Background()
+	other := p.b.Begin()
+	require.NoError(t, other.Put(5, []byte("other")))
+	tx := p.b.Begin()
+	_, err := tx.PutCopies([]ID{4, 5}, [][]byte{[]byte("four"), []byte("five")})
+	require.ErrorIs(t, err, ErrConflict)
+	require.ErrorIs(t, tx.Commit(ctx), ErrTxDone, "aborted by the conflict")
+	require.NoError(t, other.Commit(ctx))
+
+	require.NoError(t, p.b.Update(ctx, func(tx *Tx) error {
+		if err := tx.Put(6, []byte("first")); err != nil {
+			return err
+		}
+		_, err := tx.PutCopies([]ID{6, 7, 6}, [][]byte{[]byte("x"), []byte("seven"), []byte("six")})
+		return err
+	}))
+	want := map[ID]string{5: "other", 6: "six", 7: "seven"}
+	require.Equal(t, want, strMap(p.b.Dump()))
+	require.Equal(t, want, strMap(p.k.Dump()))
+}

@@ -2,6 +2,7 @@ package stm
 
 import (
 	"fmt"
+	"slices"
 )
 
 // version is a transaction's new version of one object (Figure 5: allocated
@@ -153,6 +154,39 @@ func (tx *Tx) write(id ID, v version) error {
 		return err
 	}
 	*w.v = v
+	return nil
+}
+
+// writeAll makes vs[i] the transaction's new version of ids[i], as write
+// does for each, under one lock: the versions are used in place.
+func (tx *Tx) writeAll(ids []ID, vs []version) error {
+	b := tx.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := tx.usable(); err != nil {
+		return err
+	}
+	if tx.readOnly {
+		return ErrReadOnly
+	}
+	if tx.writes == nil {
+		tx.writes = make(map[ID]*version, len(ids))
+	}
+	tx.order = slices.Grow(tx.order, len(ids))
+	for i, id := range ids {
+		if v, ok := tx.writes[id]; ok {
+			*v = vs[i]
+			continue
+		}
+		if owner := b.locks[id]; owner != nil && owner != tx {
+			b.stats.Conflicts++
+			b.abortLocked(tx)
+			return fmt.Errorf("object %d held by tx %d: %w", id, owner.id, ErrConflict)
+		}
+		b.locks[id] = tx
+		tx.writes[id] = &vs[i]
+		tx.order = append(tx.order, id)
+	}
 	return nil
 }
 
