@@ -36,8 +36,9 @@
 // Checkpoint(ctx, store, segs...) saves a task's dirty pages; with a
 // BatchStore (MemStore, CrashStore, STMStore) all its segments are saved as
 // one atomic batch, so a restore never mixes two checkpoints. STMStore keeps
-// each page as an STM object (the image, lent to STM with PutBorrowed, and
-// its CRC-32 in a checksum object) and a checkpoint is one STM
+// each page as an STM object (the image, copied by STM with PutCopies, and
+// its CRC-32C in a checksum object: the sum PutCopies computes while it
+// copies, which the mirror's frames reuse) and a checkpoint is one STM
 // transaction, mirrored to the backup bank. Each segment is named in the
 // "rvm" STM namespace and owns the page ids it reserved, so segments never
 // overlap each other or other packages' objects; DropSegments frees them.

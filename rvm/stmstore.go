@@ -81,10 +81,11 @@ func (o *segObject) pageID(p int) (stm.ID, bool) {
 }
 
 // sumKind is the checksum of a segment's pages at rest. Segments created
-// now use CRC-32 (IEEE), which Go computes with carry-less multiplication
-// (AVX-512 VPCLMULQDQ where present: about 4× the speed of CRC-32C's
-// SSE4.2 instruction on the machine of BENCH.md); a segment object whose
-// kind is absent (0) is checked with CRC-32C.
+// now use CRC-32C (kind 0, absent in the encoding), the checksum STM's
+// mirror frames carry: stm.Tx.PutCopies computes it while it copies each
+// page and the frames' CRC is combined from it, so a page is read once on
+// the primary. Segments an earlier build created with CRC-32 (IEEE) keep
+// it, checksummed in a pass of their own.
 type sumKind uint8
 
 const (
@@ -94,7 +95,7 @@ const (
 
 func (k sumKind) of(img []byte) uint32 {
 	if k == sumCastagnoli {
-		return crc32.Checksum(img, castagnoli)
+		return stm.Checksum(img)
 	}
 	return crc32.ChecksumIEEE(img)
 }
@@ -130,7 +131,7 @@ func sized(tx *stm.Tx, seg string, npages int) (segObject, error) {
 		if o.Sums, err = tx.Reserve(1); err != nil {
 			return o, err
 		}
-		o.Sum = sumIEEE
+		o.Sum = sumCastagnoli
 	}
 	if n := npages - o.covered(); n > 0 {
 		base, err := tx.Reserve(n)
@@ -201,49 +202,34 @@ func (s *STMStore) objectFor(tx *stm.Tx, seg string, npages int) (knownSeg, erro
 
 // putPages hands the segment's dirty pages to the transaction as new page
 // objects, in page order (so the mirror's frames carry consecutive pages),
-// and their checksums as the checksum object. The pages are lent
-// (stm.Tx.PutBorrowed): they are the live memory of the stopped task, which
-// does not change until the checkpoint returns, so STM ships them from there
-// and copies them into its own versions while the backup receives them. The
-// checksums are computed on every core while the pages are handed over.
+// and their checksums as the checksum object. The pages are the live memory
+// of the stopped task: stm.Tx.PutCopies copies them into STM's own versions
+// on every core and checksums each copy while it is in the cache (CRC-32C,
+// which the mirror's frames then reuse), so the task's memory is read once.
 func putPages(tx *stm.Tx, o *segObject, sp SegmentPages) error {
 	idx := make([]int, 0, len(sp.Pages))
 	for p := range sp.Pages {
 		idx = append(idx, p)
 	}
 	slices.Sort(idx)
-	sums := make([]uint32, len(idx))
-	summed := make(chan struct{}) // the checksums are computed while the pages are handed over
-	sumAll := func() {
-		defer close(summed)
-		parallel(len(idx), func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				sums[i] = o.Sum.of(sp.Pages[idx[i]])
-			}
-		})
+	ids := make([]stm.ID, len(idx))
+	imgs := make([][]byte, len(idx))
+	for i, p := range idx {
+		ids[i], _ = o.pageID(p) // p < o.Pages: SaveBatch checked
+		imgs[i] = sp.Pages[p]
 	}
-	if len(idx) < 2*minShare {
-		sumAll() // a few pages: not worth a goroutine
-	} else {
-		go sumAll()
-	}
-	err := lendPages(tx, o, idx, sp.Pages)
-	<-summed
+	sums, err := tx.PutCopies(ids, imgs)
 	if err != nil {
 		return err
 	}
-	return putSums(tx, o, idx, sums)
-}
-
-// lendPages lends the pages idx (in order) to tx at their ids.
-func lendPages(tx *stm.Tx, o *segObject, idx []int, pages map[int][]byte) error {
-	for _, p := range idx {
-		id, _ := o.pageID(p) // p < o.Pages: SaveBatch checked
-		if err := tx.PutBorrowed(id, pages[p]); err != nil {
-			return err
-		}
+	if o.Sum != sumCastagnoli { // a segment an earlier build made
+		parallel(len(idx), func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				sums[i] = o.Sum.of(imgs[i])
+			}
+		})
 	}
-	return nil
+	return putSums(tx, o, idx, sums)
 }
 
 // putSums writes the segment's checksum object with the new sums of the

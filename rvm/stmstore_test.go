@@ -103,9 +103,11 @@ func TestSTMStoreDetectsBadChecksumObject(t *testing.T) {
 	require.ErrorIs(t, s.Restore(ctx, store), ErrCorruptPage)
 }
 
-// A segment object without a sum kind (CRC-32C) still restores, and is
-// still checked.
-func TestSTMStoreReadsCastagnoliSums(t *testing.T) {
+// Segments are created with CRC-32C sums (the kind absent from the
+// encoding). A segment object an earlier build made with CRC-32 (IEEE)
+// sums still restores, is still checked, and its later checkpoints keep
+// IEEE sums.
+func TestSTMStoreReadsIEEESums(t *testing.T) {
 	ctx := context.Background()
 	bank, _ := stmtest.Mirrored(t)
 	store := NewSTMStore(bank)
@@ -113,19 +115,19 @@ func TestSTMStoreReadsCastagnoliSums(t *testing.T) {
 	copy(s.Bytes()[ps:], "legacy")
 	_, err := s.Checkpoint(ctx, store)
 	require.NoError(t, err)
-	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error { // rewrite with CRC-32C sums
+	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error { // rewrite with IEEE sums
 		o, ok, err := segment(tx, "data")
 		id := o.id
 		require.NoError(t, err)
 		require.True(t, ok)
-		require.Equal(t, sumIEEE, o.Sum)
-		o.Sum = sumCastagnoli
+		require.Equal(t, sumCastagnoli, o.Sum)
+		o.Sum = sumIEEE
 		page, err := tx.Bytes(pageOf(t, tx, "data", 1))
 		if err != nil {
 			return err
 		}
 		sums := make([]byte, 12)
-		binary.LittleEndian.PutUint32(sums[4:], crc32.Checksum(page, castagnoli))
+		binary.LittleEndian.PutUint32(sums[4:], crc32.ChecksumIEEE(page))
 		if err := tx.Put(o.Sums, sums); err != nil {
 			return err
 		}
@@ -134,6 +136,19 @@ func TestSTMStoreReadsCastagnoliSums(t *testing.T) {
 	clear(s.Bytes())
 	require.NoError(t, s.Restore(ctx, store))
 	require.Equal(t, "legacy", string(s.Bytes()[ps:ps+6]))
+
+	copy(s.Bytes()[2*ps:], "later")
+	_, err = s.Checkpoint(ctx, store)
+	require.NoError(t, err)
+	clear(s.Bytes())
+	require.NoError(t, s.Restore(ctx, store))
+	require.Equal(t, "legacy", string(s.Bytes()[ps:ps+6]))
+	require.Equal(t, "later", string(s.Bytes()[2*ps:2*ps+5]))
+	require.NoError(t, bank.View(ctx, func(tx *stm.Tx) error {
+		require.Equal(t, sumIEEE, objectOf(t, tx, "data").Sum)
+		return nil
+	}))
+
 	require.NoError(t, bank.Update(ctx, func(tx *stm.Tx) error {
 		return tx.WriteAt(objectOf(t, tx, "data").Sums, 4, []byte{1, 2, 3, 4})
 	}))

@@ -1,6 +1,72 @@
 package stm
 
-import "sync"
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/ftm-in-go/ftm/stm/internal/crc32c"
+)
+
+// Checksum returns the CRC-32C (Castagnoli) of data, the checksum of the
+// mirror's frames and of PutCopies, computed by carry-less multiplication
+// where the CPU has it (bit for bit hash/crc32's crc32.Castagnoli).
+func Checksum(data []byte) uint32 { return crc32c.Checksum(data) }
+
+// PutCopies makes a copy of each data[i] the new version of ids[i] (Put of
+// a copy the transaction owns) and returns each copy's CRC-32C (Checksum).
+// The copies are made on every core, each checksummed while it is still in
+// the cache, into the buffers of superseded copies when there are some
+// (warm memory, no allocation); the mirror ships the copies and makes its
+// frames' CRC from these sums instead of reading the bytes again. So a
+// stopped task's pages cost one pass over its memory on the primary: this
+// is how the RVM pager saves them. data may change once PutCopies returns.
+func (tx *Tx) PutCopies(ids []ID, data [][]byte) ([]uint32, error) {
+	if len(ids) != len(data) {
+		return nil, fmt.Errorf("stm: %d ids for %d objects: %w", len(ids), len(data), ErrBadRange)
+	}
+	copies := make([][]byte, len(data))
+	sums := make([]uint32, len(data))
+	sp := &tx.b.spare
+	spread(len(data), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			c := sp.get(len(data[i]))
+			copy(c, data[i])
+			copies[i], sums[i] = c, crc32c.Checksum(c)
+		}
+	})
+	vs := make([]version, len(ids)) // one allocation for all the new versions
+	for i := range vs {
+		vs[i] = version{data: copies[i], lent: true, summed: true, sum: sums[i]}
+	}
+	if err := tx.writeAll(ids, vs); err != nil {
+		return nil, err
+	}
+	return sums, nil
+}
+
+// spreadMin is the fewest objects worth a goroutine of their own.
+const spreadMin = 64
+
+// spread runs fn over [0, n) split among GOMAXPROCS goroutines when n is
+// large enough to pay for them.
+func spread(n int, fn func(lo, hi int)) {
+	w := min(runtime.GOMAXPROCS(0), n/spreadMin)
+	if w <= 1 {
+		fn(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	for k := 1; k < w; k++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(k*n/w, (k+1)*n/w)
+		}()
+	}
+	fn(0, n/w)
+	wg.Wait()
+}
 
 // PutBorrowed makes data the object's new version like Put, but only lends
 // data to the transaction: the caller keeps it and must not change it until

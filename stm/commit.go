@@ -170,7 +170,8 @@ func (b *Bank) prepareLocked(tx *Tx, commit bool) *Prepare {
 		Writes: make([]Write, len(tx.order))}
 	for i, id := range tx.order {
 		v := tx.writes[id]
-		p.Writes[i] = Write{ID: id, Seq: tx.seq, Deleted: v.deleted, Data: v.data, lent: v.borrowed}
+		p.Writes[i] = Write{ID: id, Seq: tx.seq, Deleted: v.deleted, Data: v.data,
+			lent: v.borrowed || v.lent, summed: v.summed, sum: v.sum}
 	}
 	return p
 }

@@ -34,9 +34,15 @@ type Write struct {
 	Data    []byte // the new version; the receiver must copy or own it
 
 	mem *frameMem // set by the decoder when Data aliases a shared frame
-	// lent: Data is the writer's memory (PutBorrowed), stable only until
-	// the commit returns; a receiver that keeps it past its call copies it.
+	// lent: Data is the writer's memory (PutBorrowed) or a copy the bank
+	// may reuse once a later commit supersedes it (PutCopies), stable only
+	// until the commit returns; a receiver that keeps it past its call
+	// copies it.
 	lent bool
+	// summed: sum is the CRC-32C of Data (PutCopies), so the encoder
+	// combines it into the frame's CRC instead of reading Data again.
+	summed bool
+	sum    uint32
 }
 
 // Prepare is the phase 1 message of one transaction.

@@ -32,36 +32,44 @@ func committedAt(b *Bank, ids []ID) map[*byte]bool {
 	return out
 }
 
-// A lent page's copy superseded before any reader was handed it is the
-// buffer a later copy of its size is made in; a copy a reader was handed
-// (Bytes) is never reused, so what the reader holds stays as it was. Over
-// both mirrors.
+// A page's copy (of a lent page, or made by PutCopies) superseded before
+// any reader was handed it is the buffer a later copy of its size is made
+// in; a copy a reader was handed (Bytes) is never reused, so what the
+// reader holds stays as it was. Over both mirrors.
 func TestLentCopiesReuseSupersededBuffers(t *testing.T) {
 	for _, remote := range []bool{false, true} {
-		p := newPairOver(t, remote, Config{Logger: nopLogger()}, BackupConfig{})
-		ids := []ID{1, 2, 3, 4, 5, 6, 7, 8}
-		lendPages(t, p.b, ids, 1)
-		first := committedAt(p.b, ids)
-		lendPages(t, p.b, ids, 2)
-		lendPages(t, p.b, ids, 3)
-		reused := 0
-		for at := range committedAt(p.b, ids) {
-			if first[at] {
-				reused++
-			}
+		for name, commit := range map[string]func(*testing.T, *Bank, []ID, byte){"lent": lendPages, "copies": copyPages} {
+			p := newPairOver(t, remote, Config{Logger: nopLogger()}, BackupConfig{})
+			checkSpareReuse(t, p, commit, name)
 		}
-		require.NotZero(t, reused, "no copy was made in a superseded one's buffer (remote %v)", remote)
-
-		var held []byte
-		require.NoError(t, p.b.View(context.Background(), func(tx *Tx) error {
-			var err error
-			held, err = tx.Bytes(ids[0])
-			return err
-		}))
-		for fill := byte(4); fill < 9; fill++ {
-			lendPages(t, p.b, ids, fill)
-			require.Equal(t, p.b.Dump(), p.k.Dump())
-		}
-		require.Equal(t, bytes.Repeat([]byte{3}, 8192), held, "a reader's bytes were reused (remote %v)", remote)
 	}
+}
+
+// checkSpareReuse commits pages with commit, and checks that a superseded
+// copy's buffer is reused and a reader's bytes are not.
+func checkSpareReuse(t *testing.T, p *pair, commit func(*testing.T, *Bank, []ID, byte), name string) {
+	ids := []ID{1, 2, 3, 4, 5, 6, 7, 8}
+	commit(t, p.b, ids, 1)
+	first := committedAt(p.b, ids)
+	commit(t, p.b, ids, 2)
+	commit(t, p.b, ids, 3)
+	reused := 0
+	for at := range committedAt(p.b, ids) {
+		if first[at] {
+			reused++
+		}
+	}
+	require.NotZero(t, reused, "no copy was made in a superseded one's buffer (%s)", name)
+
+	var held []byte
+	require.NoError(t, p.b.View(context.Background(), func(tx *Tx) error {
+		var err error
+		held, err = tx.Bytes(ids[0])
+		return err
+	}))
+	for fill := byte(4); fill < 9; fill++ {
+		commit(t, p.b, ids, fill)
+		require.Equal(t, p.b.Dump(), p.k.Dump())
+	}
+	require.Equal(t, bytes.Repeat([]byte{3}, 8192), held, "a reader's bytes were reused (%s)", name)
 }

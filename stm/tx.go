@@ -2,6 +2,7 @@ package stm
 
 import (
 	"fmt"
+	"slices"
 )
 
 // version is a transaction's new version of one object (Figure 5: allocated
@@ -11,6 +12,8 @@ type version struct {
 	deleted  bool
 	borrowed bool // data is lent by the caller until commit (borrow.go)
 	lent     bool // data is the bank's copy of lent data no reader was handed (borrow.go)
+	summed   bool // sum is data's CRC-32C (PutCopies)
+	sum      uint32
 }
 
 // Tx is a transaction on a bank. A Tx is used by one goroutine at a time;
@@ -154,6 +157,39 @@ func (tx *Tx) write(id ID, v version) error {
 	return nil
 }
 
+// writeAll makes vs[i] the transaction's new version of ids[i], as write
+// does for each, under one lock: the versions are used in place.
+func (tx *Tx) writeAll(ids []ID, vs []version) error {
+	b := tx.b
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if err := tx.usable(); err != nil {
+		return err
+	}
+	if tx.readOnly {
+		return ErrReadOnly
+	}
+	if tx.writes == nil {
+		tx.writes = make(map[ID]*version, len(ids))
+	}
+	tx.order = slices.Grow(tx.order, len(ids))
+	for i, id := range ids {
+		if v, ok := tx.writes[id]; ok {
+			*v = vs[i]
+			continue
+		}
+		if owner := b.locks[id]; owner != nil && owner != tx {
+			b.stats.Conflicts++
+			b.abortLocked(tx)
+			return fmt.Errorf("object %d held by tx %d: %w", id, owner.id, ErrConflict)
+		}
+		b.locks[id] = tx
+		tx.writes[id] = &vs[i]
+		tx.order = append(tx.order, id)
+	}
+	return nil
+}
+
 // Insert creates the object at id; ErrExists if it already exists.
 func (tx *Tx) Insert(id ID, data []byte) error {
 	ok, err := tx.Exists(id)
@@ -194,6 +230,7 @@ func (tx *Tx) WriteAt(id ID, off int, p []byte) error {
 		return err
 	}
 	v := w.v
+	v.summed = false // the bytes change
 	if w.first {
 		v.data = newVersion(w.committed, off, p)
 		return nil

@@ -126,12 +126,19 @@ type encoder struct {
 	size  int      // bytes in the current frame after the prefix
 	parts [][]byte // reused by seal
 	flat  []byte   // reused by seal when flattening
+
+	shift    crc32c.Shift // appends shiftLen bytes to a CRC (the last length combined)
+	shiftLen int
 }
 
 // seg is a piece of a frame: object bytes, or the range [lo, hi) of meta.
+// summed object bytes come with their CRC-32C (sum), which seal combines
+// into the frame's instead of reading them.
 type seg struct {
 	data   []byte
 	lo, hi int
+	summed bool
+	sum    uint32
 }
 
 func (e *encoder) start(h wireHead) {
@@ -192,7 +199,8 @@ func (e *encoder) appendEntry(w *Write, off, n int) {
 	e.meta = binary.LittleEndian.AppendUint32(b, uint32(n))
 	e.addMeta(lo)
 	if n > 0 {
-		e.segs = append(e.segs, seg{data: w.Data[off : off+n]})
+		whole := w.summed && off == 0 && n == len(w.Data)
+		e.segs = append(e.segs, seg{data: w.Data[off : off+n], summed: whole, sum: w.sum})
 	}
 	e.size += entryLen + n
 }
@@ -221,9 +229,12 @@ func (e *encoder) seal(h wireHead, count uint32, more bool) error {
 		if part == nil {
 			part = e.meta[sg.lo:sg.hi]
 		}
-		if i == 0 {
+		switch {
+		case i == 0:
 			crc = crc32c.Update(crc, part[e.prefix:])
-		} else {
+		case sg.summed:
+			crc = e.combine(crc, sg.sum, len(part))
+		default:
 			crc = crc32c.Update(crc, part)
 		}
 		e.parts = append(e.parts, part)
@@ -232,6 +243,16 @@ func (e *encoder) seal(h wireHead, count uint32, more bool) error {
 	e.meta = binary.LittleEndian.AppendUint32(e.meta, crc)
 	e.parts = append(e.parts, e.meta[lo:])
 	return e.emitParts()
+}
+
+// combine returns the CRC of the bytes whose CRC is crc followed by n bytes
+// whose CRC is sum. The operator for n is kept: a checkpoint's pages all
+// have the same length.
+func (e *encoder) combine(crc, sum uint32, n int) uint32 {
+	if n != e.shiftLen || e.shift == 0 {
+		e.shift, e.shiftLen = crc32c.ShiftFor(n), n
+	}
+	return e.shift.Combine(crc, sum)
 }
 
 // emitParts hands the sealed frame to emitVec, or flattened to emit. meta

@@ -137,3 +137,25 @@ func itoa(n int) string {
 	}
 	return "8KiB"
 }
+
+// Combining the CRCs of two pieces gives the CRC of both, for pieces of
+// every length from 0 to 300 and some large ones, against Update.
+func TestCombineMatchesUpdate(t *testing.T) {
+	rng := rand.New(rand.NewSource(2))
+	buf := make([]byte, 3<<16)
+	rng.Read(buf)
+	lengths := []int{8192, 8192 + 29, 65536, 1 << 17}
+	for n := 0; n <= 300; n++ {
+		lengths = append(lengths, n)
+	}
+	for _, na := range []int{0, 1, 29, 8192} {
+		a := buf[:na]
+		for _, nb := range lengths {
+			b := buf[na : na+nb]
+			want := Update(Checksum(a), b)
+			if got := ShiftFor(nb).Combine(Checksum(a), Checksum(b)); got != want {
+				t.Fatalf("combine of %d and %d bytes: %#x, want %#x", na, nb, got, want)
+			}
+		}
+	}
+}
