@@ -119,7 +119,7 @@ func TestPairUpRefusesWhileANodeAnswers(t *testing.T) {
 // --force stops the nodes found on their control sockets and moves the
 // file aside, so pair up may start afresh.
 func TestDamagedPairJSONOverARunningPair(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
