@@ -13,7 +13,7 @@ import (
 // an acknowledged update is still there after its node is killed (and
 // comes back as the backup, so that the survivor commits again).
 func TestCallAnyServerWithJSON(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

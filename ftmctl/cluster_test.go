@@ -74,7 +74,7 @@ func groupOf(t *testing.T, bin, dir string) (primary, backup map[string]string) 
 // every bank; each counter holds every acknowledged update once. Status
 // shows the group (members, leader, leases, every bank's protection).
 func TestClusterUpSurvivesTwoSIGKILLs(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	if testing.Short() {
 		t.Skip("real processes")
 	}

@@ -66,7 +66,7 @@ func (p tmuxPane) waitLine(y int, want string) {
 }
 
 func TestAttachWithoutSessionSaysHowToStartOne(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -97,7 +97,6 @@ type editSession struct {
 // on the first; and C-x C-c ends the session.
 // Reference: ftm-lessons.txt §6.4 (the editor survives its node's crash).
 func TestEditSurvivesSIGKILLInTmux(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	skipWithoutProcessesOrTmux(t)
 	bin, dir, _ := startPair(t)
 	e := startEditSession(t, bin, dir)
@@ -201,7 +200,6 @@ func (e editSession) quitEndsTheSession() {
 // the terminal back in cooked mode and the editor running; ftmctl attach
 // (no session named: the only one) redraws it, and editing goes on.
 func TestDetachRestoresTheTerminalAndReattach(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	skipWithoutProcessesOrTmux(t)
 	bin, dir, _ := startPair(t)
 	eventually(t, "n2 holds n1's backup", func() bool { return banks(statusRows(t, bin, dir), "n2")["n1"] == "backup/ready" })
@@ -250,7 +248,6 @@ func primaryOf(t *testing.T, bin, dir, bank string) string {
 // moments, ten times, each time restarted to protect the bank again; the
 // saved file holds every word typed, each once, in order.
 func TestEditKillLoopInTmux(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if os.Getenv("FTM_SOAK") == "" {
 		t.Skip("soak test: FTM_SOAK=1")
 	}
@@ -303,7 +300,6 @@ func TestEditKillLoopInTmux(t *testing.T) {
 // typed makes the editor's RU depend on the screen's, and a checkpoint
 // commits the screen's RU with the editor's.
 func TestEditorIsFiveRUs(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	skipWithoutProcessesOrTmux(t)
 	bin, dir, _ := startPair(t)
 	e := startEditSession(t, bin, dir)

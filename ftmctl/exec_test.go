@@ -16,7 +16,6 @@ import (
 // the user's program and server as it does the demos' — through a SIGKILL
 // of the node running them.
 func TestPairUpExecRunsAUsersNodeBinary(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

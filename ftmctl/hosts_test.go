@@ -16,7 +16,7 @@ import (
 // certificates in DIR/tls (every file 0600), and the nodes link over TLS
 // with them: up returns once both banks are backed up.
 func TestPairUpOnTwoHostsOverTLS(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

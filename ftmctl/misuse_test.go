@@ -35,7 +35,7 @@ const refusedAtOnce = 5 * time.Second
 // state directory, an attach to no session and an add past int64. The
 // cases that need a pair share one, started once.
 func TestMisuseRefusedAtOnce(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

@@ -53,7 +53,6 @@ func runMp3d(t *testing.T, bin, dir string, job sim.Job) {
 // the final state's checksum is bit-identical to the run without fault
 // tolerance.
 func TestMp3dSurvivesSIGKILLBitIdentical(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

@@ -65,7 +65,6 @@ func ckptEntries(t *testing.T, bin, dir string) []ckptEntry {
 // processes) running the sieve as a stable task: each command's table and
 // JSON, and its one-line errors.
 func TestOperatorCommandsOnARealPair(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

@@ -156,7 +156,7 @@ type pairLifecycle struct {
 // killed with SIGKILL, its partner sees the loss, the node is restarted and
 // rejoins, and the pair goes down.
 func TestPairLifecycleWithRealProcesses(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

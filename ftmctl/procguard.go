@@ -185,6 +185,9 @@ func stopProcess(ctx context.Context, n *nodeState, grace time.Duration) string 
 // node still answers on a control socket there.
 func existingPair(dir string) (*pairState, error) {
 	st, err := loadPair(dir)
+	if errors.Is(err, errNotDir) {
+		return nil, err
+	}
 	if err != nil && !errors.Is(err, errNoPair) {
 		p := filepath.Join(dir, "pair.json")
 		return nil, fmt.Errorf("%s is damaged, so its nodes may still run; not starting more (stop them: `ftmctl pair down --force --dir %s`, or check `ps` for nodes run with --dir %s, stop them and remove %s)", p, dir, dir, p)

@@ -119,7 +119,7 @@ func TestPairUpRefusesWhileANodeAnswers(t *testing.T) {
 // --force stops the nodes found on their control sockets and moves the
 // file aside, so pair up may start afresh.
 func TestDamagedPairJSONOverARunningPair(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -167,4 +167,22 @@ func TestDamagedPairJSONOverARunningPair(t *testing.T) {
 	}
 	require.FileExists(t, p+".damaged")
 	require.NoFileExists(t, p)
+}
+
+// A --dir that is a file is said so, not taken for a damaged pair; a
+// corrupt pair.json read by any command says how to stop its nodes.
+func TestDirThatIsAFileAndACorruptPairJSONSayWhatToDo(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "notadir")
+	require.NoError(t, os.WriteFile(file, []byte("x"), 0o600))
+	for _, args := range [][]string{{"pair", "up", "--dir", file}, {"status", "--dir", file}} {
+		_, _, err := run(t, args...)
+		requireOneLine(t, err, file+": not a directory")
+	}
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, control.StateFile), []byte("{not json"), 0o600))
+	for _, args := range [][]string{{"status", "--dir", dir}, {"pair", "down", "--dir", dir}} {
+		_, _, err := run(t, args...)
+		requireOneLine(t, err, "is corrupt")
+		require.Contains(t, err.Error(), "`ftmctl pair down --force --dir "+dir+"`")
+	}
 }

@@ -63,7 +63,6 @@ func (c *accClient) send(n int64) {
 // next, recorded and numbered). The survivor's own published task is not
 // disturbed.
 func TestPublishedTaskSurvivesSIGKILLOfItsNode(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

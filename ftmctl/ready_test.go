@@ -27,7 +27,7 @@ func exitStatus(t *testing.T, bin string, args ...string) (string, int) {
 // succeeds; health follows the pair through a crash, wait says what it
 // still misses, and the restarted node's pair up waits for protection.
 func TestPairUpWaitsUntilReadyAndHealthFollowsACrash(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	bin, dir, out := startPair(t)
 	require.Contains(t, out, "pair ready")
 	out, err := ftmctl(t, bin, "kv", "add", "visits", "1", "--dir", dir)
@@ -62,7 +62,7 @@ func TestPairUpWaitsUntilReadyAndHealthFollowsACrash(t *testing.T) {
 // the cause from the node's log, not a silent exit 0; with no node up,
 // health says the pair is unreachable.
 func TestPairUpFailsWithTheCauseWhenANodeExits(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	bin := buildFtmctl(t)
 	dir := filepath.Join(t.TempDir(), "pair")
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -80,7 +80,7 @@ func (p ruPair) run(args ...string) string {
 // errors, and the servers of a killed node restarted from its bank on
 // the survivor.
 func TestRecoveryUnitsOnARealPair(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
+	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

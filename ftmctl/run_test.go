@@ -28,7 +28,6 @@ func psRows(t *testing.T, bin, dir string) []task.Record {
 // bank, restarts the task from its last checkpoint, and prints the right
 // prime.
 func TestSieveSurvivesSIGKILLOfItsNode(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -86,7 +85,6 @@ func bankOf(rows []stmRow, node, bank string) pair.BankStatus {
 // shows the task done, with its result, on n2, which took n1's bank over
 // and did not run the task again.
 func TestResultSurvivesSIGKILLOfItsNode(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

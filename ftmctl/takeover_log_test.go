@@ -27,7 +27,6 @@ type storyLine struct {
 // ID` prints those lines and only those. The id is also in status. Then
 // the task verbs, in their `task` spelling, stop and remove that task.
 func TestTakeoverFollowedByOneIDInTheLog(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

@@ -21,7 +21,6 @@ var sieveUnits = []string{task.UnitName("n1", 1), pager.UnitName(task.UnitName("
 // Reference: §6.1, with real processes — `ftmctl ru` shows the sieve,
 // running as a stable task on a pair, as four recovery units on its node.
 func TestRUShowsTheSievesFourUnits(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

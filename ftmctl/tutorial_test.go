@@ -243,7 +243,6 @@ func tutorialSavingsCheckpointed(out string, err error) bool {
 // the balance answers as acknowledged (to teller and to ftmctl call) and
 // the program finishes with the right result from its checkpoint.
 func TestTutorialBankSurvivesACrashOfItsNode(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("builds a module and starts processes")
 	}

@@ -64,7 +64,6 @@ func TestWatchViewFits80x24(t *testing.T) {
 // and open its detail pane (driveWatchKeys). Without a terminal, watch
 // prints one snapshot.
 func TestWatchInTmux(t *testing.T) {
-	t.Parallel() // real processes in a directory of its own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

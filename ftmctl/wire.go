@@ -35,6 +35,7 @@ const (
 var (
 	errAuth   = control.ErrAuth
 	errNoPair = control.ErrNoPair
+	errNotDir = control.ErrNotDir
 	// taskPolicy is the node's checkpoint policy (watch shows a task's
 	// time since its last checkpoint against it).
 	taskPolicy = control.DefaultPolicy

@@ -18,7 +18,6 @@ import (
 // applied twice); the task ended once, with the right prime; after the
 // heal the pair is protected again.
 func TestIsolatedPrimaryStopsBeforeTheMajorityTakesOver(t *testing.T) {
-	t.Parallel() // real processes in a directory of their own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

@@ -63,7 +63,6 @@ func TestMain(m *testing.M) {
 // killed, beta takes over, alpha is restarted and re-protects both banks,
 // beta is killed, and alpha finishes: the 400,000th prime is 5,800,079.
 func TestKillDuringCheckpointAndSecondFailure(t *testing.T) {
-	t.Parallel() // real processes in a directory of their own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
@@ -87,7 +86,6 @@ func TestKillDuringCheckpointAndSecondFailure(t *testing.T) {
 // stopped and forgotten, and the task ends once, on beta, with the right
 // prime.
 func TestPartitionEndsWithOneTaskAndTheRightPrime(t *testing.T) {
-	t.Parallel() // real processes in a directory of their own, on free ports
 	if testing.Short() {
 		t.Skip("starts processes")
 	}

@@ -63,18 +63,24 @@ const (
 // ErrNoPair: the directory holds no pair.json.
 var ErrNoPair = errors.New("no pair is running there (start one with `ftmctl pair up`)")
 
+// ErrNotDir: the pair's directory is a file.
+var ErrNotDir = errors.New("not a directory (--dir names the directory a pair keeps its state and logs in)")
+
 // LoadPair reads DIR/pair.json.
 func LoadPair(dir string) (*PairState, error) {
 	b, err := os.ReadFile(filepath.Join(dir, StateFile))
-	if errors.Is(err, os.ErrNotExist) {
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		return nil, fmt.Errorf("%s: %w", dir, ErrNoPair)
-	}
-	if err != nil {
+	case errors.Is(err, syscall.ENOTDIR):
+		return nil, fmt.Errorf("%s: %w", dir, ErrNotDir)
+	case err != nil:
 		return nil, err
 	}
 	var st PairState
 	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("%s is corrupt: %w", filepath.Join(dir, StateFile), err)
+		return nil, fmt.Errorf("%s is corrupt (its nodes may still run: `ftmctl pair down --force --dir %s` stops them and moves it aside): %w",
+			filepath.Join(dir, StateFile), dir, err)
 	}
 	return &st, nil
 }
