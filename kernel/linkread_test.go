@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/ftm-in-go/ftm/kernel/link"
 )
 
 // readingFor waits until a goroutine of task reads a link itself as the
@@ -184,4 +187,44 @@ func TestReaderHandsAFullQueueToTheStandby(t *testing.T) {
 		require.Equal(t, want, recv(t, server, q).ID)
 	}
 	require.Equal(t, uint32(3), recv(t, server, svc).ID)
+}
+
+// muxLinkedNodes joins nodes a and b as a node does: the kernel gets the
+// ports channel of a Mux over a link wrapped in network faults.
+func muxLinkedNodes(t *testing.T) (a, b *Node) {
+	t.Helper()
+	a = NewNode(Config{Name: "a", Logger: zaptest.NewLogger(t)})
+	b = NewNode(Config{Name: "b", Logger: zaptest.NewLogger(t)})
+	t.Cleanup(a.Shutdown)
+	t.Cleanup(b.Shutdown)
+	la, lb := link.NewMemPair("a", "b", link.MemConfig{})
+	fs := link.NewFaults()
+	for _, side := range []struct {
+		n *Node
+		l link.Link
+	}{{a, la}, {b, lb}} {
+		mux := link.NewMux(fs.Wrap(side.l), zaptest.NewLogger(t))
+		t.Cleanup(func() { _ = mux.Close(); <-mux.Done() })
+		ports, err := mux.Channel(link.ServicePorts)
+		require.NoError(t, err)
+		require.NoError(t, side.n.AttachLink(ports))
+	}
+	return a, b
+}
+
+// Over a Mux channel (as between nodes), a receiver reads the link itself
+// too, and a local sender still interrupts it.
+func TestReceiverReadsAMuxChannelItself(t *testing.T) {
+	a, b := muxLinkedNodes(t)
+	server, svc := registerEcho(t, a)
+	client, to := lookupEcho(t, b, "a")
+	rpcOnce(t, server, svc, client, to)
+	got := receiveAsync(ctxT(t), server, svc)
+	readingFor(t, server, svc)
+	local := newTask(t, a, "local")
+	require.NoError(t, local.Send(ctxT(t), &Message{Dest: giveSend(t, server, svc, local), ID: 7}))
+	r := waitDone(t, got, "receiver reading a mux channel")
+	require.NoError(t, r.err)
+	require.Equal(t, uint32(7), r.m.ID)
+	rpcOnce(t, server, svc, client, to)
 }

@@ -176,10 +176,17 @@ func (fs *Faults) waitHealed(ctx context.Context, done <-chan struct{}) error {
 	}
 }
 
-// Wrap returns l obeying fs.
+// Wrap returns l obeying fs; an Interrupter when l is one.
 func (fs *Faults) Wrap(l Link) Link {
-	return &faultLink{Link: l, fs: fs, queue: make(chan heldFrame, faultQueue)}
+	fl := &faultLink{Link: l, fs: fs, queue: make(chan heldFrame, faultQueue)}
+	if _, ok := l.(Interrupter); ok {
+		return &faultLinkIntr{fl}
+	}
+	return fl
 }
+
+// faultLinkIntr is a faultLink over an Interrupter.
+type faultLinkIntr struct{ *faultLink }
 
 // faultQueue bounds the frames one link holds; Send blocks beyond it.
 const faultQueue = 4096
@@ -198,6 +205,11 @@ type faultLink struct {
 
 	recvMu  sync.Mutex // one Recv at a time may hold a frame
 	pending *Frame     // received during a partition, not yet returned
+
+	intrMu  sync.Mutex         // guards the fields below
+	intr    bool               // an Interrupt not yet reported
+	inInner bool               // Recv is in the wrapped link's Recv
+	healing context.CancelFunc // ends Recv's wait for a partition to heal
 }
 
 var _ VectorSender = (*faultLink)(nil)
@@ -291,21 +303,85 @@ func (l *faultLink) sendHeld(ctx context.Context, h heldFrame) error {
 func (l *faultLink) Recv(ctx context.Context) (Frame, error) {
 	l.recvMu.Lock()
 	defer l.recvMu.Unlock()
+	if l.takeInterrupt(true) {
+		return Frame{}, ErrInterrupted
+	}
 	var f Frame
 	if l.pending != nil {
 		f, l.pending = *l.pending, nil
 	} else {
 		var err error
-		if f, err = l.Link.Recv(ctx); err != nil {
+		f, err = l.Link.Recv(ctx)
+		if l.takeInterrupt(false) || errors.Is(err, ErrInterrupted) {
+			if err == nil {
+				l.pending = &f
+			}
+			return Frame{}, ErrInterrupted
+		}
+		if err != nil {
 			return Frame{}, err
 		}
 	}
 	if !l.fs.quiet() {
-		if err := l.fs.waitHealed(ctx, l.Done()); err != nil {
+		if err := l.waitHealed(ctx); err != nil {
 			l.pending = &f // not lost: the next Recv returns it
 			return Frame{}, err
 		}
 	}
 	l.fs.lastRecv.Store(time.Now().UnixNano())
 	return f, nil
+}
+
+// Interrupt cuts a Recv short: in the wrapped link's Recv or in its wait
+// for a partition to heal.
+func (l *faultLinkIntr) Interrupt() {
+	l.intrMu.Lock()
+	defer l.intrMu.Unlock()
+	if l.intr {
+		return
+	}
+	l.intr = true
+	if l.healing != nil {
+		l.healing()
+	}
+	if in, ok := l.Link.(Interrupter); ok && l.inInner {
+		in.Interrupt()
+	}
+}
+
+// takeInterrupt reports and clears a pending Interrupt; entering says the
+// caller is about to read the wrapped link (and is marked as in it),
+// otherwise it has just come out of it.
+func (l *faultLink) takeInterrupt(entering bool) bool {
+	l.intrMu.Lock()
+	defer l.intrMu.Unlock()
+	l.inInner = entering && !l.intr
+	if !l.intr {
+		return false
+	}
+	l.intr = false
+	return true
+}
+
+// waitHealed waits for the partition to heal, or ctx or an Interrupt.
+func (l *faultLink) waitHealed(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	l.intrMu.Lock()
+	if l.intr {
+		l.intr = false
+		l.intrMu.Unlock()
+		return ErrInterrupted
+	}
+	l.healing = cancel
+	l.intrMu.Unlock()
+	err := l.fs.waitHealed(ctx, l.Done())
+	l.intrMu.Lock()
+	l.healing = nil
+	if l.intr && errors.Is(err, context.Canceled) {
+		l.intr = false
+		err = ErrInterrupted
+	}
+	l.intrMu.Unlock()
+	return err
 }

@@ -28,7 +28,21 @@ func interruptPairs(t *testing.T) map[string][2]link.Interrupter {
 	require.NoError(t, aerr)
 	require.NoError(t, derr)
 	pairs["tls"] = [2]link.Interrupter{acc, dial}
+	fa, fb := link.NewMemPair("alpha", "beta", link.MemConfig{})
+	fs := link.NewFaults()
+	pairs["faults"] = [2]link.Interrupter{fs.Wrap(fa).(link.Interrupter), fs.Wrap(fb).(link.Interrupter)}
+	xa, xb := link.NewMemPair("alpha", "beta", link.MemConfig{})
+	muxA, muxB := link.NewMux(fs.Wrap(xa), nil), link.NewMux(fs.Wrap(xb), nil)
+	ca, err := muxA.Channel(link.ServicePorts)
+	require.NoError(t, err)
+	cb, err := muxB.Channel(link.ServicePorts)
+	require.NoError(t, err)
+	pairs["mux over faults"] = [2]link.Interrupter{ca.(link.Interrupter), cb.(link.Interrupter)}
 	t.Cleanup(func() {
+		_ = muxA.Close()
+		_ = muxB.Close()
+		<-muxA.Done()
+		<-muxB.Done()
 		for _, p := range pairs {
 			_ = p[0].Close()
 			_ = p[1].Close()
@@ -47,7 +61,6 @@ func TestInterruptCutsRecvShortAndTheLinkLivesOn(t *testing.T) {
 			go func() { _, err := r.Recv(context.Background()); got <- err }()
 			time.Sleep(10 * time.Millisecond) // usually in the read by now; either way it must be cut
 			r.Interrupt()
-			r.Interrupt() // interruptions do not add up
 			select {
 			case err := <-got:
 				require.ErrorIs(t, err, link.ErrInterrupted)
@@ -68,11 +81,12 @@ func TestInterruptCutsRecvShortAndTheLinkLivesOn(t *testing.T) {
 }
 
 // An Interrupt with no Recv in progress is reported by the next Recv, and
-// only by it.
+// only by it; interruptions before it do not add up.
 func TestInterruptBeforeRecvIsReportedOnce(t *testing.T) {
 	for name, p := range interruptPairs(t) {
 		t.Run(name, func(t *testing.T) {
 			r, s := p[0], p[1]
+			r.Interrupt()
 			r.Interrupt()
 			_, err := r.Recv(context.Background())
 			require.ErrorIs(t, err, link.ErrInterrupted)
@@ -82,4 +96,37 @@ func TestInterruptBeforeRecvIsReportedOnce(t *testing.T) {
 			require.Equal(t, uint64(5), f.Seq)
 		})
 	}
+}
+
+// A Recv held by a partition (its frame arrived and waits for the heal) is
+// interrupted too, and the frame is not lost.
+func TestInterruptCutsAPartitionWait(t *testing.T) {
+	ma, mb := link.NewMemPair("alpha", "beta", link.MemConfig{})
+	defer ma.Close()
+	fs := link.NewFaults()
+	r := fs.Wrap(ma).(link.Interrupter)
+	require.NoError(t, mb.Send(context.Background(), link.Frame{Seq: 3}))
+	fs.Partition(time.Hour)
+	got := make(chan error, 1)
+	go func() { _, err := r.Recv(context.Background()); got <- err }()
+	time.Sleep(10 * time.Millisecond)
+	r.Interrupt()
+	select {
+	case err := <-got:
+		require.ErrorIs(t, err, link.ErrInterrupted)
+	case <-time.After(10 * time.Second):
+		t.Fatal("Interrupt did not end a Recv held by a partition")
+	}
+	fs.Heal()
+	f, err := r.Recv(context.Background())
+	require.NoError(t, err)
+	require.Equal(t, uint64(3), f.Seq)
+}
+
+// A link that cannot be interrupted does not become one by being wrapped
+// or multiplexed.
+func TestWrappedLinksInterruptOnlyOverAnInterrupter(t *testing.T) {
+	var plain link.Link = struct{ link.Link }{link.Link(nil)}
+	_, ok := link.NewFaults().Wrap(plain).(link.Interrupter)
+	require.False(t, ok)
 }

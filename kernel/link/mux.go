@@ -2,6 +2,7 @@ package link
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -29,6 +30,7 @@ import (
 // closed, are dropped and logged.
 type Mux struct {
 	l      Link
+	pi     Interrupter // l, when it is one: its channels are Interrupters too
 	log    *zap.Logger
 	tok    chan struct{} // capacity 1: held by whoever reads l
 	idle   *time.Timer   // wakes the standby reader when no Recv waits
@@ -69,6 +71,7 @@ func NewMux(l Link, log *zap.Logger) *Mux {
 	}
 	m := &Mux{l: l, log: log, tok: make(chan struct{}, 1), kick: make(chan struct{}, 1), routed: make(chan struct{}),
 		subs: map[Service]*muxLink{}, held: map[Service][]Frame{}, closed: map[Service]bool{}}
+	m.pi, _ = l.(Interrupter)
 	m.idle = time.NewTimer(MuxIdleRead)
 	go m.standby()
 	return m
@@ -86,7 +89,8 @@ func (m *Mux) Channel(s Service) (Link, error) {
 		return nil, fmt.Errorf("%w: service %d", ErrServiceOpen, s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &muxLink{m: m, svc: s, q: newMemQueue(), ctx: ctx, cancel: cancel, closed: make(chan struct{}), done: make(chan struct{})}
+	c := &muxLink{m: m, svc: s, q: newMemQueue(), ctx: ctx, cancel: cancel, closed: make(chan struct{}), done: make(chan struct{}),
+		intrCh: make(chan struct{}, 1)}
 	for _, f := range m.held[s] {
 		c.q.push(f)
 		m.heldN--
@@ -102,6 +106,9 @@ func (m *Mux) Channel(s Service) (Link, error) {
 		}
 		close(c.done)
 	}()
+	if m.pi != nil {
+		return &muxLinkIntr{c}, nil
+	}
 	return c, nil
 }
 
@@ -155,6 +162,9 @@ func (m *Mux) standbyRead(final bool) {
 	bulk := false // in a bulk transfer: keep reading ahead of the receivers
 	for final || bulk || !m.receiverWaiting() {
 		f, err := m.l.Recv(context.Background())
+		if errors.Is(err, ErrInterrupted) {
+			continue // meant for a channel that has read its frame since
+		}
 		if err != nil {
 			m.end()
 			return
@@ -195,7 +205,7 @@ func (m *Mux) end() { m.ended.Do(func() { close(m.routed) }) }
 func (m *Mux) readFor(ctx context.Context, c *muxLink) (Frame, bool, error) {
 	f, err := m.l.Recv(ctx)
 	if err != nil {
-		if ctx.Err() == nil {
+		if ctx.Err() == nil && !errors.Is(err, ErrInterrupted) {
 			m.end()
 		}
 		return Frame{}, false, err
@@ -256,6 +266,64 @@ type muxLink struct {
 	once   sync.Once
 	closed chan struct{} // this channel was closed (the parent may live on)
 	done   chan struct{} // closed or the parent ended
+
+	intrMu   sync.Mutex    // guards intr and inParent
+	intr     bool          // an Interrupt not yet reported
+	inParent bool          // this channel's Recv reads the parent
+	intrSet  atomic.Bool   // intr, read without intrMu on every Recv
+	intrCh   chan struct{} // capacity 1: wakes a Recv waiting for an Interrupt
+}
+
+// muxLinkIntr is a channel of a Mux over an Interrupter.
+type muxLinkIntr struct{ *muxLink }
+
+// Interrupt cuts the channel's Recv short (or the next one): in its wait,
+// or in its read of the parent link.
+func (c *muxLinkIntr) Interrupt() {
+	c.intrMu.Lock()
+	defer c.intrMu.Unlock()
+	if c.intr {
+		return
+	}
+	c.intr = true
+	c.intrSet.Store(true)
+	if c.inParent {
+		c.m.pi.Interrupt()
+	}
+	select {
+	case c.intrCh <- struct{}{}:
+	default:
+	}
+}
+
+// takeInterrupt reports and clears a pending Interrupt.
+func (c *muxLink) takeInterrupt() bool {
+	if !c.intrSet.Load() {
+		return false
+	}
+	c.intrMu.Lock()
+	defer c.intrMu.Unlock()
+	if !c.intr {
+		return false
+	}
+	c.intr = false
+	c.intrSet.Store(false)
+	return true
+}
+
+// enterParent marks the channel as reading the parent, unless an
+// Interrupt is pending (false).
+func (c *muxLink) enterParent() bool {
+	c.intrMu.Lock()
+	defer c.intrMu.Unlock()
+	c.inParent = !c.intr
+	return c.inParent
+}
+
+func (c *muxLink) leaveParent() {
+	c.intrMu.Lock()
+	c.inParent = false
+	c.intrMu.Unlock()
 }
 
 func (c *muxLink) Send(ctx context.Context, f Frame) error {
@@ -281,6 +349,9 @@ func (c *muxLink) Recv(ctx context.Context) (Frame, error) {
 }
 
 func (c *muxLink) recv(ctx context.Context) (Frame, error) {
+	if c.takeInterrupt() {
+		return Frame{}, ErrInterrupted
+	}
 	if f, ok := c.q.pop(); ok {
 		return f, nil
 	}
@@ -292,6 +363,10 @@ func (c *muxLink) recv(ctx context.Context) (Frame, error) {
 		}
 		select {
 		case <-c.q.wake:
+		case <-c.intrCh:
+			if c.takeInterrupt() {
+				return Frame{}, ErrInterrupted
+			}
 		case c.m.tok <- struct{}{}:
 			f, mine, err := c.readParent(ctx)
 			if mine || err != nil {
@@ -318,8 +393,15 @@ func (c *muxLink) readParent(ctx context.Context) (f Frame, mine bool, err error
 	if f, ok := c.q.pop(); ok { // routed to us while we waited for the token
 		return f, true, nil
 	}
+	if !c.enterParent() {
+		c.takeInterrupt()
+		return Frame{}, false, ErrInterrupted
+	}
+	defer c.leaveParent()
 	rctx := c.ctx
-	if ctx.Done() != nil {
+	if c.m.pi != nil { // Close interrupts the parent instead: no interruption to arm per read
+		rctx = ctx
+	} else if ctx.Done() != nil {
 		var cancel context.CancelFunc
 		rctx, cancel = context.WithCancel(ctx)
 		stop := context.AfterFunc(c.ctx, cancel)
@@ -337,6 +419,11 @@ func (c *muxLink) readParent(ctx context.Context) (f Frame, mine bool, err error
 		return Frame{}, false, ctx.Err()
 	case c.ctx.Err() != nil:
 		return Frame{}, false, ErrClosed
+	case errors.Is(err, ErrInterrupted):
+		if c.takeInterrupt() {
+			return Frame{}, false, ErrInterrupted
+		}
+		return Frame{}, false, nil // another channel's, left over: read again
 	}
 	if g, ok := c.q.pop(); ok { // the link ended after routing frames to us
 		return g, true, nil
@@ -350,6 +437,11 @@ func (c *muxLink) Close() error {
 	c.once.Do(func() {
 		close(c.closed)
 		c.cancel()
+		c.intrMu.Lock()
+		if c.inParent && c.m.pi != nil {
+			c.m.pi.Interrupt()
+		}
+		c.intrMu.Unlock()
 		c.m.mu.Lock()
 		delete(c.m.subs, c.svc)
 		c.m.closed[c.svc] = true
