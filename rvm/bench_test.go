@@ -502,14 +502,21 @@ func benchStore(b *testing.B, where string) PageStore {
 
 // BenchmarkCheckpointScale: checkpoints of 1 to 8192 dirty pages into STM
 // mirrored to a backup in another process; MB/s, and x-tcp against sending
-// the same bytes over plain TCP to a clean process of its own and waiting
-// for an answer, same run. x-link is the transport alone against the same
-// raw TCP: the same pages sent over kernel/link + Mux to the backup process
-// in 1 MiB frames, kept there until the last one and then given back to the
+// the same number of bytes over plain TCP to a clean process of its own,
+// which keeps them (in one buffer reused by the next transfer, as the
+// backup keeps the pages in recycled frames), and waiting for an answer,
+// same run. The bytes sent are resident memory written beforehand, as the
+// task's pages are; x-tcpzero is the earlier baseline, a buffer never
+// written (the kernel reads the shared zero page, always in the cache) and
+// bytes the sink drops. x-link is the transport alone against the same raw
+// TCP: the same pages sent over kernel/link + Mux to the backup process in
+// 1 MiB frames, kept there until the last one and then given back to the
 // link, as the backup keeps and recycles them (no STM, no checksum); it is
 // the floor under x-tcp on this link. cpu-x-tcp and cpu-x-link are the same
 // ratios of the CPU time both processes spent (primary and backup, primary
 // and raw sink): a shared machine's load moves them less than wall time.
+// The timed checkpoints follow scaleWarmup untimed ones; ns/first-ckpt is
+// the first of those, into fresh memory on both sides.
 func BenchmarkCheckpointScale(b *testing.B) {
 	rig := remoteBackup(b)
 	for _, n := range []int{1, 64, 1024, 8192} {

@@ -155,16 +155,19 @@ func (lc *lentCopy) install(b *Bank) {
 	}
 }
 
-// spare keeps the buffers of superseded page copies for the next lent
-// copies of their size, so a checkpoint rewriting a segment copies into
-// memory already mapped and warm instead of fresh allocations (whose page
-// faults cost several times the copy). Only a copy no reader was ever
-// handed comes back here (object.lent): Bytes and a joining backup's
-// snapshot clear the mark (a write's base is read under the writer's lock,
-// so it is not superseded while it is copied), and mirrors only ever see
-// the lent data itself (a phase 1 ships it before the copies are
-// installed).
-// Its lock is a leaf (taken under Bank.mu, or alone by copyAll).
+// spare keeps the buffers of superseded page copies (of lent data, or made
+// by PutCopies) for the next copies of their size, so a checkpoint
+// rewriting a segment copies into memory already mapped and warm instead
+// of fresh allocations (whose page faults cost several times the copy).
+// Only a copy no reader was ever handed comes back here (object.lent):
+// Bytes and a joining backup's snapshot clear the mark (a write's base is
+// read under the writer's lock, so it is not superseded while it is
+// copied); mirrors see the lent data itself (a phase 1 ships it before the
+// copies are installed) or PutCopies' copies marked Write.lent, which a
+// mirror that keeps data past its call copies (FileMirror; LocalMirror
+// copies everything; RemoteMirror keeps nothing).
+// Its lock is a leaf (taken under Bank.mu, or alone by copyAll and
+// PutCopies' copiers).
 type spare struct {
 	mu   sync.Mutex
 	free map[int][][]byte // by length

@@ -4,8 +4,9 @@
 // in this node's memory and mirrored to a backup bank on the partner node.
 //
 // Objects are byte ranges (8 KiB pages for the RVM pager, handed over with
-// Put without a copy, or lent with PutBorrowed: shipped from the caller's
-// memory and copied into the bank during the round trip) or typed values
+// Put without a copy, lent with PutBorrowed: shipped from the caller's
+// memory and copied into the bank during the round trip, or copied with
+// PutCopies on every core, checksummed once) or typed values
 // (Get/Set/Create, msgpack-encoded), each named by a stable ID. Transactions (Begin, Bytes/ReadAt, Put/WriteAt,
 // Create/Insert/Delete, Commit/Abort; Update and View as closures) run
 // concurrently. A transaction may instead Precommit into a group; the group
@@ -58,7 +59,10 @@
 // is applied), then the survivors are copied out; a frame received on a link
 // that recycles buffers (link.Recycler) is given back to it only once every
 // version it carried was installed and none aliases it any more, so the
-// next bulk checkpoint is read into warm memory; lent data (PutBorrowed)
+// next bulk checkpoint is read into warm memory; PutCopies' copies are
+// made on every core and each checksummed while in the cache, and a frame's
+// CRC-32C is combined from those sums (crc32c.Shift) instead of read again;
+// lent data (PutBorrowed)
 // is replaced by the bank's own copy before it is applied or waits in phase
 // 2, and Commit/Precommit return only once nothing reads it; the bank's
 // copy of lent data is made in the buffer of a superseded copy when one of
