@@ -70,7 +70,7 @@ func TestOperatorCommandsOnARealPair(t *testing.T) {
 	}
 	bin, dir, _ := startPair(t, "--metrics-addr", "127.0.0.1:0")
 	eventually(t, "both nodes are linked and backed up", func() bool {
-		out, err := ftmctl(t, bin, "run", "primes", "3000000", "--dir", dir)
+		out, err := ftmctl(t, bin, "run", "primes", "12000000", "--dir", dir)
 		return err == nil && strings.Contains(out, "started on node n1")
 	})
 	eventually(t, "the task checkpointed", func() bool {
@@ -131,7 +131,7 @@ func checkOutputFormats(t *testing.T, bin, dir string) {
 // checkStopAndCompletion: a second task is stopped for good (failed, not
 // running, then removable), and completion knows nodes, tasks and units.
 func checkStopAndCompletion(t *testing.T, bin, dir string) {
-	out, err := ftmctl(t, bin, "run", "primes", "3000000", "--dir", dir)
+	out, err := ftmctl(t, bin, "run", "primes", "12000000", "--dir", dir)
 	require.NoError(t, err, out)
 	require.Contains(t, out, "task 2 (primes) started on node n1")
 	comp, err := ftmctl(t, bin, "__complete", "stop", "--dir", dir, "")

@@ -15,7 +15,7 @@ func newRootCmd(out, errOut io.Writer) *cobra.Command {
 		Short: "Run and inspect FTM-in-Go nodes",
 		Long: `ftmctl runs FTM-in-Go nodes and programs, inspects every layer of a running
 node (tasks, ports, recovery units, STM, checkpoints) and injects faults.`,
-		Example: `  ftmctl pair up && ftmctl run primes 3000000 && ftmctl watch
+		Example: `  ftmctl pair up && ftmctl run primes 12000000 && ftmctl watch
   ftmctl crash alpha && ftmctl wait protected && ftmctl health
   source <(ftmctl completion bash)   # completes nodes, tasks, units, -o values`,
 		SilenceUsage:  true,

@@ -33,7 +33,7 @@ func TestSieveSurvivesSIGKILLOfItsNode(t *testing.T) {
 	}
 	bin, dir, _ := startPair(t)
 	eventually(t, "both nodes are linked and backed up", func() bool {
-		out, err := ftmctl(t, bin, "run", "primes", "200000", "--dir", dir)
+		out, err := ftmctl(t, bin, "run", "primes", "800000", "--dir", dir)
 		return err == nil && strings.Contains(out, "started on node n1")
 	})
 	eventually(t, "the task checkpointed", func() bool {
@@ -55,7 +55,7 @@ func TestSieveSurvivesSIGKILLOfItsNode(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	require.Equal(t, task.StateDone, rec.State, "%+v", rec)
-	require.Equal(t, "prime 200000 is 2750159", rec.Result)
+	require.Equal(t, "prime 800000 is 12195257", rec.Result)
 	require.Equal(t, 1, rec.Restarts)
 	require.True(t, rec.Stats.Restored, "restarted from a checkpoint, not from scratch")
 	require.Equal(t, "n1", rec.Bank)

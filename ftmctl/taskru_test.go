@@ -26,7 +26,7 @@ func TestRUShowsTheSievesFourUnits(t *testing.T) {
 	}
 	bin, dir, _ := startPair(t)
 	eventually(t, "both nodes are linked and backed up", func() bool {
-		out, err := ftmctl(t, bin, "run", "primes", "400000", "--dir", dir)
+		out, err := ftmctl(t, bin, "run", "primes", "1600000", "--dir", dir)
 		return err == nil && strings.Contains(out, "started on node n1")
 	})
 	eventually(t, "ru lists the sieve's four units on n1", func() bool {
@@ -43,6 +43,9 @@ func TestRUShowsTheSievesFourUnits(t *testing.T) {
 	for _, u := range sieveUnits {
 		require.Contains(t, out, u)
 	}
+	recs := psRows(t, bin, dir)
+	require.Len(t, recs, 1)
+	require.Equal(t, task.StateRunning, recs[0].State, "ru listed the units of a task still running")
 }
 
 // waitEnded waits until `ps` lists one task, ended, on node n2.
@@ -81,7 +84,7 @@ func TestSieveKilledMidCheckpointRestoresOneSet(t *testing.T) {
 			n1, err := st.Node("n1")
 			require.NoError(t, err)
 			eventually(t, "both nodes are linked and backed up", func() bool {
-				out, err := ftmctl(t, bin, "run", "primes", "200000", "--dir", dir)
+				out, err := ftmctl(t, bin, "run", "primes", "800000", "--dir", dir)
 				return err == nil && strings.Contains(out, "started on node n1")
 			})
 			// A checkpoint group the kill left in doubt is decided once the
@@ -92,7 +95,7 @@ func TestSieveKilledMidCheckpointRestoresOneSet(t *testing.T) {
 			require.NoError(t, err, out)
 			rec := waitEnded(t, bin, dir)
 			require.Equal(t, task.StateDone, rec.State, "%+v", rec)
-			require.Equal(t, "prime 200000 is 2750159", rec.Result)
+			require.Equal(t, "prime 800000 is 12195257", rec.Result)
 			require.Equal(t, 1, rec.Restarts, "n1 died at the failpoint; n2 restarted the task")
 			require.True(t, rec.Stats.Restored, "restarted from a checkpoint, not from scratch")
 		})

@@ -22,7 +22,7 @@ func TestIsolatedPrimaryStopsBeforeTheMajorityTakesOver(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	bin := buildFtmctl(t)
-	r := &soakRun{n: 600000, want: "prime 600000 is 8960453", rng: rand.New(rand.NewPCG(9, 10))}
+	r := &soakRun{n: 2400000, want: "prime 2400000 is 39410867", rng: rand.New(rand.NewPCG(9, 10))}
 	note, err := soakOnce(bin, scenario{name: "group-isolate", run: (*soakRun).groupIsolate, group: true}, r, nil)
 	require.NoError(t, err)
 	t.Log(note)

@@ -26,10 +26,10 @@ import (
 
 func main() {
 	bin := flag.String("ftmctl", "bin/ftmctl", "the ftmctl binary")
-	n := flag.Int("n", 400000, "how many primes to find")
+	n := flag.Int("n", 1600000, "how many primes to find (enough for a run of a few seconds, so the kill lands mid-run)")
 	kills := flag.Int("kills", 1, "repeat the scenario this many times and report takeover times")
 	soakRuns := flag.Int("soak", 0, "run the kill loop this many times instead (soak.go: kills at random moments, during checkpoints, during takeovers, and second failures after re-protection)")
-	soakN := flag.Int("soak-n", 200000, "with -soak: primes per run (checked against a plain computation); second-failure runs use 2x (the 400,000th prime by default), partition runs 3x")
+	soakN := flag.Int("soak-n", 800000, "with -soak: primes per run (checked against a plain sieve of Eratosthenes); second-failure runs use 2x (1,600,000 primes by default), partition runs 3x")
 	outages := flag.Int("outages", 0, "measure the write unavailability over this many losses of the node of a client's server instead (outage.go)")
 	silent := flag.Bool("silent", false, "with -outages: freeze the node with SIGSTOP (a silent loss) instead of SIGKILL")
 	flag.Parse()
@@ -167,8 +167,8 @@ func run(bin string, n int, verbose bool) (time.Duration, error) {
 	status, _ := d.ftmctl("status")
 	show(status)
 	say(fmt.Sprintf("result on beta: %s (restarts: %d, resumed from a checkpoint: %v)", rows[0].Result, rows[0].Restarts, rows[0].Stats.Restored))
-	if !strings.HasPrefix(rows[0].Result, fmt.Sprintf("prime %d is ", n)) {
-		return 0, fmt.Errorf("unexpected result %q", rows[0].Result)
+	if want, err := plainPrimes(n); err != nil || rows[0].Result != want {
+		return 0, fmt.Errorf("unexpected result %q, want %q (%v)", rows[0].Result, want, err)
 	}
 	keep = false
 	return takeover, nil

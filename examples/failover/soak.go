@@ -8,9 +8,6 @@ import (
 	"strings"
 	"time"
 
-	"context"
-
-	"github.com/ftm-in-go/ftm/examples/primes/sieve"
 	"github.com/ftm-in-go/ftm/internal/failpoint"
 	"github.com/ftm-in-go/ftm/pair"
 	"github.com/ftm-in-go/ftm/stm"
@@ -139,16 +136,6 @@ func (r *soakRun) envFor(name string) []string {
 		return []string{fmt.Sprintf("%s=beta:%s=sleep(500ms)@2", failpoint.EnvVar, pair.FPAttachBegin)}
 	}
 	return nil
-}
-
-func plainPrimes(n int) (string, error) {
-	var nth uint32
-	_, err := task.Run(context.Background(), task.Config{Name: "plain"}, func(ctx context.Context, t *task.Task) error {
-		var err error
-		nth, err = sieve.Compute(ctx, t, n, false)
-		return err
-	})
-	return fmt.Sprintf("prime %d is %d", n, nth), err
 }
 
 // startTask starts the computation on alpha once the pair accepts it.

@@ -61,19 +61,20 @@ func TestMain(m *testing.M) {
 // the backup applied it, before alpha heard so), beta takes over and ends
 // the computation with the right prime; then, on a fresh pair, alpha is
 // killed, beta takes over, alpha is restarted and re-protects both banks,
-// beta is killed, and alpha finishes: the 400,000th prime is 5,800,079.
+// beta is killed, and alpha finishes: the 1,600,000th prime is 25,582,153.
+// (The expected primes are known values, TestPlainPrimesKnownValues.)
 func TestKillDuringCheckpointAndSecondFailure(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
 	bin := buildFtmctl(t)
-	r := &soakRun{n: 200000, want: "prime 200000 is 2750159", rng: rand.New(rand.NewPCG(1, 2))}
+	r := &soakRun{n: 800000, want: "prime 800000 is 12195257", rng: rand.New(rand.NewPCG(1, 2))}
 	env := []string{fmt.Sprintf("%s=alpha:%s=kill@3", failpoint.EnvVar, stm.FPPhase1Shipped)}
 	note, err := soakOnce(bin, scenario{name: "checkpoint", run: (*soakRun).killInCheckpoint}, r, env)
 	require.NoError(t, err)
 	t.Log(note)
 
-	r = &soakRun{n: 400000, want: "prime 400000 is 5800079", rng: rand.New(rand.NewPCG(3, 4))}
+	r = &soakRun{n: 1600000, want: "prime 1600000 is 25582153", rng: rand.New(rand.NewPCG(3, 4))}
 	note, err = soakOnce(bin, scenario{name: "second-failure", run: (*soakRun).secondFailure}, r, nil)
 	require.NoError(t, err)
 	t.Log(note)
@@ -90,7 +91,7 @@ func TestPartitionEndsWithOneTaskAndTheRightPrime(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	bin := buildFtmctl(t)
-	r := &soakRun{n: 600000, want: "prime 600000 is 8960453", rng: rand.New(rand.NewPCG(5, 6))}
+	r := &soakRun{n: 2400000, want: "prime 2400000 is 39410867", rng: rand.New(rand.NewPCG(5, 6))}
 	note, err := soakOnce(bin, scenario{name: "partition", run: (*soakRun).partition}, r, nil)
 	require.NoError(t, err)
 	t.Log(note)

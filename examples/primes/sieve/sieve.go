@@ -32,11 +32,10 @@ var ErrOtherJob = errors.New("sieve: the checkpoint is of another job")
 // Compute finds the first n primes in t's segments and returns the n-th.
 // With byPrimes, candidates are divided by the primes found so far: the
 // paper's algorithm, where the pages of primes found are the data the
-// program both reads and writes (command primes and the benchmarks use
-// it). Otherwise they are divided by every number up to their square
-// root, about 5 times slower for the same pages: the node program (Run)
-// keeps that mode, whose longer runs the crash and soak tests time their
-// kills against.
+// program both reads and writes (the node program Run, command primes and
+// the benchmarks use it). Otherwise they are divided by every number up to
+// their square root, about 4 times slower for the same pages (command
+// primes -by-primes=false).
 // Its memory is three segments, as in the paper's §6.1: the data (primes
 // found), the progress record and the heap (its job, a stable object);
 // as a recovery unit each is a unit of its own.
