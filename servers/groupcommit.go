@@ -2,6 +2,7 @@ package servers
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/ftm-in-go/ftm/kernel"
@@ -43,6 +44,8 @@ type burst struct {
 	clients   map[string]bool // external clients whose replies wait for the burst's commit
 	expect    int             // how many clients the last burst answered
 	deadline  time.Time       // the burst's first request plus burstLinger
+	held      []heldReply     // the burst's replies, until its commit is asked for
+	outs      []ru.Outcome    // releaseBurst's look at their RUs (reused)
 }
 
 // join adds client's request to the burst.
@@ -71,11 +74,14 @@ func (b *burst) committed() {
 	b.expect = len(b.clients)
 	clear(b.clients)
 	b.unflushed = ru.ID{}
+	clear(b.held)
+	b.held = b.held[:0]
 }
 
 // serveLoop serves the requests on p one at a time until ctx ends; after
 // the last request of a burst it asks for the commit its replies wait for.
 func (s *Server[S]) serveLoop(ctx context.Context, p kernel.Name) error {
+	defer s.releaseBurst(ctx) // replies still held when the server stops wait as any
 	var m *kernel.Message
 	for {
 		if m == nil {
@@ -96,8 +102,62 @@ func (s *Server[S]) serveLoop(ctx context.Context, p kernel.Name) error {
 			continue // the burst goes on
 		}
 		s.cfg.Driver.requestCommit(s.burst.unflushed)
-		s.burst.committed()
+		s.releaseBurst(ctx)
 	}
+}
+
+// heldReply is a reply to send to to once RU ru committed (a retry if it
+// aborted).
+type heldReply struct {
+	ru  ru.ID
+	to  kernel.Name
+	rep reply
+}
+
+// releaseBurst ends the burst, its commit asked for. Its held replies
+// whose RU ended leave now, from the server loop, after one look at the
+// driver (the commit ran in the request's step: as a rule, all of them);
+// each other one leaves from a goroutine that waits for its RU's end.
+func (s *Server[S]) releaseBurst(ctx context.Context) {
+	s.burst.outs = s.cfg.Driver.outcomes(s.burst.held, s.burst.outs[:0])
+	for i, h := range s.burst.held {
+		switch s.burst.outs[i] {
+		case ru.Committed:
+			s.reply(h.to, h.rep)
+		case ru.Aborted:
+			s.reply(h.to, h.retry(fmt.Errorf("ru %s: %w", h.ru, ErrAborted)))
+		default:
+			s.outWG.Add(1) // output commit: the reply waits for the RU's commit
+			go func() {
+				defer s.outWG.Done()
+				if err := s.cfg.Driver.awaitCommit(ctx, h.ru, false); err != nil {
+					h.rep = h.retry(err)
+				}
+				s.reply(h.to, h.rep)
+			}()
+		}
+	}
+	s.burst.committed()
+}
+
+// retry is the reply h sends when its RU did not commit (err).
+func (h *heldReply) retry(err error) reply {
+	return reply{Status: statusRetry, Seq: h.rep.Seq, Err: err.Error()}
+}
+
+// outcomes appends to outs how the RU of each held reply ended so far
+// (Pending: not yet, or its unit is down).
+func (d *Driver) outcomes(held []heldReply, outs []ru.Outcome) []ru.Outcome {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, h := range held {
+		o := ru.Pending
+		if u := d.host.Unit(h.ru.Name); u != nil {
+			o = u.Outcome(h.ru)
+		}
+		outs = append(outs, o)
+	}
+	return outs
 }
 
 // awaitBurst waits, until the burst's deadline, for a request the burst

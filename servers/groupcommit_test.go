@@ -169,3 +169,76 @@ func TestCrashAtEveryStepDurableBurst(t *testing.T) {
 		require.Positive(t, fired[p], "failpoint %s never reached", p)
 	}
 }
+
+// TestBurstRepliesLeaveAfterTheirCommit: every reply of a burst, released
+// together from the server loop once the burst's commit ran, reaches its
+// client only when the update it acknowledges is committed in the bank,
+// also when the server's unit crashes around the burst's commit (the
+// held replies of the aborted RU then answer "retry", and the clients'
+// retries are applied once). Reference: §5.3 (output commit).
+func TestBurstRepliesLeaveAfterTheirCommit(t *testing.T) {
+	fired := map[string]int{}
+	for _, point := range []string{"", ru.FPBeforePersist, ru.FPAfterPersist} {
+		for n := 1; n <= 3; n++ {
+			t.Run(fmt.Sprintf("%s/%d", point, n), func(t *testing.T) {
+				f := &oneCrash{point: point, unit: "kv", n: n}
+				r := newBurstRig(t, f.fail)
+				holder := r.w.external("x", "holder")
+				adders := []*Client{r.w.external("x", "a1"), r.w.external("x", "a2"), r.w.external("x", "a3")}
+				var early []string
+				var acked []string
+				for round := range 3 {
+					a, e := r.burstSeen(t, round, holder, adders)
+					acked, early = append(acked, a...), append(early, e...)
+				}
+				require.Empty(t, early, "replies received before their update was committed")
+				log := r.w.committed("kv").Log
+				for _, tag := range log {
+					require.Equal(t, 1, count(log, tag), "%s committed twice", tag)
+				}
+				require.Len(t, acked, 12)
+				for _, tag := range acked {
+					require.Equal(t, 1, count(log, tag), "acknowledged %s lost", tag)
+				}
+				if f.fired() {
+					fired[point]++
+				}
+			})
+		}
+	}
+	for _, p := range []string{ru.FPBeforePersist, ru.FPAfterPersist} {
+		require.Positive(t, fired[p], "failpoint %s never reached", p)
+	}
+}
+
+// burstSeen is burst that also looks at the bank as each reply arrives:
+// it returns the tags acknowledged and those acknowledged while the bank
+// did not hold them yet.
+func (r *burstRig) burstSeen(t *testing.T, round int, holder *Client, adders []*Client) (acked, early []string) {
+	release := r.closeGate()
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	call := func(m Method[addReq, int], c *Client, tag string) {
+		defer wg.Done()
+		if _, err := m.At("kv").Call(r.w.ctx, c, addReq{Key: "k", By: 1, Tag: tag}); err != nil {
+			return
+		}
+		seen := count(r.w.committed("kv").Log, tag) == 1
+		mu.Lock()
+		defer mu.Unlock()
+		acked = append(acked, tag)
+		if !seen {
+			early = append(early, tag)
+		}
+	}
+	wg.Add(1 + len(adders))
+	go call(holdM, holder, fmt.Sprintf("hold-%d", round))
+	require.Eventually(t, func() bool { return r.srv.busy.Load() }, waitFor, tick, "hold never started")
+	for i, c := range adders {
+		go call(addM, c, fmt.Sprintf("add-%d-%d", round, i))
+	}
+	require.Eventually(t, func() bool { return r.queued() >= len(adders) }, waitFor, tick, "the adds never queued")
+	release()
+	wg.Wait()
+	return acked, early
+}

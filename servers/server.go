@@ -220,20 +220,12 @@ func (s *Server[S]) serve(ctx context.Context, m *kernel.Message) {
 		return
 	}
 	s.burst.join(req.Client) // groupcommit.go
+	s.burst.held = append(s.burst.held, heldReply{ru: waitRU, to: replyTo, rep: rep})
 	if !asked {
 		s.burst.unflushed = waitRU // the burst's last request asks for it
-	} else if s.burst.committed(); s.cfg.Driver.outcome(waitRU) == ru.Committed {
-		s.reply(replyTo, rep) // committed in the call's own step
 		return
 	}
-	s.outWG.Add(1) // output commit: the reply waits for the RU's commit
-	go func() {
-		defer s.outWG.Done()
-		if err := s.cfg.Driver.awaitCommit(ctx, waitRU, false); err != nil {
-			rep = reply{Status: statusRetry, Seq: req.Seq, Err: err.Error()}
-		}
-		s.reply(replyTo, rep)
-	}()
+	s.releaseBurst(ctx) // committed in the call's own step, as a rule
 }
 
 // execute runs a call inside the RU. It returns the reply and, for an
