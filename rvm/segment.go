@@ -34,8 +34,7 @@ func (m Method) String() string {
 // it, comparing every page with its last checkpointed image (memory
 // bandwidth: about 10 µs for 128 KiB) costs less than write-protecting
 // the written pages again, whose TLB flush costs tens to hundreds of µs
-// a call whatever the number of pages (BenchmarkDirtyScan's small
-// sub-benchmarks).
+// a call whatever the number of pages (BenchmarkSmallSegmentScan).
 const AutoCompareMax = 128 << 10
 
 // Config configures a segment.
