@@ -123,6 +123,59 @@ func (p *port) interruptReader() {
 	}
 }
 
+// recvWait is where a blocked Receive waits: a port's (or set's) wake
+// channel, and the token of a link that feeds the port.
+type recvWait struct {
+	wake    chan struct{}
+	p       *port
+	lr      *linkReader // counted in lr.waiting while set
+	read    bool        // holds lr's token and is registered as p's reader
+	holding bool        // took lr's token while waiting; not registered yet
+}
+
+// settle uncounts w from its link and decides, for a port with no message,
+// whether the task reads the link itself (w.read), waits for its token
+// (w.lr) or just for the wake-up. A token w holds and cannot use is given
+// back. node.mu held.
+func (w *recvWait) settle(p *port, mayRead bool) {
+	prev, held := w.lr, w.holding // held: prev's token
+	if prev != nil {
+		prev.leave()
+	}
+	*w = recvWait{wake: w.wake, p: p}
+	if p != nil && mayRead && p.feed.canRead(p) {
+		lr := p.feed
+		if held && lr == prev {
+			held, w.read = false, true
+		} else {
+			w.read = tryTake(lr.tok)
+		}
+		if w.read {
+			p.reading, lr.inRecv = lr, p
+		} else if lr.standby { // it gives the token back after its read
+			lr.standby = false
+			lr.intr.Interrupt()
+		}
+		lr.waiting++
+		w.lr = lr
+	}
+	if held { // a token it cannot use: the port is read for by another goroutine, or fed by another link
+		<-prev.tok
+	}
+}
+
+// release gives up a wait that ends without reading (a message, an error).
+// node.mu held.
+func (w *recvWait) release() {
+	if w.lr != nil {
+		w.lr.leave()
+		if w.holding {
+			<-w.lr.tok
+		}
+	}
+	*w = recvWait{}
+}
+
 func tryTake(tok chan struct{}) bool {
 	select {
 	case tok <- struct{}{}:
