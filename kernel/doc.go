@@ -27,14 +27,10 @@
 //   - a message is delivered at most once, and in FIFO order per sender
 //     and port; on a healthy link, exactly once.
 //
-// Blocking (wait.go): a receiver blocked on a port is a waiter on the
-// port's list, with its own channel; a sender that finds one hands it the
-// message itself (dequeued and copied out under the node lock, passed
-// through the channel), so the receiver wakes with it and takes no lock. It
-// waits with a select on ctx and the task's end only when ctx can end.
-// Termination and a receive right's move wake the waiters of the rights
-// they take away. A port set has a cap-1 wake channel instead, closed when
-// the set is destroyed. No timer is armed unless a timeout is asked for.
+// Blocking: a port (and a port set) has a cap-1 wake channel; a blocked
+// receiver waits on it, with a select on ctx and the task's end only when
+// ctx can end. Termination wakes receivers by closing the wake channels of
+// the rights it destroys. No timer is armed unless a timeout is asked for.
 //
 // Links (linkread.go): a receiver blocked on a port that a link feeds reads
 // the link itself, with no goroutine in between, and handles whatever
@@ -59,9 +55,7 @@
 // a link (frame sends run after it is released, or in a goroutine Shutdown
 // waits for), or calling a SafePoint hook, a Recorder or other user code;
 // interrupting a link's read (link.Interrupter, which never blocks) happens
-// under it. A receiver giving up its wait may, under it, take the value a
-// local sender is about to pass it once that sender released the lock
-// (wait.go): the sender does nothing else in between.
+// under it.
 // A recorded task's receive lock (recorderHook.mu) is taken before Node.mu
 // and held across the receive and the Record call.
 package kernel

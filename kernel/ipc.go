@@ -39,14 +39,10 @@ func (t *Task) send(ctx context.Context, m *Message, wait bool) error {
 		return fmt.Errorf("send %d bytes, %d rights: %w", len(m.Body), len(m.Rights), ErrMsgTooLarge)
 	}
 	for {
-		wake, to, err := t.trySend(m)
+		wake, remote, err := t.trySend(m)
 		if wake == nil || err != nil {
-			switch {
-			case err != nil:
-			case to.remote != nil:
-				return t.node.net.forward(ctx, to.remote, m)
-			case to.waiter != nil:
-				to.waiter.ch <- m // handed over: the receiver wakes with it
+			if err == nil && remote != nil {
+				return t.node.net.forward(ctx, remote, m)
 			}
 			return err
 		}
@@ -68,38 +64,29 @@ func (t *Task) send(ctx context.Context, m *Message, wait bool) error {
 	}
 }
 
-// sendTo is where trySend's caller takes a message once the node lock is
-// released: to the proxy port to forward it, or through the waiter's
-// channel to the receiver it was handed to.
-type sendTo struct {
-	remote *port
-	waiter *waiter
-}
-
-// trySend enqueues m if there is room, or hands it to a waiting receiver.
-// When the queue is full it returns a channel to wait on (the sender is
-// counted in sendWait). For a proxy port it copies the rights in and
-// returns the proxy, for the caller to forward once the node lock is
-// released.
-func (t *Task) trySend(m *Message) (chan struct{}, sendTo, error) {
+// trySend enqueues m if there is room. When the queue is full it returns a
+// channel to wait on (the sender is counted in sendWait). For a proxy port
+// it copies the rights in and returns the proxy, for the caller to forward
+// once the node lock is released.
+func (t *Task) trySend(m *Message) (chan struct{}, *port, error) {
 	if err := t.lock(); err != nil {
-		return nil, sendTo{}, err
+		return nil, nil, err
 	}
 	defer t.unlock()
 	if m.dst != nil { // still queued: it belongs to the kernel
-		return nil, sendTo{}, fmt.Errorf("send: %w: message already sent and not yet received", ErrInvalidValue)
+		return nil, nil, fmt.Errorf("send: %w: message already sent and not yet received", ErrInvalidValue)
 	}
 	e, err := t.lookup(m.Dest)
 	if err != nil {
-		return nil, sendTo{}, fmt.Errorf("send: %w", err)
+		return nil, nil, fmt.Errorf("send: %w", err)
 	}
 	t.settle(e)
 	p := e.p
 	if p == nil || (e.dead > 0 && p.dead) {
 		if p != nil && p.dead {
-			return nil, sendTo{}, fmt.Errorf("send to %d: %w", m.Dest, ErrPortDead)
+			return nil, nil, fmt.Errorf("send to %d: %w", m.Dest, ErrPortDead)
 		}
-		return nil, sendTo{}, fmt.Errorf("send to %d: %w: a port set", m.Dest, ErrInvalidRight)
+		return nil, nil, fmt.Errorf("send to %d: %w: a port set", m.Dest, ErrInvalidRight)
 	}
 	if p.remote == nil && p.q.n >= p.limit && m.DestDisp != MoveSendOnce && !e.sendOnce {
 		if p.sendWake == nil {
@@ -107,24 +94,23 @@ func (t *Task) trySend(m *Message) (chan struct{}, sendTo, error) {
 		}
 		p.sendWait++
 		m.dst = p
-		return p.sendWake, sendTo{}, nil
+		return p.sendWake, nil, nil
 	}
 	m.dst = nil
 	if p.remote != nil {
 		if err := checkRemotable(m); err != nil {
-			return nil, sendTo{}, err
+			return nil, nil, err
 		}
 	}
 	if err := t.copyinMessage(m, e); err != nil {
-		return nil, sendTo{}, err
+		return nil, nil, err
 	}
 	if p.remote != nil {
-		return nil, sendTo{remote: p}, nil
+		return nil, p, nil
 	}
-	kind := m.destKind // m is the receiver's once handed over
-	w := p.take(m)
-	t.consumeDest(xright{p: p, kind: kind})
-	return nil, sendTo{waiter: w}, nil
+	p.enqueue(m)
+	t.consumeDest(xright{p: p, kind: m.destKind})
+	return nil, nil, nil
 }
 
 // copyinMessage moves the destination, reply and carried rights into
@@ -198,10 +184,9 @@ func (t *Task) Receive(ctx context.Context, name Name) (*Message, error) {
 }
 
 func (t *Task) receive(ctx context.Context, name Name) (*Message, error) {
-	w := recvWait{canWait: true}
+	var w recvWait
 	for {
-		w.canRead = ctx.Err() == nil
-		m, err := t.tryReceive(name, &w)
+		m, err := t.tryReceive(name, &w, ctx.Err() == nil)
 		if m != nil || err != nil {
 			return m, err
 		}
@@ -209,17 +194,11 @@ func (t *Task) receive(ctx context.Context, name Name) (*Message, error) {
 			t.readLink(ctx, &w)
 			continue
 		}
-		m, err = t.waitReceive(ctx, &w)
-		if m != nil {
-			if w.lr != nil { // still counted as waiting for its link
-				t.node.mu.Lock()
-				w.release()
-				t.node.mu.Unlock()
-			}
-			return m, nil
-		}
-		if err != nil {
-			return t.abandonWait(&w, err)
+		if err := t.waitReceive(ctx, &w); err != nil {
+			t.node.mu.Lock()
+			w.release()
+			t.node.mu.Unlock()
+			return nil, err
 		}
 	}
 }
@@ -236,7 +215,7 @@ func (t *Task) TryReceive(name Name) (*Message, error) {
 // tryReceiveNow is TryReceive without the safe point and the recorder.
 func (t *Task) tryReceiveNow(name Name) (*Message, error) {
 	var w recvWait
-	m, err := t.tryReceive(name, &w)
+	m, err := t.tryReceive(name, &w, false)
 	if m == nil && err == nil {
 		return nil, fmt.Errorf("receive on %d: %w: no message", name, ErrTimedOut)
 	}
@@ -252,16 +231,11 @@ func (t *Task) ReceiveTimeout(ctx context.Context, name Name, d time.Duration) (
 	return t.Receive(ctx, name)
 }
 
-// tryReceive takes the next message: one handed to w's waiter since it
-// last looked, or the port's next. When there is none it fills in w: what
-// to wait on, or the link to read.
-func (t *Task) tryReceive(name Name, w *recvWait) (*Message, error) {
+// tryReceive takes the next message. When there is none it fills in w:
+// what to wait on, or the link to read (mayRead: the receiver can wait).
+func (t *Task) tryReceive(name Name, w *recvWait, mayRead bool) (*Message, error) {
 	t.node.mu.Lock()
 	defer t.node.mu.Unlock()
-	if m := w.unwait(); m != nil {
-		w.release()
-		return m, nil
-	}
 	if t.dead {
 		w.release()
 		return nil, ErrTaskDead
@@ -276,13 +250,13 @@ func (t *Task) tryReceive(name Name, w *recvWait) (*Message, error) {
 	case e.set != nil:
 		p, w.wake = e.set.ready(), e.set.wakeCh
 		if p == nil {
-			w.settle(nil)
+			w.settle(nil, false)
 			return nil, nil
 		}
 	case e.recv:
-		p = e.p
+		p, w.wake = e.p, e.p.recvWake
 		if p.q.n == 0 {
-			w.settle(p)
+			w.settle(p, mayRead)
 			return nil, nil
 		}
 	default:
@@ -310,6 +284,45 @@ func (t *Task) copyoutMessage(m *Message, p *port) {
 		m.Rights[i].Name, m.Rights[i].Type = t.copyout(x)
 	}
 	m.dst, m.rep, m.xrs = nil, xright{}, nil
+}
+
+// waitReceive blocks a receiver until wake. With a ctx that cannot end it
+// waits on wake alone, without a select (the local RPC fast path): the
+// task's end still reaches it, because terminating destroys the task's
+// receive rights and port sets, which closes their wake channels, and
+// moving a receive right out of the task pokes its channel (take). The
+// caller's retry then sees ErrTaskDead or ErrInvalidName.
+//
+// While a link that feeds the port is read by someone else, the receiver
+// also waits for that link's token (w.holding), to read the link itself.
+func (t *Task) waitReceive(ctx context.Context, w *recvWait) error {
+	if w.lr != nil {
+		return t.waitReceiveOrToken(ctx, w)
+	}
+	if ctx.Done() == nil {
+		h := t.enterBlocked()
+		<-w.wake
+		h.leave()
+		return nil
+	}
+	return t.block(ctx, w.wake, "receive")
+}
+
+// waitReceiveOrToken is waitReceive that also takes the token of the link
+// feeding the port when it comes free.
+func (t *Task) waitReceiveOrToken(ctx context.Context, w *recvWait) error {
+	defer t.enterBlocked().leave()
+	select {
+	case <-w.wake:
+		return nil
+	case w.lr.tok <- struct{}{}:
+		w.holding = true
+		return nil
+	case <-t.done:
+		return ErrTaskDead
+	case <-ctx.Done():
+		return ctxErr(ctx, "receive")
+	}
 }
 
 // block waits for wake, ctx or the task's end (a safe point meanwhile).

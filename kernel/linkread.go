@@ -44,15 +44,17 @@ type linkReader struct {
 	handoff chan *wireMsg    // capacity 1: a frame a task could not deliver at once; the token comes with it
 
 	// Guarded by node.mu.
-	waiting int   // tasks reading l or waiting for its token
-	inRecv  *port // the port whose task is in l.Recv now, nil otherwise
-	standby bool  // the standby holds the token and may be in l.Recv
-	dead    bool  // lost or replaced: no task reads it any more
+	waiting int    // tasks reading l or waiting for its token
+	left    uint64 // counts tasks that stopped reading or waiting: the standby sees activity by it
+	armed   bool   // idle is running
+	inRecv  *port  // the port whose task is in l.Recv now, nil otherwise
+	standby bool   // the standby holds the token and may be in l.Recv
+	dead    bool   // lost or replaced: no task reads it any more
 }
 
 func newLinkReader(ps *peerState, l link.Link) *linkReader {
 	lr := &linkReader{ps: ps, l: l, tok: make(chan struct{}, 1), kick: make(chan struct{}, 1),
-		handoff: make(chan *wireMsg, 1), idle: time.NewTimer(linkIdleRead)}
+		handoff: make(chan *wireMsg, 1), idle: time.NewTimer(linkIdleRead), armed: true}
 	lr.intr, _ = l.(link.Interrupter)
 	return lr
 }
@@ -63,12 +65,38 @@ func (lr *linkReader) canRead(p *port) bool {
 }
 
 // leave uncounts a task that read or waited for the token; the standby is
-// due linkIdleRead after the last one. node.mu held.
+// due linkIdleRead after the last one. The timer is armed only if it is not
+// running already (resetting it on every message would cost a wake-up of
+// the runtime's poller each time): the standby re-arms it as long as it
+// sees tasks come and go (idleCheck). node.mu held.
 func (lr *linkReader) leave() {
 	lr.waiting--
-	if lr.waiting == 0 {
+	lr.left++
+	if lr.waiting == 0 && !lr.armed {
+		lr.armed = true
 		lr.idle.Reset(linkIdleRead)
 	}
+}
+
+// idleCheck runs when the idle timer fires: true when no task has read
+// or waited since seen (the previous check's count), so the standby reads.
+// While tasks come and go it re-arms the timer; while one reads or waits
+// the next leave arms it.
+func (nm *netmsg) idleCheck(lr *linkReader, seen *uint64) bool {
+	nm.n.mu.Lock()
+	defer nm.n.mu.Unlock()
+	lr.armed = false
+	if lr.waiting > 0 {
+		*seen = lr.left
+		return false
+	}
+	if lr.left != *seen {
+		*seen = lr.left
+		lr.armed = true
+		lr.idle.Reset(linkIdleRead)
+		return false
+	}
+	return true
 }
 
 // wakeStandby asks the standby goroutine to read now (someone waits for a
@@ -93,6 +121,59 @@ func (p *port) interruptReader() {
 		lr.inRecv = nil
 		lr.intr.Interrupt()
 	}
+}
+
+// recvWait is where a blocked Receive waits: a port's (or set's) wake
+// channel, and the token of a link that feeds the port.
+type recvWait struct {
+	wake    chan struct{}
+	p       *port
+	lr      *linkReader // counted in lr.waiting while set
+	read    bool        // holds lr's token and is registered as p's reader
+	holding bool        // took lr's token while waiting; not registered yet
+}
+
+// settle uncounts w from its link and decides, for a port with no message,
+// whether the task reads the link itself (w.read), waits for its token
+// (w.lr) or just for the wake-up. A token w holds and cannot use is given
+// back. node.mu held.
+func (w *recvWait) settle(p *port, mayRead bool) {
+	prev, held := w.lr, w.holding // held: prev's token
+	if prev != nil {
+		prev.leave()
+	}
+	*w = recvWait{wake: w.wake, p: p}
+	if p != nil && mayRead && p.feed.canRead(p) {
+		lr := p.feed
+		if held && lr == prev {
+			held, w.read = false, true
+		} else {
+			w.read = tryTake(lr.tok)
+		}
+		if w.read {
+			p.reading, lr.inRecv = lr, p
+		} else if lr.standby { // it gives the token back after its read
+			lr.standby = false
+			lr.intr.Interrupt()
+		}
+		lr.waiting++
+		w.lr = lr
+	}
+	if held { // a token it cannot use: the port is read for by another goroutine, or fed by another link
+		<-prev.tok
+	}
+}
+
+// release gives up a wait that ends without reading (a message, an error).
+// node.mu held.
+func (w *recvWait) release() {
+	if w.lr != nil {
+		w.lr.leave()
+		if w.holding {
+			<-w.lr.tok
+		}
+	}
+	*w = recvWait{}
 }
 
 func tryTake(tok chan struct{}) bool {
@@ -240,12 +321,13 @@ func (nm *netmsg) serve(lr *linkReader) {
 		nm.standbyRead(lr, true)
 		return
 	}
+	var seen uint64 // tasks that had left at the last idle check
 	for {
 		final := false
 		select {
 		case <-lr.idle.C:
-			if !tryTake(lr.tok) {
-				continue // a task reads; the timer is reset when the last one leaves
+			if !nm.idleCheck(lr, &seen) || !tryTake(lr.tok) {
+				continue
 			}
 		case <-lr.kick:
 			if !tryTake(lr.tok) {

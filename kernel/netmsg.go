@@ -480,7 +480,7 @@ func (nm *netmsg) enqueueFromWire(ps *peerState, e *export, w *wireMsg) {
 			m.xrs[i] = nm.importRight(ps, r)
 		}
 	}
-	e.p.put(m)
+	e.p.enqueue(m)
 	if e.sendOnce {
 		e.p.sonces-- // the one-shot right is used up
 	}

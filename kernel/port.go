@@ -14,7 +14,7 @@ type port struct {
 	sonces int // send-once rights in existence
 	set    *portSet
 
-	waiters  waiterList    // goroutines blocked in Receive on p (wait.go)
+	recvWake chan struct{} // cap 1: a receiver may find a message
 	sendWake chan struct{} // closed when queue space frees, if senders wait
 	sendWait int           // senders blocked on a full queue
 
@@ -34,7 +34,7 @@ type deadReq struct {
 }
 
 func (n *Node) newPort() *port {
-	p := &port{node: n, limit: n.cfg.QueueLimit}
+	p := &port{node: n, limit: n.cfg.QueueLimit, recvWake: make(chan struct{}, 1)}
 	n.ports[p] = struct{}{}
 	return p
 }
@@ -76,7 +76,10 @@ func (p *port) wakeReceiver() {
 	if p.dead {
 		return
 	}
-	p.wakeWaiter()
+	select {
+	case p.recvWake <- struct{}{}:
+	default:
+	}
 	if p.set != nil {
 		p.set.wake()
 	}
@@ -173,7 +176,7 @@ func (p *port) destroy() {
 		p.sendWake = nil
 	}
 	p.interruptReader()
-	p.wakeAllWaiters()
+	close(p.recvWake) // wakes every waiting receiver for good
 	if p.remote != nil {
 		p.node.net.proxyDead(p)
 	}
@@ -219,11 +222,13 @@ func (p *port) receiveLost() {
 }
 
 // receiverLeft is called when p's receive right leaves the task that held
-// it (moved, or carried off in a port-destroyed notification). Every
-// goroutine of that task blocked on p is woken (their retry fails on the
-// name) and leaves p's list of waiters, so a stale waiter can neither sleep
-// for ever nor be handed the next holder's messages. node.mu held.
+// it (moved, or carried off in a port-destroyed notification). Closing the
+// wake channel wakes every goroutine of that task blocked on p (their retry
+// fails on the name); the next holder's receivers get a fresh channel, so a
+// stale waiter can neither sleep for ever nor swallow their wake-up.
+// node.mu held.
 func (p *port) receiverLeft() {
 	p.interruptReader()
-	p.wakeAllWaiters()
+	close(p.recvWake)
+	p.recvWake = make(chan struct{}, 1)
 }

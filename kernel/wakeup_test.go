@@ -25,8 +25,8 @@ func TestPortSetTwoReceiversBothWake(t *testing.T) {
 	require.NoError(t, b.MoveMember(p2, set))
 	to1, to2 := giveSend(t, b, p1, a), giveSend(t, b, p2, a)
 	tryReceive := func(name Name) (*Message, chan struct{}, error) {
-		w := recvWait{canWait: true, canRead: true}
-		m, err := b.tryReceive(name, &w)
+		var w recvWait
+		m, err := b.tryReceive(name, &w, true)
 		return m, w.wake, err
 	}
 	// Both receivers find the set empty and are about to wait.

@@ -49,6 +49,16 @@
 // leaves no goroutine or unreturned connection behind. Library code logs through the configured
 // *zap.Logger only.
 //
+// Interrupter (interrupt.go): a Recv on a TCP, TLS or in-memory link, a
+// fault-wrapped one over such a link, or a Mux channel over such a parent,
+// can be cut short by another goroutine's Interrupt (ErrInterrupted; the
+// link lives on, a frame half read is finished by the next Recv), without
+// arming anything per Recv: a read deadline in the past on TCP, a channel
+// poke in memory. The kernel lets a task blocked on a port read its link
+// and takes it out of the read so. A caller treats ErrInterrupted as a
+// reason to look again: a Recv may, rarely, report one meant for an
+// earlier reader of the same link.
+//
 // SendVec (vec.go) sends one frame whose body is the concatenation of the
 // caller's parts with a single writev, without copying them (STM ships page
 // versions this way); Mux channels pass it to the parent link.
@@ -56,6 +66,8 @@
 // Lock order: TCP.sendMu before TCP.mu (fail takes mu from inside Send);
 // TCP.sendMu guards the reusable write vector of SendVec;
 // memShared.mu and memQueue.mu are never held together (Send decides under
-// memShared.mu, then pushes); Mux.mu is a leaf. No lock is held while
+// memShared.mu, then pushes); Mux.mu is a leaf; TCP.dlMu, faultLink.intrMu
+// and muxLink.intrMu are leaves except that a channel's or a wrapper's
+// Interrupt takes its parent's under its own. No lock is held while
 // blocking on a channel or the network, except TCP.sendMu around one write.
 package link

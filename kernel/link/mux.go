@@ -312,11 +312,17 @@ func (c *muxLink) takeInterrupt() bool {
 }
 
 // enterParent marks the channel as reading the parent, unless an
-// Interrupt is pending (false).
+// Interrupt is pending or the channel was closed (false): from then on
+// Interrupt and Close interrupt the parent's read.
 func (c *muxLink) enterParent() bool {
 	c.intrMu.Lock()
 	defer c.intrMu.Unlock()
-	c.inParent = !c.intr
+	select {
+	case <-c.closed:
+		c.inParent = false
+	default:
+		c.inParent = !c.intr
+	}
 	return c.inParent
 }
 
@@ -394,8 +400,10 @@ func (c *muxLink) readParent(ctx context.Context) (f Frame, mine bool, err error
 		return f, true, nil
 	}
 	if !c.enterParent() {
-		c.takeInterrupt()
-		return Frame{}, false, ErrInterrupted
+		if c.takeInterrupt() {
+			return Frame{}, false, ErrInterrupted
+		}
+		return Frame{}, false, ErrClosed
 	}
 	defer c.leaveParent()
 	rctx := c.ctx
