@@ -51,7 +51,7 @@ func TestMisuseRefusedAtOnce(t *testing.T) {
 	for _, m := range []misuse{
 		{name: "primes zero", args: []string{"run", "primes", "0", "--dir", dir}, want: "N must be a positive number"},
 		{name: "primes negative", args: []string{"run", "primes", "--dir", dir, "--", "-5"}, want: "N must be a positive number"},
-		{name: "primes too many", args: []string{"run", "primes", "67108865", "--dir", dir}, want: "N must be at most 67108864"},
+		{name: "primes too many", args: []string{"run", "primes", "16777217", "--dir", dir}, want: "N must be at most 16777216"},
 		{name: "primes not a number", args: []string{"run", "primes", "abc", "--dir", dir}, want: "N must be a positive number"},
 		{name: "attach unknown session", args: []string{"attach", "nosuch", "--dir", dir}, want: "editing session nosuch"},
 		{name: "kv add overflows", args: []string{"kv", "add", "big", "1", "--dir", dir}, want: "overflows"},

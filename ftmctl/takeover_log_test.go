@@ -31,7 +31,7 @@ func TestTakeoverFollowedByOneIDInTheLog(t *testing.T) {
 		t.Skip("starts processes")
 	}
 	bin, dir, _ := startPair(t)
-	out, err := ftmctl(t, bin, "run", "primes", "64000000", "--dir", dir)
+	out, err := ftmctl(t, bin, "run", "primes", "16000000", "--dir", dir)
 	require.NoError(t, err, out)
 	eventually(t, "the task checkpointed", func() bool {
 		recs := taskLs(t, bin, dir)

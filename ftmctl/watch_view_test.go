@@ -72,7 +72,7 @@ func TestWatchInTmux(t *testing.T) {
 		t.Skip("tmux is not installed")
 	}
 	bin, dir, _ := startPair(t)
-	out, err := ftmctl(t, bin, "run", "primes", "64000000", "--dir", dir)
+	out, err := ftmctl(t, bin, "run", "primes", "16000000", "--dir", dir)
 	require.NoError(t, err, out)
 	eventually(t, "the task checkpointed twice", func() bool {
 		recs := psRows(t, bin, dir)

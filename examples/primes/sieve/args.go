@@ -11,11 +11,11 @@ import (
 // DefaultN is how many primes the program finds when not told.
 const DefaultN = 400000
 
-// MaxN is the most primes the program finds: they fill a 256 MiB segment
-// of four-byte slots, and the MaxN-th prime (1,339,484,197) fits one. Only
-// the pages a run has written are checkpointed, so a run stopped early
-// saves only what it found.
-const MaxN = 1 << 26
+// MaxN is the most primes the program finds: they fill a 64 MiB segment
+// of four-byte slots, and the MaxN-th prime (about 3.1e8) fits one. (A
+// larger segment costs its restore at a takeover: at 1<<26, 256 MiB, the
+// survivor stalled for seconds, long enough to be declared dead.)
+const MaxN = 1 << 24
 
 // Args declares the primes program's arguments, [N]: a node refuses
 // "primes abc" before it records or starts anything.

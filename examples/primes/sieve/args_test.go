@@ -56,8 +56,8 @@ func TestParseNRange(t *testing.T) {
 	}{
 		{"1", true},
 		{"400000", true},
-		{"67108864", true},
-		{"67108865", false},
+		{"16777216", true},
+		{"16777217", false},
 		{"9223372036854775807", false},
 		{"99999999999999999999", false},
 		{"0", false},
