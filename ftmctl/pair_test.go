@@ -7,12 +7,12 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/pair"
 )
 
@@ -20,40 +20,16 @@ import (
 // next to it the default node binary its pair up starts.
 func buildFtmctl(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() { built.bin, built.err = buildBinaries() })
-	require.NoError(t, built.err)
-	return built.bin
+	return built.Path(t, "ftmctl")
 }
 
-// built holds the binaries every test of the package shares (they are
-// read-only: a test that needs a binary of its own builds it).
-var built struct {
-	once     sync.Once
-	dir, bin string
-	err      error
-}
-
-func buildBinaries() (string, error) {
-	dir, err := os.MkdirTemp("", "ftmctl-test-bin-")
-	if err != nil {
-		return "", err
-	}
-	built.dir = dir
-	bin := filepath.Join(dir, "ftmctl")
-	for _, b := range [][2]string{{bin, "."}, {filepath.Join(dir, "ftmnode"), "../examples/ftmnode"}} {
-		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build %s: %w: %s", b[1], err, out)
-		}
-	}
-	return bin, nil
-}
+// built holds the binaries every test of the package shares.
+var built = proctest.Binaries{Builds: [][2]string{{"ftmctl", "."}, {"ftmnode", "../examples/ftmnode"}}}
 
 // TestMain removes the shared binaries once every test has run.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		_ = os.RemoveAll(built.dir)
-	}
+	built.Remove()
 	os.Exit(code)
 }
 

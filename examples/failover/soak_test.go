@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/ftm-in-go/ftm/internal/failpoint"
+	"github.com/ftm-in-go/ftm/internal/proctest"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -19,40 +17,16 @@ import (
 // next to it the default node binary (ftmnode) its pair up starts.
 func buildFtmctl(t *testing.T) string {
 	t.Helper()
-	built.once.Do(func() { built.bin, built.err = buildBinaries() })
-	require.NoError(t, built.err)
-	return built.bin
+	return built.Path(t, "ftmctl")
 }
 
-// built holds the binaries every test of the package shares (they are
-// read-only: a test that needs a binary of its own builds it).
-var built struct {
-	once     sync.Once
-	dir, bin string
-	err      error
-}
-
-func buildBinaries() (string, error) {
-	dir, err := os.MkdirTemp("", "ftmctl-test-bin-")
-	if err != nil {
-		return "", err
-	}
-	built.dir = dir
-	bin := filepath.Join(dir, "ftmctl")
-	for _, b := range [][2]string{{bin, "../../ftmctl"}, {filepath.Join(dir, "ftmnode"), "../ftmnode"}} {
-		if out, err := exec.Command("go", "build", "-o", b[0], b[1]).CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build %s: %w: %s", b[1], err, out)
-		}
-	}
-	return bin, nil
-}
+// built holds the binaries every test of the package shares.
+var built = proctest.Binaries{Builds: [][2]string{{"ftmctl", "../../ftmctl"}, {"ftmnode", "../ftmnode"}}}
 
 // TestMain removes the shared binaries once every test has run.
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if built.dir != "" {
-		_ = os.RemoveAll(built.dir)
-	}
+	built.Remove()
 	os.Exit(code)
 }
 
