@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -65,8 +66,7 @@ func TestPairUpFailsWithTheCauseWhenANodeExits(t *testing.T) {
 	t.Parallel() // real processes in a directory of its own, on free ports; no CPU-bound workload
 	bin := buildFtmctl(t)
 	dir := filepath.Join(t.TempDir(), "pair")
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	l := listenBelowAFreePort(t) // n1 takes the busy port, n2 the next one (free)
 	defer l.Close()
 	t.Cleanup(func() { _, _ = ftmctl(t, bin, "pair", "down", "--dir", dir, "--grace", "1s") })
 
@@ -79,6 +79,26 @@ func TestPairUpFailsWithTheCauseWhenANodeExits(t *testing.T) {
 	out, code = exitStatus(t, bin, "health", "--dir", dir)
 	require.Equal(t, exitUnreachable, code, out)
 	require.Contains(t, out, "unreachable")
+}
+
+// listenBelowAFreePort holds a loopback port P whose next port P+1 was free
+// when probed: `--metrics-addr P` gives the first node P (busy) and the
+// second P+1, so only the first fails (other tests run in parallel and take
+// ports too).
+func listenBelowAFreePort(t *testing.T) net.Listener {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		next := fmt.Sprintf("127.0.0.1:%d", l.Addr().(*net.TCPAddr).Port+1)
+		if n, err := net.Listen("tcp", next); err == nil {
+			_ = n.Close()
+			return l
+		}
+		_ = l.Close()
+	}
+	t.Fatal("no loopback port with a free successor")
+	return nil
 }
 
 func TestWaitRefusesAnUnknownCondition(t *testing.T) {
