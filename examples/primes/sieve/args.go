@@ -54,9 +54,25 @@ func Run(ctx context.Context, t *task.Task, args []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("primes: %w", err)
 	}
-	nth, err := Compute(ctx, t, n, true)
+	byPrimes, err := jobMode(ctx, t)
+	if err != nil {
+		return "", err
+	}
+	nth, err := Compute(ctx, t, n, byPrimes)
 	if err != nil {
 		return "", err
 	}
 	return fmt.Sprintf("prime %d is %d", n, nth), nil
+}
+
+// jobMode is how Run divides: by the primes found, unless the task
+// resumes a job an earlier build began by odd divisors, as its job record
+// says (zero in a fresh task). Both modes find the same primes; switching
+// mid-job would refuse the checkpoint as another job's.
+func jobMode(ctx context.Context, t *task.Task) (byPrimes bool, err error) {
+	j, err := task.Object[job](ctx, t, "job")
+	if err != nil {
+		return false, err
+	}
+	return j.N == 0 || j.ByPrimes, nil
 }

@@ -46,3 +46,23 @@ func TestRunDividesByThePrimesFound(t *testing.T) {
 	require.True(t, st.Restored)
 	require.Equal(t, uint32(1299709), nth)
 }
+
+// A job an earlier build checkpointed by odd divisors resumes under Run in
+// its own mode (not refused as another job's after an upgrade), with the
+// same result.
+func TestRunResumesAnOddDivisorJob(t *testing.T) {
+	store := rvm.NewMemStore()
+	_, err := runWithStore(t, store, func(ctx context.Context, tk *task.Task) error {
+		_, err := Compute(ctx, tk, 100000, false)
+		return err
+	})
+	require.NoError(t, err)
+	var out string
+	st, err := runWithStore(t, store, func(ctx context.Context, tk *task.Task) (err error) {
+		out, err = Run(ctx, tk, []string{"100000"})
+		return err
+	})
+	require.NoError(t, err)
+	require.True(t, st.Restored)
+	require.Equal(t, "prime 100000 is 1299709", out)
+}
