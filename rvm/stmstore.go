@@ -7,11 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"runtime"
 	"slices"
 	"strings"
-	"sync"
 
+	"github.com/ftm-in-go/ftm/internal/parallel"
 	"github.com/ftm-in-go/ftm/stm"
 )
 
@@ -223,7 +222,7 @@ func putPages(tx *stm.Tx, o *segObject, sp SegmentPages) error {
 		return err
 	}
 	if o.Sum != sumCastagnoli { // a segment an earlier build made
-		parallel(len(idx), func(lo, hi int) {
+		parallel.For(len(idx), minShare, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
 				sums[i] = o.Sum.of(imgs[i])
 			}
@@ -249,25 +248,6 @@ func putSums(tx *stm.Tx, o *segObject, idx []int, sums []uint32) error {
 
 // minShare is the fewest pages worth a goroutine of their own.
 const minShare = 64
-
-// parallel runs fn over [0, n) split among GOMAXPROCS goroutines when n is
-// large enough to pay for them.
-func parallel(n int, fn func(lo, hi int)) {
-	w := min(runtime.GOMAXPROCS(0), n/minShare)
-	if w <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for k := range w {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(k*n/w, (k+1)*n/w)
-		}()
-	}
-	wg.Wait()
-}
 
 // LoadPages implements PageStore.
 func (s *STMStore) LoadPages(ctx context.Context, seg string) (map[int][]byte, error) {

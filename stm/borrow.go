@@ -2,9 +2,9 @@ package stm
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 
+	"github.com/ftm-in-go/ftm/internal/parallel"
 	"github.com/ftm-in-go/ftm/stm/internal/crc32c"
 )
 
@@ -28,7 +28,7 @@ func (tx *Tx) PutCopies(ids []ID, data [][]byte) ([]uint32, error) {
 	copies := make([][]byte, len(data))
 	sums := make([]uint32, len(data))
 	sp := &tx.b.spare
-	spread(len(data), func(lo, hi int) {
+	parallel.For(len(data), spreadMin, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			c := sp.get(len(data[i]))
 			copy(c, data[i])
@@ -40,6 +40,9 @@ func (tx *Tx) PutCopies(ids []ID, data [][]byte) ([]uint32, error) {
 		vs[i] = version{data: copies[i], lent: true, summed: true, sum: sums[i]}
 	}
 	if err := tx.writeAll(ids, vs); err != nil {
+		for _, c := range copies {
+			sp.put(c)
+		}
 		return nil, err
 	}
 	return sums, nil
@@ -47,26 +50,6 @@ func (tx *Tx) PutCopies(ids []ID, data [][]byte) ([]uint32, error) {
 
 // spreadMin is the fewest objects worth a goroutine of their own.
 const spreadMin = 64
-
-// spread runs fn over [0, n) split among GOMAXPROCS goroutines when n is
-// large enough to pay for them.
-func spread(n int, fn func(lo, hi int)) {
-	w := min(runtime.GOMAXPROCS(0), n/spreadMin)
-	if w <= 1 {
-		fn(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	for k := 1; k < w; k++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			fn(k*n/w, (k+1)*n/w)
-		}()
-	}
-	fn(0, n/w)
-	wg.Wait()
-}
 
 // PutBorrowed makes data the object's new version like Put, but only lends
 // data to the transaction: the caller keeps it and must not change it until

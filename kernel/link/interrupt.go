@@ -18,7 +18,10 @@ var ErrInterrupted = errors.New("link: receive interrupted")
 // Recv is in progress, the next one; interruptions do not add up (several
 // Interrupts before a Recv reports one give one ErrInterrupted). A Recv
 // that completes a frame although an interruption arrived returns the frame
-// and leaves the interruption for the next Recv.
+// and leaves the interruption for the next Recv. Through a fault-wrapped
+// link an Interrupt that lands as the wrapped Recv returns may be reported
+// twice (by the wrapper and by the link under it): a caller treats
+// ErrInterrupted as "read again if you still want to", never as a count.
 type Interrupter interface {
 	Link
 	Interrupt()
@@ -27,6 +30,8 @@ type Interrupter interface {
 var (
 	_ Interrupter = (*TCP)(nil)
 	_ Interrupter = (*MemLink)(nil)
+	_ Interrupter = (*muxLinkIntr)(nil)
+	_ Interrupter = (*faultLinkIntr)(nil)
 )
 
 // pastDeadline is a read deadline that has passed: it wakes a read at once.

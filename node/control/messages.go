@@ -25,7 +25,8 @@ type Status struct {
 	// and its takeovers. A bank commits only while its backup is attached.
 	STM *pair.StableStatus `json:"stm,omitempty"`
 	// HeartbeatAge: time since a frame last came from the partner (its
-	// heartbeats keep it under one period while the link is healthy).
+	// heartbeats keep it under one period while the link is healthy); in a
+	// cluster, the first peer's PeerStatus.HeartbeatAge (an echo's age).
 	HeartbeatAge time.Duration `json:"heartbeat_age_ns,omitempty"`
 	// Faults switched on by ftmctl partition or slow, and whether the pair
 	// allows them.

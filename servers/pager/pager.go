@@ -34,6 +34,8 @@ type Options struct {
 
 // Pager checkpoints and restores the segments of one task through their
 // segment servers, in the atomic actions of the task's application RU.
+// It takes one checkpoint at a time: Checkpoint and its Store's SaveBatch
+// are not called concurrently (the task's driver calls them in turn).
 type Pager struct {
 	app   *servers.Client
 	task  string
@@ -41,7 +43,7 @@ type Pager struct {
 	pages map[string]int // segment → page size
 	opt   Options
 	// inline: segments whose server refused lent pages (another process);
-	// used by SaveBatch only, one checkpoint at a time.
+	// written by the checkpoint in progress only.
 	inline map[string]bool
 	proc   string // the process its lent saves name (processNonce; tests play another)
 }
