@@ -141,17 +141,24 @@ func (sc *crashRun) ckpt() {
 	}
 }
 
+// requireOnceEach checks the committed log holds every tag once at most
+// and every acknowledged tag exactly once.
+func requireOnceEach(t *testing.T, log, acked []string) {
+	t.Helper()
+	for _, tag := range log {
+		require.Equal(t, 1, count(log, tag), "%s committed twice", tag)
+	}
+	for _, tag := range acked {
+		require.Equal(t, 1, count(log, tag), "acknowledged %s lost", tag)
+	}
+}
+
 // check verifies the committed log against the app's saved state st:
 // nothing twice, no acknowledged update lost, every update of a committed
 // RU present and none of an aborted one (no orphan).
 func (sc *crashRun) check(log []string, st *ru.State) {
 	t := sc.t
-	for _, tag := range log {
-		require.Equal(t, 1, count(log, tag), "%s committed twice", tag)
-	}
-	for _, tag := range sc.acked {
-		require.Equal(t, 1, count(log, tag), "acknowledged %s lost", tag)
-	}
+	requireOnceEach(t, log, sc.acked)
 	for _, x := range sc.tags {
 		switch {
 		case st.Aborted[x.ru.Inc]:

@@ -152,13 +152,7 @@ func TestCrashAtEveryStepDurableBurst(t *testing.T) {
 				for round := range 3 {
 					acked = append(acked, r.burst(t, round, holder, adders)...)
 				}
-				log := r.w.committed("kv").Log
-				for _, tag := range log {
-					require.Equal(t, 1, count(log, tag), "%s committed twice", tag)
-				}
-				for _, tag := range acked {
-					require.Equal(t, 1, count(log, tag), "acknowledged %s lost", tag)
-				}
+				requireOnceEach(t, r.w.committed("kv").Log, acked)
 				if f.fired() {
 					fired[point]++
 				}
@@ -192,14 +186,8 @@ func TestBurstRepliesLeaveAfterTheirCommit(t *testing.T) {
 					acked, early = append(acked, a...), append(early, e...)
 				}
 				require.Empty(t, early, "replies received before their update was committed")
-				log := r.w.committed("kv").Log
-				for _, tag := range log {
-					require.Equal(t, 1, count(log, tag), "%s committed twice", tag)
-				}
 				require.Len(t, acked, 12)
-				for _, tag := range acked {
-					require.Equal(t, 1, count(log, tag), "acknowledged %s lost", tag)
-				}
+				requireOnceEach(t, r.w.committed("kv").Log, acked)
 				if f.fired() {
 					fired[point]++
 				}
