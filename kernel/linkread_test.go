@@ -16,18 +16,25 @@ import (
 // if none does.
 func readingFor(t *testing.T, task *Task, name Name) {
 	t.Helper()
+	waitReading(t, task, name, true)
+}
+
+// waitReading waits until the receiver of name reads its link (want) or
+// no longer does.
+func waitReading(t *testing.T, task *Task, name Name, want bool) {
+	t.Helper()
 	n := task.node
 	for i := 0; i < 5000; i++ {
 		n.mu.Lock()
 		e := task.names[name]
 		reading := e != nil && e.p != nil && e.p.reading != nil && e.p.reading.inRecv == e.p
 		n.mu.Unlock()
-		if reading {
+		if reading == want {
 			return
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Fatalf("no receiver of %d reads its link", name)
+	t.Fatalf("receiver of %d reading its link: never %v", name, want)
 }
 
 // receiveAsync runs task.Receive(ctx, name) in a goroutine.
@@ -179,6 +186,7 @@ func TestReaderHandsAFullQueueToTheStandby(t *testing.T) {
 	readingFor(t, server, svc)
 	require.NoError(t, client.Send(ctxT(t), &Message{Dest: toQ, ID: 2})) // q is full
 	require.NoError(t, client.Send(ctxT(t), &Message{Dest: to, ID: 3}))  // behind it on the link
+	waitReading(t, server, svc, false)                                   // the reader handed frame 2 over
 	require.NoError(t, local.Send(ctxT(t), &Message{Dest: giveSend(t, server, svc, local), ID: 4}))
 	r := waitDone(t, got, "reader with a frame for a full queue")
 	require.NoError(t, r.err)
