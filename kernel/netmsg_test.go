@@ -129,7 +129,12 @@ func TestLostLinkTurnsProxiesIntoDeadNames(t *testing.T) {
 	require.NoError(t, client.RequestNotification(to, NotifyDeadName, notif))
 
 	la.Cut()
-	require.Eventually(t, func() bool { return clk.Pending() > 0 }, 5*time.Second, time.Millisecond, "the link loss was seen")
+	require.Eventually(t, func() bool { // b's own death timer: a's alone may be pending first
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		ps := b.net.peers["a"]
+		return ps != nil && ps.death != nil
+	}, 5*time.Second, time.Millisecond, "the link loss was seen by the client's node")
 	require.Equal(t, RightSend, mustType(t, client, to), "not dead before the timeout")
 	clk.Advance(DefaultLinkTimeout)
 	m := recv(t, client, notif)
