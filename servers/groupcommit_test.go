@@ -69,16 +69,25 @@ func (r *burstRig) queued() int {
 // waits, one external add per client of adders; it returns the tags
 // acknowledged. An update whose call failed is not acknowledged.
 func (r *burstRig) burst(t *testing.T, round int, holder *Client, adders []*Client) []string {
-	release := r.closeGate()
 	var mu sync.Mutex
 	var acked []string
+	r.runBurst(t, round, holder, adders, func(tag string) {
+		mu.Lock()
+		defer mu.Unlock()
+		acked = append(acked, tag)
+	})
+	return acked
+}
+
+// runBurst runs burst's calls and hands acked, on the caller's goroutine,
+// the tag of every update whose call succeeded, as its reply arrives.
+func (r *burstRig) runBurst(t *testing.T, round int, holder *Client, adders []*Client, acked func(tag string)) {
+	release := r.closeGate()
 	var wg sync.WaitGroup
 	call := func(m Method[addReq, int], c *Client, tag string) {
 		defer wg.Done()
 		if _, err := m.At("kv").Call(r.w.ctx, c, addReq{Key: "k", By: 1, Tag: tag}); err == nil {
-			mu.Lock()
-			acked = append(acked, tag)
-			mu.Unlock()
+			acked(tag)
 		}
 	}
 	wg.Add(1 + len(adders))
@@ -90,7 +99,6 @@ func (r *burstRig) burst(t *testing.T, round int, holder *Client, adders []*Clie
 	require.Eventually(t, func() bool { return r.queued() >= len(adders) }, waitFor, tick, "the adds never queued")
 	release()
 	wg.Wait()
-	return acked
 }
 
 // TestDurableUpdateIsOneBankCommit: an external client's update is
@@ -203,14 +211,8 @@ func TestBurstRepliesLeaveAfterTheirCommit(t *testing.T) {
 // it returns the tags acknowledged and those acknowledged while the bank
 // did not hold them yet.
 func (r *burstRig) burstSeen(t *testing.T, round int, holder *Client, adders []*Client) (acked, early []string) {
-	release := r.closeGate()
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	call := func(m Method[addReq, int], c *Client, tag string) {
-		defer wg.Done()
-		if _, err := m.At("kv").Call(r.w.ctx, c, addReq{Key: "k", By: 1, Tag: tag}); err != nil {
-			return
-		}
+	r.runBurst(t, round, holder, adders, func(tag string) {
 		seen := count(r.w.committed("kv").Log, tag) == 1
 		mu.Lock()
 		defer mu.Unlock()
@@ -218,15 +220,6 @@ func (r *burstRig) burstSeen(t *testing.T, round int, holder *Client, adders []*
 		if !seen {
 			early = append(early, tag)
 		}
-	}
-	wg.Add(1 + len(adders))
-	go call(holdM, holder, fmt.Sprintf("hold-%d", round))
-	require.Eventually(t, func() bool { return r.srv.busy.Load() }, waitFor, tick, "hold never started")
-	for i, c := range adders {
-		go call(addM, c, fmt.Sprintf("add-%d-%d", round, i))
-	}
-	require.Eventually(t, func() bool { return r.queued() >= len(adders) }, waitFor, tick, "the adds never queued")
-	release()
-	wg.Wait()
+	})
 	return acked, early
 }
